@@ -1,0 +1,48 @@
+"""Command line: ``python -m mahmr_ros.cli <command> ...`` (no ROS needed).
+
+Each command is one module in ``mahmr_ros/commands/`` exposing ``HELP`` (one line), ``add_arguments(parser)``
+and ``run(args) -> int``. Commands are imported only when chosen, so a missing optional dependency of one
+command never breaks the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "infer": "run a pipeline on images; write per-image results (npz/json) and overlay PNGs",
+    "convert-smpl": "convert an official SMPL .pkl (chumpy) into a plain .npz smplx can load",
+    "demo": "run the node graph end to end on the bundled sample (replay -> node -> subscriber)",
+    "replay": "run the pipeline over a rosbag2 .mcap, a video or an image folder and write an .mcap",
+    "export-onnx": "export the network's stages to ONNX",
+    "build-engine": "prebuild TensorRT engines from the ONNX stages",
+}
+
+
+def _load(name: str):
+    return importlib.import_module(f"mahmr_ros.commands.{name.replace('-', '_')}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m mahmr_ros.cli", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            try:
+                _load(name).add_arguments(p)
+            except ModuleNotFoundError as err:
+                parser.error(f"command '{name}' is not available in this install ({err})")
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(_load(args.command).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""One frame, start to finish: estimator -> DTO -> tracking (ROS-free).
+
+The node, the CLI, replay and ``training/eval`` all drive this class. Estimators are pluggable: the
+Metric-Aware HMR network (``mahmr``) and the offline default (``offline``) are built in, and anything else can
+be added with ``register_estimator``. A config is a nested dict (or YAML file); the node's ROS parameter file
+(``config/mahmr.yaml``, dotted keys under ``ros__parameters``) is accepted as-is, so one file serves both.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from mahmr_ros.types import Estimation, FrameResult, HumanEstimate, MeshTopology
+
+
+class InputError(ValueError):
+    """A frame the pipeline cannot process (bad image, bad K, size mismatch...). Skip it, do not crash."""
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """What an estimator plugged into the pipeline provides.
+
+    ``estimate`` gets a validated BGR image and either the caller's K (original-image pixels) or None, and
+    returns the people in that camera's frame. ``K=None`` means the estimator chooses the camera (e.g. the
+    network's FoV head) and reports it in ``Estimation.K_used`` with ``K_estimated=True``.
+    """
+
+    body_model: str
+
+    def topology(self) -> MeshTopology: ...
+
+    def estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation: ...
+
+
+# name -> factory, or "module:attribute" resolved on first use (keeps heavy imports lazy).
+_REGISTRY: dict[str, Callable[..., Estimator] | str] = {
+    "mahmr": "mahmr_ros.model.estimator:MahmrEstimator",
+    "offline": "mahmr_ros.offline.estimator:OfflineEstimator",
+}
+
+DEFAULT_CONFIG: dict = {
+    # auto: the MA-HMR network when model.weights and model.smpl_path are set, else the offline default.
+    "estimator": "auto",
+    "model": {
+        "config": "fov_kid",
+        "weights": "",
+        "smpl_path": "",
+        "kid_template_path": "",
+        "conf_thresh": 0.3,
+        "device": "auto",
+        "backend": "auto",
+        "precision": "fp32",
+    },
+    "offline": {},
+    "dto": {"mode": "prior_only"},
+    "tracking": {"enabled": True},
+}
+
+
+def register_estimator(name: str, factory: Callable[..., Estimator] | str) -> None:
+    """Make ``factory(**kwargs) -> Estimator`` selectable as ``estimator: <name>``."""
+    _REGISTRY[name] = factory
+
+
+def available_estimators() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_estimator(name: str, **kwargs) -> Estimator:
+    """Build a registered estimator by name; unknown names list the known ones."""
+    if name not in _REGISTRY:
+        raise KeyError(f"[pipeline] unknown estimator '{name}' (known: {', '.join(available_estimators())})")
+    factory = _REGISTRY[name]
+    if isinstance(factory, str):
+        module_name, attr = factory.split(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+    return factory(**kwargs)
+
+
+def resolve_estimator_name(config: Mapping) -> str:
+    """``auto`` -> ``mahmr`` when weights and SMPL files are configured, else ``offline``."""
+    name = config.get("estimator", "auto")
+    if name != "auto":
+        return name
+    model = config.get("model", {})
+    return "mahmr" if model.get("weights") and model.get("smpl_path") else "offline"
+
+
+def load_config(path_or_dict: str | Path | Mapping | None) -> dict:
+    """Merge a user config (nested dict, YAML path, or ROS params file) over ``DEFAULT_CONFIG``."""
+    user: Mapping = {}
+    if isinstance(path_or_dict, (str, Path)):
+        import yaml
+
+        with open(path_or_dict, encoding="utf-8") as f:
+            user = yaml.safe_load(f) or {}
+    elif path_or_dict is not None:
+        user = path_or_dict
+    user = _unwrap_ros_params(user)
+    return _deep_merge(copy.deepcopy(DEFAULT_CONFIG), user)
+
+
+def _unwrap_ros_params(cfg: Mapping) -> dict:
+    """``{node: {ros__parameters: {"a.b": 1}}}`` -> ``{"a": {"b": 1}}``; plain nested dicts pass through."""
+    for value in cfg.values():
+        if isinstance(value, Mapping) and "ros__parameters" in value:
+            cfg = value["ros__parameters"]
+            break
+    nested: dict = {}
+    for key, value in cfg.items():
+        parts = str(key).split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        if isinstance(value, Mapping):
+            node[parts[-1]] = _deep_merge(node.get(parts[-1], {}), _unwrap_ros_params(value))
+        else:
+            node[parts[-1]] = value
+    return nested
+
+
+def _deep_merge(base: dict, override: Mapping) -> dict:
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            base[key] = _deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def validate_frame(image_bgr: np.ndarray, K: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Check an input frame; returns (H, W, 3) uint8 BGR and a float64 K, or raises ``InputError``."""
+    image = np.asarray(image_bgr)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"[pipeline] expected an HxWx3 BGR image, got shape {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise InputError(f"[pipeline] image too small: {image.shape[1]}x{image.shape[0]} px")
+    if image.dtype != np.uint8:
+        raise InputError(f"[pipeline] expected uint8 pixels, got {image.dtype}")
+    if K is None:
+        return image, None
+    K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+    if not np.all(np.isfinite(K)):
+        raise InputError("[pipeline] K has non-finite entries")
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InputError(f"[pipeline] K is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0")
+    return image, K
+
+
+class Pipeline:
+    """Image (+ optional K, depth) in, metric humans with stable ids out.
+
+    Example:
+        pipe = Pipeline.from_config({"estimator": "offline"})
+        result = pipe.process(cv2.imread("people.jpg"))
+    """
+
+    def __init__(self, estimator: Estimator, config: Mapping | None = None):
+        self.config = load_config(config)
+        self.estimator = estimator
+        self.body_model = estimator.body_model
+        self._refine = None
+        self.dto_mode = self.config["dto"].get("mode", "off")
+        if self.dto_mode != "off":
+            self._refine = _optional_attr("mahmr_ros.dto", "refine")
+        self.tracker = None
+        if self.config["tracking"].get("enabled", True):
+            tracker_cls = _optional_attr("mahmr_ros.tracking", "Tracker")
+            if tracker_cls is not None:
+                tracker_kwargs = {k: v for k, v in self.config["tracking"].items() if k != "enabled"}
+                self.tracker = tracker_cls(**tracker_kwargs)
+
+    @classmethod
+    def from_config(cls, path_or_dict: str | Path | Mapping | None = None) -> Pipeline:
+        """Build the estimator named in the config (``auto`` picks one) and wrap it."""
+        config = load_config(path_or_dict)
+        name = resolve_estimator_name(config)
+        section = config.get("model", {}) if name == "mahmr" else config.get(name, {})
+        return cls(create_estimator(name, **section), config)
+
+    def topology(self) -> MeshTopology:
+        return self.estimator.topology()
+
+    def process(
+        self,
+        image_bgr: np.ndarray,
+        K: np.ndarray | None = None,
+        depth: np.ndarray | None = None,
+        stamp: object = None,
+    ) -> FrameResult:
+        """Run one frame.
+
+        Args:
+            image_bgr: (H, W, 3) uint8 BGR (or (H, W) mono, expanded to BGR).
+            K: (3, 3) intrinsics of this image in pixels (CameraInfo.k), or None to let the estimator choose
+                (FoV head / assumed FoV; the result then has ``K_estimated=True``).
+            depth: (H, W) metric depth registered to the image, metres (0/NaN = invalid), or None.
+            stamp: passed through to the result and used by the tracker when it is a number of seconds
+                or nanoseconds (int).
+
+        Returns:
+            FrameResult with the people in the camera frame of ``K_used``.
+
+        Raises:
+            InputError: the frame cannot be processed (the caller should skip it).
+        """
+        t0 = time.perf_counter()
+        image, K = validate_frame(image_bgr, K)
+        if depth is not None:
+            depth = np.asarray(depth, dtype=np.float32)
+            if depth.shape[:2] != image.shape[:2]:
+                raise InputError(
+                    f"[pipeline] depth {depth.shape[1]}x{depth.shape[0]} does not match image "
+                    f"{image.shape[1]}x{image.shape[0]} (register depth to the colour camera)"
+                )
+        est = self.estimator.estimate(image, K)
+        timings = {f"estimator.{k}": v for k, v in est.timings_ms.items()}
+        humans: list[HumanEstimate] = est.humans
+        if self._refine is not None and humans:
+            t = time.perf_counter()
+            humans = self._refine_humans(humans, est.K_used, depth)
+            timings["dto"] = (time.perf_counter() - t) * 1e3
+        if self.tracker is not None:
+            t = time.perf_counter()
+            humans = self.tracker.update(humans, _stamp_seconds(stamp))
+            timings["tracking"] = (time.perf_counter() - t) * 1e3
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        return FrameResult(
+            humans=humans,
+            K_used=np.asarray(est.K_used, dtype=np.float64).reshape(3, 3),
+            K_estimated=est.K_estimated if K is None else False,
+            timings_ms=timings,
+            body_model=self.body_model,
+            stamp=stamp,
+            image_hw=image.shape[:2],
+        )
+
+    def _refine_humans(self, humans, K, depth):
+        mode = self.dto_mode
+        if mode == "rgbd" and depth is not None:
+            return self._refine(humans, K, depth=depth, depth_kind="metric")
+        return self._refine(humans, K, depth=None)
+
+    def close(self) -> None:
+        """Free the estimator's resources (model weights, GPU memory) where it supports it."""
+        close = getattr(self.estimator, "close", None)
+        if close is not None:
+            close()
+
+
+def _stamp_seconds(stamp: object) -> float | None:
+    if isinstance(stamp, bool) or stamp is None:
+        return None
+    if isinstance(stamp, int):
+        return stamp * 1e-9  # nanoseconds
+    if isinstance(stamp, float):
+        return stamp
+    return None
+
+
+def _optional_attr(module_name: str, attr: str):
+    """An optional stage whose module may not exist yet in a trimmed install: None if absent."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and module_name.startswith(err.name):
+            return None
+        raise
+    return getattr(module, attr, None)
