@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from mahmr_ros.tracking import Tracker
 from mahmr_ros.types import Estimation, FrameResult, HumanEstimate, MeshTopology
 
 
@@ -175,10 +176,7 @@ class Pipeline:
             self._refine = _optional_attr("mahmr_ros.dto", "refine")
         self.tracker = None
         if self.config["tracking"].get("enabled", True):
-            tracker_cls = _optional_attr("mahmr_ros.tracking", "Tracker")
-            if tracker_cls is not None:
-                tracker_kwargs = {k: v for k, v in self.config["tracking"].items() if k != "enabled"}
-                self.tracker = tracker_cls(**tracker_kwargs)
+            self.tracker = Tracker(**{k: v for k, v in self.config["tracking"].items() if k != "enabled"})
 
     @classmethod
     def from_config(cls, path_or_dict: str | Path | Mapping | None = None) -> Pipeline:
@@ -226,13 +224,17 @@ class Pipeline:
         est = self.estimator.estimate(image, K)
         timings = {f"estimator.{k}": v for k, v in est.timings_ms.items()}
         humans: list[HumanEstimate] = est.humans
+        t_s = _stamp_seconds(stamp)
+        # Ids first, so DTO can smooth per track; velocities after DTO, from the refined positions.
+        if self.tracker is not None:
+            humans = self.tracker.assign(humans, t_s)
         if self._refine is not None and humans:
             t = time.perf_counter()
             humans = self._refine_humans(humans, est.K_used, depth)
             timings["dto"] = (time.perf_counter() - t) * 1e3
         if self.tracker is not None:
             t = time.perf_counter()
-            humans = self.tracker.update(humans, _stamp_seconds(stamp))
+            humans = self.tracker.update_motion(humans)
             timings["tracking"] = (time.perf_counter() - t) * 1e3
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return FrameResult(

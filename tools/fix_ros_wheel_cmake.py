@@ -68,8 +68,11 @@ def main() -> int:
         except OSError as err:
             failed.append((link, target, err))
     for link, target, err in failed:
-        print(f"[setup] cannot create {link} ({err}); run: sudo mkdir -p {link.parent} && "
-              f"sudo ln -s {target} {link}", file=sys.stderr)
+        print(
+            f"[setup] cannot create {link} ({err}); run: sudo mkdir -p {link.parent} && "
+            f"sudo ln -s {target} {link}",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
