@@ -1,0 +1,594 @@
+"""Readers for the annotation files of the training and evaluation sets (spec mahmr_model §7, dto §7).
+
+One function per format; each returns a list of ``ImageAnnotation`` (one per image), the common currency of
+``training.data.dataset``, the synthetic generator and ``training.eval``. Readers only parse and reshape:
+no image is opened and no body model is run. Formats whose SMPL parameters are given in a world frame
+(AGORA, BEDLAM, 3DPW, Hi4D) keep them there with per-person extrinsics; ``world_to_camera`` moves them into
+the camera frame once the caller can supply the rest-pose root joint J0(beta) (it needs a body model).
+
+Conventions of every ``ImageAnnotation`` (P people in the image):
+    * ``K`` is in ORIGINAL-image pixels, OpenCV convention as written by the dataset (no half-pixel shift).
+    * ``poses`` (P, 72) axis-angle, joint 0 = global orient in ``frame``; ``betas`` (P, 11), 10 SMPL PCs plus
+      the kid blend at index 10 (a 10-dim source is padded with 0); ``transl`` (P, 3) metres, SMPL-origin
+      translation (not the pelvis) in ``frame``.
+    * ``frame`` is ``"camera"`` (OpenCV optical frame: x right, y down, z forward) or ``"world"``; in the
+      latter case ``cam_rot`` (P, 3, 3) and ``cam_trans`` (P, 3) map world points into the camera:
+      x_cam = R x + T.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+NUM_BETAS = 11
+# `detect_all_people` per dataset (spec §5.2): False where not every person in the image is annotated.
+DETECT_ALL_PEOPLE = {
+    "agora": True,
+    "bedlam": True,
+    "coco": True,
+    "insta": True,
+    "aic": True,
+    "hi4d": True,
+    "rh": True,
+    "mpii": False,
+    "3dpw": False,
+}
+# CrowdPose-14 layout used by RelativeHuman (spec §1.9 `use_extra_j`): hips are indices 6, 7.
+CROWDPOSE14_HIPS = (6, 7)
+
+
+@dataclass
+class ImageAnnotation:
+    """Ground truth of one image, in the dataset's own original-image pixels.
+
+    Attributes:
+        image: image path relative to the dataset's image root (the annotation file's key).
+        dataset: short dataset name ("agora", "coco", "rh", ...), selects ``detect_all_people``.
+        K: (3, 3) float32 intrinsics, original-image pixels; None when the dataset has none (RH, MuPoTS).
+        poses: (P, 72) float32 axis-angle (SMPL-24, joint 0 = global orient in ``frame``); None = no SMPL.
+        betas: (P, 11) float32 shape (10 PCs + kid blend, zero-padded from 10); None = no SMPL.
+        transl: (P, 3) float32 metres, SMPL-origin translation in ``frame``; None = no SMPL.
+        frame: "camera" or "world" (see the module docstring).
+        cam_rot: (P, 3, 3) float32 world-to-camera rotation; only for ``frame == "world"``.
+        cam_trans: (P, 3) float32 metres, world-to-camera translation; only for ``frame == "world"``.
+        boxes_xyxy: (P, 4) float32 px, original image; None = not given (derived from joints later).
+        keypoints_2d: (P, J, 3) float32 (x px, y px, visibility in {0, 1} or a confidence); None = not given.
+        keypoints_3d: (P, J, 4) float32 (x, y, z metres camera frame, visibility); None = not given.
+        is_kid: (P,) bool, annotated as a child (AGORA ``kid``, RH ages kid/baby).
+        age: (P,) int8 RelativeHuman age class 0 adult, 1 teen, 2 kid, 3 baby; -1 = unknown.
+        depth_id: (P,) int32 ordinal depth layer (smaller = nearer); -1 = unknown.
+        genders: per-person "m" / "f" / "n" strings, or None.
+        has_3d: the ``3d_valid`` flag (spec §4.2): pose/betas/j3ds/depth targets may be supervised.
+        detect_all_people: every person in the image is annotated (unmatched queries are negatives).
+        rotate_cw90: the image must be rotated 90 degrees clockwise on load (BEDLAM close-ups); the
+            annotation already refers to the rotated image.
+        image_hw: (H, W) of the original image when the file says it, else None.
+        extras: format-specific fields kept verbatim (never needed by the loaders).
+    """
+
+    image: str
+    dataset: str
+    K: np.ndarray | None = None
+    poses: np.ndarray | None = None
+    betas: np.ndarray | None = None
+    transl: np.ndarray | None = None
+    frame: str = "camera"
+    cam_rot: np.ndarray | None = None
+    cam_trans: np.ndarray | None = None
+    boxes_xyxy: np.ndarray | None = None
+    keypoints_2d: np.ndarray | None = None
+    keypoints_3d: np.ndarray | None = None
+    is_kid: np.ndarray | None = None
+    age: np.ndarray | None = None
+    depth_id: np.ndarray | None = None
+    genders: list[str] | None = None
+    has_3d: bool = False
+    detect_all_people: bool = True
+    rotate_cw90: bool = False
+    image_hw: tuple[int, int] | None = None
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        assert self.frame in ("camera", "world"), f"frame must be 'camera' or 'world', got {self.frame!r}"
+        n = self.num_people
+        if self.is_kid is None:
+            self.is_kid = np.zeros(n, bool)
+        if self.age is None:
+            self.age = np.full(n, -1, np.int8)
+        if self.depth_id is None:
+            self.depth_id = np.full(n, -1, np.int32)
+        for name in ("poses", "betas", "transl", "boxes_xyxy", "keypoints_2d", "keypoints_3d"):
+            value = getattr(self, name)
+            if value is not None:
+                value = np.asarray(value, np.float32)
+                setattr(self, name, value)
+                assert len(value) == n, f"{self.image}: {name} has {len(value)} people, expected {n}"
+        if self.frame == "world":
+            assert self.cam_rot is not None and self.cam_trans is not None, "world frame needs extrinsics"
+
+    @property
+    def num_people(self) -> int:
+        for name in ("poses", "boxes_xyxy", "keypoints_2d", "keypoints_3d"):
+            value = getattr(self, name)
+            if value is not None:
+                return len(value)
+        return 0
+
+    @property
+    def has_smpl(self) -> bool:
+        return self.poses is not None
+
+    def subset(self, keep: np.ndarray) -> ImageAnnotation:
+        """The same image restricted to some people.
+
+        Args:
+            keep: (P,) bool mask or integer indices of the people to keep.
+        """
+        keep = np.asarray(keep)
+        changes = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("K", "extras") or not isinstance(value, np.ndarray | list):
+                continue
+            if f.name == "genders":
+                idx = np.flatnonzero(keep) if keep.dtype == bool else keep
+                changes[f.name] = [value[i] for i in idx]
+            else:
+                changes[f.name] = value[keep]
+        return dataclasses.replace(self, **changes)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def load_annots(path: str | Path) -> dict:
+    """The ``annots`` dict of an MA-HMR-style npz (a 0-d object array holding a dict, spec §7)."""
+    with np.load(path, allow_pickle=True) as data:
+        if "annots" not in data.files:
+            raise KeyError(f"[training.data] {path}: no 'annots' member (found {data.files[:5]})")
+        return data["annots"][()]
+
+
+def pad_betas(betas, num_betas: int = NUM_BETAS) -> np.ndarray:
+    """Zero-pad (or check) shape coefficients to ``num_betas`` (the kid blend is 0 for adult fits).
+
+    Args:
+        betas: (P, S) or (S,) with S <= num_betas.
+
+    Returns:
+        (P, num_betas) float32.
+    """
+    betas = np.asarray(betas, np.float32)
+    betas = betas.reshape(-1, betas.shape[-1]) if betas.size else betas.reshape(0, num_betas)
+    if betas.shape[1] > num_betas:
+        raise ValueError(f"[training.data] {betas.shape[1]} betas, at most {num_betas} supported")
+    return np.pad(betas, ((0, 0), (0, num_betas - betas.shape[1])))
+
+
+def intrinsics(focal, princpt) -> np.ndarray:
+    """(3, 3) float32 K from focal (fx, fy) and principal point (cx, cy), pixels."""
+    fx, fy = np.broadcast_to(np.asarray(focal, np.float32).reshape(-1), (2,))
+    cx, cy = np.asarray(princpt, np.float32).reshape(2)
+    return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float32)
+
+
+def _np(x) -> np.ndarray:
+    """numpy float32 from a numpy array, list or torch tensor (3DPW stores tensors)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, np.float32)
+
+
+def _stack(rows, width: int) -> np.ndarray:
+    return np.asarray(rows, np.float32).reshape(-1, width)
+
+
+def world_to_camera(
+    ann: ImageAnnotation, root_joint_fn: Callable[[np.ndarray], np.ndarray]
+) -> ImageAnnotation:
+    """Express world-frame SMPL parameters in the camera frame (spec §4.5).
+
+    The global orient is pre-multiplied by the camera rotation. Because SMPL rotates about the rest-pose root
+    joint J0(beta), the translation becomes ``t_cam = R (J0 + t) + T - J0``.
+
+    Args:
+        ann: an annotation with ``frame == "world"``.
+        root_joint_fn: betas (P, 11) float32 -> (P, 3) metres, the root joint of the zero-pose,
+            untranslated body (``J_regressor[0] @ v_shaped``; it does not depend on the pose).
+
+    Returns:
+        A copy with ``frame == "camera"`` and no extrinsics; camera-frame inputs are returned unchanged.
+    """
+    if ann.frame == "camera" or ann.num_people == 0:
+        return dataclasses.replace(ann, frame="camera", cam_rot=None, cam_trans=None)
+    R = np.asarray(ann.cam_rot, np.float64).reshape(-1, 3, 3)
+    T = np.asarray(ann.cam_trans, np.float64).reshape(-1, 3)
+    j0 = np.asarray(root_joint_fn(ann.betas), np.float64).reshape(-1, 3)
+    poses = ann.poses.astype(np.float64).copy()
+    glob = Rotation.from_matrix(R) * Rotation.from_rotvec(poses[:, :3])
+    poses[:, :3] = glob.as_rotvec()
+    transl = np.einsum("pij,pj->pi", R, j0 + ann.transl) + T - j0
+    return dataclasses.replace(
+        ann,
+        poses=poses.astype(np.float32),
+        transl=transl.astype(np.float32),
+        frame="camera",
+        cam_rot=None,
+        cam_trans=None,
+    )
+
+
+# ------------------------------------------------------------------------------------ SMPL pGT
+
+
+def read_dto_humans(path: str | Path, dataset: str, has_3d: bool | None = None) -> list[ImageAnnotation]:
+    """DTO-Humans ``*_CHMR_SMPL_OPT.npz`` or CameraHMR-derived ``*_CHMR_SMPL.npz`` (spec §7, dto §7.4).
+
+    Per image a list of ``{'smpl_param': {'shape', 'pose', 'trans'}, 'cam_param': {'focal', 'princpt'}}``,
+    already in the camera frame. K is the first person's (the same for everyone).
+
+    Args:
+        path: the npz.
+        dataset: "coco", "mpii", "insta" or "aic" (selects ``detect_all_people``).
+        has_3d: the ``3d_valid`` flag; None = True for ``*_OPT*`` files (DTO-Humans), False otherwise.
+    """
+    if has_3d is None:
+        has_3d = "_OPT" in Path(path).name.upper()
+    out = []
+    for key, people in load_annots(path).items():
+        if not people:
+            continue
+        smpl = [p["smpl_param"] for p in people]
+        cam = people[0]["cam_param"]
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset=dataset,
+                K=intrinsics(cam["focal"], cam["princpt"]),
+                poses=_stack([s["pose"] for s in smpl], 72),
+                betas=pad_betas([np.asarray(s["shape"], np.float32).reshape(-1) for s in smpl]),
+                transl=_stack([s["trans"] for s in smpl], 3),
+                has_3d=has_3d,
+                detect_all_people=DETECT_ALL_PEOPLE.get(dataset, True),
+            )
+        )
+    return out
+
+
+def read_camerahmr_release(
+    path: str | Path, dataset: str, dir_depth: int | None = None
+) -> list[ImageAnnotation]:
+    """CameraHMR release npz (instance-level arrays grouped by ``imgname``, spec dto §7.2).
+
+    Args:
+        path: e.g. ``coco-release.npz``.
+        dataset: short name; Insta uses 3 path components for the image key, the others 1.
+        dir_depth: number of trailing path components kept in the key; None = 3 for insta, else 1.
+
+    Returns:
+        One camera-frame, not-3D-valid annotation per image, with ``keypoints_2d`` = the first 44 ``gtkps``.
+    """
+    dir_depth = dir_depth or (3 if dataset.startswith("insta") else 1)
+    with np.load(path, allow_pickle=True) as data:
+        names = [str(n) for n in data["imgname"]]
+        pose = data["pose_cam"] if "pose_cam" in data.files else data["pose"]
+        trans = data["trans_cam"] if "trans_cam" in data.files else data["cam_t"]
+        shape, cam_int = data["shape"], data["cam_int"]
+        kps = data["gtkps"][:, :44] if "gtkps" in data.files else None
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        key = "/".join(name.replace("\\", "/").split("/")[-dir_depth:])
+        groups.setdefault(key, []).append(i)
+    out = []
+    for key, rows in groups.items():
+        rows = np.asarray(rows)
+        out.append(
+            ImageAnnotation(
+                image=key,
+                dataset=dataset,
+                K=np.asarray(cam_int[rows[0]], np.float32),
+                poses=_stack(pose[rows], 72),
+                betas=pad_betas(shape[rows]),
+                transl=_stack(trans[rows], 3),
+                keypoints_2d=None if kps is None else np.asarray(kps[rows], np.float32),
+                has_3d=False,
+                detect_all_people=DETECT_ALL_PEOPLE.get(dataset, True),
+            )
+        )
+    return out
+
+
+def _read_per_person_arrays(images: Mapping, dataset: str) -> list[ImageAnnotation]:
+    out = []
+    for key, d in images.items():
+        if len(d["pose_cam"]) == 0:
+            continue
+        extras = {k: d[k] for k in ("is_released", "is_optimize") if k in d}
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset=dataset,
+                K=np.asarray(d["cam_int"][0], np.float32),
+                poses=_stack(d["pose_cam"], 72),
+                betas=pad_betas(d["shape"]),
+                transl=_stack(d["trans_cam"], 3),
+                has_3d=np.asarray(d["shape"]).shape[-1] == NUM_BETAS,
+                detect_all_people=DETECT_ALL_PEOPLE.get(dataset, True),
+                extras=extras,
+            )
+        )
+    return out
+
+
+def read_stage_a(path: str | Path, dataset: str) -> list[ImageAnnotation]:
+    """DTO stage-A npz (``annots`` = {image: {trans_cam, pose_cam, shape (N,10), cam_int}}, dto §7.1)."""
+    return _read_per_person_arrays(load_annots(path), dataset)
+
+
+def read_dto_output(path: str | Path, dataset: str) -> list[ImageAnnotation]:
+    """Raw DTO output ``<input>_opt.npz`` (one npz member per image key, 11 betas, dto §7.3).
+
+    ``is_released`` and ``is_optimize`` are kept in ``extras``; ``has_3d`` is True (11-dim SMPL-A betas).
+    """
+    with np.load(path, allow_pickle=True) as data:
+        images = {key: data[key][()] for key in data.files}
+    return _read_per_person_arrays(images, dataset)
+
+
+# ------------------------------------------------------------------------------------ world-frame SMPL
+
+
+def read_agora(path: str | Path) -> list[ImageAnnotation]:
+    """AGORA ``annots_smpl_{train_fit,validation}.npz`` (SAT-HMR release, spec §7).
+
+    Only ``isValid`` people are kept; betas (1, 10|11) are flattened and padded; parameters are in the world
+    frame with per-person extrinsics.
+    """
+    out = []
+    for key, d in load_annots(path).items():
+        valid = np.asarray(d["isValid"], bool)
+        idx = np.flatnonzero(valid)
+        if len(idx) == 0:
+            continue
+        smpl = [d["smpl_gt"][i] for i in idx]
+        poses = np.stack(
+            [
+                np.concatenate([_np(s["global_orient"]).reshape(3), _np(s["body_pose"]).reshape(69)])
+                for s in smpl
+            ]
+        )
+        kid = np.asarray(d.get("kid", np.zeros(len(valid), bool)), bool)[idx]
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset="agora",
+                K=_np(d["cam_intrinsics"]).reshape(3, 3),
+                poses=poses,
+                betas=pad_betas([_np(s["betas"]).reshape(-1) for s in smpl]),
+                transl=_stack([_np(s["transl"]) for s in smpl], 3),
+                frame="world",
+                cam_rot=_np(d["cam_rot"]).reshape(-1, 3, 3)[idx],
+                cam_trans=_np(d["cam_trans"]).reshape(-1, 3)[idx],
+                is_kid=kid,
+                has_3d=True,
+                detect_all_people=True,
+            )
+        )
+    return out
+
+
+def read_bedlam(path: str | Path) -> list[ImageAnnotation]:
+    """BEDLAM ``bedlam_smpl_*.npz`` (spec §7): world-frame pose/transl, per-person extrinsics.
+
+    Images whose key contains ``closeup`` are flagged ``rotate_cw90``; K is taken as given (for the rotated
+    image, which is what the official loader feeds the network).
+    """
+    out = []
+    for key, d in load_annots(path).items():
+        if len(d["pose_world"]) == 0:
+            continue
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset="bedlam",
+                K=_np(d["cam_int"]).reshape(3, 3),
+                poses=_stack(d["pose_world"], 72),
+                betas=pad_betas(d["shape"]),
+                transl=_stack(d["trans_world"], 3),
+                frame="world",
+                cam_rot=_np(d["cam_rot"]).reshape(-1, 3, 3),
+                cam_trans=_np(d["cam_trans"]).reshape(-1, 3),
+                has_3d=True,
+                detect_all_people=True,
+                rotate_cw90="closeup" in str(key),
+            )
+        )
+    return out
+
+
+def read_3dpw(path: str | Path) -> list[ImageAnnotation]:
+    """3DPW ``annots_smpl_{train,test}_genders.npz``: pickled torch tensors (torch must be importable).
+
+    One camera per image (``cam_rot`` (3, 3), ``cam_trans`` (3,)), broadcast to every person.
+    """
+    out = []
+    for key, d in load_annots(path).items():
+        poses = np.concatenate(
+            [_np(d["global_orient"]).reshape(-1, 3), _np(d["body_pose"]).reshape(-1, 69)], 1
+        )
+        n = len(poses)
+        if n == 0:
+            continue
+        genders = d.get("genders", d.get("gender"))
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset="3dpw",
+                K=_np(d["cam_intrinsics"]).reshape(3, 3),
+                poses=poses,
+                betas=pad_betas(_np(d["betas"])),
+                transl=_np(d["transl"]).reshape(n, 3),
+                frame="world",
+                cam_rot=np.broadcast_to(_np(d["cam_rot"]).reshape(3, 3), (n, 3, 3)).copy(),
+                cam_trans=np.broadcast_to(_np(d["cam_trans"]).reshape(3), (n, 3)).copy(),
+                genders=None if genders is None else [str(g) for g in list(genders)],
+                has_3d=True,
+                detect_all_people=DETECT_ALL_PEOPLE["3dpw"],
+            )
+        )
+    return out
+
+
+def read_hi4d(path: str | Path) -> list[ImageAnnotation]:
+    """Hi4D ``hi4d_smpl_{train,val,test}.npz`` (``prepare_hi4d.py``): per-person camera + world SMPL."""
+    out = []
+    for key, people in load_annots(path).items():
+        if not people:
+            continue
+        p0 = people[0]
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset="hi4d",
+                K=intrinsics(p0["focal"], p0["princpt"]),
+                poses=np.stack(
+                    [
+                        np.concatenate([_np(p["global_orient"]).reshape(3), _np(p["body_pose"]).reshape(69)])
+                        for p in people
+                    ]
+                ),
+                betas=pad_betas([_np(p["betas"]).reshape(-1) for p in people]),
+                transl=_stack([_np(p["transl"]) for p in people], 3),
+                frame="world",
+                cam_rot=np.stack([_np(p["cam_rot"]).reshape(3, 3) for p in people]),
+                cam_trans=_stack([_np(p["cam_trans"]) for p in people], 3),
+                genders=[str(p["genders"]) for p in people],
+                has_3d=True,
+                detect_all_people=True,
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------------ keypoint sets
+
+
+def read_relative_human(path: str | Path, training: bool = False) -> list[ImageAnnotation]:
+    """RelativeHuman ``{train,val,test}_annots.npz`` (spec §7, dto §7.5).
+
+    People without ``kp2d`` are dropped (the eval ignores them). 14-joint people are CrowdPose-14. 19-joint
+    people (BK or OCHuman layouts) are kept raw, and ``extras["kp_layout"]`` names the layout per person
+    ("crowdpose14", "bk19", "ochuman19"). The 19→14 index tables are not in our spec, so they are not mapped
+    here. A mixed image stores keypoints padded to 19 joints with visibility 0.
+
+    Args:
+        path: the npz.
+        training: mark the hips invisible, as the official training loader does.
+    """
+    out = []
+    for key, people in load_annots(path).items():
+        people = [p for p in people if p.get("kp2d") is not None]
+        if not people:
+            continue
+        kps = [np.asarray(p["kp2d"], np.float32).reshape(-1, 3) for p in people]
+        width = max(len(k) for k in kps)
+        kp = np.zeros((len(kps), width, 3), np.float32)
+        for i, k in enumerate(kps):
+            kp[i, : len(k)] = k
+        stem = Path(str(key)).stem
+        layouts = [
+            "crowdpose14" if len(k) == 14 else ("bk19" if len(stem) == 7 else "ochuman19") for k in kps
+        ]
+        if training:
+            for i, layout in enumerate(layouts):
+                if layout == "crowdpose14":
+                    kp[i, list(CROWDPOSE14_HIPS), 2] = 0
+        age = np.asarray([int(p.get("age", -1)) for p in people], np.int8)
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset="rh",
+                boxes_xyxy=_stack([p["bbox"] for p in people], 4),
+                keypoints_2d=kp,
+                age=age,
+                is_kid=(age == 2) | (age == 3),
+                depth_id=np.asarray([int(p.get("depth_id", -1)) for p in people], np.int32),
+                has_3d=False,
+                detect_all_people=True,
+                extras={"kp_layout": layouts},
+            )
+        )
+    return out
+
+
+def read_mupots(path: str | Path) -> list[ImageAnnotation]:
+    """MuPoTS-3D ``mupots_annots.npz``: per person H36M-like 17-joint 2D (px) and 3D (mm, stored in m)."""
+    out = []
+    for key, people in load_annots(path).items():
+        if not people:
+            continue
+        vis = np.stack([np.asarray(p["vis"], np.float32).reshape(17) for p in people])
+        kp2 = np.stack([np.asarray(p["annot_2d"], np.float32).reshape(17, 2) for p in people])
+        kp3 = np.stack([np.asarray(p["annot_3d"], np.float32).reshape(17, 3) for p in people]) / 1000.0
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset="mupots",
+                keypoints_2d=np.concatenate([kp2, vis[..., None]], -1),
+                keypoints_3d=np.concatenate([kp3, vis[..., None]], -1),
+                has_3d=False,
+                detect_all_people=True,
+            )
+        )
+    return out
+
+
+def read_panoptic(path: str | Path) -> list[ImageAnnotation]:
+    """CMU Panoptic ``annots_test.npz``: per image J24 ``kpts3d`` (P, J, 4) m + visibility, ``kpts2d``."""
+    out = []
+    for key, d in load_annots(path).items():
+        k3 = np.asarray(d["kpts3d"], np.float32)
+        if len(k3) == 0:
+            continue
+        k2 = np.asarray(d["kpts2d"], np.float32)
+        vis2 = k2[..., 2:3] if k2.shape[-1] > 2 else k3[..., 3:4]
+        out.append(
+            ImageAnnotation(
+                image=str(key),
+                dataset="panoptic",
+                keypoints_2d=np.concatenate([k2[..., :2], vis2], -1),
+                keypoints_3d=k3[..., :4],
+                image_hw=(int(d["height"]), int(d["width"])),
+                has_3d=False,
+                detect_all_people=True,
+            )
+        )
+    return out
+
+
+READERS: dict[str, Callable[..., list[ImageAnnotation]]] = {
+    "dto_humans": read_dto_humans,
+    "camerahmr": read_camerahmr_release,
+    "stage_a": read_stage_a,
+    "dto_output": read_dto_output,
+    "agora": read_agora,
+    "bedlam": read_bedlam,
+    "3dpw": read_3dpw,
+    "hi4d": read_hi4d,
+    "rh": read_relative_human,
+    "mupots": read_mupots,
+    "panoptic": read_panoptic,
+}
+
+
+def read(fmt: str, path: str | Path, **kwargs) -> list[ImageAnnotation]:
+    """Read an annotation file by format name (a key of ``READERS``)."""
+    if fmt not in READERS:
+        raise ValueError(f"[training.data] unknown format {fmt!r}; known: {sorted(READERS)}")
+    return READERS[fmt](path, **kwargs)
