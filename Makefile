@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup test test-core test-ros demo quality style bench clean
 
-setup: build/.colcon.stamp
+setup: build/.colcon.stamp build/.offline.stamp
 
 # 1. Python environment (idempotent: redone only when a requirements file changes).
 $(VENV)/.stamp: $(REQS) setup.py
@@ -36,6 +36,11 @@ build/.wheel_cmake.stamp: $(VENV)/.stamp tools/fix_ros_wheel_cmake.py
 # 3. colcon build of this package (messages + Python package) into build/install.
 build/.colcon.stamp: build/.wheel_cmake.stamp $(PKG_SOURCES)
 	$(COLCON) --base-paths . --build-base build/colcon --install-base build/install $(CMAKE_ARGS)
+	touch $@
+
+# 4. The offline default estimator's cached assets (compact Anny body model ~40 s once, the bundled sample).
+build/.offline.stamp: build/.colcon.stamp $(wildcard mahmr_ros/offline/*.py)
+	$(ENV) python -m mahmr_ros.offline.assets
 	touch $@
 
 # Test-only wire-identical tf2_msgs (not on PyPI), in its own install tree.

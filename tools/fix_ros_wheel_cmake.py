@@ -39,17 +39,25 @@ def numpy_include_outside(source_dir: Path) -> str:
     """numpy's include dir by a path outside ``source_dir``.
 
     CMake refuses to export targets whose include dirs lie inside the source tree, and a project-local venv
-    puts numpy there; the link made above for the quirk is outside and points at the same directory.
+    puts numpy there. We point a per-checkout link in the user's cache dir at it (several checkouts, each
+    with its own venv, can coexist).
     """
+    import hashlib
+
     import numpy
 
     real = Path(numpy.get_include()).resolve()
-    if not real.is_relative_to(source_dir.resolve()):
+    source_dir = source_dir.resolve()
+    if not real.is_relative_to(source_dir):
         return str(real)
-    for link, target in wanted_links(Path(sys.prefix)).items():
-        if "numpy" in link.parts and link.exists() and link.resolve() == real:
-            return str(link)
-    raise SystemExit(f"[setup] numpy include {real} is inside {source_dir}; run this script as root first")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mahmr_ros"
+    link = cache / f"numpy-include-{hashlib.sha1(str(source_dir).encode()).hexdigest()[:10]}"
+    if not (link.is_symlink() and link.resolve() == real):
+        cache.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        os.symlink(real, link)
+    return str(link)
 
 
 def main() -> int:
@@ -59,10 +67,12 @@ def main() -> int:
     prefix = Path(sys.argv[1] if len(sys.argv) > 1 else sys.prefix)
     failed = []
     for link, target in sorted(wanted_links(prefix).items()):
-        if link.exists():
+        if link.exists():  # present (a dir, or a link resolving to one): leave it
             continue
         try:
             link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink():  # dangling: its venv was deleted
+                link.unlink()
             os.symlink(target, link)
             print(f"[setup] linked {link} -> {target} (ROS wheel CMake quirk)")
         except OSError as err:

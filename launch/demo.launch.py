@@ -1,0 +1,52 @@
+"""Demo: the mahmr node on a live camera or the bundled sample, with RViz.
+
+``ros2 launch mahmr_ros demo.launch.py`` replays the bundled sample frame (``mahmr_demo_player``) into the
+node and opens RViz;
+``ros2 launch mahmr_ros demo.launch.py use_player:=false image:=/my/image camera_info:=/my/info``
+runs on a real camera instead. Everything else is ``mahmr.launch.py``.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+PACKAGE = "mahmr_ros"
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = get_package_share_directory(PACKAGE)
+    arguments = [
+        DeclareLaunchArgument("use_player", default_value="true",
+                              description="publish the bundled sample frame at 2 Hz as the camera"),
+        DeclareLaunchArgument("image", default_value="/demo/image",
+                              description="input sensor_msgs/Image topic"),
+        DeclareLaunchArgument("camera_info", default_value="/demo/camera_info",
+                              description="input sensor_msgs/CameraInfo topic"),
+        DeclareLaunchArgument("rviz", default_value="true", description="start RViz with humans.rviz"),
+    ]  # fmt: skip
+    player = Node(
+        package=PACKAGE,
+        executable="mahmr_demo_player",
+        name="demo_player",
+        remappings=[
+            ("image", LaunchConfiguration("image")),
+            ("camera_info", LaunchConfiguration("camera_info")),
+        ],
+        condition=IfCondition(LaunchConfiguration("use_player")),
+        output="screen",
+    )
+    mahmr = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(share, "launch", "mahmr.launch.py")),
+        launch_arguments={
+            "image": LaunchConfiguration("image"),
+            "camera_info": LaunchConfiguration("camera_info"),
+            "rviz": LaunchConfiguration("rviz"),
+        }.items(),
+    )
+    return LaunchDescription([*arguments, player, mahmr])

@@ -1,0 +1,321 @@
+"""MahmrNode: image (+ CameraInfo) in; HumanMeshArray, topology, TF, markers out. A thin shell over Pipeline.
+
+Data flow (callbacks only hand frames over; a worker thread does the slow work):
+
+    image ──────┐ pair by stamp   one slot, latest frame
+                ├─────────────► LatestFrameWorker ─► decode ─► Pipeline.process ─► /humans/meshes
+    camera_info ┘ (sync.py)     (stale frames dropped)                           ├► body_<id> TF
+                                                                                 └► ~/markers (if subscribed)
+
+Lifecycle-ready: ``configure`` (publishers), ``activate`` (model + worker + subscriptions), ``deactivate``
+(free them), ``cleanup`` (publishers) are separate methods, so the node can become a managed lifecycle node
+by calling them from ``on_configure`` / ``on_activate`` / ... . Today the constructor runs configure and
+activate (``autostart``).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from mahmr_ros.msg import HumanMeshArray
+from mahmr_ros.msg import MeshTopology as MeshTopologyMsg
+from mahmr_ros.pipeline import InputError, Pipeline
+from mahmr_ros.ros import convert
+from mahmr_ros.ros.image import compressed_to_bgr, image_to_bgr
+from mahmr_ros.ros.params import PARAMETERS, check_value, config_from_values, declare_parameters, read_config
+from mahmr_ros.ros.sync import Pairing, create_pairing, stamp_ns
+from mahmr_ros.ros.tf import make_transform_broadcaster
+from mahmr_ros.ros.worker import LatestFrameWorker
+
+MESHES_TOPIC = "/humans/meshes"
+TOPOLOGY_TOPIC = "/humans/meshes/topology"
+MARKERS_TOPIC = "~/markers"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+NO_PAIR_WARN_AFTER_S = 3.0  # images but no image/CameraInfo pair for this long -> warn (wrong topic?)
+
+
+@dataclass
+class Frame:
+    """One input frame as received (messages are decoded on the worker thread)."""
+
+    image_msg: object
+    info_msg: object | None
+    received_s: float  # time.perf_counter() at hand-off
+
+
+class MahmrNode(Node):
+    """The ``mahmr`` node (topics, frames and parameters: docs/ros.md).
+
+    Args:
+        node_name: ROS node name.
+        autostart: run ``configure()`` and ``activate()`` in the constructor.
+        **kwargs: passed to ``rclpy.node.Node`` (namespace, parameter_overrides, context, ...).
+    """
+
+    def __init__(self, node_name: str = "mahmr", *, autostart: bool = True, **kwargs):
+        super().__init__(node_name, **kwargs)
+        declare_parameters(self)
+        self.config = read_config(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.pipeline: Pipeline | None = None
+        self.worker: LatestFrameWorker | None = None
+        self.pairing: Pairing | None = None
+        self.counts = {"received": 0, "published": 0, "skipped": 0, "failed": 0, "markers": 0}
+        self.last_processing_ms = 0.0
+        self._warned_at: dict[str, float] = {}
+        self._topologies_sent: set[str] = set()
+        self._markers_sent_s = 0.0
+        self._last_pair_s = 0.0
+        self._publishers_ready = False
+        if autostart:
+            self.configure()
+            self.activate()
+
+    # --- lifecycle steps ---------------------------------------------------------------------------------
+
+    def configure(self) -> None:
+        """Create publishers, the TF broadcaster and the status timer (no model, no subscriptions)."""
+        cfg = self.config
+        reliable = QoSProfile(depth=cfg.publish_meshes_depth, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(
+            depth=1,
+            history=HistoryPolicy.KEEP_LAST,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self.meshes_pub = self.create_publisher(HumanMeshArray, MESHES_TOPIC, reliable)
+        self.topology_pub = self.create_publisher(MeshTopologyMsg, TOPOLOGY_TOPIC, latched)
+        self.markers_pub = self.create_publisher(MarkerArray, MARKERS_TOPIC, 1)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self.tf_broadcaster, tf_kind = make_transform_broadcaster(self)
+        if tf_kind == "none":
+            self.get_logger().info(
+                "[mahmr] neither tf2_ros nor tf2_msgs importable: no body_<id> TF published"
+            )
+        self.status_timer = self.create_timer(1.0, self._on_status_timer)
+        self._publishers_ready = True
+
+    def activate(self) -> None:
+        """Load the model (Pipeline), publish its topology, start the worker and subscribe."""
+        pipeline_config = self.config.pipeline_config()
+        try:
+            self.pipeline = Pipeline.from_config(pipeline_config)
+        except (ImportError, OSError, KeyError, ValueError) as exc:
+            raise RuntimeError(
+                f"[mahmr] cannot load estimator '{pipeline_config['estimator']}': {type(exc).__name__}: {exc}"
+                " "
+                "(check the estimator, model.weights and model.smpl_path parameters; see docs/ros.md)"
+            ) from exc
+        self._last_pair_s = time.monotonic()
+        self._publish_topology()
+        self.worker = LatestFrameWorker(self._process_frame, self._on_frame_error)
+        self.pairing = self._subscribe()
+        self.get_logger().info(
+            f"[mahmr] active: estimator={type(self.pipeline.estimator).__name__} "
+            f"body_model={self.pipeline.body_model} camera_info={self.config.input_use_camera_info}"
+        )
+
+    def deactivate(self) -> None:
+        """Unsubscribe, stop the worker (the running frame finishes) and free the model."""
+        for subscription in self.pairing.subscriptions if self.pairing else []:
+            self.destroy_subscription(subscription)
+        self.pairing = None
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
+
+    def cleanup(self) -> None:
+        """Destroy what ``configure`` created."""
+        if not self._publishers_ready:
+            return
+        self.destroy_timer(self.status_timer)
+        for publisher in (self.meshes_pub, self.topology_pub, self.markers_pub, self.diagnostics_pub):
+            self.destroy_publisher(publisher)
+        self._topologies_sent.clear()
+        self._publishers_ready = False
+
+    def destroy_node(self) -> None:
+        self.deactivate()
+        self.cleanup()
+        super().destroy_node()
+
+    # --- callbacks (executor thread): hand over, nothing else -------------------------------------------
+
+    def on_image(self, image_msg) -> None:
+        self.on_image_pair(image_msg, None)
+
+    def on_image_pair(self, image_msg, info_msg) -> None:
+        self.counts["received"] += 1
+        self._last_pair_s = time.monotonic()
+        if self.worker is not None:
+            self.worker.submit(Frame(image_msg, info_msg, time.perf_counter()))
+
+    def _on_status_timer(self) -> None:
+        self._check_pairing()
+        self.diagnostics_pub.publish(self._diagnostics())
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        values = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
+        specs = {spec.name: spec for spec in PARAMETERS}
+        for parameter in parameters:
+            error = check_value(specs[parameter.name], parameter.value) if parameter.name in specs else None
+            if error:
+                return SetParametersResult(successful=False, reason=error)
+            values[parameter.name] = parameter.value
+        self.config = config_from_values(values)
+        return SetParametersResult(successful=True)
+
+    # --- worker thread -----------------------------------------------------------------------------------
+
+    def _process_frame(self, frame: Frame) -> None:
+        header = frame.image_msg.header
+        decode = compressed_to_bgr if self.config.input_compressed else image_to_bgr
+        image_bgr = decode(frame.image_msg)
+        K = None if frame.info_msg is None else convert.camera_info_to_K(frame.info_msg, image_bgr.shape[:2])
+        result = self.pipeline.process(image_bgr, K, stamp=stamp_ns(frame.image_msg))
+        self._publish(result, header, (time.perf_counter() - frame.received_s) * 1e3)
+
+    def _on_frame_error(self, frame: Frame, error: BaseException) -> None:
+        if isinstance(error, InputError):
+            self.counts["skipped"] += 1
+            self.warn_throttled(str(error).split("]")[0], f"skipped frame: {error}")
+        else:
+            self.counts["failed"] += 1
+            self.warn_throttled(
+                type(error).__name__,
+                f"frame failed ({type(error).__name__}: {error}); skipped\n"
+                + "".join(traceback.format_exception(error)[-3:]),
+            )
+
+    def _publish(self, result, header, processing_ms: float) -> None:
+        cfg = self.config
+        self._publish_topology()
+        self.meshes_pub.publish(convert.frame_to_msg(result, header, cfg.publish_vertices, processing_ms))
+        if cfg.publish_tf and self.tf_broadcaster is not None and result.humans:
+            names = self.pipeline.topology().joint_names if cfg.publish_joint_frames else None
+            transforms = convert.body_transforms(result, header, names)
+            if transforms:
+                self.tf_broadcaster.sendTransform(transforms)
+        if self._markers_due():
+            faces = self.pipeline.topology().faces
+            self.markers_pub.publish(
+                convert.markers_from_frame(result, header, faces, cfg.publish_markers_lifetime_s)
+            )
+            self.counts["markers"] += 1
+        self.counts["published"] += 1
+        self.last_processing_ms = processing_ms
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def warn_throttled(self, key: str, message: str) -> None:
+        """Log ``message`` at most once per ``publish.warn_period_s`` for each ``key``."""
+        now = time.monotonic()
+        if now - self._warned_at.get(key, -1e9) >= self.config.publish_warn_period_s:
+            self._warned_at[key] = now
+            self.get_logger().warning(f"[mahmr] {message}")
+
+    def _subscribe(self) -> Pairing:
+        cfg = self.config
+        if cfg.input_image_qos == "reliable":
+            qos = QoSProfile(depth=cfg.input_qos_depth, reliability=ReliabilityPolicy.RELIABLE)
+        else:
+            qos = QoSProfile(**{**_qos_fields(qos_profile_sensor_data), "depth": cfg.input_qos_depth})
+        image_type = CompressedImage if cfg.input_compressed else Image
+        if not cfg.input_use_camera_info:
+            return Pairing([self.create_subscription(image_type, "image", self.on_image, qos)])
+        return create_pairing(self, image_type, "image", "camera_info", qos, cfg, self.on_image_pair)
+
+    def _publish_topology(self) -> None:
+        body_model = self.pipeline.body_model
+        if body_model not in self._topologies_sent:
+            self.topology_pub.publish(convert.topology_to_msg(self.pipeline.topology()))
+            self._topologies_sent.add(body_model)
+
+    def _markers_due(self) -> bool:
+        cfg = self.config
+        if not cfg.publish_markers or self.markers_pub.get_subscription_count() == 0:
+            return False
+        now = time.monotonic()
+        rate_hz = cfg.publish_markers_max_rate_hz
+        if rate_hz > 0 and now - self._markers_sent_s < 1.0 / rate_hz:
+            return False
+        self._markers_sent_s = now
+        return True
+
+    def _check_pairing(self) -> None:
+        pairer = self.pairing.pairer if self.pairing else None
+        if pairer is None or not pairer.waiting_images:
+            return
+        if time.monotonic() - self._last_pair_s > NO_PAIR_WARN_AFTER_S:
+            self.warn_throttled(
+                "pairing",
+                "images arrive but no CameraInfo with a matching stamp: check the camera_info "
+                "remap, raise input.sync_slop_s, set input.camera_info_cache true (latched camera_info) or "
+                "input.use_camera_info false",
+            )
+
+    def _diagnostics(self) -> DiagnosticArray:
+        worker = self.worker
+        dropped = worker.dropped if worker else 0
+        status = DiagnosticStatus(
+            name=f"{self.get_name()}: pipeline", hardware_id=self.get_fully_qualified_name()
+        )
+        status.level = DiagnosticStatus.OK if self.pipeline is not None else DiagnosticStatus.WARN
+        status.message = "running" if self.pipeline is not None else "inactive"
+        values = {**self.counts, "dropped_stale": dropped, "processing_ms": round(self.last_processing_ms, 1)}
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        out = DiagnosticArray(status=[status])
+        out.header.stamp = self.get_clock().now().to_msg()
+        return out
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames replaced by a newer one before the worker picked them up (latest-frame policy)."""
+        return self.worker.dropped if self.worker else 0
+
+
+def _qos_fields(profile: QoSProfile) -> dict:
+    return {
+        "history": profile.history,
+        "reliability": profile.reliability,
+        "durability": profile.durability,
+        "depth": profile.depth,
+    }
+
+
+def main(args=None) -> int:
+    """``ros2 run mahmr_ros mahmr_node``: init / try spin / finally destroy + try_shutdown (Jazzy, Humble)."""
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = MahmrNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as exc:  # noqa: BLE001 - report why the node could not start, exit non-zero
+        rclpy.logging.get_logger("mahmr").fatal(f"[mahmr] cannot run: {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

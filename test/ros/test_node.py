@@ -1,0 +1,275 @@
+"""MahmrNode with real rclpy and DDS, in-process: publish Image + CameraInfo, assert on what comes out.
+
+Steps of every test: start the node (estimator ``test_known`` from conftest, DTO off) and a harness node
+in one private rclpy context; wait until publishers and subscriptions have matched; publish; spin both nodes
+with ``spin_once`` until the expected message arrives (or a timeout fails the test). Run inside the loopback
+network namespace (``make test``) so no DDS traffic leaves the machine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed")
+pytest.importorskip("mahmr_ros.msg", reason="messages not built (make setup)")
+
+from mahmr_ros.msg import HumanMeshArray, MeshTopology  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from mahmr_ros.ros.image import bgr_to_image_msg  # noqa: E402
+from mahmr_ros.ros.node import MahmrNode  # noqa: E402
+
+from .conftest import BOX_FACES, make_human  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+W, H = 320, 240
+K = [500.0, 0.0, 160.0, 0.0, 500.0, 120.0, 0.0, 0.0, 1.0]
+FRAME = "camera_color_optical_frame"
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+
+
+@pytest.fixture(scope="module")
+def context():
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.try_shutdown(context=ctx)
+
+
+class Harness:
+    """The node under test plus a peer node that publishes inputs and records outputs."""
+
+    def __init__(self, context, **params):
+        values = {"estimator": "test_known", "dto.mode": "off", "publish.markers_max_rate_hz": 0.0, **params}
+        overrides = [Parameter(k, value=v) for k, v in values.items()]
+        self.node = MahmrNode(context=context, parameter_overrides=overrides)
+        self.peer = rclpy.create_node("harness", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.peer)
+        image_type = CompressedImage if params.get("input.compressed") else Image
+        self.image_pub = self.peer.create_publisher(image_type, "image", RELIABLE)
+        self.info_pub = self.peer.create_publisher(CameraInfo, "camera_info", RELIABLE)
+        self.meshes = self.record(HumanMeshArray, "/humans/meshes", RELIABLE)
+        self.wait_for(lambda: self.image_pub.get_subscription_count() and self.meshes_matched())
+
+    def meshes_matched(self) -> bool:
+        return self.node.meshes_pub.get_subscription_count() > 0
+
+    def record(self, msg_type, topic, qos) -> list:
+        received = []
+        self.peer.create_subscription(msg_type, topic, received.append, qos)
+        return received
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def wait_for(self, predicate, timeout_s: float = 10.0) -> None:
+        end = time.monotonic() + timeout_s
+        while not predicate():
+            assert time.monotonic() < end, "timed out waiting for the node"
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def send(self, frame: int, stamp_s: float, info=True, image_msg=None, info_msg=None, frame_id=FRAME):
+        header = _header(stamp_s, frame_id)
+        if image_msg is None:
+            image_msg = bgr_to_image_msg(np.full((H, W, 3), frame, np.uint8), header)
+        image_msg.header = header
+        self.image_pub.publish(image_msg)
+        if info:
+            info_msg = info_msg or _camera_info()
+            info_msg.header = header
+            self.info_pub.publish(info_msg)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.peer.destroy_node()
+
+
+@pytest.fixture
+def harness(context, known):
+    made = []
+
+    def make(**params):
+        made.append(Harness(context, **params))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()
+
+
+def _header(stamp_s: float, frame_id: str = FRAME) -> Header:
+    header = Header(frame_id=frame_id)
+    header.stamp.sec = int(stamp_s)
+    header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
+    return header
+
+
+def _camera_info(k=K, width=W, height=H) -> CameraInfo:
+    info = CameraInfo(width=width, height=height)
+    info.k = [float(v) for v in k]
+    return info
+
+
+def test_meshes_keep_stamp_frame_and_contents(harness, known):
+    h = harness()
+    h.send(frame=7, stamp_s=100.25)
+    h.wait_for(lambda: h.meshes)
+    msg = h.meshes[0]
+    assert msg.header.frame_id == FRAME
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (100, 250_000_000)
+    assert msg.body_model == "test_box" and not msg.k_estimated
+    np.testing.assert_allclose(msg.k, K)
+    np.testing.assert_allclose(known.seen_K[0].ravel(), K)  # the CameraInfo K reached the estimator
+    assert known.seen_frames == [7]
+    (mesh,) = msg.humans
+    assert len(mesh.vertices) == 8 * 3 and len(mesh.joints) == 2 * 3 and len(mesh.pose) == 72
+    assert mesh.id and mesh.id[0].isalpha()  # the pipeline's tracker gave a REP-155 style id
+    p = mesh.pelvis.position
+    np.testing.assert_allclose([p.x, p.y, p.z], [0.2, -0.1, 3.0], atol=1e-6)
+    assert msg.processing_ms > 0
+
+
+def test_topology_is_latched_for_a_late_subscriber(harness):
+    h = harness()
+    h.spin(0.2)
+    late = h.record(MeshTopology, "/humans/meshes/topology", LATCHED)
+    h.wait_for(lambda: late)
+    h.spin(0.2)
+    assert len(late) == 1
+    assert late[0].body_model == "test_box" and late[0].num_vertices == 8
+    np.testing.assert_array_equal(np.asarray(late[0].faces).reshape(-1, 3), BOX_FACES)
+    assert list(late[0].joint_names) == ["pelvis", "head"]
+
+
+def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
+    tf2_msgs = pytest.importorskip(
+        "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (MAHMR_TEST_FIXTURES=1, make test) or ROS"
+    )
+    known.humans = [make_human(pelvis=(0.4, -0.2, 2.5))]
+    h = harness()
+    tf_msgs = h.record(
+        tf2_msgs.TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    )
+    h.wait_for(lambda: h.node.tf_broadcaster.publisher.get_subscription_count() > 0)
+    h.send(frame=1, stamp_s=42.5)
+    h.wait_for(lambda: h.meshes and tf_msgs)
+    body_id = h.meshes[0].humans[0].id
+    (tf,) = tf_msgs[0].transforms
+    assert tf.child_frame_id == f"body_{body_id}"
+    assert tf.header.frame_id == FRAME and (tf.header.stamp.sec, tf.header.stamp.nanosec) == (42, 500_000_000)
+    t, r = tf.transform.translation, tf.transform.rotation
+    np.testing.assert_allclose([t.x, t.y, t.z], [0.4, -0.2, 2.5], atol=1e-6)
+    # Upright, facing the camera: x_body = -z_cam, y_body = +x_cam, z_body = -y_cam -> (0.5, 0.5, -0.5, 0.5).
+    np.testing.assert_allclose([r.x, r.y, r.z, r.w], [0.5, 0.5, -0.5, 0.5], atol=1e-6)
+
+
+def test_markers_only_while_subscribed(harness):
+    h = harness()
+    h.send(frame=1, stamp_s=1.0)
+    h.wait_for(lambda: h.meshes)
+    assert h.node.counts["markers"] == 0
+    markers = h.record(MarkerArray, "/mahmr/markers", RELIABLE)
+    h.wait_for(lambda: h.node.markers_pub.get_subscription_count() > 0)
+    h.send(frame=2, stamp_s=2.0)
+    h.wait_for(lambda: markers)
+    assert h.node.counts["markers"] == 1
+    meshes = [m for m in markers[0].markers if m.type == Marker.TRIANGLE_LIST]
+    assert len(meshes) == 1 and len(meshes[0].points) == 3 * len(BOX_FACES)
+    assert meshes[0].header.frame_id == FRAME and meshes[0].header.stamp.sec == 2
+
+
+def _bad_image(encoding="bgr8", width=W, height=H, data=None):
+    msg = Image(width=width, height=height, encoding=encoding, step=width * 3)
+    msg.data = bytes(width * height * 3) if data is None else data
+    return msg
+
+
+@pytest.mark.parametrize(
+    "image_msg, info_msg",
+    [
+        (None, _camera_info(k=[0.0] * 9)),  # all-zero K
+        (None, _camera_info(k=[np.nan] + K[1:])),  # non-finite K
+        (None, _camera_info(width=640, height=480)),  # CameraInfo size != image size
+        (_bad_image(encoding="32FC1"), None),  # unsupported encoding
+        (_bad_image(width=0, height=0, data=b""), _camera_info(width=0, height=0)),  # empty image
+    ],
+    ids=["zero_K", "nan_K", "size_mismatch", "encoding", "empty"],
+)
+def test_bad_inputs_are_skipped_and_the_node_stays_alive(harness, known, image_msg, info_msg):
+    h = harness()
+    h.send(frame=3, stamp_s=5.0, image_msg=image_msg, info_msg=info_msg)
+    h.wait_for(lambda: h.node.counts["skipped"] == 1)
+    assert h.meshes == [] and known.seen_frames == []
+    h.send(frame=4, stamp_s=6.0)
+    h.wait_for(lambda: h.meshes)
+    assert h.meshes[0].header.stamp.sec == 6 and known.seen_frames == [4]
+    assert h.node.worker.alive and h.node.counts["failed"] == 0
+
+
+def test_latest_frame_policy_drops_stale_frames_under_a_burst(harness, known):
+    known.delay_s = 0.25
+    h = harness()
+    for frame in range(1, 9):
+        h.send(frame=frame, stamp_s=10.0 + frame)
+        h.spin(0.02)
+    h.wait_for(lambda: h.node.counts["received"] == 8)
+    h.wait_for(lambda: h.node.worker.wait_idle(0.0) and len(h.meshes) == len(known.seen_frames))
+    seen = known.seen_frames
+    assert seen[-1] == 8  # the newest frame is always processed
+    assert len(seen) < 8 and seen == sorted(seen)
+    assert h.node.dropped_frames == 8 - len(seen)
+    assert [m.header.stamp.sec for m in h.meshes] == [10 + f for f in seen]
+
+
+def test_without_camera_info_the_estimator_chooses_k(harness, known):
+    h = harness(**{"input.use_camera_info": False})
+    h.send(frame=5, stamp_s=3.0, info=False)
+    h.wait_for(lambda: h.meshes)
+    assert h.meshes[0].k_estimated and known.seen_K == [None]
+    assert h.meshes[0].k[0] == pytest.approx(400.0)
+
+
+def test_cached_camera_info_serves_images_without_a_matching_stamp(harness, known):
+    h = harness(**{"input.camera_info_cache": True})
+    h.info_pub.publish(_camera_info())  # stamp 0: a latched, once-only CameraInfo
+    h.wait_for(lambda: h.node.pairing.pairer.last_info is not None)
+    h.send(frame=6, stamp_s=50.0, info=False)
+    h.wait_for(lambda: h.meshes)
+    assert not h.meshes[0].k_estimated
+    np.testing.assert_allclose(h.meshes[0].k, K)
+
+
+def test_compressed_input_and_vertices_off(harness, known):
+    h = harness(**{"input.compressed": True, "publish.vertices": False})
+    ok, png = cv2.imencode(".png", np.full((H, W, 3), 9, np.uint8))
+    assert ok
+    h.send(frame=0, stamp_s=7.0, image_msg=CompressedImage(format="png", data=png.tobytes()))
+    h.wait_for(lambda: h.meshes)
+    assert known.seen_frames == [9]
+    assert len(h.meshes[0].humans[0].vertices) == 0 and len(h.meshes[0].humans[0].joints) == 6
+
+
+def test_publish_parameters_change_at_runtime_and_bad_values_are_rejected(harness):
+    h = harness()
+    result = h.node.set_parameters([Parameter("publish.vertices", value=False)])[0]
+    assert result.successful and not h.node.config.publish_vertices
+    result = h.node.set_parameters([Parameter("publish.markers_max_rate_hz", value=-1.0)])[0]
+    assert not result.successful

@@ -1,0 +1,114 @@
+"""Static checks of what cannot run here: launch files (no `launch` package on PyPI), the parameter file, the
+package manifest and the CMake install rules. Each check reads the real files, so a renamed executable,
+parameter or config file fails here before it fails on a robot.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mahmr_ros.ros.params import PARAMETERS
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+
+
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [
+        n for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == name
+    ]  # fmt: skip
+
+
+def _kwarg(call: ast.Call, key: str):
+    for kw in call.keywords:
+        if kw.arg == key:
+            return kw.value
+    return None
+
+
+def _installed_executables() -> set[str]:
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    (programs,) = re.findall(r"install\(PROGRAMS ([^)]*?) DESTINATION lib/\$\{PROJECT_NAME\}\)", cmake)
+    return {Path(p).name for p in programs.split()}
+
+
+def test_there_are_the_two_launch_files():
+    assert {p.name for p in LAUNCH_FILES} == {"mahmr.launch.py", "demo.launch.py"}
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_compiles_and_defines_generate_launch_description(path):
+    tree = ast.parse(path.read_text(), str(path))
+    compile(tree, str(path), "exec")
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_names_only_things_that_exist(path):
+    tree = ast.parse(path.read_text())
+    ours = _installed_executables()
+    for call in _calls(tree, "Node"):
+        package = _kwarg(call, "package")
+        executable = ast.literal_eval(_kwarg(call, "executable"))
+        if isinstance(package, ast.Name) or ast.literal_eval(package) == "mahmr_ros":
+            assert executable in ours, (
+                f"{path.name}: executable {executable} is not installed by CMakeLists.txt"
+            )
+            assert (ROOT / "scripts" / executable).is_file()
+    # Every file joined under the share dir exists in the source tree (installed by CMakeLists.txt).
+    for call in _calls(tree, "join"):
+        parts = [a.value for a in call.args if isinstance(a, ast.Constant)]
+        if parts and parts[0] in ("config", "launch"):
+            assert (ROOT.joinpath(*parts)).is_file(), f"{path.name} names missing file {'/'.join(parts)}"
+    # Every remap targets a topic the node subscribes to, and every LaunchConfiguration is declared.
+    declared = {ast.literal_eval(c.args[0]) for c in _calls(tree, "DeclareLaunchArgument")}
+    used = {ast.literal_eval(c.args[0]) for c in _calls(tree, "LaunchConfiguration")}
+    assert used <= declared, f"{path.name}: undeclared launch arguments {used - declared}"
+    for call in _calls(tree, "Node"):
+        remaps = _kwarg(call, "remappings")
+        for pair in remaps.elts if remaps is not None else []:
+            assert ast.literal_eval(pair.elts[0]) in {"image", "camera_info", "depth"}
+
+
+def test_launch_files_are_installed():
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    assert re.search(r"install\(DIRECTORY launch config DESTINATION share/\$\{PROJECT_NAME\}\)", cmake)
+
+
+def test_params_file_has_exactly_the_declared_parameters_with_their_defaults():
+    data = yaml.safe_load((ROOT / "config" / "mahmr.yaml").read_text())
+    values = data["mahmr"]["ros__parameters"]
+    assert set(values) == {spec.name for spec in PARAMETERS}
+    for spec in PARAMETERS:
+        assert values[spec.name] == spec.default and type(values[spec.name]) is type(spec.default), spec.name
+
+
+def test_params_file_comments_every_key():
+    lines = (ROOT / "config" / "mahmr.yaml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^    [a-z_.]+:", line):
+            assert lines[i - 1].strip().startswith("#"), f"parameter without a comment: {line.strip()}"
+
+
+def test_package_xml_declares_what_the_code_imports():
+    root = ET.parse(ROOT / "package.xml").getroot()
+    assert root.findtext("name") == "mahmr_ros"
+    deps = {e.text for e in root if e.tag.endswith("depend")}
+    for needed in ("rclpy", "sensor_msgs", "geometry_msgs", "visualization_msgs", "std_msgs",
+                   "rosidl_default_generators", "tf2_ros", "launch_ros"):  # fmt: skip
+        assert needed in deps, f"package.xml lacks {needed}"
+    assert root.find("member_of_group").text == "rosidl_interface_packages"
+
+
+def test_rviz_config_shows_the_node_outputs():
+    data = yaml.safe_load((ROOT / "config" / "humans.rviz").read_text())
+    displays = {d["Class"]: d for d in data["Visualization Manager"]["Displays"]}
+    assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/mahmr/markers"
+    assert "rviz_default_plugins/TF" in displays and "rviz_default_plugins/Image" in displays
