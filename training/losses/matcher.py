@@ -1,0 +1,119 @@
+"""Hungarian matching of queries to GT people (spec mahmr_model §4.1), one image at a time.
+
+cost(i, j) = w_conf focal_cost(p_i) + w_bbox |b_i - b_j|_1 - w_giou GIoU(b_i, b_j) + w_kpts kpt_L1(i, j)
+
+with the focal cost alpha (1 - p)^gamma (-log(p + 1e-8)) (alpha 0.25, gamma 2), boxes (cx, cy, w, h) /
+input_size and the keypoint cost the mean absolute difference of the first 22 joints' 2D positions
+(/ input_size) over the GT-visible entries. Solved with ``scipy.optimize.linear_sum_assignment``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor
+
+FOCAL_ALPHA = 0.25
+FOCAL_GAMMA = 2.0
+MATCH_JOINTS = 22
+
+
+def box_cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
+    """(..., 4) (cx, cy, w, h) -> (..., 4) (x1, y1, x2, y2)."""
+    cx, cy, w, h = boxes.unbind(-1)
+    return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+
+
+def generalized_box_iou(a: Tensor, b: Tensor) -> Tensor:
+    """Pairwise GIoU (Rezatofighi et al. 2019) of xyxy boxes: (N, 4), (M, 4) -> (N, M)."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    lt = torch.max(a[:, None, :2], b[None, :, :2])
+    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    union = area_a[:, None] + area_b[None] - inter
+    iou = inter / union.clamp(min=1e-12)
+    lt_c = torch.min(a[:, None, :2], b[None, :, :2])
+    rb_c = torch.max(a[:, None, 2:], b[None, :, 2:])
+    hull = (rb_c - lt_c).clamp(min=0).prod(-1)
+    return iou - (hull - union) / hull.clamp(min=1e-12)
+
+
+class HungarianMatcher:
+    """Optimal one-to-one assignment of queries to GT people.
+
+    Args:
+        cost_conf, cost_bbox, cost_giou, cost_kpts: cost weights (official: 1, 1, 1, 20).
+        input_size: normaliser of the 2D joints (1288).
+    """
+
+    def __init__(
+        self,
+        cost_conf: float = 1.0,
+        cost_bbox: float = 1.0,
+        cost_giou: float = 1.0,
+        cost_kpts: float = 20.0,
+        input_size: int = 1288,
+    ) -> None:
+        self.weights = (cost_conf, cost_bbox, cost_giou, cost_kpts)
+        self.input_size = input_size
+
+    def cost_matrix(
+        self, confs: Tensor, boxes: Tensor, j2ds: Tensor, gt_boxes: Tensor, gt_j2ds: Tensor, gt_mask: Tensor
+    ) -> Tensor:
+        """(Q, G) matching cost of one image.
+
+        Args:
+            confs: (Q,) probabilities.  boxes: (Q, 4) (cx, cy, w, h) / input_size.
+            j2ds: (Q, J, 2) predicted joints, resized-image pixels.
+            gt_boxes: (G, 4).  gt_j2ds: (G, J, 2) px.  gt_mask: (G, J) bool visible.
+        """
+        w_conf, w_bbox, w_giou, w_kpts = self.weights
+        p = confs.float()
+        c_conf = FOCAL_ALPHA * (1 - p) ** FOCAL_GAMMA * -torch.log(p + 1e-8)  # (Q,)
+        c_bbox = torch.cdist(boxes.float(), gt_boxes.float(), p=1)
+        c_giou = -generalized_box_iou(box_cxcywh_to_xyxy(boxes.float()), box_cxcywh_to_xyxy(gt_boxes.float()))
+        n = MATCH_JOINTS
+        pred = j2ds[:, None, :n].float() / self.input_size  # (Q, 1, n, 2)
+        gt = gt_j2ds[None, :, :n].float() / self.input_size  # (1, G, n, 2)
+        mask = gt_mask[None, :, :n, None].float()
+        c_kpts = ((pred - gt).abs() * mask).sum((-1, -2)) / (mask.sum((-1, -2)) * 2 + 1e-6)
+        return w_conf * c_conf[:, None] + w_bbox * c_bbox + w_giou * c_giou + w_kpts * c_kpts
+
+    @torch.no_grad()
+    def __call__(self, layer: dict, pred_j2ds: Tensor, targets: list[dict]) -> list[tuple[Tensor, Tensor]]:
+        """Match every image of a batch.
+
+        Args:
+            layer: one decoder layer's predictions (``forward_train``): ``pred_confs`` (B, Q),
+                ``pred_boxes`` (B, Q, 4).
+            pred_j2ds: (B, Q, J, 2) projected predicted joints, resized px.
+            targets: per image dicts with ``boxes`` (G, 4), ``j2ds`` (G, J, 2), ``j2ds_mask`` (G, J).
+
+        Returns:
+            Per image (query indices, GT indices), int64 tensors of equal length min(Q, G).
+        """
+        out = []
+        for b, t in enumerate(targets):
+            if len(t["boxes"]) == 0:
+                empty = torch.zeros(0, dtype=torch.int64)
+                out.append((empty, empty))
+                continue
+            cost = self.cost_matrix(
+                layer["pred_confs"][b],
+                layer["pred_boxes"][b],
+                pred_j2ds[b],
+                t["boxes"],
+                t["j2ds"],
+                t["j2ds_mask"],
+            )
+            cost = torch.nan_to_num(cost, nan=1e6, posinf=1e6).cpu().numpy()
+            rows, cols = linear_sum_assignment(cost)
+            out.append(
+                (
+                    torch.as_tensor(rows, dtype=torch.int64),
+                    torch.as_tensor(np.asarray(cols), dtype=torch.int64),
+                )
+            )
+        return out
