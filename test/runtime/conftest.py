@@ -20,6 +20,12 @@ def make_sat_model(seed: int = 0):
 
 
 @pytest.fixture(scope="session")
+def sat_model_factory():
+    """``make_sat_model`` as a fixture (another seed = other weights)."""
+    return make_sat_model
+
+
+@pytest.fixture(scope="session")
 def sat_model():
     return make_sat_model()
 
