@@ -148,7 +148,10 @@ def adapt_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -
 
 
 def load_checkpoint(
-    model: nn.Module, path: str | os.PathLike | Mapping[str, torch.Tensor], strict: bool = True
+    model: nn.Module,
+    path: str | os.PathLike | Mapping[str, torch.Tensor],
+    strict: bool = True,
+    source: str | None = None,
 ) -> dict:
     """Load official weights into ``model`` (in place).
 
@@ -156,6 +159,7 @@ def load_checkpoint(
         model: a ``MetricAwareHMR`` built with the matching config (``build_model``).
         path: checkpoint file, or an already loaded state_dict (possibly wrapped / prefixed).
         strict: raise on any missing, unexpected or mis-shaped key (recomputed buffers excepted).
+        source: name used in error messages when ``path`` is an already loaded state_dict (e.g. its file).
 
     Returns:
         Report ``{"missing", "unexpected", "mismatched", "ignored", "expanded", "aliased",
@@ -168,11 +172,11 @@ def load_checkpoint(
             checkpoint looks like.
     """
     if isinstance(path, Mapping):
-        state_dict = unwrap(path)
-        source = "state_dict"
+        source = source or "state_dict"
+        state_dict = unwrap(path, source)
     else:
         state_dict = read_state_dict(path)
-        source = str(path)
+        source = source or str(path)
     detected = detect_config(state_dict)
     sd, notes = adapt_state_dict(state_dict, model)
     target = model.state_dict()

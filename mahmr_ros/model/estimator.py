@@ -1,0 +1,200 @@
+"""``MahmrEstimator``: the MA-HMR network + kid-aware SMPL as a pipeline estimator (``estimator: mahmr``).
+
+One frame: ``preprocess`` (resize to the network's long side, pad to 56) -> network (a runtime backend) ->
+``postprocess`` (threshold, SMPL, original-image pixels). With a known K (``CameraInfo``) every person is
+re-placed in that camera so that it covers the same pixels (``camera.reconcile_to_camera``: pelvis pixel,
+apparent size and view kept); without one, the network's own FoV camera is reported as ``K_used`` with
+``K_estimated=True``.
+
+It is built by ``Pipeline.from_config`` from the ``model`` config section::
+
+    model:
+      config: fov_kid            # fov_kid / fov / default, "auto" (read from the checkpoint) or a dict
+      weights: mahmr_stage3.bin  # the official checkpoint (CC BY-NC 4.0, downloaded by the user)
+      smpl_path: SMPL_NEUTRAL.pkl  # or its .npz from `python -m mahmr_ros.cli convert-smpl`
+      kid_template_path: smpl_kid_template.npy  # AGORA; without it children get adult proportions
+      conf_thresh: 0.3
+      device: auto               # auto / cpu / cuda[:i]
+      backend: auto              # auto / torch / onnxruntime / tensorrt (mahmr_ros.runtime), or eager
+      precision: fp32            # fp32 / bf16 / fp16 (runtime backends only)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mahmr_ros.body import SMPLBody, resolve_device
+from mahmr_ros.model.camera import intrinsics_net_to_img
+from mahmr_ros.model.checkpoint import detect_config, load_checkpoint, read_state_dict
+from mahmr_ros.model.config import build_model
+from mahmr_ros.model.postprocess import postprocess
+from mahmr_ros.model.preprocess import preprocess
+from mahmr_ros.types import Estimation, MeshTopology
+
+LOG = logging.getLogger(__name__)
+
+
+class EagerBackend:
+    """The plain ``MetricAwareHMR.forward`` on one device, fp32 (no ``mahmr_ros.runtime`` needed)."""
+
+    name = "eager"
+    precision = "fp32"
+
+    def __init__(self, model: torch.nn.Module, device: torch.device):
+        self.device = device
+        self.model = model.to(device).eval()
+        self.timings_ms: dict[str, float] = {}
+
+    def __call__(self, images: torch.Tensor, resized_hw: torch.Tensor) -> dict:
+        with torch.inference_mode():
+            return self.model(images.to(self.device), resized_hw.to(self.device))
+
+
+def make_backend(model: torch.nn.Module, backend: str, precision: str, device: torch.device):
+    """The network runner: ``eager``, or a ``mahmr_ros.runtime`` backend (``auto`` falls back to eager).
+
+    Raises:
+        ValueError: ``eager`` with a precision other than fp32.
+        mahmr_ros.runtime.BackendError: an explicitly requested runtime backend cannot run here.
+    """
+    if backend == "eager":
+        if precision != "fp32":
+            raise ValueError(f"[model.estimator] backend 'eager' runs fp32 only, got precision '{precision}'")
+        return EagerBackend(model, device)
+    try:
+        from mahmr_ros.runtime import create_backend
+
+        return create_backend(model, backend=backend, precision=precision, device=device)
+    except (ImportError, RuntimeError) as err:
+        if backend != "auto" or precision != "fp32":
+            raise
+        LOG.warning(
+            "[model.estimator] backend auto: runtime backend unavailable (%s); using eager torch", err
+        )
+        return EagerBackend(model, device)
+
+
+class MahmrEstimator:
+    """Pipeline estimator over the MA-HMR network (see the module docstring for the config keys).
+
+    Args:
+        config: model config name (``fov_kid`` / ``fov`` / ``default``), ``"auto"`` (detected from the
+            checkpoint's keys) or an override dict (``build_model``).
+        weights: checkpoint path (``mahmr_stage{1,2,3}.bin``, ``sat_644.pth``, or any state_dict file).
+        smpl_path: neutral SMPL model file (``.pkl`` or converted ``.npz``).
+        kid_template_path: AGORA kid template ``.npy``; "" = none (the kid blend is then reported only).
+        conf_thresh: detection threshold (strict >, spec §3.3).
+        device: ``auto`` / ``cpu`` / ``cuda[:i]``.
+        backend: ``auto`` / ``torch`` / ``onnxruntime`` / ``tensorrt`` / ``eager``.
+        precision: ``fp32`` / ``bf16`` / ``fp16``.
+
+    Raises:
+        ValueError: weights or SMPL path not set (the message names the config key).
+        FileNotFoundError, CheckpointError, SMPLFileError: unreadable or mismatching files (named).
+    """
+
+    body_model = "smpl"
+
+    def __init__(
+        self,
+        config: str | Mapping = "fov_kid",
+        weights: str | Path = "",
+        smpl_path: str | Path = "",
+        kid_template_path: str | Path = "",
+        conf_thresh: float = 0.3,
+        device: str = "auto",
+        backend: str = "auto",
+        precision: str = "fp32",
+    ):
+        if not weights:
+            raise ValueError(
+                "[model.estimator] model.weights is not set: pass the official checkpoint (mahmr_stage3.bin, "
+                "see README 'Official weights') or use estimator: offline"
+            )
+        if not smpl_path:
+            raise ValueError(
+                "[model.estimator] model.smpl_path is not set: pass SMPL_NEUTRAL.pkl (or its .npz from "
+                "`python -m mahmr_ros.cli convert-smpl`)"
+            )
+        if not 0.0 <= float(conf_thresh) < 1.0:
+            raise ValueError(f"[model.estimator] conf_thresh must be in [0, 1), got {conf_thresh}")
+        self.conf_thresh = float(conf_thresh)
+        self.device = resolve_device(device)
+        state_dict = read_state_dict(weights)
+        if isinstance(config, str) and config == "auto":
+            config = detect_config(state_dict)
+        model = build_model(config)
+        self.report = load_checkpoint(model, state_dict, strict=True, source=str(weights))
+        del state_dict
+        self.cfg = model.cfg
+        self.body = SMPLBody(smpl_path, kid_template_path or None, device=self.device)
+        if self.cfg.num_betas == 11 and not self.body.has_kid_blend:
+            LOG.warning(
+                "[model.estimator] the network predicts a kid blend but no kid_template_path is set: "
+                "children get adult SMPL proportions (betas[10] is still reported)"
+            )
+        self.backend = make_backend(model, backend, precision, self.device)
+        LOG.info(
+            "[model.estimator] %s (%s) on %s via %s %s",
+            Path(weights).name,
+            self.report["detected_config"],
+            self.device,
+            self.backend.name,
+            self.backend.precision,
+        )
+
+    def topology(self) -> MeshTopology:
+        """SMPL faces and the 45 joint names."""
+        return self.body.topology()
+
+    def estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
+        """People in one frame.
+
+        Args:
+            image_bgr: (H, W, 3) uint8 BGR.
+            K: (3, 3) intrinsics of this image, pixels (``CameraInfo.k``), or None = the network's FoV camera.
+
+        Returns:
+            ``Estimation`` with the people in the camera frame of ``K_used`` (original-image pixels), sorted
+            by descending confidence; timings in ms for ``preprocess``, ``network`` (plus the backend's own
+            stages as ``network.<stage>``) and ``postprocess`` (SMPL included).
+        """
+        if self.backend is None:
+            raise RuntimeError("[model.estimator] estimate() after close()")
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        tensor, meta = preprocess(image_bgr, self.cfg.input_size)
+        images = tensor[None].to(self.device)
+        resized_hw = torch.tensor([meta.resized_hw], dtype=torch.int64, device=self.device)
+        timings["preprocess"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        raw = self.backend(images, resized_hw)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        timings["network"] = (time.perf_counter() - t) * 1e3
+        for stage, ms in getattr(self.backend, "timings_ms", {}).items():
+            timings[f"network.{stage}"] = ms
+        t = time.perf_counter()
+        humans = postprocess(
+            raw, meta, self.conf_thresh, body=self.body, K=K, use_kid_blend=self.body.has_kid_blend
+        )[0]
+        if K is None:
+            K_used = intrinsics_net_to_img(
+                raw["pred_intrinsics"][0].detach().double().cpu().numpy(), meta.scale
+            )
+        else:
+            K_used = np.asarray(K, dtype=np.float64).reshape(3, 3)
+        timings["postprocess"] = (time.perf_counter() - t) * 1e3
+        return Estimation(humans=humans, K_used=K_used, K_estimated=K is None, timings_ms=timings)
+
+    def close(self) -> None:
+        """Release the network and the body model (GPU memory included)."""
+        self.backend = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

@@ -1,0 +1,119 @@
+"""MahmrEstimator end to end: a tiny random-weights checkpoint written to tmp + the synthetic SMPL body."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mahmr_ros.body import SMPLFileError, make_synthetic_smpl
+from mahmr_ros.model import TINY_OVERRIDES, CheckpointError, build_model
+from mahmr_ros.model.camera import project
+from mahmr_ros.model.estimator import MahmrEstimator
+from mahmr_ros.pipeline import Estimator, Pipeline
+from mahmr_ros.types import Estimation
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("estimator")
+    torch.manual_seed(0)
+    model = build_model(TINY_OVERRIDES)
+    sd = model.state_dict()
+    sd["conf_head.bias"] = torch.tensor([4.0])  # every query confident, so the test sees people
+    torch.save({"module." + k: v for k, v in sd.items()}, root / "tiny.bin")
+    smpl = make_synthetic_smpl(root / "smpl.npz", kid_template_path=root / "kid.npy")
+    return {"weights": root / "tiny.bin", "smpl_path": smpl, "kid_template_path": root / "kid.npy"}
+
+
+@pytest.fixture(scope="module")
+def estimator(files):
+    return MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager", **files)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+
+
+def test_end_to_end_with_the_fov_camera(estimator, image):
+    assert isinstance(estimator, Estimator)
+    est = estimator.estimate(image, None)
+    assert isinstance(est, Estimation) and est.K_estimated
+    assert len(est.humans) == TINY_OVERRIDES["num_queries"]
+    h = est.humans[0]
+    assert h.vertices.shape == (6890, 3) and h.joints.shape == (45, 3) and h.betas.shape == (11,)
+    assert h.rotmats.shape == (24, 3, 3) and np.all(np.isfinite(h.vertices)) and h.transl[2] > 0
+    # K from the FoV head in original pixels: f = H / (2 tan(fov / 2)) (resized h' = 149 of 200 * 224/300).
+    r = 224 / 300
+    f = int(200 * r) / r / (2 * math.tan(h.extras["fov_rad"] / 2))
+    assert np.allclose(est.K_used, [[f, 0, 112 / r - 0.5], [0, f, int(200 * r) / 2 / r - 0.5], [0, 0, 1]])
+    assert np.allclose(h.K, est.K_used, rtol=1e-5)
+    assert {"preprocess", "network", "postprocess"} <= set(est.timings_ms)
+    assert estimator.topology().num_vertices == 6890 and len(estimator.topology().joint_names) == 45
+
+
+def test_deterministic_and_given_camera_reprojects_onto_the_same_pixels(estimator, image):
+    a = estimator.estimate(image, None)
+    b = estimator.estimate(image, None)
+    assert all(np.array_equal(x.vertices, y.vertices) for x, y in zip(a.humans, b.humans))
+    K = np.array([[300.0, 0, 140.0], [0, 310.0, 110.0], [0, 0, 1]])
+    c = estimator.estimate(image, K)
+    assert not c.K_estimated and np.array_equal(c.K_used, K)
+    for own, placed in zip(a.humans, c.humans):
+        assert np.allclose(placed.K, K)
+        assert np.allclose(project(placed.joints[0], K), project(own.joints[0], own.K), atol=1e-3)
+        before, after = project(own.joints, own.K), project(placed.joints, K)
+        extent = np.ptp(before, axis=0).max()
+        assert np.abs(after - before).max() < 0.05 * extent + 0.5
+
+
+def test_pipeline_builds_it_from_the_model_config_section(files, image):
+    model = {
+        **{k: str(v) for k, v in files.items()},
+        "config": TINY_OVERRIDES,
+        "device": "cpu",
+        "backend": "eager",
+    }
+    pipe = Pipeline.from_config({"estimator": "mahmr", "model": model, "dto": {"mode": "off"}})
+    result = pipe.process(image)
+    assert len(result.humans) == TINY_OVERRIDES["num_queries"] and result.K_estimated
+    assert all(h.track_id for h in result.humans) and result.body_model == "smpl"
+    pipe.close()
+
+
+def test_configuration_errors_name_what_is_wrong(files, tmp_path):
+    base = dict(config=TINY_OVERRIDES, device="cpu", backend="eager")
+    with pytest.raises(ValueError, match="model.weights is not set"):
+        MahmrEstimator(**base, smpl_path=files["smpl_path"])
+    with pytest.raises(ValueError, match="model.smpl_path is not set"):
+        MahmrEstimator(**base, weights=files["weights"])
+    with pytest.raises(FileNotFoundError, match="missing_stage3.bin"):
+        MahmrEstimator(**base, weights=tmp_path / "missing_stage3.bin", smpl_path=files["smpl_path"])
+    with pytest.raises(SMPLFileError, match="SMPL_NEUTRAL.pkl"):
+        MahmrEstimator(**base, weights=files["weights"], smpl_path=tmp_path / "SMPL_NEUTRAL.pkl")
+    with pytest.raises(
+        CheckpointError, match=r"tiny\.bin does not fit the model\n  mismatched \(5\): mean_shape"
+    ):
+        MahmrEstimator(**{**base, "config": {"preset": "fov", **TINY_OVERRIDES}}, **files)
+    with pytest.raises(ValueError, match="eager' runs fp32 only"):
+        MahmrEstimator(**{**base, "backend": "eager"}, precision="bf16", **files)
+
+
+def test_without_kid_template_the_kid_blend_is_reported_not_applied(files, image, caplog):
+    est = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager", weights=files["weights"],
+                         smpl_path=files["smpl_path"])  # fmt: skip
+    assert "no kid_template_path" in caplog.text
+    h = est.estimate(image, None).humans[0]
+    assert h.betas.shape == (11,) and h.extras["kid_blend"] == h.betas[10]
+    est.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        est.estimate(image, None)
+
+
+def test_runtime_torch_backend_gives_the_eager_result(files, image, estimator):
+    est = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="torch", **files)
+    a, b = estimator.estimate(image, None), est.estimate(image, None)
+    assert len(a.humans) == len(b.humans)
+    for x, y in zip(a.humans, b.humans):
+        assert np.allclose(x.vertices, y.vertices, atol=1e-4) and np.isclose(x.score, y.score, atol=1e-5)
