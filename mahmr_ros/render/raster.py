@@ -255,7 +255,7 @@ def _fragments(t, side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r):
     pix = py.long() * w + px.long()
     if mask_r is not None:
         owner = tid // F
-        inside &= mask_r.view(mask_r.shape[0], -1)[owner.clamp(min=0), pix.clamp(min=0)]
+        inside &= mask_r.view(mask_r.shape[0], -1)[owner.clamp(min=0), pix.clamp(0, mask_r[0].numel() - 1)]
     return _key(depth[inside], tid[inside]), pix[inside]
 
 
