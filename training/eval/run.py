@@ -1,0 +1,247 @@
+"""``python -m training.eval``: run a checkpoint over a benchmark and write ``report.md`` + ``report.json``.
+
+    python -m training.eval --benchmark 3dpw --annots data/3dpw/annots_smpl_test_genders.npz \
+        --images data/3dpw --checkpoint mahmr_stage3.bin --smpl SMPL_NEUTRAL.npz \
+        --kid-template smpl_kid_template.npy --h36m-regressor J_regressor_h36m_correct.npy --out reports/3dpw
+
+Benchmarks (spec mahmr_model §6): ``rh`` (RelativeHuman, needs ``--extra-regressor``), ``3dpw`` / ``hi4d``
+(needs ``--h36m-regressor``), ``agora`` / ``bedlam`` (optional ``--body-verts``), ``mupots`` and ``panoptic``
+(need ``--h36m-regressor``). GT meshes use the neutral SMPL given with ``--smpl`` (the official 3DPW/Hi4D
+evaluation builds them with gendered SMPL: pass those files' neutral-equivalent fits, or expect a small bias).
+Predictions keep queries with confidence > ``--conf`` (0.3); for Panoptic the threshold is halved until at
+least one person is kept, as officially. 2D predictions are the network's projections / r (official).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mahmr_ros.model import build_model, load_checkpoint, preprocess
+from training.data.dataset import smpl_numpy
+from training.data.formats import ImageAnnotation, read, world_to_camera
+from training.eval.benchmarks import AgoraEval, MuPoTSEval, PanopticEval, ThreeDPWEval
+from training.eval.relative_human import RelativeHumanEval
+from training.smpl_layer import SMPLLayer
+
+#: CrowdPose-14 from [24 SMPL joints ; 9 J_regressor_extra joints] (spec §1.9 ``use_extra_j``).
+CROWDPOSE14_FROM_SMPL_EXTRA = [16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8, 27, 26]
+BENCHMARK_FORMAT = {"rh": "rh", "3dpw": "3dpw", "hi4d": "hi4d", "agora": "agora", "bedlam": "bedlam",
+                    "mupots": "mupots", "panoptic": "panoptic"}  # fmt: skip
+
+
+@dataclass
+class Prediction:
+    """People found in one image (P of them), camera frame of the ORIGINAL image.
+
+    Attributes:
+        scores: (P,).  verts: (P, V, 3) m.  joints: (P, 45, 3) m.  K: (3, 3) px, original image, the
+        camera the 2D projections use (continuous pixel coordinates / r, as the official evaluations).
+    """
+
+    scores: np.ndarray
+    verts: np.ndarray
+    joints: np.ndarray
+    K: np.ndarray
+
+
+def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    p = np.asarray(points, np.float64) @ np.asarray(K, np.float64).T
+    return p[..., :2] / np.maximum(p[..., 2:3], 1e-6)
+
+
+class NetworkPredictor:
+    """Checkpoint + SMPL -> ``Prediction`` per image.
+
+    Args:
+        model: ``MetricAwareHMR`` with weights.  body: ``SMPLLayer``.  conf: confidence threshold.
+        halve_until_found: halve the threshold until a person is kept (Panoptic protocol).
+    """
+
+    def __init__(self, model, body, conf: float = 0.3, device: str = "cpu", halve_until_found: bool = False):
+        self.model = model.to(device).eval()
+        self.body = body.to(device)
+        self.conf = conf
+        self.device = device
+        self.halve = halve_until_found
+
+    @torch.no_grad()
+    def __call__(self, image_bgr: np.ndarray, ann: ImageAnnotation) -> Prediction:
+        tensor, meta = preprocess(image_bgr, self.model.cfg.input_size)
+        raw = self.model(tensor[None].to(self.device), torch.tensor([meta.resized_hw], device=self.device))
+        confs = raw["pred_confs"][0]
+        thresh = self.conf
+        keep = confs > thresh
+        while self.halve and not bool(keep.any()) and thresh > 1e-4:
+            thresh /= 2
+            keep = confs > thresh
+        rot = raw["pred_rotmats"][0][keep]
+        verts, joints = self.body(rot, raw["pred_betas"][0][keep][:, : self.body.num_betas])
+        t = raw["pred_transl"][0][keep][:, None]
+        K = raw["pred_intrinsics"][0].double().cpu().numpy().copy()
+        K[:2] /= meta.scale
+        return Prediction(confs[keep].cpu().numpy(), (verts + t).cpu().numpy(), (joints + t).cpu().numpy(), K)
+
+
+def gt_meshes(body, ann: ImageAnnotation) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-frame GT vertices (G, V, 3) and joints (G, 45, 3), metres."""
+    if ann.frame == "world":
+
+        def root(b):
+            with torch.no_grad():
+                return body.root_joint(torch.as_tensor(b[:, : body.num_betas])).numpy()
+
+        ann = world_to_camera(ann, root)
+    verts, joints = smpl_numpy(body, ann.poses, ann.betas)
+    return verts + ann.transl[:, None], joints + ann.transl[:, None]
+
+
+def evaluate(
+    benchmark: str,
+    annotations: list[ImageAnnotation],
+    load_image: Callable[[ImageAnnotation], np.ndarray],
+    predictor: Callable[[np.ndarray, ImageAnnotation], Prediction],
+    body,
+    h36m_regressor: np.ndarray | None = None,
+    extra_regressor: np.ndarray | None = None,
+    body_verts: np.ndarray | None = None,
+    progress: bool = True,
+) -> dict:
+    """Evaluate ``predictor`` on ``annotations``; returns the benchmark's metric dict plus timing."""
+    needs_h36m = benchmark in ("3dpw", "hi4d", "mupots", "panoptic")
+    if needs_h36m and h36m_regressor is None:
+        raise ValueError(f"[training.eval] {benchmark} needs --h36m-regressor (J_regressor_h36m_correct.npy)")
+    if benchmark == "rh" and extra_regressor is None:
+        raise ValueError(
+            "[training.eval] rh needs --extra-regressor (J_regressor_extra.npy, SPIN's 9 joints)"
+        )
+    acc = {"rh": RelativeHumanEval, "3dpw": ThreeDPWEval, "hi4d": ThreeDPWEval, "agora": AgoraEval,
+           "bedlam": AgoraEval, "mupots": MuPoTSEval, "panoptic": PanopticEval}[benchmark]()  # fmt: skip
+    h36m = lambda v: np.einsum("jv,pvc->pjc", h36m_regressor, v)  # noqa: E731
+    seconds, skipped = [], 0
+    for ann in tqdm(annotations, desc=f"eval {benchmark}", disable=not progress):
+        image = load_image(ann)
+        t0 = time.perf_counter()
+        pred = predictor(image, ann)
+        seconds.append(time.perf_counter() - t0)
+        pv, pj = pred.verts, pred.joints
+        if benchmark == "rh":
+            layouts = ann.extras.get("kp_layout", ["crowdpose14"] * ann.num_people)
+            ok = np.array([lay == "crowdpose14" for lay in layouts], bool)
+            skipped += int((~ok).sum())
+            if not ok.any():
+                continue
+            cp14 = np.concatenate([pj[:, :24], np.einsum("jv,pvc->pjc", extra_regressor, pv)], 1)
+            cp14 = cp14[:, CROWDPOSE14_FROM_SMPL_EXTRA]
+            acc.add(project(cp14, pred.K), pj[:, 0, 2] if len(pj) else np.zeros(0), ann.keypoints_2d[ok, :14],
+                    ann.depth_id[ok], ann.age[ok])  # fmt: skip
+        elif benchmark in ("3dpw", "hi4d", "agora", "bedlam"):
+            gv, gj = gt_meshes(body, ann)
+            if benchmark in ("3dpw", "hi4d"):
+                acc.add(project(pj[:, :24], pred.K), h36m(pv), pv, project(gj[:, :24], ann.K), h36m(gv), gv)
+            else:
+                sel = slice(None) if body_verts is None else body_verts
+                acc.add(project(pj[:, :24], pred.K), pj[:, :24], pv[:, sel], project(gj[:, :24], ann.K),
+                        gj[:, :24], gv[:, sel], ann.is_kid)  # fmt: skip
+        elif benchmark == "mupots":
+            p3 = h36m(pv)
+            acc.add(project(p3, pred.K), p3, ann.keypoints_2d[..., :2], ann.keypoints_3d[..., :3],
+                    ann.keypoints_3d[..., 3] > 0)  # fmt: skip
+        else:  # panoptic
+            p3 = h36m(pv)
+            acc.add(ann.image, project(p3, pred.K), p3, ann.keypoints_2d, ann.keypoints_3d)
+    out = acc.result()
+    out["num_images"] = len(annotations)
+    if skipped:
+        out["skipped_non_crowdpose_people"] = skipped
+    out["ms_per_image"] = 1000 * float(np.mean(seconds)) if seconds else None
+    return out
+
+
+def write_report(out_dir: Path, benchmark: str, metrics: dict, settings: dict) -> tuple[Path, Path]:
+    """``report.json`` (metrics + settings) and a readable ``report.md`` table."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": benchmark, "metrics": metrics, "settings": settings}
+    json_path = out_dir / "report.json"
+    json_path.write_text(json.dumps(payload, indent=1, default=str))
+    lines = [f"# {benchmark} evaluation", "", "| metric | value |", "|---|---|"]
+
+    def fmt(v):
+        return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                lines.append(f"| {key} / {sub} | {fmt(v)} |")
+        else:
+            lines.append(f"| {key} | {fmt(value)} |")
+    lines += ["", "Settings:", ""] + [f"- {k}: `{v}`" for k, v in settings.items()]
+    md_path = out_dir / "report.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return md_path, json_path
+
+
+def _model_config(text: str):
+    text = text.strip()
+    return json.loads(text) if text.startswith("{") else text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.eval", description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARK_FORMAT))
+    parser.add_argument("--annots", required=True, help="the benchmark's annotation npz")
+    parser.add_argument("--images", required=True, help="image root (annotation keys are relative to it)")
+    parser.add_argument("--checkpoint", required=True, help="official or our pytorch_model.bin / .pth")
+    parser.add_argument(
+        "--model", default="fov_kid", help="preset name or a JSON dict of build_model overrides"
+    )
+    parser.add_argument("--smpl", required=True, help="SMPL_NEUTRAL .npz/.pkl (plain arrays)")
+    parser.add_argument("--kid-template", help="smpl_kid_template.npy (needed for 11-beta models)")
+    parser.add_argument("--h36m-regressor", help="J_regressor_h36m_correct.npy (17, V)")
+    parser.add_argument("--extra-regressor", help="J_regressor_extra.npy (9, V)")
+    parser.add_argument("--body-verts", help="body_verts_smpl.npy vertex subset for AGORA MVE")
+    parser.add_argument("--conf", type=float, default=0.3)
+    parser.add_argument("--limit", type=int, help="evaluate only the first N images")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", required=True, help="report folder")
+    args = parser.parse_args(argv)
+
+    model = build_model(_model_config(args.model))
+    load_checkpoint(model, args.checkpoint, strict=True)
+    body = SMPLLayer(args.smpl, args.kid_template, model.cfg.num_betas)
+    load = lambda p: None if p is None else np.load(p).astype(np.float64)  # noqa: E731
+    annotations = read(BENCHMARK_FORMAT[args.benchmark], args.annots)
+    if args.limit:
+        annotations = annotations[: args.limit]
+    images = Path(args.images)
+
+    def load_image(ann: ImageAnnotation) -> np.ndarray:
+        image = cv2.imread(str(images / ann.image))
+        if image is None:
+            raise FileNotFoundError(f"[training.eval] cannot read image {images / ann.image}")
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE) if ann.rotate_cw90 else image
+
+    predictor = NetworkPredictor(model, body, args.conf, args.device, args.benchmark == "panoptic")
+    body_verts = None if args.body_verts is None else np.load(args.body_verts).astype(np.int64)
+    gt_body = SMPLLayer(args.smpl, args.kid_template, model.cfg.num_betas)  # CPU copy for the GT meshes
+    metrics = evaluate(args.benchmark, annotations, load_image, predictor, gt_body, load(args.h36m_regressor),
+                       load(args.extra_regressor), body_verts)  # fmt: skip
+    settings = {k: v for k, v in vars(args).items() if v is not None}
+    md, js = write_report(Path(args.out), args.benchmark, metrics, settings)
+    print(md.read_text())
+    print(f"[training.eval] wrote {md} and {js}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
