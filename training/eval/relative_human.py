@@ -1,20 +1,19 @@
-"""RelativeHuman evaluation: PCRD^0.2, per age group and relation, mPCKh and matching F1 (spec §6).
+"""RelativeHuman evaluation: PCDR^0.2 (printed ``PCRD_0.2``), per age group and relation, mPCKh, F1.
 
-Protocol (our reading of the spec's summary, stated here so results can be compared):
+Protocol of the official evaluation as specified in dto.md §8 (identical metric code in MA-HMR):
 
-* Matching: ``metrics.greedy_match_2d`` on CrowdPose-14 joints (original-image pixels), lowest mean L2 over
-  the GT-visible joints first, a pair accepted if the keypoint-box IoU is >= 0.05.
-* Relations: for every ORDERED pair (i, j), i != j, of matched GT people whose ``depth_id`` is known, the GT
-  relation is ``eq`` (same layer), ``closer`` (i's layer is nearer, smaller id) or ``farther``. The predicted
-  relation from depths (``t_z``) with dz = z_i - z_j is ``eq`` if |dz| < 0.2 m, ``closer`` if dz < -0.2 m and
-  ``farther`` if dz > 0.2 m (|dz| == 0.2 exactly matches nothing). A pair is correct when both agree.
-  Ordered pairs make ``closer`` and ``farther`` mirror images; the ratio is unchanged for ``eq``.
-* Missed people: every missed GT person with a known layer adds 0.3 to the denominator (overall and in its
-  age group). PCRD = correct / (pairs + 0.3 * missed). A pair is counted in the age group of its first
-  person i; per-relation scores have no miss penalty.
-* mPCKh: over matched people's visible joints, correct if the 2D error < 0.143 x the diagonal of the GT
-  keypoint box (visible joints).
-* Detection: precision = matched / predictions, recall = matched / GT people, F1.
+* GT people without any valid joint are dropped; invalid GT joints sit at (-2, -2).
+* Matching, greedy per image: the cost of a (prediction, GT) pair is the Frobenius norm of the 2D
+  differences over the GT's valid joints; pairs are taken by increasing cost and accepted if both sides are
+  unassigned and the IoU of the keypoint boxes is >= 0.05, the GT box INCLUDING the (-2, -2) joints.
+* PCDR over all unordered pairs (r < c) of matched people: dz = z_c - z_r (predicted translation z),
+  d = depth_id_c - depth_id_r; "eq" (d = 0) is correct if |dz| < 0.2 m, "closer" (d < 0) if dz < -0.2,
+  "farther" (d > 0) if dz > 0.2. PCDR = correct / (pairs + 0.3 x missed GT people).
+* Per age: pairs where at least one member has that age; denominator + 0.3 x missed people of that age.
+* mPCKh: per matched person the fraction of valid joints with error / GT-box diagonal < 0.143, averaged.
+* Detection: precision, recall and F1 with TP = matched pairs (the official printout's TP = #predictions -
+  #misses quirk is not reproduced).
+People whose ``depth_id`` is unknown (< 0) take no part in pairs and cost no penalty (RH always has it).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training.eval.metrics import detection_scores, greedy_match_2d, keypoint_box
+from training.eval.metrics import box_iou, detection_scores, keypoint_box
 
 AGE_GROUPS = ("adult", "teen", "kid", "baby")
 RELATIONS = ("eq", "closer", "farther")
@@ -51,8 +50,7 @@ class RelativeHumanEval:
     correct: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS, *RELATIONS)})
     pairs: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS, *RELATIONS)})
     penalty: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS)})
-    pck_hits: int = 0
-    pck_total: int = 0
+    pck_person: list = field(default_factory=list)
     num_gt: int = 0
     num_pred: int = 0
     num_matched: int = 0
@@ -69,49 +67,54 @@ class RelativeHumanEval:
 
         Args:
             pred_kp2d: (P, 14, 2) predicted CrowdPose-14 joints, original-image pixels.
-            pred_depth_m: (P,) predicted depth t_z, metres.
-            gt_kp2d: (G, 14, 3) GT joints (x, y, visibility > 0).
+            pred_depth_m: (P,) predicted translation z, metres.
+            gt_kp2d: (G, 14, 3) GT joints (x, y, visibility > 0 = valid).
             gt_depth_id: (G,) ordinal depth layer, smaller = nearer; -1 = unknown.
             gt_age: (G,) 0 adult, 1 teen, 2 kid, 3 baby; -1 = unknown (counted in "all" only).
 
         Returns:
-            (G,) matched prediction index per GT (-1 = missed).
+            (G,) matched prediction index per GT (-1 = missed, -2 = dropped: no valid joint).
         """
         gt_kp2d = np.asarray(gt_kp2d, np.float64).reshape(len(gt_kp2d), -1, 3)
-        visible = gt_kp2d[..., 2] > 0
-        match = greedy_match_2d(pred_kp2d, gt_kp2d[..., :2], visible, MATCH_IOU)
-        depth_id = np.asarray(gt_depth_id, np.int64)
-        ages = [AGE_GROUPS[a] if 0 <= a < len(AGE_GROUPS) else None for a in np.asarray(gt_age, np.int64)]
-        self.num_gt += len(gt_kp2d)
-        self.num_pred += len(pred_kp2d)
+        valid = gt_kp2d[..., 2] > 0
+        result = np.full(len(gt_kp2d), -2, np.int64)
+        used = np.flatnonzero(valid.any(1))
+        gt = gt_kp2d[used]
+        valid = valid[used]
+        gt_xy = np.where(valid[..., None], gt[..., :2], -2.0)
+        pred = np.asarray(pred_kp2d, np.float64).reshape(len(pred_kp2d), -1, 2)
+        match = rh_match(pred, gt_xy, valid)
+        result[used] = match
+        depth_id = np.asarray(gt_depth_id, np.int64)[used]
+        ages = [
+            AGE_GROUPS[a] if 0 <= a < len(AGE_GROUPS) else None for a in np.asarray(gt_age, np.int64)[used]
+        ]
+        self.num_gt += len(gt)
+        self.num_pred += len(pred)
         self.num_matched += int((match >= 0).sum())
         known = depth_id >= 0
         for g in np.flatnonzero((match < 0) & known):
-            self._count(self.penalty, MISS_PENALTY, ages[g])
+            self._count(self.penalty, MISS_PENALTY, {ages[g]})
         ok = np.flatnonzero((match >= 0) & known)
         depth = np.asarray(pred_depth_m, np.float64)
-        for i in ok:
-            for j in ok:
-                if i == j:
-                    continue
-                truth = int(np.sign(depth_id[i] - depth_id[j]))
-                guess = int(depth_relation(depth[match[i]] - depth[match[j]], self.thresh_m))
+        for a, r in enumerate(ok):
+            for c in ok[a + 1 :]:
+                truth = int(np.sign(depth_id[c] - depth_id[r]))
+                guess = int(depth_relation(depth[match[c]] - depth[match[r]], self.thresh_m))
                 relation = {0: "eq", -1: "closer", 1: "farther"}[truth]
                 hit = float(guess == truth)
-                self._count(self.correct, hit, ages[i], relation)
-                self._count(self.pairs, 1.0, ages[i], relation)
+                self._count(self.correct, hit, {ages[r], ages[c]}, relation)
+                self._count(self.pairs, 1.0, {ages[r], ages[c]}, relation)
         for g in np.flatnonzero(match >= 0):
-            vis = visible[g]
-            diag = np.linalg.norm(np.diff(keypoint_box(gt_kp2d[g, :, :2], vis).reshape(2, 2), axis=0))
-            err = np.linalg.norm(np.asarray(pred_kp2d[match[g]], np.float64) - gt_kp2d[g, :, :2], axis=-1)
-            self.pck_hits += int((err[vis] < PCKH_RATIO * diag).sum())
-            self.pck_total += int(vis.sum())
-        return match
+            diag = np.linalg.norm(np.diff(keypoint_box(gt_xy[g]).reshape(2, 2), axis=0))
+            err = np.linalg.norm(pred[match[g]] - gt_xy[g], axis=-1)[valid[g]]
+            self.pck_person.append(float((err < PCKH_RATIO * diag).mean()))
+        return result
 
     @staticmethod
-    def _count(table: dict, value: float, age: str | None, relation: str | None = None) -> None:
+    def _count(table: dict, value: float, ages: set, relation: str | None = None) -> None:
         table["all"] += value
-        if age is not None:
+        for age in ages - {None}:
             table[age] += value
         if relation is not None:
             table[relation] += value
@@ -126,7 +129,7 @@ class RelativeHumanEval:
             "PCRD_0.2": ratio(self.correct["all"], self.pairs["all"] + self.penalty["all"]),
             "PCRD_age": {a: ratio(self.correct[a], self.pairs[a] + self.penalty[a]) for a in AGE_GROUPS},
             "PCRD_relation": {r: ratio(self.correct[r], self.pairs[r]) for r in RELATIONS},
-            "mPCKh": ratio(self.pck_hits, self.pck_total),
+            "mPCKh": float(np.mean(self.pck_person)) if self.pck_person else None,
             "num_gt": self.num_gt,
             "num_pred": self.num_pred,
             "num_matched": self.num_matched,
@@ -134,3 +137,30 @@ class RelativeHumanEval:
         }
         out.update(detection_scores(self.num_gt, self.num_pred, self.num_matched))
         return out
+
+
+def rh_match(
+    pred: np.ndarray, gt_xy: np.ndarray, valid: np.ndarray, iou_thresh: float = MATCH_IOU
+) -> np.ndarray:
+    """Official RelativeHuman greedy matching (see the module docstring).
+
+    Args:
+        pred: (P, J, 2) px.  gt_xy: (G, J, 2) px with invalid joints at (-2, -2).  valid: (G, J) bool.
+
+    Returns:
+        (G,) prediction index per GT, -1 = missed.
+    """
+    G, P = len(gt_xy), len(pred)
+    match = np.full(G, -1, np.int64)
+    if G == 0 or P == 0:
+        return match
+    diff = (pred[None] - gt_xy[:, None]) * valid[:, None, :, None]  # (G, P, J, 2)
+    cost = np.sqrt((diff**2).sum((-1, -2)))
+    used = np.zeros(P, bool)
+    for flat in np.argsort(cost, axis=None, kind="stable"):
+        g, p = divmod(int(flat), P)
+        if match[g] >= 0 or used[p]:
+            continue
+        if box_iou(keypoint_box(pred[p]), keypoint_box(gt_xy[g])) >= iou_thresh:
+            match[g], used[p] = p, True
+    return match

@@ -47,12 +47,14 @@ class Prediction:
     Attributes:
         scores: (P,).  verts: (P, V, 3) m.  joints: (P, 45, 3) m.  K: (3, 3) px, original image, the
         camera the 2D projections use (continuous pixel coordinates / r, as the official evaluations).
+        transl: (P, 3) m SMPL-origin translation (its z orders people in the RelativeHuman metric).
     """
 
     scores: np.ndarray
     verts: np.ndarray
     joints: np.ndarray
     K: np.ndarray
+    transl: np.ndarray
 
 
 def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -90,7 +92,13 @@ class NetworkPredictor:
         t = raw["pred_transl"][0][keep][:, None]
         K = raw["pred_intrinsics"][0].double().cpu().numpy().copy()
         K[:2] /= meta.scale
-        return Prediction(confs[keep].cpu().numpy(), (verts + t).cpu().numpy(), (joints + t).cpu().numpy(), K)
+        return Prediction(
+            confs[keep].cpu().numpy(),
+            (verts + t).cpu().numpy(),
+            (joints + t).cpu().numpy(),
+            K,
+            t[:, 0].cpu().numpy(),
+        )
 
 
 def gt_meshes(body, ann: ImageAnnotation) -> tuple[np.ndarray, np.ndarray]:
@@ -143,8 +151,8 @@ def evaluate(
                 continue
             cp14 = np.concatenate([pj[:, :24], np.einsum("jv,pvc->pjc", extra_regressor, pv)], 1)
             cp14 = cp14[:, CROWDPOSE14_FROM_SMPL_EXTRA]
-            acc.add(project(cp14, pred.K), pj[:, 0, 2] if len(pj) else np.zeros(0), ann.keypoints_2d[ok, :14],
-                    ann.depth_id[ok], ann.age[ok])  # fmt: skip
+            depth = np.asarray(pred.transl).reshape(-1, 3)[:, 2]
+            acc.add(project(cp14, pred.K), depth, ann.keypoints_2d[ok, :14], ann.depth_id[ok], ann.age[ok])
         elif benchmark in ("3dpw", "hi4d", "agora", "bedlam"):
             gv, gj = gt_meshes(body, ann)
             if benchmark in ("3dpw", "hi4d"):

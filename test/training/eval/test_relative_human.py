@@ -19,7 +19,7 @@ def test_depth_relation_codes():
     np.testing.assert_array_equal(depth_relation(np.array([0.0, 0.19, -0.5, 0.5, 0.2])), [0, 0, -1, 1, 9])
 
 
-def test_pcrd_with_miss_penalty_and_age_groups():
+def test_pcdr_with_miss_penalty_and_age_groups():
     gt = np.stack([person(0), person(100), person(200), person(300)])
     depth_id = np.array([0, 0, 1, 2])
     age = np.array([0, 2, 0, 3])  # adult, kid, adult, baby (missed)
@@ -29,22 +29,35 @@ def test_pcrd_with_miss_penalty_and_age_groups():
     match = ev.add(pred_kp, pred_z, gt, depth_id, age)
     np.testing.assert_array_equal(match, [0, 1, 2, -1])
     r = ev.result()
-    # ordered pairs among 3 matched: 6; correct: (0,1),(1,0) -> 2; penalty 0.3 for the missed baby
-    assert r["PCRD_0.2"] == pytest.approx(2 / (6 + 0.3))
-    assert r["PCRD_age"]["kid"] == pytest.approx(1 / 2)  # kid anchors: (1,0) ok, (1,2) wrong
-    assert r["PCRD_age"]["adult"] == pytest.approx(1 / 4)  # (0,1) ok; (0,2),(2,0),(2,1) wrong
+    # unordered pairs (0,1) eq ok, (0,2) and (1,2) farther but predicted nearer; 0.3 for the missed baby
+    assert r["PCRD_0.2"] == pytest.approx(1 / (3 + 0.3))
+    assert r["PCRD_age"]["kid"] == pytest.approx(1 / 2)  # pairs with the kid: (0,1) ok, (1,2) wrong
+    assert r["PCRD_age"]["adult"] == pytest.approx(1 / 3)  # every pair has an adult
     assert r["PCRD_age"]["baby"] == pytest.approx(0.0)  # only the penalty
     assert r["PCRD_age"]["teen"] is None
-    assert r["PCRD_relation"] == pytest.approx({"eq": 1.0, "closer": 0.0, "farther": 0.0})
+    assert r["PCRD_relation"] == {"eq": 1.0, "closer": None, "farther": 0.0}
     assert r["recall"] == pytest.approx(0.75) and r["precision"] == pytest.approx(1.0)
     assert r["mPCKh"] == pytest.approx(1.0)  # 1.4 px error << 0.143 x 44.7 px
 
 
-def test_mpckh_counts_far_joints_as_wrong():
-    gt = person(0)[None]
+def test_mpckh_is_a_per_person_mean():
+    gt = np.stack([person(0), person(100)])
     pred = gt[:, :, :2].copy()
-    pred[0, :7] += 10.0  # 14.1 px > 0.143 * 44.7 = 6.4 px on half the joints
+    pred[0, :7] += 10.0  # 14.1 px > 0.143 * 44.7 = 6.4 px on half the joints of person 0
     ev = RelativeHumanEval()
-    ev.add(pred, np.array([3.0]), gt, np.array([0]), np.array([0]))
-    assert ev.result()["mPCKh"] == pytest.approx(0.5)
-    assert ev.result()["PCRD_0.2"] is None  # no pairs, no misses
+    ev.add(pred, np.array([3.0, 3.0]), gt, np.array([-1, -1]), np.array([0, 0]))
+    assert ev.result()["mPCKh"] == pytest.approx(0.75)
+    assert ev.result()["PCRD_0.2"] is None  # unknown layers: no pairs, no penalty
+
+
+def test_invalid_gt_joints_stretch_the_gt_box_to_minus_two():
+    far = person(1000)[None]
+    pred = far[:, :, :2].copy()
+    ev = RelativeHumanEval()
+    assert ev.add(pred, np.array([3.0]), far, np.array([0]), np.array([0]))[0] == 0
+    far[0, 0, 2] = 0  # one invalid joint: the GT box now reaches (-2, -2), IoU 800 / (1022 x 42) < 0.05
+    assert ev.add(pred, np.array([3.0]), far, np.array([0]), np.array([0]))[0] == -1
+    nothing = far.copy()
+    nothing[..., 2] = 0  # no valid joint: dropped, neither matched nor missed
+    assert ev.add(pred, np.array([3.0]), nothing, np.array([0]), np.array([0]))[0] == -2
+    assert ev.num_gt == 2
