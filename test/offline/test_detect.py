@@ -1,0 +1,43 @@
+"""Multi-person detection on the bundled sample: every strategy finds the people who are there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mahmr_ros.offline.detect import HogPeopleDetector, PersonFinder, box_iou
+
+
+def test_box_iou():
+    a = np.array([0.0, 0.0, 10.0, 10.0])
+    assert box_iou(a, a) == pytest.approx(1.0)
+    assert box_iou(a, a + [5, 0, 5, 0]) == pytest.approx(50 / 150)
+    assert box_iou(a, a + 20) == 0.0
+
+
+def test_hog_proposes_the_sample_people(sample):
+    image, _, info = sample
+    boxes, weights = HogPeopleDetector()(image)
+    assert len(boxes) == info["num_people"]
+    assert np.all(weights[:-1] >= weights[1:])  # best first
+
+
+def test_finders_find_everyone_in_the_sample(sample, estimator):
+    image, _, info = sample
+    truth = [np.array(p["bbox_xyxy"]) for p in info["people"]]
+    # the estimator's finder (hog+blazepose), then the mask-and-repeat scan alone, sharing its BlazePose
+    found_default = estimator.finder.find(image)
+    scan = PersonFinder.__new__(PersonFinder)
+    scan.__dict__.update(estimator.finder.__dict__, detector="blazepose", hog=None)
+    found_scan = scan.find(image)
+    for found in (found_default, found_scan):
+        assert len(found) == info["num_people"]
+        for box in truth:  # each true person matched by one landmark box
+            assert max(box_iou(box, p.bbox_xyxy) for p in found) > 0.5
+
+
+def test_finder_rejects_bad_options():
+    with pytest.raises(ValueError, match="unknown detector 'yolo'"):
+        PersonFinder(detector="yolo")
+    with pytest.raises(ValueError, match="max_people"):
+        PersonFinder(max_people=0)

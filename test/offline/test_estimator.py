@@ -1,0 +1,61 @@
+"""The offline estimator end to end on the bundled sample (BlazePose + Anny fit + placement, no DTO)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mahmr_ros.pipeline import Estimator
+from mahmr_ros.types import Estimation
+
+
+def _by_x(humans):
+    return sorted(humans, key=lambda h: h.bbox_xyxy[0])
+
+
+def test_protocol_and_topology(estimator):
+    assert isinstance(estimator, Estimator)
+    assert estimator.body_model == "anny"
+    topo = estimator.topology()
+    assert topo.body_model == "anny"
+    assert topo.faces.shape == (27420, 3) and topo.num_vertices == 13718
+    assert topo.joint_names[0] == "pelvis" and len(topo.joint_names) == 24
+
+
+def test_sample_people_found_with_plausible_metric_bodies(estimator, sample):
+    image, K, info = sample
+    est = estimator.estimate(image, K)
+    assert isinstance(est, Estimation) and not est.K_estimated
+    np.testing.assert_allclose(est.K_used, K)
+    assert len(est.humans) == info["num_people"]
+    for h, truth in zip(_by_x(est.humans), info["people"]):
+        assert h.body_model == "anny"
+        assert h.vertices.shape == (13718, 3) and h.joints.shape == (24, 3)
+        assert h.keypoints_2d.shape == (24, 2)
+        assert 1.4 <= h.height_m <= 2.0  # BlazePose's adult-scaled landmarks: an adult-sized body each
+        assert np.all(h.vertices[:, 2] > 0.5)  # in front of the camera
+        # the mesh lands on the person: boxes overlap, pelvis reprojects near the true one
+        true_box = np.array(truth["bbox_xyxy"])
+        ix = min(h.bbox_xyxy[2], true_box[2]) - max(h.bbox_xyxy[0], true_box[0])
+        assert ix > 0.6 * (true_box[2] - true_box[0])
+        uv = K @ h.pelvis
+        uv_true = K @ np.array(truth["pelvis_cam"])
+        assert np.linalg.norm(uv[:2] / uv[2] - uv_true[:2] / uv_true[2]) < 15.0  # px
+        if not truth["is_child"]:  # adults: metric depth within 12 % before DTO
+            assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) / truth["pelvis_cam"][2] < 0.12
+        np.testing.assert_allclose(h.orientation @ h.orientation.T, np.eye(3), atol=1e-5)
+        assert h.age_class is not None and h.pose.shape == (36,)
+    assert set(est.timings_ms) >= {"detect_pose", "fit", "mesh"}
+
+
+def test_no_K_gives_an_estimated_K(estimator, sample):
+    image, _, _ = sample
+    est = estimator.estimate(image, None)
+    assert est.K_estimated
+    assert est.K_used[0, 0] > 0 and est.K_used[0, 2] == (image.shape[1] - 1) / 2
+    assert len(est.humans) >= 1
+
+
+def test_empty_image_has_no_people(estimator):
+    for image in (np.zeros((480, 640, 3), np.uint8), np.full((120, 90, 3), 200, np.uint8)):
+        est = estimator.estimate(image, None)
+        assert est.humans == [] and est.K_estimated
