@@ -22,6 +22,18 @@ def test_fast_keypoints_match_the_full_model(anny_body):
     np.testing.assert_allclose(anny_body.height_m(age, height), full["height_m"].numpy(), atol=5e-3)
 
 
+def test_reduced_chain_is_exact_at_grid_nodes(anny_body):
+    # the 11-bone chain reproduces Anny's 104-bone kinematics exactly where tables are not interpolated
+    rng = np.random.default_rng(1)
+    aa = torch.as_tensor(rng.normal(0.0, 0.5, (3, len(FIT_BONES), 3)))
+    age = torch.tensor([0.0, 1 / 3, 1.0], dtype=torch.float64)
+    height = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    fast = anny_body.keypoints_fast(aa, age, height)
+    full = anny_body.forward_full(aa, age, height)["keypoints"]
+    assert (fast - full).abs().max() < 1e-8
+    assert (anny_body.keypoints_fk(aa, age, height) - full).abs().max() < 1e-8
+
+
 def test_keypoints_fast_is_differentiable_in_pose_and_phenotypes(anny_body):
     aa = torch.zeros(1, len(FIT_BONES), 3, dtype=torch.float64, requires_grad=True)
     age = torch.tensor([0.4], dtype=torch.float64, requires_grad=True)
