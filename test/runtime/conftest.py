@@ -39,3 +39,13 @@ def sat_images():
     gen = torch.Generator().manual_seed(3)
     images = [torch.randn(1, 3, 168, 224, generator=gen) * (0.5 + 0.3 * s) for s in range(5)]
     return [(image, torch.tensor([[126, 224]])) for image in images]
+
+
+@pytest.fixture(scope="session")
+def export_dir(sat_model, tmp_path_factory):
+    """The four stages of ``sat_model`` exported once per session (``padded_hw`` (168, 224))."""
+    from mahmr_ros.runtime.export import export_stages
+
+    out = tmp_path_factory.mktemp("onnx")
+    export_stages(sat_model, out, padded_hw=(168, 224))
+    return out

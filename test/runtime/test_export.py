@@ -19,13 +19,6 @@ from mahmr_ros.runtime.trt_ops import TRT_SUPPORTED_OPS
 ATOL = 1e-4
 
 
-@pytest.fixture(scope="module")
-def export_dir(sat_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("onnx")
-    export_stages(sat_model, out, padded_hw=(168, 224))
-    return out
-
-
 def test_every_stage_passes_checker_and_tensorrt_rules(export_dir):
     problems = verify_export(export_dir)
     assert set(problems) == set(STAGE_NAMES)
