@@ -3,6 +3,7 @@
 from mahmr_ros.dto.apply import apply_scale
 from mahmr_ros.dto.cues import Cues, extract_cues
 from mahmr_ros.dto.depth import RelativeDepthModel, disparity_to_cue, metric_depth_m
+from mahmr_ros.dto.lite import DTOLite, LiteConfig
 from mahmr_ros.dto.priors import PersonPrior, age_class, height_prior
 from mahmr_ros.dto.refine import DTOConfig, refine
 from mahmr_ros.dto.shape import ShapeModel
@@ -11,7 +12,9 @@ from mahmr_ros.dto.solve import GroupSolution, solve_group
 __all__ = [
     "Cues",
     "DTOConfig",
+    "DTOLite",
     "GroupSolution",
+    "LiteConfig",
     "PersonPrior",
     "RelativeDepthModel",
     "ShapeModel",

@@ -35,6 +35,16 @@ def metric_depth_m(depth, encoding: str | None = None, max_range_m: float = 20.0
     Raises:
         ValueError: wrong rank, unknown encoding, or a dtype that contradicts the encoding.
     """
+    arr, unit = check_metric_image(depth, encoding)
+    return metric_values_m(arr, unit, max_range_m)
+
+
+def check_metric_image(depth, encoding: str | None = None) -> tuple[np.ndarray, float]:
+    """Validate a depth image; returns the raw (H, W) array (no copy) and its unit in metres (1e-3 or 1).
+
+    Raises:
+        ValueError: wrong rank, unknown encoding, or a dtype that contradicts the encoding.
+    """
     arr = np.asarray(depth)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -46,16 +56,20 @@ def metric_depth_m(depth, encoding: str | None = None, max_range_m: float = 20.0
     if enc in ("16UC1", "MONO16"):
         if arr.dtype != np.uint16:
             raise ValueError(f"[dto.depth] 16UC1 depth must be uint16 millimetres, got dtype {arr.dtype}")
-        out = arr.astype(np.float32) * 1e-3
-    elif enc == "32FC1":
+        return arr, 1e-3
+    if enc == "32FC1":
         if not np.issubdtype(arr.dtype, np.floating):
             raise ValueError(f"[dto.depth] 32FC1 depth must be float metres, got dtype {arr.dtype}")
-        out = arr.astype(np.float32)
-    else:
-        raise ValueError(
-            f"[dto.depth] unsupported depth encoding '{encoding}' (expected 16UC1 mm or 32FC1 m)"
-        )
-    out = out.copy()
+        return arr, 1.0
+    raise ValueError(f"[dto.depth] unsupported depth encoding '{encoding}' (expected 16UC1 mm or 32FC1 m)")
+
+
+def metric_values_m(raw: np.ndarray, unit: float, max_range_m: float = 20.0) -> np.ndarray:
+    """Raw depth readings (any shape) -> float32 metres, NaN for 0, NaN, inf, negative or > max range.
+
+    DTO-Lite converts only the pixels it samples instead of the whole image.
+    """
+    out = raw.astype(np.float32) * np.float32(unit)
     out[~np.isfinite(out) | (out <= 0) | (out > max_range_m)] = np.nan
     return out
 

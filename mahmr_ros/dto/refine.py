@@ -39,7 +39,14 @@ from mahmr_ros.dto.cues import MIN_AREA_FRACTION, MIN_VISIBLE_FRACTION, Cues, ex
 from mahmr_ros.dto.depth import disparity_to_cue, metric_depth_m
 from mahmr_ros.dto.priors import PersonPrior, height_prior
 from mahmr_ros.dto.shape import SECANT_STEPS, ShapeModel
-from mahmr_ros.dto.solve import ALPHA_MIN_DEFAULT, MAX_HEIGHT_M, GroupSolution, solve_group
+from mahmr_ros.dto.solve import (
+    ALPHA_MIN_DEFAULT,
+    MAX_HEIGHT_M,
+    GroupSolution,
+    soft_scale,
+    soft_weights,
+    solve_group,
+)
 from mahmr_ros.types import HumanEstimate
 
 DEPTH_KINDS = ("metric", "relative", "disparity")
@@ -283,7 +290,7 @@ def _solve_metric(humans, cues: Cues, mu, sigma, cfg) -> _Plan:
     sigma_z = np.hypot(sem, cfg.sensor_sigma0_m + cfg.sensor_k_per_m * d**2)
     lam = 1.0 / sigma_z**2
     w = 1.0 / sigma[idx] ** 2
-    w_soft = w * lam * z**2 / (w * h**2 + lam * z**2)  # s_i eliminated: the reference objective with w~_i
+    w_soft = soft_weights(w, h, z, lam)  # s_i eliminated: the reference objective with w~_i
     if cfg.metric_fit_affine:  # (alpha, beta) near (1, 0) under the tight prior, absorbing sensor bias
         precision = np.diag([cfg.metric_alpha_sigma**-2, cfg.metric_beta_sigma**-2])
         alpha, beta, info = solve_group(
@@ -294,9 +301,8 @@ def _solve_metric(humans, cues: Cues, mu, sigma, cfg) -> _Plan:
     else:
         alpha, beta = 1.0, 0.0
         active = np.ones(len(idx), bool)
-    Z = alpha * d + beta
-    s = (w * h * mu[idx] + lam * z * Z) / (w * h**2 + lam * z**2)
-    sigma_s = 1.0 / np.sqrt(w * h**2 + lam * z**2)
+    s, var_s = soft_scale(w, h, mu[idx], z, alpha * d + beta, lam)
+    sigma_s = np.sqrt(var_s)
     for j, i in enumerate(idx):
         # Guards: a non-positive scale, or a metric height above 2.1 m (depth from something else than the
         # person, e.g. an occluder missing from the masks), leaves the person unchanged.

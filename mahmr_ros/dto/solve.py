@@ -224,3 +224,34 @@ def _fit(a, d, mu, w, depth_std, alpha_min, prior):
         alpha = alpha_min
         beta = (b[1] - M[0, 1] * alpha) / M[1, 1] if M[1, 1] > 0 else 0.0
     return float(alpha), float(beta), bool(forced), is_line, M
+
+
+def soft_weights(w, h, z, lam) -> np.ndarray:
+    """DTO-Lite weights w~_i = w_i lambda_i z_i^2 / (w_i h_i^2 + lambda_i z_i^2) (spec dto §10.1).
+
+    Eliminating the per-person scale s_i from the soft objective leaves the reference objective with w_i
+    replaced by w~_i; lambda_i = inf (a hard depth constraint) gives w~_i = w_i, i.e. exactly DTO.
+
+    Args:
+        w: (N,) height-prior weights 1/sigma_i^2, 1/m^2.
+        h: (N,) initial heights, m.
+        z: (N,) rendered depths, m.
+        lam: (N,) depth-constraint precisions 1/sigma_Z^2, 1/m^2 (inf allowed).
+    """
+    w, h, z, lam = (np.asarray(x, np.float64) for x in (w, h, z, lam))
+    return w * z**2 / (w * h**2 / lam + z**2)
+
+
+def soft_scale(w, h, mu, z, Z, lam) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form per-person scale of the soft objective for a fixed depth Z_i (spec dto §10.1).
+
+    s_i = (w h mu + lambda z Z) / (w h^2 + lambda z^2), the precision-weighted mean of the height prior's
+    scale mu/h and the depth's scale Z/z; lambda = inf gives Z/z (the reference).
+
+    Returns:
+        (s, var_s): (N,) scales and their posterior variances 1 / (w h^2 + lambda z^2).
+    """
+    w, h, mu, z, Z, lam = (np.asarray(x, np.float64) for x in (w, h, mu, z, Z, lam))
+    inv_lam = 1.0 / lam
+    s = (w * h * mu * inv_lam + z * Z) / (w * h**2 * inv_lam + z**2)
+    return s, 1.0 / (w * h**2 + lam * z**2)
