@@ -59,7 +59,7 @@ def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
     Raises:
         ImageError: empty image, unsupported encoding, or a buffer shorter than ``step * height``.
     """
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    height, width = int(msg.height), int(msg.width)
     if height == 0 or width == 0 or len(msg.data) == 0:
         raise ImageError(f"[image] empty image ({width}x{height}, {len(msg.data)} bytes)")
     encoding = msg.encoding
@@ -70,22 +70,56 @@ def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
     if use_cv_bridge and _BRIDGE is not None:  # pragma: no cover - see import above
         return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="bgr8"))
     channels, kind, conversion = ENCODINGS[encoding]
-    dtype = np.dtype(kind).newbyteorder(">" if msg.is_bigendian else "<")
-    row_bytes = width * channels * dtype.itemsize
-    if step < row_bytes:
-        raise ImageError(f"[image] step {step} < width * bytes per pixel = {row_bytes} ({encoding})")
-    if len(msg.data) < step * (height - 1) + row_bytes:
-        raise ImageError(f"[image] {len(msg.data)} bytes < step * height = {step * height} ({encoding})")
-    buffer = np.frombuffer(memoryview(msg.data), dtype=np.uint8)
-    rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1))
-    pixels = np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
-    if dtype.itemsize == 2:  # 16 -> 8 bit like cv_bridge (alpha = 255 / 65535)
+    pixels = _pixels(msg, channels, kind)
+    if pixels.dtype.itemsize == 2:  # 16 -> 8 bit like cv_bridge (alpha = 255 / 65535)
         pixels = np.round(pixels.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
     if conversion is None:
         return np.ascontiguousarray(pixels)
     if channels == 1:
         pixels = pixels[:, :, 0]
     return cv2.cvtColor(pixels, conversion)
+
+
+def _pixels(msg, channels: int, kind: str) -> np.ndarray:
+    """(H, W, channels) array of ``kind`` from an Image message (row padding and byte order handled)."""
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    dtype = np.dtype(kind).newbyteorder(">" if msg.is_bigendian else "<")
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ImageError(f"[image] step {step} < width * bytes per pixel = {row_bytes} ({msg.encoding})")
+    if len(msg.data) < step * (height - 1) + row_bytes:
+        raise ImageError(f"[image] {len(msg.data)} bytes < step * height = {step * height} ({msg.encoding})")
+    buffer = np.frombuffer(memoryview(msg.data), dtype=np.uint8)
+    rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1))
+    return np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
+
+
+# depth encoding -> (numpy dtype, metres per unit): REP-118 (32FC1 metres) and the common 16UC1 millimetres.
+DEPTH_ENCODINGS: dict[str, tuple[str, float]] = {
+    "16UC1": ("u2", 1e-3),
+    "mono16": ("u2", 1e-3),
+    "32FC1": ("f4", 1.0),
+}
+
+
+def depth_to_metres(msg) -> np.ndarray:
+    """Decode a registered depth ``sensor_msgs/Image`` to (H, W) float32 metres, NaN where invalid.
+
+    Invalid = 0 (no return), NaN or +-inf, as depth drivers mark them; DTO ignores NaN pixels.
+
+    Raises:
+        ImageError: empty image, an encoding other than 16UC1 (mm) / 32FC1 (m), or a short buffer.
+    """
+    if int(msg.height) == 0 or int(msg.width) == 0 or len(msg.data) == 0:
+        raise ImageError(f"[image] empty depth image ({msg.width}x{msg.height})")
+    if msg.encoding not in DEPTH_ENCODINGS:
+        raise ImageError(
+            f"[image] unsupported depth encoding '{msg.encoding}' (expected 16UC1 mm or 32FC1 metres)"
+        )
+    kind, unit = DEPTH_ENCODINGS[msg.encoding]
+    depth = _pixels(msg, 1, kind)[:, :, 0].astype(np.float32) * np.float32(unit)
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
 
 
 def compressed_to_bgr(msg) -> np.ndarray:

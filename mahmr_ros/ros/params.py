@@ -28,6 +28,8 @@ class ParamSpec:
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("autostart", True, "configure and activate at start-up; false = wait for a lifecycle manager "
+              "(configure = load the model, activate = subscribe and publish)", read_only=True),
     ParamSpec("estimator", "auto", "estimator: auto (mahmr if model.weights and model.smpl_path are set, "
               "else offline), mahmr, offline, or any registered name", read_only=True),
     ParamSpec("model.config", "fov_kid", "MA-HMR network config: fov_kid, fov or default", read_only=True),
@@ -41,8 +43,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("model.device", "auto", "torch device: auto, cpu, cuda, cuda:N", read_only=True),
     ParamSpec("model.backend", "auto", "inference backend: auto, torch, onnx, tensorrt", read_only=True),
     ParamSpec("model.precision", "fp32", "inference precision: fp32, fp16, bf16", read_only=True),
-    ParamSpec("dto.mode", "prior_only", "DTO refinement: off, prior_only (height prior, no depth) or rgbd "
-              "(needs a registered depth image)", read_only=True, choices=("off", "prior_only", "rgbd")),
+    ParamSpec("dto.mode", "prior_only", "DTO refinement: off, prior_only (height prior, no depth), rgbd "
+              "(subscribes to a registered depth image) or mono (relative depth from dto.depth_model)",
+              read_only=True, choices=("off", "prior_only", "rgbd", "mono")),
+    ParamSpec("dto.depth_model", "", "ONNX monocular depth model for dto.mode mono (e.g. your Depth Anything "
+              "V2 export); empty = none", read_only=True),
     ParamSpec("input.compressed", False, "subscribe to image/compressed (sensor_msgs/CompressedImage) "
               "instead of image", read_only=True),
     ParamSpec("input.image_qos", "sensor_data", "image and camera_info QoS: sensor_data (best effort) or "
@@ -55,12 +60,18 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               0.0, 1.0, read_only=True),
     ParamSpec("input.sync_queue_size", 10, "messages kept per topic while waiting for a partner", 1, 100,
               read_only=True),
+    ParamSpec("input.lazy", True, "skip inference entirely while nobody subscribes to any output (meshes, "
+              "markers, debug image, TF)"),
+    ParamSpec("input.depth_slop_s", 0.05, "max stamp difference (s) to use a depth image with a colour image",
+              0.0, 1.0, read_only=True),
     ParamSpec("input.camera_info_cache", False, "pair an image without a matching CameraInfo with the last "
               "CameraInfo received (latched or slow camera_info); uses the built-in synchronizer",
               read_only=True),
     ParamSpec("publish.vertices", True, "fill HumanMesh.vertices (V x 3 floats per person)"),
     ParamSpec("publish.tf", True, "broadcast body_<id> TF frames at the pelvis (REP-155 axes)"),
     ParamSpec("publish.joint_frames", False, "also broadcast <joint>_<id> TF frames per person"),
+    ParamSpec("publish.debug_image", True, "publish ~/debug_image (meshes over the image) while subscribed"),
+    ParamSpec("publish.hri", True, "REP-155 topics (/humans/bodies/...) when hri_msgs is installed"),
     ParamSpec("publish.markers", True, "publish ~/markers (mesh + label per person) while subscribed"),
     ParamSpec("publish.markers_max_rate_hz", 5.0, "max rate of ~/markers (Hz); 0 = every frame", 0.0, 100.0),
     ParamSpec("publish.markers_lifetime_s", 1.0, "markers vanish after this long without a new frame (s)",
@@ -77,17 +88,23 @@ class NodeConfig:
 
     estimator: str = "auto"
     model: tuple[tuple[str, Any], ...] = ()
+    autostart: bool = True
     dto_mode: str = "prior_only"
+    dto_depth_model: str = ""
     input_compressed: bool = False
     input_image_qos: str = "sensor_data"
     input_qos_depth: int = 5
     input_use_camera_info: bool = True
+    input_lazy: bool = True
+    input_depth_slop_s: float = 0.05
     input_sync_slop_s: float = 0.02
     input_sync_queue_size: int = 10
     input_camera_info_cache: bool = False
     publish_vertices: bool = True
     publish_tf: bool = True
     publish_joint_frames: bool = False
+    publish_debug_image: bool = True
+    publish_hri: bool = True
     publish_markers: bool = True
     publish_markers_max_rate_hz: float = 5.0
     publish_markers_lifetime_s: float = 1.0
@@ -96,7 +113,8 @@ class NodeConfig:
 
     def pipeline_config(self) -> dict:
         """The nested dict ``Pipeline.from_config`` takes (estimator, model.*, dto.*)."""
-        return {"estimator": self.estimator, "model": dict(self.model), "dto": {"mode": self.dto_mode}}
+        dto = {"mode": self.dto_mode, "depth_model": self.dto_depth_model}
+        return {"estimator": self.estimator, "model": dict(self.model), "dto": dto}
 
 
 def config_from_values(values: dict[str, Any]) -> NodeConfig:

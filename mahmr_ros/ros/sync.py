@@ -15,6 +15,7 @@ StampPairer rules (approximate-time, newest first):
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,32 @@ class StampPairer:
         for _ in range(best):
             buffer.popleft()
         return buffer.popleft()
+
+
+class DepthCache:
+    """The last few depth images, looked up by the colour image's stamp (depth drivers publish separately).
+
+    Args:
+        slop_s: max |stamp difference| to accept a depth image for a colour image.
+        size: depth messages kept (oldest dropped).
+    """
+
+    def __init__(self, slop_s: float = 0.05, size: int = 10):
+        self.slop_ns = int(slop_s * 1e9)
+        self._msgs: deque = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, depth_msg: Any) -> None:
+        with self._lock:
+            self._msgs.append(depth_msg)
+
+    def take(self, t_ns: int) -> Any:
+        """The depth message closest in time to ``t_ns`` within the slop, or None."""
+        with self._lock:
+            best = min(self._msgs, key=lambda m: abs(stamp_ns(m) - t_ns), default=None)
+        if best is None or abs(stamp_ns(best) - t_ns) > self.slop_ns:
+            return None
+        return best
 
 
 @dataclass

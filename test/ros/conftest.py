@@ -106,3 +106,31 @@ def known():
     fresh = KnownEstimatorSettings()
     SETTINGS.__dict__.update(fresh.__dict__)
     return SETTINGS
+
+
+@pytest.fixture(scope="module")
+def context():
+    """A private rclpy context per test module (so modules cannot see each other's nodes)."""
+    import rclpy
+
+    from .harness import make_context
+
+    ctx = make_context()
+    yield ctx
+    rclpy.try_shutdown(context=ctx)
+
+
+@pytest.fixture
+def harness(context, known):
+    """``harness(**params)`` -> a started Harness (node + peer); all are closed after the test."""
+    from .harness import Harness
+
+    made = []
+
+    def make(**params):
+        made.append(Harness(context, **params))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()

@@ -10,7 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from mahmr_ros.ros.image import ImageError, compressed_to_bgr, image_to_bgr, supported_encodings
+from mahmr_ros.ros.image import (
+    ImageError,
+    compressed_to_bgr,
+    depth_to_metres,
+    image_to_bgr,
+    supported_encodings,
+)
 
 H, W = 6, 8
 
@@ -142,3 +148,38 @@ def test_real_sensor_msgs_image_round_trip():
     msg = bgr_to_image_msg(bgr)
     assert (msg.height, msg.width, msg.step, msg.encoding) == (H, W, W * 3, "bgr8")
     np.testing.assert_array_equal(image_to_bgr(msg, use_cv_bridge=False), bgr)
+
+
+def test_depth_16uc1_millimetres_and_invalid_pixels():
+    mm = np.array([[0, 1000], [2500, 65535]], np.uint16)
+    depth = depth_to_metres(_msg(mm[:, :, None], "16UC1", pad=3))
+    assert depth.dtype == np.float32
+    np.testing.assert_allclose(depth, [[np.nan, 1.0], [2.5, 65.535]], rtol=1e-6)
+
+
+def test_depth_32fc1_metres_big_endian_and_non_finite():
+    m = np.array([[1.25, np.inf], [np.nan, -1.0]], np.float32)
+    depth = depth_to_metres(_msg(m.astype(">f4")[:, :, None], "32FC1", bigendian=True))
+    np.testing.assert_allclose(depth, [[1.25, np.nan], [np.nan, np.nan]])
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "8UC1"])
+def test_depth_rejects_colour_and_8_bit(encoding):
+    with pytest.raises(ImageError, match="unsupported depth encoding"):
+        depth_to_metres(_msg(np.zeros((2, 2, 1), np.uint8), encoding))
+
+
+def test_depth_cache_takes_the_closest_stamp_within_the_slop():
+    from mahmr_ros.ros.sync import DepthCache
+
+    def stamped(t_ns):
+        return SimpleNamespace(
+            header=SimpleNamespace(stamp=SimpleNamespace(sec=t_ns // 10**9, nanosec=t_ns % 10**9))
+        )
+
+    cache = DepthCache(slop_s=0.02, size=3)
+    for t in (1_000_000_000, 1_033_000_000, 1_066_000_000, 1_100_000_000):
+        cache.add(stamped(t))
+    assert cache.take(1_040_000_000).header.stamp.nanosec == 33_000_000
+    assert cache.take(1_000_000_000) is None  # dropped (size 3)
+    assert cache.take(1_150_000_000) is None  # 50 ms away > slop

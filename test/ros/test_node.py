@@ -8,8 +8,6 @@ network namespace (``make test``) so no DDS traffic leaves the machine.
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -17,115 +15,16 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed")
 pytest.importorskip("mahmr_ros.msg", reason="messages not built (make setup)")
 
-from mahmr_ros.msg import HumanMeshArray, MeshTopology  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from mahmr_ros.msg import MeshTopology  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from mahmr_ros.ros.image import bgr_to_image_msg  # noqa: E402
-from mahmr_ros.ros.node import MahmrNode  # noqa: E402
-
 from .conftest import BOX_FACES, make_human  # noqa: E402
+from .harness import FRAME, LATCHED, RELIABLE, H, K, W, camera_info  # noqa: E402
 
 pytestmark = pytest.mark.ros
-
-W, H = 320, 240
-K = [500.0, 0.0, 160.0, 0.0, 500.0, 120.0, 0.0, 0.0, 1.0]
-FRAME = "camera_color_optical_frame"
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
-
-
-class Harness:
-    """The node under test plus a peer node that publishes inputs and records outputs."""
-
-    def __init__(self, context, **params):
-        values = {"estimator": "test_known", "dto.mode": "off", "publish.markers_max_rate_hz": 0.0, **params}
-        overrides = [Parameter(k, value=v) for k, v in values.items()]
-        self.node = MahmrNode(context=context, parameter_overrides=overrides)
-        self.peer = rclpy.create_node("harness", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.peer)
-        image_type = CompressedImage if params.get("input.compressed") else Image
-        self.image_pub = self.peer.create_publisher(image_type, "image", RELIABLE)
-        self.info_pub = self.peer.create_publisher(CameraInfo, "camera_info", RELIABLE)
-        self.meshes = self.record(HumanMeshArray, "/humans/meshes", RELIABLE)
-        self.wait_for(lambda: self.image_pub.get_subscription_count() and self.meshes_matched())
-
-    def meshes_matched(self) -> bool:
-        return self.node.meshes_pub.get_subscription_count() > 0
-
-    def record(self, msg_type, topic, qos) -> list:
-        received = []
-        self.peer.create_subscription(msg_type, topic, received.append, qos)
-        return received
-
-    def spin(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
-
-    def wait_for(self, predicate, timeout_s: float = 10.0) -> None:
-        end = time.monotonic() + timeout_s
-        while not predicate():
-            assert time.monotonic() < end, "timed out waiting for the node"
-            self.executor.spin_once(timeout_sec=0.01)
-
-    def send(self, frame: int, stamp_s: float, info=True, image_msg=None, info_msg=None, frame_id=FRAME):
-        header = _header(stamp_s, frame_id)
-        if image_msg is None:
-            image_msg = bgr_to_image_msg(np.full((H, W, 3), frame, np.uint8), header)
-        image_msg.header = header
-        self.image_pub.publish(image_msg)
-        if info:
-            info_msg = info_msg or _camera_info()
-            info_msg.header = header
-            self.info_pub.publish(info_msg)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.peer.destroy_node()
-
-
-@pytest.fixture
-def harness(context, known):
-    made = []
-
-    def make(**params):
-        made.append(Harness(context, **params))
-        return made[-1]
-
-    yield make
-    for h in made:
-        h.close()
-
-
-def _header(stamp_s: float, frame_id: str = FRAME) -> Header:
-    header = Header(frame_id=frame_id)
-    header.stamp.sec = int(stamp_s)
-    header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
-    return header
-
-
-def _camera_info(k=K, width=W, height=H) -> CameraInfo:
-    info = CameraInfo(width=width, height=height)
-    info.k = [float(v) for v in k]
-    return info
 
 
 def test_meshes_keep_stamp_frame_and_contents(harness, known):
@@ -184,7 +83,7 @@ def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
 def test_markers_only_while_subscribed(harness):
     h = harness()
     h.send(frame=1, stamp_s=1.0)
-    h.wait_for(lambda: h.meshes)
+    h.wait_for(lambda: h.meshes and h.node.worker.wait_idle(0.0))  # frame 1 fully published (no race)
     assert h.node.counts["markers"] == 0
     markers = h.record(MarkerArray, "/mahmr/markers", RELIABLE)
     h.wait_for(lambda: h.node.markers_pub.get_subscription_count() > 0)
@@ -205,11 +104,11 @@ def _bad_image(encoding="bgr8", width=W, height=H, data=None):
 @pytest.mark.parametrize(
     "image_msg, info_msg",
     [
-        (None, _camera_info(k=[0.0] * 9)),  # all-zero K
-        (None, _camera_info(k=[np.nan] + K[1:])),  # non-finite K
-        (None, _camera_info(width=640, height=480)),  # CameraInfo size != image size
+        (None, camera_info(k=[0.0] * 9)),  # all-zero K
+        (None, camera_info(k=[np.nan] + K[1:])),  # non-finite K
+        (None, camera_info(width=640, height=480)),  # CameraInfo size != image size
         (_bad_image(encoding="32FC1"), None),  # unsupported encoding
-        (_bad_image(width=0, height=0, data=b""), _camera_info(width=0, height=0)),  # empty image
+        (_bad_image(width=0, height=0, data=b""), camera_info(width=0, height=0)),  # empty image
     ],
     ids=["zero_K", "nan_K", "size_mismatch", "encoding", "empty"],
 )
@@ -249,7 +148,7 @@ def test_without_camera_info_the_estimator_chooses_k(harness, known):
 
 def test_cached_camera_info_serves_images_without_a_matching_stamp(harness, known):
     h = harness(**{"input.camera_info_cache": True})
-    h.info_pub.publish(_camera_info())  # stamp 0: a latched, once-only CameraInfo
+    h.info_pub.publish(camera_info())  # stamp 0: a latched, once-only CameraInfo
     h.wait_for(lambda: h.node.pairing.pairer.last_info is not None)
     h.send(frame=6, stamp_s=50.0, info=False)
     h.wait_for(lambda: h.meshes)

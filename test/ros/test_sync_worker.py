@@ -139,7 +139,7 @@ def test_node_config_defaults_and_pipeline_section():
             **{s.name[6:]: s.default for s in PARAMETERS if s.name.startswith("model.")},
             "conf_thresh": 0.5,
         },
-        "dto": {"mode": "off"},
+        "dto": {"mode": "off", "depth_model": ""},
     }
     with pytest.raises(AttributeError):
         cfg.publish_tf = False  # frozen
