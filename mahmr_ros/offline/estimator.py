@@ -80,6 +80,10 @@ class OfflineEstimator:
         fit_iterations: L-BFGS iterations of the Anny fit.
         fit_weight_2d: weight of the 2D reprojection term of the fit (relative to the 3D term).
         min_landmark_visibility: landmarks below this visibility are ignored by the fit and the placement.
+        rescan_every: video mode: run the full person search every this many frames and follow the
+            previous frame's boxes in between (BlazePose only, no HOG/scan). 1 (default) = every frame is
+            searched independently, which is right for unrelated images. New people appear at the next
+            rescan; a lost person triggers one at once.
         warmup: run the body model once at construction (its first call compiles kernels, ~3 s).
     """
 
@@ -96,12 +100,18 @@ class OfflineEstimator:
         fit_iterations: int = 12,
         fit_weight_2d: float = 1.0,
         min_landmark_visibility: float = 0.3,
+        rescan_every: int = 1,
         warmup: bool = True,
     ):
         if not 1.0 < float(hfov_deg) < 179.0:
             raise ValueError(f"[offline] hfov_deg must be in (1, 179) degrees, got {hfov_deg}")
         self.hfov_deg = float(hfov_deg)
         self.min_landmark_visibility = float(min_landmark_visibility)
+        if int(rescan_every) < 1:
+            raise ValueError(f"[offline] rescan_every must be >= 1, got {rescan_every}")
+        self.rescan_every = int(rescan_every)
+        self._frames_since_scan = 0
+        self._last_boxes = np.zeros((0, 4))
         self.body = AnnyBody()
         self.fitter = AnnyFitter(self.body, iterations=int(fit_iterations), weight_2d=float(fit_weight_2d))
         self.finder = PersonFinder(
@@ -157,7 +167,18 @@ class OfflineEstimator:
         K_used = assumed_K(W, H, self.hfov_deg) if K is None else np.asarray(K, np.float64).reshape(3, 3)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        people = self.finder.find(image_bgr)
+        people = None
+        if (
+            self.rescan_every > 1
+            and len(self._last_boxes)
+            and self._frames_since_scan < self.rescan_every - 1
+        ):
+            people = self.finder.follow(image_bgr, self._last_boxes)
+            self._frames_since_scan += 1
+        if people is None:
+            people = self.finder.find(image_bgr)
+            self._frames_since_scan = 0
+        self._last_boxes = np.array([p.bbox_xyxy for p in people]).reshape(-1, 4)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3
         if not people:
             return Estimation([], K_used, K is None, timings)

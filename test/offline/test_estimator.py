@@ -59,3 +59,20 @@ def test_empty_image_has_no_people(estimator):
     for image in (np.zeros((480, 640, 3), np.uint8), np.full((120, 90, 3), 200, np.uint8)):
         est = estimator.estimate(image, None)
         assert est.humans == [] and est.K_estimated
+
+
+def test_video_mode_follows_last_boxes_and_rescans_when_lost(estimator, sample):
+    image, K, info = sample
+    estimator.rescan_every, estimator._last_boxes = 3, np.zeros((0, 4))
+    try:
+        first = estimator.estimate(image, K)  # full search
+        assert estimator._frames_since_scan == 0
+        second = estimator.estimate(image, K)  # follows the three boxes
+        assert estimator._frames_since_scan == 1
+        assert len(second.humans) == len(first.humans) == info["num_people"]
+        for a, b in zip(_by_x(first.humans), _by_x(second.humans)):
+            assert np.linalg.norm(a.pelvis - b.pelvis) < 0.1
+        gone = estimator.estimate(np.zeros_like(image), K)  # everyone lost -> immediate full search
+        assert gone.humans == [] and estimator._frames_since_scan == 0
+    finally:
+        estimator.rescan_every, estimator._last_boxes = 1, np.zeros((0, 4))
