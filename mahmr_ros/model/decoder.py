@@ -132,10 +132,14 @@ class DecoderLayer(nn.Module):
             qc = qc + self.ca_qpos_proj(query_pos)
             kc = kc + kp
         qs = self.ca_qpos_sine_proj(query_sine)
-        cq = torch.cat([self._heads(qc), self._heads(qs)], dim=-1)  # (B, heads, Q, 2D/heads)
-        ck = torch.cat([self._heads(kc), self._heads(kp)], dim=-1)  # (B, heads, N, 2D/heads)
-        cv = self._heads(self.ca_v_proj(memory))  # (B, heads, N, D/heads)
-        attn = F.scaled_dot_product_attention(cq, ck, cv, attn_mask=memory_mask)
+        # Per head q = [qc ; qs] and k = [kc ; kp]: q.k = qc.kc + qs.kp, so the two halves are multiplied
+        # separately instead of concatenating the (N, 2 D/heads) keys (the v width differs anyway).
+        scale = 1.0 / math.sqrt(2 * D // self.nheads)
+        logits = self._heads(qc) @ self._heads(kc).transpose(-1, -2)
+        logits = (logits + self._heads(qs) @ self._heads(kp).transpose(-1, -2)) * scale  # (B, heads, Q, N)
+        if memory_mask is not None:
+            logits = logits.masked_fill(~memory_mask, float("-inf"))
+        attn = torch.softmax(logits, dim=-1) @ self._heads(self.ca_v_proj(memory))  # (B, heads, Q, D/heads)
         q = q + self.ca_out_proj(attn.transpose(1, 2).reshape(B, Q, D))
         # 3. FFN.
         return q + self.linear2(F.relu(self.linear1(self.norm3(q))))
