@@ -66,7 +66,8 @@ class ShapeModel:
         Args:
             arrays: mapping with SMPL's array names (as in the model file / ``synthetic_smpl_arrays``).
             kid_template: optional (V, 3) child template; adds the SMPL-A kid blend as component S
-                (``kid_template - mean(kid_template) - (v_template - mean(v_template))``, spec dto §4).
+                (``kid_template - mean(kid_template) - v_template``, spec dto §4, as smplx's kid mode and
+                ``mahmr_ros.body.SMPLBody``).
                 Defaults to ``arrays["kid_template"]`` when present.
         """
         missing = [k for k in ("v_template", "shapedirs", "J_regressor") if k not in arrays]
@@ -79,11 +80,16 @@ class ShapeModel:
             kid = np.asarray(kid, np.float64)
             if kid.shape != v.shape:
                 raise ValueError(f"[dto.shape] kid template is {kid.shape}, expected {v.shape}")
-            blend = (kid - kid.mean(0)) - (v - v.mean(0))
+            blend = (kid - kid.mean(0)) - v
             dirs = np.concatenate([dirs, blend[:, :, None]], axis=2)
         J = arrays["J_regressor"]
         J = J.toarray() if hasattr(J, "toarray") else np.asarray(J)
         return cls(v, dirs, J[0], arrays.get("f"))
+
+    @classmethod
+    def from_smpl_body(cls, body) -> ShapeModel:
+        """Build from a ``mahmr_ros.body.SMPLBody`` (its loaded arrays and optional kid template)."""
+        return cls.from_arrays(body.arrays, kid_template=getattr(body, "kid_template", None))
 
     @property
     def num_betas(self) -> int:

@@ -60,3 +60,19 @@ def test_bad_arrays_raise():
     m = ShapeModel(np.random.default_rng(0).normal(size=(5, 3)), np.zeros((5, 3, 10)), np.full(5, 0.2))
     with pytest.raises(ValueError, match="extra ones are non-zero"):
         m.height(np.ones(11))
+
+
+def test_matches_smpl_body_heights_and_pelvis(tmp_path):
+    """The shape model built from an SMPLBody agrees with the body's own height and rest pelvis (smplx)."""
+    from mahmr_ros.body import SMPLBody
+    from mahmr_ros.body.synthetic import make_synthetic_smpl
+
+    path = make_synthetic_smpl(tmp_path / "smpl.npz", kid_template_path=tmp_path / "kid.npy")
+    body = SMPLBody(path, kid_template_path=tmp_path / "kid.npy")
+    model = ShapeModel.from_smpl_body(body)
+    betas = np.random.default_rng(1).normal(0, 0.5, 11)
+    assert model.height(betas) == pytest.approx(
+        float(np.asarray(body.height(betas[None])).reshape(-1)[0]), abs=1e-5
+    )
+    shaped = np.asarray(body.shaped_vertices(betas[None])).reshape(-1, 3)
+    np.testing.assert_allclose(model.shaped(betas), shaped, atol=1e-5)
