@@ -16,6 +16,7 @@ COMMANDS = {
     "convert-smpl": "convert an official SMPL .pkl (chumpy) into a plain .npz smplx can load",
     "demo": "run the node graph end to end on the bundled sample (replay -> node -> subscriber)",
     "replay": "run the pipeline over a rosbag2 .mcap, a video or an image folder and write an .mcap",
+    "live": "run the pipeline on a video file or webcam and show/write mesh overlays",
     "export-onnx": "export the network's stages to ONNX",
     "build-engine": "prebuild TensorRT engines from the ONNX stages",
 }
