@@ -26,6 +26,9 @@ SMPL_VERTEX_JOINT_IDS = (
     332, 6260, 2800, 4071, 583, 3216, 3226, 3387, 6617, 6624, 6787,
     2746, 2319, 2445, 2556, 2673, 6191, 5782, 5905, 6016, 6133,
 )  # fmt: skip
+#: CrowdPose-14 from [24 SMPL joints ; 9 J_regressor_extra joints] (spec §1.9 ``use_extra_j``): L/R shoulder,
+#: elbow, wrist, hip, knee, ankle, head top (extra #3), neck (extra #2).
+CROWDPOSE14_FROM_SMPL_EXTRA = [16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8, 27, 26]
 _REQUIRED = ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs", "posedirs")
 
 

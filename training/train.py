@@ -35,6 +35,7 @@ from mahmr_ros.model import build_model, load_checkpoint
 from training.config import data_path, load_config
 from training.data.augment import AugmentConfig
 from training.data.dataset import HumanDataset, collate
+from training.data.keypoint_dataset import KeypointDataset
 from training.data.mixing import MixedDataset
 from training.forward import forward_train
 from training.losses.criterion import SetCriterion
@@ -81,7 +82,22 @@ def build_data(cfg: dict, body, input_size: int, seed: int) -> MixedDataset:
         **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.get("augment", {}).items()}
     )
     members, weights = [], []
+    joint_set = cfg["train"].get("joint_set", "smpl45")
     for entry in cfg["data"]["datasets"]:
+        weights.append(float(entry.get("weight", 1.0)))
+        if (entry["format"] == "rh") != (joint_set == "crowdpose14"):
+            raise ValueError(
+                f"[training.train] dataset {entry['annots']} ({entry['format']}) does not fit "
+                f"train.joint_set={joint_set}: RelativeHuman (keypoint-only) samples need crowdpose14, SMPL "
+                "datasets smpl45"
+            )
+        if entry["format"] == "rh":
+            members.append(
+                KeypointDataset(
+                    data_path(cfg, entry["annots"]), data_path(cfg, entry["images"]), input_size, aug, seed
+                )
+            )
+            continue
         members.append(
             HumanDataset(
                 entry["format"],
@@ -94,7 +110,6 @@ def build_data(cfg: dict, body, input_size: int, seed: int) -> MixedDataset:
                 entry.get("kwargs"),
             )
         )
-        weights.append(float(entry.get("weight", 1.0)))
     return MixedDataset(members, weights, cfg["data"].get("epoch_length"), seed)
 
 
@@ -161,7 +176,10 @@ def train(cfg: dict, resume: str | None = None) -> dict:
                   f"unexpected {len(report['unexpected'])}, expanded {report['expanded']}")  # fmt: skip
     body_cfg = cfg["body"]
     body = SMPLLayer(body_cfg["smpl"], body_cfg.get("kid_template"), model.cfg.num_betas)
-    data = build_data(cfg, body, model.cfg.input_size, seed)
+    # The data side gets its own CPU copy: loader workers build GT meshes on the CPU while the loss copy
+    # lives on the GPU.
+    data_body = SMPLLayer(body_cfg["smpl"], body_cfg.get("kid_template"), model.cfg.num_betas)
+    data = build_data(cfg, data_body, model.cfg.input_size, seed)
     model.to(device)
     body.to(device)
     batch_size = int(tcfg.get("batch_size", 32))
@@ -198,7 +216,15 @@ def train(cfg: dict, resume: str | None = None) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = int(state["step"])
-    criterion = SetCriterion(body, cfg["loss_weights"], model.cfg.input_size)
+    joint_set = tcfg.get("joint_set", "smpl45")
+    extra = body_cfg.get("extra_regressor")
+    if joint_set == "crowdpose14" and not extra:
+        raise ValueError(
+            "[training.train] train.joint_set crowdpose14 needs body.extra_regressor (J_regressor_extra)"
+        )
+    extra = torch.as_tensor(np.load(extra), dtype=torch.float32) if extra else None
+    criterion = SetCriterion(body, cfg["loss_weights"], model.cfg.input_size, joint_set=joint_set,
+                             extra_regressor=extra).to(device)  # fmt: skip
     runner: nn.Module = TrainStep(model)
     if world > 1:
         runner = nn.parallel.DistributedDataParallel(

@@ -32,10 +32,8 @@ from training.data.dataset import smpl_numpy
 from training.data.formats import ImageAnnotation, read, world_to_camera
 from training.eval.benchmarks import AgoraEval, MuPoTSEval, PanopticEval, ThreeDPWEval
 from training.eval.relative_human import RelativeHumanEval
-from training.smpl_layer import SMPLLayer
+from training.smpl_layer import CROWDPOSE14_FROM_SMPL_EXTRA, SMPLLayer
 
-#: CrowdPose-14 from [24 SMPL joints ; 9 J_regressor_extra joints] (spec §1.9 ``use_extra_j``).
-CROWDPOSE14_FROM_SMPL_EXTRA = [16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8, 27, 26]
 BENCHMARK_FORMAT = {"rh": "rh", "3dpw": "3dpw", "hi4d": "hi4d", "agora": "agora", "bedlam": "bedlam",
                     "mupots": "mupots", "panoptic": "panoptic"}  # fmt: skip
 

@@ -29,6 +29,7 @@ from training.losses.matcher import (
     box_cxcywh_to_xyxy,
     generalized_box_iou,
 )
+from training.smpl_layer import CROWDPOSE14_FROM_SMPL_EXTRA
 
 #: Per-beta weights of the ``betas`` loss: 10 SMPL PCs then the kid blend (spec §4.2).
 BETA_WEIGHTS = (2.56, 1.28, 0.64, 0.64, 0.32, 0.32, 0.32, 0.32, 0.32, 0.32, 10.0)
@@ -86,6 +87,9 @@ class SetCriterion(torch.nn.Module):
         input_size: network long side (box / 2D normaliser, 1288).
         matcher: a ``HungarianMatcher``; default = official costs.
         aux: also compute the auxiliary decoder-layer losses.
+        joint_set: "smpl45" (the 45 SMPL joints) or "crowdpose14" (``use_extra_j``: 24 SMPL joints + the 9
+            ``J_regressor_extra`` joints picked as CrowdPose-14, spec §1.9; RelativeHuman fine-tune).
+        extra_regressor: (9, V) ``J_regressor_extra``, required for "crowdpose14".
     """
 
     def __init__(
@@ -95,8 +99,18 @@ class SetCriterion(torch.nn.Module):
         input_size: int = 1288,
         matcher: HungarianMatcher | None = None,
         aux: bool = True,
+        joint_set: str = "smpl45",
+        extra_regressor: Tensor | None = None,
     ) -> None:
         super().__init__()
+        if joint_set not in ("smpl45", "crowdpose14"):
+            raise ValueError(f"[training.losses] joint_set must be smpl45 or crowdpose14, got {joint_set!r}")
+        if joint_set == "crowdpose14" and extra_regressor is None:
+            raise ValueError("[training.losses] joint_set crowdpose14 needs J_regressor_extra (9, V)")
+        self.joint_set = joint_set
+        self.register_buffer(
+            "extra_regressor", None if extra_regressor is None else torch.as_tensor(extra_regressor).float()
+        )
         self.body = body
         self.weights = dict(weights)
         if "giou" not in self.weights and "boxes" in self.weights:
@@ -112,10 +126,13 @@ class SetCriterion(torch.nn.Module):
     def decode(self, layer: dict, K: Tensor) -> tuple[Tensor, Tensor]:
         """Camera-frame joints (B, Q, 45, 3) m and their projections (B, Q, 45, 2) px (predicted K)."""
         B, Q = layer["pred_betas"].shape[:2]
-        _, joints = self.body(
+        verts, joints = self.body(
             layer["pred_rotmats"].reshape(B * Q, 24, 3, 3).float(),
             layer["pred_betas"].reshape(B * Q, -1).float(),
         )
+        if self.joint_set == "crowdpose14":
+            extra = torch.einsum("jv,nvc->njc", self.extra_regressor.to(verts), verts)
+            joints = torch.cat([joints[:, :24], extra], 1)[:, CROWDPOSE14_FROM_SMPL_EXTRA]
         j3d = joints.reshape(B, Q, -1, 3) + layer["pred_transl"][:, :, None].float()
         return j3d, project(j3d, K.float())
 
