@@ -20,6 +20,8 @@ import numpy as np
 from mahmr_ros.tracking import Tracker
 from mahmr_ros.types import Estimation, FrameResult, HumanEstimate, MeshTopology
 
+DTO_MODES = ("off", "prior_only", "rgbd", "mono")
+
 
 class InputError(ValueError):
     """A frame the pipeline cannot process (bad image, bad K, size mismatch...). Skip it, do not crash."""
@@ -61,7 +63,10 @@ DEFAULT_CONFIG: dict = {
         "precision": "fp32",
     },
     "offline": {},
-    "dto": {"mode": "prior_only"},
+    # mode: off | prior_only (height prior) | rgbd (registered metric depth) | mono (relative depth from the
+    # ONNX model at depth_model); solver: lite (DTO-Lite, per frame with per-track smoothing, for streams) or
+    # full (the whole-frame solver of spec dto section 3, for single images and pGT).
+    "dto": {"mode": "prior_only", "solver": "lite", "depth_model": ""},
     "tracking": {"enabled": True},
 }
 
@@ -170,10 +175,8 @@ class Pipeline:
         self.config = load_config(config)
         self.estimator = estimator
         self.body_model = estimator.body_model
-        self._refine = None
         self.dto_mode = self.config["dto"].get("mode", "off")
-        if self.dto_mode != "off":
-            self._refine = _optional_attr("mahmr_ros.dto", "refine")
+        self._dto, self._depth_model = _make_dto(self.config["dto"])
         self.tracker = None
         if self.config["tracking"].get("enabled", True):
             self.tracker = Tracker(**{k: v for k, v in self.config["tracking"].items() if k != "enabled"})
@@ -228,9 +231,9 @@ class Pipeline:
         # Ids first, so DTO can smooth per track; velocities after DTO, from the refined positions.
         if self.tracker is not None:
             humans = self.tracker.assign(humans, t_s)
-        if self._refine is not None and humans:
+        if self._dto is not None and humans:
             t = time.perf_counter()
-            humans = self._refine_humans(humans, est.K_used, depth)
+            humans = self._refine_humans(humans, est.K_used, depth, image, timings)
             timings["dto"] = (time.perf_counter() - t) * 1e3
         if self.tracker is not None:
             t = time.perf_counter()
@@ -247,17 +250,48 @@ class Pipeline:
             image_hw=image.shape[:2],
         )
 
-    def _refine_humans(self, humans, K, depth):
-        mode = self.dto_mode
-        if mode == "rgbd" and depth is not None:
-            return self._refine(humans, K, depth=depth, depth_kind="metric")
-        return self._refine(humans, K, depth=None)
+    def _refine_humans(self, humans, K, depth, image, timings):
+        """DTO in the configured mode; a mode whose depth is missing this frame falls back to the prior."""
+        kind = "metric"
+        if self.dto_mode == "mono":
+            t = time.perf_counter()
+            depth, kind = self._depth_model(image), "disparity"
+            timings["dto.depth_model"] = (time.perf_counter() - t) * 1e3
+        elif self.dto_mode != "rgbd":
+            depth = None
+        if depth is None:
+            return self._dto(humans, K)
+        return self._dto(humans, K, depth=depth, depth_kind=kind)
 
     def close(self) -> None:
         """Free the estimator's resources (model weights, GPU memory) where it supports it."""
         close = getattr(self.estimator, "close", None)
         if close is not None:
             close()
+
+
+def _make_dto(section: Mapping):
+    """(DTO callable or None, relative depth model or None) for the ``dto`` config section.
+
+    Raises:
+        ValueError: unknown mode/solver, or mode ``mono`` without ``depth_model``.
+        FileNotFoundError: the depth model file does not exist.
+    """
+    mode, solver = section.get("mode", "off"), section.get("solver", "lite")
+    if mode not in DTO_MODES:
+        raise ValueError(f"[pipeline] dto.mode must be one of {', '.join(DTO_MODES)}, got '{mode}'")
+    if solver not in ("lite", "full"):
+        raise ValueError(f"[pipeline] dto.solver must be lite or full, got '{solver}'")
+    if mode == "off":
+        return None, None
+    from mahmr_ros import dto
+
+    depth_model = None
+    if mode == "mono":
+        if not section.get("depth_model"):
+            raise ValueError("[pipeline] dto.mode mono needs dto.depth_model (an ONNX relative depth model)")
+        depth_model = dto.RelativeDepthModel(section["depth_model"])
+    return (dto.DTOLite() if solver == "lite" else dto.refine), depth_model
 
 
 def _stamp_seconds(stamp: object) -> float | None:
@@ -268,14 +302,3 @@ def _stamp_seconds(stamp: object) -> float | None:
     if isinstance(stamp, float):
         return stamp
     return None
-
-
-def _optional_attr(module_name: str, attr: str):
-    """An optional stage whose module may not exist yet in a trimmed install: None if absent."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and module_name.startswith(err.name):
-            return None
-        raise
-    return getattr(module, attr, None)

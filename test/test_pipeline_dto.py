@@ -1,0 +1,126 @@
+"""Pipeline + DTO on synthetic crowds (mahmr_ros.testing.crowd): each mode moves people toward the truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from mahmr_ros.pipeline import Pipeline, register_estimator
+from mahmr_ros.testing.crowd import make_crowd
+from mahmr_ros.types import Estimation, MeshTopology
+
+SCENE = {}
+
+
+class CrowdEstimator:
+    """Test double: returns the current scene's network-like (scale-ambiguous) estimates."""
+
+    body_model = "smpl"
+
+    def topology(self):
+        return MeshTopology("smpl", SCENE["scene"].faces, ["pelvis"])
+
+    def estimate(self, image_bgr, K):
+        scene = SCENE["scene"]
+        humans = [h.replace(track_id="") for h in scene.estimates]
+        return Estimation(humans, scene.K, False, {})
+
+
+register_estimator("test_crowd", CrowdEstimator)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    SCENE["scene"] = make_crowd(4, seed=5, num_vertices=1500)
+    return SCENE["scene"]
+
+
+def _depth_errors(humans, scene):
+    # Match by pelvis pixel (the scale ambiguity keeps every person on their true ray).
+    truth = scene.true_depths()
+    est = np.array([h.pelvis[2] for h in humans])
+    order = [int(np.argmin([abs(np.arctan2(h.pelvis[0], h.pelvis[2]) - np.arctan2(t.pelvis[0], t.pelvis[2]))
+                            for t in scene.truth])) for h in humans]  # fmt: skip
+    return np.abs(est - truth[order])
+
+
+def _image(scene):
+    return np.zeros((*scene.image_hw, 3), np.uint8)
+
+
+def test_rgbd_mode_recovers_metric_depth(scene):
+    before = _depth_errors(scene.estimates, scene)
+    pipe = Pipeline.from_config({"estimator": "test_crowd", "dto": {"mode": "rgbd"}})
+    result = pipe.process(_image(scene), scene.K, depth=scene.depth_m)
+    after = _depth_errors(result.humans, scene)
+    assert "dto" in result.timings_ms and len(result.humans) == len(scene.estimates)
+    assert after.mean() < 0.25 * before.mean(), (before, after)
+
+
+def test_rgbd_mode_without_depth_falls_back_to_the_prior(scene):
+    pipe = Pipeline.from_config({"estimator": "test_crowd", "dto": {"mode": "rgbd"}})
+    result = pipe.process(_image(scene), scene.K)
+    assert len(result.humans) == len(scene.estimates) and "dto" in result.timings_ms
+
+
+def test_full_solver_on_metric_depth(scene):
+    before = _depth_errors(scene.estimates, scene)
+    pipe = Pipeline.from_config({"estimator": "test_crowd", "dto": {"mode": "rgbd", "solver": "full"}})
+    after = _depth_errors(pipe.process(_image(scene), scene.K, depth=scene.depth_m).humans, scene)
+    assert after.mean() < 0.25 * before.mean(), (before, after)
+
+
+def _constant_depth_model(path, disparity: np.ndarray) -> None:
+    """An ONNX 'depth network' with a fixed input size that returns a given disparity (ignores the pixels)."""
+    h, w = disparity.shape
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["mean"], axes=[1], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["zeroed"]),
+        helper.make_node("Add", ["zeroed", "disparity"], ["depth"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "constant_disparity",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, h, w])],
+        [
+            numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+            numpy_helper.from_array(disparity[None].astype(np.float32), "disparity"),
+        ],  # fmt: skip
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def test_mono_mode_runs_the_onnx_depth_model_and_improves_depth(scene, tmp_path):
+    disparity, _ = scene.relative_disparity(seed=1, noise=0.005)
+    path = tmp_path / "depth.onnx"
+    _constant_depth_model(path, disparity)
+    before = _depth_errors(scene.estimates, scene)
+    pipe = Pipeline.from_config(
+        {"estimator": "test_crowd", "dto": {"mode": "mono", "depth_model": str(path)}}
+    )
+    result = pipe.process(_image(scene), scene.K)
+    after = _depth_errors(result.humans, scene)
+    assert "dto.depth_model" in result.timings_ms
+    assert after.mean() < before.mean(), (before, after)
+
+
+@pytest.mark.parametrize(
+    "dto, match",
+    [({"mode": "mono"}, "needs dto.depth_model"), ({"mode": "sonar"}, "dto.mode must be one of"),
+     ({"mode": "rgbd", "solver": "magic"}, "dto.solver must be")],
+)  # fmt: skip
+def test_bad_dto_config_is_a_clear_error(dto, match):
+    with pytest.raises(ValueError, match=match):
+        Pipeline.from_config({"estimator": "test_crowd", "dto": dto})
+
+
+def test_missing_depth_model_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.onnx"):
+        Pipeline.from_config(
+            {"estimator": "test_crowd", "dto": {"mode": "mono", "depth_model": str(tmp_path / "nope.onnx")}}
+        )
