@@ -22,7 +22,7 @@ from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 from mahmr_ros.ros.node import MahmrNode  # noqa: E402
 
 from .conftest import make_human  # noqa: E402
-from .harness import FRAME, RELIABLE, H, W, header_at  # noqa: E402
+from .harness import FRAME, RELIABLE, H, W, camera_info, header_at  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -190,3 +190,54 @@ def test_rep155_topics_with_hri_msgs(harness, known):
     h.send(frame=3, stamp_s=3.0)
     h.wait_for(lambda: len(tracked) >= 3)
     assert list(tracked[-1].ids) == [] and h.node.hri.publishers() == [h.node.hri.tracked_pub]
+
+
+CROWD = {}
+
+
+class CrowdEstimator:
+    """Test double: the synthetic crowd's scale-ambiguous estimates (2D-perfect, metric depth wrong)."""
+
+    body_model = "smpl"
+
+    def __init__(self, **kwargs):
+        pass
+
+    def topology(self):
+        from mahmr_ros.types import MeshTopology
+
+        return MeshTopology("smpl", CROWD["scene"].faces, ["pelvis"])
+
+    def estimate(self, image_bgr, K):
+        from mahmr_ros.types import Estimation
+
+        scene = CROWD["scene"]
+        return Estimation([h.replace(track_id="") for h in scene.estimates], scene.K, False, {})
+
+
+def test_depth_subscription_moves_people_toward_the_truth(harness):
+    from mahmr_ros.pipeline import register_estimator
+    from mahmr_ros.testing.crowd import make_crowd
+
+    scene = CROWD["scene"] = make_crowd(3, seed=5, image_hw=(H, W), num_vertices=1500)
+    register_estimator("test_crowd", CrowdEstimator)
+    K_scene = [float(v) for v in scene.K.ravel()]
+    h = harness(**{"estimator": "test_crowd", "dto.mode": "rgbd"})
+    depth_pub = h.peer.create_publisher(Image, "depth", RELIABLE)
+    h.wait_for(lambda: depth_pub.get_subscription_count() > 0)
+    depth_msg = Image(height=H, width=W, encoding="32FC1", step=W * 4)
+    depth_msg.data = scene.depth_m.astype("<f4").tobytes()
+    depth_msg.header = header_at(1.0)
+    depth_pub.publish(depth_msg)
+    h.wait_for(lambda: h.node.depth_cache and h.node.depth_cache.take(10**9) is not None)
+    h.send(frame=1, stamp_s=1.0, info_msg=camera_info(k=K_scene))
+    h.wait_for(lambda: h.meshes)
+    published = np.array([[m.pelvis.position.x, m.pelvis.position.z] for m in h.meshes[0].humans])
+    truth = np.array([[t.pelvis[0], t.pelvis[2]] for t in scene.truth])
+    initial = np.array([[e.pelvis[0], e.pelvis[2]] for e in scene.estimates])
+
+    def error(points):  # each point to its nearest true person (order may differ after tracking)
+        return np.array([np.min(np.linalg.norm(truth - p, axis=1)) for p in points])
+
+    assert error(published).mean() < 0.25 * error(initial).mean(), (error(initial), error(published))
+    assert all(m.depth_sigma_m > 0 for m in h.meshes[0].humans)
