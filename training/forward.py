@@ -75,16 +75,19 @@ def forward_train(model: nn.Module, images: Tensor, resized_hw: Tensor) -> dict:
     betas = model.mean_shape.float().expand(B, Q, -1)
     layers = []
     for idx, h in enumerate(hs):
-        pose_6d = pose_6d + model.pose_head[idx](h)
-        betas = betas + model.shape_head[idx](h)
-        rotmats = rot6d_to_rotmat(pose_6d.reshape(B, Q, 24, 6))
-        _, transl = camera_to_translation(model.cam_head(h), focal, cfg.input_size)
+        pose_6d = pose_6d + model.pose_head[idx](h).float()
+        betas = betas + model.shape_head[idx](h).float()
+        cam = model.cam_head(h).float()
+        # Rotations and camera geometry in fp32 even under autocast (bf16 Gram-Schmidt is too coarse).
+        with torch.autocast(images.device.type, enabled=False):
+            rotmats = rot6d_to_rotmat(pose_6d.reshape(B, Q, 24, 6))
+            _, transl = camera_to_translation(cam, focal.float(), cfg.input_size)
         layers.append(
             {
                 "pred_confs": torch.sigmoid(model.conf_head(h))[..., 0],
                 "pred_boxes": boxes[idx],
                 "pred_rotmats": rotmats,
-                "pred_poses": rotmat_to_axis_angle(rotmats.reshape(-1, 3, 3)).reshape(B, Q, 72),
+                "pred_poses": _axis_angle(rotmats, images.device.type).reshape(B, Q, 72),
                 "pred_betas": betas,
                 "pred_transl": transl,
             }
@@ -96,3 +99,9 @@ def forward_train(model: nn.Module, images: Tensor, resized_hw: Tensor) -> dict:
         "pred_fov": fov,
         "pred_intrinsics": K,
     }
+
+
+def _axis_angle(rotmats: Tensor, device_type: str) -> Tensor:
+    """(B, Q, 24, 3, 3) -> (B*Q*24, 3) axis-angle, computed in fp32."""
+    with torch.autocast(device_type, enabled=False):
+        return rotmat_to_axis_angle(rotmats.reshape(-1, 3, 3).float())
