@@ -76,6 +76,8 @@ def _postprocess_one(raw, b, meta, conf_thresh, body, K_img, use_kid_blend) -> l
         return []
     rotmats = raw["pred_rotmats"][b, keep].detach().float().cpu()
     betas = raw["pred_betas"][b, keep].detach().float().cpu()
+    if betas.shape[1] == 10:  # configs without the kid blend: report it as 0 (adult), always 11 betas
+        betas = torch.nn.functional.pad(betas, (0, 1))
     body_betas = betas if use_kid_blend else betas[:, :10]
     with torch.no_grad():
         vertices, joints = body.forward(rotmats, body_betas, transl)

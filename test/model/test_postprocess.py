@@ -107,3 +107,10 @@ def test_batch_metas_must_match(body):
         postprocess(_raw(body, [0.9]), [_meta(), _meta()], body=body)
     with pytest.raises(ValueError, match="body model is required"):
         postprocess(_raw(body, [0.9]), _meta())
+
+
+def test_ten_beta_configs_report_a_zero_kid_blend(body):
+    raw = _raw(body, [0.9])
+    raw["pred_betas"] = raw["pred_betas"][..., :10]
+    (h,) = postprocess(raw, _meta(), body=body)[0]
+    assert h.betas.shape == (11,) and h.betas[10] == 0 and not h.is_child
