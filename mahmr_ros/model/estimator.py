@@ -80,6 +80,38 @@ def make_backend(model: torch.nn.Module, backend: str, precision: str, device: t
         return EagerBackend(model, device)
 
 
+def check_body_against_checkpoint(body: SMPLBody, state_dict: Mapping, source: str) -> dict[str, float]:
+    """Compare the user's SMPL files with the SMPL data the official checkpoint embeds (``human_model.*``).
+
+    The checkpoint carries the template and shape basis the authors trained with (spec §2.1); we never use
+    them, but a different neutral model (e.g. SMPL 1.1 instead of SMPLify's) or another kid template silently
+    changes every body, so a mismatch is logged as a warning.
+
+    Returns:
+        ``{"v_template": max |diff| m, "kid_blend": max |diff| m}`` for the parts that could be compared.
+    """
+    result: dict[str, float] = {}
+    prefix = "human_model.layer_n."
+    template = state_dict.get(prefix + "v_template")
+    if template is not None and tuple(template.shape) == body.arrays["v_template"].shape:
+        result["v_template"] = float(np.abs(template.double().numpy() - body.arrays["v_template"]).max())
+    dirs = state_dict.get(prefix + "shapedirs")
+    if body.has_kid_blend and dirs is not None and tuple(dirs.shape[:2]) == (body.num_vertices, 3):
+        if dirs.shape[2] == 11:
+            ours = body.layer.shapedirs[..., 10].detach().double().cpu().numpy()
+            result["kid_blend"] = float(np.abs(dirs[..., 10].double().numpy() - ours).max())
+    for name, diff in result.items():
+        if diff > 1e-4:
+            LOG.warning(
+                "[model.estimator] your SMPL %s differs from the one %s was trained with by up to %.4f m "
+                "(expected: SMPLify neutral basicModel_neutral_lbs_10_207_0_v1.0.0 and AGORA's kid template)",
+                name,
+                source,
+                diff,
+            )
+    return result
+
+
 class MahmrEstimator:
     """Pipeline estimator over the MA-HMR network (see the module docstring for the config keys).
 
@@ -131,9 +163,10 @@ class MahmrEstimator:
             config = detect_config(state_dict)
         model = build_model(config)
         self.report = load_checkpoint(model, state_dict, strict=True, source=str(weights))
-        del state_dict
         self.cfg = model.cfg
         self.body = SMPLBody(smpl_path, kid_template_path or None, device=self.device)
+        self.smpl_check = check_body_against_checkpoint(self.body, state_dict, str(weights))
+        del state_dict
         if self.cfg.num_betas == 11 and not self.body.has_kid_blend:
             LOG.warning(
                 "[model.estimator] the network predicts a kid blend but no kid_template_path is set: "

@@ -117,3 +117,18 @@ def test_runtime_torch_backend_gives_the_eager_result(files, image, estimator):
     assert len(a.humans) == len(b.humans)
     for x, y in zip(a.humans, b.humans):
         assert np.allclose(x.vertices, y.vertices, atol=1e-4) and np.isclose(x.score, y.score, atol=1e-5)
+
+
+def test_smpl_files_are_checked_against_the_checkpoints_embedded_body(files, tmp_path, caplog):
+    """A checkpoint's human_model.* data (never used) flags a user SMPL file that differs from it."""
+    sd = torch.load(files["weights"], weights_only=True)
+    smpl = np.load(files["smpl_path"])
+    layer = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager", **files).body.layer
+    sd["module.human_model.layer_n.v_template"] = torch.as_tensor(smpl["v_template"]) + 0.01
+    sd["module.human_model.layer_n.shapedirs"] = layer.shapedirs.clone()
+    torch.save(sd, tmp_path / "with_smpl.bin")
+    est = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager",
+                         **{**files, "weights": tmp_path / "with_smpl.bin"})  # fmt: skip
+    assert est.smpl_check["v_template"] == pytest.approx(0.01) and est.smpl_check["kid_blend"] < 1e-6
+    assert "your SMPL v_template differs" in caplog.text and "kid_blend differs" not in caplog.text
+    assert any(k.startswith("human_model.") for k in est.report["ignored"])
