@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,20 @@ def weights_sha256(model: MetricAwareHMR) -> str:
         digest.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
+
+
+def default_export_dir(model: MetricAwareHMR) -> Path:
+    """Persistent export location for these weights: ``<cache>/mahmr_ros/onnx/<weights sha256[:16]>``.
+
+    ``<cache>`` is ``$XDG_CACHE_HOME`` or ``~/.cache``; ``$MAHMR_ONNX_CACHE`` replaces
+    ``<cache>/mahmr_ros/onnx``.
+    Exporting the released network takes about a minute, so backends export once and reuse it.
+    """
+    root = os.environ.get("MAHMR_ONNX_CACHE")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "mahmr_ros", "onnx")
+    return Path(root) / weights_sha256(model)[:16]
 
 
 def export_stages(

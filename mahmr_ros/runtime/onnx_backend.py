@@ -9,7 +9,6 @@ TensorRT backends are the fast GPU paths); otherwise the CPU provider.
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 from torch import Tensor
 
 from mahmr_ros.runtime.backend import BackendError, resolve_device
-from mahmr_ros.runtime.export import export_stages, load_manifest, weights_sha256
+from mahmr_ros.runtime.export import default_export_dir, export_stages, load_manifest, weights_sha256
 from mahmr_ros.runtime.staged import StagedNetwork, decoder_output_names
 from mahmr_ros.runtime.stages import STAGE_NAMES
 
@@ -81,7 +80,8 @@ class OnnxBackend:
         model: the loaded network (exported on the fly when ``export_dir`` has no export yet).
         device: ``cpu`` (or ``cuda`` with onnxruntime-gpu).
         precision: ``fp32`` only (the graphs are float32).
-        export_dir: directory with the stage graphs; None = a temporary directory, exported now.
+        export_dir: directory with the stage graphs (exported there when it has none); None =
+            ``export.default_export_dir(model)``, a per-weights cache reused across runs.
         padded_hw: network input size for a fresh export (profiles only; the graphs take any size).
         num_threads: intra-op threads per session.
         token_bucket: pad the token axis to a multiple of this (1 = no padding, best for onnxruntime).
@@ -119,8 +119,7 @@ class OnnxBackend:
                 )
             providers.insert(0, "CUDAExecutionProvider")
         if export_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="mahmr_onnx_")
-            export_dir = self._tmp.name
+            export_dir = default_export_dir(model)
         if not (Path(export_dir) / "manifest.json").is_file():
             LOG.info("[runtime.onnxruntime] exporting the stages to %s", export_dir)
             export_stages(model, export_dir, padded_hw=padded_hw)

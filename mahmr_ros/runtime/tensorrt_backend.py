@@ -16,7 +16,6 @@ stream, so no synchronisation is needed between them; outputs are torch tensors 
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,7 +23,13 @@ from torch import Tensor
 
 from mahmr_ros.runtime.backend import BackendError, resolve_device
 from mahmr_ros.runtime.engine_cache import EngineCache, EngineKey, profile_tuple
-from mahmr_ros.runtime.export import export_stages, load_manifest, verify_export, weights_sha256
+from mahmr_ros.runtime.export import (
+    default_export_dir,
+    export_stages,
+    load_manifest,
+    verify_export,
+    weights_sha256,
+)
 from mahmr_ros.runtime.staged import StagedNetwork, bucket, decoder_output_names
 from mahmr_ros.runtime.stages import STAGE_NAMES
 
@@ -285,7 +290,8 @@ class TensorRTBackend:
         model: the loaded network (exported on the fly if ``export_dir`` has no export).
         device: a CUDA device.
         precision: ``fp16`` (default choice on GPUs), ``bf16`` or ``fp32`` builder precision.
-        export_dir: directory with the verified ONNX stages; None = a temporary one, exported now.
+        export_dir: directory with the verified ONNX stages (exported there when it has none); None =
+            ``export.default_export_dir(model)``.
         cache_dir: engine cache directory (``engine_cache.default_cache_dir()`` when None).
         padded_hw: network input size of the camera (pins the scale-map engine; default from the export).
         token_bucket: token-axis padding multiple (bounds the number of distinct shapes per engine).
@@ -313,8 +319,7 @@ class TensorRTBackend:
             raise BackendError(f"[runtime.tensorrt] needs a CUDA device, got '{self.device}'")
         self.precision = precision
         if export_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="mahmr_trt_onnx_")
-            export_dir = self._tmp.name
+            export_dir = default_export_dir(model)
         if not (Path(export_dir) / "manifest.json").is_file():
             export_stages(model.cpu(), export_dir, padded_hw=padded_hw)
         if load_manifest(export_dir).get("weights_sha256") != weights_sha256(model):

@@ -96,3 +96,12 @@ def test_export_rejects_bad_arguments(sat_model, tmp_path):
         export_stages(sat_model, tmp_path, padded_hw=(100, 224))
     with pytest.raises(ValueError, match="unknown stage"):
         export_stages(sat_model, tmp_path, padded_hw=(168, 224), stages=("nope",))
+
+
+def test_default_export_dir_is_per_weights(sat_model, sat_model_factory, monkeypatch, tmp_path):
+    from mahmr_ros.runtime.export import default_export_dir
+
+    monkeypatch.setenv("MAHMR_ONNX_CACHE", str(tmp_path))
+    here = default_export_dir(sat_model)
+    assert here.parent == tmp_path and here == default_export_dir(sat_model)
+    assert default_export_dir(sat_model_factory(seed=1)) != here
