@@ -186,15 +186,8 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     sampler = torch.utils.data.DistributedSampler(
         data, num_replicas=world, rank=rank, shuffle=True, seed=seed
     )
-    loader = torch.utils.data.DataLoader(
-        data,
-        batch_size=batch_size,
-        sampler=sampler,
-        collate_fn=collate,
-        num_workers=int(tcfg.get("num_workers", 0)),
-        drop_last=True,
-    )
-    steps_per_epoch = len(loader)
+    num_workers = int(tcfg.get("num_workers", 0))
+    steps_per_epoch = len(sampler) // batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"[training.train] {len(data)} samples / {world} ranks < batch_size {batch_size}")
     epochs = int(tcfg.get("epochs", 1))
@@ -246,10 +239,14 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     for epoch in range(start_epoch, math.ceil(total_steps / steps_per_epoch)):
         data.set_epoch(epoch)
         sampler.set_epoch(epoch)
-        skip = step - epoch * steps_per_epoch  # batches of this epoch already done before a resume
-        for i, batch in enumerate(loader):
-            if i < skip:
-                continue
+        # After a resume, start at the first batch not yet trained on, without loading the earlier ones.
+        skip = step - epoch * steps_per_epoch
+        order = list(sampler)[skip * batch_size :]
+        loader = torch.utils.data.DataLoader(
+            data, batch_size=batch_size, sampler=order, collate_fn=collate, num_workers=num_workers,
+            drop_last=True, persistent_workers=False,
+        )  # fmt: skip
+        for batch in loader:
             if step >= total_steps:
                 break
             t0 = time.perf_counter()
