@@ -30,6 +30,7 @@ Choices where the reference is silent or unsuited to a robot (all in ``DTOConfig
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,7 +204,7 @@ def refine(
     Returns:
         New estimates (input order; see ``DTOConfig.drop_removed``), with ``scale``, ``height_m``,
         ``depth_sigma_m``, ``quality``, ``age_class`` and ``extras["dto"]`` (mode, status, group, alpha, beta,
-        frame acceptance) filled for refined people.
+        frame acceptance, per-stage ``timings_ms``) filled for refined people.
 
     Raises:
         ValueError: bad K, depth, masks, depth_kind, vertices or heights (the message names the input).
@@ -223,6 +224,7 @@ def refine(
         cue_map = disparity_to_cue(depth)
     else:
         cue_map = np.asarray(depth, np.float32)
+    t0 = time.perf_counter()
     cues = extract_cues(
         np.stack([h.vertices for h in humans]),
         K,
@@ -238,11 +240,17 @@ def refine(
     )
     for i in np.flatnonzero(~has_height):
         cues.removed[i] = "no_height"
+    t1 = time.perf_counter()
     if depth_kind == "metric":
         plan = _solve_metric(humans, cues, mu, sigma, cfg)
     else:
         plan = _solve_relative(humans, cues, mu, sigma, K, cue_map.shape, cfg)
-    return _apply_plan(humans, plan, cues, mu, sigma, classes, shape_model, cfg, depth_kind)
+    t2 = time.perf_counter()
+    out = _apply_plan(humans, plan, cues, mu, sigma, classes, shape_model, cfg, depth_kind)
+    # Per-stage wall times of this frame (shared by every person's report, like the rest of ``frame``).
+    plan.frame["timings_ms"] = {"cues": (t1 - t0) * 1e3, "solve": (t2 - t1) * 1e3,
+                                "apply": (time.perf_counter() - t2) * 1e3}  # fmt: skip
+    return out
 
 
 def _prior_only(humans, mu, sigma, classes, has_height, shape_model, cfg) -> list[HumanEstimate]:
