@@ -32,26 +32,44 @@ def _mean_mm(values: list[float]) -> float | None:
 
 @dataclass
 class ThreeDPWEval:
-    """3DPW / Hi4D: MPJPE, PA-MPJPE (14 H36M joints), MVE, PA-MVE; greedy 2D matching at IoU 0.1.
+    """3DPW / Hi4D: MPJPE, PA-MPJPE (14 H36M joints), MVE, PA-MVE, focal and T-pose height errors; greedy 2D
+    matching at IoU 0.1.
 
     Matching uses the first 24 projected SMPL joints, all treated as visible (spec §8 #20). Joint errors are
     pelvis-aligned at H36M joint 0; MVE aligns every vertex by that pelvis; PA-MVE is a similarity alignment
-    over all vertices. Per-person errors are averaged over matched people.
+    over all vertices. Per-person errors are averaged over matched people. The focal error is per image in
+    the pixels the caller passes (``training.eval`` uses original-image pixels; the official code reports
+    resized-image pixels, i.e. ours x 1288 / max(H, W)).
     """
 
     mpjpe: list = field(default_factory=list)
     pa_mpjpe: list = field(default_factory=list)
     mve: list = field(default_factory=list)
     pa_mve: list = field(default_factory=list)
+    focal_err: list = field(default_factory=list)
+    height_err: list = field(default_factory=list)
     num_gt: int = 0
     num_pred: int = 0
 
-    def add(self, pred_j2d, pred_h36m, pred_verts, gt_j2d, gt_h36m, gt_verts) -> np.ndarray:
+    def add(
+        self,
+        pred_j2d,
+        pred_h36m,
+        pred_verts,
+        gt_j2d,
+        gt_h36m,
+        gt_verts,
+        focal_px: tuple[float, float] | None = None,
+        pred_height_m=None,
+        gt_height_m=None,
+    ) -> np.ndarray:
         """Add one image.
 
         Args:
             pred_j2d: (P, 24, 2) px; pred_h36m: (P, 17, 3) m; pred_verts: (P, V, 3) m.
             gt_j2d: (G, 24, 2) px; gt_h36m: (G, 17, 3) m; gt_verts: (G, V, 3) m.
+            focal_px: optional (predicted, GT) focal of the image, pixels (signed error pred - GT kept).
+            pred_height_m, gt_height_m: optional (P,), (G,) zero-pose (T-pose) heights, metres.
 
         Returns:
             (G,) matched prediction index per GT, -1 = missed.
@@ -59,8 +77,12 @@ class ThreeDPWEval:
         match = greedy_match_2d(pred_j2d, gt_j2d, None, 0.1)
         self.num_gt += len(gt_j2d)
         self.num_pred += len(pred_j2d)
+        if focal_px is not None:
+            self.focal_err.append(float(focal_px[0] - focal_px[1]))
         for g in np.flatnonzero(match >= 0):
             p = match[g]
+            if pred_height_m is not None and gt_height_m is not None:
+                self.height_err.append(abs(float(pred_height_m[p]) - float(gt_height_m[g])))
             self.mpjpe.append(joint_errors(pred_h36m[p], gt_h36m[g], 0)[H36M_EVAL_JOINTS].mean())
             self.pa_mpjpe.append(
                 pa_errors(pred_h36m[p][H36M_EVAL_JOINTS], gt_h36m[g][H36M_EVAL_JOINTS]).mean()
@@ -77,6 +99,10 @@ class ThreeDPWEval:
             "PA-MPJPE_mm": _mean_mm(self.pa_mpjpe),
             "MVE_mm": _mean_mm(self.mve),
             "PA-MVE_mm": _mean_mm(self.pa_mve),
+            "focal_MAE_px": float(np.mean(np.abs(self.focal_err))) if self.focal_err else None,
+            "focal_err_mean_px": float(np.mean(self.focal_err)) if self.focal_err else None,
+            "focal_err_std_px": float(np.std(self.focal_err)) if self.focal_err else None,
+            "height_err_mm": _mean_mm(self.height_err),
             "num_gt": self.num_gt,
             "num_matched": len(self.mpjpe),
         }

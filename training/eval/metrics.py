@@ -96,13 +96,13 @@ def greedy_match_2d(
     Returns:
         (G,) int index of the matched prediction per GT, -1 = missed.
     """
-    pred_kp = np.asarray(pred_kp, np.float64).reshape(len(pred_kp), -1, 2)
-    gt_kp = np.asarray(gt_kp, np.float64).reshape(len(gt_kp), -1, 2)
     G, P = len(gt_kp), len(pred_kp)
-    valid = np.ones(gt_kp.shape[:2], bool) if gt_valid is None else np.asarray(gt_valid, bool)
     match = np.full(G, -1, np.int64)
-    if G == 0 or P == 0:
+    if G == 0 or P == 0:  # no people or no detections: every GT is missed
         return match
+    pred_kp = np.asarray(pred_kp, np.float64).reshape(P, -1, 2)
+    gt_kp = np.asarray(gt_kp, np.float64).reshape(G, -1, 2)
+    valid = np.ones(gt_kp.shape[:2], bool) if gt_valid is None else np.asarray(gt_valid, bool)
     dist = np.linalg.norm(pred_kp[None] - gt_kp[:, None], axis=-1)  # (G, P, J)
     counts = valid.sum(1)
     cost = np.where(

@@ -82,7 +82,7 @@ class RelativeHumanEval:
         gt = gt_kp2d[used]
         valid = valid[used]
         gt_xy = np.where(valid[..., None], gt[..., :2], -2.0)
-        pred = np.asarray(pred_kp2d, np.float64).reshape(len(pred_kp2d), -1, 2)
+        pred = np.asarray(pred_kp2d, np.float64).reshape(len(pred_kp2d), gt_kp2d.shape[1], 2)
         match = rh_match(pred, gt_xy, valid)
         result[used] = match
         depth_id = np.asarray(gt_depth_id, np.int64)[used]

@@ -46,6 +46,7 @@ class Prediction:
         scores: (P,).  verts: (P, V, 3) m.  joints: (P, 45, 3) m.  K: (3, 3) px, original image, the
         camera the 2D projections use (continuous pixel coordinates / r, as the official evaluations).
         transl: (P, 3) m SMPL-origin translation (its z orders people in the RelativeHuman metric).
+        betas: (P, S) shape coefficients, or None (then no height error is reported).
     """
 
     scores: np.ndarray
@@ -53,6 +54,7 @@ class Prediction:
     joints: np.ndarray
     K: np.ndarray
     transl: np.ndarray
+    betas: np.ndarray | None = None
 
 
 def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -112,6 +114,13 @@ def gt_meshes(body, ann: ImageAnnotation) -> tuple[np.ndarray, np.ndarray]:
     return verts + ann.transl[:, None], joints + ann.transl[:, None]
 
 
+def tpose_height(body, betas: np.ndarray) -> np.ndarray:
+    """(P, S) betas -> (P,) zero-pose height (max - min vertex y), metres (spec dto §4)."""
+    betas = np.asarray(betas, np.float32).reshape(-1, np.shape(betas)[-1])
+    verts, _ = smpl_numpy(body, np.zeros((len(betas), 72), np.float32), betas)
+    return verts[..., 1].max(1) - verts[..., 1].min(1)
+
+
 def evaluate(
     benchmark: str,
     annotations: list[ImageAnnotation],
@@ -154,7 +163,12 @@ def evaluate(
         elif benchmark in ("3dpw", "hi4d", "agora", "bedlam"):
             gv, gj = gt_meshes(body, ann)
             if benchmark in ("3dpw", "hi4d"):
-                acc.add(project(pj[:, :24], pred.K), h36m(pv), pv, project(gj[:, :24], ann.K), h36m(gv), gv)
+                heights = {}
+                if pred.betas is not None:
+                    heights = {"pred_height_m": tpose_height(body, pred.betas),
+                               "gt_height_m": tpose_height(body, ann.betas)}  # fmt: skip
+                acc.add(project(pj[:, :24], pred.K), h36m(pv), pv, project(gj[:, :24], ann.K), h36m(gv), gv,
+                        focal_px=(pred.K[1, 1], ann.K[1, 1]), **heights)  # fmt: skip
             else:
                 sel = slice(None) if body_verts is None else body_verts
                 acc.add(project(pj[:, :24], pred.K), pj[:, :24], pv[:, sel], project(gj[:, :24], ann.K),

@@ -30,12 +30,17 @@ def test_3dpw_offset_person():
     pred_h36m[:, 0] -= shift
     pred_verts = gt_verts + 2.0  # rigidly moved: MVE measured from each own pelvis
     ev = ThreeDPWEval()
-    ev.add(grid2d(24)[None], pred_h36m, pred_verts, grid2d(24)[None], gt_h36m, gt_verts)
+    j2d = grid2d(24)[None]
+    ev.add(j2d, pred_h36m, pred_verts, j2d, gt_h36m, gt_verts, focal_px=(110.0, 100.0),
+           pred_height_m=[1.72], gt_height_m=[1.70])  # fmt: skip
+    ev.add(j2d[:0], pred_h36m[:0], pred_verts[:0], j2d, gt_h36m, gt_verts, focal_px=(80.0, 100.0))
     r = ev.result()
+    assert r["focal_MAE_px"] == pytest.approx(15.0) and r["focal_err_mean_px"] == pytest.approx(-5.0)
+    assert r["height_err_mm"] == pytest.approx(20.0)
+    assert r["recall"] == 0.5
     assert r["MPJPE_mm"] == pytest.approx(10.0)
     assert r["MVE_mm"] == pytest.approx(0.0, abs=1e-9)
     assert r["PA-MPJPE_mm"] < 10.0
-    assert r["recall"] == 1.0
 
 
 def test_agora_normalised_errors_divide_by_f1():

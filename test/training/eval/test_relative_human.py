@@ -61,3 +61,12 @@ def test_invalid_gt_joints_stretch_the_gt_box_to_minus_two():
     nothing[..., 2] = 0  # no valid joint: dropped, neither matched nor missed
     assert ev.add(pred, np.array([3.0]), nothing, np.array([0]), np.array([0]))[0] == -2
     assert ev.num_gt == 2
+
+
+def test_an_image_without_detections_counts_every_person_as_missed():
+    ev = RelativeHumanEval()
+    gt = np.stack([person(0), person(100)])
+    match = ev.add(np.zeros((0, 14, 2)), np.zeros(0), gt, np.array([0, 1]), np.array([0, 1]))
+    np.testing.assert_array_equal(match, [-1, -1])
+    r = ev.result()
+    assert r["PCRD_0.2"] == 0.0 and r["recall"] == 0.0 and r["num_gt"] == 2

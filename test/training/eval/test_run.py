@@ -41,7 +41,7 @@ def test_an_oracle_scores_perfectly(benchmark, synthetic_root, manifest, body, r
     def oracle(image, ann):
         verts, joints = gt_meshes(body, ann)
         transl = ann.transl if ann.frame == "camera" else joints[:, 0]  # unused by these benchmarks
-        return Prediction(np.ones(len(verts)), verts, joints, ann.K, transl)
+        return Prediction(np.ones(len(verts)), verts, joints, ann.K, transl, ann.betas)
 
     load = lambda ann: cv2.imread(str(synthetic_root / entry["image_root"] / ann.image))  # noqa: E731
     metrics = evaluate(benchmark, anns, load, oracle, body, np.load(regressors["h36m"]), progress=False)
@@ -50,6 +50,7 @@ def test_an_oracle_scores_perfectly(benchmark, synthetic_root, manifest, body, r
     if benchmark == "3dpw":
         assert metrics["PA-MPJPE_mm"] == pytest.approx(0.0, abs=1e-3)
         assert metrics["MVE_mm"] == pytest.approx(0.0, abs=1e-3)
+        assert metrics["focal_MAE_px"] == 0.0 and metrics["height_err_mm"] == pytest.approx(0.0, abs=1e-3)
     else:
         assert metrics["NMVE_mm"] == pytest.approx(0.0, abs=1e-3)
 
