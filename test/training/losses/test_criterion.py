@@ -140,3 +140,21 @@ def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl):
     # 2D-only targets drop the 3D terms but keep the 2D ones
     _, terms2d = crit({**outputs, "layers": [make_layer(), make_layer()]}, [make_target(has_3d=False)])
     assert terms2d["poses"].item() == 0.0 and terms2d["j2ds"].item() > 0
+
+
+def test_images_without_people_only_push_confidences_down(synthetic_smpl):
+    body = SMPLLayer(*synthetic_smpl, num_betas=11)
+    crit = SetCriterion(body, WEIGHTS, input_size=224)
+    empty = {
+        k: (v[:0] if v.ndim and k not in ("scale_map", "resized_hw") else v) for k, v in make_target().items()
+    }
+    outputs = {
+        "layers": [make_layer(), make_layer()],
+        "pred_intrinsics": torch.tensor([[[100.0, 0, 50], [0, 100, 100], [0, 0, 1]]]),
+        "pred_focal": torch.tensor([100.0]),
+        "pred_fov": torch.tensor([1.0]),
+        "scale_map": torch.full((1, 2, 2, 2), 0.5),
+    }
+    total, terms = crit(outputs, [empty])
+    assert torch.isfinite(total) and terms["confs"] > 0
+    assert all(terms[k] == 0 for k in ("boxes", "giou", "j2ds", "poses", "j3ds", "depths_mt"))
