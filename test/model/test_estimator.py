@@ -132,3 +132,26 @@ def test_smpl_files_are_checked_against_the_checkpoints_embedded_body(files, tmp
     assert est.smpl_check["v_template"] == pytest.approx(0.01) and est.smpl_check["kid_blend"] < 1e-6
     assert "your SMPL v_template differs" in caplog.text and "kid_blend differs" not in caplog.text
     assert any(k.startswith("human_model.") for k in est.report["ignored"])
+
+
+@pytest.mark.slow
+def test_full_size_seeded_official_checkpoint_end_to_end(make_state_dict, files, tmp_path):
+    """Image in, HumanEstimates out, overlay written, with a seeded full-size fov_kid file (official keys)."""
+    from mahmr_ros.viz import render_overlay
+
+    sd = make_state_dict("fov_kid", seed=1)
+    sd["scale_head.layers.3.bias"] = torch.tensor([-10.0, 0.0])  # all background: 299 cheap lvl2 tokens
+    sd["conf_head.bias"] = torch.tensor([10.0])  # every query is a person
+    sd["fov_head.layers.3.bias"] = torch.tensor([1.0])  # ~57 degrees vertical FoV
+    torch.save(sd, tmp_path / "mahmr_stage3.bin")
+    del sd
+    paths = {**files, "weights": tmp_path / "mahmr_stage3.bin"}
+    est = MahmrEstimator(config="auto", device="cpu", backend="eager", **paths)
+    assert est.report["detected_config"] == "fov_kid" and est.cfg.input_size == 1288
+    image = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    result = est.estimate(image, None)
+    assert len(result.humans) == 50 and result.humans[0].vertices.shape == (6890, 3)
+    assert np.isclose(result.humans[0].extras["fov_rad"], 1.0, atol=0.05)
+    overlay = render_overlay(image, result.humans[:3], est.topology().faces, result.K_used)
+    assert overlay.shape == image.shape and overlay.dtype == np.uint8
+    est.close()
