@@ -8,11 +8,13 @@ Per image: the initial SMPL estimates of the input file (CameraHMR release, stag
 become ``HumanEstimate``s (meshes from the user's SMPL(-A)), a depth cue is obtained (the user's ONNX relative
 depth network, or precomputed maps), and the public ``mahmr_ros.dto.refine`` scales every person along its
 camera ray and updates one shape coefficient. Optional inputs: instance masks (``--masks``: one
-``<key>.npz`` with ``masks`` (P, H, W) bool per image, people in file order) and per-person attributes
-(``--attributes``: JSON ``{key: [{"age_years": .., "p_male": ..} | {"age_class": c} | null, ...]}``);
-without attributes DTO runs in its no-gender mode. Image acceptance follows §3.6 (some group optimised
->= 2 people and mean deviation < 1.5; the deviation gate is off by default for metric depth maps, where the
-depth is measured); removed people are dropped as in the reference.
+``<key>.npz`` with ``masks`` (P, H, W) bool per image, people in file order; or ``--masks-plugin
+module:function`` called with the image and the people) and per-person attributes (``--attributes``: JSON
+``{key: [{"age_years": .., "p_male": ..} | {"age_class": c} | null, ...]}``; or ``--attributes-plugin``, e.g.
+a wrapper around your age/gender network); without attributes DTO runs in its no-gender mode. Image
+acceptance follows §3.6 (some group optimised >= 2 people and mean deviation < 1.5; the deviation gate is off
+by default for metric depth maps, where the depth is measured); removed people are dropped as in the
+reference.
 
 Sharding and resuming: ``--shard i/n`` takes every n-th image from i; each shard keeps its progress in
 ``<out>/shards/<name>.<i>-of-<n>.pkl`` (atomic rewrite every ``--save-every`` images), so a rerun continues
@@ -24,6 +26,7 @@ where it stopped. When every shard of ``n`` is complete, the outputs are merged 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import pickle
@@ -117,16 +120,73 @@ class DepthSource:
         return depth
 
 
-def load_priors(attributes: dict | None, key: str, n: int) -> list | None:
-    if attributes is None or key not in attributes:
-        return None
-    entries = attributes[key]
-    if len(entries) != n:
-        raise ValueError(f"[training.pgt] attributes for {key!r}: {len(entries)} entries for {n} people")
-    return [None if e is None else PersonPrior(**e) for e in entries]
+def load_plugin(spec: str):
+    """``"package.module:function"`` -> the callable (pluggable mask / attribute models)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"[training.pgt] plugin {spec!r} must look like package.module:function")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"[training.pgt] cannot load plugin {spec!r}: {error}") from error
 
 
-def process_image(ann, image, depth_source, body, shape, masks_dir, attributes, config, max_mean_dev) -> dict:
+class MaskSource:
+    """Instance masks per image: a folder of ``<key>.npz`` (``masks`` (P, H, W) bool, people in file order),
+    or a plugin ``fn(image_bgr, humans) -> (P, H, W) bool | None``; None = no masks (pure z-buffer)."""
+
+    def __init__(self, folder: str | None = None, plugin: str | None = None) -> None:
+        self.folder = Path(folder) if folder else None
+        self.fn = load_plugin(plugin) if plugin else None
+
+    def __call__(self, key: str, image: np.ndarray, humans: list[HumanEstimate]):
+        if self.fn is not None:
+            masks = self.fn(image, humans)
+        elif self.folder is not None and (self.folder / key).with_suffix(".npz").is_file():
+            with np.load((self.folder / key).with_suffix(".npz")) as data:
+                masks = data["masks"]
+        else:
+            return None
+        if masks is None:
+            return None
+        masks = np.asarray(masks, bool)
+        if masks.shape != (len(humans), *image.shape[:2]):
+            raise ValueError(
+                f"[training.pgt] masks for {key!r} have shape {masks.shape}, expected "
+                f"({len(humans)}, {image.shape[0]}, {image.shape[1]})"
+            )
+        return masks
+
+
+class AttributeSource:
+    """Age / gender per person: a JSON file ``{key: [{"age_years", "p_male"} | {"age_class"} | null]}`` or a
+    plugin ``fn(image_bgr, humans) -> list[PersonPrior | dict | None]``; None = DTO's no-gender mode."""
+
+    def __init__(self, path: str | None = None, plugin: str | None = None) -> None:
+        self.table = json.loads(Path(path).read_text()) if path else None
+        self.fn = load_plugin(plugin) if plugin else None
+
+    @property
+    def enabled(self) -> bool:
+        return self.table is not None or self.fn is not None
+
+    def __call__(self, key: str, image: np.ndarray, humans: list[HumanEstimate]) -> list | None:
+        if self.fn is not None:
+            entries = self.fn(image, humans)
+        elif self.table is not None and key in self.table:
+            entries = self.table[key]
+        else:
+            return None
+        if entries is None:
+            return None
+        if len(entries) != len(humans):
+            raise ValueError(
+                f"[training.pgt] attributes for {key!r}: {len(entries)} entries, {len(humans)} people"
+            )
+        return [e if e is None or isinstance(e, PersonPrior) else PersonPrior(**e) for e in entries]
+
+
+def process_image(ann, image, depth_source, body, shape, masks, attributes, config, max_mean_dev) -> dict:
     """DTO on one image; returns ``{"status", "people" (dict of arrays) | None, "mean_dev", "scales"}``.
 
     Acceptance (§3.6): at least 2 people optimised in one group and, when ``max_mean_dev`` is not None, a
@@ -135,16 +195,9 @@ def process_image(ann, image, depth_source, body, shape, masks_dir, attributes, 
     if ann.num_people < 2:
         return {"status": "dropped:single_person", "people": None, "n_in": ann.num_people}
     humans = make_estimates(ann, body, shape)
-    masks = None
-    if masks_dir is not None:
-        path = (Path(masks_dir) / ann.image).with_suffix(".npz")
-        if path.is_file():
-            with np.load(path) as data:
-                masks = data["masks"].astype(bool)
     depth = depth_source(ann.image, image)
-    out = refine(humans, ann.K, depth, depth_source.kind, masks=masks,
-                 priors=load_priors(attributes, ann.image, len(humans)), shape_model=shape,
-                 config=config)  # fmt: skip
+    out = refine(humans, ann.K, depth, depth_source.kind, masks=masks(ann.image, image, humans),
+                 priors=attributes(ann.image, image, humans), shape_model=shape, config=config)  # fmt: skip
     frame = out[0].extras["dto"].get("frame", {}) if out else {}
     mean_dev = float(frame.get("mean_dev", frame.get("dev", 0.0)))
     groups = [g for g in frame.values() if isinstance(g, dict) and "n_opt" in g] or [frame]
@@ -195,8 +248,9 @@ def run_shard(args, shard: tuple[int, int]) -> Path:
     body = SMPLLayer(args.smpl, args.kid_template, 11)
     shape = ShapeModel.from_arrays(read_smpl_arrays(args.smpl), np.load(args.kid_template))
     depth_source = DepthSource(args.depth_onnx, args.depth_maps, args.depth_kind)
-    attributes = json.loads(Path(args.attributes).read_text()) if args.attributes else None
-    config = DTOConfig(use_gender=attributes is not None, drop_removed=True, **json.loads(args.dto_config))
+    attributes = AttributeSource(args.attributes, args.attributes_plugin)
+    masks = MaskSource(args.masks, args.masks_plugin)
+    config = DTOConfig(use_gender=attributes.enabled, drop_removed=True, **json.loads(args.dto_config))
     # The prior-deviation gate is the reference's test for RELATIVE depth; a metric map is a measurement, so
     # by default metric pGT is only gated on n_opt >= 2 (override with --max-mean-dev).
     max_mean_dev = args.max_mean_dev
@@ -214,7 +268,7 @@ def run_shard(args, shard: tuple[int, int]) -> Path:
             }
         else:
             state["done"][ann.image] = process_image(
-                ann, image, depth_source, body, shape, args.masks, attributes, config, max_mean_dev
+                ann, image, depth_source, body, shape, masks, attributes, config, max_mean_dev
             )
         since_save += 1
         if since_save >= args.save_every:
@@ -283,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth-maps", help="folder of precomputed <key>.npy depth maps instead")
     parser.add_argument("--depth-kind", default="disparity", choices=("disparity", "relative", "metric"))
     parser.add_argument("--masks", help="folder of <key>.npz instance masks ('masks' (P, H, W))")
+    parser.add_argument("--masks-plugin", help="module:function(image_bgr, humans) -> (P, H, W) masks")
     parser.add_argument("--attributes", help="JSON of per-person age/gender; none = no-gender mode")
+    parser.add_argument("--attributes-plugin", help="module:function(image_bgr, humans) -> list of priors")
     parser.add_argument(
         "--dto-config", default="{}", help='JSON overrides of DTOConfig, e.g. {"max_side": 512}'
     )

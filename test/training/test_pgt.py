@@ -136,3 +136,22 @@ def test_missing_depth_map_names_the_file(tmp_path, crowd_set, synthetic_smpl):
     args[args.index("--depth-maps") + 1] = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         main(args)
+
+
+PLUGIN_CALLS = []
+
+
+def age_plugin(image, humans):
+    """A pluggable attribute model for the test: everyone an adult of unknown gender (class 5)."""
+    PLUGIN_CALLS.append(len(humans))
+    return [{"age_class": 5} for _ in humans]
+
+
+def test_attribute_plugin_is_called_per_image(tmp_path, crowd_set, synthetic_smpl):
+    root, _ = crowd_set
+    PLUGIN_CALLS.clear()
+    args = [*args_for(root, synthetic_smpl, tmp_path), "--attributes-plugin", f"{__name__}:age_plugin"]
+    assert main(args) == 0
+    assert PLUGIN_CALLS == [PEOPLE] * 4
+    with pytest.raises(ValueError, match="module:function"):
+        main([*args_for(root, synthetic_smpl, tmp_path / "x"), "--masks-plugin", "nocolon"])
