@@ -31,7 +31,8 @@ class PoseLandmarks:
         world_m: (33, 3) float64 metres, hip-centred, camera-aligned axes (x right, y down, z forward).
         visibility: (33,) float64 in [0, 1], likelihood the landmark is visible.
         bbox_xyxy: (4,) float64 px, box around the landmarks in the original image.
-        score: mean visibility of the 12 torso and limb landmarks (shoulders to ankles), in [0, 1].
+        score: mean visibility of the nose, shoulders and hips, in [0, 1]: the landmarks any framing shows
+            (a webcam user at a desk has no visible legs, and is still a person).
     """
 
     uv_px: np.ndarray
@@ -128,5 +129,5 @@ class BlazePose:
         height = bbox[3] - bbox[1]
         bbox += np.array([-0.12, -0.25, 0.12, 0.06]) * max(height, 1.0)
         bbox = np.clip(bbox, 0, [W - 1, H - 1, W - 1, H - 1])
-        score = float(vis[[11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]].mean())
+        score = float(vis[[0, 11, 12, 23, 24]].mean())
         return PoseLandmarks(uv_px=uv, world_m=world, visibility=vis, bbox_xyxy=bbox, score=score)
