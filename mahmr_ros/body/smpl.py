@@ -43,10 +43,16 @@ NUM_SMPL_BETAS = 10
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as ``torch.device``."""
+    """``"auto"`` -> CUDA when available, else CPU; anything else as ``torch.device`` (CUDA must exist)."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"[body.smpl] unknown device '{device}' (auto, cpu, cuda[:i])") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"[body.smpl] device '{device}' requested but torch sees no CUDA device (use cpu)")
+    return dev
 
 
 class SMPLBody:

@@ -118,3 +118,14 @@ def test_evaluation_regressors(tmp_path, synthetic_files):
     np.save(tmp_path / "bad.npy", np.zeros((17, 10)))
     with pytest.raises(SMPLFileError, match=r"bad\.npy: regressor is \(17, 10\), expected \(17, 6890\)"):
         SMPLBody(synthetic_files[0], h36m_regressor_path=tmp_path / "bad.npy")
+
+
+def test_device_names_are_checked(synthetic_files):
+    from mahmr_ros.body import resolve_device
+
+    assert resolve_device("cpu").type == "cpu" and resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        SMPLBody(synthetic_files[0], device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda:0")
