@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mahmr_ros.model import build_model, load_checkpoint, preprocess
+from mahmr_ros.model import build_model, detect_config, load_checkpoint, preprocess
+from mahmr_ros.model.checkpoint import read_state_dict
 from training.data.dataset import smpl_numpy
 from training.data.formats import ImageAnnotation, read, world_to_camera
 from training.eval.benchmarks import AgoraEval, MuPoTSEval, PanopticEval, ThreeDPWEval
@@ -223,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", required=True, help="image root (annotation keys are relative to it)")
     parser.add_argument("--checkpoint", required=True, help="official or our pytorch_model.bin / .pth")
     parser.add_argument(
-        "--model", default="fov_kid", help="preset name or a JSON dict of build_model overrides"
+        "--model",
+        default="auto",
+        help="auto (the official preset detected from the checkpoint), a preset name, or a JSON dict of "
+        "build_model overrides",
     )
     parser.add_argument("--smpl", required=True, help="SMPL_NEUTRAL .npz/.pkl (plain arrays)")
     parser.add_argument("--kid-template", help="smpl_kid_template.npy (needed for 11-beta models)")
@@ -236,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="report folder")
     args = parser.parse_args(argv)
 
-    model = build_model(_model_config(args.model))
-    load_checkpoint(model, args.checkpoint, strict=True)
+    state_dict = read_state_dict(args.checkpoint)
+    preset = detect_config(state_dict) if args.model == "auto" else _model_config(args.model)
+    model = build_model(preset)
+    load_checkpoint(model, state_dict, strict=True)
     body = SMPLLayer(args.smpl, args.kid_template, model.cfg.num_betas)
     load = lambda p: None if p is None else np.load(p).astype(np.float64)  # noqa: E731
     annotations = read(BENCHMARK_FORMAT[args.benchmark], args.annots)
