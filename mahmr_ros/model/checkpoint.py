@@ -34,7 +34,8 @@ class CheckpointError(RuntimeError):
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """``torch.load`` a checkpoint file on the CPU with ``weights_only=True`` and unwrap it.
+    """``torch.load`` a checkpoint file on the CPU with ``weights_only=True`` (or read a ``.safetensors``
+    file) and unwrap it.
 
     Raises:
         FileNotFoundError: the file does not exist (message says where to get the weights).
@@ -46,6 +47,17 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"[model.checkpoint] weights file not found: {path} (download mahmr_stage3.bin from the MA-HMR "
             "project page on GitHub and pass its path, e.g. --weights / model.weights)"
         )
+    if path.suffix == ".safetensors":  # accelerate's save_state(safe_serialization=True) layout
+        try:
+            from safetensors.torch import load_file
+        except ImportError as err:
+            raise CheckpointError(
+                f"[model.checkpoint] {path}: reading .safetensors needs `pip install safetensors`"
+            ) from err
+        try:
+            return unwrap(load_file(str(path), device="cpu"), source=str(path))
+        except Exception as err:  # noqa: BLE001 - re-raised with the path
+            raise CheckpointError(f"[model.checkpoint] cannot read {path} as safetensors: {err}") from err
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - re-raised with the path

@@ -135,3 +135,18 @@ def test_missing_or_bad_file_errors(tmp_path, tiny_model):
     torch.save({"epoch": 3}, tmp_path / "odd.bin")
     with pytest.raises(CheckpointError, match="expected a state_dict"):
         load_checkpoint(tiny_model, tmp_path / "odd.bin")
+
+
+def test_safetensors_file_loads_and_a_corrupt_one_is_named(tiny_sd, tmp_path):
+    from safetensors.torch import save_file
+
+    # safetensors refuses shared storage: the bbox_embed aliases are stored once (as a de-duplicated file).
+    sd = {k: v.contiguous() for k, v in tiny_sd.items() if not k.startswith("decoder.decoder.bbox_embed.")}
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    model = build_model(TINY_OVERRIDES)
+    report = load_checkpoint(model, tmp_path / "model.safetensors")
+    assert "decoder.decoder.bbox_embed.0.layers.0.weight" in report["aliased"]
+    assert torch.equal(model.state_dict()["tgt_embed.weight"], tiny_sd["tgt_embed.weight"])
+    (tmp_path / "broken.safetensors").write_bytes(b"\x00" * 16)
+    with pytest.raises(CheckpointError, match="broken.safetensors"):
+        load_checkpoint(model, tmp_path / "broken.safetensors")
