@@ -187,7 +187,8 @@ def main() -> None:
     if args.scenes:
         bench_accuracy(args.scenes)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(RESULTS, indent=1))
+    previous = json.loads(OUT.read_text()) if OUT.exists() else {}  # keep the part that was not rerun
+    OUT.write_text(json.dumps({**previous, **RESULTS}, indent=1))
     print(f"wrote {OUT}")
 
 

@@ -33,6 +33,7 @@ IQR_FACTOR = 1.5
 INLIER_M = 0.10
 BOTTOM_QUANTILE = 0.9
 VISIBILITY_TOL_M = 0.01
+MIN_VALID_PIXELS = 10  # fewer owned pixels with a valid depth than this: no usable cue
 SPLAT_VISIBILITY_TOL_M = 0.05  # spec dto §10.3 step 2: 1-5 cm for a vertex splat
 
 
@@ -51,8 +52,8 @@ class Cues:
         n_pixels: (P,) int owned pixels with a valid depth (render resolution).
         n_inliers: (P,) int pixels the means are taken over.
         n_visible: (P,) int visible vertices.
-        removed: P entries, None or the reason the person cannot be refined ("area", "visible", "iqr",
-            "inliers").
+        removed: P entries, None or the reason the person cannot be refined ("area", "visible", "depth",
+            "iqr", "inliers").
         render_hw: (h, w) of the render.
         scale: render resolution / image resolution.
     """
@@ -160,7 +161,8 @@ def extract_cues(
         masks: optional (P, H, W) bool instance masks (ownership also needs the person's own mask).
         max_side: render resolution bound, pixels (spec: 512); None = full resolution.
         vis_tol_m: vertex visibility tolerance, metres (spec: 0.01).
-        min_area_fraction: owned valid pixels below this fraction of the render -> removed ("area").
+        min_area_fraction: owned pixels below this fraction of the render -> removed ("area"); after the IQR
+            filter the same fraction of the pixels with a valid depth must remain ("iqr").
         min_visible_fraction: visible vertices below this fraction of V -> removed ("visible").
         iqr_factor: IQR fence factor (1.5).
         inlier_m: row-fit inlier threshold, metres (0.10).
@@ -216,6 +218,8 @@ def extract_cues(
     n_visible = visible_vertices(verts, raster, vis_tol_m).sum(1).cpu().numpy()
     h, w = raster.hw
     d_r = _sample_nearest(torch.as_tensor(dmap, device=device), (h, w))
+    # The area rule counts owned pixels as the reference does (before our erosion and depth validity).
+    owned = torch.bincount(raster.person_id.reshape(-1) + 1, minlength=P + 1).cpu().numpy()[1:]
     ids = raster.person_id if erode_px <= 0 else _erode_ids(raster.person_id, erode_px)
     ids = torch.where(torch.isfinite(d_r) & (d_r > 0), ids, torch.full_like(ids, -1))
     zc = raster.depth_m
@@ -231,19 +235,25 @@ def extract_cues(
     for p in range(P):
         pix = order[starts[p + 1] : starts[p + 2]]
         out.n_pixels[p] = len(pix)
-        if len(pix) < min_area:
+        if owned[p] < min_area:
             out.removed[p] = "area"
             continue
         if n_visible[p] < min_visible_fraction * V:
             out.removed[p] = "visible"
             continue
+        if len(pix) < MIN_VALID_PIXELS:
+            out.removed[p] = "depth"  # (almost) no valid depth under the person
+            continue
+        # The post-IQR area rule, scaled to the pixels that carry a valid depth (= the reference's rule
+        # when every owned pixel is valid and nothing is eroded).
+        min_keep = max(MIN_VALID_PIXELS, min_area * len(pix) / owned[p])
         _person_stats(out, p, d_r.reshape(-1)[pix].double(), zc.reshape(-1)[pix].double(),
-                      rows_all[starts[p + 1] : starts[p + 2]], h, min_area, iqr_factor, inlier_m,
+                      rows_all[starts[p + 1] : starts[p + 2]], h, min_keep, iqr_factor, inlier_m,
                       bottom_quantile)  # fmt: skip
     return out
 
 
-def _person_stats(out: Cues, p, d, z, rows, h, min_area, iqr_factor, inlier_m, bottom_quantile) -> None:
+def _person_stats(out: Cues, p, d, z, rows, h, min_keep, iqr_factor, inlier_m, bottom_quantile) -> None:
     """Fill person p's statistics from their owned pixels (cue d, rendered depth z, row index)."""
     q1, q3 = torch.quantile(d, torch.tensor([0.25, 0.75], dtype=d.dtype, device=d.device)).tolist()
     iqr = q3 - q1
@@ -251,7 +261,7 @@ def _person_stats(out: Cues, p, d, z, rows, h, min_area, iqr_factor, inlier_m, b
     # Strict fences as the reference, except for a zero IQR (a flat or quantised, e.g. 16UC1 mm, cue), where
     # strict fences would reject every pixel (spec §11 item 12).
     keep = (d > lo) & (d < hi) if iqr > 0 else (d >= lo) & (d <= hi)
-    if int(keep.sum()) < min_area:
+    if int(keep.sum()) < min_keep:
         out.removed[p] = "iqr"
         return
     d, z, rows = d[keep], z[keep], rows[keep]
