@@ -41,6 +41,10 @@ from mahmr_ros.types import Estimation, HumanEstimate, MeshTopology
 
 #: T-pose height under which a person is reported as a child (``HumanEstimate.is_child``), metres.
 CHILD_HEIGHT_M = 1.40
+#: Per-keypoint weight in the fit and placement (anny_body.KEYPOINT_NAMES order). The five face points sit
+#: close together and BlazePose's face landmarks are not Anny's COCO ones exactly, so together they count
+#: like ~1.5 body joints; otherwise a close-up face outvotes the shoulders and hips.
+KEYPOINT_WEIGHTS = np.array([0.3] * 5 + [1.0] * 18)
 
 
 def age_class(years: float) -> int:
@@ -149,7 +153,7 @@ class OfflineEstimator:
             R_ray = ray_rotation(hip_uv, K)
             world[p, has] = person.world_m[idx[has]] @ R_ray.T
             vis = person.visibility[idx[has]]
-            conf[p, has] = np.where(vis >= self.min_landmark_visibility, vis, 0.0)
+            conf[p, has] = np.where(vis >= self.min_landmark_visibility, vis, 0.0) * KEYPOINT_WEIGHTS[has]
         return world, uv, conf
 
     def estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
