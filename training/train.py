@@ -172,8 +172,12 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     if cfg.get("init_checkpoint") and resume is None:
         report = load_checkpoint(model, cfg["init_checkpoint"], strict=False)
         if rank == 0:
-            print(f"[training.train] init from {cfg['init_checkpoint']}: missing {len(report['missing'])}, "
-                  f"unexpected {len(report['unexpected'])}, expanded {report['expanded']}")  # fmt: skip
+            # Non-strict on purpose (stage changes add or widen heads); list what did not load so that a
+            # wrong file or preset is visible at once.
+            print(f"[training.train] init from {cfg['init_checkpoint']} ({report['detected_config']}): "
+                  f"missing {report['missing'][:8]}{'...' if len(report['missing']) > 8 else ''}, "
+                  f"unexpected {len(report['unexpected'])}, mismatched {report['mismatched'][:4]}, "
+                  f"expanded {len(report['expanded'])}")  # fmt: skip
     body_cfg = cfg["body"]
     body = SMPLLayer(body_cfg["smpl"], body_cfg.get("kid_template"), model.cfg.num_betas)
     # The data side gets its own CPU copy: loader workers build GT meshes on the CPU while the loss copy

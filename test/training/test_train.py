@@ -97,3 +97,22 @@ def test_two_process_ddp_matches_one_process(tmp_path, synthetic_root, synthetic
     mp.spawn(_ddp_worker, args=(cfg2, _free_port(), str(result)), nprocs=2, join=True)
     two = json.loads(result.read_text())
     assert two == pytest.approx(one, rel=1e-5)
+
+
+def test_init_from_a_10_beta_checkpoint_expands_the_kid_row(tmp_path, synthetic_root, synthetic_smpl, capsys):
+    torch.manual_seed(1)
+    tiny = load_config(CONFIG)["model"]
+    stage2 = build_model({**tiny, "preset": "fov"})  # 10 betas, as the official stage 2
+    torch.save(stage2.state_dict(), tmp_path / "stage2.bin")
+    cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "run", max_steps=1)
+    cfg["init_checkpoint"] = str(tmp_path / "stage2.bin")
+    cfg["optim"].update(lr=0.0, lr_encoder=0.0)  # keep the loaded weights as they are
+    summary = train(cfg)
+    assert "init from" in capsys.readouterr().out
+    trained = torch.load(Path(summary["checkpoint"]) / "pytorch_model.bin", weights_only=True)
+    src = stage2.state_dict()
+    torch.testing.assert_close(
+        trained["shape_head.0.layers.4.weight"][:10], src["shape_head.0.layers.4.weight"]
+    )
+    assert trained["shape_head.0.layers.4.weight"][10].abs().sum() == 0  # the kid row starts at zero
+    torch.testing.assert_close(trained["fov_head.layers.3.bias"], src["fov_head.layers.3.bias"])
