@@ -117,3 +117,23 @@ def test_keypoint_only_formats_are_refused_with_the_file_name(synthetic_root, ma
     e = manifest["formats"]["rh"]
     with pytest.raises(ValueError, match="no SMPL parameters"):
         HumanDataset("rh", synthetic_root / e["file"], synthetic_root / e["image_root"], body, INPUT)
+
+
+SMPL_FORMATS = ["dto_humans_coco", "dto_humans_insta", "camerahmr", "stage_a", "dto_output", "agora",
+                "bedlam", "3dpw", "hi4d"]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", SMPL_FORMATS)
+def test_every_smpl_format_yields_well_formed_samples(fmt, synthetic_root, manifest, body):
+    ds = dataset(synthetic_root, manifest, body, fmt, AugmentConfig())
+    for i in range(len(ds)):
+        s = ds[i]
+        t = s["targets"]
+        G = len(t["boxes"])
+        h, w = s["resized_hw"].tolist()
+        assert max(h, w) == INPUT and s["image"].shape[1] % 56 == 0 and s["image"].shape[2] % 56 == 0
+        assert t["j2ds"].shape == (G, 45, 2) and t["j3ds"].shape == (G, 45, 3) and t["betas"].shape == (G, 11)
+        assert all(torch.isfinite(t[k]).all() for k in ("boxes", "j2ds", "j3ds", "poses", "depths", "focal"))
+        assert (t["depths"] > 0).all() and ((t["boxes"] >= 0) & (t["boxes"] <= 1)).all()
+        if s["ok"]:
+            assert G >= 1 and t["scale_map"][..., 0].sum() > 0
