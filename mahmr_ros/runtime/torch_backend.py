@@ -1,19 +1,23 @@
 """The torch backend: the stage modules run eagerly (or compiled) under autocast, on CPU or CUDA.
 
-Precision is applied with ``torch.autocast`` rather than by casting the weights: matmuls and convolutions run
-in bf16/fp16 while LayerNorm, softmax and the sigmoid/threshold maths of SAT stay in float32 (autocast's own
-op lists), which keeps the token selection stable. On CUDA, SDPA picks flash / memory-efficient attention by
-itself; ``compile=True`` wraps the encoder and decoder stages in ``torch.compile`` (use it with a
-``token_bucket`` so only a few shapes get compiled). Note that reduced precision can move scale-map values
-across the SAT thresholds, so a bf16/fp16 frame may select slightly different tokens than fp32.
+Reduced precision runs under ``torch.autocast``: matmuls and convolutions in bf16/fp16 while LayerNorm,
+softmax and the sigmoid/threshold maths of SAT stay in float32 (autocast's own op lists), which keeps the
+token selection stable. The Linear/Conv weights are cast ONCE into a private copy of the network (the
+caller's float32 model is left untouched): plain autocast re-casts all ~220 M weights on every frame, about
+1.3 GB of memory traffic per frame. On CUDA, SDPA picks flash / memory-efficient attention by itself;
+``compile=True`` wraps the encoder and decoder stages in ``torch.compile`` (use it with a ``token_bucket`` so
+only a few shapes get compiled; on this 2-core CPU compiling took minutes and gave no gain). Reduced
+precision can move scale-map values across the SAT thresholds, so a bf16/fp16 frame may select slightly
+different tokens than fp32.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mahmr_ros.runtime.backend import DTYPES, BackendError, resolve_device
 from mahmr_ros.runtime.staged import StagedNetwork, decoder_output_names
@@ -22,11 +26,20 @@ from mahmr_ros.runtime.stages import build_stages
 LOG = logging.getLogger(__name__)
 
 
+def cast_weights(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A copy of ``model`` whose Linear and Conv weights are ``dtype`` (norms and embeddings stay float32)."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            module.to(dtype)
+    return model
+
+
 class TorchStageRunner:
     """Runs the ``stages.py`` modules on one device under autocast.
 
     Args:
-        model: the network (moved to ``device``).
+        model: the network (moved to ``device`` for fp32; copied with cast weights otherwise).
         device: torch device.
         precision: ``fp32`` / ``bf16`` / ``fp16`` (fp16 only on CUDA).
         compile: ``torch.compile`` the encoder and decoder stages.
@@ -40,8 +53,10 @@ class TorchStageRunner:
         self.device = device
         self.precision = precision
         self.decoder_outputs = decoder_output_names(model)
-        model.to(device).eval()
-        self.stages = build_stages(model)
+        if precision != "fp32":
+            model = cast_weights(model, DTYPES[precision])
+        self.model = model.to(device).eval()
+        self.stages = build_stages(self.model)
         if compile:
             for name in ("encoder", "decoder"):
                 self.stages[name] = torch.compile(self.stages[name], dynamic=False)
@@ -90,7 +105,7 @@ class TorchBackend:
         self.runner = TorchStageRunner(model, self.device, precision, compile=compile)
         token_bucket = token_bucket if token_bucket is not None else (64 if compile else 1)
         patch_bucket = patch_bucket if patch_bucket is not None else (16 if compile else 1)
-        self.network = StagedNetwork(model, self.runner, token_bucket, patch_bucket)
+        self.network = StagedNetwork(self.runner.model, self.runner, token_bucket, patch_bucket)
         LOG.info(
             "[runtime.torch] %s %s, compile=%s, token bucket %d",
             self.device,

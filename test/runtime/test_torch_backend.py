@@ -38,3 +38,13 @@ def test_cpu_bf16_autocast_is_close_to_fp32(sat_model, sat_images):
 def test_fp16_on_cpu_is_refused(sat_model):
     with pytest.raises(BackendError, match="fp16 needs a CUDA device"):
         TorchBackend(sat_model, device="cpu", precision="fp16")
+
+
+def test_reduced_precision_casts_a_private_copy_once(sat_model):
+    backend = TorchBackend(sat_model, device="cpu", precision="bf16")
+    assert sat_model.feature_proj.weight.dtype == torch.float32  # the caller's model is untouched
+    copy = backend.runner.model
+    assert copy is not sat_model
+    assert copy.feature_proj.weight.dtype == torch.bfloat16
+    assert copy.encoder.norm.weight.dtype == torch.float32  # norms stay float32
+    assert copy.encoder_patch_proj[0].weight.dtype == torch.bfloat16
