@@ -101,7 +101,7 @@ class OfflineEstimator:
         min_detection_confidence: float = 0.5,
         hog_scale: float = 0.75,
         hfov_deg: float = 60.0,
-        fit_iterations: int = 12,
+        fit_iterations: int = 10,
         fit_weight_2d: float = 1.0,
         min_landmark_visibility: float = 0.3,
         rescan_every: int = 1,

@@ -12,7 +12,8 @@ Per person the fit minimises, batched over all people of a frame with L-BFGS on 
   landmarks decide between a small adult and a child only through proportions, so the prior keeps ambiguous
   cases adult; DTO's height prior (children allowed) takes it from there.
 
-The global rotation starts from a Kabsch alignment of the torso (shoulders + hips), the translation from the
+The global rotation starts from a Kabsch alignment of the torso (shoulders + hips), the limbs from their 3D
+segment directions (:meth:`AnnyFitter.initial_limbs`), the translation from the
 linear solve of :func:`~mahmr_ros.offline.place.solve_translation`.
 """
 
@@ -56,6 +57,21 @@ class FitResult:
     rms_2d_px: np.ndarray
 
 
+#: (upper bone, lower bone, proximal, middle, distal keypoint) of each limb, KEYPOINT_NAMES indices.
+_LIMBS = (
+    ("upperarm01.L", "lowerarm01.L", 5, 7, 9),
+    ("upperarm01.R", "lowerarm01.R", 6, 8, 10),
+    ("upperleg01.L", "lowerleg01.L", 11, 13, 15),
+    ("upperleg01.R", "lowerleg01.R", 12, 14, 16),
+)
+
+
+def _rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(3, 3) minimal rotation taking direction ``u`` onto direction ``v``."""
+    rot, _ = Rotation.align_vectors(v[None], u[None])
+    return rot.as_matrix()
+
+
 def _kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> np.ndarray:
     """(3, 3) rotation R minimising sum w ||R src - dst||^2 over centred (N, 3) point sets."""
     src = src - np.average(src, axis=0, weights=w)
@@ -84,7 +100,7 @@ class AnnyFitter:
     def __init__(
         self,
         body: AnnyBody,
-        iterations: int = 12,
+        iterations: int = 10,
         weight_2d: float = 1.0,
         weight_pose_prior: float = 1e-3,
         weight_phenotype_prior: float = 5e-3,
@@ -114,6 +130,26 @@ class AnnyFitter:
         w = np.clip(conf[idx], 0.05, None)
         return _kabsch(self._rest_kp[idx], world_cam[idx], w)
 
+    def initial_limbs(self, world_cam: np.ndarray, conf: np.ndarray, R_cam_anny: np.ndarray) -> np.ndarray:
+        """(len(FIT_BONES), 3) local axis-angle pointing each limb segment along its 3D landmarks.
+
+        Anny's 'local-ref' deltas are rotations in world-aligned axes, so a child segment's rotation from
+        rest is its parent's times its own delta: ``G_child = G_parent D_child``. We take each segment's
+        minimal rotation from its rest direction to the observed one (``G``) and peel off the parent's;
+        twist and the spine stay at zero. Segments with an unseen end keep their rest direction.
+        """
+        target = world_cam @ R_cam_anny  # (K, 3) landmarks in Anny model axes
+        aa = np.zeros((len(FIT_BONES), 3))
+        for parent_bone, child_bone, a, b, c in _LIMBS:
+            G_parent = np.eye(3)
+            if conf[a] > 0 and conf[b] > 0:
+                G_parent = _rotation_between(self._rest_kp[b] - self._rest_kp[a], target[b] - target[a])
+                aa[FIT_BONES.index(parent_bone)] = Rotation.from_matrix(G_parent).as_rotvec()
+            if conf[b] > 0 and conf[c] > 0:
+                G_child = _rotation_between(self._rest_kp[c] - self._rest_kp[b], target[c] - target[b])
+                aa[FIT_BONES.index(child_bone)] = Rotation.from_matrix(G_parent.T @ G_child).as_rotvec()
+        return aa
+
     def fit(self, world_cam: np.ndarray, uv_px: np.ndarray, conf: np.ndarray, K: np.ndarray) -> FitResult:
         """Fit P people at once.
 
@@ -139,7 +175,8 @@ class AnnyFitter:
         )
         R0_t = torch.as_tensor(R0, dtype=dt)
         rot_delta = torch.zeros(P, 3, dtype=dt, requires_grad=True)
-        bone_aa = torch.zeros(P, len(FIT_BONES), 3, dtype=dt, requires_grad=True)
+        aa0 = np.stack([self.initial_limbs(world_cam[p], conf[p], R0[p]) for p in range(P)])
+        bone_aa = torch.as_tensor(aa0, dtype=dt).clone().requires_grad_(True)
         # phenotypes through a logit so they stay in (0, 1) without clamping the gradient away
         ph_logit = torch.logit(torch.tensor([[self.age_prior, self.height_prior]], dtype=dt)).repeat(P, 1)
         ph_logit.requires_grad_(True)

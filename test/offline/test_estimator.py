@@ -71,7 +71,8 @@ def test_video_mode_follows_last_boxes_and_rescans_when_lost(estimator, sample):
         assert estimator._frames_since_scan == 1
         assert len(second.humans) == len(first.humans) == info["num_people"]
         for a, b in zip(_by_x(first.humans), _by_x(second.humans)):
-            assert np.linalg.norm(a.pelvis - b.pelvis) < 0.1
+            # another crop gives BlazePose slightly different landmarks: a few % of depth
+            assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
         gone = estimator.estimate(np.zeros_like(image), K)  # everyone lost -> immediate full search
         assert gone.humans == [] and estimator._frames_since_scan == 0
     finally:
