@@ -105,3 +105,17 @@ def test_default_export_dir_is_per_weights(sat_model, sat_model_factory, monkeyp
     here = default_export_dir(sat_model)
     assert here.parent == tmp_path and here == default_export_dir(sat_model)
     assert default_export_dir(sat_model_factory(seed=1)) != here
+
+
+def test_onnxruntime_serves_other_input_sizes_than_exported(sat_model, export_dir):
+    backend = OnnxBackend(sat_model, export_dir=export_dir)  # exported with padded_hw (168, 224)
+    gen = torch.Generator().manual_seed(5)
+    for hw in ((224, 168), (112, 224), (224, 224)):
+        image = torch.randn(1, 3, *hw, generator=gen)
+        resized = torch.tensor([list(hw)])
+        with torch.no_grad():
+            eager = sat_model(image, resized)
+        out = backend(image, resized)
+        assert torch.equal(out["sat"]["hr_cells"], eager["sat"]["hr_cells"])
+        torch.testing.assert_close(out["pred_boxes"], eager["pred_boxes"], atol=ATOL, rtol=ATOL)
+        torch.testing.assert_close(out["pred_transl"], eager["pred_transl"], atol=ATOL, rtol=ATOL)
