@@ -18,4 +18,8 @@ if [ "${MAHMR_TEST_FIXTURES:-0}" = "1" ] && [ -f "$root/build/fixtures/install/l
   # shellcheck disable=SC1091
   source "$root/build/fixtures/install/local_setup.bash"
 fi
+# The source tree wins over the colcon-installed copy of mahmr_ros (which a `make` rebuilds only when run), so
+# `tools/env.sh python some_script.py` from any folder runs the code you are editing; the generated
+# mahmr_ros.msg is still found in the install tree (mahmr_ros/__init__.py extends the package path).
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 exec "$@"
