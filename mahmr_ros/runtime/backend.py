@@ -28,6 +28,8 @@ from torch import Tensor
 LOG = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+# Accepted spellings of the same backends (e.g. the node parameter description says "onnx").
+BACKEND_ALIASES = {"onnx": "onnxruntime", "ort": "onnxruntime", "trt": "tensorrt"}
 PRECISIONS = ("fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -140,7 +142,7 @@ def create_backend(
 
     Args:
         model: the network with weights loaded (it is moved to the device by the torch backend).
-        backend: ``auto`` / ``torch`` / ``onnxruntime`` / ``tensorrt``.
+        backend: ``auto`` / ``torch`` / ``onnxruntime`` / ``tensorrt`` (aliases ``onnx``, ``ort``, ``trt``).
         precision: ``fp32`` / ``fp16`` / ``bf16``.
         device: ``auto`` / ``cpu`` / ``cuda[:i]``.
         **options: passed to the backend class (e.g. ``export_dir``, ``cache_dir``, ``token_bucket``,
@@ -149,6 +151,7 @@ def create_backend(
     Raises:
         BackendError: unknown name or precision, or the backend cannot run here (the message says why).
     """
+    backend = BACKEND_ALIASES.get(backend, backend)
     if backend not in BACKENDS:
         raise BackendError(f"[runtime] unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
     if precision not in PRECISIONS:

@@ -67,3 +67,10 @@ def test_create_backend_rejects_unknown_names(sat_model):
 def test_cuda_request_without_cuda_is_a_clear_error():
     with pytest.raises(BackendError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+def test_backend_aliases_resolve(sat_model):
+    with pytest.raises(BackendError, match="TensorRT is not importable|needs a CUDA device"):
+        create_backend(sat_model, backend="trt", precision="fp16", device="cpu")
+    with pytest.raises(BackendError, match="onnxruntime"):
+        create_backend(sat_model, backend="onnx", precision="bf16", device="cpu")
