@@ -153,3 +153,16 @@ def test_bad_inputs_raise_clear_errors():
         extract_cues(verts, K, plane_depth(3.0), faces=faces)
     assert extract_cues(np.zeros((0, 5, 3)), K, plane_depth(3.0)).d.shape == (0,)
     assert isinstance(Cues.empty(2), Cues) and check_depth_map(plane_depth(3.0)[..., None]).shape == HW
+
+
+def test_empty_inlier_set_removes_the_person():
+    """Spec §11.12: no pixel within 0.10 m of the row fit (cue uncorrelated with the rendered depth)."""
+    import torch
+
+    from mahmr_ros.dto.cues import _person_stats
+
+    out = Cues.empty(1)
+    d = torch.tensor([1.0, 2.0, 1.0, 2.0], dtype=torch.float64)
+    z = torch.tensor([3.0, 4.0, 4.0, 3.0], dtype=torch.float64)  # z~ = +-0.5 m, uncorrelated with d~
+    _person_stats(out, 0, d, z, torch.zeros(4, dtype=torch.long), 1, 1, 1.5, 0.10, 0.9)
+    assert out.removed == ["inliers"] and np.isnan(out.d[0])
