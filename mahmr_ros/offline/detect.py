@@ -9,9 +9,9 @@ BlazePose (legacy MediaPipe graph) returns at most one person per call. Two ways
   over with the frame's median colour and ask again, until nobody is found or ``max_people`` is reached
   (``N + 1`` calls of ~40 ms for N people).
 
-For video, :meth:`PersonFinder.follow` runs BlazePose only on the previous frame's boxes (one ~40 ms call
-per person, like BlazePose's own tracking mode); the estimator falls back to a full search every
-``rescan_every`` frames or as soon as someone is lost.
+For video, :meth:`PersonFinder.follow` runs BlazePose only on the previous frame's boxes, one tracking-mode
+instance per person (it skips its own detector while the person stays: ~30 % cheaper per call); the
+estimator falls back to a full search every ``rescan_every`` frames or as soon as someone is lost.
 
 ``hog+blazepose`` (default) runs the HOG crops first and then the mask-and-repeat scan on what is left, so a
 person HOG missed is still found; duplicates (landmark boxes overlapping by more than ``dedup_iou``) are
@@ -111,10 +111,14 @@ class PersonFinder:
         self.min_pose_score = min_pose_score
         self.dedup_iou = dedup_iou
         self.pose = BlazePose(min_detection_confidence=min_detection_confidence)
+        self._min_detection_confidence = min_detection_confidence
+        self._followers: list[BlazePose] = []  # one tracking-mode BlazePose per followed person (slot)
         self.hog = HogPeopleDetector(scale=hog_scale) if "hog" in detector else None
 
     def close(self) -> None:
         self.pose.close()
+        for follower in self._followers:
+            follower.close()
 
     def _is_new(self, person: PoseLandmarks, found: list[PoseLandmarks]) -> bool:
         return all(box_iou(person.bbox_xyxy, other.bbox_xyxy) <= self.dedup_iou for other in found)
@@ -130,8 +134,10 @@ class PersonFinder:
             The people, or None when someone was lost (the caller should run :meth:`find`).
         """
         found: list[PoseLandmarks] = []
-        for box in boxes:
-            person = self.pose.process(image_bgr, box)
+        while len(self._followers) < min(len(boxes), self.max_people):
+            self._followers.append(BlazePose(self._min_detection_confidence, tracking=True))
+        for box, follower in zip(boxes, self._followers):
+            person = follower.process(image_bgr, box)
             if person is None or person.score < self.min_pose_score or not self._is_new(person, found):
                 return None
             found.append(person)

@@ -61,10 +61,15 @@ class BlazePose:
         min_detection_confidence: BlazePose detector threshold in [0, 1].
         crop_margin: relative margin added around a box before cropping (0.2 = 20 % of the box size per side).
         max_crop_side_px: crops are downscaled to at most this longer side (BlazePose itself works at 256 px).
+        tracking: video mode (MediaPipe's ``static_image_mode=False``): feed one person's consecutive crops.
     """
 
     def __init__(
-        self, min_detection_confidence: float = 0.5, crop_margin: float = 0.2, max_crop_side_px: int = 512
+        self,
+        min_detection_confidence: float = 0.5,
+        crop_margin: float = 0.2,
+        max_crop_side_px: int = 512,
+        tracking: bool = False,
     ):
         _quiet_mediapipe()
         try:
@@ -75,7 +80,9 @@ class BlazePose:
                 "(requirements/offline.txt)"
             ) from err
         self._pose = mp.solutions.pose.Pose(
-            static_image_mode=True,
+            # tracking: BlazePose reuses its last region and skips its detector while the person stays
+            # (~30 % less time per call here); only for one person followed through consecutive crops
+            static_image_mode=not tracking,
             model_complexity=1,
             smooth_landmarks=False,
             enable_segmentation=False,
