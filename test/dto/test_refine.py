@@ -155,3 +155,36 @@ def test_bad_input_raises_clear_errors(scenes):
         refine(bad, s.K, s.depth_m)
     with pytest.raises(ValueError, match="encoding|uint16|float"):
         refine(s.estimates, s.K, np.ones(HW, np.int32))
+
+
+def _person(tz: float, height: float = 1.715):
+    from mahmr_ros.types import HumanEstimate
+
+    p = np.array([[0.0, 0.0, tz]])
+    return HumanEstimate(0.9, [0, 0, 1, 1], np.tile(np.eye(3), (24, 1, 1)), np.zeros(11), p[0], p, p,
+                         (500, 500), (320, 240), height, False, age_class=5)  # fmt: skip
+
+
+def test_ordering_constraint_keeps_far_group_behind_near_group():
+    """Spec §3.4: the nearest far person may not be placed closer than the farthest near person."""
+    from mahmr_ros.dto.cues import Cues
+    from mahmr_ros.dto.refine import _solve_relative, prior_moments, resolve_priors
+
+    humans = [_person(tz) for tz in (3, 4, 5, 12, 13, 14)]  # 2 f / (t_z min(H, W)) < 1/4: the last 3 are far
+    d = np.array([3.0, 4.0, 5.0, 6.0, 9.0, 12.0])
+    # Near: Z = d; far: Z = d - 1.5 fits exactly, which would put the nearest far person at 4.5 m < 5 m.
+    z = np.array([3.0, 4.0, 5.0, 4.5, 7.5, 10.5])
+    cues = Cues.empty(6)
+    cues.d, cues.z, cues.d_bot, cues.z_bot = d, z, d.copy(), z.copy()
+    cues.depth_std, cues.slope, cues.corr = np.zeros(6), np.zeros(6), np.zeros(6)
+    mu, sigma, _, _ = prior_moments(humans, resolve_priors(humans, None), True)
+    plan = _solve_relative(humans, cues, mu, sigma, np.diag([500.0, 500.0, 1.0]), (480, 640),
+                           DTOConfig(alpha_min_default=0.0, far_cue_threshold=None))  # fmt: skip
+    assert plan.group == ["near"] * 3 + ["far"] * 3
+    assert plan.frame["near"]["alpha"] == pytest.approx(1.0) and plan.frame["near"]["beta"] == pytest.approx(
+        0.0
+    )
+    assert plan.frame["far"]["beta"] == pytest.approx(5.0 - 6.0 * plan.frame["far"]["alpha"])
+    np.testing.assert_allclose(plan.scale[3] * z[3], 5.0)  # now exactly at the farthest near person
+    np.testing.assert_allclose(plan.scale[:3], 1.0)
+    assert plan.frame["is_optimize"]
