@@ -96,6 +96,46 @@ class CrowdScene:
         """(P,) pelvis z of the true bodies, metres."""
         return np.array([h.pelvis[2] for h in self.truth], np.float64)
 
+    def sensor_depth_mm(
+        self,
+        seed: int = 0,
+        sigma0_m: float = 0.005,
+        k_per_m: float = 1.5e-3,
+        hole_fraction: float = 0.03,
+        shadow_px: int = 6,
+        flying_pixels: bool = True,
+        max_range_m: float = 10.0,
+    ) -> np.ndarray:
+        """An RGB-D-like ``16UC1`` depth image (millimetres, 0 = no reading) of the scene.
+
+        Artefacts of structured-light / ToF sensors (spec dto §11 item 13): depth noise sigma0 + k Z^2,
+        flying pixels (a random mix of the two depths across every silhouette edge), IR shadows (no reading in
+        a band of ``shadow_px`` pixels right of each person, the projector being left of the camera), random
+        holes, no reading beyond ``max_range_m``, and millimetre quantisation.
+
+        Returns:
+            (H, W) uint16 depth, millimetres.
+        """
+        rng = np.random.default_rng(seed)
+        D = self.depth_m.astype(np.float64)
+        D = D + rng.standard_normal(D.shape) * (sigma0_m + k_per_m * D**2)
+        owner = np.where(self.masks.any(0), np.argmax(self.masks, axis=0), -1) if len(self.masks) else None
+        if owner is not None and flying_pixels:
+            edge = np.zeros(D.shape, bool)
+            edge[:, 1:] |= owner[:, 1:] != owner[:, :-1]
+            edge[1:, :] |= owner[1:, :] != owner[:-1, :]
+            left = np.concatenate([D[:, :1], D[:, :-1]], axis=1)
+            t = rng.uniform(0, 1, D.shape)
+            D = np.where(edge, t * D + (1 - t) * left, D)
+        invalid = (rng.random(D.shape) < hole_fraction) | (D > max_range_m)
+        if owner is not None and shadow_px > 0:
+            person = owner >= 0
+            shadow = np.zeros_like(person)
+            for k in range(1, shadow_px + 1):
+                shadow[:, k:] |= person[:, :-k]
+            invalid |= shadow & ~person
+        return np.where(invalid, 0, np.clip(np.round(D * 1000), 1, 65535)).astype(np.uint16)
+
     def relative_disparity(
         self, seed: int = 0, noise: float = 0.01
     ) -> tuple[np.ndarray, tuple[float, float]]:

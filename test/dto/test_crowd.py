@@ -56,3 +56,19 @@ def test_empty_scene_and_bad_count():
     assert empty.masks.shape == (0, 40, 60) and np.all(empty.depth_m == 30.0)
     with pytest.raises(ValueError, match="num_people"):
         make_crowd(-1)
+
+
+def test_sensor_depth_has_noise_holes_shadows_and_flying_pixels(scene):
+    mm = scene.sensor_depth_mm(seed=1)
+    assert mm.dtype == np.uint16 and mm.shape == scene.depth_m.shape
+    person = scene.masks.any(0)
+    assert np.all(mm[~person & (scene.depth_m > 10)] == 0)  # the 30 m wall is out of range
+    valid = (mm > 0) & person
+    err = mm[valid] / 1000.0 - scene.depth_m[valid]
+    assert 0.002 < np.median(np.abs(err)) < 0.1  # noisy, but mostly close
+    assert np.mean(np.abs(err) > 0.5) > 0  # flying pixels at silhouettes
+    assert 0.01 < np.mean(mm[person] == 0) < 0.2  # holes (+ shadows cast by nearer people)
+    clean = scene.sensor_depth_mm(sigma0_m=0, k_per_m=0, hole_fraction=0, shadow_px=0, flying_pixels=False)
+    near = person & (scene.depth_m < 10)  # beyond the 10 m range: no reading
+    np.testing.assert_allclose(clean[near] / 1000.0, scene.depth_m[near], atol=6e-4)
+    assert np.all(clean[person & (scene.depth_m > 10)] == 0)
