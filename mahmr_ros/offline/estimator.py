@@ -88,6 +88,8 @@ class OfflineEstimator:
             previous frame's boxes in between (BlazePose only, no HOG/scan). 1 (default) = every frame is
             searched independently, which is right for unrelated images. New people appear at the next
             rescan; a lost person triggers one at once.
+        fit_iterations_followed: video mode: L-BFGS iterations for people followed from the last frame
+            (their fit starts from the last frame's, so fewer are needed).
         warmup: run the body model once at construction (its first call compiles kernels, ~3 s).
     """
 
@@ -105,6 +107,7 @@ class OfflineEstimator:
         fit_weight_2d: float = 1.0,
         min_landmark_visibility: float = 0.3,
         rescan_every: int = 1,
+        fit_iterations_followed: int = 4,
         warmup: bool = True,
     ):
         if not 1.0 < float(hfov_deg) < 179.0:
@@ -116,6 +119,8 @@ class OfflineEstimator:
         self.rescan_every = int(rescan_every)
         self._frames_since_scan = 0
         self._last_boxes = np.zeros((0, 4))
+        self._last_fit = None  # FitResult of the last frame, same order as _last_boxes
+        self.fit_iterations_followed = int(fit_iterations_followed)
         self.body = AnnyBody()
         self.fitter = AnnyFitter(self.body, iterations=int(fit_iterations), weight_2d=float(fit_weight_2d))
         self.finder = PersonFinder(
@@ -171,7 +176,7 @@ class OfflineEstimator:
         K_used = assumed_K(W, H, self.hfov_deg) if K is None else np.asarray(K, np.float64).reshape(3, 3)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        people = None
+        people, followed = None, False
         if (
             self.rescan_every > 1
             and len(self._last_boxes)
@@ -179,16 +184,22 @@ class OfflineEstimator:
         ):
             people = self.finder.follow(image_bgr, self._last_boxes)
             self._frames_since_scan += 1
+            followed = people is not None
         if people is None:
             people = self.finder.find(image_bgr)
             self._frames_since_scan = 0
         self._last_boxes = np.array([p.bbox_xyxy for p in people]).reshape(-1, 4)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3
         if not people:
+            self._last_fit = None
             return Estimation([], K_used, K is None, timings)
         t = time.perf_counter()
         world, uv, conf = self._targets(people, K_used)
-        fit = self.fitter.fit(world, uv, conf, K_used)
+        if followed and self._last_fit is not None and len(self._last_fit.age) == len(people):
+            fit = self.fitter.fit(world, uv, conf, K_used, self._last_fit, self.fit_iterations_followed)
+        else:
+            fit = self.fitter.fit(world, uv, conf, K_used)
+        self._last_fit = fit if self.rescan_every > 1 else None
         timings["fit"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         dt = self.body.dtype

@@ -150,7 +150,15 @@ class AnnyFitter:
                 aa[FIT_BONES.index(child_bone)] = Rotation.from_matrix(G_parent.T @ G_child).as_rotvec()
         return aa
 
-    def fit(self, world_cam: np.ndarray, uv_px: np.ndarray, conf: np.ndarray, K: np.ndarray) -> FitResult:
+    def fit(
+        self,
+        world_cam: np.ndarray,
+        uv_px: np.ndarray,
+        conf: np.ndarray,
+        K: np.ndarray,
+        init: FitResult | None = None,
+        iterations: int | None = None,
+    ) -> FitResult:
         """Fit P people at once.
 
         Args:
@@ -158,6 +166,9 @@ class AnnyFitter:
             uv_px: (P, K, 2) 2D landmarks in the original image, pixels (NaN = missing).
             conf: (P, K) landmark confidences in [0, 1] (0 = ignore).
             K: (3, 3) intrinsics of the original image, pixels.
+            init: the same P people's fit from the previous video frame (warm start: rotation, bones and
+                phenotypes start there instead of the Kabsch/limb initialisation), or None.
+            iterations: L-BFGS iterations for this call; default ``self.iterations``.
 
         Returns:
             The fitted parameters (:class:`FitResult`).
@@ -169,17 +180,25 @@ class AnnyFitter:
         uv_px = np.nan_to_num(uv_px)
         P = world_cam.shape[0]
         dt = self.body.dtype
-        R0 = np.stack([self.initial_rotation(world_cam[p], conf[p]) for p in range(P)])
-        t0 = np.stack(
-            [solve_translation(self._rest_kp @ R0[p].T, uv_px[p], K, weights=conf[p]) for p in range(P)]
-        )
+        if init is not None and len(init.age) != P:
+            raise ValueError(f"[offline] fit init has {len(init.age)} people, the landmarks {P}")
+        if init is None:
+            R0 = np.stack([self.initial_rotation(world_cam[p], conf[p]) for p in range(P)])
+            aa0 = np.stack([self.initial_limbs(world_cam[p], conf[p], R0[p]) for p in range(P)])
+            ph0 = np.tile([self.age_prior, self.height_prior], (P, 1))
+        else:
+            R0, aa0 = init.R_cam_anny, init.bone_aa
+            ph0 = np.stack([init.age, init.height_ph], 1)
+        with torch.no_grad():
+            kp0 = self.body.keypoints_fast(
+                torch.as_tensor(aa0, dtype=dt), *torch.as_tensor(ph0, dtype=dt).unbind(1)
+            ).numpy()
+        t0 = np.stack([solve_translation(kp0[p] @ R0[p].T, uv_px[p], K, weights=conf[p]) for p in range(P)])
         R0_t = torch.as_tensor(R0, dtype=dt)
         rot_delta = torch.zeros(P, 3, dtype=dt, requires_grad=True)
-        aa0 = np.stack([self.initial_limbs(world_cam[p], conf[p], R0[p]) for p in range(P)])
         bone_aa = torch.as_tensor(aa0, dtype=dt).clone().requires_grad_(True)
         # phenotypes through a logit so they stay in (0, 1) without clamping the gradient away
-        ph_logit = torch.logit(torch.tensor([[self.age_prior, self.height_prior]], dtype=dt)).repeat(P, 1)
-        ph_logit.requires_grad_(True)
+        ph_logit = torch.logit(torch.as_tensor(ph0, dtype=dt).clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
         transl = torch.as_tensor(t0, dtype=dt).clone().requires_grad_(True)
         target3 = torch.as_tensor(world_cam, dtype=dt)
         target2 = torch.as_tensor(uv_px, dtype=dt)
@@ -223,7 +242,7 @@ class AnnyFitter:
         opt = torch.optim.LBFGS(
             [rot_delta, bone_aa, ph_logit, transl],
             lr=1.0,
-            max_iter=self.iterations,
+            max_iter=self.iterations if iterations is None else int(iterations),
             history_size=10,
             line_search_fn="strong_wolfe",
         )

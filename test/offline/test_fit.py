@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
@@ -62,3 +63,20 @@ def test_fit_handles_missing_landmarks(anny_body):
     res = AnnyFitter(anny_body, iterations=30).fit(world, uv, conf, K)
     assert np.all(np.isfinite(res.transl))
     assert np.all(np.abs(res.transl[:, 2] - t_true[:, 2]) / t_true[:, 2] < 0.1)
+
+
+def test_warm_start_from_the_last_frame(anny_body):
+    kp_cam, _, t_true, _ = _synthetic_people(anny_body, seed=2)
+    K = assumed_K(640, 480)
+    uv = project(kp_cam, K)
+    world = kp_cam - kp_cam[:, [11, 12]].mean(1, keepdims=True)
+    conf = np.ones(kp_cam.shape[:2])
+    fitter = AnnyFitter(anny_body, iterations=30)
+    first = fitter.fit(world, uv, conf, K)
+    # the people moved 20 cm sideways: 3 warm-started iterations land where 30 cold ones did
+    moved = kp_cam + [0.2, 0.0, 0.0]
+    second = fitter.fit(world, project(moved, K), conf, K, init=first, iterations=3)
+    np.testing.assert_allclose(second.transl, first.transl + [0.2, 0.0, 0.0], atol=0.05)
+    assert np.all(second.rms_2d_px < first.rms_2d_px + 1.0)
+    with pytest.raises(ValueError, match="init has 3 people, the landmarks 2"):
+        fitter.fit(world[:2], uv[:2], conf[:2], K, init=first)
