@@ -83,10 +83,19 @@ def apply_scale(
         transl=transl,
         betas=betas,
         height_m=height,
-        is_child=bool(height < KID_HEIGHT_M or (age_class is not None and age_class in CHILD_CLASSES)),
+        is_child=_is_child(human, s, height, age_class),
         scale=s,
         depth_sigma_m=float(depth_sigma_m),
         quality=float(quality),
         age_class=age_class if age_class is not None else human.age_class,
         extras=extras,
     )
+
+
+def _is_child(human: HumanEstimate, scale: float, height_m: float, age_class: int | None) -> bool:
+    """Child class or new height < 1.45 m; with no class and no scaling, the estimator's flag stays."""
+    if age_class is not None:
+        return bool(age_class in CHILD_CLASSES or height_m < KID_HEIGHT_M)
+    if abs(scale - 1.0) < 1e-9:
+        return bool(human.is_child)
+    return bool(height_m < KID_HEIGHT_M)

@@ -53,3 +53,11 @@ def test_other_bodies_are_only_scaled(scene):
 def test_bad_scale_raises(scene, bad):
     with pytest.raises(ValueError, match="scale must be finite and > 0"):
         apply_scale(scene.estimates[0], bad)
+
+
+def test_is_child_follows_class_height_or_estimator(scene):
+    h = scene.estimates[0].replace(is_child=True, height_m=1.6)
+    assert apply_scale(h, 1.0).is_child  # nothing changed and no class: the estimator's flag stays
+    assert not apply_scale(h, 1.1).is_child  # 1.76 m, unknown class
+    assert apply_scale(h, 1.1, age_class=1).is_child  # a kid class stays a child
+    assert apply_scale(h.replace(is_child=False), 0.85, age_class=5).is_child  # 1.36 m < 1.45 m
