@@ -88,8 +88,11 @@ class Cues:
 def check_depth_map(depth, name: str = "depth") -> np.ndarray:
     """(H, W) float32 copy of a depth/cue map; invalid pixels (NaN, inf, <= 0) stay as they are.
 
+    A map without a single valid pixel is accepted (a blank or out-of-range RGB-D frame is a legitimate
+    frame): ``extract_cues`` then removes everyone with reason "depth".
+
     Raises:
-        ValueError: not 2-D, empty, or without a single valid pixel.
+        ValueError: not 2-D, empty or not numeric.
     """
     arr = np.asarray(depth.detach().cpu() if isinstance(depth, torch.Tensor) else depth)
     if arr.ndim == 3 and arr.shape[2] == 1:
@@ -98,10 +101,7 @@ def check_depth_map(depth, name: str = "depth") -> np.ndarray:
         raise ValueError(f"[dto.cues] {name} must be an (H, W) map, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"[dto.cues] {name} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32)
-    if not np.any(np.isfinite(arr) & (arr > 0)):
-        raise ValueError(f"[dto.cues] {name} has no valid pixel (all NaN, inf or <= 0)")
-    return arr
+    return arr.astype(np.float32)
 
 
 def _sample_nearest(image: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -199,6 +199,10 @@ def extract_cues(
             )
     if P == 0:
         return Cues.empty(0)
+    if not np.any(np.isfinite(dmap) & (dmap > 0)):  # nothing to measure: everyone stays as estimated
+        out = Cues.empty(P)
+        out.removed = ["depth"] * P
+        return out
 
     if faces is not None:
         raster = rasterize_meshes(verts, faces, K, (H, W), max_side=max_side, masks=masks, device=device)

@@ -141,8 +141,10 @@ def test_bad_inputs_raise_clear_errors():
     verts, faces = grid(10, 0.4, 0.5, 3.0)
     with pytest.raises(ValueError, match="depth must be an"):
         extract_cues(verts[None], K, np.zeros((2, 3, 4)), faces=faces)
-    with pytest.raises(ValueError, match="no valid pixel"):
-        extract_cues(verts[None], K, np.full(HW, np.nan), faces=faces)
+    blank = extract_cues(verts[None], K, np.full(HW, np.nan), faces=faces)  # legitimate frame, no cue
+    assert blank.removed == ["depth"] and np.isnan(blank.d[0])
+    with pytest.raises(ValueError, match="numeric"):
+        extract_cues(verts[None], K, np.full(HW, "x"), faces=faces)
     with pytest.raises(ValueError, match="masks must be"):
         extract_cues(verts[None], K, plane_depth(3.0), faces=faces, masks=np.ones((1, 10, 10), bool))
     nan_verts = verts.copy()

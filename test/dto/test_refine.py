@@ -142,8 +142,8 @@ def test_bad_input_raises_clear_errors(scenes):
         refine(s.estimates, s.K, s.depth_m, "inverse")
     with pytest.raises(ValueError, match="K must be"):
         refine(s.estimates, np.eye(2), s.depth_m)
-    with pytest.raises(ValueError, match="no valid pixel"):
-        refine(s.estimates, s.K, np.full(HW, np.nan, np.float32))
+    blank = refine(s.estimates, s.K, np.full(HW, np.nan, np.float32))  # all invalid: clean skip
+    assert all(o.extras["dto"]["status"] == "removed:depth" and o.scale == 1.0 for o in blank)
     with pytest.raises(ValueError, match="must be"):
         refine(s.estimates, s.K, np.zeros((3, 4, 5), np.float32))
     with pytest.raises(ValueError, match="masks must be"):
