@@ -218,13 +218,13 @@ def refine(
     mu, sigma, classes, has_height = prior_moments(humans, person_priors, cfg.use_gender)
     if depth is None:
         return _prior_only(humans, mu, sigma, classes, has_height, shape_model, cfg)
+    t0 = time.perf_counter()  # "cues" includes converting the depth map
     if depth_kind == "metric":
         cue_map = metric_depth_m(depth)
     elif depth_kind == "disparity":
         cue_map = disparity_to_cue(depth)
     else:
         cue_map = np.asarray(depth, np.float32)
-    t0 = time.perf_counter()
     cues = extract_cues(
         np.stack([h.vertices for h in humans]),
         K,
