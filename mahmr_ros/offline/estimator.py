@@ -45,6 +45,8 @@ CHILD_HEIGHT_M = 1.40
 #: close together and BlazePose's face landmarks are not Anny's COCO ones exactly, so together they count
 #: like ~1.5 body joints; otherwise a close-up face outvotes the shoulders and hips.
 KEYPOINT_WEIGHTS = np.array([0.3] * 5 + [1.0] * 18)
+#: People with fewer usable landmarks (visibility >= ``min_landmark_visibility``) are dropped.
+MIN_LANDMARKS = 4
 
 
 def age_class(years: float) -> int:
@@ -188,13 +190,18 @@ class OfflineEstimator:
         if people is None:
             people = self.finder.find(image_bgr)
             self._frames_since_scan = 0
-        self._last_boxes = np.array([p.bbox_xyxy for p in people]).reshape(-1, 4)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        world, uv, conf = self._targets(people, K_used)
+        usable = (conf > 0).sum(1) >= MIN_LANDMARKS  # too few landmarks: no pose, no placement
+        if not usable.all():
+            people = [p for p, ok in zip(people, usable) if ok]
+            world, uv, conf = world[usable], uv[usable], conf[usable]
+            followed = False  # the last frame's fits no longer line up with these people
+        self._last_boxes = np.array([p.bbox_xyxy for p in people]).reshape(-1, 4)
         if not people:
             self._last_fit = None
             return Estimation([], K_used, K is None, timings)
-        t = time.perf_counter()
-        world, uv, conf = self._targets(people, K_used)
         if followed and self._last_fit is not None and len(self._last_fit.age) == len(people):
             fit = self.fitter.fit(world, uv, conf, K_used, self._last_fit, self.fit_iterations_followed)
         else:

@@ -102,3 +102,16 @@ def test_real_public_domain_photo(estimator):
     span = np.linalg.norm(shoulders_2d[0] - shoulders_2d[1])
     assert np.linalg.norm(reprojected - shoulders_2d, axis=1).max() < 0.25 * span
     assert 0.1 < h.pelvis[2] < 3.0  # metres: a portrait distance under the assumed 60 degree FoV
+
+
+def test_person_with_too_few_landmarks_is_dropped(estimator, sample, monkeypatch):
+    from mahmr_ros.offline.pose import PoseLandmarks
+
+    image, K, _ = sample
+    real = estimator.finder.find(image)[0]
+    ghost = PoseLandmarks(real.uv_px, real.world_m, np.zeros(33), real.bbox_xyxy, score=0.9)
+    ghost.visibility[[11, 12, 23]] = 0.9  # three landmarks: not enough to pose or place a body
+    monkeypatch.setattr(estimator.finder, "find", lambda img: [ghost, real])
+    est = estimator.estimate(image, K)
+    assert len(est.humans) == 1
+    np.testing.assert_allclose(est.humans[0].extras["blazepose_visibility"], real.visibility)
