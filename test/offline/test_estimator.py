@@ -43,6 +43,10 @@ def test_sample_people_found_with_plausible_metric_bodies(estimator, sample):
         if not truth["is_child"]:  # adults: metric depth within 12 % before DTO
             assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) / truth["pelvis_cam"][2] < 0.12
         np.testing.assert_allclose(h.orientation @ h.orientation.T, np.eye(3), atol=1e-5)
+        # REP-155 body axes in the camera frame: everyone stands upright (z up = camera -y) and faces the
+        # camera within ~20 degrees (x forward = camera -z)
+        assert h.orientation[:, 2] @ [0.0, -1.0, 0.0] > 0.95
+        assert h.orientation[:, 0] @ [0.0, 0.0, -1.0] > 0.85
         assert h.age_class is not None and h.pose.shape == (36,)
     assert set(est.timings_ms) >= {"detect_pose", "fit", "mesh"}
 
