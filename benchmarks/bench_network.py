@@ -173,7 +173,8 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{name} ({torch.get_num_threads()} threads{', bf16' if cpu_has_bf16() else ''})"
+    threads = torch.get_num_threads()
+    return f"{name} ({threads} thread{'s' if threads > 1 else ''}{', native bf16' if cpu_has_bf16() else ''})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
 
     backends = {}
     skipped = {}
+    if device.type == "cpu":
+        skipped["tensorrt fp16"] = "needs a CUDA device (and TensorRT, which cannot be installed here)"
+        skipped["torch fp16"] = "no fast fp16 kernels on the CPU (bf16 is the CPU's reduced precision)"
     for backend, precision, options in variants(device, args.compile):
         label = f"{backend} {precision}" + (" compile" if options.get("compile") else "")
         extra = dict(options)
