@@ -112,3 +112,14 @@ def test_rviz_config_shows_the_node_outputs():
     displays = {d["Class"]: d for d in data["Visualization Manager"]["Displays"]}
     assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/mahmr/markers"
     assert "rviz_default_plugins/TF" in displays and "rviz_default_plugins/Image" in displays
+
+
+def test_readme_parameter_table_is_generated_from_params():
+    import importlib.util
+
+    path = ROOT / "tools" / "write_params_yaml.py"
+    spec = importlib.util.spec_from_file_location("write_params_yaml", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    readme = (ROOT / "README.md").read_text()
+    assert f"{tool.README_BEGIN}\n{tool.readme_table()}\n{tool.README_END}" in readme

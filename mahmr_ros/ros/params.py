@@ -48,6 +48,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               read_only=True, choices=("off", "prior_only", "rgbd", "mono")),
     ParamSpec("dto.depth_model", "", "ONNX monocular depth model for dto.mode mono (e.g. your Depth Anything "
               "V2 export); empty = none", read_only=True),
+    ParamSpec("tracking.reid_window_s", 1.0, "a person unseen for longer than this gets a new id (s)", 0.0,
+              60.0, read_only=True),
+    ParamSpec("tracking.max_distance_m", 1.0, "pelvis distance (after constant-velocity prediction) that "
+              "costs as much as no box overlap (m)", 0.05, 10.0, read_only=True),
     ParamSpec("input.compressed", False, "subscribe to image/compressed (sensor_msgs/CompressedImage) "
               "instead of image", read_only=True),
     ParamSpec("input.image_qos", "sensor_data", "image and camera_info QoS: sensor_data (best effort) or "
@@ -91,6 +95,8 @@ class NodeConfig:
     autostart: bool = True
     dto_mode: str = "prior_only"
     dto_depth_model: str = ""
+    tracking_reid_window_s: float = 1.0
+    tracking_max_distance_m: float = 1.0
     input_compressed: bool = False
     input_image_qos: str = "sensor_data"
     input_qos_depth: int = 5
@@ -112,9 +118,13 @@ class NodeConfig:
     publish_warn_period_s: float = 5.0
 
     def pipeline_config(self) -> dict:
-        """The nested dict ``Pipeline.from_config`` takes (estimator, model.*, dto.*)."""
+        """The nested dict ``Pipeline.from_config`` takes (estimator, model.*, dto.*, tracking.*)."""
         dto = {"mode": self.dto_mode, "depth_model": self.dto_depth_model}
-        return {"estimator": self.estimator, "model": dict(self.model), "dto": dto}
+        tracking = {
+            "reid_window_s": self.tracking_reid_window_s,
+            "max_distance_m": self.tracking_max_distance_m,
+        }
+        return {"estimator": self.estimator, "model": dict(self.model), "dto": dto, "tracking": tracking}
 
 
 def config_from_values(values: dict[str, Any]) -> NodeConfig:

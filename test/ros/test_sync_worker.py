@@ -140,6 +140,7 @@ def test_node_config_defaults_and_pipeline_section():
             "conf_thresh": 0.5,
         },
         "dto": {"mode": "off", "depth_model": ""},
+        "tracking": {"reid_window_s": 1.0, "max_distance_m": 1.0},
     }
     with pytest.raises(AttributeError):
         cfg.publish_tf = False  # frozen
