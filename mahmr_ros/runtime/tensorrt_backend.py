@@ -217,16 +217,16 @@ class TensorRTStageRunner:
     Args:
         engines: stage -> serialized engine.
         device: the CUDA device.
-        decoder_outputs: decoder output names in ``StagedNetwork`` order.
+        outputs: stage -> output names in graph order (the manifest's; engines do not promise an order).
     """
 
     requires_masks = True
 
-    def __init__(self, engines: dict[str, bytes], device: torch.device, decoder_outputs: tuple[str, ...]):
+    def __init__(self, engines: dict[str, bytes], device: torch.device, outputs: dict[str, list[str]]):
         trt = import_tensorrt()
         self._trt = trt
         self.device = device
-        self.decoder_outputs = decoder_outputs
+        self.decoder_outputs = tuple(outputs["decoder"])
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engines, self.contexts, self.io = {}, {}, {}
         for stage, data in engines.items():
@@ -235,12 +235,14 @@ class TensorRTStageRunner:
                 raise BackendError(f"[runtime.tensorrt] cannot deserialize the {stage} engine (rebuild it)")
             names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
             inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-            outputs = [n for n in names if n not in inputs]
+            missing = sorted(set(outputs[stage]) - set(names))
+            if missing:
+                raise BackendError(
+                    f"[runtime.tensorrt] the {stage} engine lacks outputs {missing} (rebuild it)"
+                )
             self.engines[stage] = engine
             self.contexts[stage] = engine.create_execution_context()
-            self.io[stage] = (inputs, outputs)
-        # Output order follows the ONNX graph (= the stage's output names), not the engine's binding order.
-        self._output_order = {"decoder": list(decoder_outputs)}
+            self.io[stage] = (inputs, list(outputs[stage]))
 
     def _torch_dtype(self, trt_dtype) -> torch.dtype:
         trt = self._trt
@@ -262,7 +264,11 @@ class TensorRTStageRunner:
             if value is None:
                 raise BackendError(f"[runtime.tensorrt] stage {stage}: input {name} is required")
             tensor = value.to(self.device, self._torch_dtype(engine.get_tensor_dtype(name))).contiguous()
-            context.set_input_shape(name, tuple(tensor.shape))
+            if not context.set_input_shape(name, tuple(tensor.shape)):
+                raise BackendError(
+                    f"[runtime.tensorrt] {stage} input {name} shape {tuple(tensor.shape)} is outside the "
+                    "engine's profile (camera size changed? rebuild: build-engine --image-size WxH)"
+                )
             context.set_tensor_address(name, tensor.data_ptr())
             keep.append(tensor)
         results = {}
@@ -276,8 +282,7 @@ class TensorRTStageRunner:
         stream = torch.cuda.current_stream(self.device)
         if not context.execute_async_v3(stream.cuda_stream):
             raise BackendError(f"[runtime.tensorrt] execution of the {stage} engine failed")
-        order = self._output_order.get(stage, output_names)
-        return tuple(results[name] for name in order)
+        return tuple(results[name] for name in output_names)
 
     def synchronize(self) -> None:
         torch.cuda.synchronize(self.device)
@@ -336,7 +341,13 @@ class TensorRTBackend:
             force_engine_update,
             self.device,
         )
-        self.runner = TensorRTStageRunner(engines, self.device, decoder_output_names(model))
+        manifest = load_manifest(export_dir)
+        outputs = {stage: manifest["stages"][stage]["outputs"] for stage in STAGE_NAMES}
+        if tuple(outputs["decoder"]) != decoder_output_names(model):
+            raise BackendError(
+                f"[runtime.tensorrt] {export_dir}: decoder outputs differ from the model; re-export"
+            )
+        self.runner = TensorRTStageRunner(engines, self.device, outputs)
         self.stream = torch.cuda.Stream(self.device)
         self.network = StagedNetwork(model.to(self.device), self.runner, token_bucket, patch_bucket)
 
