@@ -29,8 +29,10 @@ def make_session(path: str | Path, providers: list[str], num_threads: int | None
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if num_threads:
-        options.intra_op_num_threads = int(num_threads)
+    # Same thread budget as torch, and no spin-waiting: in the node, ROS executor threads share the cores,
+    # and spinning pool threads starved them (measured: 975 ms vs 535 ms for torch, benchmarks/bench_node.py).
+    options.intra_op_num_threads = int(num_threads or torch.get_num_threads())
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as err:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
@@ -43,7 +45,7 @@ class OnnxStageRunner:
     Args:
         export_dir: directory written by ``export_stages`` (with ``manifest.json``).
         providers: onnxruntime execution providers, in preference order.
-        num_threads: intra-op threads per session (None = onnxruntime's default).
+        num_threads: intra-op threads per session (None = ``torch.get_num_threads()``).
     """
 
     requires_masks = True
@@ -83,7 +85,7 @@ class OnnxBackend:
         export_dir: directory with the stage graphs (exported there when it has none); None =
             ``export.default_export_dir(model)``, a per-weights cache reused across runs.
         padded_hw: network input size for a fresh export (profiles only; the graphs take any size).
-        num_threads: intra-op threads per session.
+        num_threads: intra-op threads per session (None = ``torch.get_num_threads()``).
         token_bucket: pad the token axis to a multiple of this (1 = no padding, best for onnxruntime).
         patch_bucket: same for the number of high-resolution cells.
     """
