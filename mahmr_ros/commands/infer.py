@@ -70,13 +70,14 @@ def _images(paths: list[str]) -> list[Path]:
     return found
 
 
-def _intrinsics(text: str) -> np.ndarray | None:
+def parse_intrinsics(text: str) -> np.ndarray | None:
+    """'FX,FY,CX,CY' (pixels) -> a (3, 3) K; empty -> None. Raises ValueError naming the expected form."""
     if not text:
         return None
     try:
         fx, fy, cx, cy = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--intrinsics must be FX,FY,CX,CY (four numbers), got '{text}'") from None
+        raise ValueError(f"intrinsics must be FX,FY,CX,CY (four numbers, pixels), got '{text}'") from None
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
@@ -198,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        K = _intrinsics(args.intrinsics)
+        K = parse_intrinsics(args.intrinsics)
         pipe = _build_pipeline(_config(args))
     except (ValueError, RuntimeError, OSError) as err:
         print(f"infer: {err}", file=sys.stderr)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mahmr_ros.commands.infer import parse_intrinsics
+
 HELP = "run the pipeline on a video file or webcam and show/write mesh overlays"
 
 
@@ -38,16 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dto", default="prior_only", choices=("off", "prior_only"), help="DTO refinement")
     parser.add_argument("--weights", default="", help="MA-HMR checkpoint (with --smpl: use MA-HMR)")
     parser.add_argument("--smpl", default="", help="SMPL model for MA-HMR")
-
-
-def _intrinsics(text: str) -> np.ndarray | None:
-    if not text:
-        return None
-    try:
-        fx, fy, cx, cy = (float(v) for v in text.split(","))
-    except ValueError:
-        raise SystemExit(f"[live] --K must be 'fx,fy,cx,cy' in pixels, got '{text}'") from None
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
 def draw_labels(image: np.ndarray, result) -> np.ndarray:
@@ -83,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
             f"[live] cannot open {source} (not a video OpenCV can read, or no such camera)", file=sys.stderr
         )
         return 2
-    K = _intrinsics(args.K)
+    try:
+        K = parse_intrinsics(args.K)
+    except ValueError as err:
+        print(f"[live] --K: {err}", file=sys.stderr)
+        return 2
     config = {
         "estimator": "auto",
         "model": {"weights": args.weights, "smpl_path": args.smpl},

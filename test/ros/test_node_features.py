@@ -220,9 +220,9 @@ def test_depth_subscription_moves_people_toward_the_truth(harness):
     from mahmr_ros.testing.crowd import make_crowd
 
     scene = CROWD["scene"] = make_crowd(3, seed=5, image_hw=(H, W), num_vertices=1500)
-    register_estimator("test_crowd", CrowdEstimator)
+    register_estimator("test_crowd_node", CrowdEstimator)
     K_scene = [float(v) for v in scene.K.ravel()]
-    h = harness(**{"estimator": "test_crowd", "dto.mode": "rgbd"})
+    h = harness(**{"estimator": "test_crowd_node", "dto.mode": "rgbd"})
     depth_pub = h.peer.create_publisher(Image, "depth", RELIABLE)
     h.wait_for(lambda: depth_pub.get_subscription_count() > 0)
     depth_msg = Image(height=H, width=W, encoding="32FC1", step=W * 4)
