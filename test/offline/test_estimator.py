@@ -119,3 +119,61 @@ def test_person_with_too_few_landmarks_is_dropped(estimator, sample, monkeypatch
     est = estimator.estimate(image, K)
     assert len(est.humans) == 1
     np.testing.assert_allclose(est.humans[0].extras["blazepose_visibility"], real.visibility)
+
+
+def test_children_recognised_from_their_feet_on_a_known_floor(estimator):
+    """A synthetic render of two children and an adult: with the camera height, sizes and depths are metric.
+
+    Without it, BlazePose's adult-sized landmarks make every child a ~1.7 m adult ~50 % too far (measured in
+    ``benchmarks/bench_offline.py``).
+    """
+    from mahmr_ros.offline.floor import FloorSizer
+    from mahmr_ros.offline.sample import CAMERA_HEIGHT_M, ScenePerson, render_sample
+
+    people = (
+        ScenePerson(0.18, -1.0, 3.4, 10.0, (60, 150, 60), (120, 80, 50)),
+        ScenePerson(0.68, 0.0, 4.4, -10.0, (60, 60, 170), (70, 50, 40)),
+        ScenePerson(0.30, 0.9, 2.8, -5.0, (150, 110, 40), (40, 40, 40)),
+    )
+    image, info = render_sample(people=people, body=estimator.body)
+    K = np.array(info["K"])
+    estimator.floor = FloorSizer(estimator.body, CAMERA_HEIGHT_M)
+    try:
+        est = estimator.estimate(image, K)
+    finally:
+        estimator.floor = None
+    assert len(est.humans) == 3
+    for h, truth in zip(_by_x(est.humans), info["people"]):
+        assert h.extras["sized_by"] == "floor"
+        assert h.is_child == truth["is_child"]
+        assert abs(h.height_m - truth["height_m"]) < 0.15
+        z = truth["pelvis_cam"][2]
+        assert abs(h.pelvis[2] - z) < 0.1 * z
+    assert [h.is_child for h in _by_x(est.humans)] == [True, False, True]
+
+
+def test_bundled_sample_child_recognised_with_the_camera_height(estimator, sample):
+    from mahmr_ros.offline.floor import FloorSizer
+    from mahmr_ros.offline.sample import CAMERA_HEIGHT_M
+
+    image, K, info = sample
+    estimator.floor = FloorSizer(estimator.body, CAMERA_HEIGHT_M)
+    try:
+        humans = _by_x(estimator.estimate(image, K).humans)
+    finally:
+        estimator.floor = None
+    assert len(humans) == 3
+    for h, truth in zip(humans, info["people"]):
+        assert h.is_child == truth["is_child"]
+        assert abs(h.height_m - truth["height_m"]) < 0.15
+        assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) < 0.1 * truth["pelvis_cam"][2]
+    assert sum(h.is_child for h in humans) == 1
+
+
+def test_camera_height_must_be_positive():
+    import pytest
+
+    from mahmr_ros.offline.estimator import OfflineEstimator
+
+    with pytest.raises(ValueError, match="camera_height_m"):
+        OfflineEstimator(camera_height_m=0.0, warmup=False)

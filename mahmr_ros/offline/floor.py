@@ -1,0 +1,155 @@
+"""Body size and distance from feet on a known floor: single-view metrology for children and short adults.
+
+One image cannot tell a child near the camera from an adult farther away: both project to the same pixels,
+and BlazePose's metric world landmarks are adult-sized whoever it sees (a 1.16 m child is fitted as a
+~1.7 m adult ~50 % too far). A known floor plane removes the ambiguity. A standing person's soles touch the
+floor, so the ray through the feet pixels meets the floor at the person's true distance, and the body that
+reprojects onto the landmarks at that distance has the person's true size.
+
+Assumption (documented, opt-in): the camera's height above a flat floor and its pitch are known, with no
+roll, e.g. from the robot's URDF / TF (``base_link -> camera``), and the person stands on that floor (at
+least one heel or ankle landmark visible). Nothing in the image is assumed about the person's size.
+
+Method, per person, on the already fitted pose (rotation and bones from :class:`~.fit.AnnyFitter`):
+
+* sizes are searched along a one-dimensional growth path through Anny's phenotypes: ``age`` from 0 (about one
+  year) to 0.62 (young adult, 1.78 m) at average ``height`` phenotype, then the ``height`` phenotype from 0.5
+  to 1 at adult age (up to 2.3 m). Height alone is measured, not age: a 1.55 m person gets the proportions of
+  a ~15 year old (between 1.40 and 1.78 m the path cannot tell a teenager from a short adult);
+* at each path node the translation that reprojects the model's keypoints onto the landmarks is the linear
+  least-squares solve of :func:`~.place.solve_translation` (one pseudo-inverse per person serves every node);
+* the node's floor gap is the height above the floor of the lower foot's soles (heel keypoints, else ankles,
+  minus their rest height above the soles); it falls as the body grows and moves away along the rays, and the
+  size is where it crosses zero (linear interpolation between nodes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from mahmr_ros.offline.anny_body import AnnyBody
+
+#: Anny keypoint indices (anny_body.KEYPOINT_NAMES) that can stand on the floor, in order of preference.
+HEELS = (21, 22)
+ANKLES = (15, 16)
+
+
+def floor_up(camera_pitch_deg: float = 0.0) -> np.ndarray:
+    """(3,) unit 'up' direction of a level floor in the camera frame (OpenCV optical: y down, z forward).
+
+    Args:
+        camera_pitch_deg: downward tilt of the optical axis below the horizon, degrees (no roll).
+    """
+    th = math.radians(camera_pitch_deg)
+    return np.array([0.0, -math.cos(th), -math.sin(th)])
+
+
+class FloorSizer:
+    """Sizes fitted Anny bodies so their feet stand on a known floor (see the module docstring).
+
+    Args:
+        body: the Anny body (fast keypoints, tabulated heights and keypoint lifts).
+        camera_height_m: height of the camera's optical centre above the floor, metres (> 0).
+        camera_pitch_deg: downward tilt of the optical axis, degrees, in (-90, 90); 0 = level.
+        path_nodes: nodes of the growth path (accuracy of the size vs cost; 48 nodes are ~3 cm apart).
+    """
+
+    def __init__(
+        self, body: AnnyBody, camera_height_m: float, camera_pitch_deg: float = 0.0, path_nodes: int = 48
+    ):
+        if not math.isfinite(camera_height_m) or camera_height_m <= 0:
+            raise ValueError(f"[offline] camera_height_m must be > 0 metres, got {camera_height_m}")
+        if not -90.0 < camera_pitch_deg < 90.0:
+            raise ValueError(
+                f"[offline] camera_pitch_deg must be in (-90, 90) degrees, got {camera_pitch_deg}"
+            )
+        if path_nodes < 4:
+            raise ValueError(f"[offline] path_nodes must be >= 4, got {path_nodes}")
+        self.body = body
+        self.camera_height_m = float(camera_height_m)
+        self.up = floor_up(camera_pitch_deg)
+        n_grow = (2 * path_nodes) // 3
+        adult_age = 0.62
+        self.path_age = np.concatenate(
+            [np.linspace(0.0, adult_age, n_grow), np.full(path_nodes - n_grow, adult_age)]
+        )
+        self.path_height_ph = np.concatenate(
+            [np.full(n_grow, 0.5), np.linspace(0.5, 1.0, path_nodes - n_grow + 1)[1:]]
+        )
+        self.path_height_m = body.height_m(self.path_age, self.path_height_ph)
+        self._lift = body.keypoint_lift_m(self.path_age, self.path_height_ph)  # (N, K)
+
+    def size(
+        self,
+        R_cam_anny: np.ndarray,
+        bone_aa: np.ndarray,
+        uv_px: np.ndarray,
+        conf: np.ndarray,
+        K: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Phenotypes that put each person's feet on the floor.
+
+        Args:
+            R_cam_anny: (P, 3, 3) fitted body rotations into the camera frame.
+            bone_aa: (P, len(FIT_BONES), 3) fitted local bone rotations, radians.
+            uv_px: (P, K, 2) landmarks, pixels (NaN = missing).
+            conf: (P, K) landmark weights (0 = ignore).
+            K: (3, 3) intrinsics, pixels.
+
+        Returns:
+            age: (P,) and height_ph: (P,) Anny phenotypes; ok: (P,) bool, False where the floor could not
+            size the person (no visible heel or ankle, fewer than 3 landmarks, or no size on the path puts
+            the feet on the floor, e.g. feet above the horizon); those entries are NaN.
+        """
+        P = len(R_cam_anny)
+        N = len(self.path_age)
+        age = np.full(P, np.nan)
+        height_ph = np.full(P, np.nan)
+        ok = np.zeros(P, bool)
+        if P == 0:
+            return age, height_ph, ok
+        uv_px = np.asarray(uv_px, np.float64)
+        conf = np.where(np.isfinite(uv_px).all(-1), np.clip(np.nan_to_num(conf), 0, None), 0.0)
+        dt = self.body.dtype
+        with torch.no_grad():
+            kp = self.body.keypoints_fast(
+                torch.as_tensor(np.repeat(bone_aa, N, 0), dtype=dt),
+                torch.as_tensor(np.tile(self.path_age, P), dtype=dt),
+                torch.as_tensor(np.tile(self.path_height_ph, P), dtype=dt),
+            ).numpy()
+        kp = np.einsum("pij,pnkj->pnki", R_cam_anny, kp.reshape(P, N, -1, 3))  # (P, N, K, 3) camera axes
+        fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+        for p in range(P):
+            feet = [j for j in HEELS if conf[p, j] > 0] or [j for j in ANKLES if conf[p, j] > 0]
+            keep = conf[p] > 0
+            if not feet or keep.sum() < 3:
+                continue
+            du, dv = uv_px[p, keep, 0] - cx, uv_px[p, keep, 1] - cy
+            zeros = np.zeros_like(du)
+            # fx (X + tx) - du (Z + tz) = 0 and fy (Y + ty) - dv (Z + tz) = 0 (place.solve_translation)
+            A = np.concatenate(
+                [
+                    np.stack([np.full_like(du, fx), zeros, -du], 1),
+                    np.stack([zeros, np.full_like(dv, fy), -dv], 1),
+                ]
+            )
+            sw = np.sqrt(np.tile(conf[p, keep], 2))
+            pinv = np.linalg.pinv(A * sw[:, None])  # (3, 2M): the same for every path node
+            X = kp[p][:, keep]  # (N, M, 3)
+            b = np.concatenate([du * X[..., 2] - fx * X[..., 0], dv * X[..., 2] - fy * X[..., 1]], 1)
+            t = (b * sw) @ pinv.T  # (N, 3)
+            soles = (kp[p][:, feet] + t[:, None]) @ self.up - self._lift[:, feet]  # (N, F) above camera
+            gap = soles.min(1) + self.camera_height_m  # (N,) lower foot's soles above the floor, metres
+            valid = t[:, 2] + X[..., 2].min(1) > 0.1  # the body must stay in front of the camera
+            cross = np.nonzero(valid[:-1] & valid[1:] & (gap[:-1] >= 0) & (gap[1:] < 0))[0]
+            if len(cross) == 0:
+                continue
+            n = cross[0]
+            f = gap[n] / (gap[n] - gap[n + 1])
+            age[p] = (1 - f) * self.path_age[n] + f * self.path_age[n + 1]
+            height_ph[p] = (1 - f) * self.path_height_ph[n] + f * self.path_height_ph[n + 1]
+            ok[p] = True
+        return age, height_ph, ok
