@@ -8,6 +8,8 @@ Also runs as ``python -m training.train`` (one process). What it does (spec mahm
   ranks by ``DistributedSampler``;
 * AdamW (weight decay 1e-4) with ``optim.lr_encoder`` for every parameter whose name contains "encoder" and
   ``optim.lr`` otherwise, cosine schedule without warm-up over all steps, gradient clipping at 1.0;
+* stage 1 / SAT-HMR denoising queries when the config has a ``dn`` section (``training.denoising``; the
+  model needs ``dn_enc``, i.e. ``use_dn``), with the DN losses ``<name>_dn`` on the same weights;
 * bf16 autocast on CUDA when ``train.amp``; DDP when launched by torchrun (NCCL on GPU, gloo on CPU);
 * checkpoints ``<output_dir>/checkpoint-<step>/pytorch_model.bin`` hold the model's own state_dict, i.e. the
   official flat key layout (``load_checkpoint`` reads them), next to ``training_state.pt`` (optimizer,
@@ -37,8 +39,10 @@ from training.data.augment import AugmentConfig
 from training.data.dataset import HumanDataset, collate
 from training.data.keypoint_dataset import KeypointDataset
 from training.data.mixing import MixedDataset
+from training.denoising import DNConfig, build_dn_queries, step_generator
 from training.forward import forward_train
 from training.losses.criterion import SetCriterion
+from training.losses.denoising import dn_losses
 from training.smpl_layer import SMPLLayer
 
 MODEL_FILE = "pytorch_model.bin"
@@ -46,14 +50,27 @@ STATE_FILE = "training_state.pt"
 
 
 class TrainStep(nn.Module):
-    """Wraps the network so that DDP sees the training forward (all decoder layers) as ``forward``."""
+    """Wraps the network so that DDP sees the training forward (all decoder layers) as ``forward``.
 
-    def __init__(self, model: nn.Module) -> None:
+    Args:
+        model: the ``MetricAwareHMR``.
+        dn: denoising settings, or None (no DN queries).
+        seed, rank: seed of the per-step DN noise generator (deterministic under resume).
+    """
+
+    def __init__(self, model: nn.Module, dn: DNConfig | None = None, seed: int = 42, rank: int = 0) -> None:
         super().__init__()
         self.model = model
+        self.dn = dn
+        self.seed, self.rank = seed, rank
 
-    def forward(self, images, resized_hw):
-        return forward_train(self.model, images, resized_hw)
+    def forward(self, images, resized_hw, targets: list[dict] | None = None, step: int = 0):
+        dn = None
+        if self.dn is not None and targets is not None:
+            # Built inside forward so that DDP sees dn_enc's use (its gradient is reduced like the rest).
+            gen = step_generator(self.seed, step, self.rank)
+            dn = build_dn_queries(self.model.dn_enc, targets, self.dn, self.model.cfg.num_queries, gen)
+        return forward_train(self.model, images, resized_hw, dn)
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -169,6 +186,12 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     seed_everything(seed)
     out_dir = Path(cfg.get("output_dir", "runs/train"))
     model = build_model(cfg["model"]).train()
+    dn_cfg = DNConfig.from_config(cfg.get("dn"))
+    if dn_cfg is not None and not hasattr(model, "dn_enc"):
+        raise ValueError(
+            "[training.train] the config enables denoising (dn section) but the model has no dn_enc: use "
+            "model.preset default or set model.use_dn: true (spec mahmr_model §1.3)"
+        )
     if cfg.get("init_checkpoint") and resume is None:
         report = load_checkpoint(model, cfg["init_checkpoint"], strict=False)
         if rank == 0:
@@ -222,7 +245,7 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     extra = torch.as_tensor(np.load(extra), dtype=torch.float32) if extra else None
     criterion = SetCriterion(body, cfg["loss_weights"], model.cfg.input_size, joint_set=joint_set,
                              extra_regressor=extra).to(device)  # fmt: skip
-    runner: nn.Module = TrainStep(model)
+    runner: nn.Module = TrainStep(model, dn_cfg, seed, rank)
     if world > 1:
         runner = nn.parallel.DistributedDataParallel(
             runner, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
@@ -257,8 +280,13 @@ def train(cfg: dict, resume: str | None = None) -> dict:
             images = batch["images"].to(device, non_blocking=True)
             targets = move_targets(batch["targets"], device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                outputs = runner(images, batch["resized_hw"].to(device))
-            loss, terms = criterion(_float(outputs), targets)
+                outputs = runner(images, batch["resized_hw"].to(device), targets, step)
+            outputs = _float(outputs)
+            loss, terms = criterion(outputs, targets)
+            if dn_cfg is not None:
+                dn_total, dn_terms = dn_losses(criterion, outputs, targets)
+                loss = loss + dn_total
+                terms.update(dn_terms)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -300,6 +328,9 @@ def _float(outputs: dict) -> dict:
     cast = lambda v: v.float() if torch.is_tensor(v) and v.is_floating_point() else v  # noqa: E731
     out = {k: cast(v) for k, v in outputs.items() if k != "layers"}
     out["layers"] = [{k: cast(v) for k, v in layer.items()} for layer in outputs["layers"]]
+    if outputs.get("dn") is not None:
+        out["dn"] = {**outputs["dn"], "layers": [{k: cast(v) for k, v in layer.items()}
+                                                 for layer in outputs["dn"]["layers"]]}  # fmt: skip
     return out
 
 

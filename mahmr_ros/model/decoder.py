@@ -101,6 +101,7 @@ class DecoderLayer(nn.Module):
         query_pos: Tensor,
         query_sine: Tensor,
         memory_mask: Tensor | None,
+        attn_mask: Tensor | None = None,
     ) -> Tensor:
         """One layer.
 
@@ -111,6 +112,9 @@ class DecoderLayer(nn.Module):
             query_pos: (B, Q, D) ``ref_point_head`` output.
             query_sine: (B, Q, D) scaled sine encoding of the reference centre (s in spec §1.6).
             memory_mask: (B, 1, 1, N) bool, True = real token (padding in batches), or None.
+            attn_mask: (Q, Q) bool self-attention mask, True = query (row) may attend to key (column), or
+                None (all queries see each other, the inference path). Training with denoising queries
+                uses it to hide the DN groups from the matching queries and from each other.
 
         Returns:
             (B, Q, D) updated content (before ``decoder.norm``).
@@ -121,7 +125,7 @@ class DecoderLayer(nn.Module):
         sq = self._heads(self.sa_qcontent_proj(t) + self.sa_qpos_proj(query_pos))
         sk = self._heads(self.sa_kcontent_proj(t) + self.sa_kpos_proj(query_pos))
         sv = self._heads(self.sa_v_proj(t))
-        attn = F.scaled_dot_product_attention(sq, sk, sv)  # scale 1/sqrt(D/heads)
+        attn = F.scaled_dot_product_attention(sq, sk, sv, attn_mask=attn_mask)  # scale 1/sqrt(D/heads)
         q = q + self.sa_out_proj(attn.transpose(1, 2).reshape(B, Q, D))
         # 2. Cross-attention: per head q = [content ; sine], k = [content ; pos], scale 1/sqrt(2 D/heads).
         t = self.norm2(q)
@@ -177,6 +181,7 @@ class DABDecoder(nn.Module):
         memory: Tensor,
         memory_pos: Tensor,
         memory_mask: Tensor | None = None,
+        attn_mask: Tensor | None = None,
     ) -> tuple[list[Tensor], list[Tensor]]:
         """Run all layers.
 
@@ -186,6 +191,8 @@ class DABDecoder(nn.Module):
             memory: (B, N, D) encoder features.
             memory_pos: (B, N, D) their position encodings.
             memory_mask: (B, 1, 1, N) bool, True = real token; None = all real.
+            attn_mask: (Q, Q) bool query self-attention mask (True = may attend); None = unmasked
+                (inference). Training passes it when denoising queries are prepended (spec §4.4).
 
         Returns:
             hs: per layer (B, Q, D) normed outputs h_l.
@@ -210,7 +217,7 @@ class DABDecoder(nn.Module):
                 ],  # x part
                 dim=-1,
             )
-            q = layer(q, memory, memory_pos, query_pos, sine, memory_mask)
+            q = layer(q, memory, memory_pos, query_pos, sine, memory_mask, attn_mask)
             out = self.norm(q)
             box = torch.sigmoid(self.bbox_embed[idx](out) + inverse_sigmoid(ref))
             hs.append(out)
