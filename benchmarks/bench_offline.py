@@ -4,15 +4,21 @@
 
 Frames: the bundled sample (3 people, ``mahmr_ros.offline.sample``) and a 1-person frame cut from it (the
 leftmost person pasted onto the empty room). Each frame runs through the whole ``Pipeline`` (estimator, DTO
-``prior_only``, tracking) in two modes:
+``prior_only``, tracking) in three modes:
 
 * ``image``: every frame searched from scratch (``rescan_every=1``, the default; HOG + BlazePose crops + one
   BlazePose scan of the masked frame).
 * ``video``: ``rescan_every=5``, BlazePose follows the last frame's boxes and the full search runs every 5th
   frame (what ``python -m mahmr_ros.cli live`` uses).
+* ``floor``: as ``image`` with the camera height given (``camera_height_m``, the render's 1.2 m): people are
+  sized by their feet on the floor (``mahmr_ros.offline.floor``).
 
 It also checks accuracy on the sample: people found vs present, height and depth error per person against
-the render's ground truth. Prints a table and writes ``benchmarks/results/offline_cpu.json``. The machine is
+the render's ground truth. ``children``: the estimator alone (no DTO) on :data:`CHILD_SCENES`, six more
+renders of children (Anny age 0.15-0.35, 1.00-1.44 m) and adults at 2.6-5.2 m, with and without the camera
+height: height and depth errors per group and how often ``is_child`` is right.
+
+Prints a table and writes ``benchmarks/results/offline_cpu.json``. The machine is
 shared; the median frame time is reported next to the mean.
 """
 
@@ -96,11 +102,65 @@ def accuracy(result, truth: list[dict]) -> list[dict]:
                 height_err_m=round(h.height_m - person["height_m"], 3),
                 depth_m=round(float(h.pelvis[2]), 3),
                 depth_err_m=round(float(h.pelvis[2]) - p[2], 3),
+                is_child=bool(h.is_child),
             )
         else:
             row["found"] = False
         rows.append(row)
     return rows
+
+
+#: Extra renders: (Anny age, depth m) of three people at x = -1.1, 0, 1.1 (scaled with depth), yaws alternate.
+CHILD_SCENES = (
+    ((0.15, 3.9), (0.50, 3.0), (0.28, 3.4)),
+    ((0.22, 4.8), (0.62, 4.0), (0.35, 4.6)),
+    ((0.75, 3.5), (0.15, 3.4), (0.22, 3.0)),
+    ((0.28, 3.1), (0.35, 4.6), (0.62, 3.9)),
+    ((0.50, 5.1), (0.22, 4.0), (0.75, 3.0)),
+    ((0.35, 3.9), (0.28, 4.2), (0.15, 4.2)),
+)
+
+
+def children(camera_height_m: float) -> dict:
+    """Height/depth errors of children and adults on :data:`CHILD_SCENES` without and with the floor."""
+    from mahmr_ros.offline.estimator import OfflineEstimator
+    from mahmr_ros.offline.floor import FloorSizer
+    from mahmr_ros.offline.sample import ScenePerson, render_sample
+
+    est = OfflineEstimator()
+    floor = FloorSizer(est.body, camera_height_m)
+    rows = {"landmarks": [], "floor": []}
+    for scene in CHILD_SCENES:
+        people = [
+            ScenePerson(age, x * z / 3.5, z, 15.0 * (-1) ** i, (60, 150, 60), (120, 80, 50))
+            for i, ((age, z), x) in enumerate(zip(scene, (-1.1, 0.0, 1.1)))
+        ]
+        image, info = render_sample(people=people, body=est.body)
+        K = np.array(info["K"])
+        for name, sizer in (("landmarks", None), ("floor", floor)):
+            est.floor = sizer
+            result = est.estimate(image, K)
+            for truth, row in zip(info["people"], accuracy(result, info["people"])):
+                row["is_child_true"] = truth["is_child"]
+                rows[name].append(row)
+    est.close()
+    summary = {}
+    for name, group in rows.items():
+        for kind, is_kid in (("children", True), ("adults", False)):
+            g = [r for r in group if r["is_child_true"] == is_kid]
+            found = [r for r in g if r["found"]]
+            dh = np.abs([r["height_err_m"] for r in found])
+            dz = np.abs([r["depth_err_m"] / r["true_depth_m"] for r in found])
+            summary[f"{name}/{kind}"] = {
+                "people": len(g),
+                "found": len(found),
+                "height_abs_err_m_mean": round(float(dh.mean()), 3),
+                "height_abs_err_m_max": round(float(dh.max()), 3),
+                "depth_abs_err_pct_mean": round(100 * float(dz.mean()), 1),
+                "depth_abs_err_pct_max": round(100 * float(dz.max()), 1),
+                "is_child_right": sum(r["is_child"] == is_kid for r in found),
+            }
+    return {"summary": summary, "people": rows}
 
 
 def main() -> None:
@@ -129,8 +189,15 @@ def main() -> None:
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         "runs": [],
     }
-    for mode, rescan in (("image", 1), ("video", 5)):
-        pipe = Pipeline.from_config({"estimator": "offline", "offline": {"rescan_every": rescan}})
+    from mahmr_ros.offline.sample import CAMERA_HEIGHT_M
+
+    modes = (
+        ("image", {"rescan_every": 1}),
+        ("floor", {"rescan_every": 1, "camera_height_m": CAMERA_HEIGHT_M}),
+        ("video", {"rescan_every": 5}),
+    )
+    for mode, offline in modes:
+        pipe = Pipeline.from_config({"estimator": "offline", "offline": offline})
         for n in (1, 3):
             t0 = time.perf_counter()
             r = run(pipe, frames[n], K, args.repeat)
@@ -148,6 +215,11 @@ def main() -> None:
             for a in row["accuracy"]:
                 print(f"      truth {a}")
         pipe.close()
+    t0 = time.perf_counter()
+    report["children"] = children(CAMERA_HEIGHT_M)
+    report["children"]["wall_s"] = round(time.perf_counter() - t0, 1)
+    for key, row in report["children"]["summary"].items():
+        print(f"children {key:20s} {row}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))
     print(f"wrote {args.out}")
