@@ -238,7 +238,9 @@ class OfflineEstimator:
             fit = self.fitter.fit(world, uv, conf, K_used)
         sized_by_floor = np.zeros(len(people), bool)
         if self.floor is not None:
-            age, height_ph, sized_by_floor = self.floor.size(fit.R_cam_anny, fit.bone_aa, uv, conf, K_used)
+            age, height_ph, sized_by_floor = self.floor.size(
+                fit.R_cam_anny, fit.bone_aa, uv, conf, K_used, image_wh=(W, H)
+            )
             fit.age = np.where(sized_by_floor, age, fit.age)
             fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
         self._last_fit = fit if self.rescan_every > 1 else None

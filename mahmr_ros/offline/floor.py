@@ -89,6 +89,7 @@ class FloorSizer:
         uv_px: np.ndarray,
         conf: np.ndarray,
         K: np.ndarray,
+        image_wh: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Phenotypes that put each person's feet on the floor.
 
@@ -98,6 +99,8 @@ class FloorSizer:
             uv_px: (P, K, 2) landmarks, pixels (NaN = missing).
             conf: (P, K) landmark weights (0 = ignore).
             K: (3, 3) intrinsics, pixels.
+            image_wh: (width, height) of the image, pixels: heel and ankle landmarks outside it are not
+                used (BlazePose guesses feet cut off by the image border; a guess must not set the size).
 
         Returns:
             age: (P,) and height_ph: (P,) Anny phenotypes; ok: (P,) bool, False where the floor could not
@@ -113,6 +116,11 @@ class FloorSizer:
             return age, height_ph, ok
         uv_px = np.asarray(uv_px, np.float64)
         conf = np.where(np.isfinite(uv_px).all(-1), np.clip(np.nan_to_num(conf), 0, None), 0.0)
+        on_image = np.ones(conf.shape, bool)
+        if image_wh is not None:
+            W, H = image_wh
+            u, v = np.nan_to_num(uv_px[..., 0], nan=-1.0), np.nan_to_num(uv_px[..., 1], nan=-1.0)
+            on_image = (u >= 0) & (u <= W - 1) & (v >= 0) & (v <= H - 1)
         dt = self.body.dtype
         with torch.no_grad():
             kp = self.body.keypoints_fast(
@@ -123,7 +131,8 @@ class FloorSizer:
         kp = np.einsum("pij,pnkj->pnki", R_cam_anny, kp.reshape(P, N, -1, 3))  # (P, N, K, 3) camera axes
         fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
         for p in range(P):
-            feet = [j for j in HEELS if conf[p, j] > 0] or [j for j in ANKLES if conf[p, j] > 0]
+            seen = (conf[p] > 0) & on_image[p]
+            feet = [j for j in HEELS if seen[j]] or [j for j in ANKLES if seen[j]]
             keep = conf[p] > 0
             if not feet or keep.sum() < 3:
                 continue

@@ -77,6 +77,17 @@ def test_feet_unseen_or_no_floor_solution_leave_the_person_unsized(anny_body):
     assert all(len(a) == 0 for a in empty)
 
 
+def test_feet_outside_the_image_are_not_used(anny_body):
+    """A person cut off at the knees by the image border: BlazePose's guessed feet must not size them."""
+    R, aa, uv, K, _ = _standing(anny_body, 0.3, 0.5, camera_height=1.2, pitch_deg=0.0, z=1.6)
+    conf = np.ones((1, len(uv)))
+    sizer = FloorSizer(anny_body, 1.2)
+    assert uv[list(HEELS), 1].min() > 479  # the heels project below a 640x480 image
+    assert sizer.size(R[None], aa, uv[None], conf, K)[2].tolist() == [True]  # no image size: all used
+    age, _, ok = sizer.size(R[None], aa, uv[None], conf, K, image_wh=(640, 480))
+    assert ok.tolist() == [False] and np.isnan(age).all()
+
+
 def test_floor_geometry_and_bad_arguments(anny_body):
     np.testing.assert_allclose(floor_up(0.0), [0.0, -1.0, 0.0], atol=1e-12)
     # a camera tilted down 90 degrees would look at the floor: 'up' is then its -z axis
