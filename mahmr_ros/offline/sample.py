@@ -197,7 +197,12 @@ def render_mesh_painter(
     return out
 
 
-def render_sample(supersample: int = 2, people: tuple[ScenePerson, ...] | None = None, body=None):
+def render_sample(
+    supersample: int = 2,
+    people: tuple[ScenePerson, ...] | None = None,
+    body=None,
+    camera_pitch_deg: float = 0.0,
+):
     """Render a scene of Anny people (slow: ~1-3 s per call).
 
     Args:
@@ -205,6 +210,8 @@ def render_sample(supersample: int = 2, people: tuple[ScenePerson, ...] | None =
         people: the people to render; default the bundled sample's (:data:`_PEOPLE`). Tests and
             ``benchmarks/bench_offline.py`` render other ages and distances through this.
         body: an :class:`~mahmr_ros.offline.anny_body.AnnyBody` to reuse (building one costs ~1 s).
+        camera_pitch_deg: the camera looks this many degrees down (0 = level, the bundled sample). People
+            stand at ``x_m``, ``z_m`` of the level frame; the ground truth is in the tilted camera frame.
 
     Returns:
         (H, W, 3) uint8 BGR image and its ground-truth dict (``K``, ``people``, ``source``, ``version``).
@@ -220,7 +227,10 @@ def render_sample(supersample: int = 2, people: tuple[ScenePerson, ...] | None =
     S = np.diag([supersample, supersample, 1.0])
     K_big = S @ K
     K_big[:2, 2] = (K[:2, 2] + 0.5) * supersample - 0.5
-    image = _background(w * supersample, h * supersample, K_big[1, 2]).astype(np.uint8)
+    c, s = np.cos(np.radians(camera_pitch_deg)), np.sin(np.radians(camera_pitch_deg))
+    R_pitch = np.array([[1.0, 0, 0], [0, c, -s], [0, s, c]])  # level frame -> tilted camera frame
+    horizon = K_big[1, 2] - K_big[1, 1] * s / c  # a level ray's image row
+    image = _background(w * supersample, h * supersample, horizon).astype(np.uint8)
     aa = torch.zeros(len(people_in), len(FIT_BONES), 3, dtype=torch.float64)
     for name, value in _POSE.items():
         aa[:, FIT_BONES.index(name)] = torch.tensor(value, dtype=torch.float64)
@@ -240,7 +250,8 @@ def render_sample(supersample: int = 2, people: tuple[ScenePerson, ...] | None =
         # pelvis at (x, z) on the ground plane, feet on the floor CAMERA_HEIGHT_M below the camera
         target = np.array([person.x_m, CAMERA_HEIGHT_M - verts[:, 1].max(), person.z_m])
         t = target - np.array([pelvis[0], 0, pelvis[2]])
-        verts = verts + t
+        verts = (verts + t) @ R_pitch.T
+        pelvis_cam = R_pitch @ (pelvis + t)
         meshes.append((verts, _vertex_colors(body, out["rest_vertices"][i].numpy(), person)))
         uv = project(verts, K)
         people.append(
@@ -248,9 +259,9 @@ def render_sample(supersample: int = 2, people: tuple[ScenePerson, ...] | None =
                 "age": person.age,
                 "height_m": float(out["height_m"][i]),
                 "is_child": bool(out["height_m"][i] < 1.40),
-                "pelvis_cam": (pelvis + t).tolist(),
-                "transl_cam": t.tolist(),
-                "R_cam_anny": R.tolist(),
+                "pelvis_cam": pelvis_cam.tolist(),
+                "transl_cam": (R_pitch @ t).tolist(),
+                "R_cam_anny": (R_pitch @ R).tolist(),
                 "bbox_xyxy": [*uv.min(0).tolist(), *uv.max(0).tolist()],
             }
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mahmr_ros.pipeline import Estimator
 from mahmr_ros.types import Estimation
@@ -121,8 +122,10 @@ def test_person_with_too_few_landmarks_is_dropped(estimator, sample, monkeypatch
     np.testing.assert_allclose(est.humans[0].extras["blazepose_visibility"], real.visibility)
 
 
-def test_children_recognised_from_their_feet_on_a_known_floor(estimator):
-    """A synthetic render of two children and an adult: with the camera height, sizes and depths are metric.
+@pytest.mark.parametrize("pitch_deg", [0.0, 10.0])
+def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_deg):
+    """A synthetic render of two children and an adult: with the camera height (and pitch), sizes and depths
+    are metric.
 
     Without it, BlazePose's adult-sized landmarks make every child a ~1.7 m adult ~50 % too far (measured in
     ``benchmarks/bench_offline.py``).
@@ -135,9 +138,9 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator):
         ScenePerson(0.68, 0.0, 4.4, -10.0, (60, 60, 170), (70, 50, 40)),
         ScenePerson(0.30, 0.9, 2.8, -5.0, (150, 110, 40), (40, 40, 40)),
     )
-    image, info = render_sample(people=people, body=estimator.body)
+    image, info = render_sample(people=people, body=estimator.body, camera_pitch_deg=pitch_deg)
     K = np.array(info["K"])
-    estimator.floor = FloorSizer(estimator.body, CAMERA_HEIGHT_M)
+    estimator.floor = FloorSizer(estimator.body, CAMERA_HEIGHT_M, pitch_deg)
     try:
         est = estimator.estimate(image, K)
     finally:
@@ -171,8 +174,6 @@ def test_bundled_sample_child_recognised_with_the_camera_height(estimator, sampl
 
 
 def test_camera_height_must_be_positive():
-    import pytest
-
     from mahmr_ros.offline.estimator import OfflineEstimator
 
     with pytest.raises(ValueError, match="camera_height_m"):
