@@ -55,10 +55,17 @@ class FloorSizer:
         camera_height_m: height of the camera's optical centre above the floor, metres (> 0).
         camera_pitch_deg: downward tilt of the optical axis, degrees, in (-90, 90); 0 = level.
         path_nodes: nodes of the growth path (accuracy of the size vs cost; 48 nodes are ~3 cm apart).
+        max_height_m: a floor size above this is refused (the person keeps the landmark size): nobody is
+            that tall, so the feet are not on this floor (a chair, stairs, a lap) or the camera height is off.
     """
 
     def __init__(
-        self, body: AnnyBody, camera_height_m: float, camera_pitch_deg: float = 0.0, path_nodes: int = 48
+        self,
+        body: AnnyBody,
+        camera_height_m: float,
+        camera_pitch_deg: float = 0.0,
+        path_nodes: int = 48,
+        max_height_m: float = 2.1,
     ):
         if not math.isfinite(camera_height_m) or camera_height_m <= 0:
             raise ValueError(f"[offline] camera_height_m must be > 0 metres, got {camera_height_m}")
@@ -69,6 +76,7 @@ class FloorSizer:
         if path_nodes < 4:
             raise ValueError(f"[offline] path_nodes must be >= 4, got {path_nodes}")
         self.body = body
+        self.max_height_m = float(max_height_m)
         self.camera_height_m = float(camera_height_m)
         self.up = floor_up(camera_pitch_deg)
         n_grow = (2 * path_nodes) // 3
@@ -104,8 +112,9 @@ class FloorSizer:
 
         Returns:
             age: (P,) and height_ph: (P,) Anny phenotypes; ok: (P,) bool, False where the floor could not
-            size the person (no visible heel or ankle, fewer than 3 landmarks, or no size on the path puts
-            the feet on the floor, e.g. feet above the horizon); those entries are NaN.
+            size the person (no visible heel or ankle, fewer than 3 landmarks, no size on the path puts the
+            feet on the floor, e.g. feet above the horizon, or the size is over ``max_height_m``); those
+            entries are NaN.
         """
         P = len(R_cam_anny)
         N = len(self.path_age)
@@ -158,6 +167,8 @@ class FloorSizer:
                 continue
             n = cross[0]
             f = gap[n] / (gap[n] - gap[n + 1])
+            if (1 - f) * self.path_height_m[n] + f * self.path_height_m[n + 1] > self.max_height_m:
+                continue
             age[p] = (1 - f) * self.path_age[n] + f * self.path_age[n + 1]
             height_ph[p] = (1 - f) * self.path_height_ph[n] + f * self.path_height_ph[n + 1]
             ok[p] = True

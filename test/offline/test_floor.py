@@ -77,6 +77,16 @@ def test_feet_unseen_or_no_floor_solution_leave_the_person_unsized(anny_body):
     assert all(len(a) == 0 for a in empty)
 
 
+def test_feet_above_the_floor_are_refused_not_turned_into_a_giant(anny_body):
+    """A child standing on a 0.6 m box looks like a 2+ m person on the floor farther away: refused."""
+    R, aa, uv, K, _ = _standing(anny_body, 0.28, 0.5, camera_height=0.6, pitch_deg=0.0)
+    conf = np.ones((1, len(uv)))
+    age, _, ok = FloorSizer(anny_body, 1.2).size(R[None], aa, uv[None], conf, K)
+    assert ok.tolist() == [False] and np.isnan(age).all()
+    # the same pixels with the floor where it really is: sized
+    assert FloorSizer(anny_body, 0.6).size(R[None], aa, uv[None], conf, K)[2].tolist() == [True]
+
+
 def test_feet_outside_the_image_are_not_used(anny_body):
     """A person cut off at the knees by the image border: BlazePose's guessed feet must not size them."""
     R, aa, uv, K, _ = _standing(anny_body, 0.3, 0.5, camera_height=1.2, pitch_deg=0.0, z=1.6)
