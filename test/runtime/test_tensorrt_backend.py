@@ -62,3 +62,25 @@ def test_profiles_follow_another_camera_size(sat_model):
     profiles = tensorrt_backend.stage_profiles(_manifest(sat_model, (168, 224)), padded_hw=(224, 224))
     assert profiles["scale_map"]["images"][0] == (1, 3, 224, 224)
     assert profiles["lvl0"]["patches"][2][0] == 64
+
+
+def test_profiles_cover_exactly_the_dynamic_inputs_of_the_exported_graphs(export_dir):
+    import onnx
+
+    from mahmr_ros.runtime.export import load_manifest
+
+    manifest = load_manifest(export_dir)
+    profiles = tensorrt_backend.stage_profiles(manifest, token_bucket=16, patch_bucket=4)
+    for stage, entry in manifest["stages"].items():
+        graph = onnx.load(str(export_dir / entry["file"])).graph
+        dynamic = {
+            value.name: value.type.tensor_type.shape.dim
+            for value in graph.input
+            if any(not d.HasField("dim_value") for d in value.type.tensor_type.shape.dim)
+        }
+        assert set(profiles[stage]) == set(dynamic), stage  # TensorRT needs a profile for each, no more
+        for name, dims in dynamic.items():
+            for shape in profiles[stage][name]:
+                assert len(shape) == len(dims)
+                for size, dim in zip(shape, dims):  # static axes must match the graph exactly
+                    assert not dim.HasField("dim_value") or dim.dim_value == size, (stage, name)
