@@ -10,7 +10,9 @@ at random. Instead the scale-map output is replaced on the host by a synthetic m
 spec §9 "GT path"): cells under a box get confidence 1, and people shorter than 300 px (of 720) get scale 0.4
 (< 0.5, so high-resolution tokens) and the others 0.7. Every backend still runs the full scale-map stage;
 only its output is overridden, identically for all backends and the eager baseline, so all of them process
-the same token counts. Output: ``benchmarks/results/bench-network-<config>-<device>.{json,md}``.
+the same token counts. Every backend's outputs are also compared with eager fp32 on the CPU (max abs
+difference over boxes, confidences, rotations, translations and betas), so a CUDA run checks CUDA against
+the CPU. Output: ``benchmarks/results/bench-network-<config>-<device>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -149,6 +151,12 @@ def measure(runs: dict, device: torch.device, warmup: int, iters: int) -> dict[s
     return results
 
 
+def max_abs_diff(out: dict, reference: dict) -> float:
+    """Largest |difference| over the main outputs (boxes, confidences, rotations, translations, betas)."""
+    keys = ("pred_boxes", "pred_confs", "pred_rotmats", "pred_transl", "pred_betas")
+    return max(float((out[k].detach().float().cpu() - reference[k]).abs().max()) for k in keys)
+
+
 def variants(device: torch.device, include_compile: bool) -> list[tuple[str, str, dict]]:
     """(backend, precision, options) to try on this device; unavailable ones are reported and skipped."""
     if device.type == "cuda":
@@ -201,6 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     scale = cfg.input_size / FRAME_HW[1]
     export_dir = tempfile.TemporaryDirectory(prefix="bench_onnx_")
 
+    # CPU eager fp32 references (before any backend moves the model): every backend's output is compared with
+    # them, so a CUDA run also checks CUDA against CPU.
+    people_counts = [int(p) for p in args.people.split(",")]
+    references = {}
+    for people in people_counts:
+        force_eager(model, synthetic_scale_map(people, meta.padded_hw, scale, seed=people))
+        with torch.inference_mode():
+            references[people] = model(images.cpu(), resized_hw)
+        del model.forward_scale_map
+
     backends = {}
     skipped = {}
     if device.type == "cpu":
@@ -218,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skip {label}: {err}", file=sys.stderr)
 
     rows = []
-    for people in [int(p) for p in args.people.split(",")]:
+    for people in people_counts:
         smap = synthetic_scale_map(people, meta.padded_hw, scale, seed=people)
         eager_model = model.to(device)
         force_eager(eager_model, smap)
@@ -238,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
                 lambda backend=backend: dict(backend.timings_ms),
             )
         results = measure(runs, device, args.warmup, args.iters)
+        for label, (fn, _) in runs.items():
+            with torch.inference_mode():
+                out = eager_model(images, resized_hw) if label == "eager fp32" else fn()
+            results[label]["max_abs_diff_vs_cpu_fp32"] = max_abs_diff(out, references[people])
         del eager_model.forward_scale_map  # back to the class method
         base = results["eager fp32"]["p50_ms"]
         for label, result in results.items():
@@ -285,9 +307,8 @@ def markdown(report: dict) -> str:
         f"after {report['warmup']} warm-up. Times in ms, p50 / p90.",
         "",
         "| people | tokens | backend | precision | total | speed-up vs eager fp32 | fps | "
-        + " | ".join(TIMING_KEYS)
-        + " |",
-        "|---:|---:|---|---|---:|---:|---:|" + "---:|" * len(TIMING_KEYS),
+        "max abs diff vs CPU fp32 | " + " | ".join(TIMING_KEYS) + " |",
+        "|---:|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(TIMING_KEYS),
     ]
     for row in report["rows"]:
         stages = row.get("stages", {})
@@ -298,9 +319,10 @@ def markdown(report: dict) -> str:
         speedup = (
             f"{row['speedup_vs_eager_fp32']:.2f}x" if "speedup_vs_eager_fp32" in row else "1.00x (baseline)"
         )
+        diff = f"{row['max_abs_diff_vs_cpu_fp32']:.1e}" if "max_abs_diff_vs_cpu_fp32" in row else "–"
         lines.append(
             f"| {row['people']} | {row['tokens']} | {row['backend']} | {row['precision']} | "
-            f"{row['p50_ms']:.1f} / {row['p90_ms']:.1f} | {speedup} | {row['fps']:.2f} | "
+            f"{row['p50_ms']:.1f} / {row['p90_ms']:.1f} | {speedup} | {row['fps']:.2f} | {diff} | "
             + " | ".join(cells)
             + " |"
         )
