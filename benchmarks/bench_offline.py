@@ -143,6 +143,18 @@ def children(camera_height_m: float) -> dict:
             for truth, row in zip(info["people"], accuracy(result, info["people"])):
                 row["is_child_true"] = truth["is_child"]
                 rows[name].append(row)
+    # the floor step's own cost (the frame timings above swing with the shared machine's load): sizing the
+    # last scene's fitted people, 1 and 3 at a time
+    world, uv, conf = est._targets(est.finder.find(image), K)
+    fit = est.fitter.fit(world, uv, conf, K)
+    floor_ms = {}
+    for n in (1, 3):
+        times = []
+        for _ in range(30):
+            t0 = time.perf_counter()
+            floor.size(fit.R_cam_anny[:n], fit.bone_aa[:n], uv[:n], conf[:n], K, image_wh=image.shape[1::-1])
+            times.append((time.perf_counter() - t0) * 1e3)
+        floor_ms[f"{n}_people"] = round(statistics.median(times), 2)
     est.close()
     summary = {}
     for name, group in rows.items():
@@ -160,7 +172,7 @@ def children(camera_height_m: float) -> dict:
                 "depth_abs_err_pct_max": round(100 * float(dz.max()), 1),
                 "is_child_right": sum(r["is_child"] == is_kid for r in found),
             }
-    return {"summary": summary, "people": rows}
+    return {"summary": summary, "floor_size_ms_median": floor_ms, "people": rows}
 
 
 def main() -> None:
@@ -220,6 +232,7 @@ def main() -> None:
     report["children"]["wall_s"] = round(time.perf_counter() - t0, 1)
     for key, row in report["children"]["summary"].items():
         print(f"children {key:20s} {row}")
+    print(f"floor sizing step, median ms: {report['children']['floor_size_ms_median']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))
     print(f"wrote {args.out}")
