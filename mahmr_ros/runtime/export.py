@@ -251,6 +251,44 @@ def default_padded_hw(input_size: int) -> tuple[int, int]:
     return (-(-h // 56) * 56, input_size)
 
 
+def ensure_export(
+    model: MetricAwareHMR, export_dir: str | Path | None = None, padded_hw: tuple[int, int] | None = None
+) -> Path:
+    """The export directory of this model's weights, exported once when it has no manifest yet.
+
+    Args:
+        model: the loaded network.
+        export_dir: where the stages live; None = ``default_export_dir(model)``.
+        padded_hw: camera network-input size for a fresh export (profiles only).
+
+    Raises:
+        BackendError: the export failed (e.g. the directory is not writable) or the directory holds an export
+            of other weights; a ``RuntimeError``, so ``auto`` callers can fall back to eager torch.
+    """
+    from mahmr_ros.runtime.backend import BackendError
+
+    export_dir = Path(export_dir) if export_dir is not None else default_export_dir(model)
+    if not (export_dir / MANIFEST).is_file():
+        LOG.info(
+            "[runtime.export] one-time export of the stages to %s (about a minute and 0.9 GB for the "
+            "released network; reused afterwards)",
+            export_dir,
+        )
+        try:
+            export_stages(model, export_dir, padded_hw=padded_hw)
+        except Exception as err:  # torch.onnx / onnx / OS errors alike: say where and what to do
+            raise BackendError(
+                f"[runtime.export] exporting the stages to {export_dir} failed ({type(err).__name__}: "
+                f"{err}); set export_dir or MAHMR_ONNX_CACHE to a writable place, or use backend torch"
+            ) from err
+    if load_manifest(export_dir).get("weights_sha256") != weights_sha256(model):
+        raise BackendError(
+            f"[runtime.export] {export_dir} holds an export of other weights or another config than this "
+            "model; re-export it (python -m mahmr_ros.cli export-onnx) or pass an empty directory"
+        )
+    return export_dir
+
+
 def load_manifest(export_dir: str | Path) -> dict:
     """Read ``manifest.json`` of an export directory; errors name the missing file and how to create it."""
     path = Path(export_dir) / MANIFEST

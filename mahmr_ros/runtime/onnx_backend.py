@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from mahmr_ros.runtime.backend import BackendError, resolve_device
-from mahmr_ros.runtime.export import default_export_dir, export_stages, load_manifest, weights_sha256
+from mahmr_ros.runtime.export import ensure_export, load_manifest
 from mahmr_ros.runtime.staged import StagedNetwork, decoder_output_names
 from mahmr_ros.runtime.stages import STAGE_NAMES
 
@@ -120,20 +120,10 @@ class OnnxBackend:
                     "provider (install onnxruntime-gpu, or use backend torch)"
                 )
             providers.insert(0, "CUDAExecutionProvider")
-        if export_dir is None:
-            export_dir = default_export_dir(model)
-        if not (Path(export_dir) / "manifest.json").is_file():
-            LOG.info("[runtime.onnxruntime] exporting the stages to %s", export_dir)
-            export_stages(model, export_dir, padded_hw=padded_hw)
-        self.export_dir = Path(export_dir)
-        if load_manifest(export_dir).get("weights_sha256") != weights_sha256(model):
-            raise BackendError(
-                f"[runtime.onnxruntime] {export_dir} was exported from other weights or another config than "
-                "this model; re-export it (python -m mahmr_ros.cli export-onnx) or pass an empty directory"
-            )
-        self.runner = OnnxStageRunner(export_dir, providers, num_threads)
+        self.export_dir = ensure_export(model.cpu(), export_dir, padded_hw)
+        self.runner = OnnxStageRunner(self.export_dir, providers, num_threads)
         if self.runner.decoder_outputs != decoder_output_names(model):
-            raise BackendError(f"[runtime.onnxruntime] {export_dir}: decoder outputs differ; re-export")
+            raise BackendError(f"[runtime.onnxruntime] {self.export_dir}: decoder outputs differ; re-export")
         self.network = StagedNetwork(model.cpu(), self.runner, token_bucket, patch_bucket)
 
     @property

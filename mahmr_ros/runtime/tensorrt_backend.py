@@ -23,13 +23,7 @@ from torch import Tensor
 
 from mahmr_ros.runtime.backend import BackendError, resolve_device
 from mahmr_ros.runtime.engine_cache import EngineCache, EngineKey, profile_tuple
-from mahmr_ros.runtime.export import (
-    default_export_dir,
-    export_stages,
-    load_manifest,
-    verify_export,
-    weights_sha256,
-)
+from mahmr_ros.runtime.export import ensure_export, load_manifest, verify_export
 from mahmr_ros.runtime.staged import StagedNetwork, bucket, decoder_output_names
 from mahmr_ros.runtime.stages import STAGE_NAMES
 
@@ -323,14 +317,7 @@ class TensorRTBackend:
         if self.device.type != "cuda":
             raise BackendError(f"[runtime.tensorrt] needs a CUDA device, got '{self.device}'")
         self.precision = precision
-        if export_dir is None:
-            export_dir = default_export_dir(model)
-        if not (Path(export_dir) / "manifest.json").is_file():
-            export_stages(model.cpu(), export_dir, padded_hw=padded_hw)
-        if load_manifest(export_dir).get("weights_sha256") != weights_sha256(model):
-            raise BackendError(
-                f"[runtime.tensorrt] {export_dir} was exported from other weights than this model; re-export"
-            )
+        export_dir = ensure_export(model.cpu(), export_dir, padded_hw)
         engines = build_engines(
             export_dir,
             precision,

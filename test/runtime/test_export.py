@@ -67,7 +67,7 @@ def test_onnxruntime_matches_eager_on_different_token_counts(sat_model, sat_imag
 
 def test_onnxruntime_rejects_an_export_of_other_weights(sat_model_factory, export_dir):
     other = sat_model_factory(seed=1)
-    with pytest.raises(BackendError, match="other weights"):
+    with pytest.raises(BackendError, match="other weights"):  # a RuntimeError: auto falls back to eager
         OnnxBackend(other, export_dir=export_dir)
 
 
@@ -119,3 +119,11 @@ def test_onnxruntime_serves_other_input_sizes_than_exported(sat_model, export_di
         assert torch.equal(out["sat"]["hr_cells"], eager["sat"]["hr_cells"])
         torch.testing.assert_close(out["pred_boxes"], eager["pred_boxes"], atol=ATOL, rtol=ATOL)
         torch.testing.assert_close(out["pred_transl"], eager["pred_transl"], atol=ATOL, rtol=ATOL)
+
+
+def test_unwritable_export_dir_is_a_backend_error(sat_model, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(BackendError, match="set export_dir or MAHMR_ONNX_CACHE") as info:
+        OnnxBackend(sat_model, export_dir=blocker / "onnx")
+    assert isinstance(info.value, RuntimeError)
