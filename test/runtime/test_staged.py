@@ -73,3 +73,19 @@ def test_staged_rejects_bad_input_size(sat_model):
 def test_bucket_rounds_up():
     assert [bucket(n, 16) for n in (1, 16, 17)] == [16, 16, 32]
     assert bucket(13, 1) == 13
+
+
+@pytest.mark.parametrize("preset", ["default", "fov"])
+def test_staged_equals_eager_for_the_other_presets(preset, sat_images):
+    from mahmr_ros.model import TINY_OVERRIDES, build_model
+
+    torch.manual_seed(0)
+    model = build_model({"preset": preset, **TINY_OVERRIDES})
+    staged = StagedNetwork(model, TorchStageRunner(model, torch.device("cpu")), token_bucket=8)
+    image, hw = sat_images[0]
+    with torch.no_grad():
+        eager = model(image, hw)
+    out = staged(image, hw)
+    assert ("pred_fov" in out) == (preset != "default")
+    assert out["pred_betas"].shape[-1] == 10
+    _compare(eager, out)
