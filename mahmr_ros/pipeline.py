@@ -259,9 +259,10 @@ class Pipeline:
             timings["dto.depth_model"] = (time.perf_counter() - t) * 1e3
         elif self.dto_mode != "rgbd":
             depth = None
+        priors = _measured_height_priors(humans)
         if depth is None:
-            return self._dto(humans, K)
-        return self._dto(humans, K, depth=depth, depth_kind=kind)
+            return self._dto(humans, K, priors=priors)
+        return self._dto(humans, K, depth=depth, depth_kind=kind, priors=priors)
 
     def close(self) -> None:
         """Free the estimator's resources (model weights, GPU memory) where it supports it."""
@@ -292,6 +293,21 @@ def _make_dto(section: Mapping):
             raise ValueError("[pipeline] dto.mode mono needs dto.depth_model (an ONNX relative depth model)")
         depth_model = dto.RelativeDepthModel(section["depth_model"])
     return (dto.DTOLite() if solver == "lite" else dto.refine), depth_model
+
+
+def _measured_height_priors(humans: list[HumanEstimate]) -> list | None:
+    """Known-height DTO priors for people whose estimator measured the height (``extras["height_sigma_m"]``,
+    e.g. the offline estimator sizing someone by the floor), so DTO keeps a measured child a child."""
+    if not any("height_sigma_m" in h.extras for h in humans):
+        return None
+    from mahmr_ros.dto import PersonPrior
+
+    priors = []
+    for h in humans:
+        sigma = h.extras.get("height_sigma_m")
+        known = None if sigma is None else PersonPrior(h.age_class, height_m=h.height_m, height_sigma_m=sigma)
+        priors.append(known)
+    return priors
 
 
 def _stamp_seconds(stamp: object) -> float | None:

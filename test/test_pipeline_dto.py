@@ -124,3 +124,17 @@ def test_missing_depth_model_names_the_file(tmp_path):
         Pipeline.from_config(
             {"estimator": "test_crowd", "dto": {"mode": "mono", "depth_model": str(tmp_path / "nope.onnx")}}
         )
+
+
+def test_measured_heights_are_kept_by_the_prior(scene):
+    """An estimator that measured a height (extras["height_sigma_m"], e.g. floor sizing) is trusted by DTO,
+    where an estimated class (here: everyone classified adult, class 5) would pull it to the class prior."""
+    adults = [h.replace(age_class=5) for h in scene.estimates]
+    heights = np.array([h.height_m for h in adults])
+    measured = [h.replace(extras={**h.extras, "height_sigma_m": 0.02}) for h in adults]
+    config = {"estimator": "test_crowd", "dto": {"mode": "prior_only"}, "tracking": {"enabled": False}}
+    pipe = Pipeline.from_config(config)
+    plain = np.array([h.height_m for h in pipe._refine_humans(adults, scene.K, None, None, {})])
+    kept = np.array([h.height_m for h in pipe._refine_humans(measured, scene.K, None, None, {})])
+    assert np.abs(plain - heights).max() > 0.05  # the class prior pulls unmeasured heights
+    np.testing.assert_allclose(kept, heights, atol=0.02)

@@ -48,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="publish no CameraInfo: the estimator chooses the camera (k_estimated)",
     )
+    parser.add_argument(
+        "--camera-height",
+        type=float,
+        default=None,
+        help="camera height above the floor (m) for the offline estimator's floor sizing (recognises "
+        "children); default: the bundled sample's 1.2 m, or unknown (0) with --image",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
     parser.add_argument("--out", default="out/demo", help="folder for overlay.png and scene.glb")
 
@@ -67,8 +74,15 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, OSError, ImportError) as err:
         print(f"[demo] no input frame: {err}")
         return 2
+    camera_height = args.camera_height
+    if camera_height is None and args.image is None:
+        from mahmr_ros.offline.sample import CAMERA_HEIGHT_M  # the bundled sample's level camera
+
+        camera_height = CAMERA_HEIGHT_M
+    camera_height = camera_height or 0.0
     params = {"estimator": args.estimator, "dto.mode": args.dto_mode, "model.weights": args.weights,
-              "model.smpl_path": args.smpl, "input.use_camera_info": not args.no_camera_info}  # fmt: skip
+              "model.smpl_path": args.smpl, "input.use_camera_info": not args.no_camera_info,
+              "offline.camera_height_m": float(camera_height)}  # fmt: skip
     try:
         report = run_graph(image, None if args.no_camera_info else K, params, args.frames, args.timeout)
     except RuntimeError as err:

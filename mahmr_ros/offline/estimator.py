@@ -87,6 +87,10 @@ def ray_rotation(uv_px: np.ndarray, K: np.ndarray) -> np.ndarray:
     return rot.as_matrix()
 
 
+#: 1-sigma of a height measured from the feet on a known floor, metres (tests/renders: 1.5-3 cm error).
+FLOOR_HEIGHT_SIGMA_M = 0.03
+
+
 class OfflineEstimator:
     """Multi-person metric Anny meshes from one RGB image (the ``offline`` estimator of the pipeline).
 
@@ -310,6 +314,9 @@ class OfflineEstimator:
                 "age_years": years,
                 # what set the body's size: the feet on the known floor, or BlazePose's metric landmarks
                 "sized_by": "floor" if sized_by_floor else "landmarks",
+                # a measured height (floor sizing: ~1.5-3 cm on synthetic renders) -> DTO trusts it as a
+                # known-height prior instead of pulling it to the class mean (Pipeline reads this key)
+                **({"height_sigma_m": FLOOR_HEIGHT_SIGMA_M} if sized_by_floor else {}),
                 "phenotype_labels": list(self.body.phenotype_labels),
                 "fit_rms_3d_m": float(fit.rms_3d_m[p]),
                 "fit_rms_2d_px": float(fit.rms_2d_px[p]),

@@ -48,6 +48,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               read_only=True, choices=("off", "prior_only", "rgbd", "mono")),
     ParamSpec("dto.depth_model", "", "ONNX monocular depth model for dto.mode mono (e.g. your Depth Anything "
               "V2 export); empty = none", read_only=True),
+    ParamSpec("offline.camera_height_m", 0.0, "offline estimator: camera height above the floor people "
+              "stand on (m); > 0 sizes each person from their feet (recognises children); 0 = unknown", 0.0,
+              20.0, read_only=True),
+    ParamSpec("offline.camera_pitch_deg", 0.0, "offline estimator: downward tilt of the optical axis (deg), "
+              "used with offline.camera_height_m", -90.0, 90.0, read_only=True),
     ParamSpec("tracking.reid_window_s", 1.0, "a person unseen for longer than this gets a new id (s)", 0.0,
               60.0, read_only=True),
     ParamSpec("tracking.max_distance_m", 1.0, "pelvis distance (after constant-velocity prediction) that "
@@ -95,6 +100,8 @@ class NodeConfig:
     autostart: bool = True
     dto_mode: str = "prior_only"
     dto_depth_model: str = ""
+    offline_camera_height_m: float = 0.0
+    offline_camera_pitch_deg: float = 0.0
     tracking_reid_window_s: float = 1.0
     tracking_max_distance_m: float = 1.0
     input_compressed: bool = False
@@ -118,13 +125,22 @@ class NodeConfig:
     publish_warn_period_s: float = 5.0
 
     def pipeline_config(self) -> dict:
-        """The nested dict ``Pipeline.from_config`` takes (estimator, model.*, dto.*, tracking.*)."""
+        """The nested dict ``Pipeline.from_config`` takes (estimator and its section, dto, tracking)."""
         dto = {"mode": self.dto_mode, "depth_model": self.dto_depth_model}
         tracking = {
             "reid_window_s": self.tracking_reid_window_s,
             "max_distance_m": self.tracking_max_distance_m,
         }
-        return {"estimator": self.estimator, "model": dict(self.model), "dto": dto, "tracking": tracking}
+        offline = {"camera_pitch_deg": self.offline_camera_pitch_deg}
+        if self.offline_camera_height_m > 0:
+            offline["camera_height_m"] = self.offline_camera_height_m
+        return {
+            "estimator": self.estimator,
+            "model": dict(self.model),
+            "offline": offline,
+            "dto": dto,
+            "tracking": tracking,
+        }
 
 
 def config_from_values(values: dict[str, Any]) -> NodeConfig:

@@ -139,8 +139,11 @@ def test_node_config_defaults_and_pipeline_section():
             **{s.name[6:]: s.default for s in PARAMETERS if s.name.startswith("model.")},
             "conf_thresh": 0.5,
         },
+        "offline": {"camera_pitch_deg": 0.0},
         "dto": {"mode": "off", "depth_model": ""},
         "tracking": {"reid_window_s": 1.0, "max_distance_m": 1.0},
     }
     with pytest.raises(AttributeError):
         cfg.publish_tf = False  # frozen
+    floor = config_from_values({"offline.camera_height_m": 1.2, "offline.camera_pitch_deg": 5.0})
+    assert floor.pipeline_config()["offline"] == {"camera_height_m": 1.2, "camera_pitch_deg": 5.0}
