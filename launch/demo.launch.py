@@ -29,6 +29,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("camera_info", default_value="/demo/camera_info",
                               description="input sensor_msgs/CameraInfo topic"),
         DeclareLaunchArgument("rviz", default_value="true", description="start RViz with humans.rviz"),
+        DeclareLaunchArgument("camera_height", default_value="1.2",
+                              description="camera height above the floor (m); 1.2 = the bundled sample's"),
     ]  # fmt: skip
     player = Node(
         package=PACKAGE,
@@ -47,6 +49,7 @@ def generate_launch_description() -> LaunchDescription:
             "image": LaunchConfiguration("image"),
             "camera_info": LaunchConfiguration("camera_info"),
             "rviz": LaunchConfiguration("rviz"),
+            "camera_height": LaunchConfiguration("camera_height"),
         }.items(),
     )
     return LaunchDescription([*arguments, player, mahmr])

@@ -13,6 +13,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 PACKAGE = "mahmr_ros"
 
@@ -28,15 +29,21 @@ def generate_launch_description() -> LaunchDescription:
                               description="registered depth (16UC1 mm / 32FC1 m) for dto.mode rgbd"),
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "mahmr.yaml"),
                               description="node parameters (every key documented in config/mahmr.yaml)"),
+        DeclareLaunchArgument("camera_height", default_value="0.0",
+                              description="camera height above the floor (m); 0 = unknown"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
         DeclareLaunchArgument("rviz", default_value="false", description="also start RViz with humans.rviz"),
     ]  # fmt: skip
+    camera_height = LaunchConfiguration("camera_height")
     node = Node(
         package=PACKAGE,
         executable="mahmr_node",
         name="mahmr",
         namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file")],
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {"offline.camera_height_m": ParameterValue(camera_height, value_type=float)},
+        ],
         remappings=[
             ("image", LaunchConfiguration("image")),
             ("camera_info", LaunchConfiguration("camera_info")),
