@@ -16,6 +16,7 @@ profile bounds. Exports use the torch.export-based exporter (``dynamo=True``), o
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -177,7 +178,7 @@ def export_stages(
     """Export the stages of a loaded network to ONNX and write ``manifest.json``.
 
     Args:
-        model: the network, weights loaded, eval mode, float32 (export runs on the CPU).
+        model: the network, weights loaded (export runs on a CPU float32 copy if it lives elsewhere).
         out_dir: directory for the ``.onnx`` files and the manifest (created).
         padded_hw: (Hp, Wp) network input size the TensorRT profiles are tuned for (the camera's; e.g.
             (728, 1288) for 16:9 at 1288). Default: a 16:9 frame at the model's input size.
@@ -205,7 +206,9 @@ def export_stages(
         )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = model.float().eval().cpu()
+    if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in model.parameters()):
+        model = copy.deepcopy(model).float().cpu()  # export on the CPU in fp32 without moving the caller's
+    model.eval()
     modules = build_stages(model)
     specs = stage_specs(model)
     examples = example_inputs(model, padded_hw)

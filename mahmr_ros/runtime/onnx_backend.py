@@ -120,11 +120,11 @@ class OnnxBackend:
                     "provider (install onnxruntime-gpu, or use backend torch)"
                 )
             providers.insert(0, "CUDAExecutionProvider")
-        self.export_dir = ensure_export(model.cpu(), export_dir, padded_hw)
+        self.export_dir = ensure_export(model, export_dir, padded_hw)
         self.runner = OnnxStageRunner(self.export_dir, providers, num_threads)
         if self.runner.decoder_outputs != decoder_output_names(model):
             raise BackendError(f"[runtime.onnxruntime] {self.export_dir}: decoder outputs differ; re-export")
-        self.network = StagedNetwork(model.cpu(), self.runner, token_bucket, patch_bucket)
+        self.network = StagedNetwork(model, self.runner, token_bucket, patch_bucket)
 
     @property
     def timings_ms(self) -> dict[str, float]:

@@ -64,7 +64,9 @@ class StagedNetwork:
     """``MetricAwareHMR.forward`` as four graphs plus host-side SAT.
 
     Args:
-        model: the loaded network (its config, position tables and ``memory_pos`` are used on the host).
+        model: the loaded network (its config and ``memory_pos`` are used; the decoder position encodings
+            of every cell of every level are tabulated once here, on the runner's device, so the host never
+            depends on where the model itself lives).
         runner: executes the stage graphs.
         token_bucket: pad the final-encoder token axis N to a multiple of this (1 = no padding). Bucketing
             bounds the number of distinct shapes (TensorRT profiles, CUDA graphs, compiled kernels).
@@ -81,6 +83,26 @@ class StagedNetwork:
         self.patch_bucket = int(patch_bucket)
         self.timings_ms: dict[str, float] = dict.fromkeys(TIMING_KEYS, 0.0)
         self._clock = 0.0
+        self._pos_table, self._pos_offsets, self._pos_widths = self._memory_pos_table()
+
+    def _memory_pos_table(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(sum_l F_l^2, D) ``model.memory_pos`` of every cell of the 92/46/23 canvases, level-major.
+
+        Returns the table plus per-level row offsets and canvas widths (int64, runner device).
+        """
+        cfg = self.cfg
+        widths = [cfg.grid_lvl0, cfg.grid_lvl1, cfg.grid_lvl1 // 2]
+        device = next(self.model.parameters()).device
+        levels, cells = [], []
+        for level, width in enumerate(widths):
+            ys, xs = torch.meshgrid(torch.arange(width), torch.arange(width), indexing="ij")
+            levels.append(torch.full((width * width,), level, dtype=torch.long))
+            cells.append(torch.stack([ys.flatten(), xs.flatten()], dim=-1))
+        with torch.no_grad():
+            table = self.model.memory_pos(torch.cat(levels).to(device), torch.cat(cells).to(device))
+        offsets = torch.tensor([0, widths[0] ** 2, widths[0] ** 2 + widths[1] ** 2])
+        dev = self.runner.device
+        return table.float().to(dev), offsets.to(dev), torch.tensor(widths).to(dev)
 
     # --------------------------------------------------------------------------------------------- timing
     def _tick(self) -> None:
@@ -141,8 +163,8 @@ class StagedNetwork:
             ]
         )
         yx = torch.cat([yx0, plan.lvl1_yx, plan.lvl2_yx], dim=0)
-        with torch.no_grad():
-            memory_pos = _pad_rows(self.model.memory_pos(levels, yx).float(), Np)[None]  # (1, Np, D)
+        rows = self._pos_offsets[levels] + yx[:, 0] * self._pos_widths[levels] + yx[:, 1]
+        memory_pos = _pad_rows(self._pos_table[rows], Np)[None]  # (1, Np, D) = model.memory_pos(levels, yx)
         self._tock("select")
         memory, cls_out = self.runner.run("encoder", tokens, token_valid)
         self._tock("encoder")

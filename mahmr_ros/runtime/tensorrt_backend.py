@@ -317,7 +317,7 @@ class TensorRTBackend:
         if self.device.type != "cuda":
             raise BackendError(f"[runtime.tensorrt] needs a CUDA device, got '{self.device}'")
         self.precision = precision
-        export_dir = ensure_export(model.cpu(), export_dir, padded_hw)
+        export_dir = ensure_export(model, export_dir, padded_hw)
         engines = build_engines(
             export_dir,
             precision,
@@ -336,7 +336,7 @@ class TensorRTBackend:
             )
         self.runner = TensorRTStageRunner(engines, self.device, outputs)
         self.stream = torch.cuda.Stream(self.device)
-        self.network = StagedNetwork(model.to(self.device), self.runner, token_bucket, patch_bucket)
+        self.network = StagedNetwork(model, self.runner, token_bucket, patch_bucket)
 
     @property
     def timings_ms(self) -> dict[str, float]:

@@ -127,3 +127,14 @@ def test_unwritable_export_dir_is_a_backend_error(sat_model, tmp_path):
     with pytest.raises(BackendError, match="set export_dir or MAHMR_ONNX_CACHE") as info:
         OnnxBackend(sat_model, export_dir=blocker / "onnx")
     assert isinstance(info.value, RuntimeError)
+
+
+def test_onnxruntime_backend_leaves_the_callers_model_alone(sat_model, export_dir, sat_images):
+    from mahmr_ros.runtime.torch_backend import TorchBackend
+
+    torch_backend = TorchBackend(sat_model, device="cpu")
+    before = {k: v.clone() for k, v in sat_model.state_dict().items()}
+    OnnxBackend(sat_model, export_dir=export_dir)
+    after = sat_model.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].device == before[k].device for k in before)
+    torch_backend(*sat_images[0])  # still usable
