@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -43,16 +42,6 @@ def typical_scale_map(G1h: int, G1w: int, seed: int = 0) -> torch.Tensor:
     return torch.tensor(np.stack([conf, scale], -1), dtype=torch.float32)[None]
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -64,6 +53,7 @@ def main() -> None:
 
     from mahmr_ros.body import SMPLBody, make_synthetic_smpl
     from mahmr_ros.model import build_model, postprocess, preprocess, sat
+    from mahmr_ros.runtime.backend import cpu_name
 
     torch.manual_seed(0)
     model = build_model("fov_kid")
@@ -110,7 +100,7 @@ def main() -> None:
             for key, value in zip(times, (t_pre, t_enc, t_dec, t_smpl, t_post)):
                 times[key].append(value * 1e3)
     result = {
-        "device": f"CPU {_cpu_name()}, {args.threads} threads, torch {torch.__version__}",
+        "device": f"CPU {cpu_name()}, {args.threads} threads, torch {torch.__version__}",
         "input": "1280x720 -> 1288x724 (padded 1288x728), fov_kid full size, fp32 eager",
         "tokens_lvl0_lvl1_lvl2": tokens,
         "people": args.people,

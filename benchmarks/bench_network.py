@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 
 from mahmr_ros.model import TINY_OVERRIDES, build_model, preprocess
-from mahmr_ros.runtime.backend import BackendError, cpu_has_bf16, create_backend
+from mahmr_ros.runtime.backend import BackendError, cpu_has_bf16, cpu_name, create_backend
 from mahmr_ros.runtime.staged import TIMING_KEYS
 
 # Configs: "small" keeps the fov_kid layout at 672 px with a ViT-S-width encoder so that the CPU sweep takes
@@ -173,14 +172,7 @@ def variants(device: torch.device, include_compile: bool) -> list[tuple[str, str
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    name = platform.processor() or "cpu"
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    name = cpu_name()
     threads = torch.get_num_threads()
     return f"{name} ({threads} thread{'s' if threads > 1 else ''}{', native bf16' if cpu_has_bf16() else ''})"
 

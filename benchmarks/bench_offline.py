@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -37,16 +36,6 @@ import numpy as np
 
 # The source tree first: a colcon install of the package may also be on the path (tools/env.sh).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def one_person_frame(image: np.ndarray, K: np.ndarray, person: dict) -> np.ndarray:
@@ -187,12 +176,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from mahmr_ros.offline.sample import load_sample
     from mahmr_ros.pipeline import Pipeline
+    from mahmr_ros.runtime.backend import cpu_name
 
     image, K, info = load_sample()
     frames = {1: one_person_frame(image, K, info["people"][0]), 3: image}
     truths = {1: info["people"][:1], 3: info["people"]}
     report = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": args.threads,
         "torch": torch.__version__,

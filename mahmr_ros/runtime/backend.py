@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import platform
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -67,6 +68,18 @@ class Platform:
     cpu_bf16: bool = False
     onnxruntime: bool = False
     tensorrt: bool = False
+
+
+def cpu_name() -> str:
+    """The CPU model name (``model name`` in /proc/cpuinfo), for benchmark reports."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def cpu_has_bf16() -> bool:
