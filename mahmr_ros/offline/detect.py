@@ -44,6 +44,25 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def match_boxes(boxes: np.ndarray, previous: np.ndarray, min_iou: float = 0.3) -> np.ndarray:
+    """Greedy one-to-one matching of (N, 4) xyxy boxes to (M, 4) previous ones by IoU, best pairs first.
+
+    Returns:
+        (N,) int index into ``previous`` for each box, -1 where no unmatched previous box overlaps it by
+        more than ``min_iou``.
+    """
+    match = np.full(len(boxes), -1)
+    pairs = [(box_iou(a, b), i, j) for i, a in enumerate(boxes) for j, b in enumerate(previous)]
+    taken = set()
+    for iou, i, j in sorted(pairs, reverse=True):
+        if iou <= min_iou:
+            break
+        if match[i] < 0 and j not in taken:
+            match[i] = j
+            taken.add(j)
+    return match
+
+
 class HogPeopleDetector:
     """OpenCV's default HOG people detector, run on a downscaled frame.
 

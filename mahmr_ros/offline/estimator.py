@@ -47,7 +47,7 @@ from mahmr_ros.offline.anny_body import (
     age_years,
     joints_from_keypoints,
 )
-from mahmr_ros.offline.detect import PersonFinder
+from mahmr_ros.offline.detect import PersonFinder, match_boxes
 from mahmr_ros.offline.fit import AnnyFitter
 from mahmr_ros.offline.floor import FloorSizer
 from mahmr_ros.offline.place import assumed_K, project, solve_translation
@@ -109,8 +109,8 @@ class OfflineEstimator:
             previous frame's boxes in between (BlazePose only, no HOG/scan). 1 (default) = every frame is
             searched independently, which is right for unrelated images. New people appear at the next
             rescan; a lost person triggers one at once.
-        fit_iterations_followed: video mode: L-BFGS iterations for people followed from the last frame
-            (their fit starts from the last frame's, so fewer are needed).
+        fit_iterations_followed: video mode: L-BFGS iterations for people followed from the last frame,
+            or found again by a rescan (their fit starts from the last frame's, so fewer are needed).
         warmup: run the body model once at construction (its first call compiles kernels, ~3 s).
         camera_height_m: height of the camera above a flat floor the people stand on, metres (e.g. from the
             robot's TF), or None (default: unknown). When given, each person whose heels or ankles are seen
@@ -197,6 +197,23 @@ class OfflineEstimator:
             conf[p, has] = np.where(vis >= self.min_landmark_visibility, vis, 0.0) * KEYPOINT_WEIGHTS[has]
         return world, uv, conf
 
+    def _same_people(self, people: list[PoseLandmarks]) -> tuple[list[PoseLandmarks], np.ndarray | None]:
+        """Video mode, after a full search: are these the last frame's people (landmark boxes overlapping)?
+
+        Returns:
+            ``people`` in the last frame's order and their (P,) indices in the last frame's fit when every
+            one of them was there (the fit then warm-starts from the last one, as on followed frames, and
+            each keeps its tracking BlazePose slot); else ``people`` unchanged and None (new person: the
+            fit starts from scratch).
+        """
+        if self._last_fit is None or not people or len(self._last_fit.age) != len(self._last_boxes):
+            return people, None
+        match = match_boxes(np.array([p.bbox_xyxy for p in people]), self._last_boxes)
+        if (match < 0).any():
+            return people, None
+        order = np.argsort(match)
+        return [people[i] for i in order], match[order]
+
     def estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
         """People in one frame.
 
@@ -212,7 +229,7 @@ class OfflineEstimator:
         K_used = assumed_K(W, H, self.hfov_deg) if K is None else np.asarray(K, np.float64).reshape(3, 3)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        people, followed = None, False
+        people, previous = None, None  # previous[i]: person i's index in the last frame's fit
         if (
             self.rescan_every > 1
             and len(self._last_boxes)
@@ -220,10 +237,11 @@ class OfflineEstimator:
         ):
             people = self.finder.follow(image_bgr, self._last_boxes)
             self._frames_since_scan += 1
-            followed = people is not None
+            previous = None if people is None else np.arange(len(people))
         if people is None:
             people = self.finder.find(image_bgr)
             self._frames_since_scan = 0
+            people, previous = self._same_people(people)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         world, uv, conf = self._targets(people, K_used)
@@ -231,13 +249,14 @@ class OfflineEstimator:
         if not usable.all():
             people = [p for p, ok in zip(people, usable) if ok]
             world, uv, conf = world[usable], uv[usable], conf[usable]
-            followed = False  # the last frame's fits no longer line up with these people
+            previous = None if previous is None else previous[usable]
         self._last_boxes = np.array([p.bbox_xyxy for p in people]).reshape(-1, 4)
         if not people:
             self._last_fit = None
             return Estimation([], K_used, K is None, timings)
-        if followed and self._last_fit is not None and len(self._last_fit.age) == len(people):
-            fit = self.fitter.fit(world, uv, conf, K_used, self._last_fit, self.fit_iterations_followed)
+        if previous is not None and self._last_fit is not None:
+            init = self._last_fit.take(previous)
+            fit = self.fitter.fit(world, uv, conf, K_used, init, self.fit_iterations_followed)
         else:
             fit = self.fitter.fit(world, uv, conf, K_used)
         sized_by_floor = np.zeros(len(people), bool)

@@ -19,7 +19,7 @@ linear solve of :func:`~mahmr_ros.offline.place.solve_translation`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import roma
@@ -55,6 +55,10 @@ class FitResult:
     transl: np.ndarray
     rms_3d_m: np.ndarray
     rms_2d_px: np.ndarray
+
+    def take(self, index: np.ndarray) -> FitResult:
+        """The fit of people ``index`` ((N,) ints into the P people), in that order."""
+        return FitResult(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
 #: (upper bone, lower bone, proximal, middle, distal keypoint) of each limb, KEYPOINT_NAMES indices.

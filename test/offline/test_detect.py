@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mahmr_ros.offline.detect import HogPeopleDetector, PersonFinder, box_iou
+from mahmr_ros.offline.detect import HogPeopleDetector, PersonFinder, box_iou, match_boxes
 
 
 def test_box_iou():
@@ -13,6 +13,16 @@ def test_box_iou():
     assert box_iou(a, a) == pytest.approx(1.0)
     assert box_iou(a, a + [5, 0, 5, 0]) == pytest.approx(50 / 150)
     assert box_iou(a, a + 20) == 0.0
+
+
+def test_match_boxes_pairs_overlapping_boxes_one_to_one():
+    previous = np.array([[0.0, 0.0, 10.0, 10.0], [20.0, 0.0, 30.0, 10.0]])
+    boxes = np.array([[21.0, 0.0, 31.0, 10.0], [1.0, 0.0, 11.0, 10.0], [50.0, 50.0, 60.0, 60.0]])
+    np.testing.assert_array_equal(match_boxes(boxes, previous), [1, 0, -1])
+    # two boxes on one previous box: the better overlap takes it, the other stays unmatched
+    twins = np.array([[3.0, 0.0, 13.0, 10.0], [1.0, 0.0, 11.0, 10.0]])
+    np.testing.assert_array_equal(match_boxes(twins, previous), [-1, 0])
+    assert match_boxes(boxes, np.zeros((0, 4))).tolist() == [-1, -1, -1]
 
 
 def test_hog_proposes_the_sample_people(sample):

@@ -84,6 +84,39 @@ def test_video_mode_follows_last_boxes_and_rescans_when_lost(estimator, sample):
         estimator.rescan_every, estimator._last_boxes = 1, np.zeros((0, 4))
 
 
+def test_video_mode_rescan_warm_starts_the_same_people_only(estimator, sample, monkeypatch):
+    image, K, info = sample
+    inits = []
+    fit = estimator.fitter.fit
+
+    def spy(world, uv, conf, K, init=None, iterations=None):
+        inits.append(init)
+        return fit(world, uv, conf, K, init, iterations)
+
+    monkeypatch.setattr(estimator.fitter, "fit", spy)
+    alone = image.copy()  # only the first person: the others painted over with the background
+    for person in info["people"][1:]:
+        x0, y0, x1, y1 = np.round(person["bbox_xyxy"]).astype(int)
+        alone[max(y0 - 6, 0) : y1 + 6, max(x0 - 6, 0) : x1 + 6] = np.median(image[:40], axis=(0, 1))
+    estimator.rescan_every, estimator._last_boxes = 2, np.zeros((0, 4))
+    try:
+        first = estimator.estimate(image, K)  # full search: cold fit
+        estimator.estimate(image, K)  # followed: warm
+        third = estimator.estimate(image, K)  # rescan finds the same three: warm, in the first frame's order
+        assert estimator._frames_since_scan == 0 and len(third.humans) == info["num_people"]
+        assert inits[0] is None and inits[1] is not None and inits[2] is not None
+        for a, b in zip(first.humans, third.humans):
+            assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
+        estimator.estimate(alone, K)  # someone lost -> rescan: one of the three, warm
+        assert len(estimator._last_boxes) == 1 and inits[-1] is not None
+        estimator.estimate(image, K)  # follows the one person (new people wait for the next rescan)
+        assert inits[-1] is not None
+        again = estimator.estimate(image, K)  # rescan: two new people -> cold fit
+        assert inits[-1] is None and len(again.humans) == info["num_people"]
+    finally:
+        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
+
+
 def test_real_public_domain_photo(estimator):
     """matplotlib's grace_hopper.jpg (public domain, head and shoulders): one person, a human-sized body."""
     from pathlib import Path
