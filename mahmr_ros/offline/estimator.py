@@ -111,6 +111,11 @@ class OfflineEstimator:
             rescan; a lost person triggers one at once.
         fit_iterations_followed: video mode: L-BFGS iterations for people followed from the last frame,
             or found again by a rescan (their fit starts from the last frame's, so fewer are needed).
+        fit_iterations_still: video mode: L-BFGS iterations when every warm-started person is still (median
+            2D landmark motion since the last frame under ``still_px``): their fit is already near its
+            optimum and keeps converging frame after frame.
+        still_px: median landmark displacement, pixels, under which a person counts as still (BlazePose's
+            frame-to-frame jitter on a still person is ~1 px; walking at 4 m moves ~6 px per frame at 30 Hz).
         warmup: run the body model once at construction (its first call compiles kernels, ~3 s).
         camera_height_m: height of the camera above a flat floor the people stand on, metres (e.g. from the
             robot's TF), or None (default: unknown). When given, each person whose heels or ankles are seen
@@ -135,6 +140,8 @@ class OfflineEstimator:
         min_landmark_visibility: float = 0.3,
         rescan_every: int = 1,
         fit_iterations_followed: int = 4,
+        fit_iterations_still: int = 2,
+        still_px: float = 2.0,
         warmup: bool = True,
         camera_height_m: float | None = None,
         camera_pitch_deg: float = 0.0,
@@ -151,7 +158,15 @@ class OfflineEstimator:
         self._frames_since_scan = 0
         self._last_boxes = np.zeros((0, 4))
         self._last_fit = None  # FitResult of the last frame, same order as _last_boxes
+        self._last_uv = np.zeros((0, len(BLAZEPOSE_FOR_ANNY), 2))  # (P, K, 2) px fit targets, same order
         self.fit_iterations_followed = int(fit_iterations_followed)
+        self.fit_iterations_still = int(fit_iterations_still)
+        self.still_px = float(still_px)
+        if min(self.fit_iterations_followed, self.fit_iterations_still) < 1 or self.still_px < 0:
+            raise ValueError(
+                "[offline] fit_iterations_followed and fit_iterations_still must be >= 1 and still_px >= 0, "
+                f"got {fit_iterations_followed}, {fit_iterations_still}, {still_px}"
+            )
         self.body = AnnyBody()
         self.fitter = AnnyFitter(self.body, iterations=int(fit_iterations), weight_2d=float(fit_weight_2d))
         self.finder = PersonFinder(
@@ -214,6 +229,19 @@ class OfflineEstimator:
         order = np.argsort(match)
         return [people[i] for i in order], match[order]
 
+    def _landmark_motion_px(self, uv: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        """(P, K, 2) px targets, (P,) indices into the last frame -> (P,) median landmark motion, pixels.
+
+        Landmarks missing in either frame are left out; a person with none in common counts as moving.
+        """
+        if len(self._last_uv) <= previous.max(initial=-1):  # no targets kept for them: moving
+            return np.full(len(uv), np.inf)
+        step = np.linalg.norm(uv - self._last_uv[previous], axis=-1)  # (P, K), NaN where missing
+        has = np.isfinite(step).any(1)
+        out = np.full(len(uv), np.inf)
+        out[has] = np.nanmedian(step[has], axis=1)
+        return out
+
     def estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
         """People in one frame.
 
@@ -256,7 +284,10 @@ class OfflineEstimator:
             return Estimation([], K_used, K is None, timings)
         if previous is not None and self._last_fit is not None:
             init = self._last_fit.take(previous)
-            fit = self.fitter.fit(world, uv, conf, K_used, init, self.fit_iterations_followed)
+            seen = np.where((conf > 0)[..., None], uv, np.nan)  # motion of the landmarks the fit uses
+            still = self._landmark_motion_px(seen, previous).max() < self.still_px
+            iterations = self.fit_iterations_still if still else self.fit_iterations_followed
+            fit = self.fitter.fit(world, uv, conf, K_used, init, iterations)
         else:
             fit = self.fitter.fit(world, uv, conf, K_used)
         sized_by_floor = np.zeros(len(people), bool)
@@ -267,6 +298,7 @@ class OfflineEstimator:
             fit.age = np.where(sized_by_floor, age, fit.age)
             fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
         self._last_fit = fit if self.rescan_every > 1 else None
+        self._last_uv = np.where((conf > 0)[..., None], uv, np.nan)
         timings["fit"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         dt = self.body.dtype

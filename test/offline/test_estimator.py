@@ -117,6 +117,29 @@ def test_video_mode_rescan_warm_starts_the_same_people_only(estimator, sample, m
         estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
 
 
+def test_video_mode_fits_still_people_with_fewer_iterations(estimator, sample, monkeypatch):
+    image, K, info = sample
+    iterations = []
+    fit = estimator.fitter.fit
+
+    def spy(world, uv, conf, K, init=None, iterations_=None):
+        iterations.append(iterations_)
+        return fit(world, uv, conf, K, init, iterations_)
+
+    monkeypatch.setattr(estimator.fitter, "fit", spy)
+    estimator.rescan_every, estimator._last_boxes = 10, np.zeros((0, 4))
+    try:
+        estimator.estimate(image, K)  # search: cold, default iterations
+        estimator.estimate(image, K)  # same frame: landmarks move ~1 px (BlazePose jitter) -> still
+        moved = estimator.estimate(np.roll(image, 12, axis=1), K)  # everyone 12 px to the right -> moving
+        assert iterations == [None, estimator.fit_iterations_still, estimator.fit_iterations_followed]
+        assert len(moved.humans) == info["num_people"]
+    finally:
+        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
+    with pytest.raises(ValueError, match="fit_iterations_still"):
+        type(estimator)(fit_iterations_still=0, warmup=False)
+
+
 def test_real_public_domain_photo(estimator):
     """matplotlib's grace_hopper.jpg (public domain, head and shoulders): one person, a human-sized body."""
     from pathlib import Path
