@@ -51,9 +51,16 @@ def one_person_frame(image: np.ndarray, K: np.ndarray, person: dict) -> np.ndarr
     return frame
 
 
+#: Untimed frames before timing: one full video cycle (search + 4 followed frames + the next search), so
+#: every BlazePose graph the steady state uses (the search's, one per HOG crop, one tracking graph per
+#: person) has run once; a graph's first call costs ~150 ms (MediaPipe initialisation), once per process.
+WARMUP_FRAMES = 6
+
+
 def run(pipe, image, K, repeat: int) -> dict:
-    """Time ``repeat`` frames after one warm-up; returns mean/median ms per stage and the last result."""
-    result = pipe.process(image, K)  # warm-up (first BlazePose call builds its graph)
+    """Time ``repeat`` frames after the warm-up; returns mean/median ms per stage and the last result."""
+    for _ in range(WARMUP_FRAMES):
+        result = pipe.process(image, K)
     stages: dict[str, list[float]] = {}
     for i in range(repeat):
         result = pipe.process(image, K, stamp=float(i) / 30.0)
