@@ -9,6 +9,7 @@ be added with ``register_estimator``. A config is a nested dict (or YAML file); 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import time
 from collections.abc import Callable, Mapping
@@ -176,7 +177,7 @@ class Pipeline:
         self.estimator = estimator
         self.body_model = estimator.body_model
         self.dto_mode = self.config["dto"].get("mode", "off")
-        self._dto, self._depth_model = _make_dto(self.config["dto"])
+        self._dto, self._depth_model = _make_dto(self.config["dto"], _shape_model_of(estimator))
         self.tracker = None
         if self.config["tracking"].get("enabled", True):
             self.tracker = Tracker(**{k: v for k, v in self.config["tracking"].items() if k != "enabled"})
@@ -271,8 +272,21 @@ class Pipeline:
             close()
 
 
-def _make_dto(section: Mapping):
+def _shape_model_of(estimator):
+    """The SMPL shape space of an estimator's body (for DTO's beta update), or None for other bodies."""
+    body = getattr(estimator, "body", None)
+    if body is None or getattr(estimator, "body_model", "") != "smpl" or not hasattr(body, "arrays"):
+        return None
+    from mahmr_ros.dto import ShapeModel
+
+    return ShapeModel.from_smpl_body(body)
+
+
+def _make_dto(section: Mapping, shape_model=None):
     """(DTO callable or None, relative depth model or None) for the ``dto`` config section.
+
+    ``shape_model`` (SMPL bodies) lets DTO update the shape coefficients with the scale; without it people
+    are only scaled along the ray (and ``height_m`` updated).
 
     Raises:
         ValueError: unknown mode/solver, or mode ``mono`` without ``depth_model``.
@@ -292,7 +306,9 @@ def _make_dto(section: Mapping):
         if not section.get("depth_model"):
             raise ValueError("[pipeline] dto.mode mono needs dto.depth_model (an ONNX relative depth model)")
         depth_model = dto.RelativeDepthModel(section["depth_model"])
-    return (dto.DTOLite() if solver == "lite" else dto.refine), depth_model
+    if solver == "lite":
+        return dto.DTOLite(shape_model=shape_model), depth_model
+    return functools.partial(dto.refine, shape_model=shape_model), depth_model
 
 
 def _measured_height_priors(humans: list[HumanEstimate]) -> list | None:

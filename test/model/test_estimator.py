@@ -155,3 +155,19 @@ def test_full_size_seeded_official_checkpoint_end_to_end(make_state_dict, files,
     overlay = render_overlay(image, result.humans[:3], est.topology().faces, result.K_used)
     assert overlay.shape == image.shape and overlay.dtype == np.uint8
     est.close()
+
+
+def test_pipeline_dto_gets_the_smpl_shape_space(files, image):
+    """With an SMPL estimator, DTO updates shape coefficients (its shape model is the estimator's body)."""
+    model = {
+        **{k: str(v) for k, v in files.items()},
+        "config": TINY_OVERRIDES,
+        "device": "cpu",
+        "backend": "eager",
+    }
+    pipe = Pipeline.from_config({"estimator": "mahmr", "model": model, "dto": {"mode": "prior_only"}})
+    assert pipe._dto.shape_model is not None
+    assert pipe._dto.shape_model.num_betas == 11  # 10 SMPL coefficients + the kid blend
+    result = pipe.process(image)
+    assert len(result.humans) == TINY_OVERRIDES["num_queries"] and "dto" in result.timings_ms
+    pipe.close()
