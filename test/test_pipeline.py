@@ -51,8 +51,10 @@ class KnownEstimator:
 
 @pytest.fixture
 def pipeline():
-    register_estimator("test_known", KnownEstimator)
-    return Pipeline.from_config({"estimator": "test_known", "dto": {"mode": "off"}, "tracking": {"seed": 0}})
+    register_estimator("test_pipeline_known", KnownEstimator)
+    return Pipeline.from_config(
+        {"estimator": "test_pipeline_known", "dto": {"mode": "off"}, "tracking": {"seed": 0}}
+    )
 
 
 def test_ros_params_file_and_nested_dict_give_the_same_config():
