@@ -162,6 +162,8 @@ def to_plain(value):
 def read_frames(source: Path, args: argparse.Namespace) -> Iterator[InputFrame]:
     """Frames of a rosbag2 .mcap, a video or an image folder (validated up front: errors raise here)."""
     limit = args.max_frames or None
+    if args.hfov is not None:
+        _K_for((1, 1), args.hfov)  # a bad --hfov fails here, not in the middle of the output
     if source.is_dir():
         paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
@@ -182,9 +184,9 @@ def _limit(frames: Iterator[InputFrame], limit: int | None) -> Iterator[InputFra
 def _K_for(shape, hfov_deg: float | None) -> np.ndarray | None:
     if hfov_deg is None:
         return None
-    h, w = shape[:2]
-    f = 0.5 * w / np.tan(np.radians(hfov_deg) / 2)
-    return np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]], np.float64)
+    from mahmr_ros.offline.place import assumed_K
+
+    return assumed_K(shape[1], shape[0], hfov_deg)
 
 
 def _folder_frames(paths: list[Path], args) -> Iterator[InputFrame]:

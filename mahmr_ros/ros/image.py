@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from mahmr_ros.dto.depth import metric_values_m
 from mahmr_ros.pipeline import InputError
 
 try:  # pragma: no cover - not installable from PyPI here; exercised on real ROS installs
@@ -117,9 +118,8 @@ def depth_to_metres(msg) -> np.ndarray:
             f"[image] unsupported depth encoding '{msg.encoding}' (expected 16UC1 mm or 32FC1 metres)"
         )
     kind, unit = DEPTH_ENCODINGS[msg.encoding]
-    depth = _pixels(msg, 1, kind)[:, :, 0].astype(np.float32) * np.float32(unit)
-    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
-    return depth
+    # DTO's own conversion (mm/m -> m, invalid -> NaN); no range cut here: DTO applies its own.
+    return metric_values_m(_pixels(msg, 1, kind)[:, :, 0], unit, max_range_m=np.inf)
 
 
 def compressed_to_bgr(msg) -> np.ndarray:

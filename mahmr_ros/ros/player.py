@@ -104,9 +104,9 @@ def load_frame(path: str | None, hfov_deg: float = 60.0) -> tuple[np.ndarray, np
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise FileNotFoundError(f"[player] cannot read an image from '{path}'")
-    h, w = image.shape[:2]
-    f = 0.5 * w / np.tan(np.radians(hfov_deg) / 2)
-    return image, np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]], np.float64)
+    from mahmr_ros.offline.place import assumed_K
+
+    return image, assumed_K(image.shape[1], image.shape[0], hfov_deg)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,9 @@ def test_bad_inputs_are_reported(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert replay.run(_args(tmp_path / "empty", tmp_path / "o.mcap")) == 2
     assert "no images" in capsys.readouterr().out
+    cv2.imwrite(str(tmp_path / "empty" / "0.png"), np.zeros((8, 8, 3), np.uint8))
+    assert replay.run(_args(tmp_path / "empty", tmp_path / "o.mcap", hfov=0)) == 2
+    assert "hfov_deg must be in (1, 179)" in capsys.readouterr().out
     (tmp_path / "clip.mp4").write_bytes(b"not a video")
     assert replay.run(_args(tmp_path / "clip.mp4", tmp_path / "o.mcap")) == 2
     assert "cannot open" in capsys.readouterr().out
