@@ -229,7 +229,8 @@ class Pipeline:
         timings = {f"estimator.{k}": v for k, v in est.timings_ms.items()}
         humans: list[HumanEstimate] = est.humans
         t_s = _stamp_seconds(stamp)
-        # Ids first, so DTO can smooth per track; velocities after DTO, from the refined positions.
+        # Ids first (from the raw positions), so DTO can smooth per track; velocities after DTO, from the
+        # refined positions (mahmr_ros.tracking explains why association stays raw).
         if self.tracker is not None:
             humans = self.tracker.assign(humans, t_s)
         if self._dto is not None and humans:

@@ -1,21 +1,34 @@
 """Stable body ids across frames: Hungarian assignment on 2D box overlap + 3D pelvis distance.
 
-Each track keeps the last pelvis position (m, camera frame), a constant-velocity estimate and the last box.
-Association cost for track t and detection d (lower is better):
+Each track keeps the last box and two pelvis states (m, camera frame), each with a constant-velocity
+estimate: the estimator's raw pelvis, for association, and the refined (DTO) pelvis, for the published
+velocity. Association cost for track t and detection d (lower is better):
 
-    cost = (1 - IoU(box_t, box_d)) + |p_t + v_t*dt - p_d| / max_distance_m
+    cost = (1 - IoU(box_t, box_d)) + |r_t + u_t*dt - r_d| / max_distance_m
 
-with pairs gated out when the boxes do not overlap enough AND the pelvis is too far. Box overlap carries
-most of the weight because monocular depth is the least reliable coordinate (DTO fixes it later); the 3D
-term separates people whose boxes overlap at different depths. Tracks unseen for longer than the
-re-identification window are dropped. Ids are short, REP-155 style (a letter first), e.g. ``"bk3x9"``.
+with r the raw pelvis and u its velocity, and pairs gated out when the boxes do not overlap enough
+AND the pelvis is too far. Box overlap carries most of the weight because monocular depth is the least
+reliable coordinate (DTO fixes it later); the 3D term separates people whose boxes overlap at different
+depths. Tracks unseen for longer than the re-identification window are dropped. Ids are short, REP-155
+style (a letter first), e.g. ``"bk3x9"``.
 
-The pipeline calls ``assign`` before DTO (so DTO can smooth per track) and ``update_motion`` after it (so
-velocities use the refined positions); ``update`` does both for callers without DTO.
+The pipeline calls ``assign`` before DTO (so DTO can smooth per track) and ``update_motion`` after it
+(so velocities use the refined positions); ``update`` does both for callers without DTO. Association
+compares raw with raw because the next frame's detections are raw when ``assign`` runs: comparing them
+with refined track positions mixed two depth estimates that differ by exactly what DTO corrects (tens of
+centimetres to metres along the ray), which swapped the ids of overlapping people at different depths.
+Refined with refined is not possible (DTO needs the ids first) and would mix regimes whenever DTO falls
+back for a frame.
+
+Ids come from an affine permutation of the id space (index = a k + b mod N, a coprime with
+N = 26 * 36^(L-1), seeded), so the k-th new track gets a distinct id for the first N tracks (43.7
+million for L = 5) with no set of used ids to keep. After N tracks the ids wrap around (oldest first),
+skipping the ids of live tracks.
 """
 
 from __future__ import annotations
 
+import math
 import string
 from dataclasses import dataclass, field
 
@@ -30,7 +43,18 @@ _INFEASIBLE = 1e6
 
 @dataclass
 class Track:
-    """State of one tracked body (camera frame, metres, seconds)."""
+    """State of one tracked body (camera frame, metres, seconds).
+
+    Attributes:
+        track_id: the body id.
+        pelvis_m: (3,) last refined (published) pelvis; ``velocity_mps`` is its velocity.
+        bbox_xyxy: (4,) px, last box.
+        last_seen_s: time of the last update.
+        velocity_mps: (3,) m/s, smoothed velocity of the refined pelvis (published).
+        hits: updates so far.
+        raw_pelvis_m: (3,) last raw (estimator, pre-DTO) pelvis, the association state; None = ``pelvis_m``.
+        raw_velocity_mps: (3,) m/s, smoothed velocity of the raw pelvis (association prediction).
+    """
 
     track_id: str
     pelvis_m: np.ndarray
@@ -38,9 +62,16 @@ class Track:
     last_seen_s: float
     velocity_mps: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
     hits: int = 1
+    raw_pelvis_m: np.ndarray | None = None
+    raw_velocity_mps: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
+
+    def __post_init__(self) -> None:
+        if self.raw_pelvis_m is None:
+            self.raw_pelvis_m = np.array(self.pelvis_m, copy=True)
 
     def predicted_pelvis(self, t_s: float) -> np.ndarray:
-        return self.pelvis_m + self.velocity_mps * max(t_s - self.last_seen_s, 0.0)
+        """(3,) raw pelvis predicted at ``t_s`` (constant velocity), comparable with a raw detection."""
+        return self.raw_pelvis_m + self.raw_velocity_mps * max(t_s - self.last_seen_s, 0.0)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -68,7 +99,8 @@ class Tracker:
     """Multi-person tracker giving stable REP-155-style ids.
 
     Args:
-        reid_window_s: a track unseen for longer than this is forgotten (its id is never reused).
+        reid_window_s: a track unseen for longer than this is forgotten (its id is not reused before the
+            id space is spent, see the module docstring).
         max_distance_m: pelvis distance (after constant-velocity prediction) that costs as much as no box
             overlap; pairs farther than this AND with IoU below ``min_iou`` are never matched.
         min_iou: box overlap below which a pair needs the 3D distance to be matched.
@@ -99,18 +131,32 @@ class Tracker:
         self.velocity_smoothing = float(velocity_smoothing)
         self.frame_period_s = float(frame_period_s)
         self.id_length = max(int(id_length), 2)
-        self._rng = np.random.default_rng(seed)
-        self._used_ids: set[str] = set()
+        rng = np.random.default_rng(seed)
+        self._id_space = len(string.ascii_lowercase) * len(_ID_CHARS) ** (self.id_length - 1)
+        self._id_step = _coprime_step(rng, self._id_space)
+        self._id_offset = int(rng.integers(self._id_space))
+        self._ids_given = 0
         self.tracks: dict[str, Track] = {}
+        # This frame's raw pelvis per id, from assign to update_motion.
+        self._raw_pelvis: dict[str, np.ndarray] = {}
         self._t_s = 0.0
 
     def _new_id(self) -> str:
-        while True:
-            first = self._rng.choice(list(string.ascii_lowercase))
-            rest = "".join(self._rng.choice(list(_ID_CHARS), self.id_length - 1))
-            track_id = first + rest
-            if track_id not in self._used_ids:
-                self._used_ids.add(track_id)
+        if len(self.tracks) >= self._id_space:
+            raise RuntimeError(
+                f"[tracking] {len(self.tracks)} live tracks use every id of length {self.id_length} "
+                "(raise tracking.id_length)"
+            )
+        while True:  # terminates: a free id exists (checked above)
+            index = (self._id_step * self._ids_given + self._id_offset) % self._id_space
+            self._ids_given += 1
+            index, first = divmod(index, len(string.ascii_lowercase))
+            chars = [string.ascii_lowercase[first]]
+            for _ in range(self.id_length - 1):
+                index, digit = divmod(index, len(_ID_CHARS))
+                chars.append(_ID_CHARS[digit])
+            track_id = "".join(chars)
+            if track_id not in self.tracks:
                 return track_id
 
     def _clock(self, t_s: float | None) -> float:
@@ -121,6 +167,7 @@ class Tracker:
         """Give every person a track id (matched to an existing track or new). Returns new estimates."""
         t_s = self._clock(t_s)
         self._forget(t_s)
+        self._raw_pelvis.clear()
         tracks = list(self.tracks.values())
         ids: list[str | None] = [None] * len(humans)
         if tracks and humans:
@@ -136,11 +183,16 @@ class Tracker:
                 self.tracks[track_id] = Track(
                     track_id, human.pelvis.copy(), human.bbox_xyxy.copy(), t_s, hits=0
                 )
+            self._raw_pelvis[track_id] = human.pelvis.copy()
             out.append(human.replace(track_id=track_id))
         return out
 
     def update_motion(self, humans: list[HumanEstimate]) -> list[HumanEstimate]:
-        """Update the tracks of already-assigned people with their (refined) pelvis; fill ``velocity``."""
+        """Update the tracks of already-assigned people with their (refined) pelvis; fill ``velocity``.
+
+        The raw pelvis ``assign`` saw this frame updates the association state; the given (refined) pelvis
+        updates the published velocity. A person ``assign`` did not see this frame counts as raw = refined.
+        """
         t_s = self._t_s
         out = []
         for human in humans:
@@ -148,25 +200,31 @@ class Tracker:
             if track is None:
                 out.append(human)
                 continue
+            raw = self._raw_pelvis.pop(human.track_id, human.pelvis)
             dt = t_s - track.last_seen_s
             if track.hits > 0 and dt > 0:
-                sample = (human.pelvis - track.pelvis_m) / dt
-                w = self.velocity_smoothing
-                track.velocity_mps = (w * sample + (1 - w) * track.velocity_mps).astype(np.float32)
+                track.velocity_mps = self._smoothed(track.velocity_mps, human.pelvis - track.pelvis_m, dt)
+                track.raw_velocity_mps = self._smoothed(track.raw_velocity_mps, raw - track.raw_pelvis_m, dt)
             track.pelvis_m = human.pelvis.copy()
+            track.raw_pelvis_m = np.array(raw, copy=True)
             track.bbox_xyxy = human.bbox_xyxy.copy()
             track.last_seen_s = t_s
             track.hits += 1
             out.append(human.replace(velocity=track.velocity_mps.copy()))
         return out
 
+    def _smoothed(self, velocity: np.ndarray, step_m: np.ndarray, dt: float) -> np.ndarray:
+        w = self.velocity_smoothing
+        return (w * step_m / dt + (1 - w) * velocity).astype(np.float32)
+
     def update(self, humans: list[HumanEstimate], t_s: float | None = None) -> list[HumanEstimate]:
         """``assign`` then ``update_motion`` (no refinement in between)."""
         return self.update_motion(self.assign(humans, t_s))
 
     def reset(self) -> None:
-        """Forget every track (ids already given out are still never reused)."""
+        """Forget every track (the id sequence goes on, so ids already given out are not reused)."""
         self.tracks.clear()
+        self._raw_pelvis.clear()
 
     def _forget(self, t_s: float) -> None:
         for track_id in [k for k, tr in self.tracks.items() if t_s - tr.last_seen_s > self.reid_window_s]:
@@ -174,8 +232,16 @@ class Tracker:
 
     def _cost(self, tracks: list[Track], humans: list[HumanEstimate], t_s: float) -> np.ndarray:
         iou = box_iou(np.stack([t.bbox_xyxy for t in tracks]), np.stack([h.bbox_xyxy for h in humans]))
-        pred = np.stack([t.predicted_pelvis(t_s) for t in tracks])  # (T, 3)
+        pred = np.stack([t.predicted_pelvis(t_s) for t in tracks])  # (T, 3) raw, like the detections
         dist = np.linalg.norm(pred[:, None, :] - np.stack([h.pelvis for h in humans])[None], axis=2)
         cost = (1.0 - iou) + dist / self.max_distance_m
         gated = (iou < self.min_iou) & (dist > self.max_distance_m)
         return np.where(gated, _INFEASIBLE, cost)
+
+
+def _coprime_step(rng: np.random.Generator, n: int) -> int:
+    """A random step in [1, n) coprime with n, so k -> step k mod n visits every index once per n steps."""
+    while True:
+        step = int(rng.integers(1, n))
+        if math.gcd(step, n) == 1:
+            return step
