@@ -87,7 +87,13 @@ def bench_timings(people=(1, 5, 10, 20), repeats: int = 30, seed: int = 0) -> No
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 out = refine(
-                    scene.estimates, scene.K, scene.depth_m, "metric", masks=scene.masks, device=device
+                    scene.estimates,
+                    scene.K,
+                    scene.depth_m,
+                    "metric",
+                    masks=scene.masks,
+                    faces=scene.faces,
+                    device=device,
                 )
                 if device == "cuda":
                     torch.cuda.synchronize()
@@ -150,7 +156,8 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
                 as_kind = "metric" if depth_kind in (None, "sensor") else depth_kind
                 if kind == "refine":
                     out = refine(scene.estimates, scene.K, depth, as_kind, masks=scene.masks,
-                                 priors=scene.classes, config=DTOConfig(**cfg))  # fmt: skip
+                                 priors=scene.classes, faces=scene.faces,
+                                 config=DTOConfig(**cfg))  # fmt: skip
                 else:
                     out = DTOLite()(scene.estimates, scene.K, depth, as_kind, masks=scene.masks,
                                     priors=scene.classes)  # fmt: skip

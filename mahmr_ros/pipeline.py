@@ -11,7 +11,10 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import math
+import numbers
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -34,7 +37,17 @@ class Estimator(Protocol):
 
     ``estimate`` gets a validated BGR image and either the caller's K (original-image pixels) or None, and
     returns the people in that camera's frame. ``K=None`` means the estimator chooses the camera (e.g. the
-    network's FoV head) and reports it in ``Estimation.K_used`` with ``K_estimated=True``.
+    network's FoV head) and reports it in ``Estimation.K_used`` with ``K_estimated=True``. Everything the
+    pipeline uses travels in typed fields (``HumanEstimate.height_sigma_m`` for a measured height, the
+    ``topology()`` faces for DTO's z-buffer); ``HumanEstimate.extras`` is never read.
+
+    Optional methods (looked up with ``getattr``, so they are not protocol members an ``isinstance`` check
+    would demand):
+
+    * ``shape_model() -> mahmr_ros.dto.ShapeModel | None``: the SMPL(-A) shape space of the estimator's
+      body, so DTO updates the shape coefficients with the scale (without it people are only scaled along
+      the ray, ``height_m`` updated).
+    * ``close() -> None``: free model weights / GPU memory.
     """
 
     body_model: str
@@ -177,7 +190,9 @@ class Pipeline:
         self.estimator = estimator
         self.body_model = estimator.body_model
         self.dto_mode = self.config["dto"].get("mode", "off")
-        self._dto, self._depth_model = _make_dto(self.config["dto"], _shape_model_of(estimator))
+        self._dto, self._depth_model = _make_dto(
+            self.config["dto"], _shape_model_of(estimator), faces=estimator.topology().faces
+        )
         self.tracker = None
         if self.config["tracking"].get("enabled", True):
             self.tracker = Tracker(**{k: v for k, v in self.config["tracking"].items() if k != "enabled"})
@@ -199,6 +214,8 @@ class Pipeline:
         K: np.ndarray | None = None,
         depth: np.ndarray | None = None,
         stamp: object = None,
+        *,
+        stamp_ns: int | None = None,
     ) -> FrameResult:
         """Run one frame.
 
@@ -207,17 +224,25 @@ class Pipeline:
             K: (3, 3) intrinsics of this image in pixels (CameraInfo.k), or None to let the estimator choose
                 (FoV head / assumed FoV; the result then has ``K_estimated=True``).
             depth: (H, W) metric depth registered to the image, metres (0/NaN = invalid), or None.
-            stamp: passed through to the result and used by the tracker when it is a number of seconds
-                or nanoseconds (int).
+            stamp: any caller object, passed through to ``FrameResult.stamp`` untouched. Kept for
+                compatibility; when ``stamp_ns`` is None it also gives the frame's time by this rule: an
+                integer (``int``, numpy integer) is nanoseconds, a float is seconds, anything else (None,
+                bool, a ROS Time, a string) carries no time.
+            stamp_ns: capture time in integer nanoseconds (e.g. ``header.stamp`` as sec * 1e9 + nanosec);
+                wins over ``stamp`` as the frame's time. Without any time the tracker assumes
+                ``tracking.frame_period_s`` between frames.
 
         Returns:
             FrameResult with the people in the camera frame of ``K_used``.
 
         Raises:
-            InputError: the frame cannot be processed (the caller should skip it).
+            InputError: the frame cannot be processed (the caller should skip it), including a time that
+                cannot be one (``stamp_ns`` not an integer, a non-finite float ``stamp``, or a float
+                ``stamp`` so large that it must be nanoseconds).
         """
         t0 = time.perf_counter()
         image, K = validate_frame(image_bgr, K)
+        frame_ns, t_s = frame_time(stamp, stamp_ns)
         if depth is not None:
             depth = np.asarray(depth, dtype=np.float32)
             if depth.shape[:2] != image.shape[:2]:
@@ -227,8 +252,7 @@ class Pipeline:
                 )
         est = self.estimator.estimate(image, K)
         timings = {f"estimator.{k}": v for k, v in est.timings_ms.items()}
-        humans: list[HumanEstimate] = est.humans
-        t_s = _stamp_seconds(stamp)
+        humans: list[HumanEstimate] = [_typed_legacy_extras(h) for h in est.humans]
         # Ids first (from the raw positions), so DTO can smooth per track; velocities after DTO, from the
         # refined positions (mahmr_ros.tracking explains why association stays raw).
         if self.tracker is not None:
@@ -250,6 +274,7 @@ class Pipeline:
             body_model=self.body_model,
             stamp=stamp,
             image_hw=image.shape[:2],
+            stamp_ns=frame_ns,
         )
 
     def _refine_humans(self, humans, K, depth, image, timings):
@@ -261,10 +286,9 @@ class Pipeline:
             timings["dto.depth_model"] = (time.perf_counter() - t) * 1e3
         elif self.dto_mode != "rgbd":
             depth = None
-        priors = _measured_height_priors(humans)
         if depth is None:
-            return self._dto(humans, K, priors=priors)
-        return self._dto(humans, K, depth=depth, depth_kind=kind, priors=priors)
+            return self._dto(humans, K)
+        return self._dto(humans, K, depth=depth, depth_kind=kind)
 
     def close(self) -> None:
         """Free the estimator's resources (model weights, GPU memory) where it supports it."""
@@ -274,20 +298,17 @@ class Pipeline:
 
 
 def _shape_model_of(estimator):
-    """The SMPL shape space of an estimator's body (for DTO's beta update), or None for other bodies."""
-    body = getattr(estimator, "body", None)
-    if body is None or getattr(estimator, "body_model", "") != "smpl" or not hasattr(body, "arrays"):
-        return None
-    from mahmr_ros.dto import ShapeModel
-
-    return ShapeModel.from_smpl_body(body)
+    """The estimator's optional ``shape_model()`` (SMPL shape space for DTO's beta update), else None."""
+    shape_model = getattr(estimator, "shape_model", None)
+    return shape_model() if callable(shape_model) else None
 
 
-def _make_dto(section: Mapping, shape_model=None):
+def _make_dto(section: Mapping, shape_model=None, faces=None):
     """(DTO callable or None, relative depth model or None) for the ``dto`` config section.
 
     ``shape_model`` (SMPL bodies) lets DTO update the shape coefficients with the scale; without it people
-    are only scaled along the ray (and ``height_m`` updated).
+    are only scaled along the ray (and ``height_m`` updated). ``faces`` (F, 3), the estimator's topology,
+    gives the full solver's z-buffer (DTO-Lite samples vertices and needs none).
 
     Raises:
         ValueError: unknown mode/solver, or mode ``mono`` without ``depth_model``.
@@ -309,29 +330,52 @@ def _make_dto(section: Mapping, shape_model=None):
         depth_model = dto.RelativeDepthModel(section["depth_model"])
     if solver == "lite":
         return dto.DTOLite(shape_model=shape_model), depth_model
-    return functools.partial(dto.refine, shape_model=shape_model), depth_model
+    return functools.partial(dto.refine, shape_model=shape_model, faces=faces), depth_model
 
 
-def _measured_height_priors(humans: list[HumanEstimate]) -> list | None:
-    """Known-height DTO priors for people whose estimator measured the height (``extras["height_sigma_m"]``,
-    e.g. the offline estimator sizing someone by the floor), so DTO keeps a measured child a child."""
-    if not any("height_sigma_m" in h.extras for h in humans):
-        return None
-    from mahmr_ros.dto import PersonPrior
+def _typed_legacy_extras(human: HumanEstimate) -> HumanEstimate:
+    """Deprecated: an estimator that still reports a measured height as ``extras["height_sigma_m"]`` (the
+    contract before ``HumanEstimate.height_sigma_m``) gets it moved to the typed field, with a warning."""
+    sigma = human.extras.get("height_sigma_m")
+    if sigma is None or human.height_sigma_m is not None:
+        return human
+    warnings.warn(
+        "[pipeline] HumanEstimate.extras['height_sigma_m'] is deprecated: set HumanEstimate.height_sigma_m",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return human.replace(height_sigma_m=sigma)
 
-    priors = []
-    for h in humans:
-        sigma = h.extras.get("height_sigma_m")
-        known = None if sigma is None else PersonPrior(h.age_class, height_m=h.height_m, height_sigma_m=sigma)
-        priors.append(known)
-    return priors
+
+# A float stamp above this many seconds (3,170 years) can only be nanoseconds passed as a float.
+_MAX_STAMP_S = 1e11
 
 
-def _stamp_seconds(stamp: object) -> float | None:
-    if isinstance(stamp, bool) or stamp is None:
-        return None
-    if isinstance(stamp, int):
-        return stamp * 1e-9  # nanoseconds
-    if isinstance(stamp, float):
-        return stamp
-    return None
+def frame_time(stamp: object = None, stamp_ns: int | None = None) -> tuple[int | None, float | None]:
+    """The frame's time from ``Pipeline.process``'s ``stamp_ns`` / ``stamp`` (rule in its docstring).
+
+    Returns:
+        (integer nanoseconds or None, seconds as float or None = no time).
+
+    Raises:
+        InputError: ``stamp_ns`` is not an integer, or a float ``stamp`` is not finite or is too large to
+            be seconds.
+    """
+    if stamp_ns is not None:
+        if isinstance(stamp_ns, bool) or not isinstance(stamp_ns, numbers.Integral):
+            raise InputError(
+                f"[pipeline] stamp_ns must be an integer number of nanoseconds, got {stamp_ns!r} "
+                f"({type(stamp_ns).__name__}); pass seconds as a float through stamp= instead"
+            )
+        return int(stamp_ns), int(stamp_ns) * 1e-9
+    if isinstance(stamp, bool) or not isinstance(stamp, numbers.Real):
+        return None, None
+    if isinstance(stamp, numbers.Integral):
+        return int(stamp), int(stamp) * 1e-9  # nanoseconds
+    t_s = float(stamp)
+    if not math.isfinite(t_s) or abs(t_s) >= _MAX_STAMP_S:
+        raise InputError(
+            f"[pipeline] a float stamp is seconds, got {stamp!r}: pass integer nanoseconds as stamp_ns= "
+            "(or as an int stamp)"
+        )
+    return round(t_s * 1e9), t_s

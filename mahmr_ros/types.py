@@ -13,6 +13,7 @@ of meaning.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,10 +53,22 @@ class HumanEstimate:
         keypoints_2d: (J, 2) px in the original image, or None.
         depth_sigma_m: 1-sigma translation uncertainty along the camera ray (DTO); 0 = not refined.
         velocity: (3,) m/s in the camera frame, from the tracker (zeros when unknown).
-        scale: DTO scale applied along the ray (1 = unchanged).
+        dto_scale: the factor DTO moved the person by along the camera ray (1 = unchanged); the new
+            position, size and metric height are ``dto_scale`` times the estimator's. (Was ``scale``.)
         age_class: DTO height-prior class 0 baby .. 5 adult neutral (spec dto §3.4), or None = unknown.
-        quality: DTO standardised deviation |H - mu| / sigma, NaN when not refined.
-        extras: free-form per-estimator data (never required by consumers).
+        dto_height_z: how implausible DTO's refined metric height H is under the person's height prior
+            (mu, sigma): the standardised deviation |H - mu| / sigma (0 = at the prior mean; lower is
+            better); NaN when not refined. (Was ``quality``.)
+        extras: free-form per-estimator data for humans and logs (e.g. ``extras["dto"]``, DTO's per-person
+            report). Purely informational: consumers must not need it, and the core decides nothing from
+            it (it reads only the deprecated ``extras["faces"]`` / ``extras["height_sigma_m"]`` of old
+            callers, with a warning). Anything another module needs is a typed field or an argument.
+        height_sigma_m: 1-sigma uncertainty of ``height_m`` when the estimator measured the height (e.g. the
+            offline estimator sizing a person by the floor), metres; None = the height is only the shape's
+            estimate. DTO takes a measured height as a known-height prior instead of the age-class prior.
+
+    Renamed fields keep their old names as deprecated aliases (``scale`` -> ``dto_scale``, ``quality`` ->
+    ``dto_height_z``; reading, assigning and ``replace(scale=...)`` work and warn).
     """
 
     score: float
@@ -77,10 +90,11 @@ class HumanEstimate:
     keypoints_2d: np.ndarray | None = None
     depth_sigma_m: float = 0.0
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
-    scale: float = 1.0
+    dto_scale: float = 1.0
     age_class: int | None = None
-    quality: float = float("nan")
+    dto_height_z: float = float("nan")
     extras: dict = field(default_factory=dict)
+    height_sigma_m: float | None = None
 
     def __post_init__(self) -> None:
         self.score = float(self.score)
@@ -102,6 +116,12 @@ class HumanEstimate:
             self.orientation = self.rotmats[0].copy()
         if self.orientation is not None:
             self.orientation = _f32(self.orientation, (3, 3))
+        if self.height_sigma_m is not None:
+            self.height_sigma_m = float(self.height_sigma_m)
+            if not self.height_sigma_m > 0:
+                raise ValueError(
+                    f"[types] height_sigma_m must be > 0 m or None (not measured), got {self.height_sigma_m}"
+                )
 
     @property
     def K(self) -> np.ndarray:
@@ -112,7 +132,42 @@ class HumanEstimate:
 
     def replace(self, **changes) -> HumanEstimate:
         """A copy with some fields changed (dataclasses.replace, re-validated)."""
+        for old, new in _RENAMED_FIELDS.items():
+            if old in changes:
+                _warn_renamed(old, new, stacklevel=3)
+                changes[new] = changes.pop(old)
         return dataclasses.replace(self, **changes)
+
+    @property
+    def scale(self) -> float:
+        """Deprecated alias of ``dto_scale``."""
+        _warn_renamed("scale", "dto_scale")
+        return self.dto_scale
+
+    @scale.setter
+    def scale(self, value: float) -> None:
+        _warn_renamed("scale", "dto_scale")
+        self.dto_scale = value
+
+    @property
+    def quality(self) -> float:
+        """Deprecated alias of ``dto_height_z``."""
+        _warn_renamed("quality", "dto_height_z")
+        return self.dto_height_z
+
+    @quality.setter
+    def quality(self, value: float) -> None:
+        _warn_renamed("quality", "dto_height_z")
+        self.dto_height_z = value
+
+
+# Old public name -> new name of renamed HumanEstimate fields (deprecated aliases, issue 14).
+_RENAMED_FIELDS = {"scale": "dto_scale", "quality": "dto_height_z"}
+
+
+def _warn_renamed(old: str, new: str, stacklevel: int = 3) -> None:
+    msg = f"HumanEstimate.{old} is deprecated, use HumanEstimate.{new}"
+    warnings.warn(msg, DeprecationWarning, stacklevel=stacklevel)
 
 
 @dataclass
@@ -164,8 +219,10 @@ class FrameResult:
         K_estimated: True when the caller gave no K.
         timings_ms: per-stage wall times, milliseconds (``total`` included).
         body_model: name of the body model of ``humans`` ("smpl", "anny").
-        stamp: the caller's stamp, passed through untouched.
+        stamp: the caller's ``stamp`` argument, passed through untouched (any type, may be None).
         image_hw: (H, W) of the input image.
+        stamp_ns: the frame's time in integer nanoseconds (from ``stamp_ns``, or ``stamp`` by the rule of
+            ``Pipeline.process``), or None when the caller gave no time.
     """
 
     humans: list[HumanEstimate]
@@ -175,3 +232,4 @@ class FrameResult:
     body_model: str = "smpl"
     stamp: object = None
     image_hw: tuple[int, int] = (0, 0)
+    stamp_ns: int | None = None

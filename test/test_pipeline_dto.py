@@ -126,15 +126,76 @@ def test_missing_depth_model_names_the_file(tmp_path):
         )
 
 
+class FixedEstimator:
+    """Test double: returns the given people (an estimator with a fixed output)."""
+
+    body_model = "smpl"
+
+    def __init__(self, humans, faces):
+        self.humans, self.faces = humans, faces
+
+    def topology(self):
+        return MeshTopology("smpl", self.faces, ["pelvis"])
+
+    def estimate(self, image_bgr, K):
+        return Estimation(list(self.humans), SCENE["scene"].K, False, {})
+
+
+def _heights_after_prior_dto(humans, scene):
+    config = {"dto": {"mode": "prior_only"}, "tracking": {"enabled": False}}
+    pipe = Pipeline(FixedEstimator(humans, scene.faces), config)
+    return np.array([h.height_m for h in pipe.process(_image(scene), scene.K).humans])
+
+
 def test_measured_heights_are_kept_by_the_prior(scene):
-    """An estimator that measured a height (extras["height_sigma_m"], e.g. floor sizing) is trusted by DTO,
-    where an estimated class (here: everyone classified adult, class 5) would pull it to the class prior."""
+    """An estimator that measured a height (``height_sigma_m``, e.g. floor sizing) is trusted by DTO, where
+    an estimated class (here: everyone classified adult, class 5) would pull it to the class prior."""
     adults = [h.replace(age_class=5) for h in scene.estimates]
     heights = np.array([h.height_m for h in adults])
-    measured = [h.replace(extras={**h.extras, "height_sigma_m": 0.02}) for h in adults]
-    config = {"estimator": "test_crowd", "dto": {"mode": "prior_only"}, "tracking": {"enabled": False}}
-    pipe = Pipeline.from_config(config)
-    plain = np.array([h.height_m for h in pipe._refine_humans(adults, scene.K, None, None, {})])
-    kept = np.array([h.height_m for h in pipe._refine_humans(measured, scene.K, None, None, {})])
+    measured = [h.replace(height_sigma_m=0.02) for h in adults]
+    plain = _heights_after_prior_dto(adults, scene)
+    kept = _heights_after_prior_dto(measured, scene)
     assert np.abs(plain - heights).max() > 0.05  # the class prior pulls unmeasured heights
     np.testing.assert_allclose(kept, heights, atol=0.02)
+
+
+def test_measured_height_in_extras_still_works_with_a_deprecation_warning(scene):
+    """The old contract (``extras["height_sigma_m"]``) of plug-in estimators keeps working, and warns."""
+    adults = [h.replace(age_class=5) for h in scene.estimates]
+    legacy = [h.replace(extras={**h.extras, "height_sigma_m": 0.02}) for h in adults]
+    with pytest.warns(DeprecationWarning, match="height_sigma_m"):
+        old = _heights_after_prior_dto(legacy, scene)
+    new = _heights_after_prior_dto([h.replace(height_sigma_m=0.02) for h in adults], scene)
+    np.testing.assert_array_equal(old, new)
+
+
+def test_full_solver_gets_the_estimators_topology_faces(scene):
+    """The full solver's z-buffer uses the faces of ``estimator.topology()`` (estimates carry none)."""
+    from mahmr_ros.dto import refine
+
+    assert all("faces" not in h.extras for h in scene.estimates)
+    config = {"dto": {"mode": "rgbd", "solver": "full"}, "tracking": {"enabled": False}}
+    pipe = Pipeline(FixedEstimator(scene.estimates, scene.faces), config)
+    got = pipe.process(_image(scene), scene.K, depth=scene.depth_m).humans
+    want = refine(scene.estimates, scene.K, scene.depth_m, faces=scene.faces)
+    np.testing.assert_allclose([h.pelvis for h in got], [h.pelvis for h in want], rtol=1e-6)
+
+
+class ShapeEstimator(FixedEstimator):
+    """Test double with the optional ``shape_model()`` method."""
+
+    def shape_model(self):
+        return SCENE["scene"].shape_model
+
+
+def test_dto_shape_space_comes_from_the_estimators_shape_model_method(scene):
+    children = [h.replace(age_class=1) for h in scene.estimates]  # the kid prior shrinks them
+    config = {"dto": {"mode": "prior_only"}, "tracking": {"enabled": False}}
+    with_shape = Pipeline(ShapeEstimator(children, scene.faces), config)
+    assert with_shape._dto.shape_model is scene.shape_model
+    out = with_shape.process(_image(scene), scene.K).humans
+    assert any(not np.allclose(o.betas, h.betas) for o, h in zip(out, children))  # shape updated
+    without = Pipeline(FixedEstimator(children, scene.faces), config)
+    assert without._dto.shape_model is None
+    out = without.process(_image(scene), scene.K).humans
+    assert all(np.array_equal(o.betas, h.betas) for o, h in zip(out, children))  # only scaled

@@ -86,7 +86,7 @@ def make_estimates(ann: ImageAnnotation, body: SMPLLayer, shape: ShapeModel) -> 
                 is_child=bool(ann.betas[i][10] > 0.5),
                 track_id=f"p{i}",
                 pose=ann.poses[i],
-                extras={"faces": body.faces, "index": i},
+                extras={"index": i},
             )
         )
     return out
@@ -197,7 +197,8 @@ def process_image(ann, image, depth_source, body, shape, masks, attributes, conf
     humans = make_estimates(ann, body, shape)
     depth = depth_source(ann.image, image)
     out = refine(humans, ann.K, depth, depth_source.kind, masks=masks(ann.image, image, humans),
-                 priors=attributes(ann.image, image, humans), shape_model=shape, config=config)  # fmt: skip
+                 priors=attributes(ann.image, image, humans), shape_model=shape, faces=body.faces,
+                 config=config)  # fmt: skip
     frame = out[0].extras["dto"].get("frame", {}) if out else {}
     mean_dev = float(frame.get("mean_dev", frame.get("dev", 0.0)))
     groups = [g for g in frame.values() if isinstance(g, dict) and "n_opt" in g] or [frame]
@@ -216,7 +217,7 @@ def process_image(ann, image, depth_source, body, shape, masks, attributes, conf
         "is_released": np.ones(len(out), bool),
         "is_optimize": True,
     }
-    scales = [float(o.scale) for o in out]
+    scales = [float(o.dto_scale) for o in out]
     return {
         "status": "kept",
         "people": people,

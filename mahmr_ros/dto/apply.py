@@ -18,6 +18,8 @@ betas: re-skinning needs the full body model, which the consumer of ``betas`` ha
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from mahmr_ros.dto.priors import CHILD_CLASSES
@@ -32,9 +34,10 @@ def apply_scale(
     shape_model: ShapeModel | None = None,
     age_class: int | None = None,
     depth_sigma_m: float = 0.0,
-    quality: float = float("nan"),
+    height_z: float = float("nan"),
     shape_steps: int = SECANT_STEPS,
     report: dict | None = None,
+    quality: float | None = None,
 ) -> HumanEstimate:
     """A copy of ``human`` moved along the camera ray by ``scale``.
 
@@ -45,9 +48,11 @@ def apply_scale(
             and the vertex counts agree).
         age_class: prior class 0..5 (selects the kid blend for shrunk children), stored on the result.
         depth_sigma_m: 1-sigma uncertainty of the new position along the ray, metres.
-        quality: standardised height deviation |H - mu| / sigma.
+        height_z: standardised deviation |H - mu| / sigma of the new metric height from the height prior,
+            stored as ``dto_height_z``.
         shape_steps: secant steps of the beta update (1 = official).
-        report: stored as ``extras["dto"]`` of the result.
+        report: stored as ``extras["dto"]`` of the result (informational).
+        quality: deprecated name of ``height_z``.
 
     Returns:
         New ``HumanEstimate`` (same ``track_id``, score, box, pose).
@@ -55,6 +60,10 @@ def apply_scale(
     Raises:
         ValueError: scale not finite and > 0.
     """
+    if quality is not None:
+        msg = "apply_scale(quality=...) is deprecated, use height_z="
+        warnings.warn(msg, DeprecationWarning, stacklevel=2)
+        height_z = quality
     s = float(scale)
     if not np.isfinite(s) or s <= 0:
         raise ValueError(f"[dto.apply] scale must be finite and > 0, got {scale} for '{human.track_id}'")
@@ -84,9 +93,9 @@ def apply_scale(
         betas=betas,
         height_m=height,
         is_child=_is_child(human, s, height, age_class),
-        scale=s,
+        dto_scale=s,
         depth_sigma_m=float(depth_sigma_m),
-        quality=float(quality),
+        dto_height_z=float(height_z),
         age_class=age_class if age_class is not None else human.age_class,
         extras=extras,
     )

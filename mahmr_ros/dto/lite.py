@@ -354,7 +354,7 @@ class DTOLite:
             report = {"mode": "lite", "status": status[i], "raw_scale": float(s[i])}
             out.append(apply_scale(hm, si, shape_model=self.shape_model, age_class=classes[i],
                                    depth_sigma_m=float(np.linalg.norm(hm.pelvis)) * np.sqrt(vi),
-                                   quality=abs(si * h[i] - mu[i]) / sigma[i], shape_steps=cfg.shape_steps,
+                                   height_z=abs(si * h[i] - mu[i]) / sigma[i], shape_steps=cfg.shape_steps,
                                    report=report))  # fmt: skip
         t3 = time.perf_counter()
         self.last_timings_ms = {"cues": (t1 - t0) * 1e3, "solve": (t2 - t1) * 1e3, "apply": (t3 - t2) * 1e3}

@@ -19,9 +19,10 @@ Choices where the reference is silent or unsuited to a robot (all in ``DTOConfig
 * Identity: output order = input order, people that cannot be refined (removal rules of §3.2, outliers,
   lone people) are returned unchanged with ``extras["dto"]["status"]`` saying why, unless
   ``drop_removed=True`` (the reference drops removed people).
-* Faces for the z-buffer: the ``faces`` argument, else ``humans[i].extras["faces"]``, else the
+* Faces for the z-buffer: the ``faces`` argument (the pipeline passes its estimator's topology), else the
   ``shape_model``'s faces when the vertex counts match; without faces the vertices are splatted (works for
-  any mesh, e.g. Anny without topology).
+  any mesh, e.g. Anny without topology). ``humans[0].extras["faces"]`` is a deprecated fallback for
+  ``faces`` (``extras`` is informational only, see ``HumanEstimate``).
 * The group test uses the pelvis depth instead of the model translation's z (the model origin is not on the
   body for every body model).
 * The shape update (one SMPL coefficient, kid blend for children) needs a ``ShapeModel`` and an SMPL body;
@@ -31,6 +32,7 @@ Choices where the reference is silent or unsuited to a robot (all in ``DTOConfig
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,7 +106,8 @@ def resolve_priors(humans: list[HumanEstimate], priors) -> list[PersonPrior]:
     """One ``PersonPrior`` per person from ``priors``.
 
     ``priors`` is None, a list aligned with ``humans`` or a dict keyed by ``track_id``; entries may be
-    ``PersonPrior``, a class id or None. Missing entries fall back to the estimate's ``age_class``.
+    ``PersonPrior``, a class id or None. Missing entries fall back to the estimate's ``age_class`` and, when
+    the estimator measured the height (``height_sigma_m`` set), to that known height.
     """
     out = []
     if priors is not None and not isinstance(priors, (list, tuple, dict)):
@@ -115,7 +118,9 @@ def resolve_priors(humans: list[HumanEstimate], priors) -> list[PersonPrior]:
         raise ValueError(f"[dto.refine] {len(priors)} priors for {len(humans)} people")
     for i, h in enumerate(humans):
         p = priors[i] if isinstance(priors, (list, tuple)) else (priors or {}).get(h.track_id)
-        if p is None:
+        if p is None and h.height_sigma_m is not None:
+            p = PersonPrior(h.age_class, height_m=h.height_m, height_sigma_m=h.height_sigma_m)
+        elif p is None:
             p = PersonPrior(age_class=h.age_class)
         elif not isinstance(p, PersonPrior):
             p = PersonPrior(age_class=int(p))
@@ -163,7 +168,12 @@ def _faces_for(humans, faces, shape_model):
     if faces is not None:
         return np.asarray(faces, np.int64)
     f = humans[0].extras.get("faces")
-    if f is not None:
+    if f is not None:  # deprecated: extras is informational; kept for callers of the old contract
+        warnings.warn(
+            "[dto.refine] faces in HumanEstimate.extras['faces'] are deprecated: pass refine(..., faces=)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         return np.asarray(f, np.int64)
     if (
         shape_model is not None
@@ -202,9 +212,9 @@ def refine(
         device: torch device for the z-buffer (default CPU).
 
     Returns:
-        New estimates (input order; see ``DTOConfig.drop_removed``), with ``scale``, ``height_m``,
-        ``depth_sigma_m``, ``quality``, ``age_class`` and ``extras["dto"]`` (mode, status, group, alpha, beta,
-        frame acceptance, per-stage ``timings_ms``) filled for refined people.
+        New estimates (input order; see ``DTOConfig.drop_removed``), with ``dto_scale``, ``height_m``,
+        ``depth_sigma_m``, ``dto_height_z``, ``age_class`` and ``extras["dto"]`` (mode, status, group, alpha,
+        beta, frame acceptance, per-stage ``timings_ms``) filled for refined people.
 
     Raises:
         ValueError: bad K, depth, masks, depth_kind, vertices or heights (the message names the input).
@@ -265,7 +275,7 @@ def _prior_only(humans, mu, sigma, classes, has_height, shape_model, cfg) -> lis
         sigma_t = float(np.linalg.norm(h.pelvis)) * sigma[i] / h.height_m
         report = {"mode": "prior", "status": "refined", "mu": float(mu[i]), "sigma": float(sigma[i])}
         out.append(apply_scale(h, s, shape_model=shape_model, age_class=classes[i], depth_sigma_m=sigma_t,
-                               quality=0.0, shape_steps=cfg.shape_steps, report=report))  # fmt: skip
+                               height_z=0.0, shape_steps=cfg.shape_steps, report=report))  # fmt: skip
     return out
 
 
@@ -423,8 +433,8 @@ def _apply_plan(humans, plan: _Plan, cues: Cues, mu, sigma, classes, shape_model
             )
             continue
         s = plan.scale[i]
-        quality = abs(s * h.height_m - mu[i]) / sigma[i]
+        height_z = abs(s * h.height_m - mu[i]) / sigma[i]
         sigma_t = float(np.linalg.norm(h.pelvis)) * plan.sigma_s[i]
         out.append(apply_scale(h, s, shape_model=shape_model, age_class=classes[i], depth_sigma_m=sigma_t,
-                               quality=quality, shape_steps=cfg.shape_steps, report=report))  # fmt: skip
+                               height_z=height_z, shape_steps=cfg.shape_steps, report=report))  # fmt: skip
     return out

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from mahmr_ros.body import SMPLBody, resolve_device
+from mahmr_ros.dto.shape import ShapeModel
 from mahmr_ros.model.camera import intrinsics_net_to_img
 from mahmr_ros.model.checkpoint import detect_config, load_checkpoint, read_state_dict
 from mahmr_ros.model.config import build_model
@@ -185,6 +186,10 @@ class MahmrEstimator:
     def topology(self) -> MeshTopology:
         """SMPL faces and the 45 joint names."""
         return self.body.topology()
+
+    def shape_model(self) -> ShapeModel:
+        """The SMPL(-A) shape space of the body, for DTO's shape update (``Estimator`` optional method)."""
+        return ShapeModel.from_smpl_body(self.body)
 
     def estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
         """People in one frame.

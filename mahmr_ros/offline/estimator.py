@@ -359,15 +359,15 @@ class OfflineEstimator:
             orientation=R @ ANNY_TO_REP155,
             keypoints_2d=kp2d,
             age_class=age_class(years),
+            # a measured height (floor sizing: ~1.5-3 cm on synthetic renders) -> DTO trusts it as a
+            # known-height prior instead of pulling it to the class mean
+            height_sigma_m=FLOOR_HEIGHT_SIGMA_M if sized_by_floor else None,
             extras={
                 "age_phenotype": float(fit.age[p]),
                 "height_phenotype": float(fit.height_ph[p]),
                 "age_years": years,
                 # what set the body's size: the feet on the known floor, or BlazePose's metric landmarks
                 "sized_by": "floor" if sized_by_floor else "landmarks",
-                # a measured height (floor sizing: ~1.5-3 cm on synthetic renders) -> DTO trusts it as a
-                # known-height prior instead of pulling it to the class mean (Pipeline reads this key)
-                **({"height_sigma_m": FLOOR_HEIGHT_SIGMA_M} if sized_by_floor else {}),
                 "phenotype_labels": list(self.body.phenotype_labels),
                 "fit_rms_3d_m": float(fit.rms_3d_m[p]),
                 "fit_rms_2d_px": float(fit.rms_2d_px[p]),

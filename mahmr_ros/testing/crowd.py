@@ -73,8 +73,8 @@ class CrowdScene:
         image_hw: (H, W).
         faces: (F, 3) int64 mesh faces shared by all bodies.
         truth: P true bodies (metric), as ``HumanEstimate`` (``age_class`` and ``height_m`` are true).
-        estimates: P network-like estimates, same order, ``track_id`` ``p0``, ``p1``, ... and
-            ``extras["faces"]``.
+        estimates: P network-like estimates, same order, ``track_id`` ``p0``, ``p1``, ... (pass ``faces``
+            to ``mahmr_ros.dto.refine`` for its z-buffer).
         errors: (P,) float64 factors e the estimates were scaled by (estimate = e x truth about the camera).
         masks: (P, H, W) bool visible instance masks (pixel ownership of the true scene).
         depth_m: (H, W) float32 metric depth (optical-axis z), ``wall_m`` where no body is.
@@ -265,7 +265,6 @@ def make_crowd(
             is_child=False,
             age_class=None,
             track_id=f"p{i}",
-            extras={"faces": model.faces},
         )
         estimates.append(est)
     return CrowdScene(
@@ -291,5 +290,4 @@ def _estimate(verts, joints, rot, betas, transl, K, height, cls, hw, faces) -> H
         height_m=height,
         is_child=cls < 3,
         age_class=cls,
-        extras={"faces": faces},
     )

@@ -23,7 +23,7 @@ def test_scaling_along_the_ray_keeps_projections(scene, s):
     for a, b in ((h.vertices, out.vertices), (h.joints, out.joints)):
         assert np.abs(project(a, scene.K) - project(b, scene.K)).max() < 0.5  # spec §12 (iii)
     np.testing.assert_allclose(out.pelvis, s * h.pelvis, rtol=1e-6)
-    assert out.scale == s and out.track_id == h.track_id and out.age_class == 4
+    assert out.dto_scale == s and out.track_id == h.track_id and out.age_class == 4
 
 
 def test_shape_update_places_the_model_pelvis_exactly(scene):

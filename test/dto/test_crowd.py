@@ -42,7 +42,7 @@ def test_estimates_are_scaled_truth(scene):
         assert est.height_m == pytest.approx(f * t.height_m, abs=1e-3)
         m = scene.shape_model
         np.testing.assert_allclose(m.rest_pelvis(est.betas) + est.transl, est.pelvis, atol=1e-4)
-        assert est.age_class is None and est.extras["faces"] is scene.faces
+        assert est.age_class is None and "faces" not in est.extras  # faces: scene.faces, passed explicitly
     assert [h.track_id for h in scene.estimates] == [f"p{i}" for i in range(6)]
 
 

@@ -37,7 +37,7 @@ def test_metric_depth_recovers_planted_positions(scenes):
     before, after = [], []
     for s in scenes:
         out = refine(s.estimates, s.K, s.depth_m, "metric", masks=s.masks, priors=s.classes,
-                     shape_model=s.shape_model, config=RELAXED)  # fmt: skip
+                     shape_model=s.shape_model, config=RELAXED, faces=s.faces)  # fmt: skip
         refined = np.array([h.extras["dto"]["status"] == "refined" for h in out])
         assert refined.mean() > 0.8
         assert set(out[0].extras["dto"]["frame"]["timings_ms"]) == {"cues", "solve", "apply"}
@@ -55,11 +55,20 @@ def test_metric_depth_recovers_planted_positions(scenes):
 def test_metric_16uc1_millimetres_and_heights(scenes):
     s = scenes[1]
     mm = np.round(np.nan_to_num(s.depth_m) * 1000).astype(np.uint16)
-    out = refine(s.estimates, s.K, mm, "metric", priors=s.classes, shape_model=s.shape_model, config=RELAXED)
+    out = refine(
+        s.estimates,
+        s.K,
+        mm,
+        "metric",
+        priors=s.classes,
+        shape_model=s.shape_model,
+        config=RELAXED,
+        faces=s.faces,
+    )
     for o, t in zip(out, s.truth):
         if o.extras["dto"]["status"] == "refined":
             assert o.height_m == pytest.approx(t.height_m, rel=0.06)
-            assert o.depth_sigma_m > 0 and np.isfinite(o.quality) and o.age_class == t.age_class
+            assert o.depth_sigma_m > 0 and np.isfinite(o.dto_height_z) and o.age_class == t.age_class
 
 
 def test_relative_depth_improves_depth_and_ordering(scenes):
@@ -67,7 +76,9 @@ def test_relative_depth_improves_depth_and_ordering(scenes):
     e_before, e_after, o_before, o_after = [], [], [], []
     for k, s in enumerate(scenes):
         disp, _ = s.relative_disparity(seed=k)
-        out = refine(s.estimates, s.K, disp, "disparity", masks=s.masks, priors=s.classes, config=cfg)
+        out = refine(
+            s.estimates, s.K, disp, "disparity", masks=s.masks, priors=s.classes, config=cfg, faces=s.faces
+        )
         e_before += list(depth_errors(s.estimates, s))
         e_after += list(depth_errors(out, s))
         o_before.append(ordering(s.estimates, s))
@@ -85,7 +96,7 @@ def test_prior_only_mode_uses_the_class_prior(scenes):
     assert all(o.extras["dto"]["mode"] == "prior" for o in out)
     # Without any attribute (no-gender mode, mu = own height) the prior carries no metric information.
     unchanged = refine(s.estimates, s.K, None)
-    assert all(o.scale == pytest.approx(1.0) for o in unchanged)
+    assert all(o.dto_scale == pytest.approx(1.0) for o in unchanged)
     # A known metric height (registered user) wins over the class prior.
     known = {"p0": PersonPrior(height_m=s.truth[0].height_m, height_sigma_m=0.01)}
     out = refine(s.estimates, s.K, None, priors=known)
@@ -106,32 +117,38 @@ def test_any_mesh_without_faces_and_identity(scenes):
 def test_guards_and_removal(scenes):
     s = scenes[1]
     # Default (reference) removal rule at this small resolution removes far people: unchanged, or dropped.
-    kept = refine(s.estimates, s.K, s.depth_m, "metric", masks=s.masks)
+    kept = refine(s.estimates, s.K, s.depth_m, "metric", masks=s.masks, faces=s.faces)
     removed = [o for o in kept if o.extras["dto"]["status"].startswith("removed")]
-    assert removed and all(o.scale == 1.0 for o in removed) and len(kept) == len(s.estimates)
+    assert removed and all(o.dto_scale == 1.0 for o in removed) and len(kept) == len(s.estimates)
     dropped = refine(
-        s.estimates, s.K, s.depth_m, "metric", masks=s.masks, config=DTOConfig(drop_removed=True)
+        s.estimates,
+        s.K,
+        s.depth_m,
+        "metric",
+        masks=s.masks,
+        config=DTOConfig(drop_removed=True),
+        faces=s.faces,
     )
     assert len(dropped) == len(kept) - len(removed)
     # A lone person with relative depth is left unchanged (spec §3.0).
-    one = refine(s.estimates[:1], s.K, s.depth_m, "relative")
-    assert one[0].scale == 1.0 and one[0].extras["dto"]["status"] == "unchanged"
+    one = refine(s.estimates[:1], s.K, s.depth_m, "relative", faces=s.faces)
+    assert one[0].dto_scale == 1.0 and one[0].extras["dto"]["status"] == "unchanged"
     # Everyone removed: empty deviation list -> mean_dev 0, nothing optimised.
-    gone = refine(s.estimates, s.K, s.depth_m, "relative", masks=np.zeros_like(s.masks))
+    gone = refine(s.estimates, s.K, s.depth_m, "relative", masks=np.zeros_like(s.masks), faces=s.faces)
     assert all(o.extras["dto"]["status"] == "removed:area" for o in gone)
     frame = gone[0].extras["dto"]["frame"]
     assert frame["is_optimize"] is False and frame["mean_dev"] == 0.0
     # An estimate without a height cannot be refined: skipped cleanly, in every mode.
     no_h = [s.estimates[0].replace(height_m=0.0)] + s.estimates[1:]
     for depth in (None, s.depth_m):
-        out = refine(no_h, s.K, depth, config=RELAXED)
-        assert out[0].extras["dto"]["status"] == "removed:no_height" and out[0].scale == 1.0
+        out = refine(no_h, s.K, depth, config=RELAXED, faces=s.faces)
+        assert out[0].extras["dto"]["status"] == "removed:no_height" and out[0].dto_scale == 1.0
         assert out[1].extras["dto"]["status"] == "refined"
     # Depth from something behind the people (e.g. misregistered): implied heights > 2.1 m are not applied.
     far = s.depth_m * 1.8
-    out = refine(s.estimates, s.K, far, "metric", config=RELAXED)
+    out = refine(s.estimates, s.K, far, "metric", config=RELAXED, faces=s.faces)
     outliers = [o for o in out if o.extras["dto"]["status"] == "outlier"]
-    assert len(outliers) >= 2 and all(o.scale == 1.0 for o in outliers)
+    assert len(outliers) >= 2 and all(o.dto_scale == 1.0 for o in outliers)
     assert all(o.height_m <= 2.1 for o in out if o.extras["dto"]["status"] == "refined")
 
 
@@ -142,8 +159,9 @@ def test_bad_input_raises_clear_errors(scenes):
         refine(s.estimates, s.K, s.depth_m, "inverse")
     with pytest.raises(ValueError, match="K must be"):
         refine(s.estimates, np.eye(2), s.depth_m)
-    blank = refine(s.estimates, s.K, np.full(HW, np.nan, np.float32))  # all invalid: clean skip
-    assert all(o.extras["dto"]["status"] == "removed:depth" and o.scale == 1.0 for o in blank)
+    # all invalid: clean skip
+    blank = refine(s.estimates, s.K, np.full(HW, np.nan, np.float32), faces=s.faces)
+    assert all(o.extras["dto"]["status"] == "removed:depth" and o.dto_scale == 1.0 for o in blank)
     with pytest.raises(ValueError, match="must be"):
         refine(s.estimates, s.K, np.zeros((3, 4, 5), np.float32))
     with pytest.raises(ValueError, match="masks must be"):
@@ -195,7 +213,9 @@ def test_metric_dto_on_realistic_rgbd(scenes):
     errors, in_range = [], []
     for k, s in enumerate(scenes):
         mm = s.sensor_depth_mm(seed=k)  # 10 m range: farther people get no reading and stay unchanged
-        out = refine(s.estimates, s.K, mm, "metric", masks=s.masks, priors=s.classes, config=RELAXED)
+        out = refine(
+            s.estimates, s.K, mm, "metric", masks=s.masks, priors=s.classes, config=RELAXED, faces=s.faces
+        )
         status = [o.extras["dto"]["status"] for o in out]
         refined = np.array([st == "refined" for st in status])
         errors += list(depth_errors(out, s)[refined])
@@ -203,3 +223,13 @@ def test_metric_dto_on_realistic_rgbd(scenes):
         assert all(st in ("refined", "removed:depth") for st in status)
     assert np.mean(in_range) > 0.9
     assert np.median(errors) < 0.03
+
+
+def test_faces_in_extras_are_a_deprecated_fallback(scenes):
+    """``extras`` is informational now; faces left there by old callers still work, with a warning."""
+    s = scenes[0]
+    legacy = [h.replace(extras={**h.extras, "faces": s.faces}) for h in s.estimates]
+    with pytest.warns(DeprecationWarning, match="faces="):
+        old = refine(legacy, s.K, s.depth_m, "metric", masks=s.masks, config=RELAXED)
+    new = refine(s.estimates, s.K, s.depth_m, "metric", masks=s.masks, config=RELAXED, faces=s.faces)
+    np.testing.assert_array_equal([h.pelvis for h in old], [h.pelvis for h in new])
