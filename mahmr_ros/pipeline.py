@@ -39,7 +39,8 @@ class Estimator(Protocol):
     returns the people in that camera's frame. ``K=None`` means the estimator chooses the camera (e.g. the
     network's FoV head) and reports it in ``Estimation.K_used`` with ``K_estimated=True``. Everything the
     pipeline uses travels in typed fields (``HumanEstimate.height_sigma_m`` for a measured height, the
-    ``topology()`` faces for DTO's z-buffer); ``HumanEstimate.extras`` is never read.
+    ``topology()`` faces for DTO's z-buffer); ``HumanEstimate.extras`` is not read (except the deprecated
+    ``extras["height_sigma_m"]`` of older estimators, moved to the typed field with a warning).
 
     Optional methods (looked up with ``getattr``, so they are not protocol members an ``isinstance`` check
     would demand):
@@ -242,7 +243,7 @@ class Pipeline:
         """
         t0 = time.perf_counter()
         image, K = validate_frame(image_bgr, K)
-        frame_ns, t_s = frame_time(stamp, stamp_ns)
+        frame_ns, t_s = _frame_time(stamp, stamp_ns)
         if depth is not None:
             depth = np.asarray(depth, dtype=np.float32)
             if depth.shape[:2] != image.shape[:2]:
@@ -351,7 +352,7 @@ def _typed_legacy_extras(human: HumanEstimate) -> HumanEstimate:
 _MAX_STAMP_S = 1e11
 
 
-def frame_time(stamp: object = None, stamp_ns: int | None = None) -> tuple[int | None, float | None]:
+def _frame_time(stamp: object = None, stamp_ns: int | None = None) -> tuple[int | None, float | None]:
     """The frame's time from ``Pipeline.process``'s ``stamp_ns`` / ``stamp`` (rule in its docstring).
 
     Returns:
