@@ -28,6 +28,7 @@ from training.data.formats import ImageAnnotation, read, world_to_camera
 from training.data.scale_map import (
     MIN_VISIBLE_JOINTS,
     gt_boxes,
+    mesh_edges,
     scale_map,
     subdivide_vertices,
     visible_joints,
@@ -81,7 +82,8 @@ class HumanDataset(torch.utils.data.Dataset):
             )
         self.name = fmt if not reader_kwargs or "dataset" not in reader_kwargs else reader_kwargs["dataset"]
         self.body = body
-        self.annotations = [world_to_camera(a, self._root_joint) for a in anns]
+        self.annotations = cameras_frame(anns, self._root_joint)
+        self.edges = mesh_edges(body.faces)  # scale-map subdivision, once per body (not per sample)
         self.images = Path(images)
         self.input_size = input_size
         self.augment = augment or aug.AugmentConfig()
@@ -158,7 +160,7 @@ class HumanDataset(torch.utils.data.Dataset):
         ok = bool(keep.any()) and bool(vis[keep, :MATCH_JOINTS].any(1).all())
         ds_boxes = None if ann.boxes_xyxy is None else ann.boxes_xyxy[keep] * meta.scale
         boxes = gt_boxes(j2d[keep], meta.resized_hw, self.input_size, ds_boxes)
-        v2d = _project(subdivide_vertices(verts[keep], self.body.faces), K_net)
+        v2d = _project(subdivide_vertices(verts[keep], edges=self.edges), K_net)
         smap = scale_map(v2d, boxes, transl[keep, 2] / K_net[1, 1], meta.resized_hw)
         G = int(keep.sum())
         f32 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
@@ -181,6 +183,21 @@ class HumanDataset(torch.utils.data.Dataset):
         }
         return {"image": tensor, "resized_hw": torch.tensor(meta.resized_hw), "targets": targets,
                 "key": f"{self.name}/{ann.image}", "ok": ok}  # fmt: skip
+
+
+def cameras_frame(anns: list[ImageAnnotation], root_joint_fn) -> list[ImageAnnotation]:
+    """``world_to_camera`` for a whole file, with ONE root-joint call over every world-frame person."""
+    world = [a for a in anns if a.frame == "world" and a.num_people]
+    if not world:
+        return [world_to_camera(a, root_joint_fn) for a in anns]
+    j0 = np.asarray(root_joint_fn(np.concatenate([a.betas for a in world])), np.float64)
+    bounds = np.cumsum([0] + [a.num_people for a in world])
+    table = {id(a): j0[bounds[i] : bounds[i + 1]] for i, a in enumerate(world)}
+    out = []
+    for a in anns:
+        fn = (lambda _betas, j=table[id(a)]: j) if id(a) in table else root_joint_fn
+        out.append(world_to_camera(a, fn))
+    return out
 
 
 def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
