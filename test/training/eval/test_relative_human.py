@@ -106,6 +106,14 @@ def test_a_19_joint_child_is_mapped_matched_and_counted_in_its_age_group(tmp_pat
     assert result["num_pairs"] == 1 and result["PCRD_0.2"] == 1.0
     assert result["PCRD_age"]["kid"] == 1.0 and result["PCRD_age"]["adult"] == 1.0
     assert result["PCRD_age"]["baby"] is None
+    och = {"R_Shoulder": 0, "R_Elbow": 1, "R_Wrist": 2, "L_Shoulder": 3, "L_Elbow": 4, "L_Wrist": 5,
+           "R_Hip": 6, "R_Knee": 7, "R_Ankle": 8, "L_Hip": 9, "L_Knee": 10, "L_Ankle": 11, "Head_top": 12,
+           "Neck": 13, "R_Ear": 14, "L_Ear": 15, "Nose": 16, "R_Eye": 17, "L_Eye": 18}  # fmt: skip
+    np.savez(tmp_path / "och.npz", annots=np.array({"och_000123.jpg": people[1:]}, dtype=object))
+    (other,) = read_relative_human(tmp_path / "och.npz")  # not a 7-character stem: OCHuman layout
+    assert other.extras["kp_layout"] == ["ochuman19"]
+    for j, name in enumerate(cp14):
+        np.testing.assert_array_equal(other.keypoints_2d[0, j], child19[och[name]])
     wrong = RelativeHumanEval()
     wrong.add(pred, np.array([4.0, 3.0]), ann.keypoints_2d, ann.depth_id, ann.age)  # child placed in front
     assert wrong.result()["PCRD_age"]["kid"] == 0.0
