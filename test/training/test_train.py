@@ -192,6 +192,7 @@ def test_gradient_accumulation_equals_the_large_batch(tmp_path, synthetic_root, 
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=5e-6)  # an AdamW step is ~1e-4 (lr)
 
 
+@pytest.mark.slow
 def test_retention_eval_and_best_checkpoint(tmp_path, synthetic_root, synthetic_smpl, manifest):
     cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "run", max_steps=3, save_every=1,
                    keep_checkpoints=1, activation_checkpointing=True)  # fmt: skip
