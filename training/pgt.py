@@ -42,7 +42,7 @@ from mahmr_ros.dto import DTOConfig, PersonPrior, RelativeDepthModel, ShapeModel
 from mahmr_ros.model.rotation import axis_angle_to_rotmat
 from mahmr_ros.types import HumanEstimate
 from training.data.formats import ImageAnnotation, read
-from training.smpl_layer import SMPLLayer, read_smpl_arrays
+from training.smpl_layer import SMPLLayer
 
 INPUT_FORMATS = ("camerahmr", "stage_a", "dto_humans")
 ACCEPT_MEAN_DEV = 1.5
@@ -247,7 +247,7 @@ def run_shard(args, shard: tuple[int, int]) -> Path:
     annotations = read(args.format, args.input, dataset=args.dataset)
     mine = [a for k, a in enumerate(sorted(annotations, key=lambda a: a.image)) if k % n == i]
     body = SMPLLayer(args.smpl, args.kid_template, 11)
-    shape = ShapeModel.from_arrays(read_smpl_arrays(args.smpl), np.load(args.kid_template))
+    shape = ShapeModel.from_arrays(body.arrays, body.kid_template)
     depth_source = DepthSource(args.depth_onnx, args.depth_maps, args.depth_kind)
     attributes = AttributeSource(args.attributes, args.attributes_plugin)
     masks = MaskSource(args.masks, args.masks_plugin)

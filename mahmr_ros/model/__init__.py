@@ -8,6 +8,7 @@ from mahmr_ros.model.config import PRESETS, TINY_OVERRIDES, ModelConfig, build_m
 from mahmr_ros.model.network import MetricAwareHMR
 from mahmr_ros.model.postprocess import postprocess
 from mahmr_ros.model.preprocess import PreprocessMeta, preprocess, stack_batch
+from mahmr_ros.model.pretrained import load_dinov2, load_smpl_mean_params, upright_mean_pose
 from mahmr_ros.types import HumanEstimate
 
 __all__ = [
@@ -21,8 +22,11 @@ __all__ = [
     "build_model",
     "detect_config",
     "load_checkpoint",
+    "load_dinov2",
+    "load_smpl_mean_params",
     "postprocess",
     "preprocess",
     "resolve_config",
     "stack_batch",
+    "upright_mean_pose",
 ]

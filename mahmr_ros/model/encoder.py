@@ -5,7 +5,9 @@ final norm. DINOv2's own cls/pos/patch embeddings are absent: their roles are ta
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from mahmr_ros.model.vit import Block
 
@@ -29,14 +31,24 @@ class ViTEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
 
-    def run_blocks(self, x: Tensor, start: int, stop: int | None = None) -> Tensor:
-        """Main blocks ``start..stop-1`` on (B, N, C) tokens (all attend to all)."""
+    #: Recompute each block in the backward pass instead of storing its activations (training memory).
+    grad_checkpointing: bool = False
+
+    def _run(self, block: nn.Module, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled() and x.requires_grad:
+            return checkpoint(block, x, attn_mask, use_reentrant=False)
+        return block(x, attn_mask)
+
+    def run_blocks(
+        self, x: Tensor, start: int, stop: int | None = None, attn_mask: Tensor | None = None
+    ) -> Tensor:
+        """Main blocks ``start..stop-1`` on (B, N, C) tokens; ``attn_mask`` (B, 1, 1, N) bool keys or None."""
         for block in self.blocks[start:stop]:
-            x = block(x)
+            x = self._run(block, x, attn_mask)
         return x
 
     def run_additional(self, x: Tensor) -> Tensor:
         """The scale-map blocks on (B, N, C) tokens."""
         for block in self.additional_blocks:
-            x = block(x)
+            x = self._run(block, x, None)
         return x

@@ -1,14 +1,17 @@
 """``MetricAwareHMR``: SAT-HMR + FoV head + kid-aware shape head, raw outputs only (spec §1).
 
 SMPL decoding, thresholds and camera reconciliation live outside this module (``postprocess.py``,
-``estimator.py``) so that ``forward`` stays exportable. The forward pass is four stages, each its own method,
-ready to be split into exportable graphs:
+``estimator.py``) so that ``forward`` stays exportable. The module provides the compute of each stage; the
+data-dependent SAT orchestration between them is ``sat.encode`` (shared with training and the staged
+runtime):
 
     images (B,3,Hp,Wp)
-      │ 1. forward_scale_map     static shapes: lvl1 tokens -> additional blocks -> scale map (B,G1h,G1w,2)
-      │ 2. sat.select_cells      data-dependent masks, per image (sat.py)
-      │ 3. forward_tokens        per image: lvl0 pass, gather/pool, blocks[get_map_layer:], norm -> memory
-      └ 4. forward_decoder       padded memory -> 6-layer decoder -> heads -> pred_* (B,Q,...)
+      │ forward_scale_map    static shapes: lvl1 tokens -> additional blocks -> scale map (B,G1h,G1w,2)
+      │ [sat.encode]         per image masks, plans, hr patches            (sat.py)
+      │ forward_lvl0         hr patches -> blocks[:get_map_layer] with the original CLS
+      │ [sat.encode]         [CLS' ; lvl0' ; lvl1' ; lvl2], padded batch, memory positions
+      │ forward_encoder      blocks[get_map_layer:] -> norm -> feature_proj -> memory
+      └ forward_decoder      6-layer decoder -> camera -> iterative heads (decode_layers) -> pred_* (B,Q,...)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from mahmr_ros.model.config import ModelConfig
 from mahmr_ros.model.decoder import Decoder, sine_embed_2d
 from mahmr_ros.model.encoder import ViTEncoder
 from mahmr_ros.model.heads import DEFAULT_FOV_RAD, MLP, camera_to_translation, clamp_fov, focal_from_fov
+from mahmr_ros.model.pretrained import upright_mean_pose
 from mahmr_ros.model.rotation import rot6d_to_rotmat
 
 NUM_SMPL_JOINTS = 24
@@ -48,8 +52,9 @@ class MetricAwareHMR(nn.Module):
         f0 = cfg.input_size / (2 * math.tan(DEFAULT_FOV_RAD / 2))
         half = cfg.input_size / 2
         self.register_buffer("cam_intrinsics", torch.tensor([[f0, 0, half], [0, f0, half], [0, 0, 1.0]]))
-        identity_6d = torch.tensor([1.0, 0, 0, 1, 0, 0]).repeat(NUM_SMPL_JOINTS)
-        self.register_buffer("mean_pose", identity_6d)
+        # Refinement start (spec §1.7): an upright, camera-facing body (root pi about x) until a checkpoint or
+        # smpl_mean_params.npz replaces it (``pretrained.load_smpl_mean_params``), never the identity root.
+        self.register_buffer("mean_pose", upright_mean_pose())
         self.register_buffer("mean_shape", torch.zeros(cfg.num_betas))
         z = 1 << max(0, math.ceil(math.log2(cfg.grid_lvl1)))
         ys, xs = torch.meshgrid(torch.arange(z), torch.arange(z), indexing="ij")
@@ -112,52 +117,62 @@ class MetricAwareHMR(nn.Module):
         scale_map = torch.sigmoid(self.scale_head(self.enc_inter_norm(lvl1)))
         return x[:, 0], lvl1.reshape(B, G1h, G1w, C), scale_map.reshape(B, G1h, G1w, 2)
 
-    def forward_tokens(self, image: Tensor, cls1: Tensor, lvl1: Tensor, plan: sat.TokenPlan):
-        """Stage 3 for ONE image: build [CLS' ; lvl0' ; lvl1' ; lvl2], run the remaining blocks.
+    def forward_lvl0(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None = None) -> Tensor:
+        """High-resolution lvl0 tokens of the small-person cells (spec §1.5.4), a padded batch.
+
+        Each hr cell gives 4 tokens (stride-14 conv on its full-resolution 28x28 patch) plus their 92-grid
+        position; they attend to each other and to the ORIGINAL CLS token only, through ``blocks[:gml]``.
 
         Args:
-            image: (3, Hp, Wp) normalised input.
-            cls1: (C,) CLS' from stage 1.
-            lvl1: (G1h, G1w, C) lvl1' tokens from stage 1.
-            plan: the image's token plan (``sat.plan_tokens``).
+            patches: (B, M, 3, 28, 28) normalised full-resolution pixels of the hr cells.
+            pos_index: (B, M, 4) int flat index y0 * F0 + x0 into ``encoder_pos_embeds``, per token in
+                raster order (dy, dx) = (0,0), (0,1), (1,0), (1,1).
+            patch_valid: (B, M) bool, False for padding (masked as keys); None = all real.
 
         Returns:
-            feats: (N, C) ``encoder.norm`` of the patch tokens.
-            cls_out: (C,) final CLS before the norm (FoV-head input, spec §8 #8).
-            levels: (N,) int64 token level 0/1/2.
-            yx: (N, 2) int64 token cell (y, x) on its level's grid.
+            (B, 4M, C) lvl0' tokens (rows of padding patches are garbage).
         """
-        C = lvl1.shape[-1]
-        gml = self.cfg.get_map_layer
-        hr = plan.hr_yx
-        n0 = hr.shape[0]
-        dy = torch.tensor([0, 0, 1, 1], device=hr.device)
-        dx = torch.tensor([0, 1, 0, 1], device=hr.device)
-        yx0 = torch.stack(
-            [(2 * hr[:, :1] + dy).flatten(), (2 * hr[:, 1:] + dx).flatten()], dim=-1
-        )  # (4n0, 2)
+        B, M = patches.shape[:2]
+        x = self.encoder_patch_proj[0](patches.flatten(0, 1))  # (B*M, C, 2, 2)
+        C = x.shape[1]
+        x = x.permute(0, 2, 3, 1).reshape(B, 4 * M, C)  # raster (dy, dx) within each cell
+        x = x + self.encoder_pos_embeds.reshape(-1, C)[pos_index.reshape(B, 4 * M)]
+        x = torch.cat([self.encoder_cr_token.expand(B, 1, C), x], dim=1)
+        mask = None
+        if patch_valid is not None:
+            valid = patch_valid[:, :, None].expand(B, M, 4).reshape(B, 4 * M)
+            mask = torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)[:, None, None, :]
+        return self.encoder.run_blocks(x, 0, self.cfg.get_map_layer, mask)[:, 1:]
+
+    def forward_encoder(self, tokens: Tensor, token_valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The remaining main blocks, final norm and ``feature_proj`` (spec §1.5.6-7).
+
+        Args:
+            tokens: (B, 1+N, C) [CLS' ; lvl0' ; lvl1' ; lvl2] per image, padded.
+            token_valid: (B, 1+N) bool, False for padding (masked as keys); None = all real.
+
+        Returns:
+            memory (B, N, D) ``feature_proj(norm(patch tokens))``; cls_out (B, C) final CLS before the norm.
+        """
+        mask = None if token_valid is None else token_valid[:, None, None, :]
+        x = self.encoder.run_blocks(tokens, self.cfg.get_map_layer, None, mask)
+        return self.feature_proj(self.encoder.norm(x[:, 1:])), x[:, 0]
+
+    def forward_tokens(self, image: Tensor, cls1: Tensor, lvl1: Tensor, plan: sat.TokenPlan):
+        """One image's token pass without ``feature_proj`` (benchmarks, tests; ``forward`` uses sat.encode).
+
+        Returns:
+            feats (N, C) ``encoder.norm`` of the patch tokens; cls_out (C,); levels (N,); cells (N, 2).
+        """
+        n0 = plan.hr_yx.shape[0]
+        t0 = lvl1.new_zeros(0, lvl1.shape[-1])
         if n0:
-            patches = sat.gather_hr_patches(image, hr, 2 * self.cfg.patch_size)  # (n0, 3, 28, 28)
-            t0 = self.encoder_patch_proj[0](patches).permute(0, 2, 3, 1).reshape(4 * n0, C)  # raster (dy, dx)
-            t0 = t0 + self.encoder_pos_embeds[yx0[:, 0], yx0[:, 1]]
-            # lvl0 tokens attend to each other and the ORIGINAL CLS only (spec §1.5.4).
-            seq = torch.cat([self.encoder_cr_token, t0], dim=0)[None]
-            t0 = self.encoder.run_blocks(seq, 0, gml)[0, 1:]
-        else:
-            t0 = lvl1.new_zeros(0, C)
-        t1 = lvl1[plan.lvl1_yx[:, 0], plan.lvl1_yx[:, 1]]
-        t2 = sat.max_pool_groups(lvl1, plan.lvl2_yx)
-        seq = torch.cat([cls1[None], t0, t1, t2], dim=0)[None]  # (1, 1+N, C)
-        seq = self.encoder.run_blocks(seq, gml)[0]
-        levels = torch.cat(
-            [
-                torch.zeros(4 * n0, dtype=torch.long, device=hr.device),
-                torch.ones(len(t1), dtype=torch.long, device=hr.device),
-                torch.full((len(t2),), 2, dtype=torch.long, device=hr.device),
-            ]
-        )
-        yx = torch.cat([yx0, plan.lvl1_yx, plan.lvl2_yx], dim=0)
-        return self.encoder.norm(seq[1:]), seq[0], levels, yx
+            patches = sat.gather_hr_patches(image, plan.hr_yx, 2 * self.cfg.patch_size)[None]
+            yx0 = sat.lvl0_cells(plan.hr_yx)
+            t0 = self.forward_lvl0(patches, (yx0[..., 0] * self.cfg.grid_lvl0 + yx0[..., 1])[None])[0]
+        tokens, levels, yx = sat.assemble_tokens(cls1, t0, lvl1, plan)
+        x = self.encoder.run_blocks(tokens[None], self.cfg.get_map_layer)[0]
+        return self.encoder.norm(x[1:]), x[0], levels, yx
 
     def memory_pos(self, levels: Tensor, yx: Tensor) -> Tensor:
         """(N, D) decoder position encodings.
@@ -173,13 +188,86 @@ class MetricAwareHMR(nn.Module):
         pos = sine_embed_2d(yx_norm[:, 1], yx_norm[:, 0], self.cfg.hidden_dim // 2)
         return pos + self.level_embed[levels]
 
+    def camera(self, cls_out: Tensor, resized_hw: Tensor) -> dict[str, Tensor]:
+        """The network's pinhole camera per image (spec §1.8), float32.
+
+        Args:
+            cls_out: (B, C) final CLS tokens.
+            resized_hw: (B, 2) (h', w') resized unpadded image size, pixels.
+
+        Returns:
+            ``pred_focal`` (B,) and ``pred_intrinsics`` (B, 3, 3) resized-image pixels (principal point
+            (w'/2, h'/2), continuous coordinates); ``pred_fov`` (B,) radians with a FoV head.
+        """
+        B, device = cls_out.shape[0], cls_out.device
+        hw = resized_hw.to(device, torch.float32)
+        out: dict[str, Tensor] = {}
+        if self.cfg.use_fov:
+            fov = clamp_fov(self.fov_head(cls_out)[:, 0].float())
+            focal = focal_from_fov(fov, hw[:, 0])
+            out["pred_fov"] = fov
+        else:
+            # Fixed 60° camera on the input_size canvas (spec §1.8): the same focal for every image.
+            focal = torch.full((B,), self.cfg.input_size / (2 * math.tan(DEFAULT_FOV_RAD / 2)), device=device)
+        K = torch.zeros(B, 3, 3, device=device)
+        K[:, 0, 0] = focal
+        K[:, 1, 1] = focal
+        K[:, 0, 2] = hw[:, 1] / 2
+        K[:, 1, 2] = hw[:, 0] / 2
+        K[:, 2, 2] = 1.0
+        out.update(pred_focal=focal, pred_intrinsics=K)
+        return out
+
+    def decode_layers(
+        self, hs: list[Tensor], boxes: list[Tensor], focal: Tensor, all_layers: bool = False
+    ) -> list[dict[str, Tensor]]:
+        """Iterative heads over the decoder layers (spec §1.7), geometry in float32.
+
+        P6_l = P6_{l-1} + pose_head[l](h_l) and beta_l = beta_{l-1} + shape_head[l](h_l) from ``mean_pose`` /
+        ``mean_shape``; confidence and camera from h_l alone. All pose/shape heads always run (the result
+        accumulates); only the returned layers are turned into rotations and translations.
+
+        Args:
+            hs: per decoder layer (B, Q, D) outputs h_l.
+            boxes: per decoder layer (B, Q, 4) boxes.
+            focal: (B,) focal length, resized-image pixels.
+            all_layers: decode every layer (training's auxiliary losses) instead of the last only.
+
+        Returns:
+            Per decoded layer: ``pred_confs`` (B, Q), ``pred_boxes`` (B, Q, 4), ``pred_rotmats``
+            (B, Q, 24, 3, 3), ``pred_betas`` (B, Q, S), ``pred_cam`` (B, Q, 3), ``pred_transl`` (B, Q, 3) m.
+        """
+        B, Q = hs[0].shape[:2]
+        pose_6d = self.mean_pose.float().expand(B, Q, -1)
+        betas = self.mean_shape.float().expand(B, Q, -1)
+        out = []
+        for idx, h in enumerate(hs):  # all layers: the result accumulates (spec §1.7)
+            pose_6d = pose_6d + self.pose_head[idx](h).float()
+            betas = betas + self.shape_head[idx](h).float()
+            if not all_layers and idx < len(hs) - 1:
+                continue
+            pred_cam, pred_transl = camera_to_translation(
+                self.cam_head(h).float(), focal.float(), self.cfg.input_size
+            )
+            out.append(
+                {
+                    "pred_confs": torch.sigmoid(self.conf_head(h).float())[..., 0],
+                    "pred_boxes": boxes[idx].float(),
+                    "pred_rotmats": rot6d_to_rotmat(pose_6d.reshape(B, Q, NUM_SMPL_JOINTS, 6)),
+                    "pred_betas": betas,
+                    "pred_cam": pred_cam,
+                    "pred_transl": pred_transl,
+                }
+            )
+        return out
+
     def forward_decoder(
         self, memory: Tensor, pos: Tensor, memory_mask: Tensor | None, cls_out: Tensor, resized_hw: Tensor
     ) -> dict[str, Tensor]:
-        """Stage 4: decoder, iterative heads, FoV and metric translation.
+        """Decoder, iterative heads, FoV and metric translation for the last decoder layer.
 
         Args:
-            memory: (B, N, D) projected encoder features (zero rows where padded).
+            memory: (B, N, D) projected encoder features (padded rows are masked).
             pos: (B, N, D) position encodings.
             memory_mask: (B, 1, 1, N) bool, True = real token; None = no padding.
             cls_out: (B, C) final CLS tokens.
@@ -189,47 +277,32 @@ class MetricAwareHMR(nn.Module):
             The ``pred_*`` dict of ``forward`` (without ``sat``).
         """
         B = memory.shape[0]
-        cfg = self.cfg
         tgt = self.tgt_embed.weight[None].expand(B, -1, -1)
         refpoints = self.refpoint_embed.weight[None].expand(B, -1, -1)
         hs, boxes = self.decoder(tgt, refpoints, memory, pos, memory_mask)
-        pose_6d = self.mean_pose.float().expand(B, cfg.num_queries, -1)
-        betas = self.mean_shape.float().expand(B, cfg.num_queries, -1)
-        for layer_idx, h in enumerate(hs):  # all layers: the result accumulates (spec §1.7)
-            pose_6d = pose_6d + self.pose_head[layer_idx](h)
-            betas = betas + self.shape_head[layer_idx](h)
-        h = hs[-1]
-        resized_hw = resized_hw.to(memory.device, torch.float32)
-        out: dict[str, Tensor] = {}
-        if cfg.use_fov:
-            fov = clamp_fov(self.fov_head(cls_out)[:, 0])
-            focal = focal_from_fov(fov, resized_hw[:, 0])
-            out["pred_fov"] = fov
-        else:
-            # Fixed 60° camera on the 1288 canvas (spec §1.8): the same focal for every image.
-            focal = torch.full(
-                (B,), cfg.input_size / (2 * math.tan(DEFAULT_FOV_RAD / 2)), device=memory.device
-            )
-        pred_cam, pred_transl = camera_to_translation(self.cam_head(h), focal, cfg.input_size)
-        intrinsics = torch.zeros(B, 3, 3, device=memory.device)
-        intrinsics[:, 0, 0] = focal
-        intrinsics[:, 1, 1] = focal
-        intrinsics[:, 0, 2] = resized_hw[:, 1] / 2
-        intrinsics[:, 1, 2] = resized_hw[:, 0] / 2
-        intrinsics[:, 2, 2] = 1.0
-        out.update(
-            pred_confs=torch.sigmoid(self.conf_head(h))[..., 0],
-            pred_boxes=boxes[-1],
-            pred_rotmats=rot6d_to_rotmat(pose_6d.reshape(B, cfg.num_queries, NUM_SMPL_JOINTS, 6)),
-            pred_betas=betas,
-            pred_cam=pred_cam,
-            pred_transl=pred_transl,
-            pred_focal=focal,
-            pred_intrinsics=intrinsics,
-        )
-        return out
+        camera = self.camera(cls_out, resized_hw)
+        return {**self.decode_layers(hs, boxes, camera["pred_focal"])[-1], **camera}
 
     # --------------------------------------------------------------------------------------------- forward
+    def check_input(self, images: Tensor) -> None:
+        """Raise a clear error unless (B, 3, Hp, Wp) has sides multiple of 56 and long side <= input_size."""
+        _, _, Hp, Wp = images.shape
+        step = 4 * self.cfg.patch_size
+        if Hp % step or Wp % step or max(Hp, Wp) > self.cfg.input_size:
+            raise ValueError(
+                f"[model] network input {Hp}x{Wp} must have both sides multiples of {step} and the long side "
+                f"<= input_size={self.cfg.input_size} (use mahmr_ros.model.preprocess)"
+            )
+
+    def encode(self, images: Tensor) -> sat.SatEncoding:
+        """The SAT encoder on a padded batch (``sat.encode`` with this module's stages)."""
+        self.check_input(images)
+        return sat.encode(self, images)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute the ViT blocks in the backward pass (activation checkpointing, training only)."""
+        self.encoder.grad_checkpointing = bool(enable)
+
     def forward(self, images: Tensor, resized_hw: Tensor) -> dict:
         """Raw network outputs for a batch (api.md §1); each image is processed as if alone.
 
@@ -249,39 +322,7 @@ class MetricAwareHMR(nn.Module):
             pixel coordinates; ``sat`` = {``hr_cells`` (B, G1h, G1w) bool, ``pooled_groups``
             (B, G1h/2, G1w/2) bool, ``num_tokens`` (B,) int64, ``scale_map`` (B, G1h, G1w, 2)}.
         """
-        B, _, Hp, Wp = images.shape
-        step = 4 * self.cfg.patch_size
-        if Hp % step or Wp % step or max(Hp, Wp) > self.cfg.input_size:
-            raise ValueError(
-                f"[model] network input {Hp}x{Wp} must have both sides multiples of {step} and the long side "
-                f"<= input_size={self.cfg.input_size} (use mahmr_ros.model.preprocess)"
-            )
-        cls1, lvl1, scale_map = self.forward_scale_map(images)
-        masks = sat.select_cells(
-            scale_map, self.cfg.conf_thresh, self.cfg.scale_thresh, self.cfg.sat_official_quirk
-        )
-        feats, cls_out, pos = [], [], []
-        for b in range(B):
-            plan = sat.plan_tokens(masks.hr_cells[b], masks.pooled_groups[b], masks.keep_lvl1[b])
-            f, c, levels, yx = self.forward_tokens(images[b], cls1[b], lvl1[b], plan)
-            feats.append(self.feature_proj(f))
-            cls_out.append(c)
-            pos.append(self.memory_pos(levels, yx))
-        lengths = [len(f) for f in feats]
-        memory = nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, Nmax, D)
-        memory_pos = nn.utils.rnn.pad_sequence(pos, batch_first=True)
-        memory_mask = None
-        if min(lengths) != max(lengths):
-            valid = (
-                torch.arange(max(lengths), device=images.device)[None]
-                < torch.tensor(lengths, device=images.device)[:, None]
-            )
-            memory_mask = valid[:, None, None, :]
-        out = self.forward_decoder(memory, memory_pos, memory_mask, torch.stack(cls_out), resized_hw)
-        out["sat"] = {
-            "hr_cells": masks.hr_cells,
-            "pooled_groups": masks.pooled_groups,
-            "num_tokens": masks.num_tokens(),
-            "scale_map": scale_map,
-        }
+        enc = self.encode(images)
+        out = self.forward_decoder(enc.memory, enc.memory_pos, enc.memory_mask, enc.cls_out, resized_hw)
+        out["sat"] = enc.outputs()
         return out

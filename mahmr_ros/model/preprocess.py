@@ -12,6 +12,8 @@ import torch
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_MEAN_CHW = torch.from_numpy(IMAGENET_MEAN)[:, None, None]
+_STD_CHW = torch.from_numpy(IMAGENET_STD)[:, None, None]
 # SAT needs aligned 2x2 groups of 28-px cells (2 x 2 x patch 14).
 PAD_MULTIPLE = 56
 
@@ -81,9 +83,9 @@ def preprocess(image_bgr: np.ndarray, input_size: int = 1288) -> tuple[torch.Ten
     Wp = -(-w // PAD_MULTIPLE) * PAD_MULTIPLE
     canvas = np.zeros((Hp, Wp, 3), dtype=np.uint8)  # pad BEFORE normalising (spec §8 #4)
     canvas[:h, :w] = resized
-    rgb = canvas[:, :, ::-1].astype(np.float32) / 255.0
-    normalised = (rgb - IMAGENET_MEAN) / IMAGENET_STD
-    tensor = torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
+    # BGR -> RGB, channel-first, /255, normalise: the same float32 ops as the numpy formulation, in place.
+    tensor = torch.from_numpy(canvas).permute(2, 0, 1).flip(0).float()
+    tensor = tensor.div_(255.0).sub_(_MEAN_CHW).div_(_STD_CHW)
     meta = PreprocessMeta(
         orig_hw=(H, W),
         resized_hw=(h, w),

@@ -9,13 +9,28 @@ dynamic token axis -> decoder). Grids (image padded to Hp x Wp, multiples of 56)
 * lvl2: 56-px cells = aligned 2 x 2 groups of lvl1 cells, (Hp/56, Wp/56).
 
 Semantics are per image (no image can change another's tokens), matching the official code at batch size 1.
+
+``encode`` is THE SAT forward orchestration, used by the network (``MetricAwareHMR.forward``), by training
+(``training.forward``, same encoder, every decoder layer decoded) and by the staged runtime
+(``runtime.staged``, whose stage graphs run the compute). It takes the compute as a ``SatStages`` object and
+does everything data-dependent itself, for a batch padded to the longest image (masked as attention keys):
+
+    forward_scale_map(images)            -> cls1, lvl1 grid, scale map
+    select_cells / plan_tokens           -> per image: hr cells, kept lvl1 cells, pooled groups
+    gather_hr_patches + lvl0_cells       -> (B, M, 3, 28, 28) patches, (B, M, 4) 92-grid position indices
+    forward_lvl0(patches, pos, valid)    -> (B, 4M, C) lvl0' tokens (original CLS, blocks[:gml])
+    assemble_tokens                      -> per image [CLS' ; lvl0' ; lvl1' ; lvl2 max-pool], levels, cells
+    forward_encoder(tokens, valid)       -> (B, N, D) memory, (B, C) final CLS
+    memory_pos(levels, cells)            -> (B, N, D) decoder position encodings
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -158,3 +173,169 @@ def max_pool_groups(lvl1_grid: Tensor, lvl2_yx: Tensor) -> Tensor:
         .reshape(G1h // 2, G1w // 2, 4, C)
     )
     return groups[lvl2_yx[:, 0], lvl2_yx[:, 1]].amax(dim=1)
+
+
+def lvl0_cells(hr_yx: Tensor) -> Tensor:
+    """(n0, 2) high-res lvl1 cells -> (n0, 4, 2) int64 lvl0 cells (2y1+dy, 2x1+dx), raster (dy, dx) order."""
+    d = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]], device=hr_yx.device)
+    return 2 * hr_yx[:, None, :] + d[None]
+
+
+def assemble_tokens(
+    cls1: Tensor, lvl0_tokens: Tensor, lvl1_grid: Tensor, plan: TokenPlan
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One image's final-encoder sequence [CLS' ; lvl0' ; kept lvl1' ; lvl2] (spec §1.5 step 6).
+
+    Args:
+        cls1: (C,) CLS' after the scale-map blocks.
+        lvl0_tokens: (4 n0, C) lvl0' tokens, in ``plan.hr_yx`` order, 4 per cell in raster order.
+        lvl1_grid: (G1h, G1w, C) lvl1' tokens.
+        plan: the image's ``TokenPlan``.
+
+    Returns:
+        tokens (1 + N, C); levels (N,) int64 0/1/2; cells (N, 2) int64 (y, x) on each token's level grid.
+    """
+    t1 = lvl1_grid[plan.lvl1_yx[:, 0], plan.lvl1_yx[:, 1]]
+    t2 = max_pool_groups(lvl1_grid, plan.lvl2_yx)
+    tokens = torch.cat([cls1[None], lvl0_tokens.to(lvl1_grid.dtype), t1, t2], dim=0)
+    device = lvl1_grid.device
+    n0, n1, n2 = plan.hr_yx.shape[0], len(t1), len(t2)
+    levels = torch.cat(
+        [
+            torch.zeros(4 * n0, dtype=torch.long, device=device),
+            torch.ones(n1, dtype=torch.long, device=device),
+            torch.full((n2,), 2, dtype=torch.long, device=device),
+        ]
+    )
+    cells = torch.cat([lvl0_cells(plan.hr_yx).reshape(-1, 2), plan.lvl1_yx, plan.lvl2_yx], dim=0)
+    return tokens, levels, cells
+
+
+def bucket(n: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is >= n (n itself for multiple <= 1); n >= 1."""
+    if multiple <= 1:
+        return n
+    return -(-n // multiple) * multiple
+
+
+class SatStages(Protocol):
+    """The compute that ``encode`` drives (``MetricAwareHMR`` itself, or the runtime's stage graphs).
+
+    Attributes:
+        cfg: the ``ModelConfig`` (thresholds, quirk flag, patch size, grid sizes).
+    """
+
+    cfg: object
+
+    def forward_scale_map(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, 3, Hp, Wp) -> cls1 (B, C), lvl1 (B, G1h, G1w, C), scale map (B, G1h, G1w, 2)."""
+        ...
+
+    def forward_lvl0(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None) -> Tensor:
+        """(B, M, 3, 28, 28), (B, M, 4) int64 flat 92-grid indices, (B, M) bool | None -> (B, 4M, C)."""
+        ...
+
+    def forward_encoder(self, tokens: Tensor, token_valid: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(B, 1+N, C), (B, 1+N) bool | None -> memory (B, N, D), final CLS (B, C)."""
+        ...
+
+    def memory_pos(self, levels: Tensor, yx: Tensor) -> Tensor:
+        """(N,) levels, (N, 2) cells -> (N, D) decoder position encodings."""
+        ...
+
+
+@dataclass
+class SatEncoding:
+    """Output of ``encode`` for a batch of B images.
+
+    Attributes:
+        memory: (B, N, D) decoder memory (rows past an image's length are padding).
+        memory_pos: (B, N, D) position encodings (zero rows where padded).
+        memory_valid: (B, N) bool, True = real token; None when no image is padded.
+        cls_out: (B, C) final CLS before the norm (FoV-head input, spec §8 #8).
+        scale_map: (B, G1h, G1w, 2) predicted scale map.
+        masks: the token-selection masks.
+    """
+
+    memory: Tensor
+    memory_pos: Tensor
+    memory_valid: Tensor | None
+    cls_out: Tensor
+    scale_map: Tensor
+    masks: SatMasks
+
+    @property
+    def memory_mask(self) -> Tensor | None:
+        """(B, 1, 1, N) attention key mask of ``memory_valid`` (None = no padding)."""
+        return None if self.memory_valid is None else self.memory_valid[:, None, None, :]
+
+    def outputs(self) -> dict[str, Tensor]:
+        """The ``sat`` entry of the network outputs (api.md §1)."""
+        return {
+            "hr_cells": self.masks.hr_cells,
+            "pooled_groups": self.masks.pooled_groups,
+            "num_tokens": self.masks.num_tokens(),
+            "scale_map": self.scale_map,
+        }
+
+
+def _padded(rows: list[Tensor], length: int) -> Tensor:
+    """Stack (n_b, ...) tensors into (B, length, ...), zero-padded at the end."""
+    return torch.stack([F.pad(r, (0, 0) * (r.dim() - 1) + (0, length - r.shape[0])) for r in rows])
+
+
+def encode(
+    stages: SatStages,
+    images: Tensor,
+    token_bucket: int = 1,
+    patch_bucket: int = 1,
+    always_mask: bool = False,
+) -> SatEncoding:
+    """Run the SAT encoder on a batch (see the module docstring); each image is processed as if alone.
+
+    Args:
+        stages: the compute (``SatStages``).
+        images: (B, 3, Hp, Wp) normalised network input, Hp and Wp multiples of 56.
+        token_bucket: pad the final-encoder token axis to a multiple of this (bounded shape set).
+        patch_bucket: same for the number of high-resolution cells per image.
+        always_mask: pass validity masks even without padding (graph backends want them).
+
+    Returns:
+        ``SatEncoding``.
+    """
+    cfg = stages.cfg
+    B = images.shape[0]
+    cls1, lvl1, scale_map = stages.forward_scale_map(images)
+    with torch.no_grad():  # token selection is a hard, non-differentiable decision (spec §1.5)
+        masks = select_cells(scale_map.float(), cfg.conf_thresh, cfg.scale_thresh, cfg.sat_official_quirk)
+    plans = [plan_tokens(masks.hr_cells[b], masks.pooled_groups[b], masks.keep_lvl1[b]) for b in range(B)]
+    C, device = lvl1.shape[-1], images.device
+    n0 = [p.hr_yx.shape[0] for p in plans]
+    lvl0 = [lvl1.new_zeros(0, C) for _ in range(B)]
+    if max(n0) > 0:
+        M, cell = bucket(max(n0), patch_bucket), 2 * cfg.patch_size
+        patches = images.new_zeros(B, M, images.shape[1], cell, cell)
+        pos_index = torch.zeros(B, M, 4, dtype=torch.long, device=device)
+        for b, plan in enumerate(plans):
+            if n0[b]:
+                patches[b, : n0[b]] = gather_hr_patches(images[b], plan.hr_yx, cell)
+                yx0 = lvl0_cells(plan.hr_yx)
+                pos_index[b, : n0[b]] = yx0[..., 0] * cfg.grid_lvl0 + yx0[..., 1]
+        patch_valid = None
+        if always_mask or min(n0) != M:
+            patch_valid = torch.arange(M, device=device)[None] < torch.tensor(n0, device=device)[:, None]
+        tokens0 = stages.forward_lvl0(patches, pos_index, patch_valid)  # (B, 4M, C)
+        lvl0 = [tokens0[b, : 4 * n0[b]] for b in range(B)]
+    sequences, positions = [], []
+    for b in range(B):
+        tokens, levels, cells = assemble_tokens(cls1[b], lvl0[b], lvl1[b], plans[b])
+        sequences.append(tokens)
+        positions.append(stages.memory_pos(levels, cells))
+    lengths = [len(p) for p in positions]
+    N = bucket(max(lengths), token_bucket)
+    memory_valid = token_valid = None
+    if always_mask or min(lengths) != N:
+        memory_valid = torch.arange(N, device=device)[None] < torch.tensor(lengths, device=device)[:, None]
+        token_valid = torch.cat([torch.ones_like(memory_valid[:, :1]), memory_valid], dim=1)
+    memory, cls_out = stages.forward_encoder(_padded(sequences, 1 + N), token_valid)
+    return SatEncoding(memory, _padded(positions, N), memory_valid, cls_out, scale_map, masks)

@@ -1,10 +1,12 @@
 """Host side of the staged network: SAT token selection between the four stage graphs (see ``stages.py``).
 
 ``StagedNetwork`` is a drop-in for ``MetricAwareHMR.forward`` (same inputs, same output dict) that runs the
-stages through a ``StageRunner`` — torch modules, onnxruntime sessions or TensorRT engines — and does the
+stages through a ``StageRunner`` — torch modules, onnxruntime sessions or TensorRT engines. The
 data-dependent steps (thresholds, index lists, gathers, group max-pooling, padding to buckets, memory
-positions) with torch ops on the runner's device. Per-stage wall times of the last call are kept in
-``timings_ms`` (``sync`` is called before each clock read, so CUDA times are real).
+positions) are the network's own SAT orchestration, ``mahmr_ros.model.sat.encode``, driven here with the
+stage graphs as its compute (``_RunnerStages``), one image at a time, with torch ops on the runner's device.
+Per-stage wall times of the last call are kept in ``timings_ms`` (``sync`` is called before each clock read,
+so CUDA times are real).
 """
 
 from __future__ import annotations
@@ -43,21 +45,42 @@ class StageRunner(Protocol):
     def synchronize(self) -> None: ...
 
 
-def bucket(n: int, multiple: int) -> int:
-    """Smallest multiple of ``multiple`` that is >= n (n itself for multiple <= 1); n >= 1."""
-    if multiple <= 1:
-        return n
-    return -(-n // multiple) * multiple
+# ``bucket`` lives with the SAT orchestration; re-exported for the runtime's callers.
+bucket = sat.bucket
 
 
-def _pad_rows(x: Tensor, rows: int, dim: int = 0) -> Tensor:
-    """Append zero rows along ``dim`` up to ``rows``."""
-    missing = rows - x.shape[dim]
-    if missing <= 0:
-        return x
-    shape = list(x.shape)
-    shape[dim] = missing
-    return torch.cat([x, x.new_zeros(shape)], dim=dim)
+class _RunnerStages:
+    """The stage graphs as ``sat.SatStages`` for one image (batch 1), recording per-stage wall times.
+
+    Host-side work between two graph calls (selection, gathers, assembly, positions) is booked as ``select``.
+    """
+
+    def __init__(self, net: StagedNetwork):
+        self.net = net
+        self.cfg = net.cfg
+
+    def forward_scale_map(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        cls1, lvl1, scale_map = self.net.runner.run("scale_map", images)
+        self.net._tock("scale_map")
+        return cls1, lvl1, scale_map.float()
+
+    def forward_lvl0(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None) -> Tensor:
+        self.net._tock("select")
+        valid = None if patch_valid is None else patch_valid[0]
+        (tokens,) = self.net.runner.run("lvl0", patches[0], pos_index[0].to(torch.int32), valid)
+        self.net._tock("lvl0")
+        return tokens[None]
+
+    def forward_encoder(self, tokens: Tensor, token_valid: Tensor | None) -> tuple[Tensor, Tensor]:
+        self.net._tock("select")
+        memory, cls_out = self.net.runner.run("encoder", tokens, token_valid)
+        self.net._tock("encoder")
+        return memory, cls_out
+
+    def memory_pos(self, levels: Tensor, yx: Tensor) -> Tensor:
+        """``model.memory_pos(levels, yx)`` by table lookup."""
+        net = self.net
+        return net._pos_table[net._pos_offsets[levels] + yx[:, 0] * net._pos_widths[levels] + yx[:, 1]]
 
 
 class StagedNetwork:
@@ -115,63 +138,6 @@ class StagedNetwork:
         self.timings_ms[key] += (now - self._clock) * 1e3
         self._clock = now
 
-    # ---------------------------------------------------------------------------------------------- steps
-    def _lvl0(self, image: Tensor, hr_yx: Tensor) -> Tensor:
-        """(4 n0, C) lvl0' tokens of one image's hr cells (n0 >= 1), through the lvl0 graph."""
-        n0 = hr_yx.shape[0]
-        M = bucket(n0, self.patch_bucket)
-        patches = _pad_rows(sat.gather_hr_patches(image, hr_yx, 2 * self.cfg.patch_size), M)
-        dy = torch.tensor([0, 0, 1, 1], device=hr_yx.device)
-        dx = torch.tensor([0, 1, 0, 1], device=hr_yx.device)
-        pos_index = (2 * hr_yx[:, :1] + dy) * self.cfg.grid_lvl0 + (2 * hr_yx[:, 1:] + dx)  # (n0, 4)
-        pos_index = _pad_rows(pos_index.to(torch.int32), M)
-        valid = None
-        if M != n0 or self.runner.requires_masks:
-            valid = torch.arange(M, device=hr_yx.device) < n0
-        (tokens,) = self.runner.run("lvl0", patches, pos_index, valid)
-        return tokens[: 4 * n0]
-
-    def _single(self, image: Tensor, cls1: Tensor, lvl1: Tensor, masks: sat.SatMasks, b: int, hw: Tensor):
-        """Stages 2-4 of image b. Returns the decoder outputs (tuple, each (1, ...))."""
-        plan = sat.plan_tokens(masks.hr_cells[b], masks.pooled_groups[b], masks.keep_lvl1[b])
-        C = lvl1.shape[-1]
-        n0 = plan.hr_yx.shape[0]
-        self._tock("select")
-        t0 = self._lvl0(image, plan.hr_yx) if n0 else lvl1.new_zeros(0, C)
-        self._tock("lvl0")
-        t1 = lvl1[plan.lvl1_yx[:, 0], plan.lvl1_yx[:, 1]]
-        t2 = sat.max_pool_groups(lvl1, plan.lvl2_yx)
-        t0 = t0.to(lvl1.dtype)
-        tokens = torch.cat([cls1[None], t0, t1, t2], dim=0)  # (1+N, C)
-        N = tokens.shape[0] - 1
-        Np = bucket(N, self.token_bucket)
-        token_valid = memory_valid = None
-        if Np != N or self.runner.requires_masks:
-            memory_valid = (torch.arange(Np, device=tokens.device) < N)[None]  # (1, Np)
-            token_valid = torch.cat([torch.ones_like(memory_valid[:, :1]), memory_valid], dim=1)
-        tokens = _pad_rows(tokens, 1 + Np)[None]
-        # Token levels and cells in the same order as the token sequence (lvl0, lvl1, lvl2).
-        dy = torch.tensor([0, 0, 1, 1], device=tokens.device)
-        dx = torch.tensor([0, 1, 0, 1], device=tokens.device)
-        hr = plan.hr_yx
-        yx0 = torch.stack([(2 * hr[:, :1] + dy).flatten(), (2 * hr[:, 1:] + dx).flatten()], dim=-1)
-        levels = torch.cat(
-            [
-                torch.zeros(4 * n0, dtype=torch.long, device=tokens.device),
-                torch.ones(len(t1), dtype=torch.long, device=tokens.device),
-                torch.full((len(t2),), 2, dtype=torch.long, device=tokens.device),
-            ]
-        )
-        yx = torch.cat([yx0, plan.lvl1_yx, plan.lvl2_yx], dim=0)
-        rows = self._pos_offsets[levels] + yx[:, 0] * self._pos_widths[levels] + yx[:, 1]
-        memory_pos = _pad_rows(self._pos_table[rows], Np)[None]  # (1, Np, D) = model.memory_pos(levels, yx)
-        self._tock("select")
-        memory, cls_out = self.runner.run("encoder", tokens, token_valid)
-        self._tock("encoder")
-        outputs = self.runner.run("decoder", memory, memory_pos, memory_valid, cls_out, hw)
-        self._tock("decoder")
-        return outputs
-
     # -------------------------------------------------------------------------------------------- forward
     @torch.no_grad()
     def __call__(self, images: Tensor, resized_hw: Tensor) -> dict:
@@ -195,34 +161,26 @@ class StagedNetwork:
         device = self.runner.device
         images = images.to(device, torch.float32)
         resized_hw = resized_hw.to(device).reshape(B, 2).float()
+        stages = _RunnerStages(self)
         self._tick()
-        per_image, scale_maps, masks_list = [], [], []
+        per_image, encodings = [], []
         for b in range(B):
-            cls1, lvl1, scale_map = self.runner.run("scale_map", images[b : b + 1])
-            self._tock("scale_map")
-            scale_map = scale_map.float()
-            masks = sat.select_cells(
-                scale_map, self.cfg.conf_thresh, self.cfg.scale_thresh, self.cfg.sat_official_quirk
+            enc = sat.encode(
+                stages, images[b : b + 1], self.token_bucket, self.patch_bucket, self.runner.requires_masks
             )
-            outputs = self._single(images[b], cls1[0], lvl1[0], masks, 0, resized_hw[b : b + 1])
+            self._tock("select")
+            outputs = self.runner.run(
+                "decoder", enc.memory, enc.memory_pos, enc.memory_valid, enc.cls_out, resized_hw[b : b + 1]
+            )
+            self._tock("decoder")
             per_image.append(outputs)
-            scale_maps.append(scale_map)
-            masks_list.append(masks)
+            encodings.append(enc)
         out = {
             name: torch.cat([o[i] for o in per_image]).float()
             for i, name in enumerate(self.runner.decoder_outputs)
         }
-        masks = sat.SatMasks(
-            hr_cells=torch.cat([m.hr_cells for m in masks_list]),
-            pooled_groups=torch.cat([m.pooled_groups for m in masks_list]),
-            keep_lvl1=torch.cat([m.keep_lvl1 for m in masks_list]),
-        )
-        out["sat"] = {
-            "hr_cells": masks.hr_cells,
-            "pooled_groups": masks.pooled_groups,
-            "num_tokens": masks.num_tokens(),
-            "scale_map": torch.cat(scale_maps),
-        }
+        sat_outputs = [enc.outputs() for enc in encodings]
+        out["sat"] = {key: torch.cat([o[key] for o in sat_outputs]) for key in sat_outputs[0]}
         return out
 
 

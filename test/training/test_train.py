@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from mahmr_ros.model import build_model, load_checkpoint
+from mahmr_ros.model import TINY_OVERRIDES, build_model, load_checkpoint
 from training.config import load_config
 from training.train import main, train
 
@@ -169,3 +169,71 @@ def test_resume_with_denoising_is_bit_exact(tmp_path, synthetic_root, synthetic_
     resumed = torch.load(tmp_path / "b" / "checkpoint-3" / "pytorch_model.bin", weights_only=True)
     assert "dn_enc.weight" in straight and straight.keys() == resumed.keys()
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_gradient_accumulation_equals_the_large_batch(tmp_path, synthetic_root, synthetic_smpl):
+    """2 micro-batches of 1 accumulated == one batch of 2. The terms used are means over every query /
+    scale-map cell of an image (same count per image): per-micro-batch normalisation gives the batch mean."""
+    cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "big", max_steps=1, batch_size=2, save_every=1)
+    cfg["augment"] = NO_AUG
+    cfg["data"].update(datasets=ONE_DATASET, epoch_length=2)
+    cfg["loss_weights"] = {"confs": 4, "map_confs": 4}
+    big = train(cfg)
+    acc = {**cfg, "output_dir": str(tmp_path / "acc"),
+           "train": {**cfg["train"], "batch_size": 1, "grad_accum": 2}}  # fmt: skip
+    accumulated = train(acc)
+    assert accumulated["steps"] == big["steps"] == 1
+    a = torch.load(Path(big["checkpoint"]) / "pytorch_model.bin", weights_only=True)
+    b = torch.load(Path(accumulated["checkpoint"]) / "pytorch_model.bin", weights_only=True)
+    init = build_model(cfg["model"]).state_dict()
+    changed = [k for k in a if a[k].is_floating_point() and not torch.equal(a[k], init[k])]
+    assert changed  # the step did something
+    for k in changed:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=5e-6)  # an AdamW step is ~1e-4 (lr)
+
+
+@pytest.mark.slow
+def test_retention_eval_and_best_checkpoint(tmp_path, synthetic_root, synthetic_smpl, manifest):
+    cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "run", max_steps=3, save_every=1,
+                   keep_checkpoints=1, activation_checkpointing=True)  # fmt: skip
+    agora = manifest["formats"]["agora"]
+    cfg["eval"] = {"every_steps": 1, "benchmarks": [{"benchmark": "agora", "annots": agora["file"],
+                                                     "images": agora["image_root"], "limit": 2}],
+                   "select": {"metric": "agora/MVE_mm", "mode": "min"}}  # fmt: skip
+    summary = train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "eval_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2, 3] and all("agora/f1" in r for r in lines)
+    best_name, best_value = (tmp_path / "run" / "best").read_text().split()
+    scored = [(r["agora/MVE_mm"], r["checkpoint"]) for r in lines if r.get("agora/MVE_mm") is not None]
+    if scored:
+        assert best_name == min(scored)[1] and float(best_value) == pytest.approx(min(scored)[0])
+    kept = sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*"))
+    assert kept == sorted({"checkpoint-3", best_name})  # the newest one, and the best
+    assert summary["best"].endswith(best_name)
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    from training.forward import forward_train
+
+    torch.manual_seed(0)
+    model = build_model({"preset": "fov_kid", **TINY_OVERRIDES}).train()
+    images, hw = torch.randn(2, 3, 168, 224), torch.tensor([[168, 224], [150, 224]])
+    grads = []
+    for flag in (False, True):
+        model.zero_grad()
+        model.set_grad_checkpointing(flag)
+        out = forward_train(model, images, hw)
+        (out["layers"][-1]["pred_transl"].sum() + out["scale_map"].sum()).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any("encoder.blocks" in k for k in grads[0])
+    for k in grads[0]:
+        torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-5, atol=1e-7)
+
+
+def test_unknown_config_keys_are_rejected_with_a_suggestion():
+    with pytest.raises(ValueError, match=r"'bacth_size' \(did you mean 'batch_size'\?\)"):
+        load_config(CONFIG, ["train.bacth_size=8"])
+    with pytest.raises(ValueError, match="'fraction'"):
+        load_config(CONFIG, ["data.datasets=[{format: agora, annots: a, images: b, weight: 2}]"])
+    with pytest.raises(ValueError, match="unknown config field"):
+        load_config(CONFIG, ["model.dec_layer=3"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
@@ -132,3 +133,71 @@ class ToyBody:
             return (np.einsum("pij,pnj->pni", R, local) + j0 + t).astype(np.float32)
 
         return place(self.rest_vertices), place(self.rest_joints)
+
+
+def gender_key(gender: str | None) -> str:
+    """'m' / 'male' / 'M' -> "male", 'f' / 'female' -> "female", anything else (or None) -> "neutral"."""
+    g = str(gender or "").strip().lower()
+    return "male" if g.startswith("m") else "female" if g.startswith("f") else "neutral"
+
+
+class GenderedBody:
+    """Neutral SMPL plus optional male / female models, picked per person by the annotation's gender.
+
+    The official GT meshes of 3DPW and Hi4D come from the gendered SMPL models (spec §4.5); the network
+    itself always predicts with the neutral (kid-aware) body. Annotations without genders use the neutral one.
+
+    Args:
+        neutral: the neutral ``SMPLLayer`` (or any ``BodyModel``-like layer).
+        male, female: gendered layers with the same topology, or None.
+        allow_neutral_gt: use the neutral body for gendered people when a gendered model is missing
+            (not the official protocol) instead of raising.
+    """
+
+    def __init__(self, neutral, male=None, female=None, allow_neutral_gt: bool = False) -> None:
+        self.layers = {"neutral": neutral, "male": male, "female": female}
+        self.allow_neutral_gt = allow_neutral_gt
+        self.faces = neutral.faces
+        self.num_betas = neutral.num_betas
+
+    @property
+    def neutral(self):
+        return self.layers["neutral"]
+
+    def keys(self, genders: list[str] | None, num_people: int) -> list[str]:
+        """Which model each person uses; raises for a gendered person without that model (see Args)."""
+        if genders is None:
+            return ["neutral"] * num_people
+        keys = [gender_key(g) for g in genders]
+        missing = sorted({k for k in keys if self.layers.get(k) is None})
+        if missing and not self.allow_neutral_gt:
+            raise ValueError(
+                f"[training.data] people annotated {missing} but no SMPL_{missing[0].upper()} model given: "
+                "the official GT of gendered datasets (3DPW, Hi4D) uses the gendered SMPL models; set "
+                "body.smpl_male / body.smpl_female (training) or --smpl-male / --smpl-female (eval), or "
+                "allow_neutral_gt"
+            )
+        return [k if self.layers.get(k) is not None else "neutral" for k in keys]
+
+    def root_joint(self, betas: np.ndarray, genders: list[str] | None = None) -> np.ndarray:
+        """(P, S) -> (P, 3) metres: rest-pose root joint of each person's model."""
+        betas = np.asarray(betas, np.float32)
+        out = np.zeros((len(betas), 3), np.float64)
+        keys = np.asarray(self.keys(genders, len(betas)))
+        for key in set(keys.tolist()):
+            sel = keys == key
+            out[sel] = np.asarray(self.layers[key].root_joint(betas[sel]), np.float64)
+        return out
+
+    def __call__(self, rotmats, betas, genders: list[str] | None = None):
+        """(P, 24, 3, 3), (P, S) tensors -> vertices (P, V, 3), joints (P, 45, 3), each person's model."""
+        keys = self.keys(genders, len(betas))
+        if len(set(keys)) <= 1:
+            return self.layers[keys[0] if keys else "neutral"](rotmats, betas)
+        verts, joints = [None] * len(keys), [None] * len(keys)
+        for key in set(keys):
+            idx = [i for i, k in enumerate(keys) if k == key]
+            v, j = self.layers[key](rotmats[idx], betas[idx])
+            for n, i in enumerate(idx):
+                verts[i], joints[i] = v[n], j[n]
+        return torch.stack(verts), torch.stack(joints)

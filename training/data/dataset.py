@@ -24,10 +24,12 @@ import torch
 from mahmr_ros.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess
 from mahmr_ros.model.rotation import axis_angle_to_rotmat
 from training.data import augment as aug
+from training.data.body import GenderedBody
 from training.data.formats import ImageAnnotation, read, world_to_camera
 from training.data.scale_map import (
     MIN_VISIBLE_JOINTS,
     gt_boxes,
+    mesh_edges,
     scale_map,
     subdivide_vertices,
     visible_joints,
@@ -39,11 +41,16 @@ MATCH_JOINTS = 22
 
 
 @torch.no_grad()
-def smpl_numpy(body, poses: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Untranslated SMPL: (P, 72) axis-angle, (P, S) -> vertices (P, V, 3), joints (P, 45, 3) float32 m."""
+def smpl_numpy(
+    body, poses: np.ndarray, betas: np.ndarray, genders: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Untranslated SMPL: (P, 72) axis-angle, (P, S) -> vertices (P, V, 3), joints (P, 45, 3) float32 m.
+
+    ``body`` is an ``SMPLLayer`` or a ``GenderedBody`` (then ``genders`` picks each person's model).
+    """
     rot = axis_angle_to_rotmat(torch.as_tensor(poses, dtype=torch.float32).reshape(-1, 24, 3))
     b = torch.as_tensor(betas, dtype=torch.float32)[:, : body.num_betas]
-    verts, joints = body(rot, b)
+    verts, joints = body(rot, b, genders) if isinstance(body, GenderedBody) else body(rot, b)
     return verts.numpy(), joints.numpy()
 
 
@@ -54,7 +61,8 @@ class HumanDataset(torch.utils.data.Dataset):
         fmt: reader name (``formats.READERS``); must carry SMPL parameters.
         annots: annotation file.
         images: image root folder (the annotation keys are relative to it).
-        body: ``SMPLLayer`` for the GT meshes.
+        body: ``SMPLLayer`` for the GT meshes, or a ``GenderedBody`` (gendered GT where the file has genders,
+            spec §4.5; a file with genders and no gendered models is an error unless it allows neutral GT).
         input_size: network long side (1288).
         augment: ``AugmentConfig`` (``AugmentConfig.none()`` for deterministic resizing only).
         seed: base seed of the per-sample RNG.
@@ -80,18 +88,16 @@ class HumanDataset(torch.utils.data.Dataset):
                 "training samples need SMPL-annotated formats"
             )
         self.name = fmt if not reader_kwargs or "dataset" not in reader_kwargs else reader_kwargs["dataset"]
-        self.body = body
-        self.annotations = [world_to_camera(a, self._root_joint) for a in anns]
+        self.body = body if isinstance(body, GenderedBody) else GenderedBody(body)
+        for ann in anns:  # fail at build time, not in a loader worker, when a gendered model is missing
+            self.body.keys(ann.genders, ann.num_people)
+        self.annotations = cameras_frame(anns, self.body.root_joint)
+        self.edges = mesh_edges(body.faces)  # scale-map subdivision, once per body (not per sample)
         self.images = Path(images)
         self.input_size = input_size
         self.augment = augment or aug.AugmentConfig()
         self.seed = seed
         self.epoch = 0
-
-    def _root_joint(self, betas: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            b = torch.as_tensor(betas, dtype=torch.float32)[:, : self.body.num_betas]
-            return self.body.root_joint(b).numpy()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -127,7 +133,7 @@ class HumanDataset(torch.utils.data.Dataset):
         K = np.asarray(ann.K, np.float32)
         poses, transl = ann.poses.copy(), ann.transl.copy()
         betas = ann.betas
-        j0 = self._root_joint(betas)
+        j0 = self.body.root_joint(betas, ann.genders)
         img = image
         angle = np.deg2rad(rng.uniform(-cfg.rot_deg, cfg.rot_deg)) if cfg.rot_deg > 0 else 0.0
         zoom = rng.uniform(*cfg.scale_range)
@@ -139,7 +145,7 @@ class HumanDataset(torch.utils.data.Dataset):
             K = K.copy()
             K[0, 2] = img.shape[1] - 1 - K[0, 2]
             poses, transl = aug.flip_people(poses, transl, j0)
-        verts, joints = smpl_numpy(self.body, poses, betas)
+        verts, joints = smpl_numpy(self.body, poses, betas, ann.genders)
         verts, joints = verts + transl[:, None], joints + transl[:, None]
         if rng.random() < cfg.crop:
             uv = _project(joints[:, SPINE3], K)
@@ -158,7 +164,7 @@ class HumanDataset(torch.utils.data.Dataset):
         ok = bool(keep.any()) and bool(vis[keep, :MATCH_JOINTS].any(1).all())
         ds_boxes = None if ann.boxes_xyxy is None else ann.boxes_xyxy[keep] * meta.scale
         boxes = gt_boxes(j2d[keep], meta.resized_hw, self.input_size, ds_boxes)
-        v2d = _project(subdivide_vertices(verts[keep], self.body.faces), K_net)
+        v2d = _project(subdivide_vertices(verts[keep], edges=self.edges), K_net)
         smap = scale_map(v2d, boxes, transl[keep, 2] / K_net[1, 1], meta.resized_hw)
         G = int(keep.sum())
         f32 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
@@ -181,6 +187,27 @@ class HumanDataset(torch.utils.data.Dataset):
         }
         return {"image": tensor, "resized_hw": torch.tensor(meta.resized_hw), "targets": targets,
                 "key": f"{self.name}/{ann.image}", "ok": ok}  # fmt: skip
+
+
+def cameras_frame(anns: list[ImageAnnotation], root_joint_fn) -> list[ImageAnnotation]:
+    """``world_to_camera`` for a whole file, with ONE root-joint call over every world-frame person.
+
+    ``root_joint_fn(betas (P, S), genders list | None) -> (P, 3)`` (``GenderedBody.root_joint``).
+    """
+    world = [a for a in anns if a.frame == "world" and a.num_people]
+    if not world:
+        return [world_to_camera(a, lambda b: root_joint_fn(b, None)) for a in anns]
+    genders = None
+    if any(a.genders is not None for a in world):
+        genders = [g for a in world for g in (a.genders or ["neutral"] * a.num_people)]
+    j0 = np.asarray(root_joint_fn(np.concatenate([a.betas for a in world]), genders), np.float64)
+    bounds = np.cumsum([0] + [a.num_people for a in world])
+    table = {id(a): j0[bounds[i] : bounds[i + 1]] for i, a in enumerate(world)}
+    out = []
+    for a in anns:
+        fn = (lambda _betas, j=table[id(a)]: j) if id(a) in table else (lambda b: root_joint_fn(b, None))
+        out.append(world_to_camera(a, fn))
+    return out
 
 
 def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:

@@ -297,13 +297,31 @@ def read_hi4d(path: str | Path) -> list[ImageAnnotation]:
 # ------------------------------------------------------------------------------------ keypoint sets
 
 
-def read_relative_human(path: str | Path, training: bool = False) -> list[ImageAnnotation]:
-    """RelativeHuman ``{train,val,test}_annots.npz`` (spec §7, dto §7.5).
+#: RelativeHuman's 19-joint layouts -> CrowdPose-14 (L/R shoulder, elbow, wrist, hip, knee, ankle, head top,
+#: neck). The joint names are the dataset authors' (Relative_Human toolbox): BK_19 = head_top, nose, neck,
+#: L/R eye, L/R shoulder, L/R elbow, L/R wrist, L/R hip, L/R knee, L/R ankle, L/R big toe; OCHuman_19 = R/L
+#: shoulder, elbow, wrist (right first), R/L hip, knee, ankle, head_top, neck, R/L ear, nose, R/L eye. The
+#: official evaluation maps joints BY NAME and the 19-joint "Neck" never matches CrowdPose's "Neck_LSP", so
+#: the neck of 19-joint people is invalid (-1 here): reproduced on purpose, it is the official protocol.
+BK19_TO_CROWDPOSE14 = (5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0, -1)
+OCHUMAN19_TO_CROWDPOSE14 = (3, 0, 4, 1, 5, 2, 9, 6, 10, 7, 11, 8, 12, -1)
 
-    People without ``kp2d`` are dropped (the eval ignores them). 14-joint people are CrowdPose-14. 19-joint
-    people (BK or OCHuman layouts) are kept raw, and ``extras["kp_layout"]`` names the layout per person
-    ("crowdpose14", "bk19", "ochuman19"). The 19→14 index tables are not in our spec, so they are not mapped
-    here. A mixed image stores keypoints padded to 19 joints with visibility 0.
+
+def crowdpose14_from_19(kp19: np.ndarray, layout: str) -> np.ndarray:
+    """(19, 3) BK / OCHuman keypoints (x, y, visibility) -> (14, 3) CrowdPose-14; unmapped ones invisible."""
+    table = np.asarray(BK19_TO_CROWDPOSE14 if layout == "bk19" else OCHUMAN19_TO_CROWDPOSE14)
+    out = np.asarray(kp19, np.float32)[np.maximum(table, 0)].copy()
+    out[table < 0] = 0.0
+    return out
+
+
+def read_relative_human(path: str | Path, training: bool = False) -> list[ImageAnnotation]:
+    """RelativeHuman ``{train,val,test}_annots.npz`` (spec §7, dto §7.5, dto §8).
+
+    People without ``kp2d`` are dropped (the eval ignores them). Every person comes out as CrowdPose-14
+    (P, 14, 3): 14-joint people as given, 19-joint people (BK: 7-character file stem, else OCHuman; most
+    children and babies are in these subsets) mapped by ``crowdpose14_from_19`` as the official evaluation
+    does. ``extras["kp_layout"]`` names each person's source layout ("crowdpose14", "bk19", "ochuman19").
 
     Args:
         path: the npz.
@@ -314,19 +332,21 @@ def read_relative_human(path: str | Path, training: bool = False) -> list[ImageA
         people = [p for p in people if p.get("kp2d") is not None]
         if not people:
             continue
-        kps = [np.asarray(p["kp2d"], np.float32).reshape(-1, 3) for p in people]
-        width = max(len(k) for k in kps)
-        kp = np.zeros((len(kps), width, 3), np.float32)
-        for i, k in enumerate(kps):
-            kp[i, : len(k)] = k
         stem = Path(str(key)).stem
-        layouts = [
-            "crowdpose14" if len(k) == 14 else ("bk19" if len(stem) == 7 else "ochuman19") for k in kps
-        ]
+        layouts, kps = [], []
+        for p in people:
+            k = np.asarray(p["kp2d"], np.float32).reshape(-1, 3)
+            if len(k) == 14:
+                layouts.append("crowdpose14")
+            elif len(k) == 19:
+                layouts.append("bk19" if len(stem) == 7 else "ochuman19")
+                k = crowdpose14_from_19(k, layouts[-1])
+            else:
+                raise ValueError(f"[training.data] {path}: {key}: a person has {len(k)} keypoints (14 or 19)")
+            kps.append(k)
+        kp = np.stack(kps)
         if training:
-            for i, layout in enumerate(layouts):
-                if layout == "crowdpose14":
-                    kp[i, list(CROWDPOSE14_HIPS), 2] = 0
+            kp[:, list(CROWDPOSE14_HIPS), 2] = 0
         age = np.asarray([int(p.get("age", -1)) for p in people], np.int8)
         out.append(
             ImageAnnotation(

@@ -7,9 +7,9 @@ carry only 2D and ordinal supervision: ``j2ds`` (G, 14, 2) with a real visibilit
 empty (its loss weight is 0 in ``rh_ft``). The network's joints are mapped to CrowdPose-14 by the criterion
 (``joint_set: crowdpose14``, needs ``J_regressor_extra``).
 
-People in the 19-joint BK / OCHuman layouts cannot be mapped (the spec has no 19 -> 14 tables): they are
-left out, and an image that loses people this way is marked ``detect_all = False`` so that no query is
-pushed to "no person" on them. The image augmentation is the SMPL dataset's (``augment.py``) applied to 2D
+People annotated in the 19-joint BK / OCHuman layouts (most children and babies) are mapped to
+CrowdPose-14 by the reader, as the official loader does (``formats.crowdpose14_from_19``). The image
+augmentation is the SMPL dataset's (``augment.py``) applied to 2D
 points: rotation + zoom about the centre, flip with the CrowdPose left/right swap, top crop, colour and
 occlusion.
 """
@@ -43,18 +43,9 @@ class KeypointDataset(torch.utils.data.Dataset):
 
     def __init__(self, annots, images, input_size: int = 1288, augment: aug.AugmentConfig | None = None,
                  seed: int = 0) -> None:  # fmt: skip
-        anns = read_relative_human(annots, training=True)
-        self.annotations = []
-        for ann in anns:
-            layouts = ann.extras.get("kp_layout", [])
-            keep = np.array([lay == "crowdpose14" for lay in layouts], bool)
-            if keep.any():
-                sub = ann.subset(keep)
-                sub.keypoints_2d = sub.keypoints_2d[:, :NUM_JOINTS]
-                sub.detect_all_people = bool(keep.all())
-                self.annotations.append(sub)
+        self.annotations = read_relative_human(annots, training=True)
         if not self.annotations:
-            raise ValueError(f"[training.data] {annots}: no CrowdPose-14 people to train on")
+            raise ValueError(f"[training.data] {annots}: no annotated people to train on")
         self.name = "rh"
         self.images = Path(images)
         self.input_size = input_size

@@ -107,23 +107,34 @@ def scale_map(
     for i in np.argsort(-np.asarray(depth_order, np.float64), kind="stable"):
         uv = np.asarray(vertices_px[i], np.float64).reshape(-1, 2)
         keep = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-        cells = np.unique((uv[keep] // cell_px).astype(np.int64), axis=0)  # (n, 2) (col, row)
-        out[cells[:, 1], cells[:, 0]] = (1.0, scales[i])
+        cells = (uv[keep] // cell_px).astype(np.int64)  # (n, 2) (col, row), repeats are harmless
+        hit = np.zeros((rows, cols), bool)
+        hit[cells[:, 1], cells[:, 0]] = True
+        out[hit] = (1.0, scales[i])
     return out
 
 
-def subdivide_vertices(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def mesh_edges(faces: np.ndarray) -> np.ndarray:
+    """(E, 2) int64 unique undirected edges of a triangle mesh (compute once per body, not per sample)."""
+    faces = np.asarray(faces, np.int64)
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    return np.unique(edges, axis=0)
+
+
+def subdivide_vertices(
+    vertices: np.ndarray, faces: np.ndarray | None = None, edges: np.ndarray | None = None
+) -> np.ndarray:
     """Vertices of the mesh subdivided once (original vertices + unique edge midpoints, as trimesh does).
 
     Args:
         vertices: (..., V, 3) float, any frame.
-        faces: (F, 3) int vertex indices.
+        faces: (F, 3) int vertex indices (used when ``edges`` is not given).
+        edges: (E, 2) int64 precomputed ``mesh_edges(faces)``.
 
     Returns:
-        (..., V + E, 3) float, same frame and dtype; E = number of unique edges.
+        (..., V + E, 3) float, same frame and dtype.
     """
-    faces = np.asarray(faces, np.int64)
-    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    edges = np.unique(edges, axis=0)
+    if edges is None:
+        edges = mesh_edges(faces)
     mids = (vertices[..., edges[:, 0], :] + vertices[..., edges[:, 1], :]) / 2
     return np.concatenate([vertices, mids], axis=-2)

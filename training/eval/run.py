@@ -6,8 +6,10 @@
 
 Benchmarks (spec mahmr_model §6): ``rh`` (RelativeHuman, needs ``--extra-regressor``), ``3dpw`` / ``hi4d``
 (needs ``--h36m-regressor``), ``agora`` / ``bedlam`` (optional ``--body-verts``), ``mupots`` and ``panoptic``
-(need ``--h36m-regressor``). GT meshes use the neutral SMPL given with ``--smpl`` (the official 3DPW/Hi4D
-evaluation builds them with gendered SMPL: pass those files' neutral-equivalent fits, or expect a small bias).
+(need ``--h36m-regressor``). GT meshes of people with a gender (3DPW, Hi4D) come from the gendered SMPL
+models (``--smpl-male`` / ``--smpl-female``, as the official evaluation); ``--allow-neutral-gt`` uses the
+neutral model instead (not the official protocol; the report says so). RelativeHuman's 19-joint people
+(BK / OCHuman subsets, most children and babies) are mapped to CrowdPose-14 by the reader and evaluated.
 Predictions keep queries with confidence > ``--conf`` (0.3); for Panoptic the threshold is halved until at
 least one person is kept, as officially. 2D predictions are the network's projections / r (official).
 """
@@ -29,6 +31,7 @@ from tqdm import tqdm
 
 from mahmr_ros.model import build_model, detect_config, load_checkpoint, preprocess
 from mahmr_ros.model.checkpoint import read_state_dict
+from training.data.body import GenderedBody
 from training.data.dataset import smpl_numpy
 from training.data.formats import ImageAnnotation, read, world_to_camera
 from training.eval.benchmarks import AgoraEval, MuPoTSEval, PanopticEval, ThreeDPWEval
@@ -103,23 +106,31 @@ class NetworkPredictor:
 
 
 def gt_meshes(body, ann: ImageAnnotation) -> tuple[np.ndarray, np.ndarray]:
-    """Camera-frame GT vertices (G, V, 3) and joints (G, 45, 3), metres."""
+    """Camera-frame GT vertices (G, V, 3) and joints (G, 45, 3), metres (gendered models where given)."""
+    body = body if isinstance(body, GenderedBody) else GenderedBody(body)
     if ann.frame == "world":
-
-        def root(b):
-            with torch.no_grad():
-                return body.root_joint(torch.as_tensor(b[:, : body.num_betas])).numpy()
-
-        ann = world_to_camera(ann, root)
-    verts, joints = smpl_numpy(body, ann.poses, ann.betas)
+        ann = world_to_camera(ann, lambda b: body.root_joint(b, ann.genders))
+    verts, joints = smpl_numpy(body, ann.poses, ann.betas, ann.genders)
     return verts + ann.transl[:, None], joints + ann.transl[:, None]
 
 
-def tpose_height(body, betas: np.ndarray) -> np.ndarray:
+def tpose_height(body, betas: np.ndarray, genders: list[str] | None = None) -> np.ndarray:
     """(P, S) betas -> (P,) zero-pose height (max - min vertex y), metres (spec dto §4)."""
     betas = np.asarray(betas, np.float32).reshape(-1, np.shape(betas)[-1])
-    verts, _ = smpl_numpy(body, np.zeros((len(betas), 72), np.float32), betas)
+    verts, _ = smpl_numpy(body, np.zeros((len(betas), 72), np.float32), betas, genders)
     return verts[..., 1].max(1) - verts[..., 1].min(1)
+
+
+def load_image_fn(images: Path) -> Callable[[ImageAnnotation], np.ndarray]:
+    """Image reader for ``evaluate``: BGR uint8 from ``images / ann.image`` (BEDLAM close-ups rotated)."""
+
+    def load_image(ann: ImageAnnotation) -> np.ndarray:
+        image = cv2.imread(str(Path(images) / ann.image))
+        if image is None:
+            raise FileNotFoundError(f"[training.eval] cannot read image {Path(images) / ann.image}")
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE) if ann.rotate_cw90 else image
+
+    return load_image
 
 
 def evaluate(
@@ -144,30 +155,26 @@ def evaluate(
     acc = {"rh": RelativeHumanEval, "3dpw": ThreeDPWEval, "hi4d": ThreeDPWEval, "agora": AgoraEval,
            "bedlam": AgoraEval, "mupots": MuPoTSEval, "panoptic": PanopticEval}[benchmark]()  # fmt: skip
     h36m = lambda v: np.einsum("jv,pvc->pjc", h36m_regressor, v)  # noqa: E731
-    seconds, skipped = [], 0
+    seconds = []
     for ann in tqdm(annotations, desc=f"eval {benchmark}", disable=not progress):
         image = load_image(ann)
         t0 = time.perf_counter()
         pred = predictor(image, ann)
         seconds.append(time.perf_counter() - t0)
         pv, pj = pred.verts, pred.joints
-        if benchmark == "rh":
-            layouts = ann.extras.get("kp_layout", ["crowdpose14"] * ann.num_people)
-            ok = np.array([lay == "crowdpose14" for lay in layouts], bool)
-            skipped += int((~ok).sum())
-            if not ok.any():
-                continue
+        if benchmark == "rh":  # every person is CrowdPose-14 (19-joint BK / OCHuman mapped by the reader)
             cp14 = np.concatenate([pj[:, :24], np.einsum("jv,pvc->pjc", extra_regressor, pv)], 1)
             cp14 = cp14[:, CROWDPOSE14_FROM_SMPL_EXTRA]
             depth = np.asarray(pred.transl).reshape(-1, 3)[:, 2]
-            acc.add(project(cp14, pred.K), depth, ann.keypoints_2d[ok, :14], ann.depth_id[ok], ann.age[ok])
+            acc.add(project(cp14, pred.K), depth, ann.keypoints_2d[:, :14], ann.depth_id, ann.age)
         elif benchmark in ("3dpw", "hi4d", "agora", "bedlam"):
             gv, gj = gt_meshes(body, ann)
             if benchmark in ("3dpw", "hi4d"):
                 heights = {}
                 if pred.betas is not None:
-                    heights = {"pred_height_m": tpose_height(body, pred.betas),
-                               "gt_height_m": tpose_height(body, ann.betas)}  # fmt: skip
+                    neutral = body.neutral if isinstance(body, GenderedBody) else body
+                    heights = {"pred_height_m": tpose_height(neutral, pred.betas),
+                               "gt_height_m": tpose_height(body, ann.betas, ann.genders)}  # fmt: skip
                 acc.add(project(pj[:, :24], pred.K), h36m(pv), pv, project(gj[:, :24], ann.K), h36m(gv), gv,
                         focal_px=(pred.K[1, 1], ann.K[1, 1]), **heights)  # fmt: skip
             else:
@@ -183,8 +190,6 @@ def evaluate(
             acc.add(ann.image, project(p3, pred.K), p3, ann.keypoints_2d, ann.keypoints_3d)
     out = acc.result()
     out["num_images"] = len(annotations)
-    if skipped:
-        out["skipped_non_crowdpose_people"] = skipped
     out["ms_per_image"] = 1000 * float(np.mean(seconds)) if seconds else None
     return out
 
@@ -231,6 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--smpl", required=True, help="SMPL_NEUTRAL .npz/.pkl (plain arrays)")
     parser.add_argument("--kid-template", help="smpl_kid_template.npy (needed for 11-beta models)")
+    parser.add_argument("--smpl-male", help="SMPL_MALE .npz/.pkl: GT of people annotated male (3DPW, Hi4D)")
+    parser.add_argument("--smpl-female", help="SMPL_FEMALE .npz/.pkl: GT of people annotated female")
+    parser.add_argument(
+        "--allow-neutral-gt",
+        action="store_true",
+        help="neutral GT for gendered people when a gendered model is missing (not official)",
+    )
     parser.add_argument("--h36m-regressor", help="J_regressor_h36m_correct.npy (17, V)")
     parser.add_argument("--extra-regressor", help="J_regressor_extra.npy (9, V)")
     parser.add_argument("--body-verts", help="body_verts_smpl.npy vertex subset for AGORA MVE")
@@ -249,17 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     annotations = read(BENCHMARK_FORMAT[args.benchmark], args.annots)
     if args.limit:
         annotations = annotations[: args.limit]
-    images = Path(args.images)
-
-    def load_image(ann: ImageAnnotation) -> np.ndarray:
-        image = cv2.imread(str(images / ann.image))
-        if image is None:
-            raise FileNotFoundError(f"[training.eval] cannot read image {images / ann.image}")
-        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE) if ann.rotate_cw90 else image
+    load_image = load_image_fn(Path(args.images))
 
     predictor = NetworkPredictor(model, body, args.conf, args.device, args.benchmark == "panoptic")
     body_verts = None if args.body_verts is None else np.load(args.body_verts).astype(np.int64)
-    gt_body = SMPLLayer(args.smpl, args.kid_template, model.cfg.num_betas)  # CPU copy for the GT meshes
+    nb, kid = model.cfg.num_betas, args.kid_template
+    files = {"male": args.smpl_male, "female": args.smpl_female}
+    gendered = {g: SMPLLayer(path, kid, nb) for g, path in files.items() if path}
+    # CPU copies for the GT meshes; gendered models for gendered people (official 3DPW / Hi4D protocol).
+    gt_body = GenderedBody(SMPLLayer(args.smpl, kid, nb), **gendered, allow_neutral_gt=args.allow_neutral_gt)
     metrics = evaluate(args.benchmark, annotations, load_image, predictor, gt_body, load(args.h36m_regressor),
                        load(args.extra_regressor), body_verts)  # fmt: skip
     settings = {k: v for k, v in vars(args).items() if v is not None}

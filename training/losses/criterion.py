@@ -68,13 +68,14 @@ def ordinal_layers(depths: Tensor, gap: float = LAYER_GAP_M) -> Tensor:
     return layers
 
 
-def _global_count(n: float, device) -> float:
-    """Sum a count over DDP ranks (average of per-rank normalisers, as the official code), clamped >= 1."""
-    t = torch.tensor(float(n), device=device)
+def _global_counts(counts: list[float], device) -> list[float]:
+    """Counts averaged over DDP ranks (the official per-rank normaliser), clamped >= 1: ONE all-reduce and
+    one host read for all of them."""
+    t = torch.tensor([float(n) for n in counts], device=device)
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(t)
         t = t / dist.get_world_size()
-    return max(float(t), 1.0)
+    return [max(v, 1.0) for v in t.tolist()]
 
 
 class SetCriterion(torch.nn.Module):
@@ -119,6 +120,15 @@ class SetCriterion(torch.nn.Module):
         self.matcher = matcher or HungarianMatcher(input_size=input_size)
         self.aux = aux
 
+    def _normalisers(self, targets: list[dict], device) -> tuple[float, float]:
+        """(N people, N 3D-valid people) over the global batch; computed once per ``forward``."""
+        key = id(targets)
+        if getattr(self, "_norm_key", None) != key:
+            n_all = sum(len(t["boxes"]) for t in targets)
+            n_3d = sum(len(t["boxes"]) for t in targets if bool(t["has_3d"]))
+            self._norm_key, self._norm = key, _global_counts([n_all, n_3d], device)
+        return self._norm[0], self._norm[1]
+
     def active(self, name: str) -> bool:
         return float(self.weights.get(name, 0.0)) != 0.0
 
@@ -144,6 +154,7 @@ class SetCriterion(torch.nn.Module):
             outputs: ``training.forward.forward_train`` output.
             targets: per-image target dicts (see the module docstring), on the outputs' device.
         """
+        self._norm_key = None  # new batch: recount (the DN losses reuse this batch's counts afterwards)
         layers = outputs["layers"]
         K = outputs["pred_intrinsics"]
         terms: dict[str, Tensor] = {}
@@ -182,8 +193,7 @@ class SetCriterion(torch.nn.Module):
         has3d = torch.cat(
             [t["has_3d"].to(device).expand(len(g)) for t, g in zip(targets, gt_idx, strict=True)]
         ).bool()
-        n_all = _global_count(sum(len(t["boxes"]) for t in targets), device)
-        n_3d = _global_count(sum(len(t["boxes"]) for t in targets if bool(t["has_3d"])), device)
+        n_all, n_3d = self._normalisers(targets, device)
         out: dict[str, Tensor] = {}
         zero = j3d.sum() * 0.0
         if self.active("confs"):

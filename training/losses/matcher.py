@@ -94,22 +94,32 @@ class HungarianMatcher:
         Returns:
             Per image (query indices, GT indices), int64 tensors of equal length min(Q, G).
         """
-        out = []
+        costs = []
         for b, t in enumerate(targets):
             if len(t["boxes"]) == 0:
+                continue
+            costs.append(
+                self.cost_matrix(
+                    layer["pred_confs"][b],
+                    layer["pred_boxes"][b],
+                    pred_j2ds[b],
+                    t["boxes"],
+                    t["j2ds"],
+                    t["j2ds_mask"],
+                )
+            )
+        # One device -> host copy for the whole batch (the assignment itself runs in scipy).
+        flat = torch.cat(costs, dim=1) if costs else None
+        flat = None if flat is None else torch.nan_to_num(flat, nan=1e6, posinf=1e6).cpu().numpy()
+        out, start = [], 0
+        for t in targets:
+            G = len(t["boxes"])
+            if G == 0:
                 empty = torch.zeros(0, dtype=torch.int64)
                 out.append((empty, empty))
                 continue
-            cost = self.cost_matrix(
-                layer["pred_confs"][b],
-                layer["pred_boxes"][b],
-                pred_j2ds[b],
-                t["boxes"],
-                t["j2ds"],
-                t["j2ds_mask"],
-            )
-            cost = torch.nan_to_num(cost, nan=1e6, posinf=1e6).cpu().numpy()
-            rows, cols = linear_sum_assignment(cost)
+            rows, cols = linear_sum_assignment(flat[:, start : start + G])
+            start += G
             out.append(
                 (
                     torch.as_tensor(rows, dtype=torch.int64),

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from training.data.augment import SMPL_FLIP_PERM, AugmentConfig
+from training.data.body import GenderedBody
 from training.data.dataset import HumanDataset, collate, smpl_numpy
-from training.data.mixing import MixedDataset
 from training.smpl_layer import SMPLLayer
 
 INPUT = 224
@@ -19,6 +19,19 @@ INPUT = 224
 @pytest.fixture(scope="module")
 def body(synthetic_smpl):
     return SMPLLayer(*synthetic_smpl, num_betas=11)
+
+
+@pytest.fixture(scope="module")
+def gendered(body, tmp_path_factory, synthetic_smpl):
+    """Neutral + SYNTHETIC 'male' / 'female' models: the neutral template scaled 1.1 / 0.93 and shifted."""
+    root = tmp_path_factory.mktemp("gendered")
+    layers = {}
+    for gender, scale in (("male", 1.1), ("female", 0.93)):
+        arrays = dict(np.load(synthetic_smpl[0]))
+        arrays["v_template"] = arrays["v_template"] * scale + [0.0, 0.5 * (scale - 1), 0.0]
+        np.savez(root / f"{gender}.npz", **arrays)
+        layers[gender] = SMPLLayer(root / f"{gender}.npz", synthetic_smpl[1], 11)
+    return GenderedBody(body, **layers)
 
 
 def dataset(synthetic_root, manifest, body, fmt, augment, **kw):
@@ -101,16 +114,31 @@ def test_world_frame_dataset_collates_and_is_reproducible(synthetic_root, manife
     assert len(batch["targets"]) == 3
 
 
-def test_mixing_respects_weights_and_length(synthetic_root, manifest, body):
-    a = dataset(synthetic_root, manifest, body, "dto_humans_coco", AugmentConfig.none())
-    b = dataset(synthetic_root, manifest, body, "agora", AugmentConfig.none())
-    mix = MixedDataset([a, b], weights=[3, 1], length=8, seed=0)
-    sources = [k for k, _ in mix.table]
-    assert len(mix) == 8 and sources.count(0) == 6 and sources.count(1) == 2
-    mix.set_epoch(1)
-    assert len(mix.table) == 8
-    with pytest.raises(ValueError, match="positive weight"):
-        MixedDataset([a], weights=[0])
+def test_gendered_gt_uses_each_persons_model(synthetic_root, manifest, body, gendered):
+    """3DPW people are 'm' / 'f': world -> camera and the GT meshes use the male / female models (§4.5)."""
+    from training.data.formats import read
+
+    e = manifest["formats"]["3dpw"]
+    raw = read("3dpw", synthetic_root / e["file"])  # world frame
+    ds = dataset(synthetic_root, manifest, gendered, "3dpw", AugmentConfig.none())
+    seen = set()
+    for world, ann in zip(raw, ds.annotations, strict=True):
+        for p, g in enumerate(ann.genders):
+            layer = gendered.layers[{"m": "male", "f": "female"}[g]]
+            j0 = layer.root_joint(world.betas[p : p + 1]).numpy()[0]
+            expected = world.cam_rot[p] @ (j0 + world.transl[p]) + world.cam_trans[p] - j0
+            np.testing.assert_allclose(ann.transl[p], expected, atol=1e-4)
+            j0_neutral = body.root_joint(world.betas[p : p + 1]).numpy()[0]
+            assert np.abs(j0 - j0_neutral).max() > 5e-3  # the models really differ
+            _, joints = smpl_numpy(gendered, ann.poses[p : p + 1], ann.betas[p : p + 1], [g])
+            _, own = smpl_numpy(layer, ann.poses[p : p + 1], ann.betas[p : p + 1])
+            np.testing.assert_array_equal(joints, own)
+            seen.add(g)
+    assert seen == {"m", "f"}
+    with pytest.raises(ValueError, match="gendered SMPL"):
+        dataset(synthetic_root, manifest, body, "3dpw", AugmentConfig.none())
+    neutral = GenderedBody(body, allow_neutral_gt=True)
+    assert len(dataset(synthetic_root, manifest, neutral, "3dpw", AugmentConfig.none())) == len(raw)
 
 
 def test_keypoint_only_formats_are_refused_with_the_file_name(synthetic_root, manifest, body):
@@ -124,8 +152,8 @@ SMPL_FORMATS = ["dto_humans_coco", "dto_humans_insta", "camerahmr", "stage_a", "
 
 
 @pytest.mark.parametrize("fmt", SMPL_FORMATS)
-def test_every_smpl_format_yields_well_formed_samples(fmt, synthetic_root, manifest, body):
-    ds = dataset(synthetic_root, manifest, body, fmt, AugmentConfig())
+def test_every_smpl_format_yields_well_formed_samples(fmt, synthetic_root, manifest, gendered):
+    ds = dataset(synthetic_root, manifest, gendered, fmt, AugmentConfig())
     for i in range(len(ds)):
         s = ds[i]
         t = s["targets"]
