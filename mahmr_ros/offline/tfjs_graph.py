@@ -169,9 +169,9 @@ def _read_weights(model_dir: Path, manifest: list[dict]) -> dict[str, np.ndarray
             if quant and quant["dtype"] == "float16":
                 value = raw.astype(np.float32)
             elif quant:  # affine integer code
-                value = (raw.astype(np.float32) * np.float32(quant["scale"]) + np.float32(quant["min"])).astype(
-                    _MANIFEST_DTYPES[entry["dtype"]]
-                )
+                value = (
+                    raw.astype(np.float32) * np.float32(quant["scale"]) + np.float32(quant["min"])
+                ).astype(_MANIFEST_DTYPES[entry["dtype"]])
             else:
                 value = raw.copy()
             weights[entry["name"]] = value
@@ -208,9 +208,13 @@ def load_tfjs_graph(model_json: str | Path) -> TfjsGraph:
     outputs = [_tensor_spec(k, v) for k, v in signature.get("outputs", {}).items()]
     if not inputs:  # signature-less model: every Placeholder is an input
         inputs = [
-            TfjsTensorSpec(n.name, n.attr_dtype("dtype"), [int(d.get("size", -1)) for d in n.attr.get(
-                "shape", {}).get("shape", {}).get("dim", [])])
-            for n in nodes if n.op == "Placeholder"
+            TfjsTensorSpec(
+                n.name,
+                n.attr_dtype("dtype"),
+                [int(d.get("size", -1)) for d in n.attr.get("shape", {}).get("shape", {}).get("dim", [])],
+            )
+            for n in nodes
+            if n.op == "Placeholder"
         ]
     meta = {k: doc[k] for k in ("generatedBy", "convertedBy") if k in doc}
     return TfjsGraph(nodes, weights, inputs, outputs, meta)

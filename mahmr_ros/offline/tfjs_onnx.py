@@ -1,15 +1,16 @@
-"""Convert a TensorFlow.js graph model to ONNX, one TensorFlow op at a time (our own converter, ``onnx`` helper API).
+"""Convert a TensorFlow.js graph model to ONNX, one TensorFlow op at a time (our own converter, ``onnx`` API).
 
-Written from the TensorFlow raw-op semantics (``tf.raw_ops``) and the ONNX operator specs (opset 18). It covers
-the ops of the detection and keypoint models we ship (NanoDet, MoveNet single-pose and MultiPose; see
+Written from the TensorFlow raw-op semantics (``tf.raw_ops``) and the ONNX operator specs (opset 18). It
+covers the ops of the detection and keypoint models we ship (NanoDet, MoveNet single-pose and MultiPose; see
 :data:`SUPPORTED_OPS`) and refuses any other op by name. Layout: TensorFlow convolutions and pooling work on
 NHWC tensors, ONNX's on NCHW, so each such op is wrapped in two Transposes; ONNX Runtime's layout optimiser
-cancels the back-to-back pairs between consecutive convolutions. Weights stay constants (initializers); filters
-are re-laid out at conversion time (HWIO -> OIHW, depthwise HW C M -> (C*M) 1 H W with ``group=C``).
+cancels the back-to-back pairs between consecutive convolutions. Weights stay constants (initializers);
+filters are re-laid out at conversion time (HWIO -> OIHW, depthwise HW C M -> (C*M) 1 H W with ``group=C``).
 
 TensorFlow semantics kept on purpose (each would silently differ with a naive mapping):
 
-* ``FloorDiv`` on integers rounds towards -inf (ONNX ``Div`` truncates towards 0): corrected where signs differ.
+* ``FloorDiv`` on integers rounds towards -inf (ONNX ``Div`` truncates towards 0): corrected where signs
+  differ.
 * ``Shape``/``Size``/``ArgMax``/``TopKV2`` return int32 in TF (ONNX: int64): cast back to the TF dtype.
 * Reduce ops take their axes as a 1-D int64 input (ONNX Runtime rejects a scalar axes tensor).
 * ``StridedSlice`` masks (begin/end/shrink/new-axis) become Slice + Squeeze + Unsqueeze; ellipsis is refused.
@@ -119,7 +120,7 @@ class _Converter:
             (cast,) = self.emit("Reshape", [cast, self.const(np.array([-1], np.int64))])
         return cast
 
-    # -- conversion -------------------------------------------------------------------------------------------
+    # -- conversion ------------------------------------------------------------------------------------------
     def needed_nodes(self) -> list[TfjsNode]:
         """Nodes the signature outputs depend on, in dependency order (iterative DFS)."""
         order, state = [], {}
@@ -158,11 +159,15 @@ class _Converter:
                 continue  # added by inp() where used as a tensor
             getattr(self, f"op_{node.op}")(node)
         inputs = [
-            helper.make_tensor_value_info(s.name, _onnx_dtype(s.dtype), [d if d >= 0 else None for d in s.shape])
+            helper.make_tensor_value_info(
+                s.name, _onnx_dtype(s.dtype), [d if d >= 0 else None for d in s.shape]
+            )
             for s in self.graph.inputs
         ]
         outputs = [
-            helper.make_tensor_value_info(s.name, _onnx_dtype(s.dtype), [d if d >= 0 else None for d in s.shape])
+            helper.make_tensor_value_info(
+                s.name, _onnx_dtype(s.dtype), [d if d >= 0 else None for d in s.shape]
+            )
             for s in self.graph.outputs
         ]
         initializers = [numpy_helper.from_array(v, k) for k, v in self.initializers.items()]
@@ -174,7 +179,7 @@ class _Converter:
         onnx.checker.check_model(model)
         return model
 
-    # -- elementwise ------------------------------------------------------------------------------------------
+    # -- elementwise -----------------------------------------------------------------------------------------
     def _binary(self, node: TfjsNode) -> None:
         self.emit(_BINARY[node.op], [self.inp(node, 0), self.inp(node, 1)], [self.ref(node.name)])
 
@@ -185,7 +190,9 @@ class _Converter:
         self.emit("Identity", [self.inp(node, 0)], [self.ref(node.name)])
 
     def op_LeakyRelu(self, node: TfjsNode) -> None:
-        self.emit("LeakyRelu", [self.inp(node, 0)], [self.ref(node.name)], alpha=node.attr_float("alpha", 0.2))
+        self.emit(
+            "LeakyRelu", [self.inp(node, 0)], [self.ref(node.name)], alpha=node.attr_float("alpha", 0.2)
+        )
 
     def op_SquaredDifference(self, node: TfjsNode) -> None:
         (diff,) = self.emit("Sub", [self.inp(node, 0), self.inp(node, 1)])
@@ -224,8 +231,18 @@ class _Converter:
         self.emit("Where", [self.inp(node, k) for k in range(3)], [self.ref(node.name)])
 
     # -- convolution and pooling (NHWC) ----------------------------------------------------------------------
-    def _padding(self, node: TfjsNode) -> dict:
+    def _padding(self, node: TfjsNode, kernel: tuple[int, int] = (1, 1)) -> dict:
         padding = node.attr_str("padding")
+        dilations = (node.attr_ints("dilations") or [1, 1, 1, 1])[1:3]
+        if padding == "SAME" and max(dilations) > 1:
+            # onnxruntime rejects auto_pad with dilation; TF allows dilation only with stride 1, where the
+            # SAME padding does not depend on the input size
+            if max((node.attr_ints("strides") or [1, 1, 1, 1])[1:3]) > 1:
+                raise UnsupportedOpError(f"{node.op} {node.name}: dilation together with stride > 1")
+            total = [(k - 1) * d for k, d in zip(kernel, dilations)]
+            return {
+                "pads": [total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2]
+            }
         if padding == "SAME":
             return {"auto_pad": "SAME_UPPER"}  # TF puts the odd pixel at the end, like SAME_UPPER
         if padding == "VALID":
@@ -268,7 +285,7 @@ class _Converter:
             strides=strides[1:3],
             dilations=dilations[1:3],
             group=group,
-            **self._padding(node),
+            **self._padding(node, (kh, kw)),
         )
         if activation == "Relu":
             (y,) = self.emit("Relu", [y])
@@ -309,19 +326,15 @@ class _Converter:
         else:
             mode = "asymmetric"
         (x,) = self.emit("Cast", [self.inp(node, 0)], to=TensorProto.FLOAT)  # TF always returns float32
-        # Resize on NCHW with axes=[2, 3]: an NHWC Resize (axes=[1, 2]) made onnxruntime 1.32's layout
-        # optimiser fail at session creation
+        # NCHW Resize with full-rank sizes (N, C, H', W'): Resize's ``axes`` attribute made onnxruntime 1.32's
+        # layout optimiser fail at session creation
         (x,) = self.emit("Transpose", [x], perm=_NHWC_TO_NCHW)
-        (y,) = self.emit(
-            "Resize",
-            [x, "", "", self.to_int64(node, 1, flat=True)],
-            mode="linear",
-            axes=[2, 3],
-            coordinate_transformation_mode=mode,
-        )
+        (batch_channels,) = self.emit("Shape", [x], start=0, end=2)
+        (sizes,) = self.emit("Concat", [batch_channels, self.to_int64(node, 1, flat=True)], axis=0)
+        (y,) = self.emit("Resize", [x, "", "", sizes], mode="linear", coordinate_transformation_mode=mode)
         self.emit("Transpose", [y], [self.ref(node.name)], perm=_NCHW_TO_NHWC)
 
-    # -- shape and layout -------------------------------------------------------------------------------------
+    # -- shape and layout ------------------------------------------------------------------------------------
     def op_Pad(self, node: TfjsNode) -> None:
         pads = self.const_of(node, 1).astype(np.int64)  # (rank, 2) before/after
         inputs = [self.inp(node, 0), self.const(np.concatenate([pads[:, 0], pads[:, 1]]), "pads")]
@@ -343,7 +356,9 @@ class _Converter:
 
     def op_ExpandDims(self, node: TfjsNode) -> None:
         axis = int(self.const_of(node, 1).reshape(-1)[0])
-        self.emit("Unsqueeze", [self.inp(node, 0), self.const(np.array([axis], np.int64))], [self.ref(node.name)])
+        self.emit(
+            "Unsqueeze", [self.inp(node, 0), self.const(np.array([axis], np.int64))], [self.ref(node.name)]
+        )
 
     def op_Squeeze(self, node: TfjsNode) -> None:
         dims = node.attr_ints("squeeze_dims")
@@ -366,8 +381,11 @@ class _Converter:
     def op_Unpack(self, node: TfjsNode) -> None:
         axis, num = node.attr_int("axis", 0), node.attr_int("num")
         axes = self.const(np.array([axis], np.int64), "axes")
-        parts = [self.inp(node, 0)] if num == 1 else self.emit("Split", [self.inp(node, 0)], n_out=num, axis=axis,
-                                                                 num_outputs=num)
+        parts = (
+            [self.inp(node, 0)]
+            if num == 1
+            else self.emit("Split", [self.inp(node, 0)], n_out=num, axis=axis, num_outputs=num)
+        )
         for k, part in enumerate(parts):
             self.emit("Squeeze", [part, axes], [self.ref(node.name, k)])
 
@@ -389,7 +407,9 @@ class _Converter:
 
     def op_StridedSlice(self, node: TfjsNode) -> None:
         begin, end, strides = (self.const_of(node, k).astype(np.int64) for k in (1, 2, 3))
-        masks = {k: node.attr_int(f"{k}_mask", 0) for k in ("begin", "end", "ellipsis", "new_axis", "shrink_axis")}
+        masks = {
+            k: node.attr_int(f"{k}_mask", 0) for k in ("begin", "end", "ellipsis", "new_axis", "shrink_axis")
+        }
         if masks["ellipsis"]:
             raise UnsupportedOpError(f"StridedSlice {node.name}: ellipsis_mask is not supported")
         starts, ends, axes, steps, shrink, new_axes = [], [], [], [], [], []
@@ -457,11 +477,15 @@ class _Converter:
             dense[tuple(idx)] = v
         self.initializers[self.ref(node.name)] = dense
 
-    # -- reductions, indexing ---------------------------------------------------------------------------------
+    # -- reductions, indexing --------------------------------------------------------------------------------
     def _reduce(self, node: TfjsNode, onnx_op: str) -> None:
         keep = int(node.attr_bool("keep_dims"))
-        self.emit(onnx_op, [self.inp(node, 0), self.to_int64(node, 1, flat=True)], [self.ref(node.name)],
-                  keepdims=keep)
+        self.emit(
+            onnx_op,
+            [self.inp(node, 0), self.to_int64(node, 1, flat=True)],
+            [self.ref(node.name)],
+            keepdims=keep,
+        )
 
     def op_Max(self, node: TfjsNode) -> None:
         self._reduce(node, "ReduceMax")
@@ -476,8 +500,14 @@ class _Converter:
 
     def op_TopKV2(self, node: TfjsNode) -> None:
         k = self.to_int64(node, 1, flat=True)
-        values, idx = self.emit("TopK", [self.inp(node, 0), k], [self.ref(node.name), self.fresh("topk_idx")],
-                                axis=-1, largest=1, sorted=1)
+        values, idx = self.emit(
+            "TopK",
+            [self.inp(node, 0), k],
+            [self.ref(node.name), self.fresh("topk_idx")],
+            axis=-1,
+            largest=1,
+            sorted=1,
+        )
         self.emit("Cast", [idx], [self.ref(node.name, 1)], to=TensorProto.INT32)  # TopKV2 indices are int32
 
     def op_GatherNd(self, node: TfjsNode) -> None:

