@@ -44,6 +44,10 @@ MODELS = {
     "movenet-lightning": ("Google MoveNet SinglePose Lightning v4 (TF Hub)", "Apache-2.0"),
     "movenet-multipose": ("Google MoveNet MultiPose Lightning v1 (TF Hub)", "Apache-2.0"),
 }
+#: Input shapes that differ from the TF.js signature: MultiPose runs at any size that is a multiple of 32.
+INPUT_SHAPES = {"movenet-multipose": {"input": [1, -1, -1, 3]}}
+#: Bumped whenever the conversion changes, so that setup reconverts an older cache.
+CONVERSION_REVISION = 1
 SETUP_COMMAND = "make setup  (or: tools/env.sh python -m mahmr_ros.offline.human_models)"
 
 
@@ -78,7 +82,11 @@ def is_current() -> bool:
         manifest = json.loads(manifest_path().read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    if manifest.get("version") != PACKAGE_VERSION or set(manifest.get("models", {})) != set(MODELS):
+    if (
+        manifest.get("version") != PACKAGE_VERSION
+        or manifest.get("conversion_revision") != CONVERSION_REVISION
+        or set(manifest.get("models", {})) != set(MODELS)
+    ):
         return False
     for model, entry in manifest["models"].items():
         path = onnx_path(model)
@@ -146,7 +154,7 @@ def build(force: bool = False, log=print) -> Path:
     entries = {}
     for model, (upstream, licence) in MODELS.items():
         t0 = time.perf_counter()
-        onnx_model = convert_tfjs_to_onnx(load_tfjs_graph(src / f"{model}.json"))
+        onnx_model = convert_tfjs_to_onnx(load_tfjs_graph(src / f"{model}.json"), INPUT_SHAPES.get(model))
         onnx_model.doc_string = (
             f"{model} from {PACKAGE_NAME}@{PACKAGE_VERSION}; weights: {upstream}, {licence}"
         )
@@ -167,6 +175,7 @@ def build(force: bool = False, log=print) -> Path:
         "version": PACKAGE_VERSION,
         "package_license": PACKAGE_LICENSE,
         "converter": "mahmr_ros.offline.tfjs_onnx",
+        "conversion_revision": CONVERSION_REVISION,
         "models": entries,
     }
     manifest_path().write_text(json.dumps(manifest, indent=2) + "\n")
@@ -197,6 +206,8 @@ def load_session(model: str, threads: int = 1):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # idle workers sleep instead of spinning: the sessions share 2 cores with the fit and the ROS node
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own Fail/InvalidProtobuf types

@@ -525,12 +525,25 @@ SUPPORTED_OPS = tuple(
 )
 
 
-def convert_tfjs_to_onnx(graph: TfjsGraph) -> onnx.ModelProto:
+def convert_tfjs_to_onnx(
+    graph: TfjsGraph, input_shapes: dict[str, list[int]] | None = None
+) -> onnx.ModelProto:
     """Build an ONNX model (opset 18) computing ``graph``'s signature outputs from its signature inputs.
 
     ONNX inputs and outputs keep the TF node names (``"input"``, ``"Identity"``, ...), dtypes and shapes.
 
+    Args:
+        graph: the parsed TF.js model.
+        input_shapes: optional {input name: shape} replacing the signature's shape, -1 for a free dim (for a
+            graph whose ops compute their shapes at run time, e.g. MoveNet MultiPose at any multiple of 32).
+
     Raises:
         UnsupportedOpError: an op (or an op variant, e.g. an ellipsis slice) outside :data:`SUPPORTED_OPS`.
     """
+    if input_shapes:
+        unknown = set(input_shapes) - {spec.name for spec in graph.inputs}
+        if unknown:
+            raise ValueError(f"input_shapes names unknown inputs: {sorted(unknown)}")
+        for spec in graph.inputs:
+            spec.shape = list(input_shapes.get(spec.name, spec.shape))
     return _Converter(graph).convert()
