@@ -138,13 +138,13 @@ def build(force: bool = False, log=print) -> Path:
     Returns:
         The manifest path.
     """
+    if not force and is_current():
+        return manifest_path()
     import onnx
 
     from mahmr_ros.offline.tfjs_graph import load_tfjs_graph
     from mahmr_ros.offline.tfjs_onnx import convert_tfjs_to_onnx
 
-    if not force and is_current():
-        return manifest_path()
     src = tfjs_dir()
     if force or not all((src / f"{m}.{ext}").is_file() for m in MODELS for ext in ("json", "bin")):
         t0 = time.perf_counter()

@@ -7,7 +7,7 @@ for convolution, pooling and resizing, so they share no formula with the convert
 The whole-model test compares the four converted models with ``golden/tfjs_models.npz``: TensorFlow 2.21's own
 outputs on the committed public-domain image, made by ``golden/make_tfjs_golden.py`` (its docstring says how
 to regenerate; the reference path shares no code with the converter). It needs the models fetched at setup
-(``python -m mahmr_ros.offline.human_models``) and skips with that hint otherwise.
+(``python -m mahmr_ros.offline.human_models``) and fails with that hint otherwise.
 """
 
 from __future__ import annotations
@@ -635,8 +635,7 @@ def test_converted_model_matches_tensorflow(model):
     from mahmr_ros.offline import human_models
 
     tfjs_json = human_models.tfjs_dir() / f"{model}.json"
-    if not tfjs_json.is_file():
-        pytest.skip(f"{tfjs_json} missing; fetch it with: {human_models.SETUP_COMMAND}")
+    assert tfjs_json.is_file(), f"{tfjs_json} missing; fetch it with: {human_models.SETUP_COMMAND}"
     sys.path.insert(0, str(GOLDEN))
     try:
         from make_tfjs_golden import IMAGE, golden_inputs
