@@ -62,12 +62,15 @@ class MoveNetSingle:
         self.session = load_session(model, threads)
         self._input = self.session.get_inputs()[0].name
 
-    def __call__(self, image_bgr: np.ndarray, boxes_xyxy_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, image_bgr: np.ndarray, boxes_xyxy_px: np.ndarray, crop_scale: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints of the person in each box.
 
         Args:
             image_bgr: (H, W, 3) uint8 BGR.
             boxes_xyxy_px: (P, 4) person boxes, original image pixels.
+            crop_scale: this call's crop scale (default: the constructor's).
 
         Returns:
             keypoints (P, 17, 2) float64 px (x, y) in the original image, COCO-17 order; scores (P, 17),
@@ -79,7 +82,7 @@ class MoveNetSingle:
         keypoints = np.zeros((len(boxes), 17, 2))
         scores = np.zeros((len(boxes), 17))
         for i, box in enumerate(boxes):
-            M, (left, top, side) = square_crop_transform(box, self.crop_scale, self.size)
+            M, (left, top, side) = square_crop_transform(box, crop_scale or self.crop_scale, self.size)
             crop = cv2.warpAffine(image_bgr, M, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=0)
             rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.int32)[None]
             (out,) = self.session.run(None, {self._input: rgb})  # (1, 1, 17, 3) y, x, score

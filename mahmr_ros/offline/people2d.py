@@ -1,18 +1,23 @@
 """Every person in a frame with COCO-17 2D keypoints: NanoDet boxes + MoveNet keypoints (or MultiPose).
 
-Two ways, chosen by ``keypoints`` (measured on real footage in ``benchmarks/bench_people2d.py``; the numbers
-and the reasons for the default are in ``benchmarks/results/people2d.json`` and the README):
+Two ways, chosen by ``keypoints`` (measured on real footage by ``benchmarks/bench_people2d.py``, numbers in
+``benchmarks/results/people2d.json``):
 
-* ``"thunder"`` / ``"lightning"`` (top-down): NanoDet finds person boxes in a squashed and a letterboxed
-  416x416 view of the frame (merged by NMS); MoveNet single-pose (Thunder 256 px / Lightning 192 px) puts
-  17 keypoints on a square crop around each box. A box whose mean keypoint score is below
-  ``min_keypoint_score`` is not a person: bollards, cones and bags that NanoDet calls "person" get
-  0.06-0.2, people >= 0.3 (issue 11's measurement, confirmed on our labelled frames).
-* ``"multipose"`` (bottom-up): MoveNet MultiPose, one pass for up to 6 people, no detector.
+* ``"thunder"`` (default) / ``"lightning"`` (top-down): NanoDet finds person boxes in a squashed and a
+  letterboxed 416x416 view of the frame (merged by NMS); MoveNet single-pose (Thunder 256 px / Lightning
+  192 px) puts 17 keypoints on a square crop around each box. A box whose mean keypoint score is below
+  ``min_keypoint_score`` is not a person: on our labelled frames Thunder gave the people 0.31-0.72 and the
+  cones, bollards, rocks and signs NanoDet also calls "person" mostly 0.04-0.2 (partial boxes on real people
+  score higher and are removed as duplicates). Thunder separates them better than Lightning (recall 0.96 at
+  precision 1.0 vs 0.96 at 0.96), at ~4x the cost per box.
+* ``"multipose"`` (bottom-up): MoveNet MultiPose, one pass for up to 6 people, no detector; scale-sensitive
+  (at 512 px it misses large people, at 256 px small ones).
 
-Video: :meth:`PeopleDetector.track` skips the detector and runs the keypoint model on the boxes of the
-previous frame; each person's new box is derived from their keypoints, and a person whose keypoints fade
-(mean score below the threshold) is dropped, so the caller knows to run :meth:`PeopleDetector.detect` again.
+Video: :meth:`PeopleDetector.track` skips the detector and runs a single-pose model (``track_keypoints``,
+default Lightning: ~4x cheaper than Thunder and as good at following people, see the benchmark) on the boxes
+of the previous frame; each person's new box is derived from their keypoints, and a person whose keypoints
+fade (mean score below the threshold) or jump to a neighbour comes back as None, so the caller knows whom it
+lost and runs :meth:`PeopleDetector.detect` again.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ BOX_KEYPOINT_SCORE = 0.3
 #: right, bottom). The head top is above the eyes and the soles below the ankles; measured as the median over
 #: the labelled vtest people (``benchmarks/bench_people2d.py --calibrate``).
 BOX_MARGINS = (0.07, 0.10, 0.07, 0.09)
+#: In :meth:`PeopleDetector.track`, a person's new keypoint box must overlap the box it was tracked from by at
+#: least this IoU (at 10 fps a walker's box moves by a few pixels; a jump means the crop's keypoints went to
+#: a neighbour).
+TRACK_MIN_IOU = 0.3
+#: A detector box and the box of the keypoints found in its crop must overlap at least this much, else the
+#: keypoints belong to someone else (lowest IoU of a correct pair on the labelled vtest frames: 0.46).
+KEYPOINTS_IN_BOX_MIN_IOU = 0.4
+#: How far (in box heights) a confident face keypoint may lie outside its detector box.
+FACE_OUTSIDE_BOX_MAX = 0.02
 #: Two people whose common confident keypoints lie closer than this (median, in box heights) are one person.
 SAME_KEYPOINT_DISTANCE = 0.1
 #: With the nose and both shoulders seen, the head top is this many nose-to-shoulder heights above the highest
@@ -107,10 +121,10 @@ class PeopleDetector:
         detector_passes: NanoDet's views of the frame (``nanodet.PASSES``); top-down modes only.
         box_score: NanoDet's minimum person score.
         min_keypoint_score: a person needs at least this mean keypoint score (rejects non-people).
-        track_keypoints: single-pose variant used by :meth:`track` (``"thunder"`` or ``"lightning"``);
-            default: ``keypoints`` when it is one, else ``"lightning"``.
+        track_keypoints: single-pose variant used by :meth:`track` (``"thunder"`` or ``"lightning"``).
         multipose_size: MultiPose's input size (longer side, multiple of 32).
         dedup_iou: two people whose keypoint boxes overlap more than this are one person.
+        crop_scale: single-pose crop side over the box's longer side (``movenet.MoveNetSingle``).
         threads: onnxruntime intra-op threads of each session.
     """
 
@@ -121,16 +135,16 @@ class PeopleDetector:
         detector_passes: tuple[str, ...] = PASSES,
         box_score: float = 0.3,
         min_keypoint_score: float = 0.25,
-        track_keypoints: str | None = None,
+        track_keypoints: str = "lightning",
         multipose_size: int = 512,
         dedup_iou: float = 0.6,
+        crop_scale: float = 1.25,
         threads: int = 1,
     ):
         if keypoints not in KEYPOINT_MODES:
             raise ValueError(f"[offline] keypoints must be one of {KEYPOINT_MODES}, got '{keypoints}'")
         if max_people < 1:
             raise ValueError(f"[offline] max_people must be >= 1, got {max_people}")
-        track_keypoints = track_keypoints or (keypoints if keypoints in SINGLE_VARIANTS else "lightning")
         if track_keypoints not in SINGLE_VARIANTS:
             raise ValueError(f"[offline] track_keypoints must be one of {list(SINGLE_VARIANTS)}")
         self.keypoints = keypoints
@@ -144,7 +158,7 @@ class PeopleDetector:
             self.nanodet = NanoDet(detector_passes, score_threshold=box_score, threads=threads)
         self._single: dict[str, MoveNetSingle] = {}
         for variant in {track_keypoints} | ({keypoints} & set(SINGLE_VARIANTS)):
-            self._single[variant] = MoveNetSingle(variant, threads=threads)
+            self._single[variant] = MoveNetSingle(variant, crop_scale=crop_scale, threads=threads)
         self.track_keypoints = track_keypoints
 
     def close(self) -> None:
@@ -198,38 +212,65 @@ class PeopleDetector:
         boxes, scores = self.nanodet.detect(image_bgr)
         # keypoints for more candidates than max_people: some are rejected by their keypoints
         boxes, scores = boxes[: 2 * self.max_people], scores[: 2 * self.max_people]
-        kps, kp_scores = self._single[self.keypoints](image_bgr, boxes)
-        people = [Person2D(b, float(s), k, ks) for b, s, k, ks in zip(boxes, scores, kps, kp_scores)]
+        model = self._single[self.keypoints]
+        kps, kp_scores = model(image_bgr, boxes)
+        # a crop holding two people may give the other one's keypoints: such a candidate's keypoint box
+        # leaves its detector box; retry it on a tight crop, and drop it if its keypoints still stray
+        strays = [i for i in range(len(boxes)) if not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])]
+        if strays:
+            kps[strays], kp_scores[strays] = model(image_bgr, boxes[strays], crop_scale=1.0)
+        people = [
+            Person2D(b, float(s), k, ks)
+            for b, s, k, ks in zip(boxes, scores, kps, kp_scores)
+            if self._keypoints_fit_box(k, ks, b)
+        ]
         return self._keep(people)
 
-    def track(self, image_bgr: np.ndarray, boxes_xyxy_px: np.ndarray) -> list[Person2D]:
+    @staticmethod
+    def _keypoints_fit_box(keypoints_px: np.ndarray, scores: np.ndarray, box: np.ndarray) -> bool:
+        """The keypoints are the boxed person's: their box overlaps the detector box and the confident face
+        keypoints lie inside it (a neighbour's head just above or beside the box gives a mixed skeleton)."""
+        kp_box = box_from_keypoints(keypoints_px, scores)
+        if kp_box is None or _box_iou(kp_box, box) < KEYPOINTS_IN_BOX_MIN_IOU:
+            return False
+        face = keypoints_px[:5][scores[:5] >= BOX_KEYPOINT_SCORE]
+        margin = FACE_OUTSIDE_BOX_MAX * (box[3] - box[1])
+        return bool(np.all((face >= box[:2] - margin) & (face <= box[2:] + margin)))
+
+    def track(self, image_bgr: np.ndarray, boxes_xyxy_px: np.ndarray) -> list[Person2D | None]:
         """Video mode: keypoints in the given boxes (last frame's people), no detector run.
 
         Args:
             image_bgr: (H, W, 3) uint8 BGR.
-            boxes_xyxy_px: (P, 4) boxes, original image pixels.
+            boxes_xyxy_px: (P, 4) boxes, original image pixels (at most ``max_people`` are used).
 
         Returns:
-            One :class:`Person2D` per box still holding a person, in box order; each box re-derived from the
-            keypoints (:func:`box_from_keypoints`). Fewer than P when someone was lost.
+            One entry per box, in box order: the :class:`Person2D` (box re-derived from the keypoints, see
+            :func:`box_from_keypoints`; ``score`` = mean keypoint score), or None where the person was lost:
+            keypoints faded below ``min_keypoint_score``, the keypoint box left the given box (IoU below
+            :data:`TRACK_MIN_IOU`: the crop's keypoints jumped to someone else), or an earlier box already
+            holds the same person. A None tells the caller to run :meth:`detect` again.
         """
         _check_image(image_bgr)
         boxes = np.asarray(boxes_xyxy_px, np.float64).reshape(-1, 4)[: self.max_people]
         kps, kp_scores = self._single[self.track_keypoints](image_bgr, boxes)
-        people = []
         H, W = image_bgr.shape[:2]
-        for k, ks in zip(kps, kp_scores):
+        people: list[Person2D | None] = []
+        for previous, k, ks in zip(boxes, kps, kp_scores):
             box = box_from_keypoints(k, ks)
             if box is None or ks.mean() < self.min_keypoint_score:
+                people.append(None)
                 continue
             box = np.clip(box, 0, [W, H, W, H])
-            people.append(Person2D(box, float(ks.mean()), k, ks))
-        # two boxes that converged on the same person: keep one
-        kept = []
-        for person in people:
-            if all(_box_iou(person.bbox_xyxy_px, o.bbox_xyxy_px) <= self.dedup_iou for o in kept):
-                kept.append(person)
-        return kept
+            if _box_iou(box, previous) < TRACK_MIN_IOU:
+                people.append(None)
+                continue
+            person = Person2D(box, float(ks.mean()), k, ks)
+            if any(other is not None and self._same_person(person, other) for other in people):
+                people.append(None)  # two boxes converged on one person: the earlier box keeps them
+                continue
+            people.append(person)
+        return people
 
 
 def _check_image(image_bgr: np.ndarray) -> None:

@@ -80,8 +80,17 @@ def test_track_keeps_the_person_and_rederives_the_box(image, detector):
     assert person.score == pytest.approx(person.keypoint_scores.mean())
 
 
-def test_track_drops_a_box_without_a_person(image, detector):
-    assert detector.track(image, np.array([[200.0, 0.0, 256.0, 110.0]])) == []  # the shuttle model
+def test_track_reports_lost_people_in_box_order(image, detector):
+    boxes = np.array(
+        [
+            [200.0, 0.0, 256.0, 110.0],  # the shuttle model: nobody
+            ASTRONAUT_BOX,
+            ASTRONAUT_BOX + 3,  # the same person again: the earlier box keeps her
+        ]
+    )
+    lost, person, duplicate = detector.track(image, boxes)
+    assert lost is None and duplicate is None
+    assert_sensible_astronaut(person, min_score=0.3)
 
 
 def test_max_people_caps_the_result(image):
@@ -132,3 +141,20 @@ def test_bad_arguments_are_rejected():
         PeopleDetector(keypoints="posenet")
     with pytest.raises(ValueError, match="max_people"):
         PeopleDetector(max_people=0)
+
+
+def test_keypoints_of_a_neighbour_do_not_fit_the_box():
+    # a standing person 100 px tall in the box (40, 20, 80, 120); keypoints hand-placed on them
+    kp = np.array(
+        [[60, 30], [63, 28], [57, 28], [66, 30], [54, 30], [70, 45], [50, 45], [72, 65], [48, 65], [72, 80],
+         [48, 80], [66, 80], [54, 80], [66, 98], [54, 98], [66, 115], [54, 115]], float
+    )  # fmt: skip
+    scores = np.full(17, 0.8)
+    box = np.array([40.0, 20.0, 80.0, 120.0])
+    assert PeopleDetector._keypoints_fit_box(kp, scores, box)
+    # the same skeleton with its head 12 px above the box top (the neighbour behind): rejected
+    taller = kp.copy()
+    taller[:5, 1] -= 22
+    assert not PeopleDetector._keypoints_fit_box(taller, scores, box)
+    # shifted sideways by most of a box width: the keypoint box no longer overlaps enough
+    assert not PeopleDetector._keypoints_fit_box(kp + [35, 0], scores, box)
