@@ -158,3 +158,10 @@ def test_keypoints_of_a_neighbour_do_not_fit_the_box():
     assert not PeopleDetector._keypoints_fit_box(taller, scores, box)
     # shifted sideways by most of a box width: the keypoint box no longer overlaps enough
     assert not PeopleDetector._keypoints_fit_box(kp + [35, 0], scores, box)
+
+
+def test_a_closed_detector_says_so(image):
+    det = PeopleDetector(keypoints="lightning")
+    det.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        det.detect(image)
