@@ -40,6 +40,21 @@ CHOICE = (
 IOU = 0.5
 
 
+def timed(fn, repeat: int):
+    """Run ``fn()`` ``repeat`` times: (median wall ms, median process CPU ms, last result).
+
+    CPU time counts every thread of this process; with single-threaded sessions it is what the wall time
+    would be on an idle machine, which the shared 2-core box rarely is.
+    """
+    wall, cpu, result = [], [], None
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        result = fn()
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return round(1000 * float(np.median(wall)), 1), round(1000 * float(np.median(cpu)), 1), result
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) IoU of xyxy boxes."""
     if len(a) == 0 or len(b) == 0:
@@ -111,15 +126,12 @@ def evaluate(images, candidates, repeat: int) -> list[dict]:
     rows = []
     for name, (run, close) in candidates.items():
         hits = false_pos = total = 0
-        per_image, times = [], []
+        per_image, walls, cpus = [], [], []
         for image_name, image, truth, ignore in images:
             run(image)  # warm-up (first-call allocations)
-            t = []
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                boxes, _, _ = run(image)
-                t.append(time.perf_counter() - t0)
-            times.append(np.median(t))
+            wall, cpu, (boxes, _, _) = timed(lambda image=image: run(image), repeat)
+            walls.append(wall)
+            cpus.append(cpu)
             h, fp, _ = match(boxes, truth, ignore)
             hits, false_pos, total = hits + h, false_pos + fp, total + len(truth)
             per_image.append({"image": image_name, "people": len(truth), "hits": h, "false_positives": fp})
@@ -131,13 +143,15 @@ def evaluate(images, candidates, repeat: int) -> list[dict]:
             "false_positives": false_pos,
             "recall": round(hits / total, 3),
             "precision": round(hits / max(hits + false_pos, 1), 3),
-            "detect_ms_median_per_frame": round(1000 * float(np.median(times)), 1),
-            "detect_ms_mean_per_frame": round(1000 * float(np.mean(times)), 1),
+            "detect_wall_ms_median_per_frame": round(float(np.median(walls)), 1),
+            "detect_cpu_ms_median_per_frame": round(float(np.median(cpus)), 1),
+            "detect_cpu_ms_mean_per_frame": round(float(np.mean(cpus)), 1),
             "per_image": per_image,
         }
         print(
             f"{name:40s} recall {row['recall']:.3f} ({hits}/{total})  precision {row['precision']:.3f} "
-            f"({false_pos} FP)  detect {row['detect_ms_median_per_frame']:.0f} ms/frame (median)",
+            f"({false_pos} FP)  detect {row['detect_wall_ms_median_per_frame']:.0f} ms wall, "
+            f"{row['detect_cpu_ms_median_per_frame']:.0f} ms CPU per frame (median)",
             flush=True,
         )
         rows.append(row)
@@ -159,30 +173,53 @@ def track_cost(images, threads: int, repeat: int) -> list[dict]:
         detector = PeopleDetector(keypoints=variant, track_keypoints=variant, threads=threads)
         for n in (3, 8):
             detector.track(frame, boxes[:n])
-            t = []
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                people = detector.track(frame, boxes[:n])
-                t.append(time.perf_counter() - t0)
+            wall, cpu, people = timed(lambda n=n: detector.track(frame, boxes[:n]), repeat)
             rows.append(
                 {
                     "keypoints": variant,
                     "people": n,
                     "people_kept": sum(p is not None for p in people),
-                    "track_ms_median": round(1000 * float(np.median(t)), 1),
-                    "track_ms_mean": round(1000 * float(np.mean(t)), 1),
+                    "track_wall_ms_median": wall,
+                    "track_cpu_ms_median": cpu,
                 }
             )
-            print(f"track {variant:9s} {n} people at 640x480 ({name}): {rows[-1]['track_ms_median']:.1f} ms")
-        t = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            detector.detect(frame)
-            t.append(time.perf_counter() - t0)
-        rows.append({"keypoints": variant, "detect_ms_median_640x480": round(1000 * float(np.median(t)), 1)})
-        print(f"detect {variant} at 640x480 ({name}): {rows[-1]['detect_ms_median_640x480']:.1f} ms")
+            print(f"track {variant:9s} {n} people at 640x480 ({name}): {wall:.1f} ms wall, {cpu:.1f} ms CPU")
+        wall, cpu, people = timed(lambda: detector.detect(frame), repeat)
+        rows.append(
+            {
+                "keypoints": variant,
+                "detect_640x480_people_found": len(people),
+                "detect_640x480_wall_ms_median": wall,
+                "detect_640x480_cpu_ms_median": cpu,
+            }
+        )
+        print(
+            f"detect {variant} 640x480 ({name}): {len(people)} people, {wall:.1f} ms wall, {cpu:.1f} ms CPU"
+        )
         detector.close()
     return rows
+
+
+def model_costs(threads: int, repeat: int = 30) -> dict:
+    """Median wall/CPU ms of one onnxruntime call per model (random input), the runners' session options."""
+    from mahmr_ros.offline.human_models import load_session
+
+    inputs = {
+        "nanodet (416x416 pass)": ("nanodet", (1, 3, 416, 416), np.float32),
+        "movenet-thunder (256 px crop)": ("movenet-thunder", (1, 256, 256, 3), np.int32),
+        "movenet-lightning (192 px crop)": ("movenet-lightning", (1, 192, 192, 3), np.int32),
+        "movenet-multipose (512x384)": ("movenet-multipose", (1, 384, 512, 3), np.int32),
+    }
+    costs = {}
+    rng = np.random.default_rng(0)
+    for label, (model, shape, dtype) in inputs.items():
+        session = load_session(model, threads)
+        feed = {session.get_inputs()[0].name: (rng.random(shape) * 255).astype(dtype)}
+        session.run(None, feed)
+        wall, cpu, _ = timed(lambda session=session, feed=feed: session.run(None, feed), repeat)
+        costs[label] = {"wall_ms_median": wall, "cpu_ms_median": cpu}
+    print("model call costs:", costs)
+    return costs
 
 
 def track_quality(steps: int = 20) -> list[dict]:
@@ -311,6 +348,7 @@ def main() -> int:
         keep = {c.strip() for c in args.only.split(",")}
         candidates = {k: v for k, v in candidates.items() if k in keep}
     t0 = time.perf_counter()
+    costs = model_costs(args.threads)
     rows = evaluate(images, candidates, args.repeat)
     track = track_cost(images, args.threads, 10 * args.repeat)
     tracking = track_quality()
@@ -323,10 +361,12 @@ def main() -> int:
         "threads_per_session": args.threads,
         "load_average_1_5_15_at_start": [round(x, 2) for x in load_start],
         "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],
-        "note": "timings contended: other work shared the 2 cores; compare ratios within this file",
+        "note": "wall times contended (other work shared the 2 cores, see load); CPU times (process, all "
+        "threads) are what single-threaded sessions take on an idle core",
         "iou_threshold": IOU,
         "data": "10 vtest.avi frames (0, 80, ..., 720; 768x576) + astronaut (512x512); labels "
         "benchmarks/data/people_boxes.json",
+        "model_call_ms": costs,
         "detection": rows,
         "video_mode_cost": track,
         "video_mode_tracking": tracking,
