@@ -67,18 +67,11 @@ class FloorSizer:
         path_nodes: int = 48,
         max_height_m: float = 2.1,
     ):
-        if not math.isfinite(camera_height_m) or camera_height_m <= 0:
-            raise ValueError(f"[offline] camera_height_m must be > 0 metres, got {camera_height_m}")
-        if not -90.0 < camera_pitch_deg < 90.0:
-            raise ValueError(
-                f"[offline] camera_pitch_deg must be in (-90, 90) degrees, got {camera_pitch_deg}"
-            )
         if path_nodes < 4:
             raise ValueError(f"[offline] path_nodes must be >= 4, got {path_nodes}")
         self.body = body
         self.max_height_m = float(max_height_m)
-        self.camera_height_m = float(camera_height_m)
-        self.up = floor_up(camera_pitch_deg)
+        self.set_floor(camera_height_m, camera_pitch_deg)
         n_grow = (2 * path_nodes) // 3
         adult_age = 0.62
         self.path_age = np.concatenate(
@@ -89,6 +82,19 @@ class FloorSizer:
         )
         self.path_height_m = body.height_m(self.path_age, self.path_height_ph)
         self._lift = body.keypoint_lift_m(self.path_age, self.path_height_ph)  # (N, K)
+
+    def set_floor(self, camera_height_m: float, camera_pitch_deg: float = 0.0) -> None:
+        """Move the floor (e.g. to a new estimate from :mod:`~mahmr_ros.offline.crowd_floor`); the growth
+        path's tables are kept."""
+        if not math.isfinite(camera_height_m) or camera_height_m <= 0:
+            raise ValueError(f"[offline] camera_height_m must be > 0 metres, got {camera_height_m}")
+        if not -90.0 < camera_pitch_deg < 90.0:
+            raise ValueError(
+                f"[offline] camera_pitch_deg must be in (-90, 90) degrees, got {camera_pitch_deg}"
+            )
+        self.camera_height_m = float(camera_height_m)
+        self.camera_pitch_deg = float(camera_pitch_deg)
+        self.up = floor_up(camera_pitch_deg)
 
     def size(
         self,
@@ -173,3 +179,59 @@ class FloorSizer:
             height_ph[p] = (1 - f) * self.path_height_ph[n] + f * self.path_height_ph[n + 1]
             ok[p] = True
         return age, height_ph, ok
+
+
+def fitted_feet(
+    body: AnnyBody,
+    R_cam_anny: np.ndarray,
+    bone_aa: np.ndarray,
+    age: np.ndarray,
+    height_ph: np.ndarray,
+    transl: np.ndarray,
+    uv_px: np.ndarray,
+    conf: np.ndarray,
+    K: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each fitted person's seen feet, as the crowd floor estimate (:mod:`~.crowd_floor`) wants them.
+
+    Per foot, the heel keypoint if seen, else the ankle: its observed pixel's ray at the fitted body's depth
+    of that keypoint (the pixel says where the foot is, the fitted body how far), and its rest height above
+    the soles.
+
+    Args:
+        body: the Anny body.
+        R_cam_anny, bone_aa, age, height_ph, transl: the fit of P people (:class:`~.fit.FitResult` fields).
+        uv_px: (P, K, 2) keypoints, pixels (NaN = unknown).
+        conf: (P, K) keypoint weights (0 = unknown).
+        K: (3, 3) intrinsics, pixels.
+
+    Returns:
+        feet_cam: (P, 2, 3) foot points (left, right), camera frame, metres, NaN where the foot is unseen.
+        lift_m: (P, 2) their rest height above the soles, metres.
+        height_m: (P,) the fitted bodies' T-pose heights, metres.
+        seen: (P,) bool, at least one foot seen.
+    """
+    P = len(R_cam_anny)
+    feet = np.full((P, 2, 3), np.nan)
+    lift_out = np.zeros((P, 2))
+    if P == 0:
+        return feet, lift_out, np.zeros(0), np.zeros(0, bool)
+    dt = body.dtype
+    with torch.no_grad():
+        kp = body.keypoints_fast(
+            torch.as_tensor(bone_aa, dtype=dt),
+            torch.as_tensor(age, dtype=dt),
+            torch.as_tensor(height_ph, dtype=dt),
+        ).numpy()
+    kp_cam = np.einsum("pij,pkj->pki", R_cam_anny, kp) + np.asarray(transl)[:, None]  # (P, K, 3)
+    lift = body.keypoint_lift_m(age, height_ph)  # (P, K)
+    K_inv = np.linalg.inv(K)
+    conf = np.where(np.isfinite(uv_px).all(-1), np.nan_to_num(conf), 0.0)
+    for side, (heel, ankle) in enumerate(zip(HEELS, ANKLES)):
+        j = np.where(conf[:, heel] > 0, heel, ankle)
+        rows = np.arange(P)
+        ok = conf[rows, j] > 0
+        ray = np.concatenate([np.nan_to_num(uv_px[rows, j]), np.ones((P, 1))], 1) @ K_inv.T  # (P, 3), z = 1
+        feet[ok, side] = (ray * kp_cam[rows, j, 2:3])[ok]
+        lift_out[:, side] = lift[rows, j]
+    return feet, lift_out, body.height_m(age, height_ph), np.isfinite(feet).all(-1).any(-1)

@@ -22,34 +22,62 @@ def test_protocol_and_topology(estimator):
     assert topo.joint_names[0] == "pelvis" and len(topo.joint_names) == 24
 
 
-def test_sample_people_found_with_plausible_metric_bodies(estimator, sample):
-    image, K, info = sample
-    est = estimator.estimate(image, K)
-    assert isinstance(est, Estimation) and not est.K_estimated
-    np.testing.assert_allclose(est.K_used, K)
+def _check_bodies(est, info):
+    """Everyone found, on the right person, upright, facing the camera, in front of it."""
     assert len(est.humans) == info["num_people"]
     for h, truth in zip(_by_x(est.humans), info["people"]):
         assert h.body_model == "anny"
         assert h.vertices.shape == (13718, 3) and h.joints.shape == (24, 3)
         assert h.keypoints_2d.shape == (24, 2)
-        assert 1.4 <= h.height_m <= 2.0  # BlazePose's adult-scaled landmarks: an adult-sized body each
         assert np.all(h.vertices[:, 2] > 0.5)  # in front of the camera
         # the mesh lands on the person: boxes overlap, pelvis reprojects near the true one
         true_box = np.array(truth["bbox_xyxy"])
         ix = min(h.bbox_xyxy[2], true_box[2]) - max(h.bbox_xyxy[0], true_box[0])
         assert ix > 0.6 * (true_box[2] - true_box[0])
-        uv = K @ h.pelvis
-        uv_true = K @ np.array(truth["pelvis_cam"])
+        uv = est.K_used @ h.pelvis
+        uv_true = est.K_used @ np.array(truth["pelvis_cam"])
         assert np.linalg.norm(uv[:2] / uv[2] - uv_true[:2] / uv_true[2]) < 15.0  # px
-        if not truth["is_child"]:  # adults: metric depth within 12 % before DTO
-            assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) / truth["pelvis_cam"][2] < 0.12
         np.testing.assert_allclose(h.orientation @ h.orientation.T, np.eye(3), atol=1e-5)
         # REP-155 body axes in the camera frame: everyone stands upright (z up = camera -y) and faces the
         # camera within ~20 degrees (x forward = camera -z)
         assert h.orientation[:, 2] @ [0.0, -1.0, 0.0] > 0.95
         assert h.orientation[:, 0] @ [0.0, 0.0, -1.0] > 0.85
         assert h.age_class is not None and h.pose.shape == (36,)
-    assert set(est.timings_ms) >= {"detect_pose", "fit", "mesh"}
+    assert set(est.timings_ms) >= {"detect_pose", "fit", "floor", "mesh"}
+
+
+def test_sample_people_sized_on_the_floor_their_feet_share(estimator, sample):
+    """No camera height given: the floor estimated from the three people's feet sizes them; the child (1.16 m
+    next to 1.78 and 1.60 m adults) is recognised."""
+    image, K, info = sample
+    est = estimator.estimate(image, K)
+    assert isinstance(est, Estimation) and not est.K_estimated
+    np.testing.assert_allclose(est.K_used, K)
+    _check_bodies(est, info)
+    assert est.floor is not None and est.floor.source == "estimated" and est.floor.people == 3
+    assert est.floor.frames == 1 and est.floor.camera_height_sigma_m > 0
+    for h, truth in zip(_by_x(est.humans), info["people"]):
+        assert h.extras["sized_by"] == "floor" and h.extras["height_sigma_m"] > 0.03
+        assert h.is_child == truth["is_child"]
+        assert abs(h.height_m - truth["height_m"]) < 0.2
+        z = truth["pelvis_cam"][2]
+        assert abs(h.pelvis[2] - z) < 0.12 * z
+
+
+def test_sample_people_without_a_floor_are_adult_sized(estimator, sample):
+    image, K, info = sample
+    estimator.estimate_floor = False
+    try:
+        est = estimator.estimate(image, K)
+    finally:
+        estimator.estimate_floor = True
+    _check_bodies(est, info)
+    assert est.floor is None
+    for h, truth in zip(_by_x(est.humans), info["people"]):
+        assert h.extras["sized_by"] == "landmarks" and "height_sigma_m" not in h.extras
+        assert 1.4 <= h.height_m <= 2.0  # BlazePose's adult-scaled landmarks: an adult-sized body each
+        if not truth["is_child"]:  # adults: metric depth within 12 % before DTO
+            assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) / truth["pelvis_cam"][2] < 0.12
 
 
 def test_no_K_gives_an_estimated_K(estimator, sample):
@@ -89,9 +117,9 @@ def test_video_mode_rescan_warm_starts_the_same_people_only(estimator, sample, m
     inits = []
     fit = estimator.fitter.fit
 
-    def spy(world, uv, conf, K, init=None, iterations=None):
+    def spy(world, uv, conf, K, init=None, iterations=None, up_cam=None):
         inits.append(init)
-        return fit(world, uv, conf, K, init, iterations)
+        return fit(world, uv, conf, K, init, iterations, up_cam)
 
     monkeypatch.setattr(estimator.fitter, "fit", spy)
     alone = image.copy()  # only the first person: the others painted over with the background
@@ -122,9 +150,9 @@ def test_video_mode_fits_still_people_with_fewer_iterations(estimator, sample, m
     iterations = []
     fit = estimator.fitter.fit
 
-    def spy(world, uv, conf, K, init=None, iterations_=None):
+    def spy(world, uv, conf, K, init=None, iterations_=None, up_cam=None):
         iterations.append(iterations_)
-        return fit(world, uv, conf, K, init, iterations_)
+        return fit(world, uv, conf, K, init, iterations_, up_cam)
 
     monkeypatch.setattr(estimator.fitter, "fit", spy)
     estimator.rescan_every, estimator._last_boxes = 10, np.zeros((0, 4))
@@ -186,7 +214,6 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_d
     Without it, BlazePose's adult-sized landmarks make every child a ~1.7 m adult ~50 % too far (measured in
     ``benchmarks/bench_offline.py``).
     """
-    from mahmr_ros.offline.floor import FloorSizer
     from mahmr_ros.offline.sample import CAMERA_HEIGHT_M, ScenePerson, render_sample
 
     people = (
@@ -196,11 +223,12 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_d
     )
     image, info = render_sample(people=people, body=estimator.body, camera_pitch_deg=pitch_deg)
     K = np.array(info["K"])
-    estimator.floor = FloorSizer(estimator.body, CAMERA_HEIGHT_M, pitch_deg)
+    estimator.set_floor(CAMERA_HEIGHT_M, pitch_deg)
     try:
         est = estimator.estimate(image, K)
     finally:
-        estimator.floor = None
+        estimator.set_floor(None)
+    assert est.floor.source == "given" and est.floor.camera_height_m == CAMERA_HEIGHT_M
     assert len(est.humans) == 3
     for h, truth in zip(_by_x(est.humans), info["people"]):
         assert h.extras["sized_by"] == "floor"
@@ -212,15 +240,14 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_d
 
 
 def test_bundled_sample_child_recognised_with_the_camera_height(estimator, sample):
-    from mahmr_ros.offline.floor import FloorSizer
     from mahmr_ros.offline.sample import CAMERA_HEIGHT_M
 
     image, K, info = sample
-    estimator.floor = FloorSizer(estimator.body, CAMERA_HEIGHT_M)
+    estimator.set_floor(CAMERA_HEIGHT_M)
     try:
         humans = _by_x(estimator.estimate(image, K).humans)
     finally:
-        estimator.floor = None
+        estimator.set_floor(None)
     assert len(humans) == 3
     for h, truth in zip(humans, info["people"]):
         assert h.is_child == truth["is_child"]
@@ -234,3 +261,5 @@ def test_camera_height_must_be_positive():
 
     with pytest.raises(ValueError, match="camera_height_m"):
         OfflineEstimator(camera_height_m=0.0, warmup=False)
+    with pytest.raises(ValueError, match="camera_pitch_deg"):
+        OfflineEstimator(camera_height_m=1.0, camera_pitch_deg=90.0, warmup=False)
