@@ -138,3 +138,33 @@ def test_measured_heights_are_kept_by_the_prior(scene):
     kept = np.array([h.height_m for h in pipe._refine_humans(measured, scene.K, None, None, {})])
     assert np.abs(plain - heights).max() > 0.05  # the class prior pulls unmeasured heights
     np.testing.assert_allclose(kept, heights, atol=0.02)
+
+
+class FloorCrowdEstimator(CrowdEstimator):
+    """Test double: the crowd's estimates and the floor they stand on (as the offline estimator reports)."""
+
+    def estimate(self, image_bgr, K):
+        from mahmr_ros.types import FloorEstimate
+
+        est = super().estimate(image_bgr, K)
+        est.floor = FloorEstimate(1.4, 0.0, camera_height_sigma_m=0.02, people=len(est.humans), frames=1)
+        return est
+
+
+register_estimator("test_floor_crowd", FloorCrowdEstimator)
+
+
+def test_estimator_floor_reaches_the_result_and_dto_lite(scene):
+    """Estimation.floor is passed on in FrameResult.floor and used by DTO-Lite as a cue (prior_only mode)."""
+    config = {"dto": {"mode": "prior_only"}, "tracking": {"enabled": False}}
+    plain = Pipeline.from_config({**config, "estimator": "test_crowd"}).process(_image(scene), scene.K)
+    result = Pipeline.from_config({**config, "estimator": "test_floor_crowd"}).process(_image(scene), scene.K)
+    assert plain.floor is None
+    assert result.floor is not None and result.floor.camera_height_m == 1.4
+    status = [h.extras["dto"]["status"] for h in result.humans]
+    assert "floor" in status, status
+    floored = [i for i, s in enumerate(status) if s == "floor"]
+    assert (
+        _depth_errors([result.humans[i] for i in floored], scene).max()
+        < _depth_errors([plain.humans[i] for i in floored], scene).max()
+    )

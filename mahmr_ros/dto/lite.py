@@ -13,7 +13,11 @@ Per frame, for P people (any body mesh; faces are not needed):
    s_i = (w h mu + lambda z Z) / (w h^2 + lambda z^2); relative cue -> one group with free (alpha, beta)
    through the official solver with the soft weights w~_i and a temporal Gaussian prior on (alpha, beta) (a
    constant-position Kalman filter, so single-person frames are solvable and the map is stable); no depth ->
-   the height prior only.
+   the height prior only. A floor (``floor=``, e.g. the offline estimator's crowd estimate) is one more
+   metric cue (:mod:`mahmr_ros.dto.floor`): the scale that stands a person's soles on it, fused with the
+   height prior by precision; depth, when a person has a depth reading, wins (the floor only fills in for
+   people the depth cue removed), and people whose height was measured (a known-height prior, which for the
+   offline estimator already came from the floor) do not use it twice.
 4. Temporal: a 1-D Kalman filter per ``track_id`` on the person's metric height (constant for a person), fed
    with s_i h_i and its variance; the output scale is H_filtered / h_i. A tracked person without a usable cue
    this frame (occluded, out of the depth image) keeps the track's metric height ("track" status).
@@ -33,10 +37,11 @@ import numpy as np
 from mahmr_ros.dto.apply import apply_scale
 from mahmr_ros.dto.cues import MIN_VISIBLE_FRACTION
 from mahmr_ros.dto.depth import check_metric_image, metric_values_m
+from mahmr_ros.dto.floor import floor_scale_cue, fuse_scale
 from mahmr_ros.dto.refine import DEPTH_KINDS, prior_moments, resolve_priors
 from mahmr_ros.dto.shape import SECANT_STEPS, ShapeModel
 from mahmr_ros.dto.solve import MAX_HEIGHT_M, soft_scale, soft_weights, solve_group
-from mahmr_ros.types import HumanEstimate
+from mahmr_ros.types import FloorEstimate, HumanEstimate
 
 
 @dataclass
@@ -283,8 +288,17 @@ class DTOLite:
         depth_kind: str = "metric",
         masks=None,
         priors=None,
+        floor: FloorEstimate | None = None,
+        image_hw: tuple[int, int] | None = None,
     ) -> list[HumanEstimate]:
-        """Refine one frame (arguments as ``mahmr_ros.dto.refine``); returns new estimates in input order."""
+        """Refine one frame (arguments as ``mahmr_ros.dto.refine``); returns new estimates in input order.
+
+        Args (beyond ``refine``'s):
+            floor: the floor people stand on (camera height and pitch with sigmas), a cue for people without
+                a depth reading or measured height; None = no floor cue.
+            image_hw: (H, W) of the image; needed with ``floor`` when ``depth`` is None (the floor cues only
+                people whose feet project inside the image).
+        """
         import time
 
         t0 = time.perf_counter()
@@ -309,17 +323,25 @@ class DTOLite:
         verts = np.stack([h.vertices[::stride] for h in humans]).astype(np.float32, copy=False)
         if not np.all(np.isfinite(verts)):
             raise ValueError("[dto.lite] non-finite vertices in the estimates")
-        mu, sigma, classes, has_height = prior_moments(humans, resolve_priors(humans, priors), cfg.use_gender)
+        person_priors = resolve_priors(humans, priors)
+        mu, sigma, classes, has_height = prior_moments(humans, person_priors, cfg.use_gender)
         h = np.array([hm.height_m if ok else 1.0 for hm, ok in zip(humans, has_height)])
+        floor_s = floor_sigma = np.full(len(humans), np.nan)
+        if floor is not None:
+            if image_hw is None and depth is None:
+                raise ValueError("[dto.lite] a floor cue needs image_hw (H, W) when no depth map is given")
+            hw = image_hw if image_hw is not None else np.asarray(depth).shape[-2:]
+            floor_s, floor_sigma = floor_scale_cue(humans, floor, K, hw)
+            measured = np.array([p.height_m is not None for p in person_priors], bool)
+            floor_s = np.where(measured | ~has_height, np.nan, floor_s)
         P = len(humans)
         s = np.full(P, np.nan)
         var_s = np.zeros(P)
         status = ["unchanged"] * P
         t1 = time.perf_counter()
         if depth is None:
-            s[:] = mu / h
-            var_s[:] = (sigma / h) ** 2
-            status = ["prior"] * P
+            s, var_s = fuse_scale(mu / h, (sigma / h) ** 2, floor_s, floor_sigma)
+            status = ["floor" if np.isfinite(f) else "prior" for f in floor_s]
             cues = None
         else:
             cues = lite_cues(verts, K, depth, depth_kind, masks, cfg, self.device)
@@ -342,6 +364,14 @@ class DTOLite:
                 for i in np.flatnonzero(bad):  # keeps a more specific reason (unanchored, group_skipped)
                     status[i] = "outlier" if status[i] == "refined" else status[i]
                 s[bad] = np.nan
+            # no depth reading (removed, out of range, outlier) but feet on the floor: the floor cue
+            fill = np.isnan(s) & np.isfinite(floor_s)
+            if fill.any():
+                s[fill], var_s[fill] = fuse_scale(
+                    mu[fill] / h[fill], (sigma[fill] / h[fill]) ** 2, floor_s[fill], floor_sigma[fill]
+                )
+                for i in np.flatnonzero(fill):
+                    status[i] = "floor"
         t2 = time.perf_counter()
         out = []
         for i, hm in enumerate(humans):
