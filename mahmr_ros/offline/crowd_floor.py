@@ -45,6 +45,10 @@ from mahmr_ros.types import FloorEstimate
 #: A street or an office; a playground has more children (pass ``class_weights``).
 CROWD_CLASS_WEIGHTS = {3: 0.38, 4: 0.38, 2: 0.09, 1: 0.09, 0: 0.02}
 OUTLIER_WEIGHT = 0.04
+#: Repeated observations (degrees of freedom) needed to estimate the within-person noise from the data.
+MIN_NOISE_DOF = 10
+#: Bounds of that estimate, as a variance of the log height.
+SIGMA_OBS_RANGE = (0.005**2, 0.1**2)
 #: Range of the uniform outlier density over heights, metres.
 OUTLIER_RANGE_M = (0.4, 2.6)
 
@@ -172,8 +176,8 @@ class CrowdFloorEstimator:
         )
 
     def _log_scale(self, pitch: float, feet, lift, log_h0, focal):
-        """Per observation: g = log a(pitch), dg/dpitch, variance of g and validity (the soles well below
-        the camera)."""
+        """Per observation: g = log a(pitch), the numerator of dg/dpitch (= that / d), d (the soles' height
+        along 'up', < 0), the pixel noise's effect on d, and validity (the soles well below the camera)."""
         up = floor_up(math.degrees(pitch))
         d_up = np.array([0.0, math.sin(pitch), -math.cos(pitch)])  # d up / d pitch
         above = feet @ up - lift  # (n, F) soles' height above the camera along 'up' (negative: below)
@@ -185,10 +189,12 @@ class CrowdFloorEstimator:
         d_safe = np.where(valid, d, -1.0)
         g = log_h0 - np.log(-d_safe)
         foot = feet[rows, f]
-        dg = -(foot @ d_up) / d_safe
-        # a row error dv moves the foot by z dv / f along the camera's y: d changes by up_y z dv / f
-        var = self.sigma_obs**2 + (self.pixel_sigma_px * up[1] * foot[:, 2] / (focal * d_safe)) ** 2
-        return g, dg, var, valid
+        dg_num = -(foot @ d_up)  # dg/dpitch = dg_num / d
+        # a row error dv moves the foot by z dv / f along the camera's y, so d by up_y z dv / f: the relative
+        # error, per unit of d (divided by d by the caller, with the person's mean d: weights from each
+        # noisy d itself would favour the observations whose noise moved the feet away from the horizon)
+        px_scale = self.pixel_sigma_px * up[1] * foot[:, 2] / focal
+        return g, dg_num, d_safe, px_scale, valid
 
     def solve(self) -> FloorEstimate | None:
         """Estimate the floor from the pooled frames; also stored in :attr:`estimate`.
@@ -213,8 +219,17 @@ class CrowdFloorEstimator:
             return None
         mu_p, sigma_p = self.pitch_prior
         H = np.eye(2)
+        sigma2 = self.sigma_obs**2  # per-observation variance beyond the pixels: re-estimated below
         for _ in range(self.iterations):
-            g, dg, var_g, valid = self._log_scale(x[1], feet, lift, log_h0, focal)
+            g, dg_num, d, px_scale, valid = self._log_scale(x[1], feet, lift, log_h0, focal)
+            n_obs = np.bincount(inv, valid.astype(np.float64), J)[inv]
+            # each person's mean d stands in for the frame's own d in the weights and the pitch derivative:
+            # both would otherwise share the frame's pixel noise with g (errors in variables: a still
+            # person's jitter alone would tilt the pitch); the mean is an instrument free of that noise
+            d_mean = np.where(valid, np.bincount(inv, valid * d, J)[inv] / np.maximum(n_obs, 1.0), -1.0)
+            var_px = np.where(valid, (px_scale / d_mean) ** 2, 0.0)
+            dg = dg_num / d_mean
+            var_g = sigma2 + var_px
             omega = valid / var_g  # per-observation weights (inverse variance x Huber)
             # per-person means, Huber weights on the within-person scatter (two passes)
             for _ in range(2):
@@ -222,6 +237,14 @@ class CrowdFloorEstimator:
                 gbar = np.bincount(inv, omega * g, J) / np.maximum(n_j, 1e-12)
                 e = (g - gbar[inv]) / np.sqrt(var_g)
                 huber = np.where(np.abs(e) <= 2.0, 1.0, 2.0 / np.maximum(np.abs(e), 1e-12))
+                omega = valid * huber / var_g
+            # the within-person noise from the scatter of repeated observations (a walking person's feet,
+            # BlazePose's jitter): how much the within-person term may pin the pitch
+            dof = valid * huber * (1.0 - 1.0 / np.maximum(n_obs, 1.0))
+            if dof.sum() >= MIN_NOISE_DOF:
+                scatter = dof * ((g - gbar[inv]) ** 2 / (1.0 - 1.0 / np.maximum(n_obs, 1.0) + 1e-12) - var_px)
+                sigma2 = float(np.clip(scatter.sum() / dof.sum(), *SIGMA_OBS_RANGE))
+                var_g = sigma2 + var_px
                 omega = valid * huber / var_g
             n_j = np.bincount(inv, omega, J)  # information of each person's mean log height
             has = n_j > 0
@@ -286,7 +309,8 @@ class CrowdFloorEstimator:
         adult = math.log(0.5 * (HEIGHT_PRIORS_M[3][0] + HEIGHT_PRIORS_M[4][0]))
         best, best_cost = None, np.inf
         for pitch in np.radians(np.arange(-40.0, 61.0, 5.0)):
-            g, _, var_g, valid = self._log_scale(pitch, feet, lift, log_h0, focal)
+            g, _, d, px_scale, valid = self._log_scale(pitch, feet, lift, log_h0, focal)
+            var_g = self.sigma_obs**2 + (px_scale / d) ** 2
             n_j = np.bincount(inv, valid.astype(np.float64), J)
             has = n_j > 0
             if not has.any():

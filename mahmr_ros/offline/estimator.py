@@ -170,6 +170,7 @@ class OfflineEstimator:
         self._last_fit = None  # FitResult of the last frame, same order as _last_boxes
         self._last_uv = np.zeros((0, NUM_KEYPOINTS, 2))  # (P, K, 2) px fit targets, same order
         self._last_ids = np.zeros(0, np.int64)  # floor-pooling person ids, same order
+        self._last_path_pos = np.zeros(0)  # FloorSizer growth-path positions, same order (NaN = unsized)
         self._next_id = 0
         self.fit_iterations_followed = int(fit_iterations_followed)
         self.fit_iterations_still = int(fit_iterations_still)
@@ -351,7 +352,8 @@ class OfflineEstimator:
         self._last_boxes, self._last_ids = boxes, ids
         if not people:
             self._last_fit = None
-            floor = self._update_floor(None, uv, conf, K, ids, timings)
+            self._last_path_pos = np.zeros(0)
+            floor, _, _ = self._update_floor(None, uv, conf, K, ids, timings)
             return Estimation([], K, K_estimated, timings, floor=floor)
         up = None if self.floor is None else self.floor.up_cam
         if previous is not None and self._last_fit is not None:
@@ -363,26 +365,32 @@ class OfflineEstimator:
         else:
             fit = self.fitter.fit(world, uv, conf, K, up_cam=up)
         timings["fit"] = (time.perf_counter() - t) * 1e3
-        floor = self._update_floor(fit, uv, conf, K, ids, timings)
+        floor, feet, lift = self._update_floor(fit, uv, conf, K, ids, timings)
         t = time.perf_counter()
         sized_by_floor = np.zeros(len(people), bool)
         height_sigma = np.full(len(people), np.nan)
+        near = None  # video mode: where on the growth path each person was sized last frame
+        if previous is not None and len(self._last_path_pos) > previous.max(initial=-1):
+            near = self._last_path_pos[previous]
+        self._last_path_pos = np.full(len(people), np.nan)
         if floor is not None:
             self.sizer.set_floor(floor.camera_height_m, math.degrees(floor.pitch_rad))
             age, height_ph, sized_by_floor = self.sizer.size(
-                fit.R_cam_anny, fit.bone_aa, uv, conf, K, image_wh=(W, H)
+                fit.R_cam_anny, fit.bone_aa, uv, conf, K, image_wh=(W, H), near=near
             )
+            self._last_path_pos = self.sizer.last_path_pos
             if floor.source == "estimated":  # people whose feet the estimate rejected (stairs, a chair...)
                 inlier = np.array([self.crowd_floor.last_inliers.get(int(i), False) for i in ids])
                 sized_by_floor &= inlier
             fit.age = np.where(sized_by_floor, age, fit.age)
             fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
-            feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age, fit.height_ph,
-                                           fit.transl, uv, conf, K)  # fmt: skip
+            if feet is None:  # a given floor: the feet were not needed for the estimate
+                feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age,
+                                               fit.height_ph, fit.transl, uv, conf, K)  # fmt: skip
+            # the relative sigma is scale-free: the feet of the fit before sizing serve
             relative = relative_height_sigma(floor, feet, lift)
-            height_sigma = np.hypot(
-                FLOOR_HEIGHT_SIGMA_M, relative * self.body.height_m(fit.age, fit.height_ph)
-            )
+            height = self.body.height_m(fit.age, fit.height_ph)
+            height_sigma = np.hypot(FLOOR_HEIGHT_SIGMA_M, relative * height)
         self._last_fit = fit if self.rescan_every > 1 else None
         self._last_uv = np.where((conf > 0)[..., None], uv, np.nan)
         timings["floor"] = timings.get("floor", 0.0) + (time.perf_counter() - t) * 1e3
@@ -400,25 +408,30 @@ class OfflineEstimator:
         timings["mesh"] = (time.perf_counter() - t) * 1e3
         return Estimation(humans, K, K_estimated, timings, floor=floor)
 
-    def _update_floor(self, fit, uv, conf, K, ids, timings) -> FloorEstimate | None:
-        """The floor for this frame: the given one, or the crowd estimate updated with this frame's feet."""
+    def _update_floor(self, fit, uv, conf, K, ids, timings):
+        """The floor for this frame: the given one, or the crowd estimate updated with this frame's feet.
+
+        Returns:
+            (floor or None, feet (P, 2, 3) or None, lift (P, 2) or None): the fitted people's feet
+            (:func:`~mahmr_ros.offline.floor.fitted_feet`) when they were computed.
+        """
         t = time.perf_counter()
         if self._given_floor is not None or not self.estimate_floor:
             self.floor = self._given_floor
-            return self.floor
+            return self.floor, None, None
         if self.crowd_floor.window_frames == 1:  # unrelated images: this frame's people on their own
             self.crowd_floor.reset()
+        feet = lift = None
         if fit is None:
-            self.crowd_floor.add_frame(
-                np.zeros(0), np.zeros((0, 2, 3)), np.zeros((0, 2)), np.zeros(0), K[1, 1]
-            )
+            empty = np.zeros(0)
+            self.crowd_floor.add_frame(empty, np.zeros((0, 2, 3)), np.zeros((0, 2)), empty, K[1, 1])
         else:
             feet, lift, height, seen = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age,
                                                    fit.height_ph, fit.transl, uv, conf, K)  # fmt: skip
             self.crowd_floor.add_frame(ids[seen], feet[seen], lift[seen], height[seen], K[1, 1])
         self.floor = self.crowd_floor.solve()
         timings["floor"] = (time.perf_counter() - t) * 1e3
-        return self.floor
+        return self.floor, feet, lift
 
     def _human(
         self, p, person, fit, out, uv, conf, K, image_hw, sized_by_floor, height_sigma

@@ -12,8 +12,10 @@ Any 2D pose source feeds the fit through :class:`PersonKeypoints`:
 
 Keypoint order is Anny's (:data:`~mahmr_ros.offline.anny_body.KEYPOINT_NAMES`): its first 17 are COCO-17
 exactly, the last six are big toe, small toe and heel per foot. A keypoint is *unknown* when its score is
-below the fit's threshold or when it lies outside the image (:func:`fit_targets`): pose networks guess
-where a cut-off limb would be and often give it a high score; a guess must neither pose nor place the body.
+below the fit's threshold or when it lies outside the image or on its border (:func:`fit_targets`): pose
+networks guess where a cut-off limb would be and often give it a high score (BlazePose: outside the image;
+crop-based networks such as MoveNet: clamped to the crop's edge); a guess must neither pose nor place the
+body.
 """
 
 from __future__ import annotations
@@ -139,18 +141,27 @@ def with_world(person: PersonKeypoints, blazepose: PersonKeypoints) -> PersonKey
     )
 
 
+#: Keypoints within this many pixels of the image border are unknown (a clamped guess, not a seen joint).
+BORDER_PX = 2.0
+
+
 def fit_targets(
-    people: list[PersonKeypoints], image_wh: tuple[int, int], min_score: float = 0.3
+    people: list[PersonKeypoints],
+    image_wh: tuple[int, int],
+    min_score: float = 0.3,
+    border_px: float = BORDER_PX,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stack people into the fit's (P, 23) targets; unknown keypoints get zero weight.
 
-    A keypoint is used when its score is at least ``min_score`` AND it lies inside the image: a keypoint
-    outside the image is unknown (where a cut-off limb is cannot be seen), not "at the border".
+    A keypoint is used when its score is at least ``min_score`` AND it lies inside the image, ``border_px``
+    away from its edges: a keypoint outside the image (or clamped onto its border) is unknown (where a
+    cut-off limb is cannot be seen), not "at the border".
 
     Args:
         people: P people.
         image_wh: (W, H) of the image, pixels.
         min_score: keypoints scored below this are unknown.
+        border_px: keypoints closer than this to the image border are unknown, pixels.
 
     Returns:
         world: (P, 23, 3) metric landmarks in camera axes, NaN where unknown or not given.
@@ -168,7 +179,8 @@ def fit_targets(
         n = len(person.keypoint_scores)
         xy = person.keypoints_px
         with np.errstate(invalid="ignore"):
-            inside = (xy[:, 0] >= 0) & (xy[:, 0] <= W - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= H - 1)
+            m = border_px
+            inside = (xy[:, 0] >= m) & (xy[:, 0] <= W - 1 - m) & (xy[:, 1] >= m) & (xy[:, 1] <= H - 1 - m)
         score = np.nan_to_num(person.keypoint_scores)
         use = inside & (score >= min_score) & np.isfinite(xy).all(1)
         uv[p, :n][use] = xy[use]
