@@ -386,7 +386,7 @@ class OfflineEstimator:
             fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
             if feet is None:  # a given floor: the feet were not needed for the estimate
                 feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age,
-                                               fit.height_ph, fit.transl, uv, conf, K)  # fmt: skip
+                                               fit.height_ph, uv, conf, K)  # fmt: skip
             # the relative sigma is scale-free: the feet of the fit before sizing serve
             relative = relative_height_sigma(floor, feet, lift)
             height = self.body.height_m(fit.age, fit.height_ph)
@@ -427,7 +427,7 @@ class OfflineEstimator:
             self.crowd_floor.add_frame(empty, np.zeros((0, 2, 3)), np.zeros((0, 2)), empty, K[1, 1])
         else:
             feet, lift, height, seen = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age,
-                                                   fit.height_ph, fit.transl, uv, conf, K)  # fmt: skip
+                                                   fit.height_ph, uv, conf, K)  # fmt: skip
             self.crowd_floor.add_frame(ids[seen], feet[seen], lift[seen], height[seen], K[1, 1])
         self.floor = self.crowd_floor.solve()
         timings["floor"] = (time.perf_counter() - t) * 1e3

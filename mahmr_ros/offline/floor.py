@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from mahmr_ros.offline.anny_body import AnnyBody
+from mahmr_ros.offline.place import solve_translation
 
 #: Anny keypoint indices (anny_body.KEYPOINT_NAMES) that can stand on the floor, in order of preference.
 HEELS = (21, 22)
@@ -231,20 +232,22 @@ def fitted_feet(
     bone_aa: np.ndarray,
     age: np.ndarray,
     height_ph: np.ndarray,
-    transl: np.ndarray,
     uv_px: np.ndarray,
     conf: np.ndarray,
     K: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each fitted person's seen feet, as the crowd floor estimate (:mod:`~.crowd_floor`) wants them.
 
-    Per foot, the heel keypoint if seen, else the ankle: its observed pixel's ray at the fitted body's depth
-    of that keypoint (the pixel says where the foot is, the fitted body how far), and its rest height above
-    the soles.
+    The fitted body is placed again where it reprojects best onto the known keypoints
+    (:func:`~.place.solve_translation`): its size and depth must agree (the floor estimate relies on the
+    body being the true one scaled about the camera centre), which a few warm-started L-BFGS iterations
+    that also moved the phenotypes do not guarantee. Per foot, the heel keypoint if seen, else the ankle:
+    its observed pixel's ray at that placed body's depth of the keypoint (the pixel says where the foot
+    is, the body how far), and its rest height above the soles.
 
     Args:
         body: the Anny body.
-        R_cam_anny, bone_aa, age, height_ph, transl: the fit of P people (:class:`~.fit.FitResult` fields).
+        R_cam_anny, bone_aa, age, height_ph: the fit of P people (:class:`~.fit.FitResult` fields).
         uv_px: (P, K, 2) keypoints, pixels (NaN = unknown).
         conf: (P, K) keypoint weights (0 = unknown).
         K: (3, 3) intrinsics, pixels.
@@ -267,15 +270,19 @@ def fitted_feet(
             torch.as_tensor(age, dtype=dt),
             torch.as_tensor(height_ph, dtype=dt),
         ).numpy()
-    kp_cam = np.einsum("pij,pkj->pki", R_cam_anny, kp) + np.asarray(transl)[:, None]  # (P, K, 3)
+    kp_rot = np.einsum("pij,pkj->pki", R_cam_anny, kp)  # (P, K, 3) camera axes, model origin at 0
     lift = body.keypoint_lift_m(age, height_ph)  # (P, K)
     K_inv = np.linalg.inv(K)
     conf = np.where(np.isfinite(uv_px).all(-1), np.nan_to_num(conf), 0.0)
+    rows = np.arange(P)
     for side, (heel, ankle) in enumerate(zip(HEELS, ANKLES)):
         j = np.where(conf[:, heel] > 0, heel, ankle)
-        rows = np.arange(P)
         ok = conf[rows, j] > 0
         ray = np.concatenate([np.nan_to_num(uv_px[rows, j]), np.ones((P, 1))], 1) @ K_inv.T  # (P, 3), z = 1
-        feet[ok, side] = (ray * kp_cam[rows, j, 2:3])[ok]
+        for p in np.flatnonzero(ok):
+            if (conf[p] > 0).sum() < 2:
+                continue
+            t = solve_translation(kp_rot[p], uv_px[p], K, weights=conf[p])
+            feet[p, side] = ray[p] * (kp_rot[p, j[p], 2] + t[2])
         lift_out[:, side] = lift[rows, j]
     return feet, lift_out, body.height_m(age, height_ph), np.isfinite(feet).all(-1).any(-1)
