@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mahmr_ros.offline.place import project
 from mahmr_ros.pipeline import Estimator
 from mahmr_ros.types import Estimation
 
@@ -190,7 +191,11 @@ def test_real_public_domain_photo(estimator):
     reprojected = reprojected[:, :2] / reprojected[:, 2:]
     span = np.linalg.norm(shoulders_2d[0] - shoulders_2d[1])
     assert np.linalg.norm(reprojected - shoulders_2d, axis=1).max() < 0.25 * span
-    assert 0.1 < h.pelvis[2] < 3.0  # metres: a portrait distance under the assumed 60 degree FoV
+    assert 0.2 < h.pelvis[2] < 3.0  # metres: a portrait distance under the assumed 60 degree FoV
+    # placed in front of the camera (it used to land at 0.25-0.6 m with the mesh partly behind it), upright
+    assert np.all(h.vertices[:, 2] > 0.0)
+    trunk = h.joints[6:8].mean(0) - h.pelvis
+    assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(trunk)
 
 
 def test_person_with_too_few_landmarks_is_dropped(estimator, sample, monkeypatch):
@@ -263,3 +268,98 @@ def test_camera_height_must_be_positive():
         OfflineEstimator(camera_height_m=0.0, warmup=False)
     with pytest.raises(ValueError, match="camera_pitch_deg"):
         OfflineEstimator(camera_height_m=1.0, camera_pitch_deg=90.0, warmup=False)
+
+
+def _leg_angles(h):
+    """(knee bend, thigh angle from the body's down axis), degrees, per leg of a HumanEstimate."""
+    down = -h.orientation[:, 2]
+    out = []
+    for hip, knee, ankle in ((12, 14, 16), (13, 15, 17)):  # JOINT_NAMES: pelvis first, then the keypoints
+        thigh, shin = h.joints[knee] - h.joints[hip], h.joints[ankle] - h.joints[knee]
+        bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
+        out.append((bend, np.degrees(np.arccos(thigh @ down / np.linalg.norm(thigh)))))
+    return out
+
+
+def _nearest(humans, K, pelvis_cam):
+    uv_true = (K @ pelvis_cam)[:2] / pelvis_cam[2]
+    return min(humans, key=lambda h: np.linalg.norm((K @ h.pelvis)[:2] / h.pelvis[2] - uv_true))
+
+
+@pytest.mark.parametrize("with_K", [True, False])
+def test_person_cut_at_mid_thigh_stands_at_the_right_depth(estimator, with_K):
+    """A render cut at mid-thigh by the image's bottom edge: legs straight down (no crouch to fit inside the
+    frame), pelvis depth within 10 % (the render's 60 degree FoV is also the assumed one)."""
+    from mahmr_ros.offline.sample import ScenePerson, render_sample
+
+    people = (ScenePerson(0.62, 0.1, 1.8, 20.0, (60, 60, 170), (70, 50, 40)),)
+    image, info = render_sample(people=people, body=estimator.body, camera_height_m=1.5)
+    K = np.array(info["K"])
+    truth = info["people"][0]
+    uv = project(np.array(truth["keypoints_cam"]), K)
+    cut = int(0.7 * uv[[11, 12], 1].mean() + 0.3 * uv[[13, 14], 1].mean())
+    est = estimator.estimate(image[:cut].copy(), K if with_K else None)
+    assert est.humans
+    h = _nearest(est.humans, est.K_used, np.array(truth["pelvis_cam"]))
+    for bend, off_down in _leg_angles(h):
+        assert bend < 15.0 and off_down < 20.0, (bend, off_down)
+    z = truth["pelvis_cam"][2]
+    assert abs(h.pelvis[2] - z) < 0.1 * z
+    assert np.all(h.vertices[:, 2] > 0.5)
+
+
+@pytest.mark.parametrize("with_K", [True, False])
+def test_head_and_shoulders_render_is_placed_in_front_at_its_depth(estimator, with_K):
+    """An adult 0.9 m from a camera at 1.55 m, seen from the chest up: pelvis within 15 % of its depth, under
+    the shoulders, the whole mesh in front of the camera."""
+    from mahmr_ros.offline.sample import ScenePerson, render_sample
+
+    people = (ScenePerson(0.62, 0.0, 0.9, 0.0, (60, 60, 170), (70, 50, 40)),)
+    image, info = render_sample(people=people, body=estimator.body, camera_height_m=1.55)
+    truth = info["people"][0]
+    est = estimator.estimate(image, np.array(info["K"]) if with_K else None)
+    assert len(est.humans) == 1
+    h = est.humans[0]
+    z = truth["pelvis_cam"][2]
+    assert abs(h.pelvis[2] - z) < 0.15 * z, (h.pelvis, truth["pelvis_cam"])
+    assert np.all(h.vertices[:, 2] > 0.1)
+    trunk = h.joints[6:8].mean(0) - h.pelvis
+    assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(trunk)
+
+
+def test_children_recognised_in_a_crowd_without_a_camera_height(estimator):
+    """fit_people on a synthetic walking crowd (24 people incl. children, someone seated, someone on a step,
+    someone cut at the knees; 2D keypoints + adult-sized 3D landmarks, as BlazePose sees children), video
+    mode, no camera height: the floor is estimated, children flagged, heights within 8 cm."""
+    from mahmr_ros.offline.crowd_floor import CrowdFloorEstimator
+    from mahmr_ros.testing.anny_crowd import make_anny_crowd
+
+    crowd = make_anny_crowd(estimator.body, 24, 8, seed=0, sitting=1, step=1, close=1)
+    saved = estimator.rescan_every, estimator.crowd_floor
+    estimator.rescan_every, estimator.crowd_floor = 5, CrowdFloorEstimator(window_frames=30)
+    try:
+        last = None
+        for frame in crowd.frames:
+            ids = [t.id for t in frame.truth]
+            previous = None
+            if last is not None and all(i in last for i in ids):  # a tracker's association
+                previous = np.array([last.index(i) for i in ids])
+            est = estimator.fit_people(frame.people, crowd.K, crowd.image_hw, previous)
+            last = ids
+    finally:
+        estimator.rescan_every, estimator.crowd_floor = saved
+        estimator.set_floor(None)
+        estimator._last_boxes, estimator._last_fit = np.zeros((0, 4)), None
+    assert est.floor.source == "estimated" and est.floor.frames == 8
+    assert abs(est.floor.camera_height_m - crowd.camera_height_m) <= 0.05
+    assert abs(np.degrees(est.floor.pitch_rad) - crowd.pitch_deg) <= 1.0
+    children = [(h, t) for h, t in zip(est.humans, frame.truth) if t.is_child]
+    assert len(children) >= 5
+    assert sum(h.is_child for h, _ in children) >= 0.9 * len(children)
+    assert all(abs(h.height_m - t.height_m) <= 0.08 for h, t in children)
+    standing = [(h, t) for h, t in zip(est.humans, frame.truth) if t.pose == "standing"]
+    assert all(h.extras["sized_by"] == "floor" and abs(h.height_m - t.height_m) <= 0.08 for h, t in standing)
+    # no adult called a child (a 1.42 m teen may fall either side of the 1.40 m line)
+    assert not any(h.is_child for h, t in standing if t.height_m > 1.45)
+    step = [h for h, t in zip(est.humans, frame.truth) if t.pose == "step"]
+    assert step and step[0].extras["sized_by"] == "landmarks"  # rejected by the floor estimate
