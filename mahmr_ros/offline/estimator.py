@@ -73,6 +73,8 @@ CHILD_HEIGHT_M = 1.40
 #: People with fewer usable keypoints (known: score >= ``min_landmark_visibility``, inside the image) are
 #: dropped.
 MIN_LANDMARKS = 4
+#: An estimated floor's up direction sets the fit's upright prior once its pitch is known this well, rad.
+UPRIGHT_PITCH_SIGMA_RAD = math.radians(2.0)
 #: Frames pooled by the floor estimate in video mode (``rescan_every > 1``) unless set.
 VIDEO_FLOOR_WINDOW_FRAMES = 300
 
@@ -355,7 +357,11 @@ class OfflineEstimator:
             self._last_path_pos = np.zeros(0)
             floor, _, _ = self._update_floor(None, uv, conf, K, ids, timings)
             return Estimation([], K, K_estimated, timings, floor=floor)
-        up = None if self.floor is None else self.floor.up_cam
+        # upright prior: the floor's up when it is given or well estimated (a poorly known estimate would feed
+        # its own error back through the fitted bodies); else a level camera's
+        up, floor = None, self.floor
+        if floor is not None and (floor.source == "given" or floor.pitch_sigma_rad < UPRIGHT_PITCH_SIGMA_RAD):
+            up = floor.up_cam
         if previous is not None and self._last_fit is not None:
             init = self._last_fit.take(previous)
             seen = np.where((conf > 0)[..., None], uv, np.nan)  # motion of the landmarks the fit uses
@@ -426,8 +432,13 @@ class OfflineEstimator:
             empty = np.zeros(0)
             self.crowd_floor.add_frame(empty, np.zeros((0, 2, 3)), np.zeros((0, 2)), empty, K[1, 1])
         else:
-            feet, lift, height, seen = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age,
-                                                   fit.height_ph, uv, conf, K)  # fmt: skip
+            # the fitted pose on the prior body: what the estimate sees of someone must not depend on how
+            # the floor sized them last frame (video mode warm-starts from that size: a feedback loop)
+            P = len(fit.age)
+            prior = np.full(P, self.fitter.age_prior), np.full(P, self.fitter.height_prior)
+            feet, lift, height, seen = fitted_feet(
+                self.body, fit.R_cam_anny, fit.bone_aa, *prior, uv, conf, K
+            )
             self.crowd_floor.add_frame(ids[seen], feet[seen], lift[seen], height[seen], K[1, 1])
         self.floor = self.crowd_floor.solve()
         timings["floor"] = (time.perf_counter() - t) * 1e3

@@ -275,14 +275,13 @@ def fitted_feet(
     K_inv = np.linalg.inv(K)
     conf = np.where(np.isfinite(uv_px).all(-1), np.nan_to_num(conf), 0.0)
     rows = np.arange(P)
-    for side, (heel, ankle) in enumerate(zip(HEELS, ANKLES)):
-        j = np.where(conf[:, heel] > 0, heel, ankle)
-        ok = conf[rows, j] > 0
-        ray = np.concatenate([np.nan_to_num(uv_px[rows, j]), np.ones((P, 1))], 1) @ K_inv.T  # (P, 3), z = 1
-        for p in np.flatnonzero(ok):
-            if (conf[p] > 0).sum() < 2:
-                continue
-            t = solve_translation(kp_rot[p], uv_px[p], K, weights=conf[p])
-            feet[p, side] = ray[p] * (kp_rot[p, j[p], 2] + t[2])
-        lift_out[:, side] = lift[rows, j]
+    j = np.stack([np.where(conf[:, h] > 0, h, a) for h, a in zip(HEELS, ANKLES)], 1)  # (P, 2) per foot
+    has = conf[rows[:, None], j] > 0  # (P, 2)
+    for p in np.flatnonzero(has.any(1) & ((conf > 0).sum(1) >= 2)):
+        t = solve_translation(kp_rot[p], uv_px[p], K, weights=conf[p])
+        for side in np.flatnonzero(has[p]):
+            k = j[p, side]
+            ray = K_inv @ np.array([uv_px[p, k, 0], uv_px[p, k, 1], 1.0])  # z = 1
+            feet[p, side] = ray * (kp_rot[p, k, 2] + t[2])
+    lift_out[:] = lift[rows[:, None], j]
     return feet, lift_out, body.height_m(age, height_ph), np.isfinite(feet).all(-1).any(-1)
