@@ -78,6 +78,7 @@ class CrowdFloorEstimator:
         max_observations: most pooled observations kept (the oldest frames go first).
         pixel_sigma_px: 1-sigma of a foot keypoint's image row, pixels: its effect on the log height grows
             as the feet near the horizon (far people), so those observations weigh less.
+        regrid_every: solves between restarts from the pitch grid (see :meth:`solve`).
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class CrowdFloorEstimator:
         iterations: int = 8,
         max_observations: int = 4000,
         pixel_sigma_px: float = 2.0,
+        regrid_every: int = 10,
     ):
         if window_frames < 1 or min_people < 1 or iterations < 1:
             raise ValueError(
@@ -111,6 +113,9 @@ class CrowdFloorEstimator:
         self.iterations = int(iterations)
         self.max_observations = int(max_observations)
         self.pixel_sigma_px = float(pixel_sigma_px)
+        self.regrid_every = int(regrid_every)
+        self._solves_since_grid = 0
+        self._grid_people = 0
         classes = sorted(weights)
         total = sum(weights.values()) + outlier_weight
         self._log_mu = np.log([HEIGHT_PRIORS_M[c][0] for c in classes])  # (C,)
@@ -128,6 +133,7 @@ class CrowdFloorEstimator:
         """Forget every pooled frame and the estimate (the camera moved)."""
         self._frames.clear()
         self._state = None
+        self._solves_since_grid = self._grid_people = 0
         self.estimate = None
         self.last_inliers = {}
 
@@ -199,6 +205,10 @@ class CrowdFloorEstimator:
     def solve(self) -> FloorEstimate | None:
         """Estimate the floor from the pooled frames; also stored in :attr:`estimate`.
 
+        Warm-started from the last solution; every ``regrid_every`` solves, and whenever the pooled people
+        grew by half since the last time, it also starts from the pitch grid and keeps the better optimum
+        (an early estimate from few people can sit in a local optimum the warm start would never leave).
+
         Returns:
             The estimate, or None (and :attr:`estimate` None) with fewer than ``min_people`` supporting
             people.
@@ -209,14 +219,51 @@ class CrowdFloorEstimator:
             return None
         ids, feet, lift, log_h0, focal, n_frames = pooled
         person, inv = np.unique(ids, return_inverse=True)
-        J = len(person)
-        if self._state is None:
-            x = self._initial_state(feet, lift, log_h0, focal, inv, J)
-        else:
-            x = np.array(self._state)
-        if x is None:
+        data = (feet, lift, log_h0, focal, inv, len(person))
+        starts = [] if self._state is None else [np.array(self._state)]
+        self._solves_since_grid += 1
+        if (
+            not starts
+            or self._solves_since_grid >= self.regrid_every
+            or len(person) >= 1.5 * self._grid_people
+        ):
+            grid = self._initial_state(*data)
+            if grid is not None:
+                starts.append(grid)
+            self._solves_since_grid, self._grid_people = 0, len(person)
+        if not starts:
             self.estimate = None
             return None
+        x, H, resp, has, _ = min((self._refine(x0, *data) for x0 in starts), key=lambda r: r[-1])
+        inliers = resp[:, -1] < 0.5
+        support = int((inliers & has).sum())
+        self.last_inliers = {int(p): bool(i) for p, i in zip(person, inliers & has)}
+        # too little support: start the next solve afresh from the grid instead of from here
+        self._state = (float(x[0]), float(x[1])) if support >= self.min_people else None
+        if support < self.min_people:
+            self.estimate = None
+            return None
+        cov = np.linalg.inv(H)
+        h = float(np.exp(x[0]))
+        self.estimate = FloorEstimate(
+            camera_height_m=h,
+            pitch_rad=float(x[1]),
+            camera_height_sigma_m=h * math.sqrt(max(cov[0, 0], 0.0)),
+            pitch_sigma_rad=math.sqrt(max(cov[1, 1], 0.0)),
+            people=support,
+            frames=n_frames,
+            source="estimated",
+        )
+        return self.estimate
+
+    def _refine(self, x, feet, lift, log_h0, focal, inv, J):
+        """EM + Gauss-Newton from ``x`` = (log h, pitch).
+
+        Returns:
+            (x, Gauss-Newton Hessian (2, 2), responsibilities (J, C + 1), has (J,) people with a valid
+            observation, negative log posterior at x).
+        """
+        x = np.array(x, np.float64)
         mu_p, sigma_p = self.pitch_prior
         H = np.eye(2)
         sigma2 = self.sigma_obs**2  # per-observation variance beyond the pixels: re-estimated below
@@ -261,6 +308,10 @@ class CrowdFloorEstimator:
             all_logp = np.concatenate([logp, np.full((J, 1), self._log_outlier)], 1)
             norm = np.logaddexp.reduce(all_logp, axis=1)
             resp = np.exp(all_logp - norm[:, None]) * has[:, None]  # (J, C + 1)
+            e_within = g - gbar[inv]
+            objective = (
+                -(norm * has).sum() + 0.5 * (omega * e_within**2).sum() + 0.5 * ((x[1] - mu_p) / sigma_p) ** 2
+            )
             # Gauss-Newton normal equations on (l, pitch)
             wc = resp[:, :-1] / var  # (J, C)
             r_between = y[:, None] - self._log_mu[None]
@@ -273,7 +324,6 @@ class CrowdFloorEstimator:
             rb = (wc * r_between).sum(1)
             b[0] = rb.sum()
             b[1] = (rb * dgbar).sum()
-            e_within = g - gbar[inv]
             de_within = dg - dgbar[inv]
             H[1, 1] += (omega * de_within**2).sum() + 1.0 / sigma_p**2
             b[1] += (omega * e_within * de_within).sum() + (x[1] - mu_p) / sigma_p**2
@@ -283,26 +333,7 @@ class CrowdFloorEstimator:
             x[1] = float(np.clip(x[1], -1.4, 1.4))
             if np.abs(step).max() < 1e-6:
                 break
-        inliers = resp[:, -1] < 0.5
-        support = int((inliers & has).sum())
-        self.last_inliers = {int(p): bool(i) for p, i in zip(person, inliers & has)}
-        # too little support: start the next solve afresh from the grid instead of from here
-        self._state = (float(x[0]), float(x[1])) if support >= self.min_people else None
-        if support < self.min_people:
-            self.estimate = None
-            return None
-        cov = np.linalg.inv(H)
-        h = float(np.exp(x[0]))
-        self.estimate = FloorEstimate(
-            camera_height_m=h,
-            pitch_rad=float(x[1]),
-            camera_height_sigma_m=h * math.sqrt(max(cov[0, 0], 0.0)),
-            pitch_sigma_rad=math.sqrt(max(cov[1, 1], 0.0)),
-            people=support,
-            frames=n_frames,
-            source="estimated",
-        )
-        return self.estimate
+        return x, H, resp, has, objective
 
     def _initial_state(self, feet, lift, log_h0, focal, inv, J) -> np.ndarray | None:
         """(log h, pitch) from a pitch grid, log h = median over people of "everyone is an adult"."""
