@@ -75,7 +75,8 @@ CHILD_HEIGHT_M = 1.40
 MIN_LANDMARKS = 4
 #: An estimated floor's up direction sets the fit's upright prior once its pitch is known this well, rad.
 UPRIGHT_PITCH_SIGMA_RAD = math.radians(2.0)
-#: Frames pooled by the floor estimate in video mode (``rescan_every > 1``) unless set.
+#: Frames pooled by the floor estimate in video mode (``rescan_every > 1``) unless set (full-search frames:
+#: with ``rescan_every=5`` at 10 FPS, the last ~2.5 minutes).
 VIDEO_FLOOR_WINDOW_FRAMES = 300
 
 
@@ -132,7 +133,9 @@ class OfflineEstimator:
             on it, so children are recognised next to adults. False = no floor (sizes from the landmarks).
         floor_window_frames: frames pooled by the floor estimate (a static camera); default
             :data:`VIDEO_FLOOR_WINDOW_FRAMES` in video mode (``rescan_every > 1``) and 1 otherwise
-            (unrelated images: each frame's people on their own).
+            (unrelated images: each frame's people on their own). In video mode only the full-search frames
+            update the floor (followed frames keep it and everyone's floor size), so the window spans
+            ``rescan_every`` times as many video frames.
         floor_min_people: the estimated floor is used once at least this many people support it.
     """
 
@@ -173,6 +176,8 @@ class OfflineEstimator:
         self._last_uv = np.zeros((0, NUM_KEYPOINTS, 2))  # (P, K, 2) px fit targets, same order
         self._last_ids = np.zeros(0, np.int64)  # floor-pooling person ids, same order
         self._last_path_pos = np.zeros(0)  # FloorSizer growth-path positions, same order (NaN = unsized)
+        # (sized (P,), age (P,), height phenotype (P,), height sigma (P,)) of the last frame, same order
+        self._last_sizing = (np.zeros(0, bool), np.zeros(0), np.zeros(0), np.zeros(0))
         self._next_id = 0
         self.fit_iterations_followed = int(fit_iterations_followed)
         self.fit_iterations_still = int(fit_iterations_still)
@@ -312,7 +317,9 @@ class OfflineEstimator:
             found, previous = self._same_people(found)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3
         people = [from_blazepose(landmarks, K_used) for landmarks in found]
-        return self.fit_people(people, K_used, (H, W), previous, K_estimated=K is None, timings=timings)
+        return self.fit_people(
+            people, K_used, (H, W), previous, K is None, timings, refresh_floor=self._frames_since_scan == 0
+        )
 
     def fit_people(
         self,
@@ -322,6 +329,7 @@ class OfflineEstimator:
         previous: np.ndarray | None = None,
         K_estimated: bool = False,
         timings: dict[str, float] | None = None,
+        refresh_floor: bool = True,
     ) -> Estimation:
         """Fit, size and place the people of one frame from their keypoints (any 2D pose source).
 
@@ -334,6 +342,9 @@ class OfflineEstimator:
                 there), or None (fit from scratch).
             K_estimated: passed to the result (True when ``K`` was assumed, not given).
             timings: per-stage ms so far (e.g. the detector's), extended and returned.
+            refresh_floor: False (video mode, followed frames; needs ``previous``): keep the floor and each
+                person's floor size from the last frame (a person's height does not change between frames:
+                the floor's feet, estimate and sizing cost ~5-10 ms for 3 people, paid on rescans only).
 
         Returns:
             ``Estimation`` (see :meth:`estimate`). People with fewer than :data:`MIN_LANDMARKS` known
@@ -355,7 +366,8 @@ class OfflineEstimator:
         if not people:
             self._last_fit = None
             self._last_path_pos = np.zeros(0)
-            floor, _, _ = self._update_floor(None, uv, conf, K, ids, timings)
+            self._last_sizing = (np.zeros(0, bool), np.zeros(0), np.zeros(0), np.zeros(0))
+            floor, _, _ = self._update_floor(None, uv, conf, K, ids)
             return Estimation([], K, K_estimated, timings, floor=floor)
         # upright prior: the floor's up when it is given or well estimated (a poorly known estimate would feed
         # its own error back through the fitted bodies); else a level camera's
@@ -371,35 +383,21 @@ class OfflineEstimator:
         else:
             fit = self.fitter.fit(world, uv, conf, K, up_cam=up)
         timings["fit"] = (time.perf_counter() - t) * 1e3
-        floor, feet, lift = self._update_floor(fit, uv, conf, K, ids, timings)
         t = time.perf_counter()
-        sized_by_floor = np.zeros(len(people), bool)
-        height_sigma = np.full(len(people), np.nan)
-        near = None  # video mode: where on the growth path each person was sized last frame
-        if previous is not None and len(self._last_path_pos) > previous.max(initial=-1):
-            near = self._last_path_pos[previous]
-        self._last_path_pos = np.full(len(people), np.nan)
-        if floor is not None:
-            self.sizer.set_floor(floor.camera_height_m, math.degrees(floor.pitch_rad))
-            age, height_ph, sized_by_floor = self.sizer.size(
-                fit.R_cam_anny, fit.bone_aa, uv, conf, K, image_wh=(W, H), near=near
-            )
-            self._last_path_pos = self.sizer.last_path_pos
-            if floor.source == "estimated":  # people whose feet the estimate rejected (stairs, a chair...)
-                inlier = np.array([self.crowd_floor.last_inliers.get(int(i), False) for i in ids])
-                sized_by_floor &= inlier
+        last = self._last_sizing
+        if not refresh_floor and previous is not None and len(last[0]) > previous.max(initial=-1):
+            # followed people keep last frame's floor size (and the floor is not updated)
+            floor = self.floor
+            sized_by_floor, age, height_ph, height_sigma = (a[previous] for a in last)
             fit.age = np.where(sized_by_floor, age, fit.age)
             fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
-            if feet is None:  # a given floor: the feet were not needed for the estimate
-                feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age,
-                                               fit.height_ph, uv, conf, K)  # fmt: skip
-            # the relative sigma is scale-free: the feet of the fit before sizing serve
-            relative = relative_height_sigma(floor, feet, lift)
-            height = self.body.height_m(fit.age, fit.height_ph)
-            height_sigma = np.hypot(FLOOR_HEIGHT_SIGMA_M, relative * height)
+            self._last_path_pos = self._last_path_pos[previous]
+        else:
+            floor, sized_by_floor, height_sigma = self._size_on_floor(fit, uv, conf, K, ids, previous, (W, H))
+        self._last_sizing = (sized_by_floor, fit.age.copy(), fit.height_ph.copy(), height_sigma)
         self._last_fit = fit if self.rescan_every > 1 else None
         self._last_uv = np.where((conf > 0)[..., None], uv, np.nan)
-        timings["floor"] = timings.get("floor", 0.0) + (time.perf_counter() - t) * 1e3
+        timings["floor"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         dt = self.body.dtype
         out = self.body.forward_full(
@@ -414,14 +412,47 @@ class OfflineEstimator:
         timings["mesh"] = (time.perf_counter() - t) * 1e3
         return Estimation(humans, K, K_estimated, timings, floor=floor)
 
-    def _update_floor(self, fit, uv, conf, K, ids, timings):
+    def _size_on_floor(self, fit, uv, conf, K, ids, previous, image_wh):
+        """Update the floor with this frame's feet and size everyone whose feet stand on it (in place on
+        ``fit``).
+
+        Returns:
+            (floor or None, sized (P,) bool, height sigma (P,) metres, NaN where not sized).
+        """
+        P = len(fit.age)
+        floor, feet, lift = self._update_floor(fit, uv, conf, K, ids)
+        sized_by_floor = np.zeros(P, bool)
+        height_sigma = np.full(P, np.nan)
+        near = None  # video mode: where on the growth path each person was sized last frame
+        if previous is not None and len(self._last_path_pos) > previous.max(initial=-1):
+            near = self._last_path_pos[previous]
+        self._last_path_pos = np.full(P, np.nan)
+        if floor is None:
+            return floor, sized_by_floor, height_sigma
+        self.sizer.set_floor(floor.camera_height_m, math.degrees(floor.pitch_rad))
+        age, height_ph, sized_by_floor = self.sizer.size(
+            fit.R_cam_anny, fit.bone_aa, uv, conf, K, image_wh=image_wh, near=near
+        )
+        self._last_path_pos = self.sizer.last_path_pos
+        if floor.source == "estimated":  # people whose feet the estimate rejected (stairs, a chair...)
+            sized_by_floor &= np.array([self.crowd_floor.last_inliers.get(int(i), False) for i in ids])
+        fit.age = np.where(sized_by_floor, age, fit.age)
+        fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
+        if feet is None:  # a given floor: the feet were not needed for the estimate
+            feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age, fit.height_ph,
+                                           uv, conf, K)  # fmt: skip
+        # the relative sigma is scale-free: the feet of the prior-size bodies serve
+        relative = relative_height_sigma(floor, feet, lift)
+        height_sigma = np.hypot(FLOOR_HEIGHT_SIGMA_M, relative * self.body.height_m(fit.age, fit.height_ph))
+        return floor, sized_by_floor, np.where(sized_by_floor, height_sigma, np.nan)
+
+    def _update_floor(self, fit, uv, conf, K, ids):
         """The floor for this frame: the given one, or the crowd estimate updated with this frame's feet.
 
         Returns:
             (floor or None, feet (P, 2, 3) or None, lift (P, 2) or None): the fitted people's feet
             (:func:`~mahmr_ros.offline.floor.fitted_feet`) when they were computed.
         """
-        t = time.perf_counter()
         if self._given_floor is not None or not self.estimate_floor:
             self.floor = self._given_floor
             return self.floor, None, None
@@ -441,7 +472,6 @@ class OfflineEstimator:
             )
             self.crowd_floor.add_frame(ids[seen], feet[seen], lift[seen], height[seen], K[1, 1])
         self.floor = self.crowd_floor.solve()
-        timings["floor"] = (time.perf_counter() - t) * 1e3
         return self.floor, feet, lift
 
     def _human(
