@@ -107,6 +107,9 @@ def test_video_mode_follows_last_boxes_and_rescans_when_lost(estimator, sample):
         for a, b in zip(_by_x(first.humans), _by_x(second.humans)):
             # another crop gives BlazePose slightly different landmarks: a few % of depth
             assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
+            # a followed person keeps the floor size of the full-search frame; the floor is not updated
+            assert b.height_m == pytest.approx(a.height_m) and b.extras["sized_by"] == a.extras["sized_by"]
+        assert second.floor is first.floor and first.floor.frames == 1
         gone = estimator.estimate(np.zeros_like(image), K)  # everyone lost -> immediate full search
         assert gone.humans == [] and estimator._frames_since_scan == 0
     finally:
