@@ -1,7 +1,7 @@
 """FPS and per-stage CPU time of the offline default estimator (BlazePose + Anny fit) at 640x480.
 
     OMP_NUM_THREADS=2 tools/env.sh python benchmarks/bench_offline.py [--repeat 20] [--threads 2]
-        [--modes image,floor,video] [--skip-children] [--out FILE]
+        [--modes image,floor,video,video_nofloor] [--skip-children] [--out FILE]
 
 Frames: the bundled sample (3 people, ``mahmr_ros.offline.sample``) and a 1-person frame cut from it (the
 leftmost person pasted onto the empty room). Each frame runs through the whole ``Pipeline`` (estimator, DTO
@@ -10,14 +10,18 @@ leftmost person pasted onto the empty room). Each frame runs through the whole `
 * ``image``: every frame searched from scratch (``rescan_every=1``, the default; HOG + BlazePose crops + one
   BlazePose scan of the masked frame).
 * ``video``: ``rescan_every=5``, BlazePose follows the last frame's boxes and the full search runs every 5th
-  frame (what ``python -m mahmr_ros.cli live`` uses).
+  frame (what ``python -m mahmr_ros.cli live`` uses). The floor is estimated from the people's feet, pooled
+  over frames (``mahmr_ros.offline.crowd_floor``), as in ``image`` (per frame there).
+* ``video_nofloor``: ``video`` without the floor estimate (``estimate_floor=False``): the A/B of its cost.
 * ``floor``: as ``image`` with the camera height given (``camera_height_m``, the render's 1.2 m): people are
   sized by their feet on the floor (``mahmr_ros.offline.floor``).
 
 It also checks accuracy on the sample: people found vs present, height and depth error per person against
 the render's ground truth. ``children``: the estimator alone (no DTO) on :data:`CHILD_SCENES`, six more
-renders of children (Anny age 0.15-0.35, 1.00-1.44 m) and adults at 2.6-5.2 m, with and without the camera
-height: height and depth errors per group and how often ``is_child`` is right.
+renders of children (Anny age 0.15-0.35, 1.00-1.44 m) and adults at 2.6-5.2 m, without a floor, with the
+floor estimated from each render's three people, and with the camera height: height and depth errors per
+group and how often ``is_child`` is right. ``benchmarks/bench_floor.py`` measures the crowd floor estimate
+over many people and frames.
 
 Prints a table and writes ``benchmarks/results/offline_cpu.json``. The machine is
 shared; the median frame time is reported next to the mean.
@@ -119,14 +123,16 @@ CHILD_SCENES = (
 
 
 def children(camera_height_m: float) -> dict:
-    """Height/depth errors of children and adults on :data:`CHILD_SCENES` without and with the floor."""
+    """Height/depth errors of children and adults on :data:`CHILD_SCENES`: no floor (``landmarks``), the
+    floor estimated from each render's three people alone (``crowd``, the default), the camera height given
+    (``floor``)."""
     from mahmr_ros.offline.estimator import OfflineEstimator
     from mahmr_ros.offline.floor import FloorSizer
+    from mahmr_ros.offline.keypoints import fit_targets, from_blazepose
     from mahmr_ros.offline.sample import ScenePerson, render_sample
 
     est = OfflineEstimator()
-    floor = FloorSizer(est.body, camera_height_m)
-    rows = {"landmarks": [], "floor": []}
+    rows = {"landmarks": [], "crowd": [], "floor": []}
     for scene in CHILD_SCENES:
         people = [
             ScenePerson(age, x * z / 3.5, z, 15.0 * (-1) ** i, (60, 150, 60), (120, 80, 50))
@@ -134,15 +140,20 @@ def children(camera_height_m: float) -> dict:
         ]
         image, info = render_sample(people=people, body=est.body)
         K = np.array(info["K"])
-        for name, sizer in (("landmarks", None), ("floor", floor)):
-            est.floor = sizer
+        for name in rows:
+            est.estimate_floor = name != "landmarks"
+            est.set_floor(camera_height_m if name == "floor" else None)
             result = est.estimate(image, K)
             for truth, row in zip(info["people"], accuracy(result, info["people"])):
                 row["is_child_true"] = truth["is_child"]
                 rows[name].append(row)
+    est.estimate_floor = True
+    est.set_floor(None)
     # the floor step's own cost (the frame timings above swing with the shared machine's load): sizing the
     # last scene's fitted people, 1 and 3 at a time
-    world, uv, conf = est._targets(est.finder.find(image), K)
+    floor = FloorSizer(est.body, camera_height_m)
+    found = [from_blazepose(p, K) for p in est.finder.find(image)]
+    world, uv, conf, _ = fit_targets(found, image.shape[1::-1])
     fit = est.fitter.fit(world, uv, conf, K)
     floor_ms = {}
     for n in (1, 3):
@@ -177,12 +188,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "offline_cpu.json"))
-    parser.add_argument("--modes", default="image,floor,video", help="comma-separated subset to run")
+    parser.add_argument(
+        "--modes", default="image,floor,video,video_nofloor", help="comma-separated subset to run"
+    )
     parser.add_argument("--skip-children", action="store_true", help="skip the children accuracy renders")
     args = parser.parse_args()
-    unknown = set(args.modes.split(",")) - {"image", "floor", "video"}
+    known = {"image", "floor", "video", "video_nofloor"}
+    unknown = set(args.modes.split(",")) - known
     if unknown:
-        parser.error(f"unknown --modes {sorted(unknown)} (known: image, floor, video)")
+        parser.error(f"unknown --modes {sorted(unknown)} (known: {', '.join(sorted(known))})")
 
     import torch
 
@@ -210,6 +224,7 @@ def main() -> None:
         ("image", {"rescan_every": 1}),
         ("floor", {"rescan_every": 1, "camera_height_m": CAMERA_HEIGHT_M}),
         ("video", {"rescan_every": 5}),
+        ("video_nofloor", {"rescan_every": 5, "estimate_floor": False}),
     )
     for mode, offline in (m for m in modes if m[0] in args.modes.split(",")):
         pipe = Pipeline.from_config({"estimator": "offline", "offline": offline})

@@ -260,7 +260,9 @@ class Pipeline:
             humans = self.tracker.assign(humans, t_s)
         if self._dto is not None and humans:
             t = time.perf_counter()
-            humans = self._refine_humans(humans, est.K_used, depth, image, timings)
+            humans = self._refine_humans(
+                humans, est.K_used, depth, image, timings, getattr(est, "floor", None)
+            )
             timings["dto"] = (time.perf_counter() - t) * 1e3
         if self.tracker is not None:
             t = time.perf_counter()
@@ -276,10 +278,14 @@ class Pipeline:
             stamp=stamp,
             image_hw=image.shape[:2],
             stamp_ns=frame_ns,
+            floor=getattr(est, "floor", None),
         )
 
-    def _refine_humans(self, humans, K, depth, image, timings):
-        """DTO in the configured mode; a mode whose depth is missing this frame falls back to the prior."""
+    def _refine_humans(self, humans, K, depth, image, timings, floor=None):
+        """DTO in the configured mode; a mode whose depth is missing this frame falls back to the prior.
+
+        DTO-Lite also gets the estimator's floor (``Estimation.floor``) as a cue (``mahmr_ros.dto.floor``).
+        """
         kind = "metric"
         if self.dto_mode == "mono":
             t = time.perf_counter()
@@ -287,9 +293,12 @@ class Pipeline:
             timings["dto.depth_model"] = (time.perf_counter() - t) * 1e3
         elif self.dto_mode != "rgbd":
             depth = None
+        extra = {}
+        if floor is not None and self.config["dto"].get("solver", "lite") == "lite":  # DTOLite takes it
+            extra = {"floor": floor, "image_hw": image.shape[:2]}
         if depth is None:
-            return self._dto(humans, K)
-        return self._dto(humans, K, depth=depth, depth_kind=kind)
+            return self._dto(humans, K, **extra)
+        return self._dto(humans, K, depth=depth, depth_kind=kind, **extra)
 
     def close(self) -> None:
         """Free the estimator's resources (model weights, GPU memory) where it supports it."""

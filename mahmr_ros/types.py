@@ -193,6 +193,53 @@ class MeshTopology:
 
 
 @dataclass
+class FloorEstimate:
+    """The floor the people stand on, as seen from the camera: its height below the camera and the pitch.
+
+    The floor is a plane; the camera has no roll relative to it (``roll_rad`` is kept at 0 by the offline
+    estimator). In the camera frame (OpenCV optical), floor points X satisfy
+    ``up_cam . X = -camera_height_m``.
+
+    Attributes:
+        camera_height_m: height of the camera's optical centre above the floor, metres.
+        pitch_rad: downward tilt of the optical axis below the horizon, radians (> 0 = looking down).
+        camera_height_sigma_m: 1-sigma of ``camera_height_m`` (0 = given, not estimated).
+        pitch_sigma_rad: 1-sigma of ``pitch_rad`` (0 = given).
+        people: people whose feet support the estimate (inliers, pooled over ``frames``).
+        frames: frames pooled into the estimate (1 for a single image).
+        source: ``given`` (the user's camera height and pitch) or ``estimated`` (from the people's feet).
+        roll_rad: roll of the camera about its optical axis, radians (0: not estimated).
+    """
+
+    camera_height_m: float
+    pitch_rad: float
+    camera_height_sigma_m: float = 0.0
+    pitch_sigma_rad: float = 0.0
+    people: int = 0
+    frames: int = 0
+    source: str = "estimated"
+    roll_rad: float = 0.0
+
+    @property
+    def up_cam(self) -> np.ndarray:
+        """(3,) float64 unit 'up' of the floor in the camera frame (the roll is ignored)."""
+        return np.array([0.0, -np.cos(self.pitch_rad), -np.sin(self.pitch_rad)])
+
+    def T_cam_floor(self) -> np.ndarray:
+        """(4, 4) float64 pose of a floor frame in the camera frame (floor-frame points -> camera points).
+
+        The floor frame (REP-103 axes) has its origin on the floor right below the camera's optical centre,
+        x forward (the optical axis projected onto the floor), y left, z up.
+        """
+        up = self.up_cam
+        forward = np.array([0.0, -np.sin(self.pitch_rad), np.cos(self.pitch_rad)])
+        T = np.eye(4)
+        T[:3, 0], T[:3, 1], T[:3, 2] = forward, np.cross(up, forward), up
+        T[:3, 3] = -self.camera_height_m * up
+        return T
+
+
+@dataclass
 class Estimation:
     """What an estimator returns for one frame (before DTO and tracking).
 
@@ -201,12 +248,14 @@ class Estimation:
         K_used: (3, 3) intrinsics in original-image pixels the people are expressed for.
         K_estimated: True when ``K_used`` was not given by the caller (FoV head or assumed FoV).
         timings_ms: per-stage wall times of the estimator, milliseconds.
+        floor: the floor the estimator placed people on (given or estimated), or None.
     """
 
     humans: list[HumanEstimate]
     K_used: np.ndarray
     K_estimated: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
+    floor: FloorEstimate | None = None
 
 
 @dataclass
@@ -223,6 +272,7 @@ class FrameResult:
         image_hw: (H, W) of the input image.
         stamp_ns: the frame's time in integer nanoseconds (from ``stamp_ns``, or ``stamp`` by the rule of
             ``Pipeline.process``), or None when the caller gave no time.
+        floor: the estimator's floor (camera height and pitch above the plane people stand on), or None.
     """
 
     humans: list[HumanEstimate]
@@ -233,3 +283,4 @@ class FrameResult:
     stamp: object = None
     image_hw: tuple[int, int] = (0, 0)
     stamp_ns: int | None = None
+    floor: FloorEstimate | None = None

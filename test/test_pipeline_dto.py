@@ -199,3 +199,33 @@ def test_dto_shape_space_comes_from_the_estimators_shape_model_method(scene):
     assert without._dto.shape_model is None
     out = without.process(_image(scene), scene.K).humans
     assert all(np.array_equal(o.betas, h.betas) for o, h in zip(out, children))  # only scaled
+
+
+class FloorCrowdEstimator(CrowdEstimator):
+    """Test double: the crowd's estimates and the floor they stand on (as the offline estimator reports)."""
+
+    def estimate(self, image_bgr, K):
+        from mahmr_ros.types import FloorEstimate
+
+        est = super().estimate(image_bgr, K)
+        est.floor = FloorEstimate(1.4, 0.0, camera_height_sigma_m=0.02, people=len(est.humans), frames=1)
+        return est
+
+
+register_estimator("test_floor_crowd", FloorCrowdEstimator)
+
+
+def test_estimator_floor_reaches_the_result_and_dto_lite(scene):
+    """Estimation.floor is passed on in FrameResult.floor and used by DTO-Lite as a cue (prior_only mode)."""
+    config = {"dto": {"mode": "prior_only"}, "tracking": {"enabled": False}}
+    plain = Pipeline.from_config({**config, "estimator": "test_crowd"}).process(_image(scene), scene.K)
+    result = Pipeline.from_config({**config, "estimator": "test_floor_crowd"}).process(_image(scene), scene.K)
+    assert plain.floor is None
+    assert result.floor is not None and result.floor.camera_height_m == 1.4
+    status = [h.extras["dto"]["status"] for h in result.humans]
+    assert "floor" in status, status
+    floored = [i for i, s in enumerate(status) if s == "floor"]
+    assert (
+        _depth_errors([result.humans[i] for i in floored], scene).max()
+        < _depth_errors([plain.humans[i] for i in floored], scene).max()
+    )

