@@ -49,6 +49,8 @@ OUTLIER_WEIGHT = 0.04
 MIN_NOISE_DOF = 10
 #: Bounds of that estimate, as a variance of the log height.
 SIGMA_OBS_RANGE = (0.005**2, 0.1**2)
+#: A candidate floor needs at least this fraction of the best candidate's supporting people.
+MIN_SUPPORT_FRACTION = 0.5
 #: Range of the uniform outlier density over heights, metres.
 OUTLIER_RANGE_M = (0.4, 2.6)
 
@@ -234,7 +236,13 @@ class CrowdFloorEstimator:
         if not starts:
             self.estimate = None
             return None
-        x, H, resp, has, _ = min((self._refine(x0, *data) for x0 in starts), key=lambda r: r[-1])
+        results = [self._refine(x0, *data) for x0 in starts]
+        # people mostly stand on the floor: an optimum that most of the best one's supporters cannot stand on
+        # is degenerate however low its objective (it leaves their observations out of the sum; on vtest a
+        # regrid found a 0.35 m high camera pitched up, supported by 2 of 80 people)
+        support_of = [int(((r[2][:, -1] < 0.5) & r[3]).sum()) for r in results]
+        plausible = [r for r, n in zip(results, support_of) if n >= MIN_SUPPORT_FRACTION * max(support_of)]
+        x, H, resp, has, _ = min(plausible, key=lambda r: r[-1])
         inliers = resp[:, -1] < 0.5
         support = int((inliers & has).sum())
         self.last_inliers = {int(p): bool(i) for p, i in zip(person, inliers & has)}
@@ -309,8 +317,14 @@ class CrowdFloorEstimator:
             norm = np.logaddexp.reduce(all_logp, axis=1)
             resp = np.exp(all_logp - norm[:, None]) * has[:, None]  # (J, C + 1)
             e_within = g - gbar[inv]
+            # a person with no valid observation at this pitch (feet above the horizon) counts as an outlier:
+            # otherwise a floor that nobody's feet can stand on (a camera pitched up, 0.35 m high, on vtest)
+            # wins by leaving everyone out of the sum
             objective = (
-                -(norm * has).sum() + 0.5 * (omega * e_within**2).sum() + 0.5 * ((x[1] - mu_p) / sigma_p) ** 2
+                -(norm * has).sum()
+                - self._log_outlier * (~has).sum()
+                + 0.5 * (omega * e_within**2).sum()
+                + 0.5 * ((x[1] - mu_p) / sigma_p) ** 2
             )
             # Gauss-Newton normal equations on (l, pitch)
             wc = resp[:, :-1] / var  # (J, C)

@@ -128,3 +128,30 @@ def test_floor_estimate_geometry():
     # a point 3 m ahead on the floor (floor frame) is 1.5 m below the camera's horizontal plane
     p_cam = T @ [3.0, 0.0, 0.0, 1.0]
     assert p_cam[:3] @ up == pytest.approx(-1.5)
+
+
+def test_a_degenerate_restart_does_not_replace_the_floor_everyone_stands_on(anny_body, crowd, monkeypatch):
+    """A restart from the pitch grid that lands on a floor nobody's feet reach (seen on vtest after ~100
+    solves: a camera 0.35 m high pitched 20 degrees up, everyone's feet above its horizon, so their
+    observations leave the objective's sum and it comes out lowest) must not replace the floor most people
+    stand on. The restart's optimum is stood in for by a result with the lowest objective and 2 supporters."""
+    floor = CrowdFloorEstimator(regrid_every=1)
+    good = _observe(anny_body, crowd, floor)
+    assert good is not None and good.people >= 20
+    bad_start = np.array([math.log(0.35), math.radians(-20.0)])
+    refine = floor._refine
+
+    def refine_or_degenerate(x0, *data):
+        x, H, resp, has, objective = refine(x0, *data)
+        if np.allclose(x0, bad_start):
+            resp = np.zeros_like(resp)
+            resp[:, -1] = 1.0  # everyone an outlier...
+            resp[:2, -1], resp[:2, 0] = 0.0, 1.0  # ...but two people
+            return bad_start, H, resp, has, -1e9
+        return x, H, resp, has, objective
+
+    monkeypatch.setattr(floor, "_initial_state", lambda *data: bad_start.copy())
+    monkeypatch.setattr(floor, "_refine", refine_or_degenerate)
+    again = floor.solve()  # candidates: the warm start from the good floor, the degenerate grid start
+    assert again is not None and again.people >= 20
+    assert abs(again.camera_height_m - good.camera_height_m) < 0.02
