@@ -24,6 +24,11 @@ COCO17_NAMES = (
     "left_ankle", "right_ankle",
 )  # fmt: skip
 SINGLE_VARIANTS = {"thunder": ("movenet-thunder", 256), "lightning": ("movenet-lightning", 192)}
+#: MoveNet single-pose puts a joint cut off by its crop on the crop's edge (normalised coordinate ~0.97-1.0 or
+#: ~0-0.03, often with a fair score), and the crop's edge can lie inside the image (a box around part of a
+#: person): keypoints this close to the crop edge (fraction of the crop side) get score 0, a guess and not a
+#: seen joint.
+CROP_EDGE = 0.02
 
 
 def square_crop_transform(box_xyxy_px: np.ndarray, crop_scale: float, size: int) -> tuple[np.ndarray, float]:
@@ -49,9 +54,13 @@ class MoveNetSingle:
         variant: ``"thunder"`` (256 px, more accurate) or ``"lightning"`` (192 px, ~3x cheaper).
         crop_scale: crop side over the box's longer side (MoveNet wants the whole person with some context).
         threads: onnxruntime intra-op threads.
+        workers: crops run concurrently on this many threads (onnxruntime releases the GIL while it runs; a
+            192 px crop is too small for intra-op threads to pay, whole crops side by side do).
     """
 
-    def __init__(self, variant: str = "thunder", crop_scale: float = 1.25, threads: int = 1):
+    def __init__(
+        self, variant: str = "thunder", crop_scale: float = 1.25, threads: int = 1, workers: int = 1
+    ):
         if variant not in SINGLE_VARIANTS:
             raise ValueError(
                 f"[offline] MoveNet variant must be one of {list(SINGLE_VARIANTS)}, got {variant}"
@@ -61,6 +70,9 @@ class MoveNetSingle:
         self.crop_scale = crop_scale
         self.session = load_session(model, threads)
         self._input = self.session.get_inputs()[0].name
+        if workers < 1:
+            raise ValueError(f"[offline] workers must be >= 1, got {workers}")
+        self.workers = workers
 
     def __call__(
         self, image_bgr: np.ndarray, boxes_xyxy_px: np.ndarray, crop_scale: float | None = None
@@ -74,22 +86,47 @@ class MoveNetSingle:
 
         Returns:
             keypoints (P, 17, 2) float64 px (x, y) in the original image, COCO-17 order; scores (P, 17),
-            0-1.
+            0-1 (0 for keypoints on the crop's edge, :data:`CROP_EDGE`).
         """
-        import cv2
-
         boxes = np.asarray(boxes_xyxy_px, np.float64).reshape(-1, 4)
         keypoints = np.zeros((len(boxes), 17, 2))
         scores = np.zeros((len(boxes), 17))
-        for i, box in enumerate(boxes):
-            M, (left, top, side) = square_crop_transform(box, crop_scale or self.crop_scale, self.size)
-            crop = cv2.warpAffine(image_bgr, M, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=0)
-            rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.int32)[None]
-            (out,) = self.session.run(None, {self._input: rgb})  # (1, 1, 17, 3) y, x, score
-            yx = out[0, 0, :, :2].astype(np.float64)
-            keypoints[i] = np.stack([left + yx[:, 1] * side, top + yx[:, 0] * side], axis=1)
-            scores[i] = out[0, 0, :, 2]
+        scale = crop_scale or self.crop_scale
+        results = run_concurrently(lambda box: self._one(image_bgr, box, scale), boxes, self.workers)
+        for i, (kp, sc) in enumerate(results):
+            keypoints[i], scores[i] = kp, sc
         return keypoints, scores
+
+    def _one(
+        self, image_bgr: np.ndarray, box: np.ndarray, crop_scale: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(17, 2) keypoints px and (17,) scores of the person in one box."""
+        import cv2
+
+        M, (left, top, side) = square_crop_transform(box, crop_scale, self.size)
+        crop = cv2.warpAffine(image_bgr, M, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=0)
+        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.int32)[None]
+        (out,) = self.session.run(None, {self._input: rgb})  # (1, 1, 17, 3) y, x, score
+        yx = out[0, 0, :, :2].astype(np.float64)
+        keypoints = np.stack([left + yx[:, 1] * side, top + yx[:, 0] * side], axis=1)
+        on_edge = ((yx < CROP_EDGE) | (yx > 1.0 - CROP_EDGE)).any(1)
+        return keypoints, np.where(on_edge, 0.0, out[0, 0, :, 2])
+
+
+_POOLS: dict = {}
+
+
+def run_concurrently(fn, items, workers: int) -> list:
+    """``[fn(item) for item in items]``, on up to ``workers`` threads (a shared pool per size), in order."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offline-onnx")
+    return list(pool.map(fn, items))
 
 
 class MoveNetMultiPose:

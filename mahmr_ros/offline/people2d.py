@@ -121,6 +121,7 @@ class PeopleDetector:
         dedup_iou: two people whose keypoint boxes overlap more than this are one person.
         crop_scale: single-pose crop side over the box's longer side (``movenet.MoveNetSingle``).
         threads: onnxruntime intra-op threads of each session.
+        workers: MoveNet crops and NanoDet passes run concurrently on this many threads.
     """
 
     def __init__(
@@ -135,6 +136,7 @@ class PeopleDetector:
         dedup_iou: float = 0.6,
         crop_scale: float = 1.25,
         threads: int = 1,
+        workers: int = 1,
     ):
         if keypoints not in KEYPOINT_MODES:
             raise ValueError(f"[offline] keypoints must be one of {KEYPOINT_MODES}, got '{keypoints}'")
@@ -150,10 +152,14 @@ class PeopleDetector:
         if keypoints == "multipose":
             self.multipose = MoveNetMultiPose(multipose_size, threads=threads)
         else:
-            self.nanodet = NanoDet(detector_passes, score_threshold=box_score, threads=threads)
+            self.nanodet = NanoDet(
+                detector_passes, score_threshold=box_score, threads=threads, workers=workers
+            )
         self._single: dict[str, MoveNetSingle] = {}
         for variant in {track_keypoints} | ({keypoints} & set(SINGLE_VARIANTS)):
-            self._single[variant] = MoveNetSingle(variant, crop_scale=crop_scale, threads=threads)
+            self._single[variant] = MoveNetSingle(
+                variant, crop_scale=crop_scale, threads=threads, workers=workers
+            )
         self.track_keypoints = track_keypoints
 
     def close(self) -> None:

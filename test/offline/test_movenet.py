@@ -59,3 +59,19 @@ def test_bad_arguments_are_rejected():
         MoveNetSingle("heavy")
     with pytest.raises(ValueError, match="multiple of 32"):
         MoveNetMultiPose(300)
+
+
+def test_joints_clamped_to_the_crop_edge_get_score_zero(image):
+    """A box around the astronaut's head and shoulders only: MoveNet puts the hips it cannot see on the crop's
+    bottom edge (which lies inside the photo); those keypoints are guesses, scored 0."""
+    from mahmr_ros.offline.movenet import CROP_EDGE
+
+    model = MoveNetSingle("lightning")
+    head = np.array([40.0, 7.0, 170.0, 110.0])
+    kp, score = model(image, head[None])
+    _, (left, top, side) = square_crop_transform(head, model.crop_scale, model.size)
+    rel = (kp[0] - [left, top]) / side  # normalised crop coordinates
+    on_edge = ((rel < CROP_EDGE) | (rel > 1 - CROP_EDGE)).any(1)
+    assert on_edge[11:14].all()  # both hips and a knee: clamped onto the bottom edge
+    assert np.all(score[0][on_edge] == 0.0)
+    assert score[0][[0, 1, 2]].min() > 0.3  # the face inside the crop keeps its scores
