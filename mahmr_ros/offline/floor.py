@@ -98,6 +98,12 @@ class FloorSizer:
         self.camera_pitch_deg = float(camera_pitch_deg)
         self.up = floor_up(camera_pitch_deg)
 
+    def phenotypes_at(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P,) growth-path positions (node + fraction, as :attr:`last_path_pos`) -> (age, height_ph)."""
+        pos = np.clip(np.asarray(pos, np.float64), 0, len(self.path_age) - 1)
+        nodes = np.arange(len(self.path_age))
+        return np.interp(pos, nodes, self.path_age), np.interp(pos, nodes, self.path_height_ph)
+
     def size(
         self,
         R_cam_anny: np.ndarray,

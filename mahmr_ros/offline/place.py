@@ -55,8 +55,15 @@ def solve_translation(
     weights: np.ndarray | None = None,
     gauss_newton_steps: int = 3,
     min_depth_m: float = 0.3,
+    floor: tuple[np.ndarray, float, np.ndarray, float] | None = None,
 ) -> np.ndarray:
     """Camera-frame translation of a rigid metric point set from its 2D projections.
+
+    With ``floor``, one more residual asks a contact point (the sole of a standing person) to lie on a known
+    floor plane: ``up . (sole + t) = -camera_height``, converted to pixels at the point's depth
+    (``f / z`` pixels per metre) and weighted like a keypoint. Seen feet already pin the contact in the image;
+    the extra residual settles what the keypoints leave loose for a small or 2D-fitted body, the depth, so the
+    person stands on the same floor as everyone else (their size came from that floor).
 
     Args:
         points_rot_m: (N, 3) body points in camera axes relative to the model origin, metres
@@ -66,6 +73,9 @@ def solve_translation(
         weights: (N,) confidences >= 0 (0 = ignore the point); default all ones.
         gauss_newton_steps: refinement steps on the pixel reprojection error after the linear solve.
         min_depth_m: depth floor for the solution (a person cannot be behind or inside the camera).
+        floor: ``(up_cam (3,), camera_height_m, contact_rot_m (3,), weight)``: the floor's unit up in the
+            camera frame, the camera's height above it, the contact point in camera axes relative to the model
+            origin (like ``points_rot_m``), and the residual's weight (keypoint units); None = no floor.
 
     Returns:
         (3,) float64 translation t, metres, camera frame.
@@ -96,6 +106,11 @@ def solve_translation(
     sw = np.sqrt(np.concatenate([w, w]))
     t = np.linalg.lstsq(A * sw[:, None], b * sw, rcond=None)[0]
     t[2] = max(t[2], min_depth_m - P[:, 2].min())
+    if floor is not None:
+        up, height, contact, floor_weight = floor
+        up, contact = np.asarray(up, np.float64), np.asarray(contact, np.float64)
+        sw = np.concatenate([sw, [math.sqrt(max(float(floor_weight), 0.0))]])
+        gauss_newton_steps = max(gauss_newton_steps, 2)  # the floor residual enters the Gauss-Newton steps
     for _ in range(gauss_newton_steps):
         X = P + t
         z = np.maximum(X[:, 2], 1e-3)
@@ -106,6 +121,10 @@ def solve_translation(
                 np.stack([zeros, fy / z, -fy * X[:, 1] / z**2], 1),
             ]
         )
+        if floor is not None:  # metres off the floor -> pixels at the contact's depth
+            px_per_m = 0.5 * (fx + fy) / max(contact[2] + t[2], 1e-3)
+            r = np.concatenate([r, [px_per_m * (up @ (contact + t) + height)]])
+            J = np.concatenate([J, px_per_m * up[None]])
         step = np.linalg.lstsq(J * sw[:, None], -r * sw, rcond=None)[0]
         t = t + step
         t[2] = max(t[2], min_depth_m - P[:, 2].min())

@@ -32,14 +32,18 @@ def test_hog_proposes_the_sample_people(sample):
     assert np.all(weights[:-1] >= weights[1:])  # best first
 
 
-def test_finders_find_everyone_in_the_sample(sample, estimator):
+def test_finders_find_everyone_in_the_sample(sample):
     image, _, info = sample
     truth = [np.array(p["bbox_xyxy"]) for p in info["people"]]
-    # the estimator's finder (hog+blazepose), then the mask-and-repeat scan alone, sharing its BlazePose
-    found_default = estimator.finder.find(image)
-    scan = PersonFinder.__new__(PersonFinder)
-    scan.__dict__.update(estimator.finder.__dict__, detector="blazepose", hog=None)
-    found_scan = scan.find(image)
+    # hog+blazepose, then the mask-and-repeat scan alone, sharing its BlazePose
+    finder = PersonFinder(detector="hog+blazepose")
+    try:
+        found_default = finder.find(image)
+        scan = PersonFinder.__new__(PersonFinder)
+        scan.__dict__.update(finder.__dict__, detector="blazepose", hog=None)
+        found_scan = scan.find(image)
+    finally:
+        finder.close()
     for found in (found_default, found_scan):
         assert len(found) == info["num_people"]
         for box in truth:  # each true person matched by one landmark box
