@@ -257,7 +257,7 @@ class Pipeline:
         # Ids first (from the raw positions), so DTO can smooth per track; velocities after DTO, from the
         # refined positions (mahmr_ros.tracking explains why association stays raw).
         if self.tracker is not None:
-            humans = self.tracker.assign(humans, t_s)
+            humans = self.tracker.assign(humans, t_s, image=image)
         if self._dto is not None and humans:
             t = time.perf_counter()
             humans = self._refine_humans(

@@ -155,3 +155,86 @@ def test_short_ids_wrap_around_without_hanging_or_clashing_with_live_tracks():
     later = tracker.update([person(-1.0), person(1.0), person(3.0)], 936.0 + 1 / 30)
     assert [h.track_id for h in later[:2]] == [h.track_id for h in live]
     assert later[2].track_id not in {h.track_id for h in live}
+
+
+def _painted(people: list[tuple[float, tuple, tuple]], shape=(480, 640)) -> np.ndarray:
+    """A grey frame with each (u_px, shirt_bgr, trousers_bgr) person painted in its 80 x 300 px box."""
+    image = np.full((*shape, 3), 128, np.uint8)
+    for u, shirt, trousers in people:
+        x0, x1 = int(u - 40), int(u + 40)
+        image[160:250, x0:x1] = shirt
+        image[250:360, x0:x1] = trousers
+    return image
+
+
+RED = ((30, 30, 200), (40, 40, 40))
+BLUE = ((200, 120, 30), (160, 160, 160))
+
+
+def _meet_and_turn_back(tracker: Tracker, with_image: bool) -> bool:
+    """Two people (4 m away) walk towards each other until their boxes overlap, then each turns back.
+    Returns True when both kept their ids."""
+    path = [150 + 15 * k for k in range(10)] + [285 - 15 * k for k in range(10)]  # the left one's u, px
+    first = None
+    for k, u_left in enumerate(path):
+        u_right = 640 - u_left - 50  # meets the left one at ~45 px apart (box IoU ~0.3), then goes back
+        people = [person((u - 320) * 4 / 500, u_px=u) for u in (u_left, u_right)]
+        image = _painted([(u_left, *RED), (u_right, *BLUE)]) if with_image else None
+        out = (
+            tracker.update(people, k / 10)
+            if image is None
+            else tracker.update_motion(tracker.assign(people, k / 10, image=image))
+        )
+        ids = [h.track_id for h in out]
+        first = first or ids
+    return ids == first
+
+
+def test_appearance_keeps_ids_when_people_meet_and_turn_back():
+    """Box and pelvis velocities predict that two people who met walk on past each other; when they turn
+    back instead, only their clothes tell who is who."""
+    assert _meet_and_turn_back(Tracker(seed=0), with_image=True)
+    assert not _meet_and_turn_back(Tracker(seed=0), with_image=False)  # motion alone swaps them
+
+
+def test_box_velocity_carries_people_through_a_crossing():
+    """Two people 5 m away walk past each other at the same depth. With the pelvis term switched off (a far
+    ``max_distance_m``: monocular pelvis depth is the noisy cue), predicting each box with its velocity keeps
+    the ids; the last box alone swaps them."""
+
+    def crossing(box_velocity: bool) -> bool:
+        tracker = Tracker(seed=0, box_velocity=box_velocity, max_distance_m=100.0)
+        first = None
+        for k in range(24):
+            u_left, u_right = 140 + 16 * k, 500 - 16 * k
+            out = tracker.update([person((u - 320) * 5 / 500, 5.0, u) for u in (u_right, u_left)], k / 10)
+            by_side = [
+                h.track_id for h in sorted(out, key=lambda h: h.bbox_xyxy[0] if k < 12 else -h.bbox_xyxy[0])
+            ]
+            first = first or by_side
+        return by_side == first
+
+    assert crossing(box_velocity=True)
+    assert not crossing(box_velocity=False)
+
+
+def test_a_person_back_after_an_occlusion_is_reidentified_by_appearance():
+    """Unseen for 1.2 s (inside the 2 s window), back 150 px and 1.2 m further along: no box overlap and the
+    pelvis too far for the motion cues, but the same clothes -> the same id; other clothes -> a new id."""
+    for clothes, same in ((RED, True), (BLUE, False)):
+        tracker = Tracker(seed=0, reid_window_s=2.0)
+        for k in range(5):
+            u = 200 + 10 * k
+            (h,) = tracker.update_motion(
+                tracker.assign([person((u - 320) * 4 / 500, u_px=u)], k / 10, image=_painted([(u, *RED)]))
+            )
+        u = 390  # 1.2 s later
+        (back,) = tracker.assign([person((u - 320) * 4 / 500, u_px=u)], 1.6, image=_painted([(u, *clothes)]))
+        assert (back.track_id == h.track_id) is same
+
+
+def test_appearance_options_are_checked():
+    with pytest.raises(ValueError, match="appearance_gate"):
+        Tracker(appearance_gate=0.0)
+    with pytest.raises(ValueError, match="appearance_weight"):
+        Tracker(appearance_weight=-1.0)
