@@ -113,6 +113,18 @@ def limited_torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+def _on_border(boxes: np.ndarray, image_wh: tuple[int, int], margin_px: float = 2.0) -> np.ndarray:
+    """(N,) bool: the (N, 4) xyxy boxes touch the image border (within ``margin_px``)."""
+    W, H = image_wh
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return (
+        (b[:, 0] <= margin_px)
+        | (b[:, 1] <= margin_px)
+        | (b[:, 2] >= W - 1 - margin_px)
+        | (b[:, 3] >= H - 1 - margin_px)
+    )
+
+
 def age_class(years: float) -> int:
     """DTO height-prior class from an age in years (spec dto §3.4): 0 baby, 1 kid, 2 teen, 5 adult neutral."""
     if years < 3:
@@ -408,17 +420,24 @@ class OfflineEstimator:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         people, previous = None, None  # previous[i]: person i's index in the last frame's fit
+        known = None  # people followed in this frame before a full search
         if (
             self.rescan_every > 1
             and len(self._last_boxes)
             and self._frames_since_scan < self.rescan_every - 1
             and not self._crossing()
         ):
-            people = self.source.follow(image_bgr, K_used, self._last_boxes)
+            followed = self.source.follow(image_bgr, K_used, self._last_boxes)
             self._frames_since_scan += 1
-            previous = None if people is None else np.arange(len(people))
+            kept = np.array([p is not None for p in followed], bool)
+            # someone lost on the image border walked out of the picture: nobody to search for
+            gone = ~kept & _on_border(self._last_boxes, (W, H))
+            if (kept | gone).all():
+                people, previous = [p for p in followed if p is not None], np.flatnonzero(kept)
+            else:  # someone was lost in view: search, reusing the people followed this frame
+                known = [p for p in followed if p is not None]
         if people is None:
-            people = self.source.find(image_bgr, K_used)
+            people = self.source.find(image_bgr, K_used, known)
             self._frames_since_scan = 0
             people, previous = self._same_people(people)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3

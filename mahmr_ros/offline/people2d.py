@@ -24,7 +24,7 @@ lost and runs :meth:`PeopleDetector.detect` again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -46,6 +46,9 @@ TRACK_MIN_IOU = 0.3
 #: A detector box and the box of the keypoints found in its crop must overlap at least this much, else the
 #: keypoints belong to someone else (lowest IoU of a correct pair on the labelled vtest frames: 0.46).
 KEYPOINTS_IN_BOX_MIN_IOU = 0.4
+#: In :meth:`PeopleDetector.detect` with ``known`` people, a detector box overlapping a known person's box by
+#: at least this IoU is that person (no keypoint run of its own).
+KNOWN_MIN_IOU = 0.5
 #: How far (in box heights) a confident face keypoint may lie outside its detector box.
 FACE_OUTSIDE_BOX_MAX = 0.02
 #: Two people whose common confident keypoints lie closer than this (median, in box heights) are one person.
@@ -200,11 +203,15 @@ class PeopleDetector:
         scale = max(box_b[3] - box_b[1], box_a[3] - box_a[1])
         return float(np.median(distance)) < SAME_KEYPOINT_DISTANCE * scale
 
-    def detect(self, image_bgr: np.ndarray) -> list[Person2D]:
+    def detect(self, image_bgr: np.ndarray, known: list[Person2D] | None = None) -> list[Person2D]:
         """Full search of one frame (a still image, or a video frame that needs re-detection).
 
         Args:
             image_bgr: (H, W, 3) uint8 BGR.
+            known: people already found in this frame (video mode: those :meth:`track` kept when someone else
+                was lost). A detector box overlapping one of them by IoU >= :data:`KNOWN_MIN_IOU` gets no
+                keypoint run of its own (the person has keypoints); the known people compete with the new
+                ones for the ``max_people`` places (with the matching box's score).
 
         Returns:
             The people, highest score first, at most ``max_people``.
@@ -218,11 +225,25 @@ class PeopleDetector:
         boxes, scores = self.nanodet.detect(image_bgr)
         # keypoints for more candidates than max_people: some are rejected by their keypoints
         boxes, scores = boxes[: 2 * self.max_people], scores[: 2 * self.max_people]
+        known = [replace(p) for p in known or []]
+        if known and len(boxes):
+            overlap = np.array([[box_iou(p.bbox_xyxy_px, b) for b in boxes] for p in known])  # (N, B)
+            for p, row in zip(known, overlap):
+                if row.max() >= KNOWN_MIN_IOU:
+                    p.score = float(scores[row.argmax()])
+            new = overlap.max(0) < KNOWN_MIN_IOU
+            boxes, scores = boxes[new], scores[new]
         model = self._single[self.keypoints]
         kps, kp_scores = model(image_bgr, boxes)
         # a crop holding two people may give the other one's keypoints: such a candidate's keypoint box
-        # leaves its detector box; retry it on a tight crop, and drop it if its keypoints still stray
-        strays = [i for i in range(len(boxes)) if not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])]
+        # leaves its detector box; retry it on a tight crop, and drop it if its keypoints still stray (not
+        # for candidates whose keypoints are too faint for a person anyway: cones and bollards)
+        strays = [
+            i
+            for i in range(len(boxes))
+            if kp_scores[i].mean() >= self.min_keypoint_score
+            and not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])
+        ]
         if strays:
             kps[strays], kp_scores[strays] = model(image_bgr, boxes[strays], crop_scale=1.0)
         people = [
@@ -230,7 +251,7 @@ class PeopleDetector:
             for b, s, k, ks in zip(boxes, scores, kps, kp_scores)
             if self._keypoints_fit_box(k, ks, b)
         ]
-        return self._keep(people)
+        return self._keep(known + people)
 
     @staticmethod
     def _keypoints_fit_box(keypoints_px: np.ndarray, scores: np.ndarray, box: np.ndarray) -> bool:

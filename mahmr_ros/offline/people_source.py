@@ -117,20 +117,31 @@ class DetectorSource:
             pose.close()
         self._poses.clear()
 
-    def find(self, image_bgr: np.ndarray, K: np.ndarray) -> list[PersonKeypoints]:
-        """Full search: every person of the frame (detector + keypoints, + BlazePose unless ``never``)."""
-        people = [_as_keypoints(p) for p in self.detector.detect(image_bgr)]
+    def find(self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None) -> list[PersonKeypoints]:
+        """Full search: every person of the frame (detector + keypoints, + BlazePose unless ``never``).
+
+        Args:
+            image_bgr: (H, W, 3) uint8 BGR.
+            K: (3, 3) intrinsics, pixels.
+            known: people :meth:`follow` kept in this frame (its non-None entries): their detector boxes get
+                no keypoint run of their own (``PeopleDetector.detect(known=)``), which on a crowded frame is
+                most of a full search's cost.
+        """
+        from mahmr_ros.offline.people2d import Person2D
+
+        known = [
+            Person2D(p.bbox_xyxy, p.score, p.keypoints_px[:17], p.keypoint_scores[:17]) for p in known or []
+        ]
+        found = self.detector.detect(image_bgr, known=known)
+        people = [_as_keypoints(p) for p in found]
         if self.blazepose_3d != "never":
             people = self._lift(image_bgr, K, people)
         return people
 
-    def follow(self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray) -> list[PersonKeypoints] | None:
-        """Video mode: the last frame's people in their boxes (no detector), or None when one was lost."""
-        tracked = self.detector.track(image_bgr, boxes)
-        if any(p is None for p in tracked):
-            return None
-        people = [_as_keypoints(p) for p in tracked]
-        if self.blazepose_3d == "always":
+    def follow(self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray) -> list[PersonKeypoints | None]:
+        """Video mode: the last frame's people in their boxes (no detector); None for a person lost."""
+        people = [None if p is None else _as_keypoints(p) for p in self.detector.track(image_bgr, boxes)]
+        if self.blazepose_3d == "always" and all(p is not None for p in people):
             people = self._lift(image_bgr, K, people)
         return people
 
@@ -187,9 +198,13 @@ class BlazePoseSource:
     def close(self) -> None:
         self.finder.close()
 
-    def find(self, image_bgr: np.ndarray, K: np.ndarray) -> list[PersonKeypoints]:
+    def find(self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None) -> list[PersonKeypoints]:
+        """Full search (``known`` is not used: BlazePose's follow keeps no partial result)."""
         return [from_blazepose(landmarks, K) for landmarks in self.finder.find(image_bgr)]
 
-    def follow(self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray) -> list[PersonKeypoints] | None:
+    def follow(self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray) -> list[PersonKeypoints | None]:
+        """The last frame's people in their boxes; all None when one was lost (``PersonFinder.follow``)."""
         found = self.finder.follow(image_bgr, boxes)
-        return None if found is None else [from_blazepose(landmarks, K) for landmarks in found]
+        if found is None:
+            return [None] * len(boxes)
+        return [from_blazepose(landmarks, K) for landmarks in found]

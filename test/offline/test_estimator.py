@@ -208,7 +208,7 @@ def test_person_with_too_few_landmarks_is_dropped(estimator, sample, monkeypatch
     real = estimator.source.find(image, K)[0]
     ghost = replace(real, keypoint_scores=np.zeros_like(real.keypoint_scores))
     ghost.keypoint_scores[[5, 6, 11]] = 0.9  # three keypoints: not enough to pose or place a body
-    monkeypatch.setattr(estimator.source, "find", lambda img, K: [ghost, real])
+    monkeypatch.setattr(estimator.source, "find", lambda img, K, known=None: [ghost, real])
     est = estimator.estimate(image, K)
     assert len(est.humans) == 1
     np.testing.assert_allclose(est.humans[0].keypoints_2d[6:8], real.keypoints_px[5:7])

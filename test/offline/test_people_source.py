@@ -67,12 +67,32 @@ def test_follow_keeps_the_people_and_reports_a_lost_one(source, sample):
     people = source.find(image, K)
     boxes = np.array([p.bbox_xyxy for p in people])
     followed = source.follow(image, K, boxes)
-    assert followed is not None and len(followed) == len(people)
+    assert len(followed) == len(people) and all(p is not None for p in followed)
     for a, b in zip(people, followed):
         assert _iou(a.bbox_xyxy, b.bbox_xyxy) > 0.6
         assert b.world_m is None  # "search": BlazePose runs on full searches only
-    empty = np.full_like(image, 200)
-    assert source.follow(empty, K, boxes) is None
+    hidden = image.copy()  # the first person painted over with the wall: lost, the others still followed
+    x0, y0, x1, y1 = np.round(boxes[0]).astype(int)
+    hidden[max(y0 - 8, 0) : y1 + 8, max(x0 - 8, 0) : x1 + 8] = np.median(image[:40], axis=(0, 1))
+    partly = source.follow(hidden, K, boxes)
+    assert partly[0] is None and all(p is not None for p in partly[1:])
+
+
+def test_a_search_reuses_the_people_followed_in_the_frame(source, sample, monkeypatch):
+    """A full search after a loss skips the keypoint runs of the people already followed in that frame."""
+    image, K, info = sample
+    boxes = np.array([p.bbox_xyxy for p in source.find(image, K)])
+    followed = source.follow(image, K, boxes)
+    model = source.detector._single[source.detector.keypoints]
+    crops = []
+    call = model.__call__
+    monkeypatch.setattr(
+        type(model), "__call__", lambda self, im, b, **kw: crops.append(len(b)) or call(im, b, **kw)
+    )
+    again = source.find(image, K, known=followed[1:])  # two people known: one keypoint run, the first person
+    assert len(again) == info["num_people"] and crops == [1]
+    for box in boxes:
+        assert max(_iou(p.bbox_xyxy, box) for p in again) > 0.6
 
 
 def test_blazepose_source_wraps_the_finder(sample):
