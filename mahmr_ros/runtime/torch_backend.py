@@ -32,12 +32,39 @@ from mahmr_ros.runtime.stages import build_stages
 LOG = logging.getLogger(__name__)
 
 
+# Output heads that stay float32 under reduced precision: small MLPs (on the 50 queries, or the lvl1 cells for
+# the scale head) whose outputs are read directly. Rounded to bf16, pred_cam's scale carried ~0.4 % error, i.e.
+# about 1 cm of depth at 2 m, and the scale map moved across the SAT thresholds (benchmarks/bench_network.py,
+# full-size fov_kid). Their cost is negligible next to the encoder and the decoder layers.
+FLOAT32_HEADS = ("scale_head", "fov_head", "cam_head", "conf_head", "pose_head", "shape_head", "bbox_embed")
+
+
+class Float32Head(nn.Module):
+    """Runs ``head`` in float32 with autocast off, whatever the surrounding precision."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head.float()
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.head(x.float())
+
+
 def cast_weights(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """A copy of ``model`` whose Linear and Conv weights are ``dtype`` (norms and embeddings stay float32)."""
+    """A copy of ``model`` whose Linear and Conv weights are ``dtype`` (norms and embeddings stay float32),
+    except the output heads of ``FLOAT32_HEADS``, which run in float32 (``Float32Head``)."""
     model = copy.deepcopy(model)
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             module.to(dtype)
+    for name in FLOAT32_HEADS:
+        head = getattr(model, name, None)
+        if isinstance(head, nn.ModuleList):  # per-layer heads; the decoder shares bbox_embed's list object
+            for i, layer_head in enumerate(head):
+                head[i] = Float32Head(layer_head)
+        elif head is not None:
+            setattr(model, name, Float32Head(head))
     return model
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mahmr_ros.runtime.backend import BackendError
-from mahmr_ros.runtime.torch_backend import TorchBackend, TorchStageRunner, graph_key
+from mahmr_ros.runtime.torch_backend import Float32Head, TorchBackend, TorchStageRunner, graph_key
 
 
 def test_fp32_backend_equals_eager(sat_model, sat_images):
@@ -48,6 +48,19 @@ def test_reduced_precision_casts_a_private_copy_once(sat_model):
     assert copy.feature_proj.weight.dtype == torch.bfloat16
     assert copy.encoder.norm.weight.dtype == torch.float32  # norms stay float32
     assert copy.encoder_patch_proj[0].weight.dtype == torch.bfloat16
+    for head in (copy.cam_head, copy.scale_head, copy.pose_head[0], copy.decoder.decoder.bbox_embed[1]):
+        assert isinstance(head, Float32Head) and head.head.layers[0].weight.dtype == torch.float32
+
+
+def test_bf16_outputs_are_not_rounded_to_bf16(sat_model, sat_images):
+    """The output heads run in float32: their values carry more precision than bf16's 8-bit mantissa (the
+    camera scale rounded to bf16 alone put ~1 cm of depth error on the full-size network)."""
+    image, hw = sat_images[1]
+    out = TorchBackend(sat_model, device="cpu", precision="bf16")(image, hw)
+    for key in ("pred_cam", "pred_boxes", "pred_betas", "pred_confs"):
+        assert not torch.equal(out[key], out[key].bfloat16().float()), key
+    scale_map = out["sat"]["scale_map"]
+    assert not torch.equal(scale_map, scale_map.bfloat16().float())
 
 
 def test_graph_path_shapes_bucketed_and_always_masked_match_eager(sat_model, sat_images):
