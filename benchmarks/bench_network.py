@@ -392,15 +392,18 @@ def markdown(report: dict) -> str:
             "the most confident queries; SAT decisions on unforced frames):",
             "",
             "| variant | confs | boxes | rotmats | betas | transl (m) | vertices max / median mm | "
-            "SAT flips (hr cells, pooled groups) per frame |",
+            "SAT flips (hr cells, pooled groups; reference cells within 0.01 of a threshold) per frame |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for label, acc in report["accuracy"].items():
             h = acc["typical_heads_max_abs"]
             v = acc["typical_vertices"]
             flips = "; ".join(
-                f"{f['hr_cell_flips']}, {f['pooled_group_flips']}" for f in acc["unforced_frames"]
+                f"{f['hr_cell_flips']}, {f['pooled_group_flips']}"
+                + (f" ({f['cells_near_threshold']}/{f['cells']} near)" if "cells" in f else "")
+                for f in acc["unforced_frames"]
             )
+
             lines.append(
                 f"| {label} | {h['pred_confs']:.1e} | {h['pred_boxes']:.1e} | {h['pred_rotmats']:.1e} | "
                 f"{h['pred_betas']:.1e} | {h['pred_transl']:.1e} | "

@@ -268,16 +268,22 @@ def vertex_error_mm(body, out: dict, reference: dict, queries: torch.Tensor) -> 
     return {"max_mm": float(dist.max()), "median_mm": float(dist.median())}
 
 
-def sat_flips(out: dict, reference: dict) -> dict[str, int]:
+def sat_flips(out: dict, reference: dict, margin: float = 0.01) -> dict[str, int]:
     """SAT decisions of a variant vs the reference on the same (unforced) frame: cells whose high-res decision
-    differs, 2x2 groups whose pooling differs, and both token counts."""
+    differs, 2x2 groups whose pooling differs, both token counts, and how many of the reference's cells lie
+    within ``margin`` of a threshold (conf 0.3, scale 0.5), where any rounding can flip a decision."""
     a, b = out["sat"], reference["sat"]
-    return {
+    result = {
         "hr_cell_flips": int((a["hr_cells"].cpu() != b["hr_cells"].cpu()).sum()),
         "pooled_group_flips": int((a["pooled_groups"].cpu() != b["pooled_groups"].cpu()).sum()),
         "tokens": int(a["num_tokens"][0]),
         "tokens_reference": int(b["num_tokens"][0]),
     }
+    if "scale_map" in b:
+        smap = b["scale_map"].float().cpu()
+        near = ((smap[..., 0] - 0.3).abs() < margin) | ((smap[..., 1] - 0.5).abs() < margin)
+        result.update(cells=int(near.numel()), cells_near_threshold=int(near.sum()))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------- machine
