@@ -52,11 +52,13 @@ from mahmr_ros.model import build_model, postprocess, preprocess  # noqa: E402
 from mahmr_ros.runtime.backend import BackendError, create_backend  # noqa: E402
 
 # Tolerances vs the reference (CPU fp32 for fp32 on CUDA; CUDA fp32 for fp16 / bf16). Heads: max |diff| of
-# the raw outputs (confidences, normalised boxes, rotation-matrix entries, betas, metres); vertices: mm.
+# the raw outputs (confidences, normalised boxes, rotation-matrix entries, betas, metres); vertices: mm of the
+# most confident queries' SMPL meshes. fp32: issue 16's bounds. fp16 / bf16: the CPU fast path's budget of
+# issue 15 (5 mm); CPU bf16 measured 2.3 mm and 2e-3 on the typical scene (benchmarks/results/).
 TOLERANCES = {
     "fp32": {"heads": 1e-3, "vertices_mm": 1.0},
-    "fp16": {"heads": 2e-2, "vertices_mm": 5.0},
-    "bf16": {"heads": 5e-2, "vertices_mm": 15.0},
+    "fp16": {"heads": 1e-2, "vertices_mm": 5.0},
+    "bf16": {"heads": 2e-2, "vertices_mm": 5.0},
 }
 PARITY_SCENES = ("5", "typical", "30")
 # Rough seconds each section needs on an H100 (so a section is skipped rather than cut off midway).
