@@ -119,8 +119,8 @@ def select_backend(precision: str, platform: Platform) -> tuple[str, str]:
 
     The order comes from ``benchmarks/bench_network.py`` (results in ``benchmarks/results/``): on CUDA,
     TensorRT engines when TensorRT exists, otherwise torch with autocast + SDPA. On the CPU, torch: for the
-    full-size network at the typical token count onnxruntime fp32 was about 3x SLOWER than eager torch (its
-    exported attention materialises the N x N scores; torch's SDPA kernel does not), and reduced precision
+    full-size network onnxruntime fp32 was SLOWER than eager torch (0.65x at the typical token count; its
+    exported attention materialises the N x N scores, torch's SDPA kernel does not), and reduced precision
     on the CPU is torch's bf16 autocast (onnxruntime has no fast bf16 CPU kernels). onnxruntime stays
     available by name (``backend: onnxruntime``); on small networks it can be the faster one.
 

@@ -32,10 +32,10 @@ from mahmr_ros.runtime.stages import build_stages
 LOG = logging.getLogger(__name__)
 
 
-# Output heads that stay float32 under reduced precision: small MLPs (on the 50 queries, or the lvl1 cells for
-# the scale head) whose outputs are read directly. Rounded to bf16, pred_cam's scale carried ~0.4 % error, i.e.
-# about 1 cm of depth at 2 m, and the scale map moved across the SAT thresholds (benchmarks/bench_network.py,
-# full-size fov_kid). Their cost is negligible next to the encoder and the decoder layers.
+# Output heads that stay float32 under reduced precision: small MLPs (on the 50 queries, or the lvl1 cells
+# for the scale head) whose outputs are read directly. Rounded to bf16, pred_cam's scale carried ~0.4 % error,
+# i.e. about 1 cm of depth at 2 m, and the scale map moved across the SAT thresholds
+# (benchmarks/bench_network.py, full-size fov_kid). Their cost is negligible next to the encoder and decoder.
 FLOAT32_HEADS = ("scale_head", "fov_head", "cam_head", "conf_head", "pose_head", "shape_head", "bbox_embed")
 
 
