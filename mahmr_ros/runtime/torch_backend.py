@@ -6,9 +6,9 @@ token selection stable. The Linear/Conv weights are cast ONCE into a private cop
 caller's float32 model is left untouched): plain autocast re-casts all ~220 M weights on every frame, about
 1.3 GB of memory traffic per frame. On CUDA, SDPA picks flash / memory-efficient attention by itself;
 ``compile=True`` wraps the encoder and decoder stages in ``torch.compile`` (use it with a ``token_bucket`` so
-only a few shapes get compiled; on this 2-core CPU compiling took minutes and gave no gain). Reduced
-precision can move scale-map values across the SAT thresholds, so a bf16/fp16 frame may select slightly
-different tokens than fp32.
+only a few shapes get compiled; not measured on the CPU with the current code). Reduced precision can move
+scale-map values across the SAT thresholds, so a bf16/fp16 frame may select slightly different tokens than
+fp32; the output heads (``FLOAT32_HEADS``) stay float32.
 
 CUDA only (written for the GPU check, ``benchmarks/gpu_check.py``; NOT yet executed on a GPU in this project):
 ``cuda_graphs=True`` captures one CUDA graph per stage and input signature and replays it. The token axes
