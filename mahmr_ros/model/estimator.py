@@ -208,7 +208,7 @@ class MahmrEstimator:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         tensor, meta = preprocess(image_bgr, self.cfg.input_size)
-        images = tensor[None].to(self.device)
+        images = tensor[None]  # the backend uploads it (torch on CUDA: through a pinned buffer)
         resized_hw = torch.tensor([meta.resized_hw], dtype=torch.int64, device=self.device)
         timings["preprocess"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
