@@ -10,13 +10,17 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
 PACKAGE = "mahmr_ros"
+DDS_PROFILE_VARIABLES = (
+    "FASTRTPS_DEFAULT_PROFILES_FILE",
+    "FASTDDS_DEFAULT_PROFILES_FILE",
+)  # as mahmr.launch.py
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -52,4 +56,10 @@ def generate_launch_description() -> LaunchDescription:
             "camera_height": LaunchConfiguration("camera_height"),
         }.items(),
     )
-    return LaunchDescription([*arguments, player, mahmr])
+    # The player sends 921 KB frames to another process: Fast DDS needs the profile in the publisher.
+    profile = os.path.join(share, "config", "fastdds.xml")
+    dds_profile = [
+        SetEnvironmentVariable(name, EnvironmentVariable(name, default_value=profile))
+        for name in DDS_PROFILE_VARIABLES
+    ]
+    return LaunchDescription([*arguments, *dds_profile, player, mahmr])
