@@ -21,8 +21,8 @@ from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from mahmr_ros.ros.node import MahmrNode  # noqa: E402
 
-from .conftest import make_human  # noqa: E402
 from .harness import FRAME, RELIABLE, H, W, camera_info, header_at  # noqa: E402
+from .known import make_human  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -40,7 +40,8 @@ def _spin_until(executor, predicate, timeout_s=10.0):
 
 def test_lifecycle_transitions_free_and_reload_the_model(context, known):
     params = [Parameter("estimator", value="test_known"), Parameter("dto.mode", value="off"),
-              Parameter("autostart", value=False)]  # fmt: skip
+              Parameter("autostart", value=False),
+              Parameter("input.image_qos", value="sensor_data")]  # subscribes at activation  # fmt: skip
     node = MahmrNode(context=context, parameter_overrides=params)
     try:
         assert _state(node) == State.PRIMARY_STATE_UNCONFIGURED and node.pipeline is None
@@ -229,7 +230,7 @@ def test_depth_subscription_moves_people_toward_the_truth(harness):
     depth_msg.data = scene.depth_m.astype("<f4").tobytes()
     depth_msg.header = header_at(1.0)
     depth_pub.publish(depth_msg)
-    h.wait_for(lambda: h.node.depth_cache and h.node.depth_cache.take(10**9) is not None)
+    h.wait_for(lambda: h.node._depth_sub is not None and h.node._depth_sub.get_publisher_count() > 0)
     h.send(frame=1, stamp_s=1.0, info_msg=camera_info(k=K_scene))
     h.wait_for(lambda: h.meshes)
     published = np.array([[m.pelvis.position.x, m.pelvis.position.z] for m in h.meshes[0].humans])
