@@ -77,9 +77,11 @@ def test_launch_file_names_only_things_that_exist(path):
             assert ast.literal_eval(pair.elts[0]) in {"image", "camera_info", "depth"}
 
 
-def test_launch_files_are_installed():
+def test_launch_config_and_requirements_are_installed():
     cmake = (ROOT / "CMakeLists.txt").read_text()
-    assert re.search(r"install\(DIRECTORY launch config DESTINATION share/\$\{PROJECT_NAME\}\)", cmake)
+    (folders,) = re.findall(r"install\(DIRECTORY ([^)]*?) DESTINATION share/\$\{PROJECT_NAME\}\)", cmake)
+    assert {"launch", "config", "requirements"} <= set(folders.split())
+    assert {"mahmr_node", "mahmr_demo_player", "mahmr_setup"} <= _installed_executables()
 
 
 def test_params_file_has_exactly_the_declared_parameters_with_their_defaults():
