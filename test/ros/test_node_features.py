@@ -216,7 +216,9 @@ class CrowdEstimator:
         return Estimation([h.replace(track_id="") for h in scene.estimates], scene.K, False, {})
 
 
-def test_depth_subscription_moves_people_toward_the_truth(harness):
+@pytest.mark.parametrize("depth_after_s", [0.0, 0.05], ids=["right_after", "50ms_after"])
+def test_depth_sent_after_the_colour_pair_moves_people_toward_the_truth(harness, depth_after_s):
+    """Drivers publish depth on its own topic, usually just after colour: the frame waits for it."""
     from mahmr_ros.pipeline import register_estimator
     from mahmr_ros.testing.crowd import make_crowd
 
@@ -225,14 +227,15 @@ def test_depth_subscription_moves_people_toward_the_truth(harness):
     K_scene = [float(v) for v in scene.K.ravel()]
     h = harness(**{"estimator": "test_crowd_node", "dto.mode": "rgbd"})
     depth_pub = h.peer.create_publisher(Image, "depth", RELIABLE)
-    h.wait_for(lambda: depth_pub.get_subscription_count() > 0)
+    h.wait_for(lambda: h.node._depth_sub is not None and depth_pub.get_subscription_count() > 0)
     depth_msg = Image(height=H, width=W, encoding="32FC1", step=W * 4)
     depth_msg.data = scene.depth_m.astype("<f4").tobytes()
     depth_msg.header = header_at(1.0)
-    depth_pub.publish(depth_msg)
-    h.wait_for(lambda: h.node._depth_sub is not None and h.node._depth_sub.get_publisher_count() > 0)
     h.send(frame=1, stamp_s=1.0, info_msg=camera_info(k=K_scene))
+    h.spin(depth_after_s)
+    depth_pub.publish(depth_msg)
     h.wait_for(lambda: h.meshes)
+    assert h.node.depth_joiner.with_depth == 1 and h.node.depth_joiner.without_depth == 0
     published = np.array([[m.pelvis.position.x, m.pelvis.position.z] for m in h.meshes[0].humans])
     truth = np.array([[t.pelvis[0], t.pelvis[2]] for t in scene.truth])
     initial = np.array([[e.pelvis[0], e.pelvis[2]] for e in scene.estimates])
@@ -242,3 +245,11 @@ def test_depth_subscription_moves_people_toward_the_truth(harness):
 
     assert error(published).mean() < 0.25 * error(initial).mean(), (error(initial), error(published))
     assert all(m.depth_sigma_m > 0 for m in h.meshes[0].humans)
+
+
+def test_without_depth_a_frame_goes_on_after_the_wait(harness):
+    h = harness(**{"dto.mode": "rgbd", "input.depth_wait_s": 0.1, "input.image_qos": "sensor_data"})
+    h.send(frame=1, stamp_s=1.0)
+    h.wait_for(lambda: h.meshes)
+    assert h.node.depth_joiner.without_depth == 1
+    h.wait_for(lambda: h.warnings("no depth image"))
