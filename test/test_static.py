@@ -125,3 +125,32 @@ def test_readme_parameter_table_is_generated_from_params():
     spec.loader.exec_module(tool)
     readme = (ROOT / "README.md").read_text()
     assert f"{tool.README_BEGIN}\n{tool.readme_table()}\n{tool.README_END}" in readme
+
+
+ROS_MODULES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "std_srvs", "sensor_msgs",
+               "geometry_msgs", "visualization_msgs", "diagnostic_msgs", "lifecycle_msgs", "tf2_msgs",
+               "tf2_ros", "message_filters", "cv_bridge", "diagnostic_updater", "launch", "launch_ros",
+               "mcap_ros2", "mahmr_ros.msg", "mahmr_ros.ros"}  # fmt: skip
+
+
+def test_ruff_bans_every_ros_module_in_the_core_without_exemptions():
+    import tomllib
+
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert ROS_MODULES <= set(lint["flake8-tidy-imports"]["banned-api"])
+    exempt = [
+        p for p, rules in lint["per-file-ignores"].items() if "TID251" in rules and p.startswith("mahmr_ros")
+    ]
+    assert exempt == ["mahmr_ros/ros/**"]
+
+
+def test_the_core_imports_no_ros_module():
+    """Every import statement of mahmr_ros/ outside mahmr_ros/ros/, top-level or inside a function."""
+    for path in sorted((ROOT / "mahmr_ros").rglob("*.py")):
+        if "ros" in path.relative_to(ROOT / "mahmr_ros").parts[:1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            for name in names:
+                assert not any(name == m or name.startswith(m + ".") for m in ROS_MODULES), f"{path}: {name}"
