@@ -84,9 +84,10 @@ def node_status(node) -> tuple[int, str, dict[str, str]]:
         return DiagnosticStatus.ERROR, "every frame failed (see the log)", values
     if node.last_processing_ms > PROCESSING_WARN_MS:
         return DiagnosticStatus.WARN, f"slow: {node.last_processing_ms:.0f} ms per frame", values
+    values["image_subscription"] = node.image_subscription_status()
     last_input = node._input_rate.last_s
     if last_input is None or now - last_input > INPUT_STALE_S:
-        return DiagnosticStatus.WARN, "no input images (check the image remap)", values
+        return DiagnosticStatus.WARN, f"no input images ({values['image_subscription']})", values
     return DiagnosticStatus.OK, "running", values
 
 

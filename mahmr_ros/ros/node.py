@@ -581,6 +581,18 @@ class MahmrNode(LifecycleNode):
         out.header.stamp = self.get_clock().now().to_msg()
         return out
 
+    def image_subscription_status(self) -> str:
+        """What the image input is doing, for diagnostics: its topic and QoS, or why nothing arrives."""
+        if self.pairing is None:
+            if self._discovery_timer is not None:
+                return f"waiting for a publisher on {self._image_topic}: check the image remap"
+            return "not subscribed (node inactive)"
+        subscription = self.pairing.subscriptions[0]
+        publishers = subscription.get_publisher_count()
+        reliability = subscription.qos_profile.reliability.name.lower()
+        hint = "" if publishers else ": no publisher, check the image remap"
+        return f"{subscription.topic_name} ({reliability}, {publishers} publisher(s){hint})"
+
     @property
     def dropped_frames(self) -> int:
         """Frames replaced by a newer one before the worker picked them up (latest-frame policy)."""

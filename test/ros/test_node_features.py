@@ -135,6 +135,7 @@ def test_diagnostics_report_rates_latency_stages_and_people(harness, known):
     assert float(values["processing_ms"]) > 0 and "stage_ms.estimator.known" in values
     assert float(values["stamp_to_publish_ms"]) != 0.0  # stamps are synthetic (10 s): large, but computed
     assert any(k.startswith("memory_mb.") for k in values) and "dropped_stale" in values
+    assert values["image_subscription"] == "/image (reliable, 1 publisher(s))"  # auto QoS took the camera's
 
 
 def test_markers_are_cleared_when_people_leave(harness, known):
