@@ -35,8 +35,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
@@ -48,8 +48,9 @@ from mahmr_ros.ros.dds import use_large_frame_profile
 from mahmr_ros.ros.diagnostics import RateMeter, destroy_updater, make_updater, node_diagnostics
 from mahmr_ros.ros.hri import make_hri_publisher
 from mahmr_ros.ros.image import bgr_to_image_msg, compressed_to_bgr, depth_to_metres, image_to_bgr
+from mahmr_ros.ros.inputs import NodeInputs
 from mahmr_ros.ros.params import PARAMETER_NAMES, config_from_values, declare_parameters, read_config
-from mahmr_ros.ros.sync import DepthJoiner, Pairing, create_pairing, stamp_ns
+from mahmr_ros.ros.sync import DepthJoiner, Pairing, stamp_ns
 from mahmr_ros.ros.tf import make_transform_broadcaster, tf_publisher
 from mahmr_ros.ros.worker import LatestFrameWorker
 from mahmr_ros.viz import render_overlay
@@ -61,8 +62,6 @@ DEBUG_IMAGE_TOPIC = "~/debug_image"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 NO_PAIR_WARN_AFTER_S = 3.0  # images but no image/CameraInfo pair for this long -> warn (wrong topic?)
 WORKER_STOP_TIMEOUT_S = 5.0  # deactivate waits this long for a running frame (it never publishes after)
-DISCOVERY_POLL_S = 0.05  # input.image_qos auto: how often to look for the input topics' publishers
-DEPTH_FLUSH_S = 0.01  # how often frames waiting for their depth image are checked for the end of the wait
 STAMP_REORDER_S = 1.0  # an image stamp up to this much older than the last one: a late frame, skipped;
 # further back: the source restarted (bag loop, clock reset) and the tracks start over.
 
@@ -98,8 +97,7 @@ class MahmrNode(LifecycleNode):
         self._service_change_state.callback = self._on_change_state
         self.pipeline: Pipeline | None = None
         self.worker: LatestFrameWorker | None = None
-        self.pairing: Pairing | None = None
-        self.depth_joiner: DepthJoiner | None = None
+        self.inputs: NodeInputs | None = None
         self.updater = None
         self.enabled = True
         self.counts = {"received": 0, "published": 0, "skipped": 0, "failed": 0, "markers": 0, "idle": 0,
@@ -119,9 +117,6 @@ class MahmrNode(LifecycleNode):
         self._publish_lock = threading.Lock()
         self._generation = 0  # bumped by _stop: frames started before never publish
         self._last_stamp_ns: int | None = None
-        self._image_topic = ""
-        self._intrinsics = "k"
-        self._depth_sub = self._discovery_timer = self._depth_timer = None
         self.enable_service = self.create_service(SetBool, "~/enable", self._on_enable)
         if self.config.autostart if autostart is None else autostart:
             self.trigger_configure()
@@ -157,11 +152,11 @@ class MahmrNode(LifecycleNode):
         self._publish_topology(self.pipeline)
         process = functools.partial(self._process_frame, pipeline=self.pipeline, generation=self._generation)
         self.worker = LatestFrameWorker(process, self._on_frame_error)
-        self._subscribe()
+        self.inputs = NodeInputs(self, self.config, self.on_image_pair, self._submit)
         self.get_logger().info(
             f"[mahmr] active: estimator={type(self.pipeline.estimator).__name__} "
-            f"body_model={self.pipeline.body_model} image={self._image_topic} "
-            f"camera_info={self.config.input_use_camera_info} intrinsics={self._intrinsics} "
+            f"body_model={self.pipeline.body_model} image={self.inputs.image_topic} "
+            f"camera_info={self.config.input_use_camera_info} intrinsics={self.inputs.intrinsics} "
             f"dto={self.config.dto_mode}"
         )
         return True
@@ -275,7 +270,9 @@ class MahmrNode(LifecycleNode):
 
     def _stop(self) -> None:
         """Unsubscribe; stop the worker (a running frame may finish but never publishes); free the model."""
-        self._unsubscribe()
+        if self.inputs is not None:
+            self.inputs.close()
+            self.inputs = None
         with self._publish_lock:  # waits for a frame that is publishing right now
             self._generation += 1
         worker, pipeline = self.worker, self.pipeline
@@ -299,15 +296,12 @@ class MahmrNode(LifecycleNode):
         self.counts["received"] += 1
         self._input_rate.tick()
         self._last_pair_s = time.monotonic()
-        if self.worker is None or not self.enabled:
+        if self.worker is None or self.inputs is None or not self.enabled:
             return
         if self.config.input_lazy and not self.has_consumers():
             self.counts["idle"] += 1
             return
-        if self.depth_joiner is not None:  # dto.mode rgbd: wait for the depth of this stamp
-            self.depth_joiner.add_frame(stamp_ns(image_msg), (image_msg, info_msg))
-        else:
-            self._submit((image_msg, info_msg), None)
+        self.inputs.hand_over(image_msg, info_msg)  # (dto.mode rgbd: after the depth of its stamp)
 
     def _submit(self, pair, depth_msg) -> None:
         worker = self.worker
@@ -331,7 +325,8 @@ class MahmrNode(LifecycleNode):
 
     def _on_status_timer(self) -> None:
         self._check_pairing()
-        self._check_image_qos()
+        if self.inputs is not None:
+            self.inputs.check_qos()
         if self.diagnostics_pub is not None:
             self.diagnostics_pub.publish(self._diagnostics())
 
@@ -359,8 +354,9 @@ class MahmrNode(LifecycleNode):
         image_bgr = decode(frame.image_msg)
         K = None
         if frame.info_msg is not None:
-            K = convert.camera_info_to_K(frame.info_msg, image_bgr.shape[:2], self._intrinsics)
-            if self._intrinsics == "k" and convert.has_distortion(frame.info_msg):
+            intrinsics = self.inputs.intrinsics if self.inputs is not None else "k"
+            K = convert.camera_info_to_K(frame.info_msg, image_bgr.shape[:2], intrinsics)
+            if intrinsics == "k" and convert.has_distortion(frame.info_msg):
                 self.warn_throttled("distortion", f"CameraInfo distortion d={list(frame.info_msg.d)} "
                                     f"({frame.info_msg.distortion_model}) is not undone: on a raw image the "
                                     "results are approximate, off-centre most; feed image_rect (image_proc) "
@@ -448,105 +444,6 @@ class MahmrNode(LifecycleNode):
             self._warned_at[key] = now
             self.get_logger().warning(f"[mahmr] {message}")
 
-    def _subscribe(self) -> None:
-        """Subscribe to image (+ camera_info, + depth for dto.mode rgbd): now, or with ``input.image_qos``
-        auto as soon as a topic's publishers are known (their QoS decides the reliability)."""
-        cfg = self.config
-        base = self.resolve_topic_name("image")  # remapped, as image_transport resolves its base topic
-        self._image_topic = base + "/compressed" if cfg.input_compressed else base
-        self._intrinsics = cfg.input_intrinsics
-        if self._intrinsics == "auto":
-            self._intrinsics = "p" if "rect" in base.rsplit("/", 1)[-1] else "k"
-        if cfg.dto_mode == "rgbd":
-            self.depth_joiner = DepthJoiner(self._submit, cfg.input_depth_slop_s, cfg.input_depth_wait_s,
-                                            size=2 * cfg.input_qos_depth)  # fmt: skip
-            self._depth_timer = self.create_timer(DEPTH_FLUSH_S, self.depth_joiner.flush)
-        self._connect_inputs()
-        if not self._inputs_connected():
-            self.get_logger().info(f"[mahmr] waiting for a publisher on {self._image_topic} (input.image_qos "
-                                   "auto takes its reliability)")  # fmt: skip
-            self._discovery_timer = self.create_timer(DISCOVERY_POLL_S, self._connect_inputs)
-
-    def _inputs_connected(self) -> bool:
-        return self.pairing is not None and (self.depth_joiner is None or self._depth_sub is not None)
-
-    def _connect_inputs(self) -> None:
-        """Create the input subscriptions whose QoS can be chosen now (see ``_qos_for``)."""
-        cfg = self.config
-        image_qos = self._qos_for(self._image_topic)
-        if self.pairing is None and image_qos is not None:
-            image_type = CompressedImage if cfg.input_compressed else Image
-            if not cfg.input_use_camera_info:
-                image_sub = self.create_subscription(image_type, self._image_topic, self.on_image, image_qos)
-                self.pairing = Pairing([image_sub])
-            else:
-                info_topic = self.resolve_topic_name("camera_info")
-                qos = (image_qos, self._qos_for(info_topic) or self._qos(ReliabilityPolicy.BEST_EFFORT))
-                self.pairing = create_pairing(self, image_type, self._image_topic, info_topic, qos, cfg,
-                                              self.on_image_pair)  # fmt: skip
-        if self.depth_joiner is not None and self._depth_sub is None:
-            depth_qos = self._qos_for(self.resolve_topic_name("depth"))
-            if depth_qos is not None:
-                self._depth_sub = self.create_subscription(
-                    Image, "depth", self.depth_joiner.add_depth, depth_qos
-                )
-        if self._inputs_connected() and self._discovery_timer is not None:
-            self.destroy_timer(self._discovery_timer)
-            self._discovery_timer = None
-
-    def _unsubscribe(self) -> None:
-        subscriptions = list(self.pairing.subscriptions) if self.pairing else []
-        for entity in [*subscriptions, self._depth_sub]:
-            if entity is not None:
-                self.destroy_subscription(entity)
-        for timer in (self._discovery_timer, self._depth_timer):
-            if timer is not None:
-                self.destroy_timer(timer)
-        self.pairing = self.depth_joiner = self._depth_sub = None
-        self._discovery_timer = self._depth_timer = None
-
-    def _qos(self, reliability: ReliabilityPolicy) -> QoSProfile:
-        if reliability == ReliabilityPolicy.RELIABLE:
-            return QoSProfile(depth=self.config.input_qos_depth, reliability=reliability)
-        return QoSProfile(**{**_qos_fields(qos_profile_sensor_data), "depth": self.config.input_qos_depth})
-
-    def _qos_for(self, topic: str) -> QoSProfile | None:
-        """Input QoS for ``topic`` per ``input.image_qos``; auto: reliable when every publisher of ``topic``
-        offers reliable, best effort when one does not, None while no publisher is known."""
-        choice = self.config.input_image_qos
-        if choice != "auto":
-            reliable = choice == "reliable"
-            return self._qos(ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
-        offered = [info.qos_profile.reliability for info in self.get_publishers_info_by_topic(topic)]
-        if not offered:
-            return None
-        reliable = all(r == ReliabilityPolicy.RELIABLE for r in offered)
-        return self._qos(ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
-
-    def _check_image_qos(self) -> None:
-        """``input.image_qos`` auto: a reliable subscription does not hear a best-effort publisher that joined
-        later, so subscribe again (best effort, which hears both) when one appears."""
-        if self.config.input_image_qos != "auto":
-            return
-        again = False
-        if self.pairing is not None and any(map(self._misses_a_publisher, self.pairing.subscriptions)):
-            for subscription in self.pairing.subscriptions:
-                self.destroy_subscription(subscription)
-            self.pairing, again = None, True
-        if self._depth_sub is not None and self._misses_a_publisher(self._depth_sub):
-            self.destroy_subscription(self._depth_sub)
-            self._depth_sub, again = None, True
-        if again:
-            self.get_logger().info("[mahmr] a best-effort publisher joined an input topic: subscribing again "
-                                   "with best effort (input.image_qos auto)")  # fmt: skip
-            self._connect_inputs()
-
-    def _misses_a_publisher(self, subscription) -> bool:
-        if subscription.qos_profile.reliability != ReliabilityPolicy.RELIABLE:
-            return False
-        offered = self.get_publishers_info_by_topic(subscription.topic_name)
-        return any(info.qos_profile.reliability != ReliabilityPolicy.RELIABLE for info in offered)
-
     def _publish_topology(self, pipeline: Pipeline) -> None:
         body_model = pipeline.body_model
         if body_model not in self._topologies_sent:
@@ -582,30 +479,22 @@ class MahmrNode(LifecycleNode):
         return out
 
     def image_subscription_status(self) -> str:
-        """What the image input is doing, for diagnostics: its topic and QoS, or why nothing arrives."""
-        if self.pairing is None:
-            if self._discovery_timer is not None:
-                return f"waiting for a publisher on {self._image_topic}: check the image remap"
-            return "not subscribed (node inactive)"
-        subscription = self.pairing.subscriptions[0]
-        publishers = subscription.get_publisher_count()
-        reliability = subscription.qos_profile.reliability.name.lower()
-        hint = "" if publishers else ": no publisher, check the image remap"
-        return f"{subscription.topic_name} ({reliability}, {publishers} publisher(s){hint})"
+        """What the image input is doing (diagnostics): its topic and QoS, or why nothing arrives."""
+        return self.inputs.status() if self.inputs is not None else "not subscribed (node inactive)"
+
+    @property
+    def pairing(self) -> Pairing | None:
+        """Who pairs images with CameraInfos now (None while inactive or waiting for a publisher)."""
+        return self.inputs.pairing if self.inputs is not None else None
+
+    @property
+    def depth_joiner(self) -> DepthJoiner | None:
+        return self.inputs.depth_joiner if self.inputs is not None else None
 
     @property
     def dropped_frames(self) -> int:
         """Frames replaced by a newer one before the worker picked them up (latest-frame policy)."""
         return self.worker.dropped if self.worker else 0
-
-
-def _qos_fields(profile: QoSProfile) -> dict:
-    return {
-        "history": profile.history,
-        "reliability": profile.reliability,
-        "durability": profile.durability,
-        "depth": profile.depth,
-    }
 
 
 def main(args=None) -> int:

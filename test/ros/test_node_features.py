@@ -228,7 +228,7 @@ def test_depth_sent_after_the_colour_pair_moves_people_toward_the_truth(harness,
     K_scene = [float(v) for v in scene.K.ravel()]
     h = harness(**{"estimator": "test_crowd_node", "dto.mode": "rgbd"})
     depth_pub = h.peer.create_publisher(Image, "depth", RELIABLE)
-    h.wait_for(lambda: h.node._depth_sub is not None and depth_pub.get_subscription_count() > 0)
+    h.wait_for(lambda: h.node.inputs.depth_sub is not None and depth_pub.get_subscription_count() > 0)
     depth_msg = Image(height=H, width=W, encoding="32FC1", step=W * 4)
     depth_msg.data = scene.depth_m.astype("<f4").tobytes()
     depth_msg.header = header_at(1.0)
