@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = Path(__file__).parent / "processes"
-FRAMES, RATE_HZ = 40, 20.0
+FRAMES, RATE_HZ = 30, 10.0
 REMAP = ["-r", "image:=/cam/image", "-r", "camera_info:=/cam/camera_info"]
 PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
