@@ -513,6 +513,8 @@ def main(args=None) -> int:
         code = 1
     finally:
         if node is not None:
+            counts = ", ".join(f"{k} {v}" for k, v in {**node.counts, "dropped": node.dropped_frames}.items())
+            rclpy.logging.get_logger("mahmr").info(f"[mahmr] frames: {counts}")  # what a run did, at exit
             node.destroy_node()
         rclpy.try_shutdown()
     return code

@@ -1,5 +1,6 @@
-"""A subscriber of /humans/meshes as its own process: prints the header stamps it received (JSON, ns) once
-no message came for ``--idle`` seconds after the first one (or after ``--timeout`` seconds in all)."""
+"""A subscriber of /humans/meshes as its own process: prints ``matched`` once its subscription has matched the
+node's publisher, then the header stamps it received (JSON, ns) once no message came for ``--idle`` seconds
+after the first one (or after ``--timeout`` seconds in all)."""
 
 import argparse
 import json
@@ -24,10 +25,13 @@ def main() -> None:
         last[0] = time.monotonic()
 
     qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-    node.create_subscription(HumanMeshArray, "/humans/meshes", on_meshes, qos)
-    start = time.monotonic()
+    subscription = node.create_subscription(HumanMeshArray, "/humans/meshes", on_meshes, qos)
+    start, matched = time.monotonic(), False
     while time.monotonic() - start < args.timeout and not (stamps and time.monotonic() - last[0] > args.idle):
         rclpy.spin_once(node, timeout_sec=0.05)
+        if not matched and subscription.get_publisher_count() > 0:
+            matched = True
+            print("matched", flush=True)
     print(json.dumps(stamps), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
