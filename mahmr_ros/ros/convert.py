@@ -222,25 +222,60 @@ def msg_to_humans(msg: HumanMeshArray) -> list[HumanEstimate]:
 # --- CameraInfo ------------------------------------------------------------------------------------------
 
 
-def camera_info_to_K(info, image_hw: tuple[int, int]) -> np.ndarray:
+# A pinhole focal length outside [MIN, MAX] x the larger image side is not a camera: at 0.05 the field of view
+# is ~170 degrees (fisheye calibrations do not use this model), at 100 it is ~0.6 degrees.
+MIN_FOCAL_PER_SIDE = 0.05
+MAX_FOCAL_PER_SIDE = 100.0
+
+
+def camera_info_to_K(info, image_hw: tuple[int, int], matrix: str = "k") -> np.ndarray:
     """Validated (3, 3) float64 intrinsics from a ``sensor_msgs/CameraInfo`` for an image of ``image_hw``.
 
+    Args:
+        info: sensor_msgs/CameraInfo (k, p, width, height).
+        image_hw: (H, W) of the image the intrinsics are for, pixels.
+        matrix: "k" = ``K`` (the raw, possibly distorted image) or "p" = ``P[:3, :3]`` (the rectified image,
+            ``image_rect*``).
+
     Raises:
-        InputError: non-finite or all-zero / uncalibrated K (fx or fy <= 0), or a CameraInfo size that is not
-            the image size (binning/ROI CameraInfos are not rescaled here).
+        InputError: non-finite, all-zero/uncalibrated or implausible intrinsics (focal length outside
+            [0.05, 100] x the larger image side, principal point far outside the image, last row not
+            (0, 0, 1)), or a CameraInfo size that is not the image size (binning/ROI are not rescaled here).
     """
-    K = np.asarray(info.k, np.float64).reshape(3, 3)
+    name = "K" if matrix == "k" else "P[:3, :3]"
+    values = np.asarray(info.k if matrix == "k" else info.p, np.float64)
+    K = values.reshape(3, 3) if matrix == "k" else values.reshape(3, 4)[:, :3]
     if not np.all(np.isfinite(K)):
-        raise InputError("[camera_info] K has non-finite entries")
+        raise InputError(f"[camera_info] {name} has non-finite entries")
     if not np.any(K) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise InputError(f"[camera_info] K is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0")
+        hint = " (this driver leaves P empty: set input.intrinsics k)" if matrix == "p" else ""
+        raise InputError(
+            f"[camera_info] {name} is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0{hint}"
+        )
     h, w = image_hw
     if (int(info.width), int(info.height)) != (int(w), int(h)):
         raise InputError(
             f"[camera_info] CameraInfo size {info.width}x{info.height} != image size {w}x{h} "
             "(remap camera_info to this image's camera, or set input.use_camera_info false)"
         )
+    side = max(h, w)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    if not (MIN_FOCAL_PER_SIDE * side <= min(fx, fy) and max(fx, fy) <= MAX_FOCAL_PER_SIDE * side):
+        raise InputError(
+            f"[camera_info] implausible focal length fx={fx:g}, fy={fy:g} px for a {w}x{h} image (expected "
+            f"{MIN_FOCAL_PER_SIDE * side:g} .. {MAX_FOCAL_PER_SIDE * side:g} px): check the calibration"
+        )
+    if not (-w <= cx <= 2 * w and -h <= cy <= 2 * h) or not np.allclose(K[2], [0.0, 0.0, 1.0]):
+        raise InputError(
+            f"[camera_info] implausible {name}: principal point ({cx:g}, {cy:g}) px for a {w}x{h} image, "
+            f"last row {K[2].tolist()} (expected (0, 0, 1))"
+        )
     return K
+
+
+def has_distortion(info) -> bool:
+    """True when the CameraInfo distortion coefficients ``d`` are not all zero (a distorted raw image)."""
+    return bool(np.any(np.asarray(info.d, np.float64) != 0.0))
 
 
 # --- TF --------------------------------------------------------------------------------------------------

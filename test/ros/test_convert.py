@@ -15,7 +15,7 @@ from mahmr_ros.pipeline import InputError  # noqa: E402
 from mahmr_ros.ros import convert  # noqa: E402
 from mahmr_ros.types import FrameResult, MeshTopology  # noqa: E402
 
-from .conftest import BOX_FACES, FACING_CAMERA, JOINT_NAMES, make_human  # noqa: E402
+from .known import BOX_FACES, FACING_CAMERA, JOINT_NAMES, make_human  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

@@ -21,8 +21,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from .conftest import BOX_FACES, make_human  # noqa: E402
 from .harness import FRAME, LATCHED, RELIABLE, H, K, W, camera_info  # noqa: E402
+from .known import BOX_FACES, make_human  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -67,7 +67,7 @@ def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
     tf_msgs = h.record(
         tf2_msgs.TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     )
-    h.wait_for(lambda: h.node.tf_broadcaster.publisher.get_subscription_count() > 0)
+    h.wait_for(lambda: h.node.tf_broadcaster.pub_tf.get_subscription_count() > 0)
     h.send(frame=1, stamp_s=42.5)
     h.wait_for(lambda: h.meshes and tf_msgs)
     body_id = h.meshes[0].humans[0].id
