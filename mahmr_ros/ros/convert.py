@@ -34,7 +34,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from mahmr_ros.msg import HumanMesh, HumanMeshArray
 from mahmr_ros.msg import MeshTopology as MeshTopologyMsg
 from mahmr_ros.pipeline import InputError
-from mahmr_ros.types import FrameResult, HumanEstimate, MeshTopology
+from mahmr_ros.types import FloorEstimate, FrameResult, HumanEstimate, MeshTopology
 
 # Columns: REP-155 body axes (front, left, up) in SMPL canonical body coordinates (x left, y up, z front).
 R_SMPL_BODY = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
@@ -309,6 +309,16 @@ def body_transforms(
         for name, joint in zip(joint_names or [], human.joints):
             transforms.append(_transform(header, f"{name}_{human.track_id}", joint, R_cam_body))
     return transforms
+
+
+def floor_transform(floor: FloorEstimate, header: Header, child: str) -> TransformStamped:
+    """The floor frame as a transform from ``header.frame_id`` (the image's optical frame).
+
+    ``FloorEstimate.T_cam_floor``: REP-103 axes (x forward along the floor, y left, z up), origin on the floor
+    right below the camera.
+    """
+    T_cam_floor = floor.T_cam_floor()
+    return _transform(header, child, T_cam_floor[:3, 3], T_cam_floor[:3, :3])
 
 
 # --- markers ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ otherwise the node publishes ``diagnostic_msgs/DiagnosticArray`` itself once per
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -74,6 +75,17 @@ def node_status(node) -> tuple[int, str, dict[str, str]]:
         values["body_model"] = node.pipeline.body_model
         values["backend"] = str(getattr(estimator, "backend", config.pipeline_value("model.backend")))
         values["precision"] = str(getattr(estimator, "precision", config.pipeline_value("model.precision")))
+    floor = getattr(node, "last_floor", None)
+    if floor is not None:
+        values.update({
+            "floor.source": floor.source,
+            "floor.camera_height_m": f"{floor.camera_height_m:.3f}",
+            "floor.camera_height_sigma_m": f"{floor.camera_height_sigma_m:.3f}",
+            "floor.pitch_deg": f"{math.degrees(floor.pitch_rad):.2f}",
+            "floor.pitch_sigma_deg": f"{math.degrees(floor.pitch_sigma_rad):.2f}",
+            "floor.people": str(floor.people),
+            "floor.frames": str(floor.frames),
+        })  # fmt: skip
     kind, mb = device_memory_mb()
     values[f"memory_mb.{kind}"] = f"{mb:.0f}"
     if not active:

@@ -106,6 +106,7 @@ class MahmrNode(LifecycleNode):
         self.last_latency_ms = 0.0
         self.last_timings_ms: dict[str, float] = {}
         self.last_people = 0
+        self.last_floor = None  # FloorEstimate of the last published frame (diagnostics)
         self.start_error = ""
         self._input_rate = RateMeter()
         self._output_rate = RateMeter()
@@ -368,7 +369,7 @@ class MahmrNode(LifecycleNode):
             self.warn_throttled("depth", "dto.mode rgbd but no depth image within input.depth_slop_s of the "
                                 "image stamp after input.depth_wait_s: this frame uses the height prior only "
                                 f"(check the depth remap: {self.resolve_topic_name('depth')})")  # fmt: skip
-        result = pipeline.process(image_bgr, K, depth=depth, stamp=stamp)
+        result = pipeline.process(image_bgr, K, depth=depth, stamp_ns=stamp)
         processing_ms = (time.perf_counter() - frame.received_s) * 1e3
         with self._publish_lock:
             if generation != self._generation:  # deactivated while this frame ran: drop it
@@ -411,9 +412,11 @@ class MahmrNode(LifecycleNode):
         cfg = self.config
         self._publish_topology(pipeline)
         self.meshes_pub.publish(convert.frame_to_msg(result, header, cfg.publish_vertices, processing_ms))
-        if cfg.publish_tf and self.tf_broadcaster is not None and result.humans:
+        if cfg.publish_tf and self.tf_broadcaster is not None:
             names = pipeline.topology().joint_names if cfg.publish_joint_frames else None
             transforms = convert.body_transforms(result, header, names)
+            if result.floor is not None and cfg.publish_floor_frame:
+                transforms.append(convert.floor_transform(result.floor, header, cfg.publish_floor_frame))
             if transforms:
                 self.tf_broadcaster.sendTransform(transforms)
         if self._markers_due():
@@ -432,6 +435,7 @@ class MahmrNode(LifecycleNode):
         self.last_processing_ms = processing_ms
         self.last_timings_ms = dict(result.timings_ms)
         self.last_people = len(result.humans)
+        self.last_floor = result.floor
         stamp_s = header.stamp.sec + header.stamp.nanosec * 1e-9
         self.last_latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp_s) * 1e3
 

@@ -82,6 +82,9 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("publish.vertices", True, "fill HumanMesh.vertices (V x 3 floats per person)"),
     ParamSpec("publish.tf", True, "broadcast body_<id> TF frames at the pelvis (REP-155 axes)"),
     ParamSpec("publish.joint_frames", False, "also broadcast <joint>_<id> TF frames per person"),
+    ParamSpec("publish.floor_frame", "humans_floor", "TF frame of the floor the people stand on (the offline "
+              "estimator's estimated or given floor; REP-103 axes, origin below the camera, parent = image "
+              "frame); empty = not broadcast"),
     ParamSpec("publish.debug_image", True, "publish ~/debug_image (meshes over the image) while subscribed"),
     ParamSpec("publish.hri", True, "REP-155 topics (/humans/bodies/...) when hri_msgs is installed"),
     ParamSpec("publish.markers", True, "publish ~/markers (mesh + label per person) while subscribed"),
@@ -129,6 +132,7 @@ class NodeConfig:
     publish_vertices: bool
     publish_tf: bool
     publish_joint_frames: bool
+    publish_floor_frame: str
     publish_debug_image: bool
     publish_hri: bool
     publish_markers: bool

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mahmr_ros.pipeline import register_estimator
-from mahmr_ros.types import Estimation, HumanEstimate, MeshTopology
+from mahmr_ros.types import Estimation, FloorEstimate, HumanEstimate, MeshTopology
 
 # A unit box mesh: 8 vertices, 12 triangles (counter-clockwise seen from outside).
 BOX_VERTICES = np.array(
@@ -64,6 +64,7 @@ class KnownEstimatorSettings:
 
     humans: list[HumanEstimate] = field(default_factory=lambda: [make_human()])
     delay_s: float = 0.0
+    floor: FloorEstimate | None = None
     seen_frames: list[int] = field(default_factory=list)
     seen_K: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,7 +92,8 @@ class KnownEstimator:
         if SETTINGS.delay_s:
             time.sleep(SETTINGS.delay_s)
         K_used = K if K is not None else np.array([[400, 0, 160], [0, 400, 120], [0, 0, 1]], np.float64)
-        return Estimation([h.replace() for h in SETTINGS.humans], K_used, K is None, {"known": 0.0})
+        humans = [h.replace() for h in SETTINGS.humans]
+        return Estimation(humans, K_used, K is None, {"known": 0.0}, floor=SETTINGS.floor)
 
     def close(self) -> None:
         self.closed = True
