@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from mahmr_ros.geometry import project
+
+# Depths below this are clamped before projecting (points behind the camera stay finite; they are dropped).
+MIN_DEPTH_M = 1e-6
+
 
 def project_points(pts: np.ndarray, K) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Float pixel coordinates (u, v) and depth z of points (python-float intrinsics keep float32).
-
-    Args:
-        pts: (N, 3) camera-frame points, metres.
-        K: (3, 3) intrinsics, pixels (the skew term K[0, 1] is honoured).
+    """Deprecated: use ``mahmr_ros.geometry.project``. (N, 3) points -> their (u, v) pixels and depth z.
 
     Returns:
-        (u, v, z): three (N,) arrays, pixels and metres.
+        (u, v, z): three (N,) arrays in the points' dtype, pixels and metres (z as given, unclamped).
     """
-    fx, fy, cx, cy, skew = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), float(K[0, 1])
-    z = pts[:, 2]
-    inv = 1.0 / np.maximum(z, np.float32(1e-6))
-    x, y = pts[:, 0] * inv, pts[:, 1] * inv
-    u = fx * x + cx if skew == 0.0 else fx * x + skew * y + cx
-    return u, fy * y + cy, z
+    uv = project(pts, K, min_depth_m=MIN_DEPTH_M)
+    return uv[:, 0], uv[:, 1], pts[:, 2]
 
 
 def splat_zbuffer(pts: np.ndarray, K: np.ndarray, image_hw, scale: float, device: str = "cpu") -> tuple:
@@ -43,10 +40,11 @@ def splat_zbuffer(pts: np.ndarray, K: np.ndarray, image_hw, scale: float, device
     """
     H, W = image_hw
     h, w = max(1, round(H * scale)), max(1, round(W * scale))
-    u, v, z = project_points(pts, K)
+    uv = project(pts, K, min_depth_m=MIN_DEPTH_M)  # (N, 2) in the points' dtype (float32 stays float32)
+    z = pts[:, 2]
     # Low-resolution pixel centres on integers too: u_r = r (u + 0.5) - 0.5.
-    u = np.rint(scale * u + (0.5 * scale - 0.5)).astype(np.int64)
-    v = np.rint(scale * v + (0.5 * scale - 0.5)).astype(np.int64)
+    u = np.rint(scale * uv[:, 0] + (0.5 * scale - 0.5)).astype(np.int64)
+    v = np.rint(scale * uv[:, 1] + (0.5 * scale - 0.5)).astype(np.int64)
     ok = (z > 1e-3) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     lin = np.where(ok, v * w + u, -1)
     if device == "cpu":
