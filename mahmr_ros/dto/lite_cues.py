@@ -86,8 +86,8 @@ def lite_cues(
                 f"[dto.lite] masks must be (P={P}, H={H}, W={W}) like the depth map, got {masks.shape}"
             )
     pts = verts.reshape(-1, 3)
-    zbuf, lin, _ = splat_zbuffer(pts, K, (H, W), cfg.render_scale, device)
     uv = project(pts, K, min_depth_m=MIN_DEPTH_M)  # (N, 2), float32 like the points
+    zbuf, lin, _ = splat_zbuffer(pts, K, (H, W), cfg.render_scale, device, uv_px=uv)  # projects once
     z = pts[:, 2]
     visible = (lin >= 0) & (z <= zbuf[np.maximum(lin, 0)] + cfg.vis_tol_m)
     uf, vf = np.rint(uv[:, 0]).astype(np.int64), np.rint(uv[:, 1]).astype(np.int64)

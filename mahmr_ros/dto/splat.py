@@ -25,7 +25,14 @@ def project_points(pts: np.ndarray, K) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return uv[:, 0], uv[:, 1], pts[:, 2]
 
 
-def splat_zbuffer(pts: np.ndarray, K: np.ndarray, image_hw, scale: float, device: str = "cpu") -> tuple:
+def splat_zbuffer(
+    pts: np.ndarray,
+    K: np.ndarray,
+    image_hw,
+    scale: float,
+    device: str = "cpu",
+    uv_px: np.ndarray | None = None,
+) -> tuple:
     """Low-resolution scatter-min z-buffer of points and each point's low-resolution pixel.
 
     Args:
@@ -34,13 +41,15 @@ def splat_zbuffer(pts: np.ndarray, K: np.ndarray, image_hw, scale: float, device
         image_hw: (H, W).
         scale: z-buffer resolution factor r (pixel centres on integers at both resolutions).
         device: "cpu" = numpy; anything else = ``mahmr_ros.render.splat_points`` on that torch device.
+        uv_px: (N, 2) the points' pixels when the caller has projected them already
+            (``project(pts, K, min_depth_m=MIN_DEPTH_M)``); None = project here.
 
     Returns:
         (zbuf (h*w,) float32 with +inf where empty, lin (N,) int64 pixel index or -1 outside, (h, w)).
     """
     H, W = image_hw
     h, w = max(1, round(H * scale)), max(1, round(W * scale))
-    uv = project(pts, K, min_depth_m=MIN_DEPTH_M)  # (N, 2) in the points' dtype (float32 stays float32)
+    uv = project(pts, K, min_depth_m=MIN_DEPTH_M) if uv_px is None else uv_px  # (N, 2), float32 like pts
     z = pts[:, 2]
     # Low-resolution pixel centres on integers too: u_r = r (u + 0.5) - 0.5.
     u = np.rint(scale * uv[:, 0] + (0.5 * scale - 0.5)).astype(np.int64)
