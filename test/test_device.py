@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from mahmr_ros.body import resolve_device as body_resolve_device
 from mahmr_ros.device import resolve_device
 from mahmr_ros.runtime.backend import BackendError
 from mahmr_ros.runtime.backend import resolve_device as runtime_resolve_device
@@ -29,6 +28,8 @@ def test_cuda_without_cuda():
 
 
 def test_old_import_paths_are_the_same_resolver():
+    with pytest.warns(DeprecationWarning, match="use mahmr_ros.device.resolve_device"):
+        from mahmr_ros.body import resolve_device as body_resolve_device
     assert body_resolve_device is resolve_device
     with pytest.raises(BackendError, match="unknown device 'gpu0'"):
         runtime_resolve_device("gpu0")

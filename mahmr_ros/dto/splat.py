@@ -7,6 +7,8 @@ package rasterizer (``mahmr_ros.render.splat_points``) instead; both paths give 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from mahmr_ros.geometry import project
@@ -21,6 +23,11 @@ def project_points(pts: np.ndarray, K) -> tuple[np.ndarray, np.ndarray, np.ndarr
     Returns:
         (u, v, z): three (N,) arrays in the points' dtype, pixels and metres (z as given, unclamped).
     """
+    warnings.warn(
+        "mahmr_ros.dto.splat.project_points is deprecated; use mahmr_ros.geometry.project",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     uv = project(pts, K, min_depth_m=MIN_DEPTH_M)
     return uv[:, 0], uv[:, 1], pts[:, 2]
 

@@ -1,8 +1,8 @@
 """Geometry shared by the whole package: rotations, pinhole projection, boxes. Each concept lives here once.
 
 * ``rotation``: rot6d (the network's 6D layout), rotation matrices, axis-angle and ``quat_xyzw``. torch
-  tensors go through ``roma``, numpy arrays through ``scipy.spatial.transform.Rotation``; every function
-  takes either and returns the same kind.
+  tensors go through ``roma``, numpy arrays through ``scipy.spatial.transform.Rotation``; each conversion
+  takes either and returns the same kind (``rot6d_to_rotmat``: tensors; ``rotation_between``: arrays).
 * ``projection``: ``project(points_cam, K)``, pinhole camera-frame metres -> pixels (numpy or torch).
 * ``boxes``: ``box_iou``, ``generalized_box_iou``, ``box_cxcywh_to_xyxy`` (numpy or torch, broadcasting).
 

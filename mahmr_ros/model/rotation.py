@@ -7,6 +7,8 @@ themselves. The two ``quat_wxyz`` helpers remain for callers that still use that
 
 from __future__ import annotations
 
+import warnings
+
 import roma
 import torch
 from torch import Tensor
@@ -16,6 +18,10 @@ from mahmr_ros.geometry.rotation import (
     rot6d_to_rotmat,
     rotmat_to_axis_angle,
     rotmat_to_quat_xyzw,
+)
+
+warnings.warn(
+    "mahmr_ros.model.rotation is deprecated; use mahmr_ros.geometry", DeprecationWarning, stacklevel=2
 )
 
 __all__ = [

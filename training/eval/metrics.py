@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mahmr_ros.geometry import box_iou  # also what old imports of metrics.box_iou get (deprecated)
+from mahmr_ros.geometry import box_iou
 
 
 def similarity_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

@@ -9,13 +9,15 @@ input_size and the keypoint cost the mean absolute difference of the first 22 jo
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from mahmr_ros import geometry
-from mahmr_ros.geometry import box_cxcywh_to_xyxy  # also what old imports from here get (deprecated)
+from mahmr_ros.geometry import box_cxcywh_to_xyxy
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
@@ -24,6 +26,12 @@ MATCH_JOINTS = 22
 
 def generalized_box_iou(a: Tensor, b: Tensor) -> Tensor:
     """Deprecated: pairwise GIoU (N, 4), (M, 4) -> (N, M); use ``mahmr_ros.geometry.generalized_box_iou``."""
+    warnings.warn(
+        "training.losses.matcher.generalized_box_iou is deprecated; use "
+        "mahmr_ros.geometry.generalized_box_iou(a[:, None], b[None])",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return geometry.generalized_box_iou(a[:, None], b[None])
 
 
