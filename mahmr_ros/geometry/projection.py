@@ -1,4 +1,4 @@
-"""Pinhole projection of camera-frame points to pixels: the one ``project`` of the package."""
+"""Pinhole camera: ``project`` (camera metres -> pixels) and its inverse ``unproject``; numpy, torch."""
 
 from __future__ import annotations
 
@@ -27,25 +27,55 @@ def project(points_cam, K, min_depth_m: float | None = None):
     Raises:
         ValueError: K is not (..., 3, 3), or has more batch dims than ``points_cam``.
     """
-    if isinstance(points_cam, Tensor):
-        points = points_cam if points_cam.is_floating_point() else points_cam.double()
-        K = torch.as_tensor(K, dtype=points.dtype, device=points.device)
-    else:
-        points = np.asarray(points_cam)
-        points = points if np.issubdtype(points.dtype, np.floating) else points.astype(np.float64)
-        K = np.asarray(K, dtype=points.dtype)
-    batch_dims = K.ndim - 2
-    if K.shape[-2:] != (3, 3) or points.shape[-1:] != (3,) or batch_dims > points.ndim - 1:
-        raise ValueError(
-            f"[geometry] project needs points (*B, ..., 3) and K (3, 3) or (*B, 3, 3), got points "
-            f"{tuple(points.shape)} and K {tuple(K.shape)}"
-        )
-    # One camera per batch entry: (*B, 3, 3) -> (*B, 1, ..., 1, 3, 3) broadcasts over the point dims.
-    K = K.reshape(tuple(K.shape[:-2]) + (1,) * (points.ndim - 1 - batch_dims) + (3, 3))
+    points, K = _with_camera(points_cam, K, "project", "points")
     z = points[..., 2]
     if min_depth_m is not None:
         z = z.clip(min=min_depth_m)
     x_n, y_n = points[..., 0] / z, points[..., 1] / z  # normalised image coordinates
     u = K[..., 0, 0] * x_n + K[..., 0, 1] * y_n + K[..., 0, 2]
     v = K[..., 1, 1] * y_n + K[..., 1, 2]
-    return torch.stack([u, v], -1) if isinstance(points, Tensor) else np.stack([u, v], -1)
+    return _stack(points, [u, v])
+
+
+def unproject(uv_px, K, depth_m=1.0):
+    """Inverse of ``project``: pixels at given depths -> camera-frame points.
+
+    Args:
+        uv_px: (*B, ..., 2) pixels (x right, y down), numpy array (or list) or torch tensor; computed in its
+            dtype as in ``project``.
+        K: (3, 3) or (*B, 3, 3) intrinsics, as in ``project``.
+        depth_m: z of each point, metres: a scalar or an array broadcastable to (*B, ...). The default 1
+            gives each pixel's viewing ray scaled to z = 1.
+
+    Returns:
+        (*B, ..., 3) metres, OpenCV optical frame, same kind as ``uv_px``; ``project`` maps them back.
+    """
+    uv, K = _with_camera(uv_px, K, "unproject", "pixels")
+    y_n = (uv[..., 1] - K[..., 1, 2]) / K[..., 1, 1]
+    x_n = (uv[..., 0] - K[..., 0, 2] - K[..., 0, 1] * y_n) / K[..., 0, 0]
+    ones = torch.ones_like(x_n) if isinstance(x_n, Tensor) else np.ones_like(x_n)
+    return _stack(uv, [x_n * depth_m, y_n * depth_m, ones * depth_m])
+
+
+def _with_camera(values, K, name: str, what: str) -> tuple:
+    """``values`` (points (..., 3) or pixels (..., 2)) as floats and K in their dtype, shaped to broadcast."""
+    if isinstance(values, Tensor):
+        values = values if values.is_floating_point() else values.double()
+        K = torch.as_tensor(K, dtype=values.dtype, device=values.device)
+    else:
+        values = np.asarray(values)
+        values = values if np.issubdtype(values.dtype, np.floating) else values.astype(np.float64)
+        K = np.asarray(K, dtype=values.dtype)
+    last_dim = 3 if what == "points" else 2
+    batch_dims = K.ndim - 2
+    if K.shape[-2:] != (3, 3) or values.shape[-1:] != (last_dim,) or batch_dims > values.ndim - 1:
+        raise ValueError(
+            f"[geometry] {name} needs {what} (*B, ..., {last_dim}) and K (3, 3) or (*B, 3, 3), got {what} "
+            f"{tuple(values.shape)} and K {tuple(K.shape)}"
+        )
+    # One camera per batch entry: (*B, 3, 3) -> (*B, 1, ..., 1, 3, 3) broadcasts over the point dims.
+    return values, K.reshape(tuple(K.shape[:-2]) + (1,) * (values.ndim - 1 - batch_dims) + (3, 3))
+
+
+def _stack(like, columns: list):
+    return torch.stack(columns, -1) if isinstance(like, Tensor) else np.stack(columns, -1)

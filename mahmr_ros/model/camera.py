@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 # Also what old imports of ``camera.project`` / ``camera.rotation_between`` get (deprecated there).
-from mahmr_ros.geometry import project, rotation_between
+from mahmr_ros.geometry import project, rotation_between, unproject
 
 
 def intrinsics_net_to_img(K_net: np.ndarray, scale: float) -> np.ndarray:
@@ -78,8 +78,7 @@ def reconcile_to_camera(
     f_from = np.sqrt(K_from[0, 0] * K_from[1, 1])
     f_to = np.sqrt(K_to[0, 0] * K_to[1, 1])
     z_new = pelvis[:, 2] * f_to / f_from  # same apparent size f / z
-    rays = np.linalg.solve(K_to, np.concatenate([uv, np.ones((len(uv), 1))], axis=1).T).T  # (P, 3), z = 1
-    pelvis_new = rays * z_new[:, None]
+    pelvis_new = unproject(uv, K_to, depth_m=z_new)  # (P, 3): same pixel, new depth
     R_c = (
         np.stack([rotation_between(p, q) for p, q in zip(pelvis, pelvis_new)])
         if len(pelvis)

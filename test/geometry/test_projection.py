@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mahmr_ros.geometry import project
+from mahmr_ros.geometry import project, unproject
 
 K = np.array([[100.0, 0.0, 50.0], [0.0, 200.0, 40.0], [0.0, 0.0, 1.0]])
 
@@ -66,3 +66,20 @@ def test_bad_shapes_are_clear_errors():
         project(np.ones((4, 2)), K)
     with pytest.raises(ValueError, match="K"):
         project(np.ones((2, 3)), np.stack([K] * 2)[None])  # (1, 2, 3, 3) K: more batch dims than points
+
+
+def test_unproject_hand_picked_and_inverts_project():
+    # Pixel (75, 20) at depth 2 is the hand-picked point above; the principal point is the optical axis.
+    np.testing.assert_allclose(unproject([75.0, 20.0], K, depth_m=2.0), [0.5, -0.2, 2.0])
+    np.testing.assert_allclose(unproject([[50.0, 40.0]], K), [[0.0, 0.0, 1.0]])  # default: ray at z = 1
+    K_skew = K.copy()
+    K_skew[0, 1] = 4.0
+    pts = np.random.default_rng(2).uniform([-2, -2, 0.5], [2, 2, 9], (3, 10, 3))
+    back = unproject(project(pts, K_skew), K_skew, depth_m=pts[..., 2])
+    np.testing.assert_allclose(back, pts, rtol=1e-12)
+    pts_t = torch.from_numpy(pts)
+    back_t = unproject(project(pts_t, K_skew), K_skew, depth_m=pts_t[..., 2])
+    assert isinstance(back_t, torch.Tensor)
+    np.testing.assert_allclose(back_t.numpy(), pts, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"unproject needs pixels \(\*B, \.\.\., 2\)"):
+        unproject(np.ones((4, 3)), K)
