@@ -26,6 +26,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from mahmr_ros.device import resolve_device as _resolve_device
+
 LOG = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
@@ -93,13 +95,11 @@ def cpu_has_bf16() -> bool:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; an explicit CUDA device must exist."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError(f"[runtime] device '{device}' requested but torch sees no CUDA device (use cpu)")
-    return device
+    """``mahmr_ros.device.resolve_device`` for the backends: a device that cannot run is a BackendError."""
+    try:
+        return _resolve_device(device, where="runtime")
+    except ValueError as err:
+        raise BackendError(str(err)) from err
 
 
 def detect_platform(device: str | torch.device = "auto") -> Platform:
