@@ -14,7 +14,7 @@ Frames and orientation conventions:
       (``HumanEstimate.pelvis``), orientation = ``R_cam_body``. The raw SMPL global orientation stays
       available as ``HumanMesh.pose[0:3]`` (axis-angle, camera frame).
 
-Quaternions are ``quat_xyzw`` (ROS order) here and only here; transforms3d works in ``quat_wxyz``.
+Quaternions are ``quat_xyzw`` (ROS order) everywhere (``mahmr_ros.geometry``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import ColorRGBA, Header
-from transforms3d.axangles import axangle2mat
-from transforms3d.quaternions import mat2quat, quat2axangle, quat2mat
 from visualization_msgs.msg import Marker, MarkerArray
 
+from mahmr_ros.geometry import (
+    axis_angle_to_rotmat,
+    quat_xyzw_to_rotmat,
+    rotmat_to_axis_angle,
+    rotmat_to_quat_xyzw,
+)
 from mahmr_ros.msg import HumanMesh, HumanMeshArray
 from mahmr_ros.msg import MeshTopology as MeshTopologyMsg
 from mahmr_ros.pipeline import InputError
@@ -42,42 +46,7 @@ BODY_FRAME_PREFIX = "body_"
 MARKER_NAMESPACE = "mahmr"
 
 
-# --- rotations -------------------------------------------------------------------------------------------
-
-
-def quat_xyzw_from_rotmat(rotmat: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation -> (4,) unit quaternion x, y, z, w, w >= 0 (robust to slightly non-orthonormal R)."""
-    quat_wxyz = mat2quat(np.asarray(rotmat, np.float64))
-    quat_wxyz = quat_wxyz / np.linalg.norm(quat_wxyz)
-    if quat_wxyz[0] < 0:
-        quat_wxyz = -quat_wxyz
-    return np.array([quat_wxyz[1], quat_wxyz[2], quat_wxyz[3], quat_wxyz[0]])
-
-
-def rotmat_from_quat_xyzw(quat_xyzw) -> np.ndarray:
-    """(4,) x, y, z, w -> (3, 3) rotation matrix."""
-    x, y, z, w = (float(v) for v in quat_xyzw)
-    return quat2mat([w, x, y, z])
-
-
-def aa_from_rotmats(rotmats: np.ndarray) -> np.ndarray:
-    """(K, 3, 3) rotations -> (K, 3) axis-angle (rad), via quaternions (no eigen-decomposition failures)."""
-    out = np.zeros((len(rotmats), 3))
-    for k, rotmat in enumerate(np.asarray(rotmats, np.float64)):
-        axis, angle = quat2axangle(mat2quat(rotmat))
-        out[k] = np.asarray(axis) * angle
-    return out
-
-
-def rotmats_from_aa(aa: np.ndarray) -> np.ndarray:
-    """(K, 3) axis-angle (rad) -> (K, 3, 3) rotations."""
-    aa = np.asarray(aa, np.float64).reshape(-1, 3)
-    out = np.tile(np.eye(3), (len(aa), 1, 1))
-    for k, vec in enumerate(aa):
-        angle = float(np.linalg.norm(vec))
-        if angle > 1e-12:
-            out[k] = axangle2mat(vec / angle, angle)
-    return out
+# --- rotations (mahmr_ros.geometry: scipy on arrays, quat_xyzw = ROS order) ---------------------------------
 
 
 def body_rotmat(human: HumanEstimate) -> np.ndarray:
@@ -113,7 +82,7 @@ def pose_msg(position, rotmat) -> Pose:
     """Position (3,) m + (3, 3) rotation -> geometry_msgs/Pose."""
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
-    x, y, z, w = quat_xyzw_from_rotmat(rotmat)
+    x, y, z, w = rotmat_to_quat_xyzw(np.asarray(rotmat, np.float64))
     pose.orientation = Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
     return pose
 
@@ -132,7 +101,7 @@ def human_to_msg(human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool =
     if human.pose is not None:
         msg.pose = np.asarray(human.pose, np.float32).ravel()
     elif human.rotmats.ndim == 3 and len(human.rotmats):
-        msg.pose = aa_from_rotmats(human.rotmats).astype(np.float32).ravel()
+        msg.pose = rotmat_to_axis_angle(np.asarray(human.rotmats, np.float64)).astype(np.float32).ravel()
     msg.joints = np.asarray(human.joints, np.float32).ravel()
     if publish_vertices:
         msg.vertices = np.asarray(human.vertices, np.float32).ravel()
@@ -189,9 +158,11 @@ def msg_to_humans(msg: HumanMeshArray) -> list[HumanEstimate]:
     humans = []
     for mesh in msg.humans:
         q = mesh.pelvis.orientation
-        R_cam_body = rotmat_from_quat_xyzw([q.x, q.y, q.z, q.w])
+        R_cam_body = quat_xyzw_to_rotmat(np.array([q.x, q.y, q.z, q.w], np.float64))
         pose = np.asarray(mesh.pose, np.float32)
-        rotmats = rotmats_from_aa(pose) if pose.size and pose.size % 3 == 0 else np.zeros((0, 3, 3))
+        rotmats = np.zeros((0, 3, 3))
+        if pose.size and pose.size % 3 == 0:
+            rotmats = axis_angle_to_rotmat(pose.astype(np.float64).reshape(-1, 3))
         roi = mesh.roi
         p = mesh.pelvis.position
         humans.append(
@@ -286,7 +257,7 @@ def _transform(header: Header, child: str, position, rotmat) -> TransformStamped
     tf.header = header
     tf.child_frame_id = child
     tf.transform.translation = _vec3(position)
-    x, y, z, w = quat_xyzw_from_rotmat(rotmat)
+    x, y, z, w = rotmat_to_quat_xyzw(np.asarray(rotmat, np.float64))
     tf.transform.rotation = Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
     return tf
 
