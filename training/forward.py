@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mahmr_ros.model.rotation import rotmat_to_axis_angle
+from mahmr_ros.geometry import rotmat_to_axis_angle
 from training.denoising import DNQueries
 
 

@@ -39,7 +39,7 @@ import torch
 from tqdm import tqdm
 
 from mahmr_ros.dto import DTOConfig, PersonPrior, RelativeDepthModel, ShapeModel, refine
-from mahmr_ros.model.rotation import axis_angle_to_rotmat
+from mahmr_ros.geometry import axis_angle_to_rotmat, project
 from mahmr_ros.types import HumanEstimate
 from training.data.formats import ImageAnnotation, read
 from training.smpl_layer import SMPLLayer
@@ -69,8 +69,7 @@ def make_estimates(ann: ImageAnnotation, body: SMPLLayer, shape: ShapeModel) -> 
     K = np.asarray(ann.K, np.float64)
     out = []
     for i in range(ann.num_people):
-        uv = verts[i] @ K.T
-        uv = uv[:, :2] / np.maximum(uv[:, 2:], 1e-6)
+        uv = project(verts[i].astype(np.float64), K, min_depth_m=1e-6)
         out.append(
             HumanEstimate(
                 score=1.0,

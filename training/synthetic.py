@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation
 
+from mahmr_ros.geometry import axis_angle_to_rotmat, project, rotmat_to_axis_angle
 from training.data.body import ToyBody
 
 IMAGE_WH = (240, 180)
@@ -50,20 +50,6 @@ class Scene:
     image_wh: tuple[int, int] = IMAGE_WH
 
 
-def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection.
-
-    Args:
-        points_cam: (..., 3) metres, OpenCV camera frame, z > 0.
-        K: (3, 3) px.
-
-    Returns:
-        (..., 2) float32 pixels.
-    """
-    p = points_cam @ np.asarray(K, np.float64).T
-    return (p[..., :2] / p[..., 2:3]).astype(np.float32)
-
-
 def camera_to_world(poses, transl, betas, R, T, body: ToyBody) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of ``formats.world_to_camera``: world-frame (poses, transl) for extrinsics (R, T).
 
@@ -74,7 +60,7 @@ def camera_to_world(poses, transl, betas, R, T, body: ToyBody) -> tuple[np.ndarr
     j0 = body.root_joint(betas).astype(np.float64)
     R = np.asarray(R, np.float64)
     poses = np.asarray(poses, np.float64).copy()
-    poses[:, :3] = (Rotation.from_matrix(R).inv() * Rotation.from_rotvec(poses[:, :3])).as_rotvec()
+    poses[:, :3] = rotmat_to_axis_angle(R.transpose(0, 2, 1) @ axis_angle_to_rotmat(poses[:, :3]))
     transl_w = np.einsum("pji,pj->pi", R, np.asarray(transl, np.float64) + j0 - T) - j0
     return poses.astype(np.float32), transl_w.astype(np.float32)
 
@@ -99,7 +85,7 @@ def render(scene: Scene, body: ToyBody, rng: np.random.Generator) -> np.ndarray:
     image = rng.integers(0, 60, (H, W, 3), dtype=np.uint8)
     verts, _ = body(scene.poses, scene.betas, scene.transl)
     for i in np.argsort(-scene.transl[:, 2]):  # far to near
-        uv = project(verts[i], scene.K)
+        uv = project(np.asarray(verts[i], np.float64), scene.K).astype(np.float32)
         x1, y1 = np.floor(uv.min(0)).astype(int)
         x2, y2 = np.ceil(uv.max(0)).astype(int)
         color = tuple(int(c) for c in rng.integers(100, 256, 3))
@@ -112,17 +98,16 @@ def keypoints(scene: Scene, body: ToyBody, joint_ids=None) -> tuple[np.ndarray, 
     _, joints = body(scene.poses, scene.betas, scene.transl)
     if joint_ids is not None:
         joints = joints[:, joint_ids]
-    uv = project(joints, scene.K)
+    uv = project(np.asarray(joints, np.float64), scene.K).astype(np.float32)
     W, H = scene.image_wh
     vis = (uv[..., 0] >= 0) & (uv[..., 0] < W) & (uv[..., 1] >= 0) & (uv[..., 1] < H)
     return joints, np.concatenate([uv, vis[..., None].astype(np.float32)], -1)
 
 
 def _extrinsics(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    R = (
-        Rotation.from_rotvec([0.0, rng.uniform(-1, 1), 0.0]).as_matrix()
-        @ Rotation.from_rotvec([rng.uniform(-0.2, 0.2), 0.0, 0.0]).as_matrix()
-    )
+    yaw = axis_angle_to_rotmat([0.0, rng.uniform(-1, 1), 0.0])
+    pitch = axis_angle_to_rotmat([rng.uniform(-0.2, 0.2), 0.0, 0.0])
+    R = yaw @ pitch
     T = rng.normal(0, 1.0, 3)
     return np.repeat(R[None], n, 0).astype(np.float32), np.repeat(T[None], n, 0).astype(np.float32)
 

@@ -27,6 +27,7 @@ from smplx.vertex_ids import vertex_ids as SMPLX_VERTEX_IDS
 
 from mahmr_ros.body.smpl_file import SMPLFileError, load_kid_template, load_smpl_arrays
 from mahmr_ros.body.synthetic import VERTEX_JOINT_KEYS
+from mahmr_ros.device import resolve_device
 from mahmr_ros.types import MeshTopology
 
 SMPL_JOINT_NAMES = (
@@ -40,19 +41,6 @@ JOINT_NAMES = SMPL_JOINT_NAMES + VERTEX_JOINT_KEYS
 #: CrowdPose-14 from [24 SMPL joints ; 9 J_regressor_extra joints] (spec mahmr_model §1.9, ``use_extra_j``).
 CROWDPOSE14_FROM_SMPL_EXTRA = (16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8, 27, 26)
 NUM_SMPL_BETAS = 10
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as ``torch.device`` (CUDA must exist)."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"[body.smpl] unknown device '{device}' (auto, cpu, cuda[:i])") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"[body.smpl] device '{device}' requested but torch sees no CUDA device (use cpu)")
-    return dev
 
 
 class SMPLBody:
@@ -82,7 +70,7 @@ class SMPLBody:
         extra_regressor_path: str | Path | None = None,
     ):
         self.model_path = Path(model_path)
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, where="body.smpl")
         self.arrays = load_smpl_arrays(self.model_path)
         V = self.arrays["v_template"].shape[0]
         self.kid_template = None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mahmr_ros.model.camera import project
+from mahmr_ros.geometry import project, rotmat_to_axis_angle
 
 HELP = "run a pipeline on images; write per-image results (npz/json) and overlay PNGs"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -121,11 +121,7 @@ def _build_pipeline(config: dict):
 def _pose(human) -> np.ndarray:
     if human.pose is not None:
         return np.asarray(human.pose, np.float32).reshape(-1)
-    import torch
-
-    from mahmr_ros.model.rotation import rotmat_to_axis_angle
-
-    return rotmat_to_axis_angle(torch.as_tensor(human.rotmats)).numpy().reshape(-1)
+    return rotmat_to_axis_angle(np.asarray(human.rotmats)).astype(np.float32).reshape(-1)
 
 
 def result_arrays(result, faces: np.ndarray) -> dict[str, np.ndarray]:

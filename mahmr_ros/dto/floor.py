@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from mahmr_ros.dto.solve import MAX_HEIGHT_M
+from mahmr_ros.geometry import project
 from mahmr_ros.types import FloorEstimate, HumanEstimate
 
 #: Relative 1-sigma of the floor contact (the lowest vertex vs the true contact, a lifted foot).
@@ -65,8 +66,7 @@ def floor_scale_cue(
         above = float(low @ up)  # the lowest point's height relative to the camera (< 0: below it)
         if low[2] <= 0 or above >= 0:
             continue
-        u = K[0, 0] * low[0] / low[2] + K[0, 1] * low[1] / low[2] + K[0, 2]
-        v = K[1, 1] * low[1] / low[2] + K[1, 2]
+        u, v = project(low, K)
         if not (0 <= u <= W - 1 and 0 <= v <= H - 1):
             continue
         k = -floor.camera_height_m / above

@@ -17,7 +17,8 @@ import numpy as np
 
 from mahmr_ros.dto.depth import check_metric_image, metric_values_m
 from mahmr_ros.dto.lite_config import LiteConfig
-from mahmr_ros.dto.splat import project_points, splat_zbuffer
+from mahmr_ros.dto.splat import MIN_DEPTH_M, splat_zbuffer
+from mahmr_ros.geometry import project
 
 
 @dataclass
@@ -85,10 +86,11 @@ def lite_cues(
                 f"[dto.lite] masks must be (P={P}, H={H}, W={W}) like the depth map, got {masks.shape}"
             )
     pts = verts.reshape(-1, 3)
-    zbuf, lin, _ = splat_zbuffer(pts, K, (H, W), cfg.render_scale, device)
-    u, v, z = project_points(pts, K)
+    uv = project(pts, K, min_depth_m=MIN_DEPTH_M)  # (N, 2), float32 like the points
+    zbuf, lin, _ = splat_zbuffer(pts, K, (H, W), cfg.render_scale, device, uv_px=uv)  # projects once
+    z = pts[:, 2]
     visible = (lin >= 0) & (z <= zbuf[np.maximum(lin, 0)] + cfg.vis_tol_m)
-    uf, vf = np.rint(u).astype(np.int64), np.rint(v).astype(np.int64)
+    uf, vf = np.rint(uv[:, 0]).astype(np.int64), np.rint(uv[:, 1]).astype(np.int64)
     inside = visible & (uf >= 0) & (uf < W) & (vf >= 0) & (vf < H)
     # np.minimum/maximum rather than np.clip: the clip wrapper costs more than the work on 10k samples.
     uc, vc = np.minimum(np.maximum(uf, 0), W - 1), np.minimum(np.maximum(vf, 0), H - 1)

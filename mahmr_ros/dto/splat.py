@@ -7,28 +7,39 @@ package rasterizer (``mahmr_ros.render.splat_points``) instead; both paths give 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from mahmr_ros.geometry import project
+
+# Depths below this are clamped before projecting (points behind the camera stay finite; they are dropped).
+MIN_DEPTH_M = 1e-6
 
 
 def project_points(pts: np.ndarray, K) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Float pixel coordinates (u, v) and depth z of points (python-float intrinsics keep float32).
-
-    Args:
-        pts: (N, 3) camera-frame points, metres.
-        K: (3, 3) intrinsics, pixels (the skew term K[0, 1] is honoured).
+    """Deprecated: use ``mahmr_ros.geometry.project``. (N, 3) points -> their (u, v) pixels and depth z.
 
     Returns:
-        (u, v, z): three (N,) arrays, pixels and metres.
+        (u, v, z): three (N,) arrays in the points' dtype, pixels and metres (z as given, unclamped).
     """
-    fx, fy, cx, cy, skew = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), float(K[0, 1])
-    z = pts[:, 2]
-    inv = 1.0 / np.maximum(z, np.float32(1e-6))
-    x, y = pts[:, 0] * inv, pts[:, 1] * inv
-    u = fx * x + cx if skew == 0.0 else fx * x + skew * y + cx
-    return u, fy * y + cy, z
+    warnings.warn(
+        "mahmr_ros.dto.splat.project_points is deprecated; use mahmr_ros.geometry.project",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    uv = project(pts, K, min_depth_m=MIN_DEPTH_M)
+    return uv[:, 0], uv[:, 1], pts[:, 2]
 
 
-def splat_zbuffer(pts: np.ndarray, K: np.ndarray, image_hw, scale: float, device: str = "cpu") -> tuple:
+def splat_zbuffer(
+    pts: np.ndarray,
+    K: np.ndarray,
+    image_hw,
+    scale: float,
+    device: str = "cpu",
+    uv_px: np.ndarray | None = None,
+) -> tuple:
     """Low-resolution scatter-min z-buffer of points and each point's low-resolution pixel.
 
     Args:
@@ -37,16 +48,19 @@ def splat_zbuffer(pts: np.ndarray, K: np.ndarray, image_hw, scale: float, device
         image_hw: (H, W).
         scale: z-buffer resolution factor r (pixel centres on integers at both resolutions).
         device: "cpu" = numpy; anything else = ``mahmr_ros.render.splat_points`` on that torch device.
+        uv_px: (N, 2) the points' pixels when the caller has projected them already
+            (``project(pts, K, min_depth_m=MIN_DEPTH_M)``); None = project here.
 
     Returns:
         (zbuf (h*w,) float32 with +inf where empty, lin (N,) int64 pixel index or -1 outside, (h, w)).
     """
     H, W = image_hw
     h, w = max(1, round(H * scale)), max(1, round(W * scale))
-    u, v, z = project_points(pts, K)
+    uv = project(pts, K, min_depth_m=MIN_DEPTH_M) if uv_px is None else uv_px  # (N, 2), float32 like pts
+    z = pts[:, 2]
     # Low-resolution pixel centres on integers too: u_r = r (u + 0.5) - 0.5.
-    u = np.rint(scale * u + (0.5 * scale - 0.5)).astype(np.int64)
-    v = np.rint(scale * v + (0.5 * scale - 0.5)).astype(np.int64)
+    u = np.rint(scale * uv[:, 0] + (0.5 * scale - 0.5)).astype(np.int64)
+    v = np.rint(scale * uv[:, 1] + (0.5 * scale - 0.5)).astype(np.int64)
     ok = (z > 1e-3) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     lin = np.where(ok, v * w + u, -1)
     if device == "cpu":

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# Also what old imports of ``camera.project`` / ``camera.rotation_between`` get (deprecated there).
+from mahmr_ros.geometry import project, rotation_between, unproject
+
 
 def intrinsics_net_to_img(K_net: np.ndarray, scale: float) -> np.ndarray:
     """(3, 3) K in continuous resized-image pixels -> (3, 3) K in original pixels (integer centres)."""
@@ -44,30 +47,6 @@ def intrinsics_img_to_net(K_img: np.ndarray, scale: float) -> np.ndarray:
     K[:2, :] *= scale
     K[2] = (0.0, 0.0, 1.0)
     return K
-
-
-def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection: (..., 3) metres in the camera frame, (3, 3) K -> (..., 2) pixels of K's image."""
-    uvw = np.asarray(points_cam, dtype=np.float64) @ np.asarray(K, dtype=np.float64).T
-    return uvw[..., :2] / uvw[..., 2:3]
-
-
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(3, 3) smallest rotation R with R a ∥ b (a, b: (3,) non-zero vectors; Rodrigues about a × b)."""
-    a = np.asarray(a, np.float64) / np.linalg.norm(a)
-    b = np.asarray(b, np.float64) / np.linalg.norm(b)
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(np.dot(a, b))
-    if s < 1e-12:
-        if c > 0:
-            return np.eye(3)
-        # Opposite directions: half turn about any axis perpendicular to a (never happens for rays z > 0).
-        perp = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
-        perp /= np.linalg.norm(perp)
-        return 2.0 * np.outer(perp, perp) - np.eye(3)
-    k = axis / s
-    skew = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + s * skew + (1 - c) * skew @ skew
 
 
 def reconcile_to_camera(
@@ -99,8 +78,7 @@ def reconcile_to_camera(
     f_from = np.sqrt(K_from[0, 0] * K_from[1, 1])
     f_to = np.sqrt(K_to[0, 0] * K_to[1, 1])
     z_new = pelvis[:, 2] * f_to / f_from  # same apparent size f / z
-    rays = np.linalg.solve(K_to, np.concatenate([uv, np.ones((len(uv), 1))], axis=1).T).T  # (P, 3), z = 1
-    pelvis_new = rays * z_new[:, None]
+    pelvis_new = unproject(uv, K_to, depth_m=z_new)  # (P, 3): same pixel, new depth
     R_c = (
         np.stack([rotation_between(p, q) for p, q in zip(pelvis, pelvis_new)])
         if len(pelvis)

@@ -15,7 +15,7 @@ It is built by ``Pipeline.from_config`` from the ``model`` config section::
       kid_template_path: smpl_kid_template.npy  # AGORA; without it children get adult proportions
       conf_thresh: 0.3
       device: auto               # auto / cpu / cuda[:i]
-      backend: auto              # auto / torch / onnxruntime / tensorrt (mahmr_ros.runtime), or eager
+      backend: auto              # auto / torch / onnxruntime / tensorrt (mahmr_ros.runtime), eager = torch
       precision: fp32            # fp32 / bf16 / fp16 (runtime backends only)
 """
 
@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mahmr_ros.body import SMPLBody, resolve_device
+from mahmr_ros.body import SMPLBody
+from mahmr_ros.device import resolve_device
 from mahmr_ros.dto.shape import ShapeModel
 from mahmr_ros.model.camera import intrinsics_net_to_img
 from mahmr_ros.model.checkpoint import detect_config, load_checkpoint, read_state_dict
@@ -41,44 +42,30 @@ from mahmr_ros.types import Estimation, MeshTopology
 LOG = logging.getLogger(__name__)
 
 
-class EagerBackend:
-    """The plain ``MetricAwareHMR.forward`` on one device, fp32 (no ``mahmr_ros.runtime`` needed)."""
-
-    name = "eager"
-    precision = "fp32"
-
-    def __init__(self, model: torch.nn.Module, device: torch.device):
-        self.device = device
-        self.model = model.to(device).eval()
-        self.timings_ms: dict[str, float] = {}
-
-    def __call__(self, images: torch.Tensor, resized_hw: torch.Tensor) -> dict:
-        with torch.inference_mode():
-            return self.model(images.to(self.device), resized_hw.to(self.device))
-
-
 def make_backend(model: torch.nn.Module, backend: str, precision: str, device: torch.device):
-    """The network runner: ``eager``, or a ``mahmr_ros.runtime`` backend (``auto`` falls back to eager).
+    """The network runner: a ``mahmr_ros.runtime`` backend.
+
+    ``eager`` is the runtime's ``TorchBackend`` at fp32 (the plain float32 network on ``device``); ``auto``
+    falls back to it when the backend it picked cannot be built here.
 
     Raises:
         ValueError: ``eager`` with a precision other than fp32.
         mahmr_ros.runtime.BackendError: an explicitly requested runtime backend cannot run here.
     """
+    from mahmr_ros.runtime import create_backend
+    from mahmr_ros.runtime.torch_backend import TorchBackend
+
     if backend == "eager":
         if precision != "fp32":
             raise ValueError(f"[model.estimator] backend 'eager' runs fp32 only, got precision '{precision}'")
-        return EagerBackend(model, device)
+        return TorchBackend(model, device=device, precision="fp32")
     try:
-        from mahmr_ros.runtime import create_backend
-
         return create_backend(model, backend=backend, precision=precision, device=device)
-    except (ImportError, RuntimeError) as err:
+    except RuntimeError as err:
         if backend != "auto" or precision != "fp32":
             raise
-        LOG.warning(
-            "[model.estimator] backend auto: runtime backend unavailable (%s); using eager torch", err
-        )
-        return EagerBackend(model, device)
+        LOG.warning("[model.estimator] backend auto: runtime backend unavailable (%s); using torch fp32", err)
+        return TorchBackend(model, device=device, precision="fp32")
 
 
 def check_body_against_checkpoint(body: SMPLBody, state_dict: Mapping, source: str) -> dict[str, float]:
@@ -158,7 +145,7 @@ class MahmrEstimator:
         if not 0.0 <= float(conf_thresh) < 1.0:
             raise ValueError(f"[model.estimator] conf_thresh must be in [0, 1), got {conf_thresh}")
         self.conf_thresh = float(conf_thresh)
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, where="model.estimator")
         state_dict = read_state_dict(weights)
         if isinstance(config, str) and config == "auto":
             config = detect_config(state_dict)
@@ -208,7 +195,7 @@ class MahmrEstimator:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         tensor, meta = preprocess(image_bgr, self.cfg.input_size)
-        images = tensor[None].to(self.device)
+        images = tensor[None]  # the backend uploads it (torch on CUDA: through a pinned buffer)
         resized_hw = torch.tensor([meta.resized_hw], dtype=torch.int64, device=self.device)
         timings["preprocess"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()

@@ -22,13 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mahmr_ros.geometry import rot6d_to_rotmat
 from mahmr_ros.model import sat
 from mahmr_ros.model.config import ModelConfig
 from mahmr_ros.model.decoder import Decoder, sine_embed_2d
 from mahmr_ros.model.encoder import ViTEncoder
 from mahmr_ros.model.heads import DEFAULT_FOV_RAD, MLP, camera_to_translation, clamp_fov, focal_from_fov
 from mahmr_ros.model.pretrained import upright_mean_pose
-from mahmr_ros.model.rotation import rot6d_to_rotmat
 
 NUM_SMPL_JOINTS = 24
 

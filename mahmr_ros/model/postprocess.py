@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mahmr_ros.model.camera import intrinsics_net_to_img, project, reconcile_to_camera
+from mahmr_ros.geometry import box_cxcywh_to_xyxy, project, rotmat_to_axis_angle
+from mahmr_ros.model.camera import intrinsics_net_to_img, reconcile_to_camera
 from mahmr_ros.model.preprocess import PreprocessMeta
-from mahmr_ros.model.rotation import rotmat_to_axis_angle
 from mahmr_ros.types import HumanEstimate
 
 # Kid blend (betas[10]) above which a person counts as a child; 0 = adult, ~1 = child proportions.
@@ -93,7 +93,7 @@ def _postprocess_one(raw, b, meta, conf_thresh, body, K_img, use_kid_blend) -> l
         )
     aa = rotmat_to_axis_angle(torch.as_tensor(rotmats)).reshape(len(keep), -1).numpy()
     boxes = raw["pred_boxes"][b, keep].detach().double().cpu().numpy() * meta.input_size / r
-    xyxy = np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], axis=1) - 0.5
+    xyxy = box_cxcywh_to_xyxy(boxes) - 0.5  # integer pixel centres (camera.py)
     fov = raw.get("pred_fov")
     humans = []
     for i, q in enumerate(keep.tolist()):

@@ -34,7 +34,10 @@ _FROM_DATA_OPTIONS = {
     "root_identity_orientation": False,
 }
 MODEL_FILENAME = "anny_model_data.pt"
-BUILD_COMMAND = "make setup  (or: tools/env.sh python -m mahmr_ros.offline.assets)"
+BUILD_COMMAND = (
+    "make setup in a source checkout, `ros2 run mahmr_ros mahmr_setup` in a colcon workspace, or "
+    "python -m mahmr_ros.offline.assets"
+)
 
 
 class AssetError(FileNotFoundError):

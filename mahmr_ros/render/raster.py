@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mahmr_ros.geometry import project
+
 _EMPTY = torch.iinfo(torch.int64).max
 _MAX_CANDIDATES = 1 << 22  # fragments evaluated per chunk (bounds peak memory to ~100 MB)
 
@@ -202,8 +204,8 @@ def rasterize_meshes(
     z = tri[..., 2]
     ok = (z > near_m).all(dim=1) & torch.isfinite(tri).all(dim=(1, 2))
     zs = z.clamp(min=near_m)
-    u = K_r[0, 0] * tri[..., 0] / zs + K_r[0, 1] * tri[..., 1] / zs + K_r[0, 2]  # (T, 3) px
-    v = K_r[1, 1] * tri[..., 1] / zs + K_r[1, 2]
+    uv = project(tri, K_r, min_depth_m=near_m)  # (T, 3 corners, 2) px
+    u, v = uv[..., 0], uv[..., 1]
     h, w = hw
     x0 = torch.ceil(u.min(1).values).clamp(0, w - 1)
     x1 = torch.floor(u.max(1).values).clamp(-1, w - 1)
@@ -303,8 +305,8 @@ def splat_points(
         raise ValueError(f"[render] owner_id has {owner.shape[0]} entries for {N} points")
     ok = (pts[:, 2] > near_m) & torch.isfinite(pts).all(1)
     zs = pts[:, 2].clamp(min=near_m)
-    u = torch.round(K_r[0, 0] * pts[:, 0] / zs + K_r[0, 1] * pts[:, 1] / zs + K_r[0, 2]).long()
-    v = torch.round(K_r[1, 1] * pts[:, 1] / zs + K_r[1, 2]).long()
+    uv = torch.round(project(pts, K_r, min_depth_m=near_m)).long()  # (N, 2) nearest pixel
+    u, v = uv[:, 0], uv[:, 1]
     h, w = hw
     gid = owner * N + torch.arange(N, device=device)
     if radius_px > 0:
@@ -330,11 +332,9 @@ def project_to_raster(points_cam, raster: RasterResult) -> tuple[torch.Tensor, t
         (row, col, inside): (...,) int64 pixel indices (clamped) and a bool mask of points that fall inside
         the rendered image in front of the camera.
     """
-    K_r = raster.K
     z = points_cam[..., 2]
-    zs = z.clamp(min=1e-6)
-    col = torch.round(K_r[0, 0] * points_cam[..., 0] / zs + K_r[0, 1] * points_cam[..., 1] / zs + K_r[0, 2])
-    row = torch.round(K_r[1, 1] * points_cam[..., 1] / zs + K_r[1, 2])
+    uv = torch.round(project(points_cam, raster.K, min_depth_m=1e-6))
+    col, row = uv[..., 0], uv[..., 1]
     h, w = raster.hw
     inside = (z > 1e-6) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
     return row.long().clamp(0, h - 1), col.long().clamp(0, w - 1), inside

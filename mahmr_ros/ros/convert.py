@@ -14,7 +14,7 @@ Frames and orientation conventions:
       (``HumanEstimate.pelvis``), orientation = ``R_cam_body``. The raw SMPL global orientation stays
       available as ``HumanMesh.pose[0:3]`` (axis-angle, camera frame).
 
-Quaternions are ``quat_xyzw`` (ROS order) here and only here; transforms3d works in ``quat_wxyz``.
+Quaternions are ``quat_xyzw`` (ROS order) everywhere (``mahmr_ros.geometry``).
 """
 
 from __future__ import annotations
@@ -27,14 +27,18 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import ColorRGBA, Header
-from transforms3d.axangles import axangle2mat
-from transforms3d.quaternions import mat2quat, quat2axangle, quat2mat
 from visualization_msgs.msg import Marker, MarkerArray
 
+from mahmr_ros.geometry import (
+    axis_angle_to_rotmat,
+    quat_xyzw_to_rotmat,
+    rotmat_to_axis_angle,
+    rotmat_to_quat_xyzw,
+)
 from mahmr_ros.msg import HumanMesh, HumanMeshArray
 from mahmr_ros.msg import MeshTopology as MeshTopologyMsg
 from mahmr_ros.pipeline import InputError
-from mahmr_ros.types import FrameResult, HumanEstimate, MeshTopology
+from mahmr_ros.types import FloorEstimate, FrameResult, HumanEstimate, MeshTopology
 
 # Columns: REP-155 body axes (front, left, up) in SMPL canonical body coordinates (x left, y up, z front).
 R_SMPL_BODY = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
@@ -42,42 +46,7 @@ BODY_FRAME_PREFIX = "body_"
 MARKER_NAMESPACE = "mahmr"
 
 
-# --- rotations -------------------------------------------------------------------------------------------
-
-
-def quat_xyzw_from_rotmat(rotmat: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation -> (4,) unit quaternion x, y, z, w, w >= 0 (robust to slightly non-orthonormal R)."""
-    quat_wxyz = mat2quat(np.asarray(rotmat, np.float64))
-    quat_wxyz = quat_wxyz / np.linalg.norm(quat_wxyz)
-    if quat_wxyz[0] < 0:
-        quat_wxyz = -quat_wxyz
-    return np.array([quat_wxyz[1], quat_wxyz[2], quat_wxyz[3], quat_wxyz[0]])
-
-
-def rotmat_from_quat_xyzw(quat_xyzw) -> np.ndarray:
-    """(4,) x, y, z, w -> (3, 3) rotation matrix."""
-    x, y, z, w = (float(v) for v in quat_xyzw)
-    return quat2mat([w, x, y, z])
-
-
-def aa_from_rotmats(rotmats: np.ndarray) -> np.ndarray:
-    """(K, 3, 3) rotations -> (K, 3) axis-angle (rad), via quaternions (no eigen-decomposition failures)."""
-    out = np.zeros((len(rotmats), 3))
-    for k, rotmat in enumerate(np.asarray(rotmats, np.float64)):
-        axis, angle = quat2axangle(mat2quat(rotmat))
-        out[k] = np.asarray(axis) * angle
-    return out
-
-
-def rotmats_from_aa(aa: np.ndarray) -> np.ndarray:
-    """(K, 3) axis-angle (rad) -> (K, 3, 3) rotations."""
-    aa = np.asarray(aa, np.float64).reshape(-1, 3)
-    out = np.tile(np.eye(3), (len(aa), 1, 1))
-    for k, vec in enumerate(aa):
-        angle = float(np.linalg.norm(vec))
-        if angle > 1e-12:
-            out[k] = axangle2mat(vec / angle, angle)
-    return out
+# --- rotations (mahmr_ros.geometry: scipy on arrays, quat_xyzw = ROS order) ---------------------------------
 
 
 def body_rotmat(human: HumanEstimate) -> np.ndarray:
@@ -113,7 +82,7 @@ def pose_msg(position, rotmat) -> Pose:
     """Position (3,) m + (3, 3) rotation -> geometry_msgs/Pose."""
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
-    x, y, z, w = quat_xyzw_from_rotmat(rotmat)
+    x, y, z, w = rotmat_to_quat_xyzw(np.asarray(rotmat, np.float64))
     pose.orientation = Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
     return pose
 
@@ -132,7 +101,7 @@ def human_to_msg(human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool =
     if human.pose is not None:
         msg.pose = np.asarray(human.pose, np.float32).ravel()
     elif human.rotmats.ndim == 3 and len(human.rotmats):
-        msg.pose = aa_from_rotmats(human.rotmats).astype(np.float32).ravel()
+        msg.pose = rotmat_to_axis_angle(np.asarray(human.rotmats, np.float64)).astype(np.float32).ravel()
     msg.joints = np.asarray(human.joints, np.float32).ravel()
     if publish_vertices:
         msg.vertices = np.asarray(human.vertices, np.float32).ravel()
@@ -189,9 +158,11 @@ def msg_to_humans(msg: HumanMeshArray) -> list[HumanEstimate]:
     humans = []
     for mesh in msg.humans:
         q = mesh.pelvis.orientation
-        R_cam_body = rotmat_from_quat_xyzw([q.x, q.y, q.z, q.w])
+        R_cam_body = quat_xyzw_to_rotmat(np.array([q.x, q.y, q.z, q.w], np.float64))
         pose = np.asarray(mesh.pose, np.float32)
-        rotmats = rotmats_from_aa(pose) if pose.size and pose.size % 3 == 0 else np.zeros((0, 3, 3))
+        rotmats = np.zeros((0, 3, 3))
+        if pose.size and pose.size % 3 == 0:
+            rotmats = axis_angle_to_rotmat(pose.astype(np.float64).reshape(-1, 3))
         roi = mesh.roi
         p = mesh.pelvis.position
         humans.append(
@@ -222,25 +193,60 @@ def msg_to_humans(msg: HumanMeshArray) -> list[HumanEstimate]:
 # --- CameraInfo ------------------------------------------------------------------------------------------
 
 
-def camera_info_to_K(info, image_hw: tuple[int, int]) -> np.ndarray:
+# A pinhole focal length outside [MIN, MAX] x the larger image side is not a camera: at 0.05 the field of view
+# is ~170 degrees (fisheye calibrations do not use this model), at 100 it is ~0.6 degrees.
+MIN_FOCAL_PER_SIDE = 0.05
+MAX_FOCAL_PER_SIDE = 100.0
+
+
+def camera_info_to_K(info, image_hw: tuple[int, int], matrix: str = "k") -> np.ndarray:
     """Validated (3, 3) float64 intrinsics from a ``sensor_msgs/CameraInfo`` for an image of ``image_hw``.
 
+    Args:
+        info: sensor_msgs/CameraInfo (k, p, width, height).
+        image_hw: (H, W) of the image the intrinsics are for, pixels.
+        matrix: "k" = ``K`` (the raw, possibly distorted image) or "p" = ``P[:3, :3]`` (the rectified image,
+            ``image_rect*``).
+
     Raises:
-        InputError: non-finite or all-zero / uncalibrated K (fx or fy <= 0), or a CameraInfo size that is not
-            the image size (binning/ROI CameraInfos are not rescaled here).
+        InputError: non-finite, all-zero/uncalibrated or implausible intrinsics (focal length outside
+            [0.05, 100] x the larger image side, principal point far outside the image, last row not
+            (0, 0, 1)), or a CameraInfo size that is not the image size (binning/ROI are not rescaled here).
     """
-    K = np.asarray(info.k, np.float64).reshape(3, 3)
+    name = "K" if matrix == "k" else "P[:3, :3]"
+    values = np.asarray(info.k if matrix == "k" else info.p, np.float64)
+    K = values.reshape(3, 3) if matrix == "k" else values.reshape(3, 4)[:, :3]
     if not np.all(np.isfinite(K)):
-        raise InputError("[camera_info] K has non-finite entries")
+        raise InputError(f"[camera_info] {name} has non-finite entries")
     if not np.any(K) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise InputError(f"[camera_info] K is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0")
+        hint = " (this driver leaves P empty: set input.intrinsics k)" if matrix == "p" else ""
+        raise InputError(
+            f"[camera_info] {name} is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0{hint}"
+        )
     h, w = image_hw
     if (int(info.width), int(info.height)) != (int(w), int(h)):
         raise InputError(
             f"[camera_info] CameraInfo size {info.width}x{info.height} != image size {w}x{h} "
             "(remap camera_info to this image's camera, or set input.use_camera_info false)"
         )
+    side = max(h, w)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    if not (MIN_FOCAL_PER_SIDE * side <= min(fx, fy) and max(fx, fy) <= MAX_FOCAL_PER_SIDE * side):
+        raise InputError(
+            f"[camera_info] implausible focal length fx={fx:g}, fy={fy:g} px for a {w}x{h} image (expected "
+            f"{MIN_FOCAL_PER_SIDE * side:g} .. {MAX_FOCAL_PER_SIDE * side:g} px): check the calibration"
+        )
+    if not (-w <= cx <= 2 * w and -h <= cy <= 2 * h) or not np.allclose(K[2], [0.0, 0.0, 1.0]):
+        raise InputError(
+            f"[camera_info] implausible {name}: principal point ({cx:g}, {cy:g}) px for a {w}x{h} image, "
+            f"last row {K[2].tolist()} (expected (0, 0, 1))"
+        )
     return K
+
+
+def has_distortion(info) -> bool:
+    """True when the CameraInfo distortion coefficients ``d`` are not all zero (a distorted raw image)."""
+    return bool(np.any(np.asarray(info.d, np.float64) != 0.0))
 
 
 # --- TF --------------------------------------------------------------------------------------------------
@@ -251,7 +257,7 @@ def _transform(header: Header, child: str, position, rotmat) -> TransformStamped
     tf.header = header
     tf.child_frame_id = child
     tf.transform.translation = _vec3(position)
-    x, y, z, w = quat_xyzw_from_rotmat(rotmat)
+    x, y, z, w = rotmat_to_quat_xyzw(np.asarray(rotmat, np.float64))
     tf.transform.rotation = Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
     return tf
 
@@ -274,6 +280,16 @@ def body_transforms(
         for name, joint in zip(joint_names or [], human.joints):
             transforms.append(_transform(header, f"{name}_{human.track_id}", joint, R_cam_body))
     return transforms
+
+
+def floor_transform(floor: FloorEstimate, header: Header, child: str) -> TransformStamped:
+    """The floor frame as a transform from ``header.frame_id`` (the image's optical frame).
+
+    ``FloorEstimate.T_cam_floor``: REP-103 axes (x forward along the floor, y left, z up), origin on the floor
+    right below the camera.
+    """
+    T_cam_floor = floor.T_cam_floor()
+    return _transform(header, child, T_cam_floor[:3, 3], T_cam_floor[:3, :3])
 
 
 # --- markers ---------------------------------------------------------------------------------------------

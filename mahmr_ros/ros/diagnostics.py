@@ -6,6 +6,7 @@ otherwise the node publishes ``diagnostic_msgs/DiagnosticArray`` itself once per
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -69,11 +70,22 @@ def node_status(node) -> tuple[int, str, dict[str, str]]:
         "enabled": str(node.enabled),
     }
     if node.pipeline is not None:
-        model = dict(node.config.model)
-        values["estimator"] = type(node.pipeline.estimator).__name__
+        estimator, config = node.pipeline.estimator, node.config
+        values["estimator"] = type(estimator).__name__
         values["body_model"] = node.pipeline.body_model
-        values["backend"] = str(getattr(node.pipeline.estimator, "backend", model.get("backend", "")))
-        values["precision"] = str(getattr(node.pipeline.estimator, "precision", model.get("precision", "")))
+        values["backend"] = str(getattr(estimator, "backend", config.pipeline_value("model.backend")))
+        values["precision"] = str(getattr(estimator, "precision", config.pipeline_value("model.precision")))
+    floor = getattr(node, "last_floor", None)
+    if floor is not None:
+        values.update({
+            "floor.source": floor.source,
+            "floor.camera_height_m": f"{floor.camera_height_m:.3f}",
+            "floor.camera_height_sigma_m": f"{floor.camera_height_sigma_m:.3f}",
+            "floor.pitch_deg": f"{math.degrees(floor.pitch_rad):.2f}",
+            "floor.pitch_sigma_deg": f"{math.degrees(floor.pitch_sigma_rad):.2f}",
+            "floor.people": str(floor.people),
+            "floor.frames": str(floor.frames),
+        })  # fmt: skip
     kind, mb = device_memory_mb()
     values[f"memory_mb.{kind}"] = f"{mb:.0f}"
     if not active:
@@ -84,9 +96,10 @@ def node_status(node) -> tuple[int, str, dict[str, str]]:
         return DiagnosticStatus.ERROR, "every frame failed (see the log)", values
     if node.last_processing_ms > PROCESSING_WARN_MS:
         return DiagnosticStatus.WARN, f"slow: {node.last_processing_ms:.0f} ms per frame", values
+    values["image_subscription"] = node.image_subscription_status()
     last_input = node._input_rate.last_s
     if last_input is None or now - last_input > INPUT_STALE_S:
-        return DiagnosticStatus.WARN, "no input images (check the image remap)", values
+        return DiagnosticStatus.WARN, f"no input images ({values['image_subscription']})", values
     return DiagnosticStatus.OK, "running", values
 
 
@@ -103,20 +116,38 @@ def node_diagnostics(node) -> DiagnosticStatus:
 
 
 def make_updater(node):
-    """A ``diagnostic_updater.Updater`` reporting ``node_status`` when importable, else None."""
+    """A ``diagnostic_updater.Updater`` reporting ``node_status`` when importable, else None.
+
+    The Updater publishes ``/diagnostics`` from its own timer and declares the ``diagnostic_updater.period``
+    parameter on ``node``; ``destroy_updater`` undoes all three (lifecycle cleanup).
+    """
     try:
         import diagnostic_updater
     except ImportError:
         return None
 
-    def task(stat):  # pragma: no cover - diagnostic_updater is not on PyPI; real ROS installs
+    def task(stat):
         level, message, values = node_status(node)
         stat.summary(level, message)
         for key, value in values.items():
             stat.add(key, value)
         return stat
 
-    updater = diagnostic_updater.Updater(node)  # pragma: no cover
-    updater.setHardwareID(node.get_fully_qualified_name())  # pragma: no cover
-    updater.add("pipeline", task)  # pragma: no cover
-    return updater  # pragma: no cover
+    updater = diagnostic_updater.Updater(node)
+    updater.setHardwareID(node.get_fully_qualified_name())
+    updater.add("pipeline", task)
+    return updater
+
+
+def destroy_updater(node, updater) -> None:
+    """Destroy what a ``diagnostic_updater.Updater`` made on ``node``: its timer, publisher and period
+    parameter (the next Updater declares it again; a value from a parameter file comes back with it)."""
+    if updater is None:
+        return
+    if getattr(updater, "timer", None) is not None:
+        node.destroy_timer(updater.timer)
+    if getattr(updater, "publisher", None) is not None:
+        node.destroy_publisher(updater.publisher)
+    period = getattr(updater, "period_parameter", None)
+    if period and node.has_parameter(period):
+        node.undeclare_parameter(period)

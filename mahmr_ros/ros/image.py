@@ -9,18 +9,13 @@ cv_bridge does: value * 255 / 65535), ``yuv422`` / ``uyvy`` (U Y0 V Y1) and ``yu
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
 from mahmr_ros.dto.depth import metric_values_m
 from mahmr_ros.pipeline import InputError
-
-try:  # pragma: no cover - not installable from PyPI here; exercised on real ROS installs
-    from cv_bridge import CvBridge
-
-    _BRIDGE = CvBridge()
-except ImportError:  # the numpy path below
-    _BRIDGE = None
 
 # encoding -> (channels, numpy dtype, cv2 conversion to BGR or None)
 ENCODINGS: dict[str, tuple[int, str, int | None]] = {
@@ -47,6 +42,16 @@ def supported_encodings() -> list[str]:
     return sorted(ENCODINGS)
 
 
+@functools.lru_cache(maxsize=1)
+def cv_bridge():
+    """A ``cv_bridge.CvBridge`` when cv_bridge is importable (real ROS installs), else None (numpy path)."""
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:
+        return None
+    return CvBridge()
+
+
 def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
     """Decode a ``sensor_msgs/Image``.
 
@@ -68,17 +73,21 @@ def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
         raise ImageError(
             f"[image] unsupported encoding '{encoding}' (supported: {', '.join(supported_encodings())})"
         )
-    if use_cv_bridge and _BRIDGE is not None:  # pragma: no cover - see import above
-        return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="bgr8"))
     channels, kind, conversion = ENCODINGS[encoding]
-    pixels = _pixels(msg, channels, kind)
-    if pixels.dtype.itemsize == 2:  # 16 -> 8 bit like cv_bridge (alpha = 255 / 65535)
-        pixels = np.round(pixels.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
-    if conversion is None:
-        return np.ascontiguousarray(pixels)
-    if channels == 1:
-        pixels = pixels[:, :, 0]
-    return cv2.cvtColor(pixels, conversion)
+    if channels == 2 and width % 2:  # 4:2:2 packs two pixels per (U, Y, V, Y) group
+        raise ImageError(f"[image] {encoding} needs an even width, got {width} px")
+    pixels = _pixels(msg, channels, kind)  # also checks step and buffer size, before cv_bridge sees them
+    bridge = cv_bridge() if use_cv_bridge else None
+    try:
+        if bridge is not None:
+            return np.ascontiguousarray(bridge.imgmsg_to_cv2(msg, desired_encoding="bgr8"))
+        if pixels.dtype.itemsize == 2:  # 16 -> 8 bit like cv_bridge (alpha = 255 / 65535)
+            pixels = np.round(pixels.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
+        if conversion is None:
+            return np.ascontiguousarray(pixels)
+        return cv2.cvtColor(pixels[:, :, 0] if channels == 1 else pixels, conversion)
+    except (cv2.error, TypeError, ValueError) as err:  # cv_bridge's CvBridgeError is a TypeError
+        raise ImageError(f"[image] cannot convert {width}x{height} {encoding} to bgr8: {err}") from err
 
 
 def _pixels(msg, channels: int, kind: str) -> np.ndarray:

@@ -11,13 +11,21 @@ Data flow (callbacks only hand frames over; a worker thread does the slow work):
 A managed lifecycle node (``rclpy.lifecycle``) that also works as a plain node: with ``autostart`` (default)
 the constructor configures and activates it. configure = publishers + load the model (Pipeline);
 activate = worker + subscriptions (reloading the model if deactivate freed it); deactivate = unsubscribe, stop
-the worker and free the model (and its GPU memory); cleanup = destroy the publishers. ``~/enable``
+the worker and free the model (and its GPU memory); cleanup = destroy the publishers (TF, diagnostics
+included). A transition that is invalid in the current state is refused, never fatal. ``~/enable``
 (std_srvs/SetBool) pauses and resumes processing without a transition, and with ``input.lazy`` no frame is
 processed while nobody subscribes to any output.
+
+A frame still running when the node is deactivated never publishes (``_generation``); the model is freed
+when it ends. Parameters the node does not own (``use_sim_time``, ``diagnostic_updater.period``, ...) are
+left to rclpy and their owners.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -27,8 +35,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
@@ -36,12 +44,14 @@ from mahmr_ros.msg import HumanMeshArray
 from mahmr_ros.msg import MeshTopology as MeshTopologyMsg
 from mahmr_ros.pipeline import InputError, Pipeline
 from mahmr_ros.ros import convert
-from mahmr_ros.ros.diagnostics import RateMeter, make_updater, node_diagnostics
+from mahmr_ros.ros.dds import use_large_frame_profile
+from mahmr_ros.ros.diagnostics import RateMeter, destroy_updater, make_updater, node_diagnostics
 from mahmr_ros.ros.hri import make_hri_publisher
 from mahmr_ros.ros.image import bgr_to_image_msg, compressed_to_bgr, depth_to_metres, image_to_bgr
-from mahmr_ros.ros.params import PARAMETERS, check_value, config_from_values, declare_parameters, read_config
-from mahmr_ros.ros.sync import DepthCache, Pairing, create_pairing, stamp_ns
-from mahmr_ros.ros.tf import make_transform_broadcaster
+from mahmr_ros.ros.inputs import NodeInputs
+from mahmr_ros.ros.params import PARAMETER_NAMES, config_from_values, declare_parameters, read_config
+from mahmr_ros.ros.sync import DepthJoiner, Pairing, stamp_ns
+from mahmr_ros.ros.tf import make_transform_broadcaster, tf_publisher
 from mahmr_ros.ros.worker import LatestFrameWorker
 from mahmr_ros.viz import render_overlay
 
@@ -51,6 +61,9 @@ MARKERS_TOPIC = "~/markers"
 DEBUG_IMAGE_TOPIC = "~/debug_image"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 NO_PAIR_WARN_AFTER_S = 3.0  # images but no image/CameraInfo pair for this long -> warn (wrong topic?)
+WORKER_STOP_TIMEOUT_S = 5.0  # deactivate waits this long for a running frame (it never publishes after)
+STAMP_REORDER_S = 1.0  # an image stamp up to this much older than the last one: a late frame, skipped;
+# further back: the source restarted (bag loop, clock reset) and the tracks start over.
 
 
 @dataclass
@@ -78,16 +91,22 @@ class MahmrNode(LifecycleNode):
         declare_parameters(self)
         self.config = read_config(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        # rclpy (Humble, Jazzy) raises out of the executor for a transition the current state does not have
+        # (ros2/rclpy#1209: `activate` while active ends the process); check those requests first.
+        self._change_state = self._service_change_state.callback
+        self._service_change_state.callback = self._on_change_state
         self.pipeline: Pipeline | None = None
         self.worker: LatestFrameWorker | None = None
-        self.pairing: Pairing | None = None
-        self.depth_cache: DepthCache | None = None
+        self.inputs: NodeInputs | None = None
+        self.updater = None
         self.enabled = True
-        self.counts = {"received": 0, "published": 0, "skipped": 0, "failed": 0, "markers": 0, "idle": 0}
+        self.counts = {"received": 0, "published": 0, "skipped": 0, "failed": 0, "markers": 0, "idle": 0,
+                       "out_of_order": 0}  # fmt: skip
         self.last_processing_ms = 0.0
         self.last_latency_ms = 0.0
         self.last_timings_ms: dict[str, float] = {}
         self.last_people = 0
+        self.last_floor = None  # FloorEstimate of the last published frame (diagnostics)
         self.start_error = ""
         self._input_rate = RateMeter()
         self._output_rate = RateMeter()
@@ -96,6 +115,9 @@ class MahmrNode(LifecycleNode):
         self._markers_sent_s = 0.0
         self._last_pair_s = 0.0
         self._publishers_ready = False
+        self._publish_lock = threading.Lock()
+        self._generation = 0  # bumped by _stop: frames started before never publish
+        self._last_stamp_ns: int | None = None
         self.enable_service = self.create_service(SetBool, "~/enable", self._on_enable)
         if self.config.autostart if autostart is None else autostart:
             self.trigger_configure()
@@ -127,12 +149,15 @@ class MahmrNode(LifecycleNode):
         if self.pipeline is None and not self._load_pipeline():
             return False
         self._last_pair_s = time.monotonic()
-        self._publish_topology()
-        self.worker = LatestFrameWorker(self._process_frame, self._on_frame_error)
-        self.pairing = self._subscribe()
+        self._last_stamp_ns = None
+        self._publish_topology(self.pipeline)
+        process = functools.partial(self._process_frame, pipeline=self.pipeline, generation=self._generation)
+        self.worker = LatestFrameWorker(process, self._on_frame_error)
+        self.inputs = NodeInputs(self, self.config, self.on_image_pair, self._submit)
         self.get_logger().info(
             f"[mahmr] active: estimator={type(self.pipeline.estimator).__name__} "
-            f"body_model={self.pipeline.body_model} camera_info={self.config.input_use_camera_info} "
+            f"body_model={self.pipeline.body_model} image={self.inputs.image_topic} "
+            f"camera_info={self.config.input_use_camera_info} intrinsics={self.inputs.intrinsics} "
             f"dto={self.config.dto_mode}"
         )
         return True
@@ -145,6 +170,21 @@ class MahmrNode(LifecycleNode):
             self.start_error = f"[mahmr] {step} failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(self.start_error + "\n" + "".join(traceback.format_exception(exc)[-3:]))
             return False
+
+    def _on_change_state(self, request, response):
+        """``~/change_state``: refuse a transition the current state does not offer, else run it."""
+        transition = request.transition
+        available = {t[0]: t[1] for t in self._state_machine.available_transitions}
+        valid = transition.label in available.values() if transition.label else transition.id in available
+        if not valid:
+            state = self._state_machine.current_state[1]
+            self.get_logger().warning(
+                f"[mahmr] refused lifecycle transition '{transition.label or transition.id}' in state "
+                f"'{state}' (available: {', '.join(sorted(set(available.values()))) or 'none'})"
+            )
+            response.success = False
+            return response
+        return self._change_state(request, response)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe, stop the worker (the running frame finishes) and free the model."""
@@ -183,7 +223,7 @@ class MahmrNode(LifecycleNode):
         self.diagnostics_pub = None
         if self.updater is None:
             self.diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-        self.tf_broadcaster, tf_kind = make_transform_broadcaster(self)
+        self.tf_broadcaster, tf_kind = make_transform_broadcaster(self)  # tf2_ros when importable
         if tf_kind == "none":
             self.get_logger().info(
                 "[mahmr] neither tf2_ros nor tf2_msgs importable: no body_<id> TF published"
@@ -196,14 +236,23 @@ class MahmrNode(LifecycleNode):
         if not self._publishers_ready:
             return
         self.destroy_timer(self.status_timer)
-        publishers = [self.meshes_pub, self.topology_pub, self.markers_pub, self.debug_image_pub]
-        publishers += [self.diagnostics_pub, getattr(self.tf_broadcaster, "publisher", None)]
-        publishers += self.hri.publishers() if self.hri is not None else []
-        for publisher in publishers:
+        for publisher in self._output_publishers() + [self.topology_pub, self.diagnostics_pub]:
             if publisher is not None:
                 self.destroy_publisher(publisher)
+        destroy_updater(self, self.updater)
+        self.updater = None
         self._topologies_sent.clear()
         self._publishers_ready = False
+
+    def _output_publishers(self) -> list:
+        """Publishers of per-frame outputs: meshes, markers, debug image, /tf, REP-155 topics."""
+        publishers = [
+            self.meshes_pub,
+            self.markers_pub,
+            self.debug_image_pub,
+            tf_publisher(self.tf_broadcaster),
+        ]
+        return publishers + (self.hri.publishers() if self.hri is not None else [])
 
     def _load_pipeline(self) -> bool:
         pipeline_config = self.config.pipeline_config()
@@ -221,16 +270,23 @@ class MahmrNode(LifecycleNode):
         return True
 
     def _stop(self) -> None:
-        for subscription in self.pairing.subscriptions if self.pairing else []:
-            self.destroy_subscription(subscription)
-        self.pairing = None
-        self.depth_cache = None
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
-        if self.pipeline is not None:
-            self.pipeline.close()
-            self.pipeline = None
+        """Unsubscribe; stop the worker (a running frame may finish but never publishes); free the model."""
+        if self.inputs is not None:
+            self.inputs.close()
+            self.inputs = None
+        with self._publish_lock:  # waits for a frame that is publishing right now
+            self._generation += 1
+        worker, pipeline = self.worker, self.pipeline
+        self.worker = self.pipeline = None
+        close = pipeline.close if pipeline is not None else None
+        if worker is not None:
+            if not worker.stop(WORKER_STOP_TIMEOUT_S, then=close):
+                self.get_logger().warning(
+                    f"[mahmr] a frame is still running after {WORKER_STOP_TIMEOUT_S:.0f} s; its result is "
+                    "dropped and the model is freed when it ends"
+                )
+        elif close is not None:
+            close()
 
     # --- callbacks (executor thread): hand over, nothing else -------------------------------------------
 
@@ -241,22 +297,24 @@ class MahmrNode(LifecycleNode):
         self.counts["received"] += 1
         self._input_rate.tick()
         self._last_pair_s = time.monotonic()
-        worker = self.worker
-        if worker is None or not self.enabled:
+        if self.worker is None or self.inputs is None or not self.enabled:
             return
         if self.config.input_lazy and not self.has_consumers():
             self.counts["idle"] += 1
             return
-        depth_msg = self.depth_cache.take(stamp_ns(image_msg)) if self.depth_cache is not None else None
-        worker.submit(Frame(image_msg, info_msg, time.perf_counter(), depth_msg))
+        self.inputs.hand_over(image_msg, info_msg)  # (dto.mode rgbd: after the depth of its stamp)
+
+    def _submit(self, pair, depth_msg) -> None:
+        worker = self.worker
+        if worker is not None:
+            worker.submit(Frame(pair[0], pair[1], time.perf_counter(), depth_msg))
 
     def has_consumers(self) -> bool:
-        """Does anybody listen to an output we would compute (meshes, markers, debug image, TF, REP-155)?"""
-        publishers = [self.meshes_pub, self.markers_pub, self.debug_image_pub]
-        publishers.append(
-            getattr(self.tf_broadcaster, "publisher", getattr(self.tf_broadcaster, "pub_tf", None))
-        )
-        publishers += self.hri.publishers() if self.hri is not None else []
+        """Does anybody listen to a per-frame output (meshes, markers, debug image, REP-155)?
+
+        ``/tf`` listeners do not count: every robot runs one, so counting them would never idle.
+        """
+        publishers = [p for p in self._output_publishers() if p is not tf_publisher(self.tf_broadcaster)]
         return any(p is not None and p.get_subscription_count() > 0 for p in publishers)
 
     def _on_enable(self, request, response):
@@ -268,73 +326,116 @@ class MahmrNode(LifecycleNode):
 
     def _on_status_timer(self) -> None:
         self._check_pairing()
+        if self.inputs is not None:
+            self.inputs.check_qos()
         if self.diagnostics_pub is not None:
             self.diagnostics_pub.publish(self._diagnostics())
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
-        values = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
-        specs = {spec.name: spec for spec in PARAMETERS}
-        for parameter in parameters:
-            error = check_value(specs[parameter.name], parameter.value) if parameter.name in specs else None
-            if error:
-                return SetParametersResult(successful=False, reason=error)
-            values[parameter.name] = parameter.value
-        self.config = config_from_values(values)
+        """Check our parameters as a whole; leave the others (use_sim_time, qos_overrides, ...) to rclpy."""
+        ours = {p.name: p.value for p in parameters if p.name in PARAMETER_NAMES}
+        if not ours:
+            return SetParametersResult(successful=True)
+        values = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
+        try:
+            config = config_from_values({**values, **ours})
+        except ValueError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        self.config = config
         return SetParametersResult(successful=True)
 
     # --- worker thread -----------------------------------------------------------------------------------
 
-    def _process_frame(self, frame: Frame) -> None:
+    def _process_frame(self, frame: Frame, pipeline: Pipeline, generation: int) -> None:
         header = frame.image_msg.header
+        stamp = stamp_ns(frame.image_msg)
+        if not self._stamp_in_order(stamp, pipeline):
+            return
         decode = compressed_to_bgr if self.config.input_compressed else image_to_bgr
         image_bgr = decode(frame.image_msg)
-        K = None if frame.info_msg is None else convert.camera_info_to_K(frame.info_msg, image_bgr.shape[:2])
+        K = None
+        if frame.info_msg is not None:
+            intrinsics = self.inputs.intrinsics if self.inputs is not None else "k"
+            K = convert.camera_info_to_K(frame.info_msg, image_bgr.shape[:2], intrinsics)
+            if intrinsics == "k" and convert.has_distortion(frame.info_msg):
+                self.warn_throttled("distortion", f"CameraInfo distortion d={list(frame.info_msg.d)} "
+                                    f"({frame.info_msg.distortion_model}) is not undone: on a raw image the "
+                                    "results are approximate, off-centre most; feed image_rect (image_proc) "
+                                    "and set input.intrinsics p")  # fmt: skip
         depth = None
         if frame.depth_msg is not None:
             depth = depth_to_metres(frame.depth_msg)
         elif self.config.dto_mode == "rgbd":
-            self.warn_throttled("depth", "dto.mode rgbd but no depth image within input.depth_slop_s: "
-                                "this frame uses the height prior only (check the depth remap)")  # fmt: skip
-        result = self.pipeline.process(image_bgr, K, depth=depth, stamp=stamp_ns(frame.image_msg))
-        self._publish(result, header, image_bgr, (time.perf_counter() - frame.received_s) * 1e3)
+            self.warn_throttled("depth", "dto.mode rgbd but no depth image within input.depth_slop_s of the "
+                                "image stamp after input.depth_wait_s: this frame uses the height prior only "
+                                f"(check the depth remap: {self.resolve_topic_name('depth')})")  # fmt: skip
+        result = pipeline.process(image_bgr, K, depth=depth, stamp_ns=stamp)
+        processing_ms = (time.perf_counter() - frame.received_s) * 1e3
+        with self._publish_lock:
+            if generation != self._generation:  # deactivated while this frame ran: drop it
+                return
+            self._publish(pipeline, result, header, image_bgr, processing_ms)
+
+    def _stamp_in_order(self, stamp: int, pipeline: Pipeline) -> bool:
+        """False for a late frame (older than the last one: skip it); a jump back resets the tracks."""
+        last, self._last_stamp_ns = self._last_stamp_ns, stamp
+        if last is None or stamp >= last:
+            return True
+        back_s = (last - stamp) * 1e-9
+        if back_s <= STAMP_REORDER_S:
+            self._last_stamp_ns = last
+            self.counts["out_of_order"] += 1
+            self.warn_throttled("out_of_order", f"skipped an image {back_s:.3f} s older than the last one "
+                                "(arrived out of order)")  # fmt: skip
+            return False
+        if pipeline.tracker is not None:
+            pipeline.tracker.reset()
+        self.warn_throttled("stamp_jump", f"image stamps went back {back_s:.1f} s (bag loop, clock reset?): "
+                            "track ids start over")  # fmt: skip
+        return True
 
     def _on_frame_error(self, frame: Frame, error: BaseException) -> None:
+        # One throttle key per kind of problem (numbers stripped), so a second kind is never hidden.
+        key = re.sub(r"\d+(\.\d+)?", "#", f"{type(error).__name__}: {error}")
         if isinstance(error, InputError):
             self.counts["skipped"] += 1
-            self.warn_throttled(str(error).split("]")[0], f"skipped frame: {error}")
+            self.warn_throttled(key, f"skipped frame: {error}")
         else:
             self.counts["failed"] += 1
             self.warn_throttled(
-                type(error).__name__,
+                key,
                 f"frame failed ({type(error).__name__}: {error}); skipped\n"
                 + "".join(traceback.format_exception(error)[-3:]),
             )
 
-    def _publish(self, result, header, image_bgr, processing_ms: float) -> None:
+    def _publish(self, pipeline: Pipeline, result, header, image_bgr, processing_ms: float) -> None:
         cfg = self.config
-        self._publish_topology()
+        self._publish_topology(pipeline)
         self.meshes_pub.publish(convert.frame_to_msg(result, header, cfg.publish_vertices, processing_ms))
-        if cfg.publish_tf and self.tf_broadcaster is not None and result.humans:
-            names = self.pipeline.topology().joint_names if cfg.publish_joint_frames else None
+        if cfg.publish_tf and self.tf_broadcaster is not None:
+            names = pipeline.topology().joint_names if cfg.publish_joint_frames else None
             transforms = convert.body_transforms(result, header, names)
+            if result.floor is not None and cfg.publish_floor_frame:
+                transforms.append(convert.floor_transform(result.floor, header, cfg.publish_floor_frame))
             if transforms:
                 self.tf_broadcaster.sendTransform(transforms)
         if self._markers_due():
-            faces = self.pipeline.topology().faces
+            faces = pipeline.topology().faces
             self.markers_pub.publish(
                 convert.markers_from_frame(result, header, faces, cfg.publish_markers_lifetime_s)
             )
             self.counts["markers"] += 1
         if cfg.publish_debug_image and self.debug_image_pub.get_subscription_count() > 0:
-            overlay = render_overlay(image_bgr, result.humans, self.pipeline.topology().faces, result.K_used)
+            overlay = render_overlay(image_bgr, result.humans, pipeline.topology().faces, result.K_used)
             self.debug_image_pub.publish(bgr_to_image_msg(overlay, header))
         if self.hri is not None:
-            self.hri.publish(result, header, self.pipeline.topology().joint_names)
+            self.hri.publish(result, header, pipeline.topology().joint_names)
         self.counts["published"] += 1
         self._output_rate.tick()
         self.last_processing_ms = processing_ms
         self.last_timings_ms = dict(result.timings_ms)
         self.last_people = len(result.humans)
+        self.last_floor = result.floor
         stamp_s = header.stamp.sec + header.stamp.nanosec * 1e-9
         self.last_latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp_s) * 1e3
 
@@ -347,26 +448,10 @@ class MahmrNode(LifecycleNode):
             self._warned_at[key] = now
             self.get_logger().warning(f"[mahmr] {message}")
 
-    def _subscribe(self) -> Pairing:
-        cfg = self.config
-        if cfg.input_image_qos == "reliable":
-            qos = QoSProfile(depth=cfg.input_qos_depth, reliability=ReliabilityPolicy.RELIABLE)
-        else:
-            qos = QoSProfile(**{**_qos_fields(qos_profile_sensor_data), "depth": cfg.input_qos_depth})
-        image_type = CompressedImage if cfg.input_compressed else Image
-        if not cfg.input_use_camera_info:
-            pairing = Pairing([self.create_subscription(image_type, "image", self.on_image, qos)])
-        else:
-            pairing = create_pairing(self, image_type, "image", "camera_info", qos, cfg, self.on_image_pair)
-        if cfg.dto_mode == "rgbd":
-            self.depth_cache = DepthCache(cfg.input_depth_slop_s, size=2 * cfg.input_qos_depth)
-            pairing.subscriptions.append(self.create_subscription(Image, "depth", self.depth_cache.add, qos))
-        return pairing
-
-    def _publish_topology(self) -> None:
-        body_model = self.pipeline.body_model
+    def _publish_topology(self, pipeline: Pipeline) -> None:
+        body_model = pipeline.body_model
         if body_model not in self._topologies_sent:
-            self.topology_pub.publish(convert.topology_to_msg(self.pipeline.topology()))
+            self.topology_pub.publish(convert.topology_to_msg(pipeline.topology()))
             self._topologies_sent.add(body_model)
 
     def _markers_due(self) -> bool:
@@ -397,23 +482,28 @@ class MahmrNode(LifecycleNode):
         out.header.stamp = self.get_clock().now().to_msg()
         return out
 
+    def image_subscription_status(self) -> str:
+        """What the image input is doing (diagnostics): its topic and QoS, or why nothing arrives."""
+        return self.inputs.status() if self.inputs is not None else "not subscribed (node inactive)"
+
+    @property
+    def pairing(self) -> Pairing | None:
+        """Who pairs images with CameraInfos now (None while inactive or waiting for a publisher)."""
+        return self.inputs.pairing if self.inputs is not None else None
+
+    @property
+    def depth_joiner(self) -> DepthJoiner | None:
+        return self.inputs.depth_joiner if self.inputs is not None else None
+
     @property
     def dropped_frames(self) -> int:
         """Frames replaced by a newer one before the worker picked them up (latest-frame policy)."""
         return self.worker.dropped if self.worker else 0
 
 
-def _qos_fields(profile: QoSProfile) -> dict:
-    return {
-        "history": profile.history,
-        "reliability": profile.reliability,
-        "durability": profile.durability,
-        "depth": profile.depth,
-    }
-
-
 def main(args=None) -> int:
     """``ros2 run mahmr_ros mahmr_node``: init / try spin / finally destroy + try_shutdown (Jazzy, Humble)."""
+    use_large_frame_profile()  # before rclpy.init: camera-sized messages between processes (see dds.py)
     rclpy.init(args=args)
     node = None
     code = 0
@@ -427,6 +517,8 @@ def main(args=None) -> int:
         code = 1
     finally:
         if node is not None:
+            counts = ", ".join(f"{k} {v}" for k, v in {**node.counts, "dropped": node.dropped_frames}.items())
+            rclpy.logging.get_logger("mahmr").info(f"[mahmr] frames: {counts}")  # what a run did, at exit
             node.destroy_node()
         rclpy.try_shutdown()
     return code

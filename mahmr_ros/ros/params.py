@@ -1,9 +1,15 @@
 """Node parameters: one declaration each (description, range), read into a frozen ``NodeConfig``.
 
-The same dotted keys are commented in ``config/mahmr.yaml`` (``test/test_static.py`` checks both agree) and
-are accepted by ``mahmr_ros.pipeline.load_config``, so ``estimator``, ``model.*`` and ``dto.*`` go to the
-Pipeline unchanged; ``input.*`` and ``publish.*`` belong to the node. ``PARAMETERS`` is plain data so tools
-and tests can read it without rclpy.
+Two kinds, one table (``PARAMETERS``, plain data: tools and tests read it without rclpy):
+
+* the pipeline's keys (``estimator``, ``model.*``, ``dto.*``, ``offline.*``, ``tracking.*``) are generated
+  from ``mahmr_ros.pipeline_config.SETTINGS``, the one place their defaults, ranges and descriptions live.
+  They are read-only (start-up only). A core default of None ("not set") is the ROS value 0 / "" here.
+* the node's own keys (``autostart``, ``input.*``, ``publish.*``) are declared below.
+
+``config/mahmr.yaml`` and the README's table are generated from ``PARAMETERS``
+(``tools/write_params_yaml.py``; ``test/test_static.py`` keeps them equal), and the same file is accepted by
+``Pipeline.from_config``.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-IMAGE_QOS_CHOICES = ("sensor_data", "reliable")
+from mahmr_ros.pipeline_config import SETTINGS, Setting, load_config
+
+IMAGE_QOS_CHOICES = ("auto", "sensor_data", "reliable")
+INTRINSICS_CHOICES = ("auto", "k", "p")
 
 
 @dataclass(frozen=True)
@@ -26,59 +35,56 @@ class ParamSpec:
     read_only: bool = False
     choices: tuple[str, ...] = ()
 
+    @property
+    def field(self) -> str:
+        """The NodeConfig field of a node parameter (``input.qos_depth`` -> ``input_qos_depth``)."""
+        return self.name.replace(".", "_")
 
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("autostart", True, "configure and activate at start-up; false = wait for a lifecycle manager "
-              "(configure = load the model, activate = subscribe and publish)", read_only=True),
-    ParamSpec("estimator", "auto", "estimator: auto (mahmr if model.weights and model.smpl_path are set, "
-              "else offline), mahmr, offline, or any registered name", read_only=True),
-    ParamSpec("model.config", "fov_kid", "MA-HMR network config: fov_kid, fov or default", read_only=True),
-    ParamSpec("model.weights", "", "path to the MA-HMR checkpoint (.bin/.pth); empty = none", read_only=True),
-    ParamSpec("model.smpl_path", "", "path to the SMPL neutral model (.npz/.pkl); empty = none",
-              read_only=True),
-    ParamSpec("model.kid_template_path", "", "path to the SMIL kid template (.npy); empty = no kid blend",
-              read_only=True),
-    ParamSpec("model.conf_thresh", 0.3, "keep people with detection confidence > this (strict, as official)",
-              0.0, 1.0, read_only=True),
-    ParamSpec("model.device", "auto", "torch device: auto, cpu, cuda, cuda:N", read_only=True),
-    ParamSpec("model.backend", "auto", "inference backend: auto, torch, onnx, tensorrt", read_only=True),
-    ParamSpec("model.precision", "fp32", "inference precision: fp32, fp16, bf16", read_only=True),
-    ParamSpec("dto.mode", "prior_only", "DTO refinement: off, prior_only (height prior, no depth), rgbd "
-              "(subscribes to a registered depth image) or mono (relative depth from dto.depth_model)",
-              read_only=True, choices=("off", "prior_only", "rgbd", "mono")),
-    ParamSpec("dto.depth_model", "", "ONNX monocular depth model for dto.mode mono (e.g. your Depth Anything "
-              "V2 export); empty = none", read_only=True),
-    ParamSpec("offline.camera_height_m", 0.0, "offline estimator: camera height above the floor people "
-              "stand on (m); > 0 sizes each person from their feet (recognises children); 0 = unknown", 0.0,
-              20.0, read_only=True),
-    ParamSpec("offline.camera_pitch_deg", 0.0, "offline estimator: downward tilt of the optical axis (deg), "
-              "used with offline.camera_height_m", -90.0, 90.0, read_only=True),
-    ParamSpec("tracking.reid_window_s", 1.0, "a person unseen for longer than this gets a new id (s)", 0.0,
-              60.0, read_only=True),
-    ParamSpec("tracking.max_distance_m", 1.0, "pelvis distance (after constant-velocity prediction) that "
-              "costs as much as no box overlap (m)", 0.05, 10.0, read_only=True),
+
+def _from_setting(setting: Setting) -> ParamSpec:
+    """The ROS parameter of a pipeline setting (start-up only; None defaults become 0 / "")."""
+    default, description = setting.default, setting.description
+    if default is None:
+        default = setting.value_type()
+        description += f" ({default!r} = unset)" if default != "" else ' ("" = unset)'
+    return ParamSpec(setting.key, default, description, setting.min_value, setting.max_value, True,
+                     setting.choices)  # fmt: skip
+
+
+NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("input.compressed", False, "subscribe to image/compressed (sensor_msgs/CompressedImage) "
               "instead of image", read_only=True),
-    ParamSpec("input.image_qos", "sensor_data", "image and camera_info QoS: sensor_data (best effort) or "
-              "reliable", read_only=True, choices=IMAGE_QOS_CHOICES),
+    ParamSpec("input.image_qos", "auto", "image, camera_info and depth QoS: auto (subscribe once a topic has "
+              "a publisher: reliable when all its publishers are, else best effort; a best-effort publisher "
+              "joining later switches it to best effort), sensor_data (best effort) or reliable",
+              read_only=True, choices=IMAGE_QOS_CHOICES),
     ParamSpec("input.qos_depth", 5, "history depth of the image and camera_info subscriptions", 1, 100,
               read_only=True),
-    ParamSpec("input.use_camera_info", True, "use CameraInfo.k; false = let the estimator choose the camera "
-              "(FoV head), camera_info is not subscribed", read_only=True),
+    ParamSpec("input.use_camera_info", True, "use CameraInfo intrinsics; false = let the estimator choose "
+              "the camera (FoV head), camera_info is not subscribed", read_only=True),
+    ParamSpec("input.intrinsics", "auto", "which CameraInfo matrix describes the image: k (raw image; a "
+              "non-zero distortion d is warned about, not undone), p (rectified image, image_rect*: "
+              "P[:3,:3]) or auto (p when the image topic name contains 'rect', else k)", read_only=True,
+              choices=INTRINSICS_CHOICES),
     ParamSpec("input.sync_slop_s", 0.02, "max stamp difference (s) to pair an image with a CameraInfo",
               0.0, 1.0, read_only=True),
     ParamSpec("input.sync_queue_size", 10, "messages kept per topic while waiting for a partner", 1, 100,
               read_only=True),
     ParamSpec("input.lazy", True, "skip inference entirely while nobody subscribes to any output (meshes, "
-              "markers, debug image, TF)"),
+              "markers, debug image, REP-155 topics; TF listeners do not count: a robot always has one)"),
     ParamSpec("input.depth_slop_s", 0.05, "max stamp difference (s) to use a depth image with a colour image",
               0.0, 1.0, read_only=True),
+    ParamSpec("input.depth_wait_s", 0.2, "dto.mode rgbd: how long a colour frame waits for its depth image "
+              "(s); after that it is processed with the height prior only", 0.0, 2.0, read_only=True),
     ParamSpec("input.camera_info_cache", False, "pair an image without a matching CameraInfo with the last "
               "CameraInfo received (latched or slow camera_info); uses the built-in synchronizer",
               read_only=True),
     ParamSpec("publish.vertices", True, "fill HumanMesh.vertices (V x 3 floats per person)"),
     ParamSpec("publish.tf", True, "broadcast body_<id> TF frames at the pelvis (REP-155 axes)"),
     ParamSpec("publish.joint_frames", False, "also broadcast <joint>_<id> TF frames per person"),
+    ParamSpec("publish.floor_frame", "humans_floor", "TF frame of the floor the people stand on (the offline "
+              "estimator's estimated or given floor; REP-103 axes, origin below the camera, parent = image "
+              "frame); empty = not broadcast"),
     ParamSpec("publish.debug_image", True, "publish ~/debug_image (meshes over the image) while subscribed"),
     ParamSpec("publish.hri", True, "REP-155 topics (/humans/bodies/...) when hri_msgs is installed"),
     ParamSpec("publish.markers", True, "publish ~/markers (mesh + label per person) while subscribed"),
@@ -90,75 +96,103 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("publish.warn_period_s", 5.0, "throttle period of per-frame warnings (s)", 0.1, 3600.0),
 )  # fmt: skip
 
+AUTOSTART = ParamSpec(
+    "autostart",
+    True,
+    "configure and activate at start-up; false = wait for a lifecycle manager (configure = load the model, "
+    "activate = subscribe and publish)",
+    read_only=True,
+)
+PIPELINE_PARAMETERS: tuple[ParamSpec, ...] = tuple(_from_setting(s) for s in SETTINGS)
+#: Every parameter the node declares, in the order of config/mahmr.yaml and the README.
+PARAMETERS: tuple[ParamSpec, ...] = (AUTOSTART, *PIPELINE_PARAMETERS, *NODE_PARAMETERS)
+PARAMETER_NAMES = frozenset(spec.name for spec in PARAMETERS)
+
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """Typed, validated view of the node parameters (dotted names with ``_`` for ``.``)."""
+    """Typed view of the parameters, built only by ``config_from_values`` (defaults live in PARAMETERS).
 
-    estimator: str = "auto"
-    model: tuple[tuple[str, Any], ...] = ()
-    autostart: bool = True
-    dto_mode: str = "prior_only"
-    dto_depth_model: str = ""
-    offline_camera_height_m: float = 0.0
-    offline_camera_pitch_deg: float = 0.0
-    tracking_reid_window_s: float = 1.0
-    tracking_max_distance_m: float = 1.0
-    input_compressed: bool = False
-    input_image_qos: str = "sensor_data"
-    input_qos_depth: int = 5
-    input_use_camera_info: bool = True
-    input_lazy: bool = True
-    input_depth_slop_s: float = 0.05
-    input_sync_slop_s: float = 0.02
-    input_sync_queue_size: int = 10
-    input_camera_info_cache: bool = False
-    publish_vertices: bool = True
-    publish_tf: bool = True
-    publish_joint_frames: bool = False
-    publish_debug_image: bool = True
-    publish_hri: bool = True
-    publish_markers: bool = True
-    publish_markers_max_rate_hz: float = 5.0
-    publish_markers_lifetime_s: float = 1.0
-    publish_meshes_depth: int = 10
-    publish_warn_period_s: float = 5.0
+    The node's own parameters are fields (``input.qos_depth`` -> ``input_qos_depth``); the pipeline's are
+    kept in ``pipeline_values`` and given to the Pipeline as a nested dict by ``pipeline_config``.
+    """
+
+    autostart: bool
+    input_compressed: bool
+    input_image_qos: str
+    input_qos_depth: int
+    input_use_camera_info: bool
+    input_intrinsics: str
+    input_sync_slop_s: float
+    input_sync_queue_size: int
+    input_lazy: bool
+    input_depth_slop_s: float
+    input_depth_wait_s: float
+    input_camera_info_cache: bool
+    publish_vertices: bool
+    publish_tf: bool
+    publish_joint_frames: bool
+    publish_floor_frame: str
+    publish_debug_image: bool
+    publish_hri: bool
+    publish_markers: bool
+    publish_markers_max_rate_hz: float
+    publish_markers_lifetime_s: float
+    publish_meshes_depth: int
+    publish_warn_period_s: float
+    pipeline_values: tuple[tuple[str, Any], ...]  # (dotted key, ROS value) of every pipeline parameter
+
+    def pipeline_value(self, key: str) -> Any:
+        """The ROS value of a pipeline parameter, e.g. ``pipeline_value("dto.mode")``."""
+        return dict(self.pipeline_values)[key]
+
+    @property
+    def dto_mode(self) -> str:
+        return self.pipeline_value("dto.mode")
 
     def pipeline_config(self) -> dict:
-        """The nested dict ``Pipeline.from_config`` takes (estimator and its section, dto, tracking)."""
-        dto = {"mode": self.dto_mode, "depth_model": self.dto_depth_model}
-        tracking = {
-            "reid_window_s": self.tracking_reid_window_s,
-            "max_distance_m": self.tracking_max_distance_m,
-        }
-        offline = {"camera_pitch_deg": self.offline_camera_pitch_deg}
-        if self.offline_camera_height_m > 0:
-            offline["camera_height_m"] = self.offline_camera_height_m
-        return {
-            "estimator": self.estimator,
-            "model": dict(self.model),
-            "offline": offline,
-            "dto": dto,
-            "tracking": tracking,
-        }
+        """The nested dict ``Pipeline.from_config`` takes (a ROS 0 / "" of a None-default key: None)."""
+        config: dict = {}
+        for spec, setting in zip(PIPELINE_PARAMETERS, SETTINGS, strict=True):
+            value = self.pipeline_value(spec.name)
+            if setting.default is None and not value:
+                value = None
+            section, _, name = spec.name.rpartition(".")
+            (config.setdefault(section, {}) if section else config)[name] = value
+        return config
 
 
 def config_from_values(values: dict[str, Any]) -> NodeConfig:
-    """Dotted-name values (defaults for missing ones) -> NodeConfig; raises ValueError naming a bad value."""
+    """Dotted-name values (defaults for missing ones) -> NodeConfig.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones) or a bad value (it says what is
+            expected); the pipeline's keys are also checked by ``pipeline_config.load_config``.
+    """
+    unknown = sorted(set(values) - PARAMETER_NAMES)
+    if unknown:
+        valid = ", ".join(spec.name for spec in PARAMETERS)
+        raise ValueError(f"[params] unknown parameter(s) {', '.join(unknown)} (valid: {valid})")
     merged = {spec.name: spec.default for spec in PARAMETERS}
     merged.update(values)
     for spec in PARAMETERS:
         error = check_value(spec, merged[spec.name])
         if error:
             raise ValueError(error)
-    model = tuple((k.split(".", 1)[1], v) for k, v in merged.items() if k.startswith("model."))
-    fields = {k.replace(".", "_"): v for k, v in merged.items() if not k.startswith("model.")}
-    fields.pop("estimator")
-    return NodeConfig(estimator=merged["estimator"], model=model, **fields)
+    node_fields = {spec.field: merged[spec.name] for spec in (AUTOSTART, *NODE_PARAMETERS)}
+    pipeline_values = tuple((spec.name, merged[spec.name]) for spec in PIPELINE_PARAMETERS)
+    config = NodeConfig(**node_fields, pipeline_values=pipeline_values)
+    load_config(config.pipeline_config())  # the core's own checks (types, ranges), with its messages
+    return config
 
 
 def check_value(spec: ParamSpec, value: Any) -> str | None:
     """None if ``value`` is acceptable for ``spec``, else a message saying what is expected."""
+    expected = type(spec.default)
+    if isinstance(value, bool) != (expected is bool) or not isinstance(
+        value, (float, int) if expected is float else expected
+    ):
+        return f"[params] {spec.name}={value!r}: expected {expected.__name__}, got {type(value).__name__}"
     if spec.choices and value not in spec.choices:
         return f"[params] {spec.name}={value!r}: expected one of {', '.join(spec.choices)}"
     if spec.min_value is not None and value < spec.min_value:

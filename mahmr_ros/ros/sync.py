@@ -1,4 +1,4 @@
-"""Pair each image with its CameraInfo by stamp.
+"""Pair each image with its CameraInfo by stamp, and each colour frame with its depth image (``DepthJoiner``).
 
 ``message_filters.ApproximateTimeSynchronizer`` is used when importable and no cached CameraInfo is wanted.
 Otherwise ``StampPairer`` (below, pure Python) does the same job and can also pair an image with the last
@@ -16,6 +16,7 @@ StampPairer rules (approximate-time, newest first):
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,30 +91,91 @@ class StampPairer:
         return buffer.popleft()
 
 
-class DepthCache:
-    """The last few depth images, looked up by the colour image's stamp (depth drivers publish separately).
+class DepthJoiner:
+    """Joins each colour frame with the registered depth image of its stamp, waiting briefly for late depth.
+
+    Depth drivers publish on their own topic, usually just after the colour image, and large messages that
+    were lost and re-sent arrive out of order: looking the depth up only when the colour frame arrives
+    misses it. So a colour frame (an image/CameraInfo pair) whose depth has not come yet is held for up to
+    ``wait_s`` (wall clock); whichever comes second completes the frame.
+
+    Rules:
+        * ``add_frame``: a buffered depth within ``slop_s`` of the frame's stamp -> emitted at once with it;
+          else the frame waits (``wait_s`` = 0: emitted at once without depth).
+        * ``add_depth``: the depth is buffered (newest ``size`` kept); a waiting frame within the slop is
+          emitted with it, and waiting frames older than that one are dropped (counted in ``dropped``: the
+          node keeps only the latest frame anyway).
+        * ``flush`` (call it periodically): the newest frame whose wait is over is emitted without depth
+          (older ones are dropped).
 
     Args:
-        slop_s: max |stamp difference| to accept a depth image for a colour image.
-        size: depth messages kept (oldest dropped).
+        emit: called as ``emit(frame, depth_msg_or_None)`` on the thread that completed the frame.
+        slop_s: max |stamp difference| of a colour frame and its depth image, seconds.
+        wait_s: how long a frame waits for its depth, seconds.
+        size: depth messages and waiting frames kept.
+        clock: monotonic time source in seconds (tests pass a fake one).
     """
 
-    def __init__(self, slop_s: float = 0.05, size: int = 10):
-        self.slop_ns = int(slop_s * 1e9)
-        self._msgs: deque = deque(maxlen=size)
+    def __init__(self, emit: Callable[[Any, Any], None], slop_s: float, wait_s: float, size: int = 10,
+                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+        self._emit = emit
+        self.slop_ns = int(round(slop_s * 1e9))
+        self.wait_s = wait_s
+        self._clock = clock
+        self._depths: deque = deque(maxlen=size)
+        self._waiting: deque = deque(maxlen=size)  # (stamp_ns, frame, deadline_s), oldest first
         self._lock = threading.Lock()
+        self.with_depth = 0
+        self.without_depth = 0
+        self.dropped = 0
 
-    def add(self, depth_msg: Any) -> None:
+    def add_frame(self, t_ns: int, frame: Any) -> None:
         with self._lock:
-            self._msgs.append(depth_msg)
+            depth = self._nearest(self._depths, t_ns, key=stamp_ns)
+            if depth is None and self.wait_s > 0:
+                if len(self._waiting) == self._waiting.maxlen:
+                    self.dropped += 1
+                self._waiting.append((t_ns, frame, self._clock() + self.wait_s))
+                return
+        self._complete(frame, depth)
 
-    def take(self, t_ns: int) -> Any:
-        """The depth message closest in time to ``t_ns`` within the slop, or None."""
+    def add_depth(self, depth_msg: Any) -> None:
         with self._lock:
-            best = min(self._msgs, key=lambda m: abs(stamp_ns(m) - t_ns), default=None)
-        if best is None or abs(stamp_ns(best) - t_ns) > self.slop_ns:
-            return None
-        return best
+            self._depths.append(depth_msg)
+            waiting = self._nearest(self._waiting, stamp_ns(depth_msg), key=lambda w: w[0])
+            if waiting is None:
+                return
+            while self._waiting[0] is not waiting:  # older frames: stale now
+                self._waiting.popleft()
+                self.dropped += 1
+            self._waiting.popleft()
+        self._complete(waiting[1], depth_msg)
+
+    def flush(self) -> None:
+        now = self._clock()
+        expired = None
+        with self._lock:
+            while self._waiting and self._waiting[0][2] <= now:
+                if expired is not None:
+                    self.dropped += 1
+                expired = self._waiting.popleft()
+        if expired is not None:
+            self._complete(expired[1], None)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def _complete(self, frame: Any, depth_msg: Any) -> None:
+        if depth_msg is None:
+            self.without_depth += 1
+        else:
+            self.with_depth += 1
+        self._emit(frame, depth_msg)
+
+    def _nearest(self, items, t_ns: int, key) -> Any:
+        best = min(items, key=lambda item: abs(key(item) - t_ns), default=None)
+        return best if best is not None and abs(key(best) - t_ns) <= self.slop_ns else None
 
 
 @dataclass
@@ -125,14 +187,14 @@ class Pairing:
     synchronizer: Any = None  # message_filters.ApproximateTimeSynchronizer, kept alive here
 
 
-def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, config, callback):
+def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, config, callback) -> Pairing:
     """Subscribe to image + camera_info and call ``callback(image_msg, info_msg)`` per pair.
 
     Args:
         node: the rclpy node that owns the subscriptions.
         image_type: sensor_msgs Image or CompressedImage.
         image_topic, info_topic: topic names (relative names resolve in the node's namespace).
-        qos: QoS profile of both subscriptions.
+        qos: (image QoS, camera_info QoS) profiles.
         config: NodeConfig (``input_sync_slop_s``, ``input_sync_queue_size``, ``input_camera_info_cache``).
         callback: called on the executor thread with each pair.
 
@@ -141,14 +203,15 @@ def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, con
     """
     from sensor_msgs.msg import CameraInfo
 
+    image_qos, info_qos = qos
     try:
         import message_filters
     except ImportError:
         message_filters = None
-    if message_filters is not None and not config.input_camera_info_cache:  # pragma: no cover - real ROS
+    if message_filters is not None and not config.input_camera_info_cache:
         filters = [
-            message_filters.Subscriber(node, image_type, image_topic, qos_profile=qos),
-            message_filters.Subscriber(node, CameraInfo, info_topic, qos_profile=qos),
+            message_filters.Subscriber(node, image_type, image_topic, qos_profile=image_qos),
+            message_filters.Subscriber(node, CameraInfo, info_topic, qos_profile=info_qos),
         ]
         sync = message_filters.ApproximateTimeSynchronizer(
             filters, config.input_sync_queue_size, config.input_sync_slop_s
@@ -159,7 +222,7 @@ def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, con
         callback, config.input_sync_slop_s, config.input_sync_queue_size, config.input_camera_info_cache
     )
     subscriptions = [
-        node.create_subscription(image_type, image_topic, pairer.add_image, qos),
-        node.create_subscription(CameraInfo, info_topic, pairer.add_info, qos),
+        node.create_subscription(image_type, image_topic, pairer.add_image, image_qos),
+        node.create_subscription(CameraInfo, info_topic, pairer.add_info, info_qos),
     ]
     return Pairing(subscriptions, pairer)

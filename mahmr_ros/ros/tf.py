@@ -4,6 +4,9 @@
 2. Otherwise, when ``tf2_msgs`` is importable, a publisher of ``tf2_msgs/TFMessage`` on ``/tf`` with the QoS
    tf2_ros uses (reliable, volatile, keep-last 100): wire-identical for every TF listener.
 3. Otherwise None: the node logs once that no TF is published (meshes and markers still are).
+
+Both broadcasters keep their publisher in ``pub_tf`` (tf2_ros's attribute name), which the node destroys on
+cleanup: ``tf_publisher``.
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ class TopicTransformBroadcaster:
             reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.VOLATILE,
         )
-        self.publisher = node.create_publisher(TFMessage, TF_TOPIC, qos)
+        self.pub_tf = node.create_publisher(TFMessage, TF_TOPIC, qos)
 
     def sendTransform(self, transform) -> None:  # noqa: N802 - tf2_ros's name
         transforms = list(transform) if isinstance(transform, (list, tuple)) else [transform]
-        self.publisher.publish(self._message_type(transforms=transforms))
+        self.pub_tf.publish(self._message_type(transforms=transforms))
+
+
+def tf_publisher(broadcaster):
+    """The ``/tf`` publisher of a broadcaster made by ``make_transform_broadcaster`` (None for None)."""
+    return getattr(broadcaster, "pub_tf", None)
 
 
 def make_transform_broadcaster(node):
@@ -39,7 +47,7 @@ def make_transform_broadcaster(node):
         from tf2_ros import TransformBroadcaster
     except ImportError:
         TransformBroadcaster = None  # noqa: N806
-    if TransformBroadcaster is not None:  # pragma: no cover - tf2_ros is not on PyPI; real ROS installs
+    if TransformBroadcaster is not None:
         return TransformBroadcaster(node), "tf2_ros"
     try:
         return TopicTransformBroadcaster(node), "topic"

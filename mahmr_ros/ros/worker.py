@@ -34,6 +34,7 @@ class LatestFrameWorker:
         self._has_pending = False
         self._busy = False
         self._stopping = False
+        self._then: Callable[[], None] | None = None
         self.submitted = 0
         self.processed = 0
         self.dropped = 0
@@ -57,21 +58,41 @@ class LatestFrameWorker:
         with self._cond:
             return self._cond.wait_for(lambda: not self._has_pending and not self._busy, timeout_s)
 
-    def stop(self, timeout_s: float | None = 5.0) -> None:
-        """Drop any pending frame, let the running one finish, and join the thread."""
+    def stop(self, timeout_s: float | None = 5.0, then: Callable[[], None] | None = None) -> bool:
+        """Drop any pending frame, let the running one finish, and join the thread.
+
+        Args:
+            timeout_s: how long to wait for a running frame; None = as long as it takes.
+            then: called on the worker thread after its last frame (e.g. to free the model), also when the
+                join timed out and the frame is still running.
+
+        Returns:
+            True when the thread has ended; False when a frame was still running after ``timeout_s``
+            (``then`` runs when it ends).
+        """
         with self._cond:
             self._stopping = True
+            self._then = then
             if self._has_pending:
                 self._pending, self._has_pending = None, False
             self._cond.notify_all()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout_s)
+        if self._thread is threading.current_thread():
+            return False
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
 
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._then is not None:
+                self._then()
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._has_pending or self._stopping)

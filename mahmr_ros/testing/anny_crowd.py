@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from mahmr_ros.dto.priors import HEIGHT_PRIORS_M
+from mahmr_ros.geometry import project
 from mahmr_ros.offline.anny_body import FIT_BONES, AnnyBody, standing_aa
 from mahmr_ros.offline.fit import LEVEL_UP, upright_rotation
 from mahmr_ros.offline.floor import HEELS
 from mahmr_ros.offline.keypoints import PersonKeypoints
-from mahmr_ros.offline.place import assumed_K, project
+from mahmr_ros.offline.place import assumed_K
 
 #: BlazePose's world landmarks are adult-sized whoever it sees: this height, metres.
 ADULT_LANDMARK_HEIGHT_M = 1.70

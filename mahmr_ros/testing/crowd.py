@@ -23,6 +23,7 @@ import numpy as np
 from mahmr_ros.body.synthetic import synthetic_smpl_arrays
 from mahmr_ros.dto.priors import HEIGHT_PRIORS_M
 from mahmr_ros.dto.shape import ShapeModel
+from mahmr_ros.geometry import project
 from mahmr_ros.render import rasterize_meshes
 from mahmr_ros.types import HumanEstimate
 
@@ -273,10 +274,9 @@ def make_crowd(
 
 
 def _estimate(verts, joints, rot, betas, transl, K, height, cls, hw, faces) -> HumanEstimate:
-    u = K[0, 0] * verts[:, 0] / verts[:, 2] + K[0, 2]
-    v = K[1, 1] * verts[:, 1] / verts[:, 2] + K[1, 2]
+    uv = project(verts, K)
     H, W = hw
-    box = np.array([u.min(), v.min(), u.max(), v.max()]).clip([0, 0, 0, 0], [W - 1, H - 1, W - 1, H - 1])
+    box = np.r_[uv.min(0), uv.max(0)].clip([0, 0, 0, 0], [W - 1, H - 1, W - 1, H - 1])
     return HumanEstimate(
         score=0.9,
         bbox_xyxy=box,

@@ -1,6 +1,7 @@
 """Splatted z-buffer: projection with skew and a brute-force per-pixel minimum as references."""
 
 import numpy as np
+import pytest
 
 from mahmr_ros.dto.splat import project_points, splat_zbuffer
 
@@ -38,3 +39,13 @@ def test_zbuffer_is_the_per_pixel_minimum_brute_force():
     np.testing.assert_array_equal(zbuf.reshape(h, w), want)
     inside = lin >= 0
     assert np.all(zbuf[lin[inside]] <= pts[inside, 2])  # every point is at or behind its pixel's surface
+
+
+def test_project_points_is_a_deprecated_view_of_geometry_project():
+    from mahmr_ros.geometry import project
+
+    pts = np.array([[0.5, -0.2, 2.0], [0.0, 0.0, 0.0]], np.float32)
+    with pytest.warns(DeprecationWarning, match="mahmr_ros.geometry.project"):
+        u, v, z = project_points(pts, K)
+    np.testing.assert_array_equal(np.stack([u, v], -1), project(pts, K, min_depth_m=1e-6))
+    np.testing.assert_array_equal(z, pts[:, 2])

@@ -119,6 +119,12 @@ def test_runtime_torch_backend_gives_the_eager_result(files, image, estimator):
         assert np.allclose(x.vertices, y.vertices, atol=1e-4) and np.isclose(x.score, y.score, atol=1e-5)
 
 
+def test_eager_is_the_runtime_torch_backend_at_fp32(estimator):
+    from mahmr_ros.runtime.torch_backend import TorchBackend
+
+    assert isinstance(estimator.backend, TorchBackend) and estimator.backend.precision == "fp32"
+
+
 def test_smpl_files_are_checked_against_the_checkpoints_embedded_body(files, tmp_path, caplog):
     """A checkpoint's human_model.* data (never used) flags a user SMPL file that differs from it."""
     sd = torch.load(files["weights"], weights_only=True)

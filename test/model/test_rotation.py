@@ -36,3 +36,12 @@ def test_axis_angle_matches_scipy_and_round_trips():
     mats = Rotation.random(16, random_state=rng.integers(1 << 30)).as_matrix()
     ours = rotmat_to_axis_angle(torch.from_numpy(mats).float()).numpy()
     assert np.allclose(Rotation.from_rotvec(ours).as_matrix(), mats, atol=1e-5)
+
+
+def test_deprecated_quat_wxyz_helpers_keep_their_order():
+    from mahmr_ros.model.rotation import quaternion_to_axis_angle, rotmat_to_quaternion
+
+    h = math.sqrt(0.5)
+    assert torch.allclose(rotmat_to_quaternion(RZ90), torch.tensor([h, 0, 0, h]), atol=1e-6)  # w first
+    aa = quaternion_to_axis_angle(torch.tensor([h, 0, 0, h]))
+    assert torch.allclose(aa, torch.tensor([0, 0, math.pi / 2]))

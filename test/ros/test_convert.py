@@ -11,11 +11,12 @@ pytest.importorskip("mahmr_ros.msg", reason="messages not built (make setup)")
 from std_msgs.msg import Header  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
+from mahmr_ros.geometry import axis_angle_to_rotmat, rotmat_to_quat_xyzw  # noqa: E402
 from mahmr_ros.pipeline import InputError  # noqa: E402
 from mahmr_ros.ros import convert  # noqa: E402
 from mahmr_ros.types import FrameResult, MeshTopology  # noqa: E402
 
-from .conftest import BOX_FACES, FACING_CAMERA, JOINT_NAMES, make_human  # noqa: E402
+from .known import BOX_FACES, FACING_CAMERA, JOINT_NAMES, make_human  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -39,24 +40,7 @@ def test_facing_camera_gives_rep155_axes_and_hand_worked_quaternion():
     np.testing.assert_allclose(R_cam_body[:, 1], [1, 0, 0], atol=1e-9)  # y: body's left = image right
     np.testing.assert_allclose(R_cam_body[:, 2], [0, -1, 0], atol=1e-9)  # z: up = -y of the optical frame
     # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5, x = (R21-R12)... worked by hand: (.5, .5, -.5, .5)
-    np.testing.assert_allclose(convert.quat_xyzw_from_rotmat(R_cam_body), [0.5, 0.5, -0.5, 0.5], atol=1e-9)
-
-
-def test_quaternion_round_trip_and_sign_convention():
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        q = rng.normal(size=4)
-        q /= np.linalg.norm(q)
-        R = convert.rotmat_from_quat_xyzw(q)
-        q2 = convert.quat_xyzw_from_rotmat(R)
-        assert q2[3] >= 0
-        np.testing.assert_allclose(q2, q if q[3] >= 0 else -q, atol=1e-9)
-
-
-def test_axis_angle_round_trip():
-    aa = np.random.default_rng(1).normal(scale=0.8, size=(24, 3))
-    aa[3] = 0.0
-    np.testing.assert_allclose(convert.aa_from_rotmats(convert.rotmats_from_aa(aa)), aa, atol=1e-9)
+    np.testing.assert_allclose(rotmat_to_quat_xyzw(R_cam_body), [0.5, 0.5, -0.5, 0.5], atol=1e-9)
 
 
 def test_frame_to_msg_keeps_header_and_fills_every_field():
@@ -92,7 +76,7 @@ def test_vertices_left_empty_when_disabled_and_roi_clipped_to_image():
 
 
 def test_msg_to_humans_inverts_frame_to_msg():
-    orientation = convert.rotmats_from_aa([[0.3, -1.2, 0.4]])[0] @ FACING_CAMERA
+    orientation = axis_angle_to_rotmat(np.array([[0.3, -1.2, 0.4]]))[0] @ FACING_CAMERA
     human = make_human(track_id="bq7", orientation=orientation)
     back = convert.msg_to_humans(convert.frame_to_msg(_result([human]), _header()))[0]
     assert back.track_id == "bq7" and back.body_model == "test_box"

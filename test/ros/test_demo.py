@@ -13,9 +13,9 @@ import pytest
 pytest.importorskip("rclpy", reason="ROS 2 wheels not installed")
 pytest.importorskip("mahmr_ros.msg", reason="messages not built (make setup)")
 
-from mahmr_ros.commands.demo import format_report, run_graph, write_outputs  # noqa: E402
+from mahmr_ros.ros.commands.demo import format_report, run_graph, write_outputs  # noqa: E402
 
-from .conftest import make_human  # noqa: E402
+from .known import make_human  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

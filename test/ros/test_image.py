@@ -169,17 +169,7 @@ def test_depth_rejects_colour_and_8_bit(encoding):
         depth_to_metres(_msg(np.zeros((2, 2, 1), np.uint8), encoding))
 
 
-def test_depth_cache_takes_the_closest_stamp_within_the_slop():
-    from mahmr_ros.ros.sync import DepthCache
-
-    def stamped(t_ns):
-        return SimpleNamespace(
-            header=SimpleNamespace(stamp=SimpleNamespace(sec=t_ns // 10**9, nanosec=t_ns % 10**9))
-        )
-
-    cache = DepthCache(slop_s=0.02, size=3)
-    for t in (1_000_000_000, 1_033_000_000, 1_066_000_000, 1_100_000_000):
-        cache.add(stamped(t))
-    assert cache.take(1_040_000_000).header.stamp.nanosec == 33_000_000
-    assert cache.take(1_000_000_000) is None  # dropped (size 3)
-    assert cache.take(1_150_000_000) is None  # 50 ms away > slop
+def test_odd_width_yuv422_is_a_clean_skip():
+    msg = _msg(np.zeros((2, 3, 2), np.uint8), "yuv422")  # 3 px wide: not a whole (U, Y, V, Y) group
+    with pytest.raises(ImageError, match="even width"):
+        image_to_bgr(msg, use_cv_bridge=False)

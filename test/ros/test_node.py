@@ -21,8 +21,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from .conftest import BOX_FACES, make_human  # noqa: E402
 from .harness import FRAME, LATCHED, RELIABLE, H, K, W, camera_info  # noqa: E402
+from .known import BOX_FACES, make_human  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -67,7 +67,7 @@ def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
     tf_msgs = h.record(
         tf2_msgs.TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     )
-    h.wait_for(lambda: h.node.tf_broadcaster.publisher.get_subscription_count() > 0)
+    h.wait_for(lambda: h.node.tf_broadcaster.pub_tf.get_subscription_count() > 0)
     h.send(frame=1, stamp_s=42.5)
     h.wait_for(lambda: h.meshes and tf_msgs)
     body_id = h.meshes[0].humans[0].id
@@ -78,6 +78,47 @@ def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
     np.testing.assert_allclose([t.x, t.y, t.z], [0.4, -0.2, 2.5], atol=1e-6)
     # Upright, facing the camera: x_body = -z_cam, y_body = +x_cam, z_body = -y_cam -> (0.5, 0.5, -0.5, 0.5).
     np.testing.assert_allclose([r.x, r.y, r.z, r.w], [0.5, 0.5, -0.5, 0.5], atol=1e-6)
+
+
+def test_floor_frame_and_diagnostics_for_a_known_floor(harness, known):
+    """The estimator's floor becomes the ``humans_floor`` TF frame (REP-103: z up, x forward along the floor)
+    and diagnostics values; checked against a hand-worked pose: camera 1.5 m above the floor, pitched 30 deg
+    down."""
+    tf2_msgs = pytest.importorskip(
+        "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (MAHMR_TEST_FIXTURES=1, make test) or ROS"
+    )
+    from mahmr_ros.ros.diagnostics import node_status
+    from mahmr_ros.types import FloorEstimate
+
+    known.floor = FloorEstimate(1.5, np.radians(30.0), 0.04, np.radians(1.0), people=5, frames=3)
+    h = harness()
+    tf_msgs = h.record(
+        tf2_msgs.TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    )
+    h.wait_for(lambda: h.node.tf_broadcaster.pub_tf.get_subscription_count() > 0)
+    h.send(frame=1, stamp_s=7.0)
+    h.wait_for(lambda: h.meshes and tf_msgs)
+    floor_tf = {t.child_frame_id: t for t in tf_msgs[0].transforms}["humans_floor"]
+    assert floor_tf.header.frame_id == FRAME and floor_tf.header.stamp.sec == 7
+    t, q = floor_tf.transform.translation, floor_tf.transform.rotation
+    # up in the camera frame (y down, z forward) is (0, -cos 30, -sin 30); the floor is 1.5 m along -up
+    np.testing.assert_allclose([t.x, t.y, t.z], [0.0, 1.5 * np.cos(np.radians(30)), 0.75], atol=1e-6)
+    R = quat_to_rotmat_xyzw([q.x, q.y, q.z, q.w])
+    np.testing.assert_allclose(R[:, 2], [0.0, -np.cos(np.radians(30)), -0.5], atol=1e-6)  # floor z = up
+    np.testing.assert_allclose(R[:, 1], [-1.0, 0.0, 0.0], atol=1e-6)  # floor y = left = camera -x
+    _, _, values = node_status(h.node)
+    assert values["floor.camera_height_m"] == "1.500" and values["floor.pitch_deg"] == "30.00"
+    assert values["floor.people"] == "5" and values["floor.source"] == "estimated"
+
+
+def quat_to_rotmat_xyzw(q):
+    """Hand-written unit quaternion (x, y, z, w) -> rotation matrix (independent of the code under test)."""
+    x, y, z, w = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])  # fmt: skip
 
 
 def test_markers_only_while_subscribed(harness):

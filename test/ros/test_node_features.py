@@ -21,8 +21,8 @@ from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from mahmr_ros.ros.node import MahmrNode  # noqa: E402
 
-from .conftest import make_human  # noqa: E402
 from .harness import FRAME, RELIABLE, H, W, camera_info, header_at  # noqa: E402
+from .known import make_human  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -40,7 +40,8 @@ def _spin_until(executor, predicate, timeout_s=10.0):
 
 def test_lifecycle_transitions_free_and_reload_the_model(context, known):
     params = [Parameter("estimator", value="test_known"), Parameter("dto.mode", value="off"),
-              Parameter("autostart", value=False)]  # fmt: skip
+              Parameter("autostart", value=False),
+              Parameter("input.image_qos", value="sensor_data")]  # subscribes at activation  # fmt: skip
     node = MahmrNode(context=context, parameter_overrides=params)
     try:
         assert _state(node) == State.PRIMARY_STATE_UNCONFIGURED and node.pipeline is None
@@ -134,6 +135,7 @@ def test_diagnostics_report_rates_latency_stages_and_people(harness, known):
     assert float(values["processing_ms"]) > 0 and "stage_ms.estimator.known" in values
     assert float(values["stamp_to_publish_ms"]) != 0.0  # stamps are synthetic (10 s): large, but computed
     assert any(k.startswith("memory_mb.") for k in values) and "dropped_stale" in values
+    assert values["image_subscription"] == "/image (reliable, 1 publisher(s))"  # auto QoS took the camera's
 
 
 def test_markers_are_cleared_when_people_leave(harness, known):
@@ -215,7 +217,9 @@ class CrowdEstimator:
         return Estimation([h.replace(track_id="") for h in scene.estimates], scene.K, False, {})
 
 
-def test_depth_subscription_moves_people_toward_the_truth(harness):
+@pytest.mark.parametrize("depth_after_s", [0.0, 0.05], ids=["right_after", "50ms_after"])
+def test_depth_sent_after_the_colour_pair_moves_people_toward_the_truth(harness, depth_after_s):
+    """Drivers publish depth on its own topic, usually just after colour: the frame waits for it."""
     from mahmr_ros.pipeline import register_estimator
     from mahmr_ros.testing.crowd import make_crowd
 
@@ -224,14 +228,15 @@ def test_depth_subscription_moves_people_toward_the_truth(harness):
     K_scene = [float(v) for v in scene.K.ravel()]
     h = harness(**{"estimator": "test_crowd_node", "dto.mode": "rgbd"})
     depth_pub = h.peer.create_publisher(Image, "depth", RELIABLE)
-    h.wait_for(lambda: depth_pub.get_subscription_count() > 0)
+    h.wait_for(lambda: h.node.inputs.depth_sub is not None and depth_pub.get_subscription_count() > 0)
     depth_msg = Image(height=H, width=W, encoding="32FC1", step=W * 4)
     depth_msg.data = scene.depth_m.astype("<f4").tobytes()
     depth_msg.header = header_at(1.0)
-    depth_pub.publish(depth_msg)
-    h.wait_for(lambda: h.node.depth_cache and h.node.depth_cache.take(10**9) is not None)
     h.send(frame=1, stamp_s=1.0, info_msg=camera_info(k=K_scene))
+    h.spin(depth_after_s)
+    depth_pub.publish(depth_msg)
     h.wait_for(lambda: h.meshes)
+    assert h.node.depth_joiner.with_depth == 1 and h.node.depth_joiner.without_depth == 0
     published = np.array([[m.pelvis.position.x, m.pelvis.position.z] for m in h.meshes[0].humans])
     truth = np.array([[t.pelvis[0], t.pelvis[2]] for t in scene.truth])
     initial = np.array([[e.pelvis[0], e.pelvis[2]] for e in scene.estimates])
@@ -241,3 +246,11 @@ def test_depth_subscription_moves_people_toward_the_truth(harness):
 
     assert error(published).mean() < 0.25 * error(initial).mean(), (error(initial), error(published))
     assert all(m.depth_sigma_m > 0 for m in h.meshes[0].humans)
+
+
+def test_without_depth_a_frame_goes_on_after_the_wait(harness):
+    h = harness(**{"dto.mode": "rgbd", "input.depth_wait_s": 0.1, "input.image_qos": "sensor_data"})
+    h.send(frame=1, stamp_s=1.0)
+    h.wait_for(lambda: h.meshes)
+    assert h.node.depth_joiner.without_depth == 1
+    h.wait_for(lambda: h.warnings("no depth image"))

@@ -16,10 +16,10 @@ pytest.importorskip("mcap_ros2", reason="mcap-ros2-support not installed")
 from mcap_ros2.reader import read_ros2_messages  # noqa: E402
 from mcap_ros2.writer import Writer  # noqa: E402
 
-from mahmr_ros.commands import replay  # noqa: E402
+from mahmr_ros.ros.commands import replay  # noqa: E402
 from mahmr_ros.ros.msgdef import full_definition  # noqa: E402
 
-from .conftest import make_human  # noqa: E402
+from .known import make_human  # noqa: E402
 
 pytestmark = pytest.mark.ros
 K = np.array([[500.0, 0, 160], [0, 500.0, 120], [0, 0, 1]])

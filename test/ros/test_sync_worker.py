@@ -1,4 +1,5 @@
-"""The pure-Python plumbing: StampPairer (image/CameraInfo pairing fallback) and LatestFrameWorker."""
+"""The pure-Python plumbing: StampPairer (image/CameraInfo pairing fallback), DepthJoiner (colour frame +
+depth image), LatestFrameWorker, and the parameter table -> NodeConfig."""
 
 import threading
 import time
@@ -6,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mahmr_ros.ros.sync import StampPairer, stamp_ns
+from mahmr_ros.ros.sync import DepthJoiner, StampPairer, stamp_ns
 from mahmr_ros.ros.worker import LatestFrameWorker
 
 
@@ -118,9 +119,99 @@ def test_worker_survives_errors_and_reports_them():
         worker.stop()
 
 
+class FakeClock:
+    def __init__(self):
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def _joiner(wait_s=0.2, slop_s=0.02):
+    out, clock = [], FakeClock()
+    joiner = DepthJoiner(lambda frame, depth: out.append((frame, depth and depth.name)), slop_s, wait_s,
+                         size=4, clock=clock)  # fmt: skip
+    return joiner, out, clock
+
+
+def test_depth_sent_right_after_the_colour_frame_is_used():
+    """What drivers do: colour pair first, depth of the same stamp a moment later (issue 12, item 3)."""
+    joiner, out, clock = _joiner()
+    joiner.add_frame(stamp_ns(_msg(1.0)), "f1")
+    assert out == [] and joiner.waiting == 1  # held for its depth
+    clock.now_s = 0.05  # 50 ms later
+    joiner.add_depth(_msg(1.0, "d1"))
+    assert out == [("f1", "d1")] and joiner.with_depth == 1
+
+
+def test_depth_that_came_first_is_used_at_once_within_the_slop():
+    joiner, out, _ = _joiner(slop_s=0.02)
+    joiner.add_depth(_msg(2.01, "d2"))
+    joiner.add_frame(stamp_ns(_msg(2.0)), "f2")
+    joiner.add_frame(stamp_ns(_msg(3.0)), "f3")  # no depth within 20 ms: waits
+    assert out == [("f2", "d2")] and joiner.waiting == 1
+
+
+def test_no_depth_within_the_wait_means_the_frame_goes_on_without_it():
+    joiner, out, clock = _joiner(wait_s=0.2)
+    joiner.add_frame(stamp_ns(_msg(1.0)), "f1")
+    clock.now_s = 0.1
+    joiner.flush()
+    assert out == []
+    clock.now_s = 0.25
+    joiner.flush()
+    assert out == [("f1", None)] and joiner.without_depth == 1 and joiner.waiting == 0
+
+
+def test_a_depth_for_a_newer_frame_drops_the_older_waiting_ones():
+    joiner, out, clock = _joiner()
+    for k in (1, 2, 3):
+        joiner.add_frame(stamp_ns(_msg(float(k))), f"f{k}")
+    joiner.add_depth(_msg(2.0, "d2"))
+    assert out == [("f2", "d2")] and joiner.dropped == 1 and joiner.waiting == 1  # f1 dropped, f3 waits
+    clock.now_s = 1.0
+    joiner.flush()
+    assert out[-1] == ("f3", None)
+
+
+def test_zero_wait_emits_at_once():
+    joiner, out, _ = _joiner(wait_s=0.0)
+    joiner.add_frame(stamp_ns(_msg(1.0)), "f1")
+    assert out == [("f1", None)]
+
+
+def test_stop_with_a_slow_frame_returns_and_frees_after_it():
+    """Deactivate must not hang on a slow frame, nor free the model under it (issue 12, item 5)."""
+    started, release, freed = threading.Event(), threading.Event(), []
+
+    def process(item):
+        started.set()
+        release.wait(5.0)
+
+    worker = LatestFrameWorker(process)
+    worker.submit(1)
+    assert started.wait(5.0)
+    t0 = time.monotonic()
+    assert worker.stop(timeout_s=0.1, then=lambda: freed.append(time.monotonic())) is False
+    assert time.monotonic() - t0 < 1.0 and freed == [] and worker.alive  # the frame still runs
+    release.set()
+    worker._thread.join(5.0)
+    assert len(freed) == 1 and not worker.alive
+
+
+def test_stop_of_an_idle_worker_frees_at_once():
+    freed = []
+    worker = LatestFrameWorker(lambda item: None)
+    assert worker.stop(timeout_s=5.0, then=lambda: freed.append(1)) is True
+    assert freed == [1]
+
+
 @pytest.mark.parametrize(
-    "values, fragment", [({"dto.mode": "magic"}, "dto.mode"), ({"input.qos_depth": 0}, ">= 1")]
-)
+    "values, fragment",
+    [({"dto.mode": "magic"}, "dto.mode"), ({"input.qos_depth": 0}, ">= 1"),
+     ({"input.qos_depth": "5"}, "expected int"), ({"publish.vertices": 1}, "expected bool"),
+     ({"use_sim_time": True}, "unknown parameter"), ({"dto.moed": "off"}, "valid: autostart")],
+)  # fmt: skip
 def test_node_config_rejects_bad_values(values, fragment):
     from mahmr_ros.ros.params import config_from_values
 
@@ -129,21 +220,28 @@ def test_node_config_rejects_bad_values(values, fragment):
 
 
 def test_node_config_defaults_and_pipeline_section():
-    from mahmr_ros.ros.params import PARAMETERS, config_from_values
+    from mahmr_ros.pipeline_config import DEFAULT_CONFIG
+    from mahmr_ros.ros.params import config_from_values
 
+    defaults = config_from_values({})
+    assert defaults.publish_vertices and defaults.input_image_qos == "auto"
+    assert defaults.pipeline_config() == DEFAULT_CONFIG  # one source of defaults: pipeline_config.SETTINGS
     cfg = config_from_values({"estimator": "offline", "model.conf_thresh": 0.5, "dto.mode": "off"})
-    assert cfg.publish_vertices and cfg.input_image_qos == "sensor_data"
-    assert cfg.pipeline_config() == {
-        "estimator": "offline",
-        "model": {
-            **{s.name[6:]: s.default for s in PARAMETERS if s.name.startswith("model.")},
-            "conf_thresh": 0.5,
-        },
-        "offline": {"camera_pitch_deg": 0.0},
-        "dto": {"mode": "off", "depth_model": ""},
-        "tracking": {"reid_window_s": 1.0, "max_distance_m": 1.0},
-    }
+    config = cfg.pipeline_config()
+    assert config["estimator"] == "offline" and config["model"]["conf_thresh"] == 0.5
+    assert config["dto"] == {**DEFAULT_CONFIG["dto"], "mode": "off"} and cfg.dto_mode == "off"
     with pytest.raises(AttributeError):
         cfg.publish_tf = False  # frozen
     floor = config_from_values({"offline.camera_height_m": 1.2, "offline.camera_pitch_deg": 5.0})
     assert floor.pipeline_config()["offline"] == {"camera_height_m": 1.2, "camera_pitch_deg": 5.0}
+    assert defaults.pipeline_config()["offline"]["camera_height_m"] is None  # ROS 0.0 = unset
+
+
+def test_node_fields_are_exactly_the_node_parameters():
+    from dataclasses import fields
+
+    from mahmr_ros.ros.params import AUTOSTART, NODE_PARAMETERS, PIPELINE_PARAMETERS, NodeConfig
+
+    names = {f.name for f in fields(NodeConfig)} - {"pipeline_values"}
+    assert names == {spec.field for spec in (AUTOSTART, *NODE_PARAMETERS)}
+    assert all(spec.read_only for spec in PIPELINE_PARAMETERS)

@@ -17,7 +17,7 @@ from mahmr_ros.runtime.backend import resolve_device
         (Platform("cuda", "NVIDIA H100", tensorrt=True, onnxruntime=True), "fp16", "tensorrt"),
         (Platform("cuda", "NVIDIA H100", tensorrt=True), "fp32", "tensorrt"),
         (Platform("cuda", "NVIDIA H100", tensorrt=False, onnxruntime=True), "fp16", "torch"),
-        (Platform("cpu", onnxruntime=True, cpu_bf16=True), "fp32", "onnxruntime"),
+        (Platform("cpu", onnxruntime=True, cpu_bf16=True), "fp32", "torch"),
         (Platform("cpu", onnxruntime=False), "fp32", "torch"),
         (Platform("cpu", onnxruntime=True, cpu_bf16=True), "bf16", "torch"),
         (Platform("cpu", onnxruntime=True, cpu_bf16=False), "bf16", "torch"),
@@ -34,6 +34,10 @@ def test_auto_reasons_name_what_was_missing():
     assert "TensorRT is not importable" in reason and "NVIDIA H200" in reason
     _, reason = select_backend("bf16", Platform("cpu", cpu_bf16=False))
     assert "no native bf16" in reason
+    _, reason = select_backend("fp32", Platform("cpu", cpu_bf16=True, onnxruntime=True))
+    assert "model.precision bf16" in reason  # a CPU with native bf16 is pointed at the fast path
+    _, reason = select_backend("fp32", Platform("cpu", cpu_bf16=False, onnxruntime=True))
+    assert "bf16" not in reason
 
 
 def test_auto_rejects_fp16_on_cpu_and_unknown_precision():

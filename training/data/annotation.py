@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from mahmr_ros.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 
 NUM_BETAS = 11
 # `detect_all_people` per dataset (spec §5.2): False where not every person in the image is annotated.
@@ -207,8 +208,7 @@ def world_to_camera(
     T = np.asarray(ann.cam_trans, np.float64).reshape(-1, 3)
     j0 = np.asarray(root_joint_fn(ann.betas), np.float64).reshape(-1, 3)
     poses = ann.poses.astype(np.float64).copy()
-    glob = Rotation.from_matrix(R) * Rotation.from_rotvec(poses[:, :3])
-    poses[:, :3] = glob.as_rotvec()
+    poses[:, :3] = rotmat_to_axis_angle(R @ axis_angle_to_rotmat(poses[:, :3]))
     transl = np.einsum("pij,pj->pi", R, j0 + ann.transl) + T - j0
     return dataclasses.replace(
         ann,

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from mahmr_ros.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 
 #: Horizontal-flip permutation of the SMPL-24 joints (spec §3.4).
 SMPL_FLIP_PERM = [0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22]
@@ -47,7 +48,7 @@ class AugmentConfig:
 def rotate_people(poses: np.ndarray, transl: np.ndarray, j0: np.ndarray, R: np.ndarray):
     """Rotate people by a camera-frame R (3, 3): (P, 72), (P, 3) m, J0 (P, 3) m -> new poses, transl."""
     poses = np.asarray(poses, np.float64).copy()
-    poses[:, :3] = (Rotation.from_matrix(R) * Rotation.from_rotvec(poses[:, :3])).as_rotvec()
+    poses[:, :3] = rotmat_to_axis_angle(R @ axis_angle_to_rotmat(poses[:, :3]))
     transl = (np.asarray(j0, np.float64) + transl) @ R.T - j0
     return poses.astype(np.float32), transl.astype(np.float32)
 

@@ -17,7 +17,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 import trimesh
-from scipy.spatial.transform import Rotation
+
+from mahmr_ros.geometry import axis_angle_to_rotmat
 
 NUM_JOINTS = 45
 
@@ -123,7 +124,7 @@ class ToyBody:
             vertices (P, V, 3) and joints (P, 45, 3) float32 metres, in the frame of ``poses``/``transl``.
         """
         poses = np.asarray(poses, np.float64).reshape(-1, 72)
-        R = Rotation.from_rotvec(poses[:, :3]).as_matrix()  # (P, 3, 3)
+        R = axis_angle_to_rotmat(poses[:, :3])  # (P, 3, 3)
         offset = self._shape_offset(betas)[:, None]  # (P, 1, 3)
         j0 = self.root_joint(betas)[:, None]  # (P, 1, 3)
         t = np.asarray(transl, np.float64).reshape(-1, 1, 3)

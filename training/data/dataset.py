@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import torch
 
+from mahmr_ros.geometry import axis_angle_to_rotmat, project
 from mahmr_ros.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess
-from mahmr_ros.model.rotation import axis_angle_to_rotmat
 from training.data import augment as aug
 from training.data.body import GenderedBody
 from training.data.formats import ImageAnnotation, read, world_to_camera
@@ -211,8 +211,8 @@ def cameras_frame(anns: list[ImageAnnotation], root_joint_fn) -> list[ImageAnnot
 
 
 def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    p = np.asarray(points, np.float64) @ np.asarray(K, np.float64).T
-    return p[..., :2] / np.maximum(p[..., 2:3], 1e-3)
+    """(..., 2) float64 pixels of camera-frame points (depth clamped at 1 mm)."""
+    return project(np.asarray(points, np.float64), K, min_depth_m=1e-3)
 
 
 def collate(samples: list[dict]) -> dict:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mahmr_ros.geometry import box_iou
+
 
 def similarity_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Procrustes-align ``pred`` to ``gt`` with the best similarity transform s R x + t (Umeyama 1991).
@@ -67,15 +69,6 @@ def keypoint_box(points: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
     if len(points) == 0:
         return np.zeros(4)
     return np.concatenate([points.min(0), points.max(0)])
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two (4,) xyxy boxes (0 when both are empty)."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def greedy_match_2d(

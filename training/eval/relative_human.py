@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training.eval.metrics import box_iou, detection_scores, keypoint_box
+from mahmr_ros.geometry import box_iou
+from training.eval.metrics import detection_scores, keypoint_box
 
 AGE_GROUPS = ("adult", "teen", "kid", "baby")
 RELATIONS = ("eq", "closer", "farther")

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from mahmr_ros.geometry import project
 from mahmr_ros.model import build_model, detect_config, load_checkpoint, preprocess
 from mahmr_ros.model.checkpoint import read_state_dict
 from training.data.body import GenderedBody
@@ -61,9 +62,9 @@ class Prediction:
     betas: np.ndarray | None = None
 
 
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    p = np.asarray(points, np.float64) @ np.asarray(K, np.float64).T
-    return p[..., :2] / np.maximum(p[..., 2:3], 1e-6)
+def _project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(..., 2) float64 pixels of camera-frame points (depth clamped at 1 micrometre)."""
+    return project(np.asarray(points_cam, np.float64), K, min_depth_m=1e-6)
 
 
 class NetworkPredictor:
@@ -166,7 +167,7 @@ def evaluate(
             cp14 = np.concatenate([pj[:, :24], np.einsum("jv,pvc->pjc", extra_regressor, pv)], 1)
             cp14 = cp14[:, CROWDPOSE14_FROM_SMPL_EXTRA]
             depth = np.asarray(pred.transl).reshape(-1, 3)[:, 2]
-            acc.add(project(cp14, pred.K), depth, ann.keypoints_2d[:, :14], ann.depth_id, ann.age)
+            acc.add(_project(cp14, pred.K), depth, ann.keypoints_2d[:, :14], ann.depth_id, ann.age)
         elif benchmark in ("3dpw", "hi4d", "agora", "bedlam"):
             gv, gj = gt_meshes(body, ann)
             if benchmark in ("3dpw", "hi4d"):
@@ -175,19 +176,19 @@ def evaluate(
                     neutral = body.neutral if isinstance(body, GenderedBody) else body
                     heights = {"pred_height_m": tpose_height(neutral, pred.betas),
                                "gt_height_m": tpose_height(body, ann.betas, ann.genders)}  # fmt: skip
-                acc.add(project(pj[:, :24], pred.K), h36m(pv), pv, project(gj[:, :24], ann.K), h36m(gv), gv,
+                acc.add(_project(pj[:, :24], pred.K), h36m(pv), pv, _project(gj[:, :24], ann.K), h36m(gv), gv,
                         focal_px=(pred.K[1, 1], ann.K[1, 1]), **heights)  # fmt: skip
             else:
                 sel = slice(None) if body_verts is None else body_verts
-                acc.add(project(pj[:, :24], pred.K), pj[:, :24], pv[:, sel], project(gj[:, :24], ann.K),
+                acc.add(_project(pj[:, :24], pred.K), pj[:, :24], pv[:, sel], _project(gj[:, :24], ann.K),
                         gj[:, :24], gv[:, sel], ann.is_kid)  # fmt: skip
         elif benchmark == "mupots":
             p3 = h36m(pv)
-            acc.add(project(p3, pred.K), p3, ann.keypoints_2d[..., :2], ann.keypoints_3d[..., :3],
+            acc.add(_project(p3, pred.K), p3, ann.keypoints_2d[..., :2], ann.keypoints_3d[..., :3],
                     ann.keypoints_3d[..., 3] > 0)  # fmt: skip
         else:  # panoptic
             p3 = h36m(pv)
-            acc.add(ann.image, project(p3, pred.K), p3, ann.keypoints_2d, ann.keypoints_3d)
+            acc.add(ann.image, _project(p3, pred.K), p3, ann.keypoints_2d, ann.keypoints_3d)
     out = acc.result()
     out["num_images"] = len(annotations)
     out["ms_per_image"] = 1000 * float(np.mean(seconds)) if seconds else None

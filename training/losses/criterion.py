@@ -22,13 +22,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from training.losses.matcher import (
-    FOCAL_ALPHA,
-    FOCAL_GAMMA,
-    HungarianMatcher,
-    box_cxcywh_to_xyxy,
-    generalized_box_iou,
-)
+from mahmr_ros.geometry import box_cxcywh_to_xyxy, generalized_box_iou, project
+from training.losses.matcher import FOCAL_ALPHA, FOCAL_GAMMA, HungarianMatcher
 from training.smpl_layer import CROWDPOSE14_FROM_SMPL_EXTRA
 
 #: Per-beta weights of the ``betas`` loss: 10 SMPL PCs then the kid blend (spec §4.2).
@@ -46,15 +41,6 @@ def focal_bce(p: Tensor, target: Tensor, alpha: float = FOCAL_ALPHA, gamma: floa
     p_t = p * target + (1 - p) * (1 - target)
     alpha_t = alpha * target + (1 - alpha) * (1 - target)
     return alpha_t * (1 - p_t) ** gamma * ce
-
-
-def project(points_cam: Tensor, K: Tensor) -> Tensor:
-    """(B, ..., 3) camera-frame metres, (B, 3, 3) K -> (B, ..., 2) pixels (z clamped >= 1e-3 m)."""
-    shape = points_cam.shape
-    pts = points_cam.reshape(shape[0], -1, 3)
-    uvw = pts @ K.transpose(1, 2)
-    uv = uvw[..., :2] / uvw[..., 2:3].clamp(min=1e-3)
-    return uv.reshape(*shape[:-1], 2)
 
 
 def ordinal_layers(depths: Tensor, gap: float = LAYER_GAP_M) -> Tensor:
@@ -144,7 +130,7 @@ class SetCriterion(torch.nn.Module):
             extra = torch.einsum("jv,nvc->njc", self.extra_regressor.to(verts), verts)
             joints = torch.cat([joints[:, :24], extra], 1)[:, CROWDPOSE14_FROM_SMPL_EXTRA]
         j3d = joints.reshape(B, Q, -1, 3) + layer["pred_transl"][:, :, None].float()
-        return j3d, project(j3d, K.float())
+        return j3d, project(j3d, K.float(), min_depth_m=1e-3)  # one K per image
 
     # ------------------------------------------------------------------------------------------ forward
     def forward(self, outputs: dict, targets: list[dict]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -201,7 +187,7 @@ class SetCriterion(torch.nn.Module):
         if self.active("boxes") or self.active("giou"):
             pb, gb = layer["pred_boxes"][batch, query].float(), gather("boxes").float()
             out["boxes"] = (pb - gb).abs().sum() / n_all
-            giou = torch.diag(generalized_box_iou(box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(gb)))
+            giou = generalized_box_iou(box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(gb))  # matched pairs
             out["giou"] = (1 - giou).sum() / n_all
         if self.active("j2ds"):
             diff = (j2d[batch, query] - gather("j2ds")).abs() / self.input_size  # (M, J, 2)

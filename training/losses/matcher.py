@@ -9,35 +9,30 @@ input_size and the keypoint cost the mean absolute difference of the first 22 jo
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
+
+from mahmr_ros import geometry
+from mahmr_ros.geometry import box_cxcywh_to_xyxy
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
 MATCH_JOINTS = 22
 
 
-def box_cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
-    """(..., 4) (cx, cy, w, h) -> (..., 4) (x1, y1, x2, y2)."""
-    cx, cy, w, h = boxes.unbind(-1)
-    return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
-
-
 def generalized_box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """Pairwise GIoU (Rezatofighi et al. 2019) of xyxy boxes: (N, 4), (M, 4) -> (N, M)."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.max(a[:, None, :2], b[None, :, :2])
-    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    union = area_a[:, None] + area_b[None] - inter
-    iou = inter / union.clamp(min=1e-12)
-    lt_c = torch.min(a[:, None, :2], b[None, :, :2])
-    rb_c = torch.max(a[:, None, 2:], b[None, :, 2:])
-    hull = (rb_c - lt_c).clamp(min=0).prod(-1)
-    return iou - (hull - union) / hull.clamp(min=1e-12)
+    """Deprecated: pairwise GIoU (N, 4), (M, 4) -> (N, M); use ``mahmr_ros.geometry.generalized_box_iou``."""
+    warnings.warn(
+        "training.losses.matcher.generalized_box_iou is deprecated; use "
+        "mahmr_ros.geometry.generalized_box_iou(a[:, None], b[None])",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return geometry.generalized_box_iou(a[:, None], b[None])
 
 
 class HungarianMatcher:
@@ -73,7 +68,8 @@ class HungarianMatcher:
         p = confs.float()
         c_conf = FOCAL_ALPHA * (1 - p) ** FOCAL_GAMMA * -torch.log(p + 1e-8)  # (Q,)
         c_bbox = torch.cdist(boxes.float(), gt_boxes.float(), p=1)
-        c_giou = -generalized_box_iou(box_cxcywh_to_xyxy(boxes.float()), box_cxcywh_to_xyxy(gt_boxes.float()))
+        xyxy, gt_xyxy = box_cxcywh_to_xyxy(boxes.float()), box_cxcywh_to_xyxy(gt_boxes.float())
+        c_giou = -geometry.generalized_box_iou(xyxy[:, None], gt_xyxy[None])  # (Q, G)
         n = MATCH_JOINTS
         pred = j2ds[:, None, :n].float() / self.input_size  # (Q, 1, n, 2)
         gt = gt_j2ds[None, :, :n].float() / self.input_size  # (1, G, n, 2)

@@ -123,7 +123,7 @@ def replay(pipeline, frames, out: Path, with_images: bool = True, skip_errors=Va
             header = Header(frame_id=frame.frame_id, stamp=Time(sec=frame.stamp_ns // 10**9,
                                                                 nanosec=frame.stamp_ns % 10**9))  # fmt: skip
             try:
-                result = pipeline.process(frame.image_bgr, frame.K, stamp=frame.stamp_ns)
+                result = pipeline.process(frame.image_bgr, frame.K, stamp_ns=frame.stamp_ns)
             except skip_errors as err:
                 stats["skipped"] += 1
                 print(f"[replay] skipped frame at {frame.stamp_ns} ns: {err}")
