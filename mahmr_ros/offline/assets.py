@@ -1,4 +1,4 @@
-"""Build and load the offline estimator's cached assets (compact Anny body model, sample image).
+"""Build and load the offline estimator's cached assets (compact Anny body model, sample images, models).
 
 ``anny.Anny()`` builds its model data from the MakeHuman sources on first use (~40 s, ~790 MB written to
 ``ANNY_CACHE_DIR``). We build it once during ``make setup`` and keep only ``model.to_model_data()`` saved with
@@ -164,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"[offline] detection/keypoint models: {human_models.models_dir()} ({time.perf_counter() - t0:.1f} s)"
     )
+    from mahmr_ros.offline import street_sample
+
+    t0 = time.perf_counter()
+    try:  # optional: without it `make demo` shows the synthetic sample
+        png = street_sample.build_demo_frame()
+        seconds = time.perf_counter() - t0
+        print(f"[offline] real demo scene: {png} ({street_sample.VTEST_SOURCE}; {seconds:.1f} s)")
+    except (street_sample.FetchError, OSError, ValueError) as err:
+        print(f"[offline] real demo scene NOT fetched, `make demo` will show the synthetic sample: {err}")
     return 0
 
 

@@ -1,7 +1,12 @@
 """``make demo``: the node graph end to end on one frame, in one process, over real DDS.
 
     FramePlayer ──image, camera_info──► MahmrNode ──/humans/meshes (+ /topology)──► DemoReceiver
-    (bundled sample or --image)          (estimator -> DTO -> tracking)             (prints, writes files)
+    (real scene, sample or --image)      (estimator -> DTO -> tracking)             (prints, writes files)
+
+The frame: a real street scene when setup could fetch it (``vtest.avi`` frame 720 from OpenCV's samples,
+Apache-2.0, 8 people; :mod:`mahmr_ros.offline.street_sample`; K for a 60 degree FoV, camera height unknown),
+else the bundled synthetic sample (3 rendered people, K and camera height known); ``--synthetic`` forces the
+sample, ``--image`` takes your own.
 
 The receiver rebuilds the people from the messages alone (``convert.msg_to_humans``), so what it prints and
 draws is exactly what any subscriber gets. Outputs: ``<out>/overlay.png`` (meshes over the image) and
@@ -18,7 +23,7 @@ import numpy as np
 
 COLUMNS = ("id", "height m", "child", "distance m", "x m", "y m", "z m", "conf")
 WIDTHS = (8, 8, 5, 10, 6, 6, 6, 5)
-HELP = "run the node graph end to end on the bundled sample (replay -> node -> subscriber)"
+HELP = "run the node graph on a real street scene or the bundled sample (player -> node -> receiver)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="an image file instead of the bundled sample (K from a "
         "60 degree horizontal FoV unless --no-camera-info)",
+    )
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="show the bundled synthetic sample (3 rendered people, known camera) even if the real "
+        "scene is cached",
     )
     parser.add_argument(
         "--estimator",
@@ -67,15 +78,13 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         print(f"[demo] needs rclpy and the built messages ({err}); run it with `make demo`")
         return 2
-    from mahmr_ros.ros.player import load_frame
-
     try:
-        image, K = load_frame(args.image)
+        image, K, synthetic = demo_frame(args.image, args.synthetic)
     except (FileNotFoundError, OSError, ImportError) as err:
         print(f"[demo] no input frame: {err}")
         return 2
     camera_height = args.camera_height
-    if camera_height is None and args.image is None:
+    if camera_height is None and synthetic:
         from mahmr_ros.offline.sample import CAMERA_HEIGHT_M  # the bundled sample's level camera
 
         camera_height = CAMERA_HEIGHT_M
@@ -93,6 +102,31 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"[demo] wrote {path}")
     return 0 if report["frames"] else 1
+
+
+def demo_frame(image_path: str | None, synthetic: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The demo's frame, its K and whether it is the synthetic sample; prints where the frame comes from.
+
+    ``image_path`` wins; else the real scene cached at setup (unless ``synthetic``); else the sample.
+    """
+    from mahmr_ros.ros.player import load_frame
+
+    if image_path is not None:
+        image, K = load_frame(image_path)
+        print(f"[demo] scene: {image_path} (K for a 60 degree horizontal FoV)")
+        return image, K, False
+    if not synthetic:
+        from mahmr_ros.offline.place import assumed_K
+        from mahmr_ros.offline.street_sample import VTEST_SOURCE, load_demo_frame
+
+        image = load_demo_frame()
+        if image is not None:
+            print(f"[demo] scene: {VTEST_SOURCE}; K for a 60 degree horizontal FoV, camera height unknown")
+            return image, assumed_K(image.shape[1], image.shape[0], 60.0), False
+        print("[demo] the real scene was not fetched at setup (see its log): showing the synthetic sample")
+    image, K = load_frame(None)
+    print("[demo] scene: the bundled synthetic sample (3 rendered Anny people, camera 1.2 m above the floor)")
+    return image, K, True
 
 
 def run_graph(image, K, params: dict, frames: int, timeout_s: float) -> dict:
