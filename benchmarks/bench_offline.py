@@ -1,4 +1,4 @@
-"""FPS and per-stage CPU time of the offline default estimator (BlazePose + Anny fit) at 640x480.
+"""FPS and per-stage CPU time of the offline default estimator (NanoDet + MoveNet + Anny fit) at 640x480.
 
     OMP_NUM_THREADS=2 tools/env.sh python benchmarks/bench_offline.py [--repeat 20] [--threads 2]
         [--modes image,floor,video,video_nofloor] [--skip-children] [--out FILE]
@@ -7,9 +7,8 @@ Frames: the bundled sample (3 people, ``mahmr_ros.offline.sample``) and a 1-pers
 leftmost person pasted onto the empty room). Each frame runs through the whole ``Pipeline`` (estimator, DTO
 ``prior_only``, tracking) in three modes:
 
-* ``image``: every frame searched from scratch (``rescan_every=1``, the default; HOG + BlazePose crops + one
-  BlazePose scan of the masked frame).
-* ``video``: ``rescan_every=5``, BlazePose follows the last frame's boxes and the full search runs every 5th
+* ``image``: every frame searched from scratch (``rescan_every=1``, the default; NanoDet + MoveNet).
+* ``video``: ``rescan_every=5``, MoveNet follows the last frame's boxes and the full search runs every 5th
   frame (what ``python -m mahmr_ros.cli live`` uses). The floor is estimated from the people's feet, pooled
   over frames (``mahmr_ros.offline.crowd_floor``), as in ``image`` (per frame there).
 * ``video_nofloor``: ``video`` without the floor estimate (``estimate_floor=False``): the A/B of its cost.
@@ -128,7 +127,7 @@ def children(camera_height_m: float) -> dict:
     (``floor``)."""
     from mahmr_ros.offline.estimator import OfflineEstimator
     from mahmr_ros.offline.floor import FloorSizer
-    from mahmr_ros.offline.keypoints import fit_targets, from_blazepose
+    from mahmr_ros.offline.keypoints import fit_targets
     from mahmr_ros.offline.sample import ScenePerson, render_sample
 
     est = OfflineEstimator()
@@ -152,7 +151,7 @@ def children(camera_height_m: float) -> dict:
     # the floor step's own cost (the frame timings above swing with the shared machine's load): sizing the
     # last scene's fitted people, 1 and 3 at a time
     floor = FloorSizer(est.body, camera_height_m)
-    found = [from_blazepose(p, K) for p in est.finder.find(image)]
+    found = est.source.find(image, K)
     world, uv, conf, _ = fit_targets(found, image.shape[1::-1])
     fit = est.fitter.fit(world, uv, conf, K)
     floor_ms = {}

@@ -6,8 +6,9 @@ MA-HMR; DTO ``prior_only``; tracking on), gets the meshes rendered over it with 
 (``--show``, needs a desktop OpenCV build and a display). A one-line summary per second goes to stdout, and
 ``<out>.json`` gets per-frame people (id, height, pelvis, score) when the run ends.
 
-The offline estimator runs in video mode here (``--rescan-every 5``): BlazePose follows the last frame's
-people and the full person search runs every 5th frame, or at once when someone is lost.
+The offline estimator runs in video mode here (``--rescan-every 5``): MoveNet follows the last frame's
+people and the full person search (NanoDet + MoveNet) runs every 5th frame, or at once when someone is lost
+or two people's boxes overlap.
 """
 
 from __future__ import annotations
