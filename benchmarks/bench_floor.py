@@ -5,7 +5,7 @@
 
 No camera height is given anywhere here: the floor comes from the people (``mahmr_ros.offline.crowd_floor``).
 
-* ``renders``: the whole offline estimator (HOG + BlazePose + Anny fit + floor) on Anny renders
+* ``renders``: the whole offline estimator (NanoDet + MoveNet + Anny fit + floor) on Anny renders
   (``mahmr_ros.offline.sample.render_sample``) of a static camera, for three cameras (1.2 m level; 1.6 m
   pitched 10 degrees down; 2.2 m pitched 20 degrees down; each its own people). Each camera sees
   ``--scenes`` renders of 4 people (1-2 children, Anny age 0.15-0.34, 1.00-1.37 m; adults 0.50-0.75,

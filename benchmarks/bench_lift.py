@@ -102,6 +102,17 @@ def errors(est, truth: list[dict]) -> list[dict]:
     return rows
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> int:
     import torch
 
@@ -152,7 +163,7 @@ def main() -> int:
     for est in estimators.values():
         est.close()
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared dev box)",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores (shared dev box)",
         "torch_threads": 1,
         "load_average_1_5_15_at_start": [round(x, 2) for x in load_start],
         "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],

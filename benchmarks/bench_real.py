@@ -86,6 +86,18 @@ def match(boxes, scores, truth, ignore, ignore_regions=()) -> tuple[np.ndarray, 
     return matched, false_pos, ignored
 
 
+def on_border(boxes: np.ndarray, image_hw: tuple[int, int], margin_px: float = 3.0) -> np.ndarray:
+    """(N,) bool: the labelled (N, 4) boxes reach the image border (the person is cut by it)."""
+    H, W = image_hw
+    b = np.asarray(boxes, float).reshape(-1, 4)
+    return (
+        (b[:, 0] <= margin_px)
+        | (b[:, 1] <= margin_px)
+        | (b[:, 2] >= W - 1 - margin_px)
+        | (b[:, 3] >= H - 1 - margin_px)
+    )
+
+
 def sole_point(human, up_cam: np.ndarray) -> np.ndarray:
     """(3,) the mesh vertex lowest along ``up_cam`` (camera frame, metres)."""
     return human.vertices[np.argmin(human.vertices @ up_cam)]
@@ -109,6 +121,7 @@ def stills(config: dict) -> dict:
     images = load_labelled_images()
     pipe.process(images[0][1])  # warm-up (first-call allocations)
     hits = false_pos = total = 0
+    border_hits = border_total = 0  # people cut by the image border (truncated)
     rows, walls = [], []
     for name, image, truth, ignore in images:
         pipe.tracker.reset() if pipe.tracker is not None else None
@@ -119,6 +132,11 @@ def stills(config: dict) -> dict:
         matched, fp, _ = match(boxes, [h.score for h in result.humans], truth, ignore)
         h = int((matched >= 0).sum())
         hits, false_pos, total = hits + h, false_pos + fp, total + len(truth)
+        cut = on_border(truth, image.shape[:2])
+        border_hits, border_total = (
+            border_hits + int((matched[cut] >= 0).sum()),
+            border_total + int(cut.sum()),
+        )
         rows.append(
             {"image": name, "size": f"{image.shape[1]}x{image.shape[0]}", "people": len(truth), "hits": h,
              "false_positives": fp, "found": len(result.humans), "s": round(walls[-1], 3)}
@@ -131,6 +149,8 @@ def stills(config: dict) -> dict:
         "false_positives": false_pos,
         "recall": round(hits / total, 3),
         "precision": round(hits / max(hits + false_pos, 1), 3),
+        "truncated_boxes": border_total,
+        "truncated_recall": round(border_hits / max(border_total, 1), 3),
         "s_per_image_mean": round(float(np.mean(walls)), 3),
         "s_per_image_max": round(float(np.max(walls)), 3),
         "per_image": rows,
@@ -154,6 +174,7 @@ def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
     for f in range(first - warmup, first):
         pipe.process(frames[f], stamp=(f - first) / VIDEO_FPS)
     hits = false_pos = total = 0
+    border_hits = border_total = 0  # people cut by the image border (truncated)
     ids: dict[str, list[str]] = {pid: [] for pid in people}
     soles, walls, floor = [], [], None
     H = frames[first].shape[0]
@@ -169,6 +190,11 @@ def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
             boxes, [h.score for h in result.humans], truth, ignore.get(f, np.zeros((0, 4))), regions
         )
         hits, false_pos, total = hits + int((matched >= 0).sum()), false_pos + fp, total + len(truth)
+        cut = on_border(truth, frames[f].shape[:2])
+        border_hits, border_total = (
+            border_hits + int((matched[cut] >= 0).sum()),
+            border_total + int(cut.sum()),
+        )
         for pid, d in zip(pids, matched):
             if d < 0:
                 continue
@@ -187,6 +213,8 @@ def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
         "false_positives": false_pos,
         "recall": round(hits / total, 3),
         "precision": round(hits / max(hits + false_pos, 1), 3),
+        "truncated_boxes": border_total,
+        "truncated_recall": round(border_hits / max(border_total, 1), 3),
         "true_people": len(people),
         "track_ids_per_true_person": round(float(np.mean(list(per_person.values()))), 2),
         "track_ids_by_person": per_person,
@@ -265,6 +293,17 @@ def merged(base: dict, override: dict) -> dict:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default="stills,video,speed", help="comma-separated parts to run")
@@ -286,7 +325,7 @@ def main() -> int:
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     result: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared dev box)",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores (shared dev box)",
         "torch_threads_fit": 1,
         "onnxruntime_threads_per_session": 1,
         "torch_version": torch.__version__,

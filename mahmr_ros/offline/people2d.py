@@ -236,14 +236,8 @@ class PeopleDetector:
         model = self._single[self.keypoints]
         kps, kp_scores = model(image_bgr, boxes)
         # a crop holding two people may give the other one's keypoints: such a candidate's keypoint box
-        # leaves its detector box; retry it on a tight crop, and drop it if its keypoints still stray (not
-        # for candidates whose keypoints are too faint for a person anyway: cones and bollards)
-        strays = [
-            i
-            for i in range(len(boxes))
-            if kp_scores[i].mean() >= self.min_keypoint_score
-            and not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])
-        ]
+        # leaves its detector box; retry it on a tight crop, and drop it if its keypoints still stray
+        strays = [i for i in range(len(boxes)) if not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])]
         if strays:
             kps[strays], kp_scores[strays] = model(image_bgr, boxes[strays], crop_scale=1.0)
         people = [
