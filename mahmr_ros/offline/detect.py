@@ -1,5 +1,10 @@
 """Multi-person detection for the single-person BlazePose: proposals, per-person crops, mask-and-repeat.
 
+These are the earlier person sources of the offline estimator (``offline.detector: hog+blazepose``,
+``blazepose``, ``hog``); the default is NanoDet + MoveNet (:mod:`mahmr_ros.offline.people_source`), which
+finds small and crowded people these miss (labelled vtest frames + astronaut: recall 0.125 with
+``hog+blazepose``, 0.982 with the default; ``benchmarks/results/people2d.json``).
+
 BlazePose (legacy MediaPipe graph) returns at most one person per call. Two ways to find several, combined:
 
 * ``hog``: OpenCV's HOG + linear SVM pedestrian detector (Dalal-Triggs, ``cv2.HOGDescriptor``) proposes
@@ -18,10 +23,10 @@ slot: MediaPipe releases the GIL and runs each graph on one core, so on the 2-co
 take ~49 ms instead of ~83 ms one after another. Results are merged in the serial order, so the people found
 do not depend on the threads.
 
-``hog+blazepose`` (default) runs the HOG crops first and then the mask-and-repeat scan on what is left, so a
-person HOG missed is still found; duplicates (landmark boxes overlapping by more than ``dedup_iou``) are
-dropped. Measured on the bundled 3-person sample (640x480, 2-core CPU): ``hog`` 3/3, ``blazepose`` 3/3,
-``hog+blazepose`` 3/3 (see ``benchmarks/bench_offline.py`` for the timings).
+``hog+blazepose`` (the default of these) runs the HOG crops first and then the mask-and-repeat scan on what
+is left, so a person HOG missed is still found; duplicates (landmark boxes overlapping by more than
+``dedup_iou``) are dropped. Measured on the bundled 3-person sample (640x480, 2-core CPU): ``hog`` 3/3,
+``blazepose`` 3/3, ``hog+blazepose`` 3/3.
 """
 
 from __future__ import annotations
