@@ -21,6 +21,7 @@ import numpy as np
 import roma
 import torch
 
+from mahmr_ros.geometry import axis_angle_to_rotmat
 from mahmr_ros.offline.assets import load_anny_model
 
 #: Bones whose local rotation is fitted (local-ref axis-angle); all others keep the rest pose.
@@ -340,7 +341,7 @@ class AnnyBody:
     def delta_transforms(self, bone_aa: torch.Tensor) -> torch.Tensor:
         """(B, len(FIT_BONES), 3) local axis-angle (rad) -> (B, Nb, 4, 4) Anny delta transforms."""
         B = bone_aa.shape[0]
-        rot = roma.rotvec_to_rotmat(bone_aa.to(self.dtype))  # (B, Nf, 3, 3)
+        rot = axis_angle_to_rotmat(bone_aa.to(self.dtype))  # (B, Nf, 3, 3)
         rot_h = torch.nn.functional.pad(rot, (0, 1, 0, 1))  # (B, Nf, 4, 4), homogeneous, no translation
         rot_h = rot_h + torch.nn.functional.pad(torch.ones(1, dtype=self.dtype), (3, 0)).diag()
         delta = torch.eye(4, dtype=self.dtype).repeat(B, self.bone_count, 1, 1)
@@ -363,7 +364,7 @@ class AnnyBody:
         E, U, N, kp = (
             t.reshape(-1, *shape) for t, shape in zip(flat.split(sizes, 1), self._chain_shapes)
         )  # (B, Nf, 4, 4), (B, Nf, 3, 3), (B, K, Nf, 4), (B, K, 3)
-        D = roma.rotvec_to_rotmat(bone_aa.to(self.dtype)) @ U  # (B, Nf, 3, 3) delta in reference axes
+        D = axis_angle_to_rotmat(bone_aa.to(self.dtype)) @ U  # (B, Nf, 3, 3) delta in reference axes
         B = D.shape[0]
         local = torch.zeros(B, D.shape[1], 4, 4, dtype=self.dtype)
         local = local + torch.nn.functional.pad(torch.ones(1, dtype=self.dtype), (3, 0)).diag()

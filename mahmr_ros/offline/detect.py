@@ -35,18 +35,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from mahmr_ros.geometry import box_iou
 from mahmr_ros.offline.pose import BlazePose, PoseLandmarks
 
 DETECTORS = ("hog+blazepose", "blazepose", "hog")
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two (4,) xyxy boxes, pixels."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def match_boxes(boxes: np.ndarray, previous: np.ndarray, min_iou: float = 0.3) -> np.ndarray:

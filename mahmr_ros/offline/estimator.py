@@ -55,8 +55,8 @@ import time
 
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation
 
+from mahmr_ros.geometry import axis_angle_to_rotmat, box_iou, project, rotmat_to_axis_angle
 from mahmr_ros.offline.anny_body import (
     ANNY_TO_REP155,
     FIT_BONES,
@@ -78,8 +78,7 @@ from mahmr_ros.offline.keypoints import (
     ray_rotation,  # noqa: F401  (re-exported: was defined here)
 )
 from mahmr_ros.offline.people_source import SOURCES, BlazePoseSource, DetectorSource
-from mahmr_ros.offline.place import assumed_K, project, solve_translation
-from mahmr_ros.tracking import box_iou as _iou_matrix
+from mahmr_ros.offline.place import assumed_K, solve_translation
 from mahmr_ros.types import Estimation, FloorEstimate, HumanEstimate, MeshTopology
 
 #: T-pose height under which a person is reported as a child (``HumanEstimate.is_child``), metres.
@@ -366,7 +365,7 @@ class OfflineEstimator:
         boxes = self._last_boxes
         if len(boxes) < 2 or FOLLOW_MAX_IOU >= 1:
             return False
-        iou = _iou_matrix(boxes, boxes) - np.eye(len(boxes))
+        iou = box_iou(boxes[:, None], boxes[None]) - np.eye(len(boxes))
         return bool(iou.max() > FOLLOW_MAX_IOU)
 
     def _landmark_motion_px(self, uv: np.ndarray, previous: np.ndarray) -> np.ndarray:
@@ -677,8 +676,8 @@ class OfflineEstimator:
         known = np.concatenate([[conf[11] > 0 and conf[12] > 0], conf > 0])
         detected = np.concatenate([[0.5 * (uv[11] + uv[12])], uv])
         kp2d[known] = detected[known]
-        bone_rot = Rotation.from_rotvec(fit.bone_aa[p]).as_matrix()  # (11, 3, 3)
-        pose = np.concatenate([Rotation.from_matrix(R).as_rotvec(), fit.bone_aa[p].reshape(-1)])
+        bone_rot = axis_angle_to_rotmat(fit.bone_aa[p])  # (11, 3, 3)
+        pose = np.concatenate([rotmat_to_axis_angle(R), fit.bone_aa[p].reshape(-1)])
         phenotypes = self.body.phenotypes(
             torch.tensor([fit.age[p]], dtype=self.body.dtype),
             torch.tensor([fit.height_ph[p]], dtype=self.body.dtype),

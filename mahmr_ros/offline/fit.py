@@ -30,10 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-import roma
 import torch
 from scipy.spatial.transform import Rotation
 
+from mahmr_ros.geometry import axis_angle_to_rotmat, project, rotation_between, rotmat_to_axis_angle
 from mahmr_ros.offline.anny_body import FIT_BONES, AnnyBody, standing_aa
 from mahmr_ros.offline.place import solve_translation
 
@@ -85,12 +85,6 @@ _LIMBS = (
     ("upperleg01.L", "lowerleg01.L", 11, 13, 15),
     ("upperleg01.R", "lowerleg01.R", 12, 14, 16),
 )
-
-
-def _rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """(3, 3) minimal rotation taking direction ``u`` onto direction ``v``."""
-    rot, _ = Rotation.align_vectors(v[None], u[None])
-    return rot.as_matrix()
 
 
 def _kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -198,7 +192,7 @@ class AnnyFitter:
             pts = self._standing_kp @ R.T
             t = solve_translation(pts, uv_px, K, weights=conf, gauss_newton_steps=2)
             X = pts + t
-            uv = np.stack([K[0, 0] * X[:, 0] / X[:, 2] + K[0, 2], K[1, 1] * X[:, 1] / X[:, 2] + K[1, 2]], 1)
+            uv = project(X, K)
             err = np.nansum(conf * ((uv - uv_px) ** 2).sum(1))
             if err < best_err:
                 best, best_err = R, err
@@ -216,13 +210,13 @@ class AnnyFitter:
         aa = self.standing_aa.copy()
         seen = (conf > 0) & np.isfinite(world_cam).all(1)
         for parent_bone, child_bone, a, b, c in _LIMBS:
-            G_parent = Rotation.from_rotvec(aa[FIT_BONES.index(parent_bone)]).as_matrix()
+            G_parent = axis_angle_to_rotmat(aa[FIT_BONES.index(parent_bone)])
             if seen[a] and seen[b]:
-                G_parent = _rotation_between(self._rest_kp[b] - self._rest_kp[a], target[b] - target[a])
-                aa[FIT_BONES.index(parent_bone)] = Rotation.from_matrix(G_parent).as_rotvec()
+                G_parent = rotation_between(self._rest_kp[b] - self._rest_kp[a], target[b] - target[a])
+                aa[FIT_BONES.index(parent_bone)] = rotmat_to_axis_angle(G_parent)
             if seen[b] and seen[c]:
-                G_child = _rotation_between(self._rest_kp[c] - self._rest_kp[b], target[c] - target[b])
-                aa[FIT_BONES.index(child_bone)] = Rotation.from_matrix(G_parent.T @ G_child).as_rotvec()
+                G_child = rotation_between(self._rest_kp[c] - self._rest_kp[b], target[c] - target[b])
+                aa[FIT_BONES.index(child_bone)] = rotmat_to_axis_angle(G_parent.T @ G_child)
         return aa
 
     def fit(
@@ -302,7 +296,7 @@ class AnnyFitter:
         def model_points():
             ph = torch.sigmoid(ph_logit)
             kp = self.body.keypoints_fast(bone_aa, ph[:, 0], ph[:, 1])  # (P, K, 3) model frame
-            R = roma.rotvec_to_rotmat(rot_delta) @ R0_t  # (P, 3, 3)
+            R = axis_angle_to_rotmat(rot_delta) @ R0_t  # (P, 3, 3)
             kp_cam = torch.einsum("pij,pkj->pki", R, kp)
             return kp_cam, ph, R
 
@@ -318,8 +312,7 @@ class AnnyFitter:
                 a = a * s[:, None, None]
             r3 = (a - target3_c).square().sum(-1)  # (P, K) m^2
             X = kp_cam + transl[:, None]
-            z = X[..., 2].clamp(min=1e-2)
-            uv = torch.stack([Kt[0, 0] * X[..., 0] / z + Kt[0, 2], Kt[1, 1] * X[..., 1] / z + Kt[1, 2]], -1)
+            uv = project(X, Kt, min_depth_m=1e-2)
             r2 = (uv - target2).square().sum(-1)  # (P, K) px^2
             return r3, r2, ph, R
 

@@ -30,6 +30,7 @@ import math
 import numpy as np
 import torch
 
+from mahmr_ros.geometry import unproject
 from mahmr_ros.offline.anny_body import AnnyBody
 from mahmr_ros.offline.place import solve_translation
 
@@ -278,7 +279,6 @@ def fitted_feet(
         ).numpy()
     kp_rot = np.einsum("pij,pkj->pki", R_cam_anny, kp)  # (P, K, 3) camera axes, model origin at 0
     lift = body.keypoint_lift_m(age, height_ph)  # (P, K)
-    K_inv = np.linalg.inv(K)
     conf = np.where(np.isfinite(uv_px).all(-1), np.nan_to_num(conf), 0.0)
     rows = np.arange(P)
     j = np.stack([np.where(conf[:, h] > 0, h, a) for h, a in zip(HEELS, ANKLES)], 1)  # (P, 2) per foot
@@ -287,7 +287,7 @@ def fitted_feet(
         t = solve_translation(kp_rot[p], uv_px[p], K, weights=conf[p])
         for side in np.flatnonzero(has[p]):
             k = j[p, side]
-            ray = K_inv @ np.array([uv_px[p, k, 0], uv_px[p, k, 1], 1.0])  # z = 1
+            ray = unproject(uv_px[p, k], K)  # z = 1
             feet[p, side] = ray * (kp_rot[p, k, 2] + t[2])
     lift_out[:] = lift[rows[:, None], j]
     return feet, lift_out, body.height_m(age, height_ph), np.isfinite(feet).all(-1).any(-1)

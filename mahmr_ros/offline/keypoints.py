@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from mahmr_ros.geometry import rotation_between, unproject
 from mahmr_ros.offline.anny_body import KEYPOINT_NAMES
 from mahmr_ros.offline.pose import BLAZEPOSE_FOR_ANNY, PoseLandmarks
 
@@ -88,10 +88,7 @@ def ray_rotation(uv_px: np.ndarray, K: np.ndarray) -> np.ndarray:
     BlazePose's world landmarks are expressed in axes aligned with the crop it saw, i.e. looking along the
     ray to the person; a person at the image edge of a 60 degree camera is seen ~30 degrees off-axis.
     """
-    ray = np.linalg.solve(K, np.array([uv_px[0], uv_px[1], 1.0]))
-    ray /= np.linalg.norm(ray)
-    rot, _ = Rotation.align_vectors(ray[None], np.array([[0.0, 0.0, 1.0]]))
-    return rot.as_matrix()
+    return rotation_between(np.array([0.0, 0.0, 1.0]), unproject(np.asarray(uv_px, np.float64), K))
 
 
 def from_blazepose(landmarks: PoseLandmarks, K: np.ndarray) -> PersonKeypoints:

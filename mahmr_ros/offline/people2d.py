@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mahmr_ros.offline.detect import box_iou
+from mahmr_ros.geometry import box_iou
 from mahmr_ros.offline.movenet import SINGLE_VARIANTS, MoveNetMultiPose, MoveNetSingle
 from mahmr_ros.offline.nanodet import PASSES, NanoDet
 

@@ -32,22 +32,6 @@ def assumed_K(width_px: int, height_px: int, hfov_deg: float = 60.0) -> np.ndarr
     return np.array([[f, 0.0, (width_px - 1) / 2], [0.0, f, (height_px - 1) / 2], [0.0, 0.0, 1.0]])
 
 
-def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection.
-
-    Args:
-        points_cam: (..., N, 3) metres, OpenCV optical frame (z forward, > 0).
-        K: (3, 3) intrinsics, pixels.
-
-    Returns:
-        (..., N, 2) pixels (x right, y down).
-    """
-    z = points_cam[..., 2:3]
-    return np.concatenate(
-        [K[0, 0] * points_cam[..., 0:1] / z + K[0, 2], K[1, 1] * points_cam[..., 1:2] / z + K[1, 2]], axis=-1
-    )
-
-
 def solve_translation(
     points_rot_m: np.ndarray,
     uv_px: np.ndarray,

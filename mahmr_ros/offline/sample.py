@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mahmr_ros.geometry import project
 from mahmr_ros.offline.anny_body import STANDING_POSE
 from mahmr_ros.offline.assets import assets_dir
-from mahmr_ros.offline.place import assumed_K, project
+from mahmr_ros.offline.place import assumed_K
 
 #: People in the bundled sample (all fully visible, none occluding another).
 SAMPLE_PEOPLE = 3

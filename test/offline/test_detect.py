@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mahmr_ros.offline.detect import HogPeopleDetector, PersonFinder, box_iou, match_boxes
-
-
-def test_box_iou():
-    a = np.array([0.0, 0.0, 10.0, 10.0])
-    assert box_iou(a, a) == pytest.approx(1.0)
-    assert box_iou(a, a + [5, 0, 5, 0]) == pytest.approx(50 / 150)
-    assert box_iou(a, a + 20) == 0.0
+from mahmr_ros.geometry import box_iou
+from mahmr_ros.offline.detect import HogPeopleDetector, PersonFinder, match_boxes
 
 
 def test_match_boxes_pairs_overlapping_boxes_one_to_one():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mahmr_ros.offline.place import project
+from mahmr_ros.geometry import project
 from mahmr_ros.pipeline import Estimator
 from mahmr_ros.types import Estimation
 

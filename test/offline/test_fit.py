@@ -7,9 +7,10 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from mahmr_ros.geometry import project
 from mahmr_ros.offline.anny_body import FIT_BONES
 from mahmr_ros.offline.fit import AnnyFitter
-from mahmr_ros.offline.place import assumed_K, project
+from mahmr_ros.offline.place import assumed_K
 
 # Anny model frame (x left, y back, z up) -> camera frame of a person facing the camera
 R_FACE = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from mahmr_ros.geometry import project
 from mahmr_ros.offline.anny_body import FIT_BONES
 from mahmr_ros.offline.floor import ANKLES, HEELS, FloorSizer, floor_up
-from mahmr_ros.offline.place import assumed_K, project
+from mahmr_ros.offline.place import assumed_K
 from mahmr_ros.offline.sample import _POSE
 
 R_FACE = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # Anny frame -> level camera, facing it

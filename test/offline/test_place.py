@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mahmr_ros.offline.place import assumed_K, project, solve_translation
+from mahmr_ros.geometry import project
+from mahmr_ros.offline.place import assumed_K, solve_translation
 
 
 def test_assumed_K_matches_the_fov():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mahmr_ros.offline.place import project
+from mahmr_ros.geometry import project
 from mahmr_ros.offline.sample import SAMPLE_PEOPLE, SAMPLE_SIZE_WH, sample_path
 
 
