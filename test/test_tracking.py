@@ -292,3 +292,23 @@ def test_a_track_started_at_the_image_border_learns_the_whole_persons_look():
     u = 205 + 150  # back 1 s later, 150 px further: no overlap, same clothes
     (back,) = tracker.assign([person((u - 320) * 4 / 500, u_px=u)], 1.7, image=_painted([(u, *RED)]))
     assert back.track_id == track_id
+
+
+def test_two_people_merged_into_one_box_for_half_a_second_keep_their_ids_when_they_separate():
+    """Two people (red in front, blue behind, 4 m and 5 m away) walk past each other; for 5 frames (0.5 s)
+    the detector returns one box, the front one's, and the blue person's only box while they overlap is the
+    red person's. When they separate, each keeps their id (blue's track waited, unmatched, and is re-found by
+    clothes and position), and the front one never changed id."""
+    tracker = Tracker(seed=0)
+    ids: dict[str, str] = {}
+    for k in range(-8, 9):
+        u_red, u_blue = 320 + 15 * k, 320 - 15 * k
+        image = _painted([(u_blue, *BLUE), (u_red, *RED)])  # red painted last: in front
+        merged = abs(k) <= 2
+        people = [("red", person((u_red - 320) * 4 / 500, 4.0, u_red))]
+        if not merged:
+            people.append(("blue", person((u_blue - 320) * 5 / 500, 5.0, u_blue)))
+        out = tracker.update_motion(tracker.assign([h for _, h in people], k / 10, image=image))
+        for (name, _), h in zip(people, out, strict=True):
+            assert ids.setdefault(name, h.track_id) == h.track_id, f"{name} changed id at frame {k}"
+    assert len(set(ids.values())) == 2
