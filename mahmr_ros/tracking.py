@@ -65,6 +65,9 @@ LEARN_MAX_DISTANCE = 0.2
 #: How far a re-identified person may have walked while unseen, in their box heights per second (walking
 #: speed ~1.4 m/s is ~0.8 body heights per second).
 REID_BODY_HEIGHTS_PER_S = 1.0
+#: Appearance distance charged to a pair whose looks cannot be compared (as far apart as the farthest look a
+#: track still learns from).
+UNKNOWN_LOOK_DISTANCE = LEARN_MAX_DISTANCE
 #: Pixels from the image border within which a box counts as cut by it (its look is not learnt).
 BORDER_PX = 3.0
 
@@ -364,7 +367,10 @@ class Tracker:
         iou = box_iou(boxes, det)
         pred = np.stack([t.predicted_pelvis(t_s) for t in tracks])  # (T, 3) raw, like the detections
         dist = np.linalg.norm(pred[:, None, :] - np.stack([h.pelvis for h in humans])[None], axis=2)
-        look = np.zeros_like(iou)
+        # a pair that cannot be compared (a track that has learnt no look yet, a detection without a look)
+        # costs a borderline same-person distance, not 0: at 0 a young track born from a stray box beat
+        # the person's own track, whose look was known and close (vtest, a man who met another)
+        look = np.full_like(iou, UNKNOWN_LOOK_DISTANCE if any(a is not None for a in looks) else 0.0)
         for i, track in enumerate(tracks):
             for j, a in enumerate(looks):
                 if track.appearance is not None and a is not None:

@@ -312,3 +312,25 @@ def test_two_people_merged_into_one_box_for_half_a_second_keep_their_ids_when_th
         for (name, _), h in zip(people, out, strict=True):
             assert ids.setdefault(name, h.track_id) == h.track_id, f"{name} changed id at frame {k}"
     assert len(set(ids.values())) == 2
+
+
+def test_a_young_track_without_a_look_does_not_take_a_known_persons_detection(monkeypatch):
+    """vtest frame 737 (the situation, in round numbers): a stray box overlapping a man's started a track
+    that never learnt a look (its box overlapped his). The next frame the man's box overlaps that young
+    track's box more than his own track's; his look matches his own track. A pair that cannot be compared by
+    look costs a borderline distance, so the man keeps his id; costed 0, the young track took it."""
+
+    def keeps_id() -> bool:
+        tracker = Tracker(seed=0)
+        man = _boxed([280, 100, 360, 400], 4.0)
+        for k in range(3):  # the man alone: his track learns his look
+            (first,) = tracker.update_motion(tracker.assign([man], k / 10, image=_painted([(320, *RED)])))
+        stray = _boxed([300, 160, 380, 400], 4.0)  # IoU 0.5 with him: neither look is learnt
+        tracker.update_motion(tracker.assign([man, stray], 0.3, image=_painted([(320, *RED)])))
+        moved = _boxed([296, 120, 376, 400], 4.0)  # IoU 0.63 with his track's box, 0.78 with the stray's
+        (h,) = tracker.update_motion(tracker.assign([moved], 0.4, image=_painted([(336, *RED)])))
+        return h.track_id == first.track_id
+
+    assert keeps_id()
+    monkeypatch.setattr("mahmr_ros.tracking.UNKNOWN_LOOK_DISTANCE", 0.0)
+    assert not keeps_id()
