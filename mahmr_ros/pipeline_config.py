@@ -111,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("offline.camera_pitch_deg", 0.0, "offline estimator: downward tilt of the optical axis (deg), "
             "used with offline.camera_height_m", -90.0, 90.0),
     Setting("tracking.enabled", True, "give people stable ids across frames (and velocities)"),
-    Setting("tracking.reid_window_s", 1.0, "a person unseen for longer than this gets a new id (s)", 0.0,
+    Setting("tracking.reid_window_s", 2.0, "a person unseen for longer than this gets a new id (s)", 0.0,
             60.0),
     Setting("tracking.max_distance_m", 1.0, "pelvis distance (after constant-velocity prediction) that costs "
             "as much as no box overlap (m)", 0.05, 10.0),

@@ -5,18 +5,29 @@ constant-velocity estimate: the estimator's raw pelvis, for association, and the
 the published velocity; and, when the caller passes the image, the person's colour descriptor
 (:mod:`mahmr_ros.appearance`). Association cost for track t and detection d (lower is better):
 
-    cost = (1 - IoU(box_t + v_t*dt, box_d)) + |r_t + u_t*dt - r_d| / max_distance_m
+    cost = (1 - IoU(box_t + v_t*dt, box_d)) + min(|r_t + u_t*dt - r_d| / max_distance_m, distance_cost_cap)
            + appearance_weight * D(a_t, a_d)
 
-with v the box velocity (px/s), r the raw pelvis, u its velocity and D the appearance distance in [0, 1]
-(0 without an image). Pairs are gated out when the boxes do not overlap enough AND the pelvis is too far,
-or when they look too different (D > ``appearance_gate``). Box overlap carries most of the weight because
-monocular depth is the least reliable coordinate (DTO fixes it later); the 3D term separates people whose
-boxes overlap at different depths; the box velocity keeps two people walking past each other on their own
-side, and the appearance tells them apart while their boxes overlap (measured on the labelled vtest clip,
-``benchmarks/bench_real.py``). A track's descriptor is a running mean, not updated while the person's box
-overlaps someone else's (the colours there are partly the other person's). Tracks unseen for longer than
-the re-identification window are dropped. Ids are short, REP-155 style (a letter first), e.g. ``"bk3x9"``.
+with v the velocity of the box centre (px/s; the box keeps its size), r the raw pelvis, u its velocity and
+D the appearance distance in [0, 1] (0 without an image). Pairs are gated out when the boxes do not overlap
+enough AND the pelvis is too far, or when they look too different (D > ``appearance_gate``). Box overlap and
+appearance carry most of the weight: monocular depth is the least reliable coordinate (DTO fixes it later),
+so the 3D term is capped; it separates people whose boxes overlap at different depths, the box velocity
+keeps two people walking past each other on their own side, and the appearance tells them apart while
+their boxes overlap. Measured on the labelled vtest clip (``benchmarks/bench_real.py``, README):
+
+* a person's first fits jump in depth by metres (20 % at 20 m) while the box and colours agree: uncapped,
+  the 3D term (4 m -> 4) handed a person who had just stepped out from behind another that other's id;
+* a track's look is a running mean plus a gallery of its last ``appearance_gallery`` looks (distance = the
+  nearest): people's colours drift across the scene (light), 0.6 from their first look after 2 s while
+  0.05-0.15 frame to frame; a look is learnt only when the box overlaps nobody, is not cut by the image
+  border (a cut box's colours are a different crop: a track started at the border never learnt again) and
+  is near the track's look;
+* a person hidden for up to ``reid_window_s`` (a man behind a sign post: 1.3 s) keeps the id when they
+  reappear looking the same (``reid_appearance``) where they could have walked to.
+
+Tracks unseen for longer than the re-identification window are dropped. Ids are short, REP-155 style (a
+letter first), e.g. ``"bk3x9"``.
 
 The pipeline calls ``assign`` before DTO (so DTO can smooth per track) and ``update_motion`` after it
 (so velocities use the refined positions); ``update`` does both for callers without DTO. Association
@@ -54,6 +65,11 @@ LEARN_MAX_DISTANCE = 0.2
 #: How far a re-identified person may have walked while unseen, in their box heights per second (walking
 #: speed ~1.4 m/s is ~0.8 body heights per second).
 REID_BODY_HEIGHTS_PER_S = 1.0
+#: Appearance distance charged to a pair whose looks cannot be compared (as far apart as the farthest look a
+#: track still learns from).
+UNKNOWN_LOOK_DISTANCE = LEARN_MAX_DISTANCE
+#: Pixels from the image border within which a box counts as cut by it (its look is not learnt).
+BORDER_PX = 3.0
 
 
 @dataclass
@@ -70,7 +86,9 @@ class Track:
         raw_pelvis_m: (3,) last raw (estimator, pre-DTO) pelvis, the association state; None = ``pelvis_m``.
         raw_velocity_mps: (3,) m/s, smoothed velocity of the raw pelvis (association prediction).
         box_velocity_pxps: (4,) px/s, smoothed velocity of the box corners (association prediction).
-        appearance: colour descriptor (:mod:`mahmr_ros.appearance`), or None (no image given yet).
+        appearance: colour descriptor (:mod:`mahmr_ros.appearance`), running mean of the learnt looks, or
+            None (no look learnt yet).
+        gallery: the last learnt looks (at most the tracker's ``appearance_gallery``), newest last.
     """
 
     track_id: str
@@ -83,6 +101,17 @@ class Track:
     raw_velocity_mps: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
     box_velocity_pxps: np.ndarray = field(default_factory=lambda: np.zeros(4))
     appearance: np.ndarray | None = None
+    gallery: list[np.ndarray] = field(default_factory=list)
+
+    def look_distance(self, look: np.ndarray) -> float:
+        """Appearance distance of a descriptor to this track: to its mean or its nearest gallery look, in
+        [0, 1] (NaN when the track has no look yet)."""
+        if self.appearance is None:
+            return math.nan
+        return min(
+            [appearance_distance(self.appearance, look)]
+            + [appearance_distance(g, look) for g in self.gallery]
+        )
 
     def __post_init__(self) -> None:
         if self.raw_pelvis_m is None:
@@ -93,8 +122,11 @@ class Track:
         return self.raw_pelvis_m + self.raw_velocity_mps * max(t_s - self.last_seen_s, 0.0)
 
     def predicted_box(self, t_s: float) -> np.ndarray:
-        """(4,) box predicted at ``t_s`` (constant velocity of its corners), pixels."""
-        return self.bbox_xyxy + self.box_velocity_pxps * max(t_s - self.last_seen_s, 0.0)
+        """(4,) box predicted at ``t_s``: the last box moved by the constant velocity of its centre (it keeps
+        its size: extrapolating each corner let a box whose size jittered shrink to nothing), pixels."""
+        v = self.box_velocity_pxps
+        centre_pxps = 0.5 * (v[:2] + v[2:])
+        return self.bbox_xyxy + np.tile(centre_pxps, 2) * max(t_s - self.last_seen_s, 0.0)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -139,22 +171,27 @@ class Tracker:
             matched without box overlap or a near pelvis, if the box centre is within reach of the track's
             (:data:`REID_BODY_HEIGHTS_PER_S`): a person back after an occlusion keeps the id. 0 = off.
         box_velocity: predict each track's box with its velocity (False: the last box as it was).
+        distance_cost_cap: most the 3D pelvis term may add to a pair's cost (monocular depth jumps by metres
+            between a person's first frames; inf = no cap).
+        appearance_gallery: looks kept per track besides the running mean (0 = the mean only).
     """
 
     def __init__(
         self,
-        reid_window_s: float = 1.0,
+        reid_window_s: float = 2.0,
         max_distance_m: float = 1.0,
         min_iou: float = 0.1,
         velocity_smoothing: float = 0.5,
         frame_period_s: float = 1 / 30,
         id_length: int = 5,
         seed: int | None = None,
-        appearance_weight: float = 1.0,
+        appearance_weight: float = 2.0,
         appearance_gate: float = 0.6,
         appearance_smoothing: float = 0.3,
-        reid_appearance: float = 0.25,
+        reid_appearance: float = 0.3,
         box_velocity: bool = True,
+        distance_cost_cap: float = 0.5,
+        appearance_gallery: int = 10,
     ):
         if reid_window_s < 0 or max_distance_m <= 0 or not 0 <= min_iou <= 1:
             raise ValueError(
@@ -167,6 +204,13 @@ class Tracker:
                 f"appearance_gate={appearance_gate} (in (0, 1]), appearance_smoothing={appearance_smoothing} "
                 "(in (0, 1])"
             )
+        if distance_cost_cap <= 0 or appearance_gallery < 0:
+            raise ValueError(
+                f"[tracking] bad parameters: distance_cost_cap={distance_cost_cap} (> 0), "
+                f"appearance_gallery={appearance_gallery} (>= 0)"
+            )
+        self.distance_cost_cap = float(distance_cost_cap)
+        self.appearance_gallery = int(appearance_gallery)
         self.appearance_weight = float(appearance_weight)
         self.appearance_gate = float(appearance_gate)
         self.appearance_smoothing = float(appearance_smoothing)
@@ -238,15 +282,19 @@ class Tracker:
         out = []
         boxes = np.array([h.bbox_xyxy for h in humans], np.float64).reshape(-1, 4)
         overlap = box_iou(boxes, boxes) - np.eye(len(humans))
+        cut = _on_border(boxes, None if image is None else image.shape[:2])
         for i, (human, track_id) in enumerate(zip(humans, ids, strict=True)):
+            # colours of a box that overlaps someone else's are partly theirs, and a box cut by the image
+            # border holds another crop of the person: neither is learnt
+            learn = overlap[i].max(initial=0.0) < OVERLAP_NO_LEARN and not cut[i]
+            look = looks[i] if learn else None
             if track_id is None:
                 track_id = self._new_id()
                 self.tracks[track_id] = Track(
-                    track_id, human.pelvis.copy(), human.bbox_xyxy.copy(), t_s, hits=0, appearance=looks[i]
+                    track_id, human.pelvis.copy(), human.bbox_xyxy.copy(), t_s, hits=0, appearance=look
                 )
             self._raw_pelvis[track_id] = human.pelvis.copy()
-            # colours of a box that overlaps someone else's are partly theirs: not learnt
-            self._appearance[track_id] = looks[i] if overlap[i].max(initial=0.0) < OVERLAP_NO_LEARN else None
+            self._appearance[track_id] = look
             out.append(human.replace(track_id=track_id))
         return out
 
@@ -281,10 +329,12 @@ class Tracker:
                         np.float64
                     )
             if look is not None and (
-                track.appearance is None or appearance_distance(track.appearance, look) < LEARN_MAX_DISTANCE
+                track.appearance is None or track.look_distance(look) < LEARN_MAX_DISTANCE
             ):  # a look far from the track's (a box holding two people, a doubtful match) is not learnt
                 a = self.appearance_smoothing
                 track.appearance = look if track.appearance is None else (1 - a) * track.appearance + a * look
+                if self.appearance_gallery:
+                    track.gallery = [*track.gallery, look][-self.appearance_gallery :]
             track.pelvis_m = human.pelvis.copy()
             track.raw_pelvis_m = np.array(raw, copy=True)
             track.bbox_xyxy = human.bbox_xyxy.copy()
@@ -313,20 +363,24 @@ class Tracker:
 
     def _cost(self, tracks: list[Track], humans: list[HumanEstimate], t_s: float, looks: list) -> np.ndarray:
         boxes = np.stack([t.predicted_box(t_s) if self.box_velocity else t.bbox_xyxy for t in tracks])
-        iou = box_iou(boxes, np.stack([h.bbox_xyxy for h in humans]))
+        det = np.stack([h.bbox_xyxy for h in humans])
+        iou = box_iou(boxes, det)
         pred = np.stack([t.predicted_pelvis(t_s) for t in tracks])  # (T, 3) raw, like the detections
         dist = np.linalg.norm(pred[:, None, :] - np.stack([h.pelvis for h in humans])[None], axis=2)
-        look = np.zeros_like(iou)
+        # a pair that cannot be compared (a track that has learnt no look yet, a detection without a look)
+        # costs a borderline same-person distance, not 0: at 0 a young track born from a stray box beat
+        # the person's own track, whose look was known and close (vtest, a man who met another)
+        look = np.full_like(iou, UNKNOWN_LOOK_DISTANCE if any(a is not None for a in looks) else 0.0)
         for i, track in enumerate(tracks):
             for j, a in enumerate(looks):
                 if track.appearance is not None and a is not None:
-                    look[i, j] = appearance_distance(track.appearance, a)
-        cost = (1.0 - iou) + dist / self.max_distance_m + self.appearance_weight * look
+                    look[i, j] = track.look_distance(a)
+        depth_term = np.minimum(dist / self.max_distance_m, self.distance_cost_cap)
+        cost = (1.0 - iou) + depth_term + self.appearance_weight * look
         far = (iou < self.min_iou) & (dist > self.max_distance_m)
         if self.reid_appearance > 0:
             # re-identification after an occlusion: the same look, where the person could have walked to
             # (box centre within a body height per second of the prediction, plus half a body height)
-            det = np.stack([h.bbox_xyxy for h in humans])
             gap = np.array([max(t_s - t.last_seen_s, 0.0) for t in tracks])
             height = boxes[:, 3] - boxes[:, 1]
             centre = lambda b: 0.5 * (b[..., :2] + b[..., 2:])  # noqa: E731
@@ -337,8 +391,25 @@ class Tracker:
                 & np.array([a is not None for a in looks])[None]
             )
             far &= ~(known & (look < self.reid_appearance) & (shift < reach))
-        gated = far | (look > self.appearance_gate)
+        # a detection whose box overlaps another's shows partly the other person: its look adds to the cost
+        # but vetoes nothing (it did: two people meeting, the one behind got a new id)
+        mixed = (box_iou(det, det) - np.eye(len(humans))).max(1, initial=0.0) > OVERLAP_NO_LEARN
+        gated = far | ((look > self.appearance_gate) & ~mixed[None])
         return np.where(gated, _INFEASIBLE, cost)
+
+
+def _on_border(boxes: np.ndarray, image_hw: tuple[int, int] | None) -> np.ndarray:
+    """(N,) bool: the (N, 4) boxes reach within :data:`BORDER_PX` of the image border (all False without
+    an image size)."""
+    if image_hw is None:
+        return np.zeros(len(boxes), bool)
+    H, W = image_hw
+    return (
+        (boxes[:, 0] <= BORDER_PX)
+        | (boxes[:, 1] <= BORDER_PX)
+        | (boxes[:, 2] >= W - 1 - BORDER_PX)
+        | (boxes[:, 3] >= H - 1 - BORDER_PX)
+    )
 
 
 def _coprime_step(rng: np.random.Generator, n: int) -> int:

@@ -238,3 +238,99 @@ def test_appearance_options_are_checked():
         Tracker(appearance_gate=0.0)
     with pytest.raises(ValueError, match="appearance_weight"):
         Tracker(appearance_weight=-1.0)
+
+
+def test_new_options_are_checked():
+    for bad in ({"distance_cost_cap": 0.0}, {"appearance_gallery": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Tracker(**bad)
+
+
+def _boxed(box_px: list[float], z_m: float) -> HumanEstimate:
+    """A person with this box whose pelvis is ``z_m`` away on the ray through the box centre (f = 500 px)."""
+    u = (box_px[0] + box_px[2]) / 2
+    return person((u - 320) * z_m / 500, z_m, u).replace(bbox_xyxy=np.array(box_px, np.float32))
+
+
+def test_a_jump_in_monocular_depth_does_not_hand_a_person_someone_elses_id():
+    """vtest frame 695 (numbers from the clip): a woman stepping out from behind a man is fitted at 21.3 m,
+    then at 17.5 m (her box still overlaps her track's: IoU 0.5); the man's track (hidden behind a post now)
+    is at 16.8 m, his box overlapping hers by 0.3. The capped depth term keeps her id with her box; uncapped,
+    the 3.8 m jump outweighed everything and she took the man's id."""
+
+    def keeps_id(cap: float) -> bool:
+        tracker = Tracker(seed=0, distance_cost_cap=cap)
+        woman, _ = tracker.update(
+            [_boxed([455, 141, 477, 201], 21.3), _boxed([431, 138, 462, 218], 16.8)], 0.0
+        )
+        (h,) = tracker.update([_boxed([449, 135, 473, 208], 17.5)], 0.1)
+        return h.track_id == woman.track_id
+
+    assert keeps_id(0.5)
+    assert not keeps_id(float("inf"))
+
+
+def test_a_track_started_at_the_image_border_learns_the_whole_persons_look():
+    """A person walks in from the left border: while their box is cut, the crop shows another part of them
+    (here the shirt is out of view) and is not learnt; once inside, the whole look is, and after a 1 s
+    occlusion they are re-identified by it. (A cut first look used to be the track's look, and every later
+    one, too far from it, was refused: the track never learnt again.)"""
+    tracker = Tracker(seed=0)
+    track_id = None
+    for k in range(8):
+        u = 30 + 25 * k  # box [u - 40, u + 40] px: cut by the border at k = 0
+        image = _painted([(u, *RED)])
+        cut = u - 40 <= 3
+        if cut:
+            image[160:250] = 128  # the shirt out of view
+        (h,) = tracker.update_motion(
+            tracker.assign([person((u - 320) * 4 / 500, u_px=u)], k / 10, image=image)
+        )
+        track_id = track_id or h.track_id
+        assert (tracker.tracks[track_id].appearance is None) == cut
+    assert len(tracker.tracks[track_id].gallery) == 7
+    u = 205 + 150  # back 1 s later, 150 px further: no overlap, same clothes
+    (back,) = tracker.assign([person((u - 320) * 4 / 500, u_px=u)], 1.7, image=_painted([(u, *RED)]))
+    assert back.track_id == track_id
+
+
+def test_two_people_merged_into_one_box_for_half_a_second_keep_their_ids_when_they_separate():
+    """Two people (red in front, blue behind, 4 m and 5 m away) walk past each other; for 5 frames (0.5 s)
+    the detector returns one box, the front one's, and the blue person's only box while they overlap is the
+    red person's. When they separate, each keeps their id (blue's track waited, unmatched, and is re-found by
+    clothes and position), and the front one never changed id."""
+    tracker = Tracker(seed=0)
+    ids: dict[str, str] = {}
+    for k in range(-8, 9):
+        u_red, u_blue = 320 + 15 * k, 320 - 15 * k
+        image = _painted([(u_blue, *BLUE), (u_red, *RED)])  # red painted last: in front
+        merged = abs(k) <= 2
+        people = [("red", person((u_red - 320) * 4 / 500, 4.0, u_red))]
+        if not merged:
+            people.append(("blue", person((u_blue - 320) * 5 / 500, 5.0, u_blue)))
+        out = tracker.update_motion(tracker.assign([h for _, h in people], k / 10, image=image))
+        for (name, _), h in zip(people, out, strict=True):
+            assert ids.setdefault(name, h.track_id) == h.track_id, f"{name} changed id at frame {k}"
+    assert len(set(ids.values())) == 2
+
+
+def test_a_young_track_without_a_look_does_not_take_a_known_persons_detection(monkeypatch):
+    """vtest frame 737 (the situation, in round numbers): a stray box overlapping a man's started a track
+    that never learnt a look (its box overlapped his). The next frame the man's box overlaps that young
+    track's box more than his own track's; his look matches his own track. A pair that cannot be compared by
+    look costs a borderline distance, so the man keeps his id; costed 0, the young track took it."""
+
+    def keeps_id() -> bool:
+        tracker = Tracker(seed=0)
+        man = _boxed([280, 100, 360, 400], 4.0)
+        for k in range(3):  # the man alone: his track learns his look
+            (first,) = tracker.update_motion(tracker.assign([man], k / 10, image=_painted([(320, *RED)])))
+        stray = _boxed([300, 160, 380, 400], 4.0)  # IoU 0.5 with him: neither look is learnt
+        tracker.update_motion(tracker.assign([man, stray], 0.3, image=_painted([(320, *RED)])))
+        moved = _boxed([296, 120, 376, 400], 4.0)  # IoU 0.63 with his track's box, 0.78 with the stray's
+        (h,) = tracker.update_motion(tracker.assign([moved], 0.4, image=_painted([(336, *RED)])))
+        return h.track_id == first.track_id
+
+    assert keeps_id()
+    monkeypatch.setattr("mahmr_ros.tracking.UNKNOWN_LOOK_DISTANCE", 0.0)
+    assert not keeps_id()
