@@ -47,11 +47,13 @@ from __future__ import annotations
 
 import math
 import string
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from mahmr_ros import geometry
 from mahmr_ros.appearance import appearance_descriptor, appearance_distance
 from mahmr_ros.types import HumanEstimate
 
@@ -130,24 +132,23 @@ class Track:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between boxes.
+    """Deprecated: (M, 4), (N, 4) xyxy -> (M, N) IoU.
 
-    Args:
-        a: (M, 4) xyxy px.
-        b: (N, 4) xyxy px.
-
-    Returns:
-        (M, N) IoU in [0, 1].
+    Use ``mahmr_ros.geometry.box_iou(a[:, None], b[None])``.
     """
+    warnings.warn(
+        "mahmr_ros.tracking.box_iou is deprecated; use mahmr_ros.geometry.box_iou(a[:, None], b[None])",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return _pairwise_iou(a, b)
+
+
+def _pairwise_iou(a, b) -> np.ndarray:
+    """(M, N) IoU of every pair of the (M, 4) and (N, 4) xyxy boxes."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    return geometry.box_iou(a[:, None], b[None])
 
 
 class Tracker:
@@ -281,7 +282,7 @@ class Tracker:
                     ids[c] = tracks[r].track_id
         out = []
         boxes = np.array([h.bbox_xyxy for h in humans], np.float64).reshape(-1, 4)
-        overlap = box_iou(boxes, boxes) - np.eye(len(humans))
+        overlap = _pairwise_iou(boxes, boxes) - np.eye(len(humans))
         cut = _on_border(boxes, None if image is None else image.shape[:2])
         for i, (human, track_id) in enumerate(zip(humans, ids, strict=True)):
             # colours of a box that overlaps someone else's are partly theirs, and a box cut by the image
@@ -364,7 +365,7 @@ class Tracker:
     def _cost(self, tracks: list[Track], humans: list[HumanEstimate], t_s: float, looks: list) -> np.ndarray:
         boxes = np.stack([t.predicted_box(t_s) if self.box_velocity else t.bbox_xyxy for t in tracks])
         det = np.stack([h.bbox_xyxy for h in humans])
-        iou = box_iou(boxes, det)
+        iou = _pairwise_iou(boxes, det)
         pred = np.stack([t.predicted_pelvis(t_s) for t in tracks])  # (T, 3) raw, like the detections
         dist = np.linalg.norm(pred[:, None, :] - np.stack([h.pelvis for h in humans])[None], axis=2)
         # a pair that cannot be compared (a track that has learnt no look yet, a detection without a look)
@@ -393,7 +394,7 @@ class Tracker:
             far &= ~(known & (look < self.reid_appearance) & (shift < reach))
         # a detection whose box overlaps another's shows partly the other person: its look adds to the cost
         # but vetoes nothing (it did: two people meeting, the one behind got a new id)
-        mixed = (box_iou(det, det) - np.eye(len(humans))).max(1, initial=0.0) > OVERLAP_NO_LEARN
+        mixed = (_pairwise_iou(det, det) - np.eye(len(humans))).max(1, initial=0.0) > OVERLAP_NO_LEARN
         gated = far | ((look > self.appearance_gate) & ~mixed[None])
         return np.where(gated, _INFEASIBLE, cost)
 

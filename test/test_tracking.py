@@ -29,8 +29,9 @@ def person(x_m: float, z_m: float = 4.0, u_px: float | None = None) -> HumanEsti
     )
 
 
-def test_box_iou_hand_values():
-    iou = box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+def test_deprecated_box_iou_warns_and_gives_the_pair_matrix():
+    with pytest.warns(DeprecationWarning, match="geometry.box_iou"):
+        iou = box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
     np.testing.assert_allclose(iou, [[1.0, 50 / 150, 0.0]])
 
 
