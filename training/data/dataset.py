@@ -54,7 +54,67 @@ def smpl_numpy(
     return verts.numpy(), joints.numpy()
 
 
-class HumanDataset(torch.utils.data.Dataset):
+def read_image(images: str | Path, ann: ImageAnnotation) -> np.ndarray:
+    """(H, W, 3) uint8 BGR image of ``ann`` under the image root ``images`` (BEDLAM close-ups rotated 90
+    degrees clockwise); a missing or unreadable file raises ``FileNotFoundError`` naming it."""
+    path = Path(images) / ann.image
+    image = cv2.imread(str(path))
+    if image is None:
+        raise FileNotFoundError(
+            f"[training.data] cannot read image {path} (annotation key {ann.image!r} under {images})"
+        )
+    return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE) if ann.rotate_cw90 else image
+
+
+class AugmentedDataset(torch.utils.data.Dataset):
+    """What every training dataset shares: images under one root and a per-sample RNG seeded by
+    (seed, epoch, index), so runs and resumes are reproducible; a sample is re-augmented (up to
+    ``MAX_TRIES``) until a try keeps someone.
+
+    Subclasses set ``annotations`` (a list of ``ImageAnnotation``) and implement
+    ``_make(ann, image, rng) -> dict`` whose ``"ok"`` entry says whether the try is usable.
+
+    Args:
+        images: image root folder (the annotation keys are relative to it).
+        input_size: network long side.
+        augment: ``AugmentConfig`` (None = the default augmentation).
+        seed: base seed of the per-sample RNG.
+    """
+
+    annotations: list[ImageAnnotation]
+
+    def __init__(self, images: str | Path, input_size: int, augment: aug.AugmentConfig | None, seed: int):
+        self.images = Path(images)
+        self.input_size = input_size
+        self.augment = augment or aug.AugmentConfig()
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.annotations)
+
+    def load_image(self, ann: ImageAnnotation) -> np.ndarray:
+        return read_image(self.images, ann)
+
+    def __getitem__(self, index: int) -> dict:
+        ann = self.annotations[index]
+        image = self.load_image(ann)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = None
+        for _ in range(MAX_TRIES):
+            sample = self._make(ann, image, rng)
+            if sample["ok"]:
+                break
+        return sample
+
+    def _make(self, ann: ImageAnnotation, image: np.ndarray, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+
+class HumanDataset(AugmentedDataset):
     """One annotation file as training samples.
 
     Args:
@@ -93,39 +153,7 @@ class HumanDataset(torch.utils.data.Dataset):
             self.body.keys(ann.genders, ann.num_people)
         self.annotations = cameras_frame(anns, self.body.root_joint)
         self.edges = mesh_edges(body.faces)  # scale-map subdivision, once per body (not per sample)
-        self.images = Path(images)
-        self.input_size = input_size
-        self.augment = augment or aug.AugmentConfig()
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.annotations)
-
-    def load_image(self, ann: ImageAnnotation) -> np.ndarray:
-        path = self.images / ann.image
-        image = cv2.imread(str(path))
-        if image is None:
-            raise FileNotFoundError(
-                f"[training.data] cannot read image {path} (annotation key {ann.image!r} under {self.images})"
-            )
-        if ann.rotate_cw90:
-            image = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
-        return image
-
-    def __getitem__(self, index: int) -> dict:
-        ann = self.annotations[index]
-        image = self.load_image(ann)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        sample = None
-        for _ in range(MAX_TRIES):
-            sample = self._make(ann, image, rng)
-            if sample["ok"]:
-                break
-        return sample
+        super().__init__(images, input_size, augment, seed)
 
     # ------------------------------------------------------------------------------------------ one try
     def _make(self, ann: ImageAnnotation, image: np.ndarray, rng: np.random.Generator) -> dict:

@@ -16,24 +16,22 @@ occlusion.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import torch
 
 from mahmr_ros.model.preprocess import preprocess
 from training.data import augment as aug
+from training.data.dataset import AugmentedDataset
 from training.data.formats import read_relative_human
 from training.data.scale_map import MIN_VISIBLE_JOINTS, gt_boxes, map_size
 
 #: CrowdPose-14 left/right swap for flips (L/R shoulder, elbow, wrist, hip, knee, ankle; then head, neck).
 CROWDPOSE14_FLIP_PERM = [1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 12, 13]
 NUM_JOINTS = 14
-MAX_TRIES = 10
 
 
-class KeypointDataset(torch.utils.data.Dataset):
+class KeypointDataset(AugmentedDataset):
     """RelativeHuman ``*_annots.npz`` as training samples (see the module docstring).
 
     Args:
@@ -47,31 +45,7 @@ class KeypointDataset(torch.utils.data.Dataset):
         if not self.annotations:
             raise ValueError(f"[training.data] {annots}: no annotated people to train on")
         self.name = "rh"
-        self.images = Path(images)
-        self.input_size = input_size
-        self.augment = augment or aug.AugmentConfig()
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.annotations)
-
-    def __getitem__(self, index: int) -> dict:
-        ann = self.annotations[index]
-        path = self.images / ann.image
-        image = cv2.imread(str(path))
-        if image is None:
-            raise FileNotFoundError(f"[training.data] cannot read image {path} (key {ann.image!r})")
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        sample = None
-        for _ in range(MAX_TRIES):
-            sample = self._make(ann, image, rng)
-            if sample["ok"]:
-                break
-        return sample
+        super().__init__(images, input_size, augment, seed)
 
     def _make(self, ann, image: np.ndarray, rng: np.random.Generator) -> dict:
         cfg = self.augment

@@ -17,6 +17,7 @@ least one person is kept, as officially. 2D predictions are the network's projec
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -24,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -33,7 +33,7 @@ from mahmr_ros.geometry import project
 from mahmr_ros.model import build_model, detect_config, load_checkpoint, preprocess
 from mahmr_ros.model.checkpoint import read_state_dict
 from training.data.body import GenderedBody
-from training.data.dataset import smpl_numpy
+from training.data.dataset import read_image, smpl_numpy
 from training.data.formats import ImageAnnotation, read, world_to_camera
 from training.eval.benchmarks import AgoraEval, MuPoTSEval, PanopticEval, ThreeDPWEval
 from training.eval.relative_human import RelativeHumanEval
@@ -123,15 +123,8 @@ def tpose_height(body, betas: np.ndarray, genders: list[str] | None = None) -> n
 
 
 def load_image_fn(images: Path) -> Callable[[ImageAnnotation], np.ndarray]:
-    """Image reader for ``evaluate``: BGR uint8 from ``images / ann.image`` (BEDLAM close-ups rotated)."""
-
-    def load_image(ann: ImageAnnotation) -> np.ndarray:
-        image = cv2.imread(str(Path(images) / ann.image))
-        if image is None:
-            raise FileNotFoundError(f"[training.eval] cannot read image {Path(images) / ann.image}")
-        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE) if ann.rotate_cw90 else image
-
-    return load_image
+    """Image reader for ``evaluate``: ``training.data.dataset.read_image`` under the root ``images``."""
+    return functools.partial(read_image, images)
 
 
 def evaluate(
