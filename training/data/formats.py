@@ -162,6 +162,16 @@ def read_dto_output(path: str | Path, dataset: str) -> list[ImageAnnotation]:
 # ------------------------------------------------------------------------------------ world-frame SMPL
 
 
+def smpl_poses(*params: Mapping) -> np.ndarray:
+    """(P, 72) float32 axis-angle poses from SMPL parameter dicts, each holding ``global_orient`` (n, 3) and
+    ``body_pose`` (n, 69) (or flat) for n >= 1 people, stacked in order."""
+    poses = [
+        np.concatenate([_np(p["global_orient"]).reshape(-1, 3), _np(p["body_pose"]).reshape(-1, 69)], 1)
+        for p in params
+    ]
+    return np.concatenate(poses)
+
+
 def read_agora(path: str | Path) -> list[ImageAnnotation]:
     """AGORA ``annots_smpl_{train_fit,validation}.npz`` (SAT-HMR release, spec §7).
 
@@ -175,12 +185,7 @@ def read_agora(path: str | Path) -> list[ImageAnnotation]:
         if len(idx) == 0:
             continue
         smpl = [d["smpl_gt"][i] for i in idx]
-        poses = np.stack(
-            [
-                np.concatenate([_np(s["global_orient"]).reshape(3), _np(s["body_pose"]).reshape(69)])
-                for s in smpl
-            ]
-        )
+        poses = smpl_poses(*smpl)
         kid = np.asarray(d.get("kid", np.zeros(len(valid), bool)), bool)[idx]
         out.append(
             ImageAnnotation(
@@ -237,9 +242,7 @@ def read_3dpw(path: str | Path) -> list[ImageAnnotation]:
     """
     out = []
     for key, d in load_annots(path).items():
-        poses = np.concatenate(
-            [_np(d["global_orient"]).reshape(-1, 3), _np(d["body_pose"]).reshape(-1, 69)], 1
-        )
+        poses = smpl_poses(d)
         n = len(poses)
         if n == 0:
             continue
@@ -275,12 +278,7 @@ def read_hi4d(path: str | Path) -> list[ImageAnnotation]:
                 image=str(key),
                 dataset="hi4d",
                 K=intrinsics(p0["focal"], p0["princpt"]),
-                poses=np.stack(
-                    [
-                        np.concatenate([_np(p["global_orient"]).reshape(3), _np(p["body_pose"]).reshape(69)])
-                        for p in people
-                    ]
-                ),
+                poses=smpl_poses(*people),
                 betas=pad_betas([_np(p["betas"]).reshape(-1) for p in people]),
                 transl=_stack([_np(p["transl"]) for p in people], 3),
                 frame="world",
