@@ -80,6 +80,17 @@ class ModelConfig:
         """Canvas size of the 28-px level (46 at 1288)."""
         return self.input_size // (2 * self.patch_size)
 
+    def check_network_hw(self, hw, what: str = "network input") -> None:
+        """Raise a clear ``ValueError`` unless the (Hp, Wp) pixel size has both sides multiples of
+        4 x patch_size (56) and the long side <= ``input_size``: the sizes ``preprocess`` produces."""
+        Hp, Wp = (int(side) for side in hw)
+        step = 4 * self.patch_size
+        if Hp % step or Wp % step or max(Hp, Wp) > self.input_size:
+            raise ValueError(
+                f"[model] {what} {Hp}x{Wp} must have both sides multiples of {step} and the long side "
+                f"<= input_size={self.input_size} (use mahmr_ros.model.preprocess)"
+            )
+
 
 PRESETS: dict[str, dict] = {
     "fov_kid": {},

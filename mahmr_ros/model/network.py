@@ -286,13 +286,7 @@ class MetricAwareHMR(nn.Module):
     # --------------------------------------------------------------------------------------------- forward
     def check_input(self, images: Tensor) -> None:
         """Raise a clear error unless (B, 3, Hp, Wp) has sides multiple of 56 and long side <= input_size."""
-        _, _, Hp, Wp = images.shape
-        step = 4 * self.cfg.patch_size
-        if Hp % step or Wp % step or max(Hp, Wp) > self.cfg.input_size:
-            raise ValueError(
-                f"[model] network input {Hp}x{Wp} must have both sides multiples of {step} and the long side "
-                f"<= input_size={self.cfg.input_size} (use mahmr_ros.model.preprocess)"
-            )
+        self.cfg.check_network_hw(images.shape[-2:])
 
     def encode(self, images: Tensor) -> sat.SatEncoding:
         """The SAT encoder on a padded batch (``sat.encode`` with this module's stages)."""

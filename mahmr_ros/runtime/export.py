@@ -198,12 +198,7 @@ def export_stages(
     if unknown:
         raise ValueError(f"[runtime.export] unknown stage(s) {unknown} (known: {', '.join(STAGE_NAMES)})")
     padded_hw = tuple(padded_hw) if padded_hw is not None else default_padded_hw(cfg.input_size)
-    step = 4 * cfg.patch_size
-    if padded_hw[0] % step or padded_hw[1] % step or max(padded_hw) > cfg.input_size:
-        raise ValueError(
-            f"[runtime.export] padded_hw={padded_hw} must be multiples of {step} with the long side <= "
-            f"input_size={cfg.input_size}"
-        )
+    cfg.check_network_hw(padded_hw, "padded_hw")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in model.parameters()):

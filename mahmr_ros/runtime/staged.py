@@ -150,13 +150,8 @@ class StagedNetwork:
         Returns:
             The ``pred_*`` dict plus ``sat`` (as ``MetricAwareHMR.forward``), float32, on the runner's device.
         """
-        B, _, Hp, Wp = images.shape
-        step = 4 * self.cfg.patch_size
-        if Hp % step or Wp % step or max(Hp, Wp) > self.cfg.input_size:
-            raise ValueError(
-                f"[runtime] network input {Hp}x{Wp} must have both sides multiples of {step} and the long "
-                f"side <= input_size={self.cfg.input_size} (use mahmr_ros.model.preprocess)"
-            )
+        B = images.shape[0]
+        self.cfg.check_network_hw(images.shape[-2:])
         self.timings_ms = dict.fromkeys(TIMING_KEYS, 0.0)
         device = self.runner.device
         images = images.to(device, torch.float32)
