@@ -32,6 +32,17 @@ def estimator(files):
 
 
 @pytest.fixture(scope="module")
+def model_section(files):
+    """The ``model`` section of a pipeline config for the same tiny estimator."""
+    return {
+        **{k: str(v) for k, v in files.items()},
+        "config": TINY_OVERRIDES,
+        "device": "cpu",
+        "backend": "eager",
+    }
+
+
+@pytest.fixture(scope="module")
 def image():
     return np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
 
@@ -68,14 +79,8 @@ def test_deterministic_and_given_camera_reprojects_onto_the_same_pixels(estimato
         assert np.abs(after - before).max() < 0.05 * extent + 0.5
 
 
-def test_pipeline_builds_it_from_the_model_config_section(files, image):
-    model = {
-        **{k: str(v) for k, v in files.items()},
-        "config": TINY_OVERRIDES,
-        "device": "cpu",
-        "backend": "eager",
-    }
-    pipe = Pipeline.from_config({"estimator": "mahmr", "model": model, "dto": {"mode": "off"}})
+def test_pipeline_builds_it_from_the_model_config_section(model_section, image):
+    pipe = Pipeline.from_config({"estimator": "mahmr", "model": model_section, "dto": {"mode": "off"}})
     result = pipe.process(image)
     assert len(result.humans) == TINY_OVERRIDES["num_queries"] and result.K_estimated
     assert all(h.track_id for h in result.humans) and result.body_model == "smpl"
@@ -163,15 +168,9 @@ def test_full_size_seeded_official_checkpoint_end_to_end(make_state_dict, files,
     est.close()
 
 
-def test_pipeline_dto_gets_the_smpl_shape_space(files, image):
+def test_pipeline_dto_gets_the_smpl_shape_space(model_section, image):
     """With an SMPL estimator, DTO updates shape coefficients (its shape model is the estimator's body)."""
-    model = {
-        **{k: str(v) for k, v in files.items()},
-        "config": TINY_OVERRIDES,
-        "device": "cpu",
-        "backend": "eager",
-    }
-    pipe = Pipeline.from_config({"estimator": "mahmr", "model": model, "dto": {"mode": "prior_only"}})
+    pipe = Pipeline.from_config({"estimator": "mahmr", "model": model_section, "dto": {"mode": "prior_only"}})
     assert pipe._dto.shape_model is not None
     assert pipe._dto.shape_model.num_betas == 11  # 10 SMPL coefficients + the kid blend
     result = pipe.process(image)

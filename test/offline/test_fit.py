@@ -28,13 +28,19 @@ def _synthetic_people(anny_body, seed=0):
     return kp_cam, R, t, full["height_m"].numpy()
 
 
+def _landmarks(kp_cam):
+    """What a landmark network reports for camera-frame keypoints (P, 23, 3): K, pixels, hip-centred 3D
+    (like BlazePose's world landmarks) and full confidence."""
+    K = assumed_K(640, 480)
+    world = kp_cam - kp_cam[:, [11, 12]].mean(1, keepdims=True)
+    return K, project(kp_cam, K), world, np.ones(kp_cam.shape[:2])
+
+
 def test_fit_recovers_rotation_height_and_translation(anny_body):
     kp_cam, R_true, t_true, height_true = _synthetic_people(anny_body)
-    K = assumed_K(640, 480)
-    uv = project(kp_cam, K)
-    world = kp_cam - kp_cam[:, [11, 12]].mean(1, keepdims=True)  # hip-centred, like BlazePose
+    K, uv, world, conf = _landmarks(kp_cam)
     fitter = AnnyFitter(anny_body, iterations=60, weight_phenotype_prior=1e-5, weight_pose_prior=1e-6)
-    res = fitter.fit(world, uv, np.ones(kp_cam.shape[:2]), K)
+    res = fitter.fit(world, uv, conf, K)
     height_fit = anny_body.height_m(res.age, res.height_ph)
     np.testing.assert_allclose(height_fit, height_true, atol=0.03)
     np.testing.assert_allclose(res.transl, t_true, atol=0.08)
@@ -54,10 +60,7 @@ def test_fit_recovers_rotation_height_and_translation(anny_body):
 
 def test_fit_handles_missing_landmarks(anny_body):
     kp_cam, _, t_true, _ = _synthetic_people(anny_body, seed=1)
-    K = assumed_K(640, 480)
-    uv = project(kp_cam, K)
-    world = kp_cam - kp_cam[:, [11, 12]].mean(1, keepdims=True)
-    conf = np.ones(kp_cam.shape[:2])
+    K, uv, world, conf = _landmarks(kp_cam)
     conf[:, 19:21] = 0.0  # small toes: BlazePose has none
     uv[:, 19:21] = np.nan
     world[:, 19:21] = np.nan
@@ -68,10 +71,7 @@ def test_fit_handles_missing_landmarks(anny_body):
 
 def test_warm_start_from_the_last_frame(anny_body):
     kp_cam, _, t_true, _ = _synthetic_people(anny_body, seed=2)
-    K = assumed_K(640, 480)
-    uv = project(kp_cam, K)
-    world = kp_cam - kp_cam[:, [11, 12]].mean(1, keepdims=True)
-    conf = np.ones(kp_cam.shape[:2])
+    K, uv, world, conf = _landmarks(kp_cam)
     fitter = AnnyFitter(anny_body, iterations=30)
     first = fitter.fit(world, uv, conf, K)
     # the people moved 20 cm sideways: 3 warm-started iterations land where 30 cold ones did
@@ -118,6 +118,23 @@ def _as_person(kp_cam, K, image_wh, clamp_to_border=False, world=True):
     return PersonKeypoints(box, uv, scores, 0.9, (kp_cam - hips) if world else None)
 
 
+def _fitted_keypoints_cam(anny_body, res) -> np.ndarray:
+    """(23, 3) camera-frame keypoints of the first fitted person (its posed body, rotated and placed)."""
+    with torch.no_grad():
+        kp = anny_body.keypoints_fast(
+            torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
+        )[0].numpy()
+    return kp @ res.R_cam_anny[0].T + res.transl[0]
+
+
+def _leg_angles_deg(kp, hip: int, knee: int, ankle: int) -> tuple[float, float]:
+    """(knee bend, thigh away from straight down) of one leg, degrees (camera frame, y down)."""
+    thigh, shin = kp[knee] - kp[hip], kp[ankle] - kp[knee]
+    bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
+    down = np.degrees(np.arccos(thigh @ [0.0, 1.0, 0.0] / np.linalg.norm(thigh)))
+    return bend, down
+
+
 @pytest.mark.parametrize(("clamp", "world"), [(True, True), (True, False), (False, False)])
 def test_cut_at_mid_thigh_is_not_pulled_into_a_crouch(anny_body, clamp, world):
     """The image ends at mid-thigh: knees and feet are unknown, whatever the pose network reports for them
@@ -133,19 +150,11 @@ def test_cut_at_mid_thigh_is_not_pulled_into_a_crouch(anny_body, clamp, world):
     assert has_world.tolist() == [world]
     assert np.all(conf[0, 13:] == 0) and np.all(conf[0, 5:13] > 0)  # knees down unknown, upper body known
     res = AnnyFitter(anny_body, iterations=20).fit(world_t, uv, conf, K)
-    with torch.no_grad():
-        kp = (
-            anny_body.keypoints_fast(
-                torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
-            )[0].numpy()
-            @ res.R_cam_anny[0].T
-        )
+    kp = _fitted_keypoints_cam(anny_body, res)
     for hip, knee, ankle in ((11, 13, 15), (12, 14, 16)):
-        thigh, shin = kp[knee] - kp[hip], kp[ankle] - kp[knee]
-        bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
-        down = np.degrees(np.arccos(thigh @ [0.0, 1.0, 0.0] / np.linalg.norm(thigh)))
+        bend, down = _leg_angles_deg(kp, hip, knee, ankle)
         assert bend < 15.0 and down < 20.0, (bend, down)
-    pelvis = kp[[11, 12]].mean(0) + res.transl[0]
+    pelvis = kp[[11, 12]].mean(0)
     true_pelvis = kp_cam[[11, 12]].mean(0)
     assert abs(pelvis[2] - true_pelvis[2]) < 0.1 * true_pelvis[2]
 
@@ -163,16 +172,7 @@ def test_a_clamped_border_keypoint_would_crouch_the_legs(anny_body):
     _, uv, conf, _ = fit_targets([person], (640, cut + 10), border_px=0.0)  # a taller image: all "seen"
     assert np.all(conf[0, 13:17] > 0)
     res = AnnyFitter(anny_body, iterations=20).fit(np.full((1, 23, 3), np.nan), uv, conf, K)
-    with torch.no_grad():
-        kp = (
-            anny_body.keypoints_fast(
-                torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
-            )[0].numpy()
-            @ res.R_cam_anny[0].T
-        )
-    thigh, shin = kp[13] - kp[11], kp[15] - kp[13]
-    bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
-    down = np.degrees(np.arccos(thigh @ [0.0, 1.0, 0.0] / np.linalg.norm(thigh)))
+    bend, down = _leg_angles_deg(_fitted_keypoints_cam(anny_body, res), 11, 13, 15)
     assert max(bend, down) > 30.0, (bend, down)  # measured: thigh ~45 degrees forward, knee ~26 bent
 
 
@@ -189,14 +189,7 @@ def test_head_and_shoulders_portrait_is_placed_at_its_depth(anny_body, world):
     world_t, uv, conf, _ = fit_targets([person], (640, 480))
     assert np.all(conf[0, :7] > 0) and np.all(conf[0, 11:] == 0)  # face + shoulders, no hips or legs
     res = AnnyFitter(anny_body, iterations=20).fit(world_t, uv, conf, K)
-    with torch.no_grad():
-        kp = (
-            anny_body.keypoints_fast(
-                torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
-            )[0].numpy()
-            @ res.R_cam_anny[0].T
-            + res.transl[0]
-        )
+    kp = _fitted_keypoints_cam(anny_body, res)
     pelvis, true_pelvis = kp[[11, 12]].mean(0), kp_cam[[11, 12]].mean(0)
     assert np.all(kp[:, 2] > 0.15)  # every keypoint in front of the camera
     assert abs(pelvis[2] - true_pelvis[2]) < 0.15 * true_pelvis[2], (pelvis, true_pelvis)

@@ -58,16 +58,23 @@ def test_topology_is_latched_for_a_late_subscriber(harness):
     assert list(late[0].joint_names) == ["pelvis", "head"]
 
 
-def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
+def _record_tf(h) -> list:
+    """The ``/tf`` messages the harness ``h`` receives from now on, once the node's broadcaster has matched
+    (skips the test without tf2_msgs)."""
     tf2_msgs = pytest.importorskip(
         "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (MAHMR_TEST_FIXTURES=1, make test) or ROS"
     )
-    known.humans = [make_human(pelvis=(0.4, -0.2, 2.5))]
-    h = harness()
     tf_msgs = h.record(
         tf2_msgs.TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     )
     h.wait_for(lambda: h.node.tf_broadcaster.pub_tf.get_subscription_count() > 0)
+    return tf_msgs
+
+
+def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
+    known.humans = [make_human(pelvis=(0.4, -0.2, 2.5))]
+    h = harness()
+    tf_msgs = _record_tf(h)
     h.send(frame=1, stamp_s=42.5)
     h.wait_for(lambda: h.meshes and tf_msgs)
     body_id = h.meshes[0].humans[0].id
@@ -84,18 +91,12 @@ def test_floor_frame_and_diagnostics_for_a_known_floor(harness, known):
     """The estimator's floor becomes the ``humans_floor`` TF frame (REP-103: z up, x forward along the floor)
     and diagnostics values; checked against a hand-worked pose: camera 1.5 m above the floor, pitched 30 deg
     down."""
-    tf2_msgs = pytest.importorskip(
-        "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (MAHMR_TEST_FIXTURES=1, make test) or ROS"
-    )
     from mahmr_ros.ros.diagnostics import node_status
     from mahmr_ros.types import FloorEstimate
 
     known.floor = FloorEstimate(1.5, np.radians(30.0), 0.04, np.radians(1.0), people=5, frames=3)
     h = harness()
-    tf_msgs = h.record(
-        tf2_msgs.TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-    )
-    h.wait_for(lambda: h.node.tf_broadcaster.pub_tf.get_subscription_count() > 0)
+    tf_msgs = _record_tf(h)
     h.send(frame=1, stamp_s=7.0)
     h.wait_for(lambda: h.meshes and tf_msgs)
     floor_tf = {t.child_frame_id: t for t in tf_msgs[0].transforms}["humans_floor"]

@@ -32,16 +32,36 @@ def tiny_cfg(synthetic_root, synthetic_smpl, out: Path, **train_overrides) -> di
     return cfg
 
 
+def on_a_fixed_batch(cfg: dict, images: int) -> dict:
+    """``cfg`` trained on the same ``images`` images of one dataset every epoch, without augmentation."""
+    cfg["augment"] = NO_AUG
+    cfg["data"].update(datasets=ONE_DATASET, epoch_length=images)
+    return cfg
+
+
+def checkpoint_weights(checkpoint_dir: Path) -> dict:
+    """The state dict a checkpoint folder holds (the official ``pytorch_model.bin`` layout)."""
+    return torch.load(Path(checkpoint_dir) / "pytorch_model.bin", weights_only=True)
+
+
+def assert_loss_goes_down(summary: dict, run_dir: Path, steps: int = 6) -> list[dict]:
+    """``steps`` finite losses, the last two not both above the first; returns the per-step training log."""
+    losses = [h["loss"] for h in summary["history"]]
+    assert len(losses) == steps and all(torch.isfinite(torch.tensor(losses)))
+    assert min(losses[-2:]) < losses[0]
+    return [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_tiny_training_reduces_the_loss_on_a_fixed_batch(tmp_path, synthetic_root, synthetic_smpl):
     cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "run", max_steps=6, batch_size=3)
-    cfg["augment"] = NO_AUG
-    cfg["data"].update(datasets=ONE_DATASET, epoch_length=3)
+    on_a_fixed_batch(cfg, images=3)
     cfg["optim"].update(lr=1e-3, lr_encoder=1e-3)
-    summary = train(cfg)
-    losses = [h["loss"] for h in summary["history"]]
-    assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
-    assert min(losses[-2:]) < losses[0]
-    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    log = assert_loss_goes_down(train(cfg), tmp_path / "run")
     assert len(log) == 6 and {"confs", "j2ds", "fov", "depths_mt", "map_confs", "lr"} <= set(log[0])
 
 
@@ -55,7 +75,7 @@ def test_checkpoint_has_the_official_layout_and_resume_is_bit_exact(tmp_path, sy
         "--set=train.save_every=1",
     ]
     assert main(["--config", str(CONFIG), "--output-dir", str(tmp_path / "a"), *common]) == 0
-    straight = torch.load(tmp_path / "a" / "checkpoint-3" / "pytorch_model.bin", weights_only=True)
+    straight = checkpoint_weights(tmp_path / "a" / "checkpoint-3")
     fresh = build_model(load_config(CONFIG)["model"])
     report = load_checkpoint(fresh, tmp_path / "a" / "checkpoint-3" / "pytorch_model.bin", strict=True)
     assert not report["missing"] and not report["unexpected"]
@@ -63,9 +83,7 @@ def test_checkpoint_has_the_official_layout_and_resume_is_bit_exact(tmp_path, sy
     resumed_args = ["--config", str(CONFIG), "--output-dir", str(tmp_path / "b"), *common,
                     "--resume", str(tmp_path / "a" / "checkpoint-1")]  # fmt: skip
     assert main(resumed_args) == 0
-    resumed = torch.load(tmp_path / "b" / "checkpoint-3" / "pytorch_model.bin", weights_only=True)
-    assert straight.keys() == resumed.keys()
-    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert_same_weights(straight, checkpoint_weights(tmp_path / "b" / "checkpoint-3"))
 
 
 def _free_port() -> int:
@@ -89,8 +107,7 @@ DDP_WEIGHTS = {"confs": 4, "poses": 5, "betas": 3, "boxes": 2, "giou": 2, "j3ds"
 
 def test_two_process_ddp_matches_one_process(tmp_path, synthetic_root, synthetic_smpl):
     cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "one", max_steps=1, batch_size=2)
-    cfg["augment"] = NO_AUG
-    cfg["data"].update(datasets=ONE_DATASET, epoch_length=2)
+    on_a_fixed_batch(cfg, images=2)
     cfg["loss_weights"] = DDP_WEIGHTS  # terms whose normalisers are all-reduced (the sums, e.g. fov, are not)
     one = train(cfg)["history"][0]["loss"]
     cfg2 = {**cfg, "output_dir": str(tmp_path / "two"), "train": {**cfg["train"], "batch_size": 1}}
@@ -110,7 +127,7 @@ def test_init_from_a_10_beta_checkpoint_expands_the_kid_row(tmp_path, synthetic_
     cfg["optim"].update(lr=0.0, lr_encoder=0.0)  # keep the loaded weights as they are
     summary = train(cfg)
     assert "init from" in capsys.readouterr().out
-    trained = torch.load(Path(summary["checkpoint"]) / "pytorch_model.bin", weights_only=True)
+    trained = checkpoint_weights(summary["checkpoint"])
     src = stage2.state_dict()
     torch.testing.assert_close(
         trained["shape_head.0.layers.4.weight"][:10], src["shape_head.0.layers.4.weight"]
@@ -127,15 +144,12 @@ def test_tiny_stage1_trains_with_denoising(tmp_path, synthetic_root, synthetic_s
     loss goes down on a fixed batch and dn_enc learns."""
     model, _ = synthetic_smpl
     cfg = load_config(STAGE1_CONFIG, [f"data.root={synthetic_root}", f"body.smpl={model}"])
-    cfg.update(output_dir=str(tmp_path / "run"), augment=NO_AUG)
+    cfg.update(output_dir=str(tmp_path / "run"))
     cfg["train"].update(max_steps=6, batch_size=3)
-    cfg["data"].update(datasets=ONE_DATASET, epoch_length=3)
+    on_a_fixed_batch(cfg, images=3)
     cfg["optim"].update(lr=1e-3, lr_encoder=1e-3)
     summary = train(cfg)
-    losses = [h["loss"] for h in summary["history"]]
-    assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
-    assert min(losses[-2:]) < losses[0]
-    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    log = assert_loss_goes_down(summary, tmp_path / "run")
     dn_keys = {"confs_dn", "boxes_dn", "giou_dn", "j2ds_dn", "poses_dn", "betas_dn", "j3ds_dn", "depths_dn"}
     assert dn_keys <= set(log[0]) and "fov" not in log[0]
     assert all(math.isfinite(rec[k]) for rec in log for k in dn_keys)
@@ -144,7 +158,7 @@ def test_tiny_stage1_trains_with_denoising(tmp_path, synthetic_root, synthetic_s
     assert dn_loss[-1] < dn_loss[0]  # the DN queries learn to denoise (fresh noise every step)
     torch.manual_seed(42)  # train() seeds 42 before building the model: the same initial weights
     init = build_model(cfg["model"]).state_dict()
-    trained = torch.load(Path(summary["checkpoint"]) / "pytorch_model.bin", weights_only=True)
+    trained = checkpoint_weights(summary["checkpoint"])
     assert not torch.equal(trained["dn_enc.weight"], init["dn_enc.weight"])
     report = load_checkpoint(build_model(cfg["model"]), Path(summary["checkpoint"]) / "pytorch_model.bin")
     assert not report["missing"] and not report["unexpected"]
@@ -165,26 +179,23 @@ def test_resume_with_denoising_is_bit_exact(tmp_path, synthetic_root, synthetic_
     assert main(["--config", str(STAGE1_CONFIG), "--output-dir", str(tmp_path / "a"), *common]) == 0
     assert main(["--config", str(STAGE1_CONFIG), "--output-dir", str(tmp_path / "b"), *common,
                  "--resume", str(tmp_path / "a" / "checkpoint-1")]) == 0  # fmt: skip
-    straight = torch.load(tmp_path / "a" / "checkpoint-3" / "pytorch_model.bin", weights_only=True)
-    resumed = torch.load(tmp_path / "b" / "checkpoint-3" / "pytorch_model.bin", weights_only=True)
-    assert "dn_enc.weight" in straight and straight.keys() == resumed.keys()
-    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    straight = checkpoint_weights(tmp_path / "a" / "checkpoint-3")
+    assert "dn_enc.weight" in straight
+    assert_same_weights(straight, checkpoint_weights(tmp_path / "b" / "checkpoint-3"))
 
 
 def test_gradient_accumulation_equals_the_large_batch(tmp_path, synthetic_root, synthetic_smpl):
     """2 micro-batches of 1 accumulated == one batch of 2. The terms used are means over every query /
     scale-map cell of an image (same count per image): per-micro-batch normalisation gives the batch mean."""
     cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "big", max_steps=1, batch_size=2, save_every=1)
-    cfg["augment"] = NO_AUG
-    cfg["data"].update(datasets=ONE_DATASET, epoch_length=2)
+    on_a_fixed_batch(cfg, images=2)
     cfg["loss_weights"] = {"confs": 4, "map_confs": 4}
     big = train(cfg)
     acc = {**cfg, "output_dir": str(tmp_path / "acc"),
            "train": {**cfg["train"], "batch_size": 1, "grad_accum": 2}}  # fmt: skip
     accumulated = train(acc)
     assert accumulated["steps"] == big["steps"] == 1
-    a = torch.load(Path(big["checkpoint"]) / "pytorch_model.bin", weights_only=True)
-    b = torch.load(Path(accumulated["checkpoint"]) / "pytorch_model.bin", weights_only=True)
+    a, b = checkpoint_weights(big["checkpoint"]), checkpoint_weights(accumulated["checkpoint"])
     init = build_model(cfg["model"]).state_dict()
     changed = [k for k in a if a[k].is_floating_point() and not torch.equal(a[k], init[k])]
     assert changed  # the step did something

@@ -11,27 +11,8 @@ import torch
 from training.data.augment import SMPL_FLIP_PERM, AugmentConfig
 from training.data.body import GenderedBody
 from training.data.dataset import HumanDataset, collate, smpl_numpy
-from training.smpl_layer import SMPLLayer
 
 INPUT = 224
-
-
-@pytest.fixture(scope="module")
-def body(synthetic_smpl):
-    return SMPLLayer(*synthetic_smpl, num_betas=11)
-
-
-@pytest.fixture(scope="module")
-def gendered(body, tmp_path_factory, synthetic_smpl):
-    """Neutral + SYNTHETIC 'male' / 'female' models: the neutral template scaled 1.1 / 0.93 and shifted."""
-    root = tmp_path_factory.mktemp("gendered")
-    layers = {}
-    for gender, scale in (("male", 1.1), ("female", 0.93)):
-        arrays = dict(np.load(synthetic_smpl[0]))
-        arrays["v_template"] = arrays["v_template"] * scale + [0.0, 0.5 * (scale - 1), 0.0]
-        np.savez(root / f"{gender}.npz", **arrays)
-        layers[gender] = SMPLLayer(root / f"{gender}.npz", synthetic_smpl[1], 11)
-    return GenderedBody(body, **layers)
 
 
 def dataset(synthetic_root, manifest, body, fmt, augment, **kw):

@@ -11,15 +11,6 @@ from training.losses.criterion import SetCriterion, focal_bce, ordinal_layers
 from training.smpl_layer import SMPLLayer
 
 
-class FakeBody(torch.nn.Module):
-    """Joints = the first 45 entries of a fixed pattern rotated by the global orient (no SMPL needed)."""
-
-    def forward(self, rotmats, betas):
-        base = torch.linspace(-0.5, 0.5, 45 * 3).reshape(45, 3)
-        joints = torch.einsum("nij,kj->nki", rotmats[:, 0], base) + betas[:, :1, None] * 0.01
-        return joints, joints
-
-
 def test_focal_bce_hand_value():
     p, t = torch.tensor([0.8, 0.3]), torch.tensor([1.0, 0.0])
     expected = [0.25 * 0.2**2 * -math.log(0.8), 0.75 * 0.3**2 * -math.log(0.7)]
@@ -48,26 +39,8 @@ def make_layer(B=1, Q=3, S=11, grad=True):
     return layer
 
 
-def make_target(has_3d=True):
-    return {
-        "boxes": torch.tensor([[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4]]),
-        "j2ds": torch.zeros(2, 45, 2),
-        "j2ds_mask": torch.ones(2, 45, dtype=torch.bool),
-        "poses": torch.zeros(2, 72),
-        "betas": torch.zeros(2, 11),
-        "j3ds": torch.zeros(2, 45, 3),
-        "depths": torch.tensor([3.0, 3.5]),
-        "focal": torch.tensor(100.0),
-        "has_3d": torch.tensor(has_3d),
-        "detect_all": torch.tensor(True),
-        "scale_map": torch.zeros(2, 2, 2),
-        "depth_ids": torch.tensor([-1, -1]),
-        "resized_hw": torch.tensor([200, 100]),
-    }
-
-
-def test_relative_metric_and_ordinal_depth_hand_values():
-    crit = SetCriterion(FakeBody(), {"depths_mt": 1, "depths_re": 1})
+def test_relative_metric_and_ordinal_depth_hand_values(fake_body, make_target):
+    crit = SetCriterion(fake_body, {"depths_mt": 1, "depths_re": 1})
     layer = make_layer()
     indices = [(torch.tensor([0, 1]), torch.tensor([0, 1]))]
     # pred gap 5 - 3 = 2, GT gap 0.5 -> log(1 + 1.5)
@@ -86,8 +59,8 @@ def test_relative_metric_and_ordinal_depth_hand_values():
     assert math.isclose(crit.loss_depths_re(layer, indices, [same]).item(), 2.0, rel_tol=1e-6)
 
 
-def test_fov_loss_weights_overestimates_three_times():
-    crit = SetCriterion(FakeBody(), {"fov": 1})
+def test_fov_loss_weights_overestimates_three_times(fake_body, make_target):
+    crit = SetCriterion(fake_body, {"fov": 1})
     t = make_target()  # cy = 100, f_gt = 100 -> phi_gt = pi / 2
     over = crit.loss_fov(torch.tensor([50.0]), [t])
     under = crit.loss_fov(torch.tensor([200.0]), [t])
@@ -98,8 +71,8 @@ def test_fov_loss_weights_overestimates_three_times():
     )
 
 
-def test_confidence_mask_follows_detect_all_people():
-    crit = SetCriterion(FakeBody(), {"confs": 1})
+def test_confidence_mask_follows_detect_all_people(fake_body, make_target):
+    crit = SetCriterion(fake_body, {"confs": 1})
     confs = torch.tensor([[0.8, 0.3, 0.3]])
     indices = [(torch.tensor([0]), torch.tensor([0]))]
     t = make_target()
@@ -116,7 +89,7 @@ WEIGHTS = {"confs": 4, "poses": 5, "betas": 3, "boxes": 2, "j3ds": 8, "j2ds": 40
            "depths_mt": 0.5, "fov": 0.5, "map_confs": 4, "map_scales": 4}  # fmt: skip
 
 
-def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl):
+def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl, make_target):
     body = SMPLLayer(*synthetic_smpl, num_betas=11)
     crit = SetCriterion(body, WEIGHTS, input_size=224)
     K = torch.tensor([[[100.0, 0, 50], [0, 100, 100], [0, 0, 1]]])
@@ -142,7 +115,7 @@ def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl):
     assert terms2d["poses"].item() == 0.0 and terms2d["j2ds"].item() > 0
 
 
-def test_images_without_people_only_push_confidences_down(synthetic_smpl):
+def test_images_without_people_only_push_confidences_down(synthetic_smpl, make_target):
     body = SMPLLayer(*synthetic_smpl, num_betas=11)
     crit = SetCriterion(body, WEIGHTS, input_size=224)
     empty = {
