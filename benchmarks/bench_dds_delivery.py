@@ -31,7 +31,11 @@ WIDTH, HEIGHT = 640, 480
 # (publisher QoS, receiver QoS, which processes load the profile)
 CASES = [
     (pub, sub, profile)
-    for pub, sub in (("reliable", "best_effort"), ("best_effort", "best_effort"), ("reliable", "reliable"))
+    for pub, sub in (
+        ("reliable", "best_effort"),
+        ("best_effort", "best_effort"),
+        ("reliable", "reliable"),
+    )
     for profile in ("none", "receiver", "publisher", "both")
 ]
 
@@ -58,7 +62,9 @@ def publish(args) -> None:
         rclpy.spin_once(node, timeout_sec=0.05)
     time.sleep(0.5)  # let the reader's side of the match settle too
     msg = Image(height=HEIGHT, width=WIDTH, encoding="bgr8", step=WIDTH * 3)
-    msg.data = np.random.default_rng(0).integers(0, 255, HEIGHT * WIDTH * 3, dtype=np.uint8).tobytes()
+    msg.data = (
+        np.random.default_rng(0).integers(0, 255, HEIGHT * WIDTH * 3, dtype=np.uint8).tobytes()
+    )
     start = time.monotonic()
     for k in range(args.frames):
         msg.header.stamp.sec = k
@@ -102,7 +108,9 @@ def run_case(pub_qos: str, sub_qos: str, profile: str, frames: int, rate: float)
     me = [sys.executable, __file__, "--frames", str(frames), "--rate", str(rate)]
     receiver = subprocess.Popen(me + ["--role", "receive", "--qos", sub_qos], env=env("receiver"),
                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
-    publisher = subprocess.Popen(me + ["--role", "publish", "--qos", pub_qos], env=env("publisher"))
+    publisher = subprocess.Popen(
+        me + ["--role", "publish", "--qos", pub_qos], env=env("publisher")
+    )
     publisher.wait(timeout=60)
     out, _ = receiver.communicate(timeout=60)
     received = json.loads(out.strip().splitlines()[-1])["received"]
@@ -116,7 +124,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0)
     parser.add_argument("--role", choices=("publish", "receive"), default=None)
     parser.add_argument("--qos", choices=("reliable", "best_effort"), default="best_effort")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dds_delivery.json"))
+    parser.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results" / "dds_delivery.json")
+    )
     args = parser.parse_args()
     if args.role == "publish":
         return publish(args)

@@ -76,7 +76,9 @@ def bench_timings(people=(1, 5, 10, 20), repeats: int = 30, seed: int = 0) -> No
     size = f"{IMAGE_HW[1]}x{IMAGE_HW[0]}"
     print(f"\n## Per-frame cost, {size}, metric depth, ms as min / median over {repeats} runs")
     load = os.getloadavg()[0]
-    print(f"load average {load:.2f} on {os.cpu_count()} cores; torch threads {torch.get_num_threads()}")
+    print(
+        f"load average {load:.2f} on {os.cpu_count()} cores; torch threads {torch.get_num_threads()}"
+    )
     RESULTS["timings"] = {"image": size, "load_average": load, "repeats": repeats, "rows": []}
     header = "| people | method | device | cues | solve + apply | total |"
     print(header + "\n|---|---|---|---|---|---|")
@@ -145,7 +147,11 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
     for k in range(num_scenes):
         scene = make_crowd(int(rng.integers(2, 13)), seed=seed + k, image_hw=IMAGE_HW)
         disp, _ = scene.relative_disparity(seed=seed + k)
-        maps = {"metric": scene.depth_m, "disparity": disp, "sensor": scene.sensor_depth_mm(seed=seed + k)}
+        maps = {
+            "metric": scene.depth_m,
+            "disparity": disp,
+            "sensor": scene.sensor_depth_mm(seed=seed + k),
+        }
         z_true = scene.true_depths()
         for name, spec in methods.items():
             if spec is None:
@@ -176,7 +182,13 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
     elapsed = time.perf_counter() - t_start
     size = f"{IMAGE_HW[1]}x{IMAGE_HW[0]}"
     print(f"\n## Accuracy on {num_scenes} synthetic crowds ({people} people, {size}, seed {seed})")
-    RESULTS["accuracy"] = {"scenes": num_scenes, "people": people, "image": size, "seed": seed, "rows": []}
+    RESULTS["accuracy"] = {
+        "scenes": num_scenes,
+        "people": people,
+        "image": size,
+        "seed": seed,
+        "rows": [],
+    }
     print(
         "| method | median depth error (all / refined) | mean depth error | ordering (PCDR 0.2 m) | refined |"
     )
@@ -186,7 +198,9 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
         e_ref = np.median(errors_refined[name]) if errors_refined[name] else float("nan")
         frac = f"{refined[name][0] / max(refined[name][1], 1):.1%}" if methods[name] else "-"
         ordered = order[name][0] / order[name][1]
-        print(f"| {name} | {np.median(e):.2%} / {e_ref:.2%} | {e.mean():.2%} | {ordered:.1%} | {frac} |")
+        print(
+            f"| {name} | {np.median(e):.2%} / {e_ref:.2%} | {e.mean():.2%} | {ordered:.1%} | {frac} |"
+        )
         RESULTS["accuracy"]["rows"].append(
             {
                 "method": name,
@@ -212,7 +226,9 @@ def main() -> None:
     if args.scenes:
         bench_accuracy(args.scenes)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(OUT.read_text()) if OUT.exists() else {}  # keep the part that was not rerun
+    previous = (
+        json.loads(OUT.read_text()) if OUT.exists() else {}
+    )  # keep the part that was not rerun
     OUT.write_text(json.dumps({**previous, **RESULTS}, indent=1))
     print(f"wrote {OUT}")
 

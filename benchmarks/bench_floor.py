@@ -49,7 +49,9 @@ def _scene_people(rng, n: int = 4):
     from mahmr_ros.offline.sample import ScenePerson
 
     kids = int(rng.integers(1, 3))
-    ages = [rng.uniform(0.15, 0.34) for _ in range(kids)] + [rng.uniform(0.5, 0.75) for _ in range(n - kids)]
+    ages = [rng.uniform(0.15, 0.34) for _ in range(kids)] + [
+        rng.uniform(0.5, 0.75) for _ in range(n - kids)
+    ]
     rng.shuffle(ages)
     slots = (np.arange(n) + 0.5) / n * 0.76 + 0.12  # image-width fractions, one per person
     f = 0.5 * 640 / math.tan(math.radians(30.0))
@@ -58,7 +60,9 @@ def _scene_people(rng, n: int = 4):
         z = float(rng.uniform(3.0, 6.0))
         x = (slot * 640 - 319.5 + rng.uniform(-15, 15)) * z / f
         people.append(
-            ScenePerson(float(age), x, z, float(rng.uniform(-30, 30)), (60, 150, 60), (120, 80, 50))
+            ScenePerson(
+                float(age), x, z, float(rng.uniform(-30, 30)), (60, 150, 60), (120, 80, 50)
+            )
         )
     return people
 
@@ -108,7 +112,10 @@ def renders(scenes: int) -> dict:
         frames, rows, floors = [], {"online": [], "per_image": [], "final_floor": []}, []
         for _ in range(scenes):
             image, info = render_sample(
-                people=_scene_people(rng), body=est.body, camera_height_m=cam_h, camera_pitch_deg=pitch
+                people=_scene_people(rng),
+                body=est.body,
+                camera_height_m=cam_h,
+                camera_pitch_deg=pitch,
             )
             K = np.array(info["K"])
             frames.append((image, K, info["people"]))
@@ -199,8 +206,14 @@ def keypoint_crowds(seeds: int) -> dict:
     kid_dh = np.abs([p["height_err_m"] for p in kids])
     return {
         "runs": runs,
-        "camera_height_abs_err_m": {"rms": round(float(np.sqrt((dh**2).mean())), 3), "max": float(dh.max())},
-        "pitch_abs_err_deg": {"rms": round(float(np.sqrt((dp**2).mean())), 2), "max": float(dp.max())},
+        "camera_height_abs_err_m": {
+            "rms": round(float(np.sqrt((dh**2).mean())), 3),
+            "max": float(dh.max()),
+        },
+        "pitch_abs_err_deg": {
+            "rms": round(float(np.sqrt((dp**2).mean())), 2),
+            "max": float(dp.max()),
+        },
         "children": {
             "people": len(kids),
             "flagged": sum(p["is_child"] for p in kids),
@@ -211,7 +224,9 @@ def keypoint_crowds(seeds: int) -> dict:
         "adults": {
             "people": len(adults),
             "called_children": sum(p["is_child"] for p in adults),
-            "height_abs_err_m_mean": round(float(np.mean(np.abs([p["height_err_m"] for p in adults]))), 3),
+            "height_abs_err_m_mean": round(
+                float(np.mean(np.abs([p["height_err_m"] for p in adults]))), 3
+            ),
         },
     }
 
@@ -268,7 +283,9 @@ def cost(repeat: int = 50) -> dict:
         P = len(frame.people)
         R = np.stack([t.R_cam_anny for t in frame.truth])
         aa = np.stack([t.bone_aa for t in frame.truth])
-        feet, lift, height, seen = fitted_feet(body, R, aa, np.full(P, 0.6), np.full(P, 0.5), uv, conf, big.K)
+        feet, lift, height, seen = fitted_feet(
+            body, R, aa, np.full(P, 0.6), np.full(P, 0.5), uv, conf, big.K
+        )
         ids = np.array([t.id for t in frame.truth])
         floor.add_frame(ids[seen], feet[seen], lift[seen], height[seen], big.K[1, 1])
         floor.solve()

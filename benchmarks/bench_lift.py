@@ -54,11 +54,18 @@ def scenes(body):
     from mahmr_ros.offline.anny_body import STANDING_POSE
     from mahmr_ros.offline.sample import ScenePerson, render_sample
 
-    colours = (((60, 60, 170), (70, 50, 40)), ((150, 110, 40), (40, 40, 40)), ((60, 150, 60), (120, 80, 50)))
+    colours = (
+        ((60, 60, 170), (70, 50, 40)),
+        ((150, 110, 40), (40, 40, 40)),
+        ((60, 150, 60), (120, 80, 50)),
+    )
     for pose_name, pose in POSES.items():
         for people in PEOPLE:
             for pitch in PITCHES_DEG:
-                scene = [ScenePerson(a, x, z, yaw, *colours[i]) for i, (a, x, z, yaw) in enumerate(people)]
+                scene = [
+                    ScenePerson(a, x, z, yaw, *colours[i])
+                    for i, (a, x, z, yaw) in enumerate(people)
+                ]
                 image, info = render_sample(
                     people=scene, body=body, pose=None if pose is None else {**STANDING_POSE, **pose},
                     camera_pitch_deg=pitch,

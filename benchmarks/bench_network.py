@@ -51,7 +51,13 @@ ForcedScaleMap, synthetic_scale_map, force_eager = (
     netbench.force_eager,
 )
 CPU_VARIANTS = ("torch fp32", "onnxruntime fp32", "torch bf16", "torch int8", "onnxruntime int8")
-CUDA_VARIANTS = ("torch fp32", "torch fp16", "torch bf16", "torch fp16 compile", "onnxruntime fp32")
+CUDA_VARIANTS = (
+    "torch fp32",
+    "torch fp16",
+    "torch bf16",
+    "torch fp16 compile",
+    "onnxruntime fp32",
+)
 
 
 class CandidateBackend:
@@ -80,7 +86,9 @@ def torch_int8(model) -> CandidateBackend:
     return CandidateBackend("torch", "int8", runner.model, runner)
 
 
-def onnxruntime_int8(model, fp32_dir: Path, int8_dir: Path, threads: int | None) -> CandidateBackend:
+def onnxruntime_int8(
+    model, fp32_dir: Path, int8_dir: Path, threads: int | None
+) -> CandidateBackend:
     """Candidate: the exported fp32 graphs, MatMul/Gemm weights quantised to int8 (dynamic activations)."""
     import shutil
 
@@ -102,7 +110,9 @@ def onnxruntime_int8(model, fp32_dir: Path, int8_dir: Path, threads: int | None)
     return CandidateBackend("onnxruntime", "int8", model, runner)
 
 
-def build_variants(model, device, names, export_dir: Path, padded_hw, threads) -> tuple[dict, dict]:
+def build_variants(
+    model, device, names, export_dir: Path, padded_hw, threads
+) -> tuple[dict, dict]:
     """label -> backend for every requested variant that can run here; label -> reason for the others."""
     backends, skipped = {}, {}
     for label in names:
@@ -112,7 +122,9 @@ def build_variants(model, device, names, export_dir: Path, padded_hw, threads) -
                 backends[label] = torch_int8(model)
             elif label == "onnxruntime int8":
                 if "onnxruntime fp32" not in backends:
-                    raise BackendError("needs the onnxruntime fp32 export (list 'onnxruntime fp32' first)")
+                    raise BackendError(
+                        "needs the onnxruntime fp32 export (list 'onnxruntime fp32' first)"
+                    )
                 backends[label] = onnxruntime_int8(model, export_dir, export_dir / "int8", threads)
             else:
                 options = {"compile": True} if "compile" in extra else {}
@@ -155,7 +167,9 @@ def accuracy(model, backends, body, images, resized_hw, padded_hw, people: int) 
         if backend.name == "onnxruntime":
             # Seeded weights give the unforced frames 4000-6000 tokens; onnxruntime's exported attention
             # materialises the N x N scores and its arena grew past 20 GB here (the run was OOM-killed).
-            entry["unforced_frames_skipped"] = "onnxruntime: memory (N x N attention at 4000-6000 tokens)"
+            entry["unforced_frames_skipped"] = (
+                "onnxruntime: memory (N x N attention at 4000-6000 tokens)"
+            )
             result[label] = entry
             continue
         for image, hw, ref in frames:
@@ -210,16 +224,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="fov_kid", choices=sorted(CONFIGS))
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
-    parser.add_argument("--scenes", default="typical,1,5,15,30", help="typical and/or people counts")
+    parser.add_argument(
+        "--scenes", default="typical,1,5,15,30", help="typical and/or people counts"
+    )
     parser.add_argument(
         "--variants", default=None, help="comma-separated, e.g. 'torch bf16,onnxruntime fp32'"
     )
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="torch/onnxruntime intra-op threads")
-    parser.add_argument("--accuracy-people", type=int, default=5, help="queries compared as SMPL vertices")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch/onnxruntime intra-op threads"
+    )
+    parser.add_argument(
+        "--accuracy-people", type=int, default=5, help="queries compared as SMPL vertices"
+    )
     parser.add_argument("--no-accuracy", action="store_true")
-    parser.add_argument("--tag", default="", help="appended to the result name (e.g. which variants)")
+    parser.add_argument(
+        "--tag", default="", help="appended to the result name (e.g. which variants)"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
 
@@ -276,12 +298,17 @@ def main(argv: list[str] | None = None) -> int:
         runs = {"eager fp32": (eager_call, None)}
         for label, backend in backends.items():
             netbench.force_scene(backend.network, smap)
-            runs[label] = (lambda b=backend: b(images, resized_hw), lambda b=backend: dict(b.timings_ms))
+            runs[label] = (
+                lambda b=backend: b(images, resized_hw),
+                lambda b=backend: dict(b.timings_ms),
+            )
         load = netbench.load_average()
         results = measure_scene(runs, device, args)
         for label, (fn, _) in runs.items():
             with torch.inference_mode():
-                results[label]["max_abs_diff_vs_cpu_fp32"] = netbench.max_abs_diff(fn(), references[scene])
+                results[label]["max_abs_diff_vs_cpu_fp32"] = netbench.max_abs_diff(
+                    fn(), references[scene]
+                )
         netbench.force_eager(eager_model, None)
         base = results["eager fp32"]["p50_ms"]
         for label, result in results.items():
@@ -307,7 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "machine": netbench.machine_info(device),
         "config": args.config,
-        "model": {"input_size": cfg.input_size, "encoder": cfg.encoder, "embed_dim": cfg.embed_dim},
+        "model": {
+            "input_size": cfg.input_size,
+            "encoder": cfg.encoder,
+            "embed_dim": cfg.embed_dim,
+        },
         "weights": "seeded (torch.manual_seed(0)), not trained",
         "frame": f"{FRAME_HW[1]}x{FRAME_HW[0]}",
         "padded_hw": list(meta.padded_hw),
@@ -319,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["device"] = netbench.device_label(report["machine"])
     if device.type == "cpu":
-        report["host_stages"] = host_stages(eager_model, body, frame, args.accuracy_people, args.iters)
+        report["host_stages"] = host_stages(
+            eager_model, body, frame, args.accuracy_people, args.iters
+        )
     if not args.no_accuracy:
         report["accuracy"] = accuracy(
             eager_model, backends, body, images, resized_hw, meta.padded_hw, args.accuracy_people
@@ -369,13 +402,19 @@ def markdown(report: dict) -> str:
     for row in report["rows"]:
         row_stages = row.get("stages", {})
         cells = [
-            f"{row_stages[k]['p50_ms']:.1f} / {row_stages[k]['p90_ms']:.1f}" if k in row_stages else "–"
+            f"{row_stages[k]['p50_ms']:.1f} / {row_stages[k]['p90_ms']:.1f}"
+            if k in row_stages
+            else "–"
             for k in stages
         ]
         speedup = (
-            f"{row['speedup_vs_eager_fp32']:.2f}x" if "speedup_vs_eager_fp32" in row else "1.00x (baseline)"
+            f"{row['speedup_vs_eager_fp32']:.2f}x"
+            if "speedup_vs_eager_fp32" in row
+            else "1.00x (baseline)"
         )
-        diff = f"{row['max_abs_diff_vs_cpu_fp32']:.1e}" if "max_abs_diff_vs_cpu_fp32" in row else "–"
+        diff = (
+            f"{row['max_abs_diff_vs_cpu_fp32']:.1e}" if "max_abs_diff_vs_cpu_fp32" in row else "–"
+        )
         lines.append(
             f"| {row.get('scene', row.get('people'))} | {row['tokens']} | {row['backend']} | "
             f"{row['precision']} | "
@@ -388,7 +427,8 @@ def markdown(report: dict) -> str:
             "",
             "Host stages (CPU): "
             + ", ".join(
-                f"{k} {v['p50_ms']:.1f} / {v['p90_ms']:.1f} ms" for k, v in report["host_stages"].items()
+                f"{k} {v['p50_ms']:.1f} / {v['p90_ms']:.1f} ms"
+                for k, v in report["host_stages"].items()
             ),
         ]
     if report.get("accuracy"):

@@ -71,7 +71,9 @@ def make_estimator_factory(args, workdir: Path):
         )
         network = getattr(estimator.backend, "network", None)
         if network is None:
-            raise SystemExit(f"backend {args.backend} has no staged network to force the scale map on")
+            raise SystemExit(
+                f"backend {args.backend} has no staged network to force the scale map on"
+            )
         network.runner = ForcedPeople(network.runner, smap, args.people)
         return estimator
 
@@ -85,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="torch", help="torch, onnxruntime, tensorrt or auto")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
+    )
     parser.add_argument("--people", type=int, default=5)
     parser.add_argument("--conf", type=float, default=0.3, help="detection threshold")
     parser.add_argument("--rate", type=float, default=30.0, help="image rate, Hz")
@@ -110,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir = tempfile.TemporaryDirectory(prefix="bench_node_")
     if args.estimator == "mahmr":
         register_estimator("bench_mahmr", make_estimator_factory(args, Path(workdir.name)))
-        overrides = [Parameter("estimator", value="bench_mahmr"), Parameter("dto.mode", value="off")]
+        overrides = [
+            Parameter("estimator", value="bench_mahmr"),
+            Parameter("dto.mode", value="off"),
+        ]
         H, W = netbench.FRAME_HW
         frame = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
         K = [1000.0, 0.0, W / 2, 0.0, 1000.0, H / 2, 0.0, 0.0, 1.0]
@@ -175,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                 ros_node.destroy_node()  # stops the node's worker thread before the context goes
         rclpy.try_shutdown()
     if not arrivals:
-        print("no /humans/meshes received: is the node running (see its log above)?", file=sys.stderr)
+        print(
+            "no /humans/meshes received: is the node running (see its log above)?", file=sys.stderr
+        )
         return 1
     latency = np.array([(arrival - stamp) * 1e3 for stamp, arrival, _ in arrivals])
     machine = netbench.machine_info(torch.device(args.device))
@@ -198,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     name = "offline"
     if args.estimator == "mahmr":
-        report.update(config=args.config, backend=args.backend, precision=args.precision, weights="seeded")
+        report.update(
+            config=args.config, backend=args.backend, precision=args.precision, weights="seeded"
+        )
         name = f"{args.config}-{args.backend}-{args.precision}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

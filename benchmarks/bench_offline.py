@@ -93,7 +93,11 @@ def accuracy(result, truth: list[dict]) -> list[dict]:
             d = np.linalg.norm(uv - uv_true)
             if d < 30 and (best is None or d < best[0]):
                 best = (d, h)
-        row = {"true_height_m": round(person["height_m"], 3), "true_depth_m": round(p[2], 3), "found": best}
+        row = {
+            "true_height_m": round(person["height_m"], 3),
+            "true_depth_m": round(p[2], 3),
+            "found": best,
+        }
         if best is not None:
             h = best[1]
             row.update(
@@ -159,7 +163,14 @@ def children(camera_height_m: float) -> dict:
         times = []
         for _ in range(30):
             t0 = time.perf_counter()
-            floor.size(fit.R_cam_anny[:n], fit.bone_aa[:n], uv[:n], conf[:n], K, image_wh=image.shape[1::-1])
+            floor.size(
+                fit.R_cam_anny[:n],
+                fit.bone_aa[:n],
+                uv[:n],
+                conf[:n],
+                K,
+                image_wh=image.shape[1::-1],
+            )
             times.append((time.perf_counter() - t0) * 1e3)
         floor_ms[f"{n}_people"] = round(statistics.median(times), 2)
     est.close()
@@ -186,11 +197,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "offline_cpu.json"))
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "offline_cpu.json")
+    )
     parser.add_argument(
         "--modes", default="image,floor,video,video_nofloor", help="comma-separated subset to run"
     )
-    parser.add_argument("--skip-children", action="store_true", help="skip the children accuracy renders")
+    parser.add_argument(
+        "--skip-children", action="store_true", help="skip the children accuracy renders"
+    )
     args = parser.parse_args()
     known = {"image", "floor", "video", "video_nofloor"}
     unknown = set(args.modes.split(",")) - known
@@ -232,7 +247,10 @@ def main() -> None:
             r = run(pipe, frames[n], K, args.repeat)
             row = {"mode": mode, "people_present": n, "people_found": r["people"]}
             row.update({k: v for k, v in r.items() if k not in ("result", "people")})
-            row["fps_mean"], row["fps_median"] = round(row["fps_mean"], 2), round(row["fps_median"], 2)
+            row["fps_mean"], row["fps_median"] = (
+                round(row["fps_mean"], 2),
+                round(row["fps_median"], 2),
+            )
             row["accuracy"] = accuracy(r["result"], truths[n])
             row["wall_s"] = round(time.perf_counter() - t0, 1)
             report["runs"].append(row)

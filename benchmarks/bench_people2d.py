@@ -69,14 +69,18 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
-def match(detections: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> tuple[int, int, np.ndarray]:
+def match(
+    detections: np.ndarray, truth: np.ndarray, ignore: np.ndarray
+) -> tuple[int, int, np.ndarray]:
     """Greedy matching of score-ordered detections: (hits, false positives, (P,) matched detection index)."""
     ious = iou_matrix(detections, truth)
     ignore_iou = iou_matrix(detections, ignore)
     matched = np.full(len(truth), -1)
     false_pos = 0
     for d in range(len(detections)):
-        candidates = [(ious[d, t], t) for t in range(len(truth)) if matched[t] < 0 and ious[d, t] >= IOU]
+        candidates = [
+            (ious[d, t], t) for t in range(len(truth)) if matched[t] < 0 and ious[d, t] >= IOU
+        ]
         if candidates:
             matched[max(candidates)[1]] = d
         elif len(ignore) == 0 or ignore_iou[d].max() < IOU:
@@ -102,7 +106,9 @@ def make_candidates(threads: int) -> dict:
 
     candidates["nanodet x2 + thunder"] = people_runner(keypoints="thunder")
     candidates["nanodet x2 + lightning"] = people_runner(keypoints="lightning")
-    candidates["nanodet squash + thunder"] = people_runner(keypoints="thunder", detector_passes=("squash",))
+    candidates["nanodet squash + thunder"] = people_runner(
+        keypoints="thunder", detector_passes=("squash",)
+    )
     candidates["nanodet letterbox + thunder"] = people_runner(
         keypoints="thunder", detector_passes=("letterbox",)
     )
@@ -134,7 +140,9 @@ def evaluate(images, candidates, repeat: int) -> list[dict]:
             cpus.append(cpu)
             h, fp, _ = match(boxes, truth, ignore)
             hits, false_pos, total = hits + h, false_pos + fp, total + len(truth)
-            per_image.append({"image": image_name, "people": len(truth), "hits": h, "false_positives": fp})
+            per_image.append(
+                {"image": image_name, "people": len(truth), "hits": h, "false_positives": fp}
+            )
         close()
         row = {
             "candidate": name,
@@ -183,7 +191,9 @@ def track_cost(images, threads: int, repeat: int) -> list[dict]:
                     "track_cpu_ms_median": cpu,
                 }
             )
-            print(f"track {variant:9s} {n} people at 640x480 ({name}): {wall:.1f} ms wall, {cpu:.1f} ms CPU")
+            print(
+                f"track {variant:9s} {n} people at 640x480 ({name}): {wall:.1f} ms wall, {cpu:.1f} ms CPU"
+            )
         wall, cpu, people = timed(lambda: detector.detect(frame), repeat)
         rows.append(
             {
@@ -256,7 +266,9 @@ def track_quality(steps: int = 20) -> list[dict]:
                 people = detector.track(frames[f + k], boxes)
                 if any(p is None for p in people):
                     redetections += 1
-                    boxes = ref_boxes[f + k]  # the loop's re-detection (the reference is that detection)
+                    boxes = ref_boxes[
+                        f + k
+                    ]  # the loop's re-detection (the reference is that detection)
                     continue
                 boxes = np.array([p.bbox_xyxy_px for p in people]).reshape(-1, 4)
                 h, fp, _ = match(boxes, ref_boxes[f + k], np.zeros((0, 4)))
@@ -297,7 +309,9 @@ def keypoint_agreement(images) -> dict:
         kp_l, s_l = lightning(image, truth)
         for box, a, sa, b, sb in zip(truth, kp_t, s_t, kp_l, s_l):
             both = (sa >= 0.3) & (sb >= 0.3)
-            distances.extend((np.linalg.norm(a[both] - b[both], axis=1) / (box[3] - box[1])).tolist())
+            distances.extend(
+                (np.linalg.norm(a[both] - b[both], axis=1) / (box[3] - box[1])).tolist()
+            )
     distances = np.array(distances)
     row = {
         "keypoints_compared": len(distances),
@@ -323,7 +337,9 @@ def calibrate(images) -> None:
             x0, y0 = k[ok].min(0)
             x1, y1 = k[ok].max(0)
             h = y1 - y0
-            margins.append([(x0 - box[0]) / h, (y0 - box[1]) / h, (box[2] - x1) / h, (box[3] - y1) / h])
+            margins.append(
+                [(x0 - box[0]) / h, (y0 - box[1]) / h, (box[2] - x1) / h, (box[3] - y1) / h]
+            )
     margins = np.array(margins)
     print(
         f"{len(margins)} people; median margins (left, top, right, bottom):",
@@ -333,10 +349,14 @@ def calibrate(images) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per session")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="onnxruntime intra-op threads per session"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per image (median kept)")
     parser.add_argument("--calibrate", action="store_true", help="print box margins and exit")
-    parser.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated candidate names (default: all)"
+    )
     args = parser.parse_args()
     images = load_labelled_images()
     if args.calibrate:

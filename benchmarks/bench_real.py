@@ -166,7 +166,8 @@ def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
     labels = json.loads(TRACKS.read_text())
     first, last = labels["first_frame"], labels["last_frame"]
     people = {
-        pid: {int(f): np.array(b, float) for f, b in boxes.items()} for pid, boxes in labels["people"].items()
+        pid: {int(f): np.array(b, float) for f, b in boxes.items()}
+        for pid, boxes in labels["people"].items()
     }
     ignore = {int(f): np.array(b, float).reshape(-1, 4) for f, b in labels["ignore"].items()}
     regions = labels.get("ignore_regions", [])
@@ -187,9 +188,17 @@ def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
         truth = np.array([people[pid][f] for pid in pids]).reshape(-1, 4)
         boxes = np.array([h.bbox_xyxy for h in result.humans], float).reshape(-1, 4)
         matched, fp, _ = match(
-            boxes, [h.score for h in result.humans], truth, ignore.get(f, np.zeros((0, 4))), regions
+            boxes,
+            [h.score for h in result.humans],
+            truth,
+            ignore.get(f, np.zeros((0, 4))),
+            regions,
         )
-        hits, false_pos, total = hits + int((matched >= 0).sum()), false_pos + fp, total + len(truth)
+        hits, false_pos, total = (
+            hits + int((matched >= 0).sum()),
+            false_pos + fp,
+            total + len(truth),
+        )
         cut = on_border(truth, frames[f].shape[:2])
         border_hits, border_total = (
             border_hits + int((matched[cut] >= 0).sum()),
@@ -246,7 +255,9 @@ def speed(config: dict, frames: dict[int, np.ndarray]) -> dict:
     out = {}
     for name, (a, b) in SPEED_CLIPS.items():
         pipe = make_pipeline(config)
-        small = {f: cv2.resize(frames[f], (640, 480), interpolation=cv2.INTER_AREA) for f in range(a, b)}
+        small = {
+            f: cv2.resize(frames[f], (640, 480), interpolation=cv2.INTER_AREA) for f in range(a, b)
+        }
         walls, counts, stages = [], [], {}
         for i, f in enumerate(range(a, b)):
             t0 = time.perf_counter()
@@ -265,7 +276,10 @@ def speed(config: dict, frames: dict[int, np.ndarray]) -> dict:
             "ms_per_frame_max": round(1e3 * float(np.max(walls)), 1),
             "stage_ms_mean": {k: round(float(np.mean(v)), 1) for k, v in stages.items()},
         }
-        print(f"  speed {name}: {out[name]['fps_mean']} FPS ({out[name]['people_mean']} people)", flush=True)
+        print(
+            f"  speed {name}: {out[name]['fps_mean']} FPS ({out[name]['people_mean']} people)",
+            flush=True,
+        )
     return out
 
 
@@ -306,7 +320,9 @@ def cpu_model() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="stills,video,speed", help="comma-separated parts to run")
+    parser.add_argument(
+        "--only", default="stills,video,speed", help="comma-separated parts to run"
+    )
     parser.add_argument(
         "--set", nargs="*", default=[], help="config overrides for every part, e.g. offline.x=1"
     )

@@ -64,7 +64,9 @@ def write_agora(root: Path, num_images: int, people: int, seed: int = 0) -> Path
                        "cam_trans": np.tile([0.0, 0.0, 5.0], (people, 1)), "smpl_gt": smpl,
                        "kid": [False] * people}  # fmt: skip
         if i < 16:
-            cv2.imwrite(str(root / "images" / key), rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+            cv2.imwrite(
+                str(root / "images" / key), rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+            )
     path = root / "annots.npz"
     np.savez(path, annots=np.array(annots, dtype=object))
     return path
@@ -80,11 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model = make_synthetic_smpl(root / "smpl.npz", args.vertices, kid_template_path=root / "kid.npy")
+        model = make_synthetic_smpl(
+            root / "smpl.npz", args.vertices, kid_template_path=root / "kid.npy"
+        )
         body = SMPLLayer(model, root / "kid.npy", num_betas=11)
         annots = write_agora(root / "agora", args.images, args.people)
         t0 = time.perf_counter()
-        data = HumanDataset("agora", annots, root / "agora" / "images", body, 1288, AugmentConfig.none(), 0)
+        data = HumanDataset(
+            "agora", annots, root / "agora" / "images", body, 1288, AugmentConfig.none(), 0
+        )
         build_ms = (time.perf_counter() - t0) * 1e3 / args.images
         times = []
         for i in range(min(args.samples, 16)):

@@ -92,7 +92,9 @@ class Context:
         self.cpu_model = build_model(netbench.CONFIGS[args.config])
         self.cfg = self.cpu_model.cfg
         self.model = (
-            copy.deepcopy(self.cpu_model).to(self.device) if self.device.type != "cpu" else self.cpu_model
+            copy.deepcopy(self.cpu_model).to(self.device)
+            if self.device.type != "cpu"
+            else self.cpu_model
         )
         frame = np.random.default_rng(0).integers(0, 255, (*netbench.FRAME_HW, 3), dtype=np.uint8)
         self.frame = frame
@@ -155,7 +157,9 @@ def parity(ctx: Context) -> dict:
     for frame in netbench.test_frames():
         tensor, meta = preprocess(frame, ctx.cfg.input_size)
         frames.append((tensor[None], torch.tensor([meta.resized_hw])))
-    cpu_refs = {s: eager(ctx.cpu_model, ctx.images_cpu, ctx.resized_hw, ctx.smap(s)) for s in PARITY_SCENES}
+    cpu_refs = {
+        s: eager(ctx.cpu_model, ctx.images_cpu, ctx.resized_hw, ctx.smap(s)) for s in PARITY_SCENES
+    }
     cpu_frames = [eager(ctx.cpu_model, image, hw, None) for image, hw in frames]
     variants = {"eager fp32": None}
     for precision in ("fp32", "fp16", "bf16"):
@@ -183,7 +187,9 @@ def parity(ctx: Context) -> dict:
             else:
                 out = run_backend(backend, ctx.images, ctx.resized_hw, smap)
             ref = dev_refs[scene] if reduced else cpu_refs[scene]
-            check = compare(out, ref, ctx.body_cpu, netbench.top_queries(ref, ctx.args.accuracy_people))
+            check = compare(
+                out, ref, ctx.body_cpu, netbench.top_queries(ref, ctx.args.accuracy_people)
+            )
             check["tokens"] = int(out["sat"]["num_tokens"][0])
             entry["scenes"][scene] = check
         for i, (image, hw) in enumerate(frames):
@@ -196,7 +202,9 @@ def parity(ctx: Context) -> dict:
             check = netbench.sat_flips(out, ref)
             if check["hr_cell_flips"] == check["pooled_group_flips"] == 0:
                 check.update(
-                    compare(out, ref, ctx.body_cpu, netbench.top_queries(ref, ctx.args.accuracy_people))
+                    compare(
+                        out, ref, ctx.body_cpu, netbench.top_queries(ref, ctx.args.accuracy_people)
+                    )
                 )
             entry["frames"].append(check)
         tol = TOLERANCES[precision]
@@ -248,10 +256,15 @@ def host_stages(ctx: Context, raw: dict, people: int, iters: int) -> dict:
             dto(humans, K, depth=depth_m)
             netbench.sync(ctx.device)
             times[key].append((time.perf_counter() - t) * 1e3)
-    return {"people_decoded": len(humans), **{k: netbench.percentiles(v) for k, v in times.items()}}
+    return {
+        "people_decoded": len(humans),
+        **{k: netbench.percentiles(v) for k, v in times.items()},
+    }
 
 
-def timed_variants(ctx: Context, variants: dict, scenes, budget: Budget, first_call: bool = False) -> dict:
+def timed_variants(
+    ctx: Context, variants: dict, scenes, budget: Budget, first_call: bool = False
+) -> dict:
     """Round-robin timing of backends (and eager fp32, always) per scene; peak memory per variant."""
     rows, args = [], ctx.args
     for scene in scenes:
@@ -297,11 +310,20 @@ def timed_variants(ctx: Context, variants: dict, scenes, budget: Budget, first_c
                 result["peak_memory_mib"] = memory[label]
             if label in compile_s:
                 result["first_call_s"] = round(compile_s[label], 2)
-            rows.append({"scene": scene, "tokens": netbench.scene_tokens(smap), "variant": label, **result})
+            rows.append(
+                {"scene": scene, "tokens": netbench.scene_tokens(smap), "variant": label, **result}
+            )
         if not first_call and scene.isdigit():
-            rows.append({"scene": scene, "variant": "host", **host_stages(ctx, out, int(scene), args.iters)})
+            rows.append(
+                {
+                    "scene": scene,
+                    "variant": "host",
+                    **host_stages(ctx, out, int(scene), args.iters),
+                }
+            )
         print(
-            f"  scene {scene}: " + ", ".join(f"{k} {v['p50_ms']:.1f} ms" for k, v in results.items()),
+            f"  scene {scene}: "
+            + ", ".join(f"{k} {v['p50_ms']:.1f} ms" for k, v in results.items()),
             flush=True,
         )
     return {"rows": rows}
@@ -321,7 +343,9 @@ def speed(ctx: Context, budget: Budget) -> dict:
 def static_shapes(ctx: Context, budget: Budget, option: str) -> dict:
     """Sections 4 and 5: CUDA graphs (fp16, bf16) or torch.compile (fp16) on bucketed token axes."""
     if ctx.device.type != "cuda" and option == "compile":
-        return {"skipped": "torch.compile is timed on CUDA only (CPU compiling is not part of this check)"}
+        return {
+            "skipped": "torch.compile is timed on CUDA only (CPU compiling is not part of this check)"
+        }
     variants, skipped = {}, {}
     for precision in ("fp16", "bf16") if option == "cuda_graphs" else ("fp16",):
         try:
@@ -357,7 +381,9 @@ def end_to_end(ctx: Context, budget: Budget) -> dict:
         precision=precision,
     )
     network = estimator.backend.network
-    network.runner = netbench.ForcedPeople(network.runner, ctx.smap(str(args.e2e_people)), args.e2e_people)
+    network.runner = netbench.ForcedPeople(
+        network.runner, ctx.smap(str(args.e2e_people)), args.e2e_people
+    )
     pipe = Pipeline(estimator, {"dto": {"mode": "rgbd", "solver": "lite"}})
     K = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
     depth_m = np.full(netbench.FRAME_HW, 4.0, np.float32)
@@ -400,17 +426,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda", help="cuda[:i], or cpu for the CI smoke run")
     parser.add_argument("--config", default="fov_kid", choices=sorted(netbench.CONFIGS))
     parser.add_argument(
-        "--out", default=os.environ.get("OUT") or str(Path(__file__).parent / "results" / "gpu_check")
+        "--out",
+        default=os.environ.get("OUT") or str(Path(__file__).parent / "results" / "gpu_check"),
     )
-    parser.add_argument("--budget-s", type=float, default=400.0, help="wall-clock budget of the whole check")
+    parser.add_argument(
+        "--budget-s", type=float, default=400.0, help="wall-clock budget of the whole check"
+    )
     parser.add_argument("--sections", default="parity,speed,end_to_end,cuda_graphs,compile")
-    parser.add_argument("--scenes", default="1,5,15,30", help="people counts for the speed sections")
-    parser.add_argument("--compile-scenes", default="5", help="people counts for torch.compile (slow)")
+    parser.add_argument(
+        "--scenes", default="1,5,15,30", help="people counts for the speed sections"
+    )
+    parser.add_argument(
+        "--compile-scenes", default="5", help="people counts for torch.compile (slow)"
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--accuracy-people", type=int, default=5)
     parser.add_argument("--e2e-people", type=int, default=10)
-    parser.add_argument("--e2e-precision", default=None, help="default fp16 on CUDA, bf16 on the CPU")
+    parser.add_argument(
+        "--e2e-precision", default=None, help="default fp16 on CUDA, bf16 on the CPU"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args(argv)
     budget = Budget(args.budget_s)
@@ -420,7 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        print("[gpu_check] --device cuda but torch sees no CUDA device (use --device cpu)", file=sys.stderr)
+        print(
+            "[gpu_check] --device cuda but torch sees no CUDA device (use --device cpu)",
+            file=sys.stderr,
+        )
         return 2
     load_before = netbench.load_average()
     workdir = tempfile.TemporaryDirectory(prefix="gpu_check_")

@@ -52,7 +52,8 @@ def markdown(report: dict) -> str:
             ]
             for r in timed:
                 cells = [
-                    f"{r['stages'][k]['p50_ms']:.2f}" if k in r.get("stages", {}) else "–" for k in stages
+                    f"{r['stages'][k]['p50_ms']:.2f}" if k in r.get("stages", {}) else "–"
+                    for k in stages
                 ]
                 lines.append(
                     f"| {r['scene']} | {r['tokens']} | {r['variant']} | "
@@ -89,7 +90,9 @@ def markdown(report: dict) -> str:
             "| stage | p50 ms | p90 ms |",
             "|---|---:|---:|",
         ]
-        lines += [f"| {k} | {v['p50_ms']:.2f} | {v['p90_ms']:.2f} |" for k, v in e2e["stages"].items()]
+        lines += [
+            f"| {k} | {v['p50_ms']:.2f} | {v['p90_ms']:.2f} |" for k, v in e2e["stages"].items()
+        ]
     notes = [f"- {name}: {value}" for name, value in report["skipped"].items()]
     for name in ("speed", "cuda_graphs", "compile"):
         for label, why in (

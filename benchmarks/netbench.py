@@ -44,7 +44,15 @@ CONFIGS = {
 FRAME_HW = (720, 1280)
 SMALL_PERSON_PX = 300  # people shorter than this (of 720 px) get high-resolution tokens
 # Output heads compared between a variant and eager fp32 (pred_fov only with a FoV head).
-HEADS = ("pred_confs", "pred_boxes", "pred_rotmats", "pred_betas", "pred_cam", "pred_transl", "pred_fov")
+HEADS = (
+    "pred_confs",
+    "pred_boxes",
+    "pred_rotmats",
+    "pred_betas",
+    "pred_cam",
+    "pred_transl",
+    "pred_fov",
+)
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
@@ -67,7 +75,10 @@ def synthetic_scale_map(
     for _ in range(num_people):
         height = rng.uniform(120, 650)
         width = height * 0.4
-        cx, bottom = rng.uniform(width / 2, FRAME_HW[1] - width / 2), rng.uniform(height, FRAME_HW[0])
+        cx, bottom = (
+            rng.uniform(width / 2, FRAME_HW[1] - width / 2),
+            rng.uniform(height, FRAME_HW[0]),
+        )
         y0, y1 = (bottom - height) * scale / 28, bottom * scale / 28
         x0, x1 = (cx - width / 2) * scale / 28, (cx + width / 2) * scale / 28
         cells = (
@@ -115,8 +126,12 @@ def test_frames(count: int = 3) -> list[np.ndarray]:
     yy, xx = np.mgrid[0:H, 0:W]
     frames = [
         rng.integers(0, 255, (H, W, 3), dtype=np.uint8),
-        np.stack([(xx * 255 // W), (yy * 255 // H), ((xx + yy) * 127 // (H + W))], -1).astype(np.uint8),
-        np.kron(rng.integers(0, 255, (H // 80, W // 80, 3)), np.ones((80, 80, 1))).astype(np.uint8),
+        np.stack([(xx * 255 // W), (yy * 255 // H), ((xx + yy) * 127 // (H + W))], -1).astype(
+            np.uint8
+        ),
+        np.kron(rng.integers(0, 255, (H // 80, W // 80, 3)), np.ones((80, 80, 1))).astype(
+            np.uint8
+        ),
     ]
     return frames[:count]
 
@@ -193,7 +208,9 @@ def percentiles(values) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(values, 50)), "p90_ms": float(np.percentile(values, 90))}
 
 
-def measure(runs: dict, device: torch.device, warmup: int, iters: int, deadline: float | None = None) -> dict:
+def measure(
+    runs: dict, device: torch.device, warmup: int, iters: int, deadline: float | None = None
+) -> dict:
     """Time several callables round-robin (one call of each per iteration, so load from other processes hits
     all of them alike); p50/p90 of the total and, where given, of every stage (ms).
 
@@ -240,7 +257,10 @@ def head_diffs(out: dict, reference: dict) -> dict[str, float]:
 def max_abs_diff(out: dict, reference: dict) -> float:
     """Largest |difference| over the main outputs (boxes, confidences, rotations, translations, betas)."""
     keys = ("pred_boxes", "pred_confs", "pred_rotmats", "pred_transl", "pred_betas")
-    return max(float((out[k].detach().float().cpu() - reference[k].float().cpu()).abs().max()) for k in keys)
+    return max(
+        float((out[k].detach().float().cpu() - reference[k].float().cpu()).abs().max())
+        for k in keys
+    )
 
 
 def top_queries(reference: dict, count: int) -> torch.Tensor:
@@ -321,7 +341,9 @@ def machine_info(device: torch.device) -> dict:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(
-            gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda
+            gpu=props.name,
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            cuda=torch.version.cuda,
         )
     return info
 

@@ -33,7 +33,17 @@ LABELS = ROOT / "benchmarks" / "data" / "people_boxes.json"
 def _pip_download_wheel(requirement: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     only_wheels = ["--no-deps", "--only-binary", ":all:"]
-    cmd = [sys.executable, "-m", "pip", "download", "-q", *only_wheels, "-d", str(dest), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        *only_wheels,
+        "-d",
+        str(dest),
+        requirement,
+    ]
     subprocess.run(cmd, check=True)
     found = sorted(dest.glob("*.whl"))
     if not found:
@@ -78,7 +88,14 @@ def load_labelled_images() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray
     boxes = {int(k): v for k, v in vtest["frames"].items()}
     for index, frame in sorted(read_vtest_frames(sorted(boxes)).items()):
         people = np.array(boxes[index], float).reshape(-1, 4)
-        out.append((f"vtest#{index}", frame, people, np.array(ignore.get(index, []), float).reshape(-1, 4)))
+        out.append(
+            (
+                f"vtest#{index}",
+                frame,
+                people,
+                np.array(ignore.get(index, []), float).reshape(-1, 4),
+            )
+        )
     astro = cv2.imread(str(astronaut_path()), cv2.IMREAD_COLOR)
     people = np.array(labels["astronaut.png"]["boxes"], float).reshape(-1, 4)
     out.append(("astronaut", astro, people, np.zeros((0, 4))))

@@ -26,7 +26,9 @@ DDS_PROFILE_VARIABLES = (
     "FASTRTPS_DEFAULT_PROFILES_FILE",
     "FASTDDS_DEFAULT_PROFILES_FILE",
 )  # as mahmr.launch.py
-SAMPLE_CAMERA_HEIGHT_M = "1.2"  # the bundled sample's camera (mahmr_ros.offline.sample.CAMERA_HEIGHT_M)
+SAMPLE_CAMERA_HEIGHT_M = (
+    "1.2"  # the bundled sample's camera (mahmr_ros.offline.sample.CAMERA_HEIGHT_M)
+)
 
 
 def include_mahmr(context, share: str) -> list:

@@ -25,5 +25,7 @@ def resolve_device(device: str | torch.device = "auto", where: str = "device") -
     except RuntimeError as err:
         raise ValueError(f"[{where}] unknown device '{device}' (auto, cpu, cuda[:i])") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"[{where}] device '{device}' requested but torch sees no CUDA device (use cpu)")
+        raise ValueError(
+            f"[{where}] device '{device}' requested but torch sees no CUDA device (use cpu)"
+        )
     return dev

@@ -78,7 +78,9 @@ def estimator_factory(name: str) -> Callable[..., Estimator]:
     """The factory registered as ``name`` (a "module:attribute" entry is imported now); unknown names list
     the known ones (KeyError)."""
     if name not in _REGISTRY:
-        raise KeyError(f"[pipeline] unknown estimator '{name}' (known: {', '.join(available_estimators())})")
+        raise KeyError(
+            f"[pipeline] unknown estimator '{name}' (known: {', '.join(available_estimators())})"
+        )
     factory = _REGISTRY[name]
     if isinstance(factory, str):
         module_name, attr = factory.split(":")
@@ -100,7 +102,9 @@ def resolve_estimator_name(config: Mapping) -> str:
     return "mahmr" if model.get("weights") and model.get("smpl_path") else "offline"
 
 
-def validate_frame(image_bgr: np.ndarray, K: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def validate_frame(
+    image_bgr: np.ndarray, K: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Check an input frame; returns (H, W, 3) uint8 BGR and a float64 K, or raises ``InputError``."""
     image = np.asarray(image_bgr)
     if image.ndim == 2:
@@ -117,7 +121,9 @@ def validate_frame(image_bgr: np.ndarray, K: np.ndarray | None) -> tuple[np.ndar
     if not np.all(np.isfinite(K)):
         raise InputError("[pipeline] K has non-finite entries")
     if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise InputError(f"[pipeline] K is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0")
+        raise InputError(
+            f"[pipeline] K is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0"
+        )
     return image, K
 
 
@@ -139,7 +145,9 @@ class Pipeline:
         )
         self.tracker = None
         if self.config["tracking"].get("enabled", True):
-            self.tracker = Tracker(**{k: v for k, v in self.config["tracking"].items() if k != "enabled"})
+            self.tracker = Tracker(
+                **{k: v for k, v in self.config["tracking"].items() if k != "enabled"}
+            )
 
     @classmethod
     def from_config(cls, path_or_dict: str | Path | Mapping | None = None) -> Pipeline:
@@ -237,7 +245,9 @@ class Pipeline:
         elif self.dto_mode != "rgbd":
             depth = None
         extra = {}
-        if floor is not None and self.config["dto"].get("solver", "lite") == "lite":  # DTOLite takes it
+        if (
+            floor is not None and self.config["dto"].get("solver", "lite") == "lite"
+        ):  # DTOLite takes it
             extra = {"floor": floor, "image_hw": image.shape[:2]}
         if depth is None:
             return self._dto(humans, K, **extra)
@@ -269,7 +279,9 @@ def _make_dto(section: Mapping, shape_model=None, faces=None):
     """
     mode, solver = section.get("mode", "off"), section.get("solver", "lite")
     if mode not in DTO_MODES:
-        raise ValueError(f"[pipeline] dto.mode must be one of {', '.join(DTO_MODES)}, got '{mode}'")
+        raise ValueError(
+            f"[pipeline] dto.mode must be one of {', '.join(DTO_MODES)}, got '{mode}'"
+        )
     if solver not in ("lite", "full"):
         raise ValueError(f"[pipeline] dto.solver must be lite or full, got '{solver}'")
     if mode == "off":
@@ -279,7 +291,9 @@ def _make_dto(section: Mapping, shape_model=None, faces=None):
     depth_model = None
     if mode == "mono":
         if not section.get("depth_model"):
-            raise ValueError("[pipeline] dto.mode mono needs dto.depth_model (an ONNX relative depth model)")
+            raise ValueError(
+                "[pipeline] dto.mode mono needs dto.depth_model (an ONNX relative depth model)"
+            )
         depth_model = dto.RelativeDepthModel(section["depth_model"])
     if solver == "lite":
         return dto.DTOLite(shape_model=shape_model), depth_model
@@ -304,7 +318,9 @@ def _typed_legacy_extras(human: HumanEstimate) -> HumanEstimate:
 _MAX_STAMP_S = 1e11
 
 
-def _frame_time(stamp: object = None, stamp_ns: int | None = None) -> tuple[int | None, float | None]:
+def _frame_time(
+    stamp: object = None, stamp_ns: int | None = None
+) -> tuple[int | None, float | None]:
     """The frame's time from ``Pipeline.process``'s ``stamp_ns`` / ``stamp`` (rule in its docstring).
 
     Returns:

@@ -79,10 +79,20 @@ class Setting:
                 f"[config] {self.key}={value!r}: expected {_type_names(accepted)}, got {type(value).__name__}"
             )
         if self.choices and isinstance(value, str) and value not in self.choices:
-            raise ConfigError(f"[config] {self.key} must be one of {', '.join(self.choices)}, got {value!r}")
-        if isinstance(value, (int, float)) and self.min_value is not None and value < self.min_value:
+            raise ConfigError(
+                f"[config] {self.key} must be one of {', '.join(self.choices)}, got {value!r}"
+            )
+        if (
+            isinstance(value, (int, float))
+            and self.min_value is not None
+            and value < self.min_value
+        ):
             raise ConfigError(f"[config] {self.key}={value!r}: expected >= {self.min_value:g}")
-        if isinstance(value, (int, float)) and self.max_value is not None and value > self.max_value:
+        if (
+            isinstance(value, (int, float))
+            and self.max_value is not None
+            and value > self.max_value
+        ):
             raise ConfigError(f"[config] {self.key}={value!r}: expected <= {self.max_value:g}")
 
 
@@ -173,7 +183,9 @@ def validate_config(config: Mapping) -> None:
         if key == "estimator":
             _BY_KEY[key].check(value)
         elif key not in sections:
-            raise ConfigError(f"[config] unknown section '{key}' (valid: estimator, {', '.join(sections)})")
+            raise ConfigError(
+                f"[config] unknown section '{key}' (valid: estimator, {', '.join(sections)})"
+            )
         elif not isinstance(value, Mapping):
             raise ConfigError(f"[config] section '{key}' must be a mapping of keys, got {value!r}")
         else:
@@ -188,14 +200,18 @@ def _check_section(section: str, values: Mapping, estimator: str | None) -> None
         if key in _BY_KEY:
             _BY_KEY[key].check(value)
             continue
-        if options is _NOT_LOOKED_UP:  # first undocumented key: only now import the class (may import torch)
+        if (
+            options is _NOT_LOOKED_UP
+        ):  # first undocumented key: only now import the class (may import torch)
             options = _section_options(section, estimator)
         if options is None:  # **kwargs, or not importable here: building the estimator reports it
             continue
         if name not in options:
             documented = [s.key for s in SETTINGS if s.key.startswith(section + ".")]
             valid = sorted({*documented, *(f"{section}.{n}" for n in options)})
-            raise ConfigError(f"[config] unknown key '{key}' (valid: {', '.join(valid) or 'none'})")
+            raise ConfigError(
+                f"[config] unknown key '{key}' (valid: {', '.join(valid) or 'none'})"
+            )
         if not _is_instance(value, options[name]):
             raise ConfigError(
                 f"[config] {key}={value!r}: expected {_type_names(options[name])}, got {type(value).__name__}"

@@ -161,7 +161,11 @@ class Tracker:
                 f"[tracking] bad parameters: reid_window_s={reid_window_s} (>= 0), "
                 f"max_distance_m={max_distance_m} (> 0), min_iou={min_iou} (in [0, 1])"
             )
-        if appearance_weight < 0 or not 0 < appearance_gate <= 1 or not 0 < appearance_smoothing <= 1:
+        if (
+            appearance_weight < 0
+            or not 0 < appearance_gate <= 1
+            or not 0 < appearance_smoothing <= 1
+        ):
             raise ValueError(
                 f"[tracking] bad parameters: appearance_weight={appearance_weight} (>= 0), "
                 f"appearance_gate={appearance_gate} (in (0, 1]), appearance_smoothing={appearance_smoothing} "
@@ -213,7 +217,10 @@ class Tracker:
         return self._t_s
 
     def assign(
-        self, humans: list[HumanEstimate], t_s: float | None = None, image: np.ndarray | None = None
+        self,
+        humans: list[HumanEstimate],
+        t_s: float | None = None,
+        image: np.ndarray | None = None,
     ) -> list[HumanEstimate]:
         """Give every person a track id (matched to an existing track or new). Returns new estimates.
 
@@ -242,11 +249,18 @@ class Tracker:
             if track_id is None:
                 track_id = self._new_id()
                 self.tracks[track_id] = Track(
-                    track_id, human.pelvis.copy(), human.bbox_xyxy.copy(), t_s, hits=0, appearance=looks[i]
+                    track_id,
+                    human.pelvis.copy(),
+                    human.bbox_xyxy.copy(),
+                    t_s,
+                    hits=0,
+                    appearance=looks[i],
                 )
             self._raw_pelvis[track_id] = human.pelvis.copy()
             # colours of a box that overlaps someone else's are partly theirs: not learnt
-            self._appearance[track_id] = looks[i] if overlap[i].max(initial=0.0) < OVERLAP_NO_LEARN else None
+            self._appearance[track_id] = (
+                looks[i] if overlap[i].max(initial=0.0) < OVERLAP_NO_LEARN else None
+            )
             out.append(human.replace(track_id=track_id))
         return out
 
@@ -273,18 +287,28 @@ class Tracker:
             look = self._appearance.pop(human.track_id, None)
             dt = t_s - track.last_seen_s
             if track.hits > 0 and dt > 0:
-                track.velocity_mps = self._smoothed(track.velocity_mps, human.pelvis - track.pelvis_m, dt)
-                track.raw_velocity_mps = self._smoothed(track.raw_velocity_mps, raw - track.raw_pelvis_m, dt)
+                track.velocity_mps = self._smoothed(
+                    track.velocity_mps, human.pelvis - track.pelvis_m, dt
+                )
+                track.raw_velocity_mps = self._smoothed(
+                    track.raw_velocity_mps, raw - track.raw_pelvis_m, dt
+                )
                 if self.box_velocity:
                     step = np.asarray(human.bbox_xyxy, np.float64) - track.bbox_xyxy
-                    track.box_velocity_pxps = self._smoothed(track.box_velocity_pxps, step, dt).astype(
-                        np.float64
-                    )
-            if look is not None and (
-                track.appearance is None or appearance_distance(track.appearance, look) < LEARN_MAX_DISTANCE
+                    track.box_velocity_pxps = self._smoothed(
+                        track.box_velocity_pxps, step, dt
+                    ).astype(np.float64)
+            if (
+                look is not None
+                and (
+                    track.appearance is None
+                    or appearance_distance(track.appearance, look) < LEARN_MAX_DISTANCE
+                )
             ):  # a look far from the track's (a box holding two people, a doubtful match) is not learnt
                 a = self.appearance_smoothing
-                track.appearance = look if track.appearance is None else (1 - a) * track.appearance + a * look
+                track.appearance = (
+                    look if track.appearance is None else (1 - a) * track.appearance + a * look
+                )
             track.pelvis_m = human.pelvis.copy()
             track.raw_pelvis_m = np.array(raw, copy=True)
             track.bbox_xyxy = human.bbox_xyxy.copy()
@@ -308,14 +332,24 @@ class Tracker:
         self._appearance.clear()
 
     def _forget(self, t_s: float) -> None:
-        for track_id in [k for k, tr in self.tracks.items() if t_s - tr.last_seen_s > self.reid_window_s]:
+        for track_id in [
+            k for k, tr in self.tracks.items() if t_s - tr.last_seen_s > self.reid_window_s
+        ]:
             del self.tracks[track_id]
 
-    def _cost(self, tracks: list[Track], humans: list[HumanEstimate], t_s: float, looks: list) -> np.ndarray:
-        boxes = np.stack([t.predicted_box(t_s) if self.box_velocity else t.bbox_xyxy for t in tracks])
+    def _cost(
+        self, tracks: list[Track], humans: list[HumanEstimate], t_s: float, looks: list
+    ) -> np.ndarray:
+        boxes = np.stack(
+            [t.predicted_box(t_s) if self.box_velocity else t.bbox_xyxy for t in tracks]
+        )
         iou = box_iou(boxes, np.stack([h.bbox_xyxy for h in humans]))
-        pred = np.stack([t.predicted_pelvis(t_s) for t in tracks])  # (T, 3) raw, like the detections
-        dist = np.linalg.norm(pred[:, None, :] - np.stack([h.pelvis for h in humans])[None], axis=2)
+        pred = np.stack(
+            [t.predicted_pelvis(t_s) for t in tracks]
+        )  # (T, 3) raw, like the detections
+        dist = np.linalg.norm(
+            pred[:, None, :] - np.stack([h.pelvis for h in humans])[None], axis=2
+        )
         look = np.zeros_like(iou)
         for i, track in enumerate(tracks):
             for j, a in enumerate(looks):

@@ -68,7 +68,9 @@ def render_overlay(
     """
     image = np.asarray(image_bgr)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"[viz] image_bgr must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        raise ValueError(
+            f"[viz] image_bgr must be (H, W, 3) uint8, got {image.shape} {image.dtype}"
+        )
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"[viz] alpha must be in [0, 1], got {alpha}")
     out = image.copy()
@@ -79,7 +81,9 @@ def render_overlay(
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     counts = {np.asarray(h.vertices).shape for h in humans}
     if len(counts) != 1:
-        raise ValueError(f"[viz] all humans must share one topology, got vertex arrays of shapes {counts}")
+        raise ValueError(
+            f"[viz] all humans must share one topology, got vertex arrays of shapes {counts}"
+        )
     verts = np.stack([np.asarray(h.vertices, dtype=np.float32) for h in humans])
     raster = rasterize_meshes(verts, faces, K, image.shape[:2])
     person = raster.person_id.numpy()
@@ -91,10 +95,14 @@ def render_overlay(
     # Light from the camera: brightness = |cos| between the face normal and the viewing ray of the pixel.
     rows, cols = np.nonzero(covered)
     p, f = person[covered], face[covered]
-    rays = unproject(np.stack([cols, rows], axis=1), K)  # (N, 3) float64, viewing ray of each pixel
+    rays = unproject(
+        np.stack([cols, rows], axis=1), K
+    )  # (N, 3) float64, viewing ray of each pixel
     rays /= np.linalg.norm(rays, axis=1, keepdims=True)
     shade = 0.35 + 0.65 * np.abs(np.einsum("nc,nc->n", normals[p, f], rays))
-    palette = np.array([track_color(h.track_id, i) for i, h in enumerate(humans)], dtype=np.float32)
+    palette = np.array(
+        [track_color(h.track_id, i) for i, h in enumerate(humans)], dtype=np.float32
+    )
     colour = palette[p] * shade[:, None]
     blended = (1.0 - alpha) * out[rows, cols].astype(np.float32) + alpha * colour
     out[rows, cols] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
@@ -129,7 +137,9 @@ def save_scene(path: str | Path, humans: Sequence[HumanEstimate], faces: np.ndar
     for i, human in enumerate(humans):
         b, g, r = track_color(human.track_id, i)
         mesh = trimesh.Trimesh(np.asarray(human.vertices, dtype=np.float64), faces, process=False)
-        mesh.visual.vertex_colors = np.tile([r, g, b, 255], (len(mesh.vertices), 1)).astype(np.uint8)
+        mesh.visual.vertex_colors = np.tile([r, g, b, 255], (len(mesh.vertices), 1)).astype(
+            np.uint8
+        )
         meshes.append(mesh)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".ply":
@@ -137,7 +147,9 @@ def save_scene(path: str | Path, humans: Sequence[HumanEstimate], faces: np.ndar
     else:
         scene = trimesh.Scene()
         for i, (human, mesh) in enumerate(zip(humans, meshes)):
-            scene.add_geometry(mesh, node_name=human.track_id or f"person_{i}", geom_name=f"mesh_{i}")
+            scene.add_geometry(
+                mesh, node_name=human.track_id or f"person_{i}", geom_name=f"mesh_{i}"
+            )
         scene.export(path)
     return path
 

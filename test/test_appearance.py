@@ -36,7 +36,11 @@ def test_same_clothes_are_close_and_other_clothes_far():
 
 def test_boxes_without_pixels_have_no_descriptor():
     image = dressed((30, 30, 200), (160, 60, 20))
-    assert appearance_descriptor(image, np.array([300.0, 10.0, 400.0, 200.0])) is None  # outside the image
+    assert (
+        appearance_descriptor(image, np.array([300.0, 10.0, 400.0, 200.0])) is None
+    )  # outside the image
     assert appearance_descriptor(image, np.array([50.0, 20.0, 51.0, 280.0])) is None  # too thin
-    partly = appearance_descriptor(image, np.array([150.0, 250.0, 250.0, 450.0]))  # cut by the border
+    partly = appearance_descriptor(
+        image, np.array([150.0, 250.0, 250.0, 450.0])
+    )  # cut by the border
     assert partly is not None and partly.sum() == pytest.approx(1.0)

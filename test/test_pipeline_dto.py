@@ -67,7 +67,9 @@ def test_rgbd_mode_without_depth_falls_back_to_the_prior(scene):
 
 def test_full_solver_on_metric_depth(scene):
     before = _depth_errors(scene.estimates, scene)
-    pipe = Pipeline.from_config({"estimator": "test_crowd", "dto": {"mode": "rgbd", "solver": "full"}})
+    pipe = Pipeline.from_config(
+        {"estimator": "test_crowd", "dto": {"mode": "rgbd", "solver": "full"}}
+    )
     after = _depth_errors(pipe.process(_image(scene), scene.K, depth=scene.depth_m).humans, scene)
     assert after.mean() < 0.25 * before.mean(), (before, after)
 
@@ -122,7 +124,10 @@ def test_bad_dto_config_is_a_clear_error(dto, match):
 def test_missing_depth_model_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.onnx"):
         Pipeline.from_config(
-            {"estimator": "test_crowd", "dto": {"mode": "mono", "depth_model": str(tmp_path / "nope.onnx")}}
+            {
+                "estimator": "test_crowd",
+                "dto": {"mode": "mono", "depth_model": str(tmp_path / "nope.onnx")},
+            }
         )
 
 
@@ -208,7 +213,9 @@ class FloorCrowdEstimator(CrowdEstimator):
         from mahmr_ros.types import FloorEstimate
 
         est = super().estimate(image_bgr, K)
-        est.floor = FloorEstimate(1.4, 0.0, camera_height_sigma_m=0.02, people=len(est.humans), frames=1)
+        est.floor = FloorEstimate(
+            1.4, 0.0, camera_height_sigma_m=0.02, people=len(est.humans), frames=1
+        )
         return est
 
 
@@ -218,8 +225,12 @@ register_estimator("test_floor_crowd", FloorCrowdEstimator)
 def test_estimator_floor_reaches_the_result_and_dto_lite(scene):
     """Estimation.floor is passed on in FrameResult.floor and used by DTO-Lite as a cue (prior_only mode)."""
     config = {"dto": {"mode": "prior_only"}, "tracking": {"enabled": False}}
-    plain = Pipeline.from_config({**config, "estimator": "test_crowd"}).process(_image(scene), scene.K)
-    result = Pipeline.from_config({**config, "estimator": "test_floor_crowd"}).process(_image(scene), scene.K)
+    plain = Pipeline.from_config({**config, "estimator": "test_crowd"}).process(
+        _image(scene), scene.K
+    )
+    result = Pipeline.from_config({**config, "estimator": "test_floor_crowd"}).process(
+        _image(scene), scene.K
+    )
     assert plain.floor is None
     assert result.floor is not None and result.floor.camera_height_m == 1.4
     status = [h.extras["dto"]["status"] for h in result.humans]

@@ -48,14 +48,18 @@ class KidBehindAdultEstimator:
 
 
 def test_ids_survive_dto_reordering_overlapping_people_in_depth():
-    pipe = Pipeline(KidBehindAdultEstimator(), {"dto": {"mode": "prior_only"}, "tracking": {"seed": 0}})
+    pipe = Pipeline(
+        KidBehindAdultEstimator(), {"dto": {"mode": "prior_only"}, "tracking": {"seed": 0}}
+    )
     image = np.zeros((480, 640, 3), np.uint8)
     first = pipe.process(image, K, stamp=0.0).humans
     kid, adult = first
     assert kid.pelvis[2] < adult.pelvis[2] - 0.3  # DTO did reorder them (the premise of the test)
     for k in range(1, 6):
         humans = pipe.process(image, K, stamp=k / 30).humans
-        assert [h.track_id for h in humans] == [kid.track_id, adult.track_id], f"ids swapped at frame {k}"
+        assert [h.track_id for h in humans] == [kid.track_id, adult.track_id], (
+            f"ids swapped at frame {k}"
+        )
         np.testing.assert_allclose([h.velocity for h in humans], 0.0, atol=1e-5)  # static scene
 
 
@@ -91,7 +95,10 @@ def _velocities(stamps: list[dict]) -> tuple[list, list]:
         [{"stamp_ns": 0}, {"stamp_ns": 100_000_000}],  # explicit integer nanoseconds
         [{"stamp": 0}, {"stamp": 100_000_000}],  # legacy: an int stamp is nanoseconds
         [{"stamp": 0.0}, {"stamp": 0.1}],  # legacy: a float stamp is seconds
-        [{"stamp": np.int64(0)}, {"stamp": np.int64(100_000_000)}],  # numpy integers are nanoseconds too
+        [
+            {"stamp": np.int64(0)},
+            {"stamp": np.int64(100_000_000)},
+        ],  # numpy integers are nanoseconds too
         [{"stamp": "a", "stamp_ns": 0}, {"stamp": "b", "stamp_ns": 100_000_000}],  # stamp_ns wins
     ],
 )
@@ -99,7 +106,9 @@ def test_every_stamp_form_gives_the_same_time(stamps):
     velocity, results = _velocities(stamps)
     assert velocity[1] == pytest.approx(1.0, abs=1e-4)  # 0.1 m in 0.1 s
     assert [r.stamp_ns for r in results] == [0, 100_000_000]
-    assert [r.stamp for r in results] == [kw.get("stamp") for kw in stamps]  # passed through untouched
+    assert [r.stamp for r in results] == [
+        kw.get("stamp") for kw in stamps
+    ]  # passed through untouched
 
 
 def test_numpy_integer_stamps_are_used_as_nanoseconds():

@@ -104,8 +104,12 @@ def test_dto_moving_overlapping_people_in_depth_does_not_swap_their_ids():
         if k == 0:
             ids = [h.track_id for h in assigned]
         assert [h.track_id for h in assigned] == ids, f"ids swapped at frame {k}"
-        out = tracker.update_motion([_refined(h, s) for h, s in zip(assigned, scales, strict=True)])
-        np.testing.assert_allclose(out[0].velocity, 0.0, atol=1e-6)  # static, in refined coordinates too
+        out = tracker.update_motion(
+            [_refined(h, s) for h, s in zip(assigned, scales, strict=True)]
+        )
+        np.testing.assert_allclose(
+            out[0].velocity, 0.0, atol=1e-6
+        )  # static, in refined coordinates too
 
 
 def test_velocity_comes_from_refined_positions():
@@ -137,12 +141,16 @@ def test_ids_are_never_reused_and_memory_stays_bounded():
     tracker = Tracker(reid_window_s=0.5, seed=0)
     seen, sizes = set(), []
     for k in range(3000):
-        (h,) = tracker.update([person(0.0)], float(k))  # each frame a new track (the old one is forgotten)
+        (h,) = tracker.update(
+            [person(0.0)], float(k)
+        )  # each frame a new track (the old one is forgotten)
         assert h.track_id not in seen and h.track_id[0].isalpha() and len(h.track_id) == 5
         seen.add(h.track_id)
         if k in (100, 2999):
             sizes.append(len(pickle.dumps(tracker)))
-    assert sizes[1] <= sizes[0] + 16  # a few bytes for larger counters; the id set grew ~8 bytes per id
+    assert (
+        sizes[1] <= sizes[0] + 16
+    )  # a few bytes for larger counters; the id set grew ~8 bytes per id
 
 
 def test_short_ids_wrap_around_without_hanging_or_clashing_with_live_tracks():
@@ -174,10 +182,14 @@ BLUE = ((200, 120, 30), (160, 160, 160))
 def _meet_and_turn_back(tracker: Tracker, with_image: bool) -> bool:
     """Two people (4 m away) walk towards each other until their boxes overlap, then each turns back.
     Returns True when both kept their ids."""
-    path = [150 + 15 * k for k in range(10)] + [285 - 15 * k for k in range(10)]  # the left one's u, px
+    path = [150 + 15 * k for k in range(10)] + [
+        285 - 15 * k for k in range(10)
+    ]  # the left one's u, px
     first = None
     for k, u_left in enumerate(path):
-        u_right = 640 - u_left - 50  # meets the left one at ~45 px apart (box IoU ~0.3), then goes back
+        u_right = (
+            640 - u_left - 50
+        )  # meets the left one at ~45 px apart (box IoU ~0.3), then goes back
         people = [person((u - 320) * 4 / 500, u_px=u) for u in (u_left, u_right)]
         image = _painted([(u_left, *RED), (u_right, *BLUE)]) if with_image else None
         out = (
@@ -207,9 +219,12 @@ def test_box_velocity_carries_people_through_a_crossing():
         first = None
         for k in range(24):
             u_left, u_right = 140 + 16 * k, 500 - 16 * k
-            out = tracker.update([person((u - 320) * 5 / 500, 5.0, u) for u in (u_right, u_left)], k / 10)
+            out = tracker.update(
+                [person((u - 320) * 5 / 500, 5.0, u) for u in (u_right, u_left)], k / 10
+            )
             by_side = [
-                h.track_id for h in sorted(out, key=lambda h: h.bbox_xyxy[0] if k < 12 else -h.bbox_xyxy[0])
+                h.track_id
+                for h in sorted(out, key=lambda h: h.bbox_xyxy[0] if k < 12 else -h.bbox_xyxy[0])
             ]
             first = first or by_side
         return by_side == first
@@ -226,10 +241,14 @@ def test_a_person_back_after_an_occlusion_is_reidentified_by_appearance():
         for k in range(5):
             u = 200 + 10 * k
             (h,) = tracker.update_motion(
-                tracker.assign([person((u - 320) * 4 / 500, u_px=u)], k / 10, image=_painted([(u, *RED)]))
+                tracker.assign(
+                    [person((u - 320) * 4 / 500, u_px=u)], k / 10, image=_painted([(u, *RED)])
+                )
             )
         u = 390  # 1.2 s later
-        (back,) = tracker.assign([person((u - 320) * 4 / 500, u_px=u)], 1.6, image=_painted([(u, *clothes)]))
+        (back,) = tracker.assign(
+            [person((u - 320) * 4 / 500, u_px=u)], 1.6, image=_painted([(u, *clothes)])
+        )
         assert (back.track_id == h.track_id) is same
 
 

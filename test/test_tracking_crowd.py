@@ -33,7 +33,10 @@ def _sequence(scene, frames=30, seed=0):
     people = scene.truth
     velocity = rng.uniform(-0.4, 0.4, (len(people), 3)) * [1, 0, 1]
     order = np.argsort([p.pelvis[0] for p in people])
-    velocity[order[0], 0], velocity[order[-1], 0] = 1.2, -1.2  # the outermost two cross the whole scene
+    velocity[order[0], 0], velocity[order[-1], 0] = (
+        1.2,
+        -1.2,
+    )  # the outermost two cross the whole scene
     for f in range(frames):
         t = f / FPS
         moved = [(_moved(p, velocity[i] * t, K), i) for i, p in enumerate(people)]
@@ -58,7 +61,9 @@ def test_a_person_missed_for_a_few_frames_keeps_the_id(scene):
     tracker = Tracker(reid_window_s=0.5)
     ids = {}
     for f, (t, moved) in enumerate(_sequence(scene, frames=20)):
-        visible = [(h, i) for h, i in moved if not (i == 2 and 8 <= f < 12)]  # person 2 hidden 4 frames
+        visible = [
+            (h, i) for h, i in moved if not (i == 2 and 8 <= f < 12)
+        ]  # person 2 hidden 4 frames
         humans = tracker.update([h for h, _ in visible], t)
         for human, (_, i) in zip(humans, visible):
             assert ids.setdefault(i, human.track_id) == human.track_id
@@ -68,7 +73,9 @@ def test_a_person_gone_longer_than_the_window_gets_a_new_id(scene):
     tracker = Tracker(reid_window_s=0.2)
     seen = {}
     for f, (t, moved) in enumerate(_sequence(scene, frames=20)):
-        visible = [(h, i) for h, i in moved if not (i == 2 and 5 <= f < 12)]  # hidden 7 frames = 0.47 s
+        visible = [
+            (h, i) for h, i in moved if not (i == 2 and 5 <= f < 12)
+        ]  # hidden 7 frames = 0.47 s
         for human, (_, i) in zip(tracker.update([h for h, _ in visible], t), visible):
             seen.setdefault(i, []).append(human.track_id)
     assert len(set(seen[2])) == 2 and all(len(set(v)) == 1 for i, v in seen.items() if i != 2)

@@ -128,12 +128,16 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
     cfg = copy.deepcopy(cfg)
     for item in overrides or []:
         if "=" not in item:
-            raise ValueError(f"[training.config] override {item!r} must look like section.key=value")
+            raise ValueError(
+                f"[training.config] override {item!r} must look like section.key=value"
+            )
         key, value = item.split("=", 1)
         set_path(cfg, key.strip(), yaml.safe_load(value))
     missing = [k for k in REQUIRED if k not in cfg]
     if missing:
-        raise ValueError(f"[training.config] {path}: missing sections {missing} (expected {list(REQUIRED)})")
+        raise ValueError(
+            f"[training.config] {path}: missing sections {missing} (expected {list(REQUIRED)})"
+        )
     datasets = cfg["data"].get("datasets") or []
     if not datasets:
         raise ValueError(f"[training.config] {path}: data.datasets is empty")

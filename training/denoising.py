@@ -71,7 +71,9 @@ class DNConfig:
         if section is None:
             return None
         if not isinstance(section, Mapping):
-            raise ValueError(f"[training.denoising] the dn section must be a mapping, got {section!r}")
+            raise ValueError(
+                f"[training.denoising] the dn section must be a mapping, got {section!r}"
+            )
         values = dict(section)
         if not values.pop("enabled", True):
             return None
@@ -83,7 +85,9 @@ class DNConfig:
             )
         cfg = cls(**values)
         if int(cfg.groups) != cfg.groups or cfg.groups < 0:
-            raise ValueError(f"[training.denoising] dn.groups must be an integer >= 0, got {cfg.groups!r}")
+            raise ValueError(
+                f"[training.denoising] dn.groups must be an integer >= 0, got {cfg.groups!r}"
+            )
         if cfg.box_noise < 0 or cfg.content_noise < 0:
             raise ValueError(
                 f"[training.denoising] dn.box_noise / dn.content_noise must be >= 0, got "
@@ -183,7 +187,9 @@ def build_dn_queries(
         if n == 0:
             continue
         box = t["boxes"].float().cpu()
-        params = torch.cat([t["poses"].float().cpu(), t["betas"].float().cpu()[:, :DN_SHAPE_DIM]], -1)
+        params = torch.cat(
+            [t["poses"].float().cpu(), t["betas"].float().cpu()[:, :DN_SHAPE_DIM]], -1
+        )
         if params.shape[-1] != DN_POSE_DIM + DN_SHAPE_DIM:
             raise ValueError(
                 f"[training.denoising] image {b}: DN needs poses (G, {DN_POSE_DIM}) and betas (G, >= "
@@ -191,7 +197,9 @@ def build_dn_queries(
             )
         for g in range(G):
             for negative in (False, True):
-                boxes_all.append(noisy_boxes(box, _signed_noise((n, 4), negative, generator), cfg.box_noise))
+                boxes_all.append(
+                    noisy_boxes(box, _signed_noise((n, 4), negative, generator), cfg.box_noise)
+                )
                 params_all.append(
                     params + _signed_noise(params.shape, negative, generator) * cfg.content_noise
                 )

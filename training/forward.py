@@ -18,7 +18,9 @@ from mahmr_ros.geometry import rotmat_to_axis_angle
 from training.denoising import DNQueries
 
 
-def forward_train(model: nn.Module, images: Tensor, resized_hw: Tensor, dn: DNQueries | None = None) -> dict:
+def forward_train(
+    model: nn.Module, images: Tensor, resized_hw: Tensor, dn: DNQueries | None = None
+) -> dict:
     """Run the network and return the predictions of every decoder layer.
 
     Args:
@@ -47,12 +49,16 @@ def forward_train(model: nn.Module, images: Tensor, resized_hw: Tensor, dn: DNQu
         n_dn, attn_mask = dn.num_queries, dn.attn_mask
         tgt = torch.cat([dn.content.to(tgt.dtype), tgt], dim=1)
         refpoints = torch.cat([dn.anchors.to(refpoints.dtype), refpoints], dim=1)
-    hs, boxes = model.decoder(tgt, refpoints, enc.memory, enc.memory_pos, enc.memory_mask, attn_mask)
+    hs, boxes = model.decoder(
+        tgt, refpoints, enc.memory, enc.memory_pos, enc.memory_mask, attn_mask
+    )
     camera = model.camera(enc.cls_out, resized_hw)
     focal = camera["pred_focal"]
 
     def decode(queries: slice) -> list[dict]:
-        layers = model.decode_layers([h[:, queries] for h in hs], [b[:, queries] for b in boxes], focal, True)
+        layers = model.decode_layers(
+            [h[:, queries] for h in hs], [b[:, queries] for b in boxes], focal, True
+        )
         for layer in layers:
             layer["pred_poses"] = _axis_angle(layer["pred_rotmats"])
         return layers

@@ -59,7 +59,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def make_estimates(ann: ImageAnnotation, body: SMPLLayer, shape: ShapeModel) -> list[HumanEstimate]:
+def make_estimates(
+    ann: ImageAnnotation, body: SMPLLayer, shape: ShapeModel
+) -> list[HumanEstimate]:
     """The image's initial people as ``HumanEstimate`` (camera frame, metres, original-image pixels)."""
     with torch.no_grad():
         rot = axis_angle_to_rotmat(torch.as_tensor(ann.poses).reshape(-1, 24, 3))
@@ -115,7 +117,9 @@ class DepthSource:
             raise FileNotFoundError(f"[training.pgt] no depth map {path} for image {key!r}")
         depth = np.load(path)
         if depth.shape != image.shape[:2]:
-            raise ValueError(f"[training.pgt] {path}: shape {depth.shape}, image is {image.shape[:2]}")
+            raise ValueError(
+                f"[training.pgt] {path}: shape {depth.shape}, image is {image.shape[:2]}"
+            )
         return depth
 
 
@@ -182,10 +186,14 @@ class AttributeSource:
             raise ValueError(
                 f"[training.pgt] attributes for {key!r}: {len(entries)} entries, {len(humans)} people"
             )
-        return [e if e is None or isinstance(e, PersonPrior) else PersonPrior(**e) for e in entries]
+        return [
+            e if e is None or isinstance(e, PersonPrior) else PersonPrior(**e) for e in entries
+        ]
 
 
-def process_image(ann, image, depth_source, body, shape, masks, attributes, config, max_mean_dev) -> dict:
+def process_image(
+    ann, image, depth_source, body, shape, masks, attributes, config, max_mean_dev
+) -> dict:
     """DTO on one image; returns ``{"status", "people" (dict of arrays) | None, "mean_dev", "scales"}``.
 
     Acceptance (§3.6): at least 2 people optimised in one group and, when ``max_mean_dev`` is not None, a
@@ -250,7 +258,9 @@ def run_shard(args, shard: tuple[int, int]) -> Path:
     depth_source = DepthSource(args.depth_onnx, args.depth_maps, args.depth_kind)
     attributes = AttributeSource(args.attributes, args.attributes_plugin)
     masks = MaskSource(args.masks, args.masks_plugin)
-    config = DTOConfig(use_gender=attributes.enabled, drop_removed=True, **json.loads(args.dto_config))
+    config = DTOConfig(
+        use_gender=attributes.enabled, drop_removed=True, **json.loads(args.dto_config)
+    )
     # The prior-deviation gate is the reference's test for RELATIVE depth; a metric map is a measurement, so
     # by default metric pGT is only gated on n_opt >= 2 (override with --max-mean-dev).
     max_mean_dev = args.max_mean_dev
@@ -296,7 +306,10 @@ def merge(out: Path, name: str, num_shards: int, dataset: str | None) -> dict | 
     released = {}
     for key, p in kept.items():
         K = p["cam_int"][0]
-        cam = {"focal": K[[0, 1], [0, 1]].astype(np.float32), "princpt": K[:2, 2].astype(np.float32)}
+        cam = {
+            "focal": K[[0, 1], [0, 1]].astype(np.float32),
+            "princpt": K[:2, 2].astype(np.float32),
+        }
         out_key = f"insta-train/{key}" if dataset and dataset.startswith("insta") else key
         released[out_key] = [
             {"smpl_param": {"shape": p["shape"][j], "pose": p["pose_cam"][j], "trans": p["trans_cam"][j]},
@@ -326,25 +339,45 @@ def merge(out: Path, name: str, num_shards: int, dataset: str | None) -> dict | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.pgt", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="initial estimates (CameraHMR release / stage-A npz)")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.pgt", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--input", required=True, help="initial estimates (CameraHMR release / stage-A npz)"
+    )
     parser.add_argument("--format", default="camerahmr", choices=INPUT_FORMATS)
-    parser.add_argument("--dataset", required=True, help="coco / mpii / insta / aic (image keys, flags)")
+    parser.add_argument(
+        "--dataset", required=True, help="coco / mpii / insta / aic (image keys, flags)"
+    )
     parser.add_argument("--images", required=True, help="image root of the annotation keys")
     parser.add_argument("--smpl", required=True, help="SMPL_NEUTRAL .npz/.pkl (plain arrays)")
-    parser.add_argument("--kid-template", required=True, help="smpl_kid_template.npy (SMPL-A kid blend)")
+    parser.add_argument(
+        "--kid-template", required=True, help="smpl_kid_template.npy (SMPL-A kid blend)"
+    )
     parser.add_argument("--depth-onnx", help="relative depth network in ONNX (disparity output)")
     parser.add_argument("--depth-maps", help="folder of precomputed <key>.npy depth maps instead")
-    parser.add_argument("--depth-kind", default="disparity", choices=("disparity", "relative", "metric"))
+    parser.add_argument(
+        "--depth-kind", default="disparity", choices=("disparity", "relative", "metric")
+    )
     parser.add_argument("--masks", help="folder of <key>.npz instance masks ('masks' (P, H, W))")
-    parser.add_argument("--masks-plugin", help="module:function(image_bgr, humans) -> (P, H, W) masks")
-    parser.add_argument("--attributes", help="JSON of per-person age/gender; none = no-gender mode")
-    parser.add_argument("--attributes-plugin", help="module:function(image_bgr, humans) -> list of priors")
+    parser.add_argument(
+        "--masks-plugin", help="module:function(image_bgr, humans) -> (P, H, W) masks"
+    )
+    parser.add_argument(
+        "--attributes", help="JSON of per-person age/gender; none = no-gender mode"
+    )
+    parser.add_argument(
+        "--attributes-plugin", help="module:function(image_bgr, humans) -> list of priors"
+    )
     parser.add_argument(
         "--dto-config", default="{}", help='JSON overrides of DTOConfig, e.g. {"max_side": 512}'
     )
-    parser.add_argument("--max-mean-dev", type=float, help="acceptance gate (default 1.5; off for metric)")
-    parser.add_argument("--shard", default="0/1", help="i/n: process every n-th image starting at i")
+    parser.add_argument(
+        "--max-mean-dev", type=float, help="acceptance gate (default 1.5; off for metric)"
+    )
+    parser.add_argument(
+        "--shard", default="0/1", help="i/n: process every n-th image starting at i"
+    )
     parser.add_argument("--save-every", type=int, default=50, help="images between progress saves")
     parser.add_argument("--name", help="output name stem (default: the input file stem)")
     parser.add_argument("--out", required=True)

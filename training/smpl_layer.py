@@ -66,12 +66,16 @@ class SMPLLayer(nn.Module):
         self.num_betas = num_betas
         self.smpl = body.layer.float()
         self.faces = body.faces
-        self.arrays = body.arrays  # plain numpy arrays of the model file (DTO's ShapeModel reads them)
+        self.arrays = (
+            body.arrays
+        )  # plain numpy arrays of the model file (DTO's ShapeModel reads them)
         self.kid_template = body.kid_template
         with torch.no_grad():
             jr0 = self.smpl.J_regressor[0].float()  # (V,)
             self.register_buffer("root_rest", jr0 @ self.smpl.v_template.float())  # (3,)
-            self.register_buffer("root_dirs", torch.einsum("v,vcs->cs", jr0, self.smpl.shapedirs.float()))
+            self.register_buffer(
+                "root_dirs", torch.einsum("v,vcs->cs", jr0, self.smpl.shapedirs.float())
+            )
 
     @property
     def num_vertices(self) -> int:
@@ -100,7 +104,9 @@ class SMPLLayer(nn.Module):
         if N == 0:
             return rotmats.new_zeros(0, self.num_vertices, 3), rotmats.new_zeros(0, 45, 3)
         rot = rotmats.reshape(N, NUM_SMPL_JOINTS, 3, 3).float()
-        out = self.smpl(betas=betas.float(), global_orient=rot[:, :1], body_pose=rot[:, 1:], pose2rot=False)
+        out = self.smpl(
+            betas=betas.float(), global_orient=rot[:, :1], body_pose=rot[:, 1:], pose2rot=False
+        )
         return out.vertices, out.joints
 
     def root_joint(self, betas: Tensor | np.ndarray) -> Tensor:

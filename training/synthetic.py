@@ -69,14 +69,20 @@ def make_scene(rng: np.random.Generator, key: str, num_people: int, kid_beta: bo
     W, H = IMAGE_WH
     K = np.array([[FOCAL_PX, 0, W / 2], [0, FOCAL_PX, H / 2], [0, 0, 1]], np.float32)
     z = rng.uniform(2.5, 7.0, num_people)
-    transl = np.stack([rng.uniform(-0.25, 0.25, num_people) * z, rng.uniform(-0.1, 0.3, num_people), z], 1)
+    transl = np.stack(
+        [rng.uniform(-0.25, 0.25, num_people) * z, rng.uniform(-0.1, 0.3, num_people), z], 1
+    )
     poses = rng.normal(0, 0.1, (num_people, 72))
     poses[:, 0] += np.pi  # standing person in the OpenCV camera frame (spec §8 #15)
     betas = np.zeros((num_people, 11))
     betas[:, :10] = rng.normal(0, 0.5, (num_people, 10))
     if kid_beta:
-        betas[:, 10] = np.where(rng.random(num_people) < 0.3, rng.uniform(0.5, 1.0, num_people), 0.0)
-    return Scene(key, K, poses.astype(np.float32), betas.astype(np.float32), transl.astype(np.float32))
+        betas[:, 10] = np.where(
+            rng.random(num_people) < 0.3, rng.uniform(0.5, 1.0, num_people), 0.0
+        )
+    return Scene(
+        key, K, poses.astype(np.float32), betas.astype(np.float32), transl.astype(np.float32)
+    )
 
 
 def render(scene: Scene, body: ToyBody, rng: np.random.Generator) -> np.ndarray:
@@ -128,7 +134,9 @@ class Writer:
 
     def scenes(self, prefix: str, kid_beta: bool, suffix: str = ".jpg") -> list[Scene]:
         return [
-            make_scene(self.rng, f"{prefix}{i:06d}{suffix}", int(self.rng.integers(1, 4)), kid_beta)
+            make_scene(
+                self.rng, f"{prefix}{i:06d}{suffix}", int(self.rng.integers(1, 4)), kid_beta
+            )
             for i in range(self.n)
         ]
 
@@ -174,7 +182,11 @@ class Writer:
                 }
                 annots[s.key] = [
                     {
-                        "smpl_param": {"shape": shape[i], "pose": s.poses[i], "trans": s.transl[i]},
+                        "smpl_param": {
+                            "shape": shape[i],
+                            "pose": s.poses[i],
+                            "trans": s.transl[i],
+                        },
                         "cam_param": cam,
                     }
                     for i in range(len(s.poses))
@@ -426,7 +438,9 @@ def generate(out: str | Path, seed: int = 0, images_per_format: int = 3) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.synthetic", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.synthetic", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=3, help="images per format")

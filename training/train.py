@@ -72,7 +72,9 @@ class TrainStep(nn.Module):
         seed, rank: seed of the per-step DN noise generator (deterministic under resume).
     """
 
-    def __init__(self, model: nn.Module, dn: DNConfig | None = None, seed: int = 42, rank: int = 0) -> None:
+    def __init__(
+        self, model: nn.Module, dn: DNConfig | None = None, seed: int = 42, rank: int = 0
+    ) -> None:
         super().__init__()
         self.model = model
         self.dn = dn
@@ -83,7 +85,9 @@ class TrainStep(nn.Module):
         if self.dn is not None and targets is not None:
             # Built inside forward so that DDP sees dn_enc's use (its gradient is reduced like the rest).
             gen = step_generator(self.seed, step, self.rank)
-            dn = build_dn_queries(self.model.dn_enc, targets, self.dn, self.model.cfg.num_queries, gen)
+            dn = build_dn_queries(
+                self.model.dn_enc, targets, self.dn, self.model.cfg.num_queries, gen
+            )
         return forward_train(self.model, images, resized_hw, dn)
 
 
@@ -114,7 +118,9 @@ def build_bodies(body_cfg: dict, num_betas: int) -> tuple[SMPLLayer, GenderedBod
     neutral = SMPLLayer(body_cfg["smpl"], kid, num_betas)
     gendered = {g: SMPLLayer(body_cfg[f"smpl_{g}"], kid, num_betas) for g in ("male", "female")
                 if body_cfg.get(f"smpl_{g}")}  # fmt: skip
-    return neutral, GenderedBody(neutral, **gendered, allow_neutral_gt=bool(body_cfg.get("allow_neutral_gt")))
+    return neutral, GenderedBody(
+        neutral, **gendered, allow_neutral_gt=bool(body_cfg.get("allow_neutral_gt"))
+    )
 
 
 def build_data(cfg: dict, body, input_size: int, seed: int) -> MixedDataset:
@@ -134,7 +140,11 @@ def build_data(cfg: dict, body, input_size: int, seed: int) -> MixedDataset:
         if entry["format"] == "rh":
             members.append(
                 KeypointDataset(
-                    data_path(cfg, entry["annots"]), data_path(cfg, entry["images"]), input_size, aug, seed
+                    data_path(cfg, entry["annots"]),
+                    data_path(cfg, entry["images"]),
+                    input_size,
+                    aug,
+                    seed,
                 )
             )
             continue
@@ -153,7 +163,9 @@ def build_data(cfg: dict, body, input_size: int, seed: int) -> MixedDataset:
     return MixedDataset(members, fractions, cfg["data"].get("epoch_length"), seed)
 
 
-def param_groups(model: nn.Module, lr: float, lr_encoder: float, weight_decay: float) -> list[dict]:
+def param_groups(
+    model: nn.Module, lr: float, lr_encoder: float, weight_decay: float
+) -> list[dict]:
     """Official split: names containing "encoder" (incl. ``encoder_pos_embeds`` etc.) use ``lr_encoder``."""
     enc = [p for n, p in model.named_parameters() if p.requires_grad and "encoder" in n]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and "encoder" not in n]
@@ -180,7 +192,9 @@ def move_targets(targets: list[dict], device) -> list[dict]:
             for t in targets]  # fmt: skip
 
 
-def save_checkpoint(out_dir: Path, model, optimizer, scheduler, scaler, step: int, epoch: int) -> Path:
+def save_checkpoint(
+    out_dir: Path, model, optimizer, scheduler, scaler, step: int, epoch: int
+) -> Path:
     """Write ``checkpoint-<step>/`` (official-layout state_dict + training state) and ``latest``."""
     ckpt = out_dir / f"checkpoint-{step}"
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -215,7 +229,9 @@ def amp_dtype(setting, device: torch.device) -> torch.dtype | None:
         return None
     key = "bf16" if setting is True else str(setting)
     if key not in AMP_DTYPES:
-        raise ValueError(f"[training.train] train.amp must be true/false, bf16 or fp16, got {setting!r}")
+        raise ValueError(
+            f"[training.train] train.amp must be true/false, bf16 or fp16, got {setting!r}"
+        )
     return AMP_DTYPES[key]
 
 
@@ -331,7 +347,9 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     runner: nn.Module = TrainStep(model, dn_cfg, seed, rank)
     if world > 1:
         runner = nn.parallel.DistributedDataParallel(
-            runner, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+            runner,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
         )
     evaluator = TrainEval.from_config(cfg, model, body_cfg, device) if rank == 0 else None
     if cfg.get("eval") and world > 1 and rank != 0:
@@ -346,7 +364,9 @@ def train(cfg: dict, resume: str | None = None) -> dict:
         out_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(out_dir / "train_log.jsonl", "a")
     history: list[dict] = []
-    progress = tqdm(total=total_steps, initial=step, disable=rank != 0, desc="train", dynamic_ncols=True)
+    progress = tqdm(
+        total=total_steps, initial=step, disable=rank != 0, desc="train", dynamic_ncols=True
+    )
     ckpt_path = None
     sums: dict[str, torch.Tensor] = {}
     count, t_log = 0, time.perf_counter()
@@ -371,7 +391,9 @@ def train(cfg: dict, resume: str | None = None) -> dict:
             # DDP all-reduces gradients only on the last micro-batch of an optimizer step.
             sync = contextlib.nullcontext() if last_micro or world == 1 else runner.no_sync()
             with sync:
-                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                with torch.autocast(
+                    device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+                ):
                     outputs = runner(images, batch["resized_hw"].to(device), targets, step)
                 outputs = _float(outputs)
                 loss, terms = criterion(outputs, targets)
@@ -483,7 +505,9 @@ class TrainEval:
         # The predictions use their own neutral layer on the device; the GT body stays on the CPU.
         pred_body = SMPLLayer(body_cfg["smpl"], body_cfg.get("kid_template"), model.cfg.num_betas)
         conf = float(ecfg.get("conf", 0.3))
-        self.predictors = {h: NetworkPredictor(model, pred_body, conf, str(device), h) for h in (False, True)}
+        self.predictors = {
+            h: NetworkPredictor(model, pred_body, conf, str(device), h) for h in (False, True)
+        }
         model.train()  # NetworkPredictor switches the model to eval mode
 
     @staticmethod
@@ -527,7 +551,9 @@ class TrainEval:
                 with torch.no_grad():
                     metrics = evaluate(name, anns, images, predictor, self.gt_body, self.h36m, self.extra,
                                        self.body_verts, progress=False)  # fmt: skip
-                results.update({f"{name}/{k}": v for k, v in metrics.items() if isinstance(v, int | float)})
+                results.update(
+                    {f"{name}/{k}": v for k, v in metrics.items() if isinstance(v, int | float)}
+                )
         finally:
             self.model.train()
         record = {"step": step, "epoch": epoch, "checkpoint": ckpt.name, **results}
@@ -574,9 +600,13 @@ def _tensorboard(out_dir: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--config", required=True, help="training/configs/<stage>.yaml")
-    parser.add_argument("--resume", help="checkpoint-<step> folder, or 'auto' for the latest in output_dir")
+    parser.add_argument(
+        "--resume", help="checkpoint-<step> folder, or 'auto' for the latest in output_dir"
+    )
     parser.add_argument("--output-dir", help="overrides output_dir of the config")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config entry, e.g. --set train.batch_size=8")  # fmt: skip

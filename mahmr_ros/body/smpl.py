@@ -77,7 +77,9 @@ class SMPLBody:
         if kid_template_path:
             self.kid_template = load_kid_template(kid_template_path, V)
         self.num_betas = NUM_SMPL_BETAS + (self.kid_template is not None)
-        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a note about 10-component models
+        with contextlib.redirect_stdout(
+            io.StringIO()
+        ):  # smplx prints a note about 10-component models
             self.layer = smplx.SMPL(
                 model_path=str(self.model_path),
                 data_struct=Struct(**self.arrays),
@@ -100,7 +102,11 @@ class SMPLBody:
         ids = self.arrays.get("joint_vertex_ids")
         if ids is not None:
             ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-            if ids.shape != (len(VERTEX_JOINT_KEYS),) or ids.min() < 0 or ids.max() >= num_vertices:
+            if (
+                ids.shape != (len(VERTEX_JOINT_KEYS),)
+                or ids.min() < 0
+                or ids.max() >= num_vertices
+            ):
                 raise SMPLFileError(
                     f"[body.smpl] {self.model_path}: joint_vertex_ids must be {len(VERTEX_JOINT_KEYS)} "
                     f"vertex indices < {num_vertices}, got {ids.tolist()}"
@@ -148,7 +154,9 @@ class SMPLBody:
 
     def _betas(self, betas, batch: int | None = None) -> torch.Tensor:
         """(P, S) betas on the device; a 10-dim input to a kid body gets a 0 kid blend."""
-        b = torch.as_tensor(np.asarray(betas) if not torch.is_tensor(betas) else betas, dtype=torch.float32)
+        b = torch.as_tensor(
+            np.asarray(betas) if not torch.is_tensor(betas) else betas, dtype=torch.float32
+        )
         if b.ndim not in (1, 2):
             raise ValueError(f"[body.smpl] betas must be (S,) or (P, S), got {tuple(b.shape)}")
         b = b.to(self.device).reshape(-1, b.shape[-1])
@@ -180,14 +188,18 @@ class SMPLBody:
             arrays when ``pose`` is a numpy array.
         """
         as_numpy = not torch.is_tensor(pose)
-        pose_t = torch.as_tensor(np.asarray(pose) if as_numpy else pose, dtype=torch.float32).to(self.device)
+        pose_t = torch.as_tensor(np.asarray(pose) if as_numpy else pose, dtype=torch.float32).to(
+            self.device
+        )
         P = pose_t.shape[0]
         if pose_t.shape[1:] == (24, 3, 3):
             rot = True
         elif math.prod(pose_t.shape[1:]) == 72:
             rot, pose_t = False, pose_t.reshape(P, 72)
         else:
-            raise ValueError(f"[body.smpl] pose must be (P, 24, 3, 3) or (P, 72), got {tuple(pose_t.shape)}")
+            raise ValueError(
+                f"[body.smpl] pose must be (P, 24, 3, 3) or (P, 72), got {tuple(pose_t.shape)}"
+            )
         b = self._betas(betas, P)
         if b.shape[0] != P:
             raise ValueError(f"[body.smpl] {P} poses but {b.shape[0]} betas")
@@ -236,7 +248,9 @@ class SMPLBody:
             raise ValueError(
                 "[body.smpl] no H36M regressor: pass h36m_regressor_path=J_regressor_h36m_correct.npy"
             )
-        return torch.einsum("jv,pvc->pjc", self.h36m_regressor, torch.as_tensor(vertices, device=self.device))
+        return torch.einsum(
+            "jv,pvc->pjc", self.h36m_regressor, torch.as_tensor(vertices, device=self.device)
+        )
 
     def crowdpose_joints(self, vertices: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
         """(P, 14, 3) CrowdPose-14 joints from the 24 SMPL joints and the 9 extra regressed ones (§1.9)."""

@@ -53,7 +53,10 @@ _ALLOWED_GLOBALS = {
     ("builtins", "frozenset"),
     ("builtins", "slice"),
     ("collections", "OrderedDict"),
-    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes (str -> latin-1 bytes)
+    (
+        "_codecs",
+        "encode",
+    ),  # how protocol-2 pickles written by Python 3 store bytes (str -> latin-1 bytes)
 }
 _SPARSE_CLASSES = {"csc_matrix", "csr_matrix", "coo_matrix"}
 
@@ -146,9 +149,13 @@ def read_model_file(path: str | Path) -> dict:
         except SMPLFileError:
             raise
         except Exception as err:  # noqa: BLE001 - any unpickling failure is a malformed file
-            raise SMPLFileError(f"[body.smpl_file] {source}: not a readable SMPL pickle ({err})") from err
+            raise SMPLFileError(
+                f"[body.smpl_file] {source}: not a readable SMPL pickle ({err})"
+            ) from err
     if not isinstance(raw, dict):
-        raise SMPLFileError(f"[body.smpl_file] {source}: expected a dict of arrays, got {type(raw).__name__}")
+        raise SMPLFileError(
+            f"[body.smpl_file] {source}: expected a dict of arrays, got {type(raw).__name__}"
+        )
     return {str(k): _plain(v, str(k), source) for k, v in raw.items()}
 
 
@@ -170,8 +177,13 @@ def validate_arrays(arrays: dict, source: str) -> dict[str, np.ndarray]:
         try:
             out[key] = np.asarray(arrays[key], dtype=dtype)
         except (TypeError, ValueError) as err:
-            raise SMPLFileError(f"[body.smpl_file] {source}: '{key}' is not numeric ({err})") from err
-    sizes = {"V": out["v_template"].shape[0], "S": out["shapedirs"].shape[-1] if out["shapedirs"].ndim else 0}
+            raise SMPLFileError(
+                f"[body.smpl_file] {source}: '{key}' is not numeric ({err})"
+            ) from err
+    sizes = {
+        "V": out["v_template"].shape[0],
+        "S": out["shapedirs"].shape[-1] if out["shapedirs"].ndim else 0,
+    }
     for key, expected in REQUIRED_KEYS.items():
         want = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in expected)
         shape = out[key].shape
@@ -185,7 +197,10 @@ def validate_arrays(arrays: dict, source: str) -> dict[str, np.ndarray]:
         )
     if out["f"].min() < 0 or out["f"].max() >= sizes["V"]:
         raise SMPLFileError(f"[body.smpl_file] {source}: face indices outside [0, {sizes['V']})")
-    for key, value in arrays.items():  # keep the optional numeric extras (e.g. joint_vertex_ids, J)
+    for (
+        key,
+        value,
+    ) in arrays.items():  # keep the optional numeric extras (e.g. joint_vertex_ids, J)
         if key not in out and isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
             out[key] = value
     return out

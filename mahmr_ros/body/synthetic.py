@@ -52,7 +52,9 @@ from mahmr_ros.body.synthetic_mesh import (
 )
 
 #: SMPL's kinematic tree: parent of each of the 24 joints (-1 = root).
-SMPL_PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
+SMPL_PARENTS = np.array(
+    [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+)
 
 #: Names of the 21 vertex-picked joints in smplx / spec mahmr_model §1.9 order.
 VERTEX_JOINT_KEYS = (
@@ -79,7 +81,9 @@ DESCRIPTION = (
 _SKIN_SOFTNESS_M = 0.02
 
 
-def _joint_regressor(parts: list[_Part], topo: _Topology, placements: dict, num_vertices: int) -> np.ndarray:
+def _joint_regressor(
+    parts: list[_Part], topo: _Topology, placements: dict, num_vertices: int
+) -> np.ndarray:
     """(24, V) rows of non-negative weights summing to 1: a blend of the two rings around each joint."""
     by_name = {p.name: (i, p) for i, p in enumerate(parts)}
     J_regressor = np.zeros((24, num_vertices))
@@ -110,7 +114,9 @@ def _skinning_weights(verts: np.ndarray, part_of: np.ndarray, parts: list[_Part]
     """(V, 24) skinning weights: soft-min of the distance to the bones allowed for the vertex's part."""
     start, end = _bones(joints, leaf_ends)
     seg = end - start  # (24, 3)
-    t = np.einsum("vjc,jc->vj", verts[:, None] - start[None], seg) / np.maximum((seg**2).sum(1), 1e-12)
+    t = np.einsum("vjc,jc->vj", verts[:, None] - start[None], seg) / np.maximum(
+        (seg**2).sum(1), 1e-12
+    )
     closest = start[None] + np.clip(t, 0, 1)[..., None] * seg[None]  # (V, 24, 3)
     dist = np.linalg.norm(verts[:, None] - closest, axis=2)  # (V, 24)
     allowed = np.zeros((len(parts), 24), bool)
@@ -158,7 +164,9 @@ def _posedirs(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------
 
 
-def synthetic_smpl_arrays(num_vertices: int = SMPL_NUM_VERTICES, seed: int = 0) -> dict[str, np.ndarray]:
+def synthetic_smpl_arrays(
+    num_vertices: int = SMPL_NUM_VERTICES, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Build the SYNTHETIC SMPL-format arrays in memory (see the module docstring; not a real body).
 
     Args:
@@ -194,7 +202,9 @@ def synthetic_smpl_arrays(num_vertices: int = SMPL_NUM_VERTICES, seed: int = 0) 
     landmark_ids = _landmark_vertices(verts, part_of, parts, landmarks)
 
     shapedirs = np.zeros((num_vertices, 3, 10))
-    shapedirs[:, :, 0] = _body(dataclasses.replace(_ADULT, stature=1 + _STATURE_STEP), topo) - verts
+    shapedirs[:, :, 0] = (
+        _body(dataclasses.replace(_ADULT, stature=1 + _STATURE_STEP), topo) - verts
+    )
     jitter = 1.0 + 0.15 * rng.uniform(-1, 1, size=len(_SHAPE_COMPONENTS))
     for k, (changes, scale) in enumerate(zip(_SHAPE_COMPONENTS, jitter), start=1):
         varied = {field: getattr(_ADULT, field) * (1 + rel * scale) for field, rel in changes}

@@ -68,7 +68,9 @@ class _Part:
     axis: tuple = (0.0, 1.0, 0.0)
 
 
-def _layout(p: _Proportions) -> tuple[np.ndarray, list[_Part], dict[str, np.ndarray], dict[int, tuple]]:
+def _layout(
+    p: _Proportions,
+) -> tuple[np.ndarray, list[_Part], dict[str, np.ndarray], dict[int, tuple]]:
     """Joints, parts, landmark targets and joint placements of the body with proportions ``p``.
 
     Returns:
@@ -161,7 +163,9 @@ def _layout(p: _Proportions) -> tuple[np.ndarray, list[_Part], dict[str, np.ndar
         landmarks[f"{prefix}BigToe"] = np.array([ax - sign * 0.02 * g, 0.02 * g, 0.2 * p.foot])
         landmarks[f"{prefix}SmallToe"] = np.array([ax + sign * 0.03 * g, 0.02 * g, 0.17 * p.foot])
         landmarks[f"{prefix}Heel"] = np.array([ax, 0.01 * g, -0.1 * p.foot])
-        for name, z in zip(("thumb", "index", "middle", "ring", "pinky"), (0.04, 0.025, 0.0, -0.02, -0.035)):
+        for name, z in zip(
+            ("thumb", "index", "middle", "ring", "pinky"), (0.04, 0.025, 0.0, -0.02, -0.035)
+        ):
             tip_x = fingertip_x - (0.03 if name in ("thumb", "pinky") else 0.0) * arm
             landmarks[f"{cap}{name}"] = np.array([sign * tip_x, arm_y, z * g])
 
@@ -264,7 +268,11 @@ class _Topology:
 
 def _counts(part: _Part, q: float) -> tuple[int, int, int]:
     n_seg, n_cap, n_mid = part.resolution
-    return (max(8, round(n_seg * q)), max(2, round(n_cap * q)), 0 if n_mid == 0 else max(1, round(n_mid * q)))
+    return (
+        max(8, round(n_seg * q)),
+        max(2, round(n_cap * q)),
+        0 if n_mid == 0 else max(1, round(n_mid * q)),
+    )
 
 
 def _num_part_vertices(part: _Part, counts: tuple[int, int, int]) -> int:
@@ -352,7 +360,9 @@ def _body(p: _Proportions, topo: _Topology) -> np.ndarray:
 
 def _part_of_vertex(topo: _Topology) -> np.ndarray:
     """(V,) index of the part each vertex belongs to."""
-    part = np.searchsorted(np.asarray(topo.part_offsets), np.arange(topo.num_base), side="right") - 1
+    part = (
+        np.searchsorted(np.asarray(topo.part_offsets), np.arange(topo.num_base), side="right") - 1
+    )
     out = np.concatenate([part, np.zeros(len(topo.splits), np.int64)])
     for n, tri in enumerate(topo.splits):
         out[topo.num_base + n] = out[tri[0]]

@@ -16,7 +16,8 @@ HELP = "convert an official SMPL .pkl (chumpy) into a plain .npz smplx can load"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "model", help="SMPL model file, e.g. SMPL_NEUTRAL.pkl / basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"
+        "model",
+        help="SMPL model file, e.g. SMPL_NEUTRAL.pkl / basicModel_neutral_lbs_10_207_0_v1.0.0.pkl",
     )
     parser.add_argument(
         "-o", "--output", default="", help="output .npz (default: next to the input, same stem)"
@@ -38,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"convert-smpl: {err}", file=sys.stderr)
         return 1
     V, S = arrays["v_template"].shape[0], arrays["shapedirs"].shape[-1]
-    print(f"convert-smpl: wrote {written} ({V} vertices, {S} shape components, {len(arrays['f'])} faces)")
+    print(
+        f"convert-smpl: wrote {written} ({V} vertices, {S} shape components, {len(arrays['f'])} faces)"
+    )
     return 0

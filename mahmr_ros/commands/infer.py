@@ -31,15 +31,21 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--weights", default="", help="MA-HMR checkpoint (mahmr_stage3.bin)")
-    parser.add_argument("--smpl", default="", help="SMPL neutral model (SMPL_NEUTRAL.pkl or converted .npz)")
-    parser.add_argument("--kid-template", default="", help="AGORA smpl_kid_template.npy (kid blend)")
+    parser.add_argument(
+        "--smpl", default="", help="SMPL neutral model (SMPL_NEUTRAL.pkl or converted .npz)"
+    )
+    parser.add_argument(
+        "--kid-template", default="", help="AGORA smpl_kid_template.npy (kid blend)"
+    )
     parser.add_argument(
         "--config",
         default="fov_kid",
         help="model config: fov_kid (default), fov, default, auto (from the checkpoint) or a JSON object of "
         "build_model overrides",
     )
-    parser.add_argument("--conf", type=float, default=0.3, help="detection threshold (default 0.3)")
+    parser.add_argument(
+        "--conf", type=float, default=0.3, help="detection threshold (default 0.3)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:i]")
     parser.add_argument(
         "--backend",
@@ -53,7 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FX,FY,CX,CY",
         help="camera intrinsics of the images in pixels; default: the network's FoV camera",
     )
-    parser.add_argument("--dto", default="off", choices=("off", "prior_only"), help="DTO refinement")
+    parser.add_argument(
+        "--dto", default="off", choices=("off", "prior_only"), help="DTO refinement"
+    )
     parser.add_argument("--default", action="store_true", help="use the offline default estimator")
     parser.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     parser.add_argument("--out", default="out/infer", help="output folder (default out/infer)")
@@ -77,7 +85,9 @@ def parse_intrinsics(text: str) -> np.ndarray | None:
     try:
         fx, fy, cx, cy = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"intrinsics must be FX,FY,CX,CY (four numbers, pixels), got '{text}'") from None
+        raise ValueError(
+            f"intrinsics must be FX,FY,CX,CY (four numbers, pixels), got '{text}'"
+        ) from None
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
@@ -149,7 +159,9 @@ def result_arrays(result, faces: np.ndarray) -> dict[str, np.ndarray]:
         elif name == "pose":
             arrays[name] = np.stack([_pose(h) for h in humans])
         elif name == "keypoints_2d" and any(h.keypoints_2d is None for h in humans):
-            arrays[name] = np.stack([project(h.joints, result.K_used) for h in humans]).astype(np.float32)
+            arrays[name] = np.stack([project(h.joints, result.K_used) for h in humans]).astype(
+                np.float32
+            )
         else:
             arrays[name] = np.stack([np.asarray(getattr(h, name), np.float32) for h in humans])
     return arrays
@@ -208,7 +220,10 @@ def run(args: argparse.Namespace) -> int:
     for path in tqdm(images, desc="infer", unit="img", disable=len(images) < 2):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            print(f"infer: cannot read image {path} (missing or not an image); skipped", file=sys.stderr)
+            print(
+                f"infer: cannot read image {path} (missing or not an image); skipped",
+                file=sys.stderr,
+            )
             failures += 1
             continue
         try:
@@ -224,7 +239,9 @@ def run(args: argparse.Namespace) -> int:
                 str(out / f"{path.stem}_overlay.png"),
                 render_overlay(image, result.humans, faces, result.K_used),
             )
-        print(f"{path.name}: {len(result.humans)} people, {result.timings_ms.get('total', 0.0):.0f} ms")
+        print(
+            f"{path.name}: {len(result.humans)} people, {result.timings_ms.get('total', 0.0):.0f} ms"
+        )
     pipe.close()
     print(f"infer: wrote {len(images) - failures} result(s) to {out}")
     return 1 if failures else 0

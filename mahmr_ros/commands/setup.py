@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-HELP = "check the Python packages of the default estimator and build its cached assets (once, ~1 min)"
+HELP = (
+    "check the Python packages of the default estimator and build its cached assets (once, ~1 min)"
+)
 # import name -> what to pip install
 REQUIRED = {"numpy": "numpy", "cv2": "opencv-python-headless", "torch": "torch", "smplx": "smplx",
             "anny": "anny", "roma": "roma", "mediapipe": "mediapipe"}  # fmt: skip
@@ -27,13 +29,19 @@ PIP_COMMAND = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--check", action="store_true", help="only report what is missing; build nothing")
-    parser.add_argument("--force", action="store_true", help="rebuild the assets even if they are present")
+    parser.add_argument(
+        "--check", action="store_true", help="only report what is missing; build nothing"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild the assets even if they are present"
+    )
 
 
 def missing_packages() -> list[str]:
     """pip names of the required packages that cannot be imported (checked without importing them)."""
-    return [package for module, package in REQUIRED.items() if importlib.util.find_spec(module) is None]
+    return [
+        package for module, package in REQUIRED.items() if importlib.util.find_spec(module) is None
+    ]
 
 
 def assets_status() -> dict[str, bool]:
@@ -49,7 +57,9 @@ def assets_status() -> dict[str, bool]:
 def run(args: argparse.Namespace) -> int:
     missing = missing_packages()
     if missing:
-        print(f"[setup] missing Python packages: {', '.join(missing)}. Install them with:\n  {PIP_COMMAND}")
+        print(
+            f"[setup] missing Python packages: {', '.join(missing)}. Install them with:\n  {PIP_COMMAND}"
+        )
         return 1
     status = assets_status()
     for path, ready in status.items():

@@ -66,7 +66,9 @@ def apply_scale(
         height_z = quality
     s = float(scale)
     if not np.isfinite(s) or s <= 0:
-        raise ValueError(f"[dto.apply] scale must be finite and > 0, got {scale} for '{human.track_id}'")
+        raise ValueError(
+            f"[dto.apply] scale must be finite and > 0, got {scale} for '{human.track_id}'"
+        )
     betas, transl = human.betas, s * human.transl.astype(np.float64)
     height = s * human.height_m
     use_shape = (

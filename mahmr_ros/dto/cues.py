@@ -120,7 +120,9 @@ def _erode_ids(ids: torch.Tensor, px: int) -> torch.Tensor:
     out = ids.clone()
     cur = ids
     for _ in range(px):
-        pad = torch.nn.functional.pad(cur[None, None].float(), (1, 1, 1, 1), value=-2.0)[0, 0].long()
+        pad = torch.nn.functional.pad(cur[None, None].float(), (1, 1, 1, 1), value=-2.0)[
+            0, 0
+        ].long()
         same = (
             (pad[:-2, 1:-1] == cur)
             & (pad[2:, 1:-1] == cur)
@@ -182,14 +184,18 @@ def extract_cues(
         device = vertices.device if isinstance(vertices, torch.Tensor) else "cpu"
     if isinstance(vertices, (list, tuple)):
         vertices = (
-            np.stack([np.asarray(v, np.float32) for v in vertices]) if len(vertices) else np.zeros((0, 0, 3))
+            np.stack([np.asarray(v, np.float32) for v in vertices])
+            if len(vertices)
+            else np.zeros((0, 0, 3))
         )
     verts = torch.as_tensor(vertices, dtype=torch.float32, device=device)
     if verts.ndim != 3 or verts.shape[-1] != 3:
         raise ValueError(f"[dto.cues] vertices must be (P, V, 3), got {tuple(verts.shape)}")
     P, V = verts.shape[:2]
     if P and not torch.isfinite(verts).all():
-        bad = sorted({int(i) for i in torch.nonzero(~torch.isfinite(verts).all(2).all(1)).flatten()})
+        bad = sorted(
+            {int(i) for i in torch.nonzero(~torch.isfinite(verts).all(2).all(1)).flatten()}
+        )
         raise ValueError(f"[dto.cues] non-finite vertices for people {bad}")
     if masks is not None:
         masks = np.asarray(masks.cpu() if isinstance(masks, torch.Tensor) else masks).astype(bool)
@@ -199,13 +205,17 @@ def extract_cues(
             )
     if P == 0:
         return Cues.empty(0)
-    if not np.any(np.isfinite(dmap) & (dmap > 0)):  # nothing to measure: everyone stays as estimated
+    if not np.any(
+        np.isfinite(dmap) & (dmap > 0)
+    ):  # nothing to measure: everyone stays as estimated
         out = Cues.empty(P)
         out.removed = ["depth"] * P
         return out
 
     if faces is not None:
-        raster = rasterize_meshes(verts, faces, K, (H, W), max_side=max_side, masks=masks, device=device)
+        raster = rasterize_meshes(
+            verts, faces, K, (H, W), max_side=max_side, masks=masks, device=device
+        )
     else:  # no topology: a one-pixel vertex splat (DTO-Lite style), gated by the masks at each vertex's pixel
         raster = splat_points(verts.reshape(-1, 3), K, (H, W), max_side=max_side, radius_px=0, device=device,
                               owner_id=torch.arange(P, device=device).repeat_interleave(V))  # fmt: skip
@@ -218,7 +228,9 @@ def extract_cues(
             own = raster.person_id
             keep = (own >= 0) & m.gather(2, own.clamp(min=0)[..., None])[..., 0]
             raster.person_id = torch.where(keep, own, torch.full_like(own, -1))
-            raster.depth_m = torch.where(keep, raster.depth_m, torch.full_like(raster.depth_m, float("inf")))
+            raster.depth_m = torch.where(
+                keep, raster.depth_m, torch.full_like(raster.depth_m, float("inf"))
+            )
     n_visible = visible_vertices(verts, raster, vis_tol_m).sum(1).cpu().numpy()
     h, w = raster.hw
     d_r = _sample_nearest(torch.as_tensor(dmap, device=device), (h, w))
@@ -232,7 +244,9 @@ def extract_cues(
     out.n_visible = n_visible.astype(np.int64)
     min_area = min_area_fraction * h * w
     flat_ids = ids.reshape(-1)
-    order = torch.argsort(flat_ids)  # group pixels by owner once instead of P full-image comparisons
+    order = torch.argsort(
+        flat_ids
+    )  # group pixels by owner once instead of P full-image comparisons
     counts = torch.bincount(flat_ids + 1, minlength=P + 1).cpu().numpy()
     starts = np.concatenate([[0], np.cumsum(counts)])
     rows_all = torch.div(order, w, rounding_mode="floor")
@@ -257,7 +271,9 @@ def extract_cues(
     return out
 
 
-def _person_stats(out: Cues, p, d, z, rows, h, min_keep, iqr_factor, inlier_m, bottom_quantile) -> None:
+def _person_stats(
+    out: Cues, p, d, z, rows, h, min_keep, iqr_factor, inlier_m, bottom_quantile
+) -> None:
     """Fill person p's statistics from their owned pixels (cue d, rendered depth z, row index)."""
     q1, q3 = torch.quantile(d, torch.tensor([0.25, 0.75], dtype=d.dtype, device=d.device)).tolist()
     iqr = q3 - q1

@@ -55,13 +55,19 @@ def check_metric_image(depth, encoding: str | None = None) -> tuple[np.ndarray, 
     enc = encoding.upper()
     if enc in ("16UC1", "MONO16"):
         if arr.dtype != np.uint16:
-            raise ValueError(f"[dto.depth] 16UC1 depth must be uint16 millimetres, got dtype {arr.dtype}")
+            raise ValueError(
+                f"[dto.depth] 16UC1 depth must be uint16 millimetres, got dtype {arr.dtype}"
+            )
         return arr, 1e-3
     if enc == "32FC1":
         if not np.issubdtype(arr.dtype, np.floating):
-            raise ValueError(f"[dto.depth] 32FC1 depth must be float metres, got dtype {arr.dtype}")
+            raise ValueError(
+                f"[dto.depth] 32FC1 depth must be float metres, got dtype {arr.dtype}"
+            )
         return arr, 1.0
-    raise ValueError(f"[dto.depth] unsupported depth encoding '{encoding}' (expected 16UC1 mm or 32FC1 m)")
+    raise ValueError(
+        f"[dto.depth] unsupported depth encoding '{encoding}' (expected 16UC1 mm or 32FC1 m)"
+    )
 
 
 def metric_values_m(raw: np.ndarray, unit: float, max_range_m: float = 20.0) -> np.ndarray:
@@ -94,7 +100,9 @@ def disparity_to_cue(disparity) -> np.ndarray:
         raise ValueError(f"[dto.depth] disparity must be (H, W), got shape {disp.shape}")
     pos = np.isfinite(disp) & (disp > 0)
     if not pos.any():
-        raise ValueError("[dto.depth] disparity has no positive value; is this the model's output?")
+        raise ValueError(
+            "[dto.depth] disparity has no positive value; is this the model's output?"
+        )
     disp = np.where(np.isfinite(disp) & (disp <= 0), disp[pos].min(), disp)
     return (1.0 / disp).astype(np.float32)
 
@@ -125,7 +133,9 @@ class RelativeDepthModel:
             )
         available = ort.get_available_providers()
         if providers is None:
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+            providers = [
+                p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available
+            ]
         try:
             self.session = ort.InferenceSession(str(self.path), providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
@@ -138,7 +148,9 @@ class RelativeDepthModel:
             )
         self.input_name = inputs[0].name
         shape = inputs[0].shape
-        self.fixed_hw = (shape[2], shape[3]) if all(isinstance(s, int) for s in shape[2:]) else None
+        self.fixed_hw = (
+            (shape[2], shape[3]) if all(isinstance(s, int) for s in shape[2:]) else None
+        )
         self.input_short_side = int(input_short_side)
         self.multiple = int(multiple)
 
@@ -157,10 +169,15 @@ class RelativeDepthModel:
 
         img = np.asarray(image_bgr)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise ValueError(f"[dto.depth] image must be (H, W, 3) uint8 BGR, got {img.shape} {img.dtype}")
+            raise ValueError(
+                f"[dto.depth] image must be (H, W, 3) uint8 BGR, got {img.shape} {img.dtype}"
+            )
         H, W = img.shape[:2]
         h, w = self.input_hw((H, W))
-        rgb = cv2.resize(img[..., ::-1], (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255.0
+        rgb = (
+            cv2.resize(img[..., ::-1], (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+            / 255.0
+        )
         x = ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[None].astype(np.float32)
         out = np.asarray(self.session.run(None, {self.input_name: x})[0], np.float32)
         out = out.reshape(out.shape[-2], out.shape[-1])

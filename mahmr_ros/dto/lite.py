@@ -56,7 +56,9 @@ class DTOLite:
         last_timings_ms: wall times of the last call's ``cues``, ``solve`` and ``apply`` steps.
     """
 
-    def __init__(self, config: LiteConfig | None = None, shape_model: ShapeModel | None = None, device="cpu"):
+    def __init__(
+        self, config: LiteConfig | None = None, shape_model: ShapeModel | None = None, device="cpu"
+    ):
         self.config = config or LiteConfig()
         self.shape_model = shape_model
         self.device = device
@@ -114,7 +116,9 @@ class DTOLite:
         person_priors = resolve_priors(humans, priors)
         mu, sigma, classes, has_height = prior_moments(humans, person_priors, cfg.use_gender)
         h = np.array([hm.height_m if ok else 1.0 for hm, ok in zip(humans, has_height)])
-        floor_s, floor_sigma = self._floor_cue(humans, floor, K, depth, image_hw, person_priors, has_height)
+        floor_s, floor_sigma = self._floor_cue(
+            humans, floor, K, depth, image_hw, person_priors, has_height
+        )
         t1 = time.perf_counter()
         if depth is None:
             s, var_s = fuse_scale(mu / h, (sigma / h) ** 2, floor_s, floor_sigma)
@@ -129,7 +133,10 @@ class DTOLite:
             fill = np.isnan(s) & np.isfinite(floor_s)
             if fill.any():
                 s[fill], var_s[fill] = fuse_scale(
-                    mu[fill] / h[fill], (sigma[fill] / h[fill]) ** 2, floor_s[fill], floor_sigma[fill]
+                    mu[fill] / h[fill],
+                    (sigma[fill] / h[fill]) ** 2,
+                    floor_s[fill],
+                    floor_sigma[fill],
                 )
                 for i in np.flatnonzero(fill):
                     status[i] = "floor"
@@ -142,7 +149,9 @@ class DTOLite:
                     hm.track_id, self.frame, s[i], var_s[i], h[i], cfg.height_process_sigma_m
                 )
             if si is None:
-                out.append(hm.replace(extras={**hm.extras, "dto": {"mode": "lite", "status": status[i]}}))
+                out.append(
+                    hm.replace(extras={**hm.extras, "dto": {"mode": "lite", "status": status[i]}})
+                )
                 continue
             if np.isnan(s[i]):
                 status[i] = "track"
@@ -152,7 +161,11 @@ class DTOLite:
                                    height_z=abs(si * h[i] - mu[i]) / sigma[i], shape_steps=cfg.shape_steps,
                                    report=report))  # fmt: skip
         t3 = time.perf_counter()
-        self.last_timings_ms = {"cues": (t1 - t0) * 1e3, "solve": (t2 - t1) * 1e3, "apply": (t3 - t2) * 1e3}
+        self.last_timings_ms = {
+            "cues": (t1 - t0) * 1e3,
+            "solve": (t2 - t1) * 1e3,
+            "apply": (t3 - t2) * 1e3,
+        }
         return out
 
     @staticmethod
@@ -162,7 +175,9 @@ class DTOLite:
         if floor is None:
             return nan, nan.copy()
         if image_hw is None and depth is None:
-            raise ValueError("[dto.lite] a floor cue needs image_hw (H, W) when no depth map is given")
+            raise ValueError(
+                "[dto.lite] a floor cue needs image_hw (H, W) when no depth map is given"
+            )
         hw = image_hw if image_hw is not None else np.asarray(depth).shape[-2:]
         floor_s, floor_sigma = floor_scale_cue(humans, floor, K, hw)
         measured = np.array([p.height_m is not None for p in person_priors], bool)
@@ -172,7 +187,9 @@ class DTOLite:
         """(P, S, 3) float32 vertex subset of every person (one body model per frame)."""
         Vs = {len(h.vertices) for h in humans}
         if len(Vs) > 1:
-            raise ValueError(f"[dto.lite] all people must share one body model (vertex counts {sorted(Vs)})")
+            raise ValueError(
+                f"[dto.lite] all people must share one body model (vertex counts {sorted(Vs)})"
+            )
         V = Vs.pop()
         if V not in self._subset:
             self._subset[V] = sample_stride(V, self.config.num_samples)
@@ -188,5 +205,7 @@ def _check_frame(K, depth_kind: str) -> np.ndarray:
         raise ValueError(f"[dto.lite] depth_kind must be one of {DEPTH_KINDS}, got '{depth_kind}'")
     K = np.asarray(K, np.float64)
     if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"[dto.lite] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}")
+        raise ValueError(
+            f"[dto.lite] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}"
+        )
     return K

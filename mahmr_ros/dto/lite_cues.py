@@ -87,7 +87,9 @@ def lite_cues(
             )
     pts = verts.reshape(-1, 3)
     uv = project(pts, K, min_depth_m=MIN_DEPTH_M)  # (N, 2), float32 like the points
-    zbuf, lin, _ = splat_zbuffer(pts, K, (H, W), cfg.render_scale, device, uv_px=uv)  # projects once
+    zbuf, lin, _ = splat_zbuffer(
+        pts, K, (H, W), cfg.render_scale, device, uv_px=uv
+    )  # projects once
     z = pts[:, 2]
     visible = (lin >= 0) & (z <= zbuf[np.maximum(lin, 0)] + cfg.vis_tol_m)
     uf, vf = np.rint(uv[:, 0]).astype(np.int64), np.rint(uv[:, 1]).astype(np.int64)
@@ -110,7 +112,9 @@ def lite_cues(
     removed = [_removal_reason(n_visible[p], n_keep[p], S, cfg) for p in range(P)]
     bad = np.array([r is not None for r in removed], bool)
     d_mean[bad], z_mean[bad] = np.nan, np.nan
-    return LiteCues(d_mean, z_mean, np.sqrt(var / np.maximum(n_keep, 1)), n_keep, n_visible, removed)
+    return LiteCues(
+        d_mean, z_mean, np.sqrt(var / np.maximum(n_keep, 1)), n_keep, n_visible, removed
+    )
 
 
 def _removal_reason(n_visible: int, n_kept: int, S: int, cfg: LiteConfig) -> str | None:
@@ -130,7 +134,9 @@ def _depth_map(depth, depth_kind: str) -> tuple[np.ndarray, str | None]:
     if raw.ndim == 3 and raw.shape[0] == 1:
         raw = raw[0]
     if raw.ndim != 2 or raw.size == 0 or not np.issubdtype(raw.dtype, np.number):
-        raise ValueError(f"[dto.lite] depth must be a numeric (H, W) map, got {raw.shape} {raw.dtype}")
+        raise ValueError(
+            f"[dto.lite] depth must be a numeric (H, W) map, got {raw.shape} {raw.dtype}"
+        )
     return raw, None
 
 

@@ -58,7 +58,9 @@ def solve_scales(
     return s, var_s, status
 
 
-def relative_map(cues: LiteCues, ok, h, mu, sigma, status: list, cfg: LiteConfig, ab_filter: AffineFilter):
+def relative_map(
+    cues: LiteCues, ok, h, mu, sigma, status: list, cfg: LiteConfig, ab_filter: AffineFilter
+):
     """Z = alpha d + beta for the usable people (one group, temporal prior), and the model sigma of Z.
 
     Marks ``status`` "unanchored" (a lone person before any map exists) or "group_skipped"; updates

@@ -40,7 +40,9 @@ def age_class(age_years: float | None, p_male: float | None = None, use_age: boo
     """
     if use_age and age_years is not None:
         if not np.isfinite(age_years) or age_years < 0:
-            raise ValueError(f"[dto.priors] age_years must be a finite number >= 0, got {age_years}")
+            raise ValueError(
+                f"[dto.priors] age_years must be a finite number >= 0, got {age_years}"
+            )
         if age_years < 3:
             return 0
         if age_years < 8:
@@ -86,7 +88,9 @@ class PersonPrior:
         return age_class(self.age_years, self.p_male)
 
 
-def height_prior(h_m: np.ndarray, classes, use_gender: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def height_prior(
+    h_m: np.ndarray, classes, use_gender: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-person prior mean and std of the metric height (spec dto §3.4, with its modifications).
 
     Args:

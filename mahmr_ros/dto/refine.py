@@ -53,7 +53,9 @@ from mahmr_ros.dto.solve import (
 from mahmr_ros.types import HumanEstimate
 
 DEPTH_KINDS = ("metric", "relative", "disparity")
-SKIPPED_DEVIATION = 3.0  # an outlier-skipped person counts as deviation 3 in image acceptance (§3.6)
+SKIPPED_DEVIATION = (
+    3.0  # an outlier-skipped person counts as deviation 3 in image acceptance (§3.6)
+)
 
 
 @dataclass
@@ -128,7 +130,9 @@ def resolve_priors(humans: list[HumanEstimate], priors) -> list[PersonPrior]:
     return out
 
 
-def prior_moments(humans, person_priors, use_gender: bool) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
+def prior_moments(
+    humans, person_priors, use_gender: bool
+) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
     """(mu, sigma, classes, has_height) per person.
 
     (P,) height prior mean and std in metres, the resolved class, and whether the estimate carries a usable
@@ -147,15 +151,23 @@ def prior_moments(humans, person_priors, use_gender: bool) -> tuple[np.ndarray, 
 
 def _check_inputs(humans, K, depth_kind):
     if depth_kind not in DEPTH_KINDS:
-        raise ValueError(f"[dto.refine] depth_kind must be one of {DEPTH_KINDS}, got '{depth_kind}'")
+        raise ValueError(
+            f"[dto.refine] depth_kind must be one of {DEPTH_KINDS}, got '{depth_kind}'"
+        )
     K = np.asarray(K, np.float64)
     if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"[dto.refine] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}")
+        raise ValueError(
+            f"[dto.refine] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}"
+        )
     for i, h in enumerate(humans):
         if not isinstance(h, HumanEstimate):
-            raise ValueError(f"[dto.refine] humans[{i}] is a {type(h).__name__}, expected HumanEstimate")
+            raise ValueError(
+                f"[dto.refine] humans[{i}] is a {type(h).__name__}, expected HumanEstimate"
+            )
         if h.vertices.ndim != 2 or h.vertices.shape[1] != 3 or not np.all(np.isfinite(h.vertices)):
-            raise ValueError(f"[dto.refine] humans[{i}] ('{h.track_id}') needs finite (V, 3) vertices")
+            raise ValueError(
+                f"[dto.refine] humans[{i}] ('{h.track_id}') needs finite (V, 3) vertices"
+            )
     if len({len(h.vertices) for h in humans}) > 1:
         raise ValueError(
             "[dto.refine] all people of a frame must share one body model (vertex counts "
@@ -268,12 +280,19 @@ def _prior_only(humans, mu, sigma, classes, has_height, shape_model, cfg) -> lis
     for i, h in enumerate(humans):
         if not has_height[i]:
             out.append(
-                h.replace(extras={**h.extras, "dto": {"mode": "prior", "status": "removed:no_height"}})
+                h.replace(
+                    extras={**h.extras, "dto": {"mode": "prior", "status": "removed:no_height"}}
+                )
             )
             continue
         s = mu[i] / h.height_m
         sigma_t = float(np.linalg.norm(h.pelvis)) * sigma[i] / h.height_m
-        report = {"mode": "prior", "status": "refined", "mu": float(mu[i]), "sigma": float(sigma[i])}
+        report = {
+            "mode": "prior",
+            "status": "refined",
+            "mu": float(mu[i]),
+            "sigma": float(sigma[i]),
+        }
         out.append(apply_scale(h, s, shape_model=shape_model, age_class=classes[i], depth_sigma_m=sigma_t,
                                height_z=0.0, shape_steps=cfg.shape_steps, report=report))  # fmt: skip
     return out
@@ -309,7 +328,9 @@ def _solve_metric(humans, cues: Cues, mu, sigma, cfg) -> _Plan:
     lam = 1.0 / sigma_z**2
     w = 1.0 / sigma[idx] ** 2
     w_soft = soft_weights(w, h, z, lam)  # s_i eliminated: the reference objective with w~_i
-    if cfg.metric_fit_affine:  # (alpha, beta) near (1, 0) under the tight prior, absorbing sensor bias
+    if (
+        cfg.metric_fit_affine
+    ):  # (alpha, beta) near (1, 0) under the tight prior, absorbing sensor bias
         precision = np.diag([cfg.metric_alpha_sigma**-2, cfg.metric_beta_sigma**-2])
         alpha, beta, info = solve_group(
             d, z, h, mu[idx], sigma[idx], cues.slope[idx], cues.corr[idx], np.zeros(len(idx)),
@@ -371,7 +392,9 @@ def _solve_relative(humans, cues: Cues, mu, sigma, K, hw, cfg) -> _Plan:
             if best is None or (info.n_opt >= best[0].n_opt and info.dev < best[0].dev):
                 best = (info, d, z)
         sols[name] = best
-    if "near" in sols and "far" in sols and len(groups["far"]) >= 2:  # the nearest far person stays behind
+    if (
+        "near" in sols and "far" in sols and len(groups["far"]) >= 2
+    ):  # the nearest far person stays behind
         near, dn, _ = sols["near"]
         far_sol, df, zf = sols["far"]
         if not far_sol.group_skipped:
@@ -393,7 +416,9 @@ def _solve_relative(humans, cues: Cues, mu, sigma, K, hw, cfg) -> _Plan:
                 continue
             s = (info.alpha * d[j] + info.beta) / z[j]
             if not (np.isfinite(s) and s > 0):
-                plan.status[i] = "invalid_scale"  # guard: a map that puts the person behind the camera
+                plan.status[i] = (
+                    "invalid_scale"  # guard: a map that puts the person behind the camera
+                )
                 continue
             v = np.array([d[j], 1.0])
             plan.scale[i] = s
@@ -417,7 +442,9 @@ def _covariance(info: GroupSolution) -> np.ndarray:
     return np.linalg.inv(M) if det > 0 else np.zeros((2, 2))
 
 
-def _apply_plan(humans, plan: _Plan, cues: Cues, mu, sigma, classes, shape_model, cfg, mode) -> list:
+def _apply_plan(
+    humans, plan: _Plan, cues: Cues, mu, sigma, classes, shape_model, cfg, mode
+) -> list:
     out = []
     for i, h in enumerate(humans):
         report = {"mode": mode, "status": plan.status[i], "group": plan.group[i], "frame": plan.frame,
@@ -429,7 +456,9 @@ def _apply_plan(humans, plan: _Plan, cues: Cues, mu, sigma, classes, shape_model
             extras = dict(h.extras)
             extras["dto"] = report
             out.append(
-                h.replace(extras=extras, age_class=classes[i] if classes[i] is not None else h.age_class)
+                h.replace(
+                    extras=extras, age_class=classes[i] if classes[i] is not None else h.age_class
+                )
             )
             continue
         s = plan.scale[i]

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KID_HEIGHT_M = 1.45  # new height below which the kid blend is the coefficient to change (spec dto §3.5)
+KID_HEIGHT_M = (
+    1.45  # new height below which the kid blend is the coefficient to change (spec dto §3.5)
+)
 KID_INDEX = 10  # index of the kid-blend coefficient in SMPL-A betas
 SECANT_STEPS = 3  # the official code takes one secant step; Newton steps make the new height exact
 
@@ -104,7 +106,9 @@ class ShapeModel:
                     "(no kid template?) and the extra ones are non-zero"
                 )
             b = b[: self.num_betas]
-        return np.pad(b, (0, self.num_betas - len(b)))  # 10-dim input -> kid blend 0 (spec dto §3.0)
+        return np.pad(
+            b, (0, self.num_betas - len(b))
+        )  # 10-dim input -> kid blend 0 (spec dto §3.0)
 
     def height(self, betas) -> float:
         """Zero-pose height max_y - min_y of the shaped template, metres (spec dto §4)."""

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ALPHA_MIN_DEFAULT = 20.0  # raw DA-V2-L 1/disparity units (spec dto §11 item 3: recalibrate for other models)
+ALPHA_MIN_DEFAULT = (
+    20.0  # raw DA-V2-L 1/disparity units (spec dto §11 item 3: recalibrate for other models)
+)
 MAX_HEIGHT_M = 2.1
 MAX_ROUNDS = 10
 CORR_THRESHOLD = 0.5
@@ -67,12 +69,17 @@ class GroupSolution:
     def scales(self, d: np.ndarray, z: np.ndarray) -> np.ndarray:
         """(N,) per-person scale s_i = (alpha d_i + beta) / z_i for active people, 1 elsewhere."""
         s = np.ones(len(self.active))
-        s[self.active] = (self.alpha * np.asarray(d)[self.active] + self.beta) / np.asarray(z)[self.active]
+        s[self.active] = (self.alpha * np.asarray(d)[self.active] + self.beta) / np.asarray(z)[
+            self.active
+        ]
         return s
 
 
 def alpha_lower_bound(
-    slopes: np.ndarray, corrs: np.ndarray, default: float = ALPHA_MIN_DEFAULT, use_slopes: bool = True
+    slopes: np.ndarray,
+    corrs: np.ndarray,
+    default: float = ALPHA_MIN_DEFAULT,
+    use_slopes: bool = True,
 ) -> float:
     """alpha_min: corr-weighted mean of the intra-body slopes of people with corr > 0.5, else ``default``.
 
@@ -93,7 +100,9 @@ def alpha_lower_bound(
 def _check(name: str, x, n: int | None) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64).reshape(-1)
     if n is not None and len(arr) != n:
-        raise ValueError(f"[dto.solve] '{name}' has {len(arr)} entries, expected {n} (one per person)")
+        raise ValueError(
+            f"[dto.solve] '{name}' has {len(arr)} entries, expected {n} (one per person)"
+        )
     return arr
 
 
@@ -141,24 +150,42 @@ def solve_group(
     """
     d = _check("d", d, None)
     n = len(d)
-    z, h, mu, sigma = (_check(k, x, n) for k, x in (("z", z), ("h", h), ("mu", mu), ("sigma", sigma)))
-    slopes, corrs, depth_std = (
-        _check(k, x, n) for k, x in (("slopes", slopes), ("corrs", corrs), ("depth_std", depth_std))
+    z, h, mu, sigma = (
+        _check(k, x, n) for k, x in (("z", z), ("h", h), ("mu", mu), ("sigma", sigma))
     )
-    for name, arr in (("d", d), ("z", z), ("h", h), ("mu", mu), ("sigma", sigma), ("depth_std", depth_std)):
+    slopes, corrs, depth_std = (
+        _check(k, x, n)
+        for k, x in (("slopes", slopes), ("corrs", corrs), ("depth_std", depth_std))
+    )
+    for name, arr in (
+        ("d", d),
+        ("z", z),
+        ("h", h),
+        ("mu", mu),
+        ("sigma", sigma),
+        ("depth_std", depth_std),
+    ):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"[dto.solve] '{name}' has non-finite entries: {arr.tolist()}")
     if np.any(z <= 0) or np.any(h <= 0) or np.any(sigma <= 0):
-        raise ValueError("[dto.solve] z, h and sigma must be > 0 (metres); check the cue extraction")
+        raise ValueError(
+            "[dto.solve] z, h and sigma must be > 0 (metres); check the cue extraction"
+        )
     w = 1.0 / sigma**2 if weights is None else _check("weights", weights, n)
     if np.any(w < 0) or not np.all(np.isfinite(w)):
         raise ValueError(f"[dto.solve] weights must be finite and >= 0, got {w.tolist()}")
     a = h / z
     alpha_min = alpha_lower_bound(slopes, corrs, alpha_min_default, use_slopes)
-    info = GroupSolution(0.0, 0.0, np.zeros(n, bool), np.zeros(n, bool), np.zeros(n), alpha_min=alpha_min)
+    info = GroupSolution(
+        0.0, 0.0, np.zeros(n, bool), np.zeros(n, bool), np.zeros(n), alpha_min=alpha_min
+    )
 
-    min_people = 1 if prior is not None else 2  # fewer cannot be solved; this many cannot lose an outlier
-    if n < min_people:  # a lone person is not optimised (§3.3): (alpha, beta) = (0, z) for the ordering rule
+    min_people = (
+        1 if prior is not None else 2
+    )  # fewer cannot be solved; this many cannot lose an outlier
+    if (
+        n < min_people
+    ):  # a lone person is not optimised (§3.3): (alpha, beta) = (0, z) for the ordering rule
         info.beta = float(z[0]) if n else 0.0
         info.skipped[:] = True
         info.group_skipped = True
@@ -167,11 +194,19 @@ def solve_group(
     S = np.ones(n, bool)
     converged = False
     for rounds in range(1, max_rounds + 1):
-        alpha, beta, forced, is_line, M = _fit(a[S], d[S], mu[S], w[S], depth_std[S], alpha_min, prior)
+        alpha, beta, forced, is_line, M = _fit(
+            a[S], d[S], mu[S], w[S], depth_std[S], alpha_min, prior
+        )
         info.rounds = rounds
         if S.sum() == 2 and not forced and prior is None:
             # Two equations, two unknowns: exact fit, applied without the height check, "not optimised".
-            info.alpha, info.beta, info.forced, info.is_line, info.hessian = alpha, beta, forced, is_line, M
+            info.alpha, info.beta, info.forced, info.is_line, info.hessian = (
+                alpha,
+                beta,
+                forced,
+                is_line,
+                M,
+            )
             info.active = S.copy()
             info.heights_m = a * (alpha * d + beta)
             return alpha, beta, info
@@ -189,10 +224,20 @@ def solve_group(
             info.heights_m = H
             return info.alpha, info.beta, info
         S[int(np.argmax(excess))] = False
-    if not converged:  # rounds exhausted: the last removal is not re-checked; fit the final set once more
-        alpha, beta, forced, is_line, M = _fit(a[S], d[S], mu[S], w[S], depth_std[S], alpha_min, prior)
+    if (
+        not converged
+    ):  # rounds exhausted: the last removal is not re-checked; fit the final set once more
+        alpha, beta, forced, is_line, M = _fit(
+            a[S], d[S], mu[S], w[S], depth_std[S], alpha_min, prior
+        )
     H = a * (alpha * d + beta)
-    info.alpha, info.beta, info.forced, info.is_line, info.hessian = alpha, beta, forced, is_line, M
+    info.alpha, info.beta, info.forced, info.is_line, info.hessian = (
+        alpha,
+        beta,
+        forced,
+        is_line,
+        M,
+    )
     info.active = S.copy()
     info.skipped = ~S
     info.n_outliers = int((~S).sum())

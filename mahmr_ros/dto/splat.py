@@ -56,7 +56,9 @@ def splat_zbuffer(
     """
     H, W = image_hw
     h, w = max(1, round(H * scale)), max(1, round(W * scale))
-    uv = project(pts, K, min_depth_m=MIN_DEPTH_M) if uv_px is None else uv_px  # (N, 2), float32 like pts
+    uv = (
+        project(pts, K, min_depth_m=MIN_DEPTH_M) if uv_px is None else uv_px
+    )  # (N, 2), float32 like pts
     z = pts[:, 2]
     # Low-resolution pixel centres on integers too: u_r = r (u + 0.5) - 0.5.
     u = np.rint(scale * uv[:, 0] + (0.5 * scale - 0.5)).astype(np.int64)

@@ -66,7 +66,9 @@ def _as_boxes(a, b) -> tuple:
 def _intersection_union(a, b) -> tuple:
     """Areas of the intersection and of the union of broadcast box pairs."""
     xp = torch if isinstance(a, Tensor) else np
-    inter_wh = (xp.minimum(a[..., 2:], b[..., 2:]) - xp.maximum(a[..., :2], b[..., :2])).clip(min=0)
+    inter_wh = (xp.minimum(a[..., 2:], b[..., 2:]) - xp.maximum(a[..., :2], b[..., :2])).clip(
+        min=0
+    )
     inter = inter_wh[..., 0] * inter_wh[..., 1]
     wh_a = (a[..., 2:] - a[..., :2]).clip(min=0)
     wh_b = (b[..., 2:] - b[..., :2]).clip(min=0)

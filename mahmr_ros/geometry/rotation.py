@@ -35,7 +35,9 @@ def rot6d_to_rotmat(rot6d: Tensor) -> Tensor:
     Returns:
         (..., 3, 3) rotation matrices.
     """
-    return roma.special_gramschmidt(rot6d.reshape(*rot6d.shape[:-1], 3, 2), epsilon=_GRAM_SCHMIDT_EPS)
+    return roma.special_gramschmidt(
+        rot6d.reshape(*rot6d.shape[:-1], 3, 2), epsilon=_GRAM_SCHMIDT_EPS
+    )
 
 
 def axis_angle_to_rotmat(aa):
@@ -82,7 +84,11 @@ def rotmat_to_quat_xyzw(rotmat):
         quat = roma.rotmat_to_unitquat(rotmat)
         return torch.where(quat[..., 3:] < 0, -quat, quat)
     rotmat = np.asarray(rotmat, np.float64)
-    return _scipy(rotmat, 2, Rotation.from_matrix).as_quat(canonical=True).reshape(*rotmat.shape[:-2], 4)
+    return (
+        _scipy(rotmat, 2, Rotation.from_matrix)
+        .as_quat(canonical=True)
+        .reshape(*rotmat.shape[:-2], 4)
+    )
 
 
 def quat_xyzw_to_rotmat(quat_xyzw):
@@ -100,7 +106,9 @@ def quat_xyzw_to_rotmat(quat_xyzw):
         norm = quat_xyzw.norm(dim=-1, keepdim=True)
         identity = torch.zeros_like(quat_xyzw)
         identity[..., 3] = 1
-        quat = torch.where(norm > 0, quat_xyzw / norm.clamp(min=torch.finfo(quat_xyzw.dtype).tiny), identity)
+        quat = torch.where(
+            norm > 0, quat_xyzw / norm.clamp(min=torch.finfo(quat_xyzw.dtype).tiny), identity
+        )
         return roma.unitquat_to_rotmat(quat)
     quat = np.array(quat_xyzw, np.float64)
     quat[np.linalg.norm(quat, axis=-1) == 0] = (0.0, 0.0, 0.0, 1.0)

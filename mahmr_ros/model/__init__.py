@@ -4,7 +4,13 @@ image_bgr ──preprocess──► (3,Hp,Wp) ──MetricAwareHMR──► pred
 """
 
 from mahmr_ros.model.checkpoint import CheckpointError, detect_config, load_checkpoint
-from mahmr_ros.model.config import PRESETS, TINY_OVERRIDES, ModelConfig, build_model, resolve_config
+from mahmr_ros.model.config import (
+    PRESETS,
+    TINY_OVERRIDES,
+    ModelConfig,
+    build_model,
+    resolve_config,
+)
 from mahmr_ros.model.network import MetricAwareHMR
 from mahmr_ros.model.postprocess import postprocess
 from mahmr_ros.model.preprocess import PreprocessMeta, preprocess, stack_batch

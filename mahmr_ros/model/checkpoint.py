@@ -57,11 +57,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             return unwrap(load_file(str(path), device="cpu"), source=str(path))
         except Exception as err:  # noqa: BLE001 - re-raised with the path
-            raise CheckpointError(f"[model.checkpoint] cannot read {path} as safetensors: {err}") from err
+            raise CheckpointError(
+                f"[model.checkpoint] cannot read {path} as safetensors: {err}"
+            ) from err
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - re-raised with the path
-        raise CheckpointError(f"[model.checkpoint] cannot read {path} as a torch checkpoint: {err}") from err
+        raise CheckpointError(
+            f"[model.checkpoint] cannot read {path} as a torch checkpoint: {err}"
+        ) from err
     return unwrap(obj, source=str(path))
 
 
@@ -76,7 +80,9 @@ def unwrap(obj: object, source: str = "state_dict") -> dict[str, torch.Tensor]:
             )
         obj = inner
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"[model.checkpoint] {source}: expected a state_dict, got {type(obj).__name__}")
+        raise CheckpointError(
+            f"[model.checkpoint] {source}: expected a state_dict, got {type(obj).__name__}"
+        )
     out = {}
     for key, value in obj.items():
         stripped = True
@@ -121,7 +127,9 @@ def _last_shape_layer(state_dict: Mapping) -> int:
     return max(idx) if idx else -1
 
 
-def adapt_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> tuple[dict, dict]:
+def adapt_state_dict(
+    state_dict: Mapping[str, torch.Tensor], model: nn.Module
+) -> tuple[dict, dict]:
     """Steps 2-5 of the module docstring: make an official state_dict fit ``model``.
 
     Args:
@@ -220,7 +228,9 @@ def _error_message(source: str, report: dict, model: nn.Module) -> str:
     for name in ("missing", "unexpected", "mismatched"):
         keys = report[name]
         if keys:
-            shown = ", ".join(keys[:20]) + (f", ... ({len(keys) - 20} more)" if len(keys) > 20 else "")
+            shown = ", ".join(keys[:20]) + (
+                f", ... ({len(keys) - 20} more)" if len(keys) > 20 else ""
+            )
             lines.append(f"  {name} ({len(keys)}): {shown}")
     hint = f"  the checkpoint looks like config '{report['detected_config']}'"
     if cfg is not None:

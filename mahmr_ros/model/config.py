@@ -139,11 +139,15 @@ def resolve_config(config: str | Mapping | ModelConfig = "fov_kid") -> ModelConf
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ValueError(f"[model.config] unknown config field(s) {unknown} (known: {sorted(fields)})")
+        raise ValueError(
+            f"[model.config] unknown config field(s) {unknown} (known: {sorted(fields)})"
+        )
     merged = {**PRESETS[preset], **overrides}
     size = merged.get("encoder", ModelConfig.encoder)
     if size not in ENCODER_SIZES:
-        raise ValueError(f"[model.config] unknown encoder '{size}' (known: {', '.join(ENCODER_SIZES)})")
+        raise ValueError(
+            f"[model.config] unknown encoder '{size}' (known: {', '.join(ENCODER_SIZES)})"
+        )
     merged = {**ENCODER_SIZES[size], **merged}
     return _validate(ModelConfig(**merged))
 

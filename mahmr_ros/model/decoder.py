@@ -82,7 +82,13 @@ class DecoderLayer(nn.Module):
         self.ca_qcontent_proj = nn.Linear(d_model, d_model)
         if is_first:
             self.ca_qpos_proj = nn.Linear(d_model, d_model)
-        for name in ("ca_kcontent_proj", "ca_kpos_proj", "ca_v_proj", "ca_qpos_sine_proj", "ca_out_proj"):
+        for name in (
+            "ca_kcontent_proj",
+            "ca_kpos_proj",
+            "ca_v_proj",
+            "ca_qpos_sine_proj",
+            "ca_out_proj",
+        ):
             setattr(self, name, nn.Linear(d_model, d_model))
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
@@ -91,7 +97,9 @@ class DecoderLayer(nn.Module):
 
     def _heads(self, x: Tensor) -> Tensor:
         B, N, D = x.shape
-        return x.reshape(B, N, self.nheads, D // self.nheads).transpose(1, 2)  # (B, heads, N, D/heads)
+        return x.reshape(B, N, self.nheads, D // self.nheads).transpose(
+            1, 2
+        )  # (B, heads, N, D/heads)
 
     def forward(
         self,
@@ -125,7 +133,9 @@ class DecoderLayer(nn.Module):
         sq = self._heads(self.sa_qcontent_proj(t) + self.sa_qpos_proj(query_pos))
         sk = self._heads(self.sa_kcontent_proj(t) + self.sa_kpos_proj(query_pos))
         sv = self._heads(self.sa_v_proj(t))
-        attn = F.scaled_dot_product_attention(sq, sk, sv, attn_mask=attn_mask)  # scale 1/sqrt(D/heads)
+        attn = F.scaled_dot_product_attention(
+            sq, sk, sv, attn_mask=attn_mask
+        )  # scale 1/sqrt(D/heads)
         q = q + self.sa_out_proj(attn.transpose(1, 2).reshape(B, Q, D))
         # 2. Cross-attention: per head q = [content ; sine], k = [content ; pos], scale 1/sqrt(2 D/heads).
         t = self.norm2(q)
@@ -140,10 +150,14 @@ class DecoderLayer(nn.Module):
         # separately instead of concatenating the (N, 2 D/heads) keys (the v width differs anyway).
         scale = 1.0 / math.sqrt(2 * D // self.nheads)
         logits = self._heads(qc) @ self._heads(kc).transpose(-1, -2)
-        logits = (logits + self._heads(qs) @ self._heads(kp).transpose(-1, -2)) * scale  # (B, heads, Q, N)
+        logits = (
+            logits + self._heads(qs) @ self._heads(kp).transpose(-1, -2)
+        ) * scale  # (B, heads, Q, N)
         if memory_mask is not None:
             logits = logits.masked_fill(~memory_mask, float("-inf"))
-        attn = torch.softmax(logits, dim=-1) @ self._heads(self.ca_v_proj(memory))  # (B, heads, Q, D/heads)
+        attn = torch.softmax(logits, dim=-1) @ self._heads(
+            self.ca_v_proj(memory)
+        )  # (B, heads, Q, D/heads)
         q = q + self.ca_out_proj(attn.transpose(1, 2).reshape(B, Q, D))
         # 3. FFN.
         return q + self.linear2(F.relu(self.linear1(self.norm3(q))))
@@ -161,12 +175,18 @@ class DABDecoder(nn.Module):
     """
 
     def __init__(
-        self, d_model: int, nheads: int, num_layers: int, dim_feedforward: int, bbox_embed: nn.ModuleList
+        self,
+        d_model: int,
+        nheads: int,
+        num_layers: int,
+        dim_feedforward: int,
+        bbox_embed: nn.ModuleList,
     ):
         super().__init__()
         self.d_model = d_model
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, nheads, dim_feedforward, is_first=i == 0) for i in range(num_layers)
+            DecoderLayer(d_model, nheads, dim_feedforward, is_first=i == 0)
+            for i in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
         self.query_scale = MLP(d_model, d_model, d_model, 2)
@@ -204,7 +224,9 @@ class DABDecoder(nn.Module):
         hs, boxes = [], []
         for idx, layer in enumerate(self.layers):
             cx, cy, w, h = ref.unbind(-1)
-            sfull = torch.cat([sine_embed_2d(cx, cy, half), sine_embed_2d(w, h, half)], dim=-1)  # (B,Q,2D)
+            sfull = torch.cat(
+                [sine_embed_2d(cx, cy, half), sine_embed_2d(w, h, half)], dim=-1
+            )  # (B,Q,2D)
             query_pos = self.ref_point_head(sfull)
             sine = sfull[..., : self.d_model]
             if idx > 0:
@@ -230,7 +252,12 @@ class Decoder(nn.Module):
     """Container reproducing the official key path ``decoder.decoder.*``."""
 
     def __init__(
-        self, d_model: int, nheads: int, num_layers: int, dim_feedforward: int, bbox_embed: nn.ModuleList
+        self,
+        d_model: int,
+        nheads: int,
+        num_layers: int,
+        dim_feedforward: int,
+        bbox_embed: nn.ModuleList,
     ):
         super().__init__()
         self.decoder = DABDecoder(d_model, nheads, num_layers, dim_feedforward, bbox_embed)

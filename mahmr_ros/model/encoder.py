@@ -23,7 +23,9 @@ class ViTEncoder(nn.Module):
         num_additional: scale-map blocks (``additional_blocks.*``, = ``get_map_layer``).
     """
 
-    def __init__(self, embed_dim: int, depth: int, num_heads: int, mlp_ratio: float, num_additional: int):
+    def __init__(
+        self, embed_dim: int, depth: int, num_heads: int, mlp_ratio: float, num_additional: int
+    ):
         super().__init__()
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.additional_blocks = nn.ModuleList(

@@ -57,18 +57,25 @@ def make_backend(model: torch.nn.Module, backend: str, precision: str, device: t
 
     if backend == "eager":
         if precision != "fp32":
-            raise ValueError(f"[model.estimator] backend 'eager' runs fp32 only, got precision '{precision}'")
+            raise ValueError(
+                f"[model.estimator] backend 'eager' runs fp32 only, got precision '{precision}'"
+            )
         return TorchBackend(model, device=device, precision="fp32")
     try:
         return create_backend(model, backend=backend, precision=precision, device=device)
     except RuntimeError as err:
         if backend != "auto" or precision != "fp32":
             raise
-        LOG.warning("[model.estimator] backend auto: runtime backend unavailable (%s); using torch fp32", err)
+        LOG.warning(
+            "[model.estimator] backend auto: runtime backend unavailable (%s); using torch fp32",
+            err,
+        )
         return TorchBackend(model, device=device, precision="fp32")
 
 
-def check_body_against_checkpoint(body: SMPLBody, state_dict: Mapping, source: str) -> dict[str, float]:
+def check_body_against_checkpoint(
+    body: SMPLBody, state_dict: Mapping, source: str
+) -> dict[str, float]:
     """Compare the user's SMPL files with the SMPL data the official checkpoint embeds (``human_model.*``).
 
     The checkpoint carries the template and shape basis the authors trained with (spec §2.1); we never use
@@ -82,7 +89,9 @@ def check_body_against_checkpoint(body: SMPLBody, state_dict: Mapping, source: s
     prefix = "human_model.layer_n."
     template = state_dict.get(prefix + "v_template")
     if template is not None and tuple(template.shape) == body.arrays["v_template"].shape:
-        result["v_template"] = float(np.abs(template.double().numpy() - body.arrays["v_template"]).max())
+        result["v_template"] = float(
+            np.abs(template.double().numpy() - body.arrays["v_template"]).max()
+        )
     dirs = state_dict.get(prefix + "shapedirs")
     if body.has_kid_blend and dirs is not None and tuple(dirs.shape[:2]) == (body.num_vertices, 3):
         if dirs.shape[2] == 11:

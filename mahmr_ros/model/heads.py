@@ -60,7 +60,9 @@ def clamp_fov(fov_rad: Tensor) -> Tensor:
     return fov_rad.clamp(min=MIN_FOV_RAD, max=MAX_FOV_RAD)
 
 
-def camera_to_translation(cam_raw: Tensor, focal_px: Tensor, input_size: int) -> tuple[Tensor, Tensor]:
+def camera_to_translation(
+    cam_raw: Tensor, focal_px: Tensor, input_size: int
+) -> tuple[Tensor, Tensor]:
     """Weak-perspective camera-head output to a metric SMPL-origin translation (spec §1.8).
 
     ``s = 2 sigmoid(c2) + 1e-6``, ``t = (c0 / s, c1 / s, 2 f / (s input_size))``, so the SMPL origin projects

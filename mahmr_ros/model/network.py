@@ -27,7 +27,13 @@ from mahmr_ros.model import sat
 from mahmr_ros.model.config import ModelConfig
 from mahmr_ros.model.decoder import Decoder, sine_embed_2d
 from mahmr_ros.model.encoder import ViTEncoder
-from mahmr_ros.model.heads import DEFAULT_FOV_RAD, MLP, camera_to_translation, clamp_fov, focal_from_fov
+from mahmr_ros.model.heads import (
+    DEFAULT_FOV_RAD,
+    MLP,
+    camera_to_translation,
+    clamp_fov,
+    focal_from_fov,
+)
 from mahmr_ros.model.pretrained import upright_mean_pose
 
 NUM_SMPL_JOINTS = 24
@@ -47,11 +53,15 @@ class MetricAwareHMR(nn.Module):
         F0 = cfg.grid_lvl0
         self.level_embed = nn.Parameter(torch.randn(3, D) * 0.02)
         self.encoder_cr_token = nn.Parameter(torch.randn(1, C) * 1e-6)
-        self.encoder_pos_embeds = nn.Parameter(nn.init.trunc_normal_(torch.empty(F0, F0, C), std=0.02))
+        self.encoder_pos_embeds = nn.Parameter(
+            nn.init.trunc_normal_(torch.empty(F0, F0, C), std=0.02)
+        )
         # Buffers of the official checkpoint. cam_intrinsics / z-order maps are recomputed, never read back.
         f0 = cfg.input_size / (2 * math.tan(DEFAULT_FOV_RAD / 2))
         half = cfg.input_size / 2
-        self.register_buffer("cam_intrinsics", torch.tensor([[f0, 0, half], [0, f0, half], [0, 0, 1.0]]))
+        self.register_buffer(
+            "cam_intrinsics", torch.tensor([[f0, 0, half], [0, f0, half], [0, 0, 1.0]])
+        )
         # Refinement start (spec §1.7): an upright, camera-facing body (root pi about x) until a checkpoint or
         # smpl_mean_params.npz replaces it (``pretrained.load_smpl_mean_params``), never the identity root.
         self.register_buffer("mean_pose", upright_mean_pose())
@@ -66,7 +76,9 @@ class MetricAwareHMR(nn.Module):
         self.enc_inter_norm = nn.LayerNorm(C, eps=1e-6)
         self.scale_head = MLP(C, C, 2, 4)
         p = cfg.patch_size
-        self.encoder_patch_proj = nn.ModuleList(nn.Conv2d(3, C, kernel_size=p, stride=p) for _ in range(2))
+        self.encoder_patch_proj = nn.ModuleList(
+            nn.Conv2d(3, C, kernel_size=p, stride=p) for _ in range(2)
+        )
         if cfg.use_fov:
             self.fov_head = MLP(C, C, 1, 4)
             nn.init.xavier_uniform_(self.fov_head.layers[-1].weight, gain=0.1)
@@ -75,7 +87,9 @@ class MetricAwareHMR(nn.Module):
 
         self.bbox_embed = nn.ModuleList(MLP(D, D, 4, 3) for _ in range(cfg.dec_layers))
         self.decoder = Decoder(D, cfg.nheads, cfg.dec_layers, cfg.dim_feedforward, self.bbox_embed)
-        self.pose_head = nn.ModuleList(MLP(D, D, NUM_SMPL_JOINTS * 6, 6) for _ in range(cfg.dec_layers))
+        self.pose_head = nn.ModuleList(
+            MLP(D, D, NUM_SMPL_JOINTS * 6, 6) for _ in range(cfg.dec_layers)
+        )
         self.shape_head = nn.ModuleList(MLP(D, D, cfg.num_betas, 5) for _ in range(cfg.dec_layers))
         self.cam_head = MLP(D, D // 2, 3, 3)
         self.conf_head = nn.Linear(D, 1)
@@ -90,7 +104,9 @@ class MetricAwareHMR(nn.Module):
         """(F1, F1, C) lvl1 position table: bicubic 92->46 resize of ``encoder_pos_embeds`` (spec §8 #9)."""
         table = self.encoder_pos_embeds.permute(2, 0, 1)[None]  # (1, C, F0, F0)
         F1 = self.cfg.grid_lvl1
-        table = F.interpolate(table, size=(F1, F1), mode="bicubic", align_corners=False, antialias=False)
+        table = F.interpolate(
+            table, size=(F1, F1), mode="bicubic", align_corners=False, antialias=False
+        )
         return table[0].permute(1, 2, 0)
 
     def forward_scale_map(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -117,7 +133,9 @@ class MetricAwareHMR(nn.Module):
         scale_map = torch.sigmoid(self.scale_head(self.enc_inter_norm(lvl1)))
         return x[:, 0], lvl1.reshape(B, G1h, G1w, C), scale_map.reshape(B, G1h, G1w, 2)
 
-    def forward_lvl0(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None = None) -> Tensor:
+    def forward_lvl0(
+        self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None = None
+    ) -> Tensor:
         """High-resolution lvl0 tokens of the small-person cells (spec §1.5.4), a padded batch.
 
         Each hr cell gives 4 tokens (stride-14 conv on its full-resolution 28x28 patch) plus their 92-grid
@@ -144,7 +162,9 @@ class MetricAwareHMR(nn.Module):
             mask = torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)[:, None, None, :]
         return self.encoder.run_blocks(x, 0, self.cfg.get_map_layer, mask)[:, 1:]
 
-    def forward_encoder(self, tokens: Tensor, token_valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward_encoder(
+        self, tokens: Tensor, token_valid: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """The remaining main blocks, final norm and ``feature_proj`` (spec §1.5.6-7).
 
         Args:
@@ -169,7 +189,9 @@ class MetricAwareHMR(nn.Module):
         if n0:
             patches = sat.gather_hr_patches(image, plan.hr_yx, 2 * self.cfg.patch_size)[None]
             yx0 = sat.lvl0_cells(plan.hr_yx)
-            t0 = self.forward_lvl0(patches, (yx0[..., 0] * self.cfg.grid_lvl0 + yx0[..., 1])[None])[0]
+            t0 = self.forward_lvl0(
+                patches, (yx0[..., 0] * self.cfg.grid_lvl0 + yx0[..., 1])[None]
+            )[0]
         tokens, levels, yx = sat.assemble_tokens(cls1, t0, lvl1, plan)
         x = self.encoder.run_blocks(tokens[None], self.cfg.get_map_layer)[0]
         return self.encoder.norm(x[1:]), x[0], levels, yx
@@ -208,7 +230,9 @@ class MetricAwareHMR(nn.Module):
             out["pred_fov"] = fov
         else:
             # Fixed 60° camera on the input_size canvas (spec §1.8): the same focal for every image.
-            focal = torch.full((B,), self.cfg.input_size / (2 * math.tan(DEFAULT_FOV_RAD / 2)), device=device)
+            focal = torch.full(
+                (B,), self.cfg.input_size / (2 * math.tan(DEFAULT_FOV_RAD / 2)), device=device
+            )
         K = torch.zeros(B, 3, 3, device=device)
         K[:, 0, 0] = focal
         K[:, 1, 1] = focal
@@ -262,7 +286,12 @@ class MetricAwareHMR(nn.Module):
         return out
 
     def forward_decoder(
-        self, memory: Tensor, pos: Tensor, memory_mask: Tensor | None, cls_out: Tensor, resized_hw: Tensor
+        self,
+        memory: Tensor,
+        pos: Tensor,
+        memory_mask: Tensor | None,
+        cls_out: Tensor,
+        resized_hw: Tensor,
     ) -> dict[str, Tensor]:
         """Decoder, iterative heads, FoV and metric translation for the last decoder layer.
 
@@ -317,6 +346,8 @@ class MetricAwareHMR(nn.Module):
             (B, G1h/2, G1w/2) bool, ``num_tokens`` (B,) int64, ``scale_map`` (B, G1h, G1w, 2)}.
         """
         enc = self.encode(images)
-        out = self.forward_decoder(enc.memory, enc.memory_pos, enc.memory_mask, enc.cls_out, resized_hw)
+        out = self.forward_decoder(
+            enc.memory, enc.memory_pos, enc.memory_mask, enc.cls_out, resized_hw
+        )
         out["sat"] = enc.outputs()
         return out

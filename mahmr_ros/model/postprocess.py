@@ -55,9 +55,15 @@ def postprocess(
         raise ValueError("[model.postprocess] a body model is required (mahmr_ros.body.SMPLBody)")
     metas = [meta] if isinstance(meta, PreprocessMeta) else list(meta)
     B = raw["pred_confs"].shape[0]
-    Ks = [K] * B if K is None or (isinstance(K, np.ndarray) and np.asarray(K).ndim == 2) else list(K)
+    Ks = (
+        [K] * B
+        if K is None or (isinstance(K, np.ndarray) and np.asarray(K).ndim == 2)
+        else list(K)
+    )
     if len(metas) != B or len(Ks) != B:
-        raise ValueError(f"[model.postprocess] batch of {B} images but {len(metas)} metas / {len(Ks)} K")
+        raise ValueError(
+            f"[model.postprocess] batch of {B} images but {len(metas)} metas / {len(Ks)} K"
+        )
     results = []
     for b in range(B):
         results.append(_postprocess_one(raw, b, metas[b], conf_thresh, body, Ks[b], use_kid_blend))
@@ -76,7 +82,9 @@ def _postprocess_one(raw, b, meta, conf_thresh, body, K_img, use_kid_blend) -> l
         return []
     rotmats = raw["pred_rotmats"][b, keep].detach().float().cpu()
     betas = raw["pred_betas"][b, keep].detach().float().cpu()
-    if betas.shape[1] == 10:  # configs without the kid blend: report it as 0 (adult), always 11 betas
+    if (
+        betas.shape[1] == 10
+    ):  # configs without the kid blend: report it as 0 (adult), always 11 betas
         betas = torch.nn.functional.pad(betas, (0, 1))
     body_betas = betas if use_kid_blend else betas[:, :10]
     with torch.no_grad():

@@ -50,7 +50,9 @@ def resized_size(orig_hw: tuple[int, int], input_size: int = 1288) -> tuple[int,
     return input_size, int(r * W)
 
 
-def preprocess(image_bgr: np.ndarray, input_size: int = 1288) -> tuple[torch.Tensor, PreprocessMeta]:
+def preprocess(
+    image_bgr: np.ndarray, input_size: int = 1288
+) -> tuple[torch.Tensor, PreprocessMeta]:
     """Build the network input exactly as the official pipeline does.
 
     Args:
@@ -66,11 +68,17 @@ def preprocess(image_bgr: np.ndarray, input_size: int = 1288) -> tuple[torch.Ten
     """
     image = np.asarray(image_bgr)
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"[model.preprocess] expected an (H, W, 3) BGR image, got shape {image.shape}")
+        raise ValueError(
+            f"[model.preprocess] expected an (H, W, 3) BGR image, got shape {image.shape}"
+        )
     if image.dtype != np.uint8:
-        raise ValueError(f"[model.preprocess] expected uint8 pixels, got {image.dtype} (convert with astype)")
+        raise ValueError(
+            f"[model.preprocess] expected uint8 pixels, got {image.dtype} (convert with astype)"
+        )
     if input_size <= 0 or input_size % PAD_MULTIPLE:
-        raise ValueError(f"[model.preprocess] input_size={input_size} must be a positive multiple of 56")
+        raise ValueError(
+            f"[model.preprocess] input_size={input_size} must be a positive multiple of 56"
+        )
     H, W = image.shape[:2]
     h, w = resized_size((H, W), input_size)
     if h < 1 or w < 1:
@@ -96,7 +104,9 @@ def preprocess(image_bgr: np.ndarray, input_size: int = 1288) -> tuple[torch.Ten
     return tensor, meta
 
 
-def stack_batch(items: list[tuple[torch.Tensor, PreprocessMeta]]) -> tuple[torch.Tensor, torch.Tensor]:
+def stack_batch(
+    items: list[tuple[torch.Tensor, PreprocessMeta]],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch preprocessed images of the same padded size.
 
     Args:

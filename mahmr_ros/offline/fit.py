@@ -33,7 +33,12 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from mahmr_ros.geometry import axis_angle_to_rotmat, project, rotation_between, rotmat_to_axis_angle
+from mahmr_ros.geometry import (
+    axis_angle_to_rotmat,
+    project,
+    rotation_between,
+    rotmat_to_axis_angle,
+)
 from mahmr_ros.offline.anny_body import FIT_BONES, AnnyBody, standing_aa
 from mahmr_ros.offline.place import solve_translation
 
@@ -105,7 +110,9 @@ def upright_rotation(up_cam: np.ndarray, yaw_rad: float) -> np.ndarray:
     away = np.array([0.0, 0.0, 1.0]) - up[2] * up  # optical axis on the floor plane
     away /= np.linalg.norm(away)
     c, s = np.cos(yaw_rad), np.sin(yaw_rad)
-    left = np.cross(away, up)  # camera +x for a level camera: the facing body's left is the image's right
+    left = np.cross(
+        away, up
+    )  # camera +x for a level camera: the facing body's left is the image's right
     back = c * away + s * np.cross(up, away)
     left = c * left + s * np.cross(up, left)
     return np.stack([left, back, up], axis=1)
@@ -164,9 +171,13 @@ class AnnyFitter:
         zero_aa = torch.zeros(1, len(FIT_BONES), 3, dtype=dt)
         prior = (torch.tensor([age_prior], dtype=dt), torch.tensor([height_prior], dtype=dt))
         with torch.no_grad():
-            self._rest_kp = body.keypoints_fast(zero_aa, *prior)[0].numpy()  # (K, 3) prior body, zero pose
+            self._rest_kp = body.keypoints_fast(zero_aa, *prior)[
+                0
+            ].numpy()  # (K, 3) prior body, zero pose
             stand = torch.as_tensor(self.standing_aa[None], dtype=dt)
-            self._standing_kp = body.keypoints_fast(stand, *prior)[0].numpy()  # (K, 3) prior body, standing
+            self._standing_kp = body.keypoints_fast(stand, *prior)[
+                0
+            ].numpy()  # (K, 3) prior body, standing
 
     def initial_rotation(self, world_cam: np.ndarray, conf: np.ndarray) -> np.ndarray | None:
         """(K, 3) camera-axis landmarks, (K,) conf -> (3, 3) R_cam_anny aligning the known rigid keypoints
@@ -181,7 +192,9 @@ class AnnyFitter:
             return None
         return _kabsch(src, dst, conf[idx])
 
-    def initial_upright(self, uv_px: np.ndarray, conf: np.ndarray, K: np.ndarray, up_cam: np.ndarray):
+    def initial_upright(
+        self, uv_px: np.ndarray, conf: np.ndarray, K: np.ndarray, up_cam: np.ndarray
+    ):
         """(3, 3) R_cam_anny of the upright standing body whose yaw reprojects best onto the known keypoints
         (people without 3D landmarks)."""
         best, best_err = upright_rotation(up_cam, 0.0), np.inf
@@ -198,7 +211,9 @@ class AnnyFitter:
                 best, best_err = R, err
         return best
 
-    def initial_limbs(self, world_cam: np.ndarray, conf: np.ndarray, R_cam_anny: np.ndarray) -> np.ndarray:
+    def initial_limbs(
+        self, world_cam: np.ndarray, conf: np.ndarray, R_cam_anny: np.ndarray
+    ) -> np.ndarray:
         """(len(FIT_BONES), 3) local axis-angle pointing each limb segment along its 3D landmarks.
 
         Anny's 'local-ref' deltas are rotations in world-aligned axes, so a child segment's rotation from
@@ -212,10 +227,14 @@ class AnnyFitter:
         for parent_bone, child_bone, a, b, c in _LIMBS:
             G_parent = axis_angle_to_rotmat(aa[FIT_BONES.index(parent_bone)])
             if seen[a] and seen[b]:
-                G_parent = rotation_between(self._rest_kp[b] - self._rest_kp[a], target[b] - target[a])
+                G_parent = rotation_between(
+                    self._rest_kp[b] - self._rest_kp[a], target[b] - target[a]
+                )
                 aa[FIT_BONES.index(parent_bone)] = rotmat_to_axis_angle(G_parent)
             if seen[b] and seen[c]:
-                G_child = rotation_between(self._rest_kp[c] - self._rest_kp[b], target[c] - target[b])
+                G_child = rotation_between(
+                    self._rest_kp[c] - self._rest_kp[b], target[c] - target[b]
+                )
                 aa[FIT_BONES.index(child_bone)] = rotmat_to_axis_angle(G_parent.T @ G_child)
         return aa
 
@@ -252,7 +271,9 @@ class AnnyFitter:
         w3_np = np.where(np.isfinite(world_cam).all(-1), conf, 0.0)  # 3D term weights
         world_cam = np.nan_to_num(world_cam)
         uv_px = np.nan_to_num(uv_px)
-        up = LEVEL_UP if up_cam is None else np.asarray(up_cam, np.float64) / np.linalg.norm(up_cam)
+        up = (
+            LEVEL_UP if up_cam is None else np.asarray(up_cam, np.float64) / np.linalg.norm(up_cam)
+        )
         P = world_cam.shape[0]
         dt = self.body.dtype
         if init is not None and len(init.age) != P:
@@ -272,12 +293,16 @@ class AnnyFitter:
             kp0 = self.body.keypoints_fast(
                 torch.as_tensor(aa0, dtype=dt), *torch.as_tensor(ph0, dtype=dt).unbind(1)
             ).numpy()
-        t0 = np.stack([solve_translation(kp0[p] @ R0[p].T, uv_px[p], K, weights=conf[p]) for p in range(P)])
+        t0 = np.stack(
+            [solve_translation(kp0[p] @ R0[p].T, uv_px[p], K, weights=conf[p]) for p in range(P)]
+        )
         R0_t = torch.as_tensor(R0, dtype=dt)
         rot_delta = torch.zeros(P, 3, dtype=dt, requires_grad=True)
         bone_aa = torch.as_tensor(aa0, dtype=dt).clone().requires_grad_(True)
         # phenotypes through a logit so they stay in (0, 1) without clamping the gradient away
-        ph_logit = torch.logit(torch.as_tensor(ph0, dtype=dt).clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
+        ph_logit = torch.logit(
+            torch.as_tensor(ph0, dtype=dt).clamp(1e-3, 1 - 1e-3)
+        ).requires_grad_(True)
         transl = torch.as_tensor(t0, dtype=dt).clone().requires_grad_(True)
         target3 = torch.as_tensor(world_cam, dtype=dt)
         target2 = torch.as_tensor(uv_px, dtype=dt)
@@ -306,9 +331,9 @@ class AnnyFitter:
             a = kp_cam - (w3[..., None] * kp_cam).sum(1, keepdim=True) / w3_sum[..., None]
             if not self.metric_3d:
                 # scale-free shape term: the model scaled onto the landmarks (proportions only)
-                s = (w3[..., None] * a * target3_c).sum((1, 2)) / (w3[..., None] * a * a).sum((1, 2)).clamp(
-                    min=1e-9
-                )
+                s = (w3[..., None] * a * target3_c).sum((1, 2)) / (w3[..., None] * a * a).sum(
+                    (1, 2)
+                ).clamp(min=1e-9)
                 a = a * s[:, None, None]
             r3 = (a - target3_c).square().sum(-1)  # (P, K) m^2
             X = kp_cam + transl[:, None]

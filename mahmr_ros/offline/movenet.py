@@ -31,7 +31,9 @@ SINGLE_VARIANTS = {"thunder": ("movenet-thunder", 256), "lightning": ("movenet-l
 CROP_EDGE = 0.02
 
 
-def square_crop_transform(box_xyxy_px: np.ndarray, crop_scale: float, size: int) -> tuple[np.ndarray, float]:
+def square_crop_transform(
+    box_xyxy_px: np.ndarray, crop_scale: float, size: int
+) -> tuple[np.ndarray, float]:
     """Affine (2, 3) mapping image pixels into a ``size`` x ``size`` crop centred on the box.
 
     The crop is a square of side ``crop_scale * max(box width, box height)`` (image pixels).
@@ -59,7 +61,11 @@ class MoveNetSingle:
     """
 
     def __init__(
-        self, variant: str = "thunder", crop_scale: float = 1.25, threads: int = 1, workers: int = 1
+        self,
+        variant: str = "thunder",
+        crop_scale: float = 1.25,
+        threads: int = 1,
+        workers: int = 1,
     ):
         if variant not in SINGLE_VARIANTS:
             raise ValueError(
@@ -92,7 +98,9 @@ class MoveNetSingle:
         keypoints = np.zeros((len(boxes), 17, 2))
         scores = np.zeros((len(boxes), 17))
         scale = crop_scale or self.crop_scale
-        results = run_concurrently(lambda box: self._one(image_bgr, box, scale), boxes, self.workers)
+        results = run_concurrently(
+            lambda box: self._one(image_bgr, box, scale), boxes, self.workers
+        )
         for i, (kp, sc) in enumerate(results):
             keypoints[i], scores[i] = kp, sc
         return keypoints, scores
@@ -104,7 +112,9 @@ class MoveNetSingle:
         import cv2
 
         M, (left, top, side) = square_crop_transform(box, crop_scale, self.size)
-        crop = cv2.warpAffine(image_bgr, M, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=0)
+        crop = cv2.warpAffine(
+            image_bgr, M, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=0
+        )
         rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.int32)[None]
         (out,) = self.session.run(None, {self._input: rgb})  # (1, 1, 17, 3) y, x, score
         yx = out[0, 0, :, :2].astype(np.float64)
@@ -125,7 +135,9 @@ def run_concurrently(fn, items, workers: int) -> list:
 
     pool = _POOLS.get(workers)
     if pool is None:
-        pool = _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offline-onnx")
+        pool = _POOLS[workers] = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="offline-onnx"
+        )
     return list(pool.map(fn, items))
 
 
@@ -147,7 +159,9 @@ class MoveNetMultiPose:
         self.session = load_session("movenet-multipose", threads)
         self._input = self.session.get_inputs()[0].name
 
-    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(
+        self, image_bgr: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """People in a frame.
 
         Args:
@@ -169,10 +183,14 @@ class MoveNetMultiPose:
         )
         (out,) = self.session.run(None, {self._input: net.astype(np.int32)[None]})
         rows = out[0].astype(np.float64)  # (6, 56)
-        to_px = np.array([net_w / w * W, net_h / h * H])  # normalised network coords -> original px (x, y)
+        to_px = np.array(
+            [net_w / w * W, net_h / h * H]
+        )  # normalised network coords -> original px (x, y)
         kp = rows[:, :51].reshape(-1, 17, 3)
         keypoints = kp[:, :, [1, 0]] * to_px
         ymin, xmin, ymax, xmax, score = rows[:, 51:].T
-        boxes = np.stack([xmin * to_px[0], ymin * to_px[1], xmax * to_px[0], ymax * to_px[1]], axis=1)
+        boxes = np.stack(
+            [xmin * to_px[0], ymin * to_px[1], xmax * to_px[0], ymax * to_px[1]], axis=1
+        )
         order = np.argsort(-score)
         return boxes[order], score[order], keypoints[order], kp[order, :, 2]

@@ -118,7 +118,9 @@ class NanoDet:
         """One network pass: person boxes (N, 4) xyxy in network pixels and scores (N,), thresholded."""
         blob = ((net_bgr.astype(np.float32) - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)[None]
         names = [n for stride in STRIDES for n in self._names[stride]]
-        outputs = dict(zip(names, self.session.run(names, {self._input: np.ascontiguousarray(blob)})))
+        outputs = dict(
+            zip(names, self.session.run(names, {self._input: np.ascontiguousarray(blob)}))
+        )
         boxes, scores = [], []
         for stride in STRIDES:
             cls_name, reg_name = self._names[stride]
@@ -127,7 +129,9 @@ class NanoDet:
             if len(keep) == 0:
                 continue
             dist = _softmax(outputs[reg_name][0, keep].reshape(-1, 4, REG_MAX + 1))
-            dist = (dist * np.arange(REG_MAX + 1, dtype=np.float32)).sum(-1) * stride  # (K, 4) l t r b
+            dist = (dist * np.arange(REG_MAX + 1, dtype=np.float32)).sum(
+                -1
+            ) * stride  # (K, 4) l t r b
             center = self._centers[stride][keep]
             boxes.append(np.concatenate([center - dist[:, :2], center + dist[:, 2:]], axis=1))
             scores.append(score[keep])

@@ -142,7 +142,9 @@ class PeopleDetector:
         workers: int = 1,
     ):
         if keypoints not in KEYPOINT_MODES:
-            raise ValueError(f"[offline] keypoints must be one of {KEYPOINT_MODES}, got '{keypoints}'")
+            raise ValueError(
+                f"[offline] keypoints must be one of {KEYPOINT_MODES}, got '{keypoints}'"
+            )
         if max_people < 1:
             raise ValueError(f"[offline] max_people must be >= 1, got {max_people}")
         if track_keypoints not in SINGLE_VARIANTS:
@@ -196,7 +198,9 @@ class PeopleDetector:
             return False
         if box_iou(box_a, box_b) > self.dedup_iou:
             return True
-        common = (a.keypoint_scores >= BOX_KEYPOINT_SCORE) & (b.keypoint_scores >= BOX_KEYPOINT_SCORE)
+        common = (a.keypoint_scores >= BOX_KEYPOINT_SCORE) & (
+            b.keypoint_scores >= BOX_KEYPOINT_SCORE
+        )
         if common.sum() < 3:
             return False
         distance = np.linalg.norm(a.keypoints_px[common] - b.keypoints_px[common], axis=1)
@@ -220,14 +224,18 @@ class PeopleDetector:
         _check_image(image_bgr)
         if self.multipose is not None:
             boxes, scores, kps, kp_scores = self.multipose(image_bgr)
-            people = [Person2D(b, float(s), k, ks) for b, s, k, ks in zip(boxes, scores, kps, kp_scores)]
+            people = [
+                Person2D(b, float(s), k, ks) for b, s, k, ks in zip(boxes, scores, kps, kp_scores)
+            ]
             return self._keep(people)
         boxes, scores = self.nanodet.detect(image_bgr)
         # keypoints for more candidates than max_people: some are rejected by their keypoints
         boxes, scores = boxes[: 2 * self.max_people], scores[: 2 * self.max_people]
         known = [replace(p) for p in known or []]
         if known and len(boxes):
-            overlap = np.array([[box_iou(p.bbox_xyxy_px, b) for b in boxes] for p in known])  # (N, B)
+            overlap = np.array(
+                [[box_iou(p.bbox_xyxy_px, b) for b in boxes] for p in known]
+            )  # (N, B)
             for p, row in zip(known, overlap):
                 if row.max() >= KNOWN_MIN_IOU:
                     p.score = float(scores[row.argmax()])
@@ -237,7 +245,11 @@ class PeopleDetector:
         kps, kp_scores = model(image_bgr, boxes)
         # a crop holding two people may give the other one's keypoints: such a candidate's keypoint box
         # leaves its detector box; retry it on a tight crop, and drop it if its keypoints still stray
-        strays = [i for i in range(len(boxes)) if not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])]
+        strays = [
+            i
+            for i in range(len(boxes))
+            if not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])
+        ]
         if strays:
             kps[strays], kp_scores[strays] = model(image_bgr, boxes[strays], crop_scale=1.0)
         people = [
@@ -289,7 +301,9 @@ class PeopleDetector:
                 continue
             person = Person2D(box, float(ks.mean()), k, ks)
             if any(other is not None and self._same_person(person, other) for other in people):
-                people.append(None)  # two boxes converged on one person: the earlier box keeps them
+                people.append(
+                    None
+                )  # two boxes converged on one person: the earlier box keeps them
                 continue
             people.append(person)
         return people

@@ -59,7 +59,9 @@ def blazepose_agrees(person: PersonKeypoints, blazepose: PersonKeypoints) -> boo
     if both.sum() < AGREE_MIN_KEYPOINTS:
         return False
     height = max(person.bbox_xyxy[3] - person.bbox_xyxy[1], 1.0)
-    return float(np.median(np.linalg.norm(a[both] - b[both], axis=1))) <= AGREE_MAX_DISTANCE * height
+    return (
+        float(np.median(np.linalg.norm(a[both] - b[both], axis=1))) <= AGREE_MAX_DISTANCE * height
+    )
 
 
 class DetectorSource:
@@ -117,7 +119,9 @@ class DetectorSource:
             pose.close()
         self._poses.clear()
 
-    def find(self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None) -> list[PersonKeypoints]:
+    def find(
+        self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None
+    ) -> list[PersonKeypoints]:
         """Full search: every person of the frame (detector + keypoints, + BlazePose unless ``never``).
 
         Args:
@@ -130,7 +134,8 @@ class DetectorSource:
         from mahmr_ros.offline.people2d import Person2D
 
         known = [
-            Person2D(p.bbox_xyxy, p.score, p.keypoints_px[:17], p.keypoint_scores[:17]) for p in known or []
+            Person2D(p.bbox_xyxy, p.score, p.keypoints_px[:17], p.keypoint_scores[:17])
+            for p in known or []
         ]
         found = self.detector.detect(image_bgr, known=known)
         people = [_as_keypoints(p) for p in found]
@@ -138,9 +143,13 @@ class DetectorSource:
             people = self._lift(image_bgr, K, people)
         return people
 
-    def follow(self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray) -> list[PersonKeypoints | None]:
+    def follow(
+        self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray
+    ) -> list[PersonKeypoints | None]:
         """Video mode: the last frame's people in their boxes (no detector); None for a person lost."""
-        people = [None if p is None else _as_keypoints(p) for p in self.detector.track(image_bgr, boxes)]
+        people = [
+            None if p is None else _as_keypoints(p) for p in self.detector.track(image_bgr, boxes)
+        ]
         if self.blazepose_3d == "always" and all(p is not None for p in people):
             people = self._lift(image_bgr, K, people)
         return people
@@ -159,7 +168,9 @@ class DetectorSource:
             results = [self._poses[0].process(image_bgr, boxes[0])]
         else:
             if self._pool is None:  # MediaPipe releases the GIL: crops overlap on the two cores
-                self._pool = ThreadPoolExecutor(max_workers=self.max_people, thread_name_prefix="blazepose")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_people, thread_name_prefix="blazepose"
+                )
             results = list(
                 self._pool.map(lambda pb: pb[0].process(image_bgr, pb[1]), zip(self._poses, boxes))
             )
@@ -178,7 +189,11 @@ class DetectorSource:
 def _as_keypoints(person) -> PersonKeypoints:
     """:class:`~mahmr_ros.offline.people2d.Person2D` -> the fit's :class:`PersonKeypoints` (COCO-17)."""
     return PersonKeypoints(
-        person.bbox_xyxy_px, person.keypoints_px, person.keypoint_scores, person.score, source="movenet"
+        person.bbox_xyxy_px,
+        person.keypoints_px,
+        person.keypoint_scores,
+        person.score,
+        source="movenet",
     )
 
 
@@ -198,11 +213,15 @@ class BlazePoseSource:
     def close(self) -> None:
         self.finder.close()
 
-    def find(self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None) -> list[PersonKeypoints]:
+    def find(
+        self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None
+    ) -> list[PersonKeypoints]:
         """Full search (``known`` is not used: BlazePose's follow keeps no partial result)."""
         return [from_blazepose(landmarks, K) for landmarks in self.finder.find(image_bgr)]
 
-    def follow(self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray) -> list[PersonKeypoints | None]:
+    def follow(
+        self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray
+    ) -> list[PersonKeypoints | None]:
         """The last frame's people in their boxes; all None when one was lost (``PersonFinder.follow``)."""
         found = self.finder.follow(image_bgr, boxes)
         if found is None:

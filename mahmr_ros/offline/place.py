@@ -77,14 +77,19 @@ def solve_translation(
     w = np.clip(np.nan_to_num(w), 0, None)
     keep = (w > 0) & np.all(np.isfinite(uv), axis=1)
     if keep.sum() < 2:
-        raise ValueError(f"[offline] solve_translation needs >= 2 weighted points, got {int(keep.sum())}")
+        raise ValueError(
+            f"[offline] solve_translation needs >= 2 weighted points, got {int(keep.sum())}"
+        )
     P, uv, w = P[keep], uv[keep], w[keep]
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     du, dv = uv[:, 0] - cx, uv[:, 1] - cy
     # fx (X + tx) - du (Z + tz) = 0  and  fy (Y + ty) - dv (Z + tz) = 0, linear in t = (tx, ty, tz)
     zeros = np.zeros_like(du)
     A = np.concatenate(
-        [np.stack([np.full_like(du, fx), zeros, -du], 1), np.stack([zeros, np.full_like(dv, fy), -dv], 1)]
+        [
+            np.stack([np.full_like(du, fx), zeros, -du], 1),
+            np.stack([zeros, np.full_like(dv, fy), -dv], 1),
+        ]
     )
     b = np.concatenate([du * P[:, 2] - fx * P[:, 0], dv * P[:, 2] - fy * P[:, 1]])
     sw = np.sqrt(np.concatenate([w, w]))
@@ -94,7 +99,9 @@ def solve_translation(
         up, height, contact, floor_weight = floor
         up, contact = np.asarray(up, np.float64), np.asarray(contact, np.float64)
         sw = np.concatenate([sw, [math.sqrt(max(float(floor_weight), 0.0))]])
-        gauss_newton_steps = max(gauss_newton_steps, 2)  # the floor residual enters the Gauss-Newton steps
+        gauss_newton_steps = max(
+            gauss_newton_steps, 2
+        )  # the floor residual enters the Gauss-Newton steps
     for _ in range(gauss_newton_steps):
         X = P + t
         z = np.maximum(X[:, 2], 1e-3)

@@ -94,7 +94,9 @@ class BlazePose:
     def close(self) -> None:
         self._pose.close()
 
-    def process(self, image_bgr: np.ndarray, box_xyxy: np.ndarray | None = None) -> PoseLandmarks | None:
+    def process(
+        self, image_bgr: np.ndarray, box_xyxy: np.ndarray | None = None
+    ) -> PoseLandmarks | None:
         """Landmarks of the most prominent person in the image or in a box of it.
 
         Args:
@@ -124,10 +126,16 @@ class BlazePose:
         result = self._pose.process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
         if result.pose_landmarks is None:
             return None
-        lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float64)
-        world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], dtype=np.float64)
+        lm = np.array(
+            [(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float64
+        )
+        world = np.array(
+            [(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], dtype=np.float64
+        )
         ch, cw = iy1 - iy0, ix1 - ix0
-        uv = np.stack([ix0 + lm[:, 0] * cw, iy0 + lm[:, 1] * ch], axis=1) - 0.5  # normalised -> pixel centres
+        uv = (
+            np.stack([ix0 + lm[:, 0] * cw, iy0 + lm[:, 1] * ch], axis=1) - 0.5
+        )  # normalised -> pixel centres
         vis = lm[:, 2]
         body = vis[11:29] > 0.5
         pts = uv[11:29][body] if body.sum() >= 4 else uv

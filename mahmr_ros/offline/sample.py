@@ -108,7 +108,11 @@ def load_sample(rebuild: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """
     image, K = sample_frame(rebuild=rebuild)
     info = json.loads(_truth_path().read_text())
-    return image, K, {"source": info["source"], "num_people": len(info["people"]), "people": info["people"]}
+    return (
+        image,
+        K,
+        {"source": info["source"], "num_people": len(info["people"]), "people": info["people"]},
+    )
 
 
 def sample_truth() -> list[dict]:
@@ -141,7 +145,9 @@ def _vertex_colors(body, vertices_rest: np.ndarray, person: ScenePerson) -> np.n
     colors[head] = _SKIN_BGR
     z, y = vertices_rest[:, 2], vertices_rest[:, 1]
     top = z[head].max()
-    scalp = head & ((z > top - 0.08 * (top - z.min()) / 1.7 * 1.3) | ((y > 0.02) & (z > top - 0.2)))
+    scalp = head & (
+        (z > top - 0.08 * (top - z.min()) / 1.7 * 1.3) | ((y > 0.02) & (z > top - 0.2))
+    )
     colors[scalp] = _HAIR_BGR
     return colors
 
@@ -158,7 +164,11 @@ def _background(w: int, h: int, horizon_px: float) -> np.ndarray:
 
 
 def render_mesh_painter(
-    image: np.ndarray, vertices_cam: np.ndarray, faces: np.ndarray, colors_bgr: np.ndarray, K: np.ndarray
+    image: np.ndarray,
+    vertices_cam: np.ndarray,
+    faces: np.ndarray,
+    colors_bgr: np.ndarray,
+    K: np.ndarray,
 ) -> np.ndarray:
     """Draw meshes over ``image`` far to near with Lambert shading (no z-buffer: painter's algorithm).
 
@@ -177,7 +187,9 @@ def render_mesh_painter(
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
     centre = tri.mean(1)
-    facing = np.einsum("fi,fi->f", normal, centre) < 0  # back-face culling (normal points to the camera)
+    facing = (
+        np.einsum("fi,fi->f", normal, centre) < 0
+    )  # back-face culling (normal points to the camera)
     light = np.array([-0.4, -0.6, -0.7])
     light /= np.linalg.norm(light)
     shade = 0.45 + 0.55 * np.clip(normal @ light, 0, 1)
@@ -242,7 +254,9 @@ def render_sample(
         yaw = np.radians(person.yaw_deg)
         # Anny frame (x body-left, y back, z up) -> camera frame for a person facing the camera, then yaw
         R_face = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
-        R_yaw = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+        R_yaw = np.array(
+            [[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]]
+        )
         R = R_yaw @ R_face
         verts = out["vertices"][i].numpy() @ R.T
         kps = out["keypoints"][i].numpy() @ R.T
@@ -274,4 +288,9 @@ def render_sample(
     image = render_mesh_painter(image, verts, faces, colors, K_big)
     image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     people.sort(key=lambda p: p["bbox_xyxy"][0])
-    return image, {"K": K.tolist(), "people": people, "source": SAMPLE_SOURCE, "version": SAMPLE_VERSION}
+    return image, {
+        "K": K.tolist(),
+        "people": people,
+        "source": SAMPLE_SOURCE,
+        "version": SAMPLE_VERSION,
+    }

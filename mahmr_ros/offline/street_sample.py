@@ -74,7 +74,9 @@ def fetch_vtest(dest: Path | None = None) -> Path:
         if not archives:
             raise FetchError(f"[offline] pip download {OPENCV_SDIST} left no source archive")
         with tarfile.open(archives[-1], "r:gz") as tar:
-            member = next((m for m in tar.getmembers() if m.name.endswith("samples/data/vtest.avi")), None)
+            member = next(
+                (m for m in tar.getmembers() if m.name.endswith("samples/data/vtest.avi")), None
+            )
             if member is None:
                 raise FetchError(f"[offline] {archives[-1].name} holds no samples/data/vtest.avi")
             with tar.extractfile(member) as src:

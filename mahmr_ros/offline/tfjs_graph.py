@@ -89,13 +89,18 @@ class TfjsNode:
     def attr_strs(self, key: str) -> list[str]:
         import base64
 
-        return [base64.b64decode(s).decode() for s in self.attr.get(key, {}).get("list", {}).get("s", [])]
+        return [
+            base64.b64decode(s).decode()
+            for s in self.attr.get(key, {}).get("list", {}).get("s", [])
+        ]
 
     def attr_dtype(self, key: str):
         """numpy dtype of a ``{"type": "DT_..."}`` attribute."""
         name = self.attr.get(key, {}).get("type", "")
         if name not in TF_DTYPES:
-            raise TfjsFormatError(f"node {self.name} ({self.op}): unsupported dtype '{name}' in '{key}'")
+            raise TfjsFormatError(
+                f"node {self.name} ({self.op}): unsupported dtype '{name}' in '{key}'"
+            )
         return np.dtype(TF_DTYPES[name])
 
 
@@ -156,7 +161,9 @@ def _read_weights(model_dir: Path, manifest: list[dict]) -> dict[str, np.ndarray
                 stored = np.dtype(_QUANTIZED_DTYPES[quant["dtype"]])
             else:
                 if entry["dtype"] not in _MANIFEST_DTYPES:
-                    raise TfjsFormatError(f"weight {entry['name']}: unsupported dtype {entry['dtype']}")
+                    raise TfjsFormatError(
+                        f"weight {entry['name']}: unsupported dtype {entry['dtype']}"
+                    )
                 stored = np.dtype(_MANIFEST_DTYPES[entry["dtype"]])
             nbytes = count * stored.itemsize
             if offset + nbytes > len(data):
@@ -176,7 +183,9 @@ def _read_weights(model_dir: Path, manifest: list[dict]) -> dict[str, np.ndarray
                 value = raw.copy()
             weights[entry["name"]] = value
         if offset != len(data):
-            raise TfjsFormatError(f"weight shards of {model_dir}: {len(data) - offset} bytes left unread")
+            raise TfjsFormatError(
+                f"weight shards of {model_dir}: {len(data) - offset} bytes left unread"
+            )
     return weights
 
 
@@ -192,16 +201,22 @@ def load_tfjs_graph(model_json: str | Path) -> TfjsGraph:
     except (OSError, json.JSONDecodeError) as err:
         raise TfjsFormatError(f"cannot read TF.js model {model_json}: {err}") from err
     if doc.get("format") != "graph-model" or "modelTopology" not in doc:
-        raise TfjsFormatError(f"{model_json} is not a TF.js graph model (format={doc.get('format')!r})")
+        raise TfjsFormatError(
+            f"{model_json} is not a TF.js graph model (format={doc.get('format')!r})"
+        )
     nodes = []
     for raw in doc["modelTopology"].get("node", []):
-        inputs = [ref for ref in (_parse_input(r) for r in raw.get("input", [])) if ref is not None]
+        inputs = [
+            ref for ref in (_parse_input(r) for r in raw.get("input", [])) if ref is not None
+        ]
         nodes.append(TfjsNode(raw["name"], raw["op"], inputs, raw.get("attr", {})))
     weights = _read_weights(model_json.parent, doc.get("weightsManifest", []))
     for node in nodes:
         if node.op == "Const":
             if node.name not in weights:
-                raise TfjsFormatError(f"{model_json}: Const {node.name} has no value in the weights manifest")
+                raise TfjsFormatError(
+                    f"{model_json}: Const {node.name} has no value in the weights manifest"
+                )
             weights[node.name] = weights[node.name].astype(node.attr_dtype("dtype"))
     signature = doc.get("signature", {})
     inputs = [_tensor_spec(k, v) for k, v in signature.get("inputs", {}).items()]
@@ -211,7 +226,10 @@ def load_tfjs_graph(model_json: str | Path) -> TfjsGraph:
             TfjsTensorSpec(
                 n.name,
                 n.attr_dtype("dtype"),
-                [int(d.get("size", -1)) for d in n.attr.get("shape", {}).get("shape", {}).get("dim", [])],
+                [
+                    int(d.get("size", -1))
+                    for d in n.attr.get("shape", {}).get("shape", {}).get("dim", [])
+                ],
             )
             for n in nodes
             if n.op == "Placeholder"

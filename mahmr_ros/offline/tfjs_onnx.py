@@ -55,7 +55,9 @@ class TfjsToOnnx(OpHandlers):
         """ONNX tensor name of input ``k``; a Const becomes an initializer only once used as a tensor (the
         ones read as attributes, e.g. perm or axis, would be dead weight)."""
         if k >= len(node.inputs):
-            raise UnsupportedOpError(f"{node.op} {node.name}: expected input {k}, has {len(node.inputs)}")
+            raise UnsupportedOpError(
+                f"{node.op} {node.name}: expected input {k}, has {len(node.inputs)}"
+            )
         src, index = node.inputs[k]
         if self.by_name[src].op == "Const" and src not in self.initializers:
             self.initializers[src] = self.graph.weights[src]
@@ -65,7 +67,9 @@ class TfjsToOnnx(OpHandlers):
         """Value of input ``k`` when it is a Const node (attributes such as perm/axis/paddings must be)."""
         src, index = node.inputs[k]
         if self.by_name[src].op != "Const" or index != 0:
-            raise UnsupportedOpError(f"{node.op} {node.name}: input {k} ({src}) must be a constant")
+            raise UnsupportedOpError(
+                f"{node.op} {node.name}: input {k} ({src}) must be a constant"
+            )
         return self.graph.weights[src]
 
     def is_const(self, node: TfjsNode, k: int) -> bool:
@@ -80,7 +84,9 @@ class TfjsToOnnx(OpHandlers):
         self.initializers[name] = np.asarray(value)
         return name
 
-    def emit(self, op: str, inputs: list[str], outputs: list[str] | None = None, n_out: int = 1, **attrs):
+    def emit(
+        self, op: str, inputs: list[str], outputs: list[str] | None = None, n_out: int = 1, **attrs
+    ):
         """Append one ONNX node; returns its output names (fresh unique names unless given)."""
         if outputs is None:
             outputs = [self.fresh(op) for _ in range(n_out)]
@@ -125,7 +131,9 @@ class TfjsToOnnx(OpHandlers):
         nodes = self.needed_nodes()
         unknown = sorted({n.op for n in nodes} - set(SUPPORTED_OPS))
         if unknown:
-            raise UnsupportedOpError(f"TF ops not supported by this converter: {', '.join(unknown)}")
+            raise UnsupportedOpError(
+                f"TF ops not supported by this converter: {', '.join(unknown)}"
+            )
         input_names = {spec.name for spec in self.graph.inputs}
         for node in nodes:
             if node.op == "Placeholder":
@@ -150,16 +158,22 @@ class TfjsToOnnx(OpHandlers):
         initializers = [numpy_helper.from_array(v, k) for k, v in self.initializers.items()]
         graph = helper.make_graph(self.onnx_nodes, "tfjs_graph", inputs, outputs, initializers)
         model = helper.make_model(
-            graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mahmr_ros.offline.tfjs_onnx"
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="mahmr_ros.offline.tfjs_onnx",
         )
-        model.ir_version = 8  # opset 18 needs IR >= 8; keep it as low as allowed for older onnxruntime
+        model.ir_version = (
+            8  # opset 18 needs IR >= 8; keep it as low as allowed for older onnxruntime
+        )
         onnx.checker.check_model(model)
         return model
 
 
 #: TensorFlow ops this converter implements (``Placeholder`` and ``Const`` included).
 SUPPORTED_OPS = tuple(
-    sorted({name[3:] for name in dir(TfjsToOnnx) if name.startswith("op_")} | {"Placeholder", "Const"})
+    sorted(
+        {name[3:] for name in dir(TfjsToOnnx) if name.startswith("op_")} | {"Placeholder", "Const"}
+    )
 )
 
 

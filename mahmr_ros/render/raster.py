@@ -90,7 +90,9 @@ def render_scale(image_hw: tuple[int, int], max_side: int | None) -> float:
 def _check_common(K, image_hw) -> tuple[np.ndarray, tuple[int, int]]:
     K = np.asarray(K, dtype=np.float64)
     if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"[render] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}")
+        raise ValueError(
+            f"[render] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}"
+        )
     H, W = (int(image_hw[0]), int(image_hw[1]))
     if H < 1 or W < 1:
         raise ValueError(f"[render] image_hw must be positive (H, W), got {image_hw}")
@@ -106,23 +108,38 @@ def _as_vertices(vertices_cam, device) -> torch.Tensor:
     if verts.ndim == 2:
         verts = verts[None]
     if verts.ndim != 3 or verts.shape[-1] != 3:
-        raise ValueError(f"[render] vertices must be (P, V, 3) or (V, 3), got {tuple(verts.shape)}")
+        raise ValueError(
+            f"[render] vertices must be (P, V, 3) or (V, 3), got {tuple(verts.shape)}"
+        )
     return verts
 
 
 def _resize_masks(masks, P: int, hw: tuple[int, int], device) -> torch.Tensor | None:
     if masks is None:
         return None
-    m = torch.as_tensor(np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks, device=device)
+    m = torch.as_tensor(
+        np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks, device=device
+    )
     if m.ndim == 2:
         m = m[None]
     if m.ndim != 3 or m.shape[0] != P:
         raise ValueError(f"[render] masks must be (P={P}, H, W) booleans, got {tuple(m.shape)}")
     m = m.bool()
     h, w = hw
-    if tuple(m.shape[1:]) != (h, w):  # nearest resize, sampling the original pixel under each centre
-        ys = ((torch.arange(h, device=device) + 0.5) * (m.shape[1] / h)).long().clamp_(max=m.shape[1] - 1)
-        xs = ((torch.arange(w, device=device) + 0.5) * (m.shape[2] / w)).long().clamp_(max=m.shape[2] - 1)
+    if tuple(m.shape[1:]) != (
+        h,
+        w,
+    ):  # nearest resize, sampling the original pixel under each centre
+        ys = (
+            ((torch.arange(h, device=device) + 0.5) * (m.shape[1] / h))
+            .long()
+            .clamp_(max=m.shape[1] - 1)
+        )
+        xs = (
+            ((torch.arange(w, device=device) + 0.5) * (m.shape[2] / w))
+            .long()
+            .clamp_(max=m.shape[2] - 1)
+        )
         m = m[:, ys][:, :, xs]
     return m
 
@@ -190,11 +207,15 @@ def rasterize_meshes(
     verts = _as_vertices(vertices_cam, device)
     faces_t = torch.as_tensor(np.asarray(faces, dtype=np.int64), device=device)
     if faces_t.ndim != 2 or faces_t.shape[1] != 3:
-        raise ValueError(f"[render] faces must be (F, 3) integer indices, got {tuple(faces_t.shape)}")
+        raise ValueError(
+            f"[render] faces must be (F, 3) integer indices, got {tuple(faces_t.shape)}"
+        )
     P, V = verts.shape[0], verts.shape[1]
     F = faces_t.shape[0]
     if P and F and (int(faces_t.max()) >= V or int(faces_t.min()) < 0):
-        raise ValueError(f"[render] faces index vertex {int(faces_t.max())} but meshes have V={V} vertices")
+        raise ValueError(
+            f"[render] faces index vertex {int(faces_t.max())} but meshes have V={V} vertices"
+        )
     mask_r = _resize_masks(masks, P, hw, device)
     if P == 0 or F == 0:
         none = torch.zeros(0, dtype=torch.int64, device=device)
@@ -224,7 +245,9 @@ def rasterize_meshes(
         sel = ids[(size[ids] <= side) & (size[ids] > side // 2)]
         chunk = max(1, _MAX_CANDIDATES // (side * side))
         for start in range(0, sel.numel(), chunk):
-            k, p = _fragments(sel[start : start + chunk], side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r)
+            k, p = _fragments(
+                sel[start : start + chunk], side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r
+            )
             keys.append(k)
             pixs.append(p)
         side *= 2
@@ -237,7 +260,9 @@ def _fragments(t, side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r):
     """Candidate pixels of triangles ``t`` in a side x side box: (keys, flat pixel indices) of inside ones."""
     device = u.device
     offs = torch.arange(side, device=device, dtype=u.dtype)
-    px = (x0[t, None, None] + offs[None, None, :]).expand(-1, side, side)  # (Tb, side, side) pixel x
+    px = (x0[t, None, None] + offs[None, None, :]).expand(
+        -1, side, side
+    )  # (Tb, side, side) pixel x
     py = (y0[t, None, None] + offs[None, :, None]).expand(-1, side, side)
     inb = (px <= x1[t, None, None]) & (py <= y1[t, None, None])
     ut, vt = u[t], v[t]  # (Tb, 3)
@@ -257,7 +282,9 @@ def _fragments(t, side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r):
     pix = py.long() * w + px.long()
     if mask_r is not None:
         owner = tid // F
-        inside &= mask_r.view(mask_r.shape[0], -1)[owner.clamp(min=0), pix.clamp(0, mask_r[0].numel() - 1)]
+        inside &= mask_r.view(mask_r.shape[0], -1)[
+            owner.clamp(min=0), pix.clamp(0, mask_r[0].numel() - 1)
+        ]
     return _key(depth[inside], tid[inside]), pix[inside]
 
 
@@ -321,7 +348,9 @@ def splat_points(
     return _decode(buf, hw, K_r, r, N)
 
 
-def project_to_raster(points_cam, raster: RasterResult) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def project_to_raster(
+    points_cam, raster: RasterResult
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Nearest rendered pixel of each point.
 
     Args:

@@ -51,7 +51,9 @@ MARKER_NAMESPACE = "mahmr"
 
 def body_rotmat(human: HumanEstimate) -> np.ndarray:
     """``R_cam_body`` (3, 3): REP-155 body axes in the camera frame (identity SMPL orientation if unknown)."""
-    R_cam_smpl = np.eye(3) if human.orientation is None else np.asarray(human.orientation, np.float64)
+    R_cam_smpl = (
+        np.eye(3) if human.orientation is None else np.asarray(human.orientation, np.float64)
+    )
     return R_cam_smpl @ R_SMPL_BODY
 
 
@@ -87,7 +89,9 @@ def pose_msg(position, rotmat) -> Pose:
     return pose
 
 
-def human_to_msg(human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool = True) -> HumanMesh:
+def human_to_msg(
+    human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool = True
+) -> HumanMesh:
     """One HumanEstimate -> HumanMesh (camera frame; pelvis orientation in REP-155 body axes)."""
     msg = HumanMesh()
     msg.id = human.track_id
@@ -101,7 +105,9 @@ def human_to_msg(human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool =
     if human.pose is not None:
         msg.pose = np.asarray(human.pose, np.float32).ravel()
     elif human.rotmats.ndim == 3 and len(human.rotmats):
-        msg.pose = rotmat_to_axis_angle(np.asarray(human.rotmats, np.float64)).astype(np.float32).ravel()
+        msg.pose = (
+            rotmat_to_axis_angle(np.asarray(human.rotmats, np.float64)).astype(np.float32).ravel()
+        )
     msg.joints = np.asarray(human.joints, np.float32).ravel()
     if publish_vertices:
         msg.vertices = np.asarray(human.vertices, np.float32).ravel()
@@ -111,7 +117,10 @@ def human_to_msg(human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool =
 
 
 def frame_to_msg(
-    result: FrameResult, header: Header, publish_vertices: bool = True, processing_ms: float | None = None
+    result: FrameResult,
+    header: Header,
+    publish_vertices: bool = True,
+    processing_ms: float | None = None,
 ) -> HumanMeshArray:
     """FrameResult -> HumanMeshArray with the input header (stamp, frame_id) unchanged.
 
@@ -168,7 +177,12 @@ def msg_to_humans(msg: HumanMeshArray) -> list[HumanEstimate]:
         humans.append(
             HumanEstimate(
                 score=mesh.confidence,
-                bbox_xyxy=[roi.x_offset, roi.y_offset, roi.x_offset + roi.width, roi.y_offset + roi.height],
+                bbox_xyxy=[
+                    roi.x_offset,
+                    roi.y_offset,
+                    roi.x_offset + roi.width,
+                    roi.y_offset + roi.height,
+                ],
                 rotmats=rotmats,
                 betas=np.asarray(mesh.shape, np.float32),
                 transl=[mesh.translation.x, mesh.translation.y, mesh.translation.z],
@@ -276,7 +290,9 @@ def body_transforms(
         if not human.track_id:
             continue
         R_cam_body = body_rotmat(human)
-        transforms.append(_transform(header, BODY_FRAME_PREFIX + human.track_id, human.pelvis, R_cam_body))
+        transforms.append(
+            _transform(header, BODY_FRAME_PREFIX + human.track_id, human.pelvis, R_cam_body)
+        )
         for name, joint in zip(joint_names or [], human.joints):
             transforms.append(_transform(header, f"{name}_{human.track_id}", joint, R_cam_body))
     return transforms
@@ -329,7 +345,11 @@ def markers_from_frame(
             mesh.points = [Point(x=x, y=y, z=z) for x, y, z in vertices[faces.ravel()].tolist()]
             out.markers.append(mesh)
         label = _marker(header, 2 * index + 1, Marker.TEXT_VIEW_FACING, lifetime, (r, g, b, 1.0))
-        top = vertices[np.argmin(vertices[:, 1])] if len(vertices) else np.asarray(human.pelvis, np.float64)
+        top = (
+            vertices[np.argmin(vertices[:, 1])]
+            if len(vertices)
+            else np.asarray(human.pelvis, np.float64)
+        )
         label.pose.position = Point(x=float(top[0]), y=float(top[1]) - 0.15, z=float(top[2]))
         label.scale.z = 0.12
         distance_m = float(np.linalg.norm(human.pelvis))
@@ -349,6 +369,8 @@ def _marker(header: Header, marker_id: int, kind: int, lifetime: Duration, rgba)
     marker.type = kind
     marker.action = Marker.ADD
     marker.pose.orientation.w = 1.0
-    marker.color = ColorRGBA(r=float(rgba[0]), g=float(rgba[1]), b=float(rgba[2]), a=float(rgba[3]))
+    marker.color = ColorRGBA(
+        r=float(rgba[0]), g=float(rgba[1]), b=float(rgba[2]), a=float(rgba[3])
+    )
     marker.lifetime = lifetime
     return marker

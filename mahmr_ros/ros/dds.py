@@ -45,7 +45,9 @@ def use_large_frame_profile(environ: MutableMapping[str, str] = os.environ) -> s
     Returns:
         The profile path set, or None when nothing was changed.
     """
-    rmw = environ.get("RMW_IMPLEMENTATION", "") or "rmw_fastrtps_cpp"  # Humble's and Jazzy's default
+    rmw = (
+        environ.get("RMW_IMPLEMENTATION", "") or "rmw_fastrtps_cpp"
+    )  # Humble's and Jazzy's default
     if not rmw.startswith("rmw_fastrtps") or any(name in environ for name in PROFILE_VARIABLES):
         return None
     path = profile_path()

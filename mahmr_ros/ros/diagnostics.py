@@ -73,8 +73,12 @@ def node_status(node) -> tuple[int, str, dict[str, str]]:
         estimator, config = node.pipeline.estimator, node.config
         values["estimator"] = type(estimator).__name__
         values["body_model"] = node.pipeline.body_model
-        values["backend"] = str(getattr(estimator, "backend", config.pipeline_value("model.backend")))
-        values["precision"] = str(getattr(estimator, "precision", config.pipeline_value("model.precision")))
+        values["backend"] = str(
+            getattr(estimator, "backend", config.pipeline_value("model.backend"))
+        )
+        values["precision"] = str(
+            getattr(estimator, "precision", config.pipeline_value("model.precision"))
+        )
     floor = getattr(node, "last_floor", None)
     if floor is not None:
         values.update({

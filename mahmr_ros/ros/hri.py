@@ -73,11 +73,15 @@ class HriPublisher:
             if human.track_id not in self._per_id:
                 base = f"{BODIES_NS}/{human.track_id}"
                 self._per_id[human.track_id] = (
-                    self._node.create_publisher(msgs.NormalizedRegionOfInterest2D, f"{base}/roi", 1),
+                    self._node.create_publisher(
+                        msgs.NormalizedRegionOfInterest2D, f"{base}/roi", 1
+                    ),
                     self._node.create_publisher(msgs.Skeleton2D, f"{base}/skeleton2d", 1),
                 )
             roi_pub, skeleton_pub = self._per_id[human.track_id]
-            x1, y1, x2, y2 = np.clip(np.asarray(human.bbox_xyxy, np.float64) / np.tile(scale, 2), 0.0, 1.0)
+            x1, y1, x2, y2 = np.clip(
+                np.asarray(human.bbox_xyxy, np.float64) / np.tile(scale, 2), 0.0, 1.0
+            )
             roi_pub.publish(
                 msgs.NormalizedRegionOfInterest2D(
                     header=header, xmin=x1, ymin=y1, xmax=x2, ymax=y2, c=float(human.score)
@@ -86,7 +90,9 @@ class HriPublisher:
             keypoints = coco18_keypoints(human, joint_names, result.K_used)
             skeleton = msgs.Skeleton2D(header=header)
             skeleton.skeleton = [
-                msgs.NormalizedPointOfInterest2D(x=float(u / scale[0]), y=float(v / scale[1]), c=float(c))
+                msgs.NormalizedPointOfInterest2D(
+                    x=float(u / scale[0]), y=float(v / scale[1]), c=float(c)
+                )
                 for u, v, c in keypoints
             ]
             skeleton_pub.publish(skeleton)

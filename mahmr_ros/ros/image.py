@@ -76,7 +76,9 @@ def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
     channels, kind, conversion = ENCODINGS[encoding]
     if channels == 2 and width % 2:  # 4:2:2 packs two pixels per (U, Y, V, Y) group
         raise ImageError(f"[image] {encoding} needs an even width, got {width} px")
-    pixels = _pixels(msg, channels, kind)  # also checks step and buffer size, before cv_bridge sees them
+    pixels = _pixels(
+        msg, channels, kind
+    )  # also checks step and buffer size, before cv_bridge sees them
     bridge = cv_bridge() if use_cv_bridge else None
     try:
         if bridge is not None:
@@ -87,7 +89,9 @@ def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
             return np.ascontiguousarray(pixels)
         return cv2.cvtColor(pixels[:, :, 0] if channels == 1 else pixels, conversion)
     except (cv2.error, TypeError, ValueError) as err:  # cv_bridge's CvBridgeError is a TypeError
-        raise ImageError(f"[image] cannot convert {width}x{height} {encoding} to bgr8: {err}") from err
+        raise ImageError(
+            f"[image] cannot convert {width}x{height} {encoding} to bgr8: {err}"
+        ) from err
 
 
 def _pixels(msg, channels: int, kind: str) -> np.ndarray:
@@ -96,9 +100,13 @@ def _pixels(msg, channels: int, kind: str) -> np.ndarray:
     dtype = np.dtype(kind).newbyteorder(">" if msg.is_bigendian else "<")
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
-        raise ImageError(f"[image] step {step} < width * bytes per pixel = {row_bytes} ({msg.encoding})")
+        raise ImageError(
+            f"[image] step {step} < width * bytes per pixel = {row_bytes} ({msg.encoding})"
+        )
     if len(msg.data) < step * (height - 1) + row_bytes:
-        raise ImageError(f"[image] {len(msg.data)} bytes < step * height = {step * height} ({msg.encoding})")
+        raise ImageError(
+            f"[image] {len(msg.data)} bytes < step * height = {step * height} ({msg.encoding})"
+        )
     buffer = np.frombuffer(memoryview(msg.data), dtype=np.uint8)
     rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1))
     return np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)

@@ -22,7 +22,9 @@ from sensor_msgs.msg import CompressedImage, Image
 from mahmr_ros.ros.sync import DepthJoiner, Pairing, create_pairing, stamp_ns
 
 DISCOVERY_POLL_S = 0.05  # input.image_qos auto: how often to look for the input topics' publishers
-DEPTH_FLUSH_S = 0.01  # how often frames waiting for their depth image are checked for the end of the wait
+DEPTH_FLUSH_S = (
+    0.01  # how often frames waiting for their depth image are checked for the end of the wait
+)
 
 
 class NodeInputs:
@@ -62,7 +64,9 @@ class NodeInputs:
 
     @property
     def connected(self) -> bool:
-        return self.pairing is not None and (self.depth_joiner is None or self.depth_sub is not None)
+        return self.pairing is not None and (
+            self.depth_joiner is None or self.depth_sub is not None
+        )
 
     def hand_over(self, image_msg, info_msg) -> None:
         """An image (and its CameraInfo) the node accepted: to the DepthJoiner (rgbd), else on as it is."""
@@ -83,7 +87,10 @@ class NodeInputs:
                                                                  image_qos)])  # fmt: skip
             else:
                 info_topic = node.resolve_topic_name("camera_info")
-                qos = (image_qos, self.qos_for(info_topic) or self._qos(ReliabilityPolicy.BEST_EFFORT))
+                qos = (
+                    image_qos,
+                    self.qos_for(info_topic) or self._qos(ReliabilityPolicy.BEST_EFFORT),
+                )
                 self.pairing = create_pairing(node, image_type, self.image_topic, info_topic, qos, cfg,
                                               self._on_pair)  # fmt: skip
         if self.depth_joiner is not None and self.depth_sub is None:
@@ -114,8 +121,12 @@ class NodeInputs:
         choice = self.config.input_image_qos
         if choice != "auto":
             reliable = choice == "reliable"
-            return self._qos(ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
-        offered = [info.qos_profile.reliability for info in self.node.get_publishers_info_by_topic(topic)]
+            return self._qos(
+                ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
+            )
+        offered = [
+            info.qos_profile.reliability for info in self.node.get_publishers_info_by_topic(topic)
+        ]
         if not offered:
             return None
         reliable = all(r == ReliabilityPolicy.RELIABLE for r in offered)
@@ -127,7 +138,9 @@ class NodeInputs:
         if self.config.input_image_qos != "auto":
             return
         again = False
-        if self.pairing is not None and any(map(self._misses_a_publisher, self.pairing.subscriptions)):
+        if self.pairing is not None and any(
+            map(self._misses_a_publisher, self.pairing.subscriptions)
+        ):
             for subscription in self.pairing.subscriptions:
                 self.node.destroy_subscription(subscription)
             self.pairing, again = None, True

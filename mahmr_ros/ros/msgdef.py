@@ -47,7 +47,9 @@ def msg_text(type_name: str) -> str:
     try:
         path = Path(get_package_share_directory(package)) / "msg" / f"{name}.msg"
     except PackageNotFoundError as err:
-        raise FileNotFoundError(f"[msgdef] package '{package}' of {type_name} is not installed") from err
+        raise FileNotFoundError(
+            f"[msgdef] package '{package}' of {type_name} is not installed"
+        ) from err
     if not path.is_file():
         raise FileNotFoundError(f"[msgdef] no definition of {type_name} at {path}")
     return path.read_text()

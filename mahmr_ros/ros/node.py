@@ -49,7 +49,12 @@ from mahmr_ros.ros.diagnostics import RateMeter, destroy_updater, make_updater, 
 from mahmr_ros.ros.hri import make_hri_publisher
 from mahmr_ros.ros.image import bgr_to_image_msg, compressed_to_bgr, depth_to_metres, image_to_bgr
 from mahmr_ros.ros.inputs import NodeInputs
-from mahmr_ros.ros.params import PARAMETER_NAMES, config_from_values, declare_parameters, read_config
+from mahmr_ros.ros.params import (
+    PARAMETER_NAMES,
+    config_from_values,
+    declare_parameters,
+    read_config,
+)
 from mahmr_ros.ros.sync import DepthJoiner, Pairing, stamp_ns
 from mahmr_ros.ros.tf import make_transform_broadcaster, tf_publisher
 from mahmr_ros.ros.worker import LatestFrameWorker
@@ -60,9 +65,15 @@ TOPOLOGY_TOPIC = "/humans/meshes/topology"
 MARKERS_TOPIC = "~/markers"
 DEBUG_IMAGE_TOPIC = "~/debug_image"
 DIAGNOSTICS_TOPIC = "/diagnostics"
-NO_PAIR_WARN_AFTER_S = 3.0  # images but no image/CameraInfo pair for this long -> warn (wrong topic?)
-WORKER_STOP_TIMEOUT_S = 5.0  # deactivate waits this long for a running frame (it never publishes after)
-STAMP_REORDER_S = 1.0  # an image stamp up to this much older than the last one: a late frame, skipped;
+NO_PAIR_WARN_AFTER_S = (
+    3.0  # images but no image/CameraInfo pair for this long -> warn (wrong topic?)
+)
+WORKER_STOP_TIMEOUT_S = (
+    5.0  # deactivate waits this long for a running frame (it never publishes after)
+)
+STAMP_REORDER_S = (
+    1.0  # an image stamp up to this much older than the last one: a late frame, skipped;
+)
 # further back: the source restarted (bag loop, clock reset) and the tracks start over.
 
 
@@ -151,7 +162,9 @@ class MahmrNode(LifecycleNode):
         self._last_pair_s = time.monotonic()
         self._last_stamp_ns = None
         self._publish_topology(self.pipeline)
-        process = functools.partial(self._process_frame, pipeline=self.pipeline, generation=self._generation)
+        process = functools.partial(
+            self._process_frame, pipeline=self.pipeline, generation=self._generation
+        )
         self.worker = LatestFrameWorker(process, self._on_frame_error)
         self.inputs = NodeInputs(self, self.config, self.on_image_pair, self._submit)
         self.get_logger().info(
@@ -168,14 +181,20 @@ class MahmrNode(LifecycleNode):
             return bool(action())
         except Exception as exc:  # noqa: BLE001 - reported, and the transition fails cleanly
             self.start_error = f"[mahmr] {step} failed: {type(exc).__name__}: {exc}"
-            self.get_logger().error(self.start_error + "\n" + "".join(traceback.format_exception(exc)[-3:]))
+            self.get_logger().error(
+                self.start_error + "\n" + "".join(traceback.format_exception(exc)[-3:])
+            )
             return False
 
     def _on_change_state(self, request, response):
         """``~/change_state``: refuse a transition the current state does not offer, else run it."""
         transition = request.transition
         available = {t[0]: t[1] for t in self._state_machine.available_transitions}
-        valid = transition.label in available.values() if transition.label else transition.id in available
+        valid = (
+            transition.label in available.values()
+            if transition.label
+            else transition.id in available
+        )
         if not valid:
             state = self._state_machine.current_state[1]
             self.get_logger().warning(
@@ -208,7 +227,9 @@ class MahmrNode(LifecycleNode):
 
     def _create_publishers(self) -> None:
         cfg = self.config
-        reliable = QoSProfile(depth=cfg.publish_meshes_depth, reliability=ReliabilityPolicy.RELIABLE)
+        reliable = QoSProfile(
+            depth=cfg.publish_meshes_depth, reliability=ReliabilityPolicy.RELIABLE
+        )
         latched = QoSProfile(
             depth=1,
             history=HistoryPolicy.KEEP_LAST,
@@ -219,7 +240,9 @@ class MahmrNode(LifecycleNode):
         self.topology_pub = self.create_publisher(MeshTopologyMsg, TOPOLOGY_TOPIC, latched)
         self.markers_pub = self.create_publisher(MarkerArray, MARKERS_TOPIC, 1)
         self.debug_image_pub = self.create_publisher(Image, DEBUG_IMAGE_TOPIC, 1)
-        self.updater = make_updater(self)  # diagnostic_updater when importable, else our own /diagnostics
+        self.updater = make_updater(
+            self
+        )  # diagnostic_updater when importable, else our own /diagnostics
         self.diagnostics_pub = None
         if self.updater is None:
             self.diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
@@ -314,7 +337,9 @@ class MahmrNode(LifecycleNode):
 
         ``/tf`` listeners do not count: every robot runs one, so counting them would never idle.
         """
-        publishers = [p for p in self._output_publishers() if p is not tf_publisher(self.tf_broadcaster)]
+        publishers = [
+            p for p in self._output_publishers() if p is not tf_publisher(self.tf_broadcaster)
+        ]
         return any(p is not None and p.get_subscription_count() > 0 for p in publishers)
 
     def _on_enable(self, request, response):
@@ -408,15 +433,21 @@ class MahmrNode(LifecycleNode):
                 + "".join(traceback.format_exception(error)[-3:]),
             )
 
-    def _publish(self, pipeline: Pipeline, result, header, image_bgr, processing_ms: float) -> None:
+    def _publish(
+        self, pipeline: Pipeline, result, header, image_bgr, processing_ms: float
+    ) -> None:
         cfg = self.config
         self._publish_topology(pipeline)
-        self.meshes_pub.publish(convert.frame_to_msg(result, header, cfg.publish_vertices, processing_ms))
+        self.meshes_pub.publish(
+            convert.frame_to_msg(result, header, cfg.publish_vertices, processing_ms)
+        )
         if cfg.publish_tf and self.tf_broadcaster is not None:
             names = pipeline.topology().joint_names if cfg.publish_joint_frames else None
             transforms = convert.body_transforms(result, header, names)
             if result.floor is not None and cfg.publish_floor_frame:
-                transforms.append(convert.floor_transform(result.floor, header, cfg.publish_floor_frame))
+                transforms.append(
+                    convert.floor_transform(result.floor, header, cfg.publish_floor_frame)
+                )
             if transforms:
                 self.tf_broadcaster.sendTransform(transforms)
         if self._markers_due():
@@ -426,7 +457,9 @@ class MahmrNode(LifecycleNode):
             )
             self.counts["markers"] += 1
         if cfg.publish_debug_image and self.debug_image_pub.get_subscription_count() > 0:
-            overlay = render_overlay(image_bgr, result.humans, pipeline.topology().faces, result.K_used)
+            overlay = render_overlay(
+                image_bgr, result.humans, pipeline.topology().faces, result.K_used
+            )
             self.debug_image_pub.publish(bgr_to_image_msg(overlay, header))
         if self.hri is not None:
             self.hri.publish(result, header, pipeline.topology().joint_names)
@@ -484,7 +517,9 @@ class MahmrNode(LifecycleNode):
 
     def image_subscription_status(self) -> str:
         """What the image input is doing (diagnostics): its topic and QoS, or why nothing arrives."""
-        return self.inputs.status() if self.inputs is not None else "not subscribed (node inactive)"
+        return (
+            self.inputs.status() if self.inputs is not None else "not subscribed (node inactive)"
+        )
 
     @property
     def pairing(self) -> Pairing | None:
@@ -517,8 +552,12 @@ def main(args=None) -> int:
         code = 1
     finally:
         if node is not None:
-            counts = ", ".join(f"{k} {v}" for k, v in {**node.counts, "dropped": node.dropped_frames}.items())
-            rclpy.logging.get_logger("mahmr").info(f"[mahmr] frames: {counts}")  # what a run did, at exit
+            counts = ", ".join(
+                f"{k} {v}" for k, v in {**node.counts, "dropped": node.dropped_frames}.items()
+            )
+            rclpy.logging.get_logger("mahmr").info(
+                f"[mahmr] frames: {counts}"
+            )  # what a run did, at exit
             node.destroy_node()
         rclpy.try_shutdown()
     return code

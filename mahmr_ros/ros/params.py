@@ -140,7 +140,9 @@ class NodeConfig:
     publish_markers_lifetime_s: float
     publish_meshes_depth: int
     publish_warn_period_s: float
-    pipeline_values: tuple[tuple[str, Any], ...]  # (dotted key, ROS value) of every pipeline parameter
+    pipeline_values: tuple[
+        tuple[str, Any], ...
+    ]  # (dotted key, ROS value) of every pipeline parameter
 
     def pipeline_value(self, key: str) -> Any:
         """The ROS value of a pipeline parameter, e.g. ``pipeline_value("dto.mode")``."""
@@ -182,7 +184,9 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
     node_fields = {spec.field: merged[spec.name] for spec in (AUTOSTART, *NODE_PARAMETERS)}
     pipeline_values = tuple((spec.name, merged[spec.name]) for spec in PIPELINE_PARAMETERS)
     config = NodeConfig(**node_fields, pipeline_values=pipeline_values)
-    load_config(config.pipeline_config())  # the core's own checks (types, ranges), with its messages
+    load_config(
+        config.pipeline_config()
+    )  # the core's own checks (types, ranges), with its messages
     return config
 
 
@@ -220,11 +224,15 @@ def declare_parameters(node) -> None:
             ]
         elif spec.min_value is not None and isinstance(spec.default, float):
             descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0)
+                FloatingPointRange(
+                    from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0
+                )
             ]
         node.declare_parameter(spec.name, spec.default, descriptor)
 
 
 def read_config(node) -> NodeConfig:
     """Current parameter values of ``node`` -> NodeConfig (raises ValueError on a bad value)."""
-    return config_from_values({spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS})
+    return config_from_values(
+        {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS}
+    )

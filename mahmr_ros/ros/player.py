@@ -24,7 +24,10 @@ from mahmr_ros.ros.dds import use_large_frame_profile
 from mahmr_ros.ros.image import bgr_to_image_msg
 
 LINGER_S = 1.0  # after the last of ``frames``, keep the publisher up this long before exiting
-RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+RELIABILITY = {
+    "reliable": ReliabilityPolicy.RELIABLE,
+    "best_effort": ReliabilityPolicy.BEST_EFFORT,
+}
 
 
 def camera_info_msg(K: np.ndarray, image_hw: tuple[int, int], header: Header) -> CameraInfo:
@@ -35,7 +38,9 @@ def camera_info_msg(K: np.ndarray, image_hw: tuple[int, int], header: Header) ->
     info.d = [0.0] * 5
     info.k = [float(v) for v in K.ravel()]
     info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [float(v) for v in np.hstack([K, np.zeros((3, 1))]).ravel()]  # P = [K | 0], no stereo baseline
+    info.p = [
+        float(v) for v in np.hstack([K, np.zeros((3, 1))]).ravel()
+    ]  # P = [K | 0], no stereo baseline
     return info
 
 
@@ -118,7 +123,11 @@ def main(args=None) -> int:
             rclpy.spin_once(node, timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (OSError, ImportError, ValueError) as err:  # AssetError is an OSError (FileNotFoundError)
+    except (
+        OSError,
+        ImportError,
+        ValueError,
+    ) as err:  # AssetError is an OSError (FileNotFoundError)
         rclpy.logging.get_logger("demo_player").fatal(f"[player] cannot play: {err}")
         code = 2
     finally:

@@ -40,7 +40,11 @@ class StampPairer:
     """
 
     def __init__(
-        self, callback: Callable[[Any, Any], None], slop_s: float, queue_size: int, use_cached: bool = False
+        self,
+        callback: Callable[[Any, Any], None],
+        slop_s: float,
+        queue_size: int,
+        use_cached: bool = False,
     ):
         self._callback = callback
         self._slop_ns = int(round(slop_s * 1e9))
@@ -187,7 +191,9 @@ class Pairing:
     synchronizer: Any = None  # message_filters.ApproximateTimeSynchronizer, kept alive here
 
 
-def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, config, callback) -> Pairing:
+def create_pairing(
+    node, image_type, image_topic: str, info_topic: str, qos, config, callback
+) -> Pairing:
     """Subscribe to image + camera_info and call ``callback(image_msg, info_msg)`` per pair.
 
     Args:
@@ -219,7 +225,10 @@ def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, con
         sync.registerCallback(callback)
         return Pairing([f.sub for f in filters], None, sync)
     pairer = StampPairer(
-        callback, config.input_sync_slop_s, config.input_sync_queue_size, config.input_camera_info_cache
+        callback,
+        config.input_sync_slop_s,
+        config.input_sync_queue_size,
+        config.input_camera_info_cache,
     )
     subscriptions = [
         node.create_subscription(image_type, image_topic, pairer.add_image, image_qos),

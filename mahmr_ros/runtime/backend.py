@@ -128,20 +128,35 @@ def select_backend(precision: str, platform: Platform) -> tuple[str, str]:
         (backend name, human-readable reason).
     """
     if precision not in PRECISIONS:
-        raise BackendError(f"[runtime] unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+        raise BackendError(
+            f"[runtime] unknown precision '{precision}' (known: {', '.join(PRECISIONS)})"
+        )
     if platform.device == "cuda":
         if platform.tensorrt:
-            return "tensorrt", f"CUDA device {platform.gpu_name} and TensorRT importable: {precision} engines"
+            return (
+                "tensorrt",
+                f"CUDA device {platform.gpu_name} and TensorRT importable: {precision} engines",
+            )
         return "torch", (
             f"CUDA device {platform.gpu_name} but TensorRT is not importable: torch CUDA {precision} "
             "(autocast, SDPA attention)"
         )
     if precision == "fp16":
-        raise BackendError("[runtime] fp16 on the CPU is not supported (no fast kernels); use bf16 or fp32")
+        raise BackendError(
+            "[runtime] fp16 on the CPU is not supported (no fast kernels); use bf16 or fp32"
+        )
     if precision == "bf16":
-        why = "native bf16 in this CPU" if platform.cpu_bf16 else "no native bf16 in this CPU: expect it slow"
+        why = (
+            "native bf16 in this CPU"
+            if platform.cpu_bf16
+            else "no native bf16 in this CPU: expect it slow"
+        )
         return "torch", f"CPU bf16: torch autocast ({why})"
-    hint = " (this CPU has native bf16: model.precision bf16 is the fast path)" if platform.cpu_bf16 else ""
+    hint = (
+        " (this CPU has native bf16: model.precision bf16 is the fast path)"
+        if platform.cpu_bf16
+        else ""
+    )
     return "torch", f"CPU fp32: staged torch with SDPA attention{hint}"
 
 
@@ -169,7 +184,9 @@ def create_backend(
     if backend not in BACKENDS:
         raise BackendError(f"[runtime] unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
     if precision not in PRECISIONS:
-        raise BackendError(f"[runtime] unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+        raise BackendError(
+            f"[runtime] unknown precision '{precision}' (known: {', '.join(PRECISIONS)})"
+        )
     dev = resolve_device(device)
     if backend == "auto":
         backend, reason = select_backend(precision, detect_platform(dev))

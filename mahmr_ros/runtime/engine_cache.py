@@ -68,7 +68,10 @@ class EngineKey:
 def profile_tuple(profile: dict[str, tuple]) -> tuple:
     """Canonical hashable form of a profile dict: sorted ((name, ((min...), (opt...), (max...))), ...)."""
     return tuple(
-        sorted((name, tuple(tuple(int(d) for d in s) for s in shapes)) for name, shapes in profile.items())
+        sorted(
+            (name, tuple(tuple(int(d) for d in s) for s in shapes))
+            for name, shapes in profile.items()
+        )
     )
 
 
@@ -114,7 +117,9 @@ class EngineCache:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             path = self.path_for(key)
             self._atomic_write(path, bytes(engine))
-            self._atomic_write(path.with_suffix(".json"), json.dumps(asdict(key), indent=1).encode())
+            self._atomic_write(
+                path.with_suffix(".json"), json.dumps(asdict(key), indent=1).encode()
+            )
         except OSError as err:
             raise OSError(
                 f"[runtime.engine_cache] engine cache not writable: {self.cache_dir} ({err}); set cache_dir "

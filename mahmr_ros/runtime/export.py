@@ -59,14 +59,18 @@ class StageSpec:
 def stage_specs(model: MetricAwareHMR) -> dict[str, StageSpec]:
     """The four stages' I/O for this network config."""
     return {
-        "scale_map": StageSpec(("images",), ("cls1", "lvl1", "scale_map"), {"images": {2: "Hp", 3: "Wp"}}),
+        "scale_map": StageSpec(
+            ("images",), ("cls1", "lvl1", "scale_map"), {"images": {2: "Hp", 3: "Wp"}}
+        ),
         "lvl0": StageSpec(
             ("patches", "pos_index", "patch_valid"),
             ("lvl0_tokens",),
             {"patches": {0: "M"}, "pos_index": {0: "M"}, "patch_valid": {0: "M"}},
         ),
         "encoder": StageSpec(
-            ("tokens", "token_valid"), ("memory", "cls_out"), {"tokens": {1: "T"}, "token_valid": {1: "T"}}
+            ("tokens", "token_valid"),
+            ("memory", "cls_out"),
+            {"tokens": {1: "T"}, "token_valid": {1: "T"}},
         ),
         "decoder": StageSpec(
             ("memory", "memory_pos", "memory_valid", "cls_out", "resized_hw"),
@@ -76,7 +80,9 @@ def stage_specs(model: MetricAwareHMR) -> dict[str, StageSpec]:
     }
 
 
-def token_limits(model: MetricAwareHMR, padded_hw: tuple[int, int]) -> dict[str, tuple[int, int, int]]:
+def token_limits(
+    model: MetricAwareHMR, padded_hw: tuple[int, int]
+) -> dict[str, tuple[int, int, int]]:
     """(min, opt, max) of each dynamic token symbol for one network input size (spec §1.5 token counts).
 
     With G1 lvl1 cells: M (hr cells) <= G1; N <= 5 G1 (every cell hr, plus the official quirk keeping them as
@@ -92,7 +98,9 @@ def token_limits(model: MetricAwareHMR, padded_hw: tuple[int, int]) -> dict[str,
     }
 
 
-def example_inputs(model: MetricAwareHMR, padded_hw: tuple[int, int]) -> dict[str, tuple[torch.Tensor, ...]]:
+def example_inputs(
+    model: MetricAwareHMR, padded_hw: tuple[int, int]
+) -> dict[str, tuple[torch.Tensor, ...]]:
     """Tracing inputs for each stage (sizes chosen away from 0/1 so no axis gets specialised)."""
     cfg = model.cfg
     C, D = cfg.embed_dim, cfg.hidden_dim
@@ -193,16 +201,22 @@ def export_stages(
     """
     cfg = model.cfg
     if opset < MIN_OPSET:
-        raise ValueError(f"[runtime.export] opset {opset} < {MIN_OPSET} (LayerNormalization needs >= 17)")
+        raise ValueError(
+            f"[runtime.export] opset {opset} < {MIN_OPSET} (LayerNormalization needs >= 17)"
+        )
     unknown = sorted(set(stages) - set(STAGE_NAMES))
     if unknown:
-        raise ValueError(f"[runtime.export] unknown stage(s) {unknown} (known: {', '.join(STAGE_NAMES)})")
+        raise ValueError(
+            f"[runtime.export] unknown stage(s) {unknown} (known: {', '.join(STAGE_NAMES)})"
+        )
     padded_hw = tuple(padded_hw) if padded_hw is not None else default_padded_hw(cfg.input_size)
     cfg.check_network_hw(padded_hw, "padded_hw")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in model.parameters()):
-        model = copy.deepcopy(model).float().cpu()  # export on the CPU in fp32 without moving the caller's
+        model = (
+            copy.deepcopy(model).float().cpu()
+        )  # export on the CPU in fp32 without moving the caller's
     model.eval()
     modules = build_stages(model)
     specs = stage_specs(model)
@@ -250,7 +264,9 @@ def default_padded_hw(input_size: int) -> tuple[int, int]:
 
 
 def ensure_export(
-    model: MetricAwareHMR, export_dir: str | Path | None = None, padded_hw: tuple[int, int] | None = None
+    model: MetricAwareHMR,
+    export_dir: str | Path | None = None,
+    padded_hw: tuple[int, int] | None = None,
 ) -> Path:
     """The export directory of this model's weights, exported once when it has no manifest yet.
 
@@ -299,7 +315,9 @@ def load_manifest(export_dir: str | Path) -> dict:
     for name, entry in manifest.get("stages", {}).items():
         stage_path = Path(export_dir) / entry["file"]
         if not stage_path.is_file():
-            raise FileNotFoundError(f"[runtime.export] stage {name}: {stage_path} is missing (re-export)")
+            raise FileNotFoundError(
+                f"[runtime.export] stage {name}: {stage_path} is missing (re-export)"
+            )
     return manifest
 
 
@@ -319,14 +337,18 @@ def verify_export(export_dir: str | Path) -> dict[str, list[str]]:
             found.append(f"{path} changed since export (sha256 mismatch)")
         try:
             model = onnx.load(str(path))
-        except Exception as err:  # protobuf's DecodeError and friends: report, keep checking the others
+        except (
+            Exception
+        ) as err:  # protobuf's DecodeError and friends: report, keep checking the others
             problems[name] = found + [f"{path} is not a readable ONNX file: {err}"]
             continue
         try:
             onnx.checker.check_model(model, full_check=True)
         except onnx.checker.ValidationError as err:
             found.append(f"onnx.checker: {err}")
-        opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+        opset = max(
+            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0
+        )
         if opset < MIN_OPSET:
             found.append(f"opset {opset} < {MIN_OPSET}")
         dynamic = {k: {int(a): s for a, s in v.items()} for k, v in entry["dynamic"].items()}

@@ -35,7 +35,9 @@ def make_session(path: str | Path, providers: list[str], num_threads: int | None
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as err:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+    except (
+        Exception
+    ) as err:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise BackendError(f"[runtime.onnxruntime] cannot load {path}: {err}") from err
 
 
@@ -50,14 +52,20 @@ class OnnxStageRunner:
 
     requires_masks = True
 
-    def __init__(self, export_dir: str | Path, providers: list[str], num_threads: int | None = None):
+    def __init__(
+        self, export_dir: str | Path, providers: list[str], num_threads: int | None = None
+    ):
         manifest = load_manifest(export_dir)
         missing = [s for s in STAGE_NAMES if s not in manifest["stages"]]
         if missing:
-            raise BackendError(f"[runtime.onnxruntime] {export_dir} lacks stage(s) {missing} (re-export)")
+            raise BackendError(
+                f"[runtime.onnxruntime] {export_dir} lacks stage(s) {missing} (re-export)"
+            )
         self.device = torch.device("cpu")
         self.sessions = {
-            name: make_session(Path(export_dir) / manifest["stages"][name]["file"], providers, num_threads)
+            name: make_session(
+                Path(export_dir) / manifest["stages"][name]["file"], providers, num_threads
+            )
             for name in STAGE_NAMES
         }
         self.inputs = {name: manifest["stages"][name]["inputs"] for name in STAGE_NAMES}
@@ -67,7 +75,9 @@ class OnnxStageRunner:
         feed = {}
         for name, value in zip(self.inputs[stage], inputs):
             if value is None:
-                raise BackendError(f"[runtime.onnxruntime] stage {stage}: input {name} is required")
+                raise BackendError(
+                    f"[runtime.onnxruntime] stage {stage}: input {name} is required"
+                )
             feed[name] = np.ascontiguousarray(value.detach().cpu().numpy())
         return tuple(torch.from_numpy(out) for out in self.sessions[stage].run(None, feed))
 
@@ -123,7 +133,9 @@ class OnnxBackend:
         self.export_dir = ensure_export(model, export_dir, padded_hw)
         self.runner = OnnxStageRunner(self.export_dir, providers, num_threads)
         if self.runner.decoder_outputs != decoder_output_names(model):
-            raise BackendError(f"[runtime.onnxruntime] {self.export_dir}: decoder outputs differ; re-export")
+            raise BackendError(
+                f"[runtime.onnxruntime] {self.export_dir}: decoder outputs differ; re-export"
+            )
         self.network = StagedNetwork(model, self.runner, token_bucket, patch_bucket)
 
     @property

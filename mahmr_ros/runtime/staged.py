@@ -64,7 +64,9 @@ class _RunnerStages:
         self.net._tock("scale_map")
         return cls1, lvl1, scale_map.float()
 
-    def forward_lvl0(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None) -> Tensor:
+    def forward_lvl0(
+        self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None
+    ) -> Tensor:
         self.net._tock("select")
         valid = None if patch_valid is None else patch_valid[0]
         (tokens,) = self.net.runner.run("lvl0", patches[0], pos_index[0].to(torch.int32), valid)
@@ -80,7 +82,9 @@ class _RunnerStages:
     def memory_pos(self, levels: Tensor, yx: Tensor) -> Tensor:
         """``model.memory_pos(levels, yx)`` by table lookup."""
         net = self.net
-        return net._pos_table[net._pos_offsets[levels] + yx[:, 0] * net._pos_widths[levels] + yx[:, 1]]
+        return net._pos_table[
+            net._pos_offsets[levels] + yx[:, 0] * net._pos_widths[levels] + yx[:, 1]
+        ]
 
 
 class StagedNetwork:
@@ -97,7 +101,11 @@ class StagedNetwork:
     """
 
     def __init__(
-        self, model: MetricAwareHMR, runner: StageRunner, token_bucket: int = 1, patch_bucket: int = 1
+        self,
+        model: MetricAwareHMR,
+        runner: StageRunner,
+        token_bucket: int = 1,
+        patch_bucket: int = 1,
     ):
         self.model = model
         self.cfg = model.cfg
@@ -122,7 +130,9 @@ class StagedNetwork:
             levels.append(torch.full((width * width,), level, dtype=torch.long))
             cells.append(torch.stack([ys.flatten(), xs.flatten()], dim=-1))
         with torch.no_grad():
-            table = self.model.memory_pos(torch.cat(levels).to(device), torch.cat(cells).to(device))
+            table = self.model.memory_pos(
+                torch.cat(levels).to(device), torch.cat(cells).to(device)
+            )
         offsets = torch.tensor([0, widths[0] ** 2, widths[0] ** 2 + widths[1] ** 2])
         dev = self.runner.device
         return table.float().to(dev), offsets.to(dev), torch.tensor(widths).to(dev)
@@ -161,11 +171,20 @@ class StagedNetwork:
         per_image, encodings = [], []
         for b in range(B):
             enc = sat.encode(
-                stages, images[b : b + 1], self.token_bucket, self.patch_bucket, self.runner.requires_masks
+                stages,
+                images[b : b + 1],
+                self.token_bucket,
+                self.patch_bucket,
+                self.runner.requires_masks,
             )
             self._tock("select")
             outputs = self.runner.run(
-                "decoder", enc.memory, enc.memory_pos, enc.memory_valid, enc.cls_out, resized_hw[b : b + 1]
+                "decoder",
+                enc.memory,
+                enc.memory_pos,
+                enc.memory_valid,
+                enc.cls_out,
+                resized_hw[b : b + 1],
             )
             self._tock("decoder")
             per_image.append(outputs)

@@ -69,7 +69,9 @@ class ScaleMapStage(nn.Module):
         self.inter_norm = model.enc_inter_norm
         self.scale_head = model.scale_head
         with torch.no_grad():
-            self.register_buffer("pos_lvl1", model.lvl1_pos_embeds().detach().clone(), persistent=False)
+            self.register_buffer(
+                "pos_lvl1", model.lvl1_pos_embeds().detach().clone(), persistent=False
+            )
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(B, 3, Hp, Wp) input -> cls1 (B, C), lvl1 (B, G1h, G1w, C), scale_map (B, G1h, G1w, 2)."""
@@ -104,7 +106,9 @@ class Lvl0Stage(nn.Module):
         self.pos_embeds = model.encoder_pos_embeds
         self.blocks = model.encoder.blocks[: model.cfg.get_map_layer]
 
-    def forward(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None = None) -> Tensor:
+    def forward(
+        self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None = None
+    ) -> Tensor:
         """High-res tokens of one image.
 
         Args:
@@ -173,7 +177,9 @@ class DecoderStage(nn.Module):
     def __init__(self, model: MetricAwareHMR):
         super().__init__()
         self.model = model
-        self.output_names = tuple(n for n in DECODER_OUTPUTS if n != "pred_fov" or model.cfg.use_fov)
+        self.output_names = tuple(
+            n for n in DECODER_OUTPUTS if n != "pred_fov" or model.cfg.use_fov
+        )
 
     def forward(
         self,
@@ -195,7 +201,9 @@ class DecoderStage(nn.Module):
         Returns:
             The ``pred_*`` tensors in ``self.output_names`` order.
         """
-        out = self.model.forward_decoder(memory, memory_pos, _key_mask(memory_valid), cls_out, resized_hw)
+        out = self.model.forward_decoder(
+            memory, memory_pos, _key_mask(memory_valid), cls_out, resized_hw
+        )
         return tuple(out[name] for name in self.output_names)
 
 

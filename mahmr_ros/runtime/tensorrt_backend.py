@@ -82,7 +82,11 @@ def stage_profiles(
     limits = manifest["token_limits"]
     if tuple(manifest["padded_hw"]) != (Hp, Wp):
         G1 = (Hp // cell) * (Wp // cell)
-        limits = {"M": (1, max(1, G1 // 5), G1), "N": (1, G1, 5 * G1), "T": (2, G1 + 1, 5 * G1 + 1)}
+        limits = {
+            "M": (1, max(1, G1 // 5), G1),
+            "N": (1, G1, 5 * G1),
+            "T": (2, G1 + 1, 5 * G1 + 1),
+        }
     m_min, m_opt, m_max = limits["M"]
     n_min, n_opt, n_max = limits["N"]
     m_opt, m_max = bucket(m_opt, patch_bucket), bucket(m_max, patch_bucket)
@@ -180,7 +184,9 @@ def build_engines(
         raise BackendError("[runtime.tensorrt] TensorRT needs a CUDA device; torch sees none")
     problems = {k: v for k, v in verify_export(export_dir).items() if v}
     if problems:
-        raise BackendError(f"[runtime.tensorrt] ONNX stages in {export_dir} fail verification: {problems}")
+        raise BackendError(
+            f"[runtime.tensorrt] ONNX stages in {export_dir} fail verification: {problems}"
+        )
     manifest = load_manifest(export_dir)
     profiles = stage_profiles(manifest, padded_hw, token_bucket, patch_bucket)
     gpu = torch.cuda.get_device_name(device)
@@ -196,7 +202,9 @@ def build_engines(
         data = None if force_engine_update else cache.load(key)
         if data is None:
             LOG.info("[runtime.tensorrt] building %s engine (%s) for %s", stage, precision, gpu)
-            data, timing = build_engine(Path(export_dir) / entry["file"], profiles[stage], precision, timing)
+            data, timing = build_engine(
+                Path(export_dir) / entry["file"], profiles[stage], precision, timing
+            )
             LOG.info("[runtime.tensorrt] engine saved to %s", cache.store(key, data))
             cache.store_timing_cache(timing_path, timing)
         else:
@@ -216,7 +224,9 @@ class TensorRTStageRunner:
 
     requires_masks = True
 
-    def __init__(self, engines: dict[str, bytes], device: torch.device, outputs: dict[str, list[str]]):
+    def __init__(
+        self, engines: dict[str, bytes], device: torch.device, outputs: dict[str, list[str]]
+    ):
         trt = import_tensorrt()
         self._trt = trt
         self.device = device
@@ -226,7 +236,9 @@ class TensorRTStageRunner:
         for stage, data in engines.items():
             engine = self._runtime.deserialize_cuda_engine(data)
             if engine is None:
-                raise BackendError(f"[runtime.tensorrt] cannot deserialize the {stage} engine (rebuild it)")
+                raise BackendError(
+                    f"[runtime.tensorrt] cannot deserialize the {stage} engine (rebuild it)"
+                )
             names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
             inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
             missing = sorted(set(outputs[stage]) - set(names))
@@ -257,7 +269,9 @@ class TensorRTStageRunner:
         for name, value in zip(input_names, inputs):
             if value is None:
                 raise BackendError(f"[runtime.tensorrt] stage {stage}: input {name} is required")
-            tensor = value.to(self.device, self._torch_dtype(engine.get_tensor_dtype(name))).contiguous()
+            tensor = value.to(
+                self.device, self._torch_dtype(engine.get_tensor_dtype(name))
+            ).contiguous()
             if not context.set_input_shape(name, tuple(tensor.shape)):
                 raise BackendError(
                     f"[runtime.tensorrt] {stage} input {name} shape {tuple(tensor.shape)} is outside the "

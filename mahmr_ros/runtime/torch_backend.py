@@ -36,7 +36,15 @@ LOG = logging.getLogger(__name__)
 # for the scale head) whose outputs are read directly. Rounded to bf16, pred_cam's scale carried ~0.4 % error,
 # i.e. about 1 cm of depth at 2 m, and the scale map moved across the SAT thresholds
 # (benchmarks/bench_network.py, full-size fov_kid). Their cost is negligible next to the encoder and decoder.
-FLOAT32_HEADS = ("scale_head", "fov_head", "cam_head", "conf_head", "pose_head", "shape_head", "bbox_embed")
+FLOAT32_HEADS = (
+    "scale_head",
+    "fov_head",
+    "cam_head",
+    "conf_head",
+    "pose_head",
+    "shape_head",
+    "bbox_embed",
+)
 
 
 class Float32Head(nn.Module):
@@ -60,7 +68,9 @@ def cast_weights(model: nn.Module, dtype: torch.dtype) -> nn.Module:
             module.to(dtype)
     for name in FLOAT32_HEADS:
         head = getattr(model, name, None)
-        if isinstance(head, nn.ModuleList):  # per-layer heads; the decoder shares bbox_embed's list object
+        if isinstance(
+            head, nn.ModuleList
+        ):  # per-layer heads; the decoder shares bbox_embed's list object
             for i, layer_head in enumerate(head):
                 head[i] = Float32Head(layer_head)
         elif head is not None:
@@ -92,7 +102,10 @@ class CudaGraphStage:
 
     def _forward(self, inputs):
         # cache_enabled=False: autocast's weight-cast cache must not outlive a graph capture.
-        with torch.no_grad(), torch.autocast("cuda", self.dtype, self.dtype is not None, cache_enabled=False):
+        with (
+            torch.no_grad(),
+            torch.autocast("cuda", self.dtype, self.dtype is not None, cache_enabled=False),
+        ):
             out = self.module(*inputs)
         return out if isinstance(out, tuple) else (out,)
 
@@ -144,9 +157,13 @@ class TorchStageRunner:
         cuda_graphs: bool = False,
     ):
         if precision == "fp16" and device.type != "cuda":
-            raise BackendError("[runtime.torch] fp16 needs a CUDA device; on the CPU use bf16 or fp32")
+            raise BackendError(
+                "[runtime.torch] fp16 needs a CUDA device; on the CPU use bf16 or fp32"
+            )
         if cuda_graphs and device.type != "cuda":
-            raise BackendError("[runtime.torch] cuda_graphs needs a CUDA device (on the CPU leave it off)")
+            raise BackendError(
+                "[runtime.torch] cuda_graphs needs a CUDA device (on the CPU leave it off)"
+            )
         if cuda_graphs and compile:
             raise BackendError("[runtime.torch] choose compile or cuda_graphs, not both")
         self.device = device
@@ -159,7 +176,9 @@ class TorchStageRunner:
         if compile:
             for name in ("encoder", "decoder"):
                 self.stages[name] = torch.compile(self.stages[name], dynamic=False)
-        self.requires_masks = cuda_graphs  # one graph per bucket, not one per (bucket, padded or not)
+        self.requires_masks = (
+            cuda_graphs  # one graph per bucket, not one per (bucket, padded or not)
+        )
         if cuda_graphs:
             pool = torch.cuda.graph_pool_handle()
             dtype = DTYPES[precision] if precision != "fp32" else None
@@ -219,7 +238,9 @@ class TorchBackend:
         patch_bucket = patch_bucket if patch_bucket is not None else (16 if static else 1)
         self.network = StagedNetwork(self.runner.model, self.runner, token_bucket, patch_bucket)
         self._pinned: Tensor | None = None
-        self._uploaded = None  # CUDA event: the pinned buffer may be refilled once the last copy is done
+        self._uploaded = (
+            None  # CUDA event: the pinned buffer may be refilled once the last copy is done
+        )
         LOG.info(
             "[runtime.torch] %s %s, compile=%s, cuda_graphs=%s, token bucket %d",
             self.device,
@@ -240,7 +261,11 @@ class TorchBackend:
         """
         if self.device.type != "cuda" or images.device.type != "cpu":
             return images
-        if self._pinned is None or self._pinned.shape != images.shape or self._pinned.dtype != images.dtype:
+        if (
+            self._pinned is None
+            or self._pinned.shape != images.shape
+            or self._pinned.dtype != images.dtype
+        ):
             self._pinned = torch.empty(images.shape, dtype=images.dtype, pin_memory=True)
             self._uploaded = torch.cuda.Event()
         else:

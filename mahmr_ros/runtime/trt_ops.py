@@ -95,14 +95,20 @@ def check_tensorrt_compatible(
     report = TrtCheckReport()
     graph = model.graph
     constants = {init.name for init in graph.initializer}
-    constants |= {out for node in _iter_nodes(graph) if node.op_type == "Constant" for out in node.output}
+    constants |= {
+        out for node in _iter_nodes(graph) if node.op_type == "Constant" for out in node.output
+    }
     for node in _iter_nodes(graph):
         if node.domain not in ("", "ai.onnx"):
-            report.problems.append(f"node {node.name!r}: custom-domain op {node.domain}::{node.op_type}")
+            report.problems.append(
+                f"node {node.name!r}: custom-domain op {node.domain}::{node.op_type}"
+            )
             continue
         report.ops[node.op_type] = report.ops.get(node.op_type, 0) + 1
         if node.op_type not in TRT_SUPPORTED_OPS:
-            report.problems.append(f"node {node.name!r}: op {node.op_type} is not supported by TensorRT")
+            report.problems.append(
+                f"node {node.name!r}: op {node.op_type} is not supported by TensorRT"
+            )
         for (op, index), what in CONSTANT_INPUTS.items():
             if node.op_type == op and len(node.input) > index and node.input[index]:
                 if node.input[index] not in constants:
@@ -112,15 +118,21 @@ def check_tensorrt_compatible(
         if node.op_type == "Resize":
             mode = next((a.s for a in node.attribute if a.name == "mode"), b"nearest")
             if mode not in RESIZE_MODES:
-                report.problems.append(f"node {node.name!r}: Resize mode {mode.decode()} unsupported")
+                report.problems.append(
+                    f"node {node.name!r}: Resize mode {mode.decode()} unsupported"
+                )
     typed = list(graph.input) + list(graph.output) + list(graph.value_info)
     for value in typed:
         elem = value.type.tensor_type.elem_type
         if elem in UNSUPPORTED_TYPES:
-            report.problems.append(f"tensor {value.name!r}: type {UNSUPPORTED_TYPES[elem]} unsupported")
+            report.problems.append(
+                f"tensor {value.name!r}: type {UNSUPPORTED_TYPES[elem]} unsupported"
+            )
     for init in graph.initializer:
         if init.data_type in UNSUPPORTED_TYPES:
-            report.problems.append(f"initializer {init.name!r}: type {UNSUPPORTED_TYPES[init.data_type]}")
+            report.problems.append(
+                f"initializer {init.name!r}: type {UNSUPPORTED_TYPES[init.data_type]}"
+            )
     if dynamic_dims is not None:
         for value in graph.input:
             allowed = dynamic_dims.get(value.name, {})

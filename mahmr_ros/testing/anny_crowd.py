@@ -48,7 +48,9 @@ def _phenotypes(body: AnnyBody, kind: str, rng: np.random.Generator) -> tuple[fl
     grid = np.linspace(0.0, 1.0, 101)
     if kind == "adult":
         age = float(rng.uniform(*ADULT_AGES))
-        heights = body.height_m(np.full_like(grid, age), grid)  # increasing in the height phenotype
+        heights = body.height_m(
+            np.full_like(grid, age), grid
+        )  # increasing in the height phenotype
         return age, float(np.interp(target, heights, grid))
     ages = np.linspace(0.1, 0.62, 105)
     heights = body.height_m(ages, np.full_like(ages, 0.5))  # increasing in age up to adulthood
@@ -169,13 +171,17 @@ def make_anny_crowd(
             z = float(rng.uniform(*depth_range_m))
         x = float(rng.uniform(-0.7, 0.7)) * z * math.tan(math.radians(hfov_deg) / 2)
         heading = rng.uniform(-np.pi, np.pi)
-        step_m = (0.0 if pose == "sitting" else speed_m) * np.array([np.cos(heading), np.sin(heading)])
+        step_m = (0.0 if pose == "sitting" else speed_m) * np.array(
+            [np.cos(heading), np.sin(heading)]
+        )
         people.append((i, kind, pose, age, height_ph, yaw, x, z, step_m))
     ages = torch.tensor([p[3] for p in people], dtype=body.dtype)
     hphs = torch.tensor([p[4] for p in people], dtype=body.dtype)
     aa = np.stack([sitting_aa() if p[2] == "sitting" else standing_aa() for p in people])
     with torch.no_grad():
-        kp_model = body.keypoints_fast(torch.as_tensor(aa, dtype=body.dtype), ages, hphs).numpy()  # (N, K, 3)
+        kp_model = body.keypoints_fast(
+            torch.as_tensor(aa, dtype=body.dtype), ages, hphs
+        ).numpy()  # (N, K, 3)
     heights = body.height_m(ages.numpy(), hphs.numpy())
     lift = body.keypoint_lift_m(ages.numpy(), hphs.numpy())
     out = []
@@ -205,7 +211,16 @@ def make_anny_crowd(
             frame.people.append(PersonKeypoints(box, uv, scores, 0.9, world, source="synthetic"))
             frame.truth.append(
                 CrowdPerson(
-                    i, kind, pose, age, height_ph, float(heights[n]), R_pitch @ R_level, aa[n], kp_cam, hips
+                    i,
+                    kind,
+                    pose,
+                    age,
+                    height_ph,
+                    float(heights[n]),
+                    R_pitch @ R_level,
+                    aa[n],
+                    kp_cam,
+                    hips,
                 )  # fmt: skip
             )
         out.append(frame)

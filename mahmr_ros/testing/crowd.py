@@ -120,7 +120,11 @@ class CrowdScene:
         rng = np.random.default_rng(seed)
         D = self.depth_m.astype(np.float64)
         D = D + rng.standard_normal(D.shape) * (sigma0_m + k_per_m * D**2)
-        owner = np.where(self.masks.any(0), np.argmax(self.masks, axis=0), -1) if len(self.masks) else None
+        owner = (
+            np.where(self.masks.any(0), np.argmax(self.masks, axis=0), -1)
+            if len(self.masks)
+            else None
+        )
         if owner is not None and flying_pixels:
             edge = np.zeros(D.shape, bool)
             edge[:, 1:] |= owner[:, 1:] != owner[:, :-1]
@@ -213,11 +217,16 @@ def make_crowd(
             z = rng.uniform(*depth_range_m)
             half_w = 0.8 * z * (W / 2) / f
             x = rng.uniform(-half_w, half_w)
-            lo, hi = f * (x - 0.3) / z, f * (x + 0.3) / z  # image extent of the torso (+-0.3 m), px
+            lo, hi = (
+                f * (x - 0.3) / z,
+                f * (x + 0.3) / z,
+            )  # image extent of the torso (+-0.3 m), px
             if all(min(hi, h2) - max(lo, l2) < 0.5 * min(hi - lo, h2 - l2) for l2, h2 in placed):
                 break
         placed.append((lo, hi))
-        bodies.append((cls, height, betas, np.array([x, 0.0, z]), rng.uniform(-np.pi / 3, np.pi / 3)))
+        bodies.append(
+            (cls, height, betas, np.array([x, 0.0, z]), rng.uniform(-np.pi / 3, np.pi / 3))
+        )
 
     truth, verts_all = [], []
     for cls, height, betas, position, yaw in bodies:
@@ -233,7 +242,16 @@ def make_crowd(
         rot[0] = R
         truth.append(
             _estimate(
-                verts, joints, rot, betas, pelvis - J0, K, model.height(betas), cls, (H, W), model.faces
+                verts,
+                joints,
+                rot,
+                betas,
+                pelvis - J0,
+                K,
+                model.height(betas),
+                cls,
+                (H, W),
+                model.faces,
             )
         )
         verts_all.append(verts)
@@ -241,9 +259,9 @@ def make_crowd(
     if truth:
         raster = rasterize_meshes(np.stack(verts_all), model.faces, K, (H, W))
         owner = raster.person_id.numpy()
-        depth = np.where(np.isfinite(raster.depth_m.numpy()), raster.depth_m.numpy(), wall_m).astype(
-            np.float32
-        )
+        depth = np.where(
+            np.isfinite(raster.depth_m.numpy()), raster.depth_m.numpy(), wall_m
+        ).astype(np.float32)
         masks = owner[None] == np.arange(len(truth))[:, None, None]
     else:
         depth = np.full((H, W), wall_m, np.float32)
@@ -254,7 +272,9 @@ def make_crowd(
     for i, t in enumerate(truth):
         e = 1.0 + rng.choice([-1.0, 1.0]) * rng.uniform(*error_range)
         errors[i] = e
-        b = betas_for_height(model, e * t.height_m, float(t.betas[10]) if len(t.betas) > 10 else 0.0)
+        b = betas_for_height(
+            model, e * t.height_m, float(t.betas[10]) if len(t.betas) > 10 else 0.0
+        )
         J0_new = model.rest_pelvis(b)
         est = t.replace(
             vertices=e * t.vertices,
@@ -269,7 +289,16 @@ def make_crowd(
         )
         estimates.append(est)
     return CrowdScene(
-        K, (H, W), model.faces, truth, estimates, errors, masks, depth, model, [b[0] for b in bodies]
+        K,
+        (H, W),
+        model.faces,
+        truth,
+        estimates,
+        errors,
+        masks,
+        depth,
+        model,
+        [b[0] for b in bodies],
     )
 
 

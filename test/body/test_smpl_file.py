@@ -8,7 +8,13 @@ import scipy.sparse
 import smplx
 from smplx.utils import Struct
 
-from mahmr_ros.body import SMPLBody, SMPLFileError, convert_smpl, load_smpl_arrays, synthetic_smpl_arrays
+from mahmr_ros.body import (
+    SMPLBody,
+    SMPLFileError,
+    convert_smpl,
+    load_smpl_arrays,
+    synthetic_smpl_arrays,
+)
 
 
 class _FakeCh:
@@ -97,7 +103,9 @@ class _Evil:
 def test_code_in_a_pickle_is_refused(tmp_path):
     src = tmp_path / "evil.pkl"
     src.write_bytes(pickle.dumps({"v_template": _Evil()}))
-    with pytest.raises(SMPLFileError, match=r"evil\.pkl.*refusing to unpickle '(posix|os|nt)\.system'"):
+    with pytest.raises(
+        SMPLFileError, match=r"evil\.pkl.*refusing to unpickle '(posix|os|nt)\.system'"
+    ):
         load_smpl_arrays(src)
 
 
@@ -115,5 +123,7 @@ def test_missing_malformed_and_incomplete_files_name_the_file_and_key(tmp_path):
     arrays = synthetic_smpl_arrays(700)
     arrays["weights"] = arrays["weights"][:, :23]
     np.savez(tmp_path / "shape.npz", **arrays)
-    with pytest.raises(SMPLFileError, match=r"'weights' has shape \(700, 23\), expected \(700, 24\)"):
+    with pytest.raises(
+        SMPLFileError, match=r"'weights' has shape \(700, 23\), expected \(700, 24\)"
+    ):
         load_smpl_arrays(tmp_path / "shape.npz")

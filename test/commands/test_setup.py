@@ -37,7 +37,9 @@ def install_tree(tmp_path_factory) -> Path:
 def _run(prefix: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
     site = prefix / Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
     keep = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MAHMR_OFFLINE_DIR", "ANNY_CACHE_DIR")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "MAHMR_OFFLINE_DIR", "ANNY_CACHE_DIR")
     }
     env = {**keep, "PYTHONPATH": str(site), "HOME": str(prefix / "home"), **env_extra}
     script = prefix / "lib" / "mahmr_ros" / "mahmr_setup"
@@ -71,4 +73,7 @@ def test_missing_packages_are_named_with_the_pip_command(monkeypatch, capsys):
     monkeypatch.setitem(setup.REQUIRED, "no_such_module_xyz", "no-such-package")
     assert cli.main(["setup", "--check"]) == 1
     out = capsys.readouterr().out
-    assert "missing Python packages: no-such-package" in out and "requirements/colcon/constraints.txt" in out
+    assert (
+        "missing Python packages: no-such-package" in out
+        and "requirements/colcon/constraints.txt" in out
+    )

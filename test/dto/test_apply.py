@@ -46,7 +46,9 @@ def test_other_bodies_are_only_scaled(scene):
     assert out.height_m == pytest.approx(1.2 * h.height_m)
     assert out.extras["dto"] == {"mode": "x"}
     no_model = apply_scale(scene.estimates[2], 0.5)
-    assert no_model.is_child and no_model.height_m == pytest.approx(0.5 * scene.estimates[2].height_m)
+    assert no_model.is_child and no_model.height_m == pytest.approx(
+        0.5 * scene.estimates[2].height_m
+    )
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])

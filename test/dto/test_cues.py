@@ -37,7 +37,9 @@ def test_fronto_parallel_plane_gives_exact_means_and_no_slope():
     assert cues.d[0] == pytest.approx(3.3, abs=1e-5)
     assert cues.z[0] == pytest.approx(3.0, abs=1e-5)
     assert cues.depth_std[0] == pytest.approx(0.0, abs=1e-5)
-    assert cues.d_bot[0] == pytest.approx(3.3, abs=1e-5) and cues.z_bot[0] == pytest.approx(3.0, abs=1e-5)
+    assert cues.d_bot[0] == pytest.approx(3.3, abs=1e-5) and cues.z_bot[0] == pytest.approx(
+        3.0, abs=1e-5
+    )
     # Constant rows: the row-demeaned fit is degenerate (spec §11.12) and must give 0, not NaN.
     assert cues.slope[0] == 0.0 and cues.corr[0] == 0.0
     # Projected footprint: 0.8 m x 1.0 m at 3 m with f = 200 -> ~54 x 67 px, all owned.
@@ -93,7 +95,9 @@ def test_occlusion_and_masks_decide_ownership():
     # With masks, a mesh may only own pixels of its own mask: an empty front mask gives all to the back one.
     masks = np.zeros((2,) + HW, bool)
     masks[1] = True
-    gated = extract_cues(np.stack([front, back]), K, depth, faces=faces, masks=masks, max_side=None)
+    gated = extract_cues(
+        np.stack([front, back]), K, depth, faces=faces, masks=masks, max_side=None
+    )
     assert gated.removed[0] == "area" and gated.n_pixels[0] == 0
     assert gated.n_pixels[1] > cues.n_pixels[1]
 
@@ -118,7 +122,9 @@ def test_removal_rules_and_splat_path():
 def test_one_pixel_per_row_is_a_guarded_degenerate_fit():
     # A thin vertical sliver: every row has one pixel, so row-demeaning leaves all zeros (spec §11.12).
     verts, faces = grid(10, 0.006, 0.5, 3.0, x0=0.0075)  # covers pixel column 80 only
-    cues = extract_cues(verts[None], K, plane_depth(3.0), faces=faces, max_side=None, min_area_fraction=1e-4)
+    cues = extract_cues(
+        verts[None], K, plane_depth(3.0), faces=faces, max_side=None, min_area_fraction=1e-4
+    )
     assert cues.removed == [None]
     assert cues.slope[0] == 0.0 and cues.corr[0] == 0.0 and np.isfinite(cues.d[0])
 
@@ -141,12 +147,16 @@ def test_bad_inputs_raise_clear_errors():
     verts, faces = grid(10, 0.4, 0.5, 3.0)
     with pytest.raises(ValueError, match="depth must be an"):
         extract_cues(verts[None], K, np.zeros((2, 3, 4)), faces=faces)
-    blank = extract_cues(verts[None], K, np.full(HW, np.nan), faces=faces)  # legitimate frame, no cue
+    blank = extract_cues(
+        verts[None], K, np.full(HW, np.nan), faces=faces
+    )  # legitimate frame, no cue
     assert blank.removed == ["depth"] and np.isnan(blank.d[0])
     with pytest.raises(ValueError, match="numeric"):
         extract_cues(verts[None], K, np.full(HW, "x"), faces=faces)
     with pytest.raises(ValueError, match="masks must be"):
-        extract_cues(verts[None], K, plane_depth(3.0), faces=faces, masks=np.ones((1, 10, 10), bool))
+        extract_cues(
+            verts[None], K, plane_depth(3.0), faces=faces, masks=np.ones((1, 10, 10), bool)
+        )
     nan_verts = verts.copy()
     nan_verts[3] = np.nan
     with pytest.raises(ValueError, match=r"non-finite vertices for people \[0\]"):
@@ -154,7 +164,10 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="vertices must be"):
         extract_cues(verts, K, plane_depth(3.0), faces=faces)
     assert extract_cues(np.zeros((0, 5, 3)), K, plane_depth(3.0)).d.shape == (0,)
-    assert isinstance(Cues.empty(2), Cues) and check_depth_map(plane_depth(3.0)[..., None]).shape == HW
+    assert (
+        isinstance(Cues.empty(2), Cues)
+        and check_depth_map(plane_depth(3.0)[..., None]).shape == HW
+    )
 
 
 def test_empty_inlier_set_removes_the_person():
@@ -165,6 +178,8 @@ def test_empty_inlier_set_removes_the_person():
 
     out = Cues.empty(1)
     d = torch.tensor([1.0, 2.0, 1.0, 2.0], dtype=torch.float64)
-    z = torch.tensor([3.0, 4.0, 4.0, 3.0], dtype=torch.float64)  # z~ = +-0.5 m, uncorrelated with d~
+    z = torch.tensor(
+        [3.0, 4.0, 4.0, 3.0], dtype=torch.float64
+    )  # z~ = +-0.5 m, uncorrelated with d~
     _person_stats(out, 0, d, z, torch.zeros(4, dtype=torch.long), 1, 1, 1.5, 0.10, 0.9)
     assert out.removed == ["inliers"] and np.isnan(out.d[0])

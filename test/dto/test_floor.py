@@ -16,7 +16,9 @@ CAMERA_HEIGHT_M = 1.4
 
 @pytest.fixture(scope="module")
 def scene():
-    return make_crowd(8, seed=5, image_hw=HW, camera_height_m=CAMERA_HEIGHT_M, depth_range_m=(2.5, 14.0))
+    return make_crowd(
+        8, seed=5, image_hw=HW, camera_height_m=CAMERA_HEIGHT_M, depth_range_m=(2.5, 14.0)
+    )
 
 
 def _feet_seen(scene):
@@ -104,7 +106,9 @@ def test_lite_uses_the_floor_without_depth(scene):
     def err(humans):
         return np.abs(np.array([h.pelvis[2] for h in humans]) - z_true) / z_true
 
-    assert [h.extras["dto"]["status"] for h in with_floor] == ["floor" if s else "prior" for s in seen]
+    assert [h.extras["dto"]["status"] for h in with_floor] == [
+        "floor" if s else "prior" for s in seen
+    ]
     # the adult prior mu = (h + mu_class) / 2 (spec dto §3.4) leans towards the estimate (5-30 % off), and
     # weighs ~1/4 against the floor's ~2.5 %: a few % remain
     assert np.all(err(with_floor)[seen] < 0.05), err(with_floor)

@@ -45,7 +45,10 @@ def test_metric_depth_recovers_planted_positions(scenes):
         after += list(depth_errors(out, s)[refined])
         for h, o in zip(s.estimates, out):  # projections never move
             assert o.track_id == h.track_id
-            ray_new, ray_old = o.vertices[:, :2] / o.vertices[:, 2:], h.vertices[:, :2] / h.vertices[:, 2:]
+            ray_new, ray_old = (
+                o.vertices[:, :2] / o.vertices[:, 2:],
+                h.vertices[:, :2] / h.vertices[:, 2:],
+            )
             np.testing.assert_allclose(ray_new, ray_old, atol=1e-5)
     assert np.median(before) > 0.1
     assert np.median(after) < 0.03  # issue target: <= 3 %
@@ -68,7 +71,9 @@ def test_metric_16uc1_millimetres_and_heights(scenes):
     for o, t in zip(out, s.truth):
         if o.extras["dto"]["status"] == "refined":
             assert o.height_m == pytest.approx(t.height_m, rel=0.06)
-            assert o.depth_sigma_m > 0 and np.isfinite(o.dto_height_z) and o.age_class == t.age_class
+            assert (
+                o.depth_sigma_m > 0 and np.isfinite(o.dto_height_z) and o.age_class == t.age_class
+            )
 
 
 def test_relative_depth_improves_depth_and_ordering(scenes):
@@ -77,7 +82,14 @@ def test_relative_depth_improves_depth_and_ordering(scenes):
     for k, s in enumerate(scenes):
         disp, _ = s.relative_disparity(seed=k)
         out = refine(
-            s.estimates, s.K, disp, "disparity", masks=s.masks, priors=s.classes, config=cfg, faces=s.faces
+            s.estimates,
+            s.K,
+            disp,
+            "disparity",
+            masks=s.masks,
+            priors=s.classes,
+            config=cfg,
+            faces=s.faces,
         )
         e_before += list(depth_errors(s.estimates, s))
         e_after += list(depth_errors(out, s))
@@ -134,7 +146,9 @@ def test_guards_and_removal(scenes):
     one = refine(s.estimates[:1], s.K, s.depth_m, "relative", faces=s.faces)
     assert one[0].dto_scale == 1.0 and one[0].extras["dto"]["status"] == "unchanged"
     # Everyone removed: empty deviation list -> mean_dev 0, nothing optimised.
-    gone = refine(s.estimates, s.K, s.depth_m, "relative", masks=np.zeros_like(s.masks), faces=s.faces)
+    gone = refine(
+        s.estimates, s.K, s.depth_m, "relative", masks=np.zeros_like(s.masks), faces=s.faces
+    )
     assert all(o.extras["dto"]["status"] == "removed:area" for o in gone)
     frame = gone[0].extras["dto"]["frame"]
     assert frame["is_optimize"] is False and frame["mean_dev"] == 0.0
@@ -188,7 +202,9 @@ def test_ordering_constraint_keeps_far_group_behind_near_group():
     from mahmr_ros.dto.cues import Cues
     from mahmr_ros.dto.refine import _solve_relative, prior_moments, resolve_priors
 
-    humans = [_person(tz) for tz in (3, 4, 5, 12, 13, 14)]  # 2 f / (t_z min(H, W)) < 1/4: the last 3 are far
+    humans = [
+        _person(tz) for tz in (3, 4, 5, 12, 13, 14)
+    ]  # 2 f / (t_z min(H, W)) < 1/4: the last 3 are far
     d = np.array([3.0, 4.0, 5.0, 6.0, 9.0, 12.0])
     # Near: Z = d; far: Z = d - 1.5 fits exactly, which would put the nearest far person at 4.5 m < 5 m.
     z = np.array([3.0, 4.0, 5.0, 4.5, 7.5, 10.5])
@@ -199,11 +215,13 @@ def test_ordering_constraint_keeps_far_group_behind_near_group():
     plan = _solve_relative(humans, cues, mu, sigma, np.diag([500.0, 500.0, 1.0]), (480, 640),
                            DTOConfig(alpha_min_default=0.0, far_cue_threshold=None))  # fmt: skip
     assert plan.group == ["near"] * 3 + ["far"] * 3
-    assert plan.frame["near"]["alpha"] == pytest.approx(1.0) and plan.frame["near"]["beta"] == pytest.approx(
-        0.0
-    )
+    assert plan.frame["near"]["alpha"] == pytest.approx(1.0) and plan.frame["near"][
+        "beta"
+    ] == pytest.approx(0.0)
     assert plan.frame["far"]["beta"] == pytest.approx(5.0 - 6.0 * plan.frame["far"]["alpha"])
-    np.testing.assert_allclose(plan.scale[3] * z[3], 5.0)  # now exactly at the farthest near person
+    np.testing.assert_allclose(
+        plan.scale[3] * z[3], 5.0
+    )  # now exactly at the farthest near person
     np.testing.assert_allclose(plan.scale[:3], 1.0)
     assert plan.frame["is_optimize"]
 
@@ -212,9 +230,18 @@ def test_metric_dto_on_realistic_rgbd(scenes):
     """Noise, holes, IR shadows, flying pixels and mm quantisation: still within the 3 % target."""
     errors, in_range = [], []
     for k, s in enumerate(scenes):
-        mm = s.sensor_depth_mm(seed=k)  # 10 m range: farther people get no reading and stay unchanged
+        mm = s.sensor_depth_mm(
+            seed=k
+        )  # 10 m range: farther people get no reading and stay unchanged
         out = refine(
-            s.estimates, s.K, mm, "metric", masks=s.masks, priors=s.classes, config=RELAXED, faces=s.faces
+            s.estimates,
+            s.K,
+            mm,
+            "metric",
+            masks=s.masks,
+            priors=s.classes,
+            config=RELAXED,
+            faces=s.faces,
         )
         status = [o.extras["dto"]["status"] for o in out]
         refined = np.array([st == "refined" for st in status])
@@ -231,5 +258,7 @@ def test_faces_in_extras_are_a_deprecated_fallback(scenes):
     legacy = [h.replace(extras={**h.extras, "faces": s.faces}) for h in s.estimates]
     with pytest.warns(DeprecationWarning, match="faces="):
         old = refine(legacy, s.K, s.depth_m, "metric", masks=s.masks, config=RELAXED)
-    new = refine(s.estimates, s.K, s.depth_m, "metric", masks=s.masks, config=RELAXED, faces=s.faces)
+    new = refine(
+        s.estimates, s.K, s.depth_m, "metric", masks=s.masks, config=RELAXED, faces=s.faces
+    )
     np.testing.assert_array_equal([h.pelvis for h in old], [h.pelvis for h in new])

@@ -53,9 +53,15 @@ def test_rot6d_matches_the_spec_gram_schmidt_on_random_batches():
 def test_axis_angle_hand_worked_and_against_the_other_library(kind):
     wrap = (lambda x: np.asarray(x)) if kind == "numpy" else (lambda x: torch.as_tensor(x))
     back = (lambda x: np.asarray(x)) if kind == "numpy" else (lambda x: x.numpy())
-    np.testing.assert_allclose(back(axis_angle_to_rotmat(wrap([0.0, 0.0, math.pi / 2]))), RZ90, atol=1e-12)
-    np.testing.assert_allclose(back(rotmat_to_axis_angle(wrap(RZ90))), [0, 0, math.pi / 2], atol=1e-12)
-    np.testing.assert_allclose(np.abs(back(rotmat_to_axis_angle(wrap(FLIP_X)))), [math.pi, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(
+        back(axis_angle_to_rotmat(wrap([0.0, 0.0, math.pi / 2]))), RZ90, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        back(rotmat_to_axis_angle(wrap(RZ90))), [0, 0, math.pi / 2], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        np.abs(back(rotmat_to_axis_angle(wrap(FLIP_X)))), [math.pi, 0, 0], atol=1e-12
+    )
     np.testing.assert_array_equal(back(rotmat_to_axis_angle(wrap(np.eye(3)))), np.zeros(3))
     # Random batch with tiny and near-pi angles, (2, 32, 3): the reference is the OTHER library.
     aa = Rotation.random(64, random_state=1).as_rotvec().reshape(2, 32, 3)
@@ -64,7 +70,9 @@ def test_axis_angle_hand_worked_and_against_the_other_library(kind):
     R = back(axis_angle_to_rotmat(wrap(aa)))
     assert R.shape == (2, 32, 3, 3)
     if kind == "numpy":  # scipy vs roma on the same float64 numbers
-        np.testing.assert_allclose(R, axis_angle_to_rotmat(torch.from_numpy(aa)).numpy(), atol=1e-12)
+        np.testing.assert_allclose(
+            R, axis_angle_to_rotmat(torch.from_numpy(aa)).numpy(), atol=1e-12
+        )
     else:
         np.testing.assert_allclose(
             R, Rotation.from_rotvec(aa.reshape(-1, 3)).as_matrix().reshape(R.shape), atol=1e-12
@@ -94,7 +102,9 @@ def test_quaternion_hand_worked_sign_and_round_trip(kind):
     np.testing.assert_allclose(back(rotmat_to_quat_xyzw(wrap(RZ90))), [0, 0, h, h], atol=1e-12)
     # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5; x = (R21 - R12) / 4w = 0.5, y = 0.5, z = -0.5.
     R = np.array([[0.0, 1, 0], [0, 0, -1], [-1, 0, 0]])
-    np.testing.assert_allclose(back(rotmat_to_quat_xyzw(wrap(R))), [0.5, 0.5, -0.5, 0.5], atol=1e-12)
+    np.testing.assert_allclose(
+        back(rotmat_to_quat_xyzw(wrap(R))), [0.5, 0.5, -0.5, 0.5], atol=1e-12
+    )
     q = np.random.default_rng(0).normal(size=(20, 4))
     R = back(quat_xyzw_to_rotmat(wrap(q)))  # not normalised on purpose
     np.testing.assert_allclose(R, Rotation.from_quat(q).as_matrix(), atol=1e-12)

@@ -12,10 +12,16 @@ import torch
 from mahmr_ros.model import TINY_OVERRIDES, build_model
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec" / "state_dicts"
-if not SPEC_DIR.is_dir():  # CI clones the repo with ../shared beside it; a worktree may sit elsewhere
+if (
+    not SPEC_DIR.is_dir()
+):  # CI clones the repo with ../shared beside it; a worktree may sit elsewhere
     SPEC_DIR = Path("/work/shared/spec/state_dicts")
 
-DTYPES = {"torch.float32": torch.float32, "torch.float64": torch.float64, "torch.int64": torch.int64}
+DTYPES = {
+    "torch.float32": torch.float32,
+    "torch.float64": torch.float64,
+    "torch.int64": torch.int64,
+}
 
 
 def read_tsv(config: str) -> dict[str, tuple[tuple[int, ...], str, torch.dtype]]:

@@ -48,7 +48,9 @@ def test_known_camera_keeps_the_pixels_the_size_and_the_height(distance):
     """The reconciled people reproject onto the same pixels in the real camera (pelvis exactly)."""
     rng = np.random.default_rng(1)
     K_net = np.array([[1000.0, 0, 639.5], [0, 1000, 359.5], [0, 0, 1]])
-    K_real = np.array([[1210.0, 0, 610.0], [0, 1190, 380.0], [0, 0, 1]])  # ~20 % longer, off-centre pp
+    K_real = np.array(
+        [[1210.0, 0, 610.0], [0, 1190, 380.0], [0, 0, 1]]
+    )  # ~20 % longer, off-centre pp
     verts, joints = _person(rng, [0.8, 0.1, distance])
     orient = np.eye(3)[None]
     transl = joints[:, 0] - np.array([[0.0, 0.2, 0.0]])  # SMPL origin ~0.2 m from the pelvis

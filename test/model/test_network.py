@@ -24,7 +24,11 @@ def test_output_names_and_shapes(tiny_model, tiny_input):
         "pred_betas": (2, Q, 11), "pred_cam": (2, Q, 3), "pred_transl": (2, Q, 3), "pred_fov": (2,),
         "pred_focal": (2,), "pred_intrinsics": (2, 3, 3),
     }  # fmt: skip
-    assert out["sat"]["hr_cells"].shape == (2, 8, 6) and out["sat"]["pooled_groups"].shape == (2, 4, 3)
+    assert out["sat"]["hr_cells"].shape == (2, 8, 6) and out["sat"]["pooled_groups"].shape == (
+        2,
+        4,
+        3,
+    )
     assert out["sat"]["hr_cells"].dtype == torch.bool and out["sat"]["num_tokens"].shape == (2,)
     assert all(torch.isfinite(v).all() for v in _flat(out).values())
     assert ((out["pred_confs"] > 0) & (out["pred_confs"] < 1)).all()

@@ -5,7 +5,9 @@ import torch
 
 from mahmr_ros.model import preprocess, stack_batch
 
-PAD_VALUE = -np.array([0.485, 0.456, 0.406]) / np.array([0.229, 0.224, 0.225])  # black after normalising
+PAD_VALUE = -np.array([0.485, 0.456, 0.406]) / np.array(
+    [0.229, 0.224, 0.225]
+)  # black after normalising
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,10 @@ from mahmr_ros.model.pretrained import (
 )
 from mahmr_ros.model.rotation import rot6d_to_rotmat
 
-TINY = {"preset": "fov_kid", **TINY_OVERRIDES}  # embed 64, depth 5, get_map_layer 3, input 224 -> F0 16
+TINY = {
+    "preset": "fov_kid",
+    **TINY_OVERRIDES,
+}  # embed 64, depth 5, get_map_layer 3, input 224 -> F0 16
 
 
 def test_default_mean_pose_is_upright_and_camera_facing_never_the_identity_root():
@@ -34,7 +37,9 @@ def _mean_params_file(path, seed=0):
     """An smpl_mean_params.npz in the HMR/SPIN layout with known rotations (rot6d = first two columns)."""
     gen = torch.Generator().manual_seed(seed)
     q = torch.nn.functional.normalize(torch.randn(24, 4, generator=gen), dim=-1)
-    w, x, y, z = q.unbind(-1)  # quaternion -> matrix, written out independently of the code under test
+    w, x, y, z = q.unbind(
+        -1
+    )  # quaternion -> matrix, written out independently of the code under test
     R = torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
                      2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
                      2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)  # fmt: skip
@@ -51,7 +56,9 @@ def test_smpl_mean_params_load_into_the_refinement_start(tmp_path):
     model = build_model(TINY)
     load_smpl_mean_params(model, tmp_path / "smpl_mean_params.npz")
     assert model.mean_pose.dtype == torch.float32 and model.mean_shape.dtype == torch.float32
-    torch.testing.assert_close(rot6d_to_rotmat(model.mean_pose.reshape(24, 6)), R, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        rot6d_to_rotmat(model.mean_pose.reshape(24, 6)), R, atol=1e-6, rtol=0
+    )
     np.testing.assert_allclose(model.mean_shape[:10].numpy(), shape, atol=1e-7)
     assert model.mean_shape[10] == 0  # the kid blend starts at 0
     pose10, betas10 = read_smpl_mean_params(tmp_path / "smpl_mean_params.npz", num_betas=10)
@@ -114,16 +121,23 @@ def test_dinov2_weights_land_where_the_spec_says(tmp_path):
         for sub in DINOV2_BLOCK_KEYS:
             assert torch.equal(sd[f"encoder.blocks.{n}.{sub}"], src[f"blocks.{n}.{sub}"])
             if n < 3:  # the scale-map blocks start as copies of blocks 0..2 (spec §1.4)
-                assert torch.equal(sd[f"encoder.additional_blocks.{n}.{sub}"], src[f"blocks.{n}.{sub}"])
+                assert torch.equal(
+                    sd[f"encoder.additional_blocks.{n}.{sub}"], src[f"blocks.{n}.{sub}"]
+                )
     for level in (0, 1):
-        assert torch.equal(sd[f"encoder_patch_proj.{level}.weight"], src["patch_embed.proj.weight"])
+        assert torch.equal(
+            sd[f"encoder_patch_proj.{level}.weight"], src["patch_embed.proj.weight"]
+        )
         assert torch.equal(sd[f"encoder_patch_proj.{level}.bias"], src["patch_embed.proj.bias"])
     assert torch.equal(sd["encoder.norm.weight"], src["norm.weight"])
     # CLS with its position embedding already added.
-    torch.testing.assert_close(sd["encoder_cr_token"], src["cls_token"][0] + src["pos_embed"][0, :1])
+    torch.testing.assert_close(
+        sd["encoder_cr_token"], src["cls_token"][0] + src["pos_embed"][0, :1]
+    )
     # Copies, not views: training the additional blocks must not move the main ones.
     assert (
-        sd["encoder.additional_blocks.0.ls1.gamma"].data_ptr() != sd["encoder.blocks.0.ls1.gamma"].data_ptr()
+        sd["encoder.additional_blocks.0.ls1.gamma"].data_ptr()
+        != sd["encoder.blocks.0.ls1.gamma"].data_ptr()
     )
 
 
@@ -134,7 +148,11 @@ def _cubic_resize_1d(values: np.ndarray, out_size: int, scale: float) -> np.ndar
 
     def w(x):
         x = abs(x)
-        return ((A + 2) * x - (A + 3)) * x * x + 1 if x <= 1 else ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+        return (
+            ((A + 2) * x - (A + 3)) * x * x + 1
+            if x <= 1
+            else ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+        )
 
     out = np.zeros(out_size)
     for i in range(out_size):
@@ -163,9 +181,13 @@ def test_position_table_resize_uses_dinov2s_offset_sampling():
     expected_x = _cubic_resize_1d(fx, F0, (F0 + 0.1) / M)
     expected_y = _cubic_resize_1d(fy, F0, (F0 + 0.1) / M)
     np.testing.assert_allclose(pos[:, :, 0], np.broadcast_to(expected_x, (F0, F0)), atol=1e-5)
-    np.testing.assert_allclose(pos[:, :, 1], np.broadcast_to(expected_y[:, None], (F0, F0)), atol=1e-5)
+    np.testing.assert_allclose(
+        pos[:, :, 1], np.broadcast_to(expected_y[:, None], (F0, F0)), atol=1e-5
+    )
     without_offset = _cubic_resize_1d(fx, F0, F0 / M)
-    assert np.abs(pos[0, :, 0] - without_offset).max() > 0.05  # the +0.1 offset really changes the table
+    assert (
+        np.abs(pos[0, :, 0] - without_offset).max() > 0.05
+    )  # the +0.1 offset really changes the table
 
 
 def test_dinov2_training_checkpoints_and_register_variants_convert():
@@ -179,7 +201,9 @@ def test_dinov2_training_checkpoints_and_register_variants_convert():
     model = _fresh()
     report = load_dinov2(model, {"teacher": chunked})
     assert "register_tokens" in report["ignored"] and "register" in report["notes"][0]
-    assert torch.equal(model.state_dict()["encoder.blocks.4.mlp.fc2.bias"], src["blocks.4.mlp.fc2.bias"])
+    assert torch.equal(
+        model.state_dict()["encoder.blocks.4.mlp.fc2.bias"], src["blocks.4.mlp.fc2.bias"]
+    )
 
 
 def test_dinov2_mismatches_are_clear_errors(tmp_path):

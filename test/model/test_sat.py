@@ -40,7 +40,9 @@ def test_constructed_scale_map_selects_the_right_cells():
 
 
 def test_quirk_keeps_hr_cells_only_in_images_without_pooled_groups():
-    all_small = _map([[0.9] * 4] * 4, [[0.1] * 4] * 4)  # every cell valid and small: no pooled group
+    all_small = _map(
+        [[0.9] * 4] * 4, [[0.1] * 4] * 4
+    )  # every cell valid and small: no pooled group
     with_bg = all_small.clone()
     with_bg[0, 2:, 2:, 0] = 0.0  # one background group
     batch = torch.cat([all_small, with_bg])
@@ -100,5 +102,7 @@ def test_gather_and_pool_use_the_right_pixels_and_tokens():
 def test_bilinear_half_resize_of_a_cell_is_a_2x2_average():
     """Premise of the lvl1 path (spec §1.5.1): the 28 -> 14 px bilinear resize is a 2x2 average pool."""
     patch = torch.randn(1, 3, 28, 28)
-    bilinear = F.interpolate(patch, size=(14, 14), mode="bilinear", align_corners=False, antialias=False)
+    bilinear = F.interpolate(
+        patch, size=(14, 14), mode="bilinear", align_corners=False, antialias=False
+    )
     assert torch.allclose(bilinear, F.avg_pool2d(patch, 2), atol=1e-6)

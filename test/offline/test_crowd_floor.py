@@ -130,7 +130,9 @@ def test_floor_estimate_geometry():
     assert p_cam[:3] @ up == pytest.approx(-1.5)
 
 
-def test_a_degenerate_restart_does_not_replace_the_floor_everyone_stands_on(anny_body, crowd, monkeypatch):
+def test_a_degenerate_restart_does_not_replace_the_floor_everyone_stands_on(
+    anny_body, crowd, monkeypatch
+):
     """A restart from the pitch grid that lands on a floor nobody's feet reach (seen on vtest after ~100
     solves: a camera 0.35 m high pitched 20 degrees up, everyone's feet above its horizon, so their
     observations leave the objective's sum and it comes out lowest) must not replace the floor most people
@@ -152,6 +154,8 @@ def test_a_degenerate_restart_does_not_replace_the_floor_everyone_stands_on(anny
 
     monkeypatch.setattr(floor, "_initial_state", lambda *data: bad_start.copy())
     monkeypatch.setattr(floor, "_refine", refine_or_degenerate)
-    again = floor.solve()  # candidates: the warm start from the good floor, the degenerate grid start
+    again = (
+        floor.solve()
+    )  # candidates: the warm start from the good floor, the degenerate grid start
     assert again is not None and again.people >= 20
     assert abs(again.camera_height_m - good.camera_height_m) < 0.02

@@ -76,7 +76,9 @@ def test_sample_people_without_a_floor_are_adult_sized(estimator, sample):
     assert est.floor is None
     for h, truth in zip(_by_x(est.humans), info["people"]):
         assert h.extras["sized_by"] == "landmarks" and "height_sigma_m" not in h.extras
-        assert 1.4 <= h.height_m <= 2.0  # BlazePose's adult-scaled landmarks: an adult-sized body each
+        assert (
+            1.4 <= h.height_m <= 2.0
+        )  # BlazePose's adult-scaled landmarks: an adult-sized body each
         if not truth["is_child"]:  # adults: metric depth within 12 % before DTO
             assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) / truth["pelvis_cam"][2] < 0.12
 
@@ -108,9 +110,14 @@ def test_video_mode_follows_last_boxes_and_rescans_when_lost(estimator, sample):
             # another crop gives BlazePose slightly different landmarks: a few % of depth
             assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
             # a followed person keeps the floor size of the full-search frame; the floor is not updated
-            assert b.height_m == pytest.approx(a.height_m) and b.extras["sized_by"] == a.extras["sized_by"]
+            assert (
+                b.height_m == pytest.approx(a.height_m)
+                and b.extras["sized_by"] == a.extras["sized_by"]
+            )
         assert second.floor is first.floor and first.floor.frames == 1
-        gone = estimator.estimate(np.zeros_like(image), K)  # everyone lost -> immediate full search
+        gone = estimator.estimate(
+            np.zeros_like(image), K
+        )  # everyone lost -> immediate full search
         assert gone.humans == [] and estimator._frames_since_scan == 0
     finally:
         estimator.rescan_every, estimator._last_boxes = 1, np.zeros((0, 4))
@@ -129,24 +136,34 @@ def test_video_mode_rescan_warm_starts_the_same_people_only(estimator, sample, m
     alone = image.copy()  # only the first person: the others painted over with the background
     for person in info["people"][1:]:
         x0, y0, x1, y1 = np.round(person["bbox_xyxy"]).astype(int)
-        alone[max(y0 - 6, 0) : y1 + 6, max(x0 - 6, 0) : x1 + 6] = np.median(image[:40], axis=(0, 1))
+        alone[max(y0 - 6, 0) : y1 + 6, max(x0 - 6, 0) : x1 + 6] = np.median(
+            image[:40], axis=(0, 1)
+        )
     estimator.rescan_every, estimator._last_boxes = 2, np.zeros((0, 4))
     try:
         first = estimator.estimate(image, K)  # full search: cold fit
         estimator.estimate(image, K)  # followed: warm
-        third = estimator.estimate(image, K)  # rescan finds the same three: warm, in the first frame's order
+        third = estimator.estimate(
+            image, K
+        )  # rescan finds the same three: warm, in the first frame's order
         assert estimator._frames_since_scan == 0 and len(third.humans) == info["num_people"]
         assert inits[0] is None and inits[1] is not None and inits[2] is not None
         for a, b in zip(first.humans, third.humans):
             assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
         estimator.estimate(alone, K)  # someone lost -> rescan: one of the three, warm
         assert len(estimator._last_boxes) == 1 and inits[-1] is not None
-        estimator.estimate(image, K)  # follows the one person (new people wait for the next rescan)
+        estimator.estimate(
+            image, K
+        )  # follows the one person (new people wait for the next rescan)
         assert inits[-1] is not None
         again = estimator.estimate(image, K)  # rescan: two new people -> cold fit
         assert inits[-1] is None and len(again.humans) == info["num_people"]
     finally:
-        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
+        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = (
+            1,
+            np.zeros((0, 4)),
+            None,
+        )
 
 
 def test_video_mode_fits_still_people_with_fewer_iterations(estimator, sample, monkeypatch):
@@ -162,12 +179,24 @@ def test_video_mode_fits_still_people_with_fewer_iterations(estimator, sample, m
     estimator.rescan_every, estimator._last_boxes = 10, np.zeros((0, 4))
     try:
         estimator.estimate(image, K)  # search: cold, default iterations
-        estimator.estimate(image, K)  # same frame: landmarks move ~1 px (BlazePose jitter) -> still
-        moved = estimator.estimate(np.roll(image, 12, axis=1), K)  # everyone 12 px to the right -> moving
-        assert iterations == [None, estimator.fit_iterations_still, estimator.fit_iterations_followed]
+        estimator.estimate(
+            image, K
+        )  # same frame: landmarks move ~1 px (BlazePose jitter) -> still
+        moved = estimator.estimate(
+            np.roll(image, 12, axis=1), K
+        )  # everyone 12 px to the right -> moving
+        assert iterations == [
+            None,
+            estimator.fit_iterations_still,
+            estimator.fit_iterations_followed,
+        ]
         assert len(moved.humans) == info["num_people"]
     finally:
-        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
+        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = (
+            1,
+            np.zeros((0, 4)),
+            None,
+        )
     with pytest.raises(ValueError, match="fit_iterations_still"):
         type(estimator)(fit_iterations_still=0, warmup=False)
 
@@ -243,7 +272,9 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_d
     assert est.floor.source == "given" and est.floor.camera_height_m == CAMERA_HEIGHT_M
     assert len(est.humans) == 3
     for h, truth in zip(_by_x(est.humans), info["people"]):
-        assert h.extras["sized_by"] == "floor" and h.height_sigma_m is not None  # measured: DTO keeps it
+        assert (
+            h.extras["sized_by"] == "floor" and h.height_sigma_m is not None
+        )  # measured: DTO keeps it
         assert h.is_child == truth["is_child"]
         assert abs(h.height_m - truth["height_m"]) < 0.15
         z = truth["pelvis_cam"][2]
@@ -281,7 +312,10 @@ def _leg_angles(h):
     """(knee bend, thigh angle from the body's down axis), degrees, per leg of a HumanEstimate."""
     down = -h.orientation[:, 2]
     out = []
-    for hip, knee, ankle in ((12, 14, 16), (13, 15, 17)):  # JOINT_NAMES: pelvis first, then the keypoints
+    for hip, knee, ankle in (
+        (12, 14, 16),
+        (13, 15, 17),
+    ):  # JOINT_NAMES: pelvis first, then the keypoints
         thigh, shin = h.joints[knee] - h.joints[hip], h.joints[ankle] - h.joints[knee]
         bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
         out.append((bend, np.degrees(np.arccos(thigh @ down / np.linalg.norm(thigh)))))
@@ -365,7 +399,10 @@ def test_children_recognised_in_a_crowd_without_a_camera_height(estimator):
     assert sum(h.is_child for h, _ in children) >= 0.9 * len(children)
     assert all(abs(h.height_m - t.height_m) <= 0.08 for h, t in children)
     standing = [(h, t) for h, t in zip(est.humans, frame.truth) if t.pose == "standing"]
-    assert all(h.extras["sized_by"] == "floor" and abs(h.height_m - t.height_m) <= 0.08 for h, t in standing)
+    assert all(
+        h.extras["sized_by"] == "floor" and abs(h.height_m - t.height_m) <= 0.08
+        for h, t in standing
+    )
     # no adult called a child (a 1.42 m teen may fall either side of the 1.40 m line)
     assert not any(h.is_child for h, t in standing if t.height_m > 1.45)
     step = [h for h, t in zip(est.humans, frame.truth) if t.pose == "step"]
@@ -374,10 +411,18 @@ def test_children_recognised_in_a_crowd_without_a_camera_height(estimator):
 
 def _video(estimator, rescan_every):
     """Put the shared estimator in video mode; returns a function restoring image mode."""
-    estimator.rescan_every, estimator._last_boxes, estimator._last_fit = rescan_every, np.zeros((0, 4)), None
+    estimator.rescan_every, estimator._last_boxes, estimator._last_fit = (
+        rescan_every,
+        np.zeros((0, 4)),
+        None,
+    )
 
     def restore():
-        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
+        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = (
+            1,
+            np.zeros((0, 4)),
+            None,
+        )
         estimator.set_floor(None)
 
     return restore
@@ -393,8 +438,15 @@ def test_video_mode_searches_while_people_overlap(estimator, sample, monkeypatch
     try:
         estimator.estimate(image, K)
         estimator.estimate(image, K)
-        assert len(searches) == 1 and not estimator._crossing()  # the sample's people stand apart: followed
-        estimator._last_boxes[1] = estimator._last_boxes[0] + [8.0, 0.0, 8.0, 0.0]  # two boxes overlapping
+        assert (
+            len(searches) == 1 and not estimator._crossing()
+        )  # the sample's people stand apart: followed
+        estimator._last_boxes[1] = estimator._last_boxes[0] + [
+            8.0,
+            0.0,
+            8.0,
+            0.0,
+        ]  # two boxes overlapping
         assert estimator._crossing()
         estimator.estimate(image, K)
         assert len(searches) == 2 and estimator._frames_since_scan == 0
@@ -402,7 +454,9 @@ def test_video_mode_searches_while_people_overlap(estimator, sample, monkeypatch
         restore()
 
 
-def test_video_mode_pools_floor_sizes_and_stands_people_on_the_floor(estimator, sample, monkeypatch):
+def test_video_mode_pools_floor_sizes_and_stands_people_on_the_floor(
+    estimator, sample, monkeypatch
+):
     """A person's floor size is pooled over full searches (it no longer jumps with each frame's sizing), a
     person the floor cannot size on one search keeps the pooled size, and sized people's soles are on the
     floor on every frame, followed ones included."""

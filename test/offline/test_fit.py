@@ -22,7 +22,9 @@ def _synthetic_people(anny_body, seed=0):
     age = torch.tensor([0.3, 0.55, 0.8], dtype=torch.float64)
     height = torch.tensor([0.5, 0.3, 0.7], dtype=torch.float64)
     full = anny_body.forward_full(aa, age, height)
-    R = np.stack([Rotation.from_euler("y", a, degrees=True).as_matrix() @ R_FACE for a in (20, -40, 150)])
+    R = np.stack(
+        [Rotation.from_euler("y", a, degrees=True).as_matrix() @ R_FACE for a in (20, -40, 150)]
+    )
     t = np.array([[-1.0, 0.3, 4.0], [0.5, 0.2, 3.0], [1.2, 0.4, 6.0]])
     kp_cam = np.einsum("pij,pkj->pki", R, full["keypoints"].numpy()) + t[:, None]
     return kp_cam, R, t, full["height_m"].numpy()
@@ -39,7 +41,9 @@ def _landmarks(kp_cam):
 def test_fit_recovers_rotation_height_and_translation(anny_body):
     kp_cam, R_true, t_true, height_true = _synthetic_people(anny_body)
     K, uv, world, conf = _landmarks(kp_cam)
-    fitter = AnnyFitter(anny_body, iterations=60, weight_phenotype_prior=1e-5, weight_pose_prior=1e-6)
+    fitter = AnnyFitter(
+        anny_body, iterations=60, weight_phenotype_prior=1e-5, weight_pose_prior=1e-6
+    )
     res = fitter.fit(world, uv, conf, K)
     height_fit = anny_body.height_m(res.age, res.height_ph)
     np.testing.assert_allclose(height_fit, height_true, atol=0.03)
@@ -95,7 +99,9 @@ def _standing_person(anny_body, camera_height_m, z, x=0.0, yaw_deg=10.0, age=0.6
 
     aa = torch.as_tensor(standing_aa()[None])
     with torch.no_grad():
-        kp = anny_body.keypoints_fast(aa, torch.tensor([age]), torch.tensor([height_ph]))[0].numpy()
+        kp = anny_body.keypoints_fast(aa, torch.tensor([age]), torch.tensor([height_ph]))[
+            0
+        ].numpy()
     lift = anny_body.keypoint_lift_m([age], [height_ph])[0]
     kp = kp @ upright_rotation(LEVEL_UP, np.radians(yaw_deg)).T
     soles = max(kp[j, 1] + lift[j] for j in HEELS)
@@ -148,7 +154,9 @@ def test_cut_at_mid_thigh_is_not_pulled_into_a_crouch(anny_body, clamp, world):
     person = _as_person(kp_cam, K, (640, cut), clamp_to_border=clamp, world=world)
     world_t, uv, conf, has_world = fit_targets([person], (640, cut))
     assert has_world.tolist() == [world]
-    assert np.all(conf[0, 13:] == 0) and np.all(conf[0, 5:13] > 0)  # knees down unknown, upper body known
+    assert np.all(conf[0, 13:] == 0) and np.all(
+        conf[0, 5:13] > 0
+    )  # knees down unknown, upper body known
     res = AnnyFitter(anny_body, iterations=20).fit(world_t, uv, conf, K)
     kp = _fitted_keypoints_cam(anny_body, res)
     for hip, knee, ankle in ((11, 13, 15), (12, 14, 16)):
@@ -169,11 +177,16 @@ def test_a_clamped_border_keypoint_would_crouch_the_legs(anny_body):
     uv_true = project(kp_cam, K)
     cut = int(0.5 * (uv_true[[11, 12], 1].mean() + uv_true[[13, 14], 1].mean()))
     person = _as_person(kp_cam, K, (640, cut), clamp_to_border=True, world=False)
-    _, uv, conf, _ = fit_targets([person], (640, cut + 10), border_px=0.0)  # a taller image: all "seen"
+    _, uv, conf, _ = fit_targets(
+        [person], (640, cut + 10), border_px=0.0
+    )  # a taller image: all "seen"
     assert np.all(conf[0, 13:17] > 0)
     res = AnnyFitter(anny_body, iterations=20).fit(np.full((1, 23, 3), np.nan), uv, conf, K)
     bend, down = _leg_angles_deg(_fitted_keypoints_cam(anny_body, res), 11, 13, 15)
-    assert max(bend, down) > 30.0, (bend, down)  # measured: thigh ~45 degrees forward, knee ~26 bent
+    assert max(bend, down) > 30.0, (
+        bend,
+        down,
+    )  # measured: thigh ~45 degrees forward, knee ~26 bent
 
 
 @pytest.mark.parametrize("world", [True, False])
@@ -187,11 +200,15 @@ def test_head_and_shoulders_portrait_is_placed_at_its_depth(anny_body, world):
     kp_cam, _ = _standing_person(anny_body, camera_height_m=1.55, z=0.9, yaw_deg=0.0)
     person = _as_person(kp_cam, K, (640, 480), world=world)
     world_t, uv, conf, _ = fit_targets([person], (640, 480))
-    assert np.all(conf[0, :7] > 0) and np.all(conf[0, 11:] == 0)  # face + shoulders, no hips or legs
+    assert np.all(conf[0, :7] > 0) and np.all(
+        conf[0, 11:] == 0
+    )  # face + shoulders, no hips or legs
     res = AnnyFitter(anny_body, iterations=20).fit(world_t, uv, conf, K)
     kp = _fitted_keypoints_cam(anny_body, res)
     pelvis, true_pelvis = kp[[11, 12]].mean(0), kp_cam[[11, 12]].mean(0)
     assert np.all(kp[:, 2] > 0.15)  # every keypoint in front of the camera
     assert abs(pelvis[2] - true_pelvis[2]) < 0.15 * true_pelvis[2], (pelvis, true_pelvis)
     trunk = kp[[5, 6]].mean(0) - pelvis
-    assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(trunk)  # upright: shoulders above the pelvis
+    assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(
+        trunk
+    )  # upright: shoulders above the pelvis

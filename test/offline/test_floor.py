@@ -12,7 +12,9 @@ from mahmr_ros.offline.floor import ANKLES, HEELS, FloorSizer, floor_up
 from mahmr_ros.offline.place import assumed_K
 from mahmr_ros.offline.sample import _POSE
 
-R_FACE = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # Anny frame -> level camera, facing it
+R_FACE = np.array(
+    [[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]
+)  # Anny frame -> level camera, facing it
 
 
 def _pitch(deg: float) -> np.ndarray:
@@ -27,9 +29,9 @@ def _standing(body, age, height_ph, camera_height, pitch_deg, x=0.3, z=3.0):
     for name, value in _POSE.items():
         aa[0, FIT_BONES.index(name)] = value
     with torch.no_grad():
-        kp = body.keypoints_fast(torch.as_tensor(aa), torch.tensor([age]), torch.tensor([height_ph]))[
-            0
-        ].numpy()
+        kp = body.keypoints_fast(
+            torch.as_tensor(aa), torch.tensor([age]), torch.tensor([height_ph])
+        )[0].numpy()
     kp_level = kp @ R_FACE.T  # level camera axes, y down
     lift = body.keypoint_lift_m([age], [height_ph])[0]
     heels = list(HEELS)
@@ -50,7 +52,9 @@ def test_recovers_the_height_of_a_person_standing_on_the_floor(anny_body, age, p
     got_age, got_hph, ok = sizer.size(R[None], aa, uv[None], conf, K)
     assert ok.tolist() == [True]
     true_h = anny_body.height_m([age], [0.5])[0]
-    assert abs(anny_body.height_m(got_age, got_hph)[0] - true_h) < 0.02  # metres (path nodes ~3 cm apart)
+    assert (
+        abs(anny_body.height_m(got_age, got_hph)[0] - true_h) < 0.02
+    )  # metres (path nodes ~3 cm apart)
 
 
 def test_a_wrong_camera_height_scales_the_body(anny_body):
@@ -69,7 +73,9 @@ def test_feet_unseen_or_no_floor_solution_leave_the_person_unsized(anny_body):
     conf = np.ones((2, len(uv)))
     conf[0, list(HEELS) + list(ANKLES)] = 0.0  # no foot landmark
     uv2 = np.stack([uv, uv])
-    uv2[1, :, 1] = 2 * K[1, 2] - uv2[1, :, 1]  # mirrored upside down: the feet are above the horizon
+    uv2[1, :, 1] = (
+        2 * K[1, 2] - uv2[1, :, 1]
+    )  # mirrored upside down: the feet are above the horizon
     age, hph, ok = sizer.size(np.stack([R, R]), np.concatenate([aa, aa]), uv2, conf, K)
     assert ok.tolist() == [False, False]
     assert np.isnan(age).all() and np.isnan(hph).all()
@@ -94,7 +100,9 @@ def test_feet_outside_the_image_are_not_used(anny_body):
     conf = np.ones((1, len(uv)))
     sizer = FloorSizer(anny_body, 1.2)
     assert uv[list(HEELS), 1].min() > 479  # the heels project below a 640x480 image
-    assert sizer.size(R[None], aa, uv[None], conf, K)[2].tolist() == [True]  # no image size: all used
+    assert sizer.size(R[None], aa, uv[None], conf, K)[2].tolist() == [
+        True
+    ]  # no image size: all used
     age, _, ok = sizer.size(R[None], aa, uv[None], conf, K, image_wh=(640, 480))
     assert ok.tolist() == [False] and np.isnan(age).all()
 

@@ -49,7 +49,10 @@ def _empty_outputs():
 
 def test_gfl_decoding_hand_worked(monkeypatch):
     outputs = _empty_outputs()
-    row, col = 10, 20  # stride-8 anchor point: ((20 + 0.5) * 8, (10 + 0.5) * 8) = (164, 84) network px
+    row, col = (
+        10,
+        20,
+    )  # stride-8 anchor point: ((20 + 0.5) * 8, (10 + 0.5) * 8) = (164, 84) network px
     index = row * 52 + col
     outputs["Identity_0"][0, index, 0] = 0.9  # person
     outputs["Identity_0"][0, index + 1, 2] = 0.9  # a car next to it: not a person, ignored
@@ -89,7 +92,11 @@ def test_real_nanodet_boxes_the_astronaut(passes):
     assert len(boxes) >= 1 and scores[0] > 0.5
     best = boxes[0]
     inter = np.prod(
-        np.clip(np.minimum(best[2:], ASTRONAUT_BOX[2:]) - np.maximum(best[:2], ASTRONAUT_BOX[:2]), 0, None)
+        np.clip(
+            np.minimum(best[2:], ASTRONAUT_BOX[2:]) - np.maximum(best[:2], ASTRONAUT_BOX[:2]),
+            0,
+            None,
+        )
     )
     union = np.prod(best[2:] - best[:2]) + np.prod(ASTRONAUT_BOX[2:] - ASTRONAUT_BOX[:2]) - inter
     assert inter / union > 0.85

@@ -76,7 +76,9 @@ def test_multipose_finds_the_astronaut_at_its_native_size(image):
 def test_track_keeps_the_person_and_rederives_the_box(image, detector):
     shifted = ASTRONAUT_BOX + np.array([12, 20, 12, 20])  # last frame's box, a little off
     (person,) = detector.track(image, shifted[None])
-    assert_sensible_astronaut(person, min_score=0.3)  # Lightning (the tracker) is less sure than Thunder
+    assert_sensible_astronaut(
+        person, min_score=0.3
+    )  # Lightning (the tracker) is less sure than Thunder
     assert person.score == pytest.approx(person.keypoint_scores.mean())
 
 
@@ -117,7 +119,9 @@ def test_box_from_keypoints_hand_worked():
     kp[[11, 12]] = [[45, 120], [55, 120]]  # hips
     scores[[11, 12, 15, 16]] = 0.9
     # no face seen: margins from the keypoint box height (80 px), BOX_MARGINS = 0.07, 0.10, 0.07, 0.09
-    np.testing.assert_allclose(box_from_keypoints(kp, scores), [40 - 5.6, 120 - 8, 60 + 5.6, 200 + 7.2])
+    np.testing.assert_allclose(
+        box_from_keypoints(kp, scores), [40 - 5.6, 120 - 8, 60 + 5.6, 200 + 7.2]
+    )
     kp[[0, 5, 6]] = [[50, 20], [40, 50], [60, 50]]  # nose 30 px above the shoulders
     scores[[0, 5, 6]] = 0.9
     box = box_from_keypoints(kp, scores)

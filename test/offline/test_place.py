@@ -21,7 +21,11 @@ def test_assumed_K_matches_the_fov():
 @pytest.mark.parametrize("depth", [1.5, 4.0, 9.0])
 def test_solve_translation_recovers_a_known_depth(depth):
     rng = np.random.default_rng(1)
-    body = rng.normal(0.0, 0.4, (17, 3)) * [0.5, 1.0, 0.2]  # a person-sized rigid point cloud, metres
+    body = rng.normal(0.0, 0.4, (17, 3)) * [
+        0.5,
+        1.0,
+        0.2,
+    ]  # a person-sized rigid point cloud, metres
     t_true = np.array([0.7, 0.3, depth])
     K = assumed_K(640, 480, 60.0)
     uv = project(body + t_true, K)
@@ -71,4 +75,6 @@ def test_solve_translation_holds_a_contact_point_on_the_floor():
     assert up @ (0.9 * sole + t_free) + 1.2 > 0.05  # floating above the floor
     t = solve_translation(small, uv, K, floor=(up, 1.2, 0.9 * sole, 17.0))
     assert abs(up @ (0.9 * sole + t) + 1.2) < 0.02  # on the floor
-    assert np.linalg.norm(project(small + t, K) - uv, axis=1).mean() < 6.0  # still on the keypoints (px)
+    assert (
+        np.linalg.norm(project(small + t, K) - uv, axis=1).mean() < 6.0
+    )  # still on the keypoints (px)

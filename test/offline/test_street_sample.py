@@ -34,18 +34,25 @@ def test_fetch_extracts_the_video_and_drops_the_archive(tmp_path, monkeypatch):
     )
     dest = tmp_path / "cache" / "vtest.avi"
     assert street_sample.fetch_vtest(dest) == dest and dest.read_bytes() == b"RIFF-avi"
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["vtest.avi"]  # no archive, no partial file
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a cached file must not be fetched"))
+    assert sorted(p.name for p in dest.parent.iterdir()) == [
+        "vtest.avi"
+    ]  # no archive, no partial file
+    monkeypatch.setattr(
+        subprocess, "run", lambda *a, **k: pytest.fail("a cached file must not be fetched")
+    )
     assert street_sample.fetch_vtest(dest) == dest
 
 
 def test_a_failing_pip_or_a_foreign_archive_is_a_clear_error(tmp_path, monkeypatch):
     def offline(cmd, **kwargs):
-        raise subprocess.CalledProcessError(1, cmd, stderr="ERROR: Could not find a version (network down)")
+        raise subprocess.CalledProcessError(
+            1, cmd, stderr="ERROR: Could not find a version (network down)"
+        )
 
     monkeypatch.setattr(subprocess, "run", offline)
     with pytest.raises(
-        street_sample.FetchError, match=r"pip download --no-binary opencv-python.*network down.*PyPI"
+        street_sample.FetchError,
+        match=r"pip download --no-binary opencv-python.*network down.*PyPI",
     ):
         street_sample.fetch_vtest(tmp_path / "vtest.avi")
     monkeypatch.setattr(subprocess, "run", _fake_pip({"opencv/README.md": b"no video here"}))
@@ -79,4 +86,8 @@ def test_setup_goes_on_without_the_real_scene(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(street_sample, "build_demo_frame", no_network)
     assert assets.main([]) == 0
     out = capsys.readouterr().out
-    assert "real demo scene NOT fetched" in out and "synthetic sample" in out and "network down" in out
+    assert (
+        "real demo scene NOT fetched" in out
+        and "synthetic sample" in out
+        and "network down" in out
+    )

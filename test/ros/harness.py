@@ -42,7 +42,12 @@ class Harness:
     """The node under test plus a peer node that publishes inputs and records outputs."""
 
     def __init__(self, context, image_topic: str = "image", **params):
-        values = {"estimator": "test_known", "dto.mode": "off", "publish.markers_max_rate_hz": 0.0, **params}
+        values = {
+            "estimator": "test_known",
+            "dto.mode": "off",
+            "publish.markers_max_rate_hz": 0.0,
+            **params,
+        }
         overrides = [Parameter(k, value=v) for k, v in values.items()]
         remap = ["--ros-args", "-r", f"image:={image_topic}"] if image_topic != "image" else None
         self.node = MahmrNode(context=context, parameter_overrides=overrides, cli_args=remap)
@@ -51,7 +56,9 @@ class Harness:
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
         self.logger = RecordingLogger(self.node.get_logger())
-        self.node.get_logger = lambda: self.logger  # what the node logs from now on is kept for asserts
+        self.node.get_logger = lambda: (
+            self.logger
+        )  # what the node logs from now on is kept for asserts
         compressed = params.get("input.compressed")
         image_type = CompressedImage if compressed else Image
         self.image_pub = self.peer.create_publisher(
@@ -80,7 +87,9 @@ class Harness:
             assert time.monotonic() < end, "timed out waiting for the node"
             self.executor.spin_once(timeout_sec=0.01)
 
-    def send(self, frame: int, stamp_s: float, info=True, image_msg=None, info_msg=None, frame_id=FRAME):
+    def send(
+        self, frame: int, stamp_s: float, info=True, image_msg=None, info_msg=None, frame_id=FRAME
+    ):
         header = header_at(stamp_s, frame_id)
         if image_msg is None:
             image_msg = bgr_to_image_msg(np.full((H, W, 3), frame, np.uint8), header)

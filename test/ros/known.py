@@ -33,7 +33,12 @@ FACING_CAMERA = np.diag([1.0, -1.0, -1.0])
 
 
 def make_human(
-    pelvis=(0.2, -0.1, 3.0), orientation=FACING_CAMERA, track_id="", score=0.9, height_m=1.75, size_m=0.5
+    pelvis=(0.2, -0.1, 3.0),
+    orientation=FACING_CAMERA,
+    track_id="",
+    score=0.9,
+    height_m=1.75,
+    size_m=0.5,
 ) -> HumanEstimate:
     """A known person: a box of ``size_m`` around the pelvis, 2 joints (pelvis, head), 24 rotations."""
     pelvis = np.asarray(pelvis, np.float32)
@@ -91,7 +96,9 @@ class KnownEstimator:
             SETTINGS.seen_K.append(None if K is None else np.array(K))
         if SETTINGS.delay_s:
             time.sleep(SETTINGS.delay_s)
-        K_used = K if K is not None else np.array([[400, 0, 160], [0, 400, 120], [0, 0, 1]], np.float64)
+        K_used = (
+            K if K is not None else np.array([[400, 0, 160], [0, 400, 120], [0, 0, 1]], np.float64)
+        )
         humans = [h.replace() for h in SETTINGS.humans]
         return Estimation(humans, K_used, K is None, {"known": 0.0}, floor=SETTINGS.floor)
 

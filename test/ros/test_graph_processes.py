@@ -97,7 +97,9 @@ def test_demo_graph_player_node_receiver_as_processes(tmp_path):
     cyclonedds is installed (requirements/dev.txt) a Cyclone DDS reader with hand-written IDL types (no ROS)
     reads /humans/meshes too: the messages decode field by field as the msg files define them."""
     image = tmp_path / "frame.png"
-    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    cv2.imwrite(
+        str(image), np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    )
     player = [ROOT / "scripts" / "mahmr_demo_player", image, "--ros-args", "-p", f"rate_hz:={RATE_HZ}",
               "-p", f"frames:={FRAMES}"]  # fmt: skip
     cyclone = None
@@ -109,12 +111,17 @@ def test_demo_graph_player_node_receiver_as_processes(tmp_path):
     finally:
         if cyclone is not None and cyclone.poll() is None:
             cyclone.kill()
-    assert len(set(received)) >= 0.9 * FRAMES, f"{len(set(received))} of {FRAMES} frames answered\n{node_err}"
+    assert len(set(received)) >= 0.9 * FRAMES, (
+        f"{len(set(received))} of {FRAMES} frames answered\n{node_err}"
+    )
     if cyclone is not None:
         lines = [json.loads(line) for line in cyclone_out.splitlines() if line.startswith("{")]
         assert len(lines) == 3, cyclone_err[-2000:]
         for line in lines:  # the test estimator's person (known.py): pelvis (0.2, -0.1, 3.0) m
-            assert line["body_model"] == "test_box" and line["frame_id"] == "camera_color_optical_frame"
+            assert (
+                line["body_model"] == "test_box"
+                and line["frame_id"] == "camera_color_optical_frame"
+            )
             assert line["people"] == 1 and np.allclose(line["pelvis"], [0.2, -0.1, 3.0], atol=1e-6)
             assert line["stamp"][0] * 10**9 + line["stamp"][1] in received
 
@@ -129,7 +136,9 @@ def test_third_party_camera_node_receiver_as_processes(reliability, env):
     camera = [PROCESSES / "camera.py", "--ros-args", "-p", f"rate_hz:={RATE_HZ}", "-p", f"frames:={FRAMES}",
               "-p", f"reliability:={reliability}"]  # fmt: skip
     received, node_err = run_graph(camera, camera_env=_env(**env))
-    assert len(set(received)) >= 0.9 * FRAMES, f"{len(set(received))} of {FRAMES} frames answered\n{node_err}"
+    assert len(set(received)) >= 0.9 * FRAMES, (
+        f"{len(set(received))} of {FRAMES} frames answered\n{node_err}"
+    )
 
 
 def test_player_without_assets_says_what_to_build(tmp_path):

@@ -130,7 +130,9 @@ class LifecycleClient:
         end = time.monotonic() + timeout_s
         while not predicate():
             assert time.monotonic() < end, "timed out"
-            self.executor.spin_once(timeout_sec=0.01)  # raises what a callback raised: the process would end
+            self.executor.spin_once(
+                timeout_sec=0.01
+            )  # raises what a callback raised: the process would end
 
     def _call(self, client, request):
         future = client.call_async(request)
@@ -193,10 +195,14 @@ def test_lifecycle_labels_as_ros2_lifecycle_set_sends_them(context, known):
 # --- cleanup frees everything ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("libraries", [False, True], ids=["fallbacks", "tf2_ros+diagnostic_updater"])
+@pytest.mark.parametrize(
+    "libraries", [False, True], ids=["fallbacks", "tf2_ros+diagnostic_updater"]
+)
 def test_configure_cleanup_cycles_leave_no_publishers_behind(context, known, request, libraries):
     if libraries:
-        pytest.importorskip("tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (make test) or ROS")
+        pytest.importorskip(
+            "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (make test) or ROS"
+        )
         request.getfixturevalue("ros_libraries")
     client = LifecycleClient(context)
     node = client.node
@@ -207,7 +213,9 @@ def test_configure_cleanup_cycles_leave_no_publishers_behind(context, known, req
             if node.tf_broadcaster is not None:
                 client._until(lambda: node.count_publishers("/tf") == 1)
             assert client.transition(T.TRANSITION_CLEANUP)
-            client._until(lambda: node.count_publishers("/tf") + node.count_publishers("/diagnostics") == 0)
+            client._until(
+                lambda: node.count_publishers("/tf") + node.count_publishers("/diagnostics") == 0
+            )
         assert type(node.tf_broadcaster).__module__.startswith("tf2_ros") == libraries
     finally:
         client.close()
@@ -216,9 +224,13 @@ def test_configure_cleanup_cycles_leave_no_publishers_behind(context, known, req
 def test_deactivate_frees_the_model(context, known):
     client = LifecycleClient(context)
     try:
-        assert client.transition(T.TRANSITION_CONFIGURE) and client.transition(T.TRANSITION_ACTIVATE)
+        assert client.transition(T.TRANSITION_CONFIGURE) and client.transition(
+            T.TRANSITION_ACTIVATE
+        )
         estimator = weakref.ref(client.node.pipeline.estimator)
-        client.node.on_image_pair(bgr_to_image_msg(np.full((H, W, 3), 2, np.uint8), header_at(1.0)), None)
+        client.node.on_image_pair(
+            bgr_to_image_msg(np.full((H, W, 3), 2, np.uint8), header_at(1.0)), None
+        )
         assert client.transition(T.TRANSITION_DEACTIVATE)
         gc.collect()
         assert estimator() is None  # nothing (worker, callbacks, tracebacks) keeps the model alive
@@ -226,7 +238,9 @@ def test_deactivate_frees_the_model(context, known):
         client.close()
 
 
-def test_a_slow_frame_at_deactivate_never_publishes_and_is_freed_after(harness, known, monkeypatch):
+def test_a_slow_frame_at_deactivate_never_publishes_and_is_freed_after(
+    harness, known, monkeypatch
+):
     monkeypatch.setattr(node_module, "WORKER_STOP_TIMEOUT_S", 0.2)
     known.delay_s = 1.0
     h = harness()
@@ -249,7 +263,9 @@ def test_late_frames_are_skipped_and_a_stamp_jump_back_restarts_tracks(harness, 
     h.send(frame=1, stamp_s=100.0)
     h.wait_for(lambda: len(h.meshes) == 1)
     first_id = h.meshes[0].humans[0].id
-    h.send(frame=2, stamp_s=99.9)  # arrived late (re-sent, reordered): never published after a newer one
+    h.send(
+        frame=2, stamp_s=99.9
+    )  # arrived late (re-sent, reordered): never published after a newer one
     h.wait_for(lambda: h.node.counts["out_of_order"] == 1)
     h.send(frame=3, stamp_s=10.0)  # the bag looped
     h.wait_for(lambda: len(h.meshes) == 2)
@@ -263,22 +279,34 @@ def test_each_kind_of_bad_input_is_reported(harness, known):
     h = harness()
     wrong = Image(width=W, height=H, encoding="32FC1", step=W * 4, data=bytes(W * H * 4))
     h.send(frame=1, stamp_s=1.0, image_msg=wrong)
-    h.wait_for(lambda: h.node.counts["skipped"] == 1)  # one at a time: the worker keeps only the newest
+    h.wait_for(
+        lambda: h.node.counts["skipped"] == 1
+    )  # one at a time: the worker keeps only the newest
     empty = Image(width=0, height=0, encoding="bgr8")
     h.send(frame=2, stamp_s=2.0, image_msg=empty, info_msg=camera_info(width=0, height=0))
     h.wait_for(lambda: h.node.counts["skipped"] == 2)
     odd_width = W - 1  # yuv422 packs pixel pairs
     odd = Image(
-        width=odd_width, height=H, encoding="yuv422", step=odd_width * 2, data=bytes(odd_width * H * 2)
+        width=odd_width,
+        height=H,
+        encoding="yuv422",
+        step=odd_width * 2,
+        data=bytes(odd_width * H * 2),
     )
     h.send(frame=3, stamp_s=3.0, image_msg=odd, info_msg=camera_info(width=odd_width))
     h.wait_for(lambda: h.node.counts["skipped"] == 3)
-    assert h.node.counts["failed"] == 0  # the odd-width yuv422 frame is a clean skip, not a failure
-    h.wait_for(lambda: all(h.warnings(f) for f in ("unsupported encoding", "empty image", "even width")))
+    assert (
+        h.node.counts["failed"] == 0
+    )  # the odd-width yuv422 frame is a clean skip, not a failure
+    h.wait_for(
+        lambda: all(h.warnings(f) for f in ("unsupported encoding", "empty image", "even width"))
+    )
 
 
 def test_tf_listeners_alone_do_not_wake_a_lazy_node(harness, known):
-    tf2_msgs = pytest.importorskip("tf2_msgs.msg", reason="needs tf2_msgs: the test fixture or ROS")
+    tf2_msgs = pytest.importorskip(
+        "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture or ROS"
+    )
     h = harness()
     meshes_sub = next(s for s in h.peer.subscriptions if s.topic_name == "/humans/meshes")
     h.peer.destroy_subscription(meshes_sub)  # nobody listens to /humans/meshes any more
@@ -359,9 +387,15 @@ def test_auto_qos_matches_a_reliable_camera_and_follows_a_best_effort_one(harnes
     image_sub = h.node.pairing.subscriptions[0]
     assert image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
     best_effort = h.peer.create_publisher(Image, "image", qos_profile_sensor_data)
-    h.wait_for(lambda: h.node.pairing is not None and h.node.pairing.subscriptions[0] is not image_sub)
+    h.wait_for(
+        lambda: h.node.pairing is not None and h.node.pairing.subscriptions[0] is not image_sub
+    )
     assert h.node.pairing.subscriptions[0].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
-    h.wait_for(lambda: best_effort.get_subscription_count() > 0 and h.image_pub.get_subscription_count() > 0)
+    h.wait_for(
+        lambda: (
+            best_effort.get_subscription_count() > 0 and h.image_pub.get_subscription_count() > 0
+        )
+    )
     h.send(frame=4, stamp_s=4.0)  # both publishers are heard now
     h.wait_for(lambda: h.meshes)
     header = header_at(5.0)
@@ -377,6 +411,8 @@ def test_auto_qos_waits_for_a_publisher_before_subscribing(context, known):
     params = [Parameter("estimator", value="test_known"), Parameter("dto.mode", value="off")]
     node = MahmrNode("waiting", context=context, parameter_overrides=params)
     try:
-        assert node.pairing is None and node.worker.alive  # active, subscribing once the camera appears
+        assert (
+            node.pairing is None and node.worker.alive
+        )  # active, subscribing once the camera appears
     finally:
         node.destroy_node()

@@ -44,7 +44,9 @@ def test_staged_batch_equals_eager_batch(sat_model, sat_images):
     hw = torch.tensor([[126, 224], [120, 224], [168, 200]])
     with torch.no_grad():
         eager = sat_model(images, hw)
-    staged = StagedNetwork(sat_model, TorchStageRunner(sat_model, torch.device("cpu")), token_bucket=8)
+    staged = StagedNetwork(
+        sat_model, TorchStageRunner(sat_model, torch.device("cpu")), token_bucket=8
+    )
     _compare(eager, staged(images, hw))
 
 

@@ -48,7 +48,12 @@ def test_reduced_precision_casts_a_private_copy_once(sat_model):
     assert copy.feature_proj.weight.dtype == torch.bfloat16
     assert copy.encoder.norm.weight.dtype == torch.float32  # norms stay float32
     assert copy.encoder_patch_proj[0].weight.dtype == torch.bfloat16
-    for head in (copy.cam_head, copy.scale_head, copy.pose_head[0], copy.decoder.decoder.bbox_embed[1]):
+    for head in (
+        copy.cam_head,
+        copy.scale_head,
+        copy.pose_head[0],
+        copy.decoder.decoder.bbox_embed[1],
+    ):
         assert isinstance(head, Float32Head) and head.head.layers[0].weight.dtype == torch.float32
 
 
@@ -66,7 +71,9 @@ def test_bf16_outputs_are_not_rounded_to_bf16(sat_model, sat_images):
 def test_graph_path_shapes_bucketed_and_always_masked_match_eager(sat_model, sat_images):
     """What the CUDA-graph path feeds its graphs (token axis padded to 64, patches to 16, masks always
     passed), run eagerly on the CPU: the padding must not change any output."""
-    backend = TorchBackend(sat_model, device="cpu", precision="fp32", token_bucket=64, patch_bucket=16)
+    backend = TorchBackend(
+        sat_model, device="cpu", precision="fp32", token_bucket=64, patch_bucket=16
+    )
     backend.runner.requires_masks = True  # as with cuda_graphs=True
     for image, hw in sat_images[1:3]:
         with torch.no_grad():

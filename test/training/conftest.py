@@ -28,7 +28,9 @@ def synthetic_smpl(tmp_path_factory):
     from mahmr_ros.body.synthetic import make_synthetic_smpl
 
     root = tmp_path_factory.mktemp("smpl")
-    model = make_synthetic_smpl(root / "smpl.npz", num_vertices=700, kid_template_path=root / "kid.npy")
+    model = make_synthetic_smpl(
+        root / "smpl.npz", num_vertices=700, kid_template_path=root / "kid.npy"
+    )
     return model, root / "kid.npy"
 
 

@@ -25,7 +25,12 @@ from training.smpl_layer import SMPLLayer
 from training.train import train
 
 STEPS = 150
-DATASET = {"format": "dto_humans", "annots": "ONE_OPT.npz", "images": "images", "kwargs": {"dataset": "coco"}}
+DATASET = {
+    "format": "dto_humans",
+    "annots": "ONE_OPT.npz",
+    "images": "images",
+    "kwargs": {"dataset": "coco"},
+}
 W, H = 224, 168  # already the network size: no resize
 
 
@@ -35,7 +40,9 @@ def _one_person_set(root: Path) -> dict:
     K = np.array([[250.0, 0, W / 2], [0, 250.0, H / 2], [0, 0, 1]], np.float32)
     pose = rng.normal(0, 0.15, 72).astype(np.float32)
     # Upright and facing the camera, turned 17 degrees and tilted: a generic standing root.
-    pose[:3] = (Rotation.from_rotvec([np.pi, 0, 0]) * Rotation.from_rotvec([0.1, 0.3, 0.05])).as_rotvec()
+    pose[:3] = (
+        Rotation.from_rotvec([np.pi, 0, 0]) * Rotation.from_rotvec([0.1, 0.3, 0.05])
+    ).as_rotvec()
     betas = np.zeros(11, np.float32)
     betas[:10] = rng.normal(0, 0.8, 10)
     transl = np.array([0.1, 0.1, 4.0], np.float32)
@@ -93,6 +100,8 @@ def test_one_image_overfit_recovers_the_root_and_the_3d_joints(tmp_path, synthet
         _, gt = body(R_gt[None], torch.as_tensor(truth["betas"])[None])
     pred, gt = pred[0, :24] - pred[0, :1], gt[0, :24] - gt[0, :1]
     mpjpe_m = float((pred - gt).norm(dim=-1).mean())
-    print(f"overfit {STEPS} steps: root {root_deg:.2f} deg, MPJPE {100 * mpjpe_m:.2f} cm, loss {losses}")
+    print(
+        f"overfit {STEPS} steps: root {root_deg:.2f} deg, MPJPE {100 * mpjpe_m:.2f} cm, loss {losses}"
+    )
     assert root_deg < 10.0, f"global orientation {root_deg:.1f} deg off"
     assert mpjpe_m < 0.03, f"root-relative MPJPE {100 * mpjpe_m:.1f} cm"

@@ -18,7 +18,14 @@ from training.config import load_config
 from training.train import main, train
 
 CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "tiny_cpu.yaml"
-NO_AUG = {"rot_deg": 0, "scale_range": [1.0, 1.0], "flip": 0, "crop": 0, "color": 0, "occlusion": 0}
+NO_AUG = {
+    "rot_deg": 0,
+    "scale_range": [1.0, 1.0],
+    "flip": 0,
+    "crop": 0,
+    "color": 0,
+    "occlusion": 0,
+}
 ONE_DATASET = [{"format": "dto_humans", "annots": "dto_humans_coco/COCO_CHMR_SMPL_OPT.npz",
                 "images": "dto_humans_coco/images", "kwargs": {"dataset": "coco"}}]  # fmt: skip
 
@@ -62,10 +69,14 @@ def test_tiny_training_reduces_the_loss_on_a_fixed_batch(tmp_path, synthetic_roo
     on_a_fixed_batch(cfg, images=3)
     cfg["optim"].update(lr=1e-3, lr_encoder=1e-3)
     log = assert_loss_goes_down(train(cfg), tmp_path / "run")
-    assert len(log) == 6 and {"confs", "j2ds", "fov", "depths_mt", "map_confs", "lr"} <= set(log[0])
+    assert len(log) == 6 and {"confs", "j2ds", "fov", "depths_mt", "map_confs", "lr"} <= set(
+        log[0]
+    )
 
 
-def test_checkpoint_has_the_official_layout_and_resume_is_bit_exact(tmp_path, synthetic_root, synthetic_smpl):
+def test_checkpoint_has_the_official_layout_and_resume_is_bit_exact(
+    tmp_path, synthetic_root, synthetic_smpl
+):
     model, kid = synthetic_smpl
     common = [
         f"--set=data.root={synthetic_root}",
@@ -77,7 +88,9 @@ def test_checkpoint_has_the_official_layout_and_resume_is_bit_exact(tmp_path, sy
     assert main(["--config", str(CONFIG), "--output-dir", str(tmp_path / "a"), *common]) == 0
     straight = checkpoint_weights(tmp_path / "a" / "checkpoint-3")
     fresh = build_model(load_config(CONFIG)["model"])
-    report = load_checkpoint(fresh, tmp_path / "a" / "checkpoint-3" / "pytorch_model.bin", strict=True)
+    report = load_checkpoint(
+        fresh, tmp_path / "a" / "checkpoint-3" / "pytorch_model.bin", strict=True
+    )
     assert not report["missing"] and not report["unexpected"]
     assert (tmp_path / "a" / "latest").read_text().strip() == "checkpoint-3"
     resumed_args = ["--config", str(CONFIG), "--output-dir", str(tmp_path / "b"), *common,
@@ -108,7 +121,9 @@ DDP_WEIGHTS = {"confs": 4, "poses": 5, "betas": 3, "boxes": 2, "giou": 2, "j3ds"
 def test_two_process_ddp_matches_one_process(tmp_path, synthetic_root, synthetic_smpl):
     cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "one", max_steps=1, batch_size=2)
     on_a_fixed_batch(cfg, images=2)
-    cfg["loss_weights"] = DDP_WEIGHTS  # terms whose normalisers are all-reduced (the sums, e.g. fov, are not)
+    cfg["loss_weights"] = (
+        DDP_WEIGHTS  # terms whose normalisers are all-reduced (the sums, e.g. fov, are not)
+    )
     one = train(cfg)["history"][0]["loss"]
     cfg2 = {**cfg, "output_dir": str(tmp_path / "two"), "train": {**cfg["train"], "batch_size": 1}}
     result = tmp_path / "ddp_loss.json"
@@ -117,7 +132,9 @@ def test_two_process_ddp_matches_one_process(tmp_path, synthetic_root, synthetic
     assert two == pytest.approx(one, rel=1e-5)
 
 
-def test_init_from_a_10_beta_checkpoint_expands_the_kid_row(tmp_path, synthetic_root, synthetic_smpl, capsys):
+def test_init_from_a_10_beta_checkpoint_expands_the_kid_row(
+    tmp_path, synthetic_root, synthetic_smpl, capsys
+):
     torch.manual_seed(1)
     tiny = load_config(CONFIG)["model"]
     stage2 = build_model({**tiny, "preset": "fov"})  # 10 betas, as the official stage 2
@@ -132,7 +149,9 @@ def test_init_from_a_10_beta_checkpoint_expands_the_kid_row(tmp_path, synthetic_
     torch.testing.assert_close(
         trained["shape_head.0.layers.4.weight"][:10], src["shape_head.0.layers.4.weight"]
     )
-    assert trained["shape_head.0.layers.4.weight"][10].abs().sum() == 0  # the kid row starts at zero
+    assert (
+        trained["shape_head.0.layers.4.weight"][10].abs().sum() == 0
+    )  # the kid row starts at zero
     torch.testing.assert_close(trained["fov_head.layers.3.bias"], src["fov_head.layers.3.bias"])
 
 
@@ -150,17 +169,30 @@ def test_tiny_stage1_trains_with_denoising(tmp_path, synthetic_root, synthetic_s
     cfg["optim"].update(lr=1e-3, lr_encoder=1e-3)
     summary = train(cfg)
     log = assert_loss_goes_down(summary, tmp_path / "run")
-    dn_keys = {"confs_dn", "boxes_dn", "giou_dn", "j2ds_dn", "poses_dn", "betas_dn", "j3ds_dn", "depths_dn"}
+    dn_keys = {
+        "confs_dn",
+        "boxes_dn",
+        "giou_dn",
+        "j2ds_dn",
+        "poses_dn",
+        "betas_dn",
+        "j3ds_dn",
+        "depths_dn",
+    }
     assert dn_keys <= set(log[0]) and "fov" not in log[0]
     assert all(math.isfinite(rec[k]) for rec in log for k in dn_keys)
     weights = cfg["loss_weights"]
-    dn_loss = [sum(weights[k.removesuffix("_dn")] * r[k] for k in r if k.endswith("_dn")) for r in log]
+    dn_loss = [
+        sum(weights[k.removesuffix("_dn")] * r[k] for k in r if k.endswith("_dn")) for r in log
+    ]
     assert dn_loss[-1] < dn_loss[0]  # the DN queries learn to denoise (fresh noise every step)
     torch.manual_seed(42)  # train() seeds 42 before building the model: the same initial weights
     init = build_model(cfg["model"]).state_dict()
     trained = checkpoint_weights(summary["checkpoint"])
     assert not torch.equal(trained["dn_enc.weight"], init["dn_enc.weight"])
-    report = load_checkpoint(build_model(cfg["model"]), Path(summary["checkpoint"]) / "pytorch_model.bin")
+    report = load_checkpoint(
+        build_model(cfg["model"]), Path(summary["checkpoint"]) / "pytorch_model.bin"
+    )
     assert not report["missing"] and not report["unexpected"]
 
 
@@ -176,7 +208,9 @@ def test_resume_with_denoising_is_bit_exact(tmp_path, synthetic_root, synthetic_
     model, _ = synthetic_smpl
     common = [f"--set=data.root={synthetic_root}", f"--set=body.smpl={model}", "--set=train.max_steps=3",
               "--set=train.save_every=1"]  # fmt: skip
-    assert main(["--config", str(STAGE1_CONFIG), "--output-dir", str(tmp_path / "a"), *common]) == 0
+    assert (
+        main(["--config", str(STAGE1_CONFIG), "--output-dir", str(tmp_path / "a"), *common]) == 0
+    )
     assert main(["--config", str(STAGE1_CONFIG), "--output-dir", str(tmp_path / "b"), *common,
                  "--resume", str(tmp_path / "a" / "checkpoint-1")]) == 0  # fmt: skip
     straight = checkpoint_weights(tmp_path / "a" / "checkpoint-3")
@@ -187,7 +221,9 @@ def test_resume_with_denoising_is_bit_exact(tmp_path, synthetic_root, synthetic_
 def test_gradient_accumulation_equals_the_large_batch(tmp_path, synthetic_root, synthetic_smpl):
     """2 micro-batches of 1 accumulated == one batch of 2. The terms used are means over every query /
     scale-map cell of an image (same count per image): per-micro-batch normalisation gives the batch mean."""
-    cfg = tiny_cfg(synthetic_root, synthetic_smpl, tmp_path / "big", max_steps=1, batch_size=2, save_every=1)
+    cfg = tiny_cfg(
+        synthetic_root, synthetic_smpl, tmp_path / "big", max_steps=1, batch_size=2, save_every=1
+    )
     on_a_fixed_batch(cfg, images=2)
     cfg["loss_weights"] = {"confs": 4, "map_confs": 4}
     big = train(cfg)
@@ -215,7 +251,9 @@ def test_retention_eval_and_best_checkpoint(tmp_path, synthetic_root, synthetic_
     lines = [json.loads(x) for x in (tmp_path / "run" / "eval_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [1, 2, 3] and all("agora/f1" in r for r in lines)
     best_name, best_value = (tmp_path / "run" / "best").read_text().split()
-    scored = [(r["agora/MVE_mm"], r["checkpoint"]) for r in lines if r.get("agora/MVE_mm") is not None]
+    scored = [
+        (r["agora/MVE_mm"], r["checkpoint"]) for r in lines if r.get("agora/MVE_mm") is not None
+    ]
     if scored:
         assert best_name == min(scored)[1] and float(best_value) == pytest.approx(min(scored)[0])
     kept = sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*"))
@@ -235,7 +273,9 @@ def test_activation_checkpointing_gives_the_same_gradients():
         model.set_grad_checkpointing(flag)
         out = forward_train(model, images, hw)
         (out["layers"][-1]["pred_transl"].sum() + out["scale_map"].sum()).backward()
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+        grads.append(
+            {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        )
     assert grads[0].keys() == grads[1].keys() and any("encoder.blocks" in k for k in grads[0])
     for k in grads[0]:
         torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-5, atol=1e-7)

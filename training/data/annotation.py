@@ -92,7 +92,9 @@ class ImageAnnotation:
     extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        assert self.frame in ("camera", "world"), f"frame must be 'camera' or 'world', got {self.frame!r}"
+        assert self.frame in ("camera", "world"), (
+            f"frame must be 'camera' or 'world', got {self.frame!r}"
+        )
         n = self.num_people
         if self.is_kid is None:
             self.is_kid = np.zeros(n, bool)
@@ -105,9 +107,13 @@ class ImageAnnotation:
             if value is not None:
                 value = np.asarray(value, np.float32)
                 setattr(self, name, value)
-                assert len(value) == n, f"{self.image}: {name} has {len(value)} people, expected {n}"
+                assert len(value) == n, (
+                    f"{self.image}: {name} has {len(value)} people, expected {n}"
+                )
         if self.frame == "world":
-            assert self.cam_rot is not None and self.cam_trans is not None, "world frame needs extrinsics"
+            assert self.cam_rot is not None and self.cam_trans is not None, (
+                "world frame needs extrinsics"
+            )
 
     @property
     def num_people(self) -> int:

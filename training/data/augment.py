@@ -25,7 +25,32 @@ import numpy as np
 from mahmr_ros.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 
 #: Horizontal-flip permutation of the SMPL-24 joints (spec §3.4).
-SMPL_FLIP_PERM = [0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22]
+SMPL_FLIP_PERM = [
+    0,
+    2,
+    1,
+    3,
+    5,
+    4,
+    6,
+    8,
+    7,
+    9,
+    11,
+    10,
+    12,
+    14,
+    13,
+    15,
+    17,
+    16,
+    19,
+    18,
+    21,
+    20,
+    23,
+    22,
+]
 
 
 @dataclass(frozen=True)
@@ -104,7 +129,11 @@ def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -
 
 
 def occlude(
-    image: np.ndarray, boxes_xyxy: np.ndarray, prob: float, max_area: float, rng: np.random.Generator
+    image: np.ndarray,
+    boxes_xyxy: np.ndarray,
+    prob: float,
+    max_area: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Paste a noise rectangle (<= ``max_area`` of the box, aspect 0.5-2) into each box w.p. ``prob``."""
     image = image.copy()

@@ -95,16 +95,18 @@ class ToyBody:
         vertices, faces = mesh.vertices, mesh.faces
         for _ in range(subdivisions):
             vertices, faces = trimesh.remesh.subdivide(vertices, faces)
-        self.rest_vertices = (vertices + np.array([0.0, -0.30, 0.0])).astype(np.float32)  # feet at -1.15 m
+        self.rest_vertices = (vertices + np.array([0.0, -0.30, 0.0])).astype(
+            np.float32
+        )  # feet at -1.15 m
         self.faces = np.asarray(faces, np.int64)
         self.rest_joints = _rest_joints()
 
     def _shape_offset(self, betas: np.ndarray) -> np.ndarray:
         # beta 0 moves the whole body up by 2 cm per unit: enough to make J0 depend on beta.
         betas = np.asarray(betas, np.float32).reshape(-1, betas.shape[-1])
-        return np.stack([np.zeros(len(betas)), 0.02 * betas[:, 0], np.zeros(len(betas))], 1).astype(
-            np.float32
-        )
+        return np.stack(
+            [np.zeros(len(betas)), 0.02 * betas[:, 0], np.zeros(len(betas))], 1
+        ).astype(np.float32)
 
     def root_joint(self, betas: np.ndarray) -> np.ndarray:
         """(P, 11) betas -> (P, 3) metres, the rest-pose root joint J0(beta)."""

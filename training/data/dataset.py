@@ -83,7 +83,9 @@ class AugmentedDataset(torch.utils.data.Dataset):
 
     annotations: list[ImageAnnotation]
 
-    def __init__(self, images: str | Path, input_size: int, augment: aug.AugmentConfig | None, seed: int):
+    def __init__(
+        self, images: str | Path, input_size: int, augment: aug.AugmentConfig | None, seed: int
+    ):
         self.images = Path(images)
         self.input_size = input_size
         self.augment = augment or aug.AugmentConfig()
@@ -147,12 +149,20 @@ class HumanDataset(AugmentedDataset):
                 f"[training.data] {annots}: format {fmt!r} has no SMPL parameters (e.g. {missing_smpl[0]}); "
                 "training samples need SMPL-annotated formats"
             )
-        self.name = fmt if not reader_kwargs or "dataset" not in reader_kwargs else reader_kwargs["dataset"]
+        self.name = (
+            fmt
+            if not reader_kwargs or "dataset" not in reader_kwargs
+            else reader_kwargs["dataset"]
+        )
         self.body = body if isinstance(body, GenderedBody) else GenderedBody(body)
-        for ann in anns:  # fail at build time, not in a loader worker, when a gendered model is missing
+        for (
+            ann
+        ) in anns:  # fail at build time, not in a loader worker, when a gendered model is missing
             self.body.keys(ann.genders, ann.num_people)
         self.annotations = cameras_frame(anns, self.body.root_joint)
-        self.edges = mesh_edges(body.faces)  # scale-map subdivision, once per body (not per sample)
+        self.edges = mesh_edges(
+            body.faces
+        )  # scale-map subdivision, once per body (not per sample)
         super().__init__(images, input_size, augment, seed)
 
     # ------------------------------------------------------------------------------------------ one try
@@ -180,7 +190,9 @@ class HumanDataset(AugmentedDataset):
             img = img[: aug.crop_height(img.shape[0], uv[:, 1].max(), rng)]
         img = aug.color_jitter(img, cfg.color, rng)
         if cfg.occlusion > 0:
-            boxes = np.array([np.r_[p.min(0), p.max(0)] for p in _project(joints, K)]).reshape(-1, 4)
+            boxes = np.array([np.r_[p.min(0), p.max(0)] for p in _project(joints, K)]).reshape(
+                -1, 4
+            )
             img = aug.occlude(img, boxes, cfg.occlusion, cfg.occlusion_max_area, rng)
 
         tensor, meta = preprocess(np.ascontiguousarray(img), self.input_size)
@@ -233,7 +245,11 @@ def cameras_frame(anns: list[ImageAnnotation], root_joint_fn) -> list[ImageAnnot
     table = {id(a): j0[bounds[i] : bounds[i + 1]] for i, a in enumerate(world)}
     out = []
     for a in anns:
-        fn = (lambda _betas, j=table[id(a)]: j) if id(a) in table else (lambda b: root_joint_fn(b, None))
+        fn = (
+            (lambda _betas, j=table[id(a)]: j)
+            if id(a) in table
+            else (lambda b: root_joint_fn(b, None))
+        )
         out.append(world_to_camera(a, fn))
     return out
 

@@ -45,7 +45,9 @@ __all__ = [
 # ------------------------------------------------------------------------------------ SMPL pGT
 
 
-def read_dto_humans(path: str | Path, dataset: str, has_3d: bool | None = None) -> list[ImageAnnotation]:
+def read_dto_humans(
+    path: str | Path, dataset: str, has_3d: bool | None = None
+) -> list[ImageAnnotation]:
     """DTO-Humans ``*_CHMR_SMPL_OPT.npz`` or CameraHMR-derived ``*_CHMR_SMPL.npz`` (spec §7, dto §7.4).
 
     Per image a list of ``{'smpl_param': {'shape', 'pose', 'trans'}, 'cam_param': {'focal', 'princpt'}}``,
@@ -166,7 +168,9 @@ def smpl_poses(*params: Mapping) -> np.ndarray:
     """(P, 72) float32 axis-angle poses from SMPL parameter dicts, each holding ``global_orient`` (n, 3) and
     ``body_pose`` (n, 69) (or flat) for n >= 1 people, stacked in order."""
     poses = [
-        np.concatenate([_np(p["global_orient"]).reshape(-1, 3), _np(p["body_pose"]).reshape(-1, 69)], 1)
+        np.concatenate(
+            [_np(p["global_orient"]).reshape(-1, 3), _np(p["body_pose"]).reshape(-1, 69)], 1
+        )
         for p in params
     ]
     return np.concatenate(poses)
@@ -340,7 +344,9 @@ def read_relative_human(path: str | Path, training: bool = False) -> list[ImageA
                 layouts.append("bk19" if len(stem) == 7 else "ochuman19")
                 k = crowdpose14_from_19(k, layouts[-1])
             else:
-                raise ValueError(f"[training.data] {path}: {key}: a person has {len(k)} keypoints (14 or 19)")
+                raise ValueError(
+                    f"[training.data] {path}: {key}: a person has {len(k)} keypoints (14 or 19)"
+                )
             kps.append(k)
         kp = np.stack(kps)
         if training:
@@ -371,7 +377,10 @@ def read_mupots(path: str | Path) -> list[ImageAnnotation]:
             continue
         vis = np.stack([np.asarray(p["vis"], np.float32).reshape(17) for p in people])
         kp2 = np.stack([np.asarray(p["annot_2d"], np.float32).reshape(17, 2) for p in people])
-        kp3 = np.stack([np.asarray(p["annot_3d"], np.float32).reshape(17, 3) for p in people]) / 1000.0
+        kp3 = (
+            np.stack([np.asarray(p["annot_3d"], np.float32).reshape(17, 3) for p in people])
+            / 1000.0
+        )
         out.append(
             ImageAnnotation(
                 image=str(key),

@@ -60,7 +60,9 @@ class KeypointDataset(AugmentedDataset):
             c = np.array([image.shape[1] / 2, image.shape[0] / 2])
             A = zoom * R3[:2, :2]
             kp = (kp - c) @ A.T + c
-            corners = np.stack([boxes[:, [0, 0, 1, 1], 0], boxes[:, [0, 1, 0, 1], 1]], -1)  # (G, 4, 2)
+            corners = np.stack(
+                [boxes[:, [0, 0, 1, 1], 0], boxes[:, [0, 1, 0, 1], 1]], -1
+            )  # (G, 4, 2)
             corners = (corners - c) @ A.T + c
             boxes = np.stack([corners.min(1), corners.max(1)], 1)
         if rng.random() < cfg.flip:
@@ -76,7 +78,9 @@ class KeypointDataset(AugmentedDataset):
             img = img[: aug.crop_height(img.shape[0], hips.max() if len(hips) else 0.0, rng)]
         img = aug.color_jitter(img, cfg.color, rng)
         if cfg.occlusion > 0:
-            img = aug.occlude(img, boxes.reshape(-1, 4), cfg.occlusion, cfg.occlusion_max_area, rng)
+            img = aug.occlude(
+                img, boxes.reshape(-1, 4), cfg.occlusion, cfg.occlusion_max_area, rng
+            )
 
         tensor, meta = preprocess(np.ascontiguousarray(img), self.input_size)
         kp = kp * meta.scale
@@ -90,7 +94,11 @@ class KeypointDataset(AugmentedDataset):
         lo = np.nanmin(valid_kp, 1) if G else np.zeros((0, 2))
         hi = np.nanmax(valid_kp, 1) if G else np.zeros((0, 2))
         extent = np.stack([lo, hi], 1)  # (G, 2, 2): joint extent of the visible joints
-        box = gt_boxes(extent, meta.resized_hw, self.input_size, boxes[keep]) if G else np.zeros((0, 4))
+        box = (
+            gt_boxes(extent, meta.resized_hw, self.input_size, boxes[keep])
+            if G
+            else np.zeros((0, 4))
+        )
         f32 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
         targets = {
             "boxes": f32(box).reshape(G, 4),

@@ -64,7 +64,9 @@ class MixedDataset(torch.utils.data.Dataset):
             raise ValueError("[training.data] MixedDataset needs at least one dataset")
         fractions = [1.0] * len(datasets) if fractions is None else [float(f) for f in fractions]
         if len(fractions) != len(datasets) or min(fractions) <= 0:
-            raise ValueError(f"[training.data] need one positive fraction per dataset, got {fractions}")
+            raise ValueError(
+                f"[training.data] need one positive fraction per dataset, got {fractions}"
+            )
         empty = [i for i, d in enumerate(datasets) if len(d) == 0]
         if empty:
             raise ValueError(f"[training.data] datasets {empty} are empty")

@@ -125,7 +125,9 @@ class AgoraEval:
     num_gt: int = 0
     num_pred: int = 0
 
-    def add(self, pred_j2d, pred_j3d, pred_verts, gt_j2d, gt_j3d, gt_verts, gt_is_kid=None) -> np.ndarray:
+    def add(
+        self, pred_j2d, pred_j3d, pred_verts, gt_j2d, gt_j3d, gt_verts, gt_is_kid=None
+    ) -> np.ndarray:
         """Add one image: (P|G, 24, 2) px, (P|G, 24, 3) m, (P|G, V, 3) m; ``gt_is_kid`` (G,) bool."""
         match = greedy_match_2d(pred_j2d, gt_j2d, None, 0.1)
         kid = np.zeros(len(gt_j2d), bool) if gt_is_kid is None else np.asarray(gt_is_kid, bool)
@@ -177,7 +179,9 @@ def rescale_bones(pred: np.ndarray, gt: np.ndarray, parents=MPI_PARENTS) -> np.n
                 continue
             bone = pred[j] - pred[p]
             length = np.linalg.norm(bone)
-            out[j] = out[p] + (bone / length * np.linalg.norm(gt[j] - gt[p]) if length > 0 else 0.0)
+            out[j] = out[p] + (
+                bone / length * np.linalg.norm(gt[j] - gt[p]) if length > 0 else 0.0
+            )
             done[j] = True
     return out
 
@@ -248,7 +252,9 @@ class PanopticEval:
 
     errors: dict = field(default_factory=lambda: defaultdict(list))
 
-    def add(self, sequence, pred_h36m_2d, pred_h36m_3d, gt_kpts2d_j24, gt_kpts3d_j24) -> np.ndarray:
+    def add(
+        self, sequence, pred_h36m_2d, pred_h36m_3d, gt_kpts2d_j24, gt_kpts3d_j24
+    ) -> np.ndarray:
         """Add one image.
 
         Args:
@@ -261,7 +267,9 @@ class PanopticEval:
         name = next((s for s in PANOPTIC_SEQUENCES if s in str(sequence)), str(sequence))
         match = np.full(len(gt3), -1, np.int64)
         if len(pred_h36m_2d) == 0:
-            for g in range(len(gt3)):  # missed people count as infinitely wrong: report them separately
+            for g in range(
+                len(gt3)
+            ):  # missed people count as infinitely wrong: report them separately
                 self.errors["missed"].append(1.0)
             return match
         common = vis.all(0)

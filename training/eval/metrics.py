@@ -37,7 +37,9 @@ def similarity_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return scale[..., None, None] * (p @ np.swapaxes(R, -1, -2)) + mu_g
 
 
-def joint_errors(pred: np.ndarray, gt: np.ndarray, root: int | tuple[int, ...] | None = 0) -> np.ndarray:
+def joint_errors(
+    pred: np.ndarray, gt: np.ndarray, root: int | tuple[int, ...] | None = 0
+) -> np.ndarray:
     """Per-joint Euclidean errors after aligning both sets at a root.
 
     Args:
@@ -72,7 +74,10 @@ def keypoint_box(points: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
 
 
 def greedy_match_2d(
-    pred_kp: np.ndarray, gt_kp: np.ndarray, gt_valid: np.ndarray | None = None, iou_thresh: float = 0.1
+    pred_kp: np.ndarray,
+    gt_kp: np.ndarray,
+    gt_valid: np.ndarray | None = None,
+    iou_thresh: float = 0.1,
 ) -> np.ndarray:
     """Greedy 2D matching used by the official evaluations (spec §6).
 
@@ -99,7 +104,9 @@ def greedy_match_2d(
     dist = np.linalg.norm(pred_kp[None] - gt_kp[:, None], axis=-1)  # (G, P, J)
     counts = valid.sum(1)
     cost = np.where(
-        counts[:, None] > 0, (dist * valid[:, None]).sum(-1) / np.maximum(counts, 1)[:, None], np.inf
+        counts[:, None] > 0,
+        (dist * valid[:, None]).sum(-1) / np.maximum(counts, 1)[:, None],
+        np.inf,
     )
     used = np.zeros(P, bool)
     for flat in np.argsort(cost, axis=None, kind="stable"):

@@ -48,7 +48,9 @@ class RelativeHumanEval:
     """Accumulates RelativeHuman results image by image; ``result()`` gives the report dict."""
 
     thresh_m: float = PCRD_THRESH_M
-    correct: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS, *RELATIONS)})
+    correct: dict = field(
+        default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS, *RELATIONS)}
+    )
     pairs: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS, *RELATIONS)})
     penalty: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS)})
     pck_person: list = field(default_factory=list)
@@ -88,7 +90,8 @@ class RelativeHumanEval:
         result[used] = match
         depth_id = np.asarray(gt_depth_id, np.int64)[used]
         ages = [
-            AGE_GROUPS[a] if 0 <= a < len(AGE_GROUPS) else None for a in np.asarray(gt_age, np.int64)[used]
+            AGE_GROUPS[a] if 0 <= a < len(AGE_GROUPS) else None
+            for a in np.asarray(gt_age, np.int64)[used]
         ]
         self.num_gt += len(gt)
         self.num_pred += len(pred)
@@ -128,7 +131,9 @@ class RelativeHumanEval:
 
         out = {
             "PCRD_0.2": ratio(self.correct["all"], self.pairs["all"] + self.penalty["all"]),
-            "PCRD_age": {a: ratio(self.correct[a], self.pairs[a] + self.penalty[a]) for a in AGE_GROUPS},
+            "PCRD_age": {
+                a: ratio(self.correct[a], self.pairs[a] + self.penalty[a]) for a in AGE_GROUPS
+            },
             "PCRD_relation": {r: ratio(self.correct[r], self.pairs[r]) for r in RELATIONS},
             "mPCKh": float(np.mean(self.pck_person)) if self.pck_person else None,
             "num_gt": self.num_gt,

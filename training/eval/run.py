@@ -75,7 +75,9 @@ class NetworkPredictor:
         halve_until_found: halve the threshold until a person is kept (Panoptic protocol).
     """
 
-    def __init__(self, model, body, conf: float = 0.3, device: str = "cpu", halve_until_found: bool = False):
+    def __init__(
+        self, model, body, conf: float = 0.3, device: str = "cpu", halve_until_found: bool = False
+    ):
         self.model = model.to(device).eval()
         self.body = body.to(device)
         self.conf = conf
@@ -85,7 +87,9 @@ class NetworkPredictor:
     @torch.no_grad()
     def __call__(self, image_bgr: np.ndarray, ann: ImageAnnotation) -> Prediction:
         tensor, meta = preprocess(image_bgr, self.model.cfg.input_size)
-        raw = self.model(tensor[None].to(self.device), torch.tensor([meta.resized_hw], device=self.device))
+        raw = self.model(
+            tensor[None].to(self.device), torch.tensor([meta.resized_hw], device=self.device)
+        )
         confs = raw["pred_confs"][0]
         thresh = self.conf
         keep = confs > thresh
@@ -141,7 +145,9 @@ def evaluate(
     """Evaluate ``predictor`` on ``annotations``; returns the benchmark's metric dict plus timing."""
     needs_h36m = benchmark in ("3dpw", "hi4d", "mupots", "panoptic")
     if needs_h36m and h36m_regressor is None:
-        raise ValueError(f"[training.eval] {benchmark} needs --h36m-regressor (J_regressor_h36m_correct.npy)")
+        raise ValueError(
+            f"[training.eval] {benchmark} needs --h36m-regressor (J_regressor_h36m_correct.npy)"
+        )
     if benchmark == "rh" and extra_regressor is None:
         raise ValueError(
             "[training.eval] rh needs --extra-regressor (J_regressor_extra.npy, SPIN's 9 joints)"
@@ -156,7 +162,9 @@ def evaluate(
         pred = predictor(image, ann)
         seconds.append(time.perf_counter() - t0)
         pv, pj = pred.verts, pred.joints
-        if benchmark == "rh":  # every person is CrowdPose-14 (19-joint BK / OCHuman mapped by the reader)
+        if (
+            benchmark == "rh"
+        ):  # every person is CrowdPose-14 (19-joint BK / OCHuman mapped by the reader)
             cp14 = np.concatenate([pj[:, :24], np.einsum("jv,pvc->pjc", extra_regressor, pv)], 1)
             cp14 = cp14[:, CROWDPOSE14_FROM_SMPL_EXTRA]
             depth = np.asarray(pred.transl).reshape(-1, 3)[:, 2]
@@ -188,7 +196,9 @@ def evaluate(
     return out
 
 
-def write_report(out_dir: Path, benchmark: str, metrics: dict, settings: dict) -> tuple[Path, Path]:
+def write_report(
+    out_dir: Path, benchmark: str, metrics: dict, settings: dict
+) -> tuple[Path, Path]:
     """``report.json`` (metrics + settings) and a readable ``report.md`` table."""
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": benchmark, "metrics": metrics, "settings": settings}
@@ -217,11 +227,17 @@ def _model_config(text: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.eval", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.eval", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARK_FORMAT))
     parser.add_argument("--annots", required=True, help="the benchmark's annotation npz")
-    parser.add_argument("--images", required=True, help="image root (annotation keys are relative to it)")
-    parser.add_argument("--checkpoint", required=True, help="official or our pytorch_model.bin / .pth")
+    parser.add_argument(
+        "--images", required=True, help="image root (annotation keys are relative to it)"
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, help="official or our pytorch_model.bin / .pth"
+    )
     parser.add_argument(
         "--model",
         default="auto",
@@ -230,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--smpl", required=True, help="SMPL_NEUTRAL .npz/.pkl (plain arrays)")
     parser.add_argument("--kid-template", help="smpl_kid_template.npy (needed for 11-beta models)")
-    parser.add_argument("--smpl-male", help="SMPL_MALE .npz/.pkl: GT of people annotated male (3DPW, Hi4D)")
-    parser.add_argument("--smpl-female", help="SMPL_FEMALE .npz/.pkl: GT of people annotated female")
+    parser.add_argument(
+        "--smpl-male", help="SMPL_MALE .npz/.pkl: GT of people annotated male (3DPW, Hi4D)"
+    )
+    parser.add_argument(
+        "--smpl-female", help="SMPL_FEMALE .npz/.pkl: GT of people annotated female"
+    )
     parser.add_argument(
         "--allow-neutral-gt",
         action="store_true",
@@ -263,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     files = {"male": args.smpl_male, "female": args.smpl_female}
     gendered = {g: SMPLLayer(path, kid, nb) for g, path in files.items() if path}
     # CPU copies for the GT meshes; gendered models for gendered people (official 3DPW / Hi4D protocol).
-    gt_body = GenderedBody(SMPLLayer(args.smpl, kid, nb), **gendered, allow_neutral_gt=args.allow_neutral_gt)
+    gt_body = GenderedBody(
+        SMPLLayer(args.smpl, kid, nb), **gendered, allow_neutral_gt=args.allow_neutral_gt
+    )
     metrics = evaluate(args.benchmark, annotations, load_image, predictor, gt_body, load(args.h36m_regressor),
                        load(args.extra_regressor), body_verts)  # fmt: skip
     settings = {k: v for k, v in vars(args).items() if v is not None}

@@ -34,7 +34,9 @@ LAYER_GAP_M = 0.3  # depths_re: a sorted GT depth gap >= 0.3 m starts a new ordi
 THREE_D_KEYS = ("poses", "betas", "j3ds", "depths", "depths_mt")
 
 
-def focal_bce(p: Tensor, target: Tensor, alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA) -> Tensor:
+def focal_bce(
+    p: Tensor, target: Tensor, alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA
+) -> Tensor:
     """Element-wise sigmoid focal loss on probabilities ``p`` (Lin et al. 2017), same shape as ``p``."""
     p = p.float().clamp(1e-6, 1 - 1e-6)
     ce = F.binary_cross_entropy(p, target.float(), reduction="none")
@@ -91,12 +93,17 @@ class SetCriterion(torch.nn.Module):
     ) -> None:
         super().__init__()
         if joint_set not in ("smpl45", "crowdpose14"):
-            raise ValueError(f"[training.losses] joint_set must be smpl45 or crowdpose14, got {joint_set!r}")
+            raise ValueError(
+                f"[training.losses] joint_set must be smpl45 or crowdpose14, got {joint_set!r}"
+            )
         if joint_set == "crowdpose14" and extra_regressor is None:
-            raise ValueError("[training.losses] joint_set crowdpose14 needs J_regressor_extra (9, V)")
+            raise ValueError(
+                "[training.losses] joint_set crowdpose14 needs J_regressor_extra (9, V)"
+            )
         self.joint_set = joint_set
         self.register_buffer(
-            "extra_regressor", None if extra_regressor is None else torch.as_tensor(extra_regressor).float()
+            "extra_regressor",
+            None if extra_regressor is None else torch.as_tensor(extra_regressor).float(),
         )
         self.body = body
         self.weights = dict(weights)
@@ -140,7 +147,9 @@ class SetCriterion(torch.nn.Module):
             outputs: ``training.forward.forward_train`` output.
             targets: per-image target dicts (see the module docstring), on the outputs' device.
         """
-        self._norm_key = None  # new batch: recount (the DN losses reuse this batch's counts afterwards)
+        self._norm_key = (
+            None  # new batch: recount (the DN losses reuse this batch's counts afterwards)
+        )
         layers = outputs["layers"]
         K = outputs["pred_intrinsics"]
         terms: dict[str, Tensor] = {}
@@ -187,7 +196,9 @@ class SetCriterion(torch.nn.Module):
         if self.active("boxes") or self.active("giou"):
             pb, gb = layer["pred_boxes"][batch, query].float(), gather("boxes").float()
             out["boxes"] = (pb - gb).abs().sum() / n_all
-            giou = generalized_box_iou(box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(gb))  # matched pairs
+            giou = generalized_box_iou(
+                box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(gb)
+            )  # matched pairs
             out["giou"] = (1 - giou).sum() / n_all
         if self.active("j2ds"):
             diff = (j2d[batch, query] - gather("j2ds")).abs() / self.input_size  # (M, J, 2)
@@ -208,11 +219,16 @@ class SetCriterion(torch.nn.Module):
             out["j3ds"] = (d * sel).sum() / n_3d
         if self.active("depths"):
             focal_gt = torch.cat(
-                [t["focal"].to(device).expand(len(g)) for t, g in zip(targets, gt_idx, strict=True)]
+                [
+                    t["focal"].to(device).expand(len(g))
+                    for t, g in zip(targets, gt_idx, strict=True)
+                ]
             )
             tz = layer["pred_transl"][batch, query, 2]
             depth_in_gt_camera = focal_gt * tz / focal[batch]
-            d = (1 / depth_in_gt_camera.clamp(min=1e-3) - 1 / gather("depths").clamp(min=1e-3)).abs()
+            d = (
+                1 / depth_in_gt_camera.clamp(min=1e-3) - 1 / gather("depths").clamp(min=1e-3)
+            ).abs()
             out["depths"] = (d * sel).sum() / n_3d
         if self.active("depths_mt"):
             out["depths_mt"] = self.loss_depths_mt(layer, indices, targets) if len(query) else zero
@@ -267,7 +283,9 @@ class SetCriterion(torch.nn.Module):
             i, j = torch.triu_indices(len(q), len(q), 1, device=tz.device)
             dz = tz[j] - tz[i]
             same, nearer = ids[j] == ids[i], ids[j] < ids[i]
-            losses.append(torch.where(same, dz.abs(), torch.where(nearer, F.softplus(dz), F.softplus(-dz))))
+            losses.append(
+                torch.where(same, dz.abs(), torch.where(nearer, F.softplus(dz), F.softplus(-dz)))
+            )
         flat = torch.cat(losses) if losses else layer["pred_transl"].new_zeros(0)
         return flat.mean() if len(flat) else layer["pred_transl"].sum() * 0.0
 
@@ -292,7 +310,9 @@ class SetCriterion(torch.nn.Module):
         pos = gt[..., 0] > 0
         conf = focal_bce(scale_map[..., 0], gt[..., 0])
         out = {"map_confs": (conf * valid).sum() / valid.sum().clamp(min=1)}
-        out["map_scales"] = ((scale_map[..., 1] - gt[..., 1]).abs() * pos).sum() / pos.sum().clamp(min=1)
+        out["map_scales"] = ((scale_map[..., 1] - gt[..., 1]).abs() * pos).sum() / pos.sum().clamp(
+            min=1
+        )
         return out
 
 

@@ -74,7 +74,9 @@ def dn_losses(
         positives = positive_queries(layer, groups, pad)
         j3d, j2d = criterion.decode(positives, K)
         losses = criterion.layer_losses(positives, j3d, j2d, indices, pseudo_targets, focal)
-        if "confs" in losses:  # the matching version is replaced by the DN one (negatives and padding = 0)
+        if (
+            "confs" in losses
+        ):  # the matching version is replaced by the DN one (negatives and padding = 0)
             losses["confs"] = loss_confs_dn(layer["pred_confs"], counts, groups, pad)
         for name, value in losses.items():
             terms[name + DN_SUFFIX + suffix] = value

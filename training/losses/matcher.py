@@ -55,7 +55,13 @@ class HungarianMatcher:
         self.input_size = input_size
 
     def cost_matrix(
-        self, confs: Tensor, boxes: Tensor, j2ds: Tensor, gt_boxes: Tensor, gt_j2ds: Tensor, gt_mask: Tensor
+        self,
+        confs: Tensor,
+        boxes: Tensor,
+        j2ds: Tensor,
+        gt_boxes: Tensor,
+        gt_j2ds: Tensor,
+        gt_mask: Tensor,
     ) -> Tensor:
         """(Q, G) matching cost of one image.
 
@@ -78,7 +84,9 @@ class HungarianMatcher:
         return w_conf * c_conf[:, None] + w_bbox * c_bbox + w_giou * c_giou + w_kpts * c_kpts
 
     @torch.no_grad()
-    def __call__(self, layer: dict, pred_j2ds: Tensor, targets: list[dict]) -> list[tuple[Tensor, Tensor]]:
+    def __call__(
+        self, layer: dict, pred_j2ds: Tensor, targets: list[dict]
+    ) -> list[tuple[Tensor, Tensor]]:
         """Match every image of a batch.
 
         Args:

@@ -23,7 +23,9 @@ import numpy as np
 
 COLUMNS = ("id", "height m", "child", "distance m", "x m", "y m", "z m", "conf")
 WIDTHS = (8, 8, 5, 10, 6, 6, 6, 5)
-HELP = "run the node graph on a real street scene or the bundled sample (player -> node -> receiver)"
+HELP = (
+    "run the node graph on a real street scene or the bundled sample (player -> node -> receiver)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("off", "prior_only"),
         help="DTO refinement in the node (default: prior_only)",
     )
-    parser.add_argument("--frames", type=int, default=3, help="frames to play (ids stay stable across them)")
+    parser.add_argument(
+        "--frames", type=int, default=3, help="frames to play (ids stay stable across them)"
+    )
     parser.add_argument(
         "--no-camera-info",
         action="store_true",
@@ -66,7 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="camera height above the floor (m) for the offline estimator's floor sizing (recognises "
         "children); default: the bundled sample's 1.2 m, or unknown (0) with --image",
     )
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for each result"
+    )
     parser.add_argument("--out", default="out/demo", help="folder for overlay.png and scene.glb")
 
 
@@ -93,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
               "model.smpl_path": args.smpl, "input.use_camera_info": not args.no_camera_info,
               "offline.camera_height_m": float(camera_height)}  # fmt: skip
     try:
-        report = run_graph(image, None if args.no_camera_info else K, params, args.frames, args.timeout)
+        report = run_graph(
+            image, None if args.no_camera_info else K, params, args.frames, args.timeout
+        )
     except RuntimeError as err:
         print(f"[demo] {err}")
         return 2
@@ -121,11 +129,17 @@ def demo_frame(image_path: str | None, synthetic: bool) -> tuple[np.ndarray, np.
 
         image = load_demo_frame()
         if image is not None:
-            print(f"[demo] scene: {VTEST_SOURCE}; K for a 60 degree horizontal FoV, camera height unknown")
+            print(
+                f"[demo] scene: {VTEST_SOURCE}; K for a 60 degree horizontal FoV, camera height unknown"
+            )
             return image, assumed_K(image.shape[1], image.shape[0], 60.0), False
-        print("[demo] the real scene was not fetched at setup (see its log): showing the synthetic sample")
+        print(
+            "[demo] the real scene was not fetched at setup (see its log): showing the synthetic sample"
+        )
     image, K = load_frame(None)
-    print("[demo] scene: the bundled synthetic sample (3 rendered Anny people, camera 1.2 m above the floor)")
+    print(
+        "[demo] scene: the bundled synthetic sample (3 rendered Anny people, camera 1.2 m above the floor)"
+    )
     return image, K, True
 
 
@@ -170,7 +184,9 @@ def run_graph(image, K, params: dict, frames: int, timeout_s: float) -> dict:
         )
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)  # fmt: skip
-        receiver.create_subscription(MeshTopology, "/humans/meshes/topology", topology.append, latched)
+        receiver.create_subscription(
+            MeshTopology, "/humans/meshes/topology", topology.append, latched
+        )
         executor = SingleThreadedExecutor(context=context)
         for n in nodes:
             executor.add_node(n)
@@ -184,7 +200,8 @@ def run_graph(image, K, params: dict, frames: int, timeout_s: float) -> dict:
 
         spin_until(
             lambda: (
-                player.image_pub.get_subscription_count() > 0 and node.meshes_pub.get_subscription_count() > 0
+                player.image_pub.get_subscription_count() > 0
+                and node.meshes_pub.get_subscription_count() > 0
             ),
             "the node and receiver to connect",
         )

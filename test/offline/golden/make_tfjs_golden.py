@@ -41,7 +41,9 @@ def golden_inputs(image_bgr: np.ndarray) -> dict[str, np.ndarray]:
     """The models' inputs made from the (256, 256, 3) uint8 BGR test image without any resampling."""
     assert image_bgr.shape == (256, 256, 3), image_bgr.shape
     rgb = image_bgr[:, :, ::-1].astype(np.int32)
-    canvas = np.zeros((416, 416, 3), np.float32)  # NanoDet: image top-left on a 416 canvas of the mean colour
+    canvas = np.zeros(
+        (416, 416, 3), np.float32
+    )  # NanoDet: image top-left on a 416 canvas of the mean colour
     canvas[:] = NANODET_MEAN_BGR
     canvas[:256, :256] = image_bgr
     nanodet = ((canvas - NANODET_MEAN_BGR) / NANODET_STD_BGR).transpose(2, 0, 1)[None]
@@ -76,9 +78,13 @@ def _tf_reference(model_json: Path, feed: np.ndarray) -> dict[str, np.ndarray]:
     read_weights = sys.modules["tensorflowjs.read_weights"]
 
     doc = json.loads(model_json.read_text())
-    weights = read_weights.read_weights(doc["weightsManifest"], str(model_json.parent), flatten=True)
+    weights = read_weights.read_weights(
+        doc["weightsManifest"], str(model_json.parent), flatten=True
+    )
     values = {w["name"]: w["data"] for w in weights}
-    graph = json_format.ParseDict(doc["modelTopology"], graph_pb2.GraphDef(), ignore_unknown_fields=True)
+    graph = json_format.ParseDict(
+        doc["modelTopology"], graph_pb2.GraphDef(), ignore_unknown_fields=True
+    )
     nodes = []
     for node in graph.node:
         if node.op == "Const":
@@ -89,7 +95,9 @@ def _tf_reference(model_json: Path, feed: np.ndarray) -> dict[str, np.ndarray]:
         if node.op in ("_FusedConv2D", "FusedDepthwiseConv2dNative"):
             fused = [s.decode() for s in node.attr["fused_ops"].list.s]
             assert fused[0] == "BiasAdd" and len(fused) <= 2, fused
-            conv = node_def(node, "Conv2D" if node.op == "_FusedConv2D" else "DepthwiseConv2dNative")
+            conv = node_def(
+                node, "Conv2D" if node.op == "_FusedConv2D" else "DepthwiseConv2dNative"
+            )
             bias = node_def_pb2.NodeDef(
                 name=node.name + "/bias", op="BiasAdd", input=[conv.name, node.input[2]]
             )
@@ -137,7 +145,9 @@ def main(tfjs_dir: str) -> None:
         if model == "nanodet":
             # six (1, N, C) outputs: keep the rows of the NANODET_TOP anchors with the highest person logit
             for name, value in out.items():
-                if value.shape[-1] == 80:  # class scores; the box output of the same level has the same N
+                if (
+                    value.shape[-1] == 80
+                ):  # class scores; the box output of the same level has the same N
                     top = np.argsort(-value[0, :, 0])[:NANODET_TOP]
                     golden[f"{model}/{name}/rows"] = top
                 golden[f"{model}/{name}/shape"] = np.array(value.shape)

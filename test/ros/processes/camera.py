@@ -23,14 +23,20 @@ def main() -> None:
     rate_hz = node.declare_parameter("rate_hz", 20.0).value
     frames = node.declare_parameter("frames", 40).value
     reliable = node.declare_parameter("reliability", "reliable").value == "reliable"
-    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE) if reliable else qos_profile_sensor_data
+    qos = (
+        QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        if reliable
+        else qos_profile_sensor_data
+    )
     image_pub = node.create_publisher(Image, "image", qos)
     info_pub = node.create_publisher(CameraInfo, "camera_info", qos)
     end = time.monotonic() + 30.0
     while image_pub.get_subscription_count() == 0 and time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.05)
     image = Image(height=HEIGHT, width=WIDTH, encoding="bgr8", step=WIDTH * 3)
-    image.data = np.random.default_rng(0).integers(0, 256, HEIGHT * WIDTH * 3, dtype=np.uint8).tobytes()
+    image.data = (
+        np.random.default_rng(0).integers(0, 256, HEIGHT * WIDTH * 3, dtype=np.uint8).tobytes()
+    )
     info = CameraInfo(height=HEIGHT, width=WIDTH, distortion_model="plumb_bob", d=[0.0] * 5)
     info.k = [550.0, 0.0, 320.0, 0.0, 550.0, 240.0, 0.0, 0.0, 1.0]
     info.p = [550.0, 0.0, 320.0, 0.0, 0.0, 550.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]

@@ -27,7 +27,9 @@ def main() -> None:
     qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     subscription = node.create_subscription(HumanMeshArray, "/humans/meshes", on_meshes, qos)
     start, matched = time.monotonic(), False
-    while time.monotonic() - start < args.timeout and not (stamps and time.monotonic() - last[0] > args.idle):
+    while time.monotonic() - start < args.timeout and not (
+        stamps and time.monotonic() - last[0] > args.idle
+    ):
         rclpy.spin_once(node, timeout_sec=0.05)
         if not matched and subscription.get_publisher_count() > 0:
             matched = True

@@ -69,7 +69,11 @@ def test_rotation_and_zoom_keep_the_mesh_on_the_warped_pixels(synthetic_root, ma
 def test_flip_mirrors_the_joints_with_swapped_sides(synthetic_root, manifest, body):
     base = dataset(synthetic_root, manifest, body, "dto_humans_coco", AugmentConfig.none())
     flipped = dataset(
-        synthetic_root, manifest, body, "dto_humans_coco", dataclasses.replace(AugmentConfig.none(), flip=1.0)
+        synthetic_root,
+        manifest,
+        body,
+        "dto_humans_coco",
+        dataclasses.replace(AugmentConfig.none(), flip=1.0),
     )
     a, b = base[1]["targets"], flipped[1]["targets"]
     assert len(a["j2ds"]) == len(b["j2ds"])
@@ -119,13 +123,17 @@ def test_gendered_gt_uses_each_persons_model(synthetic_root, manifest, body, gen
     with pytest.raises(ValueError, match="gendered SMPL"):
         dataset(synthetic_root, manifest, body, "3dpw", AugmentConfig.none())
     neutral = GenderedBody(body, allow_neutral_gt=True)
-    assert len(dataset(synthetic_root, manifest, neutral, "3dpw", AugmentConfig.none())) == len(raw)
+    assert len(dataset(synthetic_root, manifest, neutral, "3dpw", AugmentConfig.none())) == len(
+        raw
+    )
 
 
 def test_keypoint_only_formats_are_refused_with_the_file_name(synthetic_root, manifest, body):
     e = manifest["formats"]["rh"]
     with pytest.raises(ValueError, match="no SMPL parameters"):
-        HumanDataset("rh", synthetic_root / e["file"], synthetic_root / e["image_root"], body, INPUT)
+        HumanDataset(
+            "rh", synthetic_root / e["file"], synthetic_root / e["image_root"], body, INPUT
+        )
 
 
 SMPL_FORMATS = ["dto_humans_coco", "dto_humans_insta", "camerahmr", "stage_a", "dto_output", "agora",
@@ -140,9 +148,18 @@ def test_every_smpl_format_yields_well_formed_samples(fmt, synthetic_root, manif
         t = s["targets"]
         G = len(t["boxes"])
         h, w = s["resized_hw"].tolist()
-        assert max(h, w) == INPUT and s["image"].shape[1] % 56 == 0 and s["image"].shape[2] % 56 == 0
-        assert t["j2ds"].shape == (G, 45, 2) and t["j3ds"].shape == (G, 45, 3) and t["betas"].shape == (G, 11)
-        assert all(torch.isfinite(t[k]).all() for k in ("boxes", "j2ds", "j3ds", "poses", "depths", "focal"))
+        assert (
+            max(h, w) == INPUT and s["image"].shape[1] % 56 == 0 and s["image"].shape[2] % 56 == 0
+        )
+        assert (
+            t["j2ds"].shape == (G, 45, 2)
+            and t["j3ds"].shape == (G, 45, 3)
+            and t["betas"].shape == (G, 11)
+        )
+        assert all(
+            torch.isfinite(t[k]).all()
+            for k in ("boxes", "j2ds", "j3ds", "poses", "depths", "focal")
+        )
         assert (t["depths"] > 0).all() and ((t["boxes"] >= 0) & (t["boxes"] <= 1)).all()
         if s["ok"]:
             assert G >= 1 and t["scale_map"][..., 0].sum() > 0

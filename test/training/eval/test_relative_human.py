@@ -16,7 +16,9 @@ def person(x0: float) -> np.ndarray:
 
 
 def test_depth_relation_codes():
-    np.testing.assert_array_equal(depth_relation(np.array([0.0, 0.19, -0.5, 0.5, 0.2])), [0, 0, -1, 1, 9])
+    np.testing.assert_array_equal(
+        depth_relation(np.array([0.0, 0.19, -0.5, 0.5, 0.2])), [0, 0, -1, 1, 9]
+    )
 
 
 def test_pcdr_with_miss_penalty_and_age_groups():
@@ -31,7 +33,9 @@ def test_pcdr_with_miss_penalty_and_age_groups():
     r = ev.result()
     # unordered pairs (0,1) eq ok, (0,2) and (1,2) farther but predicted nearer; 0.3 for the missed baby
     assert r["PCRD_0.2"] == pytest.approx(1 / (3 + 0.3))
-    assert r["PCRD_age"]["kid"] == pytest.approx(1 / 2)  # pairs with the kid: (0,1) ok, (1,2) wrong
+    assert r["PCRD_age"]["kid"] == pytest.approx(
+        1 / 2
+    )  # pairs with the kid: (0,1) ok, (1,2) wrong
     assert r["PCRD_age"]["adult"] == pytest.approx(1 / 3)  # every pair has an adult
     assert r["PCRD_age"]["baby"] == pytest.approx(0.0)  # only the penalty
     assert r["PCRD_age"]["teen"] is None
@@ -55,7 +59,9 @@ def test_invalid_gt_joints_stretch_the_gt_box_to_minus_two():
     pred = far[:, :, :2].copy()
     ev = RelativeHumanEval()
     assert ev.add(pred, np.array([3.0]), far, np.array([0]), np.array([0]))[0] == 0
-    far[0, 0, 2] = 0  # one invalid joint: the GT box now reaches (-2, -2), IoU 800 / (1022 x 42) < 0.05
+    far[0, 0, 2] = (
+        0  # one invalid joint: the GT box now reaches (-2, -2), IoU 800 / (1022 x 42) < 0.05
+    )
     assert ev.add(pred, np.array([3.0]), far, np.array([0]), np.array([0]))[0] == -1
     nothing = far.copy()
     nothing[..., 2] = 0  # no valid joint: dropped, neither matched nor missed
@@ -85,14 +91,20 @@ def test_a_19_joint_child_is_mapped_matched_and_counted_in_its_age_group(tmp_pat
           "R_Knee": 14, "L_Ankle": 15, "R_Ankle": 16, "L_BigToe": 17, "R_BigToe": 18}  # fmt: skip
     cp14 = ["L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist", "R_Wrist", "L_Hip", "R_Hip",
             "L_Knee", "R_Knee", "L_Ankle", "R_Ankle", "Head_top"]  # fmt: skip
-    child19 = np.concatenate([rng.uniform(300, 380, (19, 2)), np.ones((19, 1))], 1).astype(np.float32)
+    child19 = np.concatenate([rng.uniform(300, 380, (19, 2)), np.ones((19, 1))], 1).astype(
+        np.float32
+    )
     people = [
         {"kp2d": adult.reshape(-1), "depth_id": 0, "age": 0, "bbox": [100, 100, 200, 200]},
         {"kp2d": child19.reshape(-1), "depth_id": 1, "age": 2, "bbox": [300, 300, 380, 380]},
     ]
     np.savez(tmp_path / "test_annots.npz", annots=np.array({"bk00001.jpg": people}, dtype=object))
     (ann,) = read_relative_human(tmp_path / "test_annots.npz")
-    assert ann.extras["kp_layout"] == ["crowdpose14", "bk19"] and ann.keypoints_2d.shape == (2, 14, 3)
+    assert ann.extras["kp_layout"] == ["crowdpose14", "bk19"] and ann.keypoints_2d.shape == (
+        2,
+        14,
+        3,
+    )
     child = ann.keypoints_2d[1]
     for j, name in enumerate(cp14):  # by joint name, independent of the code's index table
         np.testing.assert_array_equal(child[j], child19[bk[name]])
@@ -115,5 +127,7 @@ def test_a_19_joint_child_is_mapped_matched_and_counted_in_its_age_group(tmp_pat
     for j, name in enumerate(cp14):
         np.testing.assert_array_equal(other.keypoints_2d[0, j], child19[och[name]])
     wrong = RelativeHumanEval()
-    wrong.add(pred, np.array([4.0, 3.0]), ann.keypoints_2d, ann.depth_id, ann.age)  # child placed in front
+    wrong.add(
+        pred, np.array([4.0, 3.0]), ann.keypoints_2d, ann.depth_id, ann.age
+    )  # child placed in front
     assert wrong.result()["PCRD_age"]["kid"] == 0.0

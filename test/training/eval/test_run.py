@@ -35,11 +35,15 @@ def test_an_oracle_scores_perfectly(benchmark, synthetic_root, manifest, gendere
 
     def oracle(image, ann):
         verts, joints = gt_meshes(gendered, ann)
-        transl = ann.transl if ann.frame == "camera" else joints[:, 0]  # unused by these benchmarks
+        transl = (
+            ann.transl if ann.frame == "camera" else joints[:, 0]
+        )  # unused by these benchmarks
         return Prediction(np.ones(len(verts)), verts, joints, ann.K, transl, ann.betas)
 
     load = lambda ann: cv2.imread(str(synthetic_root / entry["image_root"] / ann.image))  # noqa: E731
-    metrics = evaluate(benchmark, anns, load, oracle, gendered, np.load(regressors["h36m"]), progress=False)
+    metrics = evaluate(
+        benchmark, anns, load, oracle, gendered, np.load(regressors["h36m"]), progress=False
+    )
     assert metrics["MPJPE_mm"] == pytest.approx(0.0, abs=1e-3)
     assert metrics["f1"] == pytest.approx(1.0)
     if benchmark == "3dpw":
@@ -59,7 +63,9 @@ def test_gendered_gt_is_the_official_protocol(synthetic_root, manifest, body, ge
     verts, _ = gt_meshes(gendered, ann)
     for p, g in enumerate(ann.genders):
         layer = gendered.layers["male" if g == "m" else "female"]
-        own, _ = gt_meshes(GenderedBody(layer, allow_neutral_gt=True), ann.subset([p]))  # all on that model
+        own, _ = gt_meshes(
+            GenderedBody(layer, allow_neutral_gt=True), ann.subset([p])
+        )  # all on that model
         np.testing.assert_allclose(verts[p], own[0], atol=1e-5)
     neutral, _ = gt_meshes(GenderedBody(body, allow_neutral_gt=True), ann)
     assert np.abs(neutral - verts).max() > 0.01
@@ -85,7 +91,14 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.mark.parametrize("benchmark", ["rh", "3dpw", "agora", "mupots", "panoptic"])
 def test_cli_writes_markdown_and_json_reports(
-    benchmark, tmp_path, synthetic_root, manifest, synthetic_smpl, regressors, tiny_checkpoint, gendered_files
+    benchmark,
+    tmp_path,
+    synthetic_root,
+    manifest,
+    synthetic_smpl,
+    regressors,
+    tiny_checkpoint,
+    gendered_files,
 ):
     entry = manifest["formats"][benchmark]
     args = ["--benchmark", benchmark, "--annots", str(synthetic_root / entry["file"]),

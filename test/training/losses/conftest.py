@@ -21,7 +21,9 @@ def fake_body() -> FakeBody:
     return FakeBody()
 
 
-def _two_people(has_3d: bool = True, num_betas: int = 11, boxes: torch.Tensor | None = None) -> dict:
+def _two_people(
+    has_3d: bool = True, num_betas: int = 11, boxes: torch.Tensor | None = None
+) -> dict:
     default_boxes = torch.tensor([[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4]])
     return {
         "boxes": default_boxes if boxes is None else boxes.clone(),

@@ -25,13 +25,17 @@ def make_layer(B=1, Q=3, S=11, grad=True):
     torch.manual_seed(0)
     layer = {
         "pred_confs": torch.full((B, Q), 0.5),
-        "pred_boxes": torch.tensor([[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4], [0.5, 0.5, 0.1, 0.1]])[None]
+        "pred_boxes": torch.tensor(
+            [[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4], [0.5, 0.5, 0.1, 0.1]]
+        )[None]
         .expand(B, Q, 4)
         .clone(),
         "pred_rotmats": torch.eye(3).expand(B, Q, 24, 3, 3).clone(),
         "pred_poses": torch.zeros(B, Q, 72),
         "pred_betas": torch.zeros(B, Q, S),
-        "pred_transl": torch.tensor([[0.0, 0, 3], [0.5, 0, 5], [0, 0, 9]])[None].expand(B, Q, 3).clone(),
+        "pred_transl": torch.tensor([[0.0, 0, 3], [0.5, 0, 5], [0, 0, 9]])[None]
+        .expand(B, Q, 3)
+        .clone(),
     }
     if grad:
         for v in layer.values():
@@ -52,7 +56,9 @@ def test_relative_metric_and_ordinal_depth_hand_values(fake_body, make_target):
     assert crit.loss_depths_mt(layer, indices, [far]).item() == 0.0
     # GT layers from depths: 3.0 and 3.5 differ by >= 0.3 -> j farther -> softplus(-2)
     assert math.isclose(
-        crit.loss_depths_re(layer, indices, [make_target()]).item(), math.log1p(math.exp(-2)), rel_tol=1e-6
+        crit.loss_depths_re(layer, indices, [make_target()]).item(),
+        math.log1p(math.exp(-2)),
+        rel_tol=1e-6,
     )
     same = make_target()
     same["depth_ids"] = torch.tensor([1, 1])
@@ -67,7 +73,9 @@ def test_fov_loss_weights_overestimates_three_times(fake_body, make_target):
     assert math.isclose(over.item(), 3 * (2 * math.atan(2) - math.pi / 2) ** 2, rel_tol=1e-6)
     assert math.isclose(under.item(), (2 * math.atan(0.5) - math.pi / 2) ** 2, rel_tol=1e-6)
     assert math.isclose(
-        crit.loss_fov(torch.tensor([50.0, 200.0]), [t, t]).item(), over.item() + under.item(), rel_tol=1e-6
+        crit.loss_fov(torch.tensor([50.0, 200.0]), [t, t]).item(),
+        over.item() + under.item(),
+        rel_tol=1e-6,
     )
 
 
@@ -111,7 +119,9 @@ def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl, 
     assert outputs["layers"][-1]["pred_transl"].grad.abs().sum() > 0
     assert outputs["layers"][0]["pred_transl"].grad.abs().sum() > 0
     # 2D-only targets drop the 3D terms but keep the 2D ones
-    _, terms2d = crit({**outputs, "layers": [make_layer(), make_layer()]}, [make_target(has_3d=False)])
+    _, terms2d = crit(
+        {**outputs, "layers": [make_layer(), make_layer()]}, [make_target(has_3d=False)]
+    )
     assert terms2d["poses"].item() == 0.0 and terms2d["j2ds"].item() > 0
 
 
@@ -119,7 +129,8 @@ def test_images_without_people_only_push_confidences_down(synthetic_smpl, make_t
     body = SMPLLayer(*synthetic_smpl, num_betas=11)
     crit = SetCriterion(body, WEIGHTS, input_size=224)
     empty = {
-        k: (v[:0] if v.ndim and k not in ("scale_map", "resized_hw") else v) for k, v in make_target().items()
+        k: (v[:0] if v.ndim and k not in ("scale_map", "resized_hw") else v)
+        for k, v in make_target().items()
     }
     outputs = {
         "layers": [make_layer(), make_layer()],

@@ -53,7 +53,9 @@ def test_hand_values_and_normalisers(fake_body, make_target):
     crit = SetCriterion(fake_body, {"confs": 4, "boxes": 2, "poses": 5}, input_size=100)
     targets = [make_target(num_betas=10, boxes=GT_BOXES)]  # 10 betas, as the DN layers
     total, terms = dn_losses(crit, outputs_with([make_dn_layer(), make_dn_layer()]), targets)
-    assert set(terms) == {f"{n}_dn{s}" for n in ("confs", "boxes", "giou", "poses") for s in ("", ".0")}
+    assert set(terms) == {
+        f"{n}_dn{s}" for n in ("confs", "boxes", "giou", "poses") for s in ("", ".0")
+    }
     # L1 over 2 people x 4 coords x 0.1 (group 1 only), divided by N x groups = 2 x 2.
     assert math.isclose(terms["boxes_dn"].item(), 2 * 4 * 0.1 / 4, rel_tol=1e-5)
     # conf: 4 positive slots (target 1) and 4 other slots (target 0) at p = 0.5, mean over 8, / 2 groups.
@@ -61,7 +63,8 @@ def test_hand_values_and_normalisers(fake_body, make_target):
     assert math.isclose(terms["confs_dn"].item(), (4 * pos + 4 * neg) / 8 / 2, rel_tol=1e-5)
     assert terms["poses_dn"].item() == 0.0
     expected = sum(
-        {"confs": 4, "boxes": 2, "giou": 2, "poses": 5}[weight_name(k)] * v for k, v in terms.items()
+        {"confs": 4, "boxes": 2, "giou": 2, "poses": 5}[weight_name(k)] * v
+        for k, v in terms.items()
     )
     torch.testing.assert_close(total, expected)
     total.backward()  # gradients reach the DN predictions
@@ -75,7 +78,9 @@ def test_no_dn_outputs_give_nothing_and_stage_weights_apply(fake_body, make_targ
     assert terms == {} and total.item() == 0.0
     no_aux = SetCriterion(fake_body, {"j2ds": 40, "depths_mt": 0.5}, input_size=100, aux=False)
     _, terms = dn_losses(
-        no_aux, outputs_with([make_dn_layer(), make_dn_layer()]), [make_target(num_betas=10, boxes=GT_BOXES)]
+        no_aux,
+        outputs_with([make_dn_layer(), make_dn_layer()]),
+        [make_target(num_betas=10, boxes=GT_BOXES)],
     )
     assert set(terms) == {"j2ds_dn", "depths_mt_dn"}
     assert all(torch.isfinite(v) for v in terms.values())

@@ -23,9 +23,13 @@ class CvBridge:
 
     def imgmsg_to_cv2(self, img_msg, desired_encoding="passthrough"):
         if desired_encoding != "bgr8" or img_msg.encoding not in _TO_BGR:
-            raise CvBridgeError(f"conversion from {img_msg.encoding} to {desired_encoding} is not supported")
+            raise CvBridgeError(
+                f"conversion from {img_msg.encoding} to {desired_encoding} is not supported"
+            )
         CvBridge.calls += 1
         channels, code = _TO_BGR[img_msg.encoding]
         rows = np.frombuffer(bytes(img_msg.data), np.uint8).reshape(img_msg.height, img_msg.step)
-        image = rows[:, : img_msg.width * channels].reshape(img_msg.height, img_msg.width, channels)
+        image = rows[:, : img_msg.width * channels].reshape(
+            img_msg.height, img_msg.width, channels
+        )
         return image.copy() if code is None else cv2.cvtColor(image, code)

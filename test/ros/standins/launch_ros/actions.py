@@ -8,7 +8,12 @@ from launch import perform
 class Node:
     def __init__(self, *, executable, package=None, name=None, namespace=None, parameters=None,
                  remappings=None, arguments=None, condition=None, **kwargs):  # fmt: skip
-        self.executable, self.package, self.name, self.namespace = executable, package, name, namespace
+        self.executable, self.package, self.name, self.namespace = (
+            executable,
+            package,
+            name,
+            namespace,
+        )
         self.parameters = list(parameters or [])
         self.remappings = list(remappings or [])
         self.arguments = list(arguments or [])

@@ -34,7 +34,9 @@ class Subscriber(SimpleFilter):
         super().__init__()
         self.node = node
         self.topic = topic
-        self.sub = node.create_subscription(msg_type, topic, self.signalMessage, qos_profile, **kwargs)
+        self.sub = node.create_subscription(
+            msg_type, topic, self.signalMessage, qos_profile, **kwargs
+        )
 
     def getTopic(self):  # noqa: N802 - upstream name
         return self.topic
@@ -65,7 +67,11 @@ class ApproximateTimeSynchronizer(SimpleFilter):
                 del queue[min(queue)]
             chosen = []
             for other, candidates in enumerate(self.queues):
-                near = [s for s in candidates if abs(s - t_ns) <= self.slop_ns] if other != index else [t_ns]
+                near = (
+                    [s for s in candidates if abs(s - t_ns) <= self.slop_ns]
+                    if other != index
+                    else [t_ns]
+                )
                 if not near:
                     return
                 chosen.append(min(near, key=lambda s: abs(s - t_ns)))
