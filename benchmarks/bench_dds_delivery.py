@@ -1,15 +1,17 @@
-"""Camera images between processes over Fast DDS: how many arrive, and which side needs the profile.
+"""Camera images between processes over Fast DDS: how many arrive, and which side needs the
+profile.
 
     tools/isolated.sh tools/env.sh python benchmarks/bench_dds_delivery.py            # all cases
     tools/isolated.sh tools/env.sh python benchmarks/bench_dds_delivery.py --frames 30 --rate 30
 
-Each case starts a receiver process, then a publisher process (separate processes, as ``ros2 launch`` starts
-a camera driver and the node), publishes ``--frames`` 640x480 ``bgr8`` images (921,600 bytes) at ``--rate``
-Hz once the two have matched, and counts the distinct frames that arrived. Cases vary the publisher's QoS
-(reliable, as our player and many drivers; best effort, the sensor-data QoS of other drivers), the
-receiver's QoS, and which processes load ``config/fastdds.xml`` (16 MB shared-memory segments) through
-``FASTRTPS_DEFAULT_PROFILES_FILE``. Output: ``benchmarks/results/dds_delivery.json``; the machine load is
-recorded with it (the 2-core development machine is shared).
+Each case starts a receiver process, then a publisher process (separate processes, as ``ros2
+launch`` starts a camera driver and the node), publishes ``--frames`` 640x480 ``bgr8`` images
+(921,600 bytes) at ``--rate`` Hz once the two have matched, and counts the distinct frames that
+arrived. Cases vary the publisher's QoS (reliable, as our player and many drivers; best effort, the
+sensor-data QoS of other drivers), the receiver's QoS, and which processes load
+``config/fastdds.xml`` (16 MB shared-memory segments) through ``FASTRTPS_DEFAULT_PROFILES_FILE``.
+Output: ``benchmarks/results/dds_delivery.json``; the machine load is recorded with it (the 2-core
+development machine is shared).
 ROS imports are allowed here (a ROS benchmark, like ``mahmr_ros/ros``).
 """
 
@@ -49,7 +51,8 @@ def _qos(kind: str, depth: int = 5):
 
 
 def publish(args) -> None:
-    """Publisher process: wait for the receiver, send ``frames`` images at ``rate`` Hz (stamp = index)."""
+    """Publisher process: wait for the receiver, send ``frames`` images at ``rate`` Hz (stamp =
+    index)."""
     import numpy as np
     import rclpy
     from sensor_msgs.msg import Image
@@ -76,7 +79,8 @@ def publish(args) -> None:
 
 
 def receive(args) -> None:
-    """Receiver process: count distinct frames until 2 s pass without one (or 30 s in all); print JSON."""
+    """Receiver process: count distinct frames until 2 s pass without one (or 30 s in all); print
+    JSON."""
     import rclpy
     from sensor_msgs.msg import Image
 
@@ -115,7 +119,8 @@ def run_case(pub_qos: str, sub_qos: str, profile: str, frames: int, rate: float)
     out, _ = receiver.communicate(timeout=60)
     received = json.loads(out.strip().splitlines()[-1])["received"]
     return {"publisher_qos": pub_qos, "receiver_qos": sub_qos, "profile_loaded_by": profile,
-            "frames": frames, "received": received, "fraction": round(received / frames, 3)}  # fmt: skip
+            "frames": frames, "received": received,
+            "fraction": round(received / frames, 3)}  # fmt: skip
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""DTO benchmark on synthetic crowds: per-stage timings and accuracy, DTO-Lite against whole-frame DTO.
+"""DTO benchmark on synthetic crowds: per-stage timings and accuracy, DTO-Lite against whole-frame
+DTO.
 
 Usage (from the repository root):
 
@@ -7,19 +8,21 @@ Usage (from the repository root):
 
 Prints markdown tables and writes ``benchmarks/results/dto.json``.
 
-Timings: the same scene is refined ``--repeats`` times per method; we print the minimum and the median per
-stage, because on a shared machine the median includes time the process waited for a core (the load average
-is printed). Stages: cues (z-buffer + statistics), solve (grouping + closed form), apply (scaling, shape).
-The depth network is excluded (RGB-D here). The baseline in the same run is whole-frame DTO (reference
-procedure: mesh z-buffer at <= 512 px, per-pixel statistics), on CPU, and on CUDA when available.
+Timings: the same scene is refined ``--repeats`` times per method; we print the minimum and the
+median per stage, because on a shared machine the median includes time the process waited for a
+core (the load average is printed). Stages: cues (z-buffer + statistics), solve (grouping + closed
+form), apply (scaling, shape). The depth network is excluded (RGB-D here). The baseline in the same
+run is whole-frame DTO (reference procedure: mesh z-buffer at <= 512 px, per-pixel statistics), on
+CPU, and on CUDA when available.
 
-Accuracy: ``--scenes`` synthetic crowds (2-12 people, 1-15 m, estimates off by 5-30 % along the ray, seeded),
-per-person relative depth error of the pelvis (median) and pairwise depth ordering under the PCDR 0.2 m rule,
-before and after, for metric depth (RGB-D), relative depth (true disparity through an unknown affine map
-a / Z + b with 1 % noise) and the height prior alone; metric depth also as a simulated RGB-D sensor
-(``CrowdScene.sensor_depth_mm``: noise, holes, IR shadows, flying pixels, 10 m range, 16UC1). The relative
-cue is not in DA-V2-L raw units, so the reference's unit-specific constants are replaced (alpha_min 0, no
-d > 0.02 far rule; spec dto §11 item 3).
+Accuracy: ``--scenes`` synthetic crowds (2-12 people, 1-15 m, estimates off by 5-30 % along the
+ray, seeded), per-person relative depth error of the pelvis (median) and pairwise depth ordering
+under the PCDR 0.2 m rule, before and after, for metric depth (RGB-D), relative depth (true
+disparity through an unknown affine map a / Z + b with 1 % noise) and the height prior alone;
+metric depth also as a simulated RGB-D sensor (``CrowdScene.sensor_depth_mm``: noise, holes, IR
+shadows, flying pixels, 10 m range, 16UC1). The relative cue is not in DA-V2-L raw units, so the
+reference's unit-specific constants are replaced (alpha_min 0, no d > 0.02 far rule; spec dto §11
+item 3).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ OUT = Path(__file__).resolve().parent / "results" / "dto.json"
 
 
 def ordering_counts(z_pred: np.ndarray, z_true: np.ndarray, thr: float = 0.2) -> tuple[int, int]:
-    """(correct, total) pairs under the PCDR rule (spec dto §8): equal within thr, else ordered beyond thr."""
+    """(correct, total) pairs under the PCDR rule (spec dto §8): equal within thr, else ordered
+    beyond thr."""
     ok = n = 0
     for i in range(len(z_true)):
         for j in range(i + 1, len(z_true)):
@@ -77,7 +81,8 @@ def bench_timings(people=(1, 5, 10, 20), repeats: int = 30, seed: int = 0) -> No
     print(f"\n## Per-frame cost, {size}, metric depth, ms as min / median over {repeats} runs")
     load = os.getloadavg()[0]
     print(
-        f"load average {load:.2f} on {os.cpu_count()} cores; torch threads {torch.get_num_threads()}"
+        f"load average {load:.2f} on {os.cpu_count()} cores; torch threads "
+        f"{torch.get_num_threads()}"
     )
     RESULTS["timings"] = {"image": size, "load_average": load, "repeats": repeats, "rows": []}
     header = "| people | method | device | cues | solve + apply | total |"
@@ -190,7 +195,8 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
         "rows": [],
     }
     print(
-        "| method | median depth error (all / refined) | mean depth error | ordering (PCDR 0.2 m) | refined |"
+        "| method | median depth error (all / refined) | mean depth error | ordering (PCDR 0.2 m) "
+        "| refined |"
     )
     print("|---|---|---|---|---|")
     for name in methods:
@@ -199,7 +205,8 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
         frac = f"{refined[name][0] / max(refined[name][1], 1):.1%}" if methods[name] else "-"
         ordered = order[name][0] / order[name][1]
         print(
-            f"| {name} | {np.median(e):.2%} / {e_ref:.2%} | {e.mean():.2%} | {ordered:.1%} | {frac} |"
+            f"| {name} | {np.median(e):.2%} / {e_ref:.2%} | {e.mean():.2%} | {ordered:.1%} | "
+            f"{frac} |"
         )
         RESULTS["accuracy"]["rows"].append(
             {

@@ -3,24 +3,26 @@
     OMP_NUM_THREADS=2 tools/env.sh python benchmarks/bench_floor.py [--scenes 8] [--seeds 6] [--threads 1]
         [--out FILE]
 
-No camera height is given anywhere here: the floor comes from the people (``mahmr_ros.offline.crowd_floor``).
+No camera height is given anywhere here: the floor comes from the people
+(``mahmr_ros.offline.crowd_floor``).
 
 * ``renders``: the whole offline estimator (NanoDet + MoveNet + Anny fit + floor) on Anny renders
-  (``mahmr_ros.offline.sample.render_sample``) of a static camera, for three cameras (1.2 m level; 1.6 m
-  pitched 10 degrees down; 2.2 m pitched 20 degrees down; each its own people). Each camera sees
-  ``--scenes`` renders of 4 people (1-2 children, Anny age 0.15-0.34, 1.00-1.37 m; adults 0.50-0.75,
-  1.63-1.83 m) at 3-6 m, one after the other, as people passing by; the floor is pooled over them.
-  Reported: the floor after each render, and every person's height and depth error and ``is_child``
-  (a) online, sized on the floor known at their frame, (b) per image (each render on its own: 4 people),
-  (c) sized on the final pooled floor.
+  (``mahmr_ros.offline.sample.render_sample``) of a static camera, for three cameras (1.2 m level;
+  1.6 m pitched 10 degrees down; 2.2 m pitched 20 degrees down; each its own people). Each camera
+  sees ``--scenes`` renders of 4 people (1-2 children, Anny age 0.15-0.34, 1.00-1.37 m; adults
+  0.50-0.75, 1.63-1.83 m) at 3-6 m, one after the other, as people passing by; the floor is pooled
+  over them. Reported: the floor after each render, and every person's height and depth error and
+  ``is_child`` (a) online, sized on the floor known at their frame, (b) per image (each render on
+  its own: 4 people), (c) sized on the final pooled floor.
 * ``keypoints``: ``OfflineEstimator.fit_people`` (no detector) on synthetic walking crowds
-  (``mahmr_ros.testing.anny_crowd``: 24 people, heights from the DTO class priors, someone seated, someone
-  on a step, someone cut off at the knees; 1.5 px keypoint noise, adult-sized 3D landmarks), 8 video frames,
-  ``--seeds`` crowds: floor error, children flagged, height errors.
-* ``cost``: the floor step per frame (feet of the fitted people + the estimate's solve) for 3 people, and
-  the solve alone against the number of pooled observations.
+  (``mahmr_ros.testing.anny_crowd``: 24 people, heights from the DTO class priors, someone seated,
+  someone on a step, someone cut off at the knees; 1.5 px keypoint noise, adult-sized 3D
+  landmarks), 8 video frames, ``--seeds`` crowds: floor error, children flagged, height errors.
+* ``cost``: the floor step per frame (feet of the fitted people + the estimate's solve) for 3
+  people, and the solve alone against the number of pooled observations.
 
-Prints a summary and writes ``benchmarks/results/floor_cpu.json`` (machine, load, threads recorded).
+Prints a summary and writes ``benchmarks/results/floor_cpu.json`` (machine, load, threads
+recorded).
 """
 
 from __future__ import annotations
@@ -196,7 +198,8 @@ def keypoint_crowds(seeds: int) -> dict:
         for h, t in zip(result.humans, frame.truth):
             people.append(
                 {"pose": t.pose, "is_child_true": t.is_child, "is_child": bool(h.is_child),
-                 "height_err_m": round(h.height_m - t.height_m, 3), "sized_by": h.extras["sized_by"]}
+                 "height_err_m": round(h.height_m - t.height_m, 3),
+                 "sized_by": h.extras["sized_by"]}
             )  # fmt: skip
     est.close()
     kids = [p for p in people if p["is_child_true"] and p["pose"] == "standing"]
@@ -232,7 +235,8 @@ def keypoint_crowds(seeds: int) -> dict:
 
 
 def cost(repeat: int = 50) -> dict:
-    """ms of the floor step per frame for 3 people, and of the solve against pooled observations."""
+    """ms of the floor step per frame for 3 people, and of the solve against pooled
+    observations."""
     from mahmr_ros.offline.anny_body import AnnyBody
     from mahmr_ros.offline.crowd_floor import CrowdFloorEstimator
     from mahmr_ros.offline.floor import FloorSizer, fitted_feet
@@ -274,7 +278,8 @@ def cost(repeat: int = 50) -> dict:
         "floor_sizer_full_path_ms_median": round(statistics.median(size_full_ms[5:]), 2),
         "floor_sizer_near_last_ms_median": round(statistics.median(size_near_ms[5:]), 2),
     }
-    # the solve alone, warm-started, against the pooled observations (a static camera's window filling up)
+    # the solve alone, warm-started, against the pooled observations (a static camera's window
+    # filling up)
     big = make_anny_crowd(body, 24, 40, seed=2)
     floor = CrowdFloorEstimator()
     solve_vs_n = {}

@@ -1,26 +1,29 @@
-"""The one way to time the MA-HMR network: per stage, every backend and precision, against eager fp32 measured
-in the same run (round-robin), with the accuracy of every variant checked in the same run.
+"""The one way to time the MA-HMR network: per stage, every backend and precision, against eager
+fp32 measured in the same run (round-robin), with the accuracy of every variant checked in the same
+run.
 
     tools/env.sh python benchmarks/bench_network.py --threads 2            # full-size fov_kid, CPU (~10 min)
     tools/env.sh python benchmarks/bench_network.py --config small --threads 1
     tools/env.sh python benchmarks/bench_network.py --device cuda          # on a GPU (see gpu_check.py)
 
-Scenes (``--scenes``, see ``netbench.py``): ``typical`` = the spec's typical 16:9 token mix (1472 tokens at
-1288x728) and 1/5/15/30 synthetic people; the scale map is forced so that every variant processes the same
-tokens. Variants on the CPU: eager fp32 (``MetricAwareHMR.forward``, the baseline), the staged torch fp32 /
-bf16 backends, onnxruntime fp32, and two int8 CANDIDATES measured here but not offered as a backend
-precision (torch dynamic int8 of every Linear, ``torch.ao.quantization.quantize_dynamic``; onnxruntime
-``quantize_dynamic`` of the exported graphs' MatMul/Gemm weights).
+Scenes (``--scenes``, see ``netbench.py``): ``typical`` = the spec's typical 16:9 token mix (1472
+tokens at 1288x728) and 1/5/15/30 synthetic people; the scale map is forced so that every variant
+processes the same tokens. Variants on the CPU: eager fp32 (``MetricAwareHMR.forward``, the
+baseline), the staged torch fp32 / bf16 backends, onnxruntime fp32, and two int8 CANDIDATES
+measured here but not offered as a backend precision (torch dynamic int8 of every Linear,
+``torch.ao.quantization.quantize_dynamic``; onnxruntime ``quantize_dynamic`` of the exported
+graphs' MatMul/Gemm weights).
 
-Accuracy, per variant against CPU eager fp32: max |diff| per output head and SMPL vertices (synthetic
-SMPL-format body, the ``--accuracy-people`` most confident queries) on the forced ``typical`` scene; and the
-SAT decisions (high-res cells, pooled groups) on three unforced frames. The weights are SEEDED, not trained:
-activations, and with them quantisation and rounding errors, differ from the released network's.
+Accuracy, per variant against CPU eager fp32: max |diff| per output head and SMPL vertices
+(synthetic SMPL-format body, the ``--accuracy-people`` most confident queries) on the forced
+``typical`` scene; and the SAT decisions (high-res cells, pooled groups) on three unforced frames.
+The weights are SEEDED, not trained: activations, and with them quantisation and rounding errors,
+differ from the released network's.
 
-The result name records config, device, threads and library versions; the JSON also records the CPU flags
-and the load average before and after (other processes on the machine inflate the times; ratios measured
-in the same run are what count). Output: ``benchmarks/results/bench-network-<config>-<device>-<threads>t-
-torch<ver>-ort<ver>.{json,md}``.
+The result name records config, device, threads and library versions; the JSON also records the CPU
+flags and the load average before and after (other processes on the machine inflate the times;
+ratios measured in the same run are what count). Output:
+``benchmarks/results/bench-network-<config>-<device>-<threads>t- torch<ver>-ort<ver>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ CUDA_VARIANTS = (
 
 
 class CandidateBackend:
-    """A bench-only variant: a ``StagedNetwork`` over a given stage runner (same interface as a backend)."""
+    """A bench-only variant: a ``StagedNetwork`` over a given stage runner (same interface as a
+    backend)."""
 
     def __init__(self, name: str, precision: str, model, runner):
         self.name, self.precision, self.device = name, precision, runner.device
@@ -76,7 +80,8 @@ class CandidateBackend:
 
 
 def torch_int8(model) -> CandidateBackend:
-    """Candidate: every nn.Linear dynamically quantised to int8 (per-tensor weights, x86 kernels)."""
+    """Candidate: every nn.Linear dynamically quantised to int8 (per-tensor weights, x86
+    kernels)."""
     from mahmr_ros.runtime.torch_backend import TorchStageRunner
 
     quantized = torch.ao.quantization.quantize_dynamic(
@@ -89,7 +94,8 @@ def torch_int8(model) -> CandidateBackend:
 def onnxruntime_int8(
     model, fp32_dir: Path, int8_dir: Path, threads: int | None
 ) -> CandidateBackend:
-    """Candidate: the exported fp32 graphs, MatMul/Gemm weights quantised to int8 (dynamic activations)."""
+    """Candidate: the exported fp32 graphs, MatMul/Gemm weights quantised to int8 (dynamic
+    activations)."""
     import shutil
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -113,7 +119,8 @@ def onnxruntime_int8(
 def build_variants(
     model, device, names, export_dir: Path, padded_hw, threads
 ) -> tuple[dict, dict]:
-    """label -> backend for every requested variant that can run here; label -> reason for the others."""
+    """label -> backend for every requested variant that can run here; label -> reason for the
+    others."""
     backends, skipped = {}, {}
     for label in names:
         backend, precision, *extra = label.split()
@@ -138,7 +145,8 @@ def build_variants(
 
 
 def accuracy(model, backends, body, images, resized_hw, padded_hw, people: int) -> dict:
-    """Per variant vs CPU eager fp32: heads + vertices on the forced typical scene, SAT flips unforced."""
+    """Per variant vs CPU eager fp32: heads + vertices on the forced typical scene, SAT flips
+    unforced."""
     cfg = model.cfg
     smap = netbench.scene_scale_map("typical", padded_hw, cfg.input_size)
     cpu_model = copy.deepcopy(model).cpu() if images.device.type != "cpu" else model
@@ -165,8 +173,9 @@ def accuracy(model, backends, body, images, resized_hw, padded_hw, people: int) 
         }
         netbench.force_scene(backend.network, None)
         if backend.name == "onnxruntime":
-            # Seeded weights give the unforced frames 4000-6000 tokens; onnxruntime's exported attention
-            # materialises the N x N scores and its arena grew past 20 GB here (the run was OOM-killed).
+            # Seeded weights give the unforced frames 4000-6000 tokens; onnxruntime's exported
+            # attention materialises the N x N scores and its arena grew past 20 GB here (the run
+            # was OOM-killed).
             entry["unforced_frames_skipped"] = (
                 "onnxruntime: memory (N x N attention at 4000-6000 tokens)"
             )
@@ -184,7 +193,8 @@ def accuracy(model, backends, body, images, resized_hw, padded_hw, people: int) 
 
 
 def host_stages(model, body, frame, people: int, iters: int) -> dict:
-    """Preprocess (1280x720 -> network input) and postprocess incl. SMPL for ``people`` people, p50/p90."""
+    """Preprocess (1280x720 -> network input) and postprocess incl. SMPL for ``people`` people,
+    p50/p90."""
     pre, post = [], []
     tensor, meta = preprocess(frame, model.cfg.input_size)
     smap = netbench.scene_scale_map("typical", meta.padded_hw, model.cfg.input_size)
@@ -213,7 +223,8 @@ def host_stages(model, body, frame, people: int, iters: int) -> dict:
 
 
 def make_body(workdir: Path):
-    """The synthetic SMPL-format body (+ kid template): same size as SMPL, never a real body model."""
+    """The synthetic SMPL-format body (+ kid template): same size as SMPL, never a real body
+    model."""
     from mahmr_ros.body import SMPLBody, make_synthetic_smpl
 
     kid = workdir / "kid.npy"
@@ -261,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     scenes = args.scenes.split(",")
     smaps = {s: netbench.scene_scale_map(s, meta.padded_hw, cfg.input_size) for s in scenes}
 
-    # CPU eager fp32 references before any backend moves the model (a CUDA run checks CUDA against the CPU).
+    # CPU eager fp32 references before any backend moves the model (a CUDA run checks CUDA against
+    # the CPU).
     references = {}
     for scene, smap in smaps.items():
         netbench.force_eager(model, smap)
@@ -388,12 +400,12 @@ def markdown(report: dict) -> str:
     stages = netbench.stage_columns(report["rows"])
     lines = [
         f"Device: {report['device']}; torch {report['machine']['torch']}, onnxruntime "
-        f"{report['machine']['onnxruntime']}; config `{report['config']}` (input {model['input_size']} px, "
-        f"{model['encoder']}), {report.get('weights', 'seeded weights')}; frame {report['frame']} -> "
-        f"{Wp}x{Hp}; {report['iters']} iterations after {report['warmup']} warm-up, round-robin. "
-        "Load average "
-        f"before {report.get('load_average_before')}, after {report.get('load_average_after')}. "
-        "Times in ms, p50 / p90.",
+        f"{report['machine']['onnxruntime']}; config `{report['config']}` (input "
+        f"{model['input_size']} px, {model['encoder']}), "
+        f"{report.get('weights', 'seeded weights')}; frame {report['frame']} -> {Wp}x{Hp}; "
+        f"{report['iters']} iterations after {report['warmup']} warm-up, round-robin. Load "
+        f"average before {report.get('load_average_before')}, after "
+        f"{report.get('load_average_after')}. Times in ms, p50 / p90.",
         "",
         "| scene | tokens | backend | precision | total | speed-up vs eager fp32 | fps | "
         "max abs diff vs CPU fp32 | " + " | ".join(stages) + " |",
@@ -434,11 +446,12 @@ def markdown(report: dict) -> str:
     if report.get("accuracy"):
         lines += [
             "",
-            "Accuracy vs CPU eager fp32 (typical scene, same tokens: max |diff| per head; SMPL vertices of "
-            "the most confident queries; SAT decisions on unforced frames):",
+            "Accuracy vs CPU eager fp32 (typical scene, same tokens: max |diff| per head; SMPL "
+            "vertices of the most confident queries; SAT decisions on unforced frames):",
             "",
-            "| variant | confs | boxes | rotmats | betas | transl (m) | vertices max / median mm | "
-            "SAT flips (hr cells, pooled groups; reference cells within 0.01 of a threshold) per frame |",
+            "| variant | confs | boxes | rotmats | betas | transl (m) | vertices max / median mm "
+            "| SAT flips (hr cells, pooled groups; reference cells within 0.01 of a threshold) "
+            "per frame |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for label, acc in report["accuracy"].items():
@@ -451,10 +464,9 @@ def markdown(report: dict) -> str:
             )
 
             lines.append(
-                f"| {label} | {h['pred_confs']:.1e} | {h['pred_boxes']:.1e} | {h['pred_rotmats']:.1e} | "
-                f"{h['pred_betas']:.1e} | {h['pred_transl']:.1e} | "
-                f"{v['max_mm']:.2f} / {v['median_mm']:.2f} | "
-                f"{flips} |"
+                f"| {label} | {h['pred_confs']:.1e} | {h['pred_boxes']:.1e} | "
+                f"{h['pred_rotmats']:.1e} | {h['pred_betas']:.1e} | {h['pred_transl']:.1e} | "
+                f"{v['max_mm']:.2f} / {v['median_mm']:.2f} | {flips} |"
             )
     if report["skipped"]:
         lines += ["", "Not run here:"] + [f"- {k}: {v}" for k, v in report["skipped"].items()]

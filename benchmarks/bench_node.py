@@ -4,23 +4,25 @@
     tools/isolated.sh tools/env.sh python benchmarks/bench_node.py --config small --backend onnxruntime
     tools/isolated.sh tools/env.sh python benchmarks/bench_node.py --estimator offline  # the offline default
 
-Runs the real ``MahmrNode`` (in-process, real DDS inside the loopback namespace of ``tools/isolated.sh``)
-and a peer node that publishes ``bgr8`` images + CameraInfo at ``--rate`` Hz and records when each
-``HumanMeshArray`` arrives. Latency = arrival wall time - the image stamp (wall clock at publish).
+Runs the real ``MahmrNode`` (in-process, real DDS inside the loopback namespace of
+``tools/isolated.sh``) and a peer node that publishes ``bgr8`` images + CameraInfo at ``--rate`` Hz
+and records when each ``HumanMeshArray`` arrives. Latency = arrival wall time - the image stamp
+(wall clock at publish).
 
-* ``--estimator mahmr`` (default): MA-HMR (``--config``, default the full-size ``fov_kid``) on SEEDED weights
-  and a SYNTHETIC SMPL file (no licensed files here), 1280x720 frames. As in ``bench_network.py`` the scale
-  map is replaced by a synthetic one with ``--people`` people, so the network processes a realistic token
-  count, and the decoder's confidences are forced so that exactly that many people are decoded and published.
-  DTO is off (network + SMPL + messages).
-* ``--estimator offline``: the package default (Anny + BlazePose, DTO-Lite prior) on the bundled 640x480
-  sample with its 3 people and its camera K.
+* ``--estimator mahmr`` (default): MA-HMR (``--config``, default the full-size ``fov_kid``) on
+  SEEDED weights and a SYNTHETIC SMPL file (no licensed files here), 1280x720 frames. As in
+  ``bench_network.py`` the scale map is replaced by a synthetic one with ``--people`` people, so
+  the network processes a realistic token count, and the decoder's confidences are forced so that
+  exactly that many people are decoded and published. DTO is off (network + SMPL + messages).
+* ``--estimator offline``: the package default (Anny + BlazePose, DTO-Lite prior) on the bundled
+  640x480 sample with its 3 people and its camera K.
 
-The node keeps only the latest frame, so at 30 Hz input a slower pipeline drops frames: the output rate is
-reported next to the latency. The JSON records the machine (CPU, flags, threads, versions) and the load
-average before and after. ROS imports are allowed here (a ROS benchmark, like ``mahmr_ros/ros``): hence the
-``noqa: TID251``. Output: ``benchmarks/results/bench-node-<what>-<threads>t.{json,md}`` (``<what>`` =
-``offline`` or ``<config>-<backend>-<precision>``).
+The node keeps only the latest frame, so at 30 Hz input a slower pipeline drops frames: the output
+rate is reported next to the latency. The JSON records the machine (CPU, flags, threads, versions)
+and the load average before and after. ROS imports are allowed here (a ROS benchmark, like
+``mahmr_ros/ros``): hence the ``noqa: TID251``. Output:
+``benchmarks/results/bench-node-<what>-<threads>t.{json,md}`` (``<what>`` = ``offline`` or
+``<config>-<backend>-<precision>``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ ForcedPeople = netbench.ForcedPeople
 
 
 def make_estimator_factory(args, workdir: Path):
-    """A pipeline estimator factory: MA-HMR on random weights + synthetic SMPL + forced scale map."""
+    """A pipeline estimator factory: MA-HMR on random weights + synthetic SMPL + forced scale
+    map."""
     from mahmr_ros.body.synthetic import make_synthetic_smpl
     from mahmr_ros.model import build_model
     from mahmr_ros.model.estimator import MahmrEstimator
@@ -216,17 +219,17 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"bench-node-{name}-{machine['torch_threads']}t"
     (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     what = (
-        f"MA-HMR `{args.config}` (seeded weights, synthetic SMPL), {args.backend} {args.precision}, "
-        f"{args.people} forced people, DTO off"
+        f"MA-HMR `{args.config}` (seeded weights, synthetic SMPL), {args.backend} "
+        f"{args.precision}, {args.people} forced people, DTO off"
         if args.estimator == "mahmr"
         else f"offline estimator (default), bundled sample with {args.people} people"
     )
     table = (
-        f"Device: {report['device']}; torch {machine['torch']}; {what}; images {W}x{H} at {args.rate:g} Hz "
-        f"for {elapsed:.0f} s; load average before {load_before}, after {report['load_average_after']}.\n\n"
-        "| latency p50 ms | latency p90 ms | output Hz | images | meshes | people per message |\n"
-        "|---:|---:|---:|---:|---:|---:|\n"
-        f"| {report['latency_p50_ms']:.0f} | {report['latency_p90_ms']:.0f} | "
+        f"Device: {report['device']}; torch {machine['torch']}; {what}; images {W}x{H} at "
+        f"{args.rate:g} Hz for {elapsed:.0f} s; load average before {load_before}, after "
+        f"{report['load_average_after']}.\n\n| latency p50 ms | latency p90 ms | output Hz | "
+        "images | meshes | people per message |\n|---:|---:|---:|---:|---:|---:|\n| "
+        f"{report['latency_p50_ms']:.0f} | {report['latency_p90_ms']:.0f} | "
         f"{report['output_rate_hz']:.2f} | {published[0]} | {len(arrivals)} | "
         f"{report['people_published_mean']:.1f} |\n"
     )

@@ -1,16 +1,19 @@
-"""Detection recall/precision and CPU cost of the 2D people finders on real footage with hand-checked boxes.
+"""Detection recall/precision and CPU cost of the 2D people finders on real footage with
+hand-checked boxes.
 
-Data: 10 frames of OpenCV's ``vtest.avi`` (768x576, every 80th frame) and scikit-image's astronaut, fetched by
-``benchmarks/real_data.py`` into ``build/bench_data``; our labels in ``benchmarks/data/people_boxes.json``
-(people >= 40 px tall, at least half visible; an "ignore" box marks a person too small or hidden to require).
+Data: 10 frames of OpenCV's ``vtest.avi`` (768x576, every 80th frame) and scikit-image's astronaut,
+fetched by ``benchmarks/real_data.py`` into ``build/bench_data``; our labels in
+``benchmarks/data/people_boxes.json`` (people >= 40 px tall, at least half visible; an "ignore" box
+marks a person too small or hidden to require).
 
-Matching: detections in score order, each to the unmatched labelled box of highest IoU >= 0.5 (a hit); one
-overlapping an ignore box by IoU >= 0.5 is neither a hit nor a false positive; the rest are false positives.
+Matching: detections in score order, each to the unmatched labelled box of highest IoU >= 0.5 (a
+hit); one overlapping an ignore box by IoU >= 0.5 is neither a hit nor a false positive; the rest
+are false positives.
 
-Candidates: NanoDet (squashed + letterboxed passes, or one) + MoveNet Thunder / Lightning on the crops,
-MoveNet MultiPose at 256/512 px, and the estimator's current ``PersonFinder`` (HOG + BlazePose) as the
-baseline. Cost: ``detect`` per frame on the labelled frames, and the video-mode ``track`` at 640x480 for 3 and
-8 people.
+Candidates: NanoDet (squashed + letterboxed passes, or one) + MoveNet Thunder / Lightning on the
+crops, MoveNet MultiPose at 256/512 px, and the estimator's current ``PersonFinder`` (HOG +
+BlazePose) as the baseline. Cost: ``detect`` per frame on the labelled frames, and the video-mode
+``track`` at 640x480 for 3 and 8 people.
 
     tools/env.sh python benchmarks/bench_people2d.py                 # writes benchmarks/results/people2d.json
     tools/env.sh python benchmarks/bench_people2d.py --calibrate     # prints people2d.BOX_MARGINS from labels
@@ -33,9 +36,10 @@ from real_data import load_labelled_images  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "people2d.json"
 CHOICE = (
-    "default PeopleDetector(keypoints='lightning', track_keypoints='lightning', NanoDet squash + letterbox): "
-    "the same recall/precision as Thunder on these frames at ~2.5x less cost per frame, keypoints within a "
-    "median 1.2 % of body height of Thunder's; keypoints='thunder' when time allows"
+    "default PeopleDetector(keypoints='lightning', track_keypoints='lightning', NanoDet squash + "
+    "letterbox): the same recall/precision as Thunder on these frames at ~2.5x less cost per "
+    "frame, keypoints within a median 1.2 % of body height of Thunder's; keypoints='thunder' when "
+    "time allows"
 )
 IOU = 0.5
 
@@ -43,8 +47,8 @@ IOU = 0.5
 def timed(fn, repeat: int):
     """Run ``fn()`` ``repeat`` times: (median wall ms, median process CPU ms, last result).
 
-    CPU time counts every thread of this process; with single-threaded sessions it is what the wall time
-    would be on an idle machine, which the shared 2-core box rarely is.
+    CPU time counts every thread of this process; with single-threaded sessions it is what the wall
+    time would be on an idle machine, which the shared 2-core box rarely is.
     """
     wall, cpu, result = [], [], None
     for _ in range(repeat):
@@ -72,7 +76,8 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def match(
     detections: np.ndarray, truth: np.ndarray, ignore: np.ndarray
 ) -> tuple[int, int, np.ndarray]:
-    """Greedy matching of score-ordered detections: (hits, false positives, (P,) matched detection index)."""
+    """Greedy matching of score-ordered detections: (hits, false positives, (P,) matched detection
+    index)."""
     ious = iou_matrix(detections, truth)
     ignore_iou = iou_matrix(detections, ignore)
     matched = np.full(len(truth), -1)
@@ -157,8 +162,9 @@ def evaluate(images, candidates, repeat: int) -> list[dict]:
             "per_image": per_image,
         }
         print(
-            f"{name:40s} recall {row['recall']:.3f} ({hits}/{total})  precision {row['precision']:.3f} "
-            f"({false_pos} FP)  detect {row['detect_wall_ms_median_per_frame']:.0f} ms wall, "
+            f"{name:40s} recall {row['recall']:.3f} ({hits}/{total})  precision "
+            f"{row['precision']:.3f} ({false_pos} FP)  detect "
+            f"{row['detect_wall_ms_median_per_frame']:.0f} ms wall, "
             f"{row['detect_cpu_ms_median_per_frame']:.0f} ms CPU per frame (median)",
             flush=True,
         )
@@ -167,7 +173,8 @@ def evaluate(images, candidates, repeat: int) -> list[dict]:
 
 
 def track_cost(images, threads: int, repeat: int) -> list[dict]:
-    """Video-mode cost at 640x480: ``track`` on 3 and 8 labelled people (vtest frames with >= 8 people)."""
+    """Video-mode cost at 640x480: ``track`` on 3 and 8 labelled people (vtest frames with >= 8
+    people)."""
     import cv2
 
     from mahmr_ros.offline.people2d import PeopleDetector
@@ -192,7 +199,8 @@ def track_cost(images, threads: int, repeat: int) -> list[dict]:
                 }
             )
             print(
-                f"track {variant:9s} {n} people at 640x480 ({name}): {wall:.1f} ms wall, {cpu:.1f} ms CPU"
+                f"track {variant:9s} {n} people at 640x480 ({name}): {wall:.1f} ms wall, "
+                f"{cpu:.1f} ms CPU"
             )
         wall, cpu, people = timed(lambda: detector.detect(frame), repeat)
         rows.append(
@@ -204,14 +212,16 @@ def track_cost(images, threads: int, repeat: int) -> list[dict]:
             }
         )
         print(
-            f"detect {variant} 640x480 ({name}): {len(people)} people, {wall:.1f} ms wall, {cpu:.1f} ms CPU"
+            f"detect {variant} 640x480 ({name}): {len(people)} people, {wall:.1f} ms wall, "
+            f"{cpu:.1f} ms CPU"
         )
         detector.close()
     return rows
 
 
 def model_costs(threads: int, repeat: int = 30) -> dict:
-    """Median wall/CPU ms of one onnxruntime call per model (random input), the runners' session options."""
+    """Median wall/CPU ms of one onnxruntime call per model (random input), the runners' session
+    options."""
     from mahmr_ros.offline.human_models import load_session
 
     inputs = {
@@ -233,14 +243,16 @@ def model_costs(threads: int, repeat: int = 30) -> dict:
 
 
 def track_quality(steps: int = 20) -> list[dict]:
-    """Video mode on real motion: after each labelled vtest frame, 20 frames (2 s at 10 fps) run as a video
-    loop would: ``track`` the last frame's people, and ``detect`` again whenever a track comes back None.
+    """Video mode on real motion: after each labelled vtest frame, 20 frames (2 s at 10 fps) run as
+    a video loop would: ``track`` the last frame's people, and ``detect`` again whenever a track
+    comes back None.
 
-    Reference: a full ``detect`` (NanoDet x2 + Thunder; recall 0.96 / precision 1.0 on the labelled frames) of
-    every frame. Reported per variant: how often a frame needed a re-detection, and on the tracked frames the
-    recall and precision of the tracked boxes against the reference at IoU >= 0.5 (a track that drifted off
-    its person, or onto another, counts as a miss and a false positive). vtest.avi skips frames in places
-    (e.g. 403 -> 404 moves everyone by ~15 px and drops a person), which forces some re-detections.
+    Reference: a full ``detect`` (NanoDet x2 + Thunder; recall 0.96 / precision 1.0 on the labelled
+    frames) of every frame. Reported per variant: how often a frame needed a re-detection, and on
+    the tracked frames the recall and precision of the tracked boxes against the reference at IoU
+    >= 0.5 (a track that drifted off its person, or onto another, counts as a miss and a false
+    positive). vtest.avi skips frames in places (e.g. 403 -> 404 moves everyone by ~15 px and drops
+    a person), which forces some re-detections.
     """
     import json as _json
 
@@ -291,15 +303,17 @@ def track_quality(steps: int = 20) -> list[dict]:
         )
         row = rows[-1]
         print(
-            f"track {variant}: {redetections}/{row['frames']} frames re-detected; tracked frames: recall "
-            f"{row['tracked_recall_vs_detect']:.3f} precision {row['tracked_precision_vs_detect']:.3f}"
+            f"track {variant}: {redetections}/{row['frames']} frames re-detected; tracked frames: "
+            f"recall {row['tracked_recall_vs_detect']:.3f} precision "
+            f"{row['tracked_precision_vs_detect']:.3f}"
         )
     return rows
 
 
 def keypoint_agreement(images) -> dict:
-    """How far Lightning's keypoints lie from Thunder's on the labelled people (both confident, >= 0.3),
-    in units of the person's labelled box height (no keypoint ground truth here: Thunder is the reference)."""
+    """How far Lightning's keypoints lie from Thunder's on the labelled people (both confident, >=
+    0.3), in units of the person's labelled box height (no keypoint ground truth here: Thunder is
+    the reference)."""
     from mahmr_ros.offline.movenet import MoveNetSingle
 
     thunder, lightning = MoveNetSingle("thunder"), MoveNetSingle("lightning")
@@ -323,7 +337,8 @@ def keypoint_agreement(images) -> dict:
 
 
 def calibrate(images) -> None:
-    """Median margins of the labelled boxes beyond Thunder's keypoint boxes, in keypoint-box heights."""
+    """Median margins of the labelled boxes beyond Thunder's keypoint boxes, in keypoint-box
+    heights."""
     from mahmr_ros.offline.people2d import BOX_KEYPOINT_SCORE, PeopleDetector
 
     detector = PeopleDetector(keypoints="thunder", threads=2)
@@ -376,13 +391,15 @@ def main() -> int:
     import onnxruntime
 
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (dev/CI box)",
+        "machine": (
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (dev/CI box)"
+        ),
         "onnxruntime": onnxruntime.__version__,
         "threads_per_session": args.threads,
         "load_average_1_5_15_at_start": [round(x, 2) for x in load_start],
         "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],
-        "note": "wall times contended (other work shared the 2 cores, see load); CPU times (process, all "
-        "threads) are what single-threaded sessions take on an idle core",
+        "note": "wall times contended (other work shared the 2 cores, see load); CPU times "
+        "(process, all threads) are what single-threaded sessions take on an idle core",
         "iou_threshold": IOU,
         "data": "10 vtest.avi frames (0, 80, ..., 720; 768x576) + astronaut (512x512); labels "
         "benchmarks/data/people_boxes.json",

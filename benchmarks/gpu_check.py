@@ -1,33 +1,38 @@
-"""The prepared GPU check (issue 16): CUDA-vs-CPU parity, per-stage speed, and the pipeline end to end, in one
-command that budgets its own time and writes one JSON + one markdown table.
+"""The prepared GPU check (issue 16): CUDA-vs-CPU parity, per-stage speed, and the pipeline end to
+end, in one command that budgets its own time and writes one JSON + one markdown table.
 
     bash benchmarks/gpu_check.sh                                   # on a GPU machine (the device command)
     python benchmarks/gpu_check.py --device cpu --config tiny --out /tmp/gpu_check   # CI smoke run, seconds
 
-Runs on a bare GPU machine's own Python (torch with CUDA, numpy, OpenCV, onnx, onnxruntime) with this
-checkout on ``PYTHONPATH`` and only small carried wheels (smplx; ``gpu_check.sh`` installs them): no ROS, no
-colcon, no registry. Weights are SEEDED (``torch.manual_seed(0)``), the body is the synthetic SMPL-format
-model, and the scale map is forced to synthetic scenes (``netbench.py``) so that every variant processes the
-same tokens. Sections, in this order, each skipped (and recorded as skipped) when the budget is spent:
+Runs on a bare GPU machine's own Python (torch with CUDA, numpy, OpenCV, onnx, onnxruntime) with
+this checkout on ``PYTHONPATH`` and only small carried wheels (smplx; ``gpu_check.sh`` installs
+them): no ROS, no colcon, no registry. Weights are SEEDED (``torch.manual_seed(0)``), the body is
+the synthetic SMPL-format model, and the scale map is forced to synthetic scenes (``netbench.py``)
+so that every variant processes the same tokens. Sections, in this order, each skipped (and
+recorded as skipped) when the budget is spent:
 
-1. ``parity``: forced scenes with different token counts (5 people, typical, 30 people) and three unforced
-   frames. CUDA eager fp32 and the staged torch fp32 backend vs CPU eager fp32 (same run, TF32 off):
+1. ``parity``: forced scenes with different token counts (5 people, typical, 30 people) and three
+   unforced frames. CUDA eager fp32 and the staged torch fp32 backend vs CPU eager fp32 (same run,
+   TF32 off):
    identical SAT decisions, raw heads <= 1e-3, SMPL vertices <= 1 mm. fp16 / bf16 vs CUDA fp32 with the
    tolerances in ``TOLERANCES`` (SAT decisions may flip near the thresholds: counted).
-2. ``speed``: 1/5/15/30 people at 1288 px, per stage p50/p90 (scale map, token selection, lvl0, encoder,
-   decoder), for eager fp32 (the baseline, same run), staged fp32, fp16, bf16; SMPL + postprocess and
-   DTO-Lite (on the CPU and on the model's device) per people count; peak GPU memory per variant.
-3. ``end_to_end``: ``Pipeline.process`` on 1280x720 frames with 10 people, DTO-Lite on a synthetic metric
-   depth image; p50/p90 and FPS, per-stage timings.
-4. ``cuda_graphs``: fp16 / bf16 with every stage replayed as CUDA graphs on a bucketed token axis (64), vs
-   eager fp32 in the same run.
-5. ``compile``: ``torch.compile`` of the encoder and decoder (fp16, token buckets of 64), vs eager fp32, on
-   ``--compile-scenes`` only (compiling is slow); the compile time of the first call per scene is reported.
+2. ``speed``: 1/5/15/30 people at 1288 px, per stage p50/p90 (scale map, token selection, lvl0,
+   encoder, decoder), for eager fp32 (the baseline, same run), staged fp32, fp16, bf16; SMPL +
+   postprocess and DTO-Lite (on the CPU and on the model's device) per people count; peak GPU
+   memory per variant.
+3. ``end_to_end``: ``Pipeline.process`` on 1280x720 frames with 10 people, DTO-Lite on a synthetic
+   metric depth image; p50/p90 and FPS, per-stage timings.
+4. ``cuda_graphs``: fp16 / bf16 with every stage replayed as CUDA graphs on a bucketed token axis
+   (64), vs eager fp32 in the same run.
+5. ``compile``: ``torch.compile`` of the encoder and decoder (fp16, token buckets of 64), vs eager
+   fp32, on ``--compile-scenes`` only (compiling is slow); the compile time of the first call per
+   scene is reported.
 
-The files are rewritten after every section (``running`` names the section in progress), so a run cut off
-by the device's time limit still returns what it measured.
+The files are rewritten after every section (``running`` names the section in progress), so a run
+cut off by the device's time limit still returns what it measured.
 
-On the CPU (``--device cpu``) the CUDA-only variants are skipped with their reason; that mode is a test.
+On the CPU (``--device cpu``) the CUDA-only variants are skipped with their reason; that mode is a
+test.
 """
 
 from __future__ import annotations
@@ -52,10 +57,11 @@ from gpu_check_report import markdown  # noqa: E402
 from mahmr_ros.model import build_model, postprocess, preprocess  # noqa: E402
 from mahmr_ros.runtime.backend import BackendError, create_backend  # noqa: E402
 
-# Tolerances vs the reference (CPU fp32 for fp32 on CUDA; CUDA fp32 for fp16 / bf16). Heads: max |diff| of
-# the raw outputs (confidences, normalised boxes, rotation-matrix entries, betas, metres); vertices: mm of the
-# most confident queries' SMPL meshes. fp32: issue 16's bounds. fp16 / bf16: the CPU fast path's budget of
-# issue 15 (5 mm); CPU bf16 measured 2.3 mm and 2e-3 on the typical scene (benchmarks/results/).
+# Tolerances vs the reference (CPU fp32 for fp32 on CUDA; CUDA fp32 for fp16 / bf16). Heads: max
+# |diff| of the raw outputs (confidences, normalised boxes, rotation-matrix entries, betas,
+# metres); vertices: mm of the most confident queries' SMPL meshes. fp32: issue 16's bounds. fp16 /
+# bf16: the CPU fast path's budget of issue 15 (5 mm); CPU bf16 measured 2.3 mm and 2e-3 on the
+# typical scene (benchmarks/results/).
 TOLERANCES = {
     "fp32": {"heads": 1e-3, "vertices_mm": 1.0},
     "fp16": {"heads": 1e-2, "vertices_mm": 5.0},
@@ -80,9 +86,10 @@ class Budget:
         return time.monotonic() - self.start
 
 
-# ------------------------------------------------------------------------------------------------------ setup
+# ------------------------------------------------------------------------------------------- setup
 class Context:
-    """What every section shares: the seeded model (CPU copy + device copy), frames, body, scale maps."""
+    """What every section shares: the seeded model (CPU copy + device copy), frames, body, scale
+    maps."""
 
     def __init__(self, args, workdir: Path):
         self.args = args
@@ -140,7 +147,7 @@ def set_strict_fp32(strict: bool) -> None:
         torch.backends.cudnn.allow_tf32 = not strict
 
 
-# ----------------------------------------------------------------------------------------------------- parity
+# ------------------------------------------------------------------------------------------ parity
 def compare(out, ref, body, queries) -> dict:
     heads = netbench.head_diffs(out, ref)
     return {
@@ -224,16 +231,18 @@ def parity(ctx: Context) -> dict:
     return result
 
 
-# ------------------------------------------------------------------------------------------------------ speed
+# ------------------------------------------------------------------------------------------- speed
 def people_outputs(raw: dict, people: int) -> dict:
-    """``raw`` with the confidences forced so that exactly the first ``people`` queries are kept."""
+    """``raw`` with the confidences forced so that exactly the first ``people`` queries are
+    kept."""
     confs = torch.full_like(raw["pred_confs"], 0.05)
     confs[:, :people] = 0.9
     return {**raw, "pred_confs": confs}
 
 
 def host_stages(ctx: Context, raw: dict, people: int, iters: int) -> dict:
-    """SMPL + postprocess on the model's device, and DTO-Lite (CPU numpy and model-device splat)."""
+    """SMPL + postprocess on the model's device, and DTO-Lite (CPU numpy and model-device
+    splat)."""
     from mahmr_ros.dto import DTOLite
 
     raw = people_outputs(raw, people)
@@ -265,7 +274,8 @@ def host_stages(ctx: Context, raw: dict, people: int, iters: int) -> dict:
 def timed_variants(
     ctx: Context, variants: dict, scenes, budget: Budget, first_call: bool = False
 ) -> dict:
-    """Round-robin timing of backends (and eager fp32, always) per scene; peak memory per variant."""
+    """Round-robin timing of backends (and eager fp32, always) per scene; peak memory per
+    variant."""
     rows, args = [], ctx.args
     for scene in scenes:
         if budget.left() < 5:
@@ -341,10 +351,13 @@ def speed(ctx: Context, budget: Budget) -> dict:
 
 
 def static_shapes(ctx: Context, budget: Budget, option: str) -> dict:
-    """Sections 4 and 5: CUDA graphs (fp16, bf16) or torch.compile (fp16) on bucketed token axes."""
+    """Sections 4 and 5: CUDA graphs (fp16, bf16) or torch.compile (fp16) on bucketed token
+    axes."""
     if ctx.device.type != "cuda" and option == "compile":
         return {
-            "skipped": "torch.compile is timed on CUDA only (CPU compiling is not part of this check)"
+            "skipped": (
+                "torch.compile is timed on CUDA only (CPU compiling is not part of this check)"
+            )
         }
     variants, skipped = {}, {}
     for precision in ("fp16", "bf16") if option == "cuda_graphs" else ("fp16",):
@@ -361,9 +374,10 @@ def static_shapes(ctx: Context, budget: Budget, option: str) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------------------- end to end
+# -------------------------------------------------------------------------------------- end to end
 def end_to_end(ctx: Context, budget: Budget) -> dict:
-    """Section 3: ``Pipeline.process`` with 10 forced people and DTO-Lite on a metric depth image."""
+    """Section 3: ``Pipeline.process`` with 10 forced people and DTO-Lite on a metric depth
+    image."""
     from mahmr_ros.model.estimator import MahmrEstimator
     from mahmr_ros.pipeline import Pipeline
 
@@ -413,7 +427,7 @@ def end_to_end(ctx: Context, budget: Budget) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------------------------- main
+# -------------------------------------------------------------------------------------------- main
 def write(report: dict, out: Path) -> None:
     """Write both files (after every section, so a run cut short still leaves its results)."""
     report["load_average_after"] = netbench.load_average()

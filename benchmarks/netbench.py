@@ -1,17 +1,20 @@
-"""Shared pieces of the network benchmarks (``bench_network.py``, ``bench_node.py``, ``gpu_check.py``).
+"""Shared pieces of the network benchmarks (``bench_network.py``, ``bench_node.py``,
+``gpu_check.py``).
 
-Synthetic scenes: the weights are seeded, not trained (the official ones are licence-gated), so the scale map
-would select tokens at random. Each scene instead REPLACES the scale-map output on the host by a synthetic map
-(the spec §9 "GT path"), identically for every backend and the eager baseline, so all of them process the
-same tokens:
+Synthetic scenes: the weights are seeded, not trained (the official ones are licence-gated), so the
+scale map would select tokens at random. Each scene instead REPLACES the scale-map output on the
+host by a synthetic map (the spec §9 "GT path"), identically for every backend and the eager
+baseline, so all of them process the same tokens:
 
-* ``typical``: the spec's typical 16:9 mix (mahmr_model §9): 2x2 groups of background / small / large people
-  in the proportions 160 : 63 : 76, i.e. 1008 lvl0 + 304 lvl1 + 160 lvl2 = 1472 tokens at 1288x728;
+* ``typical``: the spec's typical 16:9 mix (mahmr_model §9): 2x2 groups of background / small /
+  large people in the proportions 160 : 63 : 76, i.e. 1008 lvl0 + 304 lvl1 + 160 lvl2 = 1472 tokens
+  at 1288x728;
 * ``P`` (an integer): P standing people in a 1280x720 frame, those shorter than 300 px getting
   high-resolution tokens (scale 0.4 < 0.5), the others 0.7.
 
-The real scale-map stage still runs; only its output is overridden. Accuracy helpers compare a variant with
-eager fp32 per output head, as SMPL vertices (mm), and as SAT decisions on unforced frames.
+The real scale-map stage still runs; only its output is overridden. Accuracy helpers compare a
+variant with eager fp32 per output head, as SMPL vertices (mm), and as SAT decisions on unforced
+frames.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from mahmr_ros.model import TINY_OVERRIDES, sat
 from mahmr_ros.runtime.backend import cpu_has_bf16, cpu_name
 from mahmr_ros.runtime.staged import TIMING_KEYS
 
-# "small" keeps the fov_kid layout at 672 px with a ViT-S-width encoder (CPU sweeps in minutes); "fov_kid" is
-# the released network (ViT-B, 1288 px); "tiny" is the unit-test network.
+# "small" keeps the fov_kid layout at 672 px with a ViT-S-width encoder (CPU sweeps in minutes);
+# "fov_kid" is the released network (ViT-B, 1288 px); "tiny" is the unit-test network.
 CONFIGS = {
     "tiny": {"preset": "fov_kid", **TINY_OVERRIDES},
     "small": {
@@ -56,7 +59,7 @@ HEADS = (
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
-# ---------------------------------------------------------------------------------------------------- scenes
+# ------------------------------------------------------------------------------------------ scenes
 def synthetic_scale_map(
     num_people: int, padded_hw: tuple[int, int], scale: float, seed: int = 0
 ) -> torch.Tensor:
@@ -91,8 +94,8 @@ def synthetic_scale_map(
 
 
 def typical_scale_map(G1h: int, G1w: int, seed: int = 0) -> torch.Tensor:
-    """(1, G1h, G1w, 2) scale map of the spec's typical scene: 2x2 groups of background / small / large people
-    in the proportions 160 : 63 : 76 (its 1288x728 token counts), placed at random."""
+    """(1, G1h, G1w, 2) scale map of the spec's typical scene: 2x2 groups of background / small /
+    large people in the proportions 160 : 63 : 76 (its 1288x728 token counts), placed at random."""
     groups = (G1h // 2) * (G1w // 2)
     counts = np.floor(np.array([160, 63, 76]) / 299 * groups).astype(int)
     counts[0] += groups - counts.sum()
@@ -104,7 +107,8 @@ def typical_scale_map(G1h: int, G1w: int, seed: int = 0) -> torch.Tensor:
 
 
 def scene_scale_map(scene: str, padded_hw: tuple[int, int], input_size: int) -> torch.Tensor:
-    """The forced scale map of a scene name (``typical`` or a people count, see the module docstring)."""
+    """The forced scale map of a scene name (``typical`` or a people count, see the module
+    docstring)."""
     if scene == "typical":
         return typical_scale_map(padded_hw[0] // 28, padded_hw[1] // 28)
     if not scene.isdigit():
@@ -119,8 +123,8 @@ def scene_tokens(smap: torch.Tensor) -> int:
 
 
 def test_frames(count: int = 3) -> list[np.ndarray]:
-    """``count`` 1280x720 BGR frames of different statistics (noise, smooth gradients, blocks): unforced
-    inputs whose real scale maps differ, for the SAT-decision check."""
+    """``count`` 1280x720 BGR frames of different statistics (noise, smooth gradients, blocks):
+    unforced inputs whose real scale maps differ, for the SAT-decision check."""
     rng = np.random.default_rng(7)
     H, W = FRAME_HW
     yy, xx = np.mgrid[0:H, 0:W]
@@ -137,7 +141,8 @@ def test_frames(count: int = 3) -> list[np.ndarray]:
 
 
 class ForcedScaleMap:
-    """Wraps a ``StageRunner``: runs the real scale-map stage, then substitutes the synthetic map."""
+    """Wraps a ``StageRunner``: runs the real scale-map stage, then substitutes the synthetic
+    map."""
 
     def __init__(self, runner, scale_map: torch.Tensor):
         self.runner = runner
@@ -157,8 +162,9 @@ class ForcedScaleMap:
 
 
 class ForcedPeople(ForcedScaleMap):
-    """Also forces the decoder's confidences: the first ``people`` queries 0.9, the others 0.05, so that the
-    postprocessing, SMPL, DTO and the messages carry exactly ``people`` people (seeded weights keep ~all)."""
+    """Also forces the decoder's confidences: the first ``people`` queries 0.9, the others 0.05, so
+    that the postprocessing, SMPL, DTO and the messages carry exactly ``people`` people (seeded
+    weights keep ~all)."""
 
     def __init__(self, runner, scale_map: torch.Tensor, people: int):
         super().__init__(runner, scale_map)
@@ -183,7 +189,8 @@ def force_scene(network, scale_map: torch.Tensor | None) -> None:
 
 
 def force_eager(model, scale_map: torch.Tensor | None) -> None:
-    """Make the monolithic eager model use ``scale_map`` (instance attribute; None = back to the class)."""
+    """Make the monolithic eager model use ``scale_map`` (instance attribute; None = back to the
+    class)."""
     if "forward_scale_map" in vars(model):
         del model.forward_scale_map
     if scale_map is None:
@@ -197,7 +204,7 @@ def force_eager(model, scale_map: torch.Tensor | None) -> None:
     model.forward_scale_map = forward_scale_map
 
 
-# ----------------------------------------------------------------------------------------------------- timing
+# ------------------------------------------------------------------------------------------ timing
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -211,11 +218,12 @@ def percentiles(values) -> dict[str, float]:
 def measure(
     runs: dict, device: torch.device, warmup: int, iters: int, deadline: float | None = None
 ) -> dict:
-    """Time several callables round-robin (one call of each per iteration, so load from other processes hits
-    all of them alike); p50/p90 of the total and, where given, of every stage (ms).
+    """Time several callables round-robin (one call of each per iteration, so load from other
+    processes hits all of them alike); p50/p90 of the total and, where given, of every stage (ms).
 
     Args:
-        runs: label -> (fn, stage_times or None); ``stage_times()`` returns the last call's stage times.
+        runs: label -> (fn, stage_times or None); ``stage_times()`` returns the last call's stage
+            times.
         deadline: ``time.monotonic()`` after which no new iteration starts (at least one is kept).
     """
     for _ in range(warmup):
@@ -244,7 +252,7 @@ def measure(
     return results
 
 
-# --------------------------------------------------------------------------------------------------- accuracy
+# ---------------------------------------------------------------------------------------- accuracy
 def head_diffs(out: dict, reference: dict) -> dict[str, float]:
     """Max |difference| per output head (``HEADS`` present in both), on the CPU in float32."""
     return {
@@ -255,7 +263,8 @@ def head_diffs(out: dict, reference: dict) -> dict[str, float]:
 
 
 def max_abs_diff(out: dict, reference: dict) -> float:
-    """Largest |difference| over the main outputs (boxes, confidences, rotations, translations, betas)."""
+    """Largest |difference| over the main outputs (boxes, confidences, rotations, translations,
+    betas)."""
     keys = ("pred_boxes", "pred_confs", "pred_rotmats", "pred_transl", "pred_betas")
     return max(
         float((out[k].detach().float().cpu() - reference[k].float().cpu()).abs().max())
@@ -289,9 +298,10 @@ def vertex_error_mm(body, out: dict, reference: dict, queries: torch.Tensor) -> 
 
 
 def sat_flips(out: dict, reference: dict, margin: float = 0.01) -> dict[str, int]:
-    """SAT decisions of a variant vs the reference on the same (unforced) frame: cells whose high-res decision
-    differs, 2x2 groups whose pooling differs, both token counts, and how many of the reference's cells lie
-    within ``margin`` of a threshold (conf 0.3, scale 0.5), where any rounding can flip a decision."""
+    """SAT decisions of a variant vs the reference on the same (unforced) frame: cells whose
+    high-res decision differs, 2x2 groups whose pooling differs, both token counts, and how many of
+    the reference's cells lie within ``margin`` of a threshold (conf 0.3, scale 0.5), where any
+    rounding can flip a decision."""
     a, b = out["sat"], reference["sat"]
     result = {
         "hr_cell_flips": int((a["hr_cells"].cpu() != b["hr_cells"].cpu()).sum()),
@@ -306,7 +316,7 @@ def sat_flips(out: dict, reference: dict, margin: float = 0.01) -> dict[str, int
     return result
 
 
-# ---------------------------------------------------------------------------------------------------- machine
+# ----------------------------------------------------------------------------------------- machine
 def cpu_flags() -> list[str]:
     """The vector-extension flags of ``CPU_FLAGS`` that /proc/cpuinfo lists."""
     try:
@@ -373,7 +383,8 @@ def slug(text: str) -> str:
 
 
 def stage_columns(rows: list[dict]) -> list[str]:
-    """Stage names present in any row, in ``TIMING_KEYS`` order first, then the others as they come."""
+    """Stage names present in any row, in ``TIMING_KEYS`` order first, then the others as they
+    come."""
     seen = [k for k in TIMING_KEYS if any(k in r.get("stages", {}) for r in rows)]
     for row in rows:
         seen += [k for k in row.get("stages", {}) if k not in seen]

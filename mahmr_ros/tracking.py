@@ -1,34 +1,37 @@
-"""Stable body ids across frames: Hungarian assignment on 2D box overlap, 3D pelvis distance and appearance.
+"""Stable body ids across frames: Hungarian assignment on 2D box overlap, 3D pelvis distance and
+appearance.
 
 Each track keeps the last box with its velocity, two pelvis states (m, camera frame), each with a
-constant-velocity estimate: the estimator's raw pelvis, for association, and the refined (DTO) pelvis, for
-the published velocity; and, when the caller passes the image, the person's colour descriptor
-(:mod:`mahmr_ros.appearance`). Association cost for track t and detection d (lower is better):
+constant-velocity estimate: the estimator's raw pelvis, for association, and the refined (DTO)
+pelvis, for the published velocity; and, when the caller passes the image, the person's colour
+descriptor (:mod:`mahmr_ros.appearance`). Association cost for track t and detection d (lower is
+better):
 
     cost = (1 - IoU(box_t + v_t*dt, box_d)) + |r_t + u_t*dt - r_d| / max_distance_m
            + appearance_weight * D(a_t, a_d)
 
-with v the box velocity (px/s), r the raw pelvis, u its velocity and D the appearance distance in [0, 1]
-(0 without an image). Pairs are gated out when the boxes do not overlap enough AND the pelvis is too far,
-or when they look too different (D > ``appearance_gate``). Box overlap carries most of the weight because
-monocular depth is the least reliable coordinate (DTO fixes it later); the 3D term separates people whose
-boxes overlap at different depths; the box velocity keeps two people walking past each other on their own
-side, and the appearance tells them apart while their boxes overlap (measured on the labelled vtest clip,
-``benchmarks/bench_real.py``). A track's descriptor is a running mean, not updated while the person's box
-overlaps someone else's (the colours there are partly the other person's). Tracks unseen for longer than
-the re-identification window are dropped. Ids are short, REP-155 style (a letter first), e.g. ``"bk3x9"``.
+with v the box velocity (px/s), r the raw pelvis, u its velocity and D the appearance distance in
+[0, 1] (0 without an image). Pairs are gated out when the boxes do not overlap enough AND the
+pelvis is too far, or when they look too different (D > ``appearance_gate``). Box overlap carries
+most of the weight because monocular depth is the least reliable coordinate (DTO fixes it later);
+the 3D term separates people whose boxes overlap at different depths; the box velocity keeps two
+people walking past each other on their own side, and the appearance tells them apart while their
+boxes overlap (measured on the labelled vtest clip, ``benchmarks/bench_real.py``). A track's
+descriptor is a running mean, not updated while the person's box overlaps someone else's (the
+colours there are partly the other person's). Tracks unseen for longer than the re-identification
+window are dropped. Ids are short, REP-155 style (a letter first), e.g. ``"bk3x9"``.
 
-The pipeline calls ``assign`` before DTO (so DTO can smooth per track) and ``update_motion`` after it
-(so velocities use the refined positions); ``update`` does both for callers without DTO. Association
-compares raw with raw because the next frame's detections are raw when ``assign`` runs: comparing them
-with refined track positions mixed two depth estimates that differ by exactly what DTO corrects (tens of
-centimetres to metres along the ray), which swapped the ids of overlapping people at different depths.
-Refined with refined is not possible (DTO needs the ids first) and would mix regimes whenever DTO falls
-back for a frame.
+The pipeline calls ``assign`` before DTO (so DTO can smooth per track) and ``update_motion`` after
+it (so velocities use the refined positions); ``update`` does both for callers without DTO.
+Association compares raw with raw because the next frame's detections are raw when ``assign`` runs:
+comparing them with refined track positions mixed two depth estimates that differ by exactly what
+DTO corrects (tens of centimetres to metres along the ray), which swapped the ids of overlapping
+people at different depths. Refined with refined is not possible (DTO needs the ids first) and
+would mix regimes whenever DTO falls back for a frame.
 
-Ids come from an affine permutation of the id space (index = a k + b mod N, a coprime with
-N = 26 * 36^(L-1), seeded), so the k-th new track gets a distinct id for the first N tracks (43.7
-million for L = 5) with no set of used ids to keep. After N tracks the ids wrap around (oldest first),
+Ids come from an affine permutation of the id space (index = a k + b mod N, a coprime with N = 26 *
+36^(L-1), seeded), so the k-th new track gets a distinct id for the first N tracks (43.7 million
+for L = 5) with no set of used ids to keep. After N tracks the ids wrap around (oldest first),
 skipping the ids of live tracks.
 """
 
@@ -46,13 +49,14 @@ from mahmr_ros.types import HumanEstimate
 
 _ID_CHARS = string.ascii_lowercase + string.digits
 _INFEASIBLE = 1e6
-#: A person whose box overlaps another's by more than this IoU does not update their track's appearance.
+#: A person whose box overlaps another's by more than this IoU does not update their track's
+#: appearance.
 OVERLAP_NO_LEARN = 0.1
-#: A track learns a detection's look only when it is this close to the track's own (same person one frame
-#: apart: 90 % under 0.14 on vtest).
+#: A track learns a detection's look only when it is this close to the track's own (same person one
+#: frame apart: 90 % under 0.14 on vtest).
 LEARN_MAX_DISTANCE = 0.2
-#: How far a re-identified person may have walked while unseen, in their box heights per second (walking
-#: speed ~1.4 m/s is ~0.8 body heights per second).
+#: How far a re-identified person may have walked while unseen, in their box heights per second
+#: (walking speed ~1.4 m/s is ~0.8 body heights per second).
 REID_BODY_HEIGHTS_PER_S = 1.0
 
 
@@ -67,9 +71,11 @@ class Track:
         last_seen_s: time of the last update.
         velocity_mps: (3,) m/s, smoothed velocity of the refined pelvis (published).
         hits: updates so far.
-        raw_pelvis_m: (3,) last raw (estimator, pre-DTO) pelvis, the association state; None = ``pelvis_m``.
+        raw_pelvis_m: (3,) last raw (estimator, pre-DTO) pelvis, the association state; None =
+            ``pelvis_m``.
         raw_velocity_mps: (3,) m/s, smoothed velocity of the raw pelvis (association prediction).
-        box_velocity_pxps: (4,) px/s, smoothed velocity of the box corners (association prediction).
+        box_velocity_pxps: (4,) px/s, smoothed velocity of the box corners (association
+            prediction).
         appearance: colour descriptor (:mod:`mahmr_ros.appearance`), or None (no image given yet).
     """
 
@@ -89,7 +95,8 @@ class Track:
             self.raw_pelvis_m = np.array(self.pelvis_m, copy=True)
 
     def predicted_pelvis(self, t_s: float) -> np.ndarray:
-        """(3,) raw pelvis predicted at ``t_s`` (constant velocity), comparable with a raw detection."""
+        """(3,) raw pelvis predicted at ``t_s`` (constant velocity), comparable with a raw
+        detection."""
         return self.raw_pelvis_m + self.raw_velocity_mps * max(t_s - self.last_seen_s, 0.0)
 
     def predicted_box(self, t_s: float) -> np.ndarray:
@@ -122,22 +129,25 @@ class Tracker:
     """Multi-person tracker giving stable REP-155-style ids.
 
     Args:
-        reid_window_s: a track unseen for longer than this is forgotten (its id is not reused before the
-            id space is spent, see the module docstring).
-        max_distance_m: pelvis distance (after constant-velocity prediction) that costs as much as no box
-            overlap; pairs farther than this AND with IoU below ``min_iou`` are never matched.
+        reid_window_s: a track unseen for longer than this is forgotten (its id is not reused
+            before the id space is spent, see the module docstring).
+        max_distance_m: pelvis distance (after constant-velocity prediction) that costs as much as
+            no box overlap; pairs farther than this AND with IoU below ``min_iou`` are never
+            matched.
         min_iou: box overlap below which a pair needs the 3D distance to be matched.
         velocity_smoothing: EMA weight of the newest velocity sample in [0, 1] (1 = no smoothing).
         frame_period_s: time step assumed between frames that carry no stamp.
         id_length: characters per id (first one a letter).
         seed: seed for id generation (None = random; fixed in tests for reproducible ids).
-        appearance_weight: weight of the appearance distance in the cost (used when ``assign`` gets the
-            image; 0 = off).
-        appearance_gate: a pair whose appearance distance exceeds this is never matched (1 = no gate).
+        appearance_weight: weight of the appearance distance in the cost (used when ``assign`` gets
+            the image; 0 = off).
+        appearance_gate: a pair whose appearance distance exceeds this is never matched (1 = no
+            gate).
         appearance_smoothing: EMA weight of the newest descriptor in a track's appearance.
-        reid_appearance: a track and a detection that look this alike (appearance distance below it) may be
-            matched without box overlap or a near pelvis, if the box centre is within reach of the track's
-            (:data:`REID_BODY_HEIGHTS_PER_S`): a person back after an occlusion keeps the id. 0 = off.
+        reid_appearance: a track and a detection that look this alike (appearance distance below
+            it) may be matched without box overlap or a near pelvis, if the box centre is within
+            reach of the track's (:data:`REID_BODY_HEIGHTS_PER_S`): a person back after an
+            occlusion keeps the id. 0 = off.
         box_velocity: predict each track's box with its velocity (False: the last box as it was).
     """
 
@@ -168,8 +178,8 @@ class Tracker:
         ):
             raise ValueError(
                 f"[tracking] bad parameters: appearance_weight={appearance_weight} (>= 0), "
-                f"appearance_gate={appearance_gate} (in (0, 1]), appearance_smoothing={appearance_smoothing} "
-                "(in (0, 1])"
+                f"appearance_gate={appearance_gate} (in (0, 1]), "
+                f"appearance_smoothing={appearance_smoothing} (in (0, 1])"
             )
         self.appearance_weight = float(appearance_weight)
         self.appearance_gate = float(appearance_gate)
@@ -190,15 +200,16 @@ class Tracker:
         self.tracks: dict[str, Track] = {}
         # This frame's raw pelvis per id, from assign to update_motion.
         self._raw_pelvis: dict[str, np.ndarray] = {}
-        # This frame's descriptor per id (None: not given or overlapped by someone), assign -> update_motion.
+        # This frame's descriptor per id (None: not given or overlapped by someone), assign ->
+        # update_motion.
         self._appearance: dict[str, np.ndarray | None] = {}
         self._t_s = 0.0
 
     def _new_id(self) -> str:
         if len(self.tracks) >= self._id_space:
             raise RuntimeError(
-                f"[tracking] {len(self.tracks)} live tracks use every id of length {self.id_length} "
-                "(raise tracking.id_length)"
+                f"[tracking] {len(self.tracks)} live tracks use every id of length "
+                f"{self.id_length} (raise tracking.id_length)"
             )
         while True:  # terminates: a free id exists (checked above)
             index = (self._id_step * self._ids_given + self._id_offset) % self._id_space
@@ -222,12 +233,14 @@ class Tracker:
         t_s: float | None = None,
         image: np.ndarray | None = None,
     ) -> list[HumanEstimate]:
-        """Give every person a track id (matched to an existing track or new). Returns new estimates.
+        """Give every person a track id (matched to an existing track or new). Returns new
+        estimates.
 
         Args:
             humans: this frame's people.
             t_s: the frame's time, seconds (None: ``frame_period_s`` after the last frame).
-            image: (H, W, 3) uint8 BGR frame the people were found in: adds the appearance cue (optional).
+            image: (H, W, 3) uint8 BGR frame the people were found in: adds the appearance cue
+                (optional).
         """
         t_s = self._clock(t_s)
         self._forget(t_s)
@@ -271,10 +284,12 @@ class Tracker:
         return [appearance_descriptor(image, h.bbox_xyxy) for h in humans]
 
     def update_motion(self, humans: list[HumanEstimate]) -> list[HumanEstimate]:
-        """Update the tracks of already-assigned people with their (refined) pelvis; fill ``velocity``.
+        """Update the tracks of already-assigned people with their (refined) pelvis; fill
+        ``velocity``.
 
-        The raw pelvis ``assign`` saw this frame updates the association state; the given (refined) pelvis
-        updates the published velocity. A person ``assign`` did not see this frame counts as raw = refined.
+        The raw pelvis ``assign`` saw this frame updates the association state; the given (refined)
+        pelvis updates the published velocity. A person ``assign`` did not see this frame counts as
+        raw = refined.
         """
         t_s = self._t_s
         out = []
@@ -304,7 +319,9 @@ class Tracker:
                     track.appearance is None
                     or appearance_distance(track.appearance, look) < LEARN_MAX_DISTANCE
                 )
-            ):  # a look far from the track's (a box holding two people, a doubtful match) is not learnt
+                # a look far from the track's (a box holding two people, a doubtful match) is not
+                # learnt
+            ):
                 a = self.appearance_smoothing
                 track.appearance = (
                     look if track.appearance is None else (1 - a) * track.appearance + a * look
@@ -326,7 +343,8 @@ class Tracker:
         return self.update_motion(self.assign(humans, t_s))
 
     def reset(self) -> None:
-        """Forget every track (the id sequence goes on, so ids already given out are not reused)."""
+        """Forget every track (the id sequence goes on, so ids already given out are not
+        reused)."""
         self.tracks.clear()
         self._raw_pelvis.clear()
         self._appearance.clear()
@@ -358,8 +376,9 @@ class Tracker:
         cost = (1.0 - iou) + dist / self.max_distance_m + self.appearance_weight * look
         far = (iou < self.min_iou) & (dist > self.max_distance_m)
         if self.reid_appearance > 0:
-            # re-identification after an occlusion: the same look, where the person could have walked to
-            # (box centre within a body height per second of the prediction, plus half a body height)
+            # re-identification after an occlusion: the same look, where the person could have
+            # walked to (box centre within a body height per second of the prediction, plus half a
+            # body height)
             det = np.stack([h.bbox_xyxy for h in humans])
             gap = np.array([max(t_s - t.last_seen_s, 0.0) for t in tracks])
             height = boxes[:, 3] - boxes[:, 1]
@@ -376,7 +395,8 @@ class Tracker:
 
 
 def _coprime_step(rng: np.random.Generator, n: int) -> int:
-    """A random step in [1, n) coprime with n, so k -> step k mod n visits every index once per n steps."""
+    """A random step in [1, n) coprime with n, so k -> step k mod n visits every index once per n
+    steps."""
     while True:
         step = int(rng.integers(1, n))
         if math.gcd(step, n) == 1:

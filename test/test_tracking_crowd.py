@@ -1,4 +1,5 @@
-"""Tracker on a synthetic crowd sequence (mahmr_ros.testing.crowd): people walk, cross and briefly vanish."""
+"""Tracker on a synthetic crowd sequence (mahmr_ros.testing.crowd): people walk, cross and briefly
+vanish."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ FPS = 15.0
 
 
 def _moved(human, offset, K):
-    """The person translated by ``offset`` (m, camera frame), box re-projected from the moved vertices."""
+    """The person translated by ``offset`` (m, camera frame), box re-projected from the moved
+    vertices."""
     vertices = human.vertices + offset
     uv = vertices @ K.T
     uv = uv[:, :2] / uv[:, 2:3]
     box = [*uv.min(axis=0), *uv.max(axis=0)]
-    return human.replace(vertices=vertices, joints=human.joints + offset, pelvis=human.pelvis + offset,
-                         transl=human.transl + offset, bbox_xyxy=box, track_id="")  # fmt: skip
+    return human.replace(vertices=vertices, joints=human.joints + offset,
+                         pelvis=human.pelvis + offset, transl=human.transl + offset, bbox_xyxy=box,
+                         track_id="")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,8 @@ def scene():
 
 
 def _sequence(scene, frames=30, seed=0):
-    """Per frame, the people (shuffled) and their true index; persons 0 and 1 walk towards each other."""
+    """Per frame, the people (shuffled) and their true index; persons 0 and 1 walk towards each
+    other."""
     rng = np.random.default_rng(seed)
     K = scene.K
     people = scene.truth

@@ -1,4 +1,5 @@
-"""HumanEstimate / FrameResult: renamed fields keep deprecated aliases; typed fields are validated."""
+"""HumanEstimate / FrameResult: renamed fields keep deprecated aliases; typed fields are
+validated."""
 
 import numpy as np
 import pytest

@@ -4,23 +4,24 @@
         --images data/coco2014/images/train2014 --smpl SMPL_NEUTRAL.npz --kid-template smpl_kid_template.npy \
         --depth-onnx depth_anything_v2_vitl.onnx --out pgt/coco --shard 0/8
 
-Per image: the initial SMPL estimates of the input file (CameraHMR release, stage-A or DTO-Humans layout)
-become ``HumanEstimate``s (meshes from the user's SMPL(-A)), a depth cue is obtained (the user's ONNX relative
-depth network, or precomputed maps), and the public ``mahmr_ros.dto.refine`` scales every person along its
-camera ray and updates one shape coefficient. Optional inputs: instance masks (``--masks``: one
-``<key>.npz`` with ``masks`` (P, H, W) bool per image, people in file order; or ``--masks-plugin
-module:function`` called with the image and the people) and per-person attributes (``--attributes``: JSON
-``{key: [{"age_years": .., "p_male": ..} | {"age_class": c} | null, ...]}``; or ``--attributes-plugin``, e.g.
-a wrapper around your age/gender network); without attributes DTO runs in its no-gender mode. Image
-acceptance follows §3.6 (some group optimised >= 2 people and mean deviation < 1.5; the deviation gate is off
-by default for metric depth maps, where the depth is measured); removed people are dropped as in the
-reference.
+Per image: the initial SMPL estimates of the input file (CameraHMR release, stage-A or DTO-Humans
+layout) become ``HumanEstimate``s (meshes from the user's SMPL(-A)), a depth cue is obtained (the
+user's ONNX relative depth network, or precomputed maps), and the public ``mahmr_ros.dto.refine``
+scales every person along its camera ray and updates one shape coefficient. Optional inputs:
+instance masks (``--masks``: one ``<key>.npz`` with ``masks`` (P, H, W) bool per image, people in
+file order; or ``--masks-plugin module:function`` called with the image and the people) and
+per-person attributes (``--attributes``: JSON ``{key: [{"age_years": .., "p_male": ..} |
+{"age_class": c} | null, ...]}``; or ``--attributes-plugin``, e.g. a wrapper around your age/gender
+network); without attributes DTO runs in its no-gender mode. Image acceptance follows §3.6 (some
+group optimised >= 2 people and mean deviation < 1.5; the deviation gate is off by default for
+metric depth maps, where the depth is measured); removed people are dropped as in the reference.
 
-Sharding and resuming: ``--shard i/n`` takes every n-th image from i; each shard keeps its progress in
-``<out>/shards/<name>.<i>-of-<n>.pkl`` (atomic rewrite every ``--save-every`` images), so a rerun continues
-where it stopped. When every shard of ``n`` is complete, the outputs are merged into ``<out>/<name>_opt.npz``
-(raw DTO layout, §7.3), ``<out>/<name>_CHMR_SMPL_OPT.npz`` (released layout, §7.4) and ``report.{json,md}``
-(images kept / dropped by reason, people in/out, mean deviation, scale statistics).
+Sharding and resuming: ``--shard i/n`` takes every n-th image from i; each shard keeps its progress
+in ``<out>/shards/<name>.<i>-of-<n>.pkl`` (atomic rewrite every ``--save-every`` images), so a
+rerun continues where it stopped. When every shard of ``n`` is complete, the outputs are merged
+into ``<out>/<name>_opt.npz`` (raw DTO layout, §7.3), ``<out>/<name>_CHMR_SMPL_OPT.npz`` (released
+layout, §7.4) and ``report.{json,md}`` (images kept / dropped by reason, people in/out, mean
+deviation, scale statistics).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 def make_estimates(
     ann: ImageAnnotation, body: SMPLLayer, shape: ShapeModel
 ) -> list[HumanEstimate]:
-    """The image's initial people as ``HumanEstimate`` (camera frame, metres, original-image pixels)."""
+    """The image's initial people as ``HumanEstimate`` (camera frame, metres, original-image
+    pixels)."""
     with torch.no_grad():
         rot = axis_angle_to_rotmat(torch.as_tensor(ann.poses).reshape(-1, 24, 3))
         verts, joints = body(rot, torch.as_tensor(ann.betas[:, : body.num_betas]))
@@ -135,8 +137,9 @@ def load_plugin(spec: str):
 
 
 class MaskSource:
-    """Instance masks per image: a folder of ``<key>.npz`` (``masks`` (P, H, W) bool, people in file order),
-    or a plugin ``fn(image_bgr, humans) -> (P, H, W) bool | None``; None = no masks (pure z-buffer)."""
+    """Instance masks per image: a folder of ``<key>.npz`` (``masks`` (P, H, W) bool, people in
+    file order), or a plugin ``fn(image_bgr, humans) -> (P, H, W) bool | None``; None = no masks
+    (pure z-buffer)."""
 
     def __init__(self, folder: str | None = None, plugin: str | None = None) -> None:
         self.folder = Path(folder) if folder else None
@@ -162,8 +165,9 @@ class MaskSource:
 
 
 class AttributeSource:
-    """Age / gender per person: a JSON file ``{key: [{"age_years", "p_male"} | {"age_class"} | null]}`` or a
-    plugin ``fn(image_bgr, humans) -> list[PersonPrior | dict | None]``; None = DTO's no-gender mode."""
+    """Age / gender per person: a JSON file ``{key: [{"age_years", "p_male"} | {"age_class"} |
+    null]}`` or a plugin ``fn(image_bgr, humans) -> list[PersonPrior | dict | None]``; None = DTO's
+    no-gender mode."""
 
     def __init__(self, path: str | None = None, plugin: str | None = None) -> None:
         self.table = json.loads(Path(path).read_text()) if path else None
@@ -184,7 +188,8 @@ class AttributeSource:
             return None
         if len(entries) != len(humans):
             raise ValueError(
-                f"[training.pgt] attributes for {key!r}: {len(entries)} entries, {len(humans)} people"
+                f"[training.pgt] attributes for {key!r}: {len(entries)} entries, {len(humans)} "
+                "people"
             )
         return [
             e if e is None or isinstance(e, PersonPrior) else PersonPrior(**e) for e in entries
@@ -194,10 +199,11 @@ class AttributeSource:
 def process_image(
     ann, image, depth_source, body, shape, masks, attributes, config, max_mean_dev
 ) -> dict:
-    """DTO on one image; returns ``{"status", "people" (dict of arrays) | None, "mean_dev", "scales"}``.
+    """DTO on one image; returns ``{"status", "people" (dict of arrays) | None, "mean_dev",
+    "scales"}``.
 
-    Acceptance (§3.6): at least 2 people optimised in one group and, when ``max_mean_dev`` is not None, a
-    mean height-prior deviation below it.
+    Acceptance (§3.6): at least 2 people optimised in one group and, when ``max_mean_dev`` is not
+    None, a mean height-prior deviation below it.
     """
     if ann.num_people < 2:
         return {"status": "dropped:single_person", "people": None, "n_in": ann.num_people}
@@ -261,8 +267,9 @@ def run_shard(args, shard: tuple[int, int]) -> Path:
     config = DTOConfig(
         use_gender=attributes.enabled, drop_removed=True, **json.loads(args.dto_config)
     )
-    # The prior-deviation gate is the reference's test for RELATIVE depth; a metric map is a measurement, so
-    # by default metric pGT is only gated on n_opt >= 2 (override with --max-mean-dev).
+    # The prior-deviation gate is the reference's test for RELATIVE depth; a metric map is a
+    # measurement, so by default metric pGT is only gated on n_opt >= 2 (override with
+    # --max-mean-dev).
     max_mean_dev = args.max_mean_dev
     if max_mean_dev is None and depth_source.kind != "metric":
         max_mean_dev = ACCEPT_MEAN_DEV
@@ -290,7 +297,8 @@ def run_shard(args, shard: tuple[int, int]) -> Path:
 
 
 def merge(out: Path, name: str, num_shards: int, dataset: str | None) -> dict | None:
-    """Merge complete shards into the released formats and the report; None if a shard is missing."""
+    """Merge complete shards into the released formats and the report; None if a shard is
+    missing."""
     done: dict = {}
     for i in range(num_shards):
         path = out / "shards" / f"{name}.{i}-of-{num_shards}.pkl"
@@ -312,7 +320,8 @@ def merge(out: Path, name: str, num_shards: int, dataset: str | None) -> dict | 
         }
         out_key = f"insta-train/{key}" if dataset and dataset.startswith("insta") else key
         released[out_key] = [
-            {"smpl_param": {"shape": p["shape"][j], "pose": p["pose_cam"][j], "trans": p["trans_cam"][j]},
+            {"smpl_param": {"shape": p["shape"][j], "pose": p["pose_cam"][j],
+                            "trans": p["trans_cam"][j]},
              "cam_param": cam}
             for j in range(len(p["shape"]))
         ]  # fmt: skip
@@ -389,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     report = merge(Path(args.out), args.name, shard[1], args.dataset)
     if report is None:
         print(
-            f"[training.pgt] shard {args.shard} done; merge runs once every shard of {shard[1]} is complete"
+            f"[training.pgt] shard {args.shard} done; merge runs once every shard of {shard[1]} "
+            "is complete"
         )
     else:
         print((Path(args.out) / "report.md").read_text())

@@ -1,14 +1,17 @@
-"""Synthetic mini-datasets in every annotation format we read: ``python -m training.synthetic --out DIR``.
+"""Synthetic mini-datasets in every annotation format we read: ``python -m training.synthetic --out
+DIR``.
 
 Each format gets a folder ``DIR/<format>/`` with its annotation file, an ``images/`` folder and the
-camera-frame ground truth the file was made from, in ``DIR/manifest.json`` (reader name, kwargs, image
-root, and per image K / poses / betas / transl in the camera frame). Tests read a file back with its reader
-and compare with the manifest, so every loader runs in CI without the real data sets.
+camera-frame ground truth the file was made from, in ``DIR/manifest.json`` (reader name, kwargs,
+image root, and per image K / poses / betas / transl in the camera frame). Tests read a file back
+with its reader and compare with the manifest, so every loader runs in CI without the real data
+sets.
 
-People are placed with ``training.data.body.ToyBody`` (a rigid box with SMPL transform semantics, NOT a human
-model): random poses near zero with a standing global orient (pi about x, OpenCV camera frame), betas
-near zero (kid blend set for some people), depths 2.5-7 m. Images are noise with one filled rectangle per
-person over its projected vertices (far people first). Everything is deterministic given ``--seed``.
+People are placed with ``training.data.body.ToyBody`` (a rigid box with SMPL transform semantics,
+NOT a human model): random poses near zero with a standing global orient (pi about x, OpenCV camera
+frame), betas near zero (kid blend set for some people), depths 2.5-7 m. Images are noise with one
+filled rectangle per person over its projected vertices (far people first). Everything is
+deterministic given ``--seed``.
 """
 
 from __future__ import annotations
@@ -86,7 +89,8 @@ def make_scene(rng: np.random.Generator, key: str, num_people: int, kid_beta: bo
 
 
 def render(scene: Scene, body: ToyBody, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) uint8 BGR: noise plus one filled rectangle per person over its projected vertices."""
+    """(H, W, 3) uint8 BGR: noise plus one filled rectangle per person over its projected
+    vertices."""
     W, H = scene.image_wh
     image = rng.integers(0, 60, (H, W, 3), dtype=np.uint8)
     verts, _ = body(scene.poses, scene.betas, scene.transl)
@@ -100,7 +104,8 @@ def render(scene: Scene, body: ToyBody, rng: np.random.Generator) -> np.ndarray:
 
 
 def keypoints(scene: Scene, body: ToyBody, joint_ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """Camera-frame joints (P, J, 3) m and their pixels with visibility (P, J, 3) (1 inside the image)."""
+    """Camera-frame joints (P, J, 3) m and their pixels with visibility (P, J, 3) (1 inside the
+    image)."""
     _, joints = body(scene.poses, scene.betas, scene.transl)
     if joint_ids is not None:
         joints = joints[:, joint_ids]
@@ -431,7 +436,8 @@ class Writer:
 
 
 def generate(out: str | Path, seed: int = 0, images_per_format: int = 3) -> dict:
-    """Write every synthetic mini-dataset under ``out``; return the manifest (also in ``manifest.json``)."""
+    """Write every synthetic mini-dataset under ``out``; return the manifest (also in
+    ``manifest.json``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return Writer(out, seed, images_per_format).write_all()

@@ -1,5 +1,5 @@
-"""Body models: the kid-aware SMPL layer (``SMPLBody``), SMPL file reading / conversion, and a SYNTHETIC
-SMPL-format body for tests (``make_synthetic_smpl``; never a real body model)."""
+"""Body models: the kid-aware SMPL layer (``SMPLBody``), SMPL file reading / conversion, and a
+SYNTHETIC SMPL-format body for tests (``make_synthetic_smpl``; never a real body model)."""
 
 import warnings
 

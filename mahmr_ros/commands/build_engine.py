@@ -1,9 +1,11 @@
-"""``python -m mahmr_ros.cli build-engine --onnx DIR``: prebuild TensorRT engines into the engine cache.
+"""``python -m mahmr_ros.cli build-engine --onnx DIR``: prebuild TensorRT engines into the engine
+cache.
 
-Engines are keyed by GPU name + TensorRT version + ONNX hash (+ precision and profile), so running this on
-the target once makes the node start without building. TensorRT must be installed on that machine (it cannot
-be installed in this project's CI or GPU test machines); ``--check-only`` verifies the ONNX stages and prints
-the optimization profiles without TensorRT. Exit status 0 = done, 1 = verification failed, 2 = cannot run.
+Engines are keyed by GPU name + TensorRT version + ONNX hash (+ precision and profile), so running
+this on the target once makes the node start without building. TensorRT must be installed on that
+machine (it cannot be installed in this project's CI or GPU test machines); ``--check-only``
+verifies the ONNX stages and prints the optimization profiles without TensorRT. Exit status 0 =
+done, 1 = verification failed, 2 = cannot run.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``python -m mahmr_ros.cli convert-smpl SMPL_NEUTRAL.pkl [-o smpl_neutral.npz]``.
 
-Turns the official SMPL ``.pkl`` (a Python 2 pickle with chumpy arrays and a sparse joint regressor) into a
-plain ``.npz`` of numpy arrays that loads without pickle or chumpy (``mahmr_ros.body.smpl_file``). Run it once
-on your own licensed download; the result stays under the SMPL licence, do not redistribute it.
+Turns the official SMPL ``.pkl`` (a Python 2 pickle with chumpy arrays and a sparse joint
+regressor) into a plain ``.npz`` of numpy arrays that loads without pickle or chumpy
+(``mahmr_ros.body.smpl_file``). Run it once on your own licensed download; the result stays under
+the SMPL licence, do not redistribute it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     V, S = arrays["v_template"].shape[0], arrays["shapedirs"].shape[-1]
     print(
-        f"convert-smpl: wrote {written} ({V} vertices, {S} shape components, {len(arrays['f'])} faces)"
+        f"convert-smpl: wrote {written} ({V} vertices, {S} shape components, {len(arrays['f'])} "
+        "faces)"
     )
     return 0

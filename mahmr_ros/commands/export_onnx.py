@@ -1,9 +1,10 @@
-"""``python -m mahmr_ros.cli export-onnx --weights W --out DIR``: export the network's four stages to ONNX.
+"""``python -m mahmr_ros.cli export-onnx --weights W --out DIR``: export the network's four stages
+to ONNX.
 
-Writes ``scale_map.onnx``, ``lvl0.onnx``, ``encoder.onnx``, ``decoder.onnx`` and ``manifest.json`` (see
-``mahmr_ros/runtime/export.py``), then verifies every graph (onnx.checker, TensorRT parser rules, bounded
-dynamic axes) and, with ``--check-parity``, compares onnxruntime against eager torch on a synthetic frame.
-Exit status 0 = all verified, 1 = a check failed, 2 = bad arguments or files.
+Writes ``scale_map.onnx``, ``lvl0.onnx``, ``encoder.onnx``, ``decoder.onnx`` and ``manifest.json``
+(see ``mahmr_ros/runtime/export.py``), then verifies every graph (onnx.checker, TensorRT parser
+rules, bounded dynamic axes) and, with ``--check-parity``, compares onnxruntime against eager torch
+on a synthetic frame. Exit status 0 = all verified, 1 = a check failed, 2 = bad arguments or files.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     for name, found in problems.items():
         entry = manifest["stages"][name]
         print(
-            f"{name:10s} {entry['file']:16s} sha256 {entry['sha256'][:12]}  {'OK' if not found else 'FAIL'}"
+            f"{name:10s} {entry['file']:16s} sha256 {entry['sha256'][:12]}  "
+            f"{'OK' if not found else 'FAIL'}"
         )
         for problem in found:
             print(f"    {problem}")
@@ -113,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         worst = max(float((out[k] - eager[k]).abs().max()) for k in out if k != "sat")
         ok = worst < 1e-3
         print(
-            f"onnxruntime vs eager: max |diff| {worst:.2e} ({'OK' if ok else 'FAIL'}, tolerance 1e-3)"
+            f"onnxruntime vs eager: max |diff| {worst:.2e} ({'OK' if ok else 'FAIL'}, tolerance "
+            "1e-3)"
         )
         status = status or (0 if ok else 1)
     return status

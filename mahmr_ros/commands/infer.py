@@ -1,16 +1,19 @@
-"""``python -m mahmr_ros.cli infer --weights W --smpl S IMAGES...``: metric human meshes for image files.
+"""``python -m mahmr_ros.cli infer --weights W --smpl S IMAGES...``: metric human meshes for image
+files.
 
 For every image ``<stem>`` it writes into ``--out``:
 
-* ``<stem>.npz``: ``K`` (3, 3) used, ``K_estimated``, per person ``scores`` (P,), ``bbox_xyxy`` (P, 4) px,
-  ``rotmats`` (P, 24, 3, 3), ``pose`` (P, 72) axis-angle, ``betas`` (P, 11), ``transl`` (P, 3) m,
-  ``pelvis`` (P, 3) m, ``vertices`` (P, V, 3) m, ``joints`` (P, J, 3) m, ``keypoints_2d`` (P, J, 2) px,
-  ``height_m`` (P,), ``is_child`` (P,), and the mesh ``faces`` (F, 3). Camera frame: OpenCV optical.
-* ``<stem>.json``: the same per-person parameters without the meshes, plus K and timings (human-readable).
+* ``<stem>.npz``: ``K`` (3, 3) used, ``K_estimated``, per person ``scores`` (P,), ``bbox_xyxy``
+  (P, 4) px, ``rotmats`` (P, 24, 3, 3), ``pose`` (P, 72) axis-angle, ``betas`` (P, 11), ``transl``
+  (P, 3) m, ``pelvis`` (P, 3) m, ``vertices`` (P, V, 3) m, ``joints`` (P, J, 3) m, ``keypoints_2d``
+  (P, J, 2) px, ``height_m`` (P,), ``is_child`` (P,), and the mesh ``faces`` (F, 3). Camera frame:
+  OpenCV optical.
+* ``<stem>.json``: the same per-person parameters without the meshes, plus K and timings
+  (human-readable).
 * ``<stem>_overlay.png``: the meshes rendered over the image with the K used.
 
-``--default`` runs the offline default estimator (no licensed files) instead of MA-HMR. Images are independent
-(no tracking); DTO is off unless ``--dto prior_only``.
+``--default`` runs the offline default estimator (no licensed files) instead of MA-HMR. Images are
+independent (no tracking); DTO is off unless ``--dto prior_only``.
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         default="fov_kid",
-        help="model config: fov_kid (default), fov, default, auto (from the checkpoint) or a JSON object of "
-        "build_model overrides",
+        help="model config: fov_kid (default), fov, default, auto (from the checkpoint) or a JSON "
+        "object of build_model overrides",
     )
     parser.add_argument(
         "--conf", type=float, default=0.3, help="detection threshold (default 0.3)"
@@ -50,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         default="torch",
-        help="torch (default), eager, onnxruntime, tensorrt or auto (graph backends export at start-up)",
+        help="torch (default), eager, onnxruntime, tensorrt or auto (graph backends export at "
+        "start-up)",
     )
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     parser.add_argument(
@@ -79,7 +83,8 @@ def _images(paths: list[str]) -> list[Path]:
 
 
 def parse_intrinsics(text: str) -> np.ndarray | None:
-    """'FX,FY,CX,CY' (pixels) -> a (3, 3) K; empty -> None. Raises ValueError naming the expected form."""
+    """'FX,FY,CX,CY' (pixels) -> a (3, 3) K; empty -> None. Raises ValueError naming the expected
+    form."""
     if not text:
         return None
     try:
@@ -122,8 +127,8 @@ def _build_pipeline(config: dict):
     except ModuleNotFoundError as err:
         if config["estimator"] == "offline" and err.name and err.name.startswith("mahmr_ros"):
             raise RuntimeError(
-                f"the offline default estimator is not available in this install ({err}); run MA-HMR with "
-                "--weights and --smpl instead"
+                f"the offline default estimator is not available in this install ({err}); run "
+                "MA-HMR with --weights and --smpl instead"
             ) from err
         raise
 
@@ -135,7 +140,8 @@ def _pose(human) -> np.ndarray:
 
 
 def result_arrays(result, faces: np.ndarray) -> dict[str, np.ndarray]:
-    """Stack a ``FrameResult``'s people into the arrays of ``<stem>.npz`` (see the module docstring).
+    """Stack a ``FrameResult``'s people into the arrays of ``<stem>.npz`` (see the module
+    docstring).
 
     With no people every per-person array has length 0 (SMPL trailing shapes).
     """
@@ -201,8 +207,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.default and (not args.weights or not args.smpl):
         print(
-            "infer: --weights and --smpl are required for MA-HMR (README 'Official weights'); or pass "
-            "--default for the offline estimator",
+            "infer: --weights and --smpl are required for MA-HMR (README 'Official weights'); or "
+            "pass --default for the offline estimator",
             file=sys.stderr,
         )
         return 2
@@ -240,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
                 render_overlay(image, result.humans, faces, result.K_used),
             )
         print(
-            f"{path.name}: {len(result.humans)} people, {result.timings_ms.get('total', 0.0):.0f} ms"
+            f"{path.name}: {len(result.humans)} people, {result.timings_ms.get('total', 0.0):.0f} "
+            "ms"
         )
     pipe.close()
     print(f"infer: wrote {len(images) - failures} result(s) to {out}")

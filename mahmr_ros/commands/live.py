@@ -1,14 +1,16 @@
-"""``python -m mahmr_ros.cli live --video FILE | --webcam N``: metric meshes on a video or webcam, live.
+"""``python -m mahmr_ros.cli live --video FILE | --webcam N``: metric meshes on a video or webcam,
+live.
 
-Every frame goes through the pipeline (offline default estimator unless ``--weights`` and ``--smpl`` select
-MA-HMR; DTO ``prior_only``; tracking on), gets the meshes rendered over it with one label per person
-(``id  height  distance``), and is written to ``--out`` (an ``.mp4``/``.avi`` video) and/or shown in a window
-(``--show``, needs a desktop OpenCV build and a display). A one-line summary per second goes to stdout, and
-``<out>.json`` gets per-frame people (id, height, pelvis, score) when the run ends.
+Every frame goes through the pipeline (offline default estimator unless ``--weights`` and
+``--smpl`` select MA-HMR; DTO ``prior_only``; tracking on), gets the meshes rendered over it with
+one label per person (``id  height  distance``), and is written to ``--out`` (an ``.mp4``/``.avi``
+video) and/or shown in a window (``--show``, needs a desktop OpenCV build and a display). A
+one-line summary per second goes to stdout, and ``<out>.json`` gets per-frame people (id, height,
+pelvis, score) when the run ends.
 
-The offline estimator runs in video mode here (``--rescan-every 5``): MoveNet follows the last frame's
-people and the full person search (NanoDet + MoveNet) runs every 5th frame, or at once when someone is lost
-or two people's boxes overlap.
+The offline estimator runs in video mode here (``--rescan-every 5``): MoveNet follows the last
+frame's people and the full person search (NanoDet + MoveNet) runs every 5th frame, or at once when
+someone is lost or two people's boxes overlap.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""DTO-Lite cue sampling (spec dto §10.3 steps 2-3): per-person depth cues from a fixed vertex subset.
+"""DTO-Lite cue sampling (spec dto §10.3 steps 2-3): per-person depth cues from a fixed vertex
+subset.
 
-For P people (any body mesh; faces are not needed): project the sampled vertices, build a low-resolution
-z-buffer of all people's samples (``mahmr_ros.dto.splat``), keep a sample if it is visible
-(z <= zbuf + ``vis_tol_m``), inside the person's eroded mask (when masks are given; the mask is tested at
-the sample pixel and at +-``erode_px`` pixels) and its depth pixel is valid. After an IQR trim of the depth
-samples, ``z_i`` and ``D_i`` are the means of the kept samples' rendered and measured depth, and the sample
-spread gives the cue's standard error. Removal: visible samples below ``min_visible_fraction`` of the subset,
-or fewer than ``min_samples`` valid depths.
+For P people (any body mesh; faces are not needed): project the sampled vertices, build a
+low-resolution z-buffer of all people's samples (``mahmr_ros.dto.splat``), keep a sample if it is
+visible (z <= zbuf + ``vis_tol_m``), inside the person's eroded mask (when masks are given; the
+mask is tested at the sample pixel and at +-``erode_px`` pixels) and its depth pixel is valid.
+After an IQR trim of the depth samples, ``z_i`` and ``D_i`` are the means of the kept samples'
+rendered and measured depth, and the sample spread gives the cue's standard error. Removal: visible
+samples below ``min_visible_fraction`` of the subset, or fewer than ``min_samples`` valid depths.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class LiteCues:
 
 
 def sample_stride(V: int, S: int) -> int:
-    """Stride of the vertex subset: every k-th vertex gives ~S samples as a view (no gather per person)."""
+    """Stride of the vertex subset: every k-th vertex gives ~S samples as a view (no gather per
+    person)."""
     return max(1, V // max(S, 1))
 
 
@@ -63,7 +65,8 @@ def lite_cues(
     Args:
         verts: (P, S, 3) float32 sample vertices, metres, camera frame.
         K: (3, 3) intrinsics, pixels.
-        depth: (H, W) raw map: metric (uint16 mm or float m), relative cue, or disparity (``depth_kind``).
+        depth: (H, W) raw map: metric (uint16 mm or float m), relative cue, or disparity
+            (``depth_kind``).
         depth_kind: "metric", "relative" or "disparity".
         masks: optional (P, H, W) bool instance masks.
         cfg: LiteConfig.
@@ -83,7 +86,8 @@ def lite_cues(
         masks = np.asarray(masks, bool)
         if masks.shape != (P, H, W):
             raise ValueError(
-                f"[dto.lite] masks must be (P={P}, H={H}, W={W}) like the depth map, got {masks.shape}"
+                f"[dto.lite] masks must be (P={P}, H={H}, W={W}) like the depth map, got "
+                f"{masks.shape}"
             )
     pts = verts.reshape(-1, 3)
     uv = project(pts, K, min_depth_m=MIN_DEPTH_M)  # (N, 2), float32 like the points
@@ -94,7 +98,8 @@ def lite_cues(
     visible = (lin >= 0) & (z <= zbuf[np.maximum(lin, 0)] + cfg.vis_tol_m)
     uf, vf = np.rint(uv[:, 0]).astype(np.int64), np.rint(uv[:, 1]).astype(np.int64)
     inside = visible & (uf >= 0) & (uf < W) & (vf >= 0) & (vf < H)
-    # np.minimum/maximum rather than np.clip: the clip wrapper costs more than the work on 10k samples.
+    # np.minimum/maximum rather than np.clip: the clip wrapper costs more than the work on 10k
+    # samples.
     uc, vc = np.minimum(np.maximum(uf, 0), W - 1), np.minimum(np.maximum(vf, 0), H - 1)
     if masks is not None:
         inside &= _inside_eroded_masks(masks, uc, vc, S, cfg.erode_px)
@@ -141,7 +146,8 @@ def _depth_map(depth, depth_kind: str) -> tuple[np.ndarray, str | None]:
 
 
 def _inside_eroded_masks(masks: np.ndarray, uc, vc, S: int, erode_px: int) -> np.ndarray:
-    """(P*S,) bool: each sample pixel (and its +-``erode_px`` neighbours) inside its person's mask."""
+    """(P*S,) bool: each sample pixel (and its +-``erode_px`` neighbours) inside its person's
+    mask."""
     P, H, W = masks.shape
     # Flat indices: one gather per offset instead of 3-array fancy indexing.
     flat_masks = masks.reshape(-1)
@@ -156,7 +162,8 @@ def _inside_eroded_masks(masks: np.ndarray, uc, vc, S: int, erode_px: int) -> np
 
 
 def _cue_values(samples: np.ndarray, raw: np.ndarray, unit, depth_kind: str) -> np.ndarray:
-    """The cue at the sampled pixels: metres (metric), 1/disparity, or the relative cue as given."""
+    """The cue at the sampled pixels: metres (metric), 1/disparity, or the relative cue as
+    given."""
     if depth_kind == "metric":
         return metric_values_m(samples, unit)
     if depth_kind == "disparity":

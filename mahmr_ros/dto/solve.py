@@ -1,17 +1,17 @@
 """The closed-form per-group DTO solver (spec dto §3.4), with the DTO-Lite extensions of §10.1.
 
-Per person i of a depth group: relative depth cue ``d_i``, rendered mean surface depth ``z_i`` (m), initial
-height ``h_i`` (m) and a Gaussian height prior N(mu_i, sigma_i^2). The group's affine map Z = alpha d + beta
-is the weighted least-squares minimiser of
+Per person i of a depth group: relative depth cue ``d_i``, rendered mean surface depth ``z_i`` (m),
+initial height ``h_i`` (m) and a Gaussian height prior N(mu_i, sigma_i^2). The group's affine map Z
+= alpha d + beta is the weighted least-squares minimiser of
 
     E(alpha, beta) = sum_i w_i (a_i (alpha d_i + beta) - mu_i)^2 (+ R(alpha, beta)),   a_i = h_i / z_i,
 
-subject to alpha >= alpha_min, with the official outlier loop (implied height > 2.1 m). Each person then gets
-the scale s_i = (alpha d_i + beta) / z_i.
+subject to alpha >= alpha_min, with the official outlier loop (implied height > 2.1 m). Each person
+then gets the scale s_i = (alpha d_i + beta) / z_i.
 
-Extensions (keyword-only, defaults reproduce the official solver): ``weights`` replaces w_i = 1/sigma_i^2
-(DTO-Lite passes the soft-constraint weights w~_i of §10.1), and ``prior`` adds a Gaussian R on (alpha, beta)
-(the temporal prior of §10.2, or the tight RGB-D prior).
+Extensions (keyword-only, defaults reproduce the official solver): ``weights`` replaces w_i =
+1/sigma_i^2 (DTO-Lite passes the soft-constraint weights w~_i of §10.1), and ``prior`` adds a
+Gaussian R on (alpha, beta) (the temporal prior of §10.2, or the tight RGB-D prior).
 """
 
 from __future__ import annotations
@@ -33,22 +33,25 @@ class GroupSolution:
     """Everything ``solve_group`` decided, per input person (index order of the inputs).
 
     Attributes:
-        alpha, beta: the affine map Z = alpha d + beta (beta in metres, alpha in m per depth-cue unit).
-        active: (N,) bool, people whose scale comes from (alpha, beta) (the final set S, or both people of an
-            exact two-person fit).
-        skipped: (N,) bool, people left unchanged (outliers of the 2.1 m loop, or the whole group when
-            skipped).
+        alpha, beta: the affine map Z = alpha d + beta (beta in metres, alpha in m per depth-cue
+            unit).
+        active: (N,) bool, people whose scale comes from (alpha, beta) (the final set S, or both
+            people of an exact two-person fit).
+        skipped: (N,) bool, people left unchanged (outliers of the 2.1 m loop, or the whole group
+            when skipped).
         heights_m: (N,) float64, implied heights h_i (alpha d_i + beta) / z_i, metres.
         n_opt: optimised count (0 for the exact two-person fit and for skipped groups).
         dev: mean standardised deviation |H_i - mu_i| / sigma_i over S (0 when n_opt is 0).
-        forced: True when alpha was clamped to alpha_min (alpha* < alpha_min, is_line or a singular system).
+        forced: True when alpha was clamped to alpha_min (alpha* < alpha_min, is_line or a singular
+            system).
         alpha_min: the lower bound used.
         is_line: people are not separable in relative depth (std(d) < mean(depth_std) over S).
         group_skipped: the whole group was left unchanged.
-        n_outliers: people skipped by the outlier loop (each counts as deviation 3 in image acceptance).
+        n_outliers: people skipped by the outlier loop (each counts as deviation 3 in image
+            acceptance).
         rounds: solve rounds run.
-        hessian: (2, 2) float64 normal matrix of the final fit (its inverse is the (alpha, beta) covariance
-            up to the noise scale); zeros when the group was skipped.
+        hessian: (2, 2) float64 normal matrix of the final fit (its inverse is the (alpha, beta)
+            covariance up to the noise scale); zeros when the group was skipped.
     """
 
     alpha: float
@@ -81,10 +84,12 @@ def alpha_lower_bound(
     default: float = ALPHA_MIN_DEFAULT,
     use_slopes: bool = True,
 ) -> float:
-    """alpha_min: corr-weighted mean of the intra-body slopes of people with corr > 0.5, else ``default``.
+    """alpha_min: corr-weighted mean of the intra-body slopes of people with corr > 0.5, else
+    ``default``.
 
     Args:
-        slopes: (N,) slope of the row-demeaned rendered depth (m) against the depth cue, per person.
+        slopes: (N,) slope of the row-demeaned rendered depth (m) against the depth cue, per
+            person.
         corrs: (N,) Pearson correlation of the same fit (NaN counts as 0).
         default: bound used when no person qualifies or ``use_slopes`` is False.
         use_slopes: the official "X condition" switch.
@@ -127,7 +132,8 @@ def solve_group(
 
     Args:
         d: (N,) depth cue per person (relative units, or metres for metric depth).
-        z: (N,) mean rendered surface depth of the initial mesh over the person's cue pixels, metres, > 0.
+        z: (N,) mean rendered surface depth of the initial mesh over the person's cue pixels,
+            metres, > 0.
         h: (N,) initial T-pose heights, metres, > 0.
         mu: (N,) prior mean heights (already modified per §3.4), metres.
         sigma: (N,) prior std, metres, > 0.
@@ -135,9 +141,10 @@ def solve_group(
         corrs: (N,) correlations of the intra-body fits.
         depth_std: (N,) population std of the depth cue over each person's pixels (for is_line).
         weights: (N,) optional replacement for 1/sigma^2 (DTO-Lite soft-constraint weights).
-        prior: optional (theta0 (2,), precision (2, 2)) Gaussian on (alpha, beta). With a prior the two-person
-            exact-fit rule does not apply and a single person is solvable.
-        alpha_min_default: bound when no slope qualifies (raw DA-V2-L units; recalibrate per depth model).
+        prior: optional (theta0 (2,), precision (2, 2)) Gaussian on (alpha, beta). With a prior the
+            two-person exact-fit rule does not apply and a single person is solvable.
+        alpha_min_default: bound when no slope qualifies (raw DA-V2-L units; recalibrate per depth
+            model).
         use_slopes: compute alpha_min from slopes (official default) or always use the default.
         max_height_m: implied height above which a person is an outlier (2.1 m).
         max_rounds: outlier-loop rounds (10).
@@ -199,7 +206,8 @@ def solve_group(
         )
         info.rounds = rounds
         if S.sum() == 2 and not forced and prior is None:
-            # Two equations, two unknowns: exact fit, applied without the height check, "not optimised".
+            # Two equations, two unknowns: exact fit, applied without the height check, "not
+            # optimised".
             info.alpha, info.beta, info.forced, info.is_line, info.hessian = (
                 alpha,
                 beta,
@@ -216,7 +224,8 @@ def solve_group(
             converged = True
             break
         if S.sum() <= min_people:
-            # An outlier with <= 2 people active: the whole group stays unchanged (alpha 0, beta max z).
+            # An outlier with <= 2 people active: the whole group stays unchanged (alpha 0, beta
+            # max z).
             info.alpha, info.beta = 0.0, float(z.max())
             info.skipped[:] = True
             info.group_skipped = True
@@ -248,7 +257,8 @@ def solve_group(
 
 
 def _fit(a, d, mu, w, depth_std, alpha_min, prior):
-    """Weighted LSQ of a (alpha d + beta) ~ mu, alpha >= alpha_min -> (alpha, beta, forced, is_line, M)."""
+    """Weighted LSQ of a (alpha d + beta) ~ mu, alpha >= alpha_min -> (alpha, beta, forced,
+    is_line, M)."""
     wa2 = w * a * a
     A, B, C = np.sum(wa2 * d * d), np.sum(wa2 * d), np.sum(wa2)
     D, E = np.sum(w * a * d * mu), np.sum(w * a * mu)
@@ -274,8 +284,9 @@ def _fit(a, d, mu, w, depth_std, alpha_min, prior):
 def soft_weights(w, h, z, lam) -> np.ndarray:
     """DTO-Lite weights w~_i = w_i lambda_i z_i^2 / (w_i h_i^2 + lambda_i z_i^2) (spec dto §10.1).
 
-    Eliminating the per-person scale s_i from the soft objective leaves the reference objective with w_i
-    replaced by w~_i; lambda_i = inf (a hard depth constraint) gives w~_i = w_i, i.e. exactly DTO.
+    Eliminating the per-person scale s_i from the soft objective leaves the reference objective
+    with w_i replaced by w~_i; lambda_i = inf (a hard depth constraint) gives w~_i = w_i, i.e.
+    exactly DTO.
 
     Args:
         w: (N,) height-prior weights 1/sigma_i^2, 1/m^2.
@@ -290,8 +301,8 @@ def soft_weights(w, h, z, lam) -> np.ndarray:
 def soft_scale(w, h, mu, z, Z, lam) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form per-person scale of the soft objective for a fixed depth Z_i (spec dto §10.1).
 
-    s_i = (w h mu + lambda z Z) / (w h^2 + lambda z^2), the precision-weighted mean of the height prior's
-    scale mu/h and the depth's scale Z/z; lambda = inf gives Z/z (the reference).
+    s_i = (w h mu + lambda z Z) / (w h^2 + lambda z^2), the precision-weighted mean of the height
+    prior's scale mu/h and the depth's scale Z/z; lambda = inf gives Z/z (the reference).
 
     Returns:
         (s, var_s): (N,) scales and their posterior variances 1 / (w h^2 + lambda z^2).

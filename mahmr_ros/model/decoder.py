@@ -1,7 +1,8 @@
 """DAB-DETR / Conditional-DETR style decoder with iterative anchor-box refinement (spec §1.6).
 
-Attribute names reproduce the official keys below ``decoder.decoder.`` (``layers.N.sa_qcontent_proj``,
-``ref_point_head``, ``query_scale``, ``ref_anchor_head``, ``bbox_embed``, ``norm``).
+Attribute names reproduce the official keys below ``decoder.decoder.``
+(``layers.N.sa_qcontent_proj``, ``ref_point_head``, ``query_scale``, ``ref_anchor_head``,
+``bbox_embed``, ``norm``).
 
 Data flow per layer l (content q (B, Q, D), reference box r = (cx, cy, w, h) in (0, 1)):
 
@@ -27,8 +28,8 @@ SINE_TEMPERATURE = 20.0
 def sine_embed(coord: Tensor, num_feats: int, temperature: float = SINE_TEMPERATURE) -> Tensor:
     """Sine encoding of normalised coordinates.
 
-    For k = 0..num_feats-1: e_k = 2 pi c / T^(2 floor(k/2) / num_feats); output sin(e_k) for even k,
-    cos(e_k) for odd k.
+    For k = 0..num_feats-1: e_k = 2 pi c / T^(2 floor(k/2) / num_feats); output sin(e_k) for even
+    k, cos(e_k) for odd k.
 
     Args:
         coord: (...,) float in [0, 1].
@@ -120,9 +121,10 @@ class DecoderLayer(nn.Module):
             query_pos: (B, Q, D) ``ref_point_head`` output.
             query_sine: (B, Q, D) scaled sine encoding of the reference centre (s in spec §1.6).
             memory_mask: (B, 1, 1, N) bool, True = real token (padding in batches), or None.
-            attn_mask: (Q, Q) bool self-attention mask, True = query (row) may attend to key (column), or
-                None (all queries see each other, the inference path). Training with denoising queries
-                uses it to hide the DN groups from the matching queries and from each other.
+            attn_mask: (Q, Q) bool self-attention mask, True = query (row) may attend to key
+                (column), or None (all queries see each other, the inference path). Training with
+                denoising queries uses it to hide the DN groups from the matching queries and from
+                each other.
 
         Returns:
             (B, Q, D) updated content (before ``decoder.norm``).
@@ -137,7 +139,8 @@ class DecoderLayer(nn.Module):
             sq, sk, sv, attn_mask=attn_mask
         )  # scale 1/sqrt(D/heads)
         q = q + self.sa_out_proj(attn.transpose(1, 2).reshape(B, Q, D))
-        # 2. Cross-attention: per head q = [content ; sine], k = [content ; pos], scale 1/sqrt(2 D/heads).
+        # 2. Cross-attention: per head q = [content ; sine], k = [content ; pos], scale 1/sqrt(2
+        #    D/heads).
         t = self.norm2(q)
         qc = self.ca_qcontent_proj(t)
         kc = self.ca_kcontent_proj(memory)
@@ -146,8 +149,9 @@ class DecoderLayer(nn.Module):
             qc = qc + self.ca_qpos_proj(query_pos)
             kc = kc + kp
         qs = self.ca_qpos_sine_proj(query_sine)
-        # Per head q = [qc ; qs] and k = [kc ; kp]: q.k = qc.kc + qs.kp, so the two halves are multiplied
-        # separately instead of concatenating the (N, 2 D/heads) keys (the v width differs anyway).
+        # Per head q = [qc ; qs] and k = [kc ; kp]: q.k = qc.kc + qs.kp, so the two halves are
+        # multiplied separately instead of concatenating the (N, 2 D/heads) keys (the v width
+        # differs anyway).
         scale = 1.0 / math.sqrt(2 * D // self.nheads)
         logits = self._heads(qc) @ self._heads(kc).transpose(-1, -2)
         logits = (

@@ -1,14 +1,16 @@
-"""MoveNet COCO-17 keypoints with onnxruntime: single-person on person crops, MultiPose on the whole frame.
+"""MoveNet COCO-17 keypoints with onnxruntime: single-person on person crops, MultiPose on the
+whole frame.
 
-Both take RGB int32 NHWC input (values 0-255) and return, per keypoint, ``(y, x, score)`` with y and x
-normalised to the network input (0 = top/left edge, 1 = bottom/right edge; the MoveNet model cards).
+Both take RGB int32 NHWC input (values 0-255) and return, per keypoint, ``(y, x, score)`` with y
+and x normalised to the network input (0 = top/left edge, 1 = bottom/right edge; the MoveNet model
+cards).
 
-* :class:`MoveNetSingle` (Thunder 256 px or Lightning 192 px): one person, centred in a square crop cut around
-  a detector box with a margin (``crop_scale``); out-of-image parts of the crop are black. The converted graph
-  has a fixed batch of one, so crops run one after another.
-* :class:`MoveNetMultiPose` (Lightning MultiPose): up to 6 people bottom-up; the frame is scaled so its longer
-  side is ``input_size`` and padded (bottom/right) to multiples of 32. Each of the 6 rows of its output is 17
-  keypoints then ``ymin, xmin, ymax, xmax, score``.
+* :class:`MoveNetSingle` (Thunder 256 px or Lightning 192 px): one person, centred in a square crop
+  cut around a detector box with a margin (``crop_scale``); out-of-image parts of the crop are
+  black. The converted graph has a fixed batch of one, so crops run one after another.
+* :class:`MoveNetMultiPose` (Lightning MultiPose): up to 6 people bottom-up; the frame is scaled so
+  its longer side is ``input_size`` and padded (bottom/right) to multiples of 32. Each of the 6
+  rows of its output is 17 keypoints then ``ymin, xmin, ymax, xmax, score``.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ COCO17_NAMES = (
     "left_ankle", "right_ankle",
 )  # fmt: skip
 SINGLE_VARIANTS = {"thunder": ("movenet-thunder", 256), "lightning": ("movenet-lightning", 192)}
-#: MoveNet single-pose puts a joint cut off by its crop on the crop's edge (normalised coordinate ~0.97-1.0 or
-#: ~0-0.03, often with a fair score), and the crop's edge can lie inside the image (a box around part of a
-#: person): keypoints this close to the crop edge (fraction of the crop side) get score 0, a guess and not a
-#: seen joint.
+#: MoveNet single-pose puts a joint cut off by its crop on the crop's edge (normalised coordinate
+#: ~0.97-1.0 or ~0-0.03, often with a fair score), and the crop's edge can lie inside the image (a
+#: box around part of a person): keypoints this close to the crop edge (fraction of the crop side)
+#: get score 0, a guess and not a seen joint.
 CROP_EDGE = 0.02
 
 
@@ -39,7 +41,8 @@ def square_crop_transform(
     The crop is a square of side ``crop_scale * max(box width, box height)`` (image pixels).
 
     Returns:
-        M (2, 3) float64 image -> crop, and (x0, y0, side) of the crop in the image (packed as floats).
+        M (2, 3) float64 image -> crop, and (x0, y0, side) of the crop in the image (packed as
+        floats).
     """
     x0, y0, x1, y1 = np.asarray(box_xyxy_px, np.float64)
     side = max(x1 - x0, y1 - y0, 1.0) * crop_scale
@@ -54,10 +57,12 @@ class MoveNetSingle:
 
     Args:
         variant: ``"thunder"`` (256 px, more accurate) or ``"lightning"`` (192 px, ~3x cheaper).
-        crop_scale: crop side over the box's longer side (MoveNet wants the whole person with some context).
+        crop_scale: crop side over the box's longer side (MoveNet wants the whole person with some
+            context).
         threads: onnxruntime intra-op threads.
-        workers: crops run concurrently on this many threads (onnxruntime releases the GIL while it runs; a
-            192 px crop is too small for intra-op threads to pay, whole crops side by side do).
+        workers: crops run concurrently on this many threads (onnxruntime releases the GIL while it
+            runs; a 192 px crop is too small for intra-op threads to pay, whole crops side by side
+            do).
     """
 
     def __init__(
@@ -91,8 +96,8 @@ class MoveNetSingle:
             crop_scale: this call's crop scale (default: the constructor's).
 
         Returns:
-            keypoints (P, 17, 2) float64 px (x, y) in the original image, COCO-17 order; scores (P, 17),
-            0-1 (0 for keypoints on the crop's edge, :data:`CROP_EDGE`).
+            keypoints (P, 17, 2) float64 px (x, y) in the original image, COCO-17 order; scores (P,
+            17), 0-1 (0 for keypoints on the crop's edge, :data:`CROP_EDGE`).
         """
         boxes = np.asarray(boxes_xyxy_px, np.float64).reshape(-1, 4)
         keypoints = np.zeros((len(boxes), 17, 2))
@@ -127,7 +132,8 @@ _POOLS: dict = {}
 
 
 def run_concurrently(fn, items, workers: int) -> list:
-    """``[fn(item) for item in items]``, on up to ``workers`` threads (a shared pool per size), in order."""
+    """``[fn(item) for item in items]``, on up to ``workers`` threads (a shared pool per size), in
+    order."""
     items = list(items)
     if workers <= 1 or len(items) <= 1:
         return [fn(item) for item in items]
@@ -145,8 +151,8 @@ class MoveNetMultiPose:
     """MoveNet MultiPose: up to 6 people with keypoints from one pass over the frame.
 
     Args:
-        input_size: the frame's longer side in network pixels (a multiple of 32; 256 is the model's native
-            size, larger finds smaller people at a higher cost).
+        input_size: the frame's longer side in network pixels (a multiple of 32; 256 is the model's
+            native size, larger finds smaller people at a higher cost).
         threads: onnxruntime intra-op threads.
     """
 
@@ -168,8 +174,8 @@ class MoveNetMultiPose:
             image_bgr: (H, W, 3) uint8 BGR.
 
         Returns:
-            boxes (6, 4) xyxy px, scores (6,), keypoints (6, 17, 2) px (x, y), keypoint scores (6, 17); every
-            row the model returns, best first (filter by score).
+            boxes (6, 4) xyxy px, scores (6,), keypoints (6, 17, 2) px (x, y), keypoint scores (6,
+            17); every row the model returns, best first (filter by score).
         """
         import cv2
 

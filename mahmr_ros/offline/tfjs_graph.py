@@ -1,4 +1,5 @@
-"""Read a TensorFlow.js graph model (``model.json`` + ``.bin`` weight shards) into plain Python and numpy.
+"""Read a TensorFlow.js graph model (``model.json`` + ``.bin`` weight shards) into plain Python and
+numpy.
 
 Format (TensorFlow.js "graph-model", as written by the ``tensorflowjs`` converter):
 
@@ -7,11 +8,13 @@ Format (TensorFlow.js "graph-model", as written by the ``tensorflowjs`` converte
   ``"^x"`` is a control dependency (ordering only, no data).
 * ``weightsManifest``: groups of ``{"paths": [shard files], "weights": [{"name", "shape", "dtype",
   "quantization"?}]}``. A group's shards concatenated hold its weights back to back, in list order.
-  ``quantization`` ``{"dtype": "float16"}`` stores IEEE half floats; ``{"dtype": "uint8"|"uint16", "min",
-  "scale"}`` stores affine codes (value = code * scale + min). int64 tensors are stored as int32.
+  ``quantization`` ``{"dtype": "float16"}`` stores IEEE half floats; ``{"dtype": "uint8"|"uint16",
+  "min", "scale"}`` stores affine codes (value = code * scale + min). int64 tensors are stored as
+  int32.
 * ``signature``: the graph's inputs and outputs (``"name:0"`` tensor names with dtype and shape).
 
-Every ``Const`` node's value lives in the manifest under the node's name; no tensor is inlined in the JSON.
+Every ``Const`` node's value lives in the manifest under the node's name; no tensor is inlined in
+the JSON.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class TfjsNode:
         name: unique node name.
         op: TensorFlow op type (e.g. ``Conv2D``).
         inputs: data inputs as ``(node_name, output_index)``; control inputs are dropped.
-        attr: the node's attributes, protobuf-JSON form (``{"i": "2"}``, ``{"list": {"i": [...]}}``, ...).
+        attr: the node's attributes, protobuf-JSON form (``{"i": "2"}``, ``{"list": {"i":
+            [...]}}``, ...).
     """
 
     name: str
@@ -106,8 +110,8 @@ class TfjsNode:
 
 @dataclass
 class TfjsTensorSpec:
-    """A signature input or output: ``name`` is the node name (``":0"`` stripped), ``shape`` uses -1 for
-    unknown dims."""
+    """A signature input or output: ``name`` is the node name (``":0"`` stripped), ``shape`` uses
+    -1 for unknown dims."""
 
     name: str
     dtype: np.dtype
@@ -193,7 +197,8 @@ def load_tfjs_graph(model_json: str | Path) -> TfjsGraph:
     """Parse a TF.js graph model; weight shards are looked up beside ``model_json``.
 
     Raises:
-        TfjsFormatError: not a graph model, a shard is missing or too short, or a Const has no weight.
+        TfjsFormatError: not a graph model, a shard is missing or too short, or a Const has no
+            weight.
     """
     model_json = Path(model_json)
     try:

@@ -1,9 +1,10 @@
 """The TensorFlow op handlers of the TF.js -> ONNX converter (:mod:`mahmr_ros.offline.tfjs_onnx`).
 
-One ``op_<TF op name>`` method per TensorFlow op, written from ``tf.raw_ops`` semantics and the ONNX operator
-specs (opset 18). Each reads its TF node and appends ONNX nodes through the converter's helpers (``emit``,
-``inp``, ``const``, ``const_of``, ``is_const``, ``to_int64``, ``fresh``, ``ref``), which
-:class:`~mahmr_ros.offline.tfjs_onnx.TfjsToOnnx` provides; its output tensors are named ``ref(node.name, k)``.
+One ``op_<TF op name>`` method per TensorFlow op, written from ``tf.raw_ops`` semantics and the
+ONNX operator specs (opset 18). Each reads its TF node and appends ONNX nodes through the
+converter's helpers (``emit``, ``inp``, ``const``, ``const_of``, ``is_const``, ``to_int64``,
+``fresh``, ``ref``), which :class:`~mahmr_ros.offline.tfjs_onnx.TfjsToOnnx` provides; its output
+tensors are named ``ref(node.name, k)``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def onnx_dtype(dtype) -> int:
 class OpHandlers:
     """Mixin of the op handlers; the converter class supplies the emission helpers."""
 
-    # -- elementwise -----------------------------------------------------------------------------------------
+    # -- elementwise ------------------------------------------------------------------------------
     def _binary(self, node: TfjsNode) -> None:
         self.emit(_BINARY[node.op], [self.inp(node, 0), self.inp(node, 1)], [self.ref(node.name)])
 
@@ -93,8 +94,8 @@ class OpHandlers:
             (q,) = self.emit("Div", [a, b])
             self.emit("Floor", [q], [self.ref(node.name)])
             return
-        # integer Div truncates towards 0; floor differs by one where the remainder is non-zero and the
-        # remainder and divisor have opposite signs
+        # integer Div truncates towards 0; floor differs by one where the remainder is non-zero and
+        # the remainder and divisor have opposite signs
         zero = self.const(np.zeros((), dtype), "zero")
         (q,) = self.emit("Div", [a, b])
         (qb,) = self.emit("Mul", [q, b])
@@ -109,16 +110,17 @@ class OpHandlers:
         self.emit("Sub", [q, fix_t], [self.ref(node.name)])
 
     def op_Select(self, node: TfjsNode) -> None:
-        # the models only use the same-shape form; Where broadcasts from the trailing dims like SelectV2
+        # the models only use the same-shape form; Where broadcasts from the trailing dims like
+        # SelectV2
         self.emit("Where", [self.inp(node, k) for k in range(3)], [self.ref(node.name)])
 
-    # -- convolution and pooling (NHWC) ----------------------------------------------------------------------
+    # -- convolution and pooling (NHWC) -----------------------------------------------------------
     def _padding(self, node: TfjsNode, kernel: tuple[int, int] = (1, 1)) -> dict:
         padding = node.attr_str("padding")
         dilations = (node.attr_ints("dilations") or [1, 1, 1, 1])[1:3]
         if padding == "SAME" and max(dilations) > 1:
-            # onnxruntime rejects auto_pad with dilation; TF allows dilation only with stride 1, where the
-            # SAME padding does not depend on the input size
+            # onnxruntime rejects auto_pad with dilation; TF allows dilation only with stride 1,
+            # where the SAME padding does not depend on the input size
             if max((node.attr_ints("strides") or [1, 1, 1, 1])[1:3]) > 1:
                 raise UnsupportedOpError(
                     f"{node.op} {node.name}: dilation together with stride > 1"
@@ -221,8 +223,8 @@ class OpHandlers:
         (x,) = self.emit(
             "Cast", [self.inp(node, 0)], to=TensorProto.FLOAT
         )  # TF always returns float32
-        # NCHW Resize with full-rank sizes (N, C, H', W'): Resize's ``axes`` attribute made onnxruntime 1.32's
-        # layout optimiser fail at session creation
+        # NCHW Resize with full-rank sizes (N, C, H', W'): Resize's ``axes`` attribute made
+        # onnxruntime 1.32's layout optimiser fail at session creation
         (x,) = self.emit("Transpose", [x], perm=_NHWC_TO_NCHW)
         (batch_channels,) = self.emit("Shape", [x], start=0, end=2)
         (sizes,) = self.emit("Concat", [batch_channels, self.to_int64(node, 1, flat=True)], axis=0)
@@ -231,7 +233,7 @@ class OpHandlers:
         )
         self.emit("Transpose", [y], [self.ref(node.name)], perm=_NCHW_TO_NHWC)
 
-    # -- shape and layout ------------------------------------------------------------------------------------
+    # -- shape and layout -------------------------------------------------------------------------
     def op_Pad(self, node: TfjsNode) -> None:
         pads = self.const_of(node, 1).astype(np.int64)  # (rank, 2) before/after
         inputs = [self.inp(node, 0), self.const(np.concatenate([pads[:, 0], pads[:, 1]]), "pads")]
@@ -396,7 +398,7 @@ class OpHandlers:
             dense[tuple(idx)] = v
         self.initializers[self.ref(node.name)] = dense
 
-    # -- reductions, indexing --------------------------------------------------------------------------------
+    # -- reductions, indexing ---------------------------------------------------------------------
     def _reduce(self, node: TfjsNode, onnx_op: str) -> None:
         keep = int(node.attr_bool("keep_dims"))
         self.emit(

@@ -1,22 +1,23 @@
 """Torch z-buffer for triangle meshes and point sets (CPU or CUDA), at full or reduced resolution.
 
-One module, three uses: DTO pixel ownership and vertex visibility (spec dto §3.1, §10.3 step 2), debug
-overlays (``mahmr_ros.viz``) and synthetic test scenes (``mahmr_ros.testing.crowd``).
+One module, three uses: DTO pixel ownership and vertex visibility (spec dto §3.1, §10.3 step 2),
+debug overlays (``mahmr_ros.viz``) and synthetic test scenes (``mahmr_ros.testing.crowd``).
 
 Conventions:
-    * Camera: OpenCV optical frame (x right, y down, z forward), metres. Pixel centres sit on integer
-      coordinates (``u = fx * x / z + cx``), as in ``mahmr_ros.types``.
-    * Reduced resolution: an image of (H, W) rendered with factor ``r`` has (h, w) = (round(r H), round(r W))
-      pixels and intrinsics fx' = r fx, fy' = r fy, cx' = r (cx + 0.5) - 0.5, cy' = r (cy + 0.5) - 0.5, so a
-      low-resolution pixel covers exactly the original pixels it summarises (spec dto §11 item 4).
+    * Camera: OpenCV optical frame (x right, y down, z forward), metres. Pixel centres sit on
+      integer coordinates (``u = fx * x / z + cx``), as in ``mahmr_ros.types``.
+    * Reduced resolution: an image of (H, W) rendered with factor ``r`` has (h, w) = (round(r H),
+      round(r W)) pixels and intrinsics fx' = r fx, fy' = r fy, cx' = r (cx + 0.5) - 0.5, cy' = r
+      (cy + 0.5) - 0.5, so a low-resolution pixel covers exactly the original pixels it summarises
+      (spec dto §11 item 4).
     * No back-face culling; triangles with any vertex at z <= ``near_m`` are dropped (no clipping).
 
-How it works: every triangle is projected, its pixel bounding box is enumerated (triangles are bucketed by box
-size, so work stays proportional to covered area), pixel centres are tested with edge functions, depth is
-interpolated perspective-correctly (1/z is linear in screen space), and each fragment is reduced into the
-buffer with one ``scatter_reduce(amin)`` on an int64 key = (float32 depth bits << 32) | primitive id.
-Positive float32 bit patterns sort like the floats, so the minimum key is the nearest fragment and carries
-its triangle (hence its person) id.
+How it works: every triangle is projected, its pixel bounding box is enumerated (triangles are
+bucketed by box size, so work stays proportional to covered area), pixel centres are tested with
+edge functions, depth is interpolated perspective-correctly (1/z is linear in screen space), and
+each fragment is reduced into the buffer with one ``scatter_reduce(amin)`` on an int64 key =
+(float32 depth bits << 32) | primitive id. Positive float32 bit patterns sort like the floats, so
+the minimum key is the nearest fragment and carries its triangle (hence its person) id.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ class RasterResult:
 
     Attributes:
         depth_m: (h, w) float32 tensor, metres along the optical axis, +inf where nothing was hit.
-        person_id: (h, w) int64 tensor, index of the mesh / point set that owns the pixel, -1 where empty.
-        prim_id: (h, w) int64 tensor, face index (meshes) or point index (points) within its owner, -1 empty.
+        person_id: (h, w) int64 tensor, index of the mesh / point set that owns the pixel, -1 where
+            empty.
+        prim_id: (h, w) int64 tensor, face index (meshes) or point index (points) within its owner,
+            -1 empty.
         K: (3, 3) float64 numpy intrinsics of the rendered (possibly reduced) image, pixels.
         scale: factor r from original-image pixels to rendered pixels.
     """
@@ -61,7 +64,8 @@ class RasterResult:
 
 
 def scale_intrinsics(K: np.ndarray, scale: float) -> np.ndarray:
-    """Intrinsics of an image resized by ``scale`` (pixel centres on integers, see module docstring).
+    """Intrinsics of an image resized by ``scale`` (pixel centres on integers, see module
+    docstring).
 
     Args:
         K: (3, 3) intrinsics of the original image, pixels.
@@ -81,7 +85,8 @@ def scale_intrinsics(K: np.ndarray, scale: float) -> np.ndarray:
 
 
 def render_scale(image_hw: tuple[int, int], max_side: int | None) -> float:
-    """Resize factor so that the longer side is at most ``max_side`` (1.0 when None or already smaller)."""
+    """Resize factor so that the longer side is at most ``max_side`` (1.0 when None or already
+    smaller)."""
     if max_side is None or max(image_hw) <= max_side:
         return 1.0
     return float(max_side) / float(max(image_hw))
@@ -182,14 +187,17 @@ def rasterize_meshes(
     """Z-buffer of P meshes sharing one topology (nearest surface wins).
 
     Args:
-        vertices_cam: (P, V, 3) or (V, 3) float, metres, camera frame (array, tensor or list of (V, 3)).
+        vertices_cam: (P, V, 3) or (V, 3) float, metres, camera frame (array, tensor or list of (V,
+            3)).
         faces: (F, 3) int vertex indices shared by all meshes.
         K: (3, 3) intrinsics of the ORIGINAL image, pixels.
         image_hw: (H, W) of the original image.
-        max_side: render so that the longer side is at most this many pixels (spec dto §3.1 uses 512).
+        max_side: render so that the longer side is at most this many pixels (spec dto §3.1 uses
+            512).
         scale: explicit resize factor r (overrides ``max_side``).
-        masks: optional (P, H, W) bool instance masks (original or rendered resolution). A fragment of mesh p
-            outside mask p is discarded (spec dto §3.1 step 3: ownership needs mesh AND own mask).
+        masks: optional (P, H, W) bool instance masks (original or rendered resolution). A fragment
+            of mesh p outside mask p is discarded (spec dto §3.1 step 3: ownership needs mesh AND
+            own mask).
         near_m: triangles with a vertex closer than this (metres) are dropped.
         device: torch device; default: the device of ``vertices_cam`` if a tensor, else CPU.
 
@@ -257,7 +265,8 @@ def rasterize_meshes(
 
 
 def _fragments(t, side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r):
-    """Candidate pixels of triangles ``t`` in a side x side box: (keys, flat pixel indices) of inside ones."""
+    """Candidate pixels of triangles ``t`` in a side x side box: (keys, flat pixel indices) of
+    inside ones."""
     device = u.device
     offs = torch.arange(side, device=device, dtype=u.dtype)
     px = (x0[t, None, None] + offs[None, None, :]).expand(
@@ -300,7 +309,8 @@ def splat_points(
     near_m: float = 1e-3,
     device: str | torch.device | None = None,
 ) -> RasterResult:
-    """Z-buffer of points, each splatted to a (2 radius + 1)^2 pixel square (scatter-min, spec dto §10.3).
+    """Z-buffer of points, each splatted to a (2 radius + 1)^2 pixel square (scatter-min, spec dto
+    §10.3).
 
     Args:
         points_cam: (N, 3) float, metres, camera frame.
@@ -313,7 +323,8 @@ def splat_points(
         device: torch device (default CPU, or the tensor's device).
 
     Returns:
-        RasterResult; ``person_id`` is the owner and ``prim_id`` the point's index in ``points_cam``.
+        RasterResult; ``person_id`` is the owner and ``prim_id`` the point's index in
+        ``points_cam``.
     """
     K, (H, W) = _check_common(K, image_hw)
     if device is None:
@@ -358,8 +369,8 @@ def project_to_raster(
         raster: the buffer (its K and size are used).
 
     Returns:
-        (row, col, inside): (...,) int64 pixel indices (clamped) and a bool mask of points that fall inside
-        the rendered image in front of the camera.
+        (row, col, inside): (...,) int64 pixel indices (clamped) and a bool mask of points that
+        fall inside the rendered image in front of the camera.
     """
     z = points_cam[..., 2]
     uv = torch.round(project(points_cam, raster.K, min_depth_m=1e-6))

@@ -1,12 +1,13 @@
 """REP-155 (ROS4HRI) body topics, published when ``hri_msgs`` is installed.
 
 - ``/humans/bodies/tracked`` (``hri_msgs/IdsList``): the ids of this frame;
-- ``/humans/bodies/<id>/roi`` (``hri_msgs/NormalizedRegionOfInterest2D``): the box, normalised to [0, 1];
-- ``/humans/bodies/<id>/skeleton2d`` (``hri_msgs/Skeleton2D``): the OpenPose COCO-18 keypoints projected from
-  the body model's 3D joints with the camera the people were placed with.
+- ``/humans/bodies/<id>/roi`` (``hri_msgs/NormalizedRegionOfInterest2D``): the box, normalised to
+  [0, 1];
+- ``/humans/bodies/<id>/skeleton2d`` (``hri_msgs/Skeleton2D``): the OpenPose COCO-18 keypoints
+  projected from the body model's 3D joints with the camera the people were placed with.
 
-Per-id publishers are made when an id appears and destroyed when it leaves, as ROS4HRI nodes do. The
-``body_<id>`` TF frames (REP-155 axes) come from the node's TF broadcaster, not from here.
+Per-id publishers are made when an id appears and destroyed when it leaves, as ROS4HRI nodes do.
+The ``body_<id>`` TF frames (REP-155 axes) come from the node's TF broadcaster, not from here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 from mahmr_ros.types import FrameResult, HumanEstimate
 
 BODIES_NS = "/humans/bodies"
-# COCO-18 (OpenPose) order -> body-model joint name (smplx SMPL names; Anny's COCO regressor uses the same).
+# COCO-18 (OpenPose) order -> body-model joint name (smplx SMPL names; Anny's COCO regressor uses
+# the same).
 COCO18_JOINTS = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist",
     "left_shoulder", "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle",
@@ -27,8 +29,8 @@ COCO18_JOINTS = (
 def coco18_keypoints(human: HumanEstimate, joint_names: list[str], K: np.ndarray) -> np.ndarray:
     """(18, 3) pixel x, y and confidence of the COCO-18 keypoints of one person.
 
-    A keypoint whose joint the body model lacks, or that lies behind the camera, gets confidence 0. A missing
-    ``neck`` is the mid-point of the shoulders (COCO-17 regressors have no neck).
+    A keypoint whose joint the body model lacks, or that lies behind the camera, gets confidence 0.
+    A missing ``neck`` is the mid-point of the shoulders (COCO-17 regressors have no neck).
     """
     index = {name: i for i, name in enumerate(joint_names)}
     joints = np.asarray(human.joints, np.float64).reshape(-1, 3)

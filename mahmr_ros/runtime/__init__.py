@@ -1,5 +1,5 @@
-"""Deployment: the network split into exportable stages, ONNX export, and torch / onnxruntime / TensorRT
-backends behind one interface (``create_backend``), with ``auto`` selection.
+"""Deployment: the network split into exportable stages, ONNX export, and torch / onnxruntime /
+TensorRT backends behind one interface (``create_backend``), with ``auto`` selection.
 
     from mahmr_ros.runtime import create_backend
     backend = create_backend(model, backend="auto", precision="fp32")   # after load_checkpoint

@@ -1,10 +1,10 @@
-"""One interface over the inference backends, and the ``auto`` choice (parameters ``model.backend`` /
-``model.precision``).
+"""One interface over the inference backends, and the ``auto`` choice (parameters ``model.backend``
+/ ``model.precision``).
 
-A backend is called exactly like ``MetricAwareHMR.forward`` — ``backend(images, resized_hw) -> dict`` with the
-same ``pred_*`` / ``sat`` outputs, float32 — and keeps the per-stage wall times of its last call in
-``timings_ms``. Build it AFTER loading the weights (stage graphs cache position tables, engines are built from
-the exported weights).
+A backend is called exactly like ``MetricAwareHMR.forward`` — ``backend(images, resized_hw) ->
+dict`` with the same ``pred_*`` / ``sat`` outputs, float32 — and keeps the per-stage wall times of
+its last call in ``timings_ms``. Build it AFTER loading the weights (stage graphs cache position
+tables, engines are built from the exported weights).
 
 | backend         | devices        | precisions                | notes                                   |
 |-----------------|----------------|---------------------------|-----------------------------------------|
@@ -85,7 +85,8 @@ def cpu_name() -> str:
 
 
 def cpu_has_bf16() -> bool:
-    """True when the CPU advertises native bf16 (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
+    """True when the CPU advertises native bf16 (``avx512_bf16`` or ``amx_bf16`` in
+    /proc/cpuinfo)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             flags = f.read()
@@ -95,7 +96,8 @@ def cpu_has_bf16() -> bool:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``mahmr_ros.device.resolve_device`` for the backends: a device that cannot run is a BackendError."""
+    """``mahmr_ros.device.resolve_device`` for the backends: a device that cannot run is a
+    BackendError."""
     try:
         return _resolve_device(device, where="runtime")
     except ValueError as err:
@@ -117,12 +119,13 @@ def detect_platform(device: str | torch.device = "auto") -> Platform:
 def select_backend(precision: str, platform: Platform) -> tuple[str, str]:
     """The ``auto`` rule: the fastest backend available for this precision, and why.
 
-    The order comes from ``benchmarks/bench_network.py`` (results in ``benchmarks/results/``): on CUDA,
-    TensorRT engines when TensorRT exists, otherwise torch with autocast + SDPA. On the CPU, torch: for the
-    full-size network onnxruntime fp32 was SLOWER than eager torch (0.65x at the typical token count; its
-    exported attention materialises the N x N scores, torch's SDPA kernel does not), and reduced precision
-    on the CPU is torch's bf16 autocast (onnxruntime has no fast bf16 CPU kernels). onnxruntime stays
-    available by name (``backend: onnxruntime``); on small networks it can be the faster one.
+    The order comes from ``benchmarks/bench_network.py`` (results in ``benchmarks/results/``): on
+    CUDA, TensorRT engines when TensorRT exists, otherwise torch with autocast + SDPA. On the CPU,
+    torch: for the full-size network onnxruntime fp32 was SLOWER than eager torch (0.65x at the
+    typical token count; its exported attention materialises the N x N scores, torch's SDPA kernel
+    does not), and reduced precision on the CPU is torch's bf16 autocast (onnxruntime has no fast
+    bf16 CPU kernels). onnxruntime stays available by name (``backend: onnxruntime``); on small
+    networks it can be the faster one.
 
     Returns:
         (backend name, human-readable reason).
@@ -138,8 +141,8 @@ def select_backend(precision: str, platform: Platform) -> tuple[str, str]:
                 f"CUDA device {platform.gpu_name} and TensorRT importable: {precision} engines",
             )
         return "torch", (
-            f"CUDA device {platform.gpu_name} but TensorRT is not importable: torch CUDA {precision} "
-            "(autocast, SDPA attention)"
+            f"CUDA device {platform.gpu_name} but TensorRT is not importable: torch CUDA "
+            f"{precision} (autocast, SDPA attention)"
         )
     if precision == "fp16":
         raise BackendError(
@@ -171,14 +174,16 @@ def create_backend(
 
     Args:
         model: the network with weights loaded (it is moved to the device by the torch backend).
-        backend: ``auto`` / ``torch`` / ``onnxruntime`` / ``tensorrt`` (aliases ``onnx``, ``ort``, ``trt``).
+        backend: ``auto`` / ``torch`` / ``onnxruntime`` / ``tensorrt`` (aliases ``onnx``, ``ort``,
+            ``trt``).
         precision: ``fp32`` / ``fp16`` / ``bf16``.
         device: ``auto`` / ``cpu`` / ``cuda[:i]``.
-        **options: passed to the backend class (e.g. ``export_dir``, ``cache_dir``, ``token_bucket``,
-            ``compile``, ``num_threads``).
+        **options: passed to the backend class (e.g. ``export_dir``, ``cache_dir``,
+            ``token_bucket``, ``compile``, ``num_threads``).
 
     Raises:
-        BackendError: unknown name or precision, or the backend cannot run here (the message says why).
+        BackendError: unknown name or precision, or the backend cannot run here (the message says
+            why).
     """
     backend = BACKEND_ALIASES.get(backend, backend)
     if backend not in BACKENDS:

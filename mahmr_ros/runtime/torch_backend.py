@@ -1,20 +1,22 @@
 """The torch backend: the stage modules run eagerly (or compiled) under autocast, on CPU or CUDA.
 
-Reduced precision runs under ``torch.autocast``: matmuls and convolutions in bf16/fp16 while LayerNorm,
-softmax and the sigmoid/threshold maths of SAT stay in float32 (autocast's own op lists), which keeps the
-token selection stable. The Linear/Conv weights are cast ONCE into a private copy of the network (the
-caller's float32 model is left untouched): plain autocast re-casts all ~220 M weights on every frame, about
-1.3 GB of memory traffic per frame. On CUDA, SDPA picks flash / memory-efficient attention by itself;
-``compile=True`` wraps the encoder and decoder stages in ``torch.compile`` (use it with a ``token_bucket`` so
-only a few shapes get compiled; not measured on the CPU with the current code). Reduced precision can move
-scale-map values across the SAT thresholds, so a bf16/fp16 frame may select slightly different tokens than
-fp32; the output heads (``FLOAT32_HEADS``) stay float32.
+Reduced precision runs under ``torch.autocast``: matmuls and convolutions in bf16/fp16 while
+LayerNorm, softmax and the sigmoid/threshold maths of SAT stay in float32 (autocast's own op
+lists), which keeps the token selection stable. The Linear/Conv weights are cast ONCE into a
+private copy of the network (the caller's float32 model is left untouched): plain autocast re-casts
+all ~220 M weights on every frame, about 1.3 GB of memory traffic per frame. On CUDA, SDPA picks
+flash / memory-efficient attention by itself; ``compile=True`` wraps the encoder and decoder stages
+in ``torch.compile`` (use it with a ``token_bucket`` so only a few shapes get compiled; not
+measured on the CPU with the current code). Reduced precision can move scale-map values across the
+SAT thresholds, so a bf16/fp16 frame may select slightly different tokens than fp32; the output
+heads (``FLOAT32_HEADS``) stay float32.
 
-CUDA only (written for the GPU check, ``benchmarks/gpu_check.py``; NOT yet executed on a GPU in this project):
-``cuda_graphs=True`` captures one CUDA graph per stage and input signature and replays it. The token axes
-are bucketed (``token_bucket`` 64, ``patch_bucket`` 16 by default) and masks are always passed, so a camera
-needs a handful of graphs; SAT's host-side selection still runs between the graphs. A CPU input on a CUDA
-backend is uploaded through a reused pinned buffer (asynchronous copy).
+CUDA only (written for the GPU check, ``benchmarks/gpu_check.py``; NOT yet executed on a GPU in
+this project): ``cuda_graphs=True`` captures one CUDA graph per stage and input signature and
+replays it. The token axes are bucketed (``token_bucket`` 64, ``patch_bucket`` 16 by default) and
+masks are always passed, so a camera needs a handful of graphs; SAT's host-side selection still
+runs between the graphs. A CPU input on a CUDA backend is uploaded through a reused pinned buffer
+(asynchronous copy).
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from mahmr_ros.runtime.stages import build_stages
 LOG = logging.getLogger(__name__)
 
 
-# Output heads that stay float32 under reduced precision: small MLPs (on the 50 queries, or the lvl1 cells
-# for the scale head) whose outputs are read directly. Rounded to bf16, pred_cam's scale carried ~0.4 % error,
-# i.e. about 1 cm of depth at 2 m, and the scale map moved across the SAT thresholds
-# (benchmarks/bench_network.py, full-size fov_kid). Their cost is negligible next to the encoder and decoder.
+# Output heads that stay float32 under reduced precision: small MLPs (on the 50 queries, or the
+# lvl1 cells for the scale head) whose outputs are read directly. Rounded to bf16, pred_cam's scale
+# carried ~0.4 % error, i.e. about 1 cm of depth at 2 m, and the scale map moved across the SAT
+# thresholds (benchmarks/bench_network.py, full-size fov_kid). Their cost is negligible next to the
+# encoder and decoder.
 FLOAT32_HEADS = (
     "scale_head",
     "fov_head",
@@ -60,8 +63,9 @@ class Float32Head(nn.Module):
 
 
 def cast_weights(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """A copy of ``model`` whose Linear and Conv weights are ``dtype`` (norms and embeddings stay float32),
-    except the output heads of ``FLOAT32_HEADS``, which run in float32 (``Float32Head``)."""
+    """A copy of ``model`` whose Linear and Conv weights are ``dtype`` (norms and embeddings stay
+    float32), except the output heads of ``FLOAT32_HEADS``, which run in float32
+    (``Float32Head``)."""
     model = copy.deepcopy(model)
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
@@ -86,8 +90,8 @@ def graph_key(inputs: tuple[Tensor | None, ...]) -> tuple:
 class CudaGraphStage:
     """Replays one captured CUDA graph per input signature of a stage module (CUDA only).
 
-    Inputs are copied into the graph's static buffers and the outputs cloned out of them, so callers may keep
-    results across calls. All graphs of a runner share one memory pool.
+    Inputs are copied into the graph's static buffers and the outputs cloned out of them, so
+    callers may keep results across calls. All graphs of a runner share one memory pool.
 
     Args:
         module: the stage module (weights already in their final dtype, on the device).
@@ -143,7 +147,8 @@ class TorchStageRunner:
         device: torch device.
         precision: ``fp32`` / ``bf16`` / ``fp16`` (fp16 only on CUDA).
         compile: ``torch.compile`` the encoder and decoder stages.
-        cuda_graphs: capture and replay every stage as CUDA graphs (CUDA only; masks always passed).
+        cuda_graphs: capture and replay every stage as CUDA graphs (CUDA only; masks always
+            passed).
     """
 
     requires_masks = False
@@ -208,8 +213,8 @@ class TorchBackend:
         cuda_graphs: replay the stages as CUDA graphs (CUDA only).
         token_bucket: pad the token axis to a multiple of this (default 1; 64 with ``compile`` or
             ``cuda_graphs``, so that compiled kernels and graphs are reused across frames).
-        patch_bucket: same for the number of high-resolution cells (default 1; 16 with ``compile`` or
-            ``cuda_graphs``).
+        patch_bucket: same for the number of high-resolution cells (default 1; 16 with ``compile``
+            or ``cuda_graphs``).
         num_threads: torch intra-op threads (None keeps torch's setting).
     """
 
@@ -255,7 +260,8 @@ class TorchBackend:
         return self.network.timings_ms
 
     def upload(self, images: Tensor) -> Tensor:
-        """``images`` on the backend's device; a CPU tensor goes to CUDA through a reused pinned buffer.
+        """``images`` on the backend's device; a CPU tensor goes to CUDA through a reused pinned
+        buffer.
 
         On the CPU, or for a tensor already on the device, this returns ``images`` itself.
         """

@@ -1,12 +1,14 @@
-"""Static check that an ONNX graph is something the TensorRT ONNX parser accepts (no TensorRT needed).
+"""Static check that an ONNX graph is something the TensorRT ONNX parser accepts (no TensorRT
+needed).
 
-TensorRT cannot be installed in this project's environments (see ``shared/spec/environment.md``), so the
-graphs handed to the TensorRT backend are verified here instead: operator support, the parser's
-"must be an initializer" restrictions, tensor types, and shapes that are either static or bounded by an
-optimization profile. The operator list is the parser's support matrix (onnx-tensorrt ``docs/operators.md``,
-TensorRT 8.4 table) plus ``LayerNormalization`` (parsed natively since TensorRT 8.6); it is deliberately
-conservative: ops TensorRT 10 added later (Mod, Reciprocal, NonZero ...) are treated as unsupported, so a
-graph that passes here also parses on older TensorRT releases.
+TensorRT cannot be installed in this project's environments (see ``shared/spec/environment.md``),
+so the graphs handed to the TensorRT backend are verified here instead: operator support, the
+parser's "must be an initializer" restrictions, tensor types, and shapes that are either static or
+bounded by an optimization profile. The operator list is the parser's support matrix (onnx-tensorrt
+``docs/operators.md``, TensorRT 8.4 table) plus ``LayerNormalization`` (parsed natively since
+TensorRT 8.6); it is deliberately conservative: ops TensorRT 10 added later (Mod, Reciprocal,
+NonZero ...) are treated as unsupported, so a graph that passes here also parses on older TensorRT
+releases.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ TRT_SUPPORTED_OPS = frozenset(
     """.split()
 )
 
-# (op, input index) that the parser requires to be a constant (initializer or Constant node output).
+# (op, input index) that the parser requires to be a constant (initializer or Constant node
+# output).
 CONSTANT_INPUTS = {
     ("Conv", 1): "weights W",
     ("ConvTranspose", 1): "weights W",
@@ -86,8 +89,8 @@ def check_tensorrt_compatible(
 
     Args:
         model: the loaded ONNX model.
-        dynamic_dims: graph input name -> {axis: symbol} of the axes an optimization profile bounds; every
-            other input axis must be static. None skips the input-shape check.
+        dynamic_dims: graph input name -> {axis: symbol} of the axes an optimization profile
+            bounds; every other input axis must be static. None skips the input-shape check.
 
     Returns:
         The report; ``problems`` names each op, node and input at fault.
@@ -142,7 +145,7 @@ def check_tensorrt_compatible(
                 if axis not in allowed:
                     symbol = dim.dim_param or "?"
                     report.problems.append(
-                        f"input {value.name!r} axis {axis} ({symbol}) is dynamic but no optimization profile "
-                        "bounds it"
+                        f"input {value.name!r} axis {axis} ({symbol}) is dynamic but no "
+                        "optimization profile bounds it"
                     )
     return report

@@ -40,7 +40,8 @@ def test_rotation_matrices_and_axis_angle_agree(kid_body):
 
 
 def test_global_half_turn_about_x_maps_canonical_to_camera_axes(kid_body):
-    """A standing person in the camera frame has global orient ~ pi about x (spec §8 #15): head up = -y."""
+    """A standing person in the camera frame has global orient ~ pi about x (spec §8 #15): head up
+    = -y."""
     pose = torch.zeros(1, 72)
     pose[0, 0] = math.pi
     verts, joints = kid_body.forward(pose, torch.zeros(1, 11))

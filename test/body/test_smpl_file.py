@@ -18,7 +18,8 @@ from mahmr_ros.body import (
 
 
 class _FakeCh:
-    """Pickles like chumpy's ``Ch``: state = __dict__ with the value in ``x`` (plus chumpy bookkeeping)."""
+    """Pickles like chumpy's ``Ch``: state = __dict__ with the value in ``x`` (plus chumpy
+    bookkeeping)."""
 
     def __init__(self, x):
         self.x = x
@@ -37,7 +38,8 @@ class _FakeAdd(_FakeCh):
 
 
 def _official_like_pickle(path, num_vertices=700, derived=False):
-    """Write a pickle laid out like the official chumpy SMPL file: Ch shapedirs, sparse J_regressor."""
+    """Write a pickle laid out like the official chumpy SMPL file: Ch shapedirs, sparse
+    J_regressor."""
     arrays = synthetic_smpl_arrays(num_vertices)
     arrays.pop("kid_template")
     arrays.pop("description")

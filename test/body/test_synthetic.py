@@ -25,7 +25,8 @@ def test_structure_is_a_valid_closed_rigged_smpl_format_body(num_vertices):
     assert abs(height - 1.70) < 0.01 and abs(kid_height - 1.10) < 0.02
     assert bool(a["synthetic"]) and "SYNTHETIC" in str(a["description"])
     joints = a["J_regressor"] @ a["v_template"]
-    # Head above the neck above the pelvis above the knees (y up); left hip (1) at +x (body's left).
+    # Head above the neck above the pelvis above the knees (y up); left hip (1) at +x (body's
+    # left).
     assert (
         joints[15, 1] > joints[12, 1] > joints[0, 1] > joints[4, 1]
         and joints[1, 0] > 0 > joints[2, 0]

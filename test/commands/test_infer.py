@@ -1,4 +1,5 @@
-"""``python -m mahmr_ros.cli infer`` on a tiny random-weights checkpoint and the synthetic SMPL body."""
+"""``python -m mahmr_ros.cli infer`` on a tiny random-weights checkpoint and the synthetic SMPL
+body."""
 
 import json
 
@@ -33,8 +34,8 @@ def assets(tmp_path_factory):
 def _args(root, smpl, *extra):
     return [
         "infer", str(root / "images"), "--weights", str(root / "tiny.bin"), "--smpl", str(smpl),
-        "--kid-template", str(root / "kid.npy"), "--config", json.dumps(TINY_OVERRIDES), "--device", "cpu",
-        "--backend", "eager", *extra,
+        "--kid-template", str(root / "kid.npy"), "--config", json.dumps(TINY_OVERRIDES),
+        "--device", "cpu", "--backend", "eager", *extra,
     ]  # fmt: skip
 
 

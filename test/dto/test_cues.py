@@ -1,4 +1,5 @@
-"""Cue statistics on known planes: ownership, IQR, row-demeaned fit, bottom variant, removal rules, guards."""
+"""Cue statistics on known planes: ownership, IQR, row-demeaned fit, bottom variant, removal rules,
+guards."""
 
 import numpy as np
 import pytest
@@ -58,7 +59,8 @@ def test_tilted_plane_slope_is_depth_ratio_and_corr_one():
 
 
 def test_bottom_variant_uses_the_lowest_rows():
-    # Plane tilted in y (z grows downwards in the image): the bottom rows are farther than the mean.
+    # Plane tilted in y (z grows downwards in the image): the bottom rows are farther than the
+    # mean.
     verts, faces = grid(30, 0.4, 0.5, 3.0)
     verts[:, 2] += 0.4 * verts[:, 1]
     v = np.mgrid[0 : HW[0], 0 : HW[1]][0].astype(np.float64)
@@ -92,7 +94,8 @@ def test_occlusion_and_masks_decide_ownership():
     assert cues.n_pixels[0] > cues.n_pixels[1] > 0
     assert cues.z[0] == pytest.approx(2.0, abs=1e-4) and cues.z[1] == pytest.approx(4.0, abs=1e-4)
     assert cues.n_visible[1] < 400  # half hidden behind the front plane
-    # With masks, a mesh may only own pixels of its own mask: an empty front mask gives all to the back one.
+    # With masks, a mesh may only own pixels of its own mask: an empty front mask gives all to the
+    # back one.
     masks = np.zeros((2,) + HW, bool)
     masks[1] = True
     gated = extract_cues(
@@ -120,7 +123,8 @@ def test_removal_rules_and_splat_path():
 
 
 def test_one_pixel_per_row_is_a_guarded_degenerate_fit():
-    # A thin vertical sliver: every row has one pixel, so row-demeaning leaves all zeros (spec §11.12).
+    # A thin vertical sliver: every row has one pixel, so row-demeaning leaves all zeros (spec
+    # §11.12).
     verts, faces = grid(10, 0.006, 0.5, 3.0, x0=0.0075)  # covers pixel column 80 only
     cues = extract_cues(
         verts[None], K, plane_depth(3.0), faces=faces, max_side=None, min_area_fraction=1e-4
@@ -171,7 +175,8 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_empty_inlier_set_removes_the_person():
-    """Spec §11.12: no pixel within 0.10 m of the row fit (cue uncorrelated with the rendered depth)."""
+    """Spec §11.12: no pixel within 0.10 m of the row fit (cue uncorrelated with the rendered
+    depth)."""
     import torch
 
     from mahmr_ros.dto.cues import _person_stats

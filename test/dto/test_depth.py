@@ -1,4 +1,5 @@
-"""Depth sources: metric 16UC1 / 32FC1 conversion, disparity -> cue, and an ONNX relative-depth model."""
+"""Depth sources: metric 16UC1 / 32FC1 conversion, disparity -> cue, and an ONNX relative-depth
+model."""
 
 import numpy as np
 import onnx
@@ -56,7 +57,8 @@ def test_disparity_to_cue_replaces_zeros_with_min_positive():
 
 
 def tiny_depth_model(path, fixed_hw=None):
-    """An ONNX 'depth network': disparity = mean over RGB channels of the normalised input + 3, (1, h, w)."""
+    """An ONNX 'depth network': disparity = mean over RGB channels of the normalised input + 3, (1,
+    h, w)."""
     h, w = fixed_hw if fixed_hw else ("h", "w")
     x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])
     y = helper.make_tensor_value_info("disparity", TensorProto.FLOAT, [1, h, w])

@@ -1,5 +1,5 @@
-"""DTO-Lite filters against closed forms: inverse-variance fusion, random-walk prediction, the (alpha, beta)
-prior."""
+"""DTO-Lite filters against closed forms: inverse-variance fusion, random-walk prediction, the
+(alpha, beta) prior."""
 
 import numpy as np
 import pytest

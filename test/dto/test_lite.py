@@ -1,4 +1,5 @@
-"""DTO-Lite: soft objective limits, cues, metric / relative / prior modes, per-track smoothing, guards."""
+"""DTO-Lite: soft objective limits, cues, metric / relative / prior modes, per-track smoothing,
+guards."""
 
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ def depth_err(humans, scene):
 
 
 def test_infinite_lambda_is_exactly_dto():
-    """Spec §12 (iv): with lambda -> inf the soft objective's solver equals the reference solver."""
+    """Spec §12 (iv): with lambda -> inf the soft objective's solver equals the reference
+    solver."""
     rng = np.random.default_rng(3)
     n = 6
     d, z = rng.uniform(1, 6, n), rng.uniform(2, 9, n)
@@ -122,7 +124,8 @@ def test_track_smoothing_and_occlusion(scene):
     ):  # per-frame noisy estimates of person 0 (different scale errors each frame)
         e = rng.uniform(0.8, 1.2)
         est = scene.estimates[0].replace(vertices=e * truth.vertices, joints=e * truth.joints,
-                                         pelvis=e * truth.pelvis, height_m=e * truth.height_m)  # fmt: skip
+                                         pelvis=e * truth.pelvis,
+                                         height_m=e * truth.height_m)  # fmt: skip
         depth = scene.depth_m * rng.normal(
             1.0, 0.03
         )  # per-frame sensor bias: the filter averages it

@@ -1,4 +1,5 @@
-"""DTO-Lite per-frame solve: the soft scale against a numerical minimiser, guards, the relative map."""
+"""DTO-Lite per-frame solve: the soft scale against a numerical minimiser, guards, the relative
+map."""
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ from mahmr_ros.dto.lite_solve import solve_scales
 
 def _cues(d, z, sem, removed=None) -> LiteCues:
     n = len(d)
-    return LiteCues(np.asarray(d, float), np.asarray(z, float), np.asarray(sem, float), np.full(n, 100),
-                    np.full(n, 500), removed or [None] * n)  # fmt: skip
+    return LiteCues(np.asarray(d, float), np.asarray(z, float), np.asarray(sem, float),
+                    np.full(n, 100), np.full(n, 500), removed or [None] * n)  # fmt: skip
 
 
 def test_metric_scale_minimises_the_soft_objective():

@@ -1,4 +1,5 @@
-"""Whole-frame refine on synthetic crowds (metric, relative, prior-only), identity, guards and bad input."""
+"""Whole-frame refine on synthetic crowds (metric, relative, prior-only), identity, guards and bad
+input."""
 
 import numpy as np
 import pytest
@@ -106,7 +107,8 @@ def test_prior_only_mode_uses_the_class_prior(scenes):
     out = refine(s.estimates, s.K, None, priors=s.classes)
     assert np.median(depth_errors(out, s)) < np.median(depth_errors(s.estimates, s))
     assert all(o.extras["dto"]["mode"] == "prior" for o in out)
-    # Without any attribute (no-gender mode, mu = own height) the prior carries no metric information.
+    # Without any attribute (no-gender mode, mu = own height) the prior carries no metric
+    # information.
     unchanged = refine(s.estimates, s.K, None)
     assert all(o.dto_scale == pytest.approx(1.0) for o in unchanged)
     # A known metric height (registered user) wins over the class prior.
@@ -128,7 +130,8 @@ def test_any_mesh_without_faces_and_identity(scenes):
 
 def test_guards_and_removal(scenes):
     s = scenes[1]
-    # Default (reference) removal rule at this small resolution removes far people: unchanged, or dropped.
+    # Default (reference) removal rule at this small resolution removes far people: unchanged, or
+    # dropped.
     kept = refine(s.estimates, s.K, s.depth_m, "metric", masks=s.masks, faces=s.faces)
     removed = [o for o in kept if o.extras["dto"]["status"].startswith("removed")]
     assert removed and all(o.dto_scale == 1.0 for o in removed) and len(kept) == len(s.estimates)
@@ -158,7 +161,8 @@ def test_guards_and_removal(scenes):
         out = refine(no_h, s.K, depth, config=RELAXED, faces=s.faces)
         assert out[0].extras["dto"]["status"] == "removed:no_height" and out[0].dto_scale == 1.0
         assert out[1].extras["dto"]["status"] == "refined"
-    # Depth from something behind the people (e.g. misregistered): implied heights > 2.1 m are not applied.
+    # Depth from something behind the people (e.g. misregistered): implied heights > 2.1 m are not
+    # applied.
     far = s.depth_m * 1.8
     out = refine(s.estimates, s.K, far, "metric", config=RELAXED, faces=s.faces)
     outliers = [o for o in out if o.extras["dto"]["status"] == "outlier"]
@@ -193,8 +197,8 @@ def _person(tz: float, height: float = 1.715):
     from mahmr_ros.types import HumanEstimate
 
     p = np.array([[0.0, 0.0, tz]])
-    return HumanEstimate(0.9, [0, 0, 1, 1], np.tile(np.eye(3), (24, 1, 1)), np.zeros(11), p[0], p, p,
-                         (500, 500), (320, 240), height, False, age_class=5)  # fmt: skip
+    return HumanEstimate(0.9, [0, 0, 1, 1], np.tile(np.eye(3), (24, 1, 1)), np.zeros(11), p[0], p,
+                         p, (500, 500), (320, 240), height, False, age_class=5)  # fmt: skip
 
 
 def test_ordering_constraint_keeps_far_group_behind_near_group():
@@ -206,7 +210,8 @@ def test_ordering_constraint_keeps_far_group_behind_near_group():
         _person(tz) for tz in (3, 4, 5, 12, 13, 14)
     ]  # 2 f / (t_z min(H, W)) < 1/4: the last 3 are far
     d = np.array([3.0, 4.0, 5.0, 6.0, 9.0, 12.0])
-    # Near: Z = d; far: Z = d - 1.5 fits exactly, which would put the nearest far person at 4.5 m < 5 m.
+    # Near: Z = d; far: Z = d - 1.5 fits exactly, which would put the nearest far person at 4.5 m <
+    # 5 m.
     z = np.array([3.0, 4.0, 5.0, 4.5, 7.5, 10.5])
     cues = Cues.empty(6)
     cues.d, cues.z, cues.d_bot, cues.z_bot = d, z, d.copy(), z.copy()
@@ -253,7 +258,8 @@ def test_metric_dto_on_realistic_rgbd(scenes):
 
 
 def test_faces_in_extras_are_a_deprecated_fallback(scenes):
-    """``extras`` is informational now; faces left there by old callers still work, with a warning."""
+    """``extras`` is informational now; faces left there by old callers still work, with a
+    warning."""
     s = scenes[0]
     legacy = [h.replace(extras={**h.extras, "faces": s.faces}) for h in s.estimates]
     with pytest.warns(DeprecationWarning, match="faces="):

@@ -69,7 +69,8 @@ def test_bad_arrays_raise():
 
 
 def test_matches_smpl_body_heights_and_pelvis(tmp_path):
-    """The shape model built from an SMPLBody agrees with the body's own height and rest pelvis (smplx)."""
+    """The shape model built from an SMPLBody agrees with the body's own height and rest pelvis
+    (smplx)."""
     from mahmr_ros.body import SMPLBody
     from mahmr_ros.body.synthetic import make_synthetic_smpl
 

@@ -1,4 +1,5 @@
-"""solve_group vs brute-force minimisation of E(alpha, beta), and hand-worked branch cases (spec dto §12)."""
+"""solve_group vs brute-force minimisation of E(alpha, beta), and hand-worked branch cases (spec
+dto §12)."""
 
 import numpy as np
 import pytest
@@ -132,7 +133,8 @@ def test_lone_person_and_degenerate_group_are_skipped_or_forced():
 
 
 def test_outlier_with_two_people_left_skips_group():
-    # Forced to alpha_min, two people: the 4 m "person" stays an outlier and cannot be dropped (<= 2 active).
+    # Forced to alpha_min, two people: the 4 m "person" stays an outlier and cannot be dropped (<=
+    # 2 active).
     d, z, h = np.array([2.0, 4.0]), np.array([3.0, 6.0]), np.array([1.7, 4.0])
     alpha, beta, info = solve_group(
         d, z, h, [1.7] * 2, [0.1] * 2, [0] * 2, [0] * 2, [0] * 2, alpha_min_default=5.0

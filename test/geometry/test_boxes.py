@@ -1,4 +1,5 @@
-"""Box IoU / GIoU / cxcywh on hand-drawn boxes: overlap, none, touching, containment, degenerate."""
+"""Box IoU / GIoU / cxcywh on hand-drawn boxes: overlap, none, touching, containment,
+degenerate."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""``project``: hand-picked points, the K-matrix product as reference, camera batches, dtypes, errors."""
+"""``project``: hand-picked points, the K-matrix product as reference, camera batches, dtypes,
+errors."""
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ K = np.array([[100.0, 0.0, 50.0], [0.0, 200.0, 40.0], [0.0, 0.0, 1.0]])
 
 
 def test_hand_picked_points():
-    # (0.5, -0.2, 2): x/z = 0.25 -> u = 100 * 0.25 + 50 = 75; y/z = -0.1 -> v = 200 * -0.1 + 40 = 20.
+    # (0.5, -0.2, 2): x/z = 0.25 -> u = 100 * 0.25 + 50 = 75; y/z = -0.1 -> v = 200 * -0.1 + 40
+    # = 20.
     np.testing.assert_allclose(project([0.5, -0.2, 2.0], K), [75.0, 20.0])
     # On the optical axis: the principal point, at any depth.
     np.testing.assert_allclose(project([[0, 0, 1.0], [0, 0, 7.0]], K), [[50, 40], [50, 40]])
@@ -77,7 +79,8 @@ def test_bad_shapes_are_clear_errors():
 
 
 def test_unproject_hand_picked_and_inverts_project():
-    # Pixel (75, 20) at depth 2 is the hand-picked point above; the principal point is the optical axis.
+    # Pixel (75, 20) at depth 2 is the hand-picked point above; the principal point is the optical
+    # axis.
     np.testing.assert_allclose(unproject([75.0, 20.0], K, depth_m=2.0), [0.5, -0.2, 2.0])
     np.testing.assert_allclose(
         unproject([[50.0, 40.0]], K), [[0.0, 0.0, 1.0]]

@@ -1,4 +1,5 @@
-"""Rotations (roma for tensors, scipy for arrays) against hand-worked matrices and the other library."""
+"""Rotations (roma for tensors, scipy for arrays) against hand-worked matrices and the other
+library."""
 
 import math
 
@@ -22,7 +23,8 @@ FLIP_X = np.diag([1.0, -1, -1])  # a standing person's global orient (spec mahmr
 
 
 def _gram_schmidt_reference(rot6d: np.ndarray) -> np.ndarray:
-    """Spec §1.7 written out in numpy: columns a1 = (0, 2, 4), a2 = (1, 3, 5); R = [b1 b2 b1 x b2]."""
+    """Spec §1.7 written out in numpy: columns a1 = (0, 2, 4), a2 = (1, 3, 5); R = [b1 b2 b1 x
+    b2]."""
     a1, a2 = rot6d[..., 0::2], rot6d[..., 1::2]
     b1 = a1 / np.linalg.norm(a1, axis=-1, keepdims=True)
     b2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
@@ -32,11 +34,13 @@ def _gram_schmidt_reference(rot6d: np.ndarray) -> np.ndarray:
 
 def test_rot6d_official_layout_on_hand_built_vectors():
     assert torch.equal(rot6d_to_rotmat(torch.tensor([1.0, 0, 0, 1, 0, 0])), torch.eye(3))
-    # Row-major 3x2: a1 = elements (0, 2, 4) = (0, 1, 0), a2 = (1, 3, 5) = (-1, 0, 0) -> R = [a1 a2 a1 x a2].
+    # Row-major 3x2: a1 = elements (0, 2, 4) = (0, 1, 0), a2 = (1, 3, 5) = (-1, 0, 0) -> R = [a1 a2
+    # a1 x a2].
     rz90 = torch.tensor(RZ90, dtype=torch.float32)
     assert torch.allclose(rot6d_to_rotmat(torch.tensor([0.0, -1, 1, 0, 0, 0])), rz90)
-    # The column-major reading of the same numbers, (0, -1, 1) and (0, 0, 0), would not even be a rotation.
-    # Unnormalised, non-orthogonal: a1 = (0, 3, 0) -> (0, 1, 0); a2 = (-2, 0.5, 0) minus its a1 part -> -x.
+    # The column-major reading of the same numbers, (0, -1, 1) and (0, 0, 0), would not even be a
+    # rotation. Unnormalised, non-orthogonal: a1 = (0, 3, 0) -> (0, 1, 0); a2 = (-2, 0.5, 0) minus
+    # its a1 part -> -x.
     assert torch.allclose(rot6d_to_rotmat(torch.tensor([0.0, -2, 3, 0.5, 0, 0])), rz90)
 
 
@@ -100,7 +104,8 @@ def test_quaternion_hand_worked_sign_and_round_trip(kind):
     back = (lambda x: np.asarray(x)) if kind == "numpy" else (lambda x: x.numpy())
     h = math.sqrt(0.5)
     np.testing.assert_allclose(back(rotmat_to_quat_xyzw(wrap(RZ90))), [0, 0, h, h], atol=1e-12)
-    # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5; x = (R21 - R12) / 4w = 0.5, y = 0.5, z = -0.5.
+    # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5; x = (R21 - R12) / 4w = 0.5, y = 0.5, z
+    # = -0.5.
     R = np.array([[0.0, 1, 0], [0, 0, -1], [-1, 0, 0]])
     np.testing.assert_allclose(
         back(rotmat_to_quat_xyzw(wrap(R))), [0.5, 0.5, -0.5, 0.5], atol=1e-12

@@ -34,7 +34,8 @@ def test_official_key_sets_load_strictly_and_are_detected(official_keys, config)
 
 @pytest.mark.slow
 def test_full_size_fov_kid_seeded_checkpoint_loads_values(make_state_dict):
-    """Full-size state_dict with exactly the official keys, shapes and dtypes (float64 mean_*), seeded."""
+    """Full-size state_dict with exactly the official keys, shapes and dtypes (float64 mean_*),
+    seeded."""
     sd = make_state_dict("fov_kid", seed=3)
     model = build_model("fov_kid")
     report = load_checkpoint(
@@ -152,7 +153,8 @@ def test_missing_or_bad_file_errors(tmp_path, tiny_model):
 def test_safetensors_file_loads_and_a_corrupt_one_is_named(tiny_sd, tmp_path):
     from safetensors.torch import save_file
 
-    # safetensors refuses shared storage: the bbox_embed aliases are stored once (as a de-duplicated file).
+    # safetensors refuses shared storage: the bbox_embed aliases are stored once (as a
+    # de-duplicated file).
     sd = {
         k: v.contiguous()
         for k, v in tiny_sd.items()

@@ -57,8 +57,8 @@ def test_build_model_is_eval_float32(tiny_model):
 
 
 def test_network_size_check_names_the_rule():
-    """One rule for the network input (model, staged runner, export): sides multiples of 4 x patch_size and
-    the long side <= input_size (TINY: 224 px, patch 14 -> 56)."""
+    """One rule for the network input (model, staged runner, export): sides multiples of 4 x
+    patch_size and the long side <= input_size (TINY: 224 px, patch 14 -> 56)."""
     cfg = resolve_config({"preset": "fov_kid", **TINY_OVERRIDES})
     cfg.check_network_hw((168, 224))  # fine: no error
     with pytest.raises(

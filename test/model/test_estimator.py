@@ -1,4 +1,5 @@
-"""MahmrEstimator end to end: a tiny random-weights checkpoint written to tmp + the synthetic SMPL body."""
+"""MahmrEstimator end to end: a tiny random-weights checkpoint written to tmp + the synthetic SMPL
+body."""
 
 import math
 
@@ -55,7 +56,8 @@ def test_end_to_end_with_the_fov_camera(estimator, image):
     h = est.humans[0]
     assert h.vertices.shape == (6890, 3) and h.joints.shape == (45, 3) and h.betas.shape == (11,)
     assert h.rotmats.shape == (24, 3, 3) and np.all(np.isfinite(h.vertices)) and h.transl[2] > 0
-    # K from the FoV head in original pixels: f = H / (2 tan(fov / 2)) (resized h' = 149 of 200 * 224/300).
+    # K from the FoV head in original pixels: f = H / (2 tan(fov / 2)) (resized h' = 149 of 200 *
+    # 224/300).
     r = 224 / 300
     f = int(200 * r) / r / (2 * math.tan(h.extras["fov_rad"] / 2))
     assert np.allclose(
@@ -114,8 +116,8 @@ def test_configuration_errors_name_what_is_wrong(files, tmp_path):
 
 
 def test_without_kid_template_the_kid_blend_is_reported_not_applied(files, image, caplog):
-    est = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager", weights=files["weights"],
-                         smpl_path=files["smpl_path"])  # fmt: skip
+    est = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager",
+                         weights=files["weights"], smpl_path=files["smpl_path"])  # fmt: skip
     assert "no kid_template_path" in caplog.text
     h = est.estimate(image, None).humans[0]
     assert h.betas.shape == (11,) and h.extras["kid_blend"] == h.betas[10]
@@ -141,7 +143,8 @@ def test_eager_is_the_runtime_torch_backend_at_fp32(estimator):
 
 
 def test_smpl_files_are_checked_against_the_checkpoints_embedded_body(files, tmp_path, caplog):
-    """A checkpoint's human_model.* data (never used) flags a user SMPL file that differs from it."""
+    """A checkpoint's human_model.* data (never used) flags a user SMPL file that differs from
+    it."""
     sd = torch.load(files["weights"], weights_only=True)
     smpl = np.load(files["smpl_path"])
     layer = MahmrEstimator(
@@ -161,7 +164,8 @@ def test_smpl_files_are_checked_against_the_checkpoints_embedded_body(files, tmp
 
 @pytest.mark.slow
 def test_full_size_seeded_official_checkpoint_end_to_end(make_state_dict, files, tmp_path):
-    """Image in, HumanEstimates out, overlay written, with a seeded full-size fov_kid file (official keys)."""
+    """Image in, HumanEstimates out, overlay written, with a seeded full-size fov_kid file
+    (official keys)."""
     from mahmr_ros.viz import render_overlay
 
     sd = make_state_dict("fov_kid", seed=1)
@@ -185,7 +189,8 @@ def test_full_size_seeded_official_checkpoint_end_to_end(make_state_dict, files,
 
 
 def test_pipeline_dto_gets_the_smpl_shape_space(model_section, image):
-    """With an SMPL estimator, DTO updates shape coefficients (its shape model is the estimator's body)."""
+    """With an SMPL estimator, DTO updates shape coefficients (its shape model is the estimator's
+    body)."""
     pipe = Pipeline.from_config(
         {"estimator": "mahmr", "model": model_section, "dto": {"mode": "prior_only"}}
     )

@@ -21,7 +21,8 @@ def body(tmp_path_factory):
 
 
 def _raw(body, confs, kid=(0.0, 0.0, 0.0)):
-    """Network outputs for a 448 x 224 image at input_size 224 (r = 0.5, resized 224 x 112, f = 100 px)."""
+    """Network outputs for a 448 x 224 image at input_size 224 (r = 0.5, resized 224 x 112, f = 100
+    px)."""
     Q = len(confs)
     f, h, w = 100.0, 112.0, 224.0
     rot = torch.eye(3).repeat(Q, 24, 1, 1)
@@ -68,7 +69,8 @@ def test_threshold_is_strict_and_sorts_by_confidence(body):
 def test_original_pixel_camera_and_boxes_hand_checked(body):
     humans = postprocess(_raw(body, [0.9, 0.8, 0.7]), _meta(), body=body)[0]
     h = humans[0]
-    # f = 100 px in the 0.5x resized image -> 200 px; pp (112, 56) continuous -> (223.5, 111.5) px centres.
+    # f = 100 px in the 0.5x resized image -> 200 px; pp (112, 56) continuous -> (223.5, 111.5) px
+    # centres.
     assert np.allclose(h.focal, [200, 200]) and np.allclose(h.principal_point, [223.5, 111.5])
     assert h.vertices.shape == (6890, 3) and h.joints.shape == (45, 3) and h.betas.shape == (11,)
     assert np.allclose(h.transl, [-0.3, 0.2, 6.0]) and np.isclose(h.height_m, 1.70, atol=2e-3)
@@ -77,8 +79,8 @@ def test_original_pixel_camera_and_boxes_hand_checked(body):
     ) in humans:  # joints projected with the returned K land on the returned box (bounding it)
         uv = project(person.joints, person.K)
         x1, y1, x2, y2 = person.bbox_xyxy
-        assert np.allclose([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()], [x1, y1, x2, y2],
-                           atol=1e-3)  # fmt: skip
+        assert np.allclose([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()],
+                           [x1, y1, x2, y2], atol=1e-3)  # fmt: skip
         assert np.allclose(person.keypoints_2d, uv, atol=1e-3)
     # Axis-angle pose: global orient diag(1, -1, -1) is a half turn about x.
     assert np.allclose(np.abs(h.pose[:3]), [math.pi, 0, 0], atol=1e-5)

@@ -1,4 +1,5 @@
-"""Starting points: the upright default mean pose, smpl_mean_params.npz loading and the DINOv2 conversion."""
+"""Starting points: the upright default mean pose, smpl_mean_params.npz loading and the DINOv2
+conversion."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ TINY = {
 
 def test_default_mean_pose_is_upright_and_camera_facing_never_the_identity_root():
     R = rot6d_to_rotmat(upright_mean_pose().reshape(24, 6))
-    # pi about x: the body's up (+y in SMPL) points to -y (up in the OpenCV camera), its front (+z) to -z.
+    # pi about x: the body's up (+y in SMPL) points to -y (up in the OpenCV camera), its front (+z)
+    # to -z.
     torch.testing.assert_close(R[0], torch.diag(torch.tensor([1.0, -1.0, -1.0])))
     torch.testing.assert_close(R[1:], torch.eye(3).expand(23, 3, 3))
     torch.manual_seed(0)
@@ -34,7 +36,8 @@ def test_default_mean_pose_is_upright_and_camera_facing_never_the_identity_root(
 
 
 def _mean_params_file(path, seed=0):
-    """An smpl_mean_params.npz in the HMR/SPIN layout with known rotations (rot6d = first two columns)."""
+    """An smpl_mean_params.npz in the HMR/SPIN layout with known rotations (rot6d = first two
+    columns)."""
     gen = torch.Generator().manual_seed(seed)
     q = torch.nn.functional.normalize(torch.randn(24, 4, generator=gen), dim=-1)
     w, x, y, z = q.unbind(
@@ -42,7 +45,8 @@ def _mean_params_file(path, seed=0):
     )  # quaternion -> matrix, written out independently of the code under test
     R = torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
                      2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-                     2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)  # fmt: skip
+                     2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+                     -1)  # fmt: skip
     R = R.reshape(24, 3, 3)
     pose = R[..., :2].reshape(24, 6).numpy().reshape(-1)  # row-major 3x2
     shape = np.linspace(-0.5, 0.5, 10).astype(np.float64)
@@ -76,19 +80,21 @@ def test_smpl_mean_params_errors_name_the_file(tmp_path):
         read_smpl_mean_params(tmp_path / "noshape.npz")
 
 
-# ------------------------------------------------------------------------------------------------ DINOv2
+# ------------------------------------------------------------------------------------------ DINOv2
 def dinov2_state_dict(dim=64, depth=5, grid=37, seed=0, registers=0) -> dict[str, torch.Tensor]:
-    """A seeded state_dict in the published facebookresearch/dinov2 hub layout (ViT with `depth` blocks)."""
+    """A seeded state_dict in the published facebookresearch/dinov2 hub layout (ViT with `depth`
+    blocks)."""
     gen = torch.Generator().manual_seed(seed)
     r = lambda *shape: torch.randn(*shape, generator=gen)  # noqa: E731
-    sd = {"cls_token": r(1, 1, dim), "pos_embed": r(1, 1 + grid * grid, dim), "mask_token": r(1, dim),
-          "patch_embed.proj.weight": r(dim, 3, 14, 14), "patch_embed.proj.bias": r(dim),
-          "norm.weight": r(dim), "norm.bias": r(dim)}  # fmt: skip
+    sd = {"cls_token": r(1, 1, dim), "pos_embed": r(1, 1 + grid * grid, dim),
+          "mask_token": r(1, dim), "patch_embed.proj.weight": r(dim, 3, 14, 14),
+          "patch_embed.proj.bias": r(dim), "norm.weight": r(dim), "norm.bias": r(dim)}  # fmt: skip
     shapes = {"norm1.weight": (dim,), "norm1.bias": (dim,), "attn.qkv.weight": (3 * dim, dim),
-              "attn.qkv.bias": (3 * dim,), "attn.proj.weight": (dim, dim), "attn.proj.bias": (dim,),
-              "ls1.gamma": (dim,), "norm2.weight": (dim,), "norm2.bias": (dim,),
-              "mlp.fc1.weight": (4 * dim, dim), "mlp.fc1.bias": (4 * dim,), "mlp.fc2.weight": (dim, 4 * dim),
-              "mlp.fc2.bias": (dim,), "ls2.gamma": (dim,)}  # fmt: skip
+              "attn.qkv.bias": (3 * dim,), "attn.proj.weight": (dim, dim),
+              "attn.proj.bias": (dim,), "ls1.gamma": (dim,), "norm2.weight": (dim,),
+              "norm2.bias": (dim,), "mlp.fc1.weight": (4 * dim, dim), "mlp.fc1.bias": (4 * dim,),
+              "mlp.fc2.weight": (dim, 4 * dim), "mlp.fc2.bias": (dim,),
+              "ls2.gamma": (dim,)}  # fmt: skip
     assert set(shapes) == set(DINOV2_BLOCK_KEYS)
     for n in range(depth):
         for key, shape in shapes.items():
@@ -142,8 +148,9 @@ def test_dinov2_weights_land_where_the_spec_says(tmp_path):
 
 
 def _cubic_resize_1d(values: np.ndarray, out_size: int, scale: float) -> np.ndarray:
-    """Reference cubic convolution (Keys, A = -0.75, edge taps clamped), output pixel i sampled at the input
-    coordinate (i + 0.5) / scale - 0.5: what DINOv2 asks F.interpolate for with a scale factor."""
+    """Reference cubic convolution (Keys, A = -0.75, edge taps clamped), output pixel i sampled at
+    the input coordinate (i + 0.5) / scale - 0.5: what DINOv2 asks F.interpolate for with a scale
+    factor."""
     A = -0.75
 
     def w(x):
@@ -164,8 +171,8 @@ def _cubic_resize_1d(values: np.ndarray, out_size: int, scale: float) -> np.ndar
 
 
 def test_position_table_resize_uses_dinov2s_offset_sampling():
-    """Tables varying along x only and along y only, against a hand-written cubic convolution sampling at
-    the scale factor (F0 + 0.1) / M of DINOv2's interpolate_offset."""
+    """Tables varying along x only and along y only, against a hand-written cubic convolution
+    sampling at the scale factor (F0 + 0.1) / M of DINOv2's interpolate_offset."""
     M, F0, dim = 37, 16, 64
     gen = np.random.default_rng(0)
     fx, fy = gen.normal(size=M), gen.normal(size=M)

@@ -11,10 +11,11 @@ RZ90 = torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
 
 def test_rot6d_identity_and_hand_checked_rotation():
     assert torch.allclose(rot6d_to_rotmat(torch.tensor([1.0, 0, 0, 1, 0, 0])), torch.eye(3))
-    # Row-major 3x2: column a1 = elements (0, 2, 4) = (0, 1, 0), column a2 = (1, 3, 5) = (-1, 0, 0).
+    # Row-major 3x2: column a1 = elements (0, 2, 4) = (0, 1, 0), column a2 = (1, 3, 5) = (-1, 0,
+    # 0).
     assert torch.allclose(rot6d_to_rotmat(torch.tensor([0.0, -1, 1, 0, 0, 0])), RZ90)
-    # Unnormalised, non-orthogonal input: a1 = (0, 3, 0) -> b1 = (0, 1, 0); a2 = (-2, .5, 0) minus its b1
-    # part -> (-2, 0, 0) -> b2 = (-1, 0, 0): same matrix.
+    # Unnormalised, non-orthogonal input: a1 = (0, 3, 0) -> b1 = (0, 1, 0); a2 = (-2, .5, 0) minus
+    # its b1 part -> (-2, 0, 0) -> b2 = (-1, 0, 0): same matrix.
     assert torch.allclose(rot6d_to_rotmat(torch.tensor([0.0, -2, 3, 0.5, 0, 0])), RZ90)
 
 

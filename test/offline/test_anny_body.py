@@ -25,7 +25,8 @@ def test_fast_keypoints_match_the_full_model(anny_body):
 
 
 def test_reduced_chain_is_exact_at_grid_nodes(anny_body):
-    # the 11-bone chain reproduces Anny's 104-bone kinematics exactly where tables are not interpolated
+    # the 11-bone chain reproduces Anny's 104-bone kinematics exactly where tables are not
+    # interpolated
     rng = np.random.default_rng(1)
     aa = torch.as_tensor(rng.normal(0.0, 0.5, (3, len(FIT_BONES), 3)))
     age = torch.tensor([0.0, 1 / 3, 1.0], dtype=torch.float64)

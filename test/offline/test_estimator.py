@@ -1,4 +1,5 @@
-"""The offline estimator end to end on the bundled sample (BlazePose + Anny fit + placement, no DTO)."""
+"""The offline estimator end to end on the bundled sample (BlazePose + Anny fit + placement, no
+DTO)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def _check_bodies(est, info):
         uv_true = est.K_used @ np.array(truth["pelvis_cam"])
         assert np.linalg.norm(uv[:2] / uv[2] - uv_true[:2] / uv_true[2]) < 15.0  # px
         np.testing.assert_allclose(h.orientation @ h.orientation.T, np.eye(3), atol=1e-5)
-        # REP-155 body axes in the camera frame: everyone stands upright (z up = camera -y) and faces the
-        # camera within ~20 degrees (x forward = camera -z)
+        # REP-155 body axes in the camera frame: everyone stands upright (z up = camera -y) and
+        # faces the camera within ~20 degrees (x forward = camera -z)
         assert h.orientation[:, 2] @ [0.0, -1.0, 0.0] > 0.95
         assert h.orientation[:, 0] @ [0.0, 0.0, -1.0] > 0.85
         assert h.age_class is not None and h.pose.shape == (36,)
@@ -48,8 +49,8 @@ def _check_bodies(est, info):
 
 
 def test_sample_people_sized_on_the_floor_their_feet_share(estimator, sample):
-    """No camera height given: the floor estimated from the three people's feet sizes them; the child (1.16 m
-    next to 1.78 and 1.60 m adults) is recognised."""
+    """No camera height given: the floor estimated from the three people's feet sizes them; the
+    child (1.16 m next to 1.78 and 1.60 m adults) is recognised."""
     image, K, info = sample
     est = estimator.estimate(image, K)
     assert isinstance(est, Estimation) and not est.K_estimated
@@ -109,7 +110,8 @@ def test_video_mode_follows_last_boxes_and_rescans_when_lost(estimator, sample):
         for a, b in zip(_by_x(first.humans), _by_x(second.humans)):
             # another crop gives BlazePose slightly different landmarks: a few % of depth
             assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
-            # a followed person keeps the floor size of the full-search frame; the floor is not updated
+            # a followed person keeps the floor size of the full-search frame; the floor is not
+            # updated
             assert (
                 b.height_m == pytest.approx(a.height_m)
                 and b.extras["sized_by"] == a.extras["sized_by"]
@@ -202,7 +204,8 @@ def test_video_mode_fits_still_people_with_fewer_iterations(estimator, sample, m
 
 
 def test_real_public_domain_photo(estimator):
-    """matplotlib's grace_hopper.jpg (public domain, head and shoulders): one person, a human-sized body."""
+    """matplotlib's grace_hopper.jpg (public domain, head and shoulders): one person, a human-sized
+    body."""
     from pathlib import Path
 
     import cv2
@@ -215,16 +218,18 @@ def test_real_public_domain_photo(estimator):
     assert est.K_estimated and len(est.humans) == 1
     h = est.humans[0]
     assert 1.2 <= h.height_m <= 2.1
-    # the shoulders land near where BlazePose saw them (hips and legs are outside the frame). Measured:
-    # ~60 px off on a 350 px shoulder span: the close-up face (5 landmarks) pulls the placement, and Anny's
-    # head-to-shoulder proportions differ from this photo's
+    # the shoulders land near where BlazePose saw them (hips and legs are outside the frame).
+    # Measured:
+    # ~60 px off on a 350 px shoulder span: the close-up face (5 landmarks) pulls the placement,
+    # and Anny's head-to-shoulder proportions differ from this photo's
     shoulders_2d = h.keypoints_2d[6:8]
     reprojected = (est.K_used @ h.joints[6:8].T).T
     reprojected = reprojected[:, :2] / reprojected[:, 2:]
     span = np.linalg.norm(shoulders_2d[0] - shoulders_2d[1])
     assert np.linalg.norm(reprojected - shoulders_2d, axis=1).max() < 0.25 * span
     assert 0.2 < h.pelvis[2] < 3.0  # metres: a portrait distance under the assumed 60 degree FoV
-    # placed in front of the camera (it used to land at 0.25-0.6 m with the mesh partly behind it), upright
+    # placed in front of the camera (it used to land at 0.25-0.6 m with the mesh partly behind it),
+    # upright
     assert np.all(h.vertices[:, 2] > 0.0)
     trunk = h.joints[6:8].mean(0) - h.pelvis
     assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(trunk)
@@ -245,16 +250,17 @@ def test_person_with_too_few_landmarks_is_dropped(estimator, sample, monkeypatch
 
 @pytest.mark.parametrize("pitch_deg", [0.0, 10.0])
 def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_deg, monkeypatch):
-    """A synthetic render of two children and an adult: with the camera height (and pitch), sizes and depths
-    are metric.
+    """A synthetic render of two children and an adult: with the camera height (and pitch), sizes
+    and depths are metric.
 
     Without it, every child is fitted as a ~1.7 m adult ~50 % too far (measured in
     ``benchmarks/bench_offline.py``).
     """
     from mahmr_ros.offline.sample import CAMERA_HEIGHT_M, ScenePerson, render_sample
 
-    # NanoDet scores the rendered adult (level camera) 0.28, under the 0.3 chosen on real footage (it sees a
-    # synthetic body); the test is about sizing, so the detector threshold is lowered for it
+    # NanoDet scores the rendered adult (level camera) 0.28, under the 0.3 chosen on real footage
+    # (it sees a synthetic body); the test is about sizing, so the detector threshold is lowered
+    # for it
     monkeypatch.setattr(estimator.source.detector.nanodet, "score_threshold", 0.25)
 
     people = (
@@ -329,8 +335,9 @@ def _nearest(humans, K, pelvis_cam):
 
 @pytest.mark.parametrize("with_K", [True, False])
 def test_person_cut_at_mid_thigh_stands_at_the_right_depth(estimator, with_K):
-    """A render cut at mid-thigh by the image's bottom edge: legs straight down (no crouch to fit inside the
-    frame), pelvis depth within 10 % (the render's 60 degree FoV is also the assumed one)."""
+    """A render cut at mid-thigh by the image's bottom edge: legs straight down (no crouch to fit
+    inside the frame), pelvis depth within 10 % (the render's 60 degree FoV is also the assumed
+    one)."""
     from mahmr_ros.offline.sample import ScenePerson, render_sample
 
     people = (ScenePerson(0.62, 0.1, 1.8, 20.0, (60, 60, 170), (70, 50, 40)),)
@@ -351,8 +358,8 @@ def test_person_cut_at_mid_thigh_stands_at_the_right_depth(estimator, with_K):
 
 @pytest.mark.parametrize("with_K", [True, False])
 def test_head_and_shoulders_render_is_placed_in_front_at_its_depth(estimator, with_K):
-    """An adult 0.9 m from a camera at 1.55 m, seen from the chest up: pelvis within 15 % of its depth, under
-    the shoulders, the whole mesh in front of the camera."""
+    """An adult 0.9 m from a camera at 1.55 m, seen from the chest up: pelvis within 15 % of its
+    depth, under the shoulders, the whole mesh in front of the camera."""
     from mahmr_ros.offline.sample import ScenePerson, render_sample
 
     people = (ScenePerson(0.62, 0.0, 0.9, 0.0, (60, 60, 170), (70, 50, 40)),)
@@ -369,9 +376,10 @@ def test_head_and_shoulders_render_is_placed_in_front_at_its_depth(estimator, wi
 
 
 def test_children_recognised_in_a_crowd_without_a_camera_height(estimator):
-    """fit_people on a synthetic walking crowd (24 people incl. children, someone seated, someone on a step,
-    someone cut at the knees; 2D keypoints + adult-sized 3D landmarks, as BlazePose sees children), video
-    mode, no camera height: the floor is estimated, children flagged, heights within 8 cm."""
+    """fit_people on a synthetic walking crowd (24 people incl. children, someone seated, someone
+    on a step, someone cut at the knees; 2D keypoints + adult-sized 3D landmarks, as BlazePose sees
+    children), video mode, no camera height: the floor is estimated, children flagged, heights
+    within 8 cm."""
     from mahmr_ros.offline.crowd_floor import CrowdFloorEstimator
     from mahmr_ros.testing.anny_crowd import make_anny_crowd
 
@@ -429,7 +437,8 @@ def _video(estimator, rescan_every):
 
 
 def test_video_mode_searches_while_people_overlap(estimator, sample, monkeypatch):
-    """Following a person in their last box is unsafe while someone else is in it: a full search instead."""
+    """Following a person in their last box is unsafe while someone else is in it: a full search
+    instead."""
     image, K, _ = sample
     searches = []
     find = estimator.source.find
@@ -457,9 +466,9 @@ def test_video_mode_searches_while_people_overlap(estimator, sample, monkeypatch
 def test_video_mode_pools_floor_sizes_and_stands_people_on_the_floor(
     estimator, sample, monkeypatch
 ):
-    """A person's floor size is pooled over full searches (it no longer jumps with each frame's sizing), a
-    person the floor cannot size on one search keeps the pooled size, and sized people's soles are on the
-    floor on every frame, followed ones included."""
+    """A person's floor size is pooled over full searches (it no longer jumps with each frame's
+    sizing), a person the floor cannot size on one search keeps the pooled size, and sized people's
+    soles are on the floor on every frame, followed ones included."""
     image, K, info = sample
     restore = _video(estimator, 2)
     size = estimator.sizer.size

@@ -1,4 +1,5 @@
-"""The Anny fit recovers a known pose, phenotype and placement from the model's own keypoints (exact GT)."""
+"""The Anny fit recovers a known pose, phenotype and placement from the model's own keypoints
+(exact GT)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def _synthetic_people(anny_body, seed=0):
 
 
 def _landmarks(kp_cam):
-    """What a landmark network reports for camera-frame keypoints (P, 23, 3): K, pixels, hip-centred 3D
-    (like BlazePose's world landmarks) and full confidence."""
+    """What a landmark network reports for camera-frame keypoints (P, 23, 3): K, pixels,
+    hip-centred 3D (like BlazePose's world landmarks) and full confidence."""
     K = assumed_K(640, 480)
     world = kp_cam - kp_cam[:, [11, 12]].mean(1, keepdims=True)
     return K, project(kp_cam, K), world, np.ones(kp_cam.shape[:2])
@@ -48,7 +49,8 @@ def test_fit_recovers_rotation_height_and_translation(anny_body):
     height_fit = anny_body.height_m(res.age, res.height_ph)
     np.testing.assert_allclose(height_fit, height_true, atol=0.03)
     np.testing.assert_allclose(res.transl, t_true, atol=0.08)
-    # the posed keypoints are what the data pins down (global rotation trades a little with the spine)
+    # the posed keypoints are what the data pins down (global rotation trades a little with the
+    # spine)
     with torch.no_grad():
         kp = anny_body.keypoints_fast(
             torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
@@ -87,12 +89,12 @@ def test_warm_start_from_the_last_frame(anny_body):
         fitter.fit(world[:2], uv[:2], conf[:2], K, init=first)
 
 
-# ---- fitting what is visible (PersonKeypoints, unknown keypoints, no 3D landmarks) ----------------------
+# ---- fitting what is visible (PersonKeypoints, unknown keypoints, no 3D landmarks) --------------
 
 
 def _standing_person(anny_body, camera_height_m, z, x=0.0, yaw_deg=10.0, age=0.6, height_ph=0.5):
-    """True camera-frame keypoints (23, 3) of a standing body on a floor ``camera_height_m`` below a level
-    camera, and its height."""
+    """True camera-frame keypoints (23, 3) of a standing body on a floor ``camera_height_m`` below
+    a level camera, and its height."""
     from mahmr_ros.offline.anny_body import standing_aa
     from mahmr_ros.offline.fit import LEVEL_UP, upright_rotation
     from mahmr_ros.offline.floor import HEELS
@@ -109,8 +111,9 @@ def _standing_person(anny_body, camera_height_m, z, x=0.0, yaw_deg=10.0, age=0.6
 
 
 def _as_person(kp_cam, K, image_wh, clamp_to_border=False, world=True):
-    """What a pose network reports: pixels (clamped into the image at score 0.5 when ``clamp_to_border``,
-    as a crop-based network does for cut-off joints; else left outside at score 0.5)."""
+    """What a pose network reports: pixels (clamped into the image at score 0.5 when
+    ``clamp_to_border``, as a crop-based network does for cut-off joints; else left outside at
+    score 0.5)."""
     from mahmr_ros.offline.keypoints import PersonKeypoints
 
     W, H = image_wh
@@ -125,7 +128,8 @@ def _as_person(kp_cam, K, image_wh, clamp_to_border=False, world=True):
 
 
 def _fitted_keypoints_cam(anny_body, res) -> np.ndarray:
-    """(23, 3) camera-frame keypoints of the first fitted person (its posed body, rotated and placed)."""
+    """(23, 3) camera-frame keypoints of the first fitted person (its posed body, rotated and
+    placed)."""
     with torch.no_grad():
         kp = anny_body.keypoints_fast(
             torch.as_tensor(res.bone_aa), torch.as_tensor(res.age), torch.as_tensor(res.height_ph)
@@ -143,8 +147,9 @@ def _leg_angles_deg(kp, hip: int, knee: int, ankle: int) -> tuple[float, float]:
 
 @pytest.mark.parametrize(("clamp", "world"), [(True, True), (True, False), (False, False)])
 def test_cut_at_mid_thigh_is_not_pulled_into_a_crouch(anny_body, clamp, world):
-    """The image ends at mid-thigh: knees and feet are unknown, whatever the pose network reports for them
-    (clamped onto the border, or outside the image): the legs stand (straight knees, thighs down)."""
+    """The image ends at mid-thigh: knees and feet are unknown, whatever the pose network reports
+    for them (clamped onto the border, or outside the image): the legs stand (straight knees,
+    thighs down)."""
     from mahmr_ros.offline.keypoints import fit_targets
 
     K = assumed_K(640, 480)
@@ -168,8 +173,9 @@ def test_cut_at_mid_thigh_is_not_pulled_into_a_crouch(anny_body, clamp, world):
 
 
 def test_a_clamped_border_keypoint_would_crouch_the_legs(anny_body):
-    """The same cut-off person with the clamped knees and feet taken at face value (the old behaviour): the
-    fit bends the legs to reach the border, which is what treating them as unknown avoids."""
+    """The same cut-off person with the clamped knees and feet taken at face value (the old
+    behaviour): the fit bends the legs to reach the border, which is what treating them as unknown
+    avoids."""
     from mahmr_ros.offline.keypoints import fit_targets
 
     K = assumed_K(640, 480)
@@ -191,9 +197,10 @@ def test_a_clamped_border_keypoint_would_crouch_the_legs(anny_body):
 
 @pytest.mark.parametrize("world", [True, False])
 def test_head_and_shoulders_portrait_is_placed_at_its_depth(anny_body, world):
-    """An adult 0.9 m from a camera at head height, seen from the chest up (face + shoulders): the pelvis
-    lands in front of the camera, under the shoulders, within 15 % of its true depth (the size of the
-    visible part against the adult prior sets the depth; with 3D landmarks their size does)."""
+    """An adult 0.9 m from a camera at head height, seen from the chest up (face + shoulders): the
+    pelvis lands in front of the camera, under the shoulders, within 15 % of its true depth (the
+    size of the visible part against the adult prior sets the depth; with 3D landmarks their size
+    does)."""
     from mahmr_ros.offline.keypoints import fit_targets
 
     K = assumed_K(640, 480)

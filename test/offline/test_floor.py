@@ -24,7 +24,8 @@ def _pitch(deg: float) -> np.ndarray:
 
 
 def _standing(body, age, height_ph, camera_height, pitch_deg, x=0.3, z=3.0):
-    """A person of the given phenotypes standing on the floor: R_cam_anny, bone_aa, exact pixels, K."""
+    """A person of the given phenotypes standing on the floor: R_cam_anny, bone_aa, exact pixels,
+    K."""
     aa = np.zeros((1, len(FIT_BONES), 3))
     for name, value in _POSE.items():
         aa[0, FIT_BONES.index(name)] = value
@@ -58,7 +59,8 @@ def test_recovers_the_height_of_a_person_standing_on_the_floor(anny_body, age, p
 
 
 def test_a_wrong_camera_height_scales_the_body(anny_body):
-    """The floor fixes the scale: a camera assumed 10 % higher sees a ~10 % taller, farther person."""
+    """The floor fixes the scale: a camera assumed 10 % higher sees a ~10 % taller, farther
+    person."""
     R, aa, uv, K, _ = _standing(anny_body, 0.3, 0.5, camera_height=1.2, pitch_deg=0.0)
     conf = np.ones((1, len(uv)))
     right = FloorSizer(anny_body, 1.2).size(R[None], aa, uv[None], conf, K)
@@ -85,7 +87,8 @@ def test_feet_unseen_or_no_floor_solution_leave_the_person_unsized(anny_body):
 
 
 def test_feet_above_the_floor_are_refused_not_turned_into_a_giant(anny_body):
-    """A child standing on a 0.6 m box looks like a 2+ m person on the floor farther away: refused."""
+    """A child standing on a 0.6 m box looks like a 2+ m person on the floor farther away:
+    refused."""
     R, aa, uv, K, _ = _standing(anny_body, 0.28, 0.5, camera_height=0.6, pitch_deg=0.0)
     conf = np.ones((1, len(uv)))
     age, _, ok = FloorSizer(anny_body, 1.2).size(R[None], aa, uv[None], conf, K)
@@ -95,7 +98,8 @@ def test_feet_above_the_floor_are_refused_not_turned_into_a_giant(anny_body):
 
 
 def test_feet_outside_the_image_are_not_used(anny_body):
-    """A person cut off at the knees by the image border: BlazePose's guessed feet must not size them."""
+    """A person cut off at the knees by the image border: BlazePose's guessed feet must not size
+    them."""
     R, aa, uv, K, _ = _standing(anny_body, 0.3, 0.5, camera_height=1.2, pitch_deg=0.0, z=1.6)
     conf = np.ones((1, len(uv)))
     sizer = FloorSizer(anny_body, 1.2)

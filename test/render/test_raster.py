@@ -1,4 +1,5 @@
-"""Z-buffer tests on meshes with hand-computable images (square, tetrahedron, two overlapping quads)."""
+"""Z-buffer tests on meshes with hand-computable images (square, tetrahedron, two overlapping
+quads)."""
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ def quad(half_m: float, z_m: float, cx_m: float = 0.0) -> np.ndarray:
 def test_square_covers_exact_pixel_range_and_depth():
     raster = rasterize_meshes(quad(0.5, 2.0), QUAD_FACES, K, HW)
     rows, cols = np.nonzero(raster.covered.numpy())
-    # Corners project to 320 +- 500 * 0.5 / 2 = 195 .. 445 (pixel centres on integers, edges inclusive).
+    # Corners project to 320 +- 500 * 0.5 / 2 = 195 .. 445 (pixel centres on integers, edges
+    # inclusive).
     assert (cols.min(), cols.max(), rows.min(), rows.max()) == (195, 445, 115, 365)
     assert len(rows) == 251 * 251
     assert torch.allclose(raster.depth_m[raster.covered], torch.tensor(2.0))
@@ -58,7 +60,8 @@ def test_nearest_mesh_wins_and_ids_are_per_mesh():
 
 
 def test_tetrahedron_front_faces_hide_back_vertex():
-    # Apex pointing at the camera; the base vertices sit at the silhouette, the hidden one is behind.
+    # Apex pointing at the camera; the base vertices sit at the silhouette, the hidden one is
+    # behind.
     verts = np.array(
         [[0, 0, 2.0], [-0.3, -0.3, 2.5], [0.3, -0.3, 2.5], [0.0, 0.4, 2.5], [0, 0, 2.45]],
         np.float32,

@@ -1,6 +1,8 @@
-"""The in-process test harness for MahmrNode: the node under test plus a peer node in one rclpy context.
+"""The in-process test harness for MahmrNode: the node under test plus a peer node in one rclpy
+context.
 
-Fixtures ``context`` and ``harness`` (conftest.py) build these; tests import the constants and helpers.
+Fixtures ``context`` and ``harness`` (conftest.py) build these; tests import the constants and
+helpers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ W, H = 320, 240
 K = [500.0, 0.0, 160.0, 0.0, 500.0, 120.0, 0.0, 0.0, 1.0]
 FRAME = "camera_color_optical_frame"
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-# /rosout keeps the last 1000 lines for late subscribers (transient local), so no log line is missed.
+# /rosout keeps the last 1000 lines for late subscribers (transient local), so no log line is
+# missed.
 ROSOUT = QoSProfile(
     depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
@@ -101,7 +104,8 @@ class Harness:
             self.info_pub.publish(info_msg)
 
     def warnings(self, fragment: str = "") -> list[str]:
-        """Warnings (and errors) the node logged since the harness started, containing ``fragment``."""
+        """Warnings (and errors) the node logged since the harness started, containing
+        ``fragment``."""
         return [msg for level, msg in self.logger.lines if level != "info" and fragment in msg]
 
     def close(self) -> None:
@@ -113,9 +117,9 @@ class Harness:
 class RecordingLogger:
     """The node's rclpy logger, also keeping each line: (level, message).
 
-    /rosout would be the outside view, but rclpy finalizes a destroyed node lazily and the next node of the
-    same name then loses its /rosout publisher (rcl.logging_rosout "Publisher already registered"), so tests
-    that make many ``mahmr`` nodes in a row read the lines here.
+    /rosout would be the outside view, but rclpy finalizes a destroyed node lazily and the next
+    node of the same name then loses its /rosout publisher (rcl.logging_rosout "Publisher already
+    registered"), so tests that make many ``mahmr`` nodes in a row read the lines here.
     """
 
     def __init__(self, logger):

@@ -1,8 +1,9 @@
-"""The test-only estimator ``test_known``: returns the people a test chooses, records the frames it saw.
+"""The test-only estimator ``test_known``: returns the people a test chooses, records the frames it
+saw.
 
-Test images are filled with a frame number (pixel value), so a test can tell which frames of a burst were
-processed and which were dropped. Plain Python (no pytest), so a node started as its own process
-(``node_process.py``) can register it too.
+Test images are filled with a frame number (pixel value), so a test can tell which frames of a
+burst were processed and which were dropped. Plain Python (no pytest), so a node started as its own
+process (``node_process.py``) can register it too.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ BOX_FACES = np.array(
     dtype=np.uint32,
 )  # fmt: skip
 JOINT_NAMES = ["pelvis", "head"]
-# Upright person facing the camera: SMPL canonical (x left, y up, z front) -> camera (x right, y down, z fwd).
+# Upright person facing the camera: SMPL canonical (x left, y up, z front) -> camera (x right, y
+# down, z fwd).
 FACING_CAMERA = np.diag([1.0, -1.0, -1.0])
 
 
@@ -40,7 +42,8 @@ def make_human(
     height_m=1.75,
     size_m=0.5,
 ) -> HumanEstimate:
-    """A known person: a box of ``size_m`` around the pelvis, 2 joints (pelvis, head), 24 rotations."""
+    """A known person: a box of ``size_m`` around the pelvis, 2 joints (pelvis, head), 24
+    rotations."""
     pelvis = np.asarray(pelvis, np.float32)
     rotmats = np.tile(np.eye(3, dtype=np.float32), (24, 1, 1))
     rotmats[0] = orientation

@@ -1,4 +1,5 @@
-"""FrameResult <-> messages without DDS: fields, frames, REP-155 axes (worked by hand), markers, K checks."""
+"""FrameResult <-> messages without DDS: fields, frames, REP-155 axes (worked by hand), markers, K
+checks."""
 
 from types import SimpleNamespace
 
@@ -45,7 +46,8 @@ def test_facing_camera_gives_rep155_axes_and_hand_worked_quaternion():
     np.testing.assert_allclose(
         R_cam_body[:, 2], [0, -1, 0], atol=1e-9
     )  # z: up = -y of the optical frame
-    # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5, x = (R21-R12)... worked by hand: (.5, .5, -.5, .5)
+    # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5, x = (R21-R12)... worked by hand: (.5,
+    # .5, -.5, .5)
     np.testing.assert_allclose(rotmat_to_quat_xyzw(R_cam_body), [0.5, 0.5, -0.5, 0.5], atol=1e-9)
 
 

@@ -1,5 +1,6 @@
-"""The Fast DDS profile for camera-sized frames (config/fastdds.xml) and who loads it (mahmr_ros/ros/dds.py).
-Delivery itself is measured by benchmarks/bench_dds_delivery.py and tested in test_graph_processes.py."""
+"""The Fast DDS profile for camera-sized frames (config/fastdds.xml) and who loads it
+(mahmr_ros/ros/dds.py). Delivery itself is measured by benchmarks/bench_dds_delivery.py and tested
+in test_graph_processes.py."""
 
 from __future__ import annotations
 

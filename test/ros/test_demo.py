@@ -1,7 +1,8 @@
-"""The demo graph (FramePlayer -> MahmrNode -> receiver) end to end over real DDS, with the test estimator.
+"""The demo graph (FramePlayer -> MahmrNode -> receiver) end to end over real DDS, with the test
+estimator.
 
-Checks what `make demo` prints and writes: the per-person table from the received messages alone, ids stable
-over frames, the overlay PNG and the glTF scene.
+Checks what `make demo` prints and writes: the per-person table from the received messages alone,
+ids stable over frames, the overlay PNG and the glTF scene.
 """
 
 from __future__ import annotations

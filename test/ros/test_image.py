@@ -1,7 +1,7 @@
 """Image decoding without cv_bridge: every encoding, padded rows, big-endian 16-bit, bad inputs.
 
-Messages are plain namespaces with the sensor_msgs/Image fields (no DDS needed); one test round-trips a real
-sensor_msgs/Image when the ROS wheels are importable.
+Messages are plain namespaces with the sensor_msgs/Image fields (no DDS needed); one test
+round-trips a real sensor_msgs/Image when the ROS wheels are importable.
 """
 
 from types import SimpleNamespace

@@ -1,8 +1,9 @@
-"""The launch files run against the test-only ``launch`` / ``launch_ros`` stand-ins (no ``ros2 launch`` here):
-which processes they start, with which parameters, remaps and environment, for given arguments.
+"""The launch files run against the test-only ``launch`` / ``launch_ros`` stand-ins (no ``ros2
+launch`` here): which processes they start, with which parameters, remaps and environment, for
+given arguments.
 
-``get_package_share_directory("mahmr_ros")`` is pointed at the source tree, whose ``launch/`` and ``config/``
-are what CMakeLists.txt installs into ``share/mahmr_ros``.
+``get_package_share_directory("mahmr_ros")`` is pointed at the source tree, whose ``launch/`` and
+``config/`` are what CMakeLists.txt installs into ``share/mahmr_ros``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ PROFILE = str(ROOT / "config" / "fastdds.xml")
 
 @pytest.fixture
 def launch_files(monkeypatch):
-    """``run(name, **arguments)`` -> the processes the launch file would start (stand-in records)."""
+    """``run(name, **arguments)`` -> the processes the launch file would start (stand-in
+    records)."""
     ament = pytest.importorskip(
         "ament_index_python.packages", reason="ament_index_python not installed"
     )

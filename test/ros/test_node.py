@@ -1,9 +1,11 @@
-"""MahmrNode with real rclpy and DDS, in-process: publish Image + CameraInfo, assert on what comes out.
+"""MahmrNode with real rclpy and DDS, in-process: publish Image + CameraInfo, assert on what comes
+out.
 
-Steps of every test: start the node (estimator ``test_known`` from conftest, DTO off) and a harness node
-in one private rclpy context; wait until publishers and subscriptions have matched; publish; spin both nodes
-with ``spin_once`` until the expected message arrives (or a timeout fails the test). Run inside the loopback
-network namespace (``make test``) so no DDS traffic leaves the machine.
+Steps of every test: start the node (estimator ``test_known`` from conftest, DTO off) and a harness
+node in one private rclpy context; wait until publishers and subscriptions have matched; publish;
+spin both nodes with ``spin_once`` until the expected message arrives (or a timeout fails the
+test). Run inside the loopback network namespace (``make test``) so no DDS traffic leaves the
+machine.
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ def test_topology_is_latched_for_a_late_subscriber(harness):
 
 
 def _record_tf(h) -> list:
-    """The ``/tf`` messages the harness ``h`` receives from now on, once the node's broadcaster has matched
-    (skips the test without tf2_msgs)."""
+    """The ``/tf`` messages the harness ``h`` receives from now on, once the node's broadcaster has
+    matched (skips the test without tf2_msgs)."""
     tf2_msgs = pytest.importorskip(
         "tf2_msgs.msg",
         reason="needs tf2_msgs: the test fixture (MAHMR_TEST_FIXTURES=1, make test) or ROS",
@@ -89,14 +91,15 @@ def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
     )
     t, r = tf.transform.translation, tf.transform.rotation
     np.testing.assert_allclose([t.x, t.y, t.z], [0.4, -0.2, 2.5], atol=1e-6)
-    # Upright, facing the camera: x_body = -z_cam, y_body = +x_cam, z_body = -y_cam -> (0.5, 0.5, -0.5, 0.5).
+    # Upright, facing the camera: x_body = -z_cam, y_body = +x_cam, z_body = -y_cam -> (0.5, 0.5,
+    # -0.5, 0.5).
     np.testing.assert_allclose([r.x, r.y, r.z, r.w], [0.5, 0.5, -0.5, 0.5], atol=1e-6)
 
 
 def test_floor_frame_and_diagnostics_for_a_known_floor(harness, known):
-    """The estimator's floor becomes the ``humans_floor`` TF frame (REP-103: z up, x forward along the floor)
-    and diagnostics values; checked against a hand-worked pose: camera 1.5 m above the floor, pitched 30 deg
-    down."""
+    """The estimator's floor becomes the ``humans_floor`` TF frame (REP-103: z up, x forward along
+    the floor) and diagnostics values; checked against a hand-worked pose: camera 1.5 m above the
+    floor, pitched 30 deg down."""
     from mahmr_ros.ros.diagnostics import node_status
     from mahmr_ros.types import FloorEstimate
 
@@ -108,7 +111,8 @@ def test_floor_frame_and_diagnostics_for_a_known_floor(harness, known):
     floor_tf = {t.child_frame_id: t for t in tf_msgs[0].transforms}["humans_floor"]
     assert floor_tf.header.frame_id == FRAME and floor_tf.header.stamp.sec == 7
     t, q = floor_tf.transform.translation, floor_tf.transform.rotation
-    # up in the camera frame (y down, z forward) is (0, -cos 30, -sin 30); the floor is 1.5 m along -up
+    # up in the camera frame (y down, z forward) is (0, -cos 30, -sin 30); the floor is 1.5 m along
+    # -up
     np.testing.assert_allclose(
         [t.x, t.y, t.z], [0.0, 1.5 * np.cos(np.radians(30)), 0.75], atol=1e-6
     )
@@ -123,7 +127,8 @@ def test_floor_frame_and_diagnostics_for_a_known_floor(harness, known):
 
 
 def quat_to_rotmat_xyzw(q):
-    """Hand-written unit quaternion (x, y, z, w) -> rotation matrix (independent of the code under test)."""
+    """Hand-written unit quaternion (x, y, z, w) -> rotation matrix (independent of the code under
+    test)."""
     x, y, z, w = q
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],

@@ -1,5 +1,6 @@
-"""MahmrNode beyond the basics, with real rclpy + DDS: lifecycle, ~/enable, lazy processing, diagnostics,
-markers clearing, the debug image, REP-155 topics (test fixture hri_msgs) and depth input."""
+"""MahmrNode beyond the basics, with real rclpy + DDS: lifecycle, ~/enable, lazy processing,
+diagnostics, markers clearing, the debug image, REP-155 topics (test fixture hri_msgs) and depth
+input."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def _spin_until(executor, predicate, timeout_s=10.0):
 def test_lifecycle_transitions_free_and_reload_the_model(context, known):
     params = [Parameter("estimator", value="test_known"), Parameter("dto.mode", value="off"),
               Parameter("autostart", value=False),
-              Parameter("input.image_qos", value="sensor_data")]  # subscribes at activation  # fmt: skip
+              Parameter("input.image_qos",
+                        value="sensor_data")]  # subscribes at activation  # fmt: skip
     node = MahmrNode(context=context, parameter_overrides=params)
     try:
         assert _state(node) == State.PRIMARY_STATE_UNCONFIGURED and node.pipeline is None
@@ -217,7 +219,8 @@ CROWD = {}
 
 
 class CrowdEstimator:
-    """Test double: the synthetic crowd's scale-ambiguous estimates (2D-perfect, metric depth wrong)."""
+    """Test double: the synthetic crowd's scale-ambiguous estimates (2D-perfect, metric depth
+    wrong)."""
 
     body_model = "smpl"
 
@@ -238,7 +241,8 @@ class CrowdEstimator:
 
 @pytest.mark.parametrize("depth_after_s", [0.0, 0.05], ids=["right_after", "50ms_after"])
 def test_depth_sent_after_the_colour_pair_moves_people_toward_the_truth(harness, depth_after_s):
-    """Drivers publish depth on its own topic, usually just after colour: the frame waits for it."""
+    """Drivers publish depth on its own topic, usually just after colour: the frame waits for
+    it."""
     from mahmr_ros.pipeline import register_estimator
     from mahmr_ros.testing.crowd import make_crowd
 

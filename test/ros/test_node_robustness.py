@@ -1,9 +1,9 @@
-"""What a robot integrator does to the node, with real rclpy + DDS (issue 12): parameters set from outside,
-every lifecycle transition from every state, configure/cleanup cycles, deactivate during a slow frame, late
-and old stamps, CameraInfo K vs P, and inputs that must be skipped cleanly.
+"""What a robot integrator does to the node, with real rclpy + DDS (issue 12): parameters set from
+outside, every lifecycle transition from every state, configure/cleanup cycles, deactivate during a
+slow frame, late and old stamps, CameraInfo K vs P, and inputs that must be skipped cleanly.
 
-A callback that raises inside the executor is what ends a node process (``rclpy.spin`` re-raises it), so every
-test spins the node with ``spin_once`` and would fail on such an exception.
+A callback that raises inside the executor is what ends a node process (``rclpy.spin`` re-raises
+it), so every test spins the node with ``spin_once`` and would fail on such an exception.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from .harness import RELIABLE, H, K, W, camera_info, header_at  # noqa: E402
 pytestmark = pytest.mark.ros
 
 
-# --- parameters set from outside (ros2 param set, bag replay's use_sim_time) -------------------------------
+# --- parameters set from outside (ros2 param set, bag replay's use_sim_time) ---------------------
 
 
 def _set_remote(h, name, value) -> tuple[bool, str]:
-    """Set one parameter through the node's ~/set_parameters service, as ``ros2 param set`` does."""
+    """Set one parameter through the node's ~/set_parameters service, as ``ros2 param set``
+    does."""
     client = h.peer.create_client(SetParameters, "/mahmr/set_parameters")
     h.wait_for(client.service_is_ready)
     request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
@@ -85,10 +86,11 @@ def test_a_library_declaring_its_parameter_on_the_node_is_fine(harness):
     h.wait_for(lambda: h.meshes)
 
 
-# --- lifecycle: every transition from every state ----------------------------------------------------------
+# --- lifecycle: every transition from every state ------------------------------------------------
 
 T = Transition
-# The managed-node state machine (design.ros2.org/articles/node_lifecycle.html): state -> transition -> goal.
+# The managed-node state machine (design.ros2.org/articles/node_lifecycle.html): state ->
+# transition -> goal.
 VALID = {
     "unconfigured": {T.TRANSITION_CONFIGURE: "inactive", T.TRANSITION_UNCONFIGURED_SHUTDOWN: "finalized"},
     "inactive": {T.TRANSITION_CLEANUP: "unconfigured", T.TRANSITION_ACTIVATE: "active",
@@ -107,7 +109,8 @@ IDS = [*range(0, 9), 10, 11, 12, 20, 30, 40, 50, 60, 97, 98, 99, 200]
 
 
 class LifecycleClient:
-    """A fresh node (autostart off) plus a peer calling its ~/change_state and ~/get_state services."""
+    """A fresh node (autostart off) plus a peer calling its ~/change_state and ~/get_state
+    services."""
 
     count = 0
 
@@ -192,7 +195,7 @@ def test_lifecycle_labels_as_ros2_lifecycle_set_sends_them(context, known):
         client.close()
 
 
-# --- cleanup frees everything ------------------------------------------------------------------------------
+# --- cleanup frees everything --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -255,7 +258,7 @@ def test_a_slow_frame_at_deactivate_never_publishes_and_is_freed_after(
     assert h.meshes == [] and estimator.closed
 
 
-# --- stamps, throttled warnings, lazy processing -----------------------------------------------------------
+# --- stamps, throttled warnings, lazy processing -------------------------------------------------
 
 
 def test_late_frames_are_skipped_and_a_stamp_jump_back_restarts_tracks(harness, known):
@@ -318,7 +321,7 @@ def test_tf_listeners_alone_do_not_wake_a_lazy_node(harness, known):
     assert known.seen_frames == []
 
 
-# --- CameraInfo: K or P, distortion, absurd intrinsics -----------------------------------------------------
+# --- CameraInfo: K or P, distortion, absurd intrinsics -------------------------------------------
 
 P = [450.0, 0.0, 150.0, 0.0, 0.0, 450.0, 110.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 
@@ -379,7 +382,7 @@ def test_p_missing_in_camera_info_says_how_to_fix(harness, known):
     h.wait_for(lambda: h.warnings("set input.intrinsics k"))
 
 
-# --- image QoS: auto follows the publishers -----------------------------------------------------------------
+# --- image QoS: auto follows the publishers ------------------------------------------------------
 
 
 def test_auto_qos_matches_a_reliable_camera_and_follows_a_best_effort_one(harness, known):

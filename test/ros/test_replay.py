@@ -1,4 +1,5 @@
-"""``cli replay``: image folders and rosbag2 .mcap files in; an .mcap of the node's outputs out, read back."""
+"""``cli replay``: image folders and rosbag2 .mcap files in; an .mcap of the node's outputs out,
+read back."""
 
 from __future__ import annotations
 
@@ -95,13 +96,13 @@ def _write_bag(path, frames):
                 "frame_id": "cam",
             }
             pixels = np.full((240, 320, 3), value, np.uint8)
-            image = {"header": header, "height": 240, "width": 320, "encoding": "bgr8", "is_bigendian": 0,
-                     "step": 960, "data": pixels.tobytes()}  # fmt: skip
+            image = {"header": header, "height": 240, "width": 320, "encoding": "bgr8",
+                     "is_bigendian": 0, "step": 960, "data": pixels.tobytes()}  # fmt: skip
             roi = {"x_offset": 0, "y_offset": 0, "height": 0, "width": 0, "do_rectify": False}
             info = {"header": header, "height": 240, "width": 320, "distortion_model": "plumb_bob",
                     "d": [0.0] * 5, "k": K.ravel().tolist(), "r": np.eye(3).ravel().tolist(),
-                    "p": np.hstack([K, np.zeros((3, 1))]).ravel().tolist(), "binning_x": 0, "binning_y": 0,
-                    "roi": roi}  # fmt: skip
+                    "p": np.hstack([K, np.zeros((3, 1))]).ravel().tolist(), "binning_x": 0,
+                    "binning_y": 0, "roi": roi}  # fmt: skip
             writer.write_message("/cam/camera_info", info_schema, info, log_time=stamp_ns)
             writer.write_message("/cam/image_raw", image_schema, image, log_time=stamp_ns + 1)
         writer.finish()

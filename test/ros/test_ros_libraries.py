@@ -1,7 +1,8 @@
-"""The node's code paths for ROS libraries a real install has but no registry offers here (issue 12, item 9):
-``message_filters`` (image/CameraInfo pairing), ``tf2_ros`` (TF broadcaster), ``diagnostic_updater``
-(/diagnostics) and ``cv_bridge`` (image decoding), run against the test-only stand-ins in ``standins/`` that
-mirror the upstream APIs, with real rclpy + DDS. The ``ros_libraries`` fixture puts them on the path.
+"""The node's code paths for ROS libraries a real install has but no registry offers here (issue
+12, item 9): ``message_filters`` (image/CameraInfo pairing), ``tf2_ros`` (TF broadcaster),
+``diagnostic_updater`` (/diagnostics) and ``cv_bridge`` (image decoding), run against the test-only
+stand-ins in ``standins/`` that mirror the upstream APIs, with real rclpy + DDS. The
+``ros_libraries`` fixture puts them on the path.
 """
 
 from __future__ import annotations

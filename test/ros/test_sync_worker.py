@@ -1,5 +1,5 @@
-"""The pure-Python plumbing: StampPairer (image/CameraInfo pairing fallback), DepthJoiner (colour frame +
-depth image), LatestFrameWorker, and the parameter table -> NodeConfig."""
+"""The pure-Python plumbing: StampPairer (image/CameraInfo pairing fallback), DepthJoiner (colour
+frame + depth image), LatestFrameWorker, and the parameter table -> NodeConfig."""
 
 import threading
 import time
@@ -139,13 +139,14 @@ class FakeClock:
 
 def _joiner(wait_s=0.2, slop_s=0.02):
     out, clock = [], FakeClock()
-    joiner = DepthJoiner(lambda frame, depth: out.append((frame, depth and depth.name)), slop_s, wait_s,
-                         size=4, clock=clock)  # fmt: skip
+    joiner = DepthJoiner(lambda frame, depth: out.append((frame, depth and depth.name)), slop_s,
+                         wait_s, size=4, clock=clock)  # fmt: skip
     return joiner, out, clock
 
 
 def test_depth_sent_right_after_the_colour_frame_is_used():
-    """What drivers do: colour pair first, depth of the same stamp a moment later (issue 12, item 3)."""
+    """What drivers do: colour pair first, depth of the same stamp a moment later (issue 12, item
+    3)."""
     joiner, out, clock = _joiner()
     joiner.add_frame(stamp_ns(_msg(1.0)), "f1")
     assert out == [] and joiner.waiting == 1  # held for its depth

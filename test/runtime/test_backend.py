@@ -1,4 +1,5 @@
-"""Backend selection (``auto``) and ``create_backend`` argument handling; pure logic, no accelerator."""
+"""Backend selection (``auto``) and ``create_backend`` argument handling; pure logic, no
+accelerator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``export-onnx`` and ``build-engine`` commands: argument handling, check-only profiles, no-TensorRT exit."""
+"""``export-onnx`` and ``build-engine`` commands: argument handling, check-only profiles,
+no-TensorRT exit."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""ONNX export of every stage (tiny config): onnx.checker, TensorRT parser rules, profile-bounded axes, and
-onnxruntime parity with the eager network on images with different token counts."""
+"""ONNX export of every stage (tiny config): onnx.checker, TensorRT parser rules, profile-bounded
+axes, and onnxruntime parity with the eager network on images with different token counts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The prepared GPU check (``benchmarks/gpu_check.py``) in its CPU mode, so it never rots: every section runs
-on the tiny network, CUDA-only variants are skipped with their reason, and the time budget is honoured."""
+"""The prepared GPU check (``benchmarks/gpu_check.py``) in its CPU mode, so it never rots: every
+section runs on the tiny network, CUDA-only variants are skipped with their reason, and the time
+budget is honoured."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TensorRT backend without TensorRT: the module imports, refuses clearly, and its profiles are consistent."""
+"""TensorRT backend without TensorRT: the module imports, refuses clearly, and its profiles are
+consistent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Config files: every shipped YAML loads, overrides parse as YAML, bad files name what is wrong."""
+"""Config files: every shipped YAML loads, overrides parse as YAML, bad files name what is
+wrong."""
 
 from __future__ import annotations
 

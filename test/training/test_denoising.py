@@ -1,5 +1,6 @@
-"""Denoising queries (spec mahmr_model §4.4): config parsing, the attention mask's structure, the noisy
-queries' layout and noise ranges, and that the mask hides the DN queries from the matching queries."""
+"""Denoising queries (spec mahmr_model §4.4): config parsing, the attention mask's structure, the
+noisy queries' layout and noise ranges, and that the mask hides the DN queries from the matching
+queries."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def test_attention_mask_structure_on_a_small_case():
 
 
 def make_targets():
-    """Image 0 with 2 people, image 1 with 1 (so pad = 2 and image 1 has one padding slot per block)."""
+    """Image 0 with 2 people, image 1 with 1 (so pad = 2 and image 1 has one padding slot per
+    block)."""
     gen = torch.Generator().manual_seed(3)
     boxes = [
         torch.tensor([[0.3, 0.4, 0.2, 0.5], [0.7, 0.5, 0.1, 0.3]]),
@@ -95,8 +97,8 @@ def test_queries_layout_padding_and_noise_ranges():
         half = torch.cat([t["boxes"][:, 2:], t["boxes"][:, 2:]], -1) / 2
         params = torch.cat([t["poses"], t["betas"][:, :10]], -1)
         for neg, (lo, hi) in enumerate([(0.0, 1.0), (1.0, 2.0)]):
-            # Corner shift in units of (w/2, h/2) x box_noise: [0, 1) for positives, [1, 2) for negatives
-            # (the GT boxes here stay inside [0, 1], so the clamp does not bite).
+            # Corner shift in units of (w/2, h/2) x box_noise: [0, 1) for positives, [1, 2) for
+            # negatives (the GT boxes here stay inside [0, 1], so the clamp does not bite).
             shift = (
                 (box_cxcywh_to_xyxy(boxes[b, :, neg, :n]) - gt_xyxy).abs() / (half * 0.4)
             ).flatten()
@@ -127,8 +129,8 @@ def test_bad_targets_name_what_is_wrong():
 
 
 def test_matching_outputs_are_unchanged_by_the_dn_queries():
-    """The mask works: with DN queries present the matching queries give the no-DN outputs, and the DN
-    queries' own outputs are not constant (they do read the image)."""
+    """The mask works: with DN queries present the matching queries give the no-DN outputs, and the
+    DN queries' own outputs are not constant (they do read the image)."""
     torch.manual_seed(0)
     model = build_model({"preset": "default", **TINY_OVERRIDES})
     images, hw = torch.randn(2, 3, 168, 224), torch.tensor([[168, 224], [150, 224]])

@@ -1,4 +1,5 @@
-"""The training forward's last layer is exactly the inference forward; aux layers and AMP are well formed."""
+"""The training forward's last layer is exactly the inference forward; aux layers and AMP are well
+formed."""
 
 from __future__ import annotations
 

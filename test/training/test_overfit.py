@@ -1,12 +1,12 @@
 """Training really learns 3D: a one-image overfit on synthetic data with exact ground truth.
 
-The whole training path runs (``training.train.train``: dataset, SAT forward, Hungarian matching, the
-official losses and stage-3 weights, AdamW), from the built-in upright mean pose and a fresh tiny network.
-The checkpoint is then read back into a fresh network and the INFERENCE forward is scored against the
-known person: the geodesic error of the global orientation and the root-relative MPJPE of the 24 SMPL
-joints. The loss going down is not enough: with the identity root the 2D fit converged while the root stayed
-~90 degrees off (issue 13). 150 steps took 14 s (one torch thread) on the 2-core development CPU at load
-average 5.
+The whole training path runs (``training.train.train``: dataset, SAT forward, Hungarian matching,
+the official losses and stage-3 weights, AdamW), from the built-in upright mean pose and a fresh
+tiny network. The checkpoint is then read back into a fresh network and the INFERENCE forward is
+scored against the known person: the geodesic error of the global orientation and the root-relative
+MPJPE of the 24 SMPL joints. The loss going down is not enough: with the identity root the 2D fit
+converged while the root stayed ~90 degrees off (issue 13). 150 steps took 14 s (one torch thread)
+on the 2-core development CPU at load average 5.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ W, H = 224, 168  # already the network size: no resize
 
 
 def _one_person_set(root: Path) -> dict:
-    """A DTO-Humans-format file with one image and one person of known SMPL parameters (camera frame)."""
+    """A DTO-Humans-format file with one image and one person of known SMPL parameters (camera
+    frame)."""
     rng = np.random.default_rng(0)
     K = np.array([[250.0, 0, W / 2], [0, 250.0, H / 2], [0, 0, 1]], np.float32)
     pose = rng.normal(0, 0.15, 72).astype(np.float32)
@@ -101,7 +102,8 @@ def test_one_image_overfit_recovers_the_root_and_the_3d_joints(tmp_path, synthet
     pred, gt = pred[0, :24] - pred[0, :1], gt[0, :24] - gt[0, :1]
     mpjpe_m = float((pred - gt).norm(dim=-1).mean())
     print(
-        f"overfit {STEPS} steps: root {root_deg:.2f} deg, MPJPE {100 * mpjpe_m:.2f} cm, loss {losses}"
+        f"overfit {STEPS} steps: root {root_deg:.2f} deg, MPJPE {100 * mpjpe_m:.2f} cm, loss "
+        f"{losses}"
     )
     assert root_deg < 10.0, f"global orientation {root_deg:.1f} deg off"
     assert mpjpe_m < 0.03, f"root-relative MPJPE {100 * mpjpe_m:.1f} cm"

@@ -1,5 +1,5 @@
-"""pGT generation on synthetic crowds (mahmr_ros.testing): the planted metric translations come back, shards
-merge into the released formats, and a rerun resumes from the progress files."""
+"""pGT generation on synthetic crowds (mahmr_ros.testing): the planted metric translations come
+back, shards merge into the released formats, and a rerun resumes from the progress files."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ RELAXED = json.dumps({"min_area_fraction": 2e-4})  # far people are small at thi
 
 @pytest.fixture(scope="module")
 def crowd_set(tmp_path_factory, synthetic_smpl):
-    """Four synthetic crowds (7 people each): stage-A npz, images, depth maps, masks, attributes; truth."""
+    """Four synthetic crowds (7 people each): stage-A npz, images, depth maps, masks, attributes;
+    truth."""
     root = tmp_path_factory.mktemp("crowd")
     annots, truth, attributes = {}, {}, {}
     for seed in range(4):
@@ -61,14 +62,15 @@ def crowd_set(tmp_path_factory, synthetic_smpl):
 def args_for(root, smpl, out, shard="0/1", kind="metric"):
     maps = "depth" if kind == "metric" else "disparity"
     return ["--input", str(root / "crowd.npz"), "--format", "stage_a", "--dataset", "coco",
-            "--images", str(root / "images"), "--smpl", str(smpl[0]), "--kid-template", str(smpl[1]),
-            "--depth-maps", str(root / maps), "--depth-kind", kind, "--masks", str(root / "masks"),
-            "--dto-config", RELAXED, "--shard", shard, "--out", str(out), "--quiet",
-            "--save-every", "1"]  # fmt: skip
+            "--images", str(root / "images"), "--smpl", str(smpl[0]), "--kid-template",
+            str(smpl[1]), "--depth-maps", str(root / maps), "--depth-kind", kind, "--masks",
+            str(root / "masks"), "--dto-config", RELAXED, "--shard", shard, "--out", str(out),
+            "--quiet", "--save-every", "1"]  # fmt: skip
 
 
 def depth_errors(out, body, truth):
-    """(before, after) relative pelvis-depth errors of every released person, matched to the truth by ray."""
+    """(before, after) relative pelvis-depth errors of every released person, matched to the truth
+    by ray."""
     released = read("dto_humans", out / "crowd_CHMR_SMPL_OPT.npz", dataset="coco")
     assert all(a.has_3d and a.betas.shape[1] == 11 for a in released)
     before, after = [], []

@@ -1,5 +1,6 @@
-"""One SMPL implementation: the training layer wraps ``SMPLBody``; both agree with a hand-written LBS
-reference, add the kid blend as spec §1.9 says, and the closed-form root joint equals the skinned one."""
+"""One SMPL implementation: the training layer wraps ``SMPLBody``; both agree with a hand-written
+LBS reference, add the kid blend as spec §1.9 says, and the closed-form root joint equals the
+skinned one."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The synthetic generator is deterministic and its images show the people where the annotation says."""
+"""The synthetic generator is deterministic and its images show the people where the annotation
+says."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""End-to-end CPU training with the tiny config: loss goes down, checkpoints use the official layout, resume
-is bit-exact, and 2-process DDP (gloo) gives the 1-process loss on the same global batch."""
+"""End-to-end CPU training with the tiny config: loss goes down, checkpoints use the official
+layout, resume is bit-exact, and 2-process DDP (gloo) gives the 1-process loss on the same global
+batch."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def tiny_cfg(synthetic_root, synthetic_smpl, out: Path, **train_overrides) -> di
 
 
 def on_a_fixed_batch(cfg: dict, images: int) -> dict:
-    """``cfg`` trained on the same ``images`` images of one dataset every epoch, without augmentation."""
+    """``cfg`` trained on the same ``images`` images of one dataset every epoch, without
+    augmentation."""
     cfg["augment"] = NO_AUG
     cfg["data"].update(datasets=ONE_DATASET, epoch_length=images)
     return cfg
@@ -52,7 +54,8 @@ def checkpoint_weights(checkpoint_dir: Path) -> dict:
 
 
 def assert_loss_goes_down(summary: dict, run_dir: Path, steps: int = 6) -> list[dict]:
-    """``steps`` finite losses, the last two not both above the first; returns the per-step training log."""
+    """``steps`` finite losses, the last two not both above the first; returns the per-step
+    training log."""
     losses = [h["loss"] for h in summary["history"]]
     assert len(losses) == steps and all(torch.isfinite(torch.tensor(losses)))
     assert min(losses[-2:]) < losses[0]
@@ -106,8 +109,8 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, cfg: dict, port: int, result: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
+                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
     torch.set_num_threads(1)
     summary = train(cfg)
     if rank == 0:
@@ -159,8 +162,8 @@ STAGE1_CONFIG = CONFIG.with_name("tiny_stage1_cpu.yaml")
 
 
 def test_tiny_stage1_trains_with_denoising(tmp_path, synthetic_root, synthetic_smpl):
-    """Stage-1 layout (10 betas, fixed camera, dn_enc) with DN queries: DN terms are logged and finite, the
-    loss goes down on a fixed batch and dn_enc learns."""
+    """Stage-1 layout (10 betas, fixed camera, dn_enc) with DN queries: DN terms are logged and
+    finite, the loss goes down on a fixed batch and dn_enc learns."""
     model, _ = synthetic_smpl
     cfg = load_config(STAGE1_CONFIG, [f"data.root={synthetic_root}", f"body.smpl={model}"])
     cfg.update(output_dir=str(tmp_path / "run"))
@@ -204,10 +207,11 @@ def test_denoising_needs_a_model_with_dn_enc(tmp_path, synthetic_root, synthetic
 
 
 def test_resume_with_denoising_is_bit_exact(tmp_path, synthetic_root, synthetic_smpl):
-    """The DN noise comes from a (seed, step, rank) generator, so a resumed run repeats the straight one."""
+    """The DN noise comes from a (seed, step, rank) generator, so a resumed run repeats the
+    straight one."""
     model, _ = synthetic_smpl
-    common = [f"--set=data.root={synthetic_root}", f"--set=body.smpl={model}", "--set=train.max_steps=3",
-              "--set=train.save_every=1"]  # fmt: skip
+    common = [f"--set=data.root={synthetic_root}", f"--set=body.smpl={model}",
+              "--set=train.max_steps=3", "--set=train.save_every=1"]  # fmt: skip
     assert (
         main(["--config", str(STAGE1_CONFIG), "--output-dir", str(tmp_path / "a"), *common]) == 0
     )
@@ -219,8 +223,9 @@ def test_resume_with_denoising_is_bit_exact(tmp_path, synthetic_root, synthetic_
 
 
 def test_gradient_accumulation_equals_the_large_batch(tmp_path, synthetic_root, synthetic_smpl):
-    """2 micro-batches of 1 accumulated == one batch of 2. The terms used are means over every query /
-    scale-map cell of an image (same count per image): per-micro-batch normalisation gives the batch mean."""
+    """2 micro-batches of 1 accumulated == one batch of 2. The terms used are means over every
+    query / scale-map cell of an image (same count per image): per-micro-batch normalisation gives
+    the batch mean."""
     cfg = tiny_cfg(
         synthetic_root, synthetic_smpl, tmp_path / "big", max_steps=1, batch_size=2, save_every=1
     )

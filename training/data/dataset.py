@@ -1,14 +1,17 @@
-"""Training samples: image + targets for the network input size (spec mahmr_model §3.1, §4.5, §4.6).
+"""Training samples: image + targets for the network input size (spec mahmr_model §3.1, §4.5,
+§4.6).
 
 ``HumanDataset`` turns one annotation file (any SMPL format of ``formats.py``) into samples:
 
 1. world-frame formats are moved into the camera frame once (``world_to_camera``);
-2. the image is read (BEDLAM close-ups rotated 90 degrees clockwise), augmented (``augment.py``; the RNG is
-   seeded by (seed, epoch, index) so runs and resumes are reproducible), resized so that the long side is
-   ``input_size`` and padded to multiples of 56 exactly as at inference (``mahmr_ros.model.preprocess``);
-   K is scaled by r = input_size / max(H, W) without a half-pixel term (spec §8 #3);
-3. GT meshes come from the SMPL layer; people with fewer than 4 joints inside the image are dropped and the
-   sample is re-augmented (up to 10 tries) if a kept person has none of its first 22 joints inside;
+2. the image is read (BEDLAM close-ups rotated 90 degrees clockwise), augmented (``augment.py``;
+   the RNG is seeded by (seed, epoch, index) so runs and resumes are reproducible), resized so that
+   the long side is ``input_size`` and padded to multiples of 56 exactly as at inference
+   (``mahmr_ros.model.preprocess``); K is scaled by r = input_size / max(H, W) without a half-pixel
+   term (spec §8 #3);
+3. GT meshes come from the SMPL layer; people with fewer than 4 joints inside the image are dropped
+   and the sample is re-augmented (up to 10 tries) if a kept person has none of its first 22 joints
+   inside;
 4. targets: boxes (§4.5), 2D/3D joints, depths, GT focal, the SAT scale map (§4.6) and flags.
 ``j2ds_mask`` is all True, as the official loader ends up with (spec §8 #20).
 """
@@ -44,9 +47,11 @@ MATCH_JOINTS = 22
 def smpl_numpy(
     body, poses: np.ndarray, betas: np.ndarray, genders: list[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Untranslated SMPL: (P, 72) axis-angle, (P, S) -> vertices (P, V, 3), joints (P, 45, 3) float32 m.
+    """Untranslated SMPL: (P, 72) axis-angle, (P, S) -> vertices (P, V, 3), joints (P, 45, 3)
+    float32 m.
 
-    ``body`` is an ``SMPLLayer`` or a ``GenderedBody`` (then ``genders`` picks each person's model).
+    ``body`` is an ``SMPLLayer`` or a ``GenderedBody`` (then ``genders`` picks each person's
+    model).
     """
     rot = axis_angle_to_rotmat(torch.as_tensor(poses, dtype=torch.float32).reshape(-1, 24, 3))
     b = torch.as_tensor(betas, dtype=torch.float32)[:, : body.num_betas]
@@ -55,13 +60,15 @@ def smpl_numpy(
 
 
 def read_image(images: str | Path, ann: ImageAnnotation) -> np.ndarray:
-    """(H, W, 3) uint8 BGR image of ``ann`` under the image root ``images`` (BEDLAM close-ups rotated 90
-    degrees clockwise); a missing or unreadable file raises ``FileNotFoundError`` naming it."""
+    """(H, W, 3) uint8 BGR image of ``ann`` under the image root ``images`` (BEDLAM close-ups
+    rotated 90 degrees clockwise); a missing or unreadable file raises ``FileNotFoundError`` naming
+    it."""
     path = Path(images) / ann.image
     image = cv2.imread(str(path))
     if image is None:
         raise FileNotFoundError(
-            f"[training.data] cannot read image {path} (annotation key {ann.image!r} under {images})"
+            f"[training.data] cannot read image {path} (annotation key {ann.image!r} under "
+            f"{images})"
         )
     return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE) if ann.rotate_cw90 else image
 
@@ -123,8 +130,9 @@ class HumanDataset(AugmentedDataset):
         fmt: reader name (``formats.READERS``); must carry SMPL parameters.
         annots: annotation file.
         images: image root folder (the annotation keys are relative to it).
-        body: ``SMPLLayer`` for the GT meshes, or a ``GenderedBody`` (gendered GT where the file has genders,
-            spec §4.5; a file with genders and no gendered models is an error unless it allows neutral GT).
+        body: ``SMPLLayer`` for the GT meshes, or a ``GenderedBody`` (gendered GT where the file
+            has genders, spec §4.5; a file with genders and no gendered models is an error unless
+            it allows neutral GT).
         input_size: network long side (1288).
         augment: ``AugmentConfig`` (``AugmentConfig.none()`` for deterministic resizing only).
         seed: base seed of the per-sample RNG.
@@ -146,8 +154,8 @@ class HumanDataset(AugmentedDataset):
         missing_smpl = [a.image for a in anns if not a.has_smpl]
         if missing_smpl:
             raise ValueError(
-                f"[training.data] {annots}: format {fmt!r} has no SMPL parameters (e.g. {missing_smpl[0]}); "
-                "training samples need SMPL-annotated formats"
+                f"[training.data] {annots}: format {fmt!r} has no SMPL parameters (e.g. "
+                f"{missing_smpl[0]}); training samples need SMPL-annotated formats"
             )
         self.name = (
             fmt
@@ -165,7 +173,7 @@ class HumanDataset(AugmentedDataset):
         )  # scale-map subdivision, once per body (not per sample)
         super().__init__(images, input_size, augment, seed)
 
-    # ------------------------------------------------------------------------------------------ one try
+    # ------------------------------------------------------------------------------------- one try
     def _make(self, ann: ImageAnnotation, image: np.ndarray, rng: np.random.Generator) -> dict:
         cfg = self.augment
         K = np.asarray(ann.K, np.float32)
@@ -230,7 +238,8 @@ class HumanDataset(AugmentedDataset):
 
 
 def cameras_frame(anns: list[ImageAnnotation], root_joint_fn) -> list[ImageAnnotation]:
-    """``world_to_camera`` for a whole file, with ONE root-joint call over every world-frame person.
+    """``world_to_camera`` for a whole file, with ONE root-joint call over every world-frame
+    person.
 
     ``root_joint_fn(betas (P, S), genders list | None) -> (P, 3)`` (``GenderedBody.root_joint``).
     """

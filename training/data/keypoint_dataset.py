@@ -1,17 +1,19 @@
-"""Keypoint-only training samples: RelativeHuman for the ``rh_ft`` fine-tune (spec mahmr_model §5.3).
+"""Keypoint-only training samples: RelativeHuman for the ``rh_ft`` fine-tune (spec mahmr_model
+§5.3).
 
-RelativeHuman has no SMPL and no intrinsics: a person is CrowdPose-14 2D joints (hips marked invisible for
-training, as the official loader does), a box, an ordinal depth layer and an age class. Targets therefore
-carry only 2D and ordinal supervision: ``j2ds`` (G, 14, 2) with a real visibility mask, ``boxes``,
-``depth_ids``; ``has_3d`` is False so pose, shape, 3D and absolute-depth terms are off, and the scale map is
-empty (its loss weight is 0 in ``rh_ft``). The network's joints are mapped to CrowdPose-14 by the criterion
-(``joint_set: crowdpose14``, needs ``J_regressor_extra``).
+RelativeHuman has no SMPL and no intrinsics: a person is CrowdPose-14 2D joints (hips marked
+invisible for training, as the official loader does), a box, an ordinal depth layer and an age
+class. Targets therefore carry only 2D and ordinal supervision: ``j2ds`` (G, 14, 2) with a real
+visibility mask, ``boxes``, ``depth_ids``; ``has_3d`` is False so pose, shape, 3D and
+absolute-depth terms are off, and the scale map is empty (its loss weight is 0 in ``rh_ft``). The
+network's joints are mapped to CrowdPose-14 by the criterion (``joint_set: crowdpose14``, needs
+``J_regressor_extra``).
 
 People annotated in the 19-joint BK / OCHuman layouts (most children and babies) are mapped to
-CrowdPose-14 by the reader, as the official loader does (``formats.crowdpose14_from_19``). The image
-augmentation is the SMPL dataset's (``augment.py``) applied to 2D
-points: rotation + zoom about the centre, flip with the CrowdPose left/right swap, top crop, colour and
-occlusion.
+CrowdPose-14 by the reader, as the official loader does (``formats.crowdpose14_from_19``). The
+image augmentation is the SMPL dataset's (``augment.py``) applied to 2D
+points: rotation + zoom about the centre, flip with the CrowdPose left/right swap, top crop, colour
+and occlusion.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from training.data.dataset import AugmentedDataset
 from training.data.formats import read_relative_human
 from training.data.scale_map import MIN_VISIBLE_JOINTS, gt_boxes, map_size
 
-#: CrowdPose-14 left/right swap for flips (L/R shoulder, elbow, wrist, hip, knee, ankle; then head, neck).
+#: CrowdPose-14 left/right swap for flips (L/R shoulder, elbow, wrist, hip, knee, ankle; then head,
+#: neck).
 CROWDPOSE14_FLIP_PERM = [1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 12, 13]
 NUM_JOINTS = 14
 
@@ -36,11 +39,12 @@ class KeypointDataset(AugmentedDataset):
 
     Args:
         annots: the annotation file.  images: image root.  input_size: network long side.
-        augment: ``AugmentConfig``.  seed: base seed of the per-sample RNG (seeded by (seed, epoch, index)).
+        augment: ``AugmentConfig``.  seed: base seed of the per-sample RNG (seeded by (seed, epoch,
+            index)).
     """
 
-    def __init__(self, annots, images, input_size: int = 1288, augment: aug.AugmentConfig | None = None,
-                 seed: int = 0) -> None:  # fmt: skip
+    def __init__(self, annots, images, input_size: int = 1288,
+                 augment: aug.AugmentConfig | None = None, seed: int = 0) -> None:  # fmt: skip
         self.annotations = read_relative_human(annots, training=True)
         if not self.annotations:
             raise ValueError(f"[training.data] {annots}: no annotated people to train on")
@@ -72,7 +76,8 @@ class KeypointDataset(AugmentedDataset):
             vis = vis[:, CROWDPOSE14_FLIP_PERM]
             kp[..., 0] = W - 1 - kp[..., 0]
             boxes = np.stack([np.stack([W - 1 - boxes[:, 1, 0], boxes[:, 0, 1]], 1),
-                              np.stack([W - 1 - boxes[:, 0, 0], boxes[:, 1, 1]], 1)], 1)  # fmt: skip
+                              np.stack([W - 1 - boxes[:, 0, 0], boxes[:, 1, 1]], 1)],
+                              1)  # fmt: skip
         if rng.random() < cfg.crop:
             hips = kp[:, 6:8, 1][vis[:, 6:8]] if vis[:, 6:8].any() else kp[..., 1][vis]
             img = img[: aug.crop_height(img.shape[0], hips.max() if len(hips) else 0.0, rng)]

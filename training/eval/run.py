@@ -1,17 +1,19 @@
-"""``python -m training.eval``: run a checkpoint over a benchmark and write ``report.md`` + ``report.json``.
+"""``python -m training.eval``: run a checkpoint over a benchmark and write ``report.md`` +
+``report.json``.
 
     python -m training.eval --benchmark 3dpw --annots data/3dpw/annots_smpl_test_genders.npz \
         --images data/3dpw --checkpoint mahmr_stage3.bin --smpl SMPL_NEUTRAL.npz \
         --kid-template smpl_kid_template.npy --h36m-regressor J_regressor_h36m_correct.npy --out reports/3dpw
 
-Benchmarks (spec mahmr_model §6): ``rh`` (RelativeHuman, needs ``--extra-regressor``), ``3dpw`` / ``hi4d``
-(needs ``--h36m-regressor``), ``agora`` / ``bedlam`` (optional ``--body-verts``), ``mupots`` and ``panoptic``
-(need ``--h36m-regressor``). GT meshes of people with a gender (3DPW, Hi4D) come from the gendered SMPL
-models (``--smpl-male`` / ``--smpl-female``, as the official evaluation); ``--allow-neutral-gt`` uses the
-neutral model instead (not the official protocol; the report says so). RelativeHuman's 19-joint people
-(BK / OCHuman subsets, most children and babies) are mapped to CrowdPose-14 by the reader and evaluated.
-Predictions keep queries with confidence > ``--conf`` (0.3); for Panoptic the threshold is halved until at
-least one person is kept, as officially. 2D predictions are the network's projections / r (official).
+Benchmarks (spec mahmr_model §6): ``rh`` (RelativeHuman, needs ``--extra-regressor``), ``3dpw`` /
+``hi4d`` (needs ``--h36m-regressor``), ``agora`` / ``bedlam`` (optional ``--body-verts``),
+``mupots`` and ``panoptic`` (need ``--h36m-regressor``). GT meshes of people with a gender (3DPW,
+Hi4D) come from the gendered SMPL models (``--smpl-male`` / ``--smpl-female``, as the official
+evaluation); ``--allow-neutral-gt`` uses the neutral model instead (not the official protocol; the
+report says so). RelativeHuman's 19-joint people (BK / OCHuman subsets, most children and babies)
+are mapped to CrowdPose-14 by the reader and evaluated. Predictions keep queries with confidence >
+``--conf`` (0.3); for Panoptic the threshold is halved until at least one person is kept, as
+officially. 2D predictions are the network's projections / r (official).
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from training.eval.benchmarks import AgoraEval, MuPoTSEval, PanopticEval, ThreeD
 from training.eval.relative_human import RelativeHumanEval
 from training.smpl_layer import CROWDPOSE14_FROM_SMPL_EXTRA, SMPLLayer
 
-BENCHMARK_FORMAT = {"rh": "rh", "3dpw": "3dpw", "hi4d": "hi4d", "agora": "agora", "bedlam": "bedlam",
-                    "mupots": "mupots", "panoptic": "panoptic"}  # fmt: skip
+BENCHMARK_FORMAT = {"rh": "rh", "3dpw": "3dpw", "hi4d": "hi4d", "agora": "agora",
+                    "bedlam": "bedlam", "mupots": "mupots", "panoptic": "panoptic"}  # fmt: skip
 
 
 @dataclass
@@ -48,8 +50,9 @@ class Prediction:
     """People found in one image (P of them), camera frame of the ORIGINAL image.
 
     Attributes:
-        scores: (P,).  verts: (P, V, 3) m.  joints: (P, 45, 3) m.  K: (3, 3) px, original image, the
-        camera the 2D projections use (continuous pixel coordinates / r, as the official evaluations).
+        scores: (P,).  verts: (P, V, 3) m.  joints: (P, 45, 3) m.  K: (3, 3) px, original image,
+        the camera the 2D projections use (continuous pixel coordinates / r, as the official
+        evaluations).
         transl: (P, 3) m SMPL-origin translation (its z orders people in the RelativeHuman metric).
         betas: (P, S) shape coefficients, or None (then no height error is reported).
     """
@@ -111,7 +114,8 @@ class NetworkPredictor:
 
 
 def gt_meshes(body, ann: ImageAnnotation) -> tuple[np.ndarray, np.ndarray]:
-    """Camera-frame GT vertices (G, V, 3) and joints (G, 45, 3), metres (gendered models where given)."""
+    """Camera-frame GT vertices (G, V, 3) and joints (G, 45, 3), metres (gendered models where
+    given)."""
     body = body if isinstance(body, GenderedBody) else GenderedBody(body)
     if ann.frame == "world":
         ann = world_to_camera(ann, lambda b: body.root_joint(b, ann.genders))
@@ -127,7 +131,8 @@ def tpose_height(body, betas: np.ndarray, genders: list[str] | None = None) -> n
 
 
 def load_image_fn(images: Path) -> Callable[[ImageAnnotation], np.ndarray]:
-    """Image reader for ``evaluate``: ``training.data.dataset.read_image`` under the root ``images``."""
+    """Image reader for ``evaluate``: ``training.data.dataset.read_image`` under the root
+    ``images``."""
     return functools.partial(read_image, images)
 
 
@@ -142,7 +147,8 @@ def evaluate(
     body_verts: np.ndarray | None = None,
     progress: bool = True,
 ) -> dict:
-    """Evaluate ``predictor`` on ``annotations``; returns the benchmark's metric dict plus timing."""
+    """Evaluate ``predictor`` on ``annotations``; returns the benchmark's metric dict plus
+    timing."""
     needs_h36m = benchmark in ("3dpw", "hi4d", "mupots", "panoptic")
     if needs_h36m and h36m_regressor is None:
         raise ValueError(
@@ -153,7 +159,8 @@ def evaluate(
             "[training.eval] rh needs --extra-regressor (J_regressor_extra.npy, SPIN's 9 joints)"
         )
     acc = {"rh": RelativeHumanEval, "3dpw": ThreeDPWEval, "hi4d": ThreeDPWEval, "agora": AgoraEval,
-           "bedlam": AgoraEval, "mupots": MuPoTSEval, "panoptic": PanopticEval}[benchmark]()  # fmt: skip
+           "bedlam": AgoraEval, "mupots": MuPoTSEval,
+           "panoptic": PanopticEval}[benchmark]()  # fmt: skip
     h36m = lambda v: np.einsum("jv,pvc->pjc", h36m_regressor, v)  # noqa: E731
     seconds = []
     for ann in tqdm(annotations, desc=f"eval {benchmark}", disable=not progress):
@@ -176,13 +183,15 @@ def evaluate(
                 if pred.betas is not None:
                     neutral = body.neutral if isinstance(body, GenderedBody) else body
                     heights = {"pred_height_m": tpose_height(neutral, pred.betas),
-                               "gt_height_m": tpose_height(body, ann.betas, ann.genders)}  # fmt: skip
-                acc.add(_project(pj[:, :24], pred.K), h36m(pv), pv, _project(gj[:, :24], ann.K), h36m(gv), gv,
-                        focal_px=(pred.K[1, 1], ann.K[1, 1]), **heights)  # fmt: skip
+                               "gt_height_m": tpose_height(body, ann.betas,
+                                                           ann.genders)}  # fmt: skip
+                acc.add(_project(pj[:, :24], pred.K), h36m(pv), pv, _project(gj[:, :24], ann.K),
+                        h36m(gv), gv, focal_px=(pred.K[1, 1], ann.K[1, 1]), **heights)  # fmt: skip
             else:
                 sel = slice(None) if body_verts is None else body_verts
-                acc.add(_project(pj[:, :24], pred.K), pj[:, :24], pv[:, sel], _project(gj[:, :24], ann.K),
-                        gj[:, :24], gv[:, sel], ann.is_kid)  # fmt: skip
+                acc.add(_project(pj[:, :24], pred.K), pj[:, :24], pv[:, sel],
+                        _project(gj[:, :24], ann.K), gj[:, :24], gv[:, sel],
+                        ann.is_kid)  # fmt: skip
         elif benchmark == "mupots":
             p3 = h36m(pv)
             acc.add(_project(p3, pred.K), p3, ann.keypoints_2d[..., :2], ann.keypoints_3d[..., :3],
@@ -241,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model",
         default="auto",
-        help="auto (the official preset detected from the checkpoint), a preset name, or a JSON dict of "
-        "build_model overrides",
+        help="auto (the official preset detected from the checkpoint), a preset name, or a JSON "
+        "dict of build_model overrides",
     )
     parser.add_argument("--smpl", required=True, help="SMPL_NEUTRAL .npz/.pkl (plain arrays)")
     parser.add_argument("--kid-template", help="smpl_kid_template.npy (needed for 11-beta models)")
@@ -282,12 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     nb, kid = model.cfg.num_betas, args.kid_template
     files = {"male": args.smpl_male, "female": args.smpl_female}
     gendered = {g: SMPLLayer(path, kid, nb) for g, path in files.items() if path}
-    # CPU copies for the GT meshes; gendered models for gendered people (official 3DPW / Hi4D protocol).
+    # CPU copies for the GT meshes; gendered models for gendered people (official 3DPW / Hi4D
+    # protocol).
     gt_body = GenderedBody(
         SMPLLayer(args.smpl, kid, nb), **gendered, allow_neutral_gt=args.allow_neutral_gt
     )
-    metrics = evaluate(args.benchmark, annotations, load_image, predictor, gt_body, load(args.h36m_regressor),
-                       load(args.extra_regressor), body_verts)  # fmt: skip
+    metrics = evaluate(args.benchmark, annotations, load_image, predictor, gt_body,
+                       load(args.h36m_regressor), load(args.extra_regressor),
+                       body_verts)  # fmt: skip
     settings = {k: v for k, v in vars(args).items() if v is not None}
     md, js = write_report(Path(args.out), args.benchmark, metrics, settings)
     print(md.read_text())

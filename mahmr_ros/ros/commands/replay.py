@@ -1,8 +1,9 @@
-"""``python -m mahmr_ros.cli replay INPUT --out result.mcap``: the node's outputs for recorded input, offline.
+"""``python -m mahmr_ros.cli replay INPUT --out result.mcap``: the node's outputs for recorded
+input, offline.
 
-INPUT is a rosbag2 ``.mcap`` (images + CameraInfo), a video file or a folder of images. Every frame goes
-through the same ``Pipeline`` the node runs (estimator -> DTO -> tracking) and the output ``.mcap`` gets what
-the node would publish, stamped with the input stamps:
+INPUT is a rosbag2 ``.mcap`` (images + CameraInfo), a video file or a folder of images. Every frame
+goes through the same ``Pipeline`` the node runs (estimator -> DTO -> tracking) and the output
+``.mcap`` gets what the node would publish, stamped with the input stamps:
 
     /humans/meshes            mahmr_ros/msg/HumanMeshArray
     /humans/meshes/topology   mahmr_ros/msg/MeshTopology (once)
@@ -57,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fps", type=float, default=10.0, help="stamps for image folders (and videos without fps)"
     )
     parser.add_argument("--hfov", type=float, default=None,
-                        help="horizontal FoV (deg) for videos/folders; default: estimated")  # fmt: skip
+                        help="horizontal FoV (deg) for videos/folders; default: "
+                            "estimated")  # fmt: skip
     parser.add_argument(
         "--frame-id", default="camera_optical_frame", help="frame id for videos/folders"
     )
@@ -103,11 +105,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def replay(pipeline, frames, out: Path, with_images: bool = True, skip_errors=ValueError) -> dict:
-    """Run ``pipeline`` on ``frames`` (InputFrame iterable) and write the node's outputs to ``out``.
+    """Run ``pipeline`` on ``frames`` (InputFrame iterable) and write the node's outputs to
+    ``out``.
 
     Returns:
-        dict with ``frames`` (processed), ``skipped`` (bad frames, skipped like the node does), ``people``
-        (total person-detections) and ``ids`` (distinct track ids).
+        dict with ``frames`` (processed), ``skipped`` (bad frames, skipped like the node does),
+        ``people`` (total person-detections) and ``ids`` (distinct track ids).
     """
     import cv2
     from builtin_interfaces.msg import Time
@@ -174,7 +177,8 @@ def replay(pipeline, frames, out: Path, with_images: bool = True, skip_errors=Va
 
 
 def to_plain(value):
-    """An rclpy message (or dict/list of them) as plain dicts, lists and scalars for the MCAP encoder."""
+    """An rclpy message (or dict/list of them) as plain dicts, lists and scalars for the MCAP
+    encoder."""
     if hasattr(value, "get_fields_and_field_types"):
         return {
             name: to_plain(getattr(value, name)) for name in value.get_fields_and_field_types()
@@ -191,7 +195,8 @@ def to_plain(value):
 
 
 def read_frames(source: Path, args: argparse.Namespace) -> Iterator[InputFrame]:
-    """Frames of a rosbag2 .mcap, a video or an image folder (validated up front: errors raise here)."""
+    """Frames of a rosbag2 .mcap, a video or an image folder (validated up front: errors raise
+    here)."""
     limit = args.max_frames or None
     if args.hfov is not None:
         _K_for((1, 1), args.hfov)  # a bad --hfov fails here, not in the middle of the output
@@ -265,7 +270,8 @@ def _video_frames(path: Path, args) -> Iterator[InputFrame]:
 def _bag_frames(
     path: Path, image_topic: str | None, info_topic: str | None
 ) -> Iterator[InputFrame]:
-    """Image (+ CameraInfo) messages of a rosbag2 .mcap; each image takes the latest CameraInfo before it."""
+    """Image (+ CameraInfo) messages of a rosbag2 .mcap; each image takes the latest CameraInfo
+    before it."""
     from mcap.reader import make_reader
 
     with open(path, "rb") as f:

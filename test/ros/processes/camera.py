@@ -1,9 +1,9 @@
 """A third-party camera driver as its own process: plain rclpy, nothing of mahmr_ros.
 
-Publishes ``frames`` 640x480 bgr8 images (921,600 bytes) + CameraInfo with the same stamp on ``image`` and
-``camera_info`` at ``rate_hz`` once the image topic has a subscriber, with ``reliability`` (``reliable`` or
-``best_effort`` = sensor-data QoS), then prints the stamps it sent (JSON) and exits. ROS parameters:
-``rate_hz``, ``frames``, ``reliability``.
+Publishes ``frames`` 640x480 bgr8 images (921,600 bytes) + CameraInfo with the same stamp on
+``image`` and ``camera_info`` at ``rate_hz`` once the image topic has a subscriber, with
+``reliability`` (``reliable`` or ``best_effort`` = sensor-data QoS), then prints the stamps it sent
+(JSON) and exits. ROS parameters: ``rate_hz``, ``frames``, ``reliability``.
 """
 
 import json

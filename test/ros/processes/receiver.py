@@ -1,6 +1,6 @@
-"""A subscriber of /humans/meshes as its own process: prints ``matched`` once its subscription has matched the
-node's publisher, then the header stamps it received (JSON, ns) once no message came for ``--idle`` seconds
-after the first one (or after ``--timeout`` seconds in all)."""
+"""A subscriber of /humans/meshes as its own process: prints ``matched`` once its subscription has
+matched the node's publisher, then the header stamps it received (JSON, ns) once no message came
+for ``--idle`` seconds after the first one (or after ``--timeout`` seconds in all)."""
 
 import argparse
 import json

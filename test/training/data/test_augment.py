@@ -1,4 +1,5 @@
-"""Augmentation primitives: camera rotation / flip of SMPL parameters, crop range, photometric changes."""
+"""Augmentation primitives: camera rotation / flip of SMPL parameters, crop range, photometric
+changes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Training samples: exact GT geometry without augmentation, camera bookkeeping under augmentation, mixing."""
+"""Training samples: exact GT geometry without augmentation, camera bookkeeping under augmentation,
+mixing."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ INPUT = 224
 
 def dataset(synthetic_root, manifest, body, fmt, augment, **kw):
     e = manifest["formats"][fmt]
-    return HumanDataset(e["reader"], synthetic_root / e["file"], synthetic_root / e["image_root"], body,
-                        INPUT, augment, reader_kwargs=e["kwargs"], **kw)  # fmt: skip
+    return HumanDataset(e["reader"], synthetic_root / e["file"], synthetic_root / e["image_root"],
+                        body, INPUT, augment, reader_kwargs=e["kwargs"], **kw)  # fmt: skip
 
 
 def test_unaugmented_targets_match_the_annotation(synthetic_root, manifest, body):
@@ -78,8 +79,9 @@ def test_flip_mirrors_the_joints_with_swapped_sides(synthetic_root, manifest, bo
     a, b = base[1]["targets"], flipped[1]["targets"]
     assert len(a["j2ds"]) == len(b["j2ds"])
     r = INPUT / 240
-    # the synthetic body is left/right symmetric: the flipped joint j is where the mirrored joint perm[j] was;
-    # the flip u' = W - 1 - u happens in original pixels (W = 240), then everything is scaled by r
+    # the synthetic body is left/right symmetric: the flipped joint j is where the mirrored joint
+    # perm[j] was; the flip u' = W - 1 - u happens in original pixels (W = 240), then everything is
+    # scaled by r
     mirrored = a["j2ds"].numpy()[:, SMPL_FLIP_PERM]
     mirrored[..., 0] = r * 239 - mirrored[..., 0]
     np.testing.assert_allclose(b["j2ds"].numpy()[:, :24], mirrored, atol=1.5)
@@ -100,7 +102,8 @@ def test_world_frame_dataset_collates_and_is_reproducible(synthetic_root, manife
 
 
 def test_gendered_gt_uses_each_persons_model(synthetic_root, manifest, body, gendered):
-    """3DPW people are 'm' / 'f': world -> camera and the GT meshes use the male / female models (§4.5)."""
+    """3DPW people are 'm' / 'f': world -> camera and the GT meshes use the male / female models
+    (§4.5)."""
     from training.data.formats import read
 
     e = manifest["formats"]["3dpw"]
@@ -136,8 +139,8 @@ def test_keypoint_only_formats_are_refused_with_the_file_name(synthetic_root, ma
         )
 
 
-SMPL_FORMATS = ["dto_humans_coco", "dto_humans_insta", "camerahmr", "stage_a", "dto_output", "agora",
-                "bedlam", "3dpw", "hi4d"]  # fmt: skip
+SMPL_FORMATS = ["dto_humans_coco", "dto_humans_insta", "camerahmr", "stage_a", "dto_output",
+                "agora", "bedlam", "3dpw", "hi4d"]  # fmt: skip
 
 
 @pytest.mark.parametrize("fmt", SMPL_FORMATS)

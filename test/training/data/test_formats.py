@@ -1,4 +1,5 @@
-"""Every reader against the synthetic file written in its format (truth from the generator's manifest)."""
+"""Every reader against the synthetic file written in its format (truth from the generator's
+manifest)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def test_reader_finds_every_image(synthetic_root, manifest, fmt):
 
 @pytest.mark.parametrize("fmt", SMPL_FORMATS)
 def test_smpl_params_match_truth_in_camera_frame(synthetic_root, manifest, fmt):
-    """World-frame formats go through world_to_camera; the placed bodies must equal the generator's."""
+    """World-frame formats go through world_to_camera; the placed bodies must equal the
+    generator's."""
     body = ToyBody()
     anns, entry = _read(synthetic_root, manifest, fmt)
     for a in anns:

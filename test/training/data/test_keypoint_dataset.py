@@ -1,4 +1,5 @@
-"""RelativeHuman keypoint-only samples: targets, 2D augmentation bookkeeping and a tiny rh_ft training run."""
+"""RelativeHuman keypoint-only samples: targets, 2D augmentation bookkeeping and a tiny rh_ft
+training run."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def test_tiny_rh_finetune_runs_with_ordinal_loss(tmp_path, synthetic_root, synth
     cfg.update(model=tiny["model"], init_checkpoint=None, output_dir=str(tmp_path / "run"))
     cfg["body"] = {"smpl": str(synthetic_smpl[0]), "kid_template": str(synthetic_smpl[1]),
                    "extra_regressor": str(tmp_path / "extra.npy")}  # fmt: skip
-    cfg["data"].update(root=str(synthetic_root), datasets=[{"format": "rh", "annots": "rh/test_annots.npz",
+    cfg["data"].update(root=str(synthetic_root),
+                       datasets=[{"format": "rh", "annots": "rh/test_annots.npz",
                                                               "images": "rh/images"}])  # fmt: skip
     cfg["train"].update(batch_size=2, num_workers=0, amp=False, max_steps=2, log_every=1)
     summary = train(cfg)

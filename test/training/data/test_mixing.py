@@ -1,4 +1,5 @@
-"""Per-epoch dataset shares: one pass over each dataset by default (official), or explicit fractions."""
+"""Per-epoch dataset shares: one pass over each dataset by default (official), or explicit
+fractions."""
 
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ def test_pcdr_with_miss_penalty_and_age_groups():
     match = ev.add(pred_kp, pred_z, gt, depth_id, age)
     np.testing.assert_array_equal(match, [0, 1, 2, -1])
     r = ev.result()
-    # unordered pairs (0,1) eq ok, (0,2) and (1,2) farther but predicted nearer; 0.3 for the missed baby
+    # unordered pairs (0,1) eq ok, (0,2) and (1,2) farther but predicted nearer; 0.3 for the missed
+    # baby
     assert r["PCRD_0.2"] == pytest.approx(1 / (3 + 0.3))
     assert r["PCRD_age"]["kid"] == pytest.approx(
         1 / 2
@@ -79,18 +80,19 @@ def test_an_image_without_detections_counts_every_person_as_missed():
 
 
 def test_a_19_joint_child_is_mapped_matched_and_counted_in_its_age_group(tmp_path):
-    """An image of the BK subset (7-character stem): an adult in CrowdPose-14 and a child in the 19-joint BK
-    layout. The child is mapped to CrowdPose-14 (neck invalid, as the official name matching), matched,
-    and its pair counts for "kid"."""
+    """An image of the BK subset (7-character stem): an adult in CrowdPose-14 and a child in the
+    19-joint BK layout. The child is mapped to CrowdPose-14 (neck invalid, as the official name
+    matching), matched, and its pair counts for "kid"."""
     from training.data.formats import read_relative_human
 
     rng = np.random.default_rng(0)
     adult = np.concatenate([rng.uniform(100, 200, (14, 2)), np.ones((14, 1))], 1)
-    bk = {"Head_top": 0, "Nose": 1, "Neck": 2, "L_Eye": 3, "R_Eye": 4, "L_Shoulder": 5, "R_Shoulder": 6,
-          "L_Elbow": 7, "R_Elbow": 8, "L_Wrist": 9, "R_Wrist": 10, "L_Hip": 11, "R_Hip": 12, "L_Knee": 13,
-          "R_Knee": 14, "L_Ankle": 15, "R_Ankle": 16, "L_BigToe": 17, "R_BigToe": 18}  # fmt: skip
-    cp14 = ["L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist", "R_Wrist", "L_Hip", "R_Hip",
-            "L_Knee", "R_Knee", "L_Ankle", "R_Ankle", "Head_top"]  # fmt: skip
+    bk = {"Head_top": 0, "Nose": 1, "Neck": 2, "L_Eye": 3, "R_Eye": 4, "L_Shoulder": 5,
+          "R_Shoulder": 6, "L_Elbow": 7, "R_Elbow": 8, "L_Wrist": 9, "R_Wrist": 10, "L_Hip": 11,
+          "R_Hip": 12, "L_Knee": 13, "R_Knee": 14, "L_Ankle": 15, "R_Ankle": 16, "L_BigToe": 17,
+          "R_BigToe": 18}  # fmt: skip
+    cp14 = ["L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist", "R_Wrist", "L_Hip",
+            "R_Hip", "L_Knee", "R_Knee", "L_Ankle", "R_Ankle", "Head_top"]  # fmt: skip
     child19 = np.concatenate([rng.uniform(300, 380, (19, 2)), np.ones((19, 1))], 1).astype(
         np.float32
     )
@@ -118,9 +120,10 @@ def test_a_19_joint_child_is_mapped_matched_and_counted_in_its_age_group(tmp_pat
     assert result["num_pairs"] == 1 and result["PCRD_0.2"] == 1.0
     assert result["PCRD_age"]["kid"] == 1.0 and result["PCRD_age"]["adult"] == 1.0
     assert result["PCRD_age"]["baby"] is None
-    och = {"R_Shoulder": 0, "R_Elbow": 1, "R_Wrist": 2, "L_Shoulder": 3, "L_Elbow": 4, "L_Wrist": 5,
-           "R_Hip": 6, "R_Knee": 7, "R_Ankle": 8, "L_Hip": 9, "L_Knee": 10, "L_Ankle": 11, "Head_top": 12,
-           "Neck": 13, "R_Ear": 14, "L_Ear": 15, "Nose": 16, "R_Eye": 17, "L_Eye": 18}  # fmt: skip
+    och = {"R_Shoulder": 0, "R_Elbow": 1, "R_Wrist": 2, "L_Shoulder": 3, "L_Elbow": 4,
+           "L_Wrist": 5, "R_Hip": 6, "R_Knee": 7, "R_Ankle": 8, "L_Hip": 9, "L_Knee": 10,
+           "L_Ankle": 11, "Head_top": 12, "Neck": 13, "R_Ear": 14, "L_Ear": 15, "Nose": 16,
+           "R_Eye": 17, "L_Eye": 18}  # fmt: skip
     np.savez(tmp_path / "och.npz", annots=np.array({"och_000123.jpg": people[1:]}, dtype=object))
     (other,) = read_relative_human(tmp_path / "och.npz")  # not a 7-character stem: OCHuman layout
     assert other.extras["kp_layout"] == ["ochuman19"]

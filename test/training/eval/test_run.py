@@ -1,4 +1,5 @@
-"""``python -m training.eval``: an oracle scores perfectly; the CLI writes both reports per benchmark."""
+"""``python -m training.eval``: an oracle scores perfectly; the CLI writes both reports per
+benchmark."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from training.eval.run import Prediction, evaluate, gt_meshes, main
 
 @pytest.fixture(scope="module")
 def regressors(tmp_path_factory, body):
-    """SYNTHETIC joint regressors (convex vertex weights), standing in for the user's H36M / extra files."""
+    """SYNTHETIC joint regressors (convex vertex weights), standing in for the user's H36M / extra
+    files."""
     rng = np.random.default_rng(0)
     root = tmp_path_factory.mktemp("regressors")
     out = {}
@@ -50,14 +52,16 @@ def test_an_oracle_scores_perfectly(benchmark, synthetic_root, manifest, gendere
         assert metrics["PA-MPJPE_mm"] == pytest.approx(0.0, abs=1e-3)
         assert metrics["MVE_mm"] == pytest.approx(0.0, abs=1e-3)
         assert metrics["focal_MAE_px"] == 0.0
-        # Predicted heights use the neutral body (the network's), GT heights the gendered one: a real gap.
+        # Predicted heights use the neutral body (the network's), GT heights the gendered one: a
+        # real gap.
         assert 10.0 < metrics["height_err_mm"] < 150.0
     else:
         assert metrics["NMVE_mm"] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_gendered_gt_is_the_official_protocol(synthetic_root, manifest, body, gendered):
-    """3DPW GT comes from each person's gendered model; the neutral one differs, and is refused by default."""
+    """3DPW GT comes from each person's gendered model; the neutral one differs, and is refused by
+    default."""
     entry = manifest["formats"]["3dpw"]
     ann = read("3dpw", synthetic_root / entry["file"])[0]
     verts, _ = gt_meshes(gendered, ann)
@@ -102,12 +106,13 @@ def test_cli_writes_markdown_and_json_reports(
 ):
     entry = manifest["formats"][benchmark]
     args = ["--benchmark", benchmark, "--annots", str(synthetic_root / entry["file"]),
-            "--images", str(synthetic_root / entry["image_root"]), "--checkpoint", str(tiny_checkpoint),
-            "--model", json.dumps({"preset": "fov_kid", **TINY_OVERRIDES}), "--smpl", str(synthetic_smpl[0]),
-            "--kid-template", str(synthetic_smpl[1]), "--h36m-regressor", str(regressors["h36m"]),
-            "--extra-regressor", str(regressors["extra"]), "--device", "cpu", "--limit", "2",
-            "--out", str(tmp_path), "--smpl-male", str(gendered_files["male"]),
-            "--smpl-female", str(gendered_files["female"])]  # fmt: skip
+            "--images", str(synthetic_root / entry["image_root"]), "--checkpoint",
+            str(tiny_checkpoint), "--model", json.dumps({"preset": "fov_kid", **TINY_OVERRIDES}),
+            "--smpl", str(synthetic_smpl[0]), "--kid-template", str(synthetic_smpl[1]),
+            "--h36m-regressor", str(regressors["h36m"]), "--extra-regressor",
+            str(regressors["extra"]), "--device", "cpu", "--limit", "2", "--out", str(tmp_path),
+            "--smpl-male", str(gendered_files["male"]), "--smpl-female",
+            str(gendered_files["female"])]  # fmt: skip
     assert main(args) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["benchmark"] == benchmark and report["metrics"]["num_images"] == 2

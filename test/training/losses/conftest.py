@@ -7,8 +7,9 @@ import torch
 
 
 class FakeBody(torch.nn.Module):
-    """Stands in for the SMPL layer ((B, 24, 3, 3) rotmats, (B, S) betas -> vertices, joints): the joints
-    are the first 45 entries of a fixed pattern rotated by the global orient and shifted by 0.01 beta_0."""
+    """Stands in for the SMPL layer ((B, 24, 3, 3) rotmats, (B, S) betas -> vertices, joints): the
+    joints are the first 45 entries of a fixed pattern rotated by the global orient and shifted by
+    0.01 beta_0."""
 
     def forward(self, rotmats, betas):
         base = torch.linspace(-0.5, 0.5, 45 * 3).reshape(45, 3)
@@ -44,7 +45,8 @@ def _two_people(
 
 @pytest.fixture
 def make_target():
-    """``make_target(has_3d=True, num_betas=11, boxes=None)``: a fresh GT target of one 200 x 100 image
-    (focal 100 px) with two people at depths 3 and 3.5 m, boxes (cx, cy, w, h) / input_size (default
-    (0.3, 0.3, 0.2, 0.4) and (0.7, 0.5, 0.2, 0.4)), zero pose, shape and joints, 45 visible joints."""
+    """``make_target(has_3d=True, num_betas=11, boxes=None)``: a fresh GT target of one 200 x 100
+    image (focal 100 px) with two people at depths 3 and 3.5 m, boxes (cx, cy, w, h) / input_size
+    (default (0.3, 0.3, 0.2, 0.4) and (0.7, 0.5, 0.2, 0.4)), zero pose, shape and joints, 45
+    visible joints."""
     return _two_people

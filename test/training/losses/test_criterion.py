@@ -1,4 +1,5 @@
-"""Loss terms against hand-computed values, and the full criterion's keys, aux layers and gradients."""
+"""Loss terms against hand-computed values, and the full criterion's keys, aux layers and
+gradients."""
 
 from __future__ import annotations
 
@@ -109,8 +110,8 @@ def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl, 
         "scale_map": torch.full((1, 2, 2, 2), 0.5, requires_grad=True),
     }
     total, terms = crit(outputs, [make_target()])
-    expected = {"confs", "boxes", "giou", "poses", "betas", "j3ds", "j2ds", "depths", "depths_mt", "fov",
-                "map_confs", "map_scales"}  # fmt: skip
+    expected = {"confs", "boxes", "giou", "poses", "betas", "j3ds", "j2ds", "depths", "depths_mt",
+                "fov", "map_confs", "map_scales"}  # fmt: skip
     assert expected <= set(terms)
     assert {k + ".0" for k in expected - {"fov", "map_confs", "map_scales"}} <= set(terms)
     assert terms["boxes"].item() == pytest.approx(0.0, abs=1e-6)  # matched boxes are exact

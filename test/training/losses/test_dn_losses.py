@@ -1,5 +1,6 @@
-"""DN losses (training.losses.denoising, spec mahmr_model §4.4) against hand-computed values: the fixed
-slot -> GT assignment, the N x groups normaliser, the conf target over all DN slots, keys and weights."""
+"""DN losses (training.losses.denoising, spec mahmr_model §4.4) against hand-computed values: the
+fixed slot -> GT assignment, the N x groups normaliser, the conf target over all DN slots, keys and
+weights."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ GT_BOXES = torch.tensor([[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4]])
 
 
 def make_dn_layer(groups=2, pad=2):
-    """One image, 2 GT, ``groups`` groups: group 0 positives hit the GT boxes, group 1 positives are off by
-    0.1 on every box coordinate; negatives are far away; all confidences 0.5."""
+    """One image, 2 GT, ``groups`` groups: group 0 positives hit the GT boxes, group 1 positives
+    are off by 0.1 on every box coordinate; negatives are far away; all confidences 0.5."""
     Q = groups * 2 * pad
     boxes = torch.full((1, groups, 2, pad, 4), 0.9)
     boxes[0, 0, 0] = GT_BOXES
@@ -58,7 +59,8 @@ def test_hand_values_and_normalisers(fake_body, make_target):
     }
     # L1 over 2 people x 4 coords x 0.1 (group 1 only), divided by N x groups = 2 x 2.
     assert math.isclose(terms["boxes_dn"].item(), 2 * 4 * 0.1 / 4, rel_tol=1e-5)
-    # conf: 4 positive slots (target 1) and 4 other slots (target 0) at p = 0.5, mean over 8, / 2 groups.
+    # conf: 4 positive slots (target 1) and 4 other slots (target 0) at p = 0.5, mean over 8, / 2
+    # groups.
     pos, neg = 0.25 * 0.25 * math.log(2), 0.75 * 0.25 * math.log(2)
     assert math.isclose(terms["confs_dn"].item(), (4 * pos + 4 * neg) / 8 / 2, rel_tol=1e-5)
     assert terms["poses_dn"].item() == 0.0

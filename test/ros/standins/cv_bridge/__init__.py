@@ -1,8 +1,10 @@
-"""Test-only stand-in for ROS 2 ``cv_bridge`` (see ../README.md): ``CvBridge.imgmsg_to_cv2`` to ``bgr8``.
+"""Test-only stand-in for ROS 2 ``cv_bridge`` (see ../README.md): ``CvBridge.imgmsg_to_cv2`` to
+``bgr8``.
 
-Supports the 8-bit colour and mono encodings (``bgr8``, ``rgb8``, ``bgra8``, ``rgba8``, ``mono8``); any other
-conversion raises ``CvBridgeError`` as upstream does for conversions it does not know. ``calls`` counts the
-conversions, so a test can tell that the bridge (not the node's numpy path) decoded a frame.
+Supports the 8-bit colour and mono encodings (``bgr8``, ``rgb8``, ``bgra8``, ``rgba8``, ``mono8``);
+any other conversion raises ``CvBridgeError`` as upstream does for conversions it does not know.
+``calls`` counts the conversions, so a test can tell that the bridge (not the node's numpy path)
+decoded a frame.
 """
 
 from __future__ import annotations

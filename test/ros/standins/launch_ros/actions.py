@@ -1,4 +1,5 @@
-"""Stand-in ``launch_ros.actions``: Node, recorded in ``context.launched`` instead of being started."""
+"""Stand-in ``launch_ros.actions``: Node, recorded in ``context.launched`` instead of being
+started."""
 
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
-"""Test-only stand-in for ROS 2 ``message_filters`` (see ../README.md): the API the node uses, written anew.
+"""Test-only stand-in for ROS 2 ``message_filters`` (see ../README.md): the API the node uses,
+written anew.
 
-``Subscriber`` wraps one rclpy subscription (kept in ``.sub``, as upstream) and forwards each message to the
-registered callbacks. ``ApproximateTimeSynchronizer`` keeps the newest ``queue_size`` messages per input and
-calls back with one message per input once every input has a message whose stamp is within ``slop`` seconds
-of the others (the closest set to the newest message); the matched messages and older ones are dropped.
+``Subscriber`` wraps one rclpy subscription (kept in ``.sub``, as upstream) and forwards each
+message to the registered callbacks. ``ApproximateTimeSynchronizer`` keeps the newest
+``queue_size`` messages per input and calls back with one message per input once every input has a
+message whose stamp is within ``slop`` seconds of the others (the closest set to the newest
+message); the matched messages and older ones are dropped.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ class SimpleFilter:
 
 
 class Subscriber(SimpleFilter):
-    """``Subscriber(node, msg_type, topic, qos_profile=...)``: an rclpy subscription feeding the filters."""
+    """``Subscriber(node, msg_type, topic, qos_profile=...)``: an rclpy subscription feeding the
+    filters."""
 
     def __init__(self, node, msg_type, topic, qos_profile=10, **kwargs):
         super().__init__()
@@ -47,7 +50,8 @@ def _stamp_ns(msg) -> int:
 
 
 class ApproximateTimeSynchronizer(SimpleFilter):
-    """``ApproximateTimeSynchronizer(fs, queue_size, slop)``: one message per input, within ``slop`` s."""
+    """``ApproximateTimeSynchronizer(fs, queue_size, slop)``: one message per input, within
+    ``slop`` s."""
 
     def __init__(self, fs, queue_size, slop, allow_headerless=False):
         super().__init__()
