@@ -3,8 +3,9 @@ DTO.
 
 Usage (from the repository root):
 
-    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_dto.py                # timings, 1/5/10/20 people
-    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_dto.py --scenes 200   # + accuracy (README figures)
+    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_dto.py  # timings, 1/5/10/20 people
+    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_dto.py \
+        --scenes 200  # + accuracy (README figures)
 
 Prints markdown tables and writes ``benchmarks/results/dto.json``.
 

@@ -1,7 +1,7 @@
 """The crowd floor estimate of the offline estimator: camera height/pitch, children, heights, cost.
 
-    OMP_NUM_THREADS=2 tools/env.sh python benchmarks/bench_floor.py [--scenes 8] [--seeds 6] [--threads 1]
-        [--out FILE]
+    OMP_NUM_THREADS=2 tools/env.sh python benchmarks/bench_floor.py [--scenes 8] [--seeds 6]
+        [--threads 1] [--out FILE]
 
 No camera height is given anywhere here: the floor comes from the people
 (``mahmr_ros.offline.crowd_floor``).

@@ -16,7 +16,8 @@ m, yaws -60..75 degrees), four poses (standing, walking, arms out, reaching) and
 pitches, camera height given (``camera_height_m``: sizes come from the floor in both variants, so
 the comparison is about the pose).
 
-    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_lift.py      # writes benchmarks/results/lift.json
+    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_lift.py
+        # writes benchmarks/results/lift.json
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 fp32 measured in the same run (round-robin), with the accuracy of every variant checked in the same
 run.
 
-    tools/env.sh python benchmarks/bench_network.py --threads 2            # full-size fov_kid, CPU (~10 min)
+    tools/env.sh python benchmarks/bench_network.py --threads 2  # full-size fov_kid, CPU (~10 min)
     tools/env.sh python benchmarks/bench_network.py --config small --threads 1
-    tools/env.sh python benchmarks/bench_network.py --device cuda          # on a GPU (see gpu_check.py)
+    tools/env.sh python benchmarks/bench_network.py --device cuda  # on a GPU (see gpu_check.py)
 
 Scenes (``--scenes``, see ``netbench.py``): ``typical`` = the spec's typical 16:9 token mix (1472
 tokens at 1288x728) and 1/5/15/30 synthetic people; the scale map is forced so that every variant

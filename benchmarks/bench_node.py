@@ -1,8 +1,11 @@
 """End-to-end node latency: image publish -> ``/humans/meshes`` receive, with images at 30 Hz.
 
-    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py --precision bf16   # full-size MA-HMR
-    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py --config small --backend onnxruntime
-    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py --estimator offline  # the offline default
+    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py \
+        --precision bf16  # full-size MA-HMR
+    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py \
+        --config small --backend onnxruntime
+    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py \
+        --estimator offline  # the offline default
 
 Runs the real ``MahmrNode`` (in-process, real DDS inside the loopback namespace of
 ``tools/isolated.sh``) and a peer node that publishes ``bgr8`` images + CameraInfo at ``--rate`` Hz

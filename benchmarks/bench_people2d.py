@@ -15,8 +15,9 @@ crops, MoveNet MultiPose at 256/512 px, and the estimator's current ``PersonFind
 BlazePose) as the baseline. Cost: ``detect`` per frame on the labelled frames, and the video-mode
 ``track`` at 640x480 for 3 and 8 people.
 
-    tools/env.sh python benchmarks/bench_people2d.py                 # writes benchmarks/results/people2d.json
-    tools/env.sh python benchmarks/bench_people2d.py --calibrate     # prints people2d.BOX_MARGINS from labels
+    tools/env.sh python benchmarks/bench_people2d.py  # writes benchmarks/results/people2d.json
+    tools/env.sh python benchmarks/bench_people2d.py \
+        --calibrate  # prints people2d.BOX_MARGINS from labels
 """
 
 from __future__ import annotations

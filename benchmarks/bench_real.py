@@ -33,7 +33,7 @@ Metrics:
 * FPS = 1 / mean ``Pipeline.process`` wall time per frame (everything included), with the load
   average.
 
-    tools/env.sh python benchmarks/bench_real.py                       # writes benchmarks/results/real.json
+    tools/env.sh python benchmarks/bench_real.py  # writes benchmarks/results/real.json
     tools/env.sh python benchmarks/bench_real.py --only video --set offline.rescan_every=3
 """
 

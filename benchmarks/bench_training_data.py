@@ -3,7 +3,7 @@ AGORA-format data.
 
 Usage (from the repository root):
 
-    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_training_data.py            # 6890-vertex body
+    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_training_data.py  # 6890-vertex body
     OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_training_data.py --vertices 700
 
 Writes ``benchmarks/results/training_data-<V>v.json`` and prints a markdown table.

@@ -1,8 +1,9 @@
 """The prepared GPU check (issue 16): CUDA-vs-CPU parity, per-stage speed, and the pipeline end to
 end, in one command that budgets its own time and writes one JSON + one markdown table.
 
-    bash benchmarks/gpu_check.sh                                   # on a GPU machine (the device command)
-    python benchmarks/gpu_check.py --device cpu --config tiny --out /tmp/gpu_check   # CI smoke run, seconds
+    bash benchmarks/gpu_check.sh  # on a GPU machine (the device command)
+    python benchmarks/gpu_check.py --device cpu --config tiny \
+        --out /tmp/gpu_check  # CI smoke run, seconds
 
 Runs on a bare GPU machine's own Python (torch with CUDA, numpy, OpenCV, onnx, onnxruntime) with
 this checkout on ``PYTHONPATH`` and only small carried wheels (smplx; ``gpu_check.sh`` installs
@@ -13,9 +14,9 @@ recorded as skipped) when the budget is spent:
 
 1. ``parity``: forced scenes with different token counts (5 people, typical, 30 people) and three
    unforced frames. CUDA eager fp32 and the staged torch fp32 backend vs CPU eager fp32 (same run,
-   TF32 off):
-   identical SAT decisions, raw heads <= 1e-3, SMPL vertices <= 1 mm. fp16 / bf16 vs CUDA fp32 with the
-   tolerances in ``TOLERANCES`` (SAT decisions may flip near the thresholds: counted).
+   TF32 off): identical SAT decisions, raw heads <= 1e-3, SMPL vertices <= 1 mm. fp16 / bf16 vs
+   CUDA fp32 with the tolerances in ``TOLERANCES`` (SAT decisions may flip near the thresholds:
+   counted).
 2. ``speed``: 1/5/15/30 people at 1288 px, per stage p50/p90 (scale map, token selection, lvl0,
    encoder, decoder), for eager fp32 (the baseline, same run), staged fp32, fp16, bf16; SMPL +
    postprocess and DTO-Lite (on the CPU and on the model's device) per people count; peak GPU

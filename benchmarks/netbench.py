@@ -365,7 +365,10 @@ def device_label(info: dict) -> str:
     threads = info["torch_threads"]
     amx = ", AMX" if "amx_bf16" in info["cpu_flags"] else ""
     bf16 = ", native bf16" if info["cpu_native_bf16"] else ""
-    return f"{info['cpu']} ({threads} thread{'s' if threads > 1 else ''} of {info['cores']}{bf16}{amx})"
+    return (
+        f"{info['cpu']} ({threads} thread{'s' if threads > 1 else ''} of {info['cores']}"
+        f"{bf16}{amx})"
+    )
 
 
 def version_of(module: str) -> str:

@@ -9,7 +9,7 @@ in git.
 Our hand-checked person boxes for these live in ``benchmarks/data/people_boxes.json`` (our own
 annotations).
 
-    tools/env.sh python benchmarks/real_data.py        # fetch both (about 110 MB of downloads, once)
+    tools/env.sh python benchmarks/real_data.py  # fetch both (about 110 MB of downloads, once)
 """
 
 from __future__ import annotations

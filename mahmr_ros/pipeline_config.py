@@ -5,7 +5,8 @@ A config is a nested dict (or a YAML file, or the node's ROS parameter file) wit
 
     estimator             auto | mahmr | offline | any registered name
     model.*               the MA-HMR estimator's options (``MahmrEstimator`` keyword arguments)
-    <estimator name>.*    that estimator's options, e.g. offline.* (``OfflineEstimator`` keyword arguments)
+    <estimator name>.*    that estimator's options, e.g. offline.*
+                          (``OfflineEstimator`` keyword arguments)
     dto.*                 DTO refinement (mode, solver, depth model)
     tracking.*            track ids (``enabled`` + ``Tracker`` keyword arguments)
 

@@ -25,8 +25,8 @@ from training.denoising import DNConfig
 
 REQUIRED = ("model", "body", "data", "optim", "train", "loss_weights")
 #: Loss names of ``training.losses.criterion`` (spec §4.2).
-LOSS_NAMES = ("confs", "boxes", "giou", "j2ds", "poses", "betas", "j3ds", "depths", "depths_mt", "depths_re",
-              "fov", "map_confs", "map_scales")  # fmt: skip
+LOSS_NAMES = ("confs", "boxes", "giou", "j2ds", "poses", "betas", "j3ds", "depths", "depths_mt",
+              "depths_re", "fov", "map_confs", "map_scales")  # fmt: skip
 #: Allowed keys per section (None = free-form: checked by its own consumer).
 SCHEMA: dict = {
     "model": None,  # build_model overrides, validated by mahmr_ros.model.resolve_config

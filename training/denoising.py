@@ -9,7 +9,8 @@ Layout of the ``Q_dn = groups x 2 x pad`` DN queries, prepended to the ``Q`` mat
 (``pad`` = the largest GT count in the batch, slot k of an image = its GT k; slots k >= G_b are
 padding):
 
-    [ group 0: positives (pad) | negatives (pad) ] ... [ group groups-1: pos | neg ] [ matching queries (Q) ]
+    [ group 0: positives (pad) | negatives (pad) ] ... [ group groups-1: pos | neg ]
+    [ matching queries (Q) ]
 
 * Box noise (``box_noise`` = 0.4): every corner of the GT box (x1, y1, x2, y2) moves by ``sign *
   u * (w/2, h/2) * box_noise`` with u ~ U[0, 1) for positives and U[1, 2) for negatives (each

@@ -1,7 +1,8 @@
 """DTO pseudo-GT generation: ``python -m training.pgt`` (spec dto §2-§3, §3.6, §7).
 
     python -m training.pgt --input coco-release.npz --format camerahmr --dataset coco \
-        --images data/coco2014/images/train2014 --smpl SMPL_NEUTRAL.npz --kid-template smpl_kid_template.npy \
+        --images data/coco2014/images/train2014 --smpl SMPL_NEUTRAL.npz \
+        --kid-template smpl_kid_template.npy \
         --depth-onnx depth_anything_v2_vitl.onnx --out pgt/coco --shard 0/8
 
 Per image: the initial SMPL estimates of the input file (CameraHMR release, stage-A or DTO-Humans

@@ -440,9 +440,11 @@ def train(cfg: dict, resume: str | None = None) -> dict:
             if step % log_every == 0 or step == total_steps:
                 # The only host sync of the logs: the device-side sums, once per log_every steps.
                 means = {k: _mean_over_ranks(v / count) for k, v in sums.items()}
-                record = {"step": step, "epoch": epoch, **means, "grad_norm": float(grad_norm),
-                          "lr": scheduler.get_last_lr()[-1],
-                          "sec_per_step": (time.perf_counter() - t_log) * accum / count}  # fmt: skip
+                record = {
+                    "step": step, "epoch": epoch, **means, "grad_norm": float(grad_norm),
+                    "lr": scheduler.get_last_lr()[-1],
+                    "sec_per_step": (time.perf_counter() - t_log) * accum / count,
+                }  # fmt: skip
                 sums, count, t_log = {}, 0, time.perf_counter()
                 history.append(record)
                 progress.set_postfix(loss=f"{record['loss']:.4f}")
@@ -600,8 +602,11 @@ def _float(outputs: dict) -> dict:
     out = {k: cast(v) for k, v in outputs.items() if k != "layers"}
     out["layers"] = [{k: cast(v) for k, v in layer.items()} for layer in outputs["layers"]]
     if outputs.get("dn") is not None:
-        out["dn"] = {**outputs["dn"], "layers": [{k: cast(v) for k, v in layer.items()}
-                                                 for layer in outputs["dn"]["layers"]]}  # fmt: skip
+        out["dn"] = {
+            **outputs["dn"],
+            "layers": [{k: cast(v) for k, v in layer.items()}
+                       for layer in outputs["dn"]["layers"]],
+        }  # fmt: skip
     return out
 
 

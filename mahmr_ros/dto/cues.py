@@ -231,10 +231,10 @@ def extract_cues(
     # no topology: a one-pixel vertex splat (DTO-Lite style), gated by the masks at each vertex's
     # pixel
     else:
-        raster = splat_points(verts.reshape(-1, 3), K, (H, W), max_side=max_side, radius_px=0,
-                              device=device,
-                              owner_id=torch.arange(P,
-                                                    device=device).repeat_interleave(V))  # fmt: skip
+        raster = splat_points(
+            verts.reshape(-1, 3), K, (H, W), max_side=max_side, radius_px=0, device=device,
+            owner_id=torch.arange(P, device=device).repeat_interleave(V),
+        )  # fmt: skip
         # Neighbouring splatted vertices of one surface differ by more than 1 cm at low resolution.
         vis_tol_m = max(vis_tol_m, SPLAT_VISIBILITY_TOL_M)
         if masks is not None:

@@ -4,7 +4,8 @@ Per person i of a depth group: relative depth cue ``d_i``, rendered mean surface
 initial height ``h_i`` (m) and a Gaussian height prior N(mu_i, sigma_i^2). The group's affine map Z
 = alpha d + beta is the weighted least-squares minimiser of
 
-    E(alpha, beta) = sum_i w_i (a_i (alpha d_i + beta) - mu_i)^2 (+ R(alpha, beta)),   a_i = h_i / z_i,
+    E(alpha, beta) = sum_i w_i (a_i (alpha d_i + beta) - mu_i)^2 (+ R(alpha, beta)),
+    a_i = h_i / z_i,
 
 subject to alpha >= alpha_min, with the official outlier loop (implied height > 2.1 m). Each person
 then gets the scale s_i = (alpha d_i + beta) / z_i.

@@ -1,7 +1,8 @@
 """The Metric-Aware HMR network (arXiv 2511.13282): SAT-HMR + FoV head + kid-aware SMPL (api.md
 §1).
 
-image_bgr ──preprocess──► (3,Hp,Wp) ──MetricAwareHMR──► pred_* ──postprocess(body=SMPLBody)──► HumanEstimate
+image_bgr ──preprocess──► (3,Hp,Wp) ──MetricAwareHMR──► pred_*
+          ──postprocess(body=SMPLBody)──► HumanEstimate
 """
 
 from mahmr_ros.model.checkpoint import CheckpointError, detect_config, load_checkpoint

@@ -7,8 +7,10 @@ Attribute names reproduce the official keys below ``decoder.decoder.``
 Data flow per layer l (content q (B, Q, D), reference box r = (cx, cy, w, h) in (0, 1)):
 
     r ──sine──► Sfull (B,Q,2D) ──ref_point_head──► query_pos
-                 └─[:D] ⊙ query_scale(q) (l > 0) ⊙ (w_ref/w, h_ref/h) ──► s (sine query for cross-attn)
-    q ──self-attn(q+pos)──► ──cross-attn([q;s] · [mem;pos])──► ──FFN──► norm ──► h_l ──bbox_embed[l]──► r
+                 └─[:D] ⊙ query_scale(q) (l > 0) ⊙ (w_ref/w, h_ref/h) ──► s
+                   (sine query for cross-attn)
+    q ──self-attn(q+pos)──► ──cross-attn([q;s] · [mem;pos])──►
+      ──FFN──► norm ──► h_l ──bbox_embed[l]──► r
 """
 
 from __future__ import annotations

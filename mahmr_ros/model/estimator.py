@@ -10,14 +10,14 @@ network's own FoV camera is reported as ``K_used`` with ``K_estimated=True``.
 It is built by ``Pipeline.from_config`` from the ``model`` config section::
 
     model:
-      config: fov_kid            # fov_kid / fov / default, "auto" (read from the checkpoint) or a dict
+      config: fov_kid  # fov_kid / fov / default, "auto" (read from the checkpoint) or a dict
       weights: mahmr_stage3.bin  # the official checkpoint (CC BY-NC 4.0, downloaded by the user)
       smpl_path: SMPL_NEUTRAL.pkl  # or its .npz from `python -m mahmr_ros.cli convert-smpl`
       kid_template_path: smpl_kid_template.npy  # AGORA; without it children get adult proportions
       conf_thresh: 0.3
-      device: auto               # auto / cpu / cuda[:i]
-      backend: auto              # auto / torch / onnxruntime / tensorrt (mahmr_ros.runtime), eager = torch
-      precision: fp32            # fp32 / bf16 / fp16 (runtime backends only)
+      device: auto  # auto / cpu / cuda[:i]
+      backend: auto  # auto / torch / onnxruntime / tensorrt (mahmr_ros.runtime), eager = torch
+      precision: fp32  # fp32 / bf16 / fp16 (runtime backends only)
 """
 
 from __future__ import annotations

@@ -6,12 +6,13 @@ stage; the data-dependent SAT orchestration between them is ``sat.encode`` (shar
 and the staged runtime):
 
     images (B,3,Hp,Wp)
-      │ forward_scale_map    static shapes: lvl1 tokens -> additional blocks -> scale map (B,G1h,G1w,2)
-      │ [sat.encode]         per image masks, plans, hr patches            (sat.py)
-      │ forward_lvl0         hr patches -> blocks[:get_map_layer] with the original CLS
-      │ [sat.encode]         [CLS' ; lvl0' ; lvl1' ; lvl2], padded batch, memory positions
-      │ forward_encoder      blocks[get_map_layer:] -> norm -> feature_proj -> memory
-      └ forward_decoder      6-layer decoder -> camera -> iterative heads (decode_layers) -> pred_* (B,Q,...)
+    │ forward_scale_map  static shapes: lvl1 tokens -> additional blocks -> scale map (B,G1h,G1w,2)
+    │ [sat.encode]       per image masks, plans, hr patches            (sat.py)
+    │ forward_lvl0       hr patches -> blocks[:get_map_layer] with the original CLS
+    │ [sat.encode]       [CLS' ; lvl0' ; lvl1' ; lvl2], padded batch, memory positions
+    │ forward_encoder    blocks[get_map_layer:] -> norm -> feature_proj -> memory
+    └ forward_decoder    6-layer decoder -> camera -> iterative heads (decode_layers) -> pred_*
+                         (B,Q,...)
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ DINOv2 weights.
                                        its registers, which the report notes)
   ===================================  ===========================================================
 
-  Training-time checkpoints (``teacher`` / ``student`` dicts, ``backbone.`` prefixes, chunked blocks
-  ``blocks.<chunk>.<N>.*``) are unwrapped to the same layout first.
+  Training-time checkpoints (``teacher`` / ``student`` dicts, ``backbone.`` prefixes, chunked
+  blocks ``blocks.<chunk>.<N>.*``) are unwrapped to the same layout first.
 """
 
 from __future__ import annotations
@@ -63,9 +63,10 @@ UPRIGHT_ROOT_ROT6D = (1.0, 0.0, 0.0, -1.0, 0.0, 0.0)
 DINOV2_INTERPOLATE_OFFSET = 0.1
 #: Sub-keys of a DINOv2 block, identical in our ``vit.Block``.
 DINOV2_BLOCK_KEYS = (
-    "norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",
-    "ls1.gamma", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight",
-    "mlp.fc2.bias", "ls2.gamma",
+    "norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias",
+    "attn.proj.weight", "attn.proj.bias", "ls1.gamma",
+    "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
+    "mlp.fc2.weight", "mlp.fc2.bias", "ls2.gamma",
 )  # fmt: skip
 _DINOV2_WRAPPERS = ("teacher", "student", "model", "state_dict")
 _DINOV2_PREFIXES = ("module.", "backbone.", "encoder.")

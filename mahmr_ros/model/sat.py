@@ -19,9 +19,11 @@ image (masked as attention keys):
 
     forward_scale_map(images)            -> cls1, lvl1 grid, scale map
     select_cells / plan_tokens           -> per image: hr cells, kept lvl1 cells, pooled groups
-    gather_hr_patches + lvl0_cells       -> (B, M, 3, 28, 28) patches, (B, M, 4) 92-grid position indices
+    gather_hr_patches + lvl0_cells       -> (B, M, 3, 28, 28) patches,
+                                            (B, M, 4) 92-grid position indices
     forward_lvl0(patches, pos, valid)    -> (B, 4M, C) lvl0' tokens (original CLS, blocks[:gml])
-    assemble_tokens                      -> per image [CLS' ; lvl0' ; lvl1' ; lvl2 max-pool], levels, cells
+    assemble_tokens                      -> per image [CLS' ; lvl0' ; lvl1' ; lvl2 max-pool],
+                                            levels, cells
     forward_encoder(tokens, valid)       -> (B, N, D) memory, (B, C) final CLS
     memory_pos(levels, cells)            -> (B, N, D) decoder position encodings
 """

@@ -282,8 +282,8 @@ class AnnyBody:
           without ancestor);
         * any bone c whose nearest fitted ancestor-or-self is g moves rigidly with it:
           ``T_c = W_g W0_g^-1 T0_c``, so keypoint k is ``sum_g W_g N_kg + const_k`` with
-          ``N_kg = W0_g^-1 sum_{c in g} T0_c (M_kc, S_kc)`` and ``const_k`` from bones with no fitted
-          ancestor (they do not move: the global rotation is applied outside).
+          ``N_kg = W0_g^-1 sum_{c in g} T0_c (M_kc, S_kc)`` and ``const_k`` from bones with no
+          fitted ancestor (they do not move: the global rotation is applied outside).
 
         So a fit evaluation chains 11 bones instead of Anny's 104 (17 levels); tables are per grid
         node.

@@ -4,13 +4,17 @@ placement.
 Data flow for one frame (``estimate``, then :meth:`OfflineEstimator.fit_people`)::
 
     image ──person source──> P x PersonKeypoints (:mod:`~mahmr_ros.offline.people_source`):
-          default nanodet+movenet: NanoDet boxes (squashed + letterboxed 416 px passes) + MoveNet COCO-17
-          keypoints per box; optionally BlazePose's metric 3D landmarks where its 2D landmarks agree;
+          default nanodet+movenet: NanoDet boxes (squashed + letterboxed 416 px passes) +
+          MoveNet COCO-17 keypoints per box; optionally BlazePose's metric 3D landmarks where
+          its 2D landmarks agree;
           or hog+blazepose / blazepose / hog: BlazePose's 23 keypoints + 3D landmarks per person
-          ──fit_targets───> known keypoints only (score >= min_landmark_visibility AND inside the image)
+          ──fit_targets───> known keypoints only (score >= min_landmark_visibility AND inside
+                            the image)
           ──AnnyFitter────> R_cam_anny, bone rotations, age/height phenotypes, translation
-          ──floor─────────> given camera height/pitch, or estimated from everyone's feet (crowd_floor)
-          ──FloorSizer────> each person whose feet are seen sized to stand on it (children stay children)
+          ──floor─────────> given camera height/pitch, or estimated from everyone's feet
+                            (crowd_floor)
+          ──FloorSizer────> each person whose feet are seen sized to stand on it
+                            (children stay children)
           ──Anny forward──> vertices (V = 13,718), 23 COCO keypoints, T-pose height
           ──solve_translation on the exact keypoints (+ the sole on the floor)──> metric placement
 

@@ -21,9 +21,9 @@ from mahmr_ros.offline.human_models import load_session
 
 #: COCO-17 keypoint order (MoveNet's output order).
 COCO17_NAMES = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
-    "left_ankle", "right_ankle",
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
 )  # fmt: skip
 SINGLE_VARIANTS = {"thunder": ("movenet-thunder", 256), "lightning": ("movenet-lightning", 192)}
 #: MoveNet single-pose puts a joint cut off by its crop on the crop's edge (normalised coordinate

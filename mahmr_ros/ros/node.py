@@ -6,8 +6,10 @@ Data flow (callbacks only hand frames over; a worker thread does the slow work):
     image ──────┐ pair by stamp  one slot, latest frame
     camera_info ┼────────────► LatestFrameWorker ─► decode ─► Pipeline.process ─► /humans/meshes
     depth ──────┘ (sync.py)    (stale frames dropped)  (estimator, DTO, tracks) ├► body_<id> TF
-    (rgbd only)                                                                 ├► ~/markers, ~/debug_image
-                                                                                └► /humans/bodies/* (REP-155)
+    (rgbd only)                                                                 ├► ~/markers,
+                                                                                   ~/debug_image
+                                                                                └► /humans/bodies/*
+                                                                                   (REP-155)
 
 A managed lifecycle node (``rclpy.lifecycle``) that also works as a plain node: with ``autostart``
 (default) the constructor configures and activates it. configure = publishers + load the model

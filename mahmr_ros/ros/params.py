@@ -219,7 +219,10 @@ def check_value(spec: ParamSpec, value: Any) -> str | None:
     if isinstance(value, bool) != (expected is bool) or not isinstance(
         value, (float, int) if expected is float else expected
     ):
-        return f"[params] {spec.name}={value!r}: expected {expected.__name__}, got {type(value).__name__}"
+        return (
+            f"[params] {spec.name}={value!r}: expected {expected.__name__}, "
+            f"got {type(value).__name__}"
+        )
     if spec.choices and value not in spec.choices:
         return f"[params] {spec.name}={value!r}: expected one of {', '.join(spec.choices)}"
     if spec.min_value is not None and value < spec.min_value:

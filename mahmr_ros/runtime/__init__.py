@@ -3,7 +3,7 @@ TensorRT backends behind one interface (``create_backend``), with ``auto`` selec
 
     from mahmr_ros.runtime import create_backend
     backend = create_backend(model, backend="auto", precision="fp32")   # after load_checkpoint
-    raw = backend(images, resized_hw)                                    # == model(images, resized_hw)
+    raw = backend(images, resized_hw)  # == model(images, resized_hw)
 """
 
 from mahmr_ros.runtime.backend import (

@@ -5,11 +5,14 @@ Layout of an export directory (one per network config + weights; every camera re
 serve)::
 
     <dir>/scale_map.onnx   images (1,3,56h,56w)                       -> cls1, lvl1, scale_map
-    <dir>/lvl0.onnx        patches (M,3,28,28), pos_index (M,4) int32, patch_valid (M,) bool -> lvl0_tokens
-    <dir>/encoder.onnx     tokens (1,T,C), token_valid (1,T) bool    -> memory (1,T-1,D), cls_out (1,C)
-    <dir>/decoder.onnx     memory (1,N,D), memory_pos (1,N,D), memory_valid (1,N) bool, cls_out, resized_hw
-                                                                      -> pred_*
-    <dir>/manifest.json    config, opset, dynamic axes, per-stage sha256, TensorRT optimization profiles
+    <dir>/lvl0.onnx        patches (M,3,28,28), pos_index (M,4) int32, patch_valid (M,) bool
+                                                                      -> lvl0_tokens
+    <dir>/encoder.onnx     tokens (1,T,C), token_valid (1,T) bool     -> memory (1,T-1,D),
+                                                                         cls_out (1,C)
+    <dir>/decoder.onnx     memory (1,N,D), memory_pos (1,N,D), memory_valid (1,N) bool,
+                           cls_out, resized_hw                        -> pred_*
+    <dir>/manifest.json    config, opset, dynamic axes, per-stage sha256,
+                           TensorRT optimization profiles
 
 Only the symbols listed in ``STAGE_SPECS`` are dynamic; ``verify_export`` checks each graph with
 ``onnx.checker`` (full check), the TensorRT parser rules (``trt_ops.py``) and that every dynamic

@@ -7,12 +7,14 @@ four graphs, each built by composition over the submodules of a loaded ``MetricA
 are shared, never copied):
 
     images (1,3,Hp,Wp)
-      │ ScaleMapStage   static:   lvl1 tokens -> additional blocks -> cls1 (1,C), lvl1 (1,G1h,G1w,C),
-      │                           scale_map (1,G1h,G1w,2)
+      │ ScaleMapStage   static: lvl1 tokens -> additional blocks -> cls1 (1,C), lvl1 (1,G1h,G1w,C),
+      │                         scale_map (1,G1h,G1w,2)
       │ [host]          select cells, gather hr patches, pad M to a bucket
-      │ Lvl0Stage       dynamic M (hr cells): patches (M,3,28,28) -> blocks[0:gml] -> lvl0 tokens (4M,C)
+      │ Lvl0Stage       dynamic M (hr cells): patches (M,3,28,28) -> blocks[0:gml]
+                        -> lvl0 tokens (4M,C)
       │ [host]          [CLS' ; lvl0 ; kept lvl1 ; lvl2 max-pool], pad N to a bucket
-      │ EncoderStage    dynamic T = 1+N: blocks[gml:] + norm + feature_proj -> memory (1,N,D), cls_out (1,C)
+      │ EncoderStage    dynamic T = 1+N: blocks[gml:] + norm + feature_proj
+                        -> memory (1,N,D), cls_out (1,C)
       │ [host]          memory positions (sine + level embedding)
       └ DecoderStage    dynamic N: decoder + heads -> pred_* (1,Q,...)
 

@@ -117,8 +117,11 @@ def test_dinov2_weights_land_where_the_spec_says(tmp_path):
     report = load_dinov2(model, tmp_path / "dinov2_vits14_pretrain.pth")
     sd = model.state_dict()
     # Coverage: exactly the encoder side is initialised, nothing else changes.
-    encoder_side = {k for k in sd if k.startswith(("encoder.", "encoder_cr_token", "encoder_pos_embeds",
-                                                    "encoder_patch_proj."))}  # fmt: skip
+    encoder_side = {
+        k for k in sd
+        if k.startswith(("encoder.", "encoder_cr_token", "encoder_pos_embeds",
+                         "encoder_patch_proj."))
+    }  # fmt: skip
     assert set(report["loaded"]) == encoder_side
     assert all(torch.equal(sd[k], before[k]) for k in sd if k not in encoder_side)
     assert report["ignored"] == ["mask_token"] and not report["notes"]

@@ -152,8 +152,9 @@ def test_bad_arguments_are_rejected():
 def test_keypoints_of_a_neighbour_do_not_fit_the_box():
     # a standing person 100 px tall in the box (40, 20, 80, 120); keypoints hand-placed on them
     kp = np.array(
-        [[60, 30], [63, 28], [57, 28], [66, 30], [54, 30], [70, 45], [50, 45], [72, 65], [48, 65], [72, 80],
-         [48, 80], [66, 80], [54, 80], [66, 98], [54, 98], [66, 115], [54, 115]], float
+        [[60, 30], [63, 28], [57, 28], [66, 30], [54, 30],
+         [70, 45], [50, 45], [72, 65], [48, 65], [72, 80], [48, 80],
+         [66, 80], [54, 80], [66, 98], [54, 98], [66, 115], [54, 115]], float
     )  # fmt: skip
     scores = np.full(17, 0.8)
     box = np.array([40.0, 20.0, 80.0, 120.0])

@@ -69,8 +69,8 @@ def run_graph(camera_cmd, camera_env=None) -> tuple[list[int], str]:
     """Receiver + node + camera as processes; returns (stamps the receiver got, node stderr)."""
     receiver = _start(PROCESSES / "receiver.py")
     # 'off' quoted: ROS reads parameter values as YAML, where a bare off is the boolean false.
-    node = _start(PROCESSES / "node.py", "--ros-args", "-p", "estimator:=test_known", "-p", "dto.mode:='off'",
-                  *REMAP)  # fmt: skip
+    node = _start(PROCESSES / "node.py", "--ros-args",
+                  "-p", "estimator:=test_known", "-p", "dto.mode:='off'", *REMAP)  # fmt: skip
     camera = None
     try:
         # The node answers (input.lazy) once its /humans/meshes publisher has a subscriber: start

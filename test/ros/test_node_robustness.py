@@ -92,7 +92,8 @@ T = Transition
 # The managed-node state machine (design.ros2.org/articles/node_lifecycle.html): state ->
 # transition -> goal.
 VALID = {
-    "unconfigured": {T.TRANSITION_CONFIGURE: "inactive", T.TRANSITION_UNCONFIGURED_SHUTDOWN: "finalized"},
+    "unconfigured": {T.TRANSITION_CONFIGURE: "inactive",
+                     T.TRANSITION_UNCONFIGURED_SHUTDOWN: "finalized"},
     "inactive": {T.TRANSITION_CLEANUP: "unconfigured", T.TRANSITION_ACTIVATE: "active",
                  T.TRANSITION_INACTIVE_SHUTDOWN: "finalized"},
     "active": {T.TRANSITION_DEACTIVATE: "inactive", T.TRANSITION_ACTIVE_SHUTDOWN: "finalized"},

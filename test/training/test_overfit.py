@@ -66,13 +66,14 @@ def test_one_image_overfit_recovers_the_root_and_the_3d_joints(tmp_path, synthet
         "output_dir": str(tmp_path / "run"),
         "body": {"smpl": str(model_path), "kid_template": str(kid)},
         "data": {"root": str(tmp_path / "data"), "datasets": [DATASET]},
-        "augment": {"rot_deg": 0, "scale_range": [1, 1], "flip": 0, "crop": 0, "color": 0, "occlusion": 0},
+        "augment": {"rot_deg": 0, "scale_range": [1, 1], "flip": 0, "crop": 0, "color": 0,
+                    "occlusion": 0},
         "optim": {"lr": 3e-3, "lr_encoder": 3e-3, "weight_decay": 1e-4, "clip_grad": 1.0},
         "train": {"epochs": 1, "batch_size": 1, "max_steps": STEPS, "seed": 42, "amp": False,
                   "log_every": STEPS // 5, "save_every": STEPS},
         # Stage-3 weights (spec §4.3) without the pairwise depth term (one person).
-        "loss_weights": {"confs": 4, "poses": 5, "betas": 3, "boxes": 2, "giou": 2, "j3ds": 8, "j2ds": 40,
-                         "map_confs": 4, "map_scales": 4, "fov": 0.5},
+        "loss_weights": {"confs": 4, "poses": 5, "betas": 3, "boxes": 2, "giou": 2, "j3ds": 8,
+                         "j2ds": 40, "map_confs": 4, "map_scales": 4, "fov": 0.5},
     }  # fmt: skip
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small tensors: one thread is faster, and kinder to a shared CPU

@@ -3,7 +3,8 @@
 
     python -m training.eval --benchmark 3dpw --annots data/3dpw/annots_smpl_test_genders.npz \
         --images data/3dpw --checkpoint mahmr_stage3.bin --smpl SMPL_NEUTRAL.npz \
-        --kid-template smpl_kid_template.npy --h36m-regressor J_regressor_h36m_correct.npy --out reports/3dpw
+        --kid-template smpl_kid_template.npy --h36m-regressor J_regressor_h36m_correct.npy \
+        --out reports/3dpw
 
 Benchmarks (spec mahmr_model §6): ``rh`` (RelativeHuman, needs ``--extra-regressor``), ``3dpw`` /
 ``hi4d`` (needs ``--h36m-regressor``), ``agora`` / ``bedlam`` (optional ``--body-verts``),

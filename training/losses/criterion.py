@@ -8,9 +8,9 @@ all-reduced) batch that carry that key.
 
 Target dict per image (built by ``training.data.dataset``; G people, resized-image pixels):
     boxes (G, 4) (cx, cy, w, h) / input_size; j2ds (G, 45, 2) px; j2ds_mask (G, 45) bool;
-    poses (G, 72) axis-angle; betas (G, S); j3ds (G, 45, 3) m camera frame; depths (G,) m (GT root z);
-    focal () GT focal, resized px; has_3d () bool; detect_all () bool; scale_map (G1h, G1w, 2);
-    depth_ids (G,) int ordinal layer (-1 unknown).
+    poses (G, 72) axis-angle; betas (G, S); j3ds (G, 45, 3) m camera frame;
+    depths (G,) m (GT root z); focal () GT focal, resized px; has_3d () bool; detect_all () bool;
+    scale_map (G1h, G1w, 2); depth_ids (G,) int ordinal layer (-1 unknown).
 """
 
 from __future__ import annotations

