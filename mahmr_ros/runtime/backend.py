@@ -6,13 +6,14 @@ dict`` with the same ``pred_*`` / ``sat`` outputs, float32 — and keeps the per
 its last call in ``timings_ms``. Build it AFTER loading the weights (stage graphs cache position
 tables, engines are built from the exported weights).
 
-| backend         | devices        | precisions                | notes                                   |
-|-----------------|----------------|---------------------------|-----------------------------------------|
-| ``torch``       | CPU, CUDA      | fp32, bf16, fp16 on CUDA  | autocast, SDPA, optional torch.compile  |
-| ``onnxruntime`` | CPU (CUDA EP)  | fp32                      | the exported stage graphs, all graph    |
-|                 |                |                           | optimisations                           |
-| ``tensorrt``    | CUDA           | fp32, fp16, bf16          | engines from the same graphs; TensorRT  |
-|                 |                |                           | is NOT installable in this project's CI |
+| backend         | devices        | precisions       | notes                                   |
+|-----------------|----------------|------------------|-----------------------------------------|
+| ``torch``       | CPU, CUDA      | fp32, bf16, fp16 | autocast, SDPA, optional torch.compile  |
+|                 |                | on CUDA          |                                         |
+| ``onnxruntime`` | CPU (CUDA EP)  | fp32             | the exported stage graphs, all graph    |
+|                 |                |                  | optimisations                           |
+| ``tensorrt``    | CUDA           | fp32, fp16, bf16 | engines from the same graphs; TensorRT  |
+|                 |                |                  | is NOT installable in this project's CI |
 """
 
 from __future__ import annotations
