@@ -1,15 +1,17 @@
-"""Camera images between processes over Fast DDS: how many arrive, and which side needs the profile.
+"""Camera images between processes over Fast DDS: how many arrive, and which side needs the
+profile.
 
     tools/isolated.sh tools/env.sh python benchmarks/bench_dds_delivery.py            # all cases
     tools/isolated.sh tools/env.sh python benchmarks/bench_dds_delivery.py --frames 30 --rate 30
 
-Each case starts a receiver process, then a publisher process (separate processes, as ``ros2 launch`` starts
-a camera driver and the node), publishes ``--frames`` 640x480 ``bgr8`` images (921,600 bytes) at ``--rate``
-Hz once the two have matched, and counts the distinct frames that arrived. Cases vary the publisher's QoS
-(reliable, as our player and many drivers; best effort, the sensor-data QoS of other drivers), the
-receiver's QoS, and which processes load ``config/fastdds.xml`` (16 MB shared-memory segments) through
-``FASTRTPS_DEFAULT_PROFILES_FILE``. Output: ``benchmarks/results/dds_delivery.json``; the machine load is
-recorded with it (the 2-core development machine is shared).
+Each case starts a receiver process, then a publisher process (separate processes, as ``ros2
+launch`` starts a camera driver and the node), publishes ``--frames`` 640x480 ``bgr8`` images
+(921,600 bytes) at ``--rate`` Hz once the two have matched, and counts the distinct frames that
+arrived. Cases vary the publisher's QoS (reliable, as our player and many drivers; best effort, the
+sensor-data QoS of other drivers), the receiver's QoS, and which processes load
+``config/fastdds.xml`` (16 MB shared-memory segments) through ``FASTRTPS_DEFAULT_PROFILES_FILE``.
+Output: ``benchmarks/results/dds_delivery.json``; the machine load is recorded with it (the 2-core
+development machine is shared).
 ROS imports are allowed here (a ROS benchmark, like ``mahmr_ros/ros``).
 """
 
@@ -31,7 +33,11 @@ WIDTH, HEIGHT = 640, 480
 # (publisher QoS, receiver QoS, which processes load the profile)
 CASES = [
     (pub, sub, profile)
-    for pub, sub in (("reliable", "best_effort"), ("best_effort", "best_effort"), ("reliable", "reliable"))
+    for pub, sub in (
+        ("reliable", "best_effort"),
+        ("best_effort", "best_effort"),
+        ("reliable", "reliable"),
+    )
     for profile in ("none", "receiver", "publisher", "both")
 ]
 
@@ -45,7 +51,8 @@ def _qos(kind: str, depth: int = 5):
 
 
 def publish(args) -> None:
-    """Publisher process: wait for the receiver, send ``frames`` images at ``rate`` Hz (stamp = index)."""
+    """Publisher process: wait for the receiver, send ``frames`` images at ``rate`` Hz (stamp =
+    index)."""
     import numpy as np
     import rclpy
     from sensor_msgs.msg import Image
@@ -58,7 +65,9 @@ def publish(args) -> None:
         rclpy.spin_once(node, timeout_sec=0.05)
     time.sleep(0.5)  # let the reader's side of the match settle too
     msg = Image(height=HEIGHT, width=WIDTH, encoding="bgr8", step=WIDTH * 3)
-    msg.data = np.random.default_rng(0).integers(0, 255, HEIGHT * WIDTH * 3, dtype=np.uint8).tobytes()
+    msg.data = (
+        np.random.default_rng(0).integers(0, 255, HEIGHT * WIDTH * 3, dtype=np.uint8).tobytes()
+    )
     start = time.monotonic()
     for k in range(args.frames):
         msg.header.stamp.sec = k
@@ -70,7 +79,8 @@ def publish(args) -> None:
 
 
 def receive(args) -> None:
-    """Receiver process: count distinct frames until 2 s pass without one (or 30 s in all); print JSON."""
+    """Receiver process: count distinct frames until 2 s pass without one (or 30 s in all); print
+    JSON."""
     import rclpy
     from sensor_msgs.msg import Image
 
@@ -102,12 +112,15 @@ def run_case(pub_qos: str, sub_qos: str, profile: str, frames: int, rate: float)
     me = [sys.executable, __file__, "--frames", str(frames), "--rate", str(rate)]
     receiver = subprocess.Popen(me + ["--role", "receive", "--qos", sub_qos], env=env("receiver"),
                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
-    publisher = subprocess.Popen(me + ["--role", "publish", "--qos", pub_qos], env=env("publisher"))
+    publisher = subprocess.Popen(
+        me + ["--role", "publish", "--qos", pub_qos], env=env("publisher")
+    )
     publisher.wait(timeout=60)
     out, _ = receiver.communicate(timeout=60)
     received = json.loads(out.strip().splitlines()[-1])["received"]
     return {"publisher_qos": pub_qos, "receiver_qos": sub_qos, "profile_loaded_by": profile,
-            "frames": frames, "received": received, "fraction": round(received / frames, 3)}  # fmt: skip
+            "frames": frames, "received": received,
+            "fraction": round(received / frames, 3)}  # fmt: skip
 
 
 def main() -> None:
@@ -116,7 +129,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0)
     parser.add_argument("--role", choices=("publish", "receive"), default=None)
     parser.add_argument("--qos", choices=("reliable", "best_effort"), default="best_effort")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dds_delivery.json"))
+    parser.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results" / "dds_delivery.json")
+    )
     args = parser.parse_args()
     if args.role == "publish":
         return publish(args)

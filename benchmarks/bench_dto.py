@@ -1,25 +1,29 @@
-"""DTO benchmark on synthetic crowds: per-stage timings and accuracy, DTO-Lite against whole-frame DTO.
+"""DTO benchmark on synthetic crowds: per-stage timings and accuracy, DTO-Lite against whole-frame
+DTO.
 
 Usage (from the repository root):
 
-    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_dto.py                # timings, 1/5/10/20 people
-    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_dto.py --scenes 200   # + accuracy (README figures)
+    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_dto.py  # timings, 1/5/10/20 people
+    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_dto.py \
+        --scenes 200  # + accuracy (README figures)
 
 Prints markdown tables and writes ``benchmarks/results/dto.json``.
 
-Timings: the same scene is refined ``--repeats`` times per method; we print the minimum and the median per
-stage, because on a shared machine the median includes time the process waited for a core (the load average
-is printed). Stages: cues (z-buffer + statistics), solve (grouping + closed form), apply (scaling, shape).
-The depth network is excluded (RGB-D here). The baseline in the same run is whole-frame DTO (reference
-procedure: mesh z-buffer at <= 512 px, per-pixel statistics), on CPU, and on CUDA when available.
+Timings: the same scene is refined ``--repeats`` times per method; we print the minimum and the
+median per stage, because on a shared machine the median includes time the process waited for a
+core (the load average is printed). Stages: cues (z-buffer + statistics), solve (grouping + closed
+form), apply (scaling, shape). The depth network is excluded (RGB-D here). The baseline in the same
+run is whole-frame DTO (reference procedure: mesh z-buffer at <= 512 px, per-pixel statistics), on
+CPU, and on CUDA when available.
 
-Accuracy: ``--scenes`` synthetic crowds (2-12 people, 1-15 m, estimates off by 5-30 % along the ray, seeded),
-per-person relative depth error of the pelvis (median) and pairwise depth ordering under the PCDR 0.2 m rule,
-before and after, for metric depth (RGB-D), relative depth (true disparity through an unknown affine map
-a / Z + b with 1 % noise) and the height prior alone; metric depth also as a simulated RGB-D sensor
-(``CrowdScene.sensor_depth_mm``: noise, holes, IR shadows, flying pixels, 10 m range, 16UC1). The relative
-cue is not in DA-V2-L raw units, so the reference's unit-specific constants are replaced (alpha_min 0, no
-d > 0.02 far rule; spec dto §11 item 3).
+Accuracy: ``--scenes`` synthetic crowds (2-12 people, 1-15 m, estimates off by 5-30 % along the
+ray, seeded), per-person relative depth error of the pelvis (median) and pairwise depth ordering
+under the PCDR 0.2 m rule, before and after, for metric depth (RGB-D), relative depth (true
+disparity through an unknown affine map a / Z + b with 1 % noise) and the height prior alone;
+metric depth also as a simulated RGB-D sensor (``CrowdScene.sensor_depth_mm``: noise, holes, IR
+shadows, flying pixels, 10 m range, 16UC1). The relative cue is not in DA-V2-L raw units, so the
+reference's unit-specific constants are replaced (alpha_min 0, no d > 0.02 far rule; spec dto §11
+item 3).
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ OUT = Path(__file__).resolve().parent / "results" / "dto.json"
 
 
 def ordering_counts(z_pred: np.ndarray, z_true: np.ndarray, thr: float = 0.2) -> tuple[int, int]:
-    """(correct, total) pairs under the PCDR rule (spec dto §8): equal within thr, else ordered beyond thr."""
+    """(correct, total) pairs under the PCDR rule (spec dto §8): equal within thr, else ordered
+    beyond thr."""
     ok = n = 0
     for i in range(len(z_true)):
         for j in range(i + 1, len(z_true)):
@@ -76,7 +81,10 @@ def bench_timings(people=(1, 5, 10, 20), repeats: int = 30, seed: int = 0) -> No
     size = f"{IMAGE_HW[1]}x{IMAGE_HW[0]}"
     print(f"\n## Per-frame cost, {size}, metric depth, ms as min / median over {repeats} runs")
     load = os.getloadavg()[0]
-    print(f"load average {load:.2f} on {os.cpu_count()} cores; torch threads {torch.get_num_threads()}")
+    print(
+        f"load average {load:.2f} on {os.cpu_count()} cores; torch threads "
+        f"{torch.get_num_threads()}"
+    )
     RESULTS["timings"] = {"image": size, "load_average": load, "repeats": repeats, "rows": []}
     header = "| people | method | device | cues | solve + apply | total |"
     print(header + "\n|---|---|---|---|---|---|")
@@ -145,7 +153,11 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
     for k in range(num_scenes):
         scene = make_crowd(int(rng.integers(2, 13)), seed=seed + k, image_hw=IMAGE_HW)
         disp, _ = scene.relative_disparity(seed=seed + k)
-        maps = {"metric": scene.depth_m, "disparity": disp, "sensor": scene.sensor_depth_mm(seed=seed + k)}
+        maps = {
+            "metric": scene.depth_m,
+            "disparity": disp,
+            "sensor": scene.sensor_depth_mm(seed=seed + k),
+        }
         z_true = scene.true_depths()
         for name, spec in methods.items():
             if spec is None:
@@ -176,9 +188,16 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
     elapsed = time.perf_counter() - t_start
     size = f"{IMAGE_HW[1]}x{IMAGE_HW[0]}"
     print(f"\n## Accuracy on {num_scenes} synthetic crowds ({people} people, {size}, seed {seed})")
-    RESULTS["accuracy"] = {"scenes": num_scenes, "people": people, "image": size, "seed": seed, "rows": []}
+    RESULTS["accuracy"] = {
+        "scenes": num_scenes,
+        "people": people,
+        "image": size,
+        "seed": seed,
+        "rows": [],
+    }
     print(
-        "| method | median depth error (all / refined) | mean depth error | ordering (PCDR 0.2 m) | refined |"
+        "| method | median depth error (all / refined) | mean depth error | ordering (PCDR 0.2 m) "
+        "| refined |"
     )
     print("|---|---|---|---|---|")
     for name in methods:
@@ -186,7 +205,10 @@ def bench_accuracy(num_scenes: int, seed: int = 1000) -> None:
         e_ref = np.median(errors_refined[name]) if errors_refined[name] else float("nan")
         frac = f"{refined[name][0] / max(refined[name][1], 1):.1%}" if methods[name] else "-"
         ordered = order[name][0] / order[name][1]
-        print(f"| {name} | {np.median(e):.2%} / {e_ref:.2%} | {e.mean():.2%} | {ordered:.1%} | {frac} |")
+        print(
+            f"| {name} | {np.median(e):.2%} / {e_ref:.2%} | {e.mean():.2%} | {ordered:.1%} | "
+            f"{frac} |"
+        )
         RESULTS["accuracy"]["rows"].append(
             {
                 "method": name,
@@ -212,7 +234,9 @@ def main() -> None:
     if args.scenes:
         bench_accuracy(args.scenes)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(OUT.read_text()) if OUT.exists() else {}  # keep the part that was not rerun
+    previous = (
+        json.loads(OUT.read_text()) if OUT.exists() else {}
+    )  # keep the part that was not rerun
     OUT.write_text(json.dumps({**previous, **RESULTS}, indent=1))
     print(f"wrote {OUT}")
 

@@ -1,26 +1,28 @@
 """The crowd floor estimate of the offline estimator: camera height/pitch, children, heights, cost.
 
-    OMP_NUM_THREADS=2 tools/env.sh python benchmarks/bench_floor.py [--scenes 8] [--seeds 6] [--threads 1]
-        [--out FILE]
+    OMP_NUM_THREADS=2 tools/env.sh python benchmarks/bench_floor.py [--scenes 8] [--seeds 6]
+        [--threads 1] [--out FILE]
 
-No camera height is given anywhere here: the floor comes from the people (``mahmr_ros.offline.crowd_floor``).
+No camera height is given anywhere here: the floor comes from the people
+(``mahmr_ros.offline.crowd_floor``).
 
 * ``renders``: the whole offline estimator (NanoDet + MoveNet + Anny fit + floor) on Anny renders
-  (``mahmr_ros.offline.sample.render_sample``) of a static camera, for three cameras (1.2 m level; 1.6 m
-  pitched 10 degrees down; 2.2 m pitched 20 degrees down; each its own people). Each camera sees
-  ``--scenes`` renders of 4 people (1-2 children, Anny age 0.15-0.34, 1.00-1.37 m; adults 0.50-0.75,
-  1.63-1.83 m) at 3-6 m, one after the other, as people passing by; the floor is pooled over them.
-  Reported: the floor after each render, and every person's height and depth error and ``is_child``
-  (a) online, sized on the floor known at their frame, (b) per image (each render on its own: 4 people),
-  (c) sized on the final pooled floor.
+  (``mahmr_ros.offline.sample.render_sample``) of a static camera, for three cameras (1.2 m level;
+  1.6 m pitched 10 degrees down; 2.2 m pitched 20 degrees down; each its own people). Each camera
+  sees ``--scenes`` renders of 4 people (1-2 children, Anny age 0.15-0.34, 1.00-1.37 m; adults
+  0.50-0.75, 1.63-1.83 m) at 3-6 m, one after the other, as people passing by; the floor is pooled
+  over them. Reported: the floor after each render, and every person's height and depth error and
+  ``is_child`` (a) online, sized on the floor known at their frame, (b) per image (each render on
+  its own: 4 people), (c) sized on the final pooled floor.
 * ``keypoints``: ``OfflineEstimator.fit_people`` (no detector) on synthetic walking crowds
-  (``mahmr_ros.testing.anny_crowd``: 24 people, heights from the DTO class priors, someone seated, someone
-  on a step, someone cut off at the knees; 1.5 px keypoint noise, adult-sized 3D landmarks), 8 video frames,
-  ``--seeds`` crowds: floor error, children flagged, height errors.
-* ``cost``: the floor step per frame (feet of the fitted people + the estimate's solve) for 3 people, and
-  the solve alone against the number of pooled observations.
+  (``mahmr_ros.testing.anny_crowd``: 24 people, heights from the DTO class priors, someone seated,
+  someone on a step, someone cut off at the knees; 1.5 px keypoint noise, adult-sized 3D
+  landmarks), 8 video frames, ``--seeds`` crowds: floor error, children flagged, height errors.
+* ``cost``: the floor step per frame (feet of the fitted people + the estimate's solve) for 3
+  people, and the solve alone against the number of pooled observations.
 
-Prints a summary and writes ``benchmarks/results/floor_cpu.json`` (machine, load, threads recorded).
+Prints a summary and writes ``benchmarks/results/floor_cpu.json`` (machine, load, threads
+recorded).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def _scene_people(rng, n: int = 4):
     from mahmr_ros.offline.sample import ScenePerson
 
     kids = int(rng.integers(1, 3))
-    ages = [rng.uniform(0.15, 0.34) for _ in range(kids)] + [rng.uniform(0.5, 0.75) for _ in range(n - kids)]
+    ages = [rng.uniform(0.15, 0.34) for _ in range(kids)] + [
+        rng.uniform(0.5, 0.75) for _ in range(n - kids)
+    ]
     rng.shuffle(ages)
     slots = (np.arange(n) + 0.5) / n * 0.76 + 0.12  # image-width fractions, one per person
     f = 0.5 * 640 / math.tan(math.radians(30.0))
@@ -58,7 +62,9 @@ def _scene_people(rng, n: int = 4):
         z = float(rng.uniform(3.0, 6.0))
         x = (slot * 640 - 319.5 + rng.uniform(-15, 15)) * z / f
         people.append(
-            ScenePerson(float(age), x, z, float(rng.uniform(-30, 30)), (60, 150, 60), (120, 80, 50))
+            ScenePerson(
+                float(age), x, z, float(rng.uniform(-30, 30)), (60, 150, 60), (120, 80, 50)
+            )
         )
     return people
 
@@ -108,7 +114,10 @@ def renders(scenes: int) -> dict:
         frames, rows, floors = [], {"online": [], "per_image": [], "final_floor": []}, []
         for _ in range(scenes):
             image, info = render_sample(
-                people=_scene_people(rng), body=est.body, camera_height_m=cam_h, camera_pitch_deg=pitch
+                people=_scene_people(rng),
+                body=est.body,
+                camera_height_m=cam_h,
+                camera_pitch_deg=pitch,
             )
             K = np.array(info["K"])
             frames.append((image, K, info["people"]))
@@ -189,7 +198,8 @@ def keypoint_crowds(seeds: int) -> dict:
         for h, t in zip(result.humans, frame.truth):
             people.append(
                 {"pose": t.pose, "is_child_true": t.is_child, "is_child": bool(h.is_child),
-                 "height_err_m": round(h.height_m - t.height_m, 3), "sized_by": h.extras["sized_by"]}
+                 "height_err_m": round(h.height_m - t.height_m, 3),
+                 "sized_by": h.extras["sized_by"]}
             )  # fmt: skip
     est.close()
     kids = [p for p in people if p["is_child_true"] and p["pose"] == "standing"]
@@ -199,8 +209,14 @@ def keypoint_crowds(seeds: int) -> dict:
     kid_dh = np.abs([p["height_err_m"] for p in kids])
     return {
         "runs": runs,
-        "camera_height_abs_err_m": {"rms": round(float(np.sqrt((dh**2).mean())), 3), "max": float(dh.max())},
-        "pitch_abs_err_deg": {"rms": round(float(np.sqrt((dp**2).mean())), 2), "max": float(dp.max())},
+        "camera_height_abs_err_m": {
+            "rms": round(float(np.sqrt((dh**2).mean())), 3),
+            "max": float(dh.max()),
+        },
+        "pitch_abs_err_deg": {
+            "rms": round(float(np.sqrt((dp**2).mean())), 2),
+            "max": float(dp.max()),
+        },
         "children": {
             "people": len(kids),
             "flagged": sum(p["is_child"] for p in kids),
@@ -211,13 +227,16 @@ def keypoint_crowds(seeds: int) -> dict:
         "adults": {
             "people": len(adults),
             "called_children": sum(p["is_child"] for p in adults),
-            "height_abs_err_m_mean": round(float(np.mean(np.abs([p["height_err_m"] for p in adults]))), 3),
+            "height_abs_err_m_mean": round(
+                float(np.mean(np.abs([p["height_err_m"] for p in adults]))), 3
+            ),
         },
     }
 
 
 def cost(repeat: int = 50) -> dict:
-    """ms of the floor step per frame for 3 people, and of the solve against pooled observations."""
+    """ms of the floor step per frame for 3 people, and of the solve against pooled
+    observations."""
     from mahmr_ros.offline.anny_body import AnnyBody
     from mahmr_ros.offline.crowd_floor import CrowdFloorEstimator
     from mahmr_ros.offline.floor import FloorSizer, fitted_feet
@@ -259,7 +278,8 @@ def cost(repeat: int = 50) -> dict:
         "floor_sizer_full_path_ms_median": round(statistics.median(size_full_ms[5:]), 2),
         "floor_sizer_near_last_ms_median": round(statistics.median(size_near_ms[5:]), 2),
     }
-    # the solve alone, warm-started, against the pooled observations (a static camera's window filling up)
+    # the solve alone, warm-started, against the pooled observations (a static camera's window
+    # filling up)
     big = make_anny_crowd(body, 24, 40, seed=2)
     floor = CrowdFloorEstimator()
     solve_vs_n = {}
@@ -268,7 +288,9 @@ def cost(repeat: int = 50) -> dict:
         P = len(frame.people)
         R = np.stack([t.R_cam_anny for t in frame.truth])
         aa = np.stack([t.bone_aa for t in frame.truth])
-        feet, lift, height, seen = fitted_feet(body, R, aa, np.full(P, 0.6), np.full(P, 0.5), uv, conf, big.K)
+        feet, lift, height, seen = fitted_feet(
+            body, R, aa, np.full(P, 0.6), np.full(P, 0.5), uv, conf, big.K
+        )
         ids = np.array([t.id for t in frame.truth])
         floor.add_frame(ids[seen], feet[seen], lift[seen], height[seen], big.K[1, 1])
         floor.solve()

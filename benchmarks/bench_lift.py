@@ -1,20 +1,23 @@
-"""Is BlazePose worth its cost next to NanoDet + MoveNet? Fit accuracy with and without its 3D landmarks.
+"""Is BlazePose worth its cost next to NanoDet + MoveNet? Fit accuracy with and without its 3D
+landmarks.
 
-The default person source (``nanodet+movenet``) gives COCO-17 2D keypoints; BlazePose run on each person's
-crop can add metric 3D landmarks and foot points (``blazepose_3d``), used only where its 2D landmarks agree
-with the person's keypoints. This benchmark fits synthetic renders with known truth both ways and compares:
+The default person source (``nanodet+movenet``) gives COCO-17 2D keypoints; BlazePose run on each
+person's crop can add metric 3D landmarks and foot points (``blazepose_3d``), used only where its
+2D landmarks agree with the person's keypoints. This benchmark fits synthetic renders with known
+truth both ways and compares:
 
 * root-relative keypoint error (the 23 Anny keypoints, camera frame, pelvis aligned), cm;
 * body orientation error (angle between the fitted and the true ``R_cam_anny``), degrees;
 * pelvis depth error (% of the true depth) and height error (cm);
 * estimator time per frame (``detect_pose`` and total), and how many people BlazePose agreed on.
 
-Scenes: :func:`mahmr_ros.offline.sample.render_sample` with three people (Anny ages 0.3-0.62, 3-5.5 m,
-yaws -60..75 degrees), four poses (standing, walking, arms out, reaching) and two camera pitches, camera
-height given (``camera_height_m``: sizes come from the floor in both variants, so the comparison is about the
-pose).
+Scenes: :func:`mahmr_ros.offline.sample.render_sample` with three people (Anny ages 0.3-0.62, 3-5.5
+m, yaws -60..75 degrees), four poses (standing, walking, arms out, reaching) and two camera
+pitches, camera height given (``camera_height_m``: sizes come from the floor in both variants, so
+the comparison is about the pose).
 
-    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_lift.py      # writes benchmarks/results/lift.json
+    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_lift.py
+        # writes benchmarks/results/lift.json
 """
 
 from __future__ import annotations
@@ -54,20 +57,29 @@ def scenes(body):
     from mahmr_ros.offline.anny_body import STANDING_POSE
     from mahmr_ros.offline.sample import ScenePerson, render_sample
 
-    colours = (((60, 60, 170), (70, 50, 40)), ((150, 110, 40), (40, 40, 40)), ((60, 150, 60), (120, 80, 50)))
+    colours = (
+        ((60, 60, 170), (70, 50, 40)),
+        ((150, 110, 40), (40, 40, 40)),
+        ((60, 150, 60), (120, 80, 50)),
+    )
     for pose_name, pose in POSES.items():
         for people in PEOPLE:
             for pitch in PITCHES_DEG:
-                scene = [ScenePerson(a, x, z, yaw, *colours[i]) for i, (a, x, z, yaw) in enumerate(people)]
+                scene = [
+                    ScenePerson(a, x, z, yaw, *colours[i])
+                    for i, (a, x, z, yaw) in enumerate(people)
+                ]
                 image, info = render_sample(
-                    people=scene, body=body, pose=None if pose is None else {**STANDING_POSE, **pose},
+                    people=scene, body=body,
+                    pose=None if pose is None else {**STANDING_POSE, **pose},
                     camera_pitch_deg=pitch,
                 )  # fmt: skip
                 yield f"{pose_name}/{people[0][0]}/{pitch}", image, info, pitch
 
 
 def errors(est, truth: list[dict]) -> list[dict]:
-    """Per true person: matched by pelvis reprojection (30 px), the errors listed in the module docstring."""
+    """Per true person: matched by pelvis reprojection (30 px), the errors listed in the module
+    docstring."""
     from mahmr_ros.offline.anny_body import ANNY_TO_REP155
 
     K = est.K_used
@@ -167,8 +179,8 @@ def main() -> int:
         "torch_threads": 1,
         "load_average_1_5_15_at_start": [round(x, 2) for x in load_start],
         "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],
-        "scenes": f"{len(POSES)} poses x {len(PEOPLE)} groups x {len(PITCHES_DEG)} pitches, 3 people each, "
-        "640x480 renders, camera height given",
+        "scenes": f"{len(POSES)} poses x {len(PEOPLE)} groups x {len(PITCHES_DEG)} pitches, 3 "
+        "people each, 640x480 renders, camera height given",
         "summary": summary,
         "people": rows,
         "wall_s": round(time.perf_counter() - t0, 1),

@@ -1,26 +1,29 @@
-"""The one way to time the MA-HMR network: per stage, every backend and precision, against eager fp32 measured
-in the same run (round-robin), with the accuracy of every variant checked in the same run.
+"""The one way to time the MA-HMR network: per stage, every backend and precision, against eager
+fp32 measured in the same run (round-robin), with the accuracy of every variant checked in the same
+run.
 
-    tools/env.sh python benchmarks/bench_network.py --threads 2            # full-size fov_kid, CPU (~10 min)
+    tools/env.sh python benchmarks/bench_network.py --threads 2  # full-size fov_kid, CPU (~10 min)
     tools/env.sh python benchmarks/bench_network.py --config small --threads 1
-    tools/env.sh python benchmarks/bench_network.py --device cuda          # on a GPU (see gpu_check.py)
+    tools/env.sh python benchmarks/bench_network.py --device cuda  # on a GPU (see gpu_check.py)
 
-Scenes (``--scenes``, see ``netbench.py``): ``typical`` = the spec's typical 16:9 token mix (1472 tokens at
-1288x728) and 1/5/15/30 synthetic people; the scale map is forced so that every variant processes the same
-tokens. Variants on the CPU: eager fp32 (``MetricAwareHMR.forward``, the baseline), the staged torch fp32 /
-bf16 backends, onnxruntime fp32, and two int8 CANDIDATES measured here but not offered as a backend
-precision (torch dynamic int8 of every Linear, ``torch.ao.quantization.quantize_dynamic``; onnxruntime
-``quantize_dynamic`` of the exported graphs' MatMul/Gemm weights).
+Scenes (``--scenes``, see ``netbench.py``): ``typical`` = the spec's typical 16:9 token mix (1472
+tokens at 1288x728) and 1/5/15/30 synthetic people; the scale map is forced so that every variant
+processes the same tokens. Variants on the CPU: eager fp32 (``MetricAwareHMR.forward``, the
+baseline), the staged torch fp32 / bf16 backends, onnxruntime fp32, and two int8 CANDIDATES
+measured here but not offered as a backend precision (torch dynamic int8 of every Linear,
+``torch.ao.quantization.quantize_dynamic``; onnxruntime ``quantize_dynamic`` of the exported
+graphs' MatMul/Gemm weights).
 
-Accuracy, per variant against CPU eager fp32: max |diff| per output head and SMPL vertices (synthetic
-SMPL-format body, the ``--accuracy-people`` most confident queries) on the forced ``typical`` scene; and the
-SAT decisions (high-res cells, pooled groups) on three unforced frames. The weights are SEEDED, not trained:
-activations, and with them quantisation and rounding errors, differ from the released network's.
+Accuracy, per variant against CPU eager fp32: max |diff| per output head and SMPL vertices
+(synthetic SMPL-format body, the ``--accuracy-people`` most confident queries) on the forced
+``typical`` scene; and the SAT decisions (high-res cells, pooled groups) on three unforced frames.
+The weights are SEEDED, not trained: activations, and with them quantisation and rounding errors,
+differ from the released network's.
 
-The result name records config, device, threads and library versions; the JSON also records the CPU flags
-and the load average before and after (other processes on the machine inflate the times; ratios measured
-in the same run are what count). Output: ``benchmarks/results/bench-network-<config>-<device>-<threads>t-
-torch<ver>-ort<ver>.{json,md}``.
+The result name records config, device, threads and library versions; the JSON also records the CPU
+flags and the load average before and after (other processes on the machine inflate the times;
+ratios measured in the same run are what count). Output:
+``benchmarks/results/bench-network-<config>-<device>-<threads>t- torch<ver>-ort<ver>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -51,11 +54,18 @@ ForcedScaleMap, synthetic_scale_map, force_eager = (
     netbench.force_eager,
 )
 CPU_VARIANTS = ("torch fp32", "onnxruntime fp32", "torch bf16", "torch int8", "onnxruntime int8")
-CUDA_VARIANTS = ("torch fp32", "torch fp16", "torch bf16", "torch fp16 compile", "onnxruntime fp32")
+CUDA_VARIANTS = (
+    "torch fp32",
+    "torch fp16",
+    "torch bf16",
+    "torch fp16 compile",
+    "onnxruntime fp32",
+)
 
 
 class CandidateBackend:
-    """A bench-only variant: a ``StagedNetwork`` over a given stage runner (same interface as a backend)."""
+    """A bench-only variant: a ``StagedNetwork`` over a given stage runner (same interface as a
+    backend)."""
 
     def __init__(self, name: str, precision: str, model, runner):
         self.name, self.precision, self.device = name, precision, runner.device
@@ -70,7 +80,8 @@ class CandidateBackend:
 
 
 def torch_int8(model) -> CandidateBackend:
-    """Candidate: every nn.Linear dynamically quantised to int8 (per-tensor weights, x86 kernels)."""
+    """Candidate: every nn.Linear dynamically quantised to int8 (per-tensor weights, x86
+    kernels)."""
     from mahmr_ros.runtime.torch_backend import TorchStageRunner
 
     quantized = torch.ao.quantization.quantize_dynamic(
@@ -80,8 +91,11 @@ def torch_int8(model) -> CandidateBackend:
     return CandidateBackend("torch", "int8", runner.model, runner)
 
 
-def onnxruntime_int8(model, fp32_dir: Path, int8_dir: Path, threads: int | None) -> CandidateBackend:
-    """Candidate: the exported fp32 graphs, MatMul/Gemm weights quantised to int8 (dynamic activations)."""
+def onnxruntime_int8(
+    model, fp32_dir: Path, int8_dir: Path, threads: int | None
+) -> CandidateBackend:
+    """Candidate: the exported fp32 graphs, MatMul/Gemm weights quantised to int8 (dynamic
+    activations)."""
     import shutil
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -102,8 +116,11 @@ def onnxruntime_int8(model, fp32_dir: Path, int8_dir: Path, threads: int | None)
     return CandidateBackend("onnxruntime", "int8", model, runner)
 
 
-def build_variants(model, device, names, export_dir: Path, padded_hw, threads) -> tuple[dict, dict]:
-    """label -> backend for every requested variant that can run here; label -> reason for the others."""
+def build_variants(
+    model, device, names, export_dir: Path, padded_hw, threads
+) -> tuple[dict, dict]:
+    """label -> backend for every requested variant that can run here; label -> reason for the
+    others."""
     backends, skipped = {}, {}
     for label in names:
         backend, precision, *extra = label.split()
@@ -112,7 +129,9 @@ def build_variants(model, device, names, export_dir: Path, padded_hw, threads) -
                 backends[label] = torch_int8(model)
             elif label == "onnxruntime int8":
                 if "onnxruntime fp32" not in backends:
-                    raise BackendError("needs the onnxruntime fp32 export (list 'onnxruntime fp32' first)")
+                    raise BackendError(
+                        "needs the onnxruntime fp32 export (list 'onnxruntime fp32' first)"
+                    )
                 backends[label] = onnxruntime_int8(model, export_dir, export_dir / "int8", threads)
             else:
                 options = {"compile": True} if "compile" in extra else {}
@@ -126,7 +145,8 @@ def build_variants(model, device, names, export_dir: Path, padded_hw, threads) -
 
 
 def accuracy(model, backends, body, images, resized_hw, padded_hw, people: int) -> dict:
-    """Per variant vs CPU eager fp32: heads + vertices on the forced typical scene, SAT flips unforced."""
+    """Per variant vs CPU eager fp32: heads + vertices on the forced typical scene, SAT flips
+    unforced."""
     cfg = model.cfg
     smap = netbench.scene_scale_map("typical", padded_hw, cfg.input_size)
     cpu_model = copy.deepcopy(model).cpu() if images.device.type != "cpu" else model
@@ -153,9 +173,12 @@ def accuracy(model, backends, body, images, resized_hw, padded_hw, people: int) 
         }
         netbench.force_scene(backend.network, None)
         if backend.name == "onnxruntime":
-            # Seeded weights give the unforced frames 4000-6000 tokens; onnxruntime's exported attention
-            # materialises the N x N scores and its arena grew past 20 GB here (the run was OOM-killed).
-            entry["unforced_frames_skipped"] = "onnxruntime: memory (N x N attention at 4000-6000 tokens)"
+            # Seeded weights give the unforced frames 4000-6000 tokens; onnxruntime's exported
+            # attention materialises the N x N scores and its arena grew past 20 GB here (the run
+            # was OOM-killed).
+            entry["unforced_frames_skipped"] = (
+                "onnxruntime: memory (N x N attention at 4000-6000 tokens)"
+            )
             result[label] = entry
             continue
         for image, hw, ref in frames:
@@ -170,7 +193,8 @@ def accuracy(model, backends, body, images, resized_hw, padded_hw, people: int) 
 
 
 def host_stages(model, body, frame, people: int, iters: int) -> dict:
-    """Preprocess (1280x720 -> network input) and postprocess incl. SMPL for ``people`` people, p50/p90."""
+    """Preprocess (1280x720 -> network input) and postprocess incl. SMPL for ``people`` people,
+    p50/p90."""
     pre, post = [], []
     tensor, meta = preprocess(frame, model.cfg.input_size)
     smap = netbench.scene_scale_map("typical", meta.padded_hw, model.cfg.input_size)
@@ -199,7 +223,8 @@ def host_stages(model, body, frame, people: int, iters: int) -> dict:
 
 
 def make_body(workdir: Path):
-    """The synthetic SMPL-format body (+ kid template): same size as SMPL, never a real body model."""
+    """The synthetic SMPL-format body (+ kid template): same size as SMPL, never a real body
+    model."""
     from mahmr_ros.body import SMPLBody, make_synthetic_smpl
 
     kid = workdir / "kid.npy"
@@ -210,16 +235,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="fov_kid", choices=sorted(CONFIGS))
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
-    parser.add_argument("--scenes", default="typical,1,5,15,30", help="typical and/or people counts")
+    parser.add_argument(
+        "--scenes", default="typical,1,5,15,30", help="typical and/or people counts"
+    )
     parser.add_argument(
         "--variants", default=None, help="comma-separated, e.g. 'torch bf16,onnxruntime fp32'"
     )
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="torch/onnxruntime intra-op threads")
-    parser.add_argument("--accuracy-people", type=int, default=5, help="queries compared as SMPL vertices")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch/onnxruntime intra-op threads"
+    )
+    parser.add_argument(
+        "--accuracy-people", type=int, default=5, help="queries compared as SMPL vertices"
+    )
     parser.add_argument("--no-accuracy", action="store_true")
-    parser.add_argument("--tag", default="", help="appended to the result name (e.g. which variants)")
+    parser.add_argument(
+        "--tag", default="", help="appended to the result name (e.g. which variants)"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
 
@@ -239,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     scenes = args.scenes.split(",")
     smaps = {s: netbench.scene_scale_map(s, meta.padded_hw, cfg.input_size) for s in scenes}
 
-    # CPU eager fp32 references before any backend moves the model (a CUDA run checks CUDA against the CPU).
+    # CPU eager fp32 references before any backend moves the model (a CUDA run checks CUDA against
+    # the CPU).
     references = {}
     for scene, smap in smaps.items():
         netbench.force_eager(model, smap)
@@ -276,12 +310,17 @@ def main(argv: list[str] | None = None) -> int:
         runs = {"eager fp32": (eager_call, None)}
         for label, backend in backends.items():
             netbench.force_scene(backend.network, smap)
-            runs[label] = (lambda b=backend: b(images, resized_hw), lambda b=backend: dict(b.timings_ms))
+            runs[label] = (
+                lambda b=backend: b(images, resized_hw),
+                lambda b=backend: dict(b.timings_ms),
+            )
         load = netbench.load_average()
         results = measure_scene(runs, device, args)
         for label, (fn, _) in runs.items():
             with torch.inference_mode():
-                results[label]["max_abs_diff_vs_cpu_fp32"] = netbench.max_abs_diff(fn(), references[scene])
+                results[label]["max_abs_diff_vs_cpu_fp32"] = netbench.max_abs_diff(
+                    fn(), references[scene]
+                )
         netbench.force_eager(eager_model, None)
         base = results["eager fp32"]["p50_ms"]
         for label, result in results.items():
@@ -307,7 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "machine": netbench.machine_info(device),
         "config": args.config,
-        "model": {"input_size": cfg.input_size, "encoder": cfg.encoder, "embed_dim": cfg.embed_dim},
+        "model": {
+            "input_size": cfg.input_size,
+            "encoder": cfg.encoder,
+            "embed_dim": cfg.embed_dim,
+        },
         "weights": "seeded (torch.manual_seed(0)), not trained",
         "frame": f"{FRAME_HW[1]}x{FRAME_HW[0]}",
         "padded_hw": list(meta.padded_hw),
@@ -319,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["device"] = netbench.device_label(report["machine"])
     if device.type == "cpu":
-        report["host_stages"] = host_stages(eager_model, body, frame, args.accuracy_people, args.iters)
+        report["host_stages"] = host_stages(
+            eager_model, body, frame, args.accuracy_people, args.iters
+        )
     if not args.no_accuracy:
         report["accuracy"] = accuracy(
             eager_model, backends, body, images, resized_hw, meta.padded_hw, args.accuracy_people
@@ -355,12 +400,12 @@ def markdown(report: dict) -> str:
     stages = netbench.stage_columns(report["rows"])
     lines = [
         f"Device: {report['device']}; torch {report['machine']['torch']}, onnxruntime "
-        f"{report['machine']['onnxruntime']}; config `{report['config']}` (input {model['input_size']} px, "
-        f"{model['encoder']}), {report.get('weights', 'seeded weights')}; frame {report['frame']} -> "
-        f"{Wp}x{Hp}; {report['iters']} iterations after {report['warmup']} warm-up, round-robin. "
-        "Load average "
-        f"before {report.get('load_average_before')}, after {report.get('load_average_after')}. "
-        "Times in ms, p50 / p90.",
+        f"{report['machine']['onnxruntime']}; config `{report['config']}` (input "
+        f"{model['input_size']} px, {model['encoder']}), "
+        f"{report.get('weights', 'seeded weights')}; frame {report['frame']} -> {Wp}x{Hp}; "
+        f"{report['iters']} iterations after {report['warmup']} warm-up, round-robin. Load "
+        f"average before {report.get('load_average_before')}, after "
+        f"{report.get('load_average_after')}. Times in ms, p50 / p90.",
         "",
         "| scene | tokens | backend | precision | total | speed-up vs eager fp32 | fps | "
         "max abs diff vs CPU fp32 | " + " | ".join(stages) + " |",
@@ -369,13 +414,19 @@ def markdown(report: dict) -> str:
     for row in report["rows"]:
         row_stages = row.get("stages", {})
         cells = [
-            f"{row_stages[k]['p50_ms']:.1f} / {row_stages[k]['p90_ms']:.1f}" if k in row_stages else "–"
+            f"{row_stages[k]['p50_ms']:.1f} / {row_stages[k]['p90_ms']:.1f}"
+            if k in row_stages
+            else "–"
             for k in stages
         ]
         speedup = (
-            f"{row['speedup_vs_eager_fp32']:.2f}x" if "speedup_vs_eager_fp32" in row else "1.00x (baseline)"
+            f"{row['speedup_vs_eager_fp32']:.2f}x"
+            if "speedup_vs_eager_fp32" in row
+            else "1.00x (baseline)"
         )
-        diff = f"{row['max_abs_diff_vs_cpu_fp32']:.1e}" if "max_abs_diff_vs_cpu_fp32" in row else "–"
+        diff = (
+            f"{row['max_abs_diff_vs_cpu_fp32']:.1e}" if "max_abs_diff_vs_cpu_fp32" in row else "–"
+        )
         lines.append(
             f"| {row.get('scene', row.get('people'))} | {row['tokens']} | {row['backend']} | "
             f"{row['precision']} | "
@@ -388,17 +439,19 @@ def markdown(report: dict) -> str:
             "",
             "Host stages (CPU): "
             + ", ".join(
-                f"{k} {v['p50_ms']:.1f} / {v['p90_ms']:.1f} ms" for k, v in report["host_stages"].items()
+                f"{k} {v['p50_ms']:.1f} / {v['p90_ms']:.1f} ms"
+                for k, v in report["host_stages"].items()
             ),
         ]
     if report.get("accuracy"):
         lines += [
             "",
-            "Accuracy vs CPU eager fp32 (typical scene, same tokens: max |diff| per head; SMPL vertices of "
-            "the most confident queries; SAT decisions on unforced frames):",
+            "Accuracy vs CPU eager fp32 (typical scene, same tokens: max |diff| per head; SMPL "
+            "vertices of the most confident queries; SAT decisions on unforced frames):",
             "",
-            "| variant | confs | boxes | rotmats | betas | transl (m) | vertices max / median mm | "
-            "SAT flips (hr cells, pooled groups; reference cells within 0.01 of a threshold) per frame |",
+            "| variant | confs | boxes | rotmats | betas | transl (m) | vertices max / median mm "
+            "| SAT flips (hr cells, pooled groups; reference cells within 0.01 of a threshold) "
+            "per frame |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for label, acc in report["accuracy"].items():
@@ -411,10 +464,9 @@ def markdown(report: dict) -> str:
             )
 
             lines.append(
-                f"| {label} | {h['pred_confs']:.1e} | {h['pred_boxes']:.1e} | {h['pred_rotmats']:.1e} | "
-                f"{h['pred_betas']:.1e} | {h['pred_transl']:.1e} | "
-                f"{v['max_mm']:.2f} / {v['median_mm']:.2f} | "
-                f"{flips} |"
+                f"| {label} | {h['pred_confs']:.1e} | {h['pred_boxes']:.1e} | "
+                f"{h['pred_rotmats']:.1e} | {h['pred_betas']:.1e} | {h['pred_transl']:.1e} | "
+                f"{v['max_mm']:.2f} / {v['median_mm']:.2f} | {flips} |"
             )
     if report["skipped"]:
         lines += ["", "Not run here:"] + [f"- {k}: {v}" for k, v in report["skipped"].items()]

@@ -1,26 +1,31 @@
 """End-to-end node latency: image publish -> ``/humans/meshes`` receive, with images at 30 Hz.
 
-    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py --precision bf16   # full-size MA-HMR
-    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py --config small --backend onnxruntime
-    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py --estimator offline  # the offline default
+    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py \
+        --precision bf16  # full-size MA-HMR
+    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py \
+        --config small --backend onnxruntime
+    tools/isolated.sh tools/env.sh python benchmarks/bench_node.py \
+        --estimator offline  # the offline default
 
-Runs the real ``MahmrNode`` (in-process, real DDS inside the loopback namespace of ``tools/isolated.sh``)
-and a peer node that publishes ``bgr8`` images + CameraInfo at ``--rate`` Hz and records when each
-``HumanMeshArray`` arrives. Latency = arrival wall time - the image stamp (wall clock at publish).
+Runs the real ``MahmrNode`` (in-process, real DDS inside the loopback namespace of
+``tools/isolated.sh``) and a peer node that publishes ``bgr8`` images + CameraInfo at ``--rate`` Hz
+and records when each ``HumanMeshArray`` arrives. Latency = arrival wall time - the image stamp
+(wall clock at publish).
 
-* ``--estimator mahmr`` (default): MA-HMR (``--config``, default the full-size ``fov_kid``) on SEEDED weights
-  and a SYNTHETIC SMPL file (no licensed files here), 1280x720 frames. As in ``bench_network.py`` the scale
-  map is replaced by a synthetic one with ``--people`` people, so the network processes a realistic token
-  count, and the decoder's confidences are forced so that exactly that many people are decoded and published.
-  DTO is off (network + SMPL + messages).
-* ``--estimator offline``: the package default (Anny + BlazePose, DTO-Lite prior) on the bundled 640x480
-  sample with its 3 people and its camera K.
+* ``--estimator mahmr`` (default): MA-HMR (``--config``, default the full-size ``fov_kid``) on
+  SEEDED weights and a SYNTHETIC SMPL file (no licensed files here), 1280x720 frames. As in
+  ``bench_network.py`` the scale map is replaced by a synthetic one with ``--people`` people, so
+  the network processes a realistic token count, and the decoder's confidences are forced so that
+  exactly that many people are decoded and published. DTO is off (network + SMPL + messages).
+* ``--estimator offline``: the package default (Anny + BlazePose, DTO-Lite prior) on the bundled
+  640x480 sample with its 3 people and its camera K.
 
-The node keeps only the latest frame, so at 30 Hz input a slower pipeline drops frames: the output rate is
-reported next to the latency. The JSON records the machine (CPU, flags, threads, versions) and the load
-average before and after. ROS imports are allowed here (a ROS benchmark, like ``mahmr_ros/ros``): hence the
-``noqa: TID251``. Output: ``benchmarks/results/bench-node-<what>-<threads>t.{json,md}`` (``<what>`` =
-``offline`` or ``<config>-<backend>-<precision>``).
+The node keeps only the latest frame, so at 30 Hz input a slower pipeline drops frames: the output
+rate is reported next to the latency. The JSON records the machine (CPU, flags, threads, versions)
+and the load average before and after. ROS imports are allowed here (a ROS benchmark, like
+``mahmr_ros/ros``): hence the ``noqa: TID251``. Output:
+``benchmarks/results/bench-node-<what>-<threads>t.{json,md}`` (``<what>`` = ``offline`` or
+``<config>-<backend>-<precision>``).
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ ForcedPeople = netbench.ForcedPeople
 
 
 def make_estimator_factory(args, workdir: Path):
-    """A pipeline estimator factory: MA-HMR on random weights + synthetic SMPL + forced scale map."""
+    """A pipeline estimator factory: MA-HMR on random weights + synthetic SMPL + forced scale
+    map."""
     from mahmr_ros.body.synthetic import make_synthetic_smpl
     from mahmr_ros.model import build_model
     from mahmr_ros.model.estimator import MahmrEstimator
@@ -71,7 +77,9 @@ def make_estimator_factory(args, workdir: Path):
         )
         network = getattr(estimator.backend, "network", None)
         if network is None:
-            raise SystemExit(f"backend {args.backend} has no staged network to force the scale map on")
+            raise SystemExit(
+                f"backend {args.backend} has no staged network to force the scale map on"
+            )
         network.runner = ForcedPeople(network.runner, smap, args.people)
         return estimator
 
@@ -85,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="torch", help="torch, onnxruntime, tensorrt or auto")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
+    )
     parser.add_argument("--people", type=int, default=5)
     parser.add_argument("--conf", type=float, default=0.3, help="detection threshold")
     parser.add_argument("--rate", type=float, default=30.0, help="image rate, Hz")
@@ -110,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir = tempfile.TemporaryDirectory(prefix="bench_node_")
     if args.estimator == "mahmr":
         register_estimator("bench_mahmr", make_estimator_factory(args, Path(workdir.name)))
-        overrides = [Parameter("estimator", value="bench_mahmr"), Parameter("dto.mode", value="off")]
+        overrides = [
+            Parameter("estimator", value="bench_mahmr"),
+            Parameter("dto.mode", value="off"),
+        ]
         H, W = netbench.FRAME_HW
         frame = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
         K = [1000.0, 0.0, W / 2, 0.0, 1000.0, H / 2, 0.0, 0.0, 1.0]
@@ -175,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                 ros_node.destroy_node()  # stops the node's worker thread before the context goes
         rclpy.try_shutdown()
     if not arrivals:
-        print("no /humans/meshes received: is the node running (see its log above)?", file=sys.stderr)
+        print(
+            "no /humans/meshes received: is the node running (see its log above)?", file=sys.stderr
+        )
         return 1
     latency = np.array([(arrival - stamp) * 1e3 for stamp, arrival, _ in arrivals])
     machine = netbench.machine_info(torch.device(args.device))
@@ -198,24 +213,26 @@ def main(argv: list[str] | None = None) -> int:
     }
     name = "offline"
     if args.estimator == "mahmr":
-        report.update(config=args.config, backend=args.backend, precision=args.precision, weights="seeded")
+        report.update(
+            config=args.config, backend=args.backend, precision=args.precision, weights="seeded"
+        )
         name = f"{args.config}-{args.backend}-{args.precision}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"bench-node-{name}-{machine['torch_threads']}t"
     (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     what = (
-        f"MA-HMR `{args.config}` (seeded weights, synthetic SMPL), {args.backend} {args.precision}, "
-        f"{args.people} forced people, DTO off"
+        f"MA-HMR `{args.config}` (seeded weights, synthetic SMPL), {args.backend} "
+        f"{args.precision}, {args.people} forced people, DTO off"
         if args.estimator == "mahmr"
         else f"offline estimator (default), bundled sample with {args.people} people"
     )
     table = (
-        f"Device: {report['device']}; torch {machine['torch']}; {what}; images {W}x{H} at {args.rate:g} Hz "
-        f"for {elapsed:.0f} s; load average before {load_before}, after {report['load_average_after']}.\n\n"
-        "| latency p50 ms | latency p90 ms | output Hz | images | meshes | people per message |\n"
-        "|---:|---:|---:|---:|---:|---:|\n"
-        f"| {report['latency_p50_ms']:.0f} | {report['latency_p90_ms']:.0f} | "
+        f"Device: {report['device']}; torch {machine['torch']}; {what}; images {W}x{H} at "
+        f"{args.rate:g} Hz for {elapsed:.0f} s; load average before {load_before}, after "
+        f"{report['load_average_after']}.\n\n| latency p50 ms | latency p90 ms | output Hz | "
+        "images | meshes | people per message |\n|---:|---:|---:|---:|---:|---:|\n| "
+        f"{report['latency_p50_ms']:.0f} | {report['latency_p90_ms']:.0f} | "
         f"{report['output_rate_hz']:.2f} | {published[0]} | {len(arrivals)} | "
         f"{report['people_published_mean']:.1f} |\n"
     )

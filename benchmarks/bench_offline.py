@@ -1,26 +1,30 @@
-"""FPS and per-stage CPU time of the offline default estimator (NanoDet + MoveNet + Anny fit) at 640x480.
+"""FPS and per-stage CPU time of the offline default estimator (NanoDet + MoveNet + Anny fit) at
+640x480.
 
     OMP_NUM_THREADS=2 tools/env.sh python benchmarks/bench_offline.py [--repeat 20] [--threads 2]
         [--modes image,floor,video,video_nofloor] [--skip-children] [--out FILE]
 
-Frames: the bundled sample (3 people, ``mahmr_ros.offline.sample``) and a 1-person frame cut from it (the
-leftmost person pasted onto the empty room). Each frame runs through the whole ``Pipeline`` (estimator, DTO
-``prior_only``, tracking) in three modes:
+Frames: the bundled sample (3 people, ``mahmr_ros.offline.sample``) and a 1-person frame cut from
+it (the leftmost person pasted onto the empty room). Each frame runs through the whole ``Pipeline``
+(estimator, DTO ``prior_only``, tracking) in three modes:
 
-* ``image``: every frame searched from scratch (``rescan_every=1``, the default; NanoDet + MoveNet).
-* ``video``: ``rescan_every=5``, MoveNet follows the last frame's boxes and the full search runs every 5th
-  frame (what ``python -m mahmr_ros.cli live`` uses). The floor is estimated from the people's feet, pooled
-  over frames (``mahmr_ros.offline.crowd_floor``), as in ``image`` (per frame there).
-* ``video_nofloor``: ``video`` without the floor estimate (``estimate_floor=False``): the A/B of its cost.
-* ``floor``: as ``image`` with the camera height given (``camera_height_m``, the render's 1.2 m): people are
-  sized by their feet on the floor (``mahmr_ros.offline.floor``).
+* ``image``: every frame searched from scratch (``rescan_every=1``, the default; NanoDet +
+  MoveNet).
+* ``video``: ``rescan_every=5``, MoveNet follows the last frame's boxes and the full search runs
+  every 5th frame (what ``python -m mahmr_ros.cli live`` uses). The floor is estimated from the
+  people's feet, pooled over frames (``mahmr_ros.offline.crowd_floor``), as in ``image`` (per frame
+  there).
+* ``video_nofloor``: ``video`` without the floor estimate (``estimate_floor=False``): the A/B of
+  its cost.
+* ``floor``: as ``image`` with the camera height given (``camera_height_m``, the render's 1.2 m):
+  people are sized by their feet on the floor (``mahmr_ros.offline.floor``).
 
-It also checks accuracy on the sample: people found vs present, height and depth error per person against
-the render's ground truth. ``children``: the estimator alone (no DTO) on :data:`CHILD_SCENES`, six more
-renders of children (Anny age 0.15-0.35, 1.00-1.44 m) and adults at 2.6-5.2 m, without a floor, with the
-floor estimated from each render's three people, and with the camera height: height and depth errors per
-group and how often ``is_child`` is right. ``benchmarks/bench_floor.py`` measures the crowd floor estimate
-over many people and frames.
+It also checks accuracy on the sample: people found vs present, height and depth error per person
+against the render's ground truth. ``children``: the estimator alone (no DTO) on
+:data:`CHILD_SCENES`, six more renders of children (Anny age 0.15-0.35, 1.00-1.44 m) and adults at
+2.6-5.2 m, without a floor, with the floor estimated from each render's three people, and with the
+camera height: height and depth errors per group and how often ``is_child`` is right.
+``benchmarks/bench_floor.py`` measures the crowd floor estimate over many people and frames.
 
 Prints a table and writes ``benchmarks/results/offline_cpu.json``. The machine is
 shared; the median frame time is reported next to the mean.
@@ -54,14 +58,16 @@ def one_person_frame(image: np.ndarray, K: np.ndarray, person: dict) -> np.ndarr
     return frame
 
 
-#: Untimed frames before timing: one full video cycle (search + 4 followed frames + the next search), so
-#: every BlazePose graph the steady state uses (the search's, one per HOG crop, one tracking graph per
-#: person) has run once; a graph's first call costs ~150 ms (MediaPipe initialisation), once per process.
+#: Untimed frames before timing: one full video cycle (search + 4 followed frames + the next
+#: search), so every BlazePose graph the steady state uses (the search's, one per HOG crop, one
+#: tracking graph per person) has run once; a graph's first call costs ~150 ms (MediaPipe
+#: initialisation), once per process.
 WARMUP_FRAMES = 6
 
 
 def run(pipe, image, K, repeat: int) -> dict:
-    """Time ``repeat`` frames after the warm-up; returns mean/median ms per stage and the last result."""
+    """Time ``repeat`` frames after the warm-up; returns mean/median ms per stage and the last
+    result."""
     for _ in range(WARMUP_FRAMES):
         result = pipe.process(image, K)
     stages: dict[str, list[float]] = {}
@@ -81,7 +87,8 @@ def run(pipe, image, K, repeat: int) -> dict:
 
 
 def accuracy(result, truth: list[dict]) -> list[dict]:
-    """Match found people to the truth by pelvis reprojection; height and depth errors per true person."""
+    """Match found people to the truth by pelvis reprojection; height and depth errors per true
+    person."""
     K = result.K_used
     rows = []
     for person in truth:
@@ -93,7 +100,11 @@ def accuracy(result, truth: list[dict]) -> list[dict]:
             d = np.linalg.norm(uv - uv_true)
             if d < 30 and (best is None or d < best[0]):
                 best = (d, h)
-        row = {"true_height_m": round(person["height_m"], 3), "true_depth_m": round(p[2], 3), "found": best}
+        row = {
+            "true_height_m": round(person["height_m"], 3),
+            "true_depth_m": round(p[2], 3),
+            "found": best,
+        }
         if best is not None:
             h = best[1]
             row.update(
@@ -110,7 +121,8 @@ def accuracy(result, truth: list[dict]) -> list[dict]:
     return rows
 
 
-#: Extra renders: (Anny age, depth m) of three people at x = -1.1, 0, 1.1 (scaled with depth), yaws alternate.
+#: Extra renders: (Anny age, depth m) of three people at x = -1.1, 0, 1.1 (scaled with depth), yaws
+#: alternate.
 CHILD_SCENES = (
     ((0.15, 3.9), (0.50, 3.0), (0.28, 3.4)),
     ((0.22, 4.8), (0.62, 4.0), (0.35, 4.6)),
@@ -122,9 +134,9 @@ CHILD_SCENES = (
 
 
 def children(camera_height_m: float) -> dict:
-    """Height/depth errors of children and adults on :data:`CHILD_SCENES`: no floor (``landmarks``), the
-    floor estimated from each render's three people alone (``crowd``, the default), the camera height given
-    (``floor``)."""
+    """Height/depth errors of children and adults on :data:`CHILD_SCENES`: no floor
+    (``landmarks``), the floor estimated from each render's three people alone (``crowd``, the
+    default), the camera height given (``floor``)."""
     from mahmr_ros.offline.estimator import OfflineEstimator
     from mahmr_ros.offline.floor import FloorSizer
     from mahmr_ros.offline.keypoints import fit_targets
@@ -148,8 +160,8 @@ def children(camera_height_m: float) -> dict:
                 rows[name].append(row)
     est.estimate_floor = True
     est.set_floor(None)
-    # the floor step's own cost (the frame timings above swing with the shared machine's load): sizing the
-    # last scene's fitted people, 1 and 3 at a time
+    # the floor step's own cost (the frame timings above swing with the shared machine's load):
+    # sizing the last scene's fitted people, 1 and 3 at a time
     floor = FloorSizer(est.body, camera_height_m)
     found = est.source.find(image, K)
     world, uv, conf, _ = fit_targets(found, image.shape[1::-1])
@@ -159,7 +171,14 @@ def children(camera_height_m: float) -> dict:
         times = []
         for _ in range(30):
             t0 = time.perf_counter()
-            floor.size(fit.R_cam_anny[:n], fit.bone_aa[:n], uv[:n], conf[:n], K, image_wh=image.shape[1::-1])
+            floor.size(
+                fit.R_cam_anny[:n],
+                fit.bone_aa[:n],
+                uv[:n],
+                conf[:n],
+                K,
+                image_wh=image.shape[1::-1],
+            )
             times.append((time.perf_counter() - t0) * 1e3)
         floor_ms[f"{n}_people"] = round(statistics.median(times), 2)
     est.close()
@@ -186,11 +205,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "offline_cpu.json"))
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "offline_cpu.json")
+    )
     parser.add_argument(
         "--modes", default="image,floor,video,video_nofloor", help="comma-separated subset to run"
     )
-    parser.add_argument("--skip-children", action="store_true", help="skip the children accuracy renders")
+    parser.add_argument(
+        "--skip-children", action="store_true", help="skip the children accuracy renders"
+    )
     args = parser.parse_args()
     known = {"image", "floor", "video", "video_nofloor"}
     unknown = set(args.modes.split(",")) - known
@@ -232,14 +255,17 @@ def main() -> None:
             r = run(pipe, frames[n], K, args.repeat)
             row = {"mode": mode, "people_present": n, "people_found": r["people"]}
             row.update({k: v for k, v in r.items() if k not in ("result", "people")})
-            row["fps_mean"], row["fps_median"] = round(row["fps_mean"], 2), round(row["fps_median"], 2)
+            row["fps_mean"], row["fps_median"] = (
+                round(row["fps_mean"], 2),
+                round(row["fps_median"], 2),
+            )
             row["accuracy"] = accuracy(r["result"], truths[n])
             row["wall_s"] = round(time.perf_counter() - t0, 1)
             report["runs"].append(row)
             stages = ", ".join(f"{k} {v}" for k, v in row["ms_median"].items())
             print(
-                f"{mode:5s} {n} person(s): found {row['people_found']}/{n}, "
-                f"{row['fps_mean']:.1f} FPS mean, {row['fps_median']:.1f} median | median ms: {stages}"
+                f"{mode:5s} {n} person(s): found {row['people_found']}/{n}, {row['fps_mean']:.1f} "
+                f"FPS mean, {row['fps_median']:.1f} median | median ms: {stages}"
             )
             for a in row["accuracy"]:
                 print(f"      truth {a}")

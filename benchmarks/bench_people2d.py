@@ -1,19 +1,23 @@
-"""Detection recall/precision and CPU cost of the 2D people finders on real footage with hand-checked boxes.
+"""Detection recall/precision and CPU cost of the 2D people finders on real footage with
+hand-checked boxes.
 
-Data: 10 frames of OpenCV's ``vtest.avi`` (768x576, every 80th frame) and scikit-image's astronaut, fetched by
-``benchmarks/real_data.py`` into ``build/bench_data``; our labels in ``benchmarks/data/people_boxes.json``
-(people >= 40 px tall, at least half visible; an "ignore" box marks a person too small or hidden to require).
+Data: 10 frames of OpenCV's ``vtest.avi`` (768x576, every 80th frame) and scikit-image's astronaut,
+fetched by ``benchmarks/real_data.py`` into ``build/bench_data``; our labels in
+``benchmarks/data/people_boxes.json`` (people >= 40 px tall, at least half visible; an "ignore" box
+marks a person too small or hidden to require).
 
-Matching: detections in score order, each to the unmatched labelled box of highest IoU >= 0.5 (a hit); one
-overlapping an ignore box by IoU >= 0.5 is neither a hit nor a false positive; the rest are false positives.
+Matching: detections in score order, each to the unmatched labelled box of highest IoU >= 0.5 (a
+hit); one overlapping an ignore box by IoU >= 0.5 is neither a hit nor a false positive; the rest
+are false positives.
 
-Candidates: NanoDet (squashed + letterboxed passes, or one) + MoveNet Thunder / Lightning on the crops,
-MoveNet MultiPose at 256/512 px, and the estimator's current ``PersonFinder`` (HOG + BlazePose) as the
-baseline. Cost: ``detect`` per frame on the labelled frames, and the video-mode ``track`` at 640x480 for 3 and
-8 people.
+Candidates: NanoDet (squashed + letterboxed passes, or one) + MoveNet Thunder / Lightning on the
+crops, MoveNet MultiPose at 256/512 px, and the estimator's current ``PersonFinder`` (HOG +
+BlazePose) as the baseline. Cost: ``detect`` per frame on the labelled frames, and the video-mode
+``track`` at 640x480 for 3 and 8 people.
 
-    tools/env.sh python benchmarks/bench_people2d.py                 # writes benchmarks/results/people2d.json
-    tools/env.sh python benchmarks/bench_people2d.py --calibrate     # prints people2d.BOX_MARGINS from labels
+    tools/env.sh python benchmarks/bench_people2d.py  # writes benchmarks/results/people2d.json
+    tools/env.sh python benchmarks/bench_people2d.py \
+        --calibrate  # prints people2d.BOX_MARGINS from labels
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ from real_data import load_labelled_images  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "people2d.json"
 CHOICE = (
-    "default PeopleDetector(keypoints='lightning', track_keypoints='lightning', NanoDet squash + letterbox): "
-    "the same recall/precision as Thunder on these frames at ~2.5x less cost per frame, keypoints within a "
-    "median 1.2 % of body height of Thunder's; keypoints='thunder' when time allows"
+    "default PeopleDetector(keypoints='lightning', track_keypoints='lightning', NanoDet squash + "
+    "letterbox): the same recall/precision as Thunder on these frames at ~2.5x less cost per "
+    "frame, keypoints within a median 1.2 % of body height of Thunder's; keypoints='thunder' when "
+    "time allows"
 )
 IOU = 0.5
 
@@ -43,8 +48,8 @@ IOU = 0.5
 def timed(fn, repeat: int):
     """Run ``fn()`` ``repeat`` times: (median wall ms, median process CPU ms, last result).
 
-    CPU time counts every thread of this process; with single-threaded sessions it is what the wall time
-    would be on an idle machine, which the shared 2-core box rarely is.
+    CPU time counts every thread of this process; with single-threaded sessions it is what the wall
+    time would be on an idle machine, which the shared 2-core box rarely is.
     """
     wall, cpu, result = [], [], None
     for _ in range(repeat):
@@ -69,14 +74,19 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
-def match(detections: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> tuple[int, int, np.ndarray]:
-    """Greedy matching of score-ordered detections: (hits, false positives, (P,) matched detection index)."""
+def match(
+    detections: np.ndarray, truth: np.ndarray, ignore: np.ndarray
+) -> tuple[int, int, np.ndarray]:
+    """Greedy matching of score-ordered detections: (hits, false positives, (P,) matched detection
+    index)."""
     ious = iou_matrix(detections, truth)
     ignore_iou = iou_matrix(detections, ignore)
     matched = np.full(len(truth), -1)
     false_pos = 0
     for d in range(len(detections)):
-        candidates = [(ious[d, t], t) for t in range(len(truth)) if matched[t] < 0 and ious[d, t] >= IOU]
+        candidates = [
+            (ious[d, t], t) for t in range(len(truth)) if matched[t] < 0 and ious[d, t] >= IOU
+        ]
         if candidates:
             matched[max(candidates)[1]] = d
         elif len(ignore) == 0 or ignore_iou[d].max() < IOU:
@@ -102,7 +112,9 @@ def make_candidates(threads: int) -> dict:
 
     candidates["nanodet x2 + thunder"] = people_runner(keypoints="thunder")
     candidates["nanodet x2 + lightning"] = people_runner(keypoints="lightning")
-    candidates["nanodet squash + thunder"] = people_runner(keypoints="thunder", detector_passes=("squash",))
+    candidates["nanodet squash + thunder"] = people_runner(
+        keypoints="thunder", detector_passes=("squash",)
+    )
     candidates["nanodet letterbox + thunder"] = people_runner(
         keypoints="thunder", detector_passes=("letterbox",)
     )
@@ -134,7 +146,9 @@ def evaluate(images, candidates, repeat: int) -> list[dict]:
             cpus.append(cpu)
             h, fp, _ = match(boxes, truth, ignore)
             hits, false_pos, total = hits + h, false_pos + fp, total + len(truth)
-            per_image.append({"image": image_name, "people": len(truth), "hits": h, "false_positives": fp})
+            per_image.append(
+                {"image": image_name, "people": len(truth), "hits": h, "false_positives": fp}
+            )
         close()
         row = {
             "candidate": name,
@@ -149,8 +163,9 @@ def evaluate(images, candidates, repeat: int) -> list[dict]:
             "per_image": per_image,
         }
         print(
-            f"{name:40s} recall {row['recall']:.3f} ({hits}/{total})  precision {row['precision']:.3f} "
-            f"({false_pos} FP)  detect {row['detect_wall_ms_median_per_frame']:.0f} ms wall, "
+            f"{name:40s} recall {row['recall']:.3f} ({hits}/{total})  precision "
+            f"{row['precision']:.3f} ({false_pos} FP)  detect "
+            f"{row['detect_wall_ms_median_per_frame']:.0f} ms wall, "
             f"{row['detect_cpu_ms_median_per_frame']:.0f} ms CPU per frame (median)",
             flush=True,
         )
@@ -159,7 +174,8 @@ def evaluate(images, candidates, repeat: int) -> list[dict]:
 
 
 def track_cost(images, threads: int, repeat: int) -> list[dict]:
-    """Video-mode cost at 640x480: ``track`` on 3 and 8 labelled people (vtest frames with >= 8 people)."""
+    """Video-mode cost at 640x480: ``track`` on 3 and 8 labelled people (vtest frames with >= 8
+    people)."""
     import cv2
 
     from mahmr_ros.offline.people2d import PeopleDetector
@@ -183,7 +199,10 @@ def track_cost(images, threads: int, repeat: int) -> list[dict]:
                     "track_cpu_ms_median": cpu,
                 }
             )
-            print(f"track {variant:9s} {n} people at 640x480 ({name}): {wall:.1f} ms wall, {cpu:.1f} ms CPU")
+            print(
+                f"track {variant:9s} {n} people at 640x480 ({name}): {wall:.1f} ms wall, "
+                f"{cpu:.1f} ms CPU"
+            )
         wall, cpu, people = timed(lambda: detector.detect(frame), repeat)
         rows.append(
             {
@@ -194,14 +213,16 @@ def track_cost(images, threads: int, repeat: int) -> list[dict]:
             }
         )
         print(
-            f"detect {variant} 640x480 ({name}): {len(people)} people, {wall:.1f} ms wall, {cpu:.1f} ms CPU"
+            f"detect {variant} 640x480 ({name}): {len(people)} people, {wall:.1f} ms wall, "
+            f"{cpu:.1f} ms CPU"
         )
         detector.close()
     return rows
 
 
 def model_costs(threads: int, repeat: int = 30) -> dict:
-    """Median wall/CPU ms of one onnxruntime call per model (random input), the runners' session options."""
+    """Median wall/CPU ms of one onnxruntime call per model (random input), the runners' session
+    options."""
     from mahmr_ros.offline.human_models import load_session
 
     inputs = {
@@ -223,14 +244,16 @@ def model_costs(threads: int, repeat: int = 30) -> dict:
 
 
 def track_quality(steps: int = 20) -> list[dict]:
-    """Video mode on real motion: after each labelled vtest frame, 20 frames (2 s at 10 fps) run as a video
-    loop would: ``track`` the last frame's people, and ``detect`` again whenever a track comes back None.
+    """Video mode on real motion: after each labelled vtest frame, 20 frames (2 s at 10 fps) run as
+    a video loop would: ``track`` the last frame's people, and ``detect`` again whenever a track
+    comes back None.
 
-    Reference: a full ``detect`` (NanoDet x2 + Thunder; recall 0.96 / precision 1.0 on the labelled frames) of
-    every frame. Reported per variant: how often a frame needed a re-detection, and on the tracked frames the
-    recall and precision of the tracked boxes against the reference at IoU >= 0.5 (a track that drifted off
-    its person, or onto another, counts as a miss and a false positive). vtest.avi skips frames in places
-    (e.g. 403 -> 404 moves everyone by ~15 px and drops a person), which forces some re-detections.
+    Reference: a full ``detect`` (NanoDet x2 + Thunder; recall 0.96 / precision 1.0 on the labelled
+    frames) of every frame. Reported per variant: how often a frame needed a re-detection, and on
+    the tracked frames the recall and precision of the tracked boxes against the reference at IoU
+    >= 0.5 (a track that drifted off its person, or onto another, counts as a miss and a false
+    positive). vtest.avi skips frames in places (e.g. 403 -> 404 moves everyone by ~15 px and drops
+    a person), which forces some re-detections.
     """
     import json as _json
 
@@ -256,7 +279,9 @@ def track_quality(steps: int = 20) -> list[dict]:
                 people = detector.track(frames[f + k], boxes)
                 if any(p is None for p in people):
                     redetections += 1
-                    boxes = ref_boxes[f + k]  # the loop's re-detection (the reference is that detection)
+                    boxes = ref_boxes[
+                        f + k
+                    ]  # the loop's re-detection (the reference is that detection)
                     continue
                 boxes = np.array([p.bbox_xyxy_px for p in people]).reshape(-1, 4)
                 h, fp, _ = match(boxes, ref_boxes[f + k], np.zeros((0, 4)))
@@ -279,15 +304,17 @@ def track_quality(steps: int = 20) -> list[dict]:
         )
         row = rows[-1]
         print(
-            f"track {variant}: {redetections}/{row['frames']} frames re-detected; tracked frames: recall "
-            f"{row['tracked_recall_vs_detect']:.3f} precision {row['tracked_precision_vs_detect']:.3f}"
+            f"track {variant}: {redetections}/{row['frames']} frames re-detected; tracked frames: "
+            f"recall {row['tracked_recall_vs_detect']:.3f} precision "
+            f"{row['tracked_precision_vs_detect']:.3f}"
         )
     return rows
 
 
 def keypoint_agreement(images) -> dict:
-    """How far Lightning's keypoints lie from Thunder's on the labelled people (both confident, >= 0.3),
-    in units of the person's labelled box height (no keypoint ground truth here: Thunder is the reference)."""
+    """How far Lightning's keypoints lie from Thunder's on the labelled people (both confident, >=
+    0.3), in units of the person's labelled box height (no keypoint ground truth here: Thunder is
+    the reference)."""
     from mahmr_ros.offline.movenet import MoveNetSingle
 
     thunder, lightning = MoveNetSingle("thunder"), MoveNetSingle("lightning")
@@ -297,7 +324,9 @@ def keypoint_agreement(images) -> dict:
         kp_l, s_l = lightning(image, truth)
         for box, a, sa, b, sb in zip(truth, kp_t, s_t, kp_l, s_l):
             both = (sa >= 0.3) & (sb >= 0.3)
-            distances.extend((np.linalg.norm(a[both] - b[both], axis=1) / (box[3] - box[1])).tolist())
+            distances.extend(
+                (np.linalg.norm(a[both] - b[both], axis=1) / (box[3] - box[1])).tolist()
+            )
     distances = np.array(distances)
     row = {
         "keypoints_compared": len(distances),
@@ -309,7 +338,8 @@ def keypoint_agreement(images) -> dict:
 
 
 def calibrate(images) -> None:
-    """Median margins of the labelled boxes beyond Thunder's keypoint boxes, in keypoint-box heights."""
+    """Median margins of the labelled boxes beyond Thunder's keypoint boxes, in keypoint-box
+    heights."""
     from mahmr_ros.offline.people2d import BOX_KEYPOINT_SCORE, PeopleDetector
 
     detector = PeopleDetector(keypoints="thunder", threads=2)
@@ -323,7 +353,9 @@ def calibrate(images) -> None:
             x0, y0 = k[ok].min(0)
             x1, y1 = k[ok].max(0)
             h = y1 - y0
-            margins.append([(x0 - box[0]) / h, (y0 - box[1]) / h, (box[2] - x1) / h, (box[3] - y1) / h])
+            margins.append(
+                [(x0 - box[0]) / h, (y0 - box[1]) / h, (box[2] - x1) / h, (box[3] - y1) / h]
+            )
     margins = np.array(margins)
     print(
         f"{len(margins)} people; median margins (left, top, right, bottom):",
@@ -333,10 +365,14 @@ def calibrate(images) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per session")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="onnxruntime intra-op threads per session"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per image (median kept)")
     parser.add_argument("--calibrate", action="store_true", help="print box margins and exit")
-    parser.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated candidate names (default: all)"
+    )
     args = parser.parse_args()
     images = load_labelled_images()
     if args.calibrate:
@@ -356,13 +392,15 @@ def main() -> int:
     import onnxruntime
 
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (dev/CI box)",
+        "machine": (
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (dev/CI box)"
+        ),
         "onnxruntime": onnxruntime.__version__,
         "threads_per_session": args.threads,
         "load_average_1_5_15_at_start": [round(x, 2) for x in load_start],
         "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],
-        "note": "wall times contended (other work shared the 2 cores, see load); CPU times (process, all "
-        "threads) are what single-threaded sessions take on an idle core",
+        "note": "wall times contended (other work shared the 2 cores, see load); CPU times "
+        "(process, all threads) are what single-threaded sessions take on an idle core",
         "iou_threshold": IOU,
         "data": "10 vtest.avi frames (0, 80, ..., 720; 768x576) + astronaut (512x512); labels "
         "benchmarks/data/people_boxes.json",

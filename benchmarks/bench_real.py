@@ -1,32 +1,39 @@
-"""The default pipeline on real footage: detection, identity, floor consistency and speed (issue 11 targets).
+"""The default pipeline on real footage: detection, identity, floor consistency and speed (issue 11
+targets).
 
-Data (fetched by ``benchmarks/real_data.py`` into ``build/bench_data``, never committed; our labels are):
+Data (fetched by ``benchmarks/real_data.py`` into ``build/bench_data``, never committed; our labels
+are):
 
-* stills: 10 frames of OpenCV's ``vtest.avi`` (every 80th, 768x576) + scikit-image's astronaut (512x512),
-  boxes in ``benchmarks/data/people_boxes.json``; each frame is an unrelated image (``rescan_every=1``);
-* video: ``vtest.avi`` frames 690-749 (60 consecutive frames, 10 fps, 7-8 people crossing each other and a
-  sign post), boxes WITH identities in ``benchmarks/data/vtest_tracks.json``, run in video mode
-  (``offline.rescan_every``, stamps at 10 fps), after the 200 frames before it (not scored: a static camera
-  that has watched the scene; ``--warmup 0`` starts cold at frame 690);
-* speed: the same video resized to 640x480, a 3-person stretch (frames 430-459) and an 8-person one (720-749).
+* stills: 10 frames of OpenCV's ``vtest.avi`` (every 80th, 768x576) + scikit-image's astronaut
+  (512x512), boxes in ``benchmarks/data/people_boxes.json``; each frame is an unrelated image
+  (``rescan_every=1``);
+* video: ``vtest.avi`` frames 690-749 (60 consecutive frames, 10 fps, 7-8 people crossing each
+  other and a sign post), boxes WITH identities in ``benchmarks/data/vtest_tracks.json``, run in
+  video mode (``offline.rescan_every``, stamps at 10 fps), after the 200 frames before it (not
+  scored: a static camera that has watched the scene; ``--warmup 0`` starts cold at frame 690);
+* speed: the same video resized to 640x480, a 3-person stretch (frames 430-459) and an 8-person one
+  (720-749).
 
-Everything runs through ``Pipeline.from_config`` (offline estimator, DTO ``prior_only``, tracking), ``K=None``
-(the assumed 60 degree FoV: vtest has no calibration).
+Everything runs through ``Pipeline.from_config`` (offline estimator, DTO ``prior_only``, tracking),
+``K=None`` (the assumed 60 degree FoV: vtest has no calibration).
 
 Metrics:
 
-* recall / precision at IoU 0.5 of the 2D box of each person's projected mesh (``HumanEstimate.bbox_xyxy``)
-  against the labels (people >= 40 px tall, at least half visible; detections on "ignore" boxes or inside
-  "ignore_regions" count neither way), greedy matching in score order;
-* track ids per true person: distinct ``track_id`` values matched to each labelled identity over the clip
-  (1.0 = no fragmentation or swap), and the id switches (a person's matched id differs from their last one);
-* feet: each matched person's sole (mesh vertex lowest along the floor's up) in every video frame where the
-  labelled box ends above the image bottom; RMS signed distance to (a) the pipeline's final floor estimate
-  (``FrameResult.floor``, one plane for the static camera) and (b) the least-squares plane through all soles
-  (consistency alone, whatever the floor estimate);
-* FPS = 1 / mean ``Pipeline.process`` wall time per frame (everything included), with the load average.
+* recall / precision at IoU 0.5 of the 2D box of each person's projected mesh
+  (``HumanEstimate.bbox_xyxy``) against the labels (people >= 40 px tall, at least half visible;
+  detections on "ignore" boxes or inside "ignore_regions" count neither way), greedy matching in
+  score order;
+* track ids per true person: distinct ``track_id`` values matched to each labelled identity over
+  the clip (1.0 = no fragmentation or swap), and the id switches (a person's matched id differs
+  from their last one);
+* feet: each matched person's sole (mesh vertex lowest along the floor's up) in every video frame
+  where the labelled box ends above the image bottom; RMS signed distance to (a) the pipeline's
+  final floor estimate (``FrameResult.floor``, one plane for the static camera) and (b) the
+  least-squares plane through all soles (consistency alone, whatever the floor estimate);
+* FPS = 1 / mean ``Pipeline.process`` wall time per frame (everything included), with the load
+  average.
 
-    tools/env.sh python benchmarks/bench_real.py                       # writes benchmarks/results/real.json
+    tools/env.sh python benchmarks/bench_real.py  # writes benchmarks/results/real.json
     tools/env.sh python benchmarks/bench_real.py --only video --set offline.rescan_every=3
 """
 
@@ -55,8 +62,9 @@ VIDEO_FPS = 10.0
 #: The default pipeline in video mode (what ``python -m mahmr_ros.cli live`` runs).
 VIDEO_CONFIG = {"offline": {"rescan_every": 5}}
 SPEED_CLIPS = {"3_people": (430, 460), "8_people": (720, 750)}
-#: Video frames run before the scored clip (690-749): the camera has watched the scene for 20 s, so the floor
-#: estimate pools the people of frames 490-689 too (from a cold start it wanders while few people are in).
+#: Video frames run before the scored clip (690-749): the camera has watched the scene for 20 s, so
+#: the floor estimate pools the people of frames 490-689 too (from a cold start it wanders while
+#: few people are in).
 WARMUP_FRAMES = 200
 
 
@@ -64,8 +72,8 @@ def match(boxes, scores, truth, ignore, ignore_regions=()) -> tuple[np.ndarray, 
     """Greedy IoU matching in score order.
 
     Returns:
-        (T,) index of the detection matched to each true box (-1 = missed), false positives, ignored
-        detections.
+        (T,) index of the detection matched to each true box (-1 = missed), false positives,
+        ignored detections.
     """
     order = np.argsort(-np.asarray(scores)) if len(scores) else np.zeros(0, int)
     ious = iou_matrix(boxes, truth)
@@ -138,8 +146,9 @@ def stills(config: dict) -> dict:
             border_total + int(cut.sum()),
         )
         rows.append(
-            {"image": name, "size": f"{image.shape[1]}x{image.shape[0]}", "people": len(truth), "hits": h,
-             "false_positives": fp, "found": len(result.humans), "s": round(walls[-1], 3)}
+            {"image": name, "size": f"{image.shape[1]}x{image.shape[0]}", "people": len(truth),
+             "hits": h, "false_positives": fp, "found": len(result.humans),
+             "s": round(walls[-1], 3)}
         )  # fmt: skip
         print(f"  {name:12s} {h}/{len(truth)} found, {fp} FP, {walls[-1]:.2f} s", flush=True)
     pipe.close()
@@ -160,13 +169,14 @@ def stills(config: dict) -> dict:
 def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
     """The labelled clip in video mode: recall, precision, ids per person, feet vs floor, FPS.
 
-    ``warmup`` frames before the clip run first (not scored): a static camera that has been watching the
-    scene, so the floor estimate has pooled people before the scored frames.
+    ``warmup`` frames before the clip run first (not scored): a static camera that has been
+    watching the scene, so the floor estimate has pooled people before the scored frames.
     """
     labels = json.loads(TRACKS.read_text())
     first, last = labels["first_frame"], labels["last_frame"]
     people = {
-        pid: {int(f): np.array(b, float) for f, b in boxes.items()} for pid, boxes in labels["people"].items()
+        pid: {int(f): np.array(b, float) for f, b in boxes.items()}
+        for pid, boxes in labels["people"].items()
     }
     ignore = {int(f): np.array(b, float).reshape(-1, 4) for f, b in labels["ignore"].items()}
     regions = labels.get("ignore_regions", [])
@@ -187,9 +197,17 @@ def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
         truth = np.array([people[pid][f] for pid in pids]).reshape(-1, 4)
         boxes = np.array([h.bbox_xyxy for h in result.humans], float).reshape(-1, 4)
         matched, fp, _ = match(
-            boxes, [h.score for h in result.humans], truth, ignore.get(f, np.zeros((0, 4))), regions
+            boxes,
+            [h.score for h in result.humans],
+            truth,
+            ignore.get(f, np.zeros((0, 4))),
+            regions,
         )
-        hits, false_pos, total = hits + int((matched >= 0).sum()), false_pos + fp, total + len(truth)
+        hits, false_pos, total = (
+            hits + int((matched >= 0).sum()),
+            false_pos + fp,
+            total + len(truth),
+        )
         cut = on_border(truth, frames[f].shape[:2])
         border_hits, border_total = (
             border_hits + int((matched[cut] >= 0).sum()),
@@ -225,7 +243,8 @@ def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
     if floor is not None and soles:
         up = floor.up_cam
         points = np.array([sole_point(h, up) for _, _, h in soles])
-        # signed height of each sole above the final floor plane: the camera is camera_height_m above it
+        # signed height of each sole above the final floor plane: the camera is camera_height_m
+        # above it
         above = points @ up + floor.camera_height_m
         out.update(
             feet_points=len(points),
@@ -246,7 +265,9 @@ def speed(config: dict, frames: dict[int, np.ndarray]) -> dict:
     out = {}
     for name, (a, b) in SPEED_CLIPS.items():
         pipe = make_pipeline(config)
-        small = {f: cv2.resize(frames[f], (640, 480), interpolation=cv2.INTER_AREA) for f in range(a, b)}
+        small = {
+            f: cv2.resize(frames[f], (640, 480), interpolation=cv2.INTER_AREA) for f in range(a, b)
+        }
         walls, counts, stages = [], [], {}
         for i, f in enumerate(range(a, b)):
             t0 = time.perf_counter()
@@ -265,7 +286,10 @@ def speed(config: dict, frames: dict[int, np.ndarray]) -> dict:
             "ms_per_frame_max": round(1e3 * float(np.max(walls)), 1),
             "stage_ms_mean": {k: round(float(np.mean(v)), 1) for k, v in stages.items()},
         }
-        print(f"  speed {name}: {out[name]['fps_mean']} FPS ({out[name]['people_mean']} people)", flush=True)
+        print(
+            f"  speed {name}: {out[name]['fps_mean']} FPS ({out[name]['people_mean']} people)",
+            flush=True,
+        )
     return out
 
 
@@ -306,7 +330,9 @@ def cpu_model() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="stills,video,speed", help="comma-separated parts to run")
+    parser.add_argument(
+        "--only", default="stills,video,speed", help="comma-separated parts to run"
+    )
     parser.add_argument(
         "--set", nargs="*", default=[], help="config overrides for every part, e.g. offline.x=1"
     )
@@ -332,11 +358,14 @@ def main() -> int:
         "load_average_1_5_15_at_start": [round(x, 2) for x in load_start],
         "config_override": override,
         "data": {
-            "stills": "vtest.avi frames 0, 80, ..., 720 (768x576) + scikit-image astronaut (512x512); labels "
-            "benchmarks/data/people_boxes.json",
-            "video": "vtest.avi frames 690-749 (768x576, 10 fps); labels benchmarks/data/vtest_tracks.json",
-            "sources": "vtest.avi: OpenCV samples/data (Apache-2.0), opencv-python 4.10.0.84 sdist on PyPI; "
-            "astronaut.png: scikit-image 0.26.0 wheel (public domain, NASA)",
+            "stills": "vtest.avi frames 0, 80, ..., 720 (768x576) + scikit-image astronaut "
+            "(512x512); labels benchmarks/data/people_boxes.json",
+            "video": (
+                "vtest.avi frames 690-749 (768x576, 10 fps); labels "
+                "benchmarks/data/vtest_tracks.json"
+            ),
+            "sources": "vtest.avi: OpenCV samples/data (Apache-2.0), opencv-python 4.10.0.84 "
+            "sdist on PyPI; astronaut.png: scikit-image 0.26.0 wheel (public domain, NASA)",
         },
     }
     frames = None

@@ -1,20 +1,22 @@
-"""Training-data throughput: dataset build time per image and sample time, on synthetic AGORA-format data.
+"""Training-data throughput: dataset build time per image and sample time, on synthetic
+AGORA-format data.
 
 Usage (from the repository root):
 
-    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_training_data.py            # 6890-vertex body
+    OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_training_data.py  # 6890-vertex body
     OMP_NUM_THREADS=1 tools/env.sh python benchmarks/bench_training_data.py --vertices 700
 
 Writes ``benchmarks/results/training_data-<V>v.json`` and prints a markdown table.
 
-* build: ``HumanDataset(...)`` over ``--images`` AGORA-format images (world-frame SMPL, ``--people`` people
-  each): reading the file and moving every person into the camera frame (needs the rest-pose root joint
-  J0(beta) of every person). Reported per image.
-* sample: ``dataset[i]`` without augmentation at input size 1288 on 640x480 images: GT meshes, 2D joints,
-  boxes and the SAT scale-map target (mesh subdivided once). Reported per sample, minimum and median.
+* build: ``HumanDataset(...)`` over ``--images`` AGORA-format images (world-frame SMPL,
+  ``--people`` people each): reading the file and moving every person into the camera frame (needs
+  the rest-pose root joint J0(beta) of every person). Reported per image.
+* sample: ``dataset[i]`` without augmentation at input size 1288 on 640x480 images: GT meshes, 2D
+  joints, boxes and the SAT scale-map target (mesh subdivided once). Reported per sample, minimum
+  and median.
 
-The body is a SYNTHETIC SMPL-format model (``make_synthetic_smpl``) with the vertex count of the real one, so
-the costs that scale with V are real; the numbers say nothing about accuracy.
+The body is a SYNTHETIC SMPL-format model (``make_synthetic_smpl``) with the vertex count of the
+real one, so the costs that scale with V are real; the numbers say nothing about accuracy.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ OUT_DIR = Path(__file__).resolve().parent / "results"
 
 
 def write_agora(root: Path, num_images: int, people: int, seed: int = 0) -> Path:
-    """An AGORA-format ``annots`` npz (world frame, per-person extrinsics) plus 640x480 noise images."""
+    """An AGORA-format ``annots`` npz (world frame, per-person extrinsics) plus 640x480 noise
+    images."""
     rng = np.random.default_rng(seed)
     annots = {}
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -64,7 +67,9 @@ def write_agora(root: Path, num_images: int, people: int, seed: int = 0) -> Path
                        "cam_trans": np.tile([0.0, 0.0, 5.0], (people, 1)), "smpl_gt": smpl,
                        "kid": [False] * people}  # fmt: skip
         if i < 16:
-            cv2.imwrite(str(root / "images" / key), rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+            cv2.imwrite(
+                str(root / "images" / key), rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+            )
     path = root / "annots.npz"
     np.savez(path, annots=np.array(annots, dtype=object))
     return path
@@ -80,11 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model = make_synthetic_smpl(root / "smpl.npz", args.vertices, kid_template_path=root / "kid.npy")
+        model = make_synthetic_smpl(
+            root / "smpl.npz", args.vertices, kid_template_path=root / "kid.npy"
+        )
         body = SMPLLayer(model, root / "kid.npy", num_betas=11)
         annots = write_agora(root / "agora", args.images, args.people)
         t0 = time.perf_counter()
-        data = HumanDataset("agora", annots, root / "agora" / "images", body, 1288, AugmentConfig.none(), 0)
+        data = HumanDataset(
+            "agora", annots, root / "agora" / "images", body, 1288, AugmentConfig.none(), 0
+        )
         build_ms = (time.perf_counter() - t0) * 1e3 / args.images
         times = []
         for i in range(min(args.samples, 16)):
@@ -109,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     out = OUT_DIR / f"training_data-{args.vertices}v{suffix}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print("| V | build ms/image | sample ms (min / median) | load |\n|---|---|---|---|")
-    print(f"| {args.vertices} | {build_ms:.2f} | {min(times):.1f} / {statistics.median(times):.1f} | "
-          f"{result['load_avg_1min']:.2f} |")  # fmt: skip
+    print(f"| {args.vertices} | {build_ms:.2f} | {min(times):.1f} / "
+          f"{statistics.median(times):.1f} | {result['load_avg_1min']:.2f} |")  # fmt: skip
     print(f"wrote {out}")
     return 0
 

@@ -1,33 +1,39 @@
-"""The prepared GPU check (issue 16): CUDA-vs-CPU parity, per-stage speed, and the pipeline end to end, in one
-command that budgets its own time and writes one JSON + one markdown table.
+"""The prepared GPU check (issue 16): CUDA-vs-CPU parity, per-stage speed, and the pipeline end to
+end, in one command that budgets its own time and writes one JSON + one markdown table.
 
-    bash benchmarks/gpu_check.sh                                   # on a GPU machine (the device command)
-    python benchmarks/gpu_check.py --device cpu --config tiny --out /tmp/gpu_check   # CI smoke run, seconds
+    bash benchmarks/gpu_check.sh  # on a GPU machine (the device command)
+    python benchmarks/gpu_check.py --device cpu --config tiny \
+        --out /tmp/gpu_check  # CI smoke run, seconds
 
-Runs on a bare GPU machine's own Python (torch with CUDA, numpy, OpenCV, onnx, onnxruntime) with this
-checkout on ``PYTHONPATH`` and only small carried wheels (smplx; ``gpu_check.sh`` installs them): no ROS, no
-colcon, no registry. Weights are SEEDED (``torch.manual_seed(0)``), the body is the synthetic SMPL-format
-model, and the scale map is forced to synthetic scenes (``netbench.py``) so that every variant processes the
-same tokens. Sections, in this order, each skipped (and recorded as skipped) when the budget is spent:
+Runs on a bare GPU machine's own Python (torch with CUDA, numpy, OpenCV, onnx, onnxruntime) with
+this checkout on ``PYTHONPATH`` and only small carried wheels (smplx; ``gpu_check.sh`` installs
+them): no ROS, no colcon, no registry. Weights are SEEDED (``torch.manual_seed(0)``), the body is
+the synthetic SMPL-format model, and the scale map is forced to synthetic scenes (``netbench.py``)
+so that every variant processes the same tokens. Sections, in this order, each skipped (and
+recorded as skipped) when the budget is spent:
 
-1. ``parity``: forced scenes with different token counts (5 people, typical, 30 people) and three unforced
-   frames. CUDA eager fp32 and the staged torch fp32 backend vs CPU eager fp32 (same run, TF32 off):
-   identical SAT decisions, raw heads <= 1e-3, SMPL vertices <= 1 mm. fp16 / bf16 vs CUDA fp32 with the
-   tolerances in ``TOLERANCES`` (SAT decisions may flip near the thresholds: counted).
-2. ``speed``: 1/5/15/30 people at 1288 px, per stage p50/p90 (scale map, token selection, lvl0, encoder,
-   decoder), for eager fp32 (the baseline, same run), staged fp32, fp16, bf16; SMPL + postprocess and
-   DTO-Lite (on the CPU and on the model's device) per people count; peak GPU memory per variant.
-3. ``end_to_end``: ``Pipeline.process`` on 1280x720 frames with 10 people, DTO-Lite on a synthetic metric
-   depth image; p50/p90 and FPS, per-stage timings.
-4. ``cuda_graphs``: fp16 / bf16 with every stage replayed as CUDA graphs on a bucketed token axis (64), vs
-   eager fp32 in the same run.
-5. ``compile``: ``torch.compile`` of the encoder and decoder (fp16, token buckets of 64), vs eager fp32, on
-   ``--compile-scenes`` only (compiling is slow); the compile time of the first call per scene is reported.
+1. ``parity``: forced scenes with different token counts (5 people, typical, 30 people) and three
+   unforced frames. CUDA eager fp32 and the staged torch fp32 backend vs CPU eager fp32 (same run,
+   TF32 off): identical SAT decisions, raw heads <= 1e-3, SMPL vertices <= 1 mm. fp16 / bf16 vs
+   CUDA fp32 with the tolerances in ``TOLERANCES`` (SAT decisions may flip near the thresholds:
+   counted).
+2. ``speed``: 1/5/15/30 people at 1288 px, per stage p50/p90 (scale map, token selection, lvl0,
+   encoder, decoder), for eager fp32 (the baseline, same run), staged fp32, fp16, bf16; SMPL +
+   postprocess and DTO-Lite (on the CPU and on the model's device) per people count; peak GPU
+   memory per variant.
+3. ``end_to_end``: ``Pipeline.process`` on 1280x720 frames with 10 people, DTO-Lite on a synthetic
+   metric depth image; p50/p90 and FPS, per-stage timings.
+4. ``cuda_graphs``: fp16 / bf16 with every stage replayed as CUDA graphs on a bucketed token axis
+   (64), vs eager fp32 in the same run.
+5. ``compile``: ``torch.compile`` of the encoder and decoder (fp16, token buckets of 64), vs eager
+   fp32, on ``--compile-scenes`` only (compiling is slow); the compile time of the first call per
+   scene is reported.
 
-The files are rewritten after every section (``running`` names the section in progress), so a run cut off
-by the device's time limit still returns what it measured.
+The files are rewritten after every section (``running`` names the section in progress), so a run
+cut off by the device's time limit still returns what it measured.
 
-On the CPU (``--device cpu``) the CUDA-only variants are skipped with their reason; that mode is a test.
+On the CPU (``--device cpu``) the CUDA-only variants are skipped with their reason; that mode is a
+test.
 """
 
 from __future__ import annotations
@@ -52,10 +58,11 @@ from gpu_check_report import markdown  # noqa: E402
 from mahmr_ros.model import build_model, postprocess, preprocess  # noqa: E402
 from mahmr_ros.runtime.backend import BackendError, create_backend  # noqa: E402
 
-# Tolerances vs the reference (CPU fp32 for fp32 on CUDA; CUDA fp32 for fp16 / bf16). Heads: max |diff| of
-# the raw outputs (confidences, normalised boxes, rotation-matrix entries, betas, metres); vertices: mm of the
-# most confident queries' SMPL meshes. fp32: issue 16's bounds. fp16 / bf16: the CPU fast path's budget of
-# issue 15 (5 mm); CPU bf16 measured 2.3 mm and 2e-3 on the typical scene (benchmarks/results/).
+# Tolerances vs the reference (CPU fp32 for fp32 on CUDA; CUDA fp32 for fp16 / bf16). Heads: max
+# |diff| of the raw outputs (confidences, normalised boxes, rotation-matrix entries, betas,
+# metres); vertices: mm of the most confident queries' SMPL meshes. fp32: issue 16's bounds. fp16 /
+# bf16: the CPU fast path's budget of issue 15 (5 mm); CPU bf16 measured 2.3 mm and 2e-3 on the
+# typical scene (benchmarks/results/).
 TOLERANCES = {
     "fp32": {"heads": 1e-3, "vertices_mm": 1.0},
     "fp16": {"heads": 1e-2, "vertices_mm": 5.0},
@@ -80,9 +87,10 @@ class Budget:
         return time.monotonic() - self.start
 
 
-# ------------------------------------------------------------------------------------------------------ setup
+# ------------------------------------------------------------------------------------------- setup
 class Context:
-    """What every section shares: the seeded model (CPU copy + device copy), frames, body, scale maps."""
+    """What every section shares: the seeded model (CPU copy + device copy), frames, body, scale
+    maps."""
 
     def __init__(self, args, workdir: Path):
         self.args = args
@@ -92,7 +100,9 @@ class Context:
         self.cpu_model = build_model(netbench.CONFIGS[args.config])
         self.cfg = self.cpu_model.cfg
         self.model = (
-            copy.deepcopy(self.cpu_model).to(self.device) if self.device.type != "cpu" else self.cpu_model
+            copy.deepcopy(self.cpu_model).to(self.device)
+            if self.device.type != "cpu"
+            else self.cpu_model
         )
         frame = np.random.default_rng(0).integers(0, 255, (*netbench.FRAME_HW, 3), dtype=np.uint8)
         self.frame = frame
@@ -138,7 +148,7 @@ def set_strict_fp32(strict: bool) -> None:
         torch.backends.cudnn.allow_tf32 = not strict
 
 
-# ----------------------------------------------------------------------------------------------------- parity
+# ------------------------------------------------------------------------------------------ parity
 def compare(out, ref, body, queries) -> dict:
     heads = netbench.head_diffs(out, ref)
     return {
@@ -155,7 +165,9 @@ def parity(ctx: Context) -> dict:
     for frame in netbench.test_frames():
         tensor, meta = preprocess(frame, ctx.cfg.input_size)
         frames.append((tensor[None], torch.tensor([meta.resized_hw])))
-    cpu_refs = {s: eager(ctx.cpu_model, ctx.images_cpu, ctx.resized_hw, ctx.smap(s)) for s in PARITY_SCENES}
+    cpu_refs = {
+        s: eager(ctx.cpu_model, ctx.images_cpu, ctx.resized_hw, ctx.smap(s)) for s in PARITY_SCENES
+    }
     cpu_frames = [eager(ctx.cpu_model, image, hw, None) for image, hw in frames]
     variants = {"eager fp32": None}
     for precision in ("fp32", "fp16", "bf16"):
@@ -183,7 +195,9 @@ def parity(ctx: Context) -> dict:
             else:
                 out = run_backend(backend, ctx.images, ctx.resized_hw, smap)
             ref = dev_refs[scene] if reduced else cpu_refs[scene]
-            check = compare(out, ref, ctx.body_cpu, netbench.top_queries(ref, ctx.args.accuracy_people))
+            check = compare(
+                out, ref, ctx.body_cpu, netbench.top_queries(ref, ctx.args.accuracy_people)
+            )
             check["tokens"] = int(out["sat"]["num_tokens"][0])
             entry["scenes"][scene] = check
         for i, (image, hw) in enumerate(frames):
@@ -196,7 +210,9 @@ def parity(ctx: Context) -> dict:
             check = netbench.sat_flips(out, ref)
             if check["hr_cell_flips"] == check["pooled_group_flips"] == 0:
                 check.update(
-                    compare(out, ref, ctx.body_cpu, netbench.top_queries(ref, ctx.args.accuracy_people))
+                    compare(
+                        out, ref, ctx.body_cpu, netbench.top_queries(ref, ctx.args.accuracy_people)
+                    )
                 )
             entry["frames"].append(check)
         tol = TOLERANCES[precision]
@@ -216,16 +232,18 @@ def parity(ctx: Context) -> dict:
     return result
 
 
-# ------------------------------------------------------------------------------------------------------ speed
+# ------------------------------------------------------------------------------------------- speed
 def people_outputs(raw: dict, people: int) -> dict:
-    """``raw`` with the confidences forced so that exactly the first ``people`` queries are kept."""
+    """``raw`` with the confidences forced so that exactly the first ``people`` queries are
+    kept."""
     confs = torch.full_like(raw["pred_confs"], 0.05)
     confs[:, :people] = 0.9
     return {**raw, "pred_confs": confs}
 
 
 def host_stages(ctx: Context, raw: dict, people: int, iters: int) -> dict:
-    """SMPL + postprocess on the model's device, and DTO-Lite (CPU numpy and model-device splat)."""
+    """SMPL + postprocess on the model's device, and DTO-Lite (CPU numpy and model-device
+    splat)."""
     from mahmr_ros.dto import DTOLite
 
     raw = people_outputs(raw, people)
@@ -248,11 +266,17 @@ def host_stages(ctx: Context, raw: dict, people: int, iters: int) -> dict:
             dto(humans, K, depth=depth_m)
             netbench.sync(ctx.device)
             times[key].append((time.perf_counter() - t) * 1e3)
-    return {"people_decoded": len(humans), **{k: netbench.percentiles(v) for k, v in times.items()}}
+    return {
+        "people_decoded": len(humans),
+        **{k: netbench.percentiles(v) for k, v in times.items()},
+    }
 
 
-def timed_variants(ctx: Context, variants: dict, scenes, budget: Budget, first_call: bool = False) -> dict:
-    """Round-robin timing of backends (and eager fp32, always) per scene; peak memory per variant."""
+def timed_variants(
+    ctx: Context, variants: dict, scenes, budget: Budget, first_call: bool = False
+) -> dict:
+    """Round-robin timing of backends (and eager fp32, always) per scene; peak memory per
+    variant."""
     rows, args = [], ctx.args
     for scene in scenes:
         if budget.left() < 5:
@@ -297,11 +321,20 @@ def timed_variants(ctx: Context, variants: dict, scenes, budget: Budget, first_c
                 result["peak_memory_mib"] = memory[label]
             if label in compile_s:
                 result["first_call_s"] = round(compile_s[label], 2)
-            rows.append({"scene": scene, "tokens": netbench.scene_tokens(smap), "variant": label, **result})
+            rows.append(
+                {"scene": scene, "tokens": netbench.scene_tokens(smap), "variant": label, **result}
+            )
         if not first_call and scene.isdigit():
-            rows.append({"scene": scene, "variant": "host", **host_stages(ctx, out, int(scene), args.iters)})
+            rows.append(
+                {
+                    "scene": scene,
+                    "variant": "host",
+                    **host_stages(ctx, out, int(scene), args.iters),
+                }
+            )
         print(
-            f"  scene {scene}: " + ", ".join(f"{k} {v['p50_ms']:.1f} ms" for k, v in results.items()),
+            f"  scene {scene}: "
+            + ", ".join(f"{k} {v['p50_ms']:.1f} ms" for k, v in results.items()),
             flush=True,
         )
     return {"rows": rows}
@@ -319,9 +352,14 @@ def speed(ctx: Context, budget: Budget) -> dict:
 
 
 def static_shapes(ctx: Context, budget: Budget, option: str) -> dict:
-    """Sections 4 and 5: CUDA graphs (fp16, bf16) or torch.compile (fp16) on bucketed token axes."""
+    """Sections 4 and 5: CUDA graphs (fp16, bf16) or torch.compile (fp16) on bucketed token
+    axes."""
     if ctx.device.type != "cuda" and option == "compile":
-        return {"skipped": "torch.compile is timed on CUDA only (CPU compiling is not part of this check)"}
+        return {
+            "skipped": (
+                "torch.compile is timed on CUDA only (CPU compiling is not part of this check)"
+            )
+        }
     variants, skipped = {}, {}
     for precision in ("fp16", "bf16") if option == "cuda_graphs" else ("fp16",):
         try:
@@ -337,9 +375,10 @@ def static_shapes(ctx: Context, budget: Budget, option: str) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------------------- end to end
+# -------------------------------------------------------------------------------------- end to end
 def end_to_end(ctx: Context, budget: Budget) -> dict:
-    """Section 3: ``Pipeline.process`` with 10 forced people and DTO-Lite on a metric depth image."""
+    """Section 3: ``Pipeline.process`` with 10 forced people and DTO-Lite on a metric depth
+    image."""
     from mahmr_ros.model.estimator import MahmrEstimator
     from mahmr_ros.pipeline import Pipeline
 
@@ -357,7 +396,9 @@ def end_to_end(ctx: Context, budget: Budget) -> dict:
         precision=precision,
     )
     network = estimator.backend.network
-    network.runner = netbench.ForcedPeople(network.runner, ctx.smap(str(args.e2e_people)), args.e2e_people)
+    network.runner = netbench.ForcedPeople(
+        network.runner, ctx.smap(str(args.e2e_people)), args.e2e_people
+    )
     pipe = Pipeline(estimator, {"dto": {"mode": "rgbd", "solver": "lite"}})
     K = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
     depth_m = np.full(netbench.FRAME_HW, 4.0, np.float32)
@@ -387,7 +428,7 @@ def end_to_end(ctx: Context, budget: Budget) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------------------------- main
+# -------------------------------------------------------------------------------------------- main
 def write(report: dict, out: Path) -> None:
     """Write both files (after every section, so a run cut short still leaves its results)."""
     report["load_average_after"] = netbench.load_average()
@@ -400,17 +441,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda", help="cuda[:i], or cpu for the CI smoke run")
     parser.add_argument("--config", default="fov_kid", choices=sorted(netbench.CONFIGS))
     parser.add_argument(
-        "--out", default=os.environ.get("OUT") or str(Path(__file__).parent / "results" / "gpu_check")
+        "--out",
+        default=os.environ.get("OUT") or str(Path(__file__).parent / "results" / "gpu_check"),
     )
-    parser.add_argument("--budget-s", type=float, default=400.0, help="wall-clock budget of the whole check")
+    parser.add_argument(
+        "--budget-s", type=float, default=400.0, help="wall-clock budget of the whole check"
+    )
     parser.add_argument("--sections", default="parity,speed,end_to_end,cuda_graphs,compile")
-    parser.add_argument("--scenes", default="1,5,15,30", help="people counts for the speed sections")
-    parser.add_argument("--compile-scenes", default="5", help="people counts for torch.compile (slow)")
+    parser.add_argument(
+        "--scenes", default="1,5,15,30", help="people counts for the speed sections"
+    )
+    parser.add_argument(
+        "--compile-scenes", default="5", help="people counts for torch.compile (slow)"
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--accuracy-people", type=int, default=5)
     parser.add_argument("--e2e-people", type=int, default=10)
-    parser.add_argument("--e2e-precision", default=None, help="default fp16 on CUDA, bf16 on the CPU")
+    parser.add_argument(
+        "--e2e-precision", default=None, help="default fp16 on CUDA, bf16 on the CPU"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args(argv)
     budget = Budget(args.budget_s)
@@ -420,7 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        print("[gpu_check] --device cuda but torch sees no CUDA device (use --device cpu)", file=sys.stderr)
+        print(
+            "[gpu_check] --device cuda but torch sees no CUDA device (use --device cpu)",
+            file=sys.stderr,
+        )
         return 2
     load_before = netbench.load_average()
     workdir = tempfile.TemporaryDirectory(prefix="gpu_check_")

@@ -1,4 +1,5 @@
-"""The markdown table of ``gpu_check.py``'s report (one table per section), kept apart from the checks."""
+"""The markdown table of ``gpu_check.py``'s report (one table per section), kept apart from the
+checks."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ def markdown(report: dict) -> str:
     lines = [
         f"# GPU check: {report['device']}",
         "",
-        f"torch {m['torch']}, onnxruntime {m['onnxruntime']}, Python {m['python']}; "
-        f"config `{report['config']}` "
-        f"(input {report['input_size']} px), seeded weights, synthetic SMPL; budget {report['budget_s']} s, "
-        f"used {report.get('wall_s')} s. Load average before {report['load_average_before']}, after "
-        f"{report.get('load_average_after')}.",
+        f"torch {m['torch']}, onnxruntime {m['onnxruntime']}, Python {m['python']}; config "
+        f"`{report['config']}` (input {report['input_size']} px), seeded weights, synthetic SMPL; "
+        f"budget {report['budget_s']} s, used {report.get('wall_s')} s. Load average before "
+        f"{report['load_average_before']}, after {report.get('load_average_after')}.",
     ]
     sections = report["sections"]
     par = sections.get("parity", {})
@@ -34,8 +34,9 @@ def markdown(report: dict) -> str:
                 continue
             s, tol = entry["summary"], par["tolerances"][label.split()[-1]]
             lines.append(
-                f"| {label} | {entry['reference']} | {s['worst_heads']:.1e} | {s['worst_vertices_mm']:.3f} "
-                f"| {s['sat_flips']} | {tol['heads']:g} / {tol['vertices_mm']:g} | {s['pass']} |"
+                f"| {label} | {entry['reference']} | {s['worst_heads']:.1e} | "
+                f"{s['worst_vertices_mm']:.3f} | {s['sat_flips']} | {tol['heads']:g} / "
+                f"{tol['vertices_mm']:g} | {s['pass']} |"
             )
     for name in ("speed", "cuda_graphs", "compile"):
         rows = sections.get(name, {}).get("rows", [])
@@ -52,7 +53,8 @@ def markdown(report: dict) -> str:
             ]
             for r in timed:
                 cells = [
-                    f"{r['stages'][k]['p50_ms']:.2f}" if k in r.get("stages", {}) else "–" for k in stages
+                    f"{r['stages'][k]['p50_ms']:.2f}" if k in r.get("stages", {}) else "–"
+                    for k in stages
                 ]
                 lines.append(
                     f"| {r['scene']} | {r['tokens']} | {r['variant']} | "
@@ -82,14 +84,16 @@ def markdown(report: dict) -> str:
             "",
             "## End to end (`Pipeline.process`)",
             "",
-            f"{e2e['backend']}, {e2e['people_forced']} people forced ({e2e['people_returned_mean']:.1f} "
-            f"returned), {e2e['dto']}: p50 {e2e['p50_ms']:.1f} ms, p90 {e2e['p90_ms']:.1f} ms, "
-            f"{e2e['fps']:.1f} FPS over {e2e['iters']} frames.",
+            f"{e2e['backend']}, {e2e['people_forced']} people forced "
+            f"({e2e['people_returned_mean']:.1f} returned), {e2e['dto']}: p50 {e2e['p50_ms']:.1f} "
+            f"ms, p90 {e2e['p90_ms']:.1f} ms, {e2e['fps']:.1f} FPS over {e2e['iters']} frames.",
             "",
             "| stage | p50 ms | p90 ms |",
             "|---|---:|---:|",
         ]
-        lines += [f"| {k} | {v['p50_ms']:.2f} | {v['p90_ms']:.2f} |" for k, v in e2e["stages"].items()]
+        lines += [
+            f"| {k} | {v['p50_ms']:.2f} | {v['p90_ms']:.2f} |" for k, v in e2e["stages"].items()
+        ]
     notes = [f"- {name}: {value}" for name, value in report["skipped"].items()]
     for name in ("speed", "cuda_graphs", "compile"):
         for label, why in (

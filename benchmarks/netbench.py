@@ -1,17 +1,20 @@
-"""Shared pieces of the network benchmarks (``bench_network.py``, ``bench_node.py``, ``gpu_check.py``).
+"""Shared pieces of the network benchmarks (``bench_network.py``, ``bench_node.py``,
+``gpu_check.py``).
 
-Synthetic scenes: the weights are seeded, not trained (the official ones are licence-gated), so the scale map
-would select tokens at random. Each scene instead REPLACES the scale-map output on the host by a synthetic map
-(the spec §9 "GT path"), identically for every backend and the eager baseline, so all of them process the
-same tokens:
+Synthetic scenes: the weights are seeded, not trained (the official ones are licence-gated), so the
+scale map would select tokens at random. Each scene instead REPLACES the scale-map output on the
+host by a synthetic map (the spec §9 "GT path"), identically for every backend and the eager
+baseline, so all of them process the same tokens:
 
-* ``typical``: the spec's typical 16:9 mix (mahmr_model §9): 2x2 groups of background / small / large people
-  in the proportions 160 : 63 : 76, i.e. 1008 lvl0 + 304 lvl1 + 160 lvl2 = 1472 tokens at 1288x728;
+* ``typical``: the spec's typical 16:9 mix (mahmr_model §9): 2x2 groups of background / small /
+  large people in the proportions 160 : 63 : 76, i.e. 1008 lvl0 + 304 lvl1 + 160 lvl2 = 1472 tokens
+  at 1288x728;
 * ``P`` (an integer): P standing people in a 1280x720 frame, those shorter than 300 px getting
   high-resolution tokens (scale 0.4 < 0.5), the others 0.7.
 
-The real scale-map stage still runs; only its output is overridden. Accuracy helpers compare a variant with
-eager fp32 per output head, as SMPL vertices (mm), and as SAT decisions on unforced frames.
+The real scale-map stage still runs; only its output is overridden. Accuracy helpers compare a
+variant with eager fp32 per output head, as SMPL vertices (mm), and as SAT decisions on unforced
+frames.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from mahmr_ros.model import TINY_OVERRIDES, sat
 from mahmr_ros.runtime.backend import cpu_has_bf16, cpu_name
 from mahmr_ros.runtime.staged import TIMING_KEYS
 
-# "small" keeps the fov_kid layout at 672 px with a ViT-S-width encoder (CPU sweeps in minutes); "fov_kid" is
-# the released network (ViT-B, 1288 px); "tiny" is the unit-test network.
+# "small" keeps the fov_kid layout at 672 px with a ViT-S-width encoder (CPU sweeps in minutes);
+# "fov_kid" is the released network (ViT-B, 1288 px); "tiny" is the unit-test network.
 CONFIGS = {
     "tiny": {"preset": "fov_kid", **TINY_OVERRIDES},
     "small": {
@@ -44,11 +47,19 @@ CONFIGS = {
 FRAME_HW = (720, 1280)
 SMALL_PERSON_PX = 300  # people shorter than this (of 720 px) get high-resolution tokens
 # Output heads compared between a variant and eager fp32 (pred_fov only with a FoV head).
-HEADS = ("pred_confs", "pred_boxes", "pred_rotmats", "pred_betas", "pred_cam", "pred_transl", "pred_fov")
+HEADS = (
+    "pred_confs",
+    "pred_boxes",
+    "pred_rotmats",
+    "pred_betas",
+    "pred_cam",
+    "pred_transl",
+    "pred_fov",
+)
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
-# ---------------------------------------------------------------------------------------------------- scenes
+# ------------------------------------------------------------------------------------------ scenes
 def synthetic_scale_map(
     num_people: int, padded_hw: tuple[int, int], scale: float, seed: int = 0
 ) -> torch.Tensor:
@@ -67,7 +78,10 @@ def synthetic_scale_map(
     for _ in range(num_people):
         height = rng.uniform(120, 650)
         width = height * 0.4
-        cx, bottom = rng.uniform(width / 2, FRAME_HW[1] - width / 2), rng.uniform(height, FRAME_HW[0])
+        cx, bottom = (
+            rng.uniform(width / 2, FRAME_HW[1] - width / 2),
+            rng.uniform(height, FRAME_HW[0]),
+        )
         y0, y1 = (bottom - height) * scale / 28, bottom * scale / 28
         x0, x1 = (cx - width / 2) * scale / 28, (cx + width / 2) * scale / 28
         cells = (
@@ -80,8 +94,8 @@ def synthetic_scale_map(
 
 
 def typical_scale_map(G1h: int, G1w: int, seed: int = 0) -> torch.Tensor:
-    """(1, G1h, G1w, 2) scale map of the spec's typical scene: 2x2 groups of background / small / large people
-    in the proportions 160 : 63 : 76 (its 1288x728 token counts), placed at random."""
+    """(1, G1h, G1w, 2) scale map of the spec's typical scene: 2x2 groups of background / small /
+    large people in the proportions 160 : 63 : 76 (its 1288x728 token counts), placed at random."""
     groups = (G1h // 2) * (G1w // 2)
     counts = np.floor(np.array([160, 63, 76]) / 299 * groups).astype(int)
     counts[0] += groups - counts.sum()
@@ -93,7 +107,8 @@ def typical_scale_map(G1h: int, G1w: int, seed: int = 0) -> torch.Tensor:
 
 
 def scene_scale_map(scene: str, padded_hw: tuple[int, int], input_size: int) -> torch.Tensor:
-    """The forced scale map of a scene name (``typical`` or a people count, see the module docstring)."""
+    """The forced scale map of a scene name (``typical`` or a people count, see the module
+    docstring)."""
     if scene == "typical":
         return typical_scale_map(padded_hw[0] // 28, padded_hw[1] // 28)
     if not scene.isdigit():
@@ -108,21 +123,26 @@ def scene_tokens(smap: torch.Tensor) -> int:
 
 
 def test_frames(count: int = 3) -> list[np.ndarray]:
-    """``count`` 1280x720 BGR frames of different statistics (noise, smooth gradients, blocks): unforced
-    inputs whose real scale maps differ, for the SAT-decision check."""
+    """``count`` 1280x720 BGR frames of different statistics (noise, smooth gradients, blocks):
+    unforced inputs whose real scale maps differ, for the SAT-decision check."""
     rng = np.random.default_rng(7)
     H, W = FRAME_HW
     yy, xx = np.mgrid[0:H, 0:W]
     frames = [
         rng.integers(0, 255, (H, W, 3), dtype=np.uint8),
-        np.stack([(xx * 255 // W), (yy * 255 // H), ((xx + yy) * 127 // (H + W))], -1).astype(np.uint8),
-        np.kron(rng.integers(0, 255, (H // 80, W // 80, 3)), np.ones((80, 80, 1))).astype(np.uint8),
+        np.stack([(xx * 255 // W), (yy * 255 // H), ((xx + yy) * 127 // (H + W))], -1).astype(
+            np.uint8
+        ),
+        np.kron(rng.integers(0, 255, (H // 80, W // 80, 3)), np.ones((80, 80, 1))).astype(
+            np.uint8
+        ),
     ]
     return frames[:count]
 
 
 class ForcedScaleMap:
-    """Wraps a ``StageRunner``: runs the real scale-map stage, then substitutes the synthetic map."""
+    """Wraps a ``StageRunner``: runs the real scale-map stage, then substitutes the synthetic
+    map."""
 
     def __init__(self, runner, scale_map: torch.Tensor):
         self.runner = runner
@@ -142,8 +162,9 @@ class ForcedScaleMap:
 
 
 class ForcedPeople(ForcedScaleMap):
-    """Also forces the decoder's confidences: the first ``people`` queries 0.9, the others 0.05, so that the
-    postprocessing, SMPL, DTO and the messages carry exactly ``people`` people (seeded weights keep ~all)."""
+    """Also forces the decoder's confidences: the first ``people`` queries 0.9, the others 0.05, so
+    that the postprocessing, SMPL, DTO and the messages carry exactly ``people`` people (seeded
+    weights keep ~all)."""
 
     def __init__(self, runner, scale_map: torch.Tensor, people: int):
         super().__init__(runner, scale_map)
@@ -168,7 +189,8 @@ def force_scene(network, scale_map: torch.Tensor | None) -> None:
 
 
 def force_eager(model, scale_map: torch.Tensor | None) -> None:
-    """Make the monolithic eager model use ``scale_map`` (instance attribute; None = back to the class)."""
+    """Make the monolithic eager model use ``scale_map`` (instance attribute; None = back to the
+    class)."""
     if "forward_scale_map" in vars(model):
         del model.forward_scale_map
     if scale_map is None:
@@ -182,7 +204,7 @@ def force_eager(model, scale_map: torch.Tensor | None) -> None:
     model.forward_scale_map = forward_scale_map
 
 
-# ----------------------------------------------------------------------------------------------------- timing
+# ------------------------------------------------------------------------------------------ timing
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -193,12 +215,15 @@ def percentiles(values) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(values, 50)), "p90_ms": float(np.percentile(values, 90))}
 
 
-def measure(runs: dict, device: torch.device, warmup: int, iters: int, deadline: float | None = None) -> dict:
-    """Time several callables round-robin (one call of each per iteration, so load from other processes hits
-    all of them alike); p50/p90 of the total and, where given, of every stage (ms).
+def measure(
+    runs: dict, device: torch.device, warmup: int, iters: int, deadline: float | None = None
+) -> dict:
+    """Time several callables round-robin (one call of each per iteration, so load from other
+    processes hits all of them alike); p50/p90 of the total and, where given, of every stage (ms).
 
     Args:
-        runs: label -> (fn, stage_times or None); ``stage_times()`` returns the last call's stage times.
+        runs: label -> (fn, stage_times or None); ``stage_times()`` returns the last call's stage
+            times.
         deadline: ``time.monotonic()`` after which no new iteration starts (at least one is kept).
     """
     for _ in range(warmup):
@@ -227,7 +252,7 @@ def measure(runs: dict, device: torch.device, warmup: int, iters: int, deadline:
     return results
 
 
-# --------------------------------------------------------------------------------------------------- accuracy
+# ---------------------------------------------------------------------------------------- accuracy
 def head_diffs(out: dict, reference: dict) -> dict[str, float]:
     """Max |difference| per output head (``HEADS`` present in both), on the CPU in float32."""
     return {
@@ -238,9 +263,13 @@ def head_diffs(out: dict, reference: dict) -> dict[str, float]:
 
 
 def max_abs_diff(out: dict, reference: dict) -> float:
-    """Largest |difference| over the main outputs (boxes, confidences, rotations, translations, betas)."""
+    """Largest |difference| over the main outputs (boxes, confidences, rotations, translations,
+    betas)."""
     keys = ("pred_boxes", "pred_confs", "pred_rotmats", "pred_transl", "pred_betas")
-    return max(float((out[k].detach().float().cpu() - reference[k].float().cpu()).abs().max()) for k in keys)
+    return max(
+        float((out[k].detach().float().cpu() - reference[k].float().cpu()).abs().max())
+        for k in keys
+    )
 
 
 def top_queries(reference: dict, count: int) -> torch.Tensor:
@@ -269,9 +298,10 @@ def vertex_error_mm(body, out: dict, reference: dict, queries: torch.Tensor) -> 
 
 
 def sat_flips(out: dict, reference: dict, margin: float = 0.01) -> dict[str, int]:
-    """SAT decisions of a variant vs the reference on the same (unforced) frame: cells whose high-res decision
-    differs, 2x2 groups whose pooling differs, both token counts, and how many of the reference's cells lie
-    within ``margin`` of a threshold (conf 0.3, scale 0.5), where any rounding can flip a decision."""
+    """SAT decisions of a variant vs the reference on the same (unforced) frame: cells whose
+    high-res decision differs, 2x2 groups whose pooling differs, both token counts, and how many of
+    the reference's cells lie within ``margin`` of a threshold (conf 0.3, scale 0.5), where any
+    rounding can flip a decision."""
     a, b = out["sat"], reference["sat"]
     result = {
         "hr_cell_flips": int((a["hr_cells"].cpu() != b["hr_cells"].cpu()).sum()),
@@ -286,7 +316,7 @@ def sat_flips(out: dict, reference: dict, margin: float = 0.01) -> dict[str, int
     return result
 
 
-# ---------------------------------------------------------------------------------------------------- machine
+# ----------------------------------------------------------------------------------------- machine
 def cpu_flags() -> list[str]:
     """The vector-extension flags of ``CPU_FLAGS`` that /proc/cpuinfo lists."""
     try:
@@ -321,7 +351,9 @@ def machine_info(device: torch.device) -> dict:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(
-            gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda
+            gpu=props.name,
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            cuda=torch.version.cuda,
         )
     return info
 
@@ -333,7 +365,10 @@ def device_label(info: dict) -> str:
     threads = info["torch_threads"]
     amx = ", AMX" if "amx_bf16" in info["cpu_flags"] else ""
     bf16 = ", native bf16" if info["cpu_native_bf16"] else ""
-    return f"{info['cpu']} ({threads} thread{'s' if threads > 1 else ''} of {info['cores']}{bf16}{amx})"
+    return (
+        f"{info['cpu']} ({threads} thread{'s' if threads > 1 else ''} of {info['cores']}"
+        f"{bf16}{amx})"
+    )
 
 
 def version_of(module: str) -> str:
@@ -351,7 +386,8 @@ def slug(text: str) -> str:
 
 
 def stage_columns(rows: list[dict]) -> list[str]:
-    """Stage names present in any row, in ``TIMING_KEYS`` order first, then the others as they come."""
+    """Stage names present in any row, in ``TIMING_KEYS`` order first, then the others as they
+    come."""
     seen = [k for k in TIMING_KEYS if any(k in r.get("stages", {}) for r in rows)]
     for row in rows:
         seen += [k for k in row.get("stages", {}) if k not in seen]

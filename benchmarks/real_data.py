@@ -1,13 +1,15 @@
-"""Real footage for the benchmarks: fetched from PyPI with pip, cached in ``build/bench_data``, not in git.
+"""Real footage for the benchmarks: fetched from PyPI with pip, cached in ``build/bench_data``, not
+in git.
 
-* ``vtest.avi``: OpenCV's pedestrian sample video (768x576, 795 frames, raised camera, 3-8 people), from the
-  ``opencv-python`` source distribution's ``opencv/samples/data`` (OpenCV, Apache-2.0).
-* ``astronaut.png``: scikit-image's ``astronaut`` (NASA photo of Eileen Collins, public domain), from the
-  scikit-image wheel.
+* ``vtest.avi``: OpenCV's pedestrian sample video (768x576, 795 frames, raised camera, 3-8 people),
+  from the ``opencv-python`` source distribution's ``opencv/samples/data`` (OpenCV, Apache-2.0).
+* ``astronaut.png``: scikit-image's ``astronaut`` (NASA photo of Eileen Collins, public domain),
+  from the scikit-image wheel.
 
-Our hand-checked person boxes for these live in ``benchmarks/data/people_boxes.json`` (our own annotations).
+Our hand-checked person boxes for these live in ``benchmarks/data/people_boxes.json`` (our own
+annotations).
 
-    tools/env.sh python benchmarks/real_data.py        # fetch both (about 110 MB of downloads, once)
+    tools/env.sh python benchmarks/real_data.py  # fetch both (about 110 MB of downloads, once)
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from mahmr_ros.offline.street_sample import OPENCV_SDIST, fetch_vtest, read_fram
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "bench_data"
-#: Pinned sources (pip requirement strings; OPENCV_SDIST comes from mahmr_ros.offline.street_sample).
+#: Pinned sources (pip requirement strings; OPENCV_SDIST comes from
+#: mahmr_ros.offline.street_sample).
 SKIMAGE_WHEEL = "scikit-image==0.26.0"
 LABELS = ROOT / "benchmarks" / "data" / "people_boxes.json"
 
@@ -33,7 +36,17 @@ LABELS = ROOT / "benchmarks" / "data" / "people_boxes.json"
 def _pip_download_wheel(requirement: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     only_wheels = ["--no-deps", "--only-binary", ":all:"]
-    cmd = [sys.executable, "-m", "pip", "download", "-q", *only_wheels, "-d", str(dest), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        *only_wheels,
+        "-d",
+        str(dest),
+        requirement,
+    ]
     subprocess.run(cmd, check=True)
     found = sorted(dest.glob("*.whl"))
     if not found:
@@ -42,13 +55,14 @@ def _pip_download_wheel(requirement: str, dest: Path) -> Path:
 
 
 def vtest_path() -> Path:
-    """Path of ``vtest.avi`` in the cache, fetched on first use (the core's fetch: pip download of the
-    opencv-python sdist, ``mahmr_ros.offline.street_sample``)."""
+    """Path of ``vtest.avi`` in the cache, fetched on first use (the core's fetch: pip download of
+    the opencv-python sdist, ``mahmr_ros.offline.street_sample``)."""
     return fetch_vtest(CACHE / "vtest.avi")
 
 
 def astronaut_path() -> Path:
-    """Path of scikit-image's ``astronaut.png`` in the cache, fetched on first use (pip download, wheel)."""
+    """Path of scikit-image's ``astronaut.png`` in the cache, fetched on first use (pip download,
+    wheel)."""
     path = CACHE / "astronaut.png"
     if path.is_file():
         return path
@@ -66,7 +80,8 @@ def read_vtest_frames(indices: list[int]) -> dict[int, np.ndarray]:
 
 
 def load_labelled_images() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """Every labelled image: (name, (H, W, 3) uint8 BGR, (P, 4) people, (Q, 4) ignore), boxes xyxy px."""
+    """Every labelled image: (name, (H, W, 3) uint8 BGR, (P, 4) people, (Q, 4) ignore), boxes xyxy
+    px."""
     import json
 
     import cv2
@@ -78,7 +93,14 @@ def load_labelled_images() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray
     boxes = {int(k): v for k, v in vtest["frames"].items()}
     for index, frame in sorted(read_vtest_frames(sorted(boxes)).items()):
         people = np.array(boxes[index], float).reshape(-1, 4)
-        out.append((f"vtest#{index}", frame, people, np.array(ignore.get(index, []), float).reshape(-1, 4)))
+        out.append(
+            (
+                f"vtest#{index}",
+                frame,
+                people,
+                np.array(ignore.get(index, []), float).reshape(-1, 4),
+            )
+        )
     astro = cv2.imread(str(astronaut_path()), cv2.IMREAD_COLOR)
     people = np.array(labels["astronaut.png"]["boxes"], float).reshape(-1, 4)
     out.append(("astronaut", astro, people, np.zeros((0, 4))))

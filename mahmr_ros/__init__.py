@@ -1,8 +1,9 @@
 """mahmr_ros: metric, multi-person, full-body 3D human meshes from one camera.
 
-The core (``body``, ``model``, ``dto``, ``runtime``, ``pipeline``) is ROS-free; ``mahmr_ros.ros`` is the thin
-ROS 2 shell. The generated message module ``mahmr_ros.msg`` lives in the colcon install tree; extending the
-package path lets a source checkout (``pip install -e .`` or the repo on ``sys.path``) see it too.
+The core (``body``, ``model``, ``dto``, ``runtime``, ``pipeline``) is ROS-free; ``mahmr_ros.ros``
+is the thin ROS 2 shell. The generated message module ``mahmr_ros.msg`` lives in the colcon install
+tree; extending the package path lets a source checkout (``pip install -e .`` or the repo on
+``sys.path``) see it too.
 """
 
 from pkgutil import extend_path

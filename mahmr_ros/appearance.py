@@ -1,14 +1,16 @@
-"""A person's look as a colour histogram: the tracker's cue for telling apart people whose boxes cross.
+"""A person's look as a colour histogram: the tracker's cue for telling apart people whose boxes
+cross.
 
-Two people walking past each other have overlapping boxes and nearby pelvises for several frames; what still
-tells them apart is what they wear. The descriptor is an HSV colour histogram (8 hue x 3 saturation x 3 value
-bins) of two bands of the person's box: the upper body (15-50 % of the box height) and the legs (50-85 %),
-both the central half of the box width, so background at the sides and the head/feet (hair, shoes, floor)
-weigh little. Distance = 1 - Bhattacharyya coefficient, in [0, 1].
+Two people walking past each other have overlapping boxes and nearby pelvises for several frames;
+what still tells them apart is what they wear. The descriptor is an HSV colour histogram (8 hue x 3
+saturation x 3 value bins) of two bands of the person's box: the upper body (15-50 % of the box
+height) and the legs (50-85 %), both the central half of the box width, so background at the sides
+and the head/feet (hair, shoes, floor) weigh little. Distance = 1 - Bhattacharyya coefficient, in
+[0, 1].
 
-Measured on the labelled vtest clip (``benchmarks/data/vtest_tracks.json``, 8 people, 60 frames): the same
-person one frame apart median 0.07 (90 %: 0.14), 1.5 s apart median 0.13 (90 %: 0.27); two different
-people median 0.60 (10 %: 0.35, 1 %: 0.19). Cost: ~0.1 ms per person.
+Measured on the labelled vtest clip (``benchmarks/data/vtest_tracks.json``, 8 people, 60 frames):
+the same person one frame apart median 0.07 (90 %: 0.14), 1.5 s apart median 0.13 (90 %: 0.27); two
+different people median 0.60 (10 %: 0.35, 1 %: 0.19). Cost: ~0.1 ms per person.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ BANDS = ((0.15, 0.5), (0.5, 0.85))
 SIDE_MARGIN = 0.25
 #: HSV histogram bins (hue, saturation, value).
 BINS = (8, 3, 3)
-#: Boxes narrower or shorter than this (width, height), pixels, have no descriptor: too few pixels to tell.
+#: Boxes narrower or shorter than this (width, height), pixels, have no descriptor: too few pixels
+#: to tell.
 MIN_BOX_PX = (4, 8)
 #: Descriptor length.
 SIZE = len(BANDS) * int(np.prod(BINS))
@@ -35,8 +38,8 @@ def appearance_descriptor(image_bgr: np.ndarray, box_xyxy_px: np.ndarray) -> np.
         box_xyxy_px: (4,) box, pixels.
 
     Returns:
-        (:data:`SIZE`,) float32 histogram summing to 1 over the bands that have pixels, or None when the box
-        holds no pixel of the image or is smaller than :data:`MIN_BOX_PX`.
+        (:data:`SIZE`,) float32 histogram summing to 1 over the bands that have pixels, or None
+        when the box holds no pixel of the image or is smaller than :data:`MIN_BOX_PX`.
     """
     import cv2
 

@@ -1,9 +1,9 @@
 """Command line: ``python -m mahmr_ros.cli <command> ...`` (only ``demo`` and ``replay`` need ROS).
 
-Each command is one module exposing ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``:
-in ``mahmr_ros/commands/``, or in ``mahmr_ros/ros/commands/`` for the two that use rclpy or message types
-(the core never imports ROS; this file only names those modules). Commands are imported only when chosen, so
-a missing optional dependency of one command never breaks the others.
+Each command is one module exposing ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)
+-> int``: in ``mahmr_ros/commands/``, or in ``mahmr_ros/ros/commands/`` for the two that use rclpy
+or message types (the core never imports ROS; this file only names those modules). Commands are
+imported only when chosen, so a missing optional dependency of one command never breaks the others.
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ import sys
 COMMANDS = {
     "infer": "run a pipeline on images; write per-image results (npz/json) and overlay PNGs",
     "convert-smpl": "convert an official SMPL .pkl (chumpy) into a plain .npz smplx can load",
-    "demo": "run the node graph on a real street scene or the bundled sample (player -> node -> receiver)",
-    "replay": "run the pipeline over a rosbag2 .mcap, a video or an image folder and write an .mcap",
+    "demo": (
+        "run the node graph on a real street scene or the bundled sample (player -> node -> "
+        "receiver)"
+    ),
+    "replay": (
+        "run the pipeline over a rosbag2 .mcap, a video or an image folder and write an .mcap"
+    ),
     "live": "run the pipeline on a video file or webcam and show/write mesh overlays",
     "export-onnx": "export the network's stages to ONNX",
     "build-engine": "prebuild TensorRT engines from the ONNX stages",
@@ -34,7 +39,9 @@ def _load(name: str):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m mahmr_ros.cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mahmr_ros.cli", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, help_text in COMMANDS.items():

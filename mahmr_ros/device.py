@@ -1,4 +1,5 @@
-"""The one place a configured device name (``auto`` / ``cpu`` / ``cuda[:i]``) becomes a ``torch.device``."""
+"""The one place a configured device name (``auto`` / ``cpu`` / ``cuda[:i]``) becomes a
+``torch.device``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import torch
 
 
 def resolve_device(device: str | torch.device = "auto", where: str = "device") -> torch.device:
-    """``auto`` -> CUDA when torch sees a CUDA device, else the CPU; anything else as ``torch.device``.
+    """``auto`` -> CUDA when torch sees a CUDA device, else the CPU; anything else as
+    ``torch.device``.
 
     Args:
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a ``torch.device``.
@@ -25,5 +27,7 @@ def resolve_device(device: str | torch.device = "auto", where: str = "device") -
     except RuntimeError as err:
         raise ValueError(f"[{where}] unknown device '{device}' (auto, cpu, cuda[:i])") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"[{where}] device '{device}' requested but torch sees no CUDA device (use cpu)")
+        raise ValueError(
+            f"[{where}] device '{device}' requested but torch sees no CUDA device (use cpu)"
+        )
     return dev

@@ -1,10 +1,11 @@
 """One frame, start to finish: estimator -> DTO -> tracking (ROS-free).
 
 The node, the CLI, replay and ``training/eval`` all drive this class. Estimators are pluggable: the
-Metric-Aware HMR network (``mahmr``) and the offline default (``offline``) are built in, and anything else can
-be added with ``register_estimator``. A config is a nested dict (or YAML file); the node's ROS parameter file
-(``config/mahmr.yaml``, dotted keys under ``ros__parameters``) is accepted as-is, so one file serves both.
-Keys, defaults and checks of a config: ``mahmr_ros.pipeline_config``.
+Metric-Aware HMR network (``mahmr``) and the offline default (``offline``) are built in, and
+anything else can be added with ``register_estimator``. A config is a nested dict (or YAML file);
+the node's ROS parameter file (``config/mahmr.yaml``, dotted keys under ``ros__parameters``) is
+accepted as-is, so one file serves both. Keys, defaults and checks of a config:
+``mahmr_ros.pipeline_config``.
 """
 
 from __future__ import annotations
@@ -28,26 +29,28 @@ from mahmr_ros.types import Estimation, FrameResult, HumanEstimate, MeshTopology
 
 
 class InputError(ValueError):
-    """A frame the pipeline cannot process (bad image, bad K, size mismatch...). Skip it, do not crash."""
+    """A frame the pipeline cannot process (bad image, bad K, size mismatch...). Skip it, do not
+    crash."""
 
 
 @runtime_checkable
 class Estimator(Protocol):
     """What an estimator plugged into the pipeline provides.
 
-    ``estimate`` gets a validated BGR image and either the caller's K (original-image pixels) or None, and
-    returns the people in that camera's frame. ``K=None`` means the estimator chooses the camera (e.g. the
-    network's FoV head) and reports it in ``Estimation.K_used`` with ``K_estimated=True``. Everything the
-    pipeline uses travels in typed fields (``HumanEstimate.height_sigma_m`` for a measured height, the
-    ``topology()`` faces for DTO's z-buffer); ``HumanEstimate.extras`` is not read (except the deprecated
+    ``estimate`` gets a validated BGR image and either the caller's K (original-image pixels) or
+    None, and returns the people in that camera's frame. ``K=None`` means the estimator chooses the
+    camera (e.g. the network's FoV head) and reports it in ``Estimation.K_used`` with
+    ``K_estimated=True``. Everything the pipeline uses travels in typed fields
+    (``HumanEstimate.height_sigma_m`` for a measured height, the ``topology()`` faces for DTO's
+    z-buffer); ``HumanEstimate.extras`` is not read (except the deprecated
     ``extras["height_sigma_m"]`` of older estimators, moved to the typed field with a warning).
 
-    Optional methods (looked up with ``getattr``, so they are not protocol members an ``isinstance`` check
-    would demand):
+    Optional methods (looked up with ``getattr``, so they are not protocol members an
+    ``isinstance`` check would demand):
 
-    * ``shape_model() -> mahmr_ros.dto.ShapeModel | None``: the SMPL(-A) shape space of the estimator's
-      body, so DTO updates the shape coefficients with the scale (without it people are only scaled along
-      the ray, ``height_m`` updated).
+    * ``shape_model() -> mahmr_ros.dto.ShapeModel | None``: the SMPL(-A) shape space of the
+      estimator's body, so DTO updates the shape coefficients with the scale (without it people are
+      only scaled along the ray, ``height_m`` updated).
     * ``close() -> None``: free model weights / GPU memory.
     """
 
@@ -75,10 +78,12 @@ def available_estimators() -> list[str]:
 
 
 def estimator_factory(name: str) -> Callable[..., Estimator]:
-    """The factory registered as ``name`` (a "module:attribute" entry is imported now); unknown names list
-    the known ones (KeyError)."""
+    """The factory registered as ``name`` (a "module:attribute" entry is imported now); unknown
+    names list the known ones (KeyError)."""
     if name not in _REGISTRY:
-        raise KeyError(f"[pipeline] unknown estimator '{name}' (known: {', '.join(available_estimators())})")
+        raise KeyError(
+            f"[pipeline] unknown estimator '{name}' (known: {', '.join(available_estimators())})"
+        )
     factory = _REGISTRY[name]
     if isinstance(factory, str):
         module_name, attr = factory.split(":")
@@ -100,8 +105,11 @@ def resolve_estimator_name(config: Mapping) -> str:
     return "mahmr" if model.get("weights") and model.get("smpl_path") else "offline"
 
 
-def validate_frame(image_bgr: np.ndarray, K: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Check an input frame; returns (H, W, 3) uint8 BGR and a float64 K, or raises ``InputError``."""
+def validate_frame(
+    image_bgr: np.ndarray, K: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Check an input frame; returns (H, W, 3) uint8 BGR and a float64 K, or raises
+    ``InputError``."""
     image = np.asarray(image_bgr)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
@@ -117,7 +125,9 @@ def validate_frame(image_bgr: np.ndarray, K: np.ndarray | None) -> tuple[np.ndar
     if not np.all(np.isfinite(K)):
         raise InputError("[pipeline] K has non-finite entries")
     if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise InputError(f"[pipeline] K is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0")
+        raise InputError(
+            f"[pipeline] K is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0"
+        )
     return image, K
 
 
@@ -139,7 +149,9 @@ class Pipeline:
         )
         self.tracker = None
         if self.config["tracking"].get("enabled", True):
-            self.tracker = Tracker(**{k: v for k, v in self.config["tracking"].items() if k != "enabled"})
+            self.tracker = Tracker(
+                **{k: v for k, v in self.config["tracking"].items() if k != "enabled"}
+            )
 
     @classmethod
     def from_config(cls, path_or_dict: str | Path | Mapping | None = None) -> Pipeline:
@@ -165,24 +177,25 @@ class Pipeline:
 
         Args:
             image_bgr: (H, W, 3) uint8 BGR (or (H, W) mono, expanded to BGR).
-            K: (3, 3) intrinsics of this image in pixels (CameraInfo.k), or None to let the estimator choose
-                (FoV head / assumed FoV; the result then has ``K_estimated=True``).
+            K: (3, 3) intrinsics of this image in pixels (CameraInfo.k), or None to let the
+                estimator choose (FoV head / assumed FoV; the result then has
+                ``K_estimated=True``).
             depth: (H, W) metric depth registered to the image, metres (0/NaN = invalid), or None.
             stamp: any caller object, passed through to ``FrameResult.stamp`` untouched. Kept for
-                compatibility; when ``stamp_ns`` is None it also gives the frame's time by this rule: an
-                integer (``int``, numpy integer) is nanoseconds, a float is seconds, anything else (None,
-                bool, a ROS Time, a string) carries no time.
-            stamp_ns: capture time in integer nanoseconds (e.g. ``header.stamp`` as sec * 1e9 + nanosec);
-                wins over ``stamp`` as the frame's time. Without any time the tracker assumes
-                ``tracking.frame_period_s`` between frames.
+                compatibility; when ``stamp_ns`` is None it also gives the frame's time by this
+                rule: an integer (``int``, numpy integer) is nanoseconds, a float is seconds,
+                anything else (None, bool, a ROS Time, a string) carries no time.
+            stamp_ns: capture time in integer nanoseconds (e.g. ``header.stamp`` as sec * 1e9 +
+                nanosec); wins over ``stamp`` as the frame's time. Without any time the tracker
+                assumes ``tracking.frame_period_s`` between frames.
 
         Returns:
             FrameResult with the people in the camera frame of ``K_used``.
 
         Raises:
-            InputError: the frame cannot be processed (the caller should skip it), including a time that
-                cannot be one (``stamp_ns`` not an integer, a non-finite float ``stamp``, or a float
-                ``stamp`` so large that it must be nanoseconds).
+            InputError: the frame cannot be processed (the caller should skip it), including a time
+                that cannot be one (``stamp_ns`` not an integer, a non-finite float ``stamp``, or a
+                float ``stamp`` so large that it must be nanoseconds).
         """
         t0 = time.perf_counter()
         image, K = validate_frame(image_bgr, K)
@@ -197,8 +210,8 @@ class Pipeline:
         est = self.estimator.estimate(image, K)
         timings = {f"estimator.{k}": v for k, v in est.timings_ms.items()}
         humans: list[HumanEstimate] = [_typed_legacy_extras(h) for h in est.humans]
-        # Ids first (from the raw positions), so DTO can smooth per track; velocities after DTO, from the
-        # refined positions (mahmr_ros.tracking explains why association stays raw).
+        # Ids first (from the raw positions), so DTO can smooth per track; velocities after DTO,
+        # from the refined positions (mahmr_ros.tracking explains why association stays raw).
         if self.tracker is not None:
             humans = self.tracker.assign(humans, t_s, image=image)
         if self._dto is not None and humans:
@@ -225,9 +238,11 @@ class Pipeline:
         )
 
     def _refine_humans(self, humans, K, depth, image, timings, floor=None):
-        """DTO in the configured mode; a mode whose depth is missing this frame falls back to the prior.
+        """DTO in the configured mode; a mode whose depth is missing this frame falls back to the
+        prior.
 
-        DTO-Lite also gets the estimator's floor (``Estimation.floor``) as a cue (``mahmr_ros.dto.floor``).
+        DTO-Lite also gets the estimator's floor (``Estimation.floor``) as a cue
+        (``mahmr_ros.dto.floor``).
         """
         kind = "metric"
         if self.dto_mode == "mono":
@@ -237,7 +252,9 @@ class Pipeline:
         elif self.dto_mode != "rgbd":
             depth = None
         extra = {}
-        if floor is not None and self.config["dto"].get("solver", "lite") == "lite":  # DTOLite takes it
+        if (
+            floor is not None and self.config["dto"].get("solver", "lite") == "lite"
+        ):  # DTOLite takes it
             extra = {"floor": floor, "image_hw": image.shape[:2]}
         if depth is None:
             return self._dto(humans, K, **extra)
@@ -251,7 +268,8 @@ class Pipeline:
 
 
 def _shape_model_of(estimator):
-    """The estimator's optional ``shape_model()`` (SMPL shape space for DTO's beta update), else None."""
+    """The estimator's optional ``shape_model()`` (SMPL shape space for DTO's beta update), else
+    None."""
     shape_model = getattr(estimator, "shape_model", None)
     return shape_model() if callable(shape_model) else None
 
@@ -259,9 +277,10 @@ def _shape_model_of(estimator):
 def _make_dto(section: Mapping, shape_model=None, faces=None):
     """(DTO callable or None, relative depth model or None) for the ``dto`` config section.
 
-    ``shape_model`` (SMPL bodies) lets DTO update the shape coefficients with the scale; without it people
-    are only scaled along the ray (and ``height_m`` updated). ``faces`` (F, 3), the estimator's topology,
-    gives the full solver's z-buffer (DTO-Lite samples vertices and needs none).
+    ``shape_model`` (SMPL bodies) lets DTO update the shape coefficients with the scale; without it
+    people are only scaled along the ray (and ``height_m`` updated). ``faces`` (F, 3), the
+    estimator's topology, gives the full solver's z-buffer (DTO-Lite samples vertices and needs
+    none).
 
     Raises:
         ValueError: unknown mode/solver, or mode ``mono`` without ``depth_model``.
@@ -269,7 +288,9 @@ def _make_dto(section: Mapping, shape_model=None, faces=None):
     """
     mode, solver = section.get("mode", "off"), section.get("solver", "lite")
     if mode not in DTO_MODES:
-        raise ValueError(f"[pipeline] dto.mode must be one of {', '.join(DTO_MODES)}, got '{mode}'")
+        raise ValueError(
+            f"[pipeline] dto.mode must be one of {', '.join(DTO_MODES)}, got '{mode}'"
+        )
     if solver not in ("lite", "full"):
         raise ValueError(f"[pipeline] dto.solver must be lite or full, got '{solver}'")
     if mode == "off":
@@ -279,7 +300,9 @@ def _make_dto(section: Mapping, shape_model=None, faces=None):
     depth_model = None
     if mode == "mono":
         if not section.get("depth_model"):
-            raise ValueError("[pipeline] dto.mode mono needs dto.depth_model (an ONNX relative depth model)")
+            raise ValueError(
+                "[pipeline] dto.mode mono needs dto.depth_model (an ONNX relative depth model)"
+            )
         depth_model = dto.RelativeDepthModel(section["depth_model"])
     if solver == "lite":
         return dto.DTOLite(shape_model=shape_model), depth_model
@@ -287,13 +310,15 @@ def _make_dto(section: Mapping, shape_model=None, faces=None):
 
 
 def _typed_legacy_extras(human: HumanEstimate) -> HumanEstimate:
-    """Deprecated: an estimator that still reports a measured height as ``extras["height_sigma_m"]`` (the
-    contract before ``HumanEstimate.height_sigma_m``) gets it moved to the typed field, with a warning."""
+    """Deprecated: an estimator that still reports a measured height as
+    ``extras["height_sigma_m"]`` (the contract before ``HumanEstimate.height_sigma_m``) gets it
+    moved to the typed field, with a warning."""
     sigma = human.extras.get("height_sigma_m")
     if sigma is None or human.height_sigma_m is not None:
         return human
     warnings.warn(
-        "[pipeline] HumanEstimate.extras['height_sigma_m'] is deprecated: set HumanEstimate.height_sigma_m",
+        "[pipeline] HumanEstimate.extras['height_sigma_m'] is deprecated: set "
+        "HumanEstimate.height_sigma_m",
         DeprecationWarning,
         stacklevel=3,
     )
@@ -304,15 +329,18 @@ def _typed_legacy_extras(human: HumanEstimate) -> HumanEstimate:
 _MAX_STAMP_S = 1e11
 
 
-def _frame_time(stamp: object = None, stamp_ns: int | None = None) -> tuple[int | None, float | None]:
-    """The frame's time from ``Pipeline.process``'s ``stamp_ns`` / ``stamp`` (rule in its docstring).
+def _frame_time(
+    stamp: object = None, stamp_ns: int | None = None
+) -> tuple[int | None, float | None]:
+    """The frame's time from ``Pipeline.process``'s ``stamp_ns`` / ``stamp`` (rule in its
+    docstring).
 
     Returns:
         (integer nanoseconds or None, seconds as float or None = no time).
 
     Raises:
-        InputError: ``stamp_ns`` is not an integer, or a float ``stamp`` is not finite or is too large to
-            be seconds.
+        InputError: ``stamp_ns`` is not an integer, or a float ``stamp`` is not finite or is too
+            large to be seconds.
     """
     if stamp_ns is not None:
         if isinstance(stamp_ns, bool) or not isinstance(stamp_ns, numbers.Integral):
@@ -328,7 +356,7 @@ def _frame_time(stamp: object = None, stamp_ns: int | None = None) -> tuple[int 
     t_s = float(stamp)
     if not math.isfinite(t_s) or abs(t_s) >= _MAX_STAMP_S:
         raise InputError(
-            f"[pipeline] a float stamp is seconds, got {stamp!r}: pass integer nanoseconds as stamp_ns= "
-            "(or as an int stamp)"
+            f"[pipeline] a float stamp is seconds, got {stamp!r}: pass integer nanoseconds as "
+            "stamp_ns= (or as an int stamp)"
         )
     return round(t_s * 1e9), t_s

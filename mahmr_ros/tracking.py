@@ -1,45 +1,50 @@
-"""Stable body ids across frames: Hungarian assignment on 2D box overlap, 3D pelvis distance and appearance.
+"""Stable body ids across frames: Hungarian assignment on 2D box overlap, 3D pelvis distance and
+appearance.
 
 Each track keeps the last box with its velocity, two pelvis states (m, camera frame), each with a
-constant-velocity estimate: the estimator's raw pelvis, for association, and the refined (DTO) pelvis, for
-the published velocity; and, when the caller passes the image, the person's colour descriptor
-(:mod:`mahmr_ros.appearance`). Association cost for track t and detection d (lower is better):
+constant-velocity estimate: the estimator's raw pelvis, for association, and the refined (DTO)
+pelvis, for the published velocity; and, when the caller passes the image, the person's colour
+descriptor (:mod:`mahmr_ros.appearance`). Association cost for track t and detection d (lower is
+better):
 
-    cost = (1 - IoU(box_t + v_t*dt, box_d)) + min(|r_t + u_t*dt - r_d| / max_distance_m, distance_cost_cap)
+    cost = (1 - IoU(box_t + v_t*dt, box_d))
+           + min(|r_t + u_t*dt - r_d| / max_distance_m, distance_cost_cap)
            + appearance_weight * D(a_t, a_d)
 
-with v the velocity of the box centre (px/s; the box keeps its size), r the raw pelvis, u its velocity and
-D the appearance distance in [0, 1] (0 without an image). Pairs are gated out when the boxes do not overlap
-enough AND the pelvis is too far, or when they look too different (D > ``appearance_gate``). Box overlap and
-appearance carry most of the weight: monocular depth is the least reliable coordinate (DTO fixes it later),
-so the 3D term is capped; it separates people whose boxes overlap at different depths, the box velocity
-keeps two people walking past each other on their own side, and the appearance tells them apart while
-their boxes overlap. Measured on the labelled vtest clip (``benchmarks/bench_real.py``, README):
+with v the velocity of the box centre (px/s; the box keeps its size), r the raw pelvis, u its
+velocity and D the appearance distance in [0, 1] (0 without an image). Pairs are gated out when the
+boxes do not overlap enough AND the pelvis is too far, or when they look too different (D >
+``appearance_gate``). Box overlap and appearance carry most of the weight: monocular depth is the
+least reliable coordinate (DTO fixes it later), so the 3D term is capped; it separates people whose
+boxes overlap at different depths, the box velocity keeps two people walking past each other on
+their own side, and the appearance tells them apart while their boxes overlap. Measured on the
+labelled vtest clip (``benchmarks/bench_real.py``, README):
 
-* a person's first fits jump in depth by metres (20 % at 20 m) while the box and colours agree: uncapped,
-  the 3D term (4 m -> 4) handed a person who had just stepped out from behind another that other's id;
-* a track's look is a running mean plus a gallery of its last ``appearance_gallery`` looks (distance = the
-  nearest): people's colours drift across the scene (light), 0.6 from their first look after 2 s while
-  0.05-0.15 frame to frame; a look is learnt only when the box overlaps nobody, is not cut by the image
-  border (a cut box's colours are a different crop: a track started at the border never learnt again) and
-  is near the track's look;
-* a person hidden for up to ``reid_window_s`` (a man behind a sign post: 1.3 s) keeps the id when they
-  reappear looking the same (``reid_appearance``) where they could have walked to.
+* a person's first fits jump in depth by metres (20 % at 20 m) while the box and colours agree:
+  uncapped, the 3D term (4 m -> 4) handed a person who had just stepped out from behind another
+  that other's id;
+* a track's look is a running mean plus a gallery of its last ``appearance_gallery`` looks
+  (distance = the nearest): people's colours drift across the scene (light), 0.6 from their first
+  look after 2 s while 0.05-0.15 frame to frame; a look is learnt only when the box overlaps
+  nobody, is not cut by the image border (a cut box's colours are a different crop: a track started
+  at the border never learnt again) and is near the track's look;
+* a person hidden for up to ``reid_window_s`` (a man behind a sign post: 1.3 s) keeps the id when
+  they reappear looking the same (``reid_appearance``) where they could have walked to.
 
-Tracks unseen for longer than the re-identification window are dropped. Ids are short, REP-155 style (a
-letter first), e.g. ``"bk3x9"``.
+Tracks unseen for longer than the re-identification window are dropped. Ids are short, REP-155
+style (a letter first), e.g. ``"bk3x9"``.
 
-The pipeline calls ``assign`` before DTO (so DTO can smooth per track) and ``update_motion`` after it
-(so velocities use the refined positions); ``update`` does both for callers without DTO. Association
-compares raw with raw because the next frame's detections are raw when ``assign`` runs: comparing them
-with refined track positions mixed two depth estimates that differ by exactly what DTO corrects (tens of
-centimetres to metres along the ray), which swapped the ids of overlapping people at different depths.
-Refined with refined is not possible (DTO needs the ids first) and would mix regimes whenever DTO falls
-back for a frame.
+The pipeline calls ``assign`` before DTO (so DTO can smooth per track) and ``update_motion`` after
+it (so velocities use the refined positions); ``update`` does both for callers without DTO.
+Association compares raw with raw because the next frame's detections are raw when ``assign`` runs:
+comparing them with refined track positions mixed two depth estimates that differ by exactly what
+DTO corrects (tens of centimetres to metres along the ray), which swapped the ids of overlapping
+people at different depths. Refined with refined is not possible (DTO needs the ids first) and
+would mix regimes whenever DTO falls back for a frame.
 
-Ids come from an affine permutation of the id space (index = a k + b mod N, a coprime with
-N = 26 * 36^(L-1), seeded), so the k-th new track gets a distinct id for the first N tracks (43.7
-million for L = 5) with no set of used ids to keep. After N tracks the ids wrap around (oldest first),
+Ids come from an affine permutation of the id space (index = a k + b mod N, a coprime with N = 26 *
+36^(L-1), seeded), so the k-th new track gets a distinct id for the first N tracks (43.7 million
+for L = 5) with no set of used ids to keep. After N tracks the ids wrap around (oldest first),
 skipping the ids of live tracks.
 """
 
@@ -59,16 +64,17 @@ from mahmr_ros.types import HumanEstimate
 
 _ID_CHARS = string.ascii_lowercase + string.digits
 _INFEASIBLE = 1e6
-#: A person whose box overlaps another's by more than this IoU does not update their track's appearance.
+#: A person whose box overlaps another's by more than this IoU does not update their track's
+#: appearance.
 OVERLAP_NO_LEARN = 0.1
-#: A track learns a detection's look only when it is this close to the track's own (same person one frame
-#: apart: 90 % under 0.14 on vtest).
+#: A track learns a detection's look only when it is this close to the track's own (same person one
+#: frame apart: 90 % under 0.14 on vtest).
 LEARN_MAX_DISTANCE = 0.2
-#: How far a re-identified person may have walked while unseen, in their box heights per second (walking
-#: speed ~1.4 m/s is ~0.8 body heights per second).
+#: How far a re-identified person may have walked while unseen, in their box heights per second
+#: (walking speed ~1.4 m/s is ~0.8 body heights per second).
 REID_BODY_HEIGHTS_PER_S = 1.0
-#: Appearance distance charged to a pair whose looks cannot be compared (as far apart as the farthest look a
-#: track still learns from).
+#: Appearance distance charged to a pair whose looks cannot be compared (as far apart as the
+#: farthest look a track still learns from).
 UNKNOWN_LOOK_DISTANCE = LEARN_MAX_DISTANCE
 #: Pixels from the image border within which a box counts as cut by it (its look is not learnt).
 BORDER_PX = 3.0
@@ -85,11 +91,13 @@ class Track:
         last_seen_s: time of the last update.
         velocity_mps: (3,) m/s, smoothed velocity of the refined pelvis (published).
         hits: updates so far.
-        raw_pelvis_m: (3,) last raw (estimator, pre-DTO) pelvis, the association state; None = ``pelvis_m``.
+        raw_pelvis_m: (3,) last raw (estimator, pre-DTO) pelvis, the association state; None =
+            ``pelvis_m``.
         raw_velocity_mps: (3,) m/s, smoothed velocity of the raw pelvis (association prediction).
-        box_velocity_pxps: (4,) px/s, smoothed velocity of the box corners (association prediction).
-        appearance: colour descriptor (:mod:`mahmr_ros.appearance`), running mean of the learnt looks, or
-            None (no look learnt yet).
+        box_velocity_pxps: (4,) px/s, smoothed velocity of the box corners (association
+            prediction).
+        appearance: colour descriptor (:mod:`mahmr_ros.appearance`), running mean of the learnt
+            looks, or None (no look learnt yet).
         gallery: the last learnt looks (at most the tracker's ``appearance_gallery``), newest last.
     """
 
@@ -106,8 +114,8 @@ class Track:
     gallery: list[np.ndarray] = field(default_factory=list)
 
     def look_distance(self, look: np.ndarray) -> float:
-        """Appearance distance of a descriptor to this track: to its mean or its nearest gallery look, in
-        [0, 1] (NaN when the track has no look yet)."""
+        """Appearance distance of a descriptor to this track: to its mean or its nearest gallery
+        look, in [0, 1] (NaN when the track has no look yet)."""
         if self.appearance is None:
             return math.nan
         return min(
@@ -120,12 +128,14 @@ class Track:
             self.raw_pelvis_m = np.array(self.pelvis_m, copy=True)
 
     def predicted_pelvis(self, t_s: float) -> np.ndarray:
-        """(3,) raw pelvis predicted at ``t_s`` (constant velocity), comparable with a raw detection."""
+        """(3,) raw pelvis predicted at ``t_s`` (constant velocity), comparable with a raw
+        detection."""
         return self.raw_pelvis_m + self.raw_velocity_mps * max(t_s - self.last_seen_s, 0.0)
 
     def predicted_box(self, t_s: float) -> np.ndarray:
-        """(4,) box predicted at ``t_s``: the last box moved by the constant velocity of its centre (it keeps
-        its size: extrapolating each corner let a box whose size jittered shrink to nothing), pixels."""
+        """(4,) box predicted at ``t_s``: the last box moved by the constant velocity of its centre
+        (it keeps its size: extrapolating each corner let a box whose size jittered shrink to
+        nothing), pixels."""
         v = self.box_velocity_pxps
         centre_pxps = 0.5 * (v[:2] + v[2:])
         return self.bbox_xyxy + np.tile(centre_pxps, 2) * max(t_s - self.last_seen_s, 0.0)
@@ -137,7 +147,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Use ``mahmr_ros.geometry.box_iou(a[:, None], b[None])``.
     """
     warnings.warn(
-        "mahmr_ros.tracking.box_iou is deprecated; use mahmr_ros.geometry.box_iou(a[:, None], b[None])",
+        "mahmr_ros.tracking.box_iou is deprecated; use "
+        "mahmr_ros.geometry.box_iou(a[:, None], b[None])",
         DeprecationWarning,
         stacklevel=2,
     )
@@ -155,25 +166,28 @@ class Tracker:
     """Multi-person tracker giving stable REP-155-style ids.
 
     Args:
-        reid_window_s: a track unseen for longer than this is forgotten (its id is not reused before the
-            id space is spent, see the module docstring).
-        max_distance_m: pelvis distance (after constant-velocity prediction) that costs as much as no box
-            overlap; pairs farther than this AND with IoU below ``min_iou`` are never matched.
+        reid_window_s: a track unseen for longer than this is forgotten (its id is not reused
+            before the id space is spent, see the module docstring).
+        max_distance_m: pelvis distance (after constant-velocity prediction) that costs as much as
+            no box overlap; pairs farther than this AND with IoU below ``min_iou`` are never
+            matched.
         min_iou: box overlap below which a pair needs the 3D distance to be matched.
         velocity_smoothing: EMA weight of the newest velocity sample in [0, 1] (1 = no smoothing).
         frame_period_s: time step assumed between frames that carry no stamp.
         id_length: characters per id (first one a letter).
         seed: seed for id generation (None = random; fixed in tests for reproducible ids).
-        appearance_weight: weight of the appearance distance in the cost (used when ``assign`` gets the
-            image; 0 = off).
-        appearance_gate: a pair whose appearance distance exceeds this is never matched (1 = no gate).
+        appearance_weight: weight of the appearance distance in the cost (used when ``assign`` gets
+            the image; 0 = off).
+        appearance_gate: a pair whose appearance distance exceeds this is never matched (1 = no
+            gate).
         appearance_smoothing: EMA weight of the newest descriptor in a track's appearance.
-        reid_appearance: a track and a detection that look this alike (appearance distance below it) may be
-            matched without box overlap or a near pelvis, if the box centre is within reach of the track's
-            (:data:`REID_BODY_HEIGHTS_PER_S`): a person back after an occlusion keeps the id. 0 = off.
+        reid_appearance: a track and a detection that look this alike (appearance distance below
+            it) may be matched without box overlap or a near pelvis, if the box centre is within
+            reach of the track's (:data:`REID_BODY_HEIGHTS_PER_S`): a person back after an
+            occlusion keeps the id. 0 = off.
         box_velocity: predict each track's box with its velocity (False: the last box as it was).
-        distance_cost_cap: most the 3D pelvis term may add to a pair's cost (monocular depth jumps by metres
-            between a person's first frames; inf = no cap).
+        distance_cost_cap: most the 3D pelvis term may add to a pair's cost (monocular depth jumps
+            by metres between a person's first frames; inf = no cap).
         appearance_gallery: looks kept per track besides the running mean (0 = the mean only).
     """
 
@@ -199,11 +213,15 @@ class Tracker:
                 f"[tracking] bad parameters: reid_window_s={reid_window_s} (>= 0), "
                 f"max_distance_m={max_distance_m} (> 0), min_iou={min_iou} (in [0, 1])"
             )
-        if appearance_weight < 0 or not 0 < appearance_gate <= 1 or not 0 < appearance_smoothing <= 1:
+        if (
+            appearance_weight < 0
+            or not 0 < appearance_gate <= 1
+            or not 0 < appearance_smoothing <= 1
+        ):
             raise ValueError(
                 f"[tracking] bad parameters: appearance_weight={appearance_weight} (>= 0), "
-                f"appearance_gate={appearance_gate} (in (0, 1]), appearance_smoothing={appearance_smoothing} "
-                "(in (0, 1])"
+                f"appearance_gate={appearance_gate} (in (0, 1]), "
+                f"appearance_smoothing={appearance_smoothing} (in (0, 1])"
             )
         if distance_cost_cap <= 0 or appearance_gallery < 0:
             raise ValueError(
@@ -231,15 +249,16 @@ class Tracker:
         self.tracks: dict[str, Track] = {}
         # This frame's raw pelvis per id, from assign to update_motion.
         self._raw_pelvis: dict[str, np.ndarray] = {}
-        # This frame's descriptor per id (None: not given or overlapped by someone), assign -> update_motion.
+        # This frame's descriptor per id (None: not given or overlapped by someone), assign ->
+        # update_motion.
         self._appearance: dict[str, np.ndarray | None] = {}
         self._t_s = 0.0
 
     def _new_id(self) -> str:
         if len(self.tracks) >= self._id_space:
             raise RuntimeError(
-                f"[tracking] {len(self.tracks)} live tracks use every id of length {self.id_length} "
-                "(raise tracking.id_length)"
+                f"[tracking] {len(self.tracks)} live tracks use every id of length "
+                f"{self.id_length} (raise tracking.id_length)"
             )
         while True:  # terminates: a free id exists (checked above)
             index = (self._id_step * self._ids_given + self._id_offset) % self._id_space
@@ -258,14 +277,19 @@ class Tracker:
         return self._t_s
 
     def assign(
-        self, humans: list[HumanEstimate], t_s: float | None = None, image: np.ndarray | None = None
+        self,
+        humans: list[HumanEstimate],
+        t_s: float | None = None,
+        image: np.ndarray | None = None,
     ) -> list[HumanEstimate]:
-        """Give every person a track id (matched to an existing track or new). Returns new estimates.
+        """Give every person a track id (matched to an existing track or new). Returns new
+        estimates.
 
         Args:
             humans: this frame's people.
             t_s: the frame's time, seconds (None: ``frame_period_s`` after the last frame).
-            image: (H, W, 3) uint8 BGR frame the people were found in: adds the appearance cue (optional).
+            image: (H, W, 3) uint8 BGR frame the people were found in: adds the appearance cue
+                (optional).
         """
         t_s = self._clock(t_s)
         self._forget(t_s)
@@ -285,14 +309,19 @@ class Tracker:
         overlap = _pairwise_iou(boxes, boxes) - np.eye(len(humans))
         cut = _on_border(boxes, None if image is None else image.shape[:2])
         for i, (human, track_id) in enumerate(zip(humans, ids, strict=True)):
-            # colours of a box that overlaps someone else's are partly theirs, and a box cut by the image
-            # border holds another crop of the person: neither is learnt
+            # colours of a box that overlaps someone else's are partly theirs, and a box cut by the
+            # image border holds another crop of the person: neither is learnt
             learn = overlap[i].max(initial=0.0) < OVERLAP_NO_LEARN and not cut[i]
             look = looks[i] if learn else None
             if track_id is None:
                 track_id = self._new_id()
                 self.tracks[track_id] = Track(
-                    track_id, human.pelvis.copy(), human.bbox_xyxy.copy(), t_s, hits=0, appearance=look
+                    track_id,
+                    human.pelvis.copy(),
+                    human.bbox_xyxy.copy(),
+                    t_s,
+                    hits=0,
+                    appearance=look,
                 )
             self._raw_pelvis[track_id] = human.pelvis.copy()
             self._appearance[track_id] = look
@@ -306,10 +335,12 @@ class Tracker:
         return [appearance_descriptor(image, h.bbox_xyxy) for h in humans]
 
     def update_motion(self, humans: list[HumanEstimate]) -> list[HumanEstimate]:
-        """Update the tracks of already-assigned people with their (refined) pelvis; fill ``velocity``.
+        """Update the tracks of already-assigned people with their (refined) pelvis; fill
+        ``velocity``.
 
-        The raw pelvis ``assign`` saw this frame updates the association state; the given (refined) pelvis
-        updates the published velocity. A person ``assign`` did not see this frame counts as raw = refined.
+        The raw pelvis ``assign`` saw this frame updates the association state; the given (refined)
+        pelvis updates the published velocity. A person ``assign`` did not see this frame counts as
+        raw = refined.
         """
         t_s = self._t_s
         out = []
@@ -322,18 +353,26 @@ class Tracker:
             look = self._appearance.pop(human.track_id, None)
             dt = t_s - track.last_seen_s
             if track.hits > 0 and dt > 0:
-                track.velocity_mps = self._smoothed(track.velocity_mps, human.pelvis - track.pelvis_m, dt)
-                track.raw_velocity_mps = self._smoothed(track.raw_velocity_mps, raw - track.raw_pelvis_m, dt)
+                track.velocity_mps = self._smoothed(
+                    track.velocity_mps, human.pelvis - track.pelvis_m, dt
+                )
+                track.raw_velocity_mps = self._smoothed(
+                    track.raw_velocity_mps, raw - track.raw_pelvis_m, dt
+                )
                 if self.box_velocity:
                     step = np.asarray(human.bbox_xyxy, np.float64) - track.bbox_xyxy
-                    track.box_velocity_pxps = self._smoothed(track.box_velocity_pxps, step, dt).astype(
-                        np.float64
-                    )
+                    track.box_velocity_pxps = self._smoothed(
+                        track.box_velocity_pxps, step, dt
+                    ).astype(np.float64)
             if look is not None and (
                 track.appearance is None or track.look_distance(look) < LEARN_MAX_DISTANCE
-            ):  # a look far from the track's (a box holding two people, a doubtful match) is not learnt
+                # a look far from the track's (a box holding two people, a doubtful match) is not
+                # learnt
+            ):
                 a = self.appearance_smoothing
-                track.appearance = look if track.appearance is None else (1 - a) * track.appearance + a * look
+                track.appearance = (
+                    look if track.appearance is None else (1 - a) * track.appearance + a * look
+                )
                 if self.appearance_gallery:
                     track.gallery = [*track.gallery, look][-self.appearance_gallery :]
             track.pelvis_m = human.pelvis.copy()
@@ -353,25 +392,38 @@ class Tracker:
         return self.update_motion(self.assign(humans, t_s))
 
     def reset(self) -> None:
-        """Forget every track (the id sequence goes on, so ids already given out are not reused)."""
+        """Forget every track (the id sequence goes on, so ids already given out are not
+        reused)."""
         self.tracks.clear()
         self._raw_pelvis.clear()
         self._appearance.clear()
 
     def _forget(self, t_s: float) -> None:
-        for track_id in [k for k, tr in self.tracks.items() if t_s - tr.last_seen_s > self.reid_window_s]:
+        for track_id in [
+            k for k, tr in self.tracks.items() if t_s - tr.last_seen_s > self.reid_window_s
+        ]:
             del self.tracks[track_id]
 
-    def _cost(self, tracks: list[Track], humans: list[HumanEstimate], t_s: float, looks: list) -> np.ndarray:
-        boxes = np.stack([t.predicted_box(t_s) if self.box_velocity else t.bbox_xyxy for t in tracks])
+    def _cost(
+        self, tracks: list[Track], humans: list[HumanEstimate], t_s: float, looks: list
+    ) -> np.ndarray:
+        boxes = np.stack(
+            [t.predicted_box(t_s) if self.box_velocity else t.bbox_xyxy for t in tracks]
+        )
         det = np.stack([h.bbox_xyxy for h in humans])
         iou = _pairwise_iou(boxes, det)
-        pred = np.stack([t.predicted_pelvis(t_s) for t in tracks])  # (T, 3) raw, like the detections
-        dist = np.linalg.norm(pred[:, None, :] - np.stack([h.pelvis for h in humans])[None], axis=2)
-        # a pair that cannot be compared (a track that has learnt no look yet, a detection without a look)
-        # costs a borderline same-person distance, not 0: at 0 a young track born from a stray box beat
-        # the person's own track, whose look was known and close (vtest, a man who met another)
-        look = np.full_like(iou, UNKNOWN_LOOK_DISTANCE if any(a is not None for a in looks) else 0.0)
+        # (T, 3) raw, like the detections
+        pred = np.stack([t.predicted_pelvis(t_s) for t in tracks])
+        dist = np.linalg.norm(
+            pred[:, None, :] - np.stack([h.pelvis for h in humans])[None], axis=2
+        )
+        # a pair that cannot be compared (a track that has learnt no look yet, a detection without
+        # a look) costs a borderline same-person distance, not 0: at 0 a young track born from a
+        # stray box beat the person's own track, whose look was known and close (vtest, a man who
+        # met another)
+        look = np.full_like(
+            iou, UNKNOWN_LOOK_DISTANCE if any(a is not None for a in looks) else 0.0
+        )
         for i, track in enumerate(tracks):
             for j, a in enumerate(looks):
                 if track.appearance is not None and a is not None:
@@ -380,8 +432,9 @@ class Tracker:
         cost = (1.0 - iou) + depth_term + self.appearance_weight * look
         far = (iou < self.min_iou) & (dist > self.max_distance_m)
         if self.reid_appearance > 0:
-            # re-identification after an occlusion: the same look, where the person could have walked to
-            # (box centre within a body height per second of the prediction, plus half a body height)
+            # re-identification after an occlusion: the same look, where the person could have
+            # walked to (box centre within a body height per second of the prediction, plus half a
+            # body height)
             gap = np.array([max(t_s - t.last_seen_s, 0.0) for t in tracks])
             height = boxes[:, 3] - boxes[:, 1]
             centre = lambda b: 0.5 * (b[..., :2] + b[..., 2:])  # noqa: E731
@@ -392,16 +445,18 @@ class Tracker:
                 & np.array([a is not None for a in looks])[None]
             )
             far &= ~(known & (look < self.reid_appearance) & (shift < reach))
-        # a detection whose box overlaps another's shows partly the other person: its look adds to the cost
-        # but vetoes nothing (it did: two people meeting, the one behind got a new id)
-        mixed = (_pairwise_iou(det, det) - np.eye(len(humans))).max(1, initial=0.0) > OVERLAP_NO_LEARN
+        # a detection whose box overlaps another's shows partly the other person: its look adds to
+        # the cost but vetoes nothing (it did: two people meeting, the one behind got a new id)
+        mixed = (_pairwise_iou(det, det) - np.eye(len(humans))).max(
+            1, initial=0.0
+        ) > OVERLAP_NO_LEARN
         gated = far | ((look > self.appearance_gate) & ~mixed[None])
         return np.where(gated, _INFEASIBLE, cost)
 
 
 def _on_border(boxes: np.ndarray, image_hw: tuple[int, int] | None) -> np.ndarray:
-    """(N,) bool: the (N, 4) boxes reach within :data:`BORDER_PX` of the image border (all False without
-    an image size)."""
+    """(N,) bool: the (N, 4) boxes reach within :data:`BORDER_PX` of the image border (all False
+    without an image size)."""
     if image_hw is None:
         return np.zeros(len(boxes), bool)
     H, W = image_hw
@@ -414,7 +469,8 @@ def _on_border(boxes: np.ndarray, image_hw: tuple[int, int] | None) -> np.ndarra
 
 
 def _coprime_step(rng: np.random.Generator, n: int) -> int:
-    """A random step in [1, n) coprime with n, so k -> step k mod n visits every index once per n steps."""
+    """A random step in [1, n) coprime with n, so k -> step k mod n visits every index once per n
+    steps."""
     while True:
         step = int(rng.integers(1, n))
         if math.gcd(step, n) == 1:

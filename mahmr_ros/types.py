@@ -4,10 +4,10 @@ Shape letters (used in every docstring of the package):
     B images, Q queries, P people kept, N tokens, C channels, V vertices (6890 for SMPL),
     F faces, J joints, H,W original image pixels, Hp,Wp network input pixels.
 
-Frames: ``_cam`` is the OpenCV optical frame of the input image (x right, y down, z forward, metres);
-``_img`` are original-image pixels (OpenCV/ROS convention: pixel centres on integers).
-All arrays here are numpy float32 unless stated otherwise, so they convert to ROS messages without copies
-of meaning.
+Frames: ``_cam`` is the OpenCV optical frame of the input image (x right, y down, z forward,
+metres); ``_img`` are original-image pixels (OpenCV/ROS convention: pixel centres on integers).
+All arrays here are numpy float32 unless stated otherwise, so they convert to ROS messages without
+copies of meaning.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class HumanEstimate:
     Attributes:
         score: detection confidence in [0, 1].
         bbox_xyxy: (4,) px, original image, (x1, y1, x2, y2).
-        rotmats: (K, 3, 3) body-model joint rotations, K = 24 for SMPL (index 0 = global orient, camera
-            frame). Model-specific for other bodies (documented by ``body_model``).
+        rotmats: (K, 3, 3) body-model joint rotations, K = 24 for SMPL (index 0 = global orient,
+            camera frame). Model-specific for other bodies (documented by ``body_model``).
         betas: (S,) shape coefficients; SMPL: 10 PCs + the kid blend at index 10 (S = 11).
         transl: (3,) m, model-origin translation in the camera frame (NOT the pelvis, spec §8 #14).
         vertices: (V, 3) m, camera frame (already include ``transl``).
@@ -45,30 +45,36 @@ class HumanEstimate:
         principal_point: (2,) cx, cy in original-image pixels (same camera).
         height_m: zero-pose (T-pose) height from the shape, metres.
         is_child: True when the body is child-sized (kid blend or height, see the estimator).
-        track_id: stable body id (REP-155 style, starts with a letter); "" until a tracker assigns one.
+        track_id: stable body id (REP-155 style, starts with a letter); "" until a tracker assigns
+            one.
         body_model: "smpl" or "anny" (selects the topology on ``/humans/meshes/topology``).
-        pose: flat model-specific pose for messages (SMPL: 72 axis-angle values); None = derive from rotmats.
+        pose: flat model-specific pose for messages (SMPL: 72 axis-angle values); None = derive
+            from rotmats.
         pelvis: (3,) m, camera frame, mid-hip position; None = ``joints[0]``.
         orientation: (3, 3) body orientation in the camera frame; None = ``rotmats[0]``.
         keypoints_2d: (J, 2) px in the original image, or None.
         depth_sigma_m: 1-sigma translation uncertainty along the camera ray (DTO); 0 = not refined.
         velocity: (3,) m/s in the camera frame, from the tracker (zeros when unknown).
         dto_scale: the factor DTO moved the person by along the camera ray (1 = unchanged); the new
-            position, size and metric height are ``dto_scale`` times the estimator's. (Was ``scale``.)
-        age_class: DTO height-prior class 0 baby .. 5 adult neutral (spec dto §3.4), or None = unknown.
-        dto_height_z: how implausible DTO's refined metric height H is under the person's height prior
-            (mu, sigma): the standardised deviation |H - mu| / sigma (0 = at the prior mean; lower is
-            better); NaN when not refined. (Was ``quality``.)
-        extras: free-form per-estimator data for humans and logs (e.g. ``extras["dto"]``, DTO's per-person
-            report). Purely informational: consumers must not need it, and the core decides nothing from
-            it (it reads only the deprecated ``extras["faces"]`` / ``extras["height_sigma_m"]`` of old
-            callers, with a warning). Anything another module needs is a typed field or an argument.
-        height_sigma_m: 1-sigma uncertainty of ``height_m`` when the estimator measured the height (e.g. the
-            offline estimator sizing a person by the floor), metres; None = the height is only the shape's
-            estimate. DTO takes a measured height as a known-height prior instead of the age-class prior.
+            position, size and metric height are ``dto_scale`` times the estimator's. (Was
+            ``scale``.)
+        age_class: DTO height-prior class 0 baby .. 5 adult neutral (spec dto §3.4), or None =
+            unknown.
+        dto_height_z: how implausible DTO's refined metric height H is under the person's height
+            prior (mu, sigma): the standardised deviation |H - mu| / sigma (0 = at the prior mean;
+            lower is better); NaN when not refined. (Was ``quality``.)
+        extras: free-form per-estimator data for humans and logs (e.g. ``extras["dto"]``, DTO's
+            per-person report). Purely informational: consumers must not need it, and the core
+            decides nothing from it (it reads only the deprecated ``extras["faces"]`` /
+            ``extras["height_sigma_m"]`` of old callers, with a warning). Anything another module
+            needs is a typed field or an argument.
+        height_sigma_m: 1-sigma uncertainty of ``height_m`` when the estimator measured the height
+            (e.g. the offline estimator sizing a person by the floor), metres; None = the height is
+            only the shape's estimate. DTO takes a measured height as a known-height prior instead
+            of the age-class prior.
 
-    Renamed fields keep their old names as deprecated aliases (``scale`` -> ``dto_scale``, ``quality`` ->
-    ``dto_height_z``; reading, assigning and ``replace(scale=...)`` work and warn).
+    Renamed fields keep their old names as deprecated aliases (``scale`` -> ``dto_scale``,
+    ``quality`` -> ``dto_height_z``; reading, assigning and ``replace(scale=...)`` work and warn).
     """
 
     score: float
@@ -120,7 +126,8 @@ class HumanEstimate:
             self.height_sigma_m = float(self.height_sigma_m)
             if not self.height_sigma_m > 0:
                 raise ValueError(
-                    f"[types] height_sigma_m must be > 0 m or None (not measured), got {self.height_sigma_m}"
+                    "[types] height_sigma_m must be > 0 m or None (not measured), got "
+                    f"{self.height_sigma_m}"
                 )
 
     @property
@@ -194,20 +201,23 @@ class MeshTopology:
 
 @dataclass
 class FloorEstimate:
-    """The floor the people stand on, as seen from the camera: its height below the camera and the pitch.
+    """The floor the people stand on, as seen from the camera: its height below the camera and the
+    pitch.
 
-    The floor is a plane; the camera has no roll relative to it (``roll_rad`` is kept at 0 by the offline
-    estimator). In the camera frame (OpenCV optical), floor points X satisfy
+    The floor is a plane; the camera has no roll relative to it (``roll_rad`` is kept at 0 by the
+    offline estimator). In the camera frame (OpenCV optical), floor points X satisfy
     ``up_cam . X = -camera_height_m``.
 
     Attributes:
         camera_height_m: height of the camera's optical centre above the floor, metres.
-        pitch_rad: downward tilt of the optical axis below the horizon, radians (> 0 = looking down).
+        pitch_rad: downward tilt of the optical axis below the horizon, radians (> 0 = looking
+            down).
         camera_height_sigma_m: 1-sigma of ``camera_height_m`` (0 = given, not estimated).
         pitch_sigma_rad: 1-sigma of ``pitch_rad`` (0 = given).
         people: people whose feet support the estimate (inliers, pooled over ``frames``).
         frames: frames pooled into the estimate (1 for a single image).
-        source: ``given`` (the user's camera height and pitch) or ``estimated`` (from the people's feet).
+        source: ``given`` (the user's camera height and pitch) or ``estimated`` (from the people's
+            feet).
         roll_rad: roll of the camera about its optical axis, radians (0: not estimated).
     """
 
@@ -226,10 +236,11 @@ class FloorEstimate:
         return np.array([0.0, -np.cos(self.pitch_rad), -np.sin(self.pitch_rad)])
 
     def T_cam_floor(self) -> np.ndarray:
-        """(4, 4) float64 pose of a floor frame in the camera frame (floor-frame points -> camera points).
+        """(4, 4) float64 pose of a floor frame in the camera frame (floor-frame points -> camera
+        points).
 
-        The floor frame (REP-103 axes) has its origin on the floor right below the camera's optical centre,
-        x forward (the optical axis projected onto the floor), y left, z up.
+        The floor frame (REP-103 axes) has its origin on the floor right below the camera's optical
+        centre, x forward (the optical axis projected onto the floor), y left, z up.
         """
         up = self.up_cam
         forward = np.array([0.0, -np.sin(self.pitch_rad), np.cos(self.pitch_rad)])
@@ -270,9 +281,10 @@ class FrameResult:
         body_model: name of the body model of ``humans`` ("smpl", "anny").
         stamp: the caller's ``stamp`` argument, passed through untouched (any type, may be None).
         image_hw: (H, W) of the input image.
-        stamp_ns: the frame's time in integer nanoseconds (from ``stamp_ns``, or ``stamp`` by the rule of
-            ``Pipeline.process``), or None when the caller gave no time.
-        floor: the estimator's floor (camera height and pitch above the plane people stand on), or None.
+        stamp_ns: the frame's time in integer nanoseconds (from ``stamp_ns``, or ``stamp`` by the
+            rule of ``Pipeline.process``), or None when the caller gave no time.
+        floor: the estimator's floor (camera height and pitch above the plane people stand on), or
+            None.
     """
 
     humans: list[HumanEstimate]

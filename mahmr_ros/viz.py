@@ -1,6 +1,7 @@
 """Debug overlays and scene export (ROS-free): shaded meshes over an image, .glb/.ply scenes.
 
-Colours are stable per ``track_id`` (hash of the id), so a person keeps their colour across frames and runs.
+Colours are stable per ``track_id`` (hash of the id), so a person keeps their colour across frames
+and runs.
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def render_overlay(
 
     Args:
         image_bgr: (H, W, 3) uint8 BGR image.
-        humans: people in the camera frame of ``K``; each ``vertices`` is (V, 3) metres and matches ``faces``.
+        humans: people in the camera frame of ``K``; each ``vertices`` is (V, 3) metres and matches
+            ``faces``.
         faces: (F, 3) int vertex indices of the body model (``MeshTopology.faces``).
-        K: (3, 3) intrinsics of ``image_bgr``, pixels; None = the first person's ``K`` (the camera they were
-            placed with).
+        K: (3, 3) intrinsics of ``image_bgr``, pixels; None = the first person's ``K`` (the camera
+            they were placed with).
         alpha: mesh opacity in [0, 1].
 
     Returns:
@@ -68,7 +70,9 @@ def render_overlay(
     """
     image = np.asarray(image_bgr)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"[viz] image_bgr must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        raise ValueError(
+            f"[viz] image_bgr must be (H, W, 3) uint8, got {image.shape} {image.dtype}"
+        )
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"[viz] alpha must be in [0, 1], got {alpha}")
     out = image.copy()
@@ -79,7 +83,9 @@ def render_overlay(
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     counts = {np.asarray(h.vertices).shape for h in humans}
     if len(counts) != 1:
-        raise ValueError(f"[viz] all humans must share one topology, got vertex arrays of shapes {counts}")
+        raise ValueError(
+            f"[viz] all humans must share one topology, got vertex arrays of shapes {counts}"
+        )
     verts = np.stack([np.asarray(h.vertices, dtype=np.float32) for h in humans])
     raster = rasterize_meshes(verts, faces, K, image.shape[:2])
     person = raster.person_id.numpy()
@@ -88,13 +94,18 @@ def render_overlay(
     if not covered.any():
         return out
     normals = _face_normals(verts, faces)  # (P, F, 3), camera frame
-    # Light from the camera: brightness = |cos| between the face normal and the viewing ray of the pixel.
+    # Light from the camera: brightness = |cos| between the face normal and the viewing ray of the
+    # pixel.
     rows, cols = np.nonzero(covered)
     p, f = person[covered], face[covered]
-    rays = unproject(np.stack([cols, rows], axis=1), K)  # (N, 3) float64, viewing ray of each pixel
+    rays = unproject(
+        np.stack([cols, rows], axis=1), K
+    )  # (N, 3) float64, viewing ray of each pixel
     rays /= np.linalg.norm(rays, axis=1, keepdims=True)
     shade = 0.35 + 0.65 * np.abs(np.einsum("nc,nc->n", normals[p, f], rays))
-    palette = np.array([track_color(h.track_id, i) for i, h in enumerate(humans)], dtype=np.float32)
+    palette = np.array(
+        [track_color(h.track_id, i) for i, h in enumerate(humans)], dtype=np.float32
+    )
     colour = palette[p] * shade[:, None]
     blended = (1.0 - alpha) * out[rows, cols].astype(np.float32) + alpha * colour
     out[rows, cols] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
@@ -105,8 +116,8 @@ def save_scene(path: str | Path, humans: Sequence[HumanEstimate], faces: np.ndar
     """Write the people as coloured meshes (camera frame, metres) for Blender/MeshLab/web viewers.
 
     Args:
-        path: ``.glb``/``.gltf`` (one node per person, named by track id) or ``.ply`` (all people merged,
-            per-vertex colours).
+        path: ``.glb``/``.gltf`` (one node per person, named by track id) or ``.ply`` (all people
+            merged, per-vertex colours).
         humans: people with (V, 3) ``vertices`` in metres, camera frame.
         faces: (F, 3) int vertex indices of the body model.
 
@@ -129,7 +140,9 @@ def save_scene(path: str | Path, humans: Sequence[HumanEstimate], faces: np.ndar
     for i, human in enumerate(humans):
         b, g, r = track_color(human.track_id, i)
         mesh = trimesh.Trimesh(np.asarray(human.vertices, dtype=np.float64), faces, process=False)
-        mesh.visual.vertex_colors = np.tile([r, g, b, 255], (len(mesh.vertices), 1)).astype(np.uint8)
+        mesh.visual.vertex_colors = np.tile([r, g, b, 255], (len(mesh.vertices), 1)).astype(
+            np.uint8
+        )
         meshes.append(mesh)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".ply":
@@ -137,7 +150,9 @@ def save_scene(path: str | Path, humans: Sequence[HumanEstimate], faces: np.ndar
     else:
         scene = trimesh.Scene()
         for i, (human, mesh) in enumerate(zip(humans, meshes)):
-            scene.add_geometry(mesh, node_name=human.track_id or f"person_{i}", geom_name=f"mesh_{i}")
+            scene.add_geometry(
+                mesh, node_name=human.track_id or f"person_{i}", geom_name=f"mesh_{i}"
+            )
         scene.export(path)
     return path
 

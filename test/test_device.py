@@ -15,13 +15,19 @@ def test_names_resolve():
 
 
 def test_unknown_name_is_a_clear_error_naming_the_caller():
-    with pytest.raises(ValueError, match=r"\[body\.smpl\] unknown device 'gpu0' \(auto, cpu, cuda\[:i\]\)"):
+    with pytest.raises(
+        ValueError, match=r"\[body\.smpl\] unknown device 'gpu0' \(auto, cpu, cuda\[:i\]\)"
+    ):
         resolve_device("gpu0", where="body.smpl")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised on a machine without CUDA")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the error raised on a machine without CUDA"
+)
 def test_cuda_without_cuda():
-    with pytest.raises(ValueError, match=r"\[device\] device 'cuda:1' requested but torch sees no CUDA"):
+    with pytest.raises(
+        ValueError, match=r"\[device\] device 'cuda:1' requested but torch sees no CUDA"
+    ):
         resolve_device("cuda:1")
     with pytest.raises(BackendError, match=r"\[runtime\] device 'cuda' requested"):
         runtime_resolve_device("cuda")  # the runtime reports it as a backend that cannot run here

@@ -1,4 +1,5 @@
-"""Pipeline: config loading, estimator registry, input validation, result fields (test-only estimator)."""
+"""Pipeline: config loading, estimator registry, input validation, result fields (test-only
+estimator)."""
 
 import numpy as np
 import pytest
@@ -59,7 +60,13 @@ def pipeline():
 
 def test_ros_params_file_and_nested_dict_give_the_same_config():
     ros = {
-        "mahmr": {"ros__parameters": {"estimator": "offline", "model.conf_thresh": 0.5, "dto.mode": "rgbd"}}
+        "mahmr": {
+            "ros__parameters": {
+                "estimator": "offline",
+                "model.conf_thresh": 0.5,
+                "dto.mode": "rgbd",
+            }
+        }
     }
     nested = {"estimator": "offline", "model": {"conf_thresh": 0.5}, "dto": {"mode": "rgbd"}}
     assert load_config(ros) == load_config(nested)
@@ -70,7 +77,8 @@ def test_auto_picks_the_network_only_with_weights_and_smpl():
     assert resolve_estimator_name(load_config({})) == "offline"
     assert resolve_estimator_name(load_config({"model": {"weights": "w.bin"}})) == "offline"
     assert (
-        resolve_estimator_name(load_config({"model": {"weights": "w.bin", "smpl_path": "s.npz"}})) == "mahmr"
+        resolve_estimator_name(load_config({"model": {"weights": "w.bin", "smpl_path": "s.npz"}}))
+        == "mahmr"
     )
 
 

@@ -1,4 +1,5 @@
-"""Pipeline config: one table of defaults, unknown keys and wrong types rejected with the valid choices."""
+"""Pipeline config: one table of defaults, unknown keys and wrong types rejected with the valid
+choices."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from mahmr_ros.tracking import Tracker
 
 
 class OptionsEstimator:
-    """Test double whose constructor takes typed options (its config section is checked against them)."""
+    """Test double whose constructor takes typed options (its config section is checked against
+    them)."""
 
     body_model = "smpl"
 
-    def __init__(self, depth_m: float = 3.0, label: str = "x", flag: bool = False, limit: int | None = None):
+    def __init__(
+        self, depth_m: float = 3.0, label: str = "x", flag: bool = False, limit: int | None = None
+    ):
         self.depth_m = depth_m
 
 
@@ -37,7 +41,10 @@ register_estimator("test_options", OptionsEstimator)
         ({"model": {"conf_thresh": "high"}}, r"model.conf_thresh='high': expected float"),
         ({"model": {"conf_thresh": 1.5}}, r"model.conf_thresh=1.5: expected <= 1"),
         ({"tracking": {"enabled": "yes"}}, r"tracking.enabled='yes': expected bool"),
-        ({"tracking": {"min_iuo": 0.2}}, r"unknown key 'tracking.min_iuo' \(valid: .*tracking.min_iou"),
+        (
+            {"tracking": {"min_iuo": 0.2}},
+            r"unknown key 'tracking.min_iuo' \(valid: .*tracking.min_iou",
+        ),
         ({"tracking": {"min_iou": "0.2"}}, r"tracking.min_iou='0.2': expected float"),
         (
             {"test_options": {"depth": 2.0}},
@@ -45,7 +52,10 @@ register_estimator("test_options", OptionsEstimator)
         ),
         ({"test_options": {"limit": 2.5}}, r"test_options.limit=2.5: expected int or None"),
         ({"test_options": {"flag": 1}}, r"test_options.flag=1: expected bool"),
-        ({"offline": {"camera_height_m": "1.2"}}, r"offline.camera_height_m='1.2': expected float or None"),
+        (
+            {"offline": {"camera_height_m": "1.2"}},
+            r"offline.camera_height_m='1.2': expected float or None",
+        ),
         ({"dto": "off"}, r"section 'dto' must be a mapping"),
     ],
 )
@@ -59,17 +69,22 @@ def test_config_error_is_a_value_error():
 
 
 def test_estimator_options_are_checked_against_the_constructor():
-    config = load_config({"test_options": {"depth_m": 2, "label": "y", "limit": None}})  # int is a float
+    config = load_config(
+        {"test_options": {"depth_m": 2, "label": "y", "limit": None}}
+    )  # int is a float
     assert config["test_options"] == {"depth_m": 2, "label": "y", "limit": None}
 
 
 def test_an_estimator_with_kwargs_accepts_any_option():
     register_estimator("test_kwargs", lambda **kwargs: kwargs)
-    assert load_config({"test_kwargs": {"anything": [1, 2]}})["test_kwargs"] == {"anything": [1, 2]}
+    assert load_config({"test_kwargs": {"anything": [1, 2]}})["test_kwargs"] == {
+        "anything": [1, 2]
+    }
 
 
 def test_offline_options_follow_the_offline_estimator_signature():
-    """offline.* is checked against OfflineEstimator's keyword arguments: new ones need no edit here."""
+    """offline.* is checked against OfflineEstimator's keyword arguments: new ones need no edit
+    here."""
     from mahmr_ros.offline.estimator import OfflineEstimator
 
     kwargs = [n for n in inspect.signature(OfflineEstimator).parameters if n != "self"]
@@ -99,14 +114,17 @@ def test_documented_estimator_and_tracker_options_match_their_constructors():
         if section not in owners or setting.key == "tracking.enabled":
             continue
         parameter = inspect.signature(owners[section]).parameters.get(name)
-        assert parameter is not None, f"{setting.key} is not a keyword argument of {owners[section].__name__}"
+        assert parameter is not None, (
+            f"{setting.key} is not a keyword argument of {owners[section].__name__}"
+        )
         assert parameter.default == setting.default, setting.key
 
 
 def test_ros_parameter_file_is_accepted_with_its_node_keys(tmp_path):
     path = tmp_path / "params.yaml"
-    ros = {"mahmr": {"ros__parameters": {"use_sim_time": True, "autostart": False, "input.lazy": False,
-                                         "dto.mode": "rgbd", "model.conf_thresh": 0.4}}}  # fmt: skip
+    ros = {"mahmr": {"ros__parameters": {"use_sim_time": True, "autostart": False,
+                                         "input.lazy": False, "dto.mode": "rgbd",
+                                         "model.conf_thresh": 0.4}}}  # fmt: skip
     path.write_text(yaml.safe_dump(ros))
     config = load_config(path)
     assert config["dto"]["mode"] == "rgbd" and config["model"]["conf_thresh"] == 0.4

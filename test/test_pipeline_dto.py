@@ -1,4 +1,5 @@
-"""Pipeline + DTO on synthetic crowds (mahmr_ros.testing.crowd): each mode moves people toward the truth."""
+"""Pipeline + DTO on synthetic crowds (mahmr_ros.testing.crowd): each mode moves people toward the
+truth."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def _depth_errors(humans, scene):
     # Match by pelvis pixel (the scale ambiguity keeps every person on their true ray).
     truth = scene.true_depths()
     est = np.array([h.pelvis[2] for h in humans])
-    order = [int(np.argmin([abs(np.arctan2(h.pelvis[0], h.pelvis[2]) - np.arctan2(t.pelvis[0], t.pelvis[2]))
+    order = [int(np.argmin([abs(np.arctan2(h.pelvis[0], h.pelvis[2]) - np.arctan2(t.pelvis[0],
+                                                                                  t.pelvis[2]))
                             for t in scene.truth])) for h in humans]  # fmt: skip
     return np.abs(est - truth[order])
 
@@ -67,13 +69,16 @@ def test_rgbd_mode_without_depth_falls_back_to_the_prior(scene):
 
 def test_full_solver_on_metric_depth(scene):
     before = _depth_errors(scene.estimates, scene)
-    pipe = Pipeline.from_config({"estimator": "test_crowd", "dto": {"mode": "rgbd", "solver": "full"}})
+    pipe = Pipeline.from_config(
+        {"estimator": "test_crowd", "dto": {"mode": "rgbd", "solver": "full"}}
+    )
     after = _depth_errors(pipe.process(_image(scene), scene.K, depth=scene.depth_m).humans, scene)
     assert after.mean() < 0.25 * before.mean(), (before, after)
 
 
 def _constant_depth_model(path, disparity: np.ndarray) -> None:
-    """An ONNX 'depth network' with a fixed input size that returns a given disparity (ignores the pixels)."""
+    """An ONNX 'depth network' with a fixed input size that returns a given disparity (ignores the
+    pixels)."""
     h, w = disparity.shape
     nodes = [
         helper.make_node("ReduceMean", ["image"], ["mean"], axes=[1], keepdims=0),
@@ -122,7 +127,10 @@ def test_bad_dto_config_is_a_clear_error(dto, match):
 def test_missing_depth_model_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.onnx"):
         Pipeline.from_config(
-            {"estimator": "test_crowd", "dto": {"mode": "mono", "depth_model": str(tmp_path / "nope.onnx")}}
+            {
+                "estimator": "test_crowd",
+                "dto": {"mode": "mono", "depth_model": str(tmp_path / "nope.onnx")},
+            }
         )
 
 
@@ -148,8 +156,9 @@ def _heights_after_prior_dto(humans, scene):
 
 
 def test_measured_heights_are_kept_by_the_prior(scene):
-    """An estimator that measured a height (``height_sigma_m``, e.g. floor sizing) is trusted by DTO, where
-    an estimated class (here: everyone classified adult, class 5) would pull it to the class prior."""
+    """An estimator that measured a height (``height_sigma_m``, e.g. floor sizing) is trusted by
+    DTO, where an estimated class (here: everyone classified adult, class 5) would pull it to the
+    class prior."""
     adults = [h.replace(age_class=5) for h in scene.estimates]
     heights = np.array([h.height_m for h in adults])
     measured = [h.replace(height_sigma_m=0.02) for h in adults]
@@ -160,7 +169,8 @@ def test_measured_heights_are_kept_by_the_prior(scene):
 
 
 def test_measured_height_in_extras_still_works_with_a_deprecation_warning(scene):
-    """The old contract (``extras["height_sigma_m"]``) of plug-in estimators keeps working, and warns."""
+    """The old contract (``extras["height_sigma_m"]``) of plug-in estimators keeps working, and
+    warns."""
     adults = [h.replace(age_class=5) for h in scene.estimates]
     legacy = [h.replace(extras={**h.extras, "height_sigma_m": 0.02}) for h in adults]
     with pytest.warns(DeprecationWarning, match="height_sigma_m"):
@@ -170,7 +180,8 @@ def test_measured_height_in_extras_still_works_with_a_deprecation_warning(scene)
 
 
 def test_full_solver_gets_the_estimators_topology_faces(scene):
-    """The full solver's z-buffer uses the faces of ``estimator.topology()`` (estimates carry none)."""
+    """The full solver's z-buffer uses the faces of ``estimator.topology()`` (estimates carry
+    none)."""
     from mahmr_ros.dto import refine
 
     assert all("faces" not in h.extras for h in scene.estimates)
@@ -202,13 +213,16 @@ def test_dto_shape_space_comes_from_the_estimators_shape_model_method(scene):
 
 
 class FloorCrowdEstimator(CrowdEstimator):
-    """Test double: the crowd's estimates and the floor they stand on (as the offline estimator reports)."""
+    """Test double: the crowd's estimates and the floor they stand on (as the offline estimator
+    reports)."""
 
     def estimate(self, image_bgr, K):
         from mahmr_ros.types import FloorEstimate
 
         est = super().estimate(image_bgr, K)
-        est.floor = FloorEstimate(1.4, 0.0, camera_height_sigma_m=0.02, people=len(est.humans), frames=1)
+        est.floor = FloorEstimate(
+            1.4, 0.0, camera_height_sigma_m=0.02, people=len(est.humans), frames=1
+        )
         return est
 
 
@@ -216,10 +230,15 @@ register_estimator("test_floor_crowd", FloorCrowdEstimator)
 
 
 def test_estimator_floor_reaches_the_result_and_dto_lite(scene):
-    """Estimation.floor is passed on in FrameResult.floor and used by DTO-Lite as a cue (prior_only mode)."""
+    """Estimation.floor is passed on in FrameResult.floor and used by DTO-Lite as a cue (prior_only
+    mode)."""
     config = {"dto": {"mode": "prior_only"}, "tracking": {"enabled": False}}
-    plain = Pipeline.from_config({**config, "estimator": "test_crowd"}).process(_image(scene), scene.K)
-    result = Pipeline.from_config({**config, "estimator": "test_floor_crowd"}).process(_image(scene), scene.K)
+    plain = Pipeline.from_config({**config, "estimator": "test_crowd"}).process(
+        _image(scene), scene.K
+    )
+    result = Pipeline.from_config({**config, "estimator": "test_floor_crowd"}).process(
+        _image(scene), scene.K
+    )
     assert plain.floor is None
     assert result.floor is not None and result.floor.camera_height_m == 1.4
     status = [h.extras["dto"]["status"] for h in result.humans]

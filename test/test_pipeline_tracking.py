@@ -1,4 +1,5 @@
-"""Pipeline + tracker: ids assigned before DTO stay with their person after DTO; the frame time (stamps)."""
+"""Pipeline + tracker: ids assigned before DTO stay with their person after DTO; the frame time
+(stamps)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
 
 
 def _person(u_px: float, z_m: float, height_m: float, age_class: int) -> HumanEstimate:
-    """A person on the ray through pixel column ``u_px`` at raw depth ``z_m`` with a 80 x 300 px box."""
+    """A person on the ray through pixel column ``u_px`` at raw depth ``z_m`` with a 80 x 300 px
+    box."""
     x_m = (u_px - K[0, 2]) * z_m / K[0, 0]
     joints = np.zeros((24, 3), np.float32)
     joints[0] = (x_m, 0.0, z_m)
@@ -33,9 +35,10 @@ def _person(u_px: float, z_m: float, height_m: float, age_class: int) -> HumanEs
 
 
 class KidBehindAdultEstimator:
-    """Test double, a static scene: a kid the network sized as an adult (1.7 m, so placed behind, at 4.5 m)
-    and an adult sized too small (1.3 m, at 3.0 m), boxes overlapping (IoU 0.78). DTO's height prior (kid
-    class 1.12 m, adult class) swaps their depth order: kid to ~2.97 m, adult to ~3.48 m."""
+    """Test double, a static scene: a kid the network sized as an adult (1.7 m, so placed behind,
+    at 4.5 m) and an adult sized too small (1.3 m, at 3.0 m), boxes overlapping (IoU 0.78). DTO's
+    height prior (kid class 1.12 m, adult class) swaps their depth order: kid to ~2.97 m, adult to
+    ~3.48 m."""
 
     body_model = "smpl"
 
@@ -48,14 +51,18 @@ class KidBehindAdultEstimator:
 
 
 def test_ids_survive_dto_reordering_overlapping_people_in_depth():
-    pipe = Pipeline(KidBehindAdultEstimator(), {"dto": {"mode": "prior_only"}, "tracking": {"seed": 0}})
+    pipe = Pipeline(
+        KidBehindAdultEstimator(), {"dto": {"mode": "prior_only"}, "tracking": {"seed": 0}}
+    )
     image = np.zeros((480, 640, 3), np.uint8)
     first = pipe.process(image, K, stamp=0.0).humans
     kid, adult = first
     assert kid.pelvis[2] < adult.pelvis[2] - 0.3  # DTO did reorder them (the premise of the test)
     for k in range(1, 6):
         humans = pipe.process(image, K, stamp=k / 30).humans
-        assert [h.track_id for h in humans] == [kid.track_id, adult.track_id], f"ids swapped at frame {k}"
+        assert [h.track_id for h in humans] == [kid.track_id, adult.track_id], (
+            f"ids swapped at frame {k}"
+        )
         np.testing.assert_allclose([h.velocity for h in humans], 0.0, atol=1e-5)  # static scene
 
 
@@ -77,7 +84,8 @@ class WalkingEstimator:
 
 
 def _velocities(stamps: list[dict]) -> tuple[list, list]:
-    """x velocity (m/s) and FrameResults for frames 0.1 m apart, with ``process`` keyword arguments."""
+    """x velocity (m/s) and FrameResults for frames 0.1 m apart, with ``process`` keyword
+    arguments."""
     config = {"dto": {"mode": "off"}, "tracking": {"seed": 0, "velocity_smoothing": 1.0}}
     pipe = Pipeline(WalkingEstimator(), config)
     image = np.zeros((480, 640, 3), np.uint8)
@@ -91,7 +99,10 @@ def _velocities(stamps: list[dict]) -> tuple[list, list]:
         [{"stamp_ns": 0}, {"stamp_ns": 100_000_000}],  # explicit integer nanoseconds
         [{"stamp": 0}, {"stamp": 100_000_000}],  # legacy: an int stamp is nanoseconds
         [{"stamp": 0.0}, {"stamp": 0.1}],  # legacy: a float stamp is seconds
-        [{"stamp": np.int64(0)}, {"stamp": np.int64(100_000_000)}],  # numpy integers are nanoseconds too
+        [
+            {"stamp": np.int64(0)},
+            {"stamp": np.int64(100_000_000)},
+        ],  # numpy integers are nanoseconds too
         [{"stamp": "a", "stamp_ns": 0}, {"stamp": "b", "stamp_ns": 100_000_000}],  # stamp_ns wins
     ],
 )
@@ -99,7 +110,9 @@ def test_every_stamp_form_gives_the_same_time(stamps):
     velocity, results = _velocities(stamps)
     assert velocity[1] == pytest.approx(1.0, abs=1e-4)  # 0.1 m in 0.1 s
     assert [r.stamp_ns for r in results] == [0, 100_000_000]
-    assert [r.stamp for r in results] == [kw.get("stamp") for kw in stamps]  # passed through untouched
+    assert [r.stamp for r in results] == [
+        kw.get("stamp") for kw in stamps
+    ]  # passed through untouched
 
 
 def test_numpy_integer_stamps_are_used_as_nanoseconds():

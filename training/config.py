@@ -1,12 +1,14 @@
-"""Training config files (``training/configs/*.yaml``): loading, ``--set`` overrides and a schema check.
+"""Training config files (``training/configs/*.yaml``): loading, ``--set`` overrides and a schema
+check.
 
 A config is one YAML file with the sections ``model`` (``build_model`` overrides), ``init`` and
-``init_checkpoint`` (starting weights), ``body`` (SMPL files), ``data`` (root folder, datasets with their
-per-epoch fractions), ``augment``, ``optim``, ``train``, ``loss_weights`` (spec mahmr_model §4.3, §5),
-optionally ``dn`` (stage-1 denoising) and ``eval`` (evaluation during training, best-checkpoint selection).
-Every key is checked against ``SCHEMA``: a typo such as ``--set train.bacth_size=8`` is an error that names
-the closest known key instead of a silently ignored entry. Relative data paths are resolved against
-``data.root``; relative body / checkpoint paths against the current directory.
+``init_checkpoint`` (starting weights), ``body`` (SMPL files), ``data`` (root folder, datasets with
+their per-epoch fractions), ``augment``, ``optim``, ``train``, ``loss_weights`` (spec mahmr_model
+§4.3, §5), optionally ``dn`` (stage-1 denoising) and ``eval`` (evaluation during training,
+best-checkpoint selection). Every key is checked against ``SCHEMA``: a typo such as ``--set
+train.bacth_size=8`` is an error that names the closest known key instead of a silently ignored
+entry. Relative data paths are resolved against ``data.root``; relative body / checkpoint paths
+against the current directory.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from training.denoising import DNConfig
 
 REQUIRED = ("model", "body", "data", "optim", "train", "loss_weights")
 #: Loss names of ``training.losses.criterion`` (spec §4.2).
-LOSS_NAMES = ("confs", "boxes", "giou", "j2ds", "poses", "betas", "j3ds", "depths", "depths_mt", "depths_re",
-              "fov", "map_confs", "map_scales")  # fmt: skip
+LOSS_NAMES = ("confs", "boxes", "giou", "j2ds", "poses", "betas", "j3ds", "depths", "depths_mt",
+              "depths_re", "fov", "map_confs", "map_scales")  # fmt: skip
 #: Allowed keys per section (None = free-form: checked by its own consumer).
 SCHEMA: dict = {
     "model": None,  # build_model overrides, validated by mahmr_ros.model.resolve_config
@@ -103,8 +105,9 @@ def check_schema(cfg: dict, source="config") -> None:
     for i, entry in enumerate(cfg["data"].get("datasets") or []):
         if "weight" in entry:
             raise ValueError(
-                f"[training.config] {source}: data.datasets[{i}] has 'weight'; the per-epoch share is now "
-                "'fraction' (samples per epoch / dataset size, 1.0 = one pass, the official recipe)"
+                f"[training.config] {source}: data.datasets[{i}] has 'weight'; the per-epoch "
+                "share is now 'fraction' (samples per epoch / dataset size, 1.0 = one pass, the "
+                "official recipe)"
             )
         _unknown(entry, DATASET_KEYS, f"data.datasets[{i}]", source)
     for i, entry in enumerate((cfg.get("eval") or {}).get("benchmarks") or []):
@@ -116,7 +119,8 @@ def check_schema(cfg: dict, source="config") -> None:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
-    """Read a YAML config, apply ``key.path=value`` overrides (values parsed as YAML) and check the schema.
+    """Read a YAML config, apply ``key.path=value`` overrides (values parsed as YAML) and check the
+    schema.
 
     Raises:
         FileNotFoundError / ValueError naming the file and the missing, unknown or malformed entry.
@@ -128,12 +132,16 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
     cfg = copy.deepcopy(cfg)
     for item in overrides or []:
         if "=" not in item:
-            raise ValueError(f"[training.config] override {item!r} must look like section.key=value")
+            raise ValueError(
+                f"[training.config] override {item!r} must look like section.key=value"
+            )
         key, value = item.split("=", 1)
         set_path(cfg, key.strip(), yaml.safe_load(value))
     missing = [k for k in REQUIRED if k not in cfg]
     if missing:
-        raise ValueError(f"[training.config] {path}: missing sections {missing} (expected {list(REQUIRED)})")
+        raise ValueError(
+            f"[training.config] {path}: missing sections {missing} (expected {list(REQUIRED)})"
+        )
     datasets = cfg["data"].get("datasets") or []
     if not datasets:
         raise ValueError(f"[training.config] {path}: data.datasets is empty")

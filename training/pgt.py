@@ -1,26 +1,28 @@
 """DTO pseudo-GT generation: ``python -m training.pgt`` (spec dto §2-§3, §3.6, §7).
 
     python -m training.pgt --input coco-release.npz --format camerahmr --dataset coco \
-        --images data/coco2014/images/train2014 --smpl SMPL_NEUTRAL.npz --kid-template smpl_kid_template.npy \
+        --images data/coco2014/images/train2014 --smpl SMPL_NEUTRAL.npz \
+        --kid-template smpl_kid_template.npy \
         --depth-onnx depth_anything_v2_vitl.onnx --out pgt/coco --shard 0/8
 
-Per image: the initial SMPL estimates of the input file (CameraHMR release, stage-A or DTO-Humans layout)
-become ``HumanEstimate``s (meshes from the user's SMPL(-A)), a depth cue is obtained (the user's ONNX relative
-depth network, or precomputed maps), and the public ``mahmr_ros.dto.refine`` scales every person along its
-camera ray and updates one shape coefficient. Optional inputs: instance masks (``--masks``: one
-``<key>.npz`` with ``masks`` (P, H, W) bool per image, people in file order; or ``--masks-plugin
-module:function`` called with the image and the people) and per-person attributes (``--attributes``: JSON
-``{key: [{"age_years": .., "p_male": ..} | {"age_class": c} | null, ...]}``; or ``--attributes-plugin``, e.g.
-a wrapper around your age/gender network); without attributes DTO runs in its no-gender mode. Image
-acceptance follows §3.6 (some group optimised >= 2 people and mean deviation < 1.5; the deviation gate is off
-by default for metric depth maps, where the depth is measured); removed people are dropped as in the
-reference.
+Per image: the initial SMPL estimates of the input file (CameraHMR release, stage-A or DTO-Humans
+layout) become ``HumanEstimate``s (meshes from the user's SMPL(-A)), a depth cue is obtained (the
+user's ONNX relative depth network, or precomputed maps), and the public ``mahmr_ros.dto.refine``
+scales every person along its camera ray and updates one shape coefficient. Optional inputs:
+instance masks (``--masks``: one ``<key>.npz`` with ``masks`` (P, H, W) bool per image, people in
+file order; or ``--masks-plugin module:function`` called with the image and the people) and
+per-person attributes (``--attributes``: JSON ``{key: [{"age_years": .., "p_male": ..} |
+{"age_class": c} | null, ...]}``; or ``--attributes-plugin``, e.g. a wrapper around your age/gender
+network); without attributes DTO runs in its no-gender mode. Image acceptance follows §3.6 (some
+group optimised >= 2 people and mean deviation < 1.5; the deviation gate is off by default for
+metric depth maps, where the depth is measured); removed people are dropped as in the reference.
 
-Sharding and resuming: ``--shard i/n`` takes every n-th image from i; each shard keeps its progress in
-``<out>/shards/<name>.<i>-of-<n>.pkl`` (atomic rewrite every ``--save-every`` images), so a rerun continues
-where it stopped. When every shard of ``n`` is complete, the outputs are merged into ``<out>/<name>_opt.npz``
-(raw DTO layout, §7.3), ``<out>/<name>_CHMR_SMPL_OPT.npz`` (released layout, §7.4) and ``report.{json,md}``
-(images kept / dropped by reason, people in/out, mean deviation, scale statistics).
+Sharding and resuming: ``--shard i/n`` takes every n-th image from i; each shard keeps its progress
+in ``<out>/shards/<name>.<i>-of-<n>.pkl`` (atomic rewrite every ``--save-every`` images), so a
+rerun continues where it stopped. When every shard of ``n`` is complete, the outputs are merged
+into ``<out>/<name>_opt.npz`` (raw DTO layout, §7.3), ``<out>/<name>_CHMR_SMPL_OPT.npz`` (released
+layout, §7.4) and ``report.{json,md}`` (images kept / dropped by reason, people in/out, mean
+deviation, scale statistics).
 """
 
 from __future__ import annotations
@@ -59,8 +61,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def make_estimates(ann: ImageAnnotation, body: SMPLLayer, shape: ShapeModel) -> list[HumanEstimate]:
-    """The image's initial people as ``HumanEstimate`` (camera frame, metres, original-image pixels)."""
+def make_estimates(
+    ann: ImageAnnotation, body: SMPLLayer, shape: ShapeModel
+) -> list[HumanEstimate]:
+    """The image's initial people as ``HumanEstimate`` (camera frame, metres, original-image
+    pixels)."""
     with torch.no_grad():
         rot = axis_angle_to_rotmat(torch.as_tensor(ann.poses).reshape(-1, 24, 3))
         verts, joints = body(rot, torch.as_tensor(ann.betas[:, : body.num_betas]))
@@ -115,7 +120,9 @@ class DepthSource:
             raise FileNotFoundError(f"[training.pgt] no depth map {path} for image {key!r}")
         depth = np.load(path)
         if depth.shape != image.shape[:2]:
-            raise ValueError(f"[training.pgt] {path}: shape {depth.shape}, image is {image.shape[:2]}")
+            raise ValueError(
+                f"[training.pgt] {path}: shape {depth.shape}, image is {image.shape[:2]}"
+            )
         return depth
 
 
@@ -131,8 +138,9 @@ def load_plugin(spec: str):
 
 
 class MaskSource:
-    """Instance masks per image: a folder of ``<key>.npz`` (``masks`` (P, H, W) bool, people in file order),
-    or a plugin ``fn(image_bgr, humans) -> (P, H, W) bool | None``; None = no masks (pure z-buffer)."""
+    """Instance masks per image: a folder of ``<key>.npz`` (``masks`` (P, H, W) bool, people in
+    file order), or a plugin ``fn(image_bgr, humans) -> (P, H, W) bool | None``; None = no masks
+    (pure z-buffer)."""
 
     def __init__(self, folder: str | None = None, plugin: str | None = None) -> None:
         self.folder = Path(folder) if folder else None
@@ -158,8 +166,9 @@ class MaskSource:
 
 
 class AttributeSource:
-    """Age / gender per person: a JSON file ``{key: [{"age_years", "p_male"} | {"age_class"} | null]}`` or a
-    plugin ``fn(image_bgr, humans) -> list[PersonPrior | dict | None]``; None = DTO's no-gender mode."""
+    """Age / gender per person: a JSON file ``{key: [{"age_years", "p_male"} | {"age_class"} |
+    null]}`` or a plugin ``fn(image_bgr, humans) -> list[PersonPrior | dict | None]``; None = DTO's
+    no-gender mode."""
 
     def __init__(self, path: str | None = None, plugin: str | None = None) -> None:
         self.table = json.loads(Path(path).read_text()) if path else None
@@ -180,16 +189,22 @@ class AttributeSource:
             return None
         if len(entries) != len(humans):
             raise ValueError(
-                f"[training.pgt] attributes for {key!r}: {len(entries)} entries, {len(humans)} people"
+                f"[training.pgt] attributes for {key!r}: {len(entries)} entries, {len(humans)} "
+                "people"
             )
-        return [e if e is None or isinstance(e, PersonPrior) else PersonPrior(**e) for e in entries]
+        return [
+            e if e is None or isinstance(e, PersonPrior) else PersonPrior(**e) for e in entries
+        ]
 
 
-def process_image(ann, image, depth_source, body, shape, masks, attributes, config, max_mean_dev) -> dict:
-    """DTO on one image; returns ``{"status", "people" (dict of arrays) | None, "mean_dev", "scales"}``.
+def process_image(
+    ann, image, depth_source, body, shape, masks, attributes, config, max_mean_dev
+) -> dict:
+    """DTO on one image; returns ``{"status", "people" (dict of arrays) | None, "mean_dev",
+    "scales"}``.
 
-    Acceptance (§3.6): at least 2 people optimised in one group and, when ``max_mean_dev`` is not None, a
-    mean height-prior deviation below it.
+    Acceptance (§3.6): at least 2 people optimised in one group and, when ``max_mean_dev`` is not
+    None, a mean height-prior deviation below it.
     """
     if ann.num_people < 2:
         return {"status": "dropped:single_person", "people": None, "n_in": ann.num_people}
@@ -250,9 +265,12 @@ def run_shard(args, shard: tuple[int, int]) -> Path:
     depth_source = DepthSource(args.depth_onnx, args.depth_maps, args.depth_kind)
     attributes = AttributeSource(args.attributes, args.attributes_plugin)
     masks = MaskSource(args.masks, args.masks_plugin)
-    config = DTOConfig(use_gender=attributes.enabled, drop_removed=True, **json.loads(args.dto_config))
-    # The prior-deviation gate is the reference's test for RELATIVE depth; a metric map is a measurement, so
-    # by default metric pGT is only gated on n_opt >= 2 (override with --max-mean-dev).
+    config = DTOConfig(
+        use_gender=attributes.enabled, drop_removed=True, **json.loads(args.dto_config)
+    )
+    # The prior-deviation gate is the reference's test for RELATIVE depth; a metric map is a
+    # measurement, so by default metric pGT is only gated on n_opt >= 2 (override with
+    # --max-mean-dev).
     max_mean_dev = args.max_mean_dev
     if max_mean_dev is None and depth_source.kind != "metric":
         max_mean_dev = ACCEPT_MEAN_DEV
@@ -280,7 +298,8 @@ def run_shard(args, shard: tuple[int, int]) -> Path:
 
 
 def merge(out: Path, name: str, num_shards: int, dataset: str | None) -> dict | None:
-    """Merge complete shards into the released formats and the report; None if a shard is missing."""
+    """Merge complete shards into the released formats and the report; None if a shard is
+    missing."""
     done: dict = {}
     for i in range(num_shards):
         path = out / "shards" / f"{name}.{i}-of-{num_shards}.pkl"
@@ -296,10 +315,14 @@ def merge(out: Path, name: str, num_shards: int, dataset: str | None) -> dict | 
     released = {}
     for key, p in kept.items():
         K = p["cam_int"][0]
-        cam = {"focal": K[[0, 1], [0, 1]].astype(np.float32), "princpt": K[:2, 2].astype(np.float32)}
+        cam = {
+            "focal": K[[0, 1], [0, 1]].astype(np.float32),
+            "princpt": K[:2, 2].astype(np.float32),
+        }
         out_key = f"insta-train/{key}" if dataset and dataset.startswith("insta") else key
         released[out_key] = [
-            {"smpl_param": {"shape": p["shape"][j], "pose": p["pose_cam"][j], "trans": p["trans_cam"][j]},
+            {"smpl_param": {"shape": p["shape"][j], "pose": p["pose_cam"][j],
+                            "trans": p["trans_cam"][j]},
              "cam_param": cam}
             for j in range(len(p["shape"]))
         ]  # fmt: skip
@@ -326,25 +349,45 @@ def merge(out: Path, name: str, num_shards: int, dataset: str | None) -> dict | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.pgt", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="initial estimates (CameraHMR release / stage-A npz)")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.pgt", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--input", required=True, help="initial estimates (CameraHMR release / stage-A npz)"
+    )
     parser.add_argument("--format", default="camerahmr", choices=INPUT_FORMATS)
-    parser.add_argument("--dataset", required=True, help="coco / mpii / insta / aic (image keys, flags)")
+    parser.add_argument(
+        "--dataset", required=True, help="coco / mpii / insta / aic (image keys, flags)"
+    )
     parser.add_argument("--images", required=True, help="image root of the annotation keys")
     parser.add_argument("--smpl", required=True, help="SMPL_NEUTRAL .npz/.pkl (plain arrays)")
-    parser.add_argument("--kid-template", required=True, help="smpl_kid_template.npy (SMPL-A kid blend)")
+    parser.add_argument(
+        "--kid-template", required=True, help="smpl_kid_template.npy (SMPL-A kid blend)"
+    )
     parser.add_argument("--depth-onnx", help="relative depth network in ONNX (disparity output)")
     parser.add_argument("--depth-maps", help="folder of precomputed <key>.npy depth maps instead")
-    parser.add_argument("--depth-kind", default="disparity", choices=("disparity", "relative", "metric"))
+    parser.add_argument(
+        "--depth-kind", default="disparity", choices=("disparity", "relative", "metric")
+    )
     parser.add_argument("--masks", help="folder of <key>.npz instance masks ('masks' (P, H, W))")
-    parser.add_argument("--masks-plugin", help="module:function(image_bgr, humans) -> (P, H, W) masks")
-    parser.add_argument("--attributes", help="JSON of per-person age/gender; none = no-gender mode")
-    parser.add_argument("--attributes-plugin", help="module:function(image_bgr, humans) -> list of priors")
+    parser.add_argument(
+        "--masks-plugin", help="module:function(image_bgr, humans) -> (P, H, W) masks"
+    )
+    parser.add_argument(
+        "--attributes", help="JSON of per-person age/gender; none = no-gender mode"
+    )
+    parser.add_argument(
+        "--attributes-plugin", help="module:function(image_bgr, humans) -> list of priors"
+    )
     parser.add_argument(
         "--dto-config", default="{}", help='JSON overrides of DTOConfig, e.g. {"max_side": 512}'
     )
-    parser.add_argument("--max-mean-dev", type=float, help="acceptance gate (default 1.5; off for metric)")
-    parser.add_argument("--shard", default="0/1", help="i/n: process every n-th image starting at i")
+    parser.add_argument(
+        "--max-mean-dev", type=float, help="acceptance gate (default 1.5; off for metric)"
+    )
+    parser.add_argument(
+        "--shard", default="0/1", help="i/n: process every n-th image starting at i"
+    )
     parser.add_argument("--save-every", type=int, default=50, help="images between progress saves")
     parser.add_argument("--name", help="output name stem (default: the input file stem)")
     parser.add_argument("--out", required=True)
@@ -356,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     report = merge(Path(args.out), args.name, shard[1], args.dataset)
     if report is None:
         print(
-            f"[training.pgt] shard {args.shard} done; merge runs once every shard of {shard[1]} is complete"
+            f"[training.pgt] shard {args.shard} done; merge runs once every shard of {shard[1]} "
+            "is complete"
         )
     else:
         print((Path(args.out) / "report.md").read_text())

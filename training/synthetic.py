@@ -1,14 +1,17 @@
-"""Synthetic mini-datasets in every annotation format we read: ``python -m training.synthetic --out DIR``.
+"""Synthetic mini-datasets in every annotation format we read: ``python -m training.synthetic --out
+DIR``.
 
 Each format gets a folder ``DIR/<format>/`` with its annotation file, an ``images/`` folder and the
-camera-frame ground truth the file was made from, in ``DIR/manifest.json`` (reader name, kwargs, image
-root, and per image K / poses / betas / transl in the camera frame). Tests read a file back with its reader
-and compare with the manifest, so every loader runs in CI without the real data sets.
+camera-frame ground truth the file was made from, in ``DIR/manifest.json`` (reader name, kwargs,
+image root, and per image K / poses / betas / transl in the camera frame). Tests read a file back
+with its reader and compare with the manifest, so every loader runs in CI without the real data
+sets.
 
-People are placed with ``training.data.body.ToyBody`` (a rigid box with SMPL transform semantics, NOT a human
-model): random poses near zero with a standing global orient (pi about x, OpenCV camera frame), betas
-near zero (kid blend set for some people), depths 2.5-7 m. Images are noise with one filled rectangle per
-person over its projected vertices (far people first). Everything is deterministic given ``--seed``.
+People are placed with ``training.data.body.ToyBody`` (a rigid box with SMPL transform semantics,
+NOT a human model): random poses near zero with a standing global orient (pi about x, OpenCV camera
+frame), betas near zero (kid blend set for some people), depths 2.5-7 m. Images are noise with one
+filled rectangle per person over its projected vertices (far people first). Everything is
+deterministic given ``--seed``.
 """
 
 from __future__ import annotations
@@ -69,18 +72,25 @@ def make_scene(rng: np.random.Generator, key: str, num_people: int, kid_beta: bo
     W, H = IMAGE_WH
     K = np.array([[FOCAL_PX, 0, W / 2], [0, FOCAL_PX, H / 2], [0, 0, 1]], np.float32)
     z = rng.uniform(2.5, 7.0, num_people)
-    transl = np.stack([rng.uniform(-0.25, 0.25, num_people) * z, rng.uniform(-0.1, 0.3, num_people), z], 1)
+    transl = np.stack(
+        [rng.uniform(-0.25, 0.25, num_people) * z, rng.uniform(-0.1, 0.3, num_people), z], 1
+    )
     poses = rng.normal(0, 0.1, (num_people, 72))
     poses[:, 0] += np.pi  # standing person in the OpenCV camera frame (spec §8 #15)
     betas = np.zeros((num_people, 11))
     betas[:, :10] = rng.normal(0, 0.5, (num_people, 10))
     if kid_beta:
-        betas[:, 10] = np.where(rng.random(num_people) < 0.3, rng.uniform(0.5, 1.0, num_people), 0.0)
-    return Scene(key, K, poses.astype(np.float32), betas.astype(np.float32), transl.astype(np.float32))
+        betas[:, 10] = np.where(
+            rng.random(num_people) < 0.3, rng.uniform(0.5, 1.0, num_people), 0.0
+        )
+    return Scene(
+        key, K, poses.astype(np.float32), betas.astype(np.float32), transl.astype(np.float32)
+    )
 
 
 def render(scene: Scene, body: ToyBody, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) uint8 BGR: noise plus one filled rectangle per person over its projected vertices."""
+    """(H, W, 3) uint8 BGR: noise plus one filled rectangle per person over its projected
+    vertices."""
     W, H = scene.image_wh
     image = rng.integers(0, 60, (H, W, 3), dtype=np.uint8)
     verts, _ = body(scene.poses, scene.betas, scene.transl)
@@ -94,7 +104,8 @@ def render(scene: Scene, body: ToyBody, rng: np.random.Generator) -> np.ndarray:
 
 
 def keypoints(scene: Scene, body: ToyBody, joint_ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """Camera-frame joints (P, J, 3) m and their pixels with visibility (P, J, 3) (1 inside the image)."""
+    """Camera-frame joints (P, J, 3) m and their pixels with visibility (P, J, 3) (1 inside the
+    image)."""
     _, joints = body(scene.poses, scene.betas, scene.transl)
     if joint_ids is not None:
         joints = joints[:, joint_ids]
@@ -128,7 +139,9 @@ class Writer:
 
     def scenes(self, prefix: str, kid_beta: bool, suffix: str = ".jpg") -> list[Scene]:
         return [
-            make_scene(self.rng, f"{prefix}{i:06d}{suffix}", int(self.rng.integers(1, 4)), kid_beta)
+            make_scene(
+                self.rng, f"{prefix}{i:06d}{suffix}", int(self.rng.integers(1, 4)), kid_beta
+            )
             for i in range(self.n)
         ]
 
@@ -174,7 +187,11 @@ class Writer:
                 }
                 annots[s.key] = [
                     {
-                        "smpl_param": {"shape": shape[i], "pose": s.poses[i], "trans": s.transl[i]},
+                        "smpl_param": {
+                            "shape": shape[i],
+                            "pose": s.poses[i],
+                            "trans": s.transl[i],
+                        },
                         "cam_param": cam,
                     }
                     for i in range(len(s.poses))
@@ -419,14 +436,17 @@ class Writer:
 
 
 def generate(out: str | Path, seed: int = 0, images_per_format: int = 3) -> dict:
-    """Write every synthetic mini-dataset under ``out``; return the manifest (also in ``manifest.json``)."""
+    """Write every synthetic mini-dataset under ``out``; return the manifest (also in
+    ``manifest.json``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return Writer(out, seed, images_per_format).write_all()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.synthetic", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.synthetic", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=3, help="images per format")

@@ -1,28 +1,34 @@
-"""Train MA-HMR: ``torchrun --nproc-per-node N -m training.train --config training/configs/<stage>.yaml``.
+"""Train MA-HMR: ``torchrun --nproc-per-node N -m training.train --config
+training/configs/<stage>.yaml``.
 
 Also runs as ``python -m training.train`` (one process). What it does (spec mahmr_model §4-§5):
 
-* model from ``model`` (a ``build_model`` preset + overrides); starting weights from ``init`` (DINOv2
-  backbone in its authors' layout, ``smpl_mean_params.npz``; ``model.pretrained``) and then
-  ``init_checkpoint`` through the official-layout loader (non-strict: stage 1 -> 2 adds the FoV head,
-  2 -> 3 expands 10 -> 11 betas); without either the mean pose is the built-in upright one;
-* data: one ``HumanDataset`` per entry of ``data.datasets``, each contributing ``fraction`` x its size per
-  epoch (``MixedDataset``; 1.0 = one pass, the official concatenation), split over ranks by
-  ``DistributedSampler``; gendered GT meshes where a file has genders (``body.smpl_male/smpl_female``);
-* AdamW (weight decay 1e-4) with ``optim.lr_encoder`` for every parameter whose name contains "encoder" and
-  ``optim.lr`` otherwise, cosine schedule without warm-up over all optimizer steps, gradient clipping 1.0;
+* model from ``model`` (a ``build_model`` preset + overrides); starting weights from ``init``
+  (DINOv2 backbone in its authors' layout, ``smpl_mean_params.npz``; ``model.pretrained``) and then
+  ``init_checkpoint`` through the official-layout loader (non-strict: stage 1 -> 2 adds the FoV
+  head, 2 -> 3 expands 10 -> 11 betas); without either the mean pose is the built-in upright one;
+* data: one ``HumanDataset`` per entry of ``data.datasets``, each contributing ``fraction`` x its
+  size per epoch (``MixedDataset``; 1.0 = one pass, the official concatenation), split over ranks
+  by ``DistributedSampler``; gendered GT meshes where a file has genders
+  (``body.smpl_male/smpl_female``);
+* AdamW (weight decay 1e-4) with ``optim.lr_encoder`` for every parameter whose name contains
+  "encoder" and ``optim.lr`` otherwise, cosine schedule without warm-up over all optimizer steps,
+  gradient clipping 1.0;
 * ``train.grad_accum`` micro-batches per optimizer step (DDP syncs gradients only on the last one);
-  ``train.amp``: ``bf16`` (or true) / ``fp16`` (with a gradient scaler) autocast on CUDA, off on the CPU;
-  ``train.activation_checkpointing`` recomputes the ViT blocks in the backward pass;
-* stage 1 / SAT-HMR denoising queries when the config has a ``dn`` section (``training.denoising``);
-* checkpoints ``<output_dir>/checkpoint-<step>/pytorch_model.bin`` hold the model's own state_dict, i.e. the
-  official flat key layout (``load_checkpoint`` reads them), next to ``training_state.pt`` (optimizer,
-  scheduler, scaler, step) for ``--resume``; ``train.keep_checkpoints`` keeps only the newest N (and the
-  best); ``eval`` runs benchmarks during training (rank 0) and records the best checkpoint in ``best``;
-* logs: a JSON-lines log and TensorBoard when importable, tqdm on rank 0. Losses are summed on the device
-  and read back only on logging steps (one host sync per ``log_every`` steps for the logs).
+  ``train.amp``: ``bf16`` (or true) / ``fp16`` (with a gradient scaler) autocast on CUDA, off on
+  the CPU; ``train.activation_checkpointing`` recomputes the ViT blocks in the backward pass;
+* stage 1 / SAT-HMR denoising queries when the config has a ``dn`` section
+  (``training.denoising``);
+* checkpoints ``<output_dir>/checkpoint-<step>/pytorch_model.bin`` hold the model's own state_dict,
+  i.e. the official flat key layout (``load_checkpoint`` reads them), next to ``training_state.pt``
+  (optimizer, scheduler, scaler, step) for ``--resume``; ``train.keep_checkpoints`` keeps only the
+  newest N (and the best); ``eval`` runs benchmarks during training (rank 0) and records the best
+  checkpoint in ``best``;
+* logs: a JSON-lines log and TensorBoard when importable, tqdm on rank 0. Losses are summed on the
+  device and read back only on logging steps (one host sync per ``log_every`` steps for the logs).
 
-Hand-written rather than Hugging Face ``accelerate`` (the official code's choice): see training/README.md.
+Hand-written rather than Hugging Face ``accelerate`` (the official code's choice): see
+training/README.md.
 """
 
 from __future__ import annotations
@@ -72,7 +78,9 @@ class TrainStep(nn.Module):
         seed, rank: seed of the per-step DN noise generator (deterministic under resume).
     """
 
-    def __init__(self, model: nn.Module, dn: DNConfig | None = None, seed: int = 42, rank: int = 0) -> None:
+    def __init__(
+        self, model: nn.Module, dn: DNConfig | None = None, seed: int = 42, rank: int = 0
+    ) -> None:
         super().__init__()
         self.model = model
         self.dn = dn
@@ -81,9 +89,12 @@ class TrainStep(nn.Module):
     def forward(self, images, resized_hw, targets: list[dict] | None = None, step: int = 0):
         dn = None
         if self.dn is not None and targets is not None:
-            # Built inside forward so that DDP sees dn_enc's use (its gradient is reduced like the rest).
+            # Built inside forward so that DDP sees dn_enc's use (its gradient is reduced like the
+            # rest).
             gen = step_generator(self.seed, step, self.rank)
-            dn = build_dn_queries(self.model.dn_enc, targets, self.dn, self.model.cfg.num_queries, gen)
+            dn = build_dn_queries(
+                self.model.dn_enc, targets, self.dn, self.model.cfg.num_queries, gen
+            )
         return forward_train(self.model, images, resized_hw, dn)
 
 
@@ -109,12 +120,15 @@ def seed_everything(seed: int) -> None:
 
 
 def build_bodies(body_cfg: dict, num_betas: int) -> tuple[SMPLLayer, GenderedBody]:
-    """The neutral ``SMPLLayer`` (predictions) and the GT body (neutral + optional gendered models)."""
+    """The neutral ``SMPLLayer`` (predictions) and the GT body (neutral + optional gendered
+    models)."""
     kid = body_cfg.get("kid_template")
     neutral = SMPLLayer(body_cfg["smpl"], kid, num_betas)
     gendered = {g: SMPLLayer(body_cfg[f"smpl_{g}"], kid, num_betas) for g in ("male", "female")
                 if body_cfg.get(f"smpl_{g}")}  # fmt: skip
-    return neutral, GenderedBody(neutral, **gendered, allow_neutral_gt=bool(body_cfg.get("allow_neutral_gt")))
+    return neutral, GenderedBody(
+        neutral, **gendered, allow_neutral_gt=bool(body_cfg.get("allow_neutral_gt"))
+    )
 
 
 def build_data(cfg: dict, body, input_size: int, seed: int) -> MixedDataset:
@@ -128,13 +142,17 @@ def build_data(cfg: dict, body, input_size: int, seed: int) -> MixedDataset:
         if (entry["format"] == "rh") != (joint_set == "crowdpose14"):
             raise ValueError(
                 f"[training.train] dataset {entry['annots']} ({entry['format']}) does not fit "
-                f"train.joint_set={joint_set}: RelativeHuman (keypoint-only) samples need crowdpose14, SMPL "
-                "datasets smpl45"
+                f"train.joint_set={joint_set}: RelativeHuman (keypoint-only) samples need "
+                "crowdpose14, SMPL datasets smpl45"
             )
         if entry["format"] == "rh":
             members.append(
                 KeypointDataset(
-                    data_path(cfg, entry["annots"]), data_path(cfg, entry["images"]), input_size, aug, seed
+                    data_path(cfg, entry["annots"]),
+                    data_path(cfg, entry["images"]),
+                    input_size,
+                    aug,
+                    seed,
                 )
             )
             continue
@@ -153,8 +171,11 @@ def build_data(cfg: dict, body, input_size: int, seed: int) -> MixedDataset:
     return MixedDataset(members, fractions, cfg["data"].get("epoch_length"), seed)
 
 
-def param_groups(model: nn.Module, lr: float, lr_encoder: float, weight_decay: float) -> list[dict]:
-    """Official split: names containing "encoder" (incl. ``encoder_pos_embeds`` etc.) use ``lr_encoder``."""
+def param_groups(
+    model: nn.Module, lr: float, lr_encoder: float, weight_decay: float
+) -> list[dict]:
+    """Official split: names containing "encoder" (incl. ``encoder_pos_embeds`` etc.) use
+    ``lr_encoder``."""
     enc = [p for n, p in model.named_parameters() if p.requires_grad and "encoder" in n]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and "encoder" not in n]
     return [
@@ -180,20 +201,25 @@ def move_targets(targets: list[dict], device) -> list[dict]:
             for t in targets]  # fmt: skip
 
 
-def save_checkpoint(out_dir: Path, model, optimizer, scheduler, scaler, step: int, epoch: int) -> Path:
-    """Write ``checkpoint-<step>/`` (official-layout state_dict + training state) and ``latest``."""
+def save_checkpoint(
+    out_dir: Path, model, optimizer, scheduler, scaler, step: int, epoch: int
+) -> Path:
+    """Write ``checkpoint-<step>/`` (official-layout state_dict + training state) and
+    ``latest``."""
     ckpt = out_dir / f"checkpoint-{step}"
     ckpt.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), ckpt / MODEL_FILE)
-    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-             "epoch": epoch, "scaler": scaler.state_dict() if scaler is not None else None}  # fmt: skip
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "step": step, "epoch": epoch,
+             "scaler": scaler.state_dict() if scaler is not None else None}  # fmt: skip
     torch.save(state, ckpt / STATE_FILE)
     (out_dir / "latest").write_text(ckpt.name + "\n")
     return ckpt
 
 
 def prune_checkpoints(out_dir: Path, keep: int) -> list[str]:
-    """Delete all but the newest ``keep`` ``checkpoint-*`` folders, never the best; returns the removed."""
+    """Delete all but the newest ``keep`` ``checkpoint-*`` folders, never the best; returns the
+    removed."""
     if keep <= 0:
         return []
     best = (out_dir / "best").read_text().split()[0] if (out_dir / "best").is_file() else None
@@ -207,7 +233,8 @@ def prune_checkpoints(out_dir: Path, keep: int) -> list[str]:
 
 
 def amp_dtype(setting, device: torch.device) -> torch.dtype | None:
-    """``train.amp``: true / "bf16" -> bfloat16, "fp16" -> float16 (with a grad scaler), false -> None.
+    """``train.amp``: true / "bf16" -> bfloat16, "fp16" -> float16 (with a grad scaler), false ->
+    None.
 
     Autocast is used on CUDA only (the CPU trains in float32).
     """
@@ -215,7 +242,9 @@ def amp_dtype(setting, device: torch.device) -> torch.dtype | None:
         return None
     key = "bf16" if setting is True else str(setting)
     if key not in AMP_DTYPES:
-        raise ValueError(f"[training.train] train.amp must be true/false, bf16 or fp16, got {setting!r}")
+        raise ValueError(
+            f"[training.train] train.amp must be true/false, bf16 or fp16, got {setting!r}"
+        )
     return AMP_DTYPES[key]
 
 
@@ -234,7 +263,8 @@ def resolve_resume(path: str, out_dir: Path) -> Path:
 
 
 def init_weights(model: nn.Module, cfg: dict, rank: int) -> None:
-    """``init`` (DINOv2 backbone, SMPL mean parameters), then ``init_checkpoint`` (overrides its keys)."""
+    """``init`` (DINOv2 backbone, SMPL mean parameters), then ``init_checkpoint`` (overrides its
+    keys)."""
     init = cfg.get("init") or {}
     if init.get("backbone"):
         report = load_dinov2(model, init["backbone"])
@@ -249,12 +279,13 @@ def init_weights(model: nn.Module, cfg: dict, rank: int) -> None:
     if cfg.get("init_checkpoint"):
         report = load_checkpoint(model, cfg["init_checkpoint"], strict=False)
         if rank == 0:
-            # Non-strict on purpose (stage changes add or widen heads); list what did not load so that a
-            # wrong file or preset is visible at once.
-            print(f"[training.train] init from {cfg['init_checkpoint']} ({report['detected_config']}): "
-                  f"missing {report['missing'][:8]}{'...' if len(report['missing']) > 8 else ''}, "
-                  f"unexpected {len(report['unexpected'])}, mismatched {report['mismatched'][:4]}, "
-                  f"expanded {len(report['expanded'])}")  # fmt: skip
+            # Non-strict on purpose (stage changes add or widen heads); list what did not load so
+            # that a wrong file or preset is visible at once.
+            print(f"[training.train] init from {cfg['init_checkpoint']} "
+                  f"({report['detected_config']}): missing "
+                  f"{report['missing'][:8]}{'...' if len(report['missing']) > 8 else ''}, "
+                  f"unexpected {len(report['unexpected'])}, mismatched "
+                  f"{report['mismatched'][:4]}, expanded {len(report['expanded'])}")  # fmt: skip
 
 
 def train(cfg: dict, resume: str | None = None) -> dict:
@@ -268,16 +299,16 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     dn_cfg = DNConfig.from_config(cfg.get("dn"))
     if dn_cfg is not None and not hasattr(model, "dn_enc"):
         raise ValueError(
-            "[training.train] the config enables denoising (dn section) but the model has no dn_enc: use "
-            "model.preset default or set model.use_dn: true (spec mahmr_model §1.3)"
+            "[training.train] the config enables denoising (dn section) but the model has no "
+            "dn_enc: use model.preset default or set model.use_dn: true (spec mahmr_model §1.3)"
         )
     if resume is None:
         init_weights(model, cfg, rank)
     model.set_grad_checkpointing(bool(tcfg.get("activation_checkpointing", False)))
     body_cfg = cfg["body"]
     body, _ = build_bodies(body_cfg, model.cfg.num_betas)
-    # The data side gets its own CPU copy: loader workers build GT meshes on the CPU while the loss copy
-    # lives on the GPU.
+    # The data side gets its own CPU copy: loader workers build GT meshes on the CPU while the loss
+    # copy lives on the GPU.
     _, data_body = build_bodies(body_cfg, model.cfg.num_betas)
     data = build_data(cfg, data_body, model.cfg.input_size, seed)
     model.to(device)
@@ -293,8 +324,8 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     steps_per_epoch = len(sampler) // (batch_size * accum)  # optimizer steps
     if steps_per_epoch == 0:
         raise ValueError(
-            f"[training.train] {len(data)} samples / {world} ranks < batch_size {batch_size} x grad_accum "
-            f"{accum}"
+            f"[training.train] {len(data)} samples / {world} ranks < batch_size {batch_size} x "
+            f"grad_accum {accum}"
         )
     epochs = int(tcfg.get("epochs", 1))
     total_steps = int(tcfg.get("max_steps") or epochs * steps_per_epoch)
@@ -323,7 +354,8 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     extra = body_cfg.get("extra_regressor")
     if joint_set == "crowdpose14" and not extra:
         raise ValueError(
-            "[training.train] train.joint_set crowdpose14 needs body.extra_regressor (J_regressor_extra)"
+            "[training.train] train.joint_set crowdpose14 needs body.extra_regressor "
+            "(J_regressor_extra)"
         )
     extra = torch.as_tensor(np.load(extra), dtype=torch.float32) if extra else None
     criterion = SetCriterion(body, cfg["loss_weights"], model.cfg.input_size, joint_set=joint_set,
@@ -331,7 +363,9 @@ def train(cfg: dict, resume: str | None = None) -> dict:
     runner: nn.Module = TrainStep(model, dn_cfg, seed, rank)
     if world > 1:
         runner = nn.parallel.DistributedDataParallel(
-            runner, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+            runner,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
         )
     evaluator = TrainEval.from_config(cfg, model, body_cfg, device) if rank == 0 else None
     if cfg.get("eval") and world > 1 and rank != 0:
@@ -346,7 +380,9 @@ def train(cfg: dict, resume: str | None = None) -> dict:
         out_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(out_dir / "train_log.jsonl", "a")
     history: list[dict] = []
-    progress = tqdm(total=total_steps, initial=step, disable=rank != 0, desc="train", dynamic_ncols=True)
+    progress = tqdm(
+        total=total_steps, initial=step, disable=rank != 0, desc="train", dynamic_ncols=True
+    )
     ckpt_path = None
     sums: dict[str, torch.Tensor] = {}
     count, t_log = 0, time.perf_counter()
@@ -359,8 +395,9 @@ def train(cfg: dict, resume: str | None = None) -> dict:
         skip = step - epoch * steps_per_epoch
         order = list(sampler)[skip * micro : steps_per_epoch * micro]
         loader = torch.utils.data.DataLoader(
-            data, batch_size=batch_size, sampler=order, collate_fn=collate, num_workers=num_workers,
-            drop_last=True, persistent_workers=False, pin_memory=device.type == "cuda",
+            data, batch_size=batch_size, sampler=order, collate_fn=collate,
+            num_workers=num_workers, drop_last=True, persistent_workers=False,
+            pin_memory=device.type == "cuda",
         )  # fmt: skip
         for i, batch in enumerate(loader):
             if step >= total_steps:
@@ -371,7 +408,9 @@ def train(cfg: dict, resume: str | None = None) -> dict:
             # DDP all-reduces gradients only on the last micro-batch of an optimizer step.
             sync = contextlib.nullcontext() if last_micro or world == 1 else runner.no_sync()
             with sync:
-                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                with torch.autocast(
+                    device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+                ):
                     outputs = runner(images, batch["resized_hw"].to(device), targets, step)
                 outputs = _float(outputs)
                 loss, terms = criterion(outputs, targets)
@@ -401,9 +440,11 @@ def train(cfg: dict, resume: str | None = None) -> dict:
             if step % log_every == 0 or step == total_steps:
                 # The only host sync of the logs: the device-side sums, once per log_every steps.
                 means = {k: _mean_over_ranks(v / count) for k, v in sums.items()}
-                record = {"step": step, "epoch": epoch, **means, "grad_norm": float(grad_norm),
-                          "lr": scheduler.get_last_lr()[-1],
-                          "sec_per_step": (time.perf_counter() - t_log) * accum / count}  # fmt: skip
+                record = {
+                    "step": step, "epoch": epoch, **means, "grad_norm": float(grad_norm),
+                    "lr": scheduler.get_last_lr()[-1],
+                    "sec_per_step": (time.perf_counter() - t_log) * accum / count,
+                }  # fmt: skip
                 sums, count, t_log = {}, 0, time.perf_counter()
                 history.append(record)
                 progress.set_postfix(loss=f"{record['loss']:.4f}")
@@ -416,11 +457,13 @@ def train(cfg: dict, resume: str | None = None) -> dict:
                                 writer.add_scalar(f"train/{k}", v, step)
             end_of_epoch = step == min(total_steps, (epoch + 1) * steps_per_epoch)
             if (save_every and step % save_every == 0) or (end_of_epoch and not save_every):
-                ckpt_path = _checkpoint_and_eval(out_dir, model, optimizer, scheduler, scaler, step, epoch,
-                                                 rank, world, evaluator, writer, keep)  # fmt: skip
+                ckpt_path = _checkpoint_and_eval(out_dir, model, optimizer, scheduler, scaler,
+                                                 step, epoch, rank, world, evaluator, writer,
+                                                 keep)  # fmt: skip
             elif evaluator is not None and evaluator.due(step, end_of_epoch, epoch):
-                ckpt_path = _checkpoint_and_eval(out_dir, model, optimizer, scheduler, scaler, step, epoch,
-                                                 rank, world, evaluator, writer, keep)  # fmt: skip
+                ckpt_path = _checkpoint_and_eval(out_dir, model, optimizer, scheduler, scaler,
+                                                 step, epoch, rank, world, evaluator, writer,
+                                                 keep)  # fmt: skip
         if step >= total_steps:
             break
     progress.close()
@@ -435,8 +478,8 @@ def train(cfg: dict, resume: str | None = None) -> dict:
             "best": str(out_dir / best) if best else None}  # fmt: skip
 
 
-def _checkpoint_and_eval(out_dir, model, optimizer, scheduler, scaler, step, epoch, rank, world, evaluator,
-                         writer, keep) -> Path | None:  # fmt: skip
+def _checkpoint_and_eval(out_dir, model, optimizer, scheduler, scaler, step, epoch, rank, world,
+                         evaluator, writer, keep) -> Path | None:  # fmt: skip
     """Rank 0 saves (and evaluates, when due); every rank waits for it so no one runs ahead."""
     ckpt = None
     if rank == 0:
@@ -450,12 +493,14 @@ def _checkpoint_and_eval(out_dir, model, optimizer, scheduler, scaler, step, epo
 
 
 class TrainEval:
-    """``eval`` section: benchmarks run on rank 0 during training, best checkpoint recorded in ``best``.
+    """``eval`` section: benchmarks run on rank 0 during training, best checkpoint recorded in
+    ``best``.
 
     Config keys: ``benchmarks`` (list of ``{benchmark, annots, images, limit}``, paths relative to
-    ``data.root``), ``every_epochs`` (default 1) or ``every_steps`` (evaluate on save steps that are due),
-    ``conf`` (0.3), ``select`` = ``{metric: "<benchmark>/<metric key>", mode: min|max}``. Body files come
-    from the ``body`` section (``h36m_regressor``, ``extra_regressor``, ``body_verts``, gendered models).
+    ``data.root``), ``every_epochs`` (default 1) or ``every_steps`` (evaluate on save steps that
+    are due), ``conf`` (0.3), ``select`` = ``{metric: "<benchmark>/<metric key>", mode: min|max}``.
+    Body files come from the ``body`` section (``h36m_regressor``, ``extra_regressor``,
+    ``body_verts``, gendered models).
     """
 
     def __init__(self, cfg: dict, model: nn.Module, body_cfg: dict, device: torch.device):
@@ -483,7 +528,9 @@ class TrainEval:
         # The predictions use their own neutral layer on the device; the GT body stays on the CPU.
         pred_body = SMPLLayer(body_cfg["smpl"], body_cfg.get("kid_template"), model.cfg.num_betas)
         conf = float(ecfg.get("conf", 0.3))
-        self.predictors = {h: NetworkPredictor(model, pred_body, conf, str(device), h) for h in (False, True)}
+        self.predictors = {
+            h: NetworkPredictor(model, pred_body, conf, str(device), h) for h in (False, True)
+        }
         model.train()  # NetworkPredictor switches the model to eval mode
 
     @staticmethod
@@ -491,13 +538,15 @@ class TrainEval:
         ecfg = cfg.get("eval") or {}
         if not ecfg.get("benchmarks"):
             raise ValueError(
-                "[training.train] eval needs eval.benchmarks (a list of {benchmark, annots, images})"
+                "[training.train] eval needs eval.benchmarks (a list of {benchmark, annots, "
+                "images})"
             )
         metric = (ecfg.get("select") or {}).get("metric")
         names = {b["benchmark"] for b in ecfg["benchmarks"]}
         if metric is not None and metric.split("/")[0] not in names:
             raise ValueError(
-                f"[training.train] eval.select.metric {metric!r} must start with one of {sorted(names)}"
+                f"[training.train] eval.select.metric {metric!r} must start with one of "
+                f"{sorted(names)}"
             )
         if (ecfg.get("select") or {}).get("mode", "min") not in ("min", "max"):
             raise ValueError("[training.train] eval.select.mode must be min or max")
@@ -525,9 +574,11 @@ class TrainEval:
                 predictor = self.predictors[name == "panoptic"]
                 images = load_image_fn(data_path(self.cfg, entry["images"]))
                 with torch.no_grad():
-                    metrics = evaluate(name, anns, images, predictor, self.gt_body, self.h36m, self.extra,
-                                       self.body_verts, progress=False)  # fmt: skip
-                results.update({f"{name}/{k}": v for k, v in metrics.items() if isinstance(v, int | float)})
+                    metrics = evaluate(name, anns, images, predictor, self.gt_body, self.h36m,
+                                       self.extra, self.body_verts, progress=False)  # fmt: skip
+                results.update(
+                    {f"{name}/{k}": v for k, v in metrics.items() if isinstance(v, int | float)}
+                )
         finally:
             self.model.train()
         record = {"step": step, "epoch": epoch, "checkpoint": ckpt.name, **results}
@@ -551,8 +602,11 @@ def _float(outputs: dict) -> dict:
     out = {k: cast(v) for k, v in outputs.items() if k != "layers"}
     out["layers"] = [{k: cast(v) for k, v in layer.items()} for layer in outputs["layers"]]
     if outputs.get("dn") is not None:
-        out["dn"] = {**outputs["dn"], "layers": [{k: cast(v) for k, v in layer.items()}
-                                                 for layer in outputs["dn"]["layers"]]}  # fmt: skip
+        out["dn"] = {
+            **outputs["dn"],
+            "layers": [{k: cast(v) for k, v in layer.items()}
+                       for layer in outputs["dn"]["layers"]],
+        }  # fmt: skip
     return out
 
 
@@ -574,9 +628,13 @@ def _tensorboard(out_dir: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--config", required=True, help="training/configs/<stage>.yaml")
-    parser.add_argument("--resume", help="checkpoint-<step> folder, or 'auto' for the latest in output_dir")
+    parser.add_argument(
+        "--resume", help="checkpoint-<step> folder, or 'auto' for the latest in output_dir"
+    )
     parser.add_argument("--output-dir", help="overrides output_dir of the config")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config entry, e.g. --set train.batch_size=8")  # fmt: skip

@@ -1,18 +1,21 @@
-"""Reading SMPL model files without chumpy, validating them, and converting the official ``.pkl`` to ``.npz``.
+"""Reading SMPL model files without chumpy, validating them, and converting the official ``.pkl``
+to ``.npz``.
 
-The official ``SMPL_NEUTRAL.pkl`` / ``basicModel_neutral_lbs_10_207_0_v1.0.0.pkl`` is a Python 2 pickle whose
-``shapedirs`` (and, in some releases, other arrays) are ``chumpy.ch.Ch`` objects and whose ``J_regressor`` is
-a ``scipy.sparse`` matrix. chumpy is unmaintained and does not build on current Python / numpy, so instead of
-importing it we unpickle with a *restricted* unpickler:
+The official ``SMPL_NEUTRAL.pkl`` / ``basicModel_neutral_lbs_10_207_0_v1.0.0.pkl`` is a Python 2
+pickle whose ``shapedirs`` (and, in some releases, other arrays) are ``chumpy.ch.Ch`` objects and
+whose ``J_regressor`` is a ``scipy.sparse`` matrix. chumpy is unmaintained and does not build on
+current Python / numpy, so instead of importing it we unpickle with a *restricted* unpickler:
 
 * numpy array / dtype reconstruction and ``scipy.sparse`` matrices are allowed (plain data);
-* every ``chumpy.*`` class becomes :class:`_ChumpyStub`, which only records the pickled ``__dict__``. A plain
-  ``Ch`` keeps its value in ``x`` (chumpy's only "dterm" of the base class), which we turn into an ndarray;
-  derived chumpy expressions (sums, reshapes ...) have no stored value and are reported by name;
+* every ``chumpy.*`` class becomes :class:`_ChumpyStub`, which only records the pickled
+  ``__dict__``. A plain ``Ch`` keeps its value in ``x`` (chumpy's only "dterm" of the base class),
+  which we turn into an ndarray; derived chumpy expressions (sums, reshapes ...) have no stored
+  value and are reported by name;
 * anything else (os.system, arbitrary classes) is refused, so a malicious file cannot run code.
 
-``load_smpl_arrays`` returns plain numpy arrays for either file type; ``convert_smpl`` writes them as an
-``.npz`` that ``np.load`` (and ``smplx`` through ``smplx.utils.Struct``) reads with no pickle at all.
+``load_smpl_arrays`` returns plain numpy arrays for either file type; ``convert_smpl`` writes them
+as an ``.npz`` that ``np.load`` (and ``smplx`` through ``smplx.utils.Struct``) reads with no pickle
+at all.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: Arrays every SMPL-format model must have (names of the official file), with their expected shapes
-#: (V = vertices, S = shape components >= 10; None = any size).
+#: Arrays every SMPL-format model must have (names of the official file), with their expected
+#: shapes (V = vertices, S = shape components >= 10; None = any size).
 REQUIRED_KEYS: dict[str, tuple] = {
     "v_template": ("V", 3),
     "f": (None, 3),
@@ -53,13 +56,17 @@ _ALLOWED_GLOBALS = {
     ("builtins", "frozenset"),
     ("builtins", "slice"),
     ("collections", "OrderedDict"),
-    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes (str -> latin-1 bytes)
+    (
+        "_codecs",
+        "encode",
+    ),  # how protocol-2 pickles written by Python 3 store bytes (str -> latin-1 bytes)
 }
 _SPARSE_CLASSES = {"csc_matrix", "csr_matrix", "coo_matrix"}
 
 
 class SMPLFileError(ValueError):
-    """A missing, unreadable or malformed SMPL-format model file; the message names the file and problem."""
+    """A missing, unreadable or malformed SMPL-format model file; the message names the file and
+    problem."""
 
 
 class _ChumpyStub:
@@ -76,22 +83,24 @@ class _ChumpyStub:
             return value.to_array(key, source)
         if value is None:
             raise SMPLFileError(
-                f"[body.smpl_file] {source}: '{key}' is a derived chumpy expression ({self.chumpy_class}) "
-                "with no stored value; convert the file once with chumpy installed (np.array(model[key]) "
-                "for each key)"
+                f"[body.smpl_file] {source}: '{key}' is a derived chumpy expression "
+                f"({self.chumpy_class}) with no stored value; convert the file once with chumpy "
+                "installed (np.array(model[key]) for each key)"
             )
         return np.asarray(value)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that allows numpy / scipy.sparse data and maps chumpy classes to ``_ChumpyStub``."""
+    """Unpickler that allows numpy / scipy.sparse data and maps chumpy classes to
+    ``_ChumpyStub``."""
 
     def __init__(self, file, source: str):
         super().__init__(file, encoding="latin1")
         self.source = source
 
     def find_class(self, module: str, name: str):
-        # Python 2 names (copy_reg, __builtin__) as the default find_class would map them with fix_imports.
+        # Python 2 names (copy_reg, __builtin__) as the default find_class would map them with
+        # fix_imports.
         module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if module.split(".")[0] == "chumpy":
@@ -118,7 +127,8 @@ def _plain(value, key: str, source: str):
 
 
 def read_model_file(path: str | Path) -> dict:
-    """Raw contents of an SMPL-format ``.pkl`` or ``.npz`` as a dict of numpy arrays (and plain scalars).
+    """Raw contents of an SMPL-format ``.pkl`` or ``.npz`` as a dict of numpy arrays (and plain
+    scalars).
 
     Raises:
         SMPLFileError: the file is missing, not a pickle / npz, or holds non-data objects.
@@ -128,8 +138,8 @@ def read_model_file(path: str | Path) -> dict:
     if not path.is_file():
         raise SMPLFileError(
             f"[body.smpl_file] SMPL model file not found: {path} (download SMPL_NEUTRAL.pkl from "
-            "https://smpl.is.tue.mpg.de under its licence, or convert it with `python -m mahmr_ros.cli "
-            "convert-smpl`)"
+            "https://smpl.is.tue.mpg.de under its licence, or convert it with `python -m "
+            "mahmr_ros.cli convert-smpl`)"
         )
     data = path.read_bytes()
     if path.suffix == ".npz" or data[:2] == b"PK":
@@ -146,9 +156,13 @@ def read_model_file(path: str | Path) -> dict:
         except SMPLFileError:
             raise
         except Exception as err:  # noqa: BLE001 - any unpickling failure is a malformed file
-            raise SMPLFileError(f"[body.smpl_file] {source}: not a readable SMPL pickle ({err})") from err
+            raise SMPLFileError(
+                f"[body.smpl_file] {source}: not a readable SMPL pickle ({err})"
+            ) from err
     if not isinstance(raw, dict):
-        raise SMPLFileError(f"[body.smpl_file] {source}: expected a dict of arrays, got {type(raw).__name__}")
+        raise SMPLFileError(
+            f"[body.smpl_file] {source}: expected a dict of arrays, got {type(raw).__name__}"
+        )
     return {str(k): _plain(v, str(k), source) for k, v in raw.items()}
 
 
@@ -161,8 +175,8 @@ def validate_arrays(arrays: dict, source: str) -> dict[str, np.ndarray]:
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise SMPLFileError(
-            f"[body.smpl_file] {source}: missing SMPL arrays {missing} (has {sorted(arrays)}); expected an "
-            "official SMPL model file (SMPL_NEUTRAL.pkl) or its converted .npz"
+            f"[body.smpl_file] {source}: missing SMPL arrays {missing} (has {sorted(arrays)}); "
+            "expected an official SMPL model file (SMPL_NEUTRAL.pkl) or its converted .npz"
         )
     out = {}
     for key in REQUIRED_KEYS:
@@ -170,14 +184,20 @@ def validate_arrays(arrays: dict, source: str) -> dict[str, np.ndarray]:
         try:
             out[key] = np.asarray(arrays[key], dtype=dtype)
         except (TypeError, ValueError) as err:
-            raise SMPLFileError(f"[body.smpl_file] {source}: '{key}' is not numeric ({err})") from err
-    sizes = {"V": out["v_template"].shape[0], "S": out["shapedirs"].shape[-1] if out["shapedirs"].ndim else 0}
+            raise SMPLFileError(
+                f"[body.smpl_file] {source}: '{key}' is not numeric ({err})"
+            ) from err
+    sizes = {
+        "V": out["v_template"].shape[0],
+        "S": out["shapedirs"].shape[-1] if out["shapedirs"].ndim else 0,
+    }
     for key, expected in REQUIRED_KEYS.items():
         want = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in expected)
         shape = out[key].shape
         if len(shape) != len(want) or any(w is not None and s != w for s, w in zip(shape, want)):
             raise SMPLFileError(
-                f"[body.smpl_file] {source}: '{key}' has shape {shape}, expected {want} (V = {sizes['V']})"
+                f"[body.smpl_file] {source}: '{key}' has shape {shape}, expected {want} (V = "
+                f"{sizes['V']})"
             )
     if sizes["S"] < 10:
         raise SMPLFileError(
@@ -185,30 +205,35 @@ def validate_arrays(arrays: dict, source: str) -> dict[str, np.ndarray]:
         )
     if out["f"].min() < 0 or out["f"].max() >= sizes["V"]:
         raise SMPLFileError(f"[body.smpl_file] {source}: face indices outside [0, {sizes['V']})")
-    for key, value in arrays.items():  # keep the optional numeric extras (e.g. joint_vertex_ids, J)
+    for (
+        key,
+        value,
+    ) in arrays.items():  # keep the optional numeric extras (e.g. joint_vertex_ids, J)
         if key not in out and isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
             out[key] = value
     return out
 
 
 def load_smpl_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """Read and validate an SMPL-format model (``.pkl`` official / chumpy, or ``.npz``); no chumpy needed.
+    """Read and validate an SMPL-format model (``.pkl`` official / chumpy, or ``.npz``); no chumpy
+    needed.
 
     Returns:
-        Dict with at least ``v_template`` (V, 3), ``f`` (F, 3) int64, ``J_regressor`` (24, V) dense,
-        ``weights`` (V, 24), ``kintree_table`` (2, 24) int64, ``shapedirs`` (V, 3, S), ``posedirs``
-        (V, 3, 207), in metres, SMPL's canonical frame (y up).
+        Dict with at least ``v_template`` (V, 3), ``f`` (F, 3) int64, ``J_regressor`` (24, V)
+        dense, ``weights`` (V, 24), ``kintree_table`` (2, 24) int64, ``shapedirs`` (V, 3, S),
+        ``posedirs`` (V, 3, 207), in metres, SMPL's canonical frame (y up).
     """
     return validate_arrays(read_model_file(path), str(path))
 
 
 def load_kid_template(path: str | Path, num_vertices: int) -> np.ndarray:
-    """Read AGORA's ``smpl_kid_template.npy`` ((V, 3) metres), checking its shape against the body's V."""
+    """Read AGORA's ``smpl_kid_template.npy`` ((V, 3) metres), checking its shape against the
+    body's V."""
     path = Path(path)
     if not path.is_file():
         raise SMPLFileError(
-            f"[body.smpl_file] kid template not found: {path} (smpl_kid_template.npy from the AGORA "
-            "download, under its licence)"
+            f"[body.smpl_file] kid template not found: {path} (smpl_kid_template.npy from the "
+            "AGORA download, under its licence)"
         )
     try:
         kid = np.load(path, allow_pickle=False)
@@ -223,7 +248,8 @@ def load_kid_template(path: str | Path, num_vertices: int) -> np.ndarray:
 
 
 def convert_smpl(src: str | Path, dst: str | Path) -> Path:
-    """Convert an SMPL model file (official chumpy ``.pkl``) into a plain ``.npz`` (no pickle inside).
+    """Convert an SMPL model file (official chumpy ``.pkl``) into a plain ``.npz`` (no pickle
+    inside).
 
     Args:
         src: the licensed model file, e.g. ``SMPL_NEUTRAL.pkl``.

@@ -2,27 +2,32 @@
 
 ``make_synthetic_smpl`` writes a file with SMPL's array names and shapes (``v_template``, ``f``,
 ``J_regressor``, ``weights``, ``kintree_table``, ``shapedirs``, ``posedirs``) that ``smplx`` and
-:class:`mahmr_ros.body.SMPLBody` load like the real ``SMPL_NEUTRAL`` file, so the whole package can be
-built and tested without the licensed SMPL download. The body is a hand-made humanoid: 16 closed,
-outward-oriented (counter-clockwise seen from outside) parts (pelvis, abdomen, chest, neck, head, and per
-side shoulder, upper arm, forearm, hand, thigh, shin, foot), standing in SMPL's canonical T-pose
-(y up towards the head, z out of the body front, x to the body's left), about 1.70 m tall with the soles at
-the bottom. Everything about it is invented from first principles; none of it is derived from SMPL data.
+:class:`mahmr_ros.body.SMPLBody` load like the real ``SMPL_NEUTRAL`` file, so the whole package can
+be built and tested without the licensed SMPL download. The body is a hand-made humanoid: 16
+closed, outward-oriented (counter-clockwise seen from outside) parts (pelvis, abdomen, chest, neck,
+head, and per side shoulder, upper arm, forearm, hand, thigh, shin, foot), standing in SMPL's
+canonical T-pose (y up towards the head, z out of the body front, x to the body's left), about 1.70
+m tall with the soles at the bottom. Everything about it is invented from first principles; none of
+it is derived from SMPL data.
 
-* Joints: ``J_regressor`` (24, V) averages whole vertex rings of the limb and trunk tubes, so each joint sits
-  on the axis of its part (pelvis, hips, knees, ankles, spine, neck, head, shoulders, elbows, wrists, ...).
-* Skinning: each vertex is weighted over the joints allowed for its part by a soft-min of its distance to
-  their bones, so rotating a knee or elbow bends the limb below it and blends near the joint.
-* Shape: ``shapedirs[..., 0]`` makes the body taller (+6 cm per unit, x/z grow half as much); components 1-9
-  change girth, shoulder width, leg/torso ratio, head size, arm length, torso depth, hip width, torso width,
-  foot length (their magnitudes jitter with ``seed``).
-* Pose correctives: ``posedirs`` are small seeded random offsets (<= a few mm) on the vertices around each
-  joint, zero elsewhere, only so that the pose-blend path is exercised.
-* Kid template (optional ``.npy``): the same mesh with child proportions, about 1.10 m tall with a larger
-  head-to-height ratio; SMPL-A's kid blend (spec mahmr_model §1.9) turns it into the 11th shape component.
-* With ``num_vertices == 6890`` the 21 smplx vertex joints (nose, eyes, ears, toes, heels, finger tips) are
-  placed on anatomically matching vertices at smplx's default indices; the same indices for any V are stored
-  in the file as ``joint_vertex_ids`` (spec order of §1.9), which :class:`SMPLBody` uses.
+* Joints: ``J_regressor`` (24, V) averages whole vertex rings of the limb and trunk tubes, so each
+  joint sits on the axis of its part (pelvis, hips, knees, ankles, spine, neck, head, shoulders,
+  elbows, wrists, ...).
+* Skinning: each vertex is weighted over the joints allowed for its part by a soft-min of its
+  distance to their bones, so rotating a knee or elbow bends the limb below it and blends near the
+  joint.
+* Shape: ``shapedirs[..., 0]`` makes the body taller (+6 cm per unit, x/z grow half as much);
+  components 1-9 change girth, shoulder width, leg/torso ratio, head size, arm length, torso depth,
+  hip width, torso width, foot length (their magnitudes jitter with ``seed``).
+* Pose correctives: ``posedirs`` are small seeded random offsets (<= a few mm) on the vertices
+  around each joint, zero elsewhere, only so that the pose-blend path is exercised.
+* Kid template (optional ``.npy``): the same mesh with child proportions, about 1.10 m tall with a
+  larger head-to-height ratio; SMPL-A's kid blend (spec mahmr_model §1.9) turns it into the 11th
+  shape component.
+* With ``num_vertices == 6890`` the 21 smplx vertex joints (nose, eyes, ears, toes, heels, finger
+  tips) are placed on anatomically matching vertices at smplx's default indices; the same indices
+  for any V are stored in the file as ``joint_vertex_ids`` (spec order of §1.9), which
+  :class:`SMPLBody` uses.
 
 The file also carries ``synthetic = True`` and a ``description`` string saying so.
 """
@@ -52,7 +57,9 @@ from mahmr_ros.body.synthetic_mesh import (
 )
 
 #: SMPL's kinematic tree: parent of each of the 24 joints (-1 = root).
-SMPL_PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
+SMPL_PARENTS = np.array(
+    [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+)
 
 #: Names of the 21 vertex-picked joints in smplx / spec mahmr_model §1.9 order.
 VERTEX_JOINT_KEYS = (
@@ -71,16 +78,19 @@ SMPL_VERTEX_JOINT_IDS = (
 SMPL_NUM_VERTICES = 6890
 NUM_POSE_FEATURES = 207  # 23 joints x 9 entries of (R - I)
 DESCRIPTION = (
-    "SYNTHETIC SMPL-format body made by mahmr_ros.body.synthetic for tests; not a real body model, "
-    "not derived from SMPL data"
+    "SYNTHETIC SMPL-format body made by mahmr_ros.body.synthetic for tests; not a real body "
+    "model, not derived from SMPL data"
 )
 
 #: Softness of the skinning weights: distance (m) over which a bone's weight drops by e.
 _SKIN_SOFTNESS_M = 0.02
 
 
-def _joint_regressor(parts: list[_Part], topo: _Topology, placements: dict, num_vertices: int) -> np.ndarray:
-    """(24, V) rows of non-negative weights summing to 1: a blend of the two rings around each joint."""
+def _joint_regressor(
+    parts: list[_Part], topo: _Topology, placements: dict, num_vertices: int
+) -> np.ndarray:
+    """(24, V) rows of non-negative weights summing to 1: a blend of the two rings around each
+    joint."""
     by_name = {p.name: (i, p) for i, p in enumerate(parts)}
     J_regressor = np.zeros((24, num_vertices))
     for joint, (name, s_joint) in placements.items():
@@ -98,19 +108,24 @@ def _joint_regressor(parts: list[_Part], topo: _Topology, placements: dict, num_
 
 
 def _bones(joints: np.ndarray, ends: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Bone segments (24, 3) starts and (24, 3) ends: joint -> its main child (or a leaf end point)."""
-    child = {0: 3, 1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 9: 12, 12: 15, 13: 16, 14: 17, 16: 18,
-             17: 19, 18: 20, 19: 21, 20: 22, 21: 23}  # fmt: skip
+    """Bone segments (24, 3) starts and (24, 3) ends: joint -> its main child (or a leaf end
+    point)."""
+    child = {0: 3, 1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 9: 12, 12: 15, 13: 16, 14: 17,
+             16: 18, 17: 19, 18: 20, 19: 21, 20: 22, 21: 23}  # fmt: skip
     end = np.array([joints[child[j]] if j in child else ends[j] for j in range(24)])
     return joints.copy(), end
 
 
-def _skinning_weights(verts: np.ndarray, part_of: np.ndarray, parts: list[_Part], joints: np.ndarray,
+def _skinning_weights(verts: np.ndarray, part_of: np.ndarray, parts: list[_Part],
+                      joints: np.ndarray,
                       leaf_ends: dict[int, np.ndarray]) -> np.ndarray:  # fmt: skip
-    """(V, 24) skinning weights: soft-min of the distance to the bones allowed for the vertex's part."""
+    """(V, 24) skinning weights: soft-min of the distance to the bones allowed for the vertex's
+    part."""
     start, end = _bones(joints, leaf_ends)
     seg = end - start  # (24, 3)
-    t = np.einsum("vjc,jc->vj", verts[:, None] - start[None], seg) / np.maximum((seg**2).sum(1), 1e-12)
+    t = np.einsum("vjc,jc->vj", verts[:, None] - start[None], seg) / np.maximum(
+        (seg**2).sum(1), 1e-12
+    )
     closest = start[None] + np.clip(t, 0, 1)[..., None] * seg[None]  # (V, 24, 3)
     dist = np.linalg.norm(verts[:, None] - closest, axis=2)  # (V, 24)
     allowed = np.zeros((len(parts), 24), bool)
@@ -126,7 +141,8 @@ def _skinning_weights(verts: np.ndarray, part_of: np.ndarray, parts: list[_Part]
 def _landmark_vertices(
     verts: np.ndarray, part_of: np.ndarray, parts: list[_Part], landmarks: dict
 ) -> np.ndarray:
-    """(21,) distinct vertex indices nearest to each landmark, searched within the landmark's body part."""
+    """(21,) distinct vertex indices nearest to each landmark, searched within the landmark's body
+    part."""
     part_for = {"nose": "head", "reye": "head", "leye": "head", "rear": "head", "lear": "head"}
     names = [p.name for p in parts]
     chosen = []
@@ -145,7 +161,8 @@ def _landmark_vertices(
 
 
 def _posedirs(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(V, 3, 207) small random pose correctives on the vertices around each of joints 1..23, else 0."""
+    """(V, 3, 207) small random pose correctives on the vertices around each of joints 1..23,
+    else 0."""
     V = len(weights)
     posedirs = np.zeros((V, 3, NUM_POSE_FEATURES))
     for joint in range(1, 24):
@@ -155,23 +172,26 @@ def _posedirs(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return posedirs
 
 
-# ------------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 
 
-def synthetic_smpl_arrays(num_vertices: int = SMPL_NUM_VERTICES, seed: int = 0) -> dict[str, np.ndarray]:
-    """Build the SYNTHETIC SMPL-format arrays in memory (see the module docstring; not a real body).
+def synthetic_smpl_arrays(
+    num_vertices: int = SMPL_NUM_VERTICES, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Build the SYNTHETIC SMPL-format arrays in memory (see the module docstring; not a real
+    body).
 
     Args:
         num_vertices: V, the exact vertex count (6890 = SMPL's; at least ~600).
         seed: seeds the pose correctives and the magnitudes of shape components 1-9.
 
     Returns:
-        Dict of numpy arrays, canonical frame (y up, z front, x left), metres, centred on the vertex mean:
-        ``v_template`` (V, 3) float64, ``f`` (F, 3) int64 (counter-clockwise from outside),
-        ``J_regressor`` (24, V), ``weights`` (V, 24), ``kintree_table`` (2, 24) int64 (row 0 = parents,
-        root -1), ``shapedirs`` (V, 3, 10), ``posedirs`` (V, 3, 207), ``kid_template`` (V, 3) (child body,
-        same frame and offset), ``joint_vertex_ids`` (21,) int64 (spec order), ``synthetic`` () bool True,
-        ``description`` () str.
+        Dict of numpy arrays, canonical frame (y up, z front, x left), metres, centred on the
+        vertex mean: ``v_template`` (V, 3) float64, ``f`` (F, 3) int64 (counter-clockwise from
+        outside), ``J_regressor`` (24, V), ``weights`` (V, 24), ``kintree_table`` (2, 24) int64
+        (row 0 = parents, root -1), ``shapedirs`` (V, 3, 10), ``posedirs`` (V, 3, 207),
+        ``kid_template`` (V, 3) (child body, same frame and offset), ``joint_vertex_ids`` (21,)
+        int64 (spec order), ``synthetic`` () bool True, ``description`` () str.
     """
     num_vertices = int(num_vertices)
     rng = np.random.default_rng(seed)
@@ -194,7 +214,9 @@ def synthetic_smpl_arrays(num_vertices: int = SMPL_NUM_VERTICES, seed: int = 0) 
     landmark_ids = _landmark_vertices(verts, part_of, parts, landmarks)
 
     shapedirs = np.zeros((num_vertices, 3, 10))
-    shapedirs[:, :, 0] = _body(dataclasses.replace(_ADULT, stature=1 + _STATURE_STEP), topo) - verts
+    shapedirs[:, :, 0] = (
+        _body(dataclasses.replace(_ADULT, stature=1 + _STATURE_STEP), topo) - verts
+    )
     jitter = 1.0 + 0.15 * rng.uniform(-1, 1, size=len(_SHAPE_COMPONENTS))
     for k, (changes, scale) in enumerate(zip(_SHAPE_COMPONENTS, jitter), start=1):
         varied = {field: getattr(_ADULT, field) * (1 + rel * scale) for field, rel in changes}
@@ -238,18 +260,20 @@ def make_synthetic_smpl(
 ) -> Path:
     """Write a deterministic SYNTHETIC SMPL-format model file (for tests; never a real body model).
 
-    The humanoid is described in the module docstring: ~1.70 m T-pose, y up, 24 rigged joints, 10 shape
-    components (component 0: +6 cm height per unit), optional ~1.10 m kid template.
+    The humanoid is described in the module docstring: ~1.70 m T-pose, y up, 24 rigged joints, 10
+    shape components (component 0: +6 cm height per unit), optional ~1.10 m kid template.
 
     Args:
-        path: output file; ``.npz`` (plain arrays, ``np.load``-able without pickle) or ``.pkl`` (a pickle of a
-            dict of plain numpy arrays, as smplx expects of an SMPL ``.pkl``). Parent folders are created.
-        num_vertices: V, exact vertex count. 6890 (SMPL's) also puts the 21 vertex joints at smplx's default
-            indices; other values need the stored ``joint_vertex_ids`` (SMPLBody reads them).
-        seed: makes the file deterministic; different seeds change the pose correctives and the magnitudes of
-            shape components 1-9 only.
-        kid_template_path: if given, also write the (V, 3) float64 child template (metres, same canonical
-            frame) there as ``.npy``, for SMPL-A's kid blend.
+        path: output file; ``.npz`` (plain arrays, ``np.load``-able without pickle) or ``.pkl`` (a
+            pickle of a dict of plain numpy arrays, as smplx expects of an SMPL ``.pkl``). Parent
+            folders are created.
+        num_vertices: V, exact vertex count. 6890 (SMPL's) also puts the 21 vertex joints at
+            smplx's default indices; other values need the stored ``joint_vertex_ids`` (SMPLBody
+            reads them).
+        seed: makes the file deterministic; different seeds change the pose correctives and the
+            magnitudes of shape components 1-9 only.
+        kid_template_path: if given, also write the (V, 3) float64 child template (metres, same
+            canonical frame) there as ``.npy``, for SMPL-A's kid blend.
 
     Returns:
         The path of the model file.

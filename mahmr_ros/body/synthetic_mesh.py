@@ -1,8 +1,8 @@
-"""Geometry of the SYNTHETIC SMPL-format body (``synthetic.py``): proportions, the 16 body parts as closed
-tubes in SMPL's canonical T-pose (y up, z out of the body front, x to the body's left, metres), and their
-meshing into one watertight, outward-oriented mesh with an exact vertex count. Invented from first
-principles; none of it is derived from SMPL data. Rigging (joint regressor, skinning, pose correctives)
-lives in ``synthetic.py``.
+"""Geometry of the SYNTHETIC SMPL-format body (``synthetic.py``): proportions, the 16 body parts as
+closed tubes in SMPL's canonical T-pose (y up, z out of the body front, x to the body's left,
+metres), and their meshing into one watertight, outward-oriented mesh with an exact vertex count.
+Invented from first principles; none of it is derived from SMPL data. Rigging (joint regressor,
+skinning, pose correctives) lives in ``synthetic.py``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ class _Part:
     axis: tuple = (0.0, 1.0, 0.0)
 
 
-def _layout(p: _Proportions) -> tuple[np.ndarray, list[_Part], dict[str, np.ndarray], dict[int, tuple]]:
+def _layout(
+    p: _Proportions,
+) -> tuple[np.ndarray, list[_Part], dict[str, np.ndarray], dict[int, tuple]]:
     """Joints, parts, landmark targets and joint placements of the body with proportions ``p``.
 
     Returns:
@@ -118,7 +120,8 @@ def _layout(p: _Proportions) -> tuple[np.ndarray, list[_Part], dict[str, np.ndar
         _Part("abdomen", (0, yt(0.98), 0), (0, yt(1.20), 0), 0.05 * p.torso, 0.05 * p.torso,
               0.14 * tw, 0.145 * tw, 0.105 * td / (0.14 * tw), (1, 0, 0), (0, 3, 6), (40, 6, 8)),
         _Part("chest", (0, yt(1.14), 0), (0, yt(1.35), 0), 0.06 * p.torso, 0.07 * p.torso,
-              0.15 * tw, 0.17 * tw, 0.11 * td / (0.16 * tw), (1, 0, 0), (3, 6, 9, 13, 14), (40, 7, 8)),
+              0.15 * tw, 0.17 * tw, 0.11 * td / (0.16 * tw), (1, 0, 0), (3, 6, 9, 13, 14),
+              (40, 7, 8)),
         _Part("neck", (0, yt(1.36), -0.01), (0, yh(1.50), -0.005), 0.03 * g, 0.03 * g,
               0.055 * g, 0.05 * g, 0.95, (1, 0, 0), (9, 12, 15), (20, 4, 5)),
         _Part("head", (0, yh(1.585), 0.01), (0, yh(1.585), 0.01), 0.115 * p.head, 0.115 * p.head,
@@ -129,23 +132,23 @@ def _layout(p: _Proportions) -> tuple[np.ndarray, list[_Part], dict[str, np.ndar
         foot_r = 0.045 * g
         foot_rv = 0.042 * g  # vertical radius: the sole touches y = 0
         parts += [
-            _Part(f"{prefix}_shoulder", (sign * 0.03, yt(1.385), 0), tuple(j[16]), 0.055 * g, 0.055 * g,
-                  0.06 * g, 0.052 * g, 0.9, (0, 1, 0), (9, 13 if sign > 0 else 14, 16 if sign > 0 else 17),
-                  (20, 5, 5)),
-            _Part(f"{prefix}_upper_arm", tuple(j[16]), tuple(j[18]), 0.05 * g, 0.042 * g, 0.05 * g, 0.042 * g,
-                  1.0, (0, 1, 0), _side((13, 16, 18), sign), (20, 5, 10)),
+            _Part(f"{prefix}_shoulder", (sign * 0.03, yt(1.385), 0), tuple(j[16]), 0.055 * g,
+                  0.055 * g, 0.06 * g, 0.052 * g, 0.9, (0, 1, 0),
+                  (9, 13 if sign > 0 else 14, 16 if sign > 0 else 17), (20, 5, 5)),
+            _Part(f"{prefix}_upper_arm", tuple(j[16]), tuple(j[18]), 0.05 * g, 0.042 * g, 0.05 * g,
+                  0.042 * g, 1.0, (0, 1, 0), _side((13, 16, 18), sign), (20, 5, 10)),
             _Part(f"{prefix}_forearm", tuple(j[18]), tuple(j[20]), 0.041 * g, 0.031 * g, 0.041 * g,
                   0.031 * g, 1.0, (0, 1, 0), _side((16, 18, 20), sign), (18, 5, 10)),
             _Part(f"{prefix}_hand", (sign * (j[20][0] * sign + 0.02 * arm), arm_y, 0),
-                  (sign * (fingertip_x - 0.035 * arm), arm_y, 0), 0.02 * arm, 0.035 * arm, 0.042 * g,
-                  0.04 * g, 0.5, (0, 0, 1), _side((18, 20, 22), sign), (16, 5, 6)),
-            _Part(f"{prefix}_thigh", tuple(j[1]), tuple(j[4]), 0.085 * g, 0.055 * g, 0.085 * g, 0.055 * g,
-                  1.0, (1, 0, 0), _side((0, 1, 4), sign), (22, 5, 12)),
-            _Part(f"{prefix}_shin", tuple(j[4]), tuple(j[7]), 0.053 * g, 0.037 * g, 0.053 * g, 0.037 * g,
-                  1.0, (1, 0, 0), _side((1, 4, 7), sign), (20, 5, 12)),
-            _Part(f"{prefix}_foot", (j[7][0], foot_rv, -0.05 * p.foot), (j[7][0], foot_rv, 0.14 * p.foot),
-                  0.05 * p.foot, 0.06 * p.foot, foot_r, foot_r, foot_rv / foot_r, (1, 0, 0),
-                  _side((4, 7, 10), sign), (18, 5, 8)),
+                  (sign * (fingertip_x - 0.035 * arm), arm_y, 0), 0.02 * arm, 0.035 * arm,
+                  0.042 * g, 0.04 * g, 0.5, (0, 0, 1), _side((18, 20, 22), sign), (16, 5, 6)),
+            _Part(f"{prefix}_thigh", tuple(j[1]), tuple(j[4]), 0.085 * g, 0.055 * g, 0.085 * g,
+                  0.055 * g, 1.0, (1, 0, 0), _side((0, 1, 4), sign), (22, 5, 12)),
+            _Part(f"{prefix}_shin", tuple(j[4]), tuple(j[7]), 0.053 * g, 0.037 * g, 0.053 * g,
+                  0.037 * g, 1.0, (1, 0, 0), _side((1, 4, 7), sign), (20, 5, 12)),
+            _Part(f"{prefix}_foot", (j[7][0], foot_rv, -0.05 * p.foot),
+                  (j[7][0], foot_rv, 0.14 * p.foot), 0.05 * p.foot, 0.06 * p.foot, foot_r, foot_r,
+                  foot_rv / foot_r, (1, 0, 0), _side((4, 7, 10), sign), (18, 5, 8)),
         ]  # fmt: skip
 
     head_c = np.array([0, yh(1.585), 0.01])
@@ -161,7 +164,9 @@ def _layout(p: _Proportions) -> tuple[np.ndarray, list[_Part], dict[str, np.ndar
         landmarks[f"{prefix}BigToe"] = np.array([ax - sign * 0.02 * g, 0.02 * g, 0.2 * p.foot])
         landmarks[f"{prefix}SmallToe"] = np.array([ax + sign * 0.03 * g, 0.02 * g, 0.17 * p.foot])
         landmarks[f"{prefix}Heel"] = np.array([ax, 0.01 * g, -0.1 * p.foot])
-        for name, z in zip(("thumb", "index", "middle", "ring", "pinky"), (0.04, 0.025, 0.0, -0.02, -0.035)):
+        for name, z in zip(
+            ("thumb", "index", "middle", "ring", "pinky"), (0.04, 0.025, 0.0, -0.02, -0.035)
+        ):
             tip_x = fingertip_x - (0.03 if name in ("thumb", "pinky") else 0.0) * arm
             landmarks[f"{cap}{name}"] = np.array([sign * tip_x, arm_y, z * g])
 
@@ -171,8 +176,8 @@ def _layout(p: _Proportions) -> tuple[np.ndarray, list[_Part], dict[str, np.ndar
     for sign, prefix in ((1, "l"), (-1, "r")):
         o = 0 if sign > 0 else 1
         placements.update({
-            1 + o: (f"{prefix}_thigh", 0.0), 4 + o: (f"{prefix}_shin", 0.0), 7 + o: (f"{prefix}_shin", None),
-            10 + o: (f"{prefix}_foot", 0.17 * p.foot),
+            1 + o: (f"{prefix}_thigh", 0.0), 4 + o: (f"{prefix}_shin", 0.0),
+            7 + o: (f"{prefix}_shin", None), 10 + o: (f"{prefix}_foot", 0.17 * p.foot),
             13 + o: (f"{prefix}_shoulder", 0.075 * p.shoulder_width - 0.03),
             16 + o: (f"{prefix}_upper_arm", 0.0), 18 + o: (f"{prefix}_forearm", 0.0),
             20 + o: (f"{prefix}_forearm", None), 22 + o: (f"{prefix}_hand", 0.065 * arm),
@@ -186,7 +191,7 @@ def _side(left_joints: tuple, sign: int) -> tuple:
     return tuple(pairs.get(j, j) if sign < 0 else j for j in left_joints)
 
 
-# ------------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 # Tube meshing: topology depends only on the ring/segment counts, positions on the proportions.
 
 
@@ -202,7 +207,8 @@ def _part_frame(part: _Part) -> tuple[np.ndarray, float, np.ndarray, np.ndarray,
 
 
 def _rings(part: _Part, n_cap: int, n_mid: int) -> tuple[np.ndarray, np.ndarray]:
-    """Axial positions s (R,) and e1-radii r (R,) of the rings of one part, from start pole to end pole."""
+    """Axial positions s (R,) and e1-radii r (R,) of the rings of one part, from start pole to end
+    pole."""
     _, length, _, _, _ = _part_frame(part)
     alpha = 0.5 * np.pi * np.arange(1, n_cap + 1) / n_cap  # cap A: pole side -> equator
     s = [-part.cap_start * np.cos(alpha)]
@@ -232,7 +238,8 @@ def _part_positions(part: _Part, counts: tuple[int, int, int]) -> np.ndarray:
 
 
 def _part_faces(num_rings: int, n_seg: int) -> np.ndarray:
-    """(2 * n_seg * num_rings, 3) faces of a tube with ``num_rings`` rings and two poles (local indices)."""
+    """(2 * n_seg * num_rings, 3) faces of a tube with ``num_rings`` rings and two poles (local
+    indices)."""
     ring = lambda k, i: 1 + k * n_seg + (i % n_seg)  # noqa: E731
     last = 1 + num_rings * n_seg
     faces = []
@@ -264,7 +271,11 @@ class _Topology:
 
 def _counts(part: _Part, q: float) -> tuple[int, int, int]:
     n_seg, n_cap, n_mid = part.resolution
-    return (max(8, round(n_seg * q)), max(2, round(n_cap * q)), 0 if n_mid == 0 else max(1, round(n_mid * q)))
+    return (
+        max(8, round(n_seg * q)),
+        max(2, round(n_cap * q)),
+        0 if n_mid == 0 else max(1, round(n_mid * q)),
+    )
 
 
 def _num_part_vertices(part: _Part, counts: tuple[int, int, int]) -> int:
@@ -273,13 +284,15 @@ def _num_part_vertices(part: _Part, counts: tuple[int, int, int]) -> int:
 
 
 def _build_topology(parts: list[_Part], num_vertices: int) -> _Topology:
-    """Choose ring counts so the tubes have <= num_vertices vertices, then split faces up to exactly V."""
+    """Choose ring counts so the tubes have <= num_vertices vertices, then split faces up to
+    exactly V."""
     total = lambda q: sum(_num_part_vertices(p, _counts(p, q)) for p in parts)  # noqa: E731
     min_vertices = total(0.0)
     if num_vertices < min_vertices:
         raise ValueError(
-            f"[body.synthetic] num_vertices={num_vertices} is too small: the synthetic body needs at least "
-            f"{min_vertices} vertices (use 6890, SMPL's count, or any value >= {min_vertices})"
+            f"[body.synthetic] num_vertices={num_vertices} is too small: the synthetic body needs "
+            f"at least {min_vertices} vertices (use 6890, SMPL's count, or any value >= "
+            f"{min_vertices})"
         )
     lo, hi = 0.0, 4.0
     while total(hi) <= num_vertices:
@@ -302,8 +315,9 @@ def _build_topology(parts: list[_Part], num_vertices: int) -> _Topology:
     faces = np.concatenate(faces)
     verts = np.concatenate(verts)
 
-    # Centroid splits of the largest faces (1 vertex -> 3 faces) until exactly V vertices; closed and
-    # consistently oriented by construction. Deterministic: stable sort by area, ties by face index.
+    # Centroid splits of the largest faces (1 vertex -> 3 faces) until exactly V vertices; closed
+    # and consistently oriented by construction. Deterministic: stable sort by area, ties by face
+    # index.
     splits = []
     while len(verts) < num_vertices:
         a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
@@ -346,13 +360,15 @@ def _body(p: _Proportions, topo: _Topology) -> np.ndarray:
     return verts * np.array([1 + 0.5 * (p.stature - 1), p.stature, 1 + 0.5 * (p.stature - 1)])
 
 
-# ------------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------------
 # Rigging: joint regressor, skinning weights, vertex joints.
 
 
 def _part_of_vertex(topo: _Topology) -> np.ndarray:
     """(V,) index of the part each vertex belongs to."""
-    part = np.searchsorted(np.asarray(topo.part_offsets), np.arange(topo.num_base), side="right") - 1
+    part = (
+        np.searchsorted(np.asarray(topo.part_offsets), np.arange(topo.num_base), side="right") - 1
+    )
     out = np.concatenate([part, np.zeros(len(topo.splits), np.int64)])
     for n, tri in enumerate(topo.splits):
         out[topo.num_base + n] = out[tri[0]]

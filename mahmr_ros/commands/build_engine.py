@@ -1,9 +1,11 @@
-"""``python -m mahmr_ros.cli build-engine --onnx DIR``: prebuild TensorRT engines into the engine cache.
+"""``python -m mahmr_ros.cli build-engine --onnx DIR``: prebuild TensorRT engines into the engine
+cache.
 
-Engines are keyed by GPU name + TensorRT version + ONNX hash (+ precision and profile), so running this on
-the target once makes the node start without building. TensorRT must be installed on that machine (it cannot
-be installed in this project's CI or GPU test machines); ``--check-only`` verifies the ONNX stages and prints
-the optimization profiles without TensorRT. Exit status 0 = done, 1 = verification failed, 2 = cannot run.
+Engines are keyed by GPU name + TensorRT version + ONNX hash (+ precision and profile), so running
+this on the target once makes the node start without building. TensorRT must be installed on that
+machine (it cannot be installed in this project's CI or GPU test machines); ``--check-only``
+verifies the ONNX stages and prints the optimization profiles without TensorRT. Exit status 0 =
+done, 1 = verification failed, 2 = cannot run.
 """
 
 from __future__ import annotations
@@ -22,14 +24,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--onnx", required=True, help="export directory (python -m mahmr_ros.cli export-onnx)"
     )
     parser.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "bf16"))
-    parser.add_argument("--cache-dir", default=None, help="engine cache (default ~/.cache/mahmr_ros/engines)")
+    parser.add_argument(
+        "--cache-dir", default=None, help="engine cache (default ~/.cache/mahmr_ros/engines)"
+    )
     parser.add_argument(
         "--image-size", type=parse_size, default=None, help="camera WxH (default: the export's)"
     )
-    parser.add_argument("--token-bucket", type=int, default=64, help="token-axis padding multiple (64)")
-    parser.add_argument("--patch-bucket", type=int, default=16, help="hr-cell padding multiple (16)")
-    parser.add_argument("--force", action="store_true", help="rebuild even when a cached engine matches")
-    parser.add_argument("--check-only", action="store_true", help="verify ONNX + print profiles, no TensorRT")
+    parser.add_argument(
+        "--token-bucket", type=int, default=64, help="token-axis padding multiple (64)"
+    )
+    parser.add_argument(
+        "--patch-bucket", type=int, default=16, help="hr-cell padding multiple (16)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild even when a cached engine matches"
+    )
+    parser.add_argument(
+        "--check-only", action="store_true", help="verify ONNX + print profiles, no TensorRT"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

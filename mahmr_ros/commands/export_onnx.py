@@ -1,9 +1,10 @@
-"""``python -m mahmr_ros.cli export-onnx --weights W --out DIR``: export the network's four stages to ONNX.
+"""``python -m mahmr_ros.cli export-onnx --weights W --out DIR``: export the network's four stages
+to ONNX.
 
-Writes ``scale_map.onnx``, ``lvl0.onnx``, ``encoder.onnx``, ``decoder.onnx`` and ``manifest.json`` (see
-``mahmr_ros/runtime/export.py``), then verifies every graph (onnx.checker, TensorRT parser rules, bounded
-dynamic axes) and, with ``--check-parity``, compares onnxruntime against eager torch on a synthetic frame.
-Exit status 0 = all verified, 1 = a check failed, 2 = bad arguments or files.
+Writes ``scale_map.onnx``, ``lvl0.onnx``, ``encoder.onnx``, ``decoder.onnx`` and ``manifest.json``
+(see ``mahmr_ros/runtime/export.py``), then verifies every graph (onnx.checker, TensorRT parser
+rules, bounded dynamic axes) and, with ``--check-parity``, compares onnxruntime against eager torch
+on a synthetic frame. Exit status 0 = all verified, 1 = a check failed, 2 = bad arguments or files.
 """
 
 from __future__ import annotations
@@ -38,20 +39,33 @@ def padded_size(image_hw: tuple[int, int], input_size: int) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--weights", default="", help="MA-HMR checkpoint (mahmr_stage3.bin); required unless --random"
+        "--weights",
+        default="",
+        help="MA-HMR checkpoint (mahmr_stage3.bin); required unless --random",
     )
-    parser.add_argument("--config", default="fov_kid", help="model config: fov_kid, fov or default")
     parser.add_argument(
-        "--random", action="store_true", help="export randomly initialised weights (toolchain tests only)"
+        "--config", default="fov_kid", help="model config: fov_kid, fov or default"
     )
-    parser.add_argument("--tiny", action="store_true", help="use the tiny test config (with --random)")
+    parser.add_argument(
+        "--random",
+        action="store_true",
+        help="export randomly initialised weights (toolchain tests only)",
+    )
+    parser.add_argument(
+        "--tiny", action="store_true", help="use the tiny test config (with --random)"
+    )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
-        "--image-size", type=parse_size, default=(720, 1280), help="camera image WxH (default 1280x720)"
+        "--image-size",
+        type=parse_size,
+        default=(720, 1280),
+        help="camera image WxH (default 1280x720)",
     )
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
     parser.add_argument(
-        "--check-parity", action="store_true", help="also compare onnxruntime with eager torch on a frame"
+        "--check-parity",
+        action="store_true",
+        help="also compare onnxruntime with eager torch on a frame",
     )
 
 
@@ -63,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.weights and not args.random:
-        print("[export-onnx] --weights is required (or --random for a toolchain test)", file=sys.stderr)
+        print(
+            "[export-onnx] --weights is required (or --random for a toolchain test)",
+            file=sys.stderr,
+        )
         return 2
     config = {"preset": args.config, **TINY_OVERRIDES} if args.tiny else args.config
     model = build_model(config)
@@ -80,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     for name, found in problems.items():
         entry = manifest["stages"][name]
         print(
-            f"{name:10s} {entry['file']:16s} sha256 {entry['sha256'][:12]}  {'OK' if not found else 'FAIL'}"
+            f"{name:10s} {entry['file']:16s} sha256 {entry['sha256'][:12]}  "
+            f"{'OK' if not found else 'FAIL'}"
         )
         for problem in found:
             print(f"    {problem}")
@@ -96,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         out = OnnxBackend(model, export_dir=args.out)(images, hw)
         worst = max(float((out[k] - eager[k]).abs().max()) for k in out if k != "sat")
         ok = worst < 1e-3
-        print(f"onnxruntime vs eager: max |diff| {worst:.2e} ({'OK' if ok else 'FAIL'}, tolerance 1e-3)")
+        print(
+            f"onnxruntime vs eager: max |diff| {worst:.2e} ({'OK' if ok else 'FAIL'}, tolerance "
+            "1e-3)"
+        )
         status = status or (0 if ok else 1)
     return status

@@ -1,16 +1,19 @@
-"""``python -m mahmr_ros.cli infer --weights W --smpl S IMAGES...``: metric human meshes for image files.
+"""``python -m mahmr_ros.cli infer --weights W --smpl S IMAGES...``: metric human meshes for image
+files.
 
 For every image ``<stem>`` it writes into ``--out``:
 
-* ``<stem>.npz``: ``K`` (3, 3) used, ``K_estimated``, per person ``scores`` (P,), ``bbox_xyxy`` (P, 4) px,
-  ``rotmats`` (P, 24, 3, 3), ``pose`` (P, 72) axis-angle, ``betas`` (P, 11), ``transl`` (P, 3) m,
-  ``pelvis`` (P, 3) m, ``vertices`` (P, V, 3) m, ``joints`` (P, J, 3) m, ``keypoints_2d`` (P, J, 2) px,
-  ``height_m`` (P,), ``is_child`` (P,), and the mesh ``faces`` (F, 3). Camera frame: OpenCV optical.
-* ``<stem>.json``: the same per-person parameters without the meshes, plus K and timings (human-readable).
+* ``<stem>.npz``: ``K`` (3, 3) used, ``K_estimated``, per person ``scores`` (P,), ``bbox_xyxy``
+  (P, 4) px, ``rotmats`` (P, 24, 3, 3), ``pose`` (P, 72) axis-angle, ``betas`` (P, 11), ``transl``
+  (P, 3) m, ``pelvis`` (P, 3) m, ``vertices`` (P, V, 3) m, ``joints`` (P, J, 3) m, ``keypoints_2d``
+  (P, J, 2) px, ``height_m`` (P,), ``is_child`` (P,), and the mesh ``faces`` (F, 3). Camera frame:
+  OpenCV optical.
+* ``<stem>.json``: the same per-person parameters without the meshes, plus K and timings
+  (human-readable).
 * ``<stem>_overlay.png``: the meshes rendered over the image with the K used.
 
-``--default`` runs the offline default estimator (no licensed files) instead of MA-HMR. Images are independent
-(no tracking); DTO is off unless ``--dto prior_only``.
+``--default`` runs the offline default estimator (no licensed files) instead of MA-HMR. Images are
+independent (no tracking); DTO is off unless ``--dto prior_only``.
 """
 
 from __future__ import annotations
@@ -31,20 +34,27 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--weights", default="", help="MA-HMR checkpoint (mahmr_stage3.bin)")
-    parser.add_argument("--smpl", default="", help="SMPL neutral model (SMPL_NEUTRAL.pkl or converted .npz)")
-    parser.add_argument("--kid-template", default="", help="AGORA smpl_kid_template.npy (kid blend)")
+    parser.add_argument(
+        "--smpl", default="", help="SMPL neutral model (SMPL_NEUTRAL.pkl or converted .npz)"
+    )
+    parser.add_argument(
+        "--kid-template", default="", help="AGORA smpl_kid_template.npy (kid blend)"
+    )
     parser.add_argument(
         "--config",
         default="fov_kid",
-        help="model config: fov_kid (default), fov, default, auto (from the checkpoint) or a JSON object of "
-        "build_model overrides",
+        help="model config: fov_kid (default), fov, default, auto (from the checkpoint) or a JSON "
+        "object of build_model overrides",
     )
-    parser.add_argument("--conf", type=float, default=0.3, help="detection threshold (default 0.3)")
+    parser.add_argument(
+        "--conf", type=float, default=0.3, help="detection threshold (default 0.3)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:i]")
     parser.add_argument(
         "--backend",
         default="torch",
-        help="torch (default), eager, onnxruntime, tensorrt or auto (graph backends export at start-up)",
+        help="torch (default), eager, onnxruntime, tensorrt or auto (graph backends export at "
+        "start-up)",
     )
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     parser.add_argument(
@@ -53,7 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FX,FY,CX,CY",
         help="camera intrinsics of the images in pixels; default: the network's FoV camera",
     )
-    parser.add_argument("--dto", default="off", choices=("off", "prior_only"), help="DTO refinement")
+    parser.add_argument(
+        "--dto", default="off", choices=("off", "prior_only"), help="DTO refinement"
+    )
     parser.add_argument("--default", action="store_true", help="use the offline default estimator")
     parser.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     parser.add_argument("--out", default="out/infer", help="output folder (default out/infer)")
@@ -71,13 +83,16 @@ def _images(paths: list[str]) -> list[Path]:
 
 
 def parse_intrinsics(text: str) -> np.ndarray | None:
-    """'FX,FY,CX,CY' (pixels) -> a (3, 3) K; empty -> None. Raises ValueError naming the expected form."""
+    """'FX,FY,CX,CY' (pixels) -> a (3, 3) K; empty -> None. Raises ValueError naming the expected
+    form."""
     if not text:
         return None
     try:
         fx, fy, cx, cy = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"intrinsics must be FX,FY,CX,CY (four numbers, pixels), got '{text}'") from None
+        raise ValueError(
+            f"intrinsics must be FX,FY,CX,CY (four numbers, pixels), got '{text}'"
+        ) from None
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
@@ -112,8 +127,8 @@ def _build_pipeline(config: dict):
     except ModuleNotFoundError as err:
         if config["estimator"] == "offline" and err.name and err.name.startswith("mahmr_ros"):
             raise RuntimeError(
-                f"the offline default estimator is not available in this install ({err}); run MA-HMR with "
-                "--weights and --smpl instead"
+                f"the offline default estimator is not available in this install ({err}); run "
+                "MA-HMR with --weights and --smpl instead"
             ) from err
         raise
 
@@ -125,7 +140,8 @@ def _pose(human) -> np.ndarray:
 
 
 def result_arrays(result, faces: np.ndarray) -> dict[str, np.ndarray]:
-    """Stack a ``FrameResult``'s people into the arrays of ``<stem>.npz`` (see the module docstring).
+    """Stack a ``FrameResult``'s people into the arrays of ``<stem>.npz`` (see the module
+    docstring).
 
     With no people every per-person array has length 0 (SMPL trailing shapes).
     """
@@ -149,7 +165,9 @@ def result_arrays(result, faces: np.ndarray) -> dict[str, np.ndarray]:
         elif name == "pose":
             arrays[name] = np.stack([_pose(h) for h in humans])
         elif name == "keypoints_2d" and any(h.keypoints_2d is None for h in humans):
-            arrays[name] = np.stack([project(h.joints, result.K_used) for h in humans]).astype(np.float32)
+            arrays[name] = np.stack([project(h.joints, result.K_used) for h in humans]).astype(
+                np.float32
+            )
         else:
             arrays[name] = np.stack([np.asarray(getattr(h, name), np.float32) for h in humans])
     return arrays
@@ -189,8 +207,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.default and (not args.weights or not args.smpl):
         print(
-            "infer: --weights and --smpl are required for MA-HMR (README 'Official weights'); or pass "
-            "--default for the offline estimator",
+            "infer: --weights and --smpl are required for MA-HMR (README 'Official weights'); or "
+            "pass --default for the offline estimator",
             file=sys.stderr,
         )
         return 2
@@ -208,7 +226,10 @@ def run(args: argparse.Namespace) -> int:
     for path in tqdm(images, desc="infer", unit="img", disable=len(images) < 2):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            print(f"infer: cannot read image {path} (missing or not an image); skipped", file=sys.stderr)
+            print(
+                f"infer: cannot read image {path} (missing or not an image); skipped",
+                file=sys.stderr,
+            )
             failures += 1
             continue
         try:
@@ -224,7 +245,10 @@ def run(args: argparse.Namespace) -> int:
                 str(out / f"{path.stem}_overlay.png"),
                 render_overlay(image, result.humans, faces, result.K_used),
             )
-        print(f"{path.name}: {len(result.humans)} people, {result.timings_ms.get('total', 0.0):.0f} ms")
+        print(
+            f"{path.name}: {len(result.humans)} people, {result.timings_ms.get('total', 0.0):.0f} "
+            "ms"
+        )
     pipe.close()
     print(f"infer: wrote {len(images) - failures} result(s) to {out}")
     return 1 if failures else 0

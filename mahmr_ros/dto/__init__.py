@@ -1,4 +1,5 @@
-"""DTO: depth-conditioned translation optimisation (spec dto §3) and its per-frame variant DTO-Lite (§10)."""
+"""DTO: depth-conditioned translation optimisation (spec dto §3) and its per-frame variant DTO-Lite
+(§10)."""
 
 from mahmr_ros.dto.apply import apply_scale
 from mahmr_ros.dto.cues import Cues, extract_cues

@@ -1,14 +1,15 @@
 """The floor as a DTO cue: the scale along the ray that puts a person's soles on a known floor.
 
-Scaling a person about the camera centre by ``s`` (what DTO does) moves their lowest point ``X`` along its
-ray; it lands on the floor (``up . X = -h``, camera height ``h``, floor 'up' ``u`` in the camera frame) for
-``s = -h / (u . X)``. That is a per-person metric depth measurement, as a depth sensor gives, with its
-own uncertainty: the floor's (camera height and pitch sigma) and the contact itself (``contact_sigma``:
+Scaling a person about the camera centre by ``s`` (what DTO does) moves their lowest point ``X``
+along its ray; it lands on the floor (``up . X = -h``, camera height ``h``, floor 'up' ``u`` in the
+camera frame) for ``s = -h / (u . X)``. That is a per-person metric depth measurement, as a depth
+sensor gives, with its own uncertainty: the floor's (camera height and pitch sigma) and the contact
+itself (``contact_sigma``:
 the lowest vertex is not exactly where the sole touches, feet are lifted while walking).
 
-It enters DTO-Lite's MAP like any depth cue (spec dto §10.1): precision-weighted with the height prior.
-A floor only applies to people whose feet are seen (their lowest point projects inside the image) and
-stand on it (the implied height is human: ``min_height_m`` .. ``MAX_HEIGHT_M``).
+It enters DTO-Lite's MAP like any depth cue (spec dto §10.1): precision-weighted with the height
+prior. A floor only applies to people whose feet are seen (their lowest point projects inside the
+image) and stand on it (the implied height is human: ``min_height_m`` .. ``MAX_HEIGHT_M``).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ def floor_scale_cue(
         humans: P estimates (vertices in the camera frame, metres; ``height_m``).
         floor: the floor (camera height and pitch, with their sigmas).
         K: (3, 3) intrinsics, pixels.
-        image_hw: (H, W) of the image: people whose lowest point projects outside it are not cued (their
-            feet are not seen, so the mesh's lowest point is a guess).
+        image_hw: (H, W) of the image: people whose lowest point projects outside it are not cued
+            (their feet are not seen, so the mesh's lowest point is a guess).
         contact_sigma: relative 1-sigma of the contact (see :data:`CONTACT_SIGMA`).
-        min_height_m: implied heights below this (or above ``MAX_HEIGHT_M``) are not cued: that person is
-            not standing on this floor.
+        min_height_m: implied heights below this (or above ``MAX_HEIGHT_M``) are not cued: that
+            person is not standing on this floor.
 
     Returns:
         s: (P,) scales (NaN = no cue); sigma: (P,) their 1-sigma (NaN = no cue).

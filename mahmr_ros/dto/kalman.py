@@ -1,11 +1,13 @@
-"""DTO-Lite's temporal filters (spec dto §10): two small Kalman filters that carry state across frames.
+"""DTO-Lite's temporal filters (spec dto §10): two small Kalman filters that carry state across
+frames.
 
-* ``HeightFilter``: a 1-D Kalman filter per ``track_id`` on the person's metric height (constant for a
-  person up to a small random walk), fed with s_i h_i and its variance. A tracked person without a usable
-  cue this frame keeps the track's height.
-* ``AffineFilter``: a constant-position Kalman filter on the relative cue's affine map (alpha, beta) (static
-  camera). Its prediction is the Gaussian prior of the next frame's solve, so a frame with a single person
-  is solvable and the map is stable; the solve's normal matrix is the posterior information.
+* ``HeightFilter``: a 1-D Kalman filter per ``track_id`` on the person's metric height (constant
+  for a person up to a small random walk), fed with s_i h_i and its variance. A tracked person
+  without a usable cue this frame keeps the track's height.
+* ``AffineFilter``: a constant-position Kalman filter on the relative cue's affine map (alpha,
+  beta) (static camera). Its prediction is the Gaussian prior of the next frame's solve, so a frame
+  with a single person is solvable and the map is stable; the solve's normal matrix is the
+  posterior information.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class HeightTrack:
 
 
 class HeightFilter:
-    """Per-track 1-D Kalman filter on the metric height; ``tracks`` maps ``track_id`` -> ``HeightTrack``."""
+    """Per-track 1-D Kalman filter on the metric height; ``tracks`` maps ``track_id`` ->
+    ``HeightTrack``."""
 
     def __init__(self) -> None:
         self.tracks: dict[str, HeightTrack] = {}
@@ -47,7 +50,8 @@ class HeightFilter:
         """Fuse this frame's scale of one person into its track.
 
         Args:
-            track_id: the person's id ("" = untracked: the frame's scale is returned, nothing is kept).
+            track_id: the person's id ("" = untracked: the frame's scale is returned, nothing is
+                kept).
             frame: index of this frame.
             scale: this frame's DTO scale s (NaN = no usable cue this frame).
             var_scale: variance of ``scale``.
@@ -78,7 +82,8 @@ class HeightFilter:
 
 
 class AffineFilter:
-    """Constant-position Kalman filter on (alpha, beta); ``mean`` (2,) and ``cov`` (2, 2), None until set."""
+    """Constant-position Kalman filter on (alpha, beta); ``mean`` (2,) and ``cov`` (2, 2), None
+    until set."""
 
     def __init__(self) -> None:
         self.mean: np.ndarray | None = None
@@ -88,14 +93,15 @@ class AffineFilter:
         self.mean = self.cov = None
 
     def prior(self, process_sigma) -> tuple[np.ndarray, np.ndarray] | None:
-        """Predicted (mean, precision) for this frame (random walk ``process_sigma`` of (alpha, beta)), or
-        None before the first update."""
+        """Predicted (mean, precision) for this frame (random walk ``process_sigma`` of (alpha,
+        beta)), or None before the first update."""
         if self.mean is None:
             return None
         cov = self.cov + np.diag(np.square(process_sigma))
         return self.mean, np.linalg.inv(cov)
 
     def update(self, alpha: float, beta: float, information: np.ndarray) -> None:
-        """Posterior from a solve that included the prior: (alpha, beta) and its (2, 2) normal matrix."""
+        """Posterior from a solve that included the prior: (alpha, beta) and its (2, 2) normal
+        matrix."""
         if np.linalg.det(information) > 0:
             self.mean, self.cov = np.array([alpha, beta]), np.linalg.inv(information)

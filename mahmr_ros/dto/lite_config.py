@@ -16,15 +16,19 @@ class LiteConfig:
         num_samples: vertex subset size per person (~1000, spec §10.3).
         render_scale: z-buffer resolution relative to the image (1/4).
         vis_tol_m: visibility tolerance against the splatted z-buffer, metres (spec: 1-5 cm).
-        erode_px: mask erosion (image pixels) tested at each sample (RGB-D flying pixels at silhouettes).
+        erode_px: mask erosion (image pixels) tested at each sample (RGB-D flying pixels at
+            silhouettes).
         iqr_factor: IQR trim of the depth samples.
         min_visible_fraction: removal, visible samples below this fraction of the subset.
         min_samples: removal, fewer valid depth samples than this.
         use_gender: gender prior on (reference default) or the no-gender mode.
         sensor_sigma0_m, sensor_k_per_m: RGB-D noise sigma_Z(D) = sigma0 + k D^2, metres.
-        relative_sigma: relative cue model error, as a fraction of Z (a soft constraint; small = DTO).
-        alpha_min: lower bound on alpha for the relative cue (cue units; a nearer person has a smaller cue).
-        ab_process_sigma: per-frame random walk of (alpha, beta) in the temporal prior (static camera).
+        relative_sigma: relative cue model error, as a fraction of Z (a soft constraint; small =
+            DTO).
+        alpha_min: lower bound on alpha for the relative cue (cue units; a nearer person has a
+            smaller cue).
+        ab_process_sigma: per-frame random walk of (alpha, beta) in the temporal prior (static
+            camera).
         height_process_sigma_m: per-frame random walk of a track's metric height.
         track_ttl: frames a track's state is kept without being seen.
         shape_steps: steps of the SMPL beta update (1 = reference secant step).

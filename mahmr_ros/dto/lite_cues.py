@@ -1,12 +1,13 @@
-"""DTO-Lite cue sampling (spec dto §10.3 steps 2-3): per-person depth cues from a fixed vertex subset.
+"""DTO-Lite cue sampling (spec dto §10.3 steps 2-3): per-person depth cues from a fixed vertex
+subset.
 
-For P people (any body mesh; faces are not needed): project the sampled vertices, build a low-resolution
-z-buffer of all people's samples (``mahmr_ros.dto.splat``), keep a sample if it is visible
-(z <= zbuf + ``vis_tol_m``), inside the person's eroded mask (when masks are given; the mask is tested at
-the sample pixel and at +-``erode_px`` pixels) and its depth pixel is valid. After an IQR trim of the depth
-samples, ``z_i`` and ``D_i`` are the means of the kept samples' rendered and measured depth, and the sample
-spread gives the cue's standard error. Removal: visible samples below ``min_visible_fraction`` of the subset,
-or fewer than ``min_samples`` valid depths.
+For P people (any body mesh; faces are not needed): project the sampled vertices, build a
+low-resolution z-buffer of all people's samples (``mahmr_ros.dto.splat``), keep a sample if it is
+visible (z <= zbuf + ``vis_tol_m``), inside the person's eroded mask (when masks are given; the
+mask is tested at the sample pixel and at +-``erode_px`` pixels) and its depth pixel is valid.
+After an IQR trim of the depth samples, ``z_i`` and ``D_i`` are the means of the kept samples'
+rendered and measured depth, and the sample spread gives the cue's standard error. Removal: visible
+samples below ``min_visible_fraction`` of the subset, or fewer than ``min_samples`` valid depths.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class LiteCues:
 
 
 def sample_stride(V: int, S: int) -> int:
-    """Stride of the vertex subset: every k-th vertex gives ~S samples as a view (no gather per person)."""
+    """Stride of the vertex subset: every k-th vertex gives ~S samples as a view (no gather per
+    person)."""
     return max(1, V // max(S, 1))
 
 
@@ -63,7 +65,8 @@ def lite_cues(
     Args:
         verts: (P, S, 3) float32 sample vertices, metres, camera frame.
         K: (3, 3) intrinsics, pixels.
-        depth: (H, W) raw map: metric (uint16 mm or float m), relative cue, or disparity (``depth_kind``).
+        depth: (H, W) raw map: metric (uint16 mm or float m), relative cue, or disparity
+            (``depth_kind``).
         depth_kind: "metric", "relative" or "disparity".
         masks: optional (P, H, W) bool instance masks.
         cfg: LiteConfig.
@@ -83,16 +86,20 @@ def lite_cues(
         masks = np.asarray(masks, bool)
         if masks.shape != (P, H, W):
             raise ValueError(
-                f"[dto.lite] masks must be (P={P}, H={H}, W={W}) like the depth map, got {masks.shape}"
+                f"[dto.lite] masks must be (P={P}, H={H}, W={W}) like the depth map, got "
+                f"{masks.shape}"
             )
     pts = verts.reshape(-1, 3)
     uv = project(pts, K, min_depth_m=MIN_DEPTH_M)  # (N, 2), float32 like the points
-    zbuf, lin, _ = splat_zbuffer(pts, K, (H, W), cfg.render_scale, device, uv_px=uv)  # projects once
+    zbuf, lin, _ = splat_zbuffer(
+        pts, K, (H, W), cfg.render_scale, device, uv_px=uv
+    )  # projects once
     z = pts[:, 2]
     visible = (lin >= 0) & (z <= zbuf[np.maximum(lin, 0)] + cfg.vis_tol_m)
     uf, vf = np.rint(uv[:, 0]).astype(np.int64), np.rint(uv[:, 1]).astype(np.int64)
     inside = visible & (uf >= 0) & (uf < W) & (vf >= 0) & (vf < H)
-    # np.minimum/maximum rather than np.clip: the clip wrapper costs more than the work on 10k samples.
+    # np.minimum/maximum rather than np.clip: the clip wrapper costs more than the work on 10k
+    # samples.
     uc, vc = np.minimum(np.maximum(uf, 0), W - 1), np.minimum(np.maximum(vf, 0), H - 1)
     if masks is not None:
         inside &= _inside_eroded_masks(masks, uc, vc, S, cfg.erode_px)
@@ -110,7 +117,9 @@ def lite_cues(
     removed = [_removal_reason(n_visible[p], n_keep[p], S, cfg) for p in range(P)]
     bad = np.array([r is not None for r in removed], bool)
     d_mean[bad], z_mean[bad] = np.nan, np.nan
-    return LiteCues(d_mean, z_mean, np.sqrt(var / np.maximum(n_keep, 1)), n_keep, n_visible, removed)
+    return LiteCues(
+        d_mean, z_mean, np.sqrt(var / np.maximum(n_keep, 1)), n_keep, n_visible, removed
+    )
 
 
 def _removal_reason(n_visible: int, n_kept: int, S: int, cfg: LiteConfig) -> str | None:
@@ -130,12 +139,15 @@ def _depth_map(depth, depth_kind: str) -> tuple[np.ndarray, str | None]:
     if raw.ndim == 3 and raw.shape[0] == 1:
         raw = raw[0]
     if raw.ndim != 2 or raw.size == 0 or not np.issubdtype(raw.dtype, np.number):
-        raise ValueError(f"[dto.lite] depth must be a numeric (H, W) map, got {raw.shape} {raw.dtype}")
+        raise ValueError(
+            f"[dto.lite] depth must be a numeric (H, W) map, got {raw.shape} {raw.dtype}"
+        )
     return raw, None
 
 
 def _inside_eroded_masks(masks: np.ndarray, uc, vc, S: int, erode_px: int) -> np.ndarray:
-    """(P*S,) bool: each sample pixel (and its +-``erode_px`` neighbours) inside its person's mask."""
+    """(P*S,) bool: each sample pixel (and its +-``erode_px`` neighbours) inside its person's
+    mask."""
     P, H, W = masks.shape
     # Flat indices: one gather per offset instead of 3-array fancy indexing.
     flat_masks = masks.reshape(-1)
@@ -150,7 +162,8 @@ def _inside_eroded_masks(masks: np.ndarray, uc, vc, S: int, erode_px: int) -> np
 
 
 def _cue_values(samples: np.ndarray, raw: np.ndarray, unit, depth_kind: str) -> np.ndarray:
-    """The cue at the sampled pixels: metres (metric), 1/disparity, or the relative cue as given."""
+    """The cue at the sampled pixels: metres (metric), 1/disparity, or the relative cue as
+    given."""
     if depth_kind == "metric":
         return metric_values_m(samples, unit)
     if depth_kind == "disparity":

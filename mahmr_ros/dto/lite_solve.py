@@ -3,9 +3,10 @@
 * Metric depth: (alpha, beta) = (1, 0) and the closed-form soft scale
   s_i = (w h mu + lambda z Z) / (w h^2 + lambda z^2), lambda_i from the sensor model
   sigma_Z(D) = sigma0 + k D^2 combined with the cue's standard error.
-* Relative cue: one group with free (alpha, beta) through the official solver with the soft weights w~_i
-  and the temporal Gaussian prior of ``AffineFilter`` on (alpha, beta); Z = alpha d + beta.
-* Guards: a non-positive scale or a metric height above 2.1 m leaves the person unchanged ("outlier").
+* Relative cue: one group with free (alpha, beta) through the official solver with the soft weights
+  w~_i and the temporal Gaussian prior of ``AffineFilter`` on (alpha, beta); Z = alpha d + beta.
+* Guards: a non-positive scale or a metric height above 2.1 m leaves the person unchanged
+  ("outlier").
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ def solve_scales(
     return s, var_s, status
 
 
-def relative_map(cues: LiteCues, ok, h, mu, sigma, status: list, cfg: LiteConfig, ab_filter: AffineFilter):
-    """Z = alpha d + beta for the usable people (one group, temporal prior), and the model sigma of Z.
+def relative_map(
+    cues: LiteCues, ok, h, mu, sigma, status: list, cfg: LiteConfig, ab_filter: AffineFilter
+):
+    """Z = alpha d + beta for the usable people (one group, temporal prior), and the model sigma of
+    Z.
 
     Marks ``status`` "unanchored" (a lone person before any map exists) or "group_skipped"; updates
     ``ab_filter`` with the solved map.

@@ -1,9 +1,9 @@
 """Height priors by age class and gender (spec dto §2.3, §3.4).
 
-Class ids: 0 baby (< 3 y), 1 kid (3-8 y), 2 teen (8-15 y), 3 adult female, 4 adult male, 5 adult neutral.
-Age and gender come from outside (e.g. a face/body attribute network run once per track); without them the
-"no-gender" mode is used: adults get sigma 0.073 m around their own estimated height, which carries no metric
-information by itself (the depth cue then decides).
+Class ids: 0 baby (< 3 y), 1 kid (3-8 y), 2 teen (8-15 y), 3 adult female, 4 adult male, 5 adult
+neutral. Age and gender come from outside (e.g. a face/body attribute network run once per track);
+without them the "no-gender" mode is used: adults get sigma 0.073 m around their own estimated
+height, which carries no metric information by itself (the depth cue then decides).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def age_class(age_years: float | None, p_male: float | None = None, use_age: boo
     """
     if use_age and age_years is not None:
         if not np.isfinite(age_years) or age_years < 0:
-            raise ValueError(f"[dto.priors] age_years must be a finite number >= 0, got {age_years}")
+            raise ValueError(
+                f"[dto.priors] age_years must be a finite number >= 0, got {age_years}"
+            )
         if age_years < 3:
             return 0
         if age_years < 8:
@@ -86,14 +88,18 @@ class PersonPrior:
         return age_class(self.age_years, self.p_male)
 
 
-def height_prior(h_m: np.ndarray, classes, use_gender: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def height_prior(
+    h_m: np.ndarray, classes, use_gender: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-person prior mean and std of the metric height (spec dto §3.4, with its modifications).
 
     Args:
         h_m: (P,) float, current (initial) T-pose heights, metres.
-        classes: (P,) class ids 0..5, or None entries for unknown (= no-gender mode for that person).
-        use_gender: True (official default): adults get mu = (h + mu_class) / 2; False: adults become class 5
-            with sigma 0.073 and mu = h (children keep their class prior in both modes).
+        classes: (P,) class ids 0..5, or None entries for unknown (= no-gender mode for that
+            person).
+        use_gender: True (official default): adults get mu = (h + mu_class) / 2; False: adults
+            become class 5 with sigma 0.073 and mu = h (children keep their class prior in both
+            modes).
 
     Returns:
         (mu_m, sigma_m): two (P,) float64 arrays, metres.

@@ -1,32 +1,35 @@
-"""Whole-frame DTO (spec dto §3): cues, grouping, closed-form solving and applying, for any body mesh.
+"""Whole-frame DTO (spec dto §3): cues, grouping, closed-form solving and applying, for any body
+mesh.
 
 ``refine(humans, K, depth=None, depth_kind="metric", masks=None, priors=None)`` has three modes:
 
-* ``depth_kind="metric"`` (RGB-D, spec §10.2): the cue is the registered depth in metres (``uint16`` = mm).
-  One group; (alpha, beta) = (1, 0) (or, with ``metric_fit_affine``, the tight prior alpha ~ N(1, 0.02^2),
-  beta ~ N(0, 0.05^2)) and each person's scale is the closed-form soft-constraint optimum of §10.1,
-  s_i = (w_i h_i mu_i + lambda_i z_i Z_i) / (w_i h_i^2 + lambda_i z_i^2), lambda_i = 1 / sigma_Z(D_i)^2 with
-  sigma_Z(D) = sigma0 + k D^2 (sensor model) combined with the sample's standard error.
-* ``depth_kind="relative"`` (d is affine in depth, e.g. 1/disparity) or ``"disparity"`` (a network's relative
-  disparity, turned into d = 1/disparity): the official rules - near/far groups, alpha >= alpha_min,
-  is_line, the bottom variant for the near group, the 2.1 m outlier loop, the ordering constraint between
-  groups, s_i = (alpha d_i + beta) / z_i. Frames with fewer than two people are returned unchanged (the
-  reference cannot solve them; ``mahmr_ros.dto.lite`` can, with its temporal prior).
+* ``depth_kind="metric"`` (RGB-D, spec §10.2): the cue is the registered depth in metres
+  (``uint16`` = mm). One group; (alpha, beta) = (1, 0) (or, with ``metric_fit_affine``, the tight
+  prior alpha ~ N(1, 0.02^2), beta ~ N(0, 0.05^2)) and each person's scale is the closed-form
+  soft-constraint optimum of §10.1, s_i = (w_i h_i mu_i + lambda_i z_i Z_i) / (w_i h_i^2 + lambda_i
+  z_i^2), lambda_i = 1 / sigma_Z(D_i)^2 with sigma_Z(D) = sigma0 + k D^2 (sensor model) combined
+  with the sample's standard error.
+* ``depth_kind="relative"`` (d is affine in depth, e.g. 1/disparity) or ``"disparity"`` (a
+  network's relative disparity, turned into d = 1/disparity): the official rules - near/far groups,
+  alpha >= alpha_min, is_line, the bottom variant for the near group, the 2.1 m outlier loop, the
+  ordering constraint between groups, s_i = (alpha d_i + beta) / z_i. Frames with fewer than two
+  people are returned unchanged (the reference cannot solve them; ``mahmr_ros.dto.lite`` can, with
+  its temporal prior).
 * ``depth=None``: height prior only, s_i = mu_i / h_i (class prior; 1 in the no-gender mode).
 
 Choices where the reference is silent or unsuited to a robot (all in ``DTOConfig``):
 
-* Identity: output order = input order, people that cannot be refined (removal rules of §3.2, outliers,
-  lone people) are returned unchanged with ``extras["dto"]["status"]`` saying why, unless
+* Identity: output order = input order, people that cannot be refined (removal rules of §3.2,
+  outliers, lone people) are returned unchanged with ``extras["dto"]["status"]`` saying why, unless
   ``drop_removed=True`` (the reference drops removed people).
-* Faces for the z-buffer: the ``faces`` argument (the pipeline passes its estimator's topology), else the
-  ``shape_model``'s faces when the vertex counts match; without faces the vertices are splatted (works for
-  any mesh, e.g. Anny without topology). ``humans[0].extras["faces"]`` is a deprecated fallback for
-  ``faces`` (``extras`` is informational only, see ``HumanEstimate``).
-* The group test uses the pelvis depth instead of the model translation's z (the model origin is not on the
-  body for every body model).
-* The shape update (one SMPL coefficient, kid blend for children) needs a ``ShapeModel`` and an SMPL body;
-  other bodies are only scaled along the ray and get ``height_m = s h``.
+* Faces for the z-buffer: the ``faces`` argument (the pipeline passes its estimator's topology),
+  else the ``shape_model``'s faces when the vertex counts match; without faces the vertices are
+  splatted (works for any mesh, e.g. Anny without topology). ``humans[0].extras["faces"]`` is a
+  deprecated fallback for ``faces`` (``extras`` is informational only, see ``HumanEstimate``).
+* The group test uses the pelvis depth instead of the model translation's z (the model origin is
+  not on the body for every body model).
+* The shape update (one SMPL coefficient, kid blend for children) needs a ``ShapeModel`` and an
+  SMPL body; other bodies are only scaled along the ray and get ``height_m = s h``.
 """
 
 from __future__ import annotations
@@ -53,31 +56,42 @@ from mahmr_ros.dto.solve import (
 from mahmr_ros.types import HumanEstimate
 
 DEPTH_KINDS = ("metric", "relative", "disparity")
-SKIPPED_DEVIATION = 3.0  # an outlier-skipped person counts as deviation 3 in image acceptance (§3.6)
+SKIPPED_DEVIATION = (
+    3.0  # an outlier-skipped person counts as deviation 3 in image acceptance (§3.6)
+)
 
 
 @dataclass
 class DTOConfig:
-    """Parameters of whole-frame DTO (defaults: the reference values of spec dto §5, or §10.2 for RGB-D).
+    """Parameters of whole-frame DTO (defaults: the reference values of spec dto §5, or §10.2 for
+    RGB-D).
 
     Attributes:
         max_side: render resolution bound for the cue z-buffer, pixels.
         vis_tol_m: vertex visibility tolerance, metres.
-        min_area_fraction: removal rule, owned valid pixels below this fraction of the render (1/400).
+        min_area_fraction: removal rule, owned valid pixels below this fraction of the render
+            (1/400).
         min_visible_fraction: removal rule, visible vertices below this fraction of V (500/6890).
         metric_erode_px: erosion of person regions (render pixels) against RGB-D flying pixels.
-        use_gender: gender prior on (adults get mu = (h + mu_class) / 2) or off (sigma 0.073 around h).
-        far_cue_threshold: d above which a person is far (0.02 in DA-V2-L raw units; None = scale rule only).
-        far_scale: a person spanning less than this fraction of the short image side at 2 m height is far.
-        alpha_min_default: alpha bound when no intra-body slope qualifies (raw cue units; recalibrate).
+        use_gender: gender prior on (adults get mu = (h + mu_class) / 2) or off (sigma 0.073 around
+            h).
+        far_cue_threshold: d above which a person is far (0.02 in DA-V2-L raw units; None = scale
+            rule only).
+        far_scale: a person spanning less than this fraction of the short image side at 2 m height
+            is far.
+        alpha_min_default: alpha bound when no intra-body slope qualifies (raw cue units;
+            recalibrate).
         use_slopes: alpha_min from the intra-body slopes (the "X condition").
         use_bottom: try the bottom variant for the near group.
-        metric_fit_affine: RGB-D: fit (alpha, beta) under the tight prior below instead of fixing (1, 0).
-            Off by default: the summed height priors of N people outweigh any fixed tight prior as N grows,
-            so a biased height prior (e.g. children seen as adults) would pull a correct sensor off.
-        metric_alpha_sigma, metric_beta_sigma: the tight RGB-D prior around (1, 0) (beta in metres).
+        metric_fit_affine: RGB-D: fit (alpha, beta) under the tight prior below instead of fixing
+            (1, 0). Off by default: the summed height priors of N people outweigh any fixed tight
+            prior as N grows, so a biased height prior (e.g. children seen as adults) would pull a
+            correct sensor off.
+        metric_alpha_sigma, metric_beta_sigma: the tight RGB-D prior around (1, 0) (beta in
+            metres).
         sensor_sigma0_m, sensor_k_per_m: RGB-D noise model sigma_Z(D) = sigma0 + k D^2.
-        drop_removed: drop people that the removal rules reject (reference) instead of returning them as is.
+        drop_removed: drop people that the removal rules reject (reference) instead of returning
+            them as is.
         shape_steps: secant steps of the beta update (1 = reference).
     """
 
@@ -105,9 +119,10 @@ class DTOConfig:
 def resolve_priors(humans: list[HumanEstimate], priors) -> list[PersonPrior]:
     """One ``PersonPrior`` per person from ``priors``.
 
-    ``priors`` is None, a list aligned with ``humans`` or a dict keyed by ``track_id``; entries may be
-    ``PersonPrior``, a class id or None. Missing entries fall back to the estimate's ``age_class`` and, when
-    the estimator measured the height (``height_sigma_m`` set), to that known height.
+    ``priors`` is None, a list aligned with ``humans`` or a dict keyed by ``track_id``; entries may
+    be ``PersonPrior``, a class id or None. Missing entries fall back to the estimate's
+    ``age_class`` and, when the estimator measured the height (``height_sigma_m`` set), to that
+    known height.
     """
     out = []
     if priors is not None and not isinstance(priors, (list, tuple, dict)):
@@ -128,11 +143,13 @@ def resolve_priors(humans: list[HumanEstimate], priors) -> list[PersonPrior]:
     return out
 
 
-def prior_moments(humans, person_priors, use_gender: bool) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
+def prior_moments(
+    humans, person_priors, use_gender: bool
+) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
     """(mu, sigma, classes, has_height) per person.
 
-    (P,) height prior mean and std in metres, the resolved class, and whether the estimate carries a usable
-    height (people without one cannot be refined and are skipped, never scaled).
+    (P,) height prior mean and std in metres, the resolved class, and whether the estimate carries
+    a usable height (people without one cannot be refined and are skipped, never scaled).
     """
     h = np.array([hm.height_m for hm in humans], np.float64)
     has_height = np.isfinite(h) & (h > 0)
@@ -147,15 +164,23 @@ def prior_moments(humans, person_priors, use_gender: bool) -> tuple[np.ndarray, 
 
 def _check_inputs(humans, K, depth_kind):
     if depth_kind not in DEPTH_KINDS:
-        raise ValueError(f"[dto.refine] depth_kind must be one of {DEPTH_KINDS}, got '{depth_kind}'")
+        raise ValueError(
+            f"[dto.refine] depth_kind must be one of {DEPTH_KINDS}, got '{depth_kind}'"
+        )
     K = np.asarray(K, np.float64)
     if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"[dto.refine] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}")
+        raise ValueError(
+            f"[dto.refine] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}"
+        )
     for i, h in enumerate(humans):
         if not isinstance(h, HumanEstimate):
-            raise ValueError(f"[dto.refine] humans[{i}] is a {type(h).__name__}, expected HumanEstimate")
+            raise ValueError(
+                f"[dto.refine] humans[{i}] is a {type(h).__name__}, expected HumanEstimate"
+            )
         if h.vertices.ndim != 2 or h.vertices.shape[1] != 3 or not np.all(np.isfinite(h.vertices)):
-            raise ValueError(f"[dto.refine] humans[{i}] ('{h.track_id}') needs finite (V, 3) vertices")
+            raise ValueError(
+                f"[dto.refine] humans[{i}] ('{h.track_id}') needs finite (V, 3) vertices"
+            )
     if len({len(h.vertices) for h in humans}) > 1:
         raise ValueError(
             "[dto.refine] all people of a frame must share one body model (vertex counts "
@@ -170,7 +195,8 @@ def _faces_for(humans, faces, shape_model):
     f = humans[0].extras.get("faces")
     if f is not None:  # deprecated: extras is informational; kept for callers of the old contract
         warnings.warn(
-            "[dto.refine] faces in HumanEstimate.extras['faces'] are deprecated: pass refine(..., faces=)",
+            "[dto.refine] faces in HumanEstimate.extras['faces'] are deprecated: pass refine(..., "
+            "faces=)",
             DeprecationWarning,
             stacklevel=3,
         )
@@ -202,7 +228,8 @@ def refine(
     Args:
         humans: P initial estimates of one frame (camera frame, metres; one body model).
         K: (3, 3) intrinsics of the image the depth map is registered to, pixels.
-        depth: None, or an (H, W) map: metric depth (float m, or uint16 mm), relative cue, or disparity.
+        depth: None, or an (H, W) map: metric depth (float m, or uint16 mm), relative cue, or
+            disparity.
         depth_kind: "metric", "relative" or "disparity".
         masks: optional (P, H, W) bool instance masks, same order as ``humans``.
         priors: None, list (aligned) or dict by ``track_id`` of ``PersonPrior`` / class ids.
@@ -212,12 +239,14 @@ def refine(
         device: torch device for the z-buffer (default CPU).
 
     Returns:
-        New estimates (input order; see ``DTOConfig.drop_removed``), with ``dto_scale``, ``height_m``,
-        ``depth_sigma_m``, ``dto_height_z``, ``age_class`` and ``extras["dto"]`` (mode, status, group, alpha,
-        beta, frame acceptance, per-stage ``timings_ms``) filled for refined people.
+        New estimates (input order; see ``DTOConfig.drop_removed``), with ``dto_scale``,
+        ``height_m``, ``depth_sigma_m``, ``dto_height_z``, ``age_class`` and ``extras["dto"]``
+        (mode, status, group, alpha, beta, frame acceptance, per-stage ``timings_ms``) filled for
+        refined people.
 
     Raises:
-        ValueError: bad K, depth, masks, depth_kind, vertices or heights (the message names the input).
+        ValueError: bad K, depth, masks, depth_kind, vertices or heights (the message names the
+            input).
     """
     cfg = config or DTOConfig()
     humans = list(humans)
@@ -257,7 +286,8 @@ def refine(
         plan = _solve_relative(humans, cues, mu, sigma, K, cue_map.shape, cfg)
     t2 = time.perf_counter()
     out = _apply_plan(humans, plan, cues, mu, sigma, classes, shape_model, cfg, depth_kind)
-    # Per-stage wall times of this frame (shared by every person's report, like the rest of ``frame``).
+    # Per-stage wall times of this frame (shared by every person's report, like the rest of
+    # ``frame``).
     plan.frame["timings_ms"] = {"cues": (t1 - t0) * 1e3, "solve": (t2 - t1) * 1e3,
                                 "apply": (time.perf_counter() - t2) * 1e3}  # fmt: skip
     return out
@@ -268,20 +298,29 @@ def _prior_only(humans, mu, sigma, classes, has_height, shape_model, cfg) -> lis
     for i, h in enumerate(humans):
         if not has_height[i]:
             out.append(
-                h.replace(extras={**h.extras, "dto": {"mode": "prior", "status": "removed:no_height"}})
+                h.replace(
+                    extras={**h.extras, "dto": {"mode": "prior", "status": "removed:no_height"}}
+                )
             )
             continue
         s = mu[i] / h.height_m
         sigma_t = float(np.linalg.norm(h.pelvis)) * sigma[i] / h.height_m
-        report = {"mode": "prior", "status": "refined", "mu": float(mu[i]), "sigma": float(sigma[i])}
-        out.append(apply_scale(h, s, shape_model=shape_model, age_class=classes[i], depth_sigma_m=sigma_t,
-                               height_z=0.0, shape_steps=cfg.shape_steps, report=report))  # fmt: skip
+        report = {
+            "mode": "prior",
+            "status": "refined",
+            "mu": float(mu[i]),
+            "sigma": float(sigma[i]),
+        }
+        out.append(apply_scale(h, s, shape_model=shape_model, age_class=classes[i],
+                               depth_sigma_m=sigma_t, height_z=0.0, shape_steps=cfg.shape_steps,
+                               report=report))  # fmt: skip
     return out
 
 
 @dataclass
 class _Plan:
-    """Per-person decisions: scale (NaN = unchanged), sigma of the scale, group name, status, frame report."""
+    """Per-person decisions: scale (NaN = unchanged), sigma of the scale, group name, status, frame
+    report."""
 
     scale: np.ndarray
     sigma_s: np.ndarray
@@ -309,11 +348,14 @@ def _solve_metric(humans, cues: Cues, mu, sigma, cfg) -> _Plan:
     lam = 1.0 / sigma_z**2
     w = 1.0 / sigma[idx] ** 2
     w_soft = soft_weights(w, h, z, lam)  # s_i eliminated: the reference objective with w~_i
-    if cfg.metric_fit_affine:  # (alpha, beta) near (1, 0) under the tight prior, absorbing sensor bias
+    if (
+        cfg.metric_fit_affine
+    ):  # (alpha, beta) near (1, 0) under the tight prior, absorbing sensor bias
         precision = np.diag([cfg.metric_alpha_sigma**-2, cfg.metric_beta_sigma**-2])
         alpha, beta, info = solve_group(
             d, z, h, mu[idx], sigma[idx], cues.slope[idx], cues.corr[idx], np.zeros(len(idx)),
-            weights=w_soft, prior=(np.array([1.0, 0.0]), precision), use_slopes=False, alpha_min_default=-1e6,
+            weights=w_soft, prior=(np.array([1.0, 0.0]), precision), use_slopes=False,
+            alpha_min_default=-1e6,
         )  # fmt: skip
         active = info.active
     else:
@@ -322,8 +364,8 @@ def _solve_metric(humans, cues: Cues, mu, sigma, cfg) -> _Plan:
     s, var_s = soft_scale(w, h, mu[idx], z, alpha * d + beta, lam)
     sigma_s = np.sqrt(var_s)
     for j, i in enumerate(idx):
-        # Guards: a non-positive scale, or a metric height above 2.1 m (depth from something else than the
-        # person, e.g. an occluder missing from the masks), leaves the person unchanged.
+        # Guards: a non-positive scale, or a metric height above 2.1 m (depth from something else
+        # than the person, e.g. an occluder missing from the masks), leaves the person unchanged.
         if active[j] and np.isfinite(s[j]) and s[j] > 0 and s[j] * h[j] <= MAX_HEIGHT_M:
             plan.scale[i], plan.sigma_s[i], plan.group[i], plan.status[i] = (
                 s[j],
@@ -365,13 +407,16 @@ def _solve_relative(humans, cues: Cues, mu, sigma, K, hw, cfg) -> _Plan:
         best = None
         for d, z in variants:
             _, _, info = solve_group(
-                d, z, h[idx], mu[idx], sigma[idx], cues.slope[idx], cues.corr[idx], cues.depth_std[idx],
-                alpha_min_default=cfg.alpha_min_default, use_slopes=cfg.use_slopes,
+                d, z, h[idx], mu[idx], sigma[idx], cues.slope[idx], cues.corr[idx],
+                cues.depth_std[idx], alpha_min_default=cfg.alpha_min_default,
+                use_slopes=cfg.use_slopes,
             )  # fmt: skip
             if best is None or (info.n_opt >= best[0].n_opt and info.dev < best[0].dev):
                 best = (info, d, z)
         sols[name] = best
-    if "near" in sols and "far" in sols and len(groups["far"]) >= 2:  # the nearest far person stays behind
+    if (
+        "near" in sols and "far" in sols and len(groups["far"]) >= 2
+    ):  # the nearest far person stays behind
         near, dn, _ = sols["near"]
         far_sol, df, zf = sols["far"]
         if not far_sol.group_skipped:
@@ -393,7 +438,9 @@ def _solve_relative(humans, cues: Cues, mu, sigma, K, hw, cfg) -> _Plan:
                 continue
             s = (info.alpha * d[j] + info.beta) / z[j]
             if not (np.isfinite(s) and s > 0):
-                plan.status[i] = "invalid_scale"  # guard: a map that puts the person behind the camera
+                plan.status[i] = (
+                    "invalid_scale"  # guard: a map that puts the person behind the camera
+                )
                 continue
             v = np.array([d[j], 1.0])
             plan.scale[i] = s
@@ -401,15 +448,17 @@ def _solve_relative(humans, cues: Cues, mu, sigma, K, hw, cfg) -> _Plan:
             plan.group[i], plan.status[i] = name, "refined"
         deviation += [info.dev] * info.n_opt + [SKIPPED_DEVIATION] * info.n_outliers
         optimised |= info.n_opt >= 2
-        plan.frame[name] = {"alpha": info.alpha, "beta": info.beta, "n_opt": info.n_opt, "dev": info.dev,
-                            "forced": info.forced, "alpha_min": info.alpha_min}  # fmt: skip
+        plan.frame[name] = {"alpha": info.alpha, "beta": info.beta, "n_opt": info.n_opt,
+                            "dev": info.dev, "forced": info.forced,
+                            "alpha_min": info.alpha_min}  # fmt: skip
     mean_dev = float(np.mean(deviation)) if deviation else 0.0
     plan.frame.update(is_optimize=bool(optimised and mean_dev < 1.5), mean_dev=mean_dev)
     return plan
 
 
 def _covariance(info: GroupSolution) -> np.ndarray:
-    """(2, 2) covariance of (alpha, beta) from the normal matrix; only beta varies when alpha was forced."""
+    """(2, 2) covariance of (alpha, beta) from the normal matrix; only beta varies when alpha was
+    forced."""
     M = info.hessian
     if info.forced:
         return np.diag([0.0, 1.0 / M[1, 1] if M[1, 1] > 0 else 0.0])
@@ -417,11 +466,13 @@ def _covariance(info: GroupSolution) -> np.ndarray:
     return np.linalg.inv(M) if det > 0 else np.zeros((2, 2))
 
 
-def _apply_plan(humans, plan: _Plan, cues: Cues, mu, sigma, classes, shape_model, cfg, mode) -> list:
+def _apply_plan(
+    humans, plan: _Plan, cues: Cues, mu, sigma, classes, shape_model, cfg, mode
+) -> list:
     out = []
     for i, h in enumerate(humans):
-        report = {"mode": mode, "status": plan.status[i], "group": plan.group[i], "frame": plan.frame,
-                  "d": float(cues.d[i]), "z": float(cues.z[i]),
+        report = {"mode": mode, "status": plan.status[i], "group": plan.group[i],
+                  "frame": plan.frame, "d": float(cues.d[i]), "z": float(cues.z[i]),
                   "n_visible": int(cues.n_visible[i])}  # fmt: skip
         if np.isnan(plan.scale[i]):
             if cfg.drop_removed and plan.status[i].startswith("removed"):
@@ -429,12 +480,15 @@ def _apply_plan(humans, plan: _Plan, cues: Cues, mu, sigma, classes, shape_model
             extras = dict(h.extras)
             extras["dto"] = report
             out.append(
-                h.replace(extras=extras, age_class=classes[i] if classes[i] is not None else h.age_class)
+                h.replace(
+                    extras=extras, age_class=classes[i] if classes[i] is not None else h.age_class
+                )
             )
             continue
         s = plan.scale[i]
         height_z = abs(s * h.height_m - mu[i]) / sigma[i]
         sigma_t = float(np.linalg.norm(h.pelvis)) * plan.sigma_s[i]
-        out.append(apply_scale(h, s, shape_model=shape_model, age_class=classes[i], depth_sigma_m=sigma_t,
-                               height_z=height_z, shape_steps=cfg.shape_steps, report=report))  # fmt: skip
+        out.append(apply_scale(h, s, shape_model=shape_model, age_class=classes[i],
+                               depth_sigma_m=sigma_t, height_z=height_z,
+                               shape_steps=cfg.shape_steps, report=report))  # fmt: skip
     return out

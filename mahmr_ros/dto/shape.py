@@ -1,15 +1,18 @@
-"""SMPL(-A) shape quantities DTO needs: T-pose height h(beta), rest pelvis J0(beta), and the beta update.
+"""SMPL(-A) shape quantities DTO needs: T-pose height h(beta), rest pelvis J0(beta), and the beta
+update.
 
-DTO changes one shape coefficient so that the body's metric height becomes s_i h_i (spec dto §3.5), and places
-the new body so its pelvis sits exactly at s_i times its old position (spec dto §10.3 step 6). Both only need
-the zero-pose shaped template ``v_template + shapedirs . beta`` (linear in beta), so this module works from
-the model arrays directly and never runs skinning:
+DTO changes one shape coefficient so that the body's metric height becomes s_i h_i (spec dto §3.5),
+and places the new body so its pelvis sits exactly at s_i times its old position (spec dto §10.3
+step 6). Both only need the zero-pose shaped template ``v_template + shapedirs . beta`` (linear in
+beta), so this module works from the model arrays directly and never runs skinning:
 
-* ``height(beta)``: max_y - min_y over all vertices of the zero-pose body (spec dto §4), metres, exact.
-* ``rest_pelvis(beta)``: J0(beta) = J_regressor[0] . (v_template + shapedirs . beta), metres (linear in beta).
+* ``height(beta)``: max_y - min_y over all vertices of the zero-pose body (spec dto §4), metres,
+  exact.
+* ``rest_pelvis(beta)``: J0(beta) = J_regressor[0] . (v_template + shapedirs . beta), metres
+  (linear in beta).
 
-The shape update is SMPL-specific; other bodies (e.g. Anny) have no ``ShapeModel`` and DTO only scales them
-along the ray (see ``mahmr_ros.dto.apply``).
+The shape update is SMPL-specific; other bodies (e.g. Anny) have no ``ShapeModel`` and DTO only
+scales them along the ray (see ``mahmr_ros.dto.apply``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KID_HEIGHT_M = 1.45  # new height below which the kid blend is the coefficient to change (spec dto §3.5)
+KID_HEIGHT_M = (
+    1.45  # new height below which the kid blend is the coefficient to change (spec dto §3.5)
+)
 KID_INDEX = 10  # index of the kid-blend coefficient in SMPL-A betas
 SECANT_STEPS = 3  # the official code takes one secant step; Newton steps make the new height exact
 
@@ -51,7 +56,8 @@ class ShapeModel:
             )
         if self.pelvis_weights.shape != (V,):
             raise ValueError(
-                f"[dto.shape] pelvis regressor row has {self.pelvis_weights.shape[0]} entries, V={V}"
+                f"[dto.shape] pelvis regressor row has {self.pelvis_weights.shape[0]} entries, "
+                f"V={V}"
             )
         if self.faces is not None:
             self.faces = np.asarray(self.faces, np.int64).reshape(-1, 3)
@@ -61,14 +67,16 @@ class ShapeModel:
 
     @classmethod
     def from_arrays(cls, arrays: dict, kid_template: np.ndarray | None = None) -> ShapeModel:
-        """Build from SMPL-format arrays (``v_template``, ``shapedirs``, ``J_regressor``, optional ``f``).
+        """Build from SMPL-format arrays (``v_template``, ``shapedirs``, ``J_regressor``, optional
+        ``f``).
 
         Args:
-            arrays: mapping with SMPL's array names (as in the model file / ``synthetic_smpl_arrays``).
+            arrays: mapping with SMPL's array names (as in the model file /
+                ``synthetic_smpl_arrays``).
             kid_template: optional (V, 3) child template; adds the SMPL-A kid blend as component S
-                (``kid_template - mean(kid_template) - v_template``, spec dto §4, as smplx's kid mode and
-                ``mahmr_ros.body.SMPLBody``).
-                Defaults to ``arrays["kid_template"]`` when present.
+                (``kid_template - mean(kid_template) - v_template``, spec dto §4, as smplx's kid
+                mode and ``mahmr_ros.body.SMPLBody``). Defaults to ``arrays["kid_template"]`` when
+                present.
         """
         missing = [k for k in ("v_template", "shapedirs", "J_regressor") if k not in arrays]
         if missing:
@@ -88,7 +96,8 @@ class ShapeModel:
 
     @classmethod
     def from_smpl_body(cls, body) -> ShapeModel:
-        """Build from a ``mahmr_ros.body.SMPLBody`` (its loaded arrays and optional kid template)."""
+        """Build from a ``mahmr_ros.body.SMPLBody`` (its loaded arrays and optional kid
+        template)."""
         return cls.from_arrays(body.arrays, kid_template=getattr(body, "kid_template", None))
 
     @property
@@ -100,11 +109,13 @@ class ShapeModel:
         if len(b) > self.num_betas:
             if np.any(b[self.num_betas :] != 0):
                 raise ValueError(
-                    f"[dto.shape] {len(b)} betas but the shape model has {self.num_betas} components "
-                    "(no kid template?) and the extra ones are non-zero"
+                    f"[dto.shape] {len(b)} betas but the shape model has {self.num_betas} "
+                    "components (no kid template?) and the extra ones are non-zero"
                 )
             b = b[: self.num_betas]
-        return np.pad(b, (0, self.num_betas - len(b)))  # 10-dim input -> kid blend 0 (spec dto §3.0)
+        return np.pad(
+            b, (0, self.num_betas - len(b))
+        )  # 10-dim input -> kid blend 0 (spec dto §3.0)
 
     def height(self, betas) -> float:
         """Zero-pose height max_y - min_y of the shaped template, metres (spec dto §4)."""
@@ -126,7 +137,8 @@ class ShapeModel:
         return self.pelvis_weights @ self.shaped(betas)
 
     def choose_index(self, new_height_m: float, scale: float, age_class: int | None) -> int:
-        """Coefficient to change (spec dto §3.5): kid blend for a shrunk child or a short result, else 0."""
+        """Coefficient to change (spec dto §3.5): kid blend for a shrunk child or a short result,
+        else 0."""
         if self.num_betas <= KID_INDEX:
             return 0
         child = age_class is not None and age_class in (0, 1, 2)
@@ -138,10 +150,10 @@ class ShapeModel:
         """Betas whose height is ``scale`` times the current one (spec dto §3.5).
 
         ``steps == 1`` is the official backward-difference secant step
-        ``beta_k += h (s - 1) / (h(beta) - h(beta - e_k))`` (the new height is then only approximate).
-        With ``steps > 1`` Newton steps on the exact height are taken instead: h(beta) = y[top] - y[bottom]
-        is linear in beta while the extreme vertices stay the same, so one step is usually exact (one (V, S)
-        product per step, fast enough for per-frame use).
+        ``beta_k += h (s - 1) / (h(beta) - h(beta - e_k))`` (the new height is then only
+        approximate). With ``steps > 1`` Newton steps on the exact height are taken instead:
+        h(beta) = y[top] - y[bottom] is linear in beta while the extreme vertices stay the same, so
+        one step is usually exact (one (V, S) product per step, fast enough for per-frame use).
 
         Args:
             betas: (S,) or (10,) current coefficients.

@@ -1,8 +1,9 @@
-"""Axis-aligned boxes: IoU, generalised IoU and the centre-size -> corner conversion (numpy or torch).
+"""Axis-aligned boxes: IoU, generalised IoU and the centre-size -> corner conversion (numpy or
+torch).
 
-Boxes are ``xyxy`` = (x1, y1, x2, y2) with x1 <= x2, y1 <= y2; a box with x2 < x1 or y2 < y1 has zero area.
-The IoU functions broadcast ``a`` against ``b`` like any element-wise operation: two (N, 4) give N values,
-``box_iou(a[:, None], b[None])`` gives the (M, N) matrix of every pair.
+Boxes are ``xyxy`` = (x1, y1, x2, y2) with x1 <= x2, y1 <= y2; a box with x2 < x1 or y2 < y1 has
+zero area. The IoU functions broadcast ``a`` against ``b`` like any element-wise operation: two
+(N, 4) give N values, ``box_iou(a[:, None], b[None])`` gives the (M, N) matrix of every pair.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def box_iou(a, b):
         b: (..., 4) xyxy, same unit, broadcastable against ``a``.
 
     Returns:
-        (...) IoU in [0, 1], 0 where both boxes are empty: a tensor, or a float64 array (a numpy scalar,
-        a subclass of float, for two single boxes).
+        (...) IoU in [0, 1], 0 where both boxes are empty: a tensor, or a float64 array (a numpy
+        scalar, a subclass of float, for two single boxes).
     """
     a, b = _as_boxes(a, b)
     inter, union = _intersection_union(a, b)
@@ -49,7 +50,8 @@ def generalized_box_iou(a, b):
 
 
 def box_cxcywh_to_xyxy(boxes):
-    """(..., 4) (cx, cy, w, h) -> (..., 4) (x1, y1, x2, y2), same unit; tensor or array in, same out."""
+    """(..., 4) (cx, cy, w, h) -> (..., 4) (x1, y1, x2, y2), same unit; tensor or array in, same
+    out."""
     center, size = boxes[..., :2], boxes[..., 2:]
     if isinstance(boxes, Tensor):
         return torch.cat([center - size / 2, center + size / 2], -1)
@@ -66,7 +68,9 @@ def _as_boxes(a, b) -> tuple:
 def _intersection_union(a, b) -> tuple:
     """Areas of the intersection and of the union of broadcast box pairs."""
     xp = torch if isinstance(a, Tensor) else np
-    inter_wh = (xp.minimum(a[..., 2:], b[..., 2:]) - xp.maximum(a[..., :2], b[..., :2])).clip(min=0)
+    inter_wh = (xp.minimum(a[..., 2:], b[..., 2:]) - xp.maximum(a[..., :2], b[..., :2])).clip(
+        min=0
+    )
     inter = inter_wh[..., 0] * inter_wh[..., 1]
     wh_a = (a[..., 2:] - a[..., :2]).clip(min=0)
     wh_b = (b[..., 2:] - b[..., :2]).clip(min=0)

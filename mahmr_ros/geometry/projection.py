@@ -1,4 +1,5 @@
-"""Pinhole camera: ``project`` (camera metres -> pixels) and its inverse ``unproject``; numpy, torch."""
+"""Pinhole camera: ``project`` (camera metres -> pixels) and its inverse ``unproject``; numpy,
+torch."""
 
 from __future__ import annotations
 
@@ -8,21 +9,24 @@ from torch import Tensor
 
 
 def project(points_cam, K, min_depth_m: float | None = None):
-    """Pinhole projection: ``u = fx x/z + s y/z + cx``, ``v = fy y/z + cy`` (``s`` = the skew ``K[0, 1]``).
+    """Pinhole projection: ``u = fx x/z + s y/z + cx``, ``v = fy y/z + cy`` (``s`` = the skew
+    ``K[0, 1]``).
 
-    Computed in the dtype of ``points_cam`` (float32 stays float32; integer input becomes float64), K is
-    cast to it, so a caller chooses the precision by the points it passes.
+    Computed in the dtype of ``points_cam`` (float32 stays float32; integer input becomes float64),
+    K is cast to it, so a caller chooses the precision by the points it passes.
 
     Args:
-        points_cam: (*B, ..., 3) metres, OpenCV optical frame (x right, y down, z forward), numpy array
-            (or list) or torch tensor.
-        K: (3, 3) intrinsics of the image, pixels (last row (0, 0, 1)); or (*B, 3, 3), one camera per
-            leading batch entry of ``points_cam``. Array or tensor (moved to the points' device).
-        min_depth_m: depths below this are clamped to it before dividing (keeps points at or behind the
-            camera finite); None divides by z as it is.
+        points_cam: (*B, ..., 3) metres, OpenCV optical frame (x right, y down, z forward), numpy
+            array (or list) or torch tensor.
+        K: (3, 3) intrinsics of the image, pixels (last row (0, 0, 1)); or (*B, 3, 3), one camera
+            per leading batch entry of ``points_cam``. Array or tensor (moved to the points'
+            device).
+        min_depth_m: depths below this are clamped to it before dividing (keeps points at or behind
+            the camera finite); None divides by z as it is.
 
     Returns:
-        (*B, ..., 2) pixel coordinates (x right, y down), same kind (numpy / torch) as ``points_cam``.
+        (*B, ..., 2) pixel coordinates (x right, y down), same kind (numpy / torch) as
+        ``points_cam``.
 
     Raises:
         ValueError: K is not (..., 3, 3), or has more batch dims than ``points_cam``.
@@ -41,14 +45,15 @@ def unproject(uv_px, K, depth_m=1.0):
     """Inverse of ``project``: pixels at given depths -> camera-frame points.
 
     Args:
-        uv_px: (*B, ..., 2) pixels (x right, y down), numpy array (or list) or torch tensor; computed in its
-            dtype as in ``project``.
+        uv_px: (*B, ..., 2) pixels (x right, y down), numpy array (or list) or torch tensor;
+            computed in its dtype as in ``project``.
         K: (3, 3) or (*B, 3, 3) intrinsics, as in ``project``.
-        depth_m: z of each point, metres: a scalar or an array broadcastable to (*B, ...). The default 1
-            gives each pixel's viewing ray scaled to z = 1.
+        depth_m: z of each point, metres: a scalar or an array broadcastable to (*B, ...). The
+            default 1 gives each pixel's viewing ray scaled to z = 1.
 
     Returns:
-        (*B, ..., 3) metres, OpenCV optical frame, same kind as ``uv_px``; ``project`` maps them back.
+        (*B, ..., 3) metres, OpenCV optical frame, same kind as ``uv_px``; ``project`` maps them
+        back.
     """
     uv, K = _with_camera(uv_px, K, "unproject", "pixels")
     y_n = (uv[..., 1] - K[..., 1, 2]) / K[..., 1, 1]
@@ -58,7 +63,8 @@ def unproject(uv_px, K, depth_m=1.0):
 
 
 def _with_camera(values, K, name: str, what: str) -> tuple:
-    """``values`` (points (..., 3) or pixels (..., 2)) as floats and K in their dtype, shaped to broadcast."""
+    """``values`` (points (..., 3) or pixels (..., 2)) as floats and K in their dtype, shaped to
+    broadcast."""
     if isinstance(values, Tensor):
         values = values if values.is_floating_point() else values.double()
         K = torch.as_tensor(K, dtype=values.dtype, device=values.device)
@@ -70,10 +76,11 @@ def _with_camera(values, K, name: str, what: str) -> tuple:
     batch_dims = K.ndim - 2
     if K.shape[-2:] != (3, 3) or values.shape[-1:] != (last_dim,) or batch_dims > values.ndim - 1:
         raise ValueError(
-            f"[geometry] {name} needs {what} (*B, ..., {last_dim}) and K (3, 3) or (*B, 3, 3), got {what} "
-            f"{tuple(values.shape)} and K {tuple(K.shape)}"
+            f"[geometry] {name} needs {what} (*B, ..., {last_dim}) and K (3, 3) or (*B, 3, 3), "
+            f"got {what} {tuple(values.shape)} and K {tuple(K.shape)}"
         )
-    # One camera per batch entry: (*B, 3, 3) -> (*B, 1, ..., 1, 3, 3) broadcasts over the point dims.
+    # One camera per batch entry: (*B, 3, 3) -> (*B, 1, ..., 1, 3, 3) broadcasts over the point
+    # dims.
     return values, K.reshape(tuple(K.shape[:-2]) + (1,) * (values.ndim - 1 - batch_dims) + (3, 3))
 
 

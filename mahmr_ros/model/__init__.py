@@ -1,10 +1,18 @@
-"""The Metric-Aware HMR network (arXiv 2511.13282): SAT-HMR + FoV head + kid-aware SMPL (api.md §1).
+"""The Metric-Aware HMR network (arXiv 2511.13282): SAT-HMR + FoV head + kid-aware SMPL (api.md
+§1).
 
-image_bgr ──preprocess──► (3,Hp,Wp) ──MetricAwareHMR──► pred_* ──postprocess(body=SMPLBody)──► HumanEstimate
+image_bgr ──preprocess──► (3,Hp,Wp) ──MetricAwareHMR──► pred_*
+          ──postprocess(body=SMPLBody)──► HumanEstimate
 """
 
 from mahmr_ros.model.checkpoint import CheckpointError, detect_config, load_checkpoint
-from mahmr_ros.model.config import PRESETS, TINY_OVERRIDES, ModelConfig, build_model, resolve_config
+from mahmr_ros.model.config import (
+    PRESETS,
+    TINY_OVERRIDES,
+    ModelConfig,
+    build_model,
+    resolve_config,
+)
 from mahmr_ros.model.network import MetricAwareHMR
 from mahmr_ros.model.postprocess import postprocess
 from mahmr_ros.model.preprocess import PreprocessMeta, preprocess, stack_batch

@@ -1,16 +1,17 @@
-"""Loading the official checkpoints (``mahmr_stage{1,2,3}.bin``, ``sat_644.pth``) into ``MetricAwareHMR``.
+"""Loading the official checkpoints (``mahmr_stage{1,2,3}.bin``, ``sat_644.pth``) into
+``MetricAwareHMR``.
 
-All key adaptation is a pure ``state_dict -> state_dict`` step here (spec §2.4), then a strict comparison
-against the model that reports every missing, unexpected and mis-shaped key by name:
+All key adaptation is a pure ``state_dict -> state_dict`` step here (spec §2.4), then a strict
+comparison against the model that reports every missing, unexpected and mis-shaped key by name:
 
 1. unwrap ``{'model'|'state_dict': ...}``; strip leading ``module.`` / ``_orig_mod.`` prefixes;
-2. drop ``human_model.*`` (SMPL data: we use the user's own licensed files) and the recomputed buffers
-   (``cam_intrinsics``, z-order maps);
+2. drop ``human_model.*`` (SMPL data: we use the user's own licensed files) and the recomputed
+   buffers (``cam_intrinsics``, z-order maps);
 3. drop ``dn_enc.*`` (training-only denoising) when the model has none;
-4. stage 2 -> 3: expand a 10-beta shape head to 11 (zero row + zero bias, ``mean_shape`` gets a 0), the
-   official procedure of spec §2.3;
-5. fill a missing ``bbox_embed`` / ``decoder.decoder.bbox_embed`` alias from its twin; cast ``mean_*``
-   to float32.
+4. stage 2 -> 3: expand a 10-beta shape head to 11 (zero row + zero bias, ``mean_shape`` gets a 0),
+   the official procedure of spec §2.3;
+5. fill a missing ``bbox_embed`` / ``decoder.decoder.bbox_embed`` alias from its twin; cast
+   ``mean_*`` to float32.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class CheckpointError(RuntimeError):
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """``torch.load`` a checkpoint file on the CPU with ``weights_only=True`` (or read a ``.safetensors``
-    file) and unwrap it.
+    """``torch.load`` a checkpoint file on the CPU with ``weights_only=True`` (or read a
+    ``.safetensors`` file) and unwrap it.
 
     Raises:
         FileNotFoundError: the file does not exist (message says where to get the weights).
@@ -44,8 +45,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"[model.checkpoint] weights file not found: {path} (download mahmr_stage3.bin from the MA-HMR "
-            "project page on GitHub and pass its path, e.g. --weights / model.weights)"
+            f"[model.checkpoint] weights file not found: {path} (download mahmr_stage3.bin from "
+            "the MA-HMR project page on GitHub and pass its path, e.g. --weights / model.weights)"
         )
     if path.suffix == ".safetensors":  # accelerate's save_state(safe_serialization=True) layout
         try:
@@ -57,26 +58,33 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             return unwrap(load_file(str(path), device="cpu"), source=str(path))
         except Exception as err:  # noqa: BLE001 - re-raised with the path
-            raise CheckpointError(f"[model.checkpoint] cannot read {path} as safetensors: {err}") from err
+            raise CheckpointError(
+                f"[model.checkpoint] cannot read {path} as safetensors: {err}"
+            ) from err
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - re-raised with the path
-        raise CheckpointError(f"[model.checkpoint] cannot read {path} as a torch checkpoint: {err}") from err
+        raise CheckpointError(
+            f"[model.checkpoint] cannot read {path} as a torch checkpoint: {err}"
+        ) from err
     return unwrap(obj, source=str(path))
 
 
 def unwrap(obj: object, source: str = "state_dict") -> dict[str, torch.Tensor]:
-    """Unwrap ``{'model'|'state_dict': sd}`` (nested too) and strip ``module.`` / ``_orig_mod.`` prefixes."""
+    """Unwrap ``{'model'|'state_dict': sd}`` (nested too) and strip ``module.`` / ``_orig_mod.``
+    prefixes."""
     while isinstance(obj, Mapping) and not _is_tensor_dict(obj):
         inner = next((obj[k] for k in WRAPPERS if k in obj and isinstance(obj[k], Mapping)), None)
         if inner is None:
             raise CheckpointError(
-                f"[model.checkpoint] {source}: expected a state_dict (or {{'model'|'state_dict': ...}}), "
-                f"got a dict with keys {sorted(map(str, obj))[:10]}"
+                f"[model.checkpoint] {source}: expected a state_dict (or {{'model'|'state_dict': "
+                f"...}}), got a dict with keys {sorted(map(str, obj))[:10]}"
             )
         obj = inner
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"[model.checkpoint] {source}: expected a state_dict, got {type(obj).__name__}")
+        raise CheckpointError(
+            f"[model.checkpoint] {source}: expected a state_dict, got {type(obj).__name__}"
+        )
     out = {}
     for key, value in obj.items():
         stripped = True
@@ -121,7 +129,9 @@ def _last_shape_layer(state_dict: Mapping) -> int:
     return max(idx) if idx else -1
 
 
-def adapt_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> tuple[dict, dict]:
+def adapt_state_dict(
+    state_dict: Mapping[str, torch.Tensor], model: nn.Module
+) -> tuple[dict, dict]:
     """Steps 2-5 of the module docstring: make an official state_dict fit ``model``.
 
     Args:
@@ -129,7 +139,8 @@ def adapt_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -
         model: the target ``MetricAwareHMR``.
 
     Returns:
-        The adapted state_dict and notes ``{"ignored": [...], "expanded": [...], "aliased": [...]}``.
+        The adapted state_dict and notes ``{"ignored": [...], "expanded": [...], "aliased":
+        [...]}``.
     """
     target = model.state_dict()
     sd = dict(state_dict)
@@ -171,7 +182,8 @@ def load_checkpoint(
         model: a ``MetricAwareHMR`` built with the matching config (``build_model``).
         path: checkpoint file, or an already loaded state_dict (possibly wrapped / prefixed).
         strict: raise on any missing, unexpected or mis-shaped key (recomputed buffers excepted).
-        source: name used in error messages when ``path`` is an already loaded state_dict (e.g. its file).
+        source: name used in error messages when ``path`` is an already loaded state_dict (e.g. its
+            file).
 
     Returns:
         Report ``{"missing", "unexpected", "mismatched", "ignored", "expanded", "aliased",
@@ -180,8 +192,8 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: with ``strict``, the keys do not fit; the message lists them and names the config the
-            checkpoint looks like.
+        CheckpointError: with ``strict``, the keys do not fit; the message lists them and names the
+            config the checkpoint looks like.
     """
     if isinstance(path, Mapping):
         source = source or "state_dict"
@@ -220,7 +232,9 @@ def _error_message(source: str, report: dict, model: nn.Module) -> str:
     for name in ("missing", "unexpected", "mismatched"):
         keys = report[name]
         if keys:
-            shown = ", ".join(keys[:20]) + (f", ... ({len(keys) - 20} more)" if len(keys) > 20 else "")
+            shown = ", ".join(keys[:20]) + (
+                f", ... ({len(keys) - 20} more)" if len(keys) > 20 else ""
+            )
             lines.append(f"  {name} ({len(keys)}): {shown}")
     hint = f"  the checkpoint looks like config '{report['detected_config']}'"
     if cfg is not None:

@@ -25,20 +25,22 @@ class ModelConfig:
     """Every field that shapes the network (spec §1.2). Defaults = the released ``fov_kid`` model.
 
     Attributes:
-        encoder: DINOv2 size name, ``vits`` / ``vitb`` / ``vitl`` (sets the three fields below unless given).
+        encoder: DINOv2 size name, ``vits`` / ``vitb`` / ``vitl`` (sets the three fields below
+            unless given).
         embed_dim: encoder token width C.
         depth: number of main encoder blocks (``encoder.blocks.*``).
         num_heads: encoder attention heads.
         mlp_ratio: encoder MLP hidden width / C.
-        input_size: long side of the network input in pixels; a multiple of 56 (SAT needs 2x2 groups of
-            28 px).
+        input_size: long side of the network input in pixels; a multiple of 56 (SAT needs 2x2
+            groups of 28 px).
         patch_size: ViT patch size (14 for DINOv2).
-        get_map_layer: blocks run by the scale-map pass (``additional_blocks``) and by the lvl0 pass
-            (``blocks[0:get_map_layer]``).
+        get_map_layer: blocks run by the scale-map pass (``additional_blocks``) and by the lvl0
+            pass (``blocks[0:get_map_layer]``).
         conf_thresh: SAT scale-map "person present" threshold (strict >).
         scale_thresh: SAT "small person" threshold on the scale channel (strict <).
-        sat_official_quirk: reproduce the official MA-HMR behaviour of keeping high-res cells as lvl1 tokens
-            too when an image has no pooled group (spec §1.5 step 5), applied per image.
+        sat_official_quirk: reproduce the official MA-HMR behaviour of keeping high-res cells as
+            lvl1 tokens too when an image has no pooled group (spec §1.5 step 5), applied per
+            image.
         hidden_dim: decoder width D.
         nheads: decoder attention heads.
         dec_layers: decoder layers (each with its own box / pose / shape head).
@@ -46,8 +48,8 @@ class ModelConfig:
         num_queries: Q, box queries.
         num_betas: 11 (10 SMPL PCs + kid blend) or 10.
         use_fov: add the FoV head (MA-HMR stages 2-3); without it the camera has a fixed 60° FoV.
-        use_dn: keep the (inference-unused) denoising embedding ``dn_enc`` so stage-1 / SAT-HMR checkpoints
-            load strictly.
+        use_dn: keep the (inference-unused) denoising embedding ``dn_enc`` so stage-1 / SAT-HMR
+            checkpoints load strictly.
     """
 
     encoder: str = "vitb"
@@ -80,6 +82,18 @@ class ModelConfig:
         """Canvas size of the 28-px level (46 at 1288)."""
         return self.input_size // (2 * self.patch_size)
 
+    def check_network_hw(self, hw, what: str = "network input") -> None:
+        """Raise a clear ``ValueError`` unless the (Hp, Wp) pixel size has both sides multiples of
+        4 x patch_size (56) and the long side <= ``input_size``: the sizes ``preprocess``
+        produces."""
+        Hp, Wp = (int(side) for side in hw)
+        step = 4 * self.patch_size
+        if Hp % step or Wp % step or max(Hp, Wp) > self.input_size:
+            raise ValueError(
+                f"[model] {what} {Hp}x{Wp} must have both sides multiples of {step} and the long "
+                f"side <= input_size={self.input_size} (use mahmr_ros.model.preprocess)"
+            )
+
 
 PRESETS: dict[str, dict] = {
     "fov_kid": {},
@@ -87,7 +101,8 @@ PRESETS: dict[str, dict] = {
     "default": {"num_betas": 10, "use_fov": False, "use_dn": True},
 }
 
-# A CPU-fast model with the fov_kid layout (tests, examples): vits-like width 64, 2 decoder layers, 224 px.
+# A CPU-fast model with the fov_kid layout (tests, examples): vits-like width 64, 2 decoder layers,
+# 224 px.
 TINY_OVERRIDES: dict = {
     "encoder": "vits",
     "embed_dim": 64,
@@ -106,11 +121,12 @@ def resolve_config(config: str | Mapping | ModelConfig = "fov_kid") -> ModelConf
     """Turn a preset name or an override dict into a validated ``ModelConfig``.
 
     Args:
-        config: ``"fov_kid"`` / ``"fov"`` / ``"default"``; or a dict with an optional ``"preset"`` key
-            (default ``"fov_kid"``) and any ``ModelConfig`` field; or a ``ModelConfig``.
+        config: ``"fov_kid"`` / ``"fov"`` / ``"default"``; or a dict with an optional ``"preset"``
+            key (default ``"fov_kid"``) and any ``ModelConfig`` field; or a ``ModelConfig``.
 
     Raises:
-        ValueError: unknown preset or field, or values that cannot build a network (message names the field).
+        ValueError: unknown preset or field, or values that cannot build a network (message names
+            the field).
     """
     if isinstance(config, ModelConfig):
         return _validate(config)
@@ -128,11 +144,15 @@ def resolve_config(config: str | Mapping | ModelConfig = "fov_kid") -> ModelConf
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ValueError(f"[model.config] unknown config field(s) {unknown} (known: {sorted(fields)})")
+        raise ValueError(
+            f"[model.config] unknown config field(s) {unknown} (known: {sorted(fields)})"
+        )
     merged = {**PRESETS[preset], **overrides}
     size = merged.get("encoder", ModelConfig.encoder)
     if size not in ENCODER_SIZES:
-        raise ValueError(f"[model.config] unknown encoder '{size}' (known: {', '.join(ENCODER_SIZES)})")
+        raise ValueError(
+            f"[model.config] unknown encoder '{size}' (known: {', '.join(ENCODER_SIZES)})"
+        )
     merged = {**ENCODER_SIZES[size], **merged}
     return _validate(ModelConfig(**merged))
 
@@ -166,7 +186,8 @@ def _validate(cfg: ModelConfig) -> ModelConfig:
 
 
 def build_model(config: str | Mapping | ModelConfig = "fov_kid"):
-    """Build a ``MetricAwareHMR`` in eval mode, float32, on the CPU, with freshly initialised weights.
+    """Build a ``MetricAwareHMR`` in eval mode, float32, on the CPU, with freshly initialised
+    weights.
 
     Args:
         config: preset name or override dict (see ``resolve_config``), e.g.

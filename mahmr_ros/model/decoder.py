@@ -1,13 +1,16 @@
 """DAB-DETR / Conditional-DETR style decoder with iterative anchor-box refinement (spec §1.6).
 
-Attribute names reproduce the official keys below ``decoder.decoder.`` (``layers.N.sa_qcontent_proj``,
-``ref_point_head``, ``query_scale``, ``ref_anchor_head``, ``bbox_embed``, ``norm``).
+Attribute names reproduce the official keys below ``decoder.decoder.``
+(``layers.N.sa_qcontent_proj``, ``ref_point_head``, ``query_scale``, ``ref_anchor_head``,
+``bbox_embed``, ``norm``).
 
 Data flow per layer l (content q (B, Q, D), reference box r = (cx, cy, w, h) in (0, 1)):
 
     r ──sine──► Sfull (B,Q,2D) ──ref_point_head──► query_pos
-                 └─[:D] ⊙ query_scale(q) (l > 0) ⊙ (w_ref/w, h_ref/h) ──► s (sine query for cross-attn)
-    q ──self-attn(q+pos)──► ──cross-attn([q;s] · [mem;pos])──► ──FFN──► norm ──► h_l ──bbox_embed[l]──► r
+                 └─[:D] ⊙ query_scale(q) (l > 0) ⊙ (w_ref/w, h_ref/h) ──► s
+                   (sine query for cross-attn)
+    q ──self-attn(q+pos)──► ──cross-attn([q;s] · [mem;pos])──►
+      ──FFN──► norm ──► h_l ──bbox_embed[l]──► r
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ SINE_TEMPERATURE = 20.0
 def sine_embed(coord: Tensor, num_feats: int, temperature: float = SINE_TEMPERATURE) -> Tensor:
     """Sine encoding of normalised coordinates.
 
-    For k = 0..num_feats-1: e_k = 2 pi c / T^(2 floor(k/2) / num_feats); output sin(e_k) for even k,
-    cos(e_k) for odd k.
+    For k = 0..num_feats-1: e_k = 2 pi c / T^(2 floor(k/2) / num_feats); output sin(e_k) for even
+    k, cos(e_k) for odd k.
 
     Args:
         coord: (...,) float in [0, 1].
@@ -82,7 +85,13 @@ class DecoderLayer(nn.Module):
         self.ca_qcontent_proj = nn.Linear(d_model, d_model)
         if is_first:
             self.ca_qpos_proj = nn.Linear(d_model, d_model)
-        for name in ("ca_kcontent_proj", "ca_kpos_proj", "ca_v_proj", "ca_qpos_sine_proj", "ca_out_proj"):
+        for name in (
+            "ca_kcontent_proj",
+            "ca_kpos_proj",
+            "ca_v_proj",
+            "ca_qpos_sine_proj",
+            "ca_out_proj",
+        ):
             setattr(self, name, nn.Linear(d_model, d_model))
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
@@ -91,7 +100,9 @@ class DecoderLayer(nn.Module):
 
     def _heads(self, x: Tensor) -> Tensor:
         B, N, D = x.shape
-        return x.reshape(B, N, self.nheads, D // self.nheads).transpose(1, 2)  # (B, heads, N, D/heads)
+        return x.reshape(B, N, self.nheads, D // self.nheads).transpose(
+            1, 2
+        )  # (B, heads, N, D/heads)
 
     def forward(
         self,
@@ -112,9 +123,10 @@ class DecoderLayer(nn.Module):
             query_pos: (B, Q, D) ``ref_point_head`` output.
             query_sine: (B, Q, D) scaled sine encoding of the reference centre (s in spec §1.6).
             memory_mask: (B, 1, 1, N) bool, True = real token (padding in batches), or None.
-            attn_mask: (Q, Q) bool self-attention mask, True = query (row) may attend to key (column), or
-                None (all queries see each other, the inference path). Training with denoising queries
-                uses it to hide the DN groups from the matching queries and from each other.
+            attn_mask: (Q, Q) bool self-attention mask, True = query (row) may attend to key
+                (column), or None (all queries see each other, the inference path). Training with
+                denoising queries uses it to hide the DN groups from the matching queries and from
+                each other.
 
         Returns:
             (B, Q, D) updated content (before ``decoder.norm``).
@@ -125,9 +137,12 @@ class DecoderLayer(nn.Module):
         sq = self._heads(self.sa_qcontent_proj(t) + self.sa_qpos_proj(query_pos))
         sk = self._heads(self.sa_kcontent_proj(t) + self.sa_kpos_proj(query_pos))
         sv = self._heads(self.sa_v_proj(t))
-        attn = F.scaled_dot_product_attention(sq, sk, sv, attn_mask=attn_mask)  # scale 1/sqrt(D/heads)
+        attn = F.scaled_dot_product_attention(
+            sq, sk, sv, attn_mask=attn_mask
+        )  # scale 1/sqrt(D/heads)
         q = q + self.sa_out_proj(attn.transpose(1, 2).reshape(B, Q, D))
-        # 2. Cross-attention: per head q = [content ; sine], k = [content ; pos], scale 1/sqrt(2 D/heads).
+        # 2. Cross-attention: per head q = [content ; sine], k = [content ; pos], scale 1/sqrt(2
+        #    D/heads).
         t = self.norm2(q)
         qc = self.ca_qcontent_proj(t)
         kc = self.ca_kcontent_proj(memory)
@@ -136,14 +151,19 @@ class DecoderLayer(nn.Module):
             qc = qc + self.ca_qpos_proj(query_pos)
             kc = kc + kp
         qs = self.ca_qpos_sine_proj(query_sine)
-        # Per head q = [qc ; qs] and k = [kc ; kp]: q.k = qc.kc + qs.kp, so the two halves are multiplied
-        # separately instead of concatenating the (N, 2 D/heads) keys (the v width differs anyway).
+        # Per head q = [qc ; qs] and k = [kc ; kp]: q.k = qc.kc + qs.kp, so the two halves are
+        # multiplied separately instead of concatenating the (N, 2 D/heads) keys (the v width
+        # differs anyway).
         scale = 1.0 / math.sqrt(2 * D // self.nheads)
         logits = self._heads(qc) @ self._heads(kc).transpose(-1, -2)
-        logits = (logits + self._heads(qs) @ self._heads(kp).transpose(-1, -2)) * scale  # (B, heads, Q, N)
+        logits = (
+            logits + self._heads(qs) @ self._heads(kp).transpose(-1, -2)
+        ) * scale  # (B, heads, Q, N)
         if memory_mask is not None:
             logits = logits.masked_fill(~memory_mask, float("-inf"))
-        attn = torch.softmax(logits, dim=-1) @ self._heads(self.ca_v_proj(memory))  # (B, heads, Q, D/heads)
+        attn = torch.softmax(logits, dim=-1) @ self._heads(
+            self.ca_v_proj(memory)
+        )  # (B, heads, Q, D/heads)
         q = q + self.ca_out_proj(attn.transpose(1, 2).reshape(B, Q, D))
         # 3. FFN.
         return q + self.linear2(F.relu(self.linear1(self.norm3(q))))
@@ -161,12 +181,18 @@ class DABDecoder(nn.Module):
     """
 
     def __init__(
-        self, d_model: int, nheads: int, num_layers: int, dim_feedforward: int, bbox_embed: nn.ModuleList
+        self,
+        d_model: int,
+        nheads: int,
+        num_layers: int,
+        dim_feedforward: int,
+        bbox_embed: nn.ModuleList,
     ):
         super().__init__()
         self.d_model = d_model
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, nheads, dim_feedforward, is_first=i == 0) for i in range(num_layers)
+            DecoderLayer(d_model, nheads, dim_feedforward, is_first=i == 0)
+            for i in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
         self.query_scale = MLP(d_model, d_model, d_model, 2)
@@ -204,7 +230,9 @@ class DABDecoder(nn.Module):
         hs, boxes = [], []
         for idx, layer in enumerate(self.layers):
             cx, cy, w, h = ref.unbind(-1)
-            sfull = torch.cat([sine_embed_2d(cx, cy, half), sine_embed_2d(w, h, half)], dim=-1)  # (B,Q,2D)
+            sfull = torch.cat(
+                [sine_embed_2d(cx, cy, half), sine_embed_2d(w, h, half)], dim=-1
+            )  # (B,Q,2D)
             query_pos = self.ref_point_head(sfull)
             sine = sfull[..., : self.d_model]
             if idx > 0:
@@ -230,7 +258,12 @@ class Decoder(nn.Module):
     """Container reproducing the official key path ``decoder.decoder.*``."""
 
     def __init__(
-        self, d_model: int, nheads: int, num_layers: int, dim_feedforward: int, bbox_embed: nn.ModuleList
+        self,
+        d_model: int,
+        nheads: int,
+        num_layers: int,
+        dim_feedforward: int,
+        bbox_embed: nn.ModuleList,
     ):
         super().__init__()
         self.decoder = DABDecoder(d_model, nheads, num_layers, dim_feedforward, bbox_embed)

@@ -1,6 +1,7 @@
-"""The DINOv2 ViT trunk as MA-HMR uses it (spec §1.4): main blocks, the scale-map ("additional") blocks, the
-final norm. DINOv2's own cls/pos/patch embeddings are absent: their roles are taken by the network's
-``encoder_cr_token``, ``encoder_pos_embeds`` and ``encoder_patch_proj`` (see ``network.py``).
+"""The DINOv2 ViT trunk as MA-HMR uses it (spec §1.4): main blocks, the scale-map ("additional")
+blocks, the final norm. DINOv2's own cls/pos/patch embeddings are absent: their roles are taken by
+the network's ``encoder_cr_token``, ``encoder_pos_embeds`` and ``encoder_patch_proj`` (see
+``network.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ class ViTEncoder(nn.Module):
         num_additional: scale-map blocks (``additional_blocks.*``, = ``get_map_layer``).
     """
 
-    def __init__(self, embed_dim: int, depth: int, num_heads: int, mlp_ratio: float, num_additional: int):
+    def __init__(
+        self, embed_dim: int, depth: int, num_heads: int, mlp_ratio: float, num_additional: int
+    ):
         super().__init__()
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.additional_blocks = nn.ModuleList(
@@ -31,7 +34,8 @@ class ViTEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
 
-    #: Recompute each block in the backward pass instead of storing its activations (training memory).
+    #: Recompute each block in the backward pass instead of storing its activations (training
+    #: memory).
     grad_checkpointing: bool = False
 
     def _run(self, block: nn.Module, x: Tensor, attn_mask: Tensor | None) -> Tensor:
@@ -42,7 +46,8 @@ class ViTEncoder(nn.Module):
     def run_blocks(
         self, x: Tensor, start: int, stop: int | None = None, attn_mask: Tensor | None = None
     ) -> Tensor:
-        """Main blocks ``start..stop-1`` on (B, N, C) tokens; ``attn_mask`` (B, 1, 1, N) bool keys or None."""
+        """Main blocks ``start..stop-1`` on (B, N, C) tokens; ``attn_mask`` (B, 1, 1, N) bool keys
+        or None."""
         for block in self.blocks[start:stop]:
             x = self._run(block, x, attn_mask)
         return x

@@ -1,7 +1,7 @@
 """Prediction heads and the FoV / camera maths (spec §1.7-1.8).
 
-``MLP`` is the DETR-style stack of Linear layers (``layers.N`` keys) with ReLU between them. The camera
-functions are pure tensor maths shared by the network, the postprocessing and the estimator.
+``MLP`` is the DETR-style stack of Linear layers (``layers.N`` keys) with ReLU between them. The
+camera functions are pure tensor maths shared by the network, the postprocessing and the estimator.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def focal_from_fov(fov_rad: Tensor, height_px: Tensor) -> Tensor:
 
     Args:
         fov_rad: (B,) vertical FoV, radians, in (0, pi).
-        height_px: (B,) image height in pixels (the resized, unpadded h' for the network, spec §8 #2).
+        height_px: (B,) image height in pixels (the resized, unpadded h' for the network, spec
+            §8 #2).
 
     Returns:
         (B,) focal length f = h / (2 tan(fov / 2)), pixels of that image.
@@ -60,16 +61,20 @@ def clamp_fov(fov_rad: Tensor) -> Tensor:
     return fov_rad.clamp(min=MIN_FOV_RAD, max=MAX_FOV_RAD)
 
 
-def camera_to_translation(cam_raw: Tensor, focal_px: Tensor, input_size: int) -> tuple[Tensor, Tensor]:
+def camera_to_translation(
+    cam_raw: Tensor, focal_px: Tensor, input_size: int
+) -> tuple[Tensor, Tensor]:
     """Weak-perspective camera-head output to a metric SMPL-origin translation (spec §1.8).
 
-    ``s = 2 sigmoid(c2) + 1e-6``, ``t = (c0 / s, c1 / s, 2 f / (s input_size))``, so the SMPL origin projects
-    to ``u = cx + input_size/2 * c0``, ``v = cy + input_size/2 * c1`` in resized-image pixels.
+    ``s = 2 sigmoid(c2) + 1e-6``, ``t = (c0 / s, c1 / s, 2 f / (s input_size))``, so the SMPL
+    origin projects to ``u = cx + input_size/2 * c0``, ``v = cy + input_size/2 * c1`` in
+    resized-image pixels.
 
     Args:
         cam_raw: (B, Q, 3) raw ``cam_head`` output (c0, c1, c2) = (tx', ty', s').
         focal_px: (B,) focal length, resized-image pixels.
-        input_size: network long side (1288); the constant of the official formula, not the image size.
+        input_size: network long side (1288); the constant of the official formula, not the image
+            size.
 
     Returns:
         pred_cam: (B, Q, 3) (s, t_x, t_y): scale and the metric x/y translation.

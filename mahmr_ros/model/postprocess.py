@@ -1,9 +1,10 @@
 """Raw network outputs -> ``HumanEstimate`` per person, in the ORIGINAL image's camera (spec §3.3).
 
-Pixel conventions and the reconciliation with a known camera K are documented in ``camera.py``: results in
-original-image pixels use integer pixel centres (``u_img = u_net / r - 0.5``); with a given K each person is
-re-placed so that it covers the same pixels in that camera (pelvis pixel kept, apparent size kept, view kept),
-and ``focal`` / ``principal_point`` are then the given K's. The 3D results do not depend on the image scale.
+Pixel conventions and the reconciliation with a known camera K are documented in ``camera.py``:
+results in original-image pixels use integer pixel centres (``u_img = u_net / r - 0.5``); with a
+given K each person is re-placed so that it covers the same pixels in that camera (pelvis pixel
+kept, apparent size kept, view kept), and ``focal`` / ``principal_point`` are then the given K's.
+The 3D results do not depend on the image scale.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ def postprocess(
         raw: ``MetricAwareHMR.forward`` output for B images.
         meta: the ``preprocess`` meta of each image (one meta is accepted for B = 1).
         conf_thresh: keep queries with ``pred_confs > conf_thresh`` (strict; no NMS, spec §3.3).
-        body: ``mahmr_ros.body.SMPLBody`` (``forward(rotmats, betas, transl) -> (vertices, joints)``,
-            ``height(betas)``).
+        body: ``mahmr_ros.body.SMPLBody`` (``forward(rotmats, betas, transl) -> (vertices,
+            joints)``, ``height(betas)``).
         K: per image a (3, 3) intrinsics of the ORIGINAL image in pixels (integer pixel centres, as
-            ``CameraInfo.k``) to reconcile with (see module docstring), or None to use the FoV camera.
-        use_kid_blend: feed betas[10] to the body (needs a body built with the kid template); False feeds only
-            the 10 SMPL betas (the kid blend is then reported but not applied).
+            ``CameraInfo.k``) to reconcile with (see module docstring), or None to use the FoV
+            camera.
+        use_kid_blend: feed betas[10] to the body (needs a body built with the kid template); False
+            feeds only the 10 SMPL betas (the kid blend is then reported but not applied).
 
     Returns:
         Per image, the kept people in descending confidence order.
@@ -55,9 +57,15 @@ def postprocess(
         raise ValueError("[model.postprocess] a body model is required (mahmr_ros.body.SMPLBody)")
     metas = [meta] if isinstance(meta, PreprocessMeta) else list(meta)
     B = raw["pred_confs"].shape[0]
-    Ks = [K] * B if K is None or (isinstance(K, np.ndarray) and np.asarray(K).ndim == 2) else list(K)
+    Ks = (
+        [K] * B
+        if K is None or (isinstance(K, np.ndarray) and np.asarray(K).ndim == 2)
+        else list(K)
+    )
     if len(metas) != B or len(Ks) != B:
-        raise ValueError(f"[model.postprocess] batch of {B} images but {len(metas)} metas / {len(Ks)} K")
+        raise ValueError(
+            f"[model.postprocess] batch of {B} images but {len(metas)} metas / {len(Ks)} K"
+        )
     results = []
     for b in range(B):
         results.append(_postprocess_one(raw, b, metas[b], conf_thresh, body, Ks[b], use_kid_blend))
@@ -76,7 +84,9 @@ def _postprocess_one(raw, b, meta, conf_thresh, body, K_img, use_kid_blend) -> l
         return []
     rotmats = raw["pred_rotmats"][b, keep].detach().float().cpu()
     betas = raw["pred_betas"][b, keep].detach().float().cpu()
-    if betas.shape[1] == 10:  # configs without the kid blend: report it as 0 (adult), always 11 betas
+    if (
+        betas.shape[1] == 10
+    ):  # configs without the kid blend: report it as 0 (adult), always 11 betas
         betas = torch.nn.functional.pad(betas, (0, 1))
     body_betas = betas if use_kid_blend else betas[:, :10]
     with torch.no_grad():

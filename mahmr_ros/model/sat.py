@@ -1,25 +1,29 @@
 """Scale-Adaptive Tokens: the data-dependent token selection of SAT-HMR / MA-HMR (spec §1.5).
 
-Everything with a data-dependent size lives here, as pure functions on one image's tensors, so that the
-network splits naturally into exportable stages (static scale-map pass -> this token plan -> encoder with a
-dynamic token axis -> decoder). Grids (image padded to Hp x Wp, multiples of 56):
+Everything with a data-dependent size lives here, as pure functions on one image's tensors, so that
+the network splits naturally into exportable stages (static scale-map pass -> this token plan ->
+encoder with a dynamic token axis -> decoder). Grids (image padded to Hp x Wp, multiples of 56):
 
 * lvl1: 28-px cells, (G1h, G1w) = (Hp/28, Wp/28); the scale map lives here.
 * lvl0: 14-px cells, 2 x 2 per high-res lvl1 cell.
 * lvl2: 56-px cells = aligned 2 x 2 groups of lvl1 cells, (Hp/56, Wp/56).
 
-Semantics are per image (no image can change another's tokens), matching the official code at batch size 1.
+Semantics are per image (no image can change another's tokens), matching the official code at batch
+size 1.
 
-``encode`` is THE SAT forward orchestration, used by the network (``MetricAwareHMR.forward``), by training
-(``training.forward``, same encoder, every decoder layer decoded) and by the staged runtime
-(``runtime.staged``, whose stage graphs run the compute). It takes the compute as a ``SatStages`` object and
-does everything data-dependent itself, for a batch padded to the longest image (masked as attention keys):
+``encode`` is THE SAT forward orchestration, used by the network (``MetricAwareHMR.forward``), by
+training (``training.forward``, same encoder, every decoder layer decoded) and by the staged
+runtime (``runtime.staged``, whose stage graphs run the compute). It takes the compute as a
+``SatStages`` object and does everything data-dependent itself, for a batch padded to the longest
+image (masked as attention keys):
 
     forward_scale_map(images)            -> cls1, lvl1 grid, scale map
     select_cells / plan_tokens           -> per image: hr cells, kept lvl1 cells, pooled groups
-    gather_hr_patches + lvl0_cells       -> (B, M, 3, 28, 28) patches, (B, M, 4) 92-grid position indices
+    gather_hr_patches + lvl0_cells       -> (B, M, 3, 28, 28) patches,
+                                            (B, M, 4) 92-grid position indices
     forward_lvl0(patches, pos, valid)    -> (B, 4M, C) lvl0' tokens (original CLS, blocks[:gml])
-    assemble_tokens                      -> per image [CLS' ; lvl0' ; lvl1' ; lvl2 max-pool], levels, cells
+    assemble_tokens                      -> per image [CLS' ; lvl0' ; lvl1' ; lvl2 max-pool],
+                                            levels, cells
     forward_encoder(tokens, valid)       -> (B, N, D) memory, (B, C) final CLS
     memory_pos(levels, cells)            -> (B, N, D) decoder position encodings
 """
@@ -40,7 +44,8 @@ class SatMasks:
 
     Attributes:
         hr_cells: (B, G1h, G1w) lvl1 cells replaced by 4 high-resolution lvl0 tokens.
-        pooled_groups: (B, G1h/2, G1w/2) 2x2 groups of pure background, max-pooled into one lvl2 token.
+        pooled_groups: (B, G1h/2, G1w/2) 2x2 groups of pure background, max-pooled into one lvl2
+            token.
         keep_lvl1: (B, G1h, G1w) lvl1 cells that stay as lvl1 tokens.
     """
 
@@ -58,18 +63,21 @@ class SatMasks:
 
 
 def select_cells(
-    scale_map: Tensor, conf_thresh: float = 0.3, scale_thresh: float = 0.5, official_quirk: bool = True
+    scale_map: Tensor,
+    conf_thresh: float = 0.3,
+    scale_thresh: float = 0.5,
+    official_quirk: bool = True,
 ) -> SatMasks:
     """Decide per lvl1 cell: high-res, kept, or pooled (spec §1.5 steps 3 and 5).
 
-    ``valid = conf > conf_thresh``; ``hr = valid & scale < scale_thresh``. A 2x2 group with no valid cell is
-    pooled. In the other groups every non-hr cell stays (also cells with conf <= thresh). Official quirk
-    (MA-HMR, matches official at batch size 1; per image here): an image without any pooled group keeps its
-    hr cells as lvl1 tokens as well.
+    ``valid = conf > conf_thresh``; ``hr = valid & scale < scale_thresh``. A 2x2 group with no
+    valid cell is pooled. In the other groups every non-hr cell stays (also cells with conf <=
+    thresh). Official quirk (MA-HMR, matches official at batch size 1; per image here): an image
+    without any pooled group keeps its hr cells as lvl1 tokens as well.
 
     Args:
-        scale_map: (B, G1h, G1w, 2) float in [0, 1]: channel 0 person confidence, channel 1 relative scale.
-            G1h and G1w must be even.
+        scale_map: (B, G1h, G1w, 2) float in [0, 1]: channel 0 person confidence, channel 1
+            relative scale. G1h and G1w must be even.
         conf_thresh: threshold on channel 0 (strict >).
         scale_thresh: threshold on channel 1 (strict <).
         official_quirk: reproduce the official no-pooled-group behaviour.
@@ -91,7 +99,8 @@ def select_cells(
 
 
 def morton_code(y: Tensor, x: Tensor, bits: int = 16) -> Tensor:
-    """Z-order index of integer cells: bit i of x -> bit 2i, bit i of y -> bit 2i+1 (int64, same shape)."""
+    """Z-order index of integer cells: bit i of x -> bit 2i, bit i of y -> bit 2i+1 (int64, same
+    shape)."""
     code = torch.zeros_like(y, dtype=torch.int64)
     for i in range(bits):
         code |= ((x.long() >> i) & 1) << (2 * i)
@@ -100,7 +109,8 @@ def morton_code(y: Tensor, x: Tensor, bits: int = 16) -> Tensor:
 
 
 def morton_order(height: int, width: int, device: torch.device | str = "cpu") -> Tensor:
-    """(height*width,) int64 raster indices sorted by Morton code (aligned 2x2 blocks are consecutive)."""
+    """(height*width,) int64 raster indices sorted by Morton code (aligned 2x2 blocks are
+    consecutive)."""
     ys, xs = torch.meshgrid(
         torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij"
     )
@@ -109,11 +119,12 @@ def morton_order(height: int, width: int, device: torch.device | str = "cpu") ->
 
 @dataclass
 class TokenPlan:
-    """Index lists of one image's tokens, each in Morton order of the lvl1 cells (the official layout).
+    """Index lists of one image's tokens, each in Morton order of the lvl1 cells (the official
+    layout).
 
     Attributes:
-        hr_yx: (n0, 2) int64 (y1, x1) of the high-res lvl1 cells; each gives 4 lvl0 tokens (2y1+dy, 2x1+dx)
-            in raster order (dy, dx) = (0,0), (0,1), (1,0), (1,1).
+        hr_yx: (n0, 2) int64 (y1, x1) of the high-res lvl1 cells; each gives 4 lvl0 tokens (2y1+dy,
+            2x1+dx) in raster order (dy, dx) = (0,0), (0,1), (1,0), (1,1).
         lvl1_yx: (n1, 2) int64 (y1, x1) of the kept lvl1 cells.
         lvl2_yx: (n2, 2) int64 (y2, x2) of the pooled groups.
     """
@@ -124,7 +135,8 @@ class TokenPlan:
 
 
 def plan_tokens(hr_cells: Tensor, pooled_groups: Tensor, keep_lvl1: Tensor) -> TokenPlan:
-    """One image's masks (``SatMasks`` entries without the batch dim) to Morton-ordered index lists."""
+    """One image's masks (``SatMasks`` entries without the batch dim) to Morton-ordered index
+    lists."""
     G1h, G1w = hr_cells.shape
     order1 = morton_order(G1h, G1w, hr_cells.device)
     order2 = morton_order(G1h // 2, G1w // 2, hr_cells.device)
@@ -157,7 +169,8 @@ def gather_hr_patches(image: Tensor, hr_yx: Tensor, cell_px: int = 28) -> Tensor
 
 
 def max_pool_groups(lvl1_grid: Tensor, lvl2_yx: Tensor) -> Tensor:
-    """lvl2 tokens: element-wise max over the 4 processed lvl1 tokens of each pooled group (spec §8 #10).
+    """lvl2 tokens: element-wise max over the 4 processed lvl1 tokens of each pooled group (spec
+    §8 #10).
 
     Args:
         lvl1_grid: (G1h, G1w, C) lvl1 tokens after the scale-map blocks.
@@ -176,7 +189,8 @@ def max_pool_groups(lvl1_grid: Tensor, lvl2_yx: Tensor) -> Tensor:
 
 
 def lvl0_cells(hr_yx: Tensor) -> Tensor:
-    """(n0, 2) high-res lvl1 cells -> (n0, 4, 2) int64 lvl0 cells (2y1+dy, 2x1+dx), raster (dy, dx) order."""
+    """(n0, 2) high-res lvl1 cells -> (n0, 4, 2) int64 lvl0 cells (2y1+dy, 2x1+dx), raster (dy, dx)
+    order."""
     d = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]], device=hr_yx.device)
     return 2 * hr_yx[:, None, :] + d[None]
 
@@ -193,7 +207,8 @@ def assemble_tokens(
         plan: the image's ``TokenPlan``.
 
     Returns:
-        tokens (1 + N, C); levels (N,) int64 0/1/2; cells (N, 2) int64 (y, x) on each token's level grid.
+        tokens (1 + N, C); levels (N,) int64 0/1/2; cells (N, 2) int64 (y, x) on each token's level
+        grid.
     """
     t1 = lvl1_grid[plan.lvl1_yx[:, 0], plan.lvl1_yx[:, 1]]
     t2 = max_pool_groups(lvl1_grid, plan.lvl2_yx)
@@ -219,7 +234,8 @@ def bucket(n: int, multiple: int) -> int:
 
 
 class SatStages(Protocol):
-    """The compute that ``encode`` drives (``MetricAwareHMR`` itself, or the runtime's stage graphs).
+    """The compute that ``encode`` drives (``MetricAwareHMR`` itself, or the runtime's stage
+    graphs).
 
     Attributes:
         cfg: the ``ModelConfig`` (thresholds, quirk flag, patch size, grid sizes).
@@ -231,8 +247,11 @@ class SatStages(Protocol):
         """(B, 3, Hp, Wp) -> cls1 (B, C), lvl1 (B, G1h, G1w, C), scale map (B, G1h, G1w, 2)."""
         ...
 
-    def forward_lvl0(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None) -> Tensor:
-        """(B, M, 3, 28, 28), (B, M, 4) int64 flat 92-grid indices, (B, M) bool | None -> (B, 4M, C)."""
+    def forward_lvl0(
+        self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None
+    ) -> Tensor:
+        """(B, M, 3, 28, 28), (B, M, 4) int64 flat 92-grid indices, (B, M) bool | None -> (B, 4M,
+        C)."""
         ...
 
     def forward_encoder(self, tokens: Tensor, token_valid: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -291,7 +310,8 @@ def encode(
     patch_bucket: int = 1,
     always_mask: bool = False,
 ) -> SatEncoding:
-    """Run the SAT encoder on a batch (see the module docstring); each image is processed as if alone.
+    """Run the SAT encoder on a batch (see the module docstring); each image is processed as if
+    alone.
 
     Args:
         stages: the compute (``SatStages``).
@@ -307,8 +327,13 @@ def encode(
     B = images.shape[0]
     cls1, lvl1, scale_map = stages.forward_scale_map(images)
     with torch.no_grad():  # token selection is a hard, non-differentiable decision (spec §1.5)
-        masks = select_cells(scale_map.float(), cfg.conf_thresh, cfg.scale_thresh, cfg.sat_official_quirk)
-    plans = [plan_tokens(masks.hr_cells[b], masks.pooled_groups[b], masks.keep_lvl1[b]) for b in range(B)]
+        masks = select_cells(
+            scale_map.float(), cfg.conf_thresh, cfg.scale_thresh, cfg.sat_official_quirk
+        )
+    plans = [
+        plan_tokens(masks.hr_cells[b], masks.pooled_groups[b], masks.keep_lvl1[b])
+        for b in range(B)
+    ]
     C, device = lvl1.shape[-1], images.device
     n0 = [p.hr_yx.shape[0] for p in plans]
     lvl0 = [lvl1.new_zeros(0, C) for _ in range(B)]
@@ -323,7 +348,9 @@ def encode(
                 pos_index[b, : n0[b]] = yx0[..., 0] * cfg.grid_lvl0 + yx0[..., 1]
         patch_valid = None
         if always_mask or min(n0) != M:
-            patch_valid = torch.arange(M, device=device)[None] < torch.tensor(n0, device=device)[:, None]
+            patch_valid = (
+                torch.arange(M, device=device)[None] < torch.tensor(n0, device=device)[:, None]
+            )
         tokens0 = stages.forward_lvl0(patches, pos_index, patch_valid)  # (B, 4M, C)
         lvl0 = [tokens0[b, : 4 * n0[b]] for b in range(B)]
     sequences, positions = [], []
@@ -335,7 +362,9 @@ def encode(
     N = bucket(max(lengths), token_bucket)
     memory_valid = token_valid = None
     if always_mask or min(lengths) != N:
-        memory_valid = torch.arange(N, device=device)[None] < torch.tensor(lengths, device=device)[:, None]
+        memory_valid = (
+            torch.arange(N, device=device)[None] < torch.tensor(lengths, device=device)[:, None]
+        )
         token_valid = torch.cat([torch.ones_like(memory_valid[:, :1]), memory_valid], dim=1)
     memory, cls_out = stages.forward_encoder(_padded(sequences, 1 + N), token_valid)
     return SatEncoding(memory, _padded(positions, N), memory_valid, cls_out, scale_map, masks)

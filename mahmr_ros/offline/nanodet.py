@@ -1,18 +1,20 @@
-"""NanoDet person boxes (COCO class 0) with onnxruntime: official input normalisation, GFL box decoding, NMS.
+"""NanoDet person boxes (COCO class 0) with onnxruntime: official input normalisation, GFL box
+decoding, NMS.
 
-The converted NanoDet (416x416, strides 8/16/32, 52x52 + 26x26 + 13x13 anchor points) returns per level the
-sigmoid class scores ``(1, N, 80)`` and the box distributions ``(1, N, 4 * 11)``. Decoding follows Generalized
-Focal Loss (Li et al., NeurIPS 2020), as NanoDet's head does: each side's 11 logits are a softmax over
-distances 0..10 (in units of the level's stride); the expected distance from the anchor point gives
-left/top/right/bottom.
-Anchor points sit at pixel centres, ``(col + 0.5, row + 0.5) * stride``, row-major (the GFL head of NanoDet
-before NanoDet-Plus): checked by eye on vtest frames, where anchors at ``(col, row) * stride`` put every box
-about half a stride up and left of its person. Input: BGR minus the official mean, divided by the official
-std (NanoDet's configs), NCHW.
+The converted NanoDet (416x416, strides 8/16/32, 52x52 + 26x26 + 13x13 anchor points) returns per
+level the sigmoid class scores ``(1, N, 80)`` and the box distributions ``(1, N, 4 * 11)``.
+Decoding follows Generalized Focal Loss (Li et al., NeurIPS 2020), as NanoDet's head does: each
+side's 11 logits are a softmax over distances 0..10 (in units of the level's stride); the expected
+distance from the anchor point gives left/top/right/bottom.
+Anchor points sit at pixel centres, ``(col + 0.5, row + 0.5) * stride``, row-major (the GFL head of
+NanoDet before NanoDet-Plus): checked by eye on vtest frames, where anchors at ``(col, row) *
+stride`` put every box about half a stride up and left of its person. Input: BGR minus the official
+mean, divided by the official std (NanoDet's configs), NCHW.
 
-A 416x416 network sees a 4:3 frame either squashed (people thinner, the full frame used) or letterboxed (true
-shape, one dimension shrunk more); each loses different people, so :meth:`NanoDet.detect` runs both and merges
-them with NMS (the issue's measured finding; our numbers in ``benchmarks/results/people2d.json``).
+A 416x416 network sees a 4:3 frame either squashed (people thinner, the full frame used) or
+letterboxed (true shape, one dimension shrunk more); each loses different people, so
+:meth:`NanoDet.detect` runs both and merges them with NMS (the issue's measured finding; our
+numbers in ``benchmarks/results/people2d.json``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ PASSES = ("squash", "letterbox")
 
 
 def nms_xyxy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best first (OpenCV's ``NMSBoxes``).
+    """Indices of the boxes kept by greedy non-maximum suppression, best first (OpenCV's
+    ``NMSBoxes``).
 
     Args:
         boxes: (N, 4) xyxy px.
@@ -58,7 +61,8 @@ class NanoDet:
     """Person detector.
 
     Args:
-        passes: which 416x416 views of the frame to run (:data:`PASSES`); boxes of all are merged by NMS.
+        passes: which 416x416 views of the frame to run (:data:`PASSES`); boxes of all are merged
+            by NMS.
         score_threshold: minimum person score (sigmoid class score) of a box.
         nms_iou: IoU above which two person boxes are one person.
         threads: onnxruntime intra-op threads.
@@ -83,7 +87,8 @@ class NanoDet:
         self.session = load_session("nanodet", threads)
         self._input = self.session.get_inputs()[0].name
         outputs = self.session.get_outputs()
-        # match outputs to levels by shape: (1, N, 80) scores and (1, N, 44) boxes, N = (416 / stride)^2
+        # match outputs to levels by shape: (1, N, 80) scores and (1, N, 44) boxes, N = (416 /
+        # stride)^2
         self._names = {}
         for stride in STRIDES:
             n = (INPUT_SIZE // stride) ** 2
@@ -99,7 +104,8 @@ class NanoDet:
             ) * stride
 
     def _views(self, image_bgr: np.ndarray):
-        """Yield (network image (416, 416, 3) uint8 BGR, (sx, sy) px-per-network-px, (ox, oy) offset px)."""
+        """Yield (network image (416, 416, 3) uint8 BGR, (sx, sy) px-per-network-px, (ox, oy)
+        offset px)."""
         import cv2
 
         H, W = image_bgr.shape[:2]
@@ -115,10 +121,13 @@ class NanoDet:
             yield net, (W / w, H / h)
 
     def _run(self, net_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One network pass: person boxes (N, 4) xyxy in network pixels and scores (N,), thresholded."""
+        """One network pass: person boxes (N, 4) xyxy in network pixels and scores (N,),
+        thresholded."""
         blob = ((net_bgr.astype(np.float32) - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)[None]
         names = [n for stride in STRIDES for n in self._names[stride]]
-        outputs = dict(zip(names, self.session.run(names, {self._input: np.ascontiguousarray(blob)})))
+        outputs = dict(
+            zip(names, self.session.run(names, {self._input: np.ascontiguousarray(blob)}))
+        )
         boxes, scores = [], []
         for stride in STRIDES:
             cls_name, reg_name = self._names[stride]
@@ -127,7 +136,9 @@ class NanoDet:
             if len(keep) == 0:
                 continue
             dist = _softmax(outputs[reg_name][0, keep].reshape(-1, 4, REG_MAX + 1))
-            dist = (dist * np.arange(REG_MAX + 1, dtype=np.float32)).sum(-1) * stride  # (K, 4) l t r b
+            dist = (dist * np.arange(REG_MAX + 1, dtype=np.float32)).sum(
+                -1
+            ) * stride  # (K, 4) l t r b
             center = self._centers[stride][keep]
             boxes.append(np.concatenate([center - dist[:, :2], center + dist[:, 2:]], axis=1))
             scores.append(score[keep])
@@ -142,8 +153,8 @@ class NanoDet:
             image_bgr: (H, W, 3) uint8 BGR.
 
         Returns:
-            boxes (P, 4) float64 xyxy px in the original image, clipped to it; scores (P,) in [0, 1]; best
-            first, after NMS across levels and passes.
+            boxes (P, 4) float64 xyxy px in the original image, clipped to it; scores (P,) in [0,
+            1]; best first, after NMS across levels and passes.
         """
         H, W = image_bgr.shape[:2]
         all_boxes, all_scores = [], []

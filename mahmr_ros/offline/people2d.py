@@ -1,25 +1,28 @@
-"""Every person in a frame with COCO-17 2D keypoints: NanoDet boxes + MoveNet keypoints (or MultiPose).
+"""Every person in a frame with COCO-17 2D keypoints: NanoDet boxes + MoveNet keypoints (or
+MultiPose).
 
-Two ways, chosen by ``keypoints`` (measured on real footage by ``benchmarks/bench_people2d.py``, numbers in
-``benchmarks/results/people2d.json``):
+Two ways, chosen by ``keypoints`` (measured on real footage by ``benchmarks/bench_people2d.py``,
+numbers in ``benchmarks/results/people2d.json``):
 
-* ``"lightning"`` (default) / ``"thunder"`` (top-down): NanoDet finds person boxes in a squashed and a
-  letterboxed 416x416 view of the frame (merged by NMS); MoveNet single-pose (Lightning 192 px / Thunder
-  256 px) puts 17 keypoints on a square crop around each box. A box whose mean keypoint score is below
-  ``min_keypoint_score`` is not a person: on our labelled frames Thunder gave the people 0.31-0.72 and the
-  cones, bollards, rocks and signs NanoDet also calls "person" mostly 0.04-0.2 (partial boxes on real people
-  score higher and are removed as duplicates). Keypoints that stray from their box (a neighbour's head in the
-  crop) are retried on a tight crop, then dropped. On 56 labelled people both variants reach recall 0.98 at
-  precision 1.0; Lightning costs ~2.5x less per frame and its keypoints lie a median 1.2 % of the person's
-  height from Thunder's (90 %: 2.7 %), hence the default; Thunder is the choice when time allows.
-* ``"multipose"`` (bottom-up): MoveNet MultiPose, one pass for up to 6 people, no detector; scale-sensitive
-  (at 512 px it misses large people, at 256 px small ones): recall 0.89 at 512 px.
+* ``"lightning"`` (default) / ``"thunder"`` (top-down): NanoDet finds person boxes in a squashed
+  and a letterboxed 416x416 view of the frame (merged by NMS); MoveNet single-pose (Lightning 192
+  px / Thunder 256 px) puts 17 keypoints on a square crop around each box. A box whose mean
+  keypoint score is below ``min_keypoint_score`` is not a person: on our labelled frames Thunder
+  gave the people 0.31-0.72 and the cones, bollards, rocks and signs NanoDet also calls "person"
+  mostly 0.04-0.2 (partial boxes on real people score higher and are removed as duplicates).
+  Keypoints that stray from their box (a neighbour's head in the crop) are retried on a tight crop,
+  then dropped. On 56 labelled people both variants reach recall 0.98 at precision 1.0; Lightning
+  costs ~2.5x less per frame and its keypoints lie a median 1.2 % of the person's height from
+  Thunder's (90 %: 2.7 %), hence the default; Thunder is the choice when time allows.
+* ``"multipose"`` (bottom-up): MoveNet MultiPose, one pass for up to 6 people, no detector;
+  scale-sensitive (at 512 px it misses large people, at 256 px small ones): recall 0.89 at 512 px.
 
-Video: :meth:`PeopleDetector.track` skips the detector and runs a single-pose model (``track_keypoints``,
-default Lightning: ~4x cheaper than Thunder and as good at following people, see the benchmark) on the boxes
-of the previous frame; each person's new box is derived from their keypoints, and a person whose keypoints
-fade (mean score below the threshold) or jump to a neighbour comes back as None, so the caller knows whom it
-lost and runs :meth:`PeopleDetector.detect` again.
+Video: :meth:`PeopleDetector.track` skips the detector and runs a single-pose model
+(``track_keypoints``, default Lightning: ~4x cheaper than Thunder and as good at following people,
+see the benchmark) on the boxes of the previous frame; each person's new box is derived from their
+keypoints, and a person whose keypoints fade (mean score below the threshold) or jump to a
+neighbour comes back as None, so the caller knows whom it lost and runs
+:meth:`PeopleDetector.detect` again.
 """
 
 from __future__ import annotations
@@ -35,27 +38,30 @@ from mahmr_ros.offline.nanodet import PASSES, NanoDet
 KEYPOINT_MODES = ("thunder", "lightning", "multipose")
 #: Keypoints confident enough to shape a box (:func:`box_from_keypoints`).
 BOX_KEYPOINT_SCORE = 0.3
-#: How far a person's box reaches beyond their keypoints, in units of the keypoint box height: (left, top,
-#: right, bottom). The head top is above the eyes and the soles below the ankles; measured as the median over
-#: the labelled vtest people (``benchmarks/bench_people2d.py --calibrate``).
+#: How far a person's box reaches beyond their keypoints, in units of the keypoint box height:
+#: (left, top, right, bottom). The head top is above the eyes and the soles below the ankles;
+#: measured as the median over the labelled vtest people (``benchmarks/bench_people2d.py
+#: --calibrate``).
 BOX_MARGINS = (0.07, 0.10, 0.07, 0.09)
-#: In :meth:`PeopleDetector.track`, a person's new keypoint box must overlap the box it was tracked from by at
-#: least this IoU (at 10 fps a walker's box moves by a few pixels; a jump means the crop's keypoints went to
-#: a neighbour).
+#: In :meth:`PeopleDetector.track`, a person's new keypoint box must overlap the box it was tracked
+#: from by at least this IoU (at 10 fps a walker's box moves by a few pixels; a jump means the
+#: crop's keypoints went to a neighbour).
 TRACK_MIN_IOU = 0.3
-#: A detector box and the box of the keypoints found in its crop must overlap at least this much, else the
-#: keypoints belong to someone else (lowest IoU of a correct pair on the labelled vtest frames: 0.46).
+#: A detector box and the box of the keypoints found in its crop must overlap at least this much,
+#: else the keypoints belong to someone else (lowest IoU of a correct pair on the labelled vtest
+#: frames: 0.46).
 KEYPOINTS_IN_BOX_MIN_IOU = 0.4
-#: In :meth:`PeopleDetector.detect` with ``known`` people, a detector box overlapping a known person's box by
-#: at least this IoU is that person (no keypoint run of its own).
+#: In :meth:`PeopleDetector.detect` with ``known`` people, a detector box overlapping a known
+#: person's box by at least this IoU is that person (no keypoint run of its own).
 KNOWN_MIN_IOU = 0.5
 #: How far (in box heights) a confident face keypoint may lie outside its detector box.
 FACE_OUTSIDE_BOX_MAX = 0.02
-#: Two people whose common confident keypoints lie closer than this (median, in box heights) are one person.
+#: Two people whose common confident keypoints lie closer than this (median, in box heights) are
+#: one person.
 SAME_KEYPOINT_DISTANCE = 0.1
-#: With the nose and both shoulders seen, the head top is this many nose-to-shoulder heights above the highest
-#: face keypoint (median 0.85 over the labelled vtest people, 0.62 on the astronaut); it also holds for
-#: waist-up people, whose keypoint box height says nothing about their head.
+#: With the nose and both shoulders seen, the head top is this many nose-to-shoulder heights above
+#: the highest face keypoint (median 0.85 over the labelled vtest people, 0.62 on the astronaut);
+#: it also holds for waist-up people, whose keypoint box height says nothing about their head.
 HEAD_TOP_FACTOR = 0.8
 
 
@@ -65,9 +71,10 @@ class Person2D:
 
     Attributes:
         bbox_xyxy_px: (4,) float64 box in original image pixels (x0, y0, x1, y1).
-        score: confidence in [0, 1]: the detector's person score (NanoDet, or MultiPose's person score); in
-            :meth:`PeopleDetector.track`, the mean keypoint score (no detector ran).
-        keypoints_px: (17, 2) float64 (x, y) original image pixels, COCO-17 order (``movenet.COCO17_NAMES``).
+        score: confidence in [0, 1]: the detector's person score (NanoDet, or MultiPose's person
+            score); in :meth:`PeopleDetector.track`, the mean keypoint score (no detector ran).
+        keypoints_px: (17, 2) float64 (x, y) original image pixels, COCO-17 order
+            (``movenet.COCO17_NAMES``).
         keypoint_scores: (17,) float64 in [0, 1].
     """
 
@@ -119,7 +126,8 @@ class PeopleDetector:
         detector_passes: NanoDet's views of the frame (``nanodet.PASSES``); top-down modes only.
         box_score: NanoDet's minimum person score.
         min_keypoint_score: a person needs at least this mean keypoint score (rejects non-people).
-        track_keypoints: single-pose variant used by :meth:`track` (``"thunder"`` or ``"lightning"``).
+        track_keypoints: single-pose variant used by :meth:`track` (``"thunder"`` or
+            ``"lightning"``).
         multipose_size: MultiPose's input size (longer side, multiple of 32).
         dedup_iou: two people whose keypoint boxes overlap more than this are one person.
         crop_scale: single-pose crop side over the box's longer side (``movenet.MoveNetSingle``).
@@ -142,7 +150,9 @@ class PeopleDetector:
         workers: int = 1,
     ):
         if keypoints not in KEYPOINT_MODES:
-            raise ValueError(f"[offline] keypoints must be one of {KEYPOINT_MODES}, got '{keypoints}'")
+            raise ValueError(
+                f"[offline] keypoints must be one of {KEYPOINT_MODES}, got '{keypoints}'"
+            )
         if max_people < 1:
             raise ValueError(f"[offline] max_people must be >= 1, got {max_people}")
         if track_keypoints not in SINGLE_VARIANTS:
@@ -188,15 +198,18 @@ class PeopleDetector:
         return kept
 
     def _same_person(self, a: Person2D, b: Person2D) -> bool:
-        """Two detections of one person: their keypoint boxes overlap by more than ``dedup_iou``, or their
-        common confident keypoints coincide (a crop of a person's edge finds that person's face again)."""
+        """Two detections of one person: their keypoint boxes overlap by more than ``dedup_iou``,
+        or their common confident keypoints coincide (a crop of a person's edge finds that person's
+        face again)."""
         box_a = box_from_keypoints(a.keypoints_px, a.keypoint_scores)
         box_b = box_from_keypoints(b.keypoints_px, b.keypoint_scores)
         if box_a is None or box_b is None:
             return False
         if box_iou(box_a, box_b) > self.dedup_iou:
             return True
-        common = (a.keypoint_scores >= BOX_KEYPOINT_SCORE) & (b.keypoint_scores >= BOX_KEYPOINT_SCORE)
+        common = (a.keypoint_scores >= BOX_KEYPOINT_SCORE) & (
+            b.keypoint_scores >= BOX_KEYPOINT_SCORE
+        )
         if common.sum() < 3:
             return False
         distance = np.linalg.norm(a.keypoints_px[common] - b.keypoints_px[common], axis=1)
@@ -208,10 +221,11 @@ class PeopleDetector:
 
         Args:
             image_bgr: (H, W, 3) uint8 BGR.
-            known: people already found in this frame (video mode: those :meth:`track` kept when someone else
-                was lost). A detector box overlapping one of them by IoU >= :data:`KNOWN_MIN_IOU` gets no
-                keypoint run of its own (the person has keypoints); the known people compete with the new
-                ones for the ``max_people`` places (with the matching box's score).
+            known: people already found in this frame (video mode: those :meth:`track` kept when
+                someone else was lost). A detector box overlapping one of them by IoU >=
+                :data:`KNOWN_MIN_IOU` gets no keypoint run of its own (the person has keypoints);
+                the known people compete with the new ones for the ``max_people`` places (with the
+                matching box's score).
 
         Returns:
             The people, highest score first, at most ``max_people``.
@@ -220,14 +234,18 @@ class PeopleDetector:
         _check_image(image_bgr)
         if self.multipose is not None:
             boxes, scores, kps, kp_scores = self.multipose(image_bgr)
-            people = [Person2D(b, float(s), k, ks) for b, s, k, ks in zip(boxes, scores, kps, kp_scores)]
+            people = [
+                Person2D(b, float(s), k, ks) for b, s, k, ks in zip(boxes, scores, kps, kp_scores)
+            ]
             return self._keep(people)
         boxes, scores = self.nanodet.detect(image_bgr)
         # keypoints for more candidates than max_people: some are rejected by their keypoints
         boxes, scores = boxes[: 2 * self.max_people], scores[: 2 * self.max_people]
         known = [replace(p) for p in known or []]
         if known and len(boxes):
-            overlap = np.array([[box_iou(p.bbox_xyxy_px, b) for b in boxes] for p in known])  # (N, B)
+            overlap = np.array(
+                [[box_iou(p.bbox_xyxy_px, b) for b in boxes] for p in known]
+            )  # (N, B)
             for p, row in zip(known, overlap):
                 if row.max() >= KNOWN_MIN_IOU:
                     p.score = float(scores[row.argmax()])
@@ -235,9 +253,14 @@ class PeopleDetector:
             boxes, scores = boxes[new], scores[new]
         model = self._single[self.keypoints]
         kps, kp_scores = model(image_bgr, boxes)
-        # a crop holding two people may give the other one's keypoints: such a candidate's keypoint box
-        # leaves its detector box; retry it on a tight crop, and drop it if its keypoints still stray
-        strays = [i for i in range(len(boxes)) if not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])]
+        # a crop holding two people may give the other one's keypoints: such a candidate's keypoint
+        # box leaves its detector box; retry it on a tight crop, and drop it if its keypoints still
+        # stray
+        strays = [
+            i
+            for i in range(len(boxes))
+            if not self._keypoints_fit_box(kps[i], kp_scores[i], boxes[i])
+        ]
         if strays:
             kps[strays], kp_scores[strays] = model(image_bgr, boxes[strays], crop_scale=1.0)
         people = [
@@ -249,8 +272,9 @@ class PeopleDetector:
 
     @staticmethod
     def _keypoints_fit_box(keypoints_px: np.ndarray, scores: np.ndarray, box: np.ndarray) -> bool:
-        """The keypoints are the boxed person's: their box overlaps the detector box and the confident face
-        keypoints lie inside it (a neighbour's head just above or beside the box gives a mixed skeleton)."""
+        """The keypoints are the boxed person's: their box overlaps the detector box and the
+        confident face keypoints lie inside it (a neighbour's head just above or beside the box
+        gives a mixed skeleton)."""
         kp_box = box_from_keypoints(keypoints_px, scores)
         if kp_box is None or box_iou(kp_box, box) < KEYPOINTS_IN_BOX_MIN_IOU:
             return False
@@ -266,11 +290,12 @@ class PeopleDetector:
             boxes_xyxy_px: (P, 4) boxes, original image pixels (at most ``max_people`` are used).
 
         Returns:
-            One entry per box, in box order: the :class:`Person2D` (box re-derived from the keypoints, see
-            :func:`box_from_keypoints`; ``score`` = mean keypoint score), or None where the person was lost:
-            keypoints faded below ``min_keypoint_score``, the keypoint box left the given box (IoU below
-            :data:`TRACK_MIN_IOU`: the crop's keypoints jumped to someone else), or an earlier box already
-            holds the same person. A None tells the caller to run :meth:`detect` again.
+            One entry per box, in box order: the :class:`Person2D` (box re-derived from the
+            keypoints, see :func:`box_from_keypoints`; ``score`` = mean keypoint score), or None
+            where the person was lost: keypoints faded below ``min_keypoint_score``, the keypoint
+            box left the given box (IoU below :data:`TRACK_MIN_IOU`: the crop's keypoints jumped to
+            someone else), or an earlier box already holds the same person. A None tells the caller
+            to run :meth:`detect` again.
         """
         self._check_open()
         _check_image(image_bgr)
@@ -289,7 +314,9 @@ class PeopleDetector:
                 continue
             person = Person2D(box, float(ks.mean()), k, ks)
             if any(other is not None and self._same_person(person, other) for other in people):
-                people.append(None)  # two boxes converged on one person: the earlier box keeps them
+                people.append(
+                    None
+                )  # two boxes converged on one person: the earlier box keeps them
                 continue
             people.append(person)
         return people

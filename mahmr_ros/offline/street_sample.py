@@ -1,11 +1,13 @@
-"""A real multi-person scene for ``make demo``: a frame of OpenCV's pedestrian video, fetched at setup.
+"""A real multi-person scene for ``make demo``: a frame of OpenCV's pedestrian video, fetched at
+setup.
 
-``vtest.avi`` (768x576, 10 fps, 795 frames; a raised camera over a campus walkway, 3-9 people 35-190 px tall)
-is one of OpenCV's sample files (``samples/data``, Apache-2.0). It is not in any wheel, so setup downloads
-the ``opencv-python`` source distribution from PyPI with ``pip download`` (no URL of ours: pip's own index),
-extracts that one file into the offline cache (``build/offline/vtest.avi``, ~8 MB) and drops the ~95 MB
-archive. The demo frame (:data:`DEMO_FRAME`, 8 people) is saved next to it as a PNG. Nothing is fetched at
-run time: without the cache, the demo shows the synthetic sample (:mod:`mahmr_ros.offline.sample`).
+``vtest.avi`` (768x576, 10 fps, 795 frames; a raised camera over a campus walkway, 3-9 people
+35-190 px tall) is one of OpenCV's sample files (``samples/data``, Apache-2.0). It is not in any
+wheel, so setup downloads the ``opencv-python`` source distribution from PyPI with ``pip download``
+(no URL of ours: pip's own index), extracts that one file into the offline cache
+(``build/offline/vtest.avi``, ~8 MB) and drops the ~95 MB archive. The demo frame
+(:data:`DEMO_FRAME`, 8 people) is saved next to it as a PNG. Nothing is fetched at run time:
+without the cache, the demo shows the synthetic sample (:mod:`mahmr_ros.offline.sample`).
 
 ``benchmarks/real_data.py`` uses the same fetch for its footage.
 """
@@ -24,11 +26,12 @@ from mahmr_ros.offline.assets import assets_dir
 
 #: Pinned source distribution holding ``opencv/samples/data/vtest.avi`` (pip requirement string).
 OPENCV_SDIST = "opencv-python==4.10.0.84"
-#: The frame of vtest.avi (decode order) the demo shows: 8 people walking, crossing, 50-110 px tall.
+#: The frame of vtest.avi (decode order) the demo shows: 8 people walking, crossing, 50-110 px
+#: tall.
 DEMO_FRAME = 720
 VTEST_SOURCE = (
-    f"vtest.avi frame {DEMO_FRAME}: OpenCV samples/data (Apache-2.0), from the {OPENCV_SDIST} source "
-    "distribution on PyPI"
+    f"vtest.avi frame {DEMO_FRAME}: OpenCV samples/data (Apache-2.0), from the {OPENCV_SDIST} "
+    "source distribution on PyPI"
 )
 
 
@@ -47,19 +50,20 @@ def demo_frame_path() -> Path:
 
 
 def fetch_vtest(dest: Path | None = None) -> Path:
-    """``vtest.avi`` at ``dest`` (default :func:`vtest_path`): kept if present, else fetched with pip.
+    """``vtest.avi`` at ``dest`` (default :func:`vtest_path`): kept if present, else fetched with
+    pip.
 
     Raises:
-        FetchError: pip could not download the source distribution (no network, no pip) or it holds no
-            ``vtest.avi``; the message names the command that failed.
+        FetchError: pip could not download the source distribution (no network, no pip) or it holds
+            no ``vtest.avi``; the message names the command that failed.
     """
     dest = Path(dest) if dest is not None else vtest_path()
     if dest.is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     name = OPENCV_SDIST.split("==")[0]
-    # only this package as source: its build requirements come as wheels, so pip prepares the sdist's
-    # metadata without compiling anything
+    # only this package as source: its build requirements come as wheels, so pip prepares the
+    # sdist's metadata without compiling anything
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, "-d"]
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         try:
@@ -74,7 +78,9 @@ def fetch_vtest(dest: Path | None = None) -> Path:
         if not archives:
             raise FetchError(f"[offline] pip download {OPENCV_SDIST} left no source archive")
         with tarfile.open(archives[-1], "r:gz") as tar:
-            member = next((m for m in tar.getmembers() if m.name.endswith("samples/data/vtest.avi")), None)
+            member = next(
+                (m for m in tar.getmembers() if m.name.endswith("samples/data/vtest.avi")), None
+            )
             if member is None:
                 raise FetchError(f"[offline] {archives[-1].name} holds no samples/data/vtest.avi")
             with tar.extractfile(member) as src:
@@ -110,7 +116,8 @@ def read_frames(path: Path, indices: list[int]) -> dict[int, np.ndarray]:
 
 
 def build_demo_frame() -> Path:
-    """Fetch ``vtest.avi`` if needed and save the demo frame as a PNG (idempotent); returns the PNG's path.
+    """Fetch ``vtest.avi`` if needed and save the demo frame as a PNG (idempotent); returns the
+    PNG's path.
 
     Raises:
         FetchError: see :func:`fetch_vtest`.

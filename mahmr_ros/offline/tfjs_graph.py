@@ -1,4 +1,5 @@
-"""Read a TensorFlow.js graph model (``model.json`` + ``.bin`` weight shards) into plain Python and numpy.
+"""Read a TensorFlow.js graph model (``model.json`` + ``.bin`` weight shards) into plain Python and
+numpy.
 
 Format (TensorFlow.js "graph-model", as written by the ``tensorflowjs`` converter):
 
@@ -7,11 +8,13 @@ Format (TensorFlow.js "graph-model", as written by the ``tensorflowjs`` converte
   ``"^x"`` is a control dependency (ordering only, no data).
 * ``weightsManifest``: groups of ``{"paths": [shard files], "weights": [{"name", "shape", "dtype",
   "quantization"?}]}``. A group's shards concatenated hold its weights back to back, in list order.
-  ``quantization`` ``{"dtype": "float16"}`` stores IEEE half floats; ``{"dtype": "uint8"|"uint16", "min",
-  "scale"}`` stores affine codes (value = code * scale + min). int64 tensors are stored as int32.
+  ``quantization`` ``{"dtype": "float16"}`` stores IEEE half floats; ``{"dtype": "uint8"|"uint16",
+  "min", "scale"}`` stores affine codes (value = code * scale + min). int64 tensors are stored as
+  int32.
 * ``signature``: the graph's inputs and outputs (``"name:0"`` tensor names with dtype and shape).
 
-Every ``Const`` node's value lives in the manifest under the node's name; no tensor is inlined in the JSON.
+Every ``Const`` node's value lives in the manifest under the node's name; no tensor is inlined in
+the JSON.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class TfjsNode:
         name: unique node name.
         op: TensorFlow op type (e.g. ``Conv2D``).
         inputs: data inputs as ``(node_name, output_index)``; control inputs are dropped.
-        attr: the node's attributes, protobuf-JSON form (``{"i": "2"}``, ``{"list": {"i": [...]}}``, ...).
+        attr: the node's attributes, protobuf-JSON form (``{"i": "2"}``, ``{"list": {"i":
+            [...]}}``, ...).
     """
 
     name: str
@@ -89,20 +93,25 @@ class TfjsNode:
     def attr_strs(self, key: str) -> list[str]:
         import base64
 
-        return [base64.b64decode(s).decode() for s in self.attr.get(key, {}).get("list", {}).get("s", [])]
+        return [
+            base64.b64decode(s).decode()
+            for s in self.attr.get(key, {}).get("list", {}).get("s", [])
+        ]
 
     def attr_dtype(self, key: str):
         """numpy dtype of a ``{"type": "DT_..."}`` attribute."""
         name = self.attr.get(key, {}).get("type", "")
         if name not in TF_DTYPES:
-            raise TfjsFormatError(f"node {self.name} ({self.op}): unsupported dtype '{name}' in '{key}'")
+            raise TfjsFormatError(
+                f"node {self.name} ({self.op}): unsupported dtype '{name}' in '{key}'"
+            )
         return np.dtype(TF_DTYPES[name])
 
 
 @dataclass
 class TfjsTensorSpec:
-    """A signature input or output: ``name`` is the node name (``":0"`` stripped), ``shape`` uses -1 for
-    unknown dims."""
+    """A signature input or output: ``name`` is the node name (``":0"`` stripped), ``shape`` uses
+    -1 for unknown dims."""
 
     name: str
     dtype: np.dtype
@@ -156,7 +165,9 @@ def _read_weights(model_dir: Path, manifest: list[dict]) -> dict[str, np.ndarray
                 stored = np.dtype(_QUANTIZED_DTYPES[quant["dtype"]])
             else:
                 if entry["dtype"] not in _MANIFEST_DTYPES:
-                    raise TfjsFormatError(f"weight {entry['name']}: unsupported dtype {entry['dtype']}")
+                    raise TfjsFormatError(
+                        f"weight {entry['name']}: unsupported dtype {entry['dtype']}"
+                    )
                 stored = np.dtype(_MANIFEST_DTYPES[entry["dtype"]])
             nbytes = count * stored.itemsize
             if offset + nbytes > len(data):
@@ -176,7 +187,9 @@ def _read_weights(model_dir: Path, manifest: list[dict]) -> dict[str, np.ndarray
                 value = raw.copy()
             weights[entry["name"]] = value
         if offset != len(data):
-            raise TfjsFormatError(f"weight shards of {model_dir}: {len(data) - offset} bytes left unread")
+            raise TfjsFormatError(
+                f"weight shards of {model_dir}: {len(data) - offset} bytes left unread"
+            )
     return weights
 
 
@@ -184,7 +197,8 @@ def load_tfjs_graph(model_json: str | Path) -> TfjsGraph:
     """Parse a TF.js graph model; weight shards are looked up beside ``model_json``.
 
     Raises:
-        TfjsFormatError: not a graph model, a shard is missing or too short, or a Const has no weight.
+        TfjsFormatError: not a graph model, a shard is missing or too short, or a Const has no
+            weight.
     """
     model_json = Path(model_json)
     try:
@@ -192,16 +206,22 @@ def load_tfjs_graph(model_json: str | Path) -> TfjsGraph:
     except (OSError, json.JSONDecodeError) as err:
         raise TfjsFormatError(f"cannot read TF.js model {model_json}: {err}") from err
     if doc.get("format") != "graph-model" or "modelTopology" not in doc:
-        raise TfjsFormatError(f"{model_json} is not a TF.js graph model (format={doc.get('format')!r})")
+        raise TfjsFormatError(
+            f"{model_json} is not a TF.js graph model (format={doc.get('format')!r})"
+        )
     nodes = []
     for raw in doc["modelTopology"].get("node", []):
-        inputs = [ref for ref in (_parse_input(r) for r in raw.get("input", [])) if ref is not None]
+        inputs = [
+            ref for ref in (_parse_input(r) for r in raw.get("input", [])) if ref is not None
+        ]
         nodes.append(TfjsNode(raw["name"], raw["op"], inputs, raw.get("attr", {})))
     weights = _read_weights(model_json.parent, doc.get("weightsManifest", []))
     for node in nodes:
         if node.op == "Const":
             if node.name not in weights:
-                raise TfjsFormatError(f"{model_json}: Const {node.name} has no value in the weights manifest")
+                raise TfjsFormatError(
+                    f"{model_json}: Const {node.name} has no value in the weights manifest"
+                )
             weights[node.name] = weights[node.name].astype(node.attr_dtype("dtype"))
     signature = doc.get("signature", {})
     inputs = [_tensor_spec(k, v) for k, v in signature.get("inputs", {}).items()]
@@ -211,7 +231,10 @@ def load_tfjs_graph(model_json: str | Path) -> TfjsGraph:
             TfjsTensorSpec(
                 n.name,
                 n.attr_dtype("dtype"),
-                [int(d.get("size", -1)) for d in n.attr.get("shape", {}).get("shape", {}).get("dim", [])],
+                [
+                    int(d.get("size", -1))
+                    for d in n.attr.get("shape", {}).get("shape", {}).get("dim", [])
+                ],
             )
             for n in nodes
             if n.op == "Placeholder"

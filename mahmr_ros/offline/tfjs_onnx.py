@@ -1,21 +1,27 @@
-"""Convert a TensorFlow.js graph model to ONNX, one TensorFlow op at a time (our own converter, ``onnx`` API).
+"""Convert a TensorFlow.js graph model to ONNX, one TensorFlow op at a time (our own converter,
+``onnx`` API).
 
-Written from the TensorFlow raw-op semantics (``tf.raw_ops``) and the ONNX operator specs (opset 18). It
-covers the ops of the detection and keypoint models we ship (NanoDet, MoveNet single-pose and MultiPose; see
-:data:`SUPPORTED_OPS`; the handlers live in :mod:`mahmr_ros.offline.tfjs_ops`) and refuses any other op by
-name. Layout: TensorFlow convolutions and pooling work on NHWC tensors, ONNX's on NCHW, so each such op is
-wrapped in two Transposes; ONNX Runtime's layout optimiser cancels the back-to-back pairs between consecutive
-convolutions. Weights stay constants (initializers);
-filters are re-laid out at conversion time (HWIO -> OIHW, depthwise HW C M -> (C*M) 1 H W with ``group=C``).
+Written from the TensorFlow raw-op semantics (``tf.raw_ops``) and the ONNX operator specs (opset
+18). It covers the ops of the detection and keypoint models we ship (NanoDet, MoveNet single-pose
+and MultiPose; see :data:`SUPPORTED_OPS`; the handlers live in :mod:`mahmr_ros.offline.tfjs_ops`)
+and refuses any other op by name. Layout: TensorFlow convolutions and pooling work on NHWC tensors,
+ONNX's on NCHW, so each such op is wrapped in two Transposes; ONNX Runtime's layout optimiser
+cancels the back-to-back pairs between consecutive convolutions. Weights stay constants
+(initializers);
+filters are re-laid out at conversion time (HWIO -> OIHW, depthwise HW C M -> (C*M) 1 H W with
+``group=C``).
 
 TensorFlow semantics kept on purpose (each would silently differ with a naive mapping):
 
-* ``FloorDiv`` on integers rounds towards -inf (ONNX ``Div`` truncates towards 0): corrected where signs
-  differ.
-* ``Shape``/``Size``/``ArgMax``/``TopKV2`` return int32 in TF (ONNX: int64): cast back to the TF dtype.
+* ``FloorDiv`` on integers rounds towards -inf (ONNX ``Div`` truncates towards 0): corrected where
+  signs differ.
+* ``Shape``/``Size``/``ArgMax``/``TopKV2`` return int32 in TF (ONNX: int64): cast back to the TF
+  dtype.
 * Reduce ops take their axes as a 1-D int64 input (ONNX Runtime rejects a scalar axes tensor).
-* ``StridedSlice`` masks (begin/end/shrink/new-axis) become Slice + Squeeze + Unsqueeze; ellipsis is refused.
-* ``ResizeBilinear``'s ``half_pixel_centers`` / ``align_corners`` map to Resize's coordinate transformation.
+* ``StridedSlice`` masks (begin/end/shrink/new-axis) become Slice + Squeeze + Unsqueeze; ellipsis
+  is refused.
+* ``ResizeBilinear``'s ``half_pixel_centers`` / ``align_corners`` map to Resize's coordinate
+  transformation.
 
 Usage::
 
@@ -45,27 +51,32 @@ class TfjsToOnnx(OpHandlers):
         self.initializers: dict[str, np.ndarray] = {}
         self._uid = 0
 
-    # -- naming and emission -------------------------------------------------------------------------------
+    # -- naming and emission ----------------------------------------------------------------------
     @staticmethod
     def ref(name: str, index: int = 0) -> str:
         """ONNX tensor name of TF output ``index`` of node ``name``."""
         return name if index == 0 else f"{name}:{index}"
 
     def inp(self, node: TfjsNode, k: int) -> str:
-        """ONNX tensor name of input ``k``; a Const becomes an initializer only once used as a tensor (the
-        ones read as attributes, e.g. perm or axis, would be dead weight)."""
+        """ONNX tensor name of input ``k``; a Const becomes an initializer only once used as a
+        tensor (the ones read as attributes, e.g. perm or axis, would be dead weight)."""
         if k >= len(node.inputs):
-            raise UnsupportedOpError(f"{node.op} {node.name}: expected input {k}, has {len(node.inputs)}")
+            raise UnsupportedOpError(
+                f"{node.op} {node.name}: expected input {k}, has {len(node.inputs)}"
+            )
         src, index = node.inputs[k]
         if self.by_name[src].op == "Const" and src not in self.initializers:
             self.initializers[src] = self.graph.weights[src]
         return self.ref(src, index)
 
     def const_of(self, node: TfjsNode, k: int) -> np.ndarray:
-        """Value of input ``k`` when it is a Const node (attributes such as perm/axis/paddings must be)."""
+        """Value of input ``k`` when it is a Const node (attributes such as perm/axis/paddings must
+        be)."""
         src, index = node.inputs[k]
         if self.by_name[src].op != "Const" or index != 0:
-            raise UnsupportedOpError(f"{node.op} {node.name}: input {k} ({src}) must be a constant")
+            raise UnsupportedOpError(
+                f"{node.op} {node.name}: input {k} ({src}) must be a constant"
+            )
         return self.graph.weights[src]
 
     def is_const(self, node: TfjsNode, k: int) -> bool:
@@ -80,7 +91,9 @@ class TfjsToOnnx(OpHandlers):
         self.initializers[name] = np.asarray(value)
         return name
 
-    def emit(self, op: str, inputs: list[str], outputs: list[str] | None = None, n_out: int = 1, **attrs):
+    def emit(
+        self, op: str, inputs: list[str], outputs: list[str] | None = None, n_out: int = 1, **attrs
+    ):
         """Append one ONNX node; returns its output names (fresh unique names unless given)."""
         if outputs is None:
             outputs = [self.fresh(op) for _ in range(n_out)]
@@ -97,7 +110,7 @@ class TfjsToOnnx(OpHandlers):
             (cast,) = self.emit("Reshape", [cast, self.const(np.array([-1], np.int64))])
         return cast
 
-    # -- conversion ------------------------------------------------------------------------------------------
+    # -- conversion -------------------------------------------------------------------------------
     def needed_nodes(self) -> list[TfjsNode]:
         """Nodes the signature outputs depend on, in dependency order (iterative DFS)."""
         order, state = [], {}
@@ -125,7 +138,9 @@ class TfjsToOnnx(OpHandlers):
         nodes = self.needed_nodes()
         unknown = sorted({n.op for n in nodes} - set(SUPPORTED_OPS))
         if unknown:
-            raise UnsupportedOpError(f"TF ops not supported by this converter: {', '.join(unknown)}")
+            raise UnsupportedOpError(
+                f"TF ops not supported by this converter: {', '.join(unknown)}"
+            )
         input_names = {spec.name for spec in self.graph.inputs}
         for node in nodes:
             if node.op == "Placeholder":
@@ -150,33 +165,43 @@ class TfjsToOnnx(OpHandlers):
         initializers = [numpy_helper.from_array(v, k) for k, v in self.initializers.items()]
         graph = helper.make_graph(self.onnx_nodes, "tfjs_graph", inputs, outputs, initializers)
         model = helper.make_model(
-            graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mahmr_ros.offline.tfjs_onnx"
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="mahmr_ros.offline.tfjs_onnx",
         )
-        model.ir_version = 8  # opset 18 needs IR >= 8; keep it as low as allowed for older onnxruntime
+        model.ir_version = (
+            8  # opset 18 needs IR >= 8; keep it as low as allowed for older onnxruntime
+        )
         onnx.checker.check_model(model)
         return model
 
 
 #: TensorFlow ops this converter implements (``Placeholder`` and ``Const`` included).
 SUPPORTED_OPS = tuple(
-    sorted({name[3:] for name in dir(TfjsToOnnx) if name.startswith("op_")} | {"Placeholder", "Const"})
+    sorted(
+        {name[3:] for name in dir(TfjsToOnnx) if name.startswith("op_")} | {"Placeholder", "Const"}
+    )
 )
 
 
 def convert_tfjs_to_onnx(
     graph: TfjsGraph, input_shapes: dict[str, list[int]] | None = None
 ) -> onnx.ModelProto:
-    """Build an ONNX model (opset 18) computing ``graph``'s signature outputs from its signature inputs.
+    """Build an ONNX model (opset 18) computing ``graph``'s signature outputs from its signature
+    inputs.
 
-    ONNX inputs and outputs keep the TF node names (``"input"``, ``"Identity"``, ...), dtypes and shapes.
+    ONNX inputs and outputs keep the TF node names (``"input"``, ``"Identity"``, ...), dtypes and
+    shapes.
 
     Args:
         graph: the parsed TF.js model.
-        input_shapes: optional {input name: shape} replacing the signature's shape, -1 for a free dim (for a
-            graph whose ops compute their shapes at run time, e.g. MoveNet MultiPose at any multiple of 32).
+        input_shapes: optional {input name: shape} replacing the signature's shape, -1 for a free
+            dim (for a graph whose ops compute their shapes at run time, e.g. MoveNet MultiPose at
+            any multiple of 32).
 
     Raises:
-        UnsupportedOpError: an op (or an op variant, e.g. an ellipsis slice) outside :data:`SUPPORTED_OPS`.
+        UnsupportedOpError: an op (or an op variant, e.g. an ellipsis slice) outside
+            :data:`SUPPORTED_OPS`.
     """
     if input_shapes:
         unknown = set(input_shapes) - {spec.name for spec in graph.inputs}

@@ -1,9 +1,10 @@
 """The TensorFlow op handlers of the TF.js -> ONNX converter (:mod:`mahmr_ros.offline.tfjs_onnx`).
 
-One ``op_<TF op name>`` method per TensorFlow op, written from ``tf.raw_ops`` semantics and the ONNX operator
-specs (opset 18). Each reads its TF node and appends ONNX nodes through the converter's helpers (``emit``,
-``inp``, ``const``, ``const_of``, ``is_const``, ``to_int64``, ``fresh``, ``ref``), which
-:class:`~mahmr_ros.offline.tfjs_onnx.TfjsToOnnx` provides; its output tensors are named ``ref(node.name, k)``.
+One ``op_<TF op name>`` method per TensorFlow op, written from ``tf.raw_ops`` semantics and the
+ONNX operator specs (opset 18). Each reads its TF node and appends ONNX nodes through the
+converter's helpers (``emit``, ``inp``, ``const``, ``const_of``, ``is_const``, ``to_int64``,
+``fresh``, ``ref``), which :class:`~mahmr_ros.offline.tfjs_onnx.TfjsToOnnx` provides; its output
+tensors are named ``ref(node.name, k)``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ _BINARY = {
     "Less": "Less",
     "LogicalAnd": "And",
 }
-_UNARY = {"Sigmoid": "Sigmoid", "Sqrt": "Sqrt", "Exp": "Exp", "Abs": "Abs", "Reciprocal": "Reciprocal"}
+_UNARY = {
+    "Sigmoid": "Sigmoid",
+    "Sqrt": "Sqrt",
+    "Exp": "Exp",
+    "Abs": "Abs",
+    "Reciprocal": "Reciprocal",
+}
 
 
 class UnsupportedOpError(NotImplementedError):
@@ -45,7 +52,7 @@ def onnx_dtype(dtype) -> int:
 class OpHandlers:
     """Mixin of the op handlers; the converter class supplies the emission helpers."""
 
-    # -- elementwise -----------------------------------------------------------------------------------------
+    # -- elementwise ------------------------------------------------------------------------------
     def _binary(self, node: TfjsNode) -> None:
         self.emit(_BINARY[node.op], [self.inp(node, 0), self.inp(node, 1)], [self.ref(node.name)])
 
@@ -57,7 +64,10 @@ class OpHandlers:
 
     def op_LeakyRelu(self, node: TfjsNode) -> None:
         self.emit(
-            "LeakyRelu", [self.inp(node, 0)], [self.ref(node.name)], alpha=node.attr_float("alpha", 0.2)
+            "LeakyRelu",
+            [self.inp(node, 0)],
+            [self.ref(node.name)],
+            alpha=node.attr_float("alpha", 0.2),
         )
 
     def op_SquaredDifference(self, node: TfjsNode) -> None:
@@ -65,10 +75,17 @@ class OpHandlers:
         self.emit("Mul", [diff, diff], [self.ref(node.name)])
 
     def op_AddN(self, node: TfjsNode) -> None:
-        self.emit("Sum", [self.inp(node, k) for k in range(len(node.inputs))], [self.ref(node.name)])
+        self.emit(
+            "Sum", [self.inp(node, k) for k in range(len(node.inputs))], [self.ref(node.name)]
+        )
 
     def op_Cast(self, node: TfjsNode) -> None:
-        self.emit("Cast", [self.inp(node, 0)], [self.ref(node.name)], to=onnx_dtype(node.attr_dtype("DstT")))
+        self.emit(
+            "Cast",
+            [self.inp(node, 0)],
+            [self.ref(node.name)],
+            to=onnx_dtype(node.attr_dtype("DstT")),
+        )
 
     def op_FloorDiv(self, node: TfjsNode) -> None:
         a, b = self.inp(node, 0), self.inp(node, 1)
@@ -77,8 +94,8 @@ class OpHandlers:
             (q,) = self.emit("Div", [a, b])
             self.emit("Floor", [q], [self.ref(node.name)])
             return
-        # integer Div truncates towards 0; floor differs by one where the remainder is non-zero and the
-        # remainder and divisor have opposite signs
+        # integer Div truncates towards 0; floor differs by one where the remainder is non-zero and
+        # the remainder and divisor have opposite signs
         zero = self.const(np.zeros((), dtype), "zero")
         (q,) = self.emit("Div", [a, b])
         (qb,) = self.emit("Mul", [q, b])
@@ -93,21 +110,29 @@ class OpHandlers:
         self.emit("Sub", [q, fix_t], [self.ref(node.name)])
 
     def op_Select(self, node: TfjsNode) -> None:
-        # the models only use the same-shape form; Where broadcasts from the trailing dims like SelectV2
+        # the models only use the same-shape form; Where broadcasts from the trailing dims like
+        # SelectV2
         self.emit("Where", [self.inp(node, k) for k in range(3)], [self.ref(node.name)])
 
-    # -- convolution and pooling (NHWC) ----------------------------------------------------------------------
+    # -- convolution and pooling (NHWC) -----------------------------------------------------------
     def _padding(self, node: TfjsNode, kernel: tuple[int, int] = (1, 1)) -> dict:
         padding = node.attr_str("padding")
         dilations = (node.attr_ints("dilations") or [1, 1, 1, 1])[1:3]
         if padding == "SAME" and max(dilations) > 1:
-            # onnxruntime rejects auto_pad with dilation; TF allows dilation only with stride 1, where the
-            # SAME padding does not depend on the input size
+            # onnxruntime rejects auto_pad with dilation; TF allows dilation only with stride 1,
+            # where the SAME padding does not depend on the input size
             if max((node.attr_ints("strides") or [1, 1, 1, 1])[1:3]) > 1:
-                raise UnsupportedOpError(f"{node.op} {node.name}: dilation together with stride > 1")
+                raise UnsupportedOpError(
+                    f"{node.op} {node.name}: dilation together with stride > 1"
+                )
             total = [(k - 1) * d for k, d in zip(kernel, dilations)]
             return {
-                "pads": [total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2]
+                "pads": [
+                    total[0] // 2,
+                    total[1] // 2,
+                    total[0] - total[0] // 2,
+                    total[1] - total[1] // 2,
+                ]
             }
         if padding == "SAME":
             return {"auto_pad": "SAME_UPPER"}  # TF puts the odd pixel at the end, like SAME_UPPER
@@ -127,7 +152,9 @@ class OpHandlers:
         filt = self.const_of(node, 1)  # (H, W, Cin, Cout) or depthwise (H, W, Cin, M)
         kh, kw, cin, cout = filt.shape
         if depthwise:
-            weight = filt.reshape(kh, kw, cin * cout).transpose(2, 0, 1)[:, None]  # (Cin*M, 1, H, W)
+            weight = filt.reshape(kh, kw, cin * cout).transpose(2, 0, 1)[
+                :, None
+            ]  # (Cin*M, 1, H, W)
             group = cin
         else:
             weight = filt.transpose(3, 2, 0, 1)  # (Cout, Cin, H, W)
@@ -181,7 +208,9 @@ class OpHandlers:
         self._check_nhwc(node)
         ksize, strides = node.attr_ints("ksize"), node.attr_ints("strides")
         (x,) = self.emit("Transpose", [self.inp(node, 0)], perm=_NHWC_TO_NCHW)
-        (y,) = self.emit("MaxPool", [x], kernel_shape=ksize[1:3], strides=strides[1:3], **self._padding(node))
+        (y,) = self.emit(
+            "MaxPool", [x], kernel_shape=ksize[1:3], strides=strides[1:3], **self._padding(node)
+        )
         self.emit("Transpose", [y], [self.ref(node.name)], perm=_NCHW_TO_NHWC)
 
     def op_ResizeBilinear(self, node: TfjsNode) -> None:
@@ -191,16 +220,20 @@ class OpHandlers:
             mode = "half_pixel"
         else:
             mode = "asymmetric"
-        (x,) = self.emit("Cast", [self.inp(node, 0)], to=TensorProto.FLOAT)  # TF always returns float32
-        # NCHW Resize with full-rank sizes (N, C, H', W'): Resize's ``axes`` attribute made onnxruntime 1.32's
-        # layout optimiser fail at session creation
+        (x,) = self.emit(
+            "Cast", [self.inp(node, 0)], to=TensorProto.FLOAT
+        )  # TF always returns float32
+        # NCHW Resize with full-rank sizes (N, C, H', W'): Resize's ``axes`` attribute made
+        # onnxruntime 1.32's layout optimiser fail at session creation
         (x,) = self.emit("Transpose", [x], perm=_NHWC_TO_NCHW)
         (batch_channels,) = self.emit("Shape", [x], start=0, end=2)
         (sizes,) = self.emit("Concat", [batch_channels, self.to_int64(node, 1, flat=True)], axis=0)
-        (y,) = self.emit("Resize", [x, "", "", sizes], mode="linear", coordinate_transformation_mode=mode)
+        (y,) = self.emit(
+            "Resize", [x, "", "", sizes], mode="linear", coordinate_transformation_mode=mode
+        )
         self.emit("Transpose", [y], [self.ref(node.name)], perm=_NCHW_TO_NHWC)
 
-    # -- shape and layout ------------------------------------------------------------------------------------
+    # -- shape and layout -------------------------------------------------------------------------
     def op_Pad(self, node: TfjsNode) -> None:
         pads = self.const_of(node, 1).astype(np.int64)  # (rank, 2) before/after
         inputs = [self.inp(node, 0), self.const(np.concatenate([pads[:, 0], pads[:, 1]]), "pads")]
@@ -218,12 +251,16 @@ class OpHandlers:
         attrs = {}
         if self.is_const(node, 1) and 0 in self.const_of(node, 1):
             attrs["allowzero"] = 1  # a TF 0 is an empty dim, an ONNX 0 would copy the input's dim
-        self.emit("Reshape", [self.inp(node, 0), self.to_int64(node, 1)], [self.ref(node.name)], **attrs)
+        self.emit(
+            "Reshape", [self.inp(node, 0), self.to_int64(node, 1)], [self.ref(node.name)], **attrs
+        )
 
     def op_ExpandDims(self, node: TfjsNode) -> None:
         axis = int(self.const_of(node, 1).reshape(-1)[0])
         self.emit(
-            "Unsqueeze", [self.inp(node, 0), self.const(np.array([axis], np.int64))], [self.ref(node.name)]
+            "Unsqueeze",
+            [self.inp(node, 0), self.const(np.array([axis], np.int64))],
+            [self.ref(node.name)],
         )
 
     def op_Squeeze(self, node: TfjsNode) -> None:
@@ -236,12 +273,16 @@ class OpHandlers:
     def op_ConcatV2(self, node: TfjsNode) -> None:
         n = len(node.inputs) - 1
         axis = int(self.const_of(node, n))
-        self.emit("Concat", [self.inp(node, k) for k in range(n)], [self.ref(node.name)], axis=axis)
+        self.emit(
+            "Concat", [self.inp(node, k) for k in range(n)], [self.ref(node.name)], axis=axis
+        )
 
     def op_Pack(self, node: TfjsNode) -> None:
         axis = node.attr_int("axis", 0)
         axes = self.const(np.array([axis], np.int64), "axes")
-        parts = [self.emit("Unsqueeze", [self.inp(node, k), axes])[0] for k in range(len(node.inputs))]
+        parts = [
+            self.emit("Unsqueeze", [self.inp(node, k), axes])[0] for k in range(len(node.inputs))
+        ]
         self.emit("Concat", parts, [self.ref(node.name)], axis=axis)
 
     def op_Unpack(self, node: TfjsNode) -> None:
@@ -267,14 +308,17 @@ class OpHandlers:
         sizes = self.const_of(node, 1).astype(np.int64)
         axis = int(self.const_of(node, 2))
         if (sizes < 0).any():
-            raise UnsupportedOpError(f"SplitV {node.name}: a -1 split size needs a known dim; not supported")
+            raise UnsupportedOpError(
+                f"SplitV {node.name}: a -1 split size needs a known dim; not supported"
+            )
         outs = [self.ref(node.name, k) for k in range(len(sizes))]
         self.emit("Split", [self.inp(node, 0), self.const(sizes, "split")], outs, axis=axis)
 
     def op_StridedSlice(self, node: TfjsNode) -> None:
         begin, end, strides = (self.const_of(node, k).astype(np.int64) for k in (1, 2, 3))
         masks = {
-            k: node.attr_int(f"{k}_mask", 0) for k in ("begin", "end", "ellipsis", "new_axis", "shrink_axis")
+            k: node.attr_int(f"{k}_mask", 0)
+            for k in ("begin", "end", "ellipsis", "new_axis", "shrink_axis")
         }
         if masks["ellipsis"]:
             raise UnsupportedOpError(f"StridedSlice {node.name}: ellipsis_mask is not supported")
@@ -306,7 +350,10 @@ class OpHandlers:
         if axes:
             (y,) = self.emit(
                 "Slice",
-                [y] + [self.const(np.array(v, np.int64), "slice") for v in (starts, ends, axes, steps)],
+                [y]
+                + [
+                    self.const(np.array(v, np.int64), "slice") for v in (starts, ends, axes, steps)
+                ],
             )
         if shrink:
             (y,) = self.emit("Squeeze", [y, self.const(np.array(shrink, np.int64), "axes")])
@@ -325,25 +372,33 @@ class OpHandlers:
 
     def op_Shape(self, node: TfjsNode) -> None:
         (shape,) = self.emit("Shape", [self.inp(node, 0)])
-        self.emit("Cast", [shape], [self.ref(node.name)], to=onnx_dtype(node.attr_dtype("out_type")))
+        self.emit(
+            "Cast", [shape], [self.ref(node.name)], to=onnx_dtype(node.attr_dtype("out_type"))
+        )
 
     def op_Size(self, node: TfjsNode) -> None:
         (size,) = self.emit("Size", [self.inp(node, 0)])
-        self.emit("Cast", [size], [self.ref(node.name)], to=onnx_dtype(node.attr_dtype("out_type")))
+        self.emit(
+            "Cast", [size], [self.ref(node.name)], to=onnx_dtype(node.attr_dtype("out_type"))
+        )
 
     def op_SparseToDense(self, node: TfjsNode) -> None:
         # only the constant form (an ONNX-to-TF artefact in NanoDet's reshapes) is folded here
         if not all(self.is_const(node, k) for k in range(4)):
-            raise UnsupportedOpError(f"SparseToDense {node.name}: only constant inputs are supported")
+            raise UnsupportedOpError(
+                f"SparseToDense {node.name}: only constant inputs are supported"
+            )
         indices, shape, values, default = (self.const_of(node, k) for k in range(4))
         dense = np.full(shape.astype(np.int64).reshape(-1), default, dtype=node.attr_dtype("T"))
-        indices = indices.reshape(len(indices), -1) if indices.size else indices.reshape(0, dense.ndim)
+        indices = (
+            indices.reshape(len(indices), -1) if indices.size else indices.reshape(0, dense.ndim)
+        )
         values = np.broadcast_to(values, (len(indices),))
         for idx, v in zip(indices, values):
             dense[tuple(idx)] = v
         self.initializers[self.ref(node.name)] = dense
 
-    # -- reductions, indexing --------------------------------------------------------------------------------
+    # -- reductions, indexing ---------------------------------------------------------------------
     def _reduce(self, node: TfjsNode, onnx_op: str) -> None:
         keep = int(node.attr_bool("keep_dims"))
         self.emit(
@@ -362,7 +417,9 @@ class OpHandlers:
     def op_ArgMax(self, node: TfjsNode) -> None:
         axis = int(self.const_of(node, 1))
         (idx,) = self.emit("ArgMax", [self.inp(node, 0)], axis=axis, keepdims=0)
-        self.emit("Cast", [idx], [self.ref(node.name)], to=onnx_dtype(node.attr_dtype("output_type")))
+        self.emit(
+            "Cast", [idx], [self.ref(node.name)], to=onnx_dtype(node.attr_dtype("output_type"))
+        )
 
     def op_TopKV2(self, node: TfjsNode) -> None:
         k = self.to_int64(node, 1, flat=True)
@@ -374,7 +431,9 @@ class OpHandlers:
             largest=1,
             sorted=1,
         )
-        self.emit("Cast", [idx], [self.ref(node.name, 1)], to=TensorProto.INT32)  # TopKV2 indices are int32
+        self.emit(
+            "Cast", [idx], [self.ref(node.name, 1)], to=TensorProto.INT32
+        )  # TopKV2 indices are int32
 
     def op_GatherNd(self, node: TfjsNode) -> None:
         self.emit("GatherND", [self.inp(node, 0), self.to_int64(node, 1)], [self.ref(node.name)])

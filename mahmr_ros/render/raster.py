@@ -1,22 +1,23 @@
 """Torch z-buffer for triangle meshes and point sets (CPU or CUDA), at full or reduced resolution.
 
-One module, three uses: DTO pixel ownership and vertex visibility (spec dto §3.1, §10.3 step 2), debug
-overlays (``mahmr_ros.viz``) and synthetic test scenes (``mahmr_ros.testing.crowd``).
+One module, three uses: DTO pixel ownership and vertex visibility (spec dto §3.1, §10.3 step 2),
+debug overlays (``mahmr_ros.viz``) and synthetic test scenes (``mahmr_ros.testing.crowd``).
 
 Conventions:
-    * Camera: OpenCV optical frame (x right, y down, z forward), metres. Pixel centres sit on integer
-      coordinates (``u = fx * x / z + cx``), as in ``mahmr_ros.types``.
-    * Reduced resolution: an image of (H, W) rendered with factor ``r`` has (h, w) = (round(r H), round(r W))
-      pixels and intrinsics fx' = r fx, fy' = r fy, cx' = r (cx + 0.5) - 0.5, cy' = r (cy + 0.5) - 0.5, so a
-      low-resolution pixel covers exactly the original pixels it summarises (spec dto §11 item 4).
+    * Camera: OpenCV optical frame (x right, y down, z forward), metres. Pixel centres sit on
+      integer coordinates (``u = fx * x / z + cx``), as in ``mahmr_ros.types``.
+    * Reduced resolution: an image of (H, W) rendered with factor ``r`` has (h, w) = (round(r H),
+      round(r W)) pixels and intrinsics fx' = r fx, fy' = r fy, cx' = r (cx + 0.5) - 0.5, cy' = r
+      (cy + 0.5) - 0.5, so a low-resolution pixel covers exactly the original pixels it summarises
+      (spec dto §11 item 4).
     * No back-face culling; triangles with any vertex at z <= ``near_m`` are dropped (no clipping).
 
-How it works: every triangle is projected, its pixel bounding box is enumerated (triangles are bucketed by box
-size, so work stays proportional to covered area), pixel centres are tested with edge functions, depth is
-interpolated perspective-correctly (1/z is linear in screen space), and each fragment is reduced into the
-buffer with one ``scatter_reduce(amin)`` on an int64 key = (float32 depth bits << 32) | primitive id.
-Positive float32 bit patterns sort like the floats, so the minimum key is the nearest fragment and carries
-its triangle (hence its person) id.
+How it works: every triangle is projected, its pixel bounding box is enumerated (triangles are
+bucketed by box size, so work stays proportional to covered area), pixel centres are tested with
+edge functions, depth is interpolated perspective-correctly (1/z is linear in screen space), and
+each fragment is reduced into the buffer with one ``scatter_reduce(amin)`` on an int64 key =
+(float32 depth bits << 32) | primitive id. Positive float32 bit patterns sort like the floats, so
+the minimum key is the nearest fragment and carries its triangle (hence its person) id.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ class RasterResult:
 
     Attributes:
         depth_m: (h, w) float32 tensor, metres along the optical axis, +inf where nothing was hit.
-        person_id: (h, w) int64 tensor, index of the mesh / point set that owns the pixel, -1 where empty.
-        prim_id: (h, w) int64 tensor, face index (meshes) or point index (points) within its owner, -1 empty.
+        person_id: (h, w) int64 tensor, index of the mesh / point set that owns the pixel, -1 where
+            empty.
+        prim_id: (h, w) int64 tensor, face index (meshes) or point index (points) within its owner,
+            -1 empty.
         K: (3, 3) float64 numpy intrinsics of the rendered (possibly reduced) image, pixels.
         scale: factor r from original-image pixels to rendered pixels.
     """
@@ -61,7 +64,8 @@ class RasterResult:
 
 
 def scale_intrinsics(K: np.ndarray, scale: float) -> np.ndarray:
-    """Intrinsics of an image resized by ``scale`` (pixel centres on integers, see module docstring).
+    """Intrinsics of an image resized by ``scale`` (pixel centres on integers, see module
+    docstring).
 
     Args:
         K: (3, 3) intrinsics of the original image, pixels.
@@ -81,7 +85,8 @@ def scale_intrinsics(K: np.ndarray, scale: float) -> np.ndarray:
 
 
 def render_scale(image_hw: tuple[int, int], max_side: int | None) -> float:
-    """Resize factor so that the longer side is at most ``max_side`` (1.0 when None or already smaller)."""
+    """Resize factor so that the longer side is at most ``max_side`` (1.0 when None or already
+    smaller)."""
     if max_side is None or max(image_hw) <= max_side:
         return 1.0
     return float(max_side) / float(max(image_hw))
@@ -90,7 +95,9 @@ def render_scale(image_hw: tuple[int, int], max_side: int | None) -> float:
 def _check_common(K, image_hw) -> tuple[np.ndarray, tuple[int, int]]:
     K = np.asarray(K, dtype=np.float64)
     if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"[render] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}")
+        raise ValueError(
+            f"[render] K must be a finite (3, 3) matrix with fx, fy > 0, got {K.tolist()}"
+        )
     H, W = (int(image_hw[0]), int(image_hw[1]))
     if H < 1 or W < 1:
         raise ValueError(f"[render] image_hw must be positive (H, W), got {image_hw}")
@@ -106,23 +113,38 @@ def _as_vertices(vertices_cam, device) -> torch.Tensor:
     if verts.ndim == 2:
         verts = verts[None]
     if verts.ndim != 3 or verts.shape[-1] != 3:
-        raise ValueError(f"[render] vertices must be (P, V, 3) or (V, 3), got {tuple(verts.shape)}")
+        raise ValueError(
+            f"[render] vertices must be (P, V, 3) or (V, 3), got {tuple(verts.shape)}"
+        )
     return verts
 
 
 def _resize_masks(masks, P: int, hw: tuple[int, int], device) -> torch.Tensor | None:
     if masks is None:
         return None
-    m = torch.as_tensor(np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks, device=device)
+    m = torch.as_tensor(
+        np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks, device=device
+    )
     if m.ndim == 2:
         m = m[None]
     if m.ndim != 3 or m.shape[0] != P:
         raise ValueError(f"[render] masks must be (P={P}, H, W) booleans, got {tuple(m.shape)}")
     m = m.bool()
     h, w = hw
-    if tuple(m.shape[1:]) != (h, w):  # nearest resize, sampling the original pixel under each centre
-        ys = ((torch.arange(h, device=device) + 0.5) * (m.shape[1] / h)).long().clamp_(max=m.shape[1] - 1)
-        xs = ((torch.arange(w, device=device) + 0.5) * (m.shape[2] / w)).long().clamp_(max=m.shape[2] - 1)
+    if tuple(m.shape[1:]) != (
+        h,
+        w,
+    ):  # nearest resize, sampling the original pixel under each centre
+        ys = (
+            ((torch.arange(h, device=device) + 0.5) * (m.shape[1] / h))
+            .long()
+            .clamp_(max=m.shape[1] - 1)
+        )
+        xs = (
+            ((torch.arange(w, device=device) + 0.5) * (m.shape[2] / w))
+            .long()
+            .clamp_(max=m.shape[2] - 1)
+        )
         m = m[:, ys][:, :, xs]
     return m
 
@@ -165,14 +187,17 @@ def rasterize_meshes(
     """Z-buffer of P meshes sharing one topology (nearest surface wins).
 
     Args:
-        vertices_cam: (P, V, 3) or (V, 3) float, metres, camera frame (array, tensor or list of (V, 3)).
+        vertices_cam: (P, V, 3) or (V, 3) float, metres, camera frame (array, tensor or list of (V,
+            3)).
         faces: (F, 3) int vertex indices shared by all meshes.
         K: (3, 3) intrinsics of the ORIGINAL image, pixels.
         image_hw: (H, W) of the original image.
-        max_side: render so that the longer side is at most this many pixels (spec dto §3.1 uses 512).
+        max_side: render so that the longer side is at most this many pixels (spec dto §3.1 uses
+            512).
         scale: explicit resize factor r (overrides ``max_side``).
-        masks: optional (P, H, W) bool instance masks (original or rendered resolution). A fragment of mesh p
-            outside mask p is discarded (spec dto §3.1 step 3: ownership needs mesh AND own mask).
+        masks: optional (P, H, W) bool instance masks (original or rendered resolution). A fragment
+            of mesh p outside mask p is discarded (spec dto §3.1 step 3: ownership needs mesh AND
+            own mask).
         near_m: triangles with a vertex closer than this (metres) are dropped.
         device: torch device; default: the device of ``vertices_cam`` if a tensor, else CPU.
 
@@ -190,11 +215,15 @@ def rasterize_meshes(
     verts = _as_vertices(vertices_cam, device)
     faces_t = torch.as_tensor(np.asarray(faces, dtype=np.int64), device=device)
     if faces_t.ndim != 2 or faces_t.shape[1] != 3:
-        raise ValueError(f"[render] faces must be (F, 3) integer indices, got {tuple(faces_t.shape)}")
+        raise ValueError(
+            f"[render] faces must be (F, 3) integer indices, got {tuple(faces_t.shape)}"
+        )
     P, V = verts.shape[0], verts.shape[1]
     F = faces_t.shape[0]
     if P and F and (int(faces_t.max()) >= V or int(faces_t.min()) < 0):
-        raise ValueError(f"[render] faces index vertex {int(faces_t.max())} but meshes have V={V} vertices")
+        raise ValueError(
+            f"[render] faces index vertex {int(faces_t.max())} but meshes have V={V} vertices"
+        )
     mask_r = _resize_masks(masks, P, hw, device)
     if P == 0 or F == 0:
         none = torch.zeros(0, dtype=torch.int64, device=device)
@@ -224,7 +253,9 @@ def rasterize_meshes(
         sel = ids[(size[ids] <= side) & (size[ids] > side // 2)]
         chunk = max(1, _MAX_CANDIDATES // (side * side))
         for start in range(0, sel.numel(), chunk):
-            k, p = _fragments(sel[start : start + chunk], side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r)
+            k, p = _fragments(
+                sel[start : start + chunk], side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r
+            )
             keys.append(k)
             pixs.append(p)
         side *= 2
@@ -234,10 +265,13 @@ def rasterize_meshes(
 
 
 def _fragments(t, side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r):
-    """Candidate pixels of triangles ``t`` in a side x side box: (keys, flat pixel indices) of inside ones."""
+    """Candidate pixels of triangles ``t`` in a side x side box: (keys, flat pixel indices) of
+    inside ones."""
     device = u.device
     offs = torch.arange(side, device=device, dtype=u.dtype)
-    px = (x0[t, None, None] + offs[None, None, :]).expand(-1, side, side)  # (Tb, side, side) pixel x
+    px = (x0[t, None, None] + offs[None, None, :]).expand(
+        -1, side, side
+    )  # (Tb, side, side) pixel x
     py = (y0[t, None, None] + offs[None, :, None]).expand(-1, side, side)
     inb = (px <= x1[t, None, None]) & (py <= y1[t, None, None])
     ut, vt = u[t], v[t]  # (Tb, 3)
@@ -257,7 +291,9 @@ def _fragments(t, side, u, v, zs, area, x0, x1, y0, y1, w, F, mask_r):
     pix = py.long() * w + px.long()
     if mask_r is not None:
         owner = tid // F
-        inside &= mask_r.view(mask_r.shape[0], -1)[owner.clamp(min=0), pix.clamp(0, mask_r[0].numel() - 1)]
+        inside &= mask_r.view(mask_r.shape[0], -1)[
+            owner.clamp(min=0), pix.clamp(0, mask_r[0].numel() - 1)
+        ]
     return _key(depth[inside], tid[inside]), pix[inside]
 
 
@@ -273,7 +309,8 @@ def splat_points(
     near_m: float = 1e-3,
     device: str | torch.device | None = None,
 ) -> RasterResult:
-    """Z-buffer of points, each splatted to a (2 radius + 1)^2 pixel square (scatter-min, spec dto §10.3).
+    """Z-buffer of points, each splatted to a (2 radius + 1)^2 pixel square (scatter-min, spec dto
+    §10.3).
 
     Args:
         points_cam: (N, 3) float, metres, camera frame.
@@ -286,7 +323,8 @@ def splat_points(
         device: torch device (default CPU, or the tensor's device).
 
     Returns:
-        RasterResult; ``person_id`` is the owner and ``prim_id`` the point's index in ``points_cam``.
+        RasterResult; ``person_id`` is the owner and ``prim_id`` the point's index in
+        ``points_cam``.
     """
     K, (H, W) = _check_common(K, image_hw)
     if device is None:
@@ -321,7 +359,9 @@ def splat_points(
     return _decode(buf, hw, K_r, r, N)
 
 
-def project_to_raster(points_cam, raster: RasterResult) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def project_to_raster(
+    points_cam, raster: RasterResult
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Nearest rendered pixel of each point.
 
     Args:
@@ -329,8 +369,8 @@ def project_to_raster(points_cam, raster: RasterResult) -> tuple[torch.Tensor, t
         raster: the buffer (its K and size are used).
 
     Returns:
-        (row, col, inside): (...,) int64 pixel indices (clamped) and a bool mask of points that fall inside
-        the rendered image in front of the camera.
+        (row, col, inside): (...,) int64 pixel indices (clamped) and a bool mask of points that
+        fall inside the rendered image in front of the camera.
     """
     z = points_cam[..., 2]
     uv = torch.round(project(points_cam, raster.K, min_depth_m=1e-6))

@@ -1,18 +1,20 @@
-"""FrameResult <-> ROS messages: HumanMeshArray, MeshTopology, TF transforms, RViz markers (no rclpy node).
+"""FrameResult <-> ROS messages: HumanMeshArray, MeshTopology, TF transforms, RViz markers (no
+rclpy node).
 
 Frames and orientation conventions:
-    * Every output is in the OpenCV optical frame of the input image (``header.frame_id``: x right, y down,
-      z forward, metres) and carries the input header (stamp and frame_id) unchanged.
-    * ``HumanEstimate.orientation`` (``R_cam_smpl``) is the body's global orientation in the camera frame,
-      expressed for the SMPL canonical body frame: y up (towards the head), z forward (out of the body
-      front), x to the body's left. For SMPL this is ``rotmats[0]``; estimators of other body models give
-      their orientation in the same convention.
-    * ROS outputs use REP-155 body axes: x out of the body front, y to the body's left, z up towards the head.
-      ``R_cam_body = R_cam_smpl @ R_SMPL_BODY`` where the columns of ``R_SMPL_BODY`` are the REP-155 axes
-      written in SMPL canonical coordinates (x_body = z_smpl, y_body = x_smpl, z_body = y_smpl).
-    * ``HumanMesh.pelvis`` (pose) and the TF ``body_<id>`` transform are the same: position = mid-hip
-      (``HumanEstimate.pelvis``), orientation = ``R_cam_body``. The raw SMPL global orientation stays
-      available as ``HumanMesh.pose[0:3]`` (axis-angle, camera frame).
+    * Every output is in the OpenCV optical frame of the input image (``header.frame_id``: x right,
+      y down, z forward, metres) and carries the input header (stamp and frame_id) unchanged.
+    * ``HumanEstimate.orientation`` (``R_cam_smpl``) is the body's global orientation in the camera
+      frame, expressed for the SMPL canonical body frame: y up (towards the head), z forward (out
+      of the body front), x to the body's left. For SMPL this is ``rotmats[0]``; estimators of
+      other body models give their orientation in the same convention.
+    * ROS outputs use REP-155 body axes: x out of the body front, y to the body's left, z up
+      towards the head. ``R_cam_body = R_cam_smpl @ R_SMPL_BODY`` where the columns of
+      ``R_SMPL_BODY`` are the REP-155 axes written in SMPL canonical coordinates (x_body = z_smpl,
+      y_body = x_smpl, z_body = y_smpl).
+    * ``HumanMesh.pelvis`` (pose) and the TF ``body_<id>`` transform are the same: position =
+      mid-hip (``HumanEstimate.pelvis``), orientation = ``R_cam_body``. The raw SMPL global
+      orientation stays available as ``HumanMesh.pose[0:3]`` (axis-angle, camera frame).
 
 Quaternions are ``quat_xyzw`` (ROS order) everywhere (``mahmr_ros.geometry``).
 """
@@ -40,22 +42,26 @@ from mahmr_ros.msg import MeshTopology as MeshTopologyMsg
 from mahmr_ros.pipeline import InputError
 from mahmr_ros.types import FloorEstimate, FrameResult, HumanEstimate, MeshTopology
 
-# Columns: REP-155 body axes (front, left, up) in SMPL canonical body coordinates (x left, y up, z front).
+# Columns: REP-155 body axes (front, left, up) in SMPL canonical body coordinates (x left, y up, z
+# front).
 R_SMPL_BODY = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
 BODY_FRAME_PREFIX = "body_"
 MARKER_NAMESPACE = "mahmr"
 
 
-# --- rotations (mahmr_ros.geometry: scipy on arrays, quat_xyzw = ROS order) ---------------------------------
+# --- rotations (mahmr_ros.geometry: scipy on arrays, quat_xyzw = ROS order) ----------------------
 
 
 def body_rotmat(human: HumanEstimate) -> np.ndarray:
-    """``R_cam_body`` (3, 3): REP-155 body axes in the camera frame (identity SMPL orientation if unknown)."""
-    R_cam_smpl = np.eye(3) if human.orientation is None else np.asarray(human.orientation, np.float64)
+    """``R_cam_body`` (3, 3): REP-155 body axes in the camera frame (identity SMPL orientation if
+    unknown)."""
+    R_cam_smpl = (
+        np.eye(3) if human.orientation is None else np.asarray(human.orientation, np.float64)
+    )
     return R_cam_smpl @ R_SMPL_BODY
 
 
-# --- HumanMeshArray / MeshTopology -----------------------------------------------------------------------
+# --- HumanMeshArray / MeshTopology ---------------------------------------------------------------
 
 
 def _roi(bbox_xyxy: np.ndarray, image_hw: tuple[int, int]) -> RegionOfInterest:
@@ -87,7 +93,9 @@ def pose_msg(position, rotmat) -> Pose:
     return pose
 
 
-def human_to_msg(human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool = True) -> HumanMesh:
+def human_to_msg(
+    human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool = True
+) -> HumanMesh:
     """One HumanEstimate -> HumanMesh (camera frame; pelvis orientation in REP-155 body axes)."""
     msg = HumanMesh()
     msg.id = human.track_id
@@ -101,7 +109,9 @@ def human_to_msg(human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool =
     if human.pose is not None:
         msg.pose = np.asarray(human.pose, np.float32).ravel()
     elif human.rotmats.ndim == 3 and len(human.rotmats):
-        msg.pose = rotmat_to_axis_angle(np.asarray(human.rotmats, np.float64)).astype(np.float32).ravel()
+        msg.pose = (
+            rotmat_to_axis_angle(np.asarray(human.rotmats, np.float64)).astype(np.float32).ravel()
+        )
     msg.joints = np.asarray(human.joints, np.float32).ravel()
     if publish_vertices:
         msg.vertices = np.asarray(human.vertices, np.float32).ravel()
@@ -111,7 +121,10 @@ def human_to_msg(human: HumanEstimate, image_hw=(0, 0), publish_vertices: bool =
 
 
 def frame_to_msg(
-    result: FrameResult, header: Header, publish_vertices: bool = True, processing_ms: float | None = None
+    result: FrameResult,
+    header: Header,
+    publish_vertices: bool = True,
+    processing_ms: float | None = None,
 ) -> HumanMeshArray:
     """FrameResult -> HumanMeshArray with the input header (stamp, frame_id) unchanged.
 
@@ -149,10 +162,12 @@ def msg_to_topology(msg: MeshTopologyMsg) -> MeshTopology:
 
 
 def msg_to_humans(msg: HumanMeshArray) -> list[HumanEstimate]:
-    """HumanMeshArray -> HumanEstimates (the inverse of ``frame_to_msg``, for subscribers and the demo).
+    """HumanMeshArray -> HumanEstimates (the inverse of ``frame_to_msg``, for subscribers and the
+    demo).
 
-    ``rotmats`` come from ``pose`` when it holds K x 3 axis-angle values; the orientation goes back from
-    REP-155 to the SMPL canonical convention. ``focal``/``principal_point`` come from the array's ``k``.
+    ``rotmats`` come from ``pose`` when it holds K x 3 axis-angle values; the orientation goes back
+    from REP-155 to the SMPL canonical convention. ``focal``/``principal_point`` come from the
+    array's ``k``.
     """
     K = np.asarray(msg.k, np.float64).reshape(3, 3)
     humans = []
@@ -168,7 +183,12 @@ def msg_to_humans(msg: HumanMeshArray) -> list[HumanEstimate]:
         humans.append(
             HumanEstimate(
                 score=mesh.confidence,
-                bbox_xyxy=[roi.x_offset, roi.y_offset, roi.x_offset + roi.width, roi.y_offset + roi.height],
+                bbox_xyxy=[
+                    roi.x_offset,
+                    roi.y_offset,
+                    roi.x_offset + roi.width,
+                    roi.y_offset + roi.height,
+                ],
                 rotmats=rotmats,
                 betas=np.asarray(mesh.shape, np.float32),
                 transl=[mesh.translation.x, mesh.translation.y, mesh.translation.z],
@@ -190,28 +210,31 @@ def msg_to_humans(msg: HumanMeshArray) -> list[HumanEstimate]:
     return humans
 
 
-# --- CameraInfo ------------------------------------------------------------------------------------------
+# --- CameraInfo ----------------------------------------------------------------------------------
 
 
-# A pinhole focal length outside [MIN, MAX] x the larger image side is not a camera: at 0.05 the field of view
-# is ~170 degrees (fisheye calibrations do not use this model), at 100 it is ~0.6 degrees.
+# A pinhole focal length outside [MIN, MAX] x the larger image side is not a camera: at 0.05 the
+# field of view is ~170 degrees (fisheye calibrations do not use this model), at 100 it is ~0.6
+# degrees.
 MIN_FOCAL_PER_SIDE = 0.05
 MAX_FOCAL_PER_SIDE = 100.0
 
 
 def camera_info_to_K(info, image_hw: tuple[int, int], matrix: str = "k") -> np.ndarray:
-    """Validated (3, 3) float64 intrinsics from a ``sensor_msgs/CameraInfo`` for an image of ``image_hw``.
+    """Validated (3, 3) float64 intrinsics from a ``sensor_msgs/CameraInfo`` for an image of
+    ``image_hw``.
 
     Args:
         info: sensor_msgs/CameraInfo (k, p, width, height).
         image_hw: (H, W) of the image the intrinsics are for, pixels.
-        matrix: "k" = ``K`` (the raw, possibly distorted image) or "p" = ``P[:3, :3]`` (the rectified image,
-            ``image_rect*``).
+        matrix: "k" = ``K`` (the raw, possibly distorted image) or "p" = ``P[:3, :3]`` (the
+            rectified image, ``image_rect*``).
 
     Raises:
-        InputError: non-finite, all-zero/uncalibrated or implausible intrinsics (focal length outside
-            [0.05, 100] x the larger image side, principal point far outside the image, last row not
-            (0, 0, 1)), or a CameraInfo size that is not the image size (binning/ROI are not rescaled here).
+        InputError: non-finite, all-zero/uncalibrated or implausible intrinsics (focal length
+            outside [0.05, 100] x the larger image side, principal point far outside the image,
+            last row not (0, 0, 1)), or a CameraInfo size that is not the image size (binning/ROI
+            are not rescaled here).
     """
     name = "K" if matrix == "k" else "P[:3, :3]"
     values = np.asarray(info.k if matrix == "k" else info.p, np.float64)
@@ -221,7 +244,8 @@ def camera_info_to_K(info, image_hw: tuple[int, int], matrix: str = "k") -> np.n
     if not np.any(K) or K[0, 0] <= 0 or K[1, 1] <= 0:
         hint = " (this driver leaves P empty: set input.intrinsics k)" if matrix == "p" else ""
         raise InputError(
-            f"[camera_info] {name} is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy > 0{hint}"
+            f"[camera_info] {name} is uncalibrated (fx={K[0, 0]}, fy={K[1, 1]}); expected fx, fy "
+            f"> 0{hint}"
         )
     h, w = image_hw
     if (int(info.width), int(info.height)) != (int(w), int(h)):
@@ -233,23 +257,25 @@ def camera_info_to_K(info, image_hw: tuple[int, int], matrix: str = "k") -> np.n
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     if not (MIN_FOCAL_PER_SIDE * side <= min(fx, fy) and max(fx, fy) <= MAX_FOCAL_PER_SIDE * side):
         raise InputError(
-            f"[camera_info] implausible focal length fx={fx:g}, fy={fy:g} px for a {w}x{h} image (expected "
-            f"{MIN_FOCAL_PER_SIDE * side:g} .. {MAX_FOCAL_PER_SIDE * side:g} px): check the calibration"
+            f"[camera_info] implausible focal length fx={fx:g}, fy={fy:g} px for a {w}x{h} image "
+            f"(expected {MIN_FOCAL_PER_SIDE * side:g} .. {MAX_FOCAL_PER_SIDE * side:g} px): check "
+            "the calibration"
         )
     if not (-w <= cx <= 2 * w and -h <= cy <= 2 * h) or not np.allclose(K[2], [0.0, 0.0, 1.0]):
         raise InputError(
-            f"[camera_info] implausible {name}: principal point ({cx:g}, {cy:g}) px for a {w}x{h} image, "
-            f"last row {K[2].tolist()} (expected (0, 0, 1))"
+            f"[camera_info] implausible {name}: principal point ({cx:g}, {cy:g}) px for a {w}x{h} "
+            f"image, last row {K[2].tolist()} (expected (0, 0, 1))"
         )
     return K
 
 
 def has_distortion(info) -> bool:
-    """True when the CameraInfo distortion coefficients ``d`` are not all zero (a distorted raw image)."""
+    """True when the CameraInfo distortion coefficients ``d`` are not all zero (a distorted raw
+    image)."""
     return bool(np.any(np.asarray(info.d, np.float64) != 0.0))
 
 
-# --- TF --------------------------------------------------------------------------------------------------
+# --- TF ------------------------------------------------------------------------------------------
 
 
 def _transform(header: Header, child: str, position, rotmat) -> TransformStamped:
@@ -265,18 +291,21 @@ def _transform(header: Header, child: str, position, rotmat) -> TransformStamped
 def body_transforms(
     result: FrameResult, header: Header, joint_names: list[str] | None = None
 ) -> list[TransformStamped]:
-    """``body_<id>`` frames (parent = ``header.frame_id``, stamp = image stamp), one per tracked person.
+    """``body_<id>`` frames (parent = ``header.frame_id``, stamp = image stamp), one per tracked
+    person.
 
     People without an id ("" = untracked) get no frame: a REP-155 frame name must stay stable. With
-    ``joint_names``, each person also gets ``<joint>_<id>`` frames at the joint positions, with the body's
-    orientation.
+    ``joint_names``, each person also gets ``<joint>_<id>`` frames at the joint positions, with the
+    body's orientation.
     """
     transforms = []
     for human in result.humans:
         if not human.track_id:
             continue
         R_cam_body = body_rotmat(human)
-        transforms.append(_transform(header, BODY_FRAME_PREFIX + human.track_id, human.pelvis, R_cam_body))
+        transforms.append(
+            _transform(header, BODY_FRAME_PREFIX + human.track_id, human.pelvis, R_cam_body)
+        )
         for name, joint in zip(joint_names or [], human.joints):
             transforms.append(_transform(header, f"{name}_{human.track_id}", joint, R_cam_body))
     return transforms
@@ -285,14 +314,14 @@ def body_transforms(
 def floor_transform(floor: FloorEstimate, header: Header, child: str) -> TransformStamped:
     """The floor frame as a transform from ``header.frame_id`` (the image's optical frame).
 
-    ``FloorEstimate.T_cam_floor``: REP-103 axes (x forward along the floor, y left, z up), origin on the floor
-    right below the camera.
+    ``FloorEstimate.T_cam_floor``: REP-103 axes (x forward along the floor, y left, z up), origin
+    on the floor right below the camera.
     """
     T_cam_floor = floor.T_cam_floor()
     return _transform(header, child, T_cam_floor[:3, 3], T_cam_floor[:3, :3])
 
 
-# --- markers ---------------------------------------------------------------------------------------------
+# --- markers -------------------------------------------------------------------------------------
 
 
 def person_colour(track_id: str, index: int) -> tuple[float, float, float]:
@@ -304,7 +333,8 @@ def person_colour(track_id: str, index: int) -> tuple[float, float, float]:
 def markers_from_frame(
     result: FrameResult, header: Header, faces: np.ndarray, lifetime_s: float = 1.0
 ) -> MarkerArray:
-    """One TRIANGLE_LIST mesh + one text label per person, after a DELETEALL that clears the last frame.
+    """One TRIANGLE_LIST mesh + one text label per person, after a DELETEALL that clears the last
+    frame.
 
     Args:
         result: people with vertices (camera frame); people without vertices get only the label.
@@ -329,7 +359,11 @@ def markers_from_frame(
             mesh.points = [Point(x=x, y=y, z=z) for x, y, z in vertices[faces.ravel()].tolist()]
             out.markers.append(mesh)
         label = _marker(header, 2 * index + 1, Marker.TEXT_VIEW_FACING, lifetime, (r, g, b, 1.0))
-        top = vertices[np.argmin(vertices[:, 1])] if len(vertices) else np.asarray(human.pelvis, np.float64)
+        top = (
+            vertices[np.argmin(vertices[:, 1])]
+            if len(vertices)
+            else np.asarray(human.pelvis, np.float64)
+        )
         label.pose.position = Point(x=float(top[0]), y=float(top[1]) - 0.15, z=float(top[2]))
         label.scale.z = 0.12
         distance_m = float(np.linalg.norm(human.pelvis))
@@ -349,6 +383,8 @@ def _marker(header: Header, marker_id: int, kind: int, lifetime: Duration, rgba)
     marker.type = kind
     marker.action = Marker.ADD
     marker.pose.orientation.w = 1.0
-    marker.color = ColorRGBA(r=float(rgba[0]), g=float(rgba[1]), b=float(rgba[2]), a=float(rgba[3]))
+    marker.color = ColorRGBA(
+        r=float(rgba[0]), g=float(rgba[1]), b=float(rgba[2]), a=float(rgba[3])
+    )
     marker.lifetime = lifetime
     return marker

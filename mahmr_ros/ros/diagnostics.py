@@ -1,7 +1,9 @@
-"""What the node reports on ``/diagnostics``: rates, latency, per-stage times, people, drops, backend, memory.
+"""What the node reports on ``/diagnostics``: rates, latency, per-stage times, people, drops,
+backend, memory.
 
-``diagnostic_updater`` is used when importable (it adds the status to its own periodic DiagnosticArray);
-otherwise the node publishes ``diagnostic_msgs/DiagnosticArray`` itself once per second with the same status.
+``diagnostic_updater`` is used when importable (it adds the status to its own periodic
+DiagnosticArray); otherwise the node publishes ``diagnostic_msgs/DiagnosticArray`` itself once per
+second with the same status.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class RateMeter:
 
 
 def device_memory_mb() -> tuple[str, float]:
-    """("cuda", MB allocated by torch) when torch uses CUDA, else ("host_rss", resident MB of the process)."""
+    """("cuda", MB allocated by torch) when torch uses CUDA, else ("host_rss", resident MB of the
+    process)."""
     torch = sys.modules.get("torch")  # never import torch just to report on it
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         return "cuda", torch.cuda.memory_allocated() / 2**20
@@ -73,8 +76,12 @@ def node_status(node) -> tuple[int, str, dict[str, str]]:
         estimator, config = node.pipeline.estimator, node.config
         values["estimator"] = type(estimator).__name__
         values["body_model"] = node.pipeline.body_model
-        values["backend"] = str(getattr(estimator, "backend", config.pipeline_value("model.backend")))
-        values["precision"] = str(getattr(estimator, "precision", config.pipeline_value("model.precision")))
+        values["backend"] = str(
+            getattr(estimator, "backend", config.pipeline_value("model.backend"))
+        )
+        values["precision"] = str(
+            getattr(estimator, "precision", config.pipeline_value("model.precision"))
+        )
     floor = getattr(node, "last_floor", None)
     if floor is not None:
         values.update({
@@ -118,8 +125,9 @@ def node_diagnostics(node) -> DiagnosticStatus:
 def make_updater(node):
     """A ``diagnostic_updater.Updater`` reporting ``node_status`` when importable, else None.
 
-    The Updater publishes ``/diagnostics`` from its own timer and declares the ``diagnostic_updater.period``
-    parameter on ``node``; ``destroy_updater`` undoes all three (lifecycle cleanup).
+    The Updater publishes ``/diagnostics`` from its own timer and declares the
+    ``diagnostic_updater.period`` parameter on ``node``; ``destroy_updater`` undoes all three
+    (lifecycle cleanup).
     """
     try:
         import diagnostic_updater
@@ -140,8 +148,9 @@ def make_updater(node):
 
 
 def destroy_updater(node, updater) -> None:
-    """Destroy what a ``diagnostic_updater.Updater`` made on ``node``: its timer, publisher and period
-    parameter (the next Updater declares it again; a value from a parameter file comes back with it)."""
+    """Destroy what a ``diagnostic_updater.Updater`` made on ``node``: its timer, publisher and
+    period parameter (the next Updater declares it again; a value from a parameter file comes back
+    with it)."""
     if updater is None:
         return
     if getattr(updater, "timer", None) is not None:

@@ -1,12 +1,13 @@
 """REP-155 (ROS4HRI) body topics, published when ``hri_msgs`` is installed.
 
 - ``/humans/bodies/tracked`` (``hri_msgs/IdsList``): the ids of this frame;
-- ``/humans/bodies/<id>/roi`` (``hri_msgs/NormalizedRegionOfInterest2D``): the box, normalised to [0, 1];
-- ``/humans/bodies/<id>/skeleton2d`` (``hri_msgs/Skeleton2D``): the OpenPose COCO-18 keypoints projected from
-  the body model's 3D joints with the camera the people were placed with.
+- ``/humans/bodies/<id>/roi`` (``hri_msgs/NormalizedRegionOfInterest2D``): the box, normalised to
+  [0, 1];
+- ``/humans/bodies/<id>/skeleton2d`` (``hri_msgs/Skeleton2D``): the OpenPose COCO-18 keypoints
+  projected from the body model's 3D joints with the camera the people were placed with.
 
-Per-id publishers are made when an id appears and destroyed when it leaves, as ROS4HRI nodes do. The
-``body_<id>`` TF frames (REP-155 axes) come from the node's TF broadcaster, not from here.
+Per-id publishers are made when an id appears and destroyed when it leaves, as ROS4HRI nodes do.
+The ``body_<id>`` TF frames (REP-155 axes) come from the node's TF broadcaster, not from here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 from mahmr_ros.types import FrameResult, HumanEstimate
 
 BODIES_NS = "/humans/bodies"
-# COCO-18 (OpenPose) order -> body-model joint name (smplx SMPL names; Anny's COCO regressor uses the same).
+# COCO-18 (OpenPose) order -> body-model joint name (smplx SMPL names; Anny's COCO regressor uses
+# the same).
 COCO18_JOINTS = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist",
     "left_shoulder", "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle",
@@ -27,8 +29,8 @@ COCO18_JOINTS = (
 def coco18_keypoints(human: HumanEstimate, joint_names: list[str], K: np.ndarray) -> np.ndarray:
     """(18, 3) pixel x, y and confidence of the COCO-18 keypoints of one person.
 
-    A keypoint whose joint the body model lacks, or that lies behind the camera, gets confidence 0. A missing
-    ``neck`` is the mid-point of the shoulders (COCO-17 regressors have no neck).
+    A keypoint whose joint the body model lacks, or that lies behind the camera, gets confidence 0.
+    A missing ``neck`` is the mid-point of the shoulders (COCO-17 regressors have no neck).
     """
     index = {name: i for i, name in enumerate(joint_names)}
     joints = np.asarray(human.joints, np.float64).reshape(-1, 3)
@@ -73,11 +75,15 @@ class HriPublisher:
             if human.track_id not in self._per_id:
                 base = f"{BODIES_NS}/{human.track_id}"
                 self._per_id[human.track_id] = (
-                    self._node.create_publisher(msgs.NormalizedRegionOfInterest2D, f"{base}/roi", 1),
+                    self._node.create_publisher(
+                        msgs.NormalizedRegionOfInterest2D, f"{base}/roi", 1
+                    ),
                     self._node.create_publisher(msgs.Skeleton2D, f"{base}/skeleton2d", 1),
                 )
             roi_pub, skeleton_pub = self._per_id[human.track_id]
-            x1, y1, x2, y2 = np.clip(np.asarray(human.bbox_xyxy, np.float64) / np.tile(scale, 2), 0.0, 1.0)
+            x1, y1, x2, y2 = np.clip(
+                np.asarray(human.bbox_xyxy, np.float64) / np.tile(scale, 2), 0.0, 1.0
+            )
             roi_pub.publish(
                 msgs.NormalizedRegionOfInterest2D(
                     header=header, xmin=x1, ymin=y1, xmax=x2, ymax=y2, c=float(human.score)
@@ -86,7 +92,9 @@ class HriPublisher:
             keypoints = coco18_keypoints(human, joint_names, result.K_used)
             skeleton = msgs.Skeleton2D(header=header)
             skeleton.skeleton = [
-                msgs.NormalizedPointOfInterest2D(x=float(u / scale[0]), y=float(v / scale[1]), c=float(c))
+                msgs.NormalizedPointOfInterest2D(
+                    x=float(u / scale[0]), y=float(v / scale[1]), c=float(c)
+                )
                 for u, v, c in keypoints
             ]
             skeleton_pub.publish(skeleton)

@@ -1,10 +1,11 @@
 """sensor_msgs Image / CompressedImage -> (H, W, 3) uint8 BGR, and back for publishers.
 
-cv_bridge is used when importable (real ROS installs). Without it, numpy handles the encodings a camera
-driver typically sends: ``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``, ``mono8``, ``mono16`` (16 -> 8 bit as
-cv_bridge does: value * 255 / 65535), ``yuv422`` / ``uyvy`` (U Y0 V Y1) and ``yuyv`` / ``yuv422_yuy2``
-(Y0 U Y1 V). Rows may be padded (``step`` > width * bytes per pixel) and 16-bit data may be big-endian
-(``is_bigendian``). Anything else raises ``ImageError`` (an ``InputError``: the node warns, skips the frame).
+cv_bridge is used when importable (real ROS installs). Without it, numpy handles the encodings a
+camera driver typically sends: ``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``, ``mono8``, ``mono16`` (16
+-> 8 bit as cv_bridge does: value * 255 / 65535), ``yuv422`` / ``uyvy`` (U Y0 V Y1) and ``yuyv`` /
+``yuv422_yuy2`` (Y0 U Y1 V). Rows may be padded (``step`` > width * bytes per pixel) and 16-bit
+data may be big-endian (``is_bigendian``). Anything else raises ``ImageError`` (an ``InputError``:
+the node warns, skips the frame).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def supported_encodings() -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def cv_bridge():
-    """A ``cv_bridge.CvBridge`` when cv_bridge is importable (real ROS installs), else None (numpy path)."""
+    """A ``cv_bridge.CvBridge`` when cv_bridge is importable (real ROS installs), else None (numpy
+    path)."""
     try:
         from cv_bridge import CvBridge
     except ImportError:
@@ -57,7 +59,8 @@ def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
 
     Args:
         msg: sensor_msgs/Image (any object with height, width, encoding, is_bigendian, step, data).
-        use_cv_bridge: use cv_bridge when it is importable (False forces the numpy path, for tests).
+        use_cv_bridge: use cv_bridge when it is importable (False forces the numpy path, for
+            tests).
 
     Returns:
         (H, W, 3) uint8 BGR, a new contiguous array (never a view of the message buffer).
@@ -71,12 +74,15 @@ def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
     encoding = msg.encoding
     if encoding not in ENCODINGS:
         raise ImageError(
-            f"[image] unsupported encoding '{encoding}' (supported: {', '.join(supported_encodings())})"
+            f"[image] unsupported encoding '{encoding}' (supported: "
+            f"{', '.join(supported_encodings())})"
         )
     channels, kind, conversion = ENCODINGS[encoding]
     if channels == 2 and width % 2:  # 4:2:2 packs two pixels per (U, Y, V, Y) group
         raise ImageError(f"[image] {encoding} needs an even width, got {width} px")
-    pixels = _pixels(msg, channels, kind)  # also checks step and buffer size, before cv_bridge sees them
+    pixels = _pixels(
+        msg, channels, kind
+    )  # also checks step and buffer size, before cv_bridge sees them
     bridge = cv_bridge() if use_cv_bridge else None
     try:
         if bridge is not None:
@@ -87,24 +93,32 @@ def image_to_bgr(msg, use_cv_bridge: bool = True) -> np.ndarray:
             return np.ascontiguousarray(pixels)
         return cv2.cvtColor(pixels[:, :, 0] if channels == 1 else pixels, conversion)
     except (cv2.error, TypeError, ValueError) as err:  # cv_bridge's CvBridgeError is a TypeError
-        raise ImageError(f"[image] cannot convert {width}x{height} {encoding} to bgr8: {err}") from err
+        raise ImageError(
+            f"[image] cannot convert {width}x{height} {encoding} to bgr8: {err}"
+        ) from err
 
 
 def _pixels(msg, channels: int, kind: str) -> np.ndarray:
-    """(H, W, channels) array of ``kind`` from an Image message (row padding and byte order handled)."""
+    """(H, W, channels) array of ``kind`` from an Image message (row padding and byte order
+    handled)."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     dtype = np.dtype(kind).newbyteorder(">" if msg.is_bigendian else "<")
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
-        raise ImageError(f"[image] step {step} < width * bytes per pixel = {row_bytes} ({msg.encoding})")
+        raise ImageError(
+            f"[image] step {step} < width * bytes per pixel = {row_bytes} ({msg.encoding})"
+        )
     if len(msg.data) < step * (height - 1) + row_bytes:
-        raise ImageError(f"[image] {len(msg.data)} bytes < step * height = {step * height} ({msg.encoding})")
+        raise ImageError(
+            f"[image] {len(msg.data)} bytes < step * height = {step * height} ({msg.encoding})"
+        )
     buffer = np.frombuffer(memoryview(msg.data), dtype=np.uint8)
     rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1))
     return np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
 
 
-# depth encoding -> (numpy dtype, metres per unit): REP-118 (32FC1 metres) and the common 16UC1 millimetres.
+# depth encoding -> (numpy dtype, metres per unit): REP-118 (32FC1 metres) and the common 16UC1
+# millimetres.
 DEPTH_ENCODINGS: dict[str, tuple[str, float]] = {
     "16UC1": ("u2", 1e-3),
     "mono16": ("u2", 1e-3),
@@ -124,7 +138,8 @@ def depth_to_metres(msg) -> np.ndarray:
         raise ImageError(f"[image] empty depth image ({msg.width}x{msg.height})")
     if msg.encoding not in DEPTH_ENCODINGS:
         raise ImageError(
-            f"[image] unsupported depth encoding '{msg.encoding}' (expected 16UC1 mm or 32FC1 metres)"
+            f"[image] unsupported depth encoding '{msg.encoding}' (expected 16UC1 mm or 32FC1 "
+            "metres)"
         )
     kind, unit = DEPTH_ENCODINGS[msg.encoding]
     # DTO's own conversion (mm/m -> m, invalid -> NaN); no range cut here: DTO applies its own.
@@ -149,7 +164,8 @@ def compressed_to_bgr(msg) -> np.ndarray:
 
 
 def bgr_to_image_msg(image_bgr: np.ndarray, header=None):
-    """(H, W, 3) uint8 BGR -> ``sensor_msgs/Image`` with encoding ``bgr8`` (for publishers and tests)."""
+    """(H, W, 3) uint8 BGR -> ``sensor_msgs/Image`` with encoding ``bgr8`` (for publishers and
+    tests)."""
     from sensor_msgs.msg import Image
 
     image = np.ascontiguousarray(image_bgr, dtype=np.uint8)

@@ -1,15 +1,17 @@
-"""The node's input subscriptions: image (+ camera_info, + registered depth), with the QoS they need.
+"""The node's input subscriptions: image (+ camera_info, + registered depth), with the QoS they
+need.
 
 ``input.image_qos``:
     * ``sensor_data`` / ``reliable``: subscribe at once with that reliability.
-    * ``auto`` (default): subscribe to a topic once it has a publisher, reliable when all its publishers are
-      (lost fragments of large images are then re-sent, see ``dds.py``), else best effort (which hears both).
-      A best-effort publisher that joins later is not heard by a reliable subscription: ``check_qos`` (called
-      once a second) subscribes again with best effort then.
+    * ``auto`` (default): subscribe to a topic once it has a publisher, reliable when all its
+      publishers are (lost fragments of large images are then re-sent, see ``dds.py``), else best
+      effort (which hears both). A best-effort publisher that joins later is not heard by a
+      reliable subscription: ``check_qos`` (called once a second) subscribes again with best effort
+      then.
 
-The image topic is resolved like image_transport does (remaps apply to the base topic ``image``, then
-``/compressed`` is appended for ``input.compressed``), and ``input.intrinsics`` auto becomes ``p`` when that
-base name contains ``rect``.
+The image topic is resolved like image_transport does (remaps apply to the base topic ``image``,
+then ``/compressed`` is appended for ``input.compressed``), and ``input.intrinsics`` auto becomes
+``p`` when that base name contains ``rect``.
 """
 
 from __future__ import annotations
@@ -22,18 +24,23 @@ from sensor_msgs.msg import CompressedImage, Image
 from mahmr_ros.ros.sync import DepthJoiner, Pairing, create_pairing, stamp_ns
 
 DISCOVERY_POLL_S = 0.05  # input.image_qos auto: how often to look for the input topics' publishers
-DEPTH_FLUSH_S = 0.01  # how often frames waiting for their depth image are checked for the end of the wait
+DEPTH_FLUSH_S = (
+    0.01  # how often frames waiting for their depth image are checked for the end of the wait
+)
 
 
 class NodeInputs:
-    """Subscriptions, pairing and depth joining of one activation of the node (``close`` undoes them).
+    """Subscriptions, pairing and depth joining of one activation of the node (``close`` undoes
+    them).
 
     Args:
         node: the rclpy node that owns the subscriptions and timers.
         config: NodeConfig (``input.*``, ``dto_mode``).
-        on_pair: called as ``on_pair(image_msg, info_msg_or_None)`` for each image on the executor thread.
-        submit: called as ``submit((image_msg, info_msg), depth_msg_or_None)`` when a frame is complete
-            (``hand_over`` passes frames through, or through the DepthJoiner for ``dto.mode`` rgbd).
+        on_pair: called as ``on_pair(image_msg, info_msg_or_None)`` for each image on the executor
+            thread.
+        submit: called as ``submit((image_msg, info_msg), depth_msg_or_None)`` when a frame is
+            complete (``hand_over`` passes frames through, or through the DepthJoiner for
+            ``dto.mode`` rgbd).
     """
 
     def __init__(self, node, config, on_pair: Callable, submit: Callable):
@@ -51,21 +58,25 @@ class NodeInputs:
         self.depth_sub = None
         self._depth_timer = self._discovery_timer = None
         if config.dto_mode == "rgbd":
-            self.depth_joiner = DepthJoiner(submit, config.input_depth_slop_s, config.input_depth_wait_s,
+            self.depth_joiner = DepthJoiner(submit, config.input_depth_slop_s,
+                                            config.input_depth_wait_s,
                                             size=2 * config.input_qos_depth)  # fmt: skip
             self._depth_timer = node.create_timer(DEPTH_FLUSH_S, self.depth_joiner.flush)
         self.connect()
         if not self.connected:
-            node.get_logger().info(f"[mahmr] waiting for a publisher on {self.image_topic} (input.image_qos "
-                                   "auto takes its reliability)")  # fmt: skip
+            node.get_logger().info(f"[mahmr] waiting for a publisher on {self.image_topic} "
+                                   "(input.image_qos auto takes its reliability)")  # fmt: skip
             self._discovery_timer = node.create_timer(DISCOVERY_POLL_S, self.connect)
 
     @property
     def connected(self) -> bool:
-        return self.pairing is not None and (self.depth_joiner is None or self.depth_sub is not None)
+        return self.pairing is not None and (
+            self.depth_joiner is None or self.depth_sub is not None
+        )
 
     def hand_over(self, image_msg, info_msg) -> None:
-        """An image (and its CameraInfo) the node accepted: to the DepthJoiner (rgbd), else on as it is."""
+        """An image (and its CameraInfo) the node accepted: to the DepthJoiner (rgbd), else on as
+        it is."""
         if self.depth_joiner is not None:
             self.depth_joiner.add_frame(stamp_ns(image_msg), (image_msg, info_msg))
         else:
@@ -79,13 +90,17 @@ class NodeInputs:
             image_type = CompressedImage if cfg.input_compressed else Image
             if not cfg.input_use_camera_info:
                 on_image = lambda msg: self._on_pair(msg, None)  # noqa: E731
-                self.pairing = Pairing([node.create_subscription(image_type, self.image_topic, on_image,
+                self.pairing = Pairing([node.create_subscription(image_type, self.image_topic,
+                                                                 on_image,
                                                                  image_qos)])  # fmt: skip
             else:
                 info_topic = node.resolve_topic_name("camera_info")
-                qos = (image_qos, self.qos_for(info_topic) or self._qos(ReliabilityPolicy.BEST_EFFORT))
-                self.pairing = create_pairing(node, image_type, self.image_topic, info_topic, qos, cfg,
-                                              self._on_pair)  # fmt: skip
+                qos = (
+                    image_qos,
+                    self.qos_for(info_topic) or self._qos(ReliabilityPolicy.BEST_EFFORT),
+                )
+                self.pairing = create_pairing(node, image_type, self.image_topic, info_topic, qos,
+                                              cfg, self._on_pair)  # fmt: skip
         if self.depth_joiner is not None and self.depth_sub is None:
             depth_qos = self.qos_for(node.resolve_topic_name("depth"))
             if depth_qos is not None:
@@ -109,25 +124,32 @@ class NodeInputs:
         self._discovery_timer = self._depth_timer = None
 
     def qos_for(self, topic: str) -> QoSProfile | None:
-        """Input QoS for ``topic`` per ``input.image_qos``; auto: reliable when every publisher of ``topic``
-        offers reliable, best effort when one does not, None while no publisher is known."""
+        """Input QoS for ``topic`` per ``input.image_qos``; auto: reliable when every publisher of
+        ``topic`` offers reliable, best effort when one does not, None while no publisher is
+        known."""
         choice = self.config.input_image_qos
         if choice != "auto":
             reliable = choice == "reliable"
-            return self._qos(ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
-        offered = [info.qos_profile.reliability for info in self.node.get_publishers_info_by_topic(topic)]
+            return self._qos(
+                ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
+            )
+        offered = [
+            info.qos_profile.reliability for info in self.node.get_publishers_info_by_topic(topic)
+        ]
         if not offered:
             return None
         reliable = all(r == ReliabilityPolicy.RELIABLE for r in offered)
         return self._qos(ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
 
     def check_qos(self) -> None:
-        """``input.image_qos`` auto: subscribe again (best effort) when a best-effort publisher joined a topic
-        this node subscribes to reliably (it would not be heard)."""
+        """``input.image_qos`` auto: subscribe again (best effort) when a best-effort publisher
+        joined a topic this node subscribes to reliably (it would not be heard)."""
         if self.config.input_image_qos != "auto":
             return
         again = False
-        if self.pairing is not None and any(map(self._misses_a_publisher, self.pairing.subscriptions)):
+        if self.pairing is not None and any(
+            map(self._misses_a_publisher, self.pairing.subscriptions)
+        ):
             for subscription in self.pairing.subscriptions:
                 self.node.destroy_subscription(subscription)
             self.pairing, again = None, True
@@ -135,12 +157,14 @@ class NodeInputs:
             self.node.destroy_subscription(self.depth_sub)
             self.depth_sub, again = None, True
         if again:
-            self.node.get_logger().info("[mahmr] a best-effort publisher joined an input topic: subscribing "
-                                        "again with best effort (input.image_qos auto)")  # fmt: skip
+            self.node.get_logger().info("[mahmr] a best-effort publisher joined an input topic: "
+                                        "subscribing again with best effort (input.image_qos "
+                                        "auto)")  # fmt: skip
             self.connect()
 
     def status(self) -> str:
-        """What the image input is doing, for diagnostics: its topic and QoS, or why nothing arrives."""
+        """What the image input is doing, for diagnostics: its topic and QoS, or why nothing
+        arrives."""
         if self.pairing is None:
             return f"waiting for a publisher on {self.image_topic}: check the image remap"
         subscription = self.pairing.subscriptions[0]

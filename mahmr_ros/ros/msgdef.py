@@ -1,5 +1,5 @@
-"""Full ROS 2 message definitions (the ``ros2msg`` schema text MCAP files carry), read from the installed
-``.msg`` files of each package (ament index), dependencies appended as rosbag2 does.
+"""Full ROS 2 message definitions (the ``ros2msg`` schema text MCAP files carry), read from the
+installed ``.msg`` files of each package (ament index), dependencies appended as rosbag2 does.
 
     <Type.msg text>
     ================================================================================
@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 PRIMITIVES = {
-    "bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
-    "int64", "uint64", "string", "wstring",
+    "bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32",
+    "uint32", "int64", "uint64", "string", "wstring",
 }  # fmt: skip
 BUILTIN = {"tf2_msgs/TFMessage": "geometry_msgs/TransformStamped[] transforms\n"}
 SEPARATOR = "=" * 80
@@ -36,7 +36,8 @@ def msg_text(type_name: str) -> str:
     """The ``.msg`` file text of ``pkg/Type``.
 
     Raises:
-        FileNotFoundError: the package or message is not installed (names the type and the path tried).
+        FileNotFoundError: the package or message is not installed (names the type and the path
+            tried).
     """
     type_name = _normalise(type_name)
     if type_name in BUILTIN:
@@ -47,7 +48,9 @@ def msg_text(type_name: str) -> str:
     try:
         path = Path(get_package_share_directory(package)) / "msg" / f"{name}.msg"
     except PackageNotFoundError as err:
-        raise FileNotFoundError(f"[msgdef] package '{package}' of {type_name} is not installed") from err
+        raise FileNotFoundError(
+            f"[msgdef] package '{package}' of {type_name} is not installed"
+        ) from err
     if not path.is_file():
         raise FileNotFoundError(f"[msgdef] no definition of {type_name} at {path}")
     return path.read_text()

@@ -1,24 +1,28 @@
-"""MahmrNode: image (+ CameraInfo) in; HumanMeshArray, topology, TF, markers out. A thin shell over Pipeline.
+"""MahmrNode: image (+ CameraInfo) in; HumanMeshArray, topology, TF, markers out. A thin shell over
+Pipeline.
 
 Data flow (callbacks only hand frames over; a worker thread does the slow work):
 
     image ──────┐ pair by stamp  one slot, latest frame
     camera_info ┼────────────► LatestFrameWorker ─► decode ─► Pipeline.process ─► /humans/meshes
     depth ──────┘ (sync.py)    (stale frames dropped)  (estimator, DTO, tracks) ├► body_<id> TF
-    (rgbd only)                                                                 ├► ~/markers, ~/debug_image
-                                                                                └► /humans/bodies/* (REP-155)
+    (rgbd only)                                                                 ├► ~/markers,
+                                                                                   ~/debug_image
+                                                                                └► /humans/bodies/*
+                                                                                   (REP-155)
 
-A managed lifecycle node (``rclpy.lifecycle``) that also works as a plain node: with ``autostart`` (default)
-the constructor configures and activates it. configure = publishers + load the model (Pipeline);
-activate = worker + subscriptions (reloading the model if deactivate freed it); deactivate = unsubscribe, stop
-the worker and free the model (and its GPU memory); cleanup = destroy the publishers (TF, diagnostics
-included). A transition that is invalid in the current state is refused, never fatal. ``~/enable``
-(std_srvs/SetBool) pauses and resumes processing without a transition, and with ``input.lazy`` no frame is
-processed while nobody subscribes to any output.
+A managed lifecycle node (``rclpy.lifecycle``) that also works as a plain node: with ``autostart``
+(default) the constructor configures and activates it. configure = publishers + load the model
+(Pipeline); activate = worker + subscriptions (reloading the model if deactivate freed it);
+deactivate = unsubscribe, stop the worker and free the model (and its GPU memory); cleanup =
+destroy the publishers (TF, diagnostics included). A transition that is invalid in the current
+state is refused, never fatal. ``~/enable`` (std_srvs/SetBool) pauses and resumes processing
+without a transition, and with ``input.lazy`` no frame is processed while nobody subscribes to any
+output.
 
-A frame still running when the node is deactivated never publishes (``_generation``); the model is freed
-when it ends. Parameters the node does not own (``use_sim_time``, ``diagnostic_updater.period``, ...) are
-left to rclpy and their owners.
+A frame still running when the node is deactivated never publishes (``_generation``); the model is
+freed when it ends. Parameters the node does not own (``use_sim_time``,
+``diagnostic_updater.period``, ...) are left to rclpy and their owners.
 """
 
 from __future__ import annotations
@@ -49,7 +53,12 @@ from mahmr_ros.ros.diagnostics import RateMeter, destroy_updater, make_updater, 
 from mahmr_ros.ros.hri import make_hri_publisher
 from mahmr_ros.ros.image import bgr_to_image_msg, compressed_to_bgr, depth_to_metres, image_to_bgr
 from mahmr_ros.ros.inputs import NodeInputs
-from mahmr_ros.ros.params import PARAMETER_NAMES, config_from_values, declare_parameters, read_config
+from mahmr_ros.ros.params import (
+    PARAMETER_NAMES,
+    config_from_values,
+    declare_parameters,
+    read_config,
+)
 from mahmr_ros.ros.sync import DepthJoiner, Pairing, stamp_ns
 from mahmr_ros.ros.tf import make_transform_broadcaster, tf_publisher
 from mahmr_ros.ros.worker import LatestFrameWorker
@@ -60,9 +69,15 @@ TOPOLOGY_TOPIC = "/humans/meshes/topology"
 MARKERS_TOPIC = "~/markers"
 DEBUG_IMAGE_TOPIC = "~/debug_image"
 DIAGNOSTICS_TOPIC = "/diagnostics"
-NO_PAIR_WARN_AFTER_S = 3.0  # images but no image/CameraInfo pair for this long -> warn (wrong topic?)
-WORKER_STOP_TIMEOUT_S = 5.0  # deactivate waits this long for a running frame (it never publishes after)
-STAMP_REORDER_S = 1.0  # an image stamp up to this much older than the last one: a late frame, skipped;
+NO_PAIR_WARN_AFTER_S = (
+    3.0  # images but no image/CameraInfo pair for this long -> warn (wrong topic?)
+)
+WORKER_STOP_TIMEOUT_S = (
+    5.0  # deactivate waits this long for a running frame (it never publishes after)
+)
+STAMP_REORDER_S = (
+    1.0  # an image stamp up to this much older than the last one: a late frame, skipped;
+)
 # further back: the source restarted (bag loop, clock reset) and the tracks start over.
 
 
@@ -81,8 +96,8 @@ class MahmrNode(LifecycleNode):
 
     Args:
         node_name: ROS node name.
-        autostart: configure + activate in the constructor; None = the ``autostart`` parameter. A failed
-            autostart raises RuntimeError saying why (e.g. which model file is missing).
+        autostart: configure + activate in the constructor; None = the ``autostart`` parameter. A
+            failed autostart raises RuntimeError saying why (e.g. which model file is missing).
         **kwargs: passed to ``rclpy.node.Node`` (namespace, parameter_overrides, context, ...).
     """
 
@@ -91,8 +106,9 @@ class MahmrNode(LifecycleNode):
         declare_parameters(self)
         self.config = read_config(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        # rclpy (Humble, Jazzy) raises out of the executor for a transition the current state does not have
-        # (ros2/rclpy#1209: `activate` while active ends the process); check those requests first.
+        # rclpy (Humble, Jazzy) raises out of the executor for a transition the current state does
+        # not have (ros2/rclpy#1209: `activate` while active ends the process); check those
+        # requests first.
         self._change_state = self._service_change_state.callback
         self._service_change_state.callback = self._on_change_state
         self.pipeline: Pipeline | None = None
@@ -100,8 +116,8 @@ class MahmrNode(LifecycleNode):
         self.inputs: NodeInputs | None = None
         self.updater = None
         self.enabled = True
-        self.counts = {"received": 0, "published": 0, "skipped": 0, "failed": 0, "markers": 0, "idle": 0,
-                       "out_of_order": 0}  # fmt: skip
+        self.counts = {"received": 0, "published": 0, "skipped": 0, "failed": 0, "markers": 0,
+                       "idle": 0, "out_of_order": 0}  # fmt: skip
         self.last_processing_ms = 0.0
         self.last_latency_ms = 0.0
         self.last_timings_ms: dict[str, float] = {}
@@ -127,10 +143,11 @@ class MahmrNode(LifecycleNode):
             if self.start_error:
                 raise RuntimeError(self.start_error)
 
-    # --- lifecycle transitions ----------------------------------------------------------------------------
+    # --- lifecycle transitions -------------------------------------------------------------------
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Publishers, TF, status timer, then the model (a failure logs why and stays unconfigured)."""
+        """Publishers, TF, status timer, then the model (a failure logs why and stays
+        unconfigured)."""
         self.config = read_config(self)
         self._create_publishers()
         if not self._guarded("configure", self._load_pipeline):
@@ -151,7 +168,9 @@ class MahmrNode(LifecycleNode):
         self._last_pair_s = time.monotonic()
         self._last_stamp_ns = None
         self._publish_topology(self.pipeline)
-        process = functools.partial(self._process_frame, pipeline=self.pipeline, generation=self._generation)
+        process = functools.partial(
+            self._process_frame, pipeline=self.pipeline, generation=self._generation
+        )
         self.worker = LatestFrameWorker(process, self._on_frame_error)
         self.inputs = NodeInputs(self, self.config, self.on_image_pair, self._submit)
         self.get_logger().info(
@@ -163,24 +182,33 @@ class MahmrNode(LifecycleNode):
         return True
 
     def _guarded(self, step: str, action) -> bool:
-        """Run a transition step; rclpy swallows exceptions from transition callbacks, so log them here."""
+        """Run a transition step; rclpy swallows exceptions from transition callbacks, so log them
+        here."""
         try:
             return bool(action())
         except Exception as exc:  # noqa: BLE001 - reported, and the transition fails cleanly
             self.start_error = f"[mahmr] {step} failed: {type(exc).__name__}: {exc}"
-            self.get_logger().error(self.start_error + "\n" + "".join(traceback.format_exception(exc)[-3:]))
+            self.get_logger().error(
+                self.start_error + "\n" + "".join(traceback.format_exception(exc)[-3:])
+            )
             return False
 
     def _on_change_state(self, request, response):
-        """``~/change_state``: refuse a transition the current state does not offer, else run it."""
+        """``~/change_state``: refuse a transition the current state does not offer, else run
+        it."""
         transition = request.transition
         available = {t[0]: t[1] for t in self._state_machine.available_transitions}
-        valid = transition.label in available.values() if transition.label else transition.id in available
+        valid = (
+            transition.label in available.values()
+            if transition.label
+            else transition.id in available
+        )
         if not valid:
             state = self._state_machine.current_state[1]
             self.get_logger().warning(
-                f"[mahmr] refused lifecycle transition '{transition.label or transition.id}' in state "
-                f"'{state}' (available: {', '.join(sorted(set(available.values()))) or 'none'})"
+                f"[mahmr] refused lifecycle transition '{transition.label or transition.id}' in "
+                f"state '{state}' (available: "
+                f"{', '.join(sorted(set(available.values()))) or 'none'})"
             )
             response.success = False
             return response
@@ -208,7 +236,9 @@ class MahmrNode(LifecycleNode):
 
     def _create_publishers(self) -> None:
         cfg = self.config
-        reliable = QoSProfile(depth=cfg.publish_meshes_depth, reliability=ReliabilityPolicy.RELIABLE)
+        reliable = QoSProfile(
+            depth=cfg.publish_meshes_depth, reliability=ReliabilityPolicy.RELIABLE
+        )
         latched = QoSProfile(
             depth=1,
             history=HistoryPolicy.KEEP_LAST,
@@ -219,7 +249,9 @@ class MahmrNode(LifecycleNode):
         self.topology_pub = self.create_publisher(MeshTopologyMsg, TOPOLOGY_TOPIC, latched)
         self.markers_pub = self.create_publisher(MarkerArray, MARKERS_TOPIC, 1)
         self.debug_image_pub = self.create_publisher(Image, DEBUG_IMAGE_TOPIC, 1)
-        self.updater = make_updater(self)  # diagnostic_updater when importable, else our own /diagnostics
+        self.updater = make_updater(
+            self
+        )  # diagnostic_updater when importable, else our own /diagnostics
         self.diagnostics_pub = None
         if self.updater is None:
             self.diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
@@ -261,8 +293,8 @@ class MahmrNode(LifecycleNode):
         except (ImportError, OSError, KeyError, ValueError, RuntimeError) as exc:
             name = pipeline_config["estimator"]
             self.start_error = (
-                f"[mahmr] cannot load estimator '{name}': {type(exc).__name__}: {exc} "
-                "(check the estimator, model.weights and model.smpl_path parameters; see config/mahmr.yaml)"
+                f"[mahmr] cannot load estimator '{name}': {type(exc).__name__}: {exc} (check the "
+                "estimator, model.weights and model.smpl_path parameters; see config/mahmr.yaml)"
             )
             self.get_logger().error(self.start_error)
             return False
@@ -270,7 +302,8 @@ class MahmrNode(LifecycleNode):
         return True
 
     def _stop(self) -> None:
-        """Unsubscribe; stop the worker (a running frame may finish but never publishes); free the model."""
+        """Unsubscribe; stop the worker (a running frame may finish but never publishes); free the
+        model."""
         if self.inputs is not None:
             self.inputs.close()
             self.inputs = None
@@ -282,13 +315,13 @@ class MahmrNode(LifecycleNode):
         if worker is not None:
             if not worker.stop(WORKER_STOP_TIMEOUT_S, then=close):
                 self.get_logger().warning(
-                    f"[mahmr] a frame is still running after {WORKER_STOP_TIMEOUT_S:.0f} s; its result is "
-                    "dropped and the model is freed when it ends"
+                    f"[mahmr] a frame is still running after {WORKER_STOP_TIMEOUT_S:.0f} s; its "
+                    "result is dropped and the model is freed when it ends"
                 )
         elif close is not None:
             close()
 
-    # --- callbacks (executor thread): hand over, nothing else -------------------------------------------
+    # --- callbacks (executor thread): hand over, nothing else ------------------------------------
 
     def on_image(self, image_msg) -> None:
         self.on_image_pair(image_msg, None)
@@ -314,7 +347,9 @@ class MahmrNode(LifecycleNode):
 
         ``/tf`` listeners do not count: every robot runs one, so counting them would never idle.
         """
-        publishers = [p for p in self._output_publishers() if p is not tf_publisher(self.tf_broadcaster)]
+        publishers = [
+            p for p in self._output_publishers() if p is not tf_publisher(self.tf_broadcaster)
+        ]
         return any(p is not None and p.get_subscription_count() > 0 for p in publishers)
 
     def _on_enable(self, request, response):
@@ -332,7 +367,8 @@ class MahmrNode(LifecycleNode):
             self.diagnostics_pub.publish(self._diagnostics())
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
-        """Check our parameters as a whole; leave the others (use_sim_time, qos_overrides, ...) to rclpy."""
+        """Check our parameters as a whole; leave the others (use_sim_time, qos_overrides, ...) to
+        rclpy."""
         ours = {p.name: p.value for p in parameters if p.name in PARAMETER_NAMES}
         if not ours:
             return SetParametersResult(successful=True)
@@ -344,7 +380,7 @@ class MahmrNode(LifecycleNode):
         self.config = config
         return SetParametersResult(successful=True)
 
-    # --- worker thread -----------------------------------------------------------------------------------
+    # --- worker thread ---------------------------------------------------------------------------
 
     def _process_frame(self, frame: Frame, pipeline: Pipeline, generation: int) -> None:
         header = frame.image_msg.header
@@ -358,17 +394,20 @@ class MahmrNode(LifecycleNode):
             intrinsics = self.inputs.intrinsics if self.inputs is not None else "k"
             K = convert.camera_info_to_K(frame.info_msg, image_bgr.shape[:2], intrinsics)
             if intrinsics == "k" and convert.has_distortion(frame.info_msg):
-                self.warn_throttled("distortion", f"CameraInfo distortion d={list(frame.info_msg.d)} "
-                                    f"({frame.info_msg.distortion_model}) is not undone: on a raw image the "
-                                    "results are approximate, off-centre most; feed image_rect (image_proc) "
-                                    "and set input.intrinsics p")  # fmt: skip
+                self.warn_throttled("distortion", "CameraInfo distortion "
+                                    f"d={list(frame.info_msg.d)} "
+                                    f"({frame.info_msg.distortion_model}) is not undone: on a raw "
+                                    "image the results are approximate, off-centre most; feed "
+                                    "image_rect (image_proc) and set input.intrinsics "
+                                    "p")  # fmt: skip
         depth = None
         if frame.depth_msg is not None:
             depth = depth_to_metres(frame.depth_msg)
         elif self.config.dto_mode == "rgbd":
-            self.warn_throttled("depth", "dto.mode rgbd but no depth image within input.depth_slop_s of the "
-                                "image stamp after input.depth_wait_s: this frame uses the height prior only "
-                                f"(check the depth remap: {self.resolve_topic_name('depth')})")  # fmt: skip
+            self.warn_throttled("depth", "dto.mode rgbd but no depth image within "
+                                "input.depth_slop_s of the image stamp after input.depth_wait_s: "
+                                "this frame uses the height prior only (check the depth remap: "
+                                f"{self.resolve_topic_name('depth')})")  # fmt: skip
         result = pipeline.process(image_bgr, K, depth=depth, stamp_ns=stamp)
         processing_ms = (time.perf_counter() - frame.received_s) * 1e3
         with self._publish_lock:
@@ -377,7 +416,8 @@ class MahmrNode(LifecycleNode):
             self._publish(pipeline, result, header, image_bgr, processing_ms)
 
     def _stamp_in_order(self, stamp: int, pipeline: Pipeline) -> bool:
-        """False for a late frame (older than the last one: skip it); a jump back resets the tracks."""
+        """False for a late frame (older than the last one: skip it); a jump back resets the
+        tracks."""
         last, self._last_stamp_ns = self._last_stamp_ns, stamp
         if last is None or stamp >= last:
             return True
@@ -385,17 +425,18 @@ class MahmrNode(LifecycleNode):
         if back_s <= STAMP_REORDER_S:
             self._last_stamp_ns = last
             self.counts["out_of_order"] += 1
-            self.warn_throttled("out_of_order", f"skipped an image {back_s:.3f} s older than the last one "
-                                "(arrived out of order)")  # fmt: skip
+            self.warn_throttled("out_of_order", f"skipped an image {back_s:.3f} s older than the "
+                                "last one (arrived out of order)")  # fmt: skip
             return False
         if pipeline.tracker is not None:
             pipeline.tracker.reset()
-        self.warn_throttled("stamp_jump", f"image stamps went back {back_s:.1f} s (bag loop, clock reset?): "
-                            "track ids start over")  # fmt: skip
+        self.warn_throttled("stamp_jump", f"image stamps went back {back_s:.1f} s (bag loop, "
+                            "clock reset?): track ids start over")  # fmt: skip
         return True
 
     def _on_frame_error(self, frame: Frame, error: BaseException) -> None:
-        # One throttle key per kind of problem (numbers stripped), so a second kind is never hidden.
+        # One throttle key per kind of problem (numbers stripped), so a second kind is never
+        # hidden.
         key = re.sub(r"\d+(\.\d+)?", "#", f"{type(error).__name__}: {error}")
         if isinstance(error, InputError):
             self.counts["skipped"] += 1
@@ -408,15 +449,21 @@ class MahmrNode(LifecycleNode):
                 + "".join(traceback.format_exception(error)[-3:]),
             )
 
-    def _publish(self, pipeline: Pipeline, result, header, image_bgr, processing_ms: float) -> None:
+    def _publish(
+        self, pipeline: Pipeline, result, header, image_bgr, processing_ms: float
+    ) -> None:
         cfg = self.config
         self._publish_topology(pipeline)
-        self.meshes_pub.publish(convert.frame_to_msg(result, header, cfg.publish_vertices, processing_ms))
+        self.meshes_pub.publish(
+            convert.frame_to_msg(result, header, cfg.publish_vertices, processing_ms)
+        )
         if cfg.publish_tf and self.tf_broadcaster is not None:
             names = pipeline.topology().joint_names if cfg.publish_joint_frames else None
             transforms = convert.body_transforms(result, header, names)
             if result.floor is not None and cfg.publish_floor_frame:
-                transforms.append(convert.floor_transform(result.floor, header, cfg.publish_floor_frame))
+                transforms.append(
+                    convert.floor_transform(result.floor, header, cfg.publish_floor_frame)
+                )
             if transforms:
                 self.tf_broadcaster.sendTransform(transforms)
         if self._markers_due():
@@ -426,7 +473,9 @@ class MahmrNode(LifecycleNode):
             )
             self.counts["markers"] += 1
         if cfg.publish_debug_image and self.debug_image_pub.get_subscription_count() > 0:
-            overlay = render_overlay(image_bgr, result.humans, pipeline.topology().faces, result.K_used)
+            overlay = render_overlay(
+                image_bgr, result.humans, pipeline.topology().faces, result.K_used
+            )
             self.debug_image_pub.publish(bgr_to_image_msg(overlay, header))
         if self.hri is not None:
             self.hri.publish(result, header, pipeline.topology().joint_names)
@@ -439,7 +488,7 @@ class MahmrNode(LifecycleNode):
         stamp_s = header.stamp.sec + header.stamp.nanosec * 1e-9
         self.last_latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp_s) * 1e3
 
-    # --- helpers -----------------------------------------------------------------------------------------
+    # --- helpers ---------------------------------------------------------------------------------
 
     def warn_throttled(self, key: str, message: str) -> None:
         """Log ``message`` at most once per ``publish.warn_period_s`` for each ``key``."""
@@ -473,8 +522,8 @@ class MahmrNode(LifecycleNode):
             self.warn_throttled(
                 "pairing",
                 "images arrive but no CameraInfo with a matching stamp: check the camera_info "
-                "remap, raise input.sync_slop_s, set input.camera_info_cache true (latched camera_info) or "
-                "input.use_camera_info false",
+                "remap, raise input.sync_slop_s, set input.camera_info_cache true (latched "
+                "camera_info) or input.use_camera_info false",
             )
 
     def _diagnostics(self) -> DiagnosticArray:
@@ -483,12 +532,16 @@ class MahmrNode(LifecycleNode):
         return out
 
     def image_subscription_status(self) -> str:
-        """What the image input is doing (diagnostics): its topic and QoS, or why nothing arrives."""
-        return self.inputs.status() if self.inputs is not None else "not subscribed (node inactive)"
+        """What the image input is doing (diagnostics): its topic and QoS, or why nothing
+        arrives."""
+        return (
+            self.inputs.status() if self.inputs is not None else "not subscribed (node inactive)"
+        )
 
     @property
     def pairing(self) -> Pairing | None:
-        """Who pairs images with CameraInfos now (None while inactive or waiting for a publisher)."""
+        """Who pairs images with CameraInfos now (None while inactive or waiting for a
+        publisher)."""
         return self.inputs.pairing if self.inputs is not None else None
 
     @property
@@ -497,13 +550,16 @@ class MahmrNode(LifecycleNode):
 
     @property
     def dropped_frames(self) -> int:
-        """Frames replaced by a newer one before the worker picked them up (latest-frame policy)."""
+        """Frames replaced by a newer one before the worker picked them up (latest-frame
+        policy)."""
         return self.worker.dropped if self.worker else 0
 
 
 def main(args=None) -> int:
-    """``ros2 run mahmr_ros mahmr_node``: init / try spin / finally destroy + try_shutdown (Jazzy, Humble)."""
-    use_large_frame_profile()  # before rclpy.init: camera-sized messages between processes (see dds.py)
+    """``ros2 run mahmr_ros mahmr_node``: init / try spin / finally destroy + try_shutdown (Jazzy,
+    Humble)."""
+    # before rclpy.init: camera-sized messages between processes (see dds.py)
+    use_large_frame_profile()
     rclpy.init(args=args)
     node = None
     code = 0
@@ -517,8 +573,12 @@ def main(args=None) -> int:
         code = 1
     finally:
         if node is not None:
-            counts = ", ".join(f"{k} {v}" for k, v in {**node.counts, "dropped": node.dropped_frames}.items())
-            rclpy.logging.get_logger("mahmr").info(f"[mahmr] frames: {counts}")  # what a run did, at exit
+            counts = ", ".join(
+                f"{k} {v}" for k, v in {**node.counts, "dropped": node.dropped_frames}.items()
+            )
+            rclpy.logging.get_logger("mahmr").info(
+                f"[mahmr] frames: {counts}"
+            )  # what a run did, at exit
             node.destroy_node()
         rclpy.try_shutdown()
     return code

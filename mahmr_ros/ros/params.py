@@ -2,14 +2,15 @@
 
 Two kinds, one table (``PARAMETERS``, plain data: tools and tests read it without rclpy):
 
-* the pipeline's keys (``estimator``, ``model.*``, ``dto.*``, ``offline.*``, ``tracking.*``) are generated
-  from ``mahmr_ros.pipeline_config.SETTINGS``, the one place their defaults, ranges and descriptions live.
-  They are read-only (start-up only). A core default of None ("not set") is the ROS value 0 / "" here.
+* the pipeline's keys (``estimator``, ``model.*``, ``dto.*``, ``offline.*``, ``tracking.*``) are
+  generated from ``mahmr_ros.pipeline_config.SETTINGS``, the one place their defaults, ranges and
+  descriptions live. They are read-only (start-up only). A core default of None ("not set") is the
+  ROS value 0 / "" here.
 * the node's own keys (``autostart``, ``input.*``, ``publish.*``) are declared below.
 
 ``config/mahmr.yaml`` and the README's table are generated from ``PARAMETERS``
-(``tools/write_params_yaml.py``; ``test/test_static.py`` keeps them equal), and the same file is accepted by
-``Pipeline.from_config``.
+(``tools/write_params_yaml.py``; ``test/test_static.py`` keeps them equal), and the same file is
+accepted by ``Pipeline.from_config``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ INTRINSICS_CHOICES = ("auto", "k", "p")
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One ROS parameter: dotted name, default (its type is the parameter type), description, range."""
+    """One ROS parameter: dotted name, default (its type is the parameter type), description,
+    range."""
 
     name: str
     default: Any
@@ -37,7 +39,8 @@ class ParamSpec:
 
     @property
     def field(self) -> str:
-        """The NodeConfig field of a node parameter (``input.qos_depth`` -> ``input_qos_depth``)."""
+        """The NodeConfig field of a node parameter (``input.qos_depth`` ->
+        ``input_qos_depth``)."""
         return self.name.replace(".", "_")
 
 
@@ -52,55 +55,72 @@ def _from_setting(setting: Setting) -> ParamSpec:
 
 
 NODE_PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("input.compressed", False, "subscribe to image/compressed (sensor_msgs/CompressedImage) "
-              "instead of image", read_only=True),
-    ParamSpec("input.image_qos", "auto", "image, camera_info and depth QoS: auto (subscribe once a topic has "
-              "a publisher: reliable when all its publishers are, else best effort; a best-effort publisher "
-              "joining later switches it to best effort), sensor_data (best effort) or reliable",
+    ParamSpec("input.compressed", False, "subscribe to image/compressed "
+              "(sensor_msgs/CompressedImage) instead of image", read_only=True),
+    ParamSpec("input.image_qos", "auto", "image, camera_info and depth QoS: auto (subscribe once "
+              "a topic has a publisher: reliable when all its publishers are, else best effort; a "
+              "best-effort publisher joining later switches it to best effort), sensor_data (best "
+              "effort) or reliable",
               read_only=True, choices=IMAGE_QOS_CHOICES),
-    ParamSpec("input.qos_depth", 5, "history depth of the image and camera_info subscriptions", 1, 100,
+    ParamSpec("input.qos_depth", 5, "history depth of the image and camera_info "
+              "subscriptions", 1, 100,
               read_only=True),
-    ParamSpec("input.use_camera_info", True, "use CameraInfo intrinsics; false = let the estimator choose "
-              "the camera (FoV head), camera_info is not subscribed", read_only=True),
-    ParamSpec("input.intrinsics", "auto", "which CameraInfo matrix describes the image: k (raw image; a "
-              "non-zero distortion d is warned about, not undone), p (rectified image, image_rect*: "
-              "P[:3,:3]) or auto (p when the image topic name contains 'rect', else k)", read_only=True,
+    ParamSpec("input.use_camera_info", True, "use CameraInfo intrinsics; false = let the "
+              "estimator choose the camera (FoV head), camera_info is not "
+              "subscribed", read_only=True),
+    ParamSpec("input.intrinsics", "auto", "which CameraInfo matrix describes the image: k (raw "
+              "image; a non-zero distortion d is warned about, not undone), p (rectified image, "
+              "image_rect*: P[:3,:3]) or auto (p when the image topic name contains 'rect', else "
+              "k)", read_only=True,
               choices=INTRINSICS_CHOICES),
-    ParamSpec("input.sync_slop_s", 0.02, "max stamp difference (s) to pair an image with a CameraInfo",
+    ParamSpec("input.sync_slop_s", 0.02, "max stamp difference (s) to pair an image with a "
+              "CameraInfo",
               0.0, 1.0, read_only=True),
-    ParamSpec("input.sync_queue_size", 10, "messages kept per topic while waiting for a partner", 1, 100,
+    ParamSpec("input.sync_queue_size", 10, "messages kept per topic while waiting for a "
+              "partner", 1, 100,
               read_only=True),
-    ParamSpec("input.lazy", True, "skip inference entirely while nobody subscribes to any output (meshes, "
-              "markers, debug image, REP-155 topics; TF listeners do not count: a robot always has one)"),
-    ParamSpec("input.depth_slop_s", 0.05, "max stamp difference (s) to use a depth image with a colour image",
+    ParamSpec("input.lazy", True, "skip inference entirely while nobody subscribes to any output "
+              "(meshes, markers, debug image, REP-155 topics; TF listeners do not count: a robot "
+              "always has one)"),
+    ParamSpec("input.depth_slop_s", 0.05, "max stamp difference (s) to use a depth image with a "
+              "colour image",
               0.0, 1.0, read_only=True),
-    ParamSpec("input.depth_wait_s", 0.2, "dto.mode rgbd: how long a colour frame waits for its depth image "
-              "(s); after that it is processed with the height prior only", 0.0, 2.0, read_only=True),
-    ParamSpec("input.camera_info_cache", False, "pair an image without a matching CameraInfo with the last "
-              "CameraInfo received (latched or slow camera_info); uses the built-in synchronizer",
+    ParamSpec("input.depth_wait_s", 0.2, "dto.mode rgbd: how long a colour frame waits for its "
+              "depth image (s); after that it is processed with the height prior "
+              "only", 0.0, 2.0, read_only=True),
+    ParamSpec("input.camera_info_cache", False, "pair an image without a matching CameraInfo with "
+              "the last CameraInfo received (latched or slow camera_info); uses the built-in "
+              "synchronizer",
               read_only=True),
     ParamSpec("publish.vertices", True, "fill HumanMesh.vertices (V x 3 floats per person)"),
     ParamSpec("publish.tf", True, "broadcast body_<id> TF frames at the pelvis (REP-155 axes)"),
     ParamSpec("publish.joint_frames", False, "also broadcast <joint>_<id> TF frames per person"),
-    ParamSpec("publish.floor_frame", "humans_floor", "TF frame of the floor the people stand on (the offline "
-              "estimator's estimated or given floor; REP-103 axes, origin below the camera, parent = image "
-              "frame); empty = not broadcast"),
-    ParamSpec("publish.debug_image", True, "publish ~/debug_image (meshes over the image) while subscribed"),
-    ParamSpec("publish.hri", True, "REP-155 topics (/humans/bodies/...) when hri_msgs is installed"),
-    ParamSpec("publish.markers", True, "publish ~/markers (mesh + label per person) while subscribed"),
-    ParamSpec("publish.markers_max_rate_hz", 5.0, "max rate of ~/markers (Hz); 0 = every frame", 0.0, 100.0),
-    ParamSpec("publish.markers_lifetime_s", 1.0, "markers vanish after this long without a new frame (s)",
+    ParamSpec("publish.floor_frame", "humans_floor", "TF frame of the floor the people stand on "
+              "(the offline estimator's estimated or given floor; REP-103 axes, origin below the "
+              "camera, parent = image frame); empty = not broadcast"),
+    ParamSpec("publish.debug_image", True, "publish ~/debug_image (meshes over the image) while "
+        "subscribed"),
+    ParamSpec("publish.hri", True, "REP-155 topics (/humans/bodies/...) when hri_msgs is "
+        "installed"),
+    ParamSpec("publish.markers", True, "publish ~/markers (mesh + label per person) while "
+        "subscribed"),
+    ParamSpec("publish.markers_max_rate_hz", 5.0, "max rate of ~/markers (Hz); 0 = every "
+        "frame", 0.0, 100.0),
+    ParamSpec("publish.markers_lifetime_s", 1.0, "markers vanish after this long without a new "
+              "frame (s)",
               0.0, 60.0),
-    ParamSpec("publish.meshes_depth", 10, "history depth of /humans/meshes (reliable, keep-last)", 1, 1000,
+    ParamSpec("publish.meshes_depth", 10, "history depth of /humans/meshes (reliable, "
+              "keep-last)", 1, 1000,
               read_only=True),
-    ParamSpec("publish.warn_period_s", 5.0, "throttle period of per-frame warnings (s)", 0.1, 3600.0),
+    ParamSpec("publish.warn_period_s", 5.0, "throttle period of per-frame warnings "
+        "(s)", 0.1, 3600.0),
 )  # fmt: skip
 
 AUTOSTART = ParamSpec(
     "autostart",
     True,
-    "configure and activate at start-up; false = wait for a lifecycle manager (configure = load the model, "
-    "activate = subscribe and publish)",
+    "configure and activate at start-up; false = wait for a lifecycle manager (configure = load "
+    "the model, activate = subscribe and publish)",
     read_only=True,
 )
 PIPELINE_PARAMETERS: tuple[ParamSpec, ...] = tuple(_from_setting(s) for s in SETTINGS)
@@ -111,10 +131,12 @@ PARAMETER_NAMES = frozenset(spec.name for spec in PARAMETERS)
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """Typed view of the parameters, built only by ``config_from_values`` (defaults live in PARAMETERS).
+    """Typed view of the parameters, built only by ``config_from_values`` (defaults live in
+    PARAMETERS).
 
-    The node's own parameters are fields (``input.qos_depth`` -> ``input_qos_depth``); the pipeline's are
-    kept in ``pipeline_values`` and given to the Pipeline as a nested dict by ``pipeline_config``.
+    The node's own parameters are fields (``input.qos_depth`` -> ``input_qos_depth``); the
+    pipeline's are kept in ``pipeline_values`` and given to the Pipeline as a nested dict by
+    ``pipeline_config``.
     """
 
     autostart: bool
@@ -140,7 +162,9 @@ class NodeConfig:
     publish_markers_lifetime_s: float
     publish_meshes_depth: int
     publish_warn_period_s: float
-    pipeline_values: tuple[tuple[str, Any], ...]  # (dotted key, ROS value) of every pipeline parameter
+    pipeline_values: tuple[
+        tuple[str, Any], ...
+    ]  # (dotted key, ROS value) of every pipeline parameter
 
     def pipeline_value(self, key: str) -> Any:
         """The ROS value of a pipeline parameter, e.g. ``pipeline_value("dto.mode")``."""
@@ -151,7 +175,8 @@ class NodeConfig:
         return self.pipeline_value("dto.mode")
 
     def pipeline_config(self) -> dict:
-        """The nested dict ``Pipeline.from_config`` takes (a ROS 0 / "" of a None-default key: None)."""
+        """The nested dict ``Pipeline.from_config`` takes (a ROS 0 / "" of a None-default key:
+        None)."""
         config: dict = {}
         for spec, setting in zip(PIPELINE_PARAMETERS, SETTINGS, strict=True):
             value = self.pipeline_value(spec.name)
@@ -166,8 +191,8 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
     """Dotted-name values (defaults for missing ones) -> NodeConfig.
 
     Raises:
-        ValueError: an unknown name (the message lists the valid ones) or a bad value (it says what is
-            expected); the pipeline's keys are also checked by ``pipeline_config.load_config``.
+        ValueError: an unknown name (the message lists the valid ones) or a bad value (it says what
+            is expected); the pipeline's keys are also checked by ``pipeline_config.load_config``.
     """
     unknown = sorted(set(values) - PARAMETER_NAMES)
     if unknown:
@@ -182,7 +207,9 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
     node_fields = {spec.field: merged[spec.name] for spec in (AUTOSTART, *NODE_PARAMETERS)}
     pipeline_values = tuple((spec.name, merged[spec.name]) for spec in PIPELINE_PARAMETERS)
     config = NodeConfig(**node_fields, pipeline_values=pipeline_values)
-    load_config(config.pipeline_config())  # the core's own checks (types, ranges), with its messages
+    load_config(
+        config.pipeline_config()
+    )  # the core's own checks (types, ranges), with its messages
     return config
 
 
@@ -192,7 +219,10 @@ def check_value(spec: ParamSpec, value: Any) -> str | None:
     if isinstance(value, bool) != (expected is bool) or not isinstance(
         value, (float, int) if expected is float else expected
     ):
-        return f"[params] {spec.name}={value!r}: expected {expected.__name__}, got {type(value).__name__}"
+        return (
+            f"[params] {spec.name}={value!r}: expected {expected.__name__}, "
+            f"got {type(value).__name__}"
+        )
     if spec.choices and value not in spec.choices:
         return f"[params] {spec.name}={value!r}: expected one of {', '.join(spec.choices)}"
     if spec.min_value is not None and value < spec.min_value:
@@ -203,7 +233,8 @@ def check_value(spec: ParamSpec, value: Any) -> str | None:
 
 
 def declare_parameters(node) -> None:
-    """Declare every ``PARAMETERS`` entry on ``node`` with its descriptor (description, range, read-only)."""
+    """Declare every ``PARAMETERS`` entry on ``node`` with its descriptor (description, range,
+    read-only)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
     for spec in PARAMETERS:
@@ -220,11 +251,15 @@ def declare_parameters(node) -> None:
             ]
         elif spec.min_value is not None and isinstance(spec.default, float):
             descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0)
+                FloatingPointRange(
+                    from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0
+                )
             ]
         node.declare_parameter(spec.name, spec.default, descriptor)
 
 
 def read_config(node) -> NodeConfig:
     """Current parameter values of ``node`` -> NodeConfig (raises ValueError on a bad value)."""
-    return config_from_values({spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS})
+    return config_from_values(
+        {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS}
+    )

@@ -1,11 +1,13 @@
-"""FramePlayer: publishes one image (+ its CameraInfo, same stamp) at a fixed rate, like a camera driver.
+"""FramePlayer: publishes one image (+ its CameraInfo, same stamp) at a fixed rate, like a camera
+driver.
 
-Used by ``make demo`` (in-process) and by ``launch/demo.launch.py`` (``mahmr_demo_player``), so the node can
-be tried without a camera. The image is the bundled offline sample unless a file is given.
+Used by ``make demo`` (in-process) and by ``launch/demo.launch.py`` (``mahmr_demo_player``), so the
+node can be tried without a camera. The image is the bundled offline sample unless a file is given.
 
-Parameters of ``mahmr_demo_player``: ``rate_hz`` (2.0), ``reliability`` (``reliable``, or ``best_effort`` as
-sensor-data drivers publish) and ``frames`` (0 = forever; else stop after that many frames were delivered).
-The timer only publishes while somebody subscribes to ``image``, so no frame is sent into the void.
+Parameters of ``mahmr_demo_player``: ``rate_hz`` (2.0), ``reliability`` (``reliable``, or
+``best_effort`` as sensor-data drivers publish) and ``frames`` (0 = forever; else stop after that
+many frames were delivered). The timer only publishes while somebody subscribes to ``image``, so no
+frame is sent into the void.
 """
 
 from __future__ import annotations
@@ -24,23 +26,30 @@ from mahmr_ros.ros.dds import use_large_frame_profile
 from mahmr_ros.ros.image import bgr_to_image_msg
 
 LINGER_S = 1.0  # after the last of ``frames``, keep the publisher up this long before exiting
-RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+RELIABILITY = {
+    "reliable": ReliabilityPolicy.RELIABLE,
+    "best_effort": ReliabilityPolicy.BEST_EFFORT,
+}
 
 
 def camera_info_msg(K: np.ndarray, image_hw: tuple[int, int], header: Header) -> CameraInfo:
-    """A pinhole, distortion-free CameraInfo for ``K`` (3x3, pixels) and an image of ``image_hw``."""
+    """A pinhole, distortion-free CameraInfo for ``K`` (3x3, pixels) and an image of
+    ``image_hw``."""
     K = np.asarray(K, np.float64).reshape(3, 3)
     info = CameraInfo(header=header, height=int(image_hw[0]), width=int(image_hw[1]))
     info.distortion_model = "plumb_bob"
     info.d = [0.0] * 5
     info.k = [float(v) for v in K.ravel()]
     info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [float(v) for v in np.hstack([K, np.zeros((3, 1))]).ravel()]  # P = [K | 0], no stereo baseline
+    info.p = [
+        float(v) for v in np.hstack([K, np.zeros((3, 1))]).ravel()
+    ]  # P = [K | 0], no stereo baseline
     return info
 
 
 class FramePlayer(Node):
-    """Publish ``image_bgr`` on ``image`` and its CameraInfo on ``camera_info`` every ``1 / rate_hz`` s.
+    """Publish ``image_bgr`` on ``image`` and its CameraInfo on ``camera_info`` every ``1 /
+    rate_hz`` s.
 
     Args:
         image_bgr: (H, W, 3) uint8 BGR frame.
@@ -68,7 +77,8 @@ class FramePlayer(Node):
         self.frames = self.declare_parameter("frames", 0).value
         if reliability not in RELIABILITY:
             raise ValueError(
-                f"[player] reliability must be one of {', '.join(RELIABILITY)}, got '{reliability}'"
+                f"[player] reliability must be one of {', '.join(RELIABILITY)}, got "
+                f"'{reliability}'"
             )
         qos = QoSProfile(depth=5, reliability=RELIABILITY[reliability])
         self.image_pub = self.create_publisher(Image, "image", qos)
@@ -98,8 +108,8 @@ class FramePlayer(Node):
 def main(args=None) -> int:
     """``mahmr_demo_player [IMAGE]``: play IMAGE (K from a 60 degree FoV) or the bundled sample.
 
-    Exits 0 after ``frames`` frames (or on Ctrl-C), 2 with a one-line reason when there is nothing to play
-    (unreadable IMAGE, offline assets not built).
+    Exits 0 after ``frames`` frames (or on Ctrl-C), 2 with a one-line reason when there is nothing
+    to play (unreadable IMAGE, offline assets not built).
     """
     import sys
 
@@ -118,7 +128,11 @@ def main(args=None) -> int:
             rclpy.spin_once(node, timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (OSError, ImportError, ValueError) as err:  # AssetError is an OSError (FileNotFoundError)
+    except (
+        OSError,
+        ImportError,
+        ValueError,
+    ) as err:  # AssetError is an OSError (FileNotFoundError)
         rclpy.logging.get_logger("demo_player").fatal(f"[player] cannot play: {err}")
         code = 2
     finally:
@@ -129,7 +143,8 @@ def main(args=None) -> int:
 
 
 def load_frame(path: str | None, hfov_deg: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
-    """The image at ``path`` with a K for ``hfov_deg`` (centred principal point), or the bundled sample.
+    """The image at ``path`` with a K for ``hfov_deg`` (centred principal point), or the bundled
+    sample.
 
     Raises:
         FileNotFoundError: ``path`` is not a readable image.

@@ -1,15 +1,18 @@
-"""Pair each image with its CameraInfo by stamp, and each colour frame with its depth image (``DepthJoiner``).
+"""Pair each image with its CameraInfo by stamp, and each colour frame with its depth image
+(``DepthJoiner``).
 
-``message_filters.ApproximateTimeSynchronizer`` is used when importable and no cached CameraInfo is wanted.
-Otherwise ``StampPairer`` (below, pure Python) does the same job and can also pair an image with the last
-CameraInfo received when none matches its stamp (``input.camera_info_cache``: drivers that latch
-camera_info or publish it slower than the images).
+``message_filters.ApproximateTimeSynchronizer`` is used when importable and no cached CameraInfo is
+wanted. Otherwise ``StampPairer`` (below, pure Python) does the same job and can also pair an image
+with the last CameraInfo received when none matches its stamp (``input.camera_info_cache``: drivers
+that latch camera_info or publish it slower than the images).
 
 StampPairer rules (approximate-time, newest first):
-    * an arriving message pairs with the buffered partner of nearest stamp if ``|dt| <= slop``; that partner
-      and every older buffered message of its topic are then dropped (they can no longer pair in order);
-    * with ``use_cached``, an image with no partner in the buffer pairs at once with the newest CameraInfo
-      seen so far (if any); a CameraInfo of the same stamp arriving later is then just cached;
+    * an arriving message pairs with the buffered partner of nearest stamp if ``|dt| <= slop``;
+      that partner and every older buffered message of its topic are then dropped (they can no
+      longer pair in order);
+    * with ``use_cached``, an image with no partner in the buffer pairs at once with the newest
+      CameraInfo seen so far (if any); a CameraInfo of the same stamp arriving later is then just
+      cached;
     * otherwise the message waits in a bounded buffer (``queue_size`` per topic, oldest evicted).
 """
 
@@ -40,7 +43,11 @@ class StampPairer:
     """
 
     def __init__(
-        self, callback: Callable[[Any, Any], None], slop_s: float, queue_size: int, use_cached: bool = False
+        self,
+        callback: Callable[[Any, Any], None],
+        slop_s: float,
+        queue_size: int,
+        use_cached: bool = False,
     ):
         self._callback = callback
         self._slop_ns = int(round(slop_s * 1e9))
@@ -78,7 +85,8 @@ class StampPairer:
         self._callback(image_msg, info_msg)
 
     def _take(self, buffer: deque, t_ns: int) -> Any:
-        """Remove and return the nearest-stamp message within slop (and drop all older ones), or None."""
+        """Remove and return the nearest-stamp message within slop (and drop all older ones), or
+        None."""
         best, best_dt = None, None
         for index, msg in enumerate(buffer):
             dt = abs(stamp_ns(msg) - t_ns)
@@ -92,21 +100,23 @@ class StampPairer:
 
 
 class DepthJoiner:
-    """Joins each colour frame with the registered depth image of its stamp, waiting briefly for late depth.
+    """Joins each colour frame with the registered depth image of its stamp, waiting briefly for
+    late depth.
 
-    Depth drivers publish on their own topic, usually just after the colour image, and large messages that
-    were lost and re-sent arrive out of order: looking the depth up only when the colour frame arrives
-    misses it. So a colour frame (an image/CameraInfo pair) whose depth has not come yet is held for up to
-    ``wait_s`` (wall clock); whichever comes second completes the frame.
+    Depth drivers publish on their own topic, usually just after the colour image, and large
+    messages that were lost and re-sent arrive out of order: looking the depth up only when the
+    colour frame arrives misses it. So a colour frame (an image/CameraInfo pair) whose depth has
+    not come yet is held for up to ``wait_s`` (wall clock); whichever comes second completes the
+    frame.
 
     Rules:
-        * ``add_frame``: a buffered depth within ``slop_s`` of the frame's stamp -> emitted at once with it;
-          else the frame waits (``wait_s`` = 0: emitted at once without depth).
-        * ``add_depth``: the depth is buffered (newest ``size`` kept); a waiting frame within the slop is
-          emitted with it, and waiting frames older than that one are dropped (counted in ``dropped``: the
-          node keeps only the latest frame anyway).
-        * ``flush`` (call it periodically): the newest frame whose wait is over is emitted without depth
-          (older ones are dropped).
+        * ``add_frame``: a buffered depth within ``slop_s`` of the frame's stamp -> emitted at once
+          with it; else the frame waits (``wait_s`` = 0: emitted at once without depth).
+        * ``add_depth``: the depth is buffered (newest ``size`` kept); a waiting frame within the
+          slop is emitted with it, and waiting frames older than that one are dropped (counted in
+          ``dropped``: the node keeps only the latest frame anyway).
+        * ``flush`` (call it periodically): the newest frame whose wait is over is emitted without
+          depth (older ones are dropped).
 
     Args:
         emit: called as ``emit(frame, depth_msg_or_None)`` on the thread that completed the frame.
@@ -116,8 +126,8 @@ class DepthJoiner:
         clock: monotonic time source in seconds (tests pass a fake one).
     """
 
-    def __init__(self, emit: Callable[[Any, Any], None], slop_s: float, wait_s: float, size: int = 10,
-                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+    def __init__(self, emit: Callable[[Any, Any], None], slop_s: float, wait_s: float,
+                 size: int = 10, clock: Callable[[], float] = time.monotonic):  # fmt: skip
         self._emit = emit
         self.slop_ns = int(round(slop_s * 1e9))
         self.wait_s = wait_s
@@ -187,7 +197,9 @@ class Pairing:
     synchronizer: Any = None  # message_filters.ApproximateTimeSynchronizer, kept alive here
 
 
-def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, config, callback) -> Pairing:
+def create_pairing(
+    node, image_type, image_topic: str, info_topic: str, qos, config, callback
+) -> Pairing:
     """Subscribe to image + camera_info and call ``callback(image_msg, info_msg)`` per pair.
 
     Args:
@@ -195,7 +207,8 @@ def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, con
         image_type: sensor_msgs Image or CompressedImage.
         image_topic, info_topic: topic names (relative names resolve in the node's namespace).
         qos: (image QoS, camera_info QoS) profiles.
-        config: NodeConfig (``input_sync_slop_s``, ``input_sync_queue_size``, ``input_camera_info_cache``).
+        config: NodeConfig (``input_sync_slop_s``, ``input_sync_queue_size``,
+            ``input_camera_info_cache``).
         callback: called on the executor thread with each pair.
 
     Returns:
@@ -219,7 +232,10 @@ def create_pairing(node, image_type, image_topic: str, info_topic: str, qos, con
         sync.registerCallback(callback)
         return Pairing([f.sub for f in filters], None, sync)
     pairer = StampPairer(
-        callback, config.input_sync_slop_s, config.input_sync_queue_size, config.input_camera_info_cache
+        callback,
+        config.input_sync_slop_s,
+        config.input_sync_queue_size,
+        config.input_camera_info_cache,
     )
     subscriptions = [
         node.create_subscription(image_type, image_topic, pairer.add_image, image_qos),

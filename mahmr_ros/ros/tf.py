@@ -1,12 +1,13 @@
 """TF broadcasting with graceful fallbacks.
 
 1. ``tf2_ros.TransformBroadcaster`` when importable (every real ROS install).
-2. Otherwise, when ``tf2_msgs`` is importable, a publisher of ``tf2_msgs/TFMessage`` on ``/tf`` with the QoS
-   tf2_ros uses (reliable, volatile, keep-last 100): wire-identical for every TF listener.
+2. Otherwise, when ``tf2_msgs`` is importable, a publisher of ``tf2_msgs/TFMessage`` on ``/tf``
+   with the QoS tf2_ros uses (reliable, volatile, keep-last 100): wire-identical for every TF
+   listener.
 3. Otherwise None: the node logs once that no TF is published (meshes and markers still are).
 
-Both broadcasters keep their publisher in ``pub_tf`` (tf2_ros's attribute name), which the node destroys on
-cleanup: ``tf_publisher``.
+Both broadcasters keep their publisher in ``pub_tf`` (tf2_ros's attribute name), which the node
+destroys on cleanup: ``tf_publisher``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ TF_QOS_DEPTH = 100
 
 
 class TopicTransformBroadcaster:
-    """Minimal stand-in for ``tf2_ros.TransformBroadcaster``: ``sendTransform`` publishes one TFMessage."""
+    """Minimal stand-in for ``tf2_ros.TransformBroadcaster``: ``sendTransform`` publishes one
+    TFMessage."""
 
     def __init__(self, node):
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -37,7 +39,8 @@ class TopicTransformBroadcaster:
 
 
 def tf_publisher(broadcaster):
-    """The ``/tf`` publisher of a broadcaster made by ``make_transform_broadcaster`` (None for None)."""
+    """The ``/tf`` publisher of a broadcaster made by ``make_transform_broadcaster`` (None for
+    None)."""
     return getattr(broadcaster, "pub_tf", None)
 
 

@@ -1,8 +1,10 @@
-"""Latest-frame worker: one slot, one thread; a slow model drops stale frames instead of queueing them.
+"""Latest-frame worker: one slot, one thread; a slow model drops stale frames instead of queueing
+them.
 
-Callbacks ``submit`` the newest frame; if the previous one has not started yet it is replaced and counted as
-dropped, so memory and latency stay bounded whatever the input rate. The worker calls ``process(item)`` for
-the frame it picks up and ``on_error(item, exc)`` when that raises (the thread keeps running).
+Callbacks ``submit`` the newest frame; if the previous one has not started yet it is replaced and
+counted as dropped, so memory and latency stay bounded whatever the input rate. The worker calls
+``process(item)`` for the frame it picks up and ``on_error(item, exc)`` when that raises (the
+thread keeps running).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ class LatestFrameWorker:
 
     Args:
         process: called with each item the worker picks up (on the worker thread).
-        on_error: called with (item, exception) when ``process`` raises (default: only counted in ``failed``).
+        on_error: called with (item, exception) when ``process`` raises (default: only counted in
+            ``failed``).
         name: thread name (shows in debuggers and ``py-spy``).
     """
 
@@ -63,12 +66,12 @@ class LatestFrameWorker:
 
         Args:
             timeout_s: how long to wait for a running frame; None = as long as it takes.
-            then: called on the worker thread after its last frame (e.g. to free the model), also when the
-                join timed out and the frame is still running.
+            then: called on the worker thread after its last frame (e.g. to free the model), also
+                when the join timed out and the frame is still running.
 
         Returns:
-            True when the thread has ended; False when a frame was still running after ``timeout_s``
-            (``then`` runs when it ends).
+            True when the thread has ended; False when a frame was still running after
+            ``timeout_s`` (``then`` runs when it ends).
         """
         with self._cond:
             self._stopping = True

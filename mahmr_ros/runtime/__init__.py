@@ -1,9 +1,9 @@
-"""Deployment: the network split into exportable stages, ONNX export, and torch / onnxruntime / TensorRT
-backends behind one interface (``create_backend``), with ``auto`` selection.
+"""Deployment: the network split into exportable stages, ONNX export, and torch / onnxruntime /
+TensorRT backends behind one interface (``create_backend``), with ``auto`` selection.
 
     from mahmr_ros.runtime import create_backend
     backend = create_backend(model, backend="auto", precision="fp32")   # after load_checkpoint
-    raw = backend(images, resized_hw)                                    # == model(images, resized_hw)
+    raw = backend(images, resized_hw)  # == model(images, resized_hw)
 """
 
 from mahmr_ros.runtime.backend import (

@@ -1,18 +1,19 @@
-"""One interface over the inference backends, and the ``auto`` choice (parameters ``model.backend`` /
-``model.precision``).
+"""One interface over the inference backends, and the ``auto`` choice (parameters ``model.backend``
+/ ``model.precision``).
 
-A backend is called exactly like ``MetricAwareHMR.forward`` — ``backend(images, resized_hw) -> dict`` with the
-same ``pred_*`` / ``sat`` outputs, float32 — and keeps the per-stage wall times of its last call in
-``timings_ms``. Build it AFTER loading the weights (stage graphs cache position tables, engines are built from
-the exported weights).
+A backend is called exactly like ``MetricAwareHMR.forward`` — ``backend(images, resized_hw) ->
+dict`` with the same ``pred_*`` / ``sat`` outputs, float32 — and keeps the per-stage wall times of
+its last call in ``timings_ms``. Build it AFTER loading the weights (stage graphs cache position
+tables, engines are built from the exported weights).
 
-| backend         | devices        | precisions                | notes                                   |
-|-----------------|----------------|---------------------------|-----------------------------------------|
-| ``torch``       | CPU, CUDA      | fp32, bf16, fp16 on CUDA  | autocast, SDPA, optional torch.compile  |
-| ``onnxruntime`` | CPU (CUDA EP)  | fp32                      | the exported stage graphs, all graph    |
-|                 |                |                           | optimisations                           |
-| ``tensorrt``    | CUDA           | fp32, fp16, bf16          | engines from the same graphs; TensorRT  |
-|                 |                |                           | is NOT installable in this project's CI |
+| backend         | devices        | precisions       | notes                                   |
+|-----------------|----------------|------------------|-----------------------------------------|
+| ``torch``       | CPU, CUDA      | fp32, bf16, fp16 | autocast, SDPA, optional torch.compile  |
+|                 |                | on CUDA          |                                         |
+| ``onnxruntime`` | CPU (CUDA EP)  | fp32             | the exported stage graphs, all graph    |
+|                 |                |                  | optimisations                           |
+| ``tensorrt``    | CUDA           | fp32, fp16, bf16 | engines from the same graphs; TensorRT  |
+|                 |                |                  | is NOT installable in this project's CI |
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def cpu_name() -> str:
 
 
 def cpu_has_bf16() -> bool:
-    """True when the CPU advertises native bf16 (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
+    """True when the CPU advertises native bf16 (``avx512_bf16`` or ``amx_bf16`` in
+    /proc/cpuinfo)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             flags = f.read()
@@ -95,7 +97,8 @@ def cpu_has_bf16() -> bool:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``mahmr_ros.device.resolve_device`` for the backends: a device that cannot run is a BackendError."""
+    """``mahmr_ros.device.resolve_device`` for the backends: a device that cannot run is a
+    BackendError."""
     try:
         return _resolve_device(device, where="runtime")
     except ValueError as err:
@@ -117,31 +120,47 @@ def detect_platform(device: str | torch.device = "auto") -> Platform:
 def select_backend(precision: str, platform: Platform) -> tuple[str, str]:
     """The ``auto`` rule: the fastest backend available for this precision, and why.
 
-    The order comes from ``benchmarks/bench_network.py`` (results in ``benchmarks/results/``): on CUDA,
-    TensorRT engines when TensorRT exists, otherwise torch with autocast + SDPA. On the CPU, torch: for the
-    full-size network onnxruntime fp32 was SLOWER than eager torch (0.65x at the typical token count; its
-    exported attention materialises the N x N scores, torch's SDPA kernel does not), and reduced precision
-    on the CPU is torch's bf16 autocast (onnxruntime has no fast bf16 CPU kernels). onnxruntime stays
-    available by name (``backend: onnxruntime``); on small networks it can be the faster one.
+    The order comes from ``benchmarks/bench_network.py`` (results in ``benchmarks/results/``): on
+    CUDA, TensorRT engines when TensorRT exists, otherwise torch with autocast + SDPA. On the CPU,
+    torch: for the full-size network onnxruntime fp32 was SLOWER than eager torch (0.65x at the
+    typical token count; its exported attention materialises the N x N scores, torch's SDPA kernel
+    does not), and reduced precision on the CPU is torch's bf16 autocast (onnxruntime has no fast
+    bf16 CPU kernels). onnxruntime stays available by name (``backend: onnxruntime``); on small
+    networks it can be the faster one.
 
     Returns:
         (backend name, human-readable reason).
     """
     if precision not in PRECISIONS:
-        raise BackendError(f"[runtime] unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+        raise BackendError(
+            f"[runtime] unknown precision '{precision}' (known: {', '.join(PRECISIONS)})"
+        )
     if platform.device == "cuda":
         if platform.tensorrt:
-            return "tensorrt", f"CUDA device {platform.gpu_name} and TensorRT importable: {precision} engines"
+            return (
+                "tensorrt",
+                f"CUDA device {platform.gpu_name} and TensorRT importable: {precision} engines",
+            )
         return "torch", (
-            f"CUDA device {platform.gpu_name} but TensorRT is not importable: torch CUDA {precision} "
-            "(autocast, SDPA attention)"
+            f"CUDA device {platform.gpu_name} but TensorRT is not importable: torch CUDA "
+            f"{precision} (autocast, SDPA attention)"
         )
     if precision == "fp16":
-        raise BackendError("[runtime] fp16 on the CPU is not supported (no fast kernels); use bf16 or fp32")
+        raise BackendError(
+            "[runtime] fp16 on the CPU is not supported (no fast kernels); use bf16 or fp32"
+        )
     if precision == "bf16":
-        why = "native bf16 in this CPU" if platform.cpu_bf16 else "no native bf16 in this CPU: expect it slow"
+        why = (
+            "native bf16 in this CPU"
+            if platform.cpu_bf16
+            else "no native bf16 in this CPU: expect it slow"
+        )
         return "torch", f"CPU bf16: torch autocast ({why})"
-    hint = " (this CPU has native bf16: model.precision bf16 is the fast path)" if platform.cpu_bf16 else ""
+    hint = (
+        " (this CPU has native bf16: model.precision bf16 is the fast path)"
+        if platform.cpu_bf16
+        else ""
+    )
     return "torch", f"CPU fp32: staged torch with SDPA attention{hint}"
 
 
@@ -156,20 +175,24 @@ def create_backend(
 
     Args:
         model: the network with weights loaded (it is moved to the device by the torch backend).
-        backend: ``auto`` / ``torch`` / ``onnxruntime`` / ``tensorrt`` (aliases ``onnx``, ``ort``, ``trt``).
+        backend: ``auto`` / ``torch`` / ``onnxruntime`` / ``tensorrt`` (aliases ``onnx``, ``ort``,
+            ``trt``).
         precision: ``fp32`` / ``fp16`` / ``bf16``.
         device: ``auto`` / ``cpu`` / ``cuda[:i]``.
-        **options: passed to the backend class (e.g. ``export_dir``, ``cache_dir``, ``token_bucket``,
-            ``compile``, ``num_threads``).
+        **options: passed to the backend class (e.g. ``export_dir``, ``cache_dir``,
+            ``token_bucket``, ``compile``, ``num_threads``).
 
     Raises:
-        BackendError: unknown name or precision, or the backend cannot run here (the message says why).
+        BackendError: unknown name or precision, or the backend cannot run here (the message says
+            why).
     """
     backend = BACKEND_ALIASES.get(backend, backend)
     if backend not in BACKENDS:
         raise BackendError(f"[runtime] unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
     if precision not in PRECISIONS:
-        raise BackendError(f"[runtime] unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+        raise BackendError(
+            f"[runtime] unknown precision '{precision}' (known: {', '.join(PRECISIONS)})"
+        )
     dev = resolve_device(device)
     if backend == "auto":
         backend, reason = select_backend(precision, detect_platform(dev))

@@ -1,12 +1,14 @@
-"""TensorRT engine cache: engines are keyed by GPU name + TensorRT version + ONNX hash, so they are never
-rebuilt needlessly and never reused where they would be wrong (pure Python; TensorRT is not needed here).
+"""TensorRT engine cache: engines are keyed by GPU name + TensorRT version + ONNX hash, so they are
+never rebuilt needlessly and never reused where they would be wrong (pure Python; TensorRT is not
+needed here).
 
-An engine is only valid for the GPU model and TensorRT release that built it, and for the exact graph,
-precision and optimization profile. All of these go into ``EngineKey``; the file name carries a readable
-prefix plus a digest of the full key, and a JSON sidecar stores the full key so that a digest collision or a
-hand-copied file is detected instead of silently loaded. Writes are atomic (temp file + rename), so a crash
-mid-write never leaves a truncated engine behind. Isaac ROS names: ``engine_file_path`` is what
-``EngineCache.path_for`` returns; ``force_engine_update`` skips the lookup.
+An engine is only valid for the GPU model and TensorRT release that built it, and for the exact
+graph, precision and optimization profile. All of these go into ``EngineKey``; the file name
+carries a readable prefix plus a digest of the full key, and a JSON sidecar stores the full key so
+that a digest collision or a hand-copied file is detected instead of silently loaded. Writes are
+atomic (temp file + rename), so a crash mid-write never leaves a truncated engine behind. Isaac ROS
+names: ``engine_file_path`` is what ``EngineCache.path_for`` returns; ``force_engine_update`` skips
+the lookup.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 
 
 def default_cache_dir() -> Path:
-    """``$MAHMR_ENGINE_CACHE``, else ``$XDG_CACHE_HOME/mahmr_ros/engines`` (``~/.cache`` by default)."""
+    """``$MAHMR_ENGINE_CACHE``, else ``$XDG_CACHE_HOME/mahmr_ros/engines`` (``~/.cache`` by
+    default)."""
     if os.environ.get("MAHMR_ENGINE_CACHE"):
         return Path(os.environ["MAHMR_ENGINE_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -43,7 +46,8 @@ class EngineKey:
         trt_version: ``tensorrt.__version__``.
         onnx_sha256: hash of the ONNX graph the engine is built from.
         precision: ``fp32`` / ``fp16`` / ``bf16`` builder precision.
-        profile: input name -> (min, opt, max) shapes of the optimization profile, as nested tuples.
+        profile: input name -> (min, opt, max) shapes of the optimization profile, as nested
+            tuples.
     """
 
     stage: str
@@ -66,9 +70,13 @@ class EngineKey:
 
 
 def profile_tuple(profile: dict[str, tuple]) -> tuple:
-    """Canonical hashable form of a profile dict: sorted ((name, ((min...), (opt...), (max...))), ...)."""
+    """Canonical hashable form of a profile dict: sorted ((name, ((min...), (opt...), (max...))),
+    ...)."""
     return tuple(
-        sorted((name, tuple(tuple(int(d) for d in s) for s in shapes)) for name, shapes in profile.items())
+        sorted(
+            (name, tuple(tuple(int(d) for d in s) for s in shapes))
+            for name, shapes in profile.items()
+        )
     )
 
 
@@ -87,11 +95,13 @@ class EngineCache:
         return self.cache_dir / key.filename()
 
     def timing_cache_path(self, gpu_name: str, trt_version: str) -> Path:
-        """Timing cache shared by all builds on one GPU model + TensorRT release (speeds up rebuilds)."""
+        """Timing cache shared by all builds on one GPU model + TensorRT release (speeds up
+        rebuilds)."""
         return self.cache_dir / f"timing-{_slug(gpu_name)}-trt{_slug(trt_version)}.cache"
 
     def load(self, key: EngineKey) -> bytes | None:
-        """The cached engine bytes, or None when absent or when its sidecar key does not match exactly."""
+        """The cached engine bytes, or None when absent or when its sidecar key does not match
+        exactly."""
         path = self.path_for(key)
         sidecar = path.with_suffix(".json")
         if not path.is_file() or not sidecar.is_file():
@@ -114,11 +124,13 @@ class EngineCache:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             path = self.path_for(key)
             self._atomic_write(path, bytes(engine))
-            self._atomic_write(path.with_suffix(".json"), json.dumps(asdict(key), indent=1).encode())
+            self._atomic_write(
+                path.with_suffix(".json"), json.dumps(asdict(key), indent=1).encode()
+            )
         except OSError as err:
             raise OSError(
-                f"[runtime.engine_cache] engine cache not writable: {self.cache_dir} ({err}); set cache_dir "
-                "or MAHMR_ENGINE_CACHE"
+                f"[runtime.engine_cache] engine cache not writable: {self.cache_dir} ({err}); set "
+                "cache_dir or MAHMR_ENGINE_CACHE"
             ) from err
         return path
 

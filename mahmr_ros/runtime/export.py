@@ -1,17 +1,23 @@
-"""Staged ONNX export: each stage of ``stages.py`` to its own graph, plus a manifest with profile bounds.
+"""Staged ONNX export: each stage of ``stages.py`` to its own graph, plus a manifest with profile
+bounds.
 
-Layout of an export directory (one per network config + weights; every camera resolution it can serve)::
+Layout of an export directory (one per network config + weights; every camera resolution it can
+serve)::
 
     <dir>/scale_map.onnx   images (1,3,56h,56w)                       -> cls1, lvl1, scale_map
-    <dir>/lvl0.onnx        patches (M,3,28,28), pos_index (M,4) int32, patch_valid (M,) bool -> lvl0_tokens
-    <dir>/encoder.onnx     tokens (1,T,C), token_valid (1,T) bool    -> memory (1,T-1,D), cls_out (1,C)
-    <dir>/decoder.onnx     memory (1,N,D), memory_pos (1,N,D), memory_valid (1,N) bool, cls_out, resized_hw
-                                                                      -> pred_*
-    <dir>/manifest.json    config, opset, dynamic axes, per-stage sha256, TensorRT optimization profiles
+    <dir>/lvl0.onnx        patches (M,3,28,28), pos_index (M,4) int32, patch_valid (M,) bool
+                                                                      -> lvl0_tokens
+    <dir>/encoder.onnx     tokens (1,T,C), token_valid (1,T) bool     -> memory (1,T-1,D),
+                                                                         cls_out (1,C)
+    <dir>/decoder.onnx     memory (1,N,D), memory_pos (1,N,D), memory_valid (1,N) bool,
+                           cls_out, resized_hw                        -> pred_*
+    <dir>/manifest.json    config, opset, dynamic axes, per-stage sha256,
+                           TensorRT optimization profiles
 
 Only the symbols listed in ``STAGE_SPECS`` are dynamic; ``verify_export`` checks each graph with
-``onnx.checker`` (full check), the TensorRT parser rules (``trt_ops.py``) and that every dynamic axis is one a
-profile bounds. Exports use the torch.export-based exporter (``dynamo=True``), opset 18 by default.
+``onnx.checker`` (full check), the TensorRT parser rules (``trt_ops.py``) and that every dynamic
+axis is one a profile bounds. Exports use the torch.export-based exporter (``dynamo=True``), opset
+18 by default.
 """
 
 from __future__ import annotations
@@ -59,14 +65,18 @@ class StageSpec:
 def stage_specs(model: MetricAwareHMR) -> dict[str, StageSpec]:
     """The four stages' I/O for this network config."""
     return {
-        "scale_map": StageSpec(("images",), ("cls1", "lvl1", "scale_map"), {"images": {2: "Hp", 3: "Wp"}}),
+        "scale_map": StageSpec(
+            ("images",), ("cls1", "lvl1", "scale_map"), {"images": {2: "Hp", 3: "Wp"}}
+        ),
         "lvl0": StageSpec(
             ("patches", "pos_index", "patch_valid"),
             ("lvl0_tokens",),
             {"patches": {0: "M"}, "pos_index": {0: "M"}, "patch_valid": {0: "M"}},
         ),
         "encoder": StageSpec(
-            ("tokens", "token_valid"), ("memory", "cls_out"), {"tokens": {1: "T"}, "token_valid": {1: "T"}}
+            ("tokens", "token_valid"),
+            ("memory", "cls_out"),
+            {"tokens": {1: "T"}, "token_valid": {1: "T"}},
         ),
         "decoder": StageSpec(
             ("memory", "memory_pos", "memory_valid", "cls_out", "resized_hw"),
@@ -76,12 +86,15 @@ def stage_specs(model: MetricAwareHMR) -> dict[str, StageSpec]:
     }
 
 
-def token_limits(model: MetricAwareHMR, padded_hw: tuple[int, int]) -> dict[str, tuple[int, int, int]]:
-    """(min, opt, max) of each dynamic token symbol for one network input size (spec §1.5 token counts).
+def token_limits(
+    model: MetricAwareHMR, padded_hw: tuple[int, int]
+) -> dict[str, tuple[int, int, int]]:
+    """(min, opt, max) of each dynamic token symbol for one network input size (spec §1.5 token
+    counts).
 
-    With G1 lvl1 cells: M (hr cells) <= G1; N <= 5 G1 (every cell hr, plus the official quirk keeping them as
-    lvl1 too); N >= G1/4 (all background). The optimum is the spec's "typical" 16:9 frame: 20 % of the area
-    small people (M ~ G1/5) and N ~ G1.
+    With G1 lvl1 cells: M (hr cells) <= G1; N <= 5 G1 (every cell hr, plus the official quirk
+    keeping them as lvl1 too); N >= G1/4 (all background). The optimum is the spec's "typical" 16:9
+    frame: 20 % of the area small people (M ~ G1/5) and N ~ G1.
     """
     cell = 2 * model.cfg.patch_size
     G1 = (padded_hw[0] // cell) * (padded_hw[1] // cell)
@@ -92,7 +105,9 @@ def token_limits(model: MetricAwareHMR, padded_hw: tuple[int, int]) -> dict[str,
     }
 
 
-def example_inputs(model: MetricAwareHMR, padded_hw: tuple[int, int]) -> dict[str, tuple[torch.Tensor, ...]]:
+def example_inputs(
+    model: MetricAwareHMR, padded_hw: tuple[int, int]
+) -> dict[str, tuple[torch.Tensor, ...]]:
     """Tracing inputs for each stage (sizes chosen away from 0/1 so no axis gets specialised)."""
     cfg = model.cfg
     C, D = cfg.embed_dim, cfg.hidden_dim
@@ -145,7 +160,8 @@ def file_sha256(path: str | Path) -> str:
 
 
 def weights_sha256(model: MetricAwareHMR) -> str:
-    """Hex sha256 over the state_dict (names, shapes, dtypes, values): ties an export to its weights."""
+    """Hex sha256 over the state_dict (names, shapes, dtypes, values): ties an export to its
+    weights."""
     digest = hashlib.sha256()
     for key, value in sorted(model.state_dict().items()):
         tensor = value.detach().cpu().contiguous()
@@ -155,7 +171,8 @@ def weights_sha256(model: MetricAwareHMR) -> str:
 
 
 def default_export_dir(model: MetricAwareHMR) -> Path:
-    """Persistent export location for these weights: ``<cache>/mahmr_ros/onnx/<weights sha256[:16]>``.
+    """Persistent export location for these weights: ``<cache>/mahmr_ros/onnx/<weights
+    sha256[:16]>``.
 
     ``<cache>`` is ``$XDG_CACHE_HOME`` or ``~/.cache``; ``$MAHMR_ONNX_CACHE`` replaces
     ``<cache>/mahmr_ros/onnx``.
@@ -178,10 +195,11 @@ def export_stages(
     """Export the stages of a loaded network to ONNX and write ``manifest.json``.
 
     Args:
-        model: the network, weights loaded (export runs on a CPU float32 copy if it lives elsewhere).
+        model: the network, weights loaded (export runs on a CPU float32 copy if it lives
+            elsewhere).
         out_dir: directory for the ``.onnx`` files and the manifest (created).
-        padded_hw: (Hp, Wp) network input size the TensorRT profiles are tuned for (the camera's; e.g.
-            (728, 1288) for 16:9 at 1288). Default: a 16:9 frame at the model's input size.
+        padded_hw: (Hp, Wp) network input size the TensorRT profiles are tuned for (the camera's;
+            e.g. (728, 1288) for 16:9 at 1288). Default: a 16:9 frame at the model's input size.
         opset: ONNX opset (>= 17; 18 by default).
         stages: which stages to export (all by default).
 
@@ -189,25 +207,27 @@ def export_stages(
         The manifest dict (also written to ``out_dir/manifest.json``).
 
     Raises:
-        ValueError: opset < 17, unknown stage name, or a padded size that is not a valid network input.
+        ValueError: opset < 17, unknown stage name, or a padded size that is not a valid network
+            input.
     """
     cfg = model.cfg
     if opset < MIN_OPSET:
-        raise ValueError(f"[runtime.export] opset {opset} < {MIN_OPSET} (LayerNormalization needs >= 17)")
+        raise ValueError(
+            f"[runtime.export] opset {opset} < {MIN_OPSET} (LayerNormalization needs >= 17)"
+        )
     unknown = sorted(set(stages) - set(STAGE_NAMES))
     if unknown:
-        raise ValueError(f"[runtime.export] unknown stage(s) {unknown} (known: {', '.join(STAGE_NAMES)})")
-    padded_hw = tuple(padded_hw) if padded_hw is not None else default_padded_hw(cfg.input_size)
-    step = 4 * cfg.patch_size
-    if padded_hw[0] % step or padded_hw[1] % step or max(padded_hw) > cfg.input_size:
         raise ValueError(
-            f"[runtime.export] padded_hw={padded_hw} must be multiples of {step} with the long side <= "
-            f"input_size={cfg.input_size}"
+            f"[runtime.export] unknown stage(s) {unknown} (known: {', '.join(STAGE_NAMES)})"
         )
+    padded_hw = tuple(padded_hw) if padded_hw is not None else default_padded_hw(cfg.input_size)
+    cfg.check_network_hw(padded_hw, "padded_hw")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in model.parameters()):
-        model = copy.deepcopy(model).float().cpu()  # export on the CPU in fp32 without moving the caller's
+        model = (
+            copy.deepcopy(model).float().cpu()
+        )  # export on the CPU in fp32 without moving the caller's
     model.eval()
     modules = build_stages(model)
     specs = stage_specs(model)
@@ -249,13 +269,16 @@ def export_stages(
 
 
 def default_padded_hw(input_size: int) -> tuple[int, int]:
-    """Network input of a 16:9 frame at ``input_size`` (1288 -> (728, 1288)), padded to multiples of 56."""
+    """Network input of a 16:9 frame at ``input_size`` (1288 -> (728, 1288)), padded to multiples
+    of 56."""
     h = int(input_size * 9 / 16)
     return (-(-h // 56) * 56, input_size)
 
 
 def ensure_export(
-    model: MetricAwareHMR, export_dir: str | Path | None = None, padded_hw: tuple[int, int] | None = None
+    model: MetricAwareHMR,
+    export_dir: str | Path | None = None,
+    padded_hw: tuple[int, int] | None = None,
 ) -> Path:
     """The export directory of this model's weights, exported once when it has no manifest yet.
 
@@ -265,51 +288,58 @@ def ensure_export(
         padded_hw: camera network-input size for a fresh export (profiles only).
 
     Raises:
-        BackendError: the export failed (e.g. the directory is not writable) or the directory holds an export
-            of other weights; a ``RuntimeError``, so ``auto`` callers can fall back to eager torch.
+        BackendError: the export failed (e.g. the directory is not writable) or the directory holds
+            an export of other weights; a ``RuntimeError``, so ``auto`` callers can fall back to
+            eager torch.
     """
     from mahmr_ros.runtime.backend import BackendError
 
     export_dir = Path(export_dir) if export_dir is not None else default_export_dir(model)
     if not (export_dir / MANIFEST).is_file():
         LOG.info(
-            "[runtime.export] one-time export of the stages to %s (about a minute and 0.9 GB for the "
-            "released network; reused afterwards)",
+            "[runtime.export] one-time export of the stages to %s (about a minute and 0.9 GB for "
+            "the released network; reused afterwards)",
             export_dir,
         )
         try:
             export_stages(model, export_dir, padded_hw=padded_hw)
         except Exception as err:  # torch.onnx / onnx / OS errors alike: say where and what to do
             raise BackendError(
-                f"[runtime.export] exporting the stages to {export_dir} failed ({type(err).__name__}: "
-                f"{err}); set export_dir or MAHMR_ONNX_CACHE to a writable place, or use backend torch"
+                f"[runtime.export] exporting the stages to {export_dir} failed "
+                f"({type(err).__name__}: {err}); set export_dir or MAHMR_ONNX_CACHE to a writable "
+                "place, or use backend torch"
             ) from err
     if load_manifest(export_dir).get("weights_sha256") != weights_sha256(model):
         raise BackendError(
-            f"[runtime.export] {export_dir} holds an export of other weights or another config than this "
-            "model; re-export it (python -m mahmr_ros.cli export-onnx) or pass an empty directory"
+            f"[runtime.export] {export_dir} holds an export of other weights or another config "
+            "than this model; re-export it (python -m mahmr_ros.cli export-onnx) or pass an "
+            "empty directory"
         )
     return export_dir
 
 
 def load_manifest(export_dir: str | Path) -> dict:
-    """Read ``manifest.json`` of an export directory; errors name the missing file and how to create it."""
+    """Read ``manifest.json`` of an export directory; errors name the missing file and how to
+    create it."""
     path = Path(export_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(
-            f"[runtime.export] no {MANIFEST} in {export_dir} (create it with `python -m mahmr_ros.cli "
-            f"export-onnx --out {export_dir}`)"
+            f"[runtime.export] no {MANIFEST} in {export_dir} (create it with `python -m "
+            f"mahmr_ros.cli export-onnx --out {export_dir}`)"
         )
     manifest = json.loads(path.read_text())
     for name, entry in manifest.get("stages", {}).items():
         stage_path = Path(export_dir) / entry["file"]
         if not stage_path.is_file():
-            raise FileNotFoundError(f"[runtime.export] stage {name}: {stage_path} is missing (re-export)")
+            raise FileNotFoundError(
+                f"[runtime.export] stage {name}: {stage_path} is missing (re-export)"
+            )
     return manifest
 
 
 def verify_export(export_dir: str | Path) -> dict[str, list[str]]:
-    """Check every exported stage: ``onnx.checker`` (full), TensorRT parser rules, profile-bounded axes, hash.
+    """Check every exported stage: ``onnx.checker`` (full), TensorRT parser rules, profile-bounded
+    axes, hash.
 
     Returns:
         stage name -> list of problems (empty lists mean the stage is fine).
@@ -324,14 +354,18 @@ def verify_export(export_dir: str | Path) -> dict[str, list[str]]:
             found.append(f"{path} changed since export (sha256 mismatch)")
         try:
             model = onnx.load(str(path))
-        except Exception as err:  # protobuf's DecodeError and friends: report, keep checking the others
+        except (
+            Exception
+        ) as err:  # protobuf's DecodeError and friends: report, keep checking the others
             problems[name] = found + [f"{path} is not a readable ONNX file: {err}"]
             continue
         try:
             onnx.checker.check_model(model, full_check=True)
         except onnx.checker.ValidationError as err:
             found.append(f"onnx.checker: {err}")
-        opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+        opset = max(
+            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0
+        )
         if opset < MIN_OPSET:
             found.append(f"opset {opset} < {MIN_OPSET}")
         dynamic = {k: {int(a): s for a, s in v.items()} for k, v in entry["dynamic"].items()}

@@ -1,9 +1,9 @@
 """The onnxruntime backend: the exported stage graphs (``export.py``) in onnxruntime sessions.
 
-The host-side SAT steps run in torch on the CPU between the sessions (numpy views, no copies on the CPU).
-Sessions use ``ORT_ENABLE_ALL`` graph optimisation. Providers: the CUDA execution provider is used when
-the device is CUDA and onnxruntime offers it (inputs then still travel through host memory, so the torch or
-TensorRT backends are the fast GPU paths); otherwise the CPU provider.
+The host-side SAT steps run in torch on the CPU between the sessions (numpy views, no copies on the
+CPU). Sessions use ``ORT_ENABLE_ALL`` graph optimisation. Providers: the CUDA execution provider is
+used when the device is CUDA and onnxruntime offers it (inputs then still travel through host
+memory, so the torch or TensorRT backends are the fast GPU paths); otherwise the CPU provider.
 """
 
 from __future__ import annotations
@@ -29,13 +29,16 @@ def make_session(path: str | Path, providers: list[str], num_threads: int | None
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Same thread budget as torch, and no spin-waiting: in the node, ROS executor threads share the cores,
-    # and spinning pool threads starved them (measured: 975 ms vs 535 ms for torch, benchmarks/bench_node.py).
+    # Same thread budget as torch, and no spin-waiting: in the node, ROS executor threads share the
+    # cores, and spinning pool threads starved them (measured: 975 ms vs 535 ms for torch,
+    # benchmarks/bench_node.py).
     options.intra_op_num_threads = int(num_threads or torch.get_num_threads())
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as err:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+    except (
+        Exception
+    ) as err:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise BackendError(f"[runtime.onnxruntime] cannot load {path}: {err}") from err
 
 
@@ -50,14 +53,20 @@ class OnnxStageRunner:
 
     requires_masks = True
 
-    def __init__(self, export_dir: str | Path, providers: list[str], num_threads: int | None = None):
+    def __init__(
+        self, export_dir: str | Path, providers: list[str], num_threads: int | None = None
+    ):
         manifest = load_manifest(export_dir)
         missing = [s for s in STAGE_NAMES if s not in manifest["stages"]]
         if missing:
-            raise BackendError(f"[runtime.onnxruntime] {export_dir} lacks stage(s) {missing} (re-export)")
+            raise BackendError(
+                f"[runtime.onnxruntime] {export_dir} lacks stage(s) {missing} (re-export)"
+            )
         self.device = torch.device("cpu")
         self.sessions = {
-            name: make_session(Path(export_dir) / manifest["stages"][name]["file"], providers, num_threads)
+            name: make_session(
+                Path(export_dir) / manifest["stages"][name]["file"], providers, num_threads
+            )
             for name in STAGE_NAMES
         }
         self.inputs = {name: manifest["stages"][name]["inputs"] for name in STAGE_NAMES}
@@ -67,7 +76,9 @@ class OnnxStageRunner:
         feed = {}
         for name, value in zip(self.inputs[stage], inputs):
             if value is None:
-                raise BackendError(f"[runtime.onnxruntime] stage {stage}: input {name} is required")
+                raise BackendError(
+                    f"[runtime.onnxruntime] stage {stage}: input {name} is required"
+                )
             feed[name] = np.ascontiguousarray(value.detach().cpu().numpy())
         return tuple(torch.from_numpy(out) for out in self.sessions[stage].run(None, feed))
 
@@ -86,7 +97,8 @@ class OnnxBackend:
             ``export.default_export_dir(model)``, a per-weights cache reused across runs.
         padded_hw: network input size for a fresh export (profiles only; the graphs take any size).
         num_threads: intra-op threads per session (None = ``torch.get_num_threads()``).
-        token_bucket: pad the token axis to a multiple of this (1 = no padding, best for onnxruntime).
+        token_bucket: pad the token axis to a multiple of this (1 = no padding, best for
+            onnxruntime).
         patch_bucket: same for the number of high-resolution cells.
     """
 
@@ -107,8 +119,8 @@ class OnnxBackend:
 
         if precision != "fp32":
             raise BackendError(
-                f"[runtime.onnxruntime] precision {precision} is not supported (fp32 graphs); use the torch "
-                "backend for bf16/fp16, or tensorrt for fp16 engines"
+                f"[runtime.onnxruntime] precision {precision} is not supported (fp32 graphs); use "
+                "the torch backend for bf16/fp16, or tensorrt for fp16 engines"
             )
         self.device = resolve_device(device)
         self.precision = precision
@@ -116,14 +128,16 @@ class OnnxBackend:
         if self.device.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise BackendError(
-                    "[runtime.onnxruntime] device cuda requested but this onnxruntime has no CUDA execution "
-                    "provider (install onnxruntime-gpu, or use backend torch)"
+                    "[runtime.onnxruntime] device cuda requested but this onnxruntime has no CUDA "
+                    "execution provider (install onnxruntime-gpu, or use backend torch)"
                 )
             providers.insert(0, "CUDAExecutionProvider")
         self.export_dir = ensure_export(model, export_dir, padded_hw)
         self.runner = OnnxStageRunner(self.export_dir, providers, num_threads)
         if self.runner.decoder_outputs != decoder_output_names(model):
-            raise BackendError(f"[runtime.onnxruntime] {self.export_dir}: decoder outputs differ; re-export")
+            raise BackendError(
+                f"[runtime.onnxruntime] {self.export_dir}: decoder outputs differ; re-export"
+            )
         self.network = StagedNetwork(model, self.runner, token_bucket, patch_bucket)
 
     @property

@@ -1,23 +1,27 @@
 """The network split into four exportable stages with static or profile-bounded shapes.
 
-SAT (spec §1.5) makes the token count data-dependent, which TensorRT cannot express inside one graph. The
-data-dependent part (thresholds, index lists, gathers, max-pooling of groups) therefore runs on the host
-(``staged.py``, torch ops on the stage tensors' device) and the heavy parts become four graphs, each built by
-composition over the submodules of a loaded ``MetricAwareHMR`` (weights are shared, never copied):
+SAT (spec §1.5) makes the token count data-dependent, which TensorRT cannot express inside one
+graph. The data-dependent part (thresholds, index lists, gathers, max-pooling of groups) therefore
+runs on the host (``staged.py``, torch ops on the stage tensors' device) and the heavy parts become
+four graphs, each built by composition over the submodules of a loaded ``MetricAwareHMR`` (weights
+are shared, never copied):
 
     images (1,3,Hp,Wp)
-      │ ScaleMapStage   static:   lvl1 tokens -> additional blocks -> cls1 (1,C), lvl1 (1,G1h,G1w,C),
-      │                           scale_map (1,G1h,G1w,2)
+      │ ScaleMapStage   static: lvl1 tokens -> additional blocks -> cls1 (1,C), lvl1 (1,G1h,G1w,C),
+      │                         scale_map (1,G1h,G1w,2)
       │ [host]          select cells, gather hr patches, pad M to a bucket
-      │ Lvl0Stage       dynamic M (hr cells): patches (M,3,28,28) -> blocks[0:gml] -> lvl0 tokens (4M,C)
+      │ Lvl0Stage       dynamic M (hr cells): patches (M,3,28,28) -> blocks[0:gml]
+                        -> lvl0 tokens (4M,C)
       │ [host]          [CLS' ; lvl0 ; kept lvl1 ; lvl2 max-pool], pad N to a bucket
-      │ EncoderStage    dynamic T = 1+N: blocks[gml:] + norm + feature_proj -> memory (1,N,D), cls_out (1,C)
+      │ EncoderStage    dynamic T = 1+N: blocks[gml:] + norm + feature_proj
+                        -> memory (1,N,D), cls_out (1,C)
       │ [host]          memory positions (sine + level embedding)
       └ DecoderStage    dynamic N: decoder + heads -> pred_* (1,Q,...)
 
-Padding is masked as attention *keys* (bool masks, True = real), so real tokens see exactly the eager
-sequence; padded rows produce values that are never read. Every stage takes one image (batch dim 1 or none):
-the host loops over a batch, as the eager model does for everything after the scale map.
+Padding is masked as attention *keys* (bool masks, True = real), so real tokens see exactly the
+eager sequence; padded rows produce values that are never read. Every stage takes one image (batch
+dim 1 or none): the host loops over a batch, as the eager model does for everything after the scale
+map.
 """
 
 from __future__ import annotations
@@ -51,10 +55,12 @@ def _key_mask(valid: Tensor | None) -> Tensor | None:
 
 
 class ScaleMapStage(nn.Module):
-    """Stage 1, static shapes: lvl1 tokens through the additional blocks, then the scale map (spec §1.5.1-2).
+    """Stage 1, static shapes: lvl1 tokens through the additional blocks, then the scale map (spec
+    §1.5.1-2).
 
-    The lvl1 position table (bicubic 92 -> 46 resize of ``encoder_pos_embeds``) is computed once here, as the
-    official code caches it at the first eval forward: build stages AFTER loading the weights.
+    The lvl1 position table (bicubic 92 -> 46 resize of ``encoder_pos_embeds``) is computed once
+    here, as the official code caches it at the first eval forward: build stages AFTER loading the
+    weights.
 
     Args:
         model: the network whose submodules are reused.
@@ -69,13 +75,17 @@ class ScaleMapStage(nn.Module):
         self.inter_norm = model.enc_inter_norm
         self.scale_head = model.scale_head
         with torch.no_grad():
-            self.register_buffer("pos_lvl1", model.lvl1_pos_embeds().detach().clone(), persistent=False)
+            self.register_buffer(
+                "pos_lvl1", model.lvl1_pos_embeds().detach().clone(), persistent=False
+            )
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(B, 3, Hp, Wp) input -> cls1 (B, C), lvl1 (B, G1h, G1w, C), scale_map (B, G1h, G1w, 2)."""
+        """(B, 3, Hp, Wp) input -> cls1 (B, C), lvl1 (B, G1h, G1w, C), scale_map (B, G1h, G1w,
+        2)."""
         B, _, Hp, Wp = images.shape
         G1h, G1w = Hp // self.cell_px, Wp // self.cell_px
-        # 28-px cell -> 14 px by bilinear (align_corners False) is exactly a 2x2 average pool (spec §1.5.1).
+        # 28-px cell -> 14 px by bilinear (align_corners False) is exactly a 2x2 average pool (spec
+        # §1.5.1).
         x = self.patch_proj(F.avg_pool2d(images, 2)).flatten(2).transpose(1, 2)  # (B, G1h*G1w, C)
         C = x.shape[-1]
         x = x + self.pos_lvl1[:G1h, :G1w].reshape(1, G1h * G1w, C)
@@ -90,8 +100,9 @@ class ScaleMapStage(nn.Module):
 class Lvl0Stage(nn.Module):
     """Stage 2, dynamic M: high-resolution tokens of the small-person cells (spec §1.5.4).
 
-    Each hr lvl1 cell gives 4 lvl0 tokens (stride-14 conv on its full-resolution 28x28 patch) plus their
-    92-grid position. The tokens and the ORIGINAL CLS token run through ``blocks[0:get_map_layer]``.
+    Each hr lvl1 cell gives 4 lvl0 tokens (stride-14 conv on its full-resolution 28x28 patch) plus
+    their 92-grid position. The tokens and the ORIGINAL CLS token run through
+    ``blocks[0:get_map_layer]``.
 
     Args:
         model: the network whose submodules are reused.
@@ -104,13 +115,16 @@ class Lvl0Stage(nn.Module):
         self.pos_embeds = model.encoder_pos_embeds
         self.blocks = model.encoder.blocks[: model.cfg.get_map_layer]
 
-    def forward(self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None = None) -> Tensor:
+    def forward(
+        self, patches: Tensor, pos_index: Tensor, patch_valid: Tensor | None = None
+    ) -> Tensor:
         """High-res tokens of one image.
 
         Args:
-            patches: (M, 3, 28, 28) normalised full-resolution pixels of the hr cells (padding: any).
-            pos_index: (M, 4) int32/int64 flat index y0 * F0 + x0 into the 92x92 position table, per token
-                in raster order (dy, dx) = (0,0), (0,1), (1,0), (1,1).
+            patches: (M, 3, 28, 28) normalised full-resolution pixels of the hr cells (padding:
+                any).
+            pos_index: (M, 4) int32/int64 flat index y0 * F0 + x0 into the 92x92 position table,
+                per token in raster order (dy, dx) = (0,0), (0,1), (1,0), (1,1).
             patch_valid: (M,) bool, False for padding patches (masked as keys); None = all real.
 
         Returns:
@@ -133,7 +147,8 @@ class Lvl0Stage(nn.Module):
 
 
 class EncoderStage(nn.Module):
-    """Stage 3, dynamic T = 1 + N: the remaining main blocks, final norm and ``feature_proj`` (spec §1.5.6-7).
+    """Stage 3, dynamic T = 1 + N: the remaining main blocks, final norm and ``feature_proj`` (spec
+    §1.5.6-7).
 
     Args:
         model: the network whose submodules are reused.
@@ -164,16 +179,20 @@ class EncoderStage(nn.Module):
 
 
 class DecoderStage(nn.Module):
-    """Stage 4, dynamic N: the 6-layer decoder, iterative heads, FoV and metric translation (spec §1.6-1.8).
+    """Stage 4, dynamic N: the 6-layer decoder, iterative heads, FoV and metric translation (spec
+    §1.6-1.8).
 
     Args:
-        model: the network whose ``forward_decoder`` (and with it all decoder/head submodules) is reused.
+        model: the network whose ``forward_decoder`` (and with it all decoder/head submodules) is
+            reused.
     """
 
     def __init__(self, model: MetricAwareHMR):
         super().__init__()
         self.model = model
-        self.output_names = tuple(n for n in DECODER_OUTPUTS if n != "pred_fov" or model.cfg.use_fov)
+        self.output_names = tuple(
+            n for n in DECODER_OUTPUTS if n != "pred_fov" or model.cfg.use_fov
+        )
 
     def forward(
         self,
@@ -195,7 +214,9 @@ class DecoderStage(nn.Module):
         Returns:
             The ``pred_*`` tensors in ``self.output_names`` order.
         """
-        out = self.model.forward_decoder(memory, memory_pos, _key_mask(memory_valid), cls_out, resized_hw)
+        out = self.model.forward_decoder(
+            memory, memory_pos, _key_mask(memory_valid), cls_out, resized_hw
+        )
         return tuple(out[name] for name in self.output_names)
 
 

@@ -1,16 +1,19 @@
-"""The TensorRT backend: engines built from the verified ONNX stages, I/O as torch CUDA tensors, one stream.
+"""The TensorRT backend: engines built from the verified ONNX stages, I/O as torch CUDA tensors,
+one stream.
 
-TensorRT CANNOT be installed in this project's environments (the PyPI ``tensorrt`` packages are stubs that
-download from NVIDIA's index, which is unreachable; see ``shared/spec/environment.md``). This module is
-therefore written against the documented TensorRT 10 Python API (``trt.Builder``, ``trt.OnnxParser``,
-optimization profiles, ``BuilderFlag.FP16/BF16``, timing cache, ``IExecutionContext.set_tensor_address`` +
-``execute_async_v3``) and has never been executed here. What IS verified in CI is everything around it: the
-ONNX graphs it parses (``export.verify_export``: checker, TensorRT op rules, profile-bounded axes), the
-optimization profiles (``stage_profiles``) and the engine cache keys (``engine_cache.py``). The module imports
+TensorRT CANNOT be installed in this project's environments (the PyPI ``tensorrt`` packages are
+stubs that download from NVIDIA's index, which is unreachable; see ``shared/spec/environment.md``).
+This module is therefore written against the documented TensorRT 10 Python API (``trt.Builder``,
+``trt.OnnxParser``, optimization profiles, ``BuilderFlag.FP16/BF16``, timing cache,
+``IExecutionContext.set_tensor_address`` + ``execute_async_v3``) and has never been executed here.
+What IS verified in CI is everything around it: the ONNX graphs it parses
+(``export.verify_export``: checker, TensorRT op rules, profile-bounded axes), the optimization
+profiles (``stage_profiles``) and the engine cache keys (``engine_cache.py``). The module imports
 cleanly without TensorRT; building or running raises ``BackendError`` saying so.
 
-Data flow per frame: the host-side SAT steps (torch on the GPU) and the four engines all run on one CUDA
-stream, so no synchronisation is needed between them; outputs are torch tensors that stay on the GPU.
+Data flow per frame: the host-side SAT steps (torch on the GPU) and the four engines all run on one
+CUDA stream, so no synchronisation is needed between them; outputs are torch tensors that stay on
+the GPU.
 """
 
 from __future__ import annotations
@@ -30,14 +33,16 @@ from mahmr_ros.runtime.stages import STAGE_NAMES
 LOG = logging.getLogger(__name__)
 
 NOT_AVAILABLE = (
-    "[runtime.tensorrt] TensorRT is not importable here ({err}). It cannot be installed from PyPI in this "
-    "project's environments (the wheels download from NVIDIA's index); install TensorRT 10 from NVIDIA on "
-    "the target machine, or use backend 'torch' (CUDA fp16/bf16) or 'onnxruntime'"
+    "[runtime.tensorrt] TensorRT is not importable here ({err}). It cannot be installed from PyPI "
+    "in this project's environments (the wheels download from NVIDIA's index); install TensorRT "
+    "10 from NVIDIA on the target machine, or use backend 'torch' (CUDA fp16/bf16) or "
+    "'onnxruntime'"
 )
 
 
 def import_tensorrt():
-    """``import tensorrt`` or a ``BackendError`` that says why it is missing and what to use instead."""
+    """``import tensorrt`` or a ``BackendError`` that says why it is missing and what to use
+    instead."""
     try:
         import tensorrt as trt
     except Exception as err:  # ImportError, or OSError from a bindings wheel without its .so files
@@ -62,9 +67,10 @@ def stage_profiles(
 ) -> dict[str, dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]]:
     """TensorRT optimization profiles (min, opt, max shapes) for every dynamic stage input.
 
-    The scale-map stage is pinned to the camera's network input (min = opt = max = (1, 3, Hp, Wp)), so its
-    engine is static; the token axes are bounded by the SAT limits of that input size (``token_limits`` in
-    the manifest), with the maxima rounded up to the padding buckets the runtime uses.
+    The scale-map stage is pinned to the camera's network input (min = opt = max = (1, 3, Hp, Wp)),
+    so its engine is static; the token axes are bounded by the SAT limits of that input size
+    (``token_limits`` in the manifest), with the maxima rounded up to the padding buckets the
+    runtime uses.
 
     Args:
         manifest: an export manifest (``export.load_manifest``).
@@ -82,7 +88,11 @@ def stage_profiles(
     limits = manifest["token_limits"]
     if tuple(manifest["padded_hw"]) != (Hp, Wp):
         G1 = (Hp // cell) * (Wp // cell)
-        limits = {"M": (1, max(1, G1 // 5), G1), "N": (1, G1, 5 * G1), "T": (2, G1 + 1, 5 * G1 + 1)}
+        limits = {
+            "M": (1, max(1, G1 // 5), G1),
+            "N": (1, G1, 5 * G1),
+            "T": (2, G1 + 1, 5 * G1 + 1),
+        }
     m_min, m_opt, m_max = limits["M"]
     n_min, n_opt, n_max = limits["N"]
     m_opt, m_max = bucket(m_opt, patch_bucket), bucket(m_max, patch_bucket)
@@ -173,14 +183,17 @@ def build_engines(
         stage -> serialized engine.
 
     Raises:
-        BackendError: no TensorRT / no CUDA, or the ONNX stages fail verification (problems listed).
+        BackendError: no TensorRT / no CUDA, or the ONNX stages fail verification (problems
+            listed).
     """
     trt = import_tensorrt()
     if not torch.cuda.is_available():
         raise BackendError("[runtime.tensorrt] TensorRT needs a CUDA device; torch sees none")
     problems = {k: v for k, v in verify_export(export_dir).items() if v}
     if problems:
-        raise BackendError(f"[runtime.tensorrt] ONNX stages in {export_dir} fail verification: {problems}")
+        raise BackendError(
+            f"[runtime.tensorrt] ONNX stages in {export_dir} fail verification: {problems}"
+        )
     manifest = load_manifest(export_dir)
     profiles = stage_profiles(manifest, padded_hw, token_bucket, patch_bucket)
     gpu = torch.cuda.get_device_name(device)
@@ -196,7 +209,9 @@ def build_engines(
         data = None if force_engine_update else cache.load(key)
         if data is None:
             LOG.info("[runtime.tensorrt] building %s engine (%s) for %s", stage, precision, gpu)
-            data, timing = build_engine(Path(export_dir) / entry["file"], profiles[stage], precision, timing)
+            data, timing = build_engine(
+                Path(export_dir) / entry["file"], profiles[stage], precision, timing
+            )
             LOG.info("[runtime.tensorrt] engine saved to %s", cache.store(key, data))
             cache.store_timing_cache(timing_path, timing)
         else:
@@ -206,17 +221,21 @@ def build_engines(
 
 
 class TensorRTStageRunner:
-    """Executes deserialized engines with torch CUDA tensors as I/O buffers on the current torch stream.
+    """Executes deserialized engines with torch CUDA tensors as I/O buffers on the current torch
+    stream.
 
     Args:
         engines: stage -> serialized engine.
         device: the CUDA device.
-        outputs: stage -> output names in graph order (the manifest's; engines do not promise an order).
+        outputs: stage -> output names in graph order (the manifest's; engines do not promise an
+            order).
     """
 
     requires_masks = True
 
-    def __init__(self, engines: dict[str, bytes], device: torch.device, outputs: dict[str, list[str]]):
+    def __init__(
+        self, engines: dict[str, bytes], device: torch.device, outputs: dict[str, list[str]]
+    ):
         trt = import_tensorrt()
         self._trt = trt
         self.device = device
@@ -226,7 +245,9 @@ class TensorRTStageRunner:
         for stage, data in engines.items():
             engine = self._runtime.deserialize_cuda_engine(data)
             if engine is None:
-                raise BackendError(f"[runtime.tensorrt] cannot deserialize the {stage} engine (rebuild it)")
+                raise BackendError(
+                    f"[runtime.tensorrt] cannot deserialize the {stage} engine (rebuild it)"
+                )
             names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
             inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
             missing = sorted(set(outputs[stage]) - set(names))
@@ -257,11 +278,14 @@ class TensorRTStageRunner:
         for name, value in zip(input_names, inputs):
             if value is None:
                 raise BackendError(f"[runtime.tensorrt] stage {stage}: input {name} is required")
-            tensor = value.to(self.device, self._torch_dtype(engine.get_tensor_dtype(name))).contiguous()
+            tensor = value.to(
+                self.device, self._torch_dtype(engine.get_tensor_dtype(name))
+            ).contiguous()
             if not context.set_input_shape(name, tuple(tensor.shape)):
                 raise BackendError(
-                    f"[runtime.tensorrt] {stage} input {name} shape {tuple(tensor.shape)} is outside the "
-                    "engine's profile (camera size changed? rebuild: build-engine --image-size WxH)"
+                    f"[runtime.tensorrt] {stage} input {name} shape {tuple(tensor.shape)} is "
+                    "outside the engine's profile (camera size changed? rebuild: build-engine "
+                    "--image-size WxH)"
                 )
             context.set_tensor_address(name, tensor.data_ptr())
             keep.append(tensor)
@@ -289,11 +313,13 @@ class TensorRTBackend:
         model: the loaded network (exported on the fly if ``export_dir`` has no export).
         device: a CUDA device.
         precision: ``fp16`` (default choice on GPUs), ``bf16`` or ``fp32`` builder precision.
-        export_dir: directory with the verified ONNX stages (exported there when it has none); None =
-            ``export.default_export_dir(model)``.
+        export_dir: directory with the verified ONNX stages (exported there when it has none); None
+            = ``export.default_export_dir(model)``.
         cache_dir: engine cache directory (``engine_cache.default_cache_dir()`` when None).
-        padded_hw: network input size of the camera (pins the scale-map engine; default from the export).
-        token_bucket: token-axis padding multiple (bounds the number of distinct shapes per engine).
+        padded_hw: network input size of the camera (pins the scale-map engine; default from the
+            export).
+        token_bucket: token-axis padding multiple (bounds the number of distinct shapes per
+            engine).
         patch_bucket: hr-cell padding multiple.
         force_engine_update: rebuild engines even when cached.
     """
@@ -332,7 +358,8 @@ class TensorRTBackend:
         outputs = {stage: manifest["stages"][stage]["outputs"] for stage in STAGE_NAMES}
         if tuple(outputs["decoder"]) != decoder_output_names(model):
             raise BackendError(
-                f"[runtime.tensorrt] {export_dir}: decoder outputs differ from the model; re-export"
+                f"[runtime.tensorrt] {export_dir}: decoder outputs differ from the model; "
+                "re-export"
             )
         self.runner = TensorRTStageRunner(engines, self.device, outputs)
         self.stream = torch.cuda.Stream(self.device)
@@ -343,7 +370,8 @@ class TensorRTBackend:
         return self.network.timings_ms
 
     def __call__(self, images: Tensor, resized_hw: Tensor) -> dict:
-        # One stream for the host-side SAT ops and every engine: ordering without extra synchronisation.
+        # One stream for the host-side SAT ops and every engine: ordering without extra
+        # synchronisation.
         caller = torch.cuda.current_stream(self.device)
         self.stream.wait_stream(caller)  # inputs may still be in flight on the caller's stream
         with torch.cuda.stream(self.stream):

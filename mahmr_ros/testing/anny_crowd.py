@@ -1,17 +1,18 @@
-"""Synthetic Anny crowds walking on a floor, seen as keypoints: ground truth for the floor and the fit.
+"""Synthetic Anny crowds walking on a floor, seen as keypoints: ground truth for the floor and the
+fit.
 
-A static camera (known height above the floor and pitch, no roll) watches ``num_people`` Anny bodies
-(adults, teens and children with heights drawn from the DTO height priors of their class, random yaw) over a
-few frames. Each frame gives, per visible person, what a 2D
-pose network plus BlazePose would: the 23 Anny keypoints projected into the image with pixel noise, and
-metric "world" landmarks that are **adult-scaled** (the true keypoints scaled to 1.70 m, plus noise), which
-is how BlazePose sees a child: the right shape, an adult's size. Keypoints outside the image are reported
-where they would be (a cut-off person), as BlazePose does.
+A static camera (known height above the floor and pitch, no roll) watches ``num_people`` Anny
+bodies (adults, teens and children with heights drawn from the DTO height priors of their class,
+random yaw) over a few frames. Each frame gives, per visible person, what a 2D
+pose network plus BlazePose would: the 23 Anny keypoints projected into the image with pixel noise,
+and metric "world" landmarks that are **adult-scaled** (the true keypoints scaled to 1.70 m, plus
+noise), which is how BlazePose sees a child: the right shape, an adult's size. Keypoints outside
+the image are reported where they would be (a cut-off person), as BlazePose does.
 
-Special people (each optional): someone ``sitting`` (hips and knees bent, feet on the floor), someone
-standing on a ``step`` (soles above the floor), someone ``close`` enough to be cut off at the knees by the
-image's bottom edge. Everything is deterministic given the seed. No image is rendered (fast); use
-:func:`mahmr_ros.offline.sample.render_sample` for pixels.
+Special people (each optional): someone ``sitting`` (hips and knees bent, feet on the floor),
+someone standing on a ``step`` (soles above the floor), someone ``close`` enough to be cut off at
+the knees by the image's bottom edge. Everything is deterministic given the seed. No image is
+rendered (fast); use :func:`mahmr_ros.offline.sample.render_sample` for pixels.
 """
 
 from __future__ import annotations
@@ -32,23 +33,27 @@ from mahmr_ros.offline.place import assumed_K
 
 #: BlazePose's world landmarks are adult-sized whoever it sees: this height, metres.
 ADULT_LANDMARK_HEIGHT_M = 1.70
-#: DTO height-prior classes (spec dto §3.4) heights are drawn from, per kind (adults: female or male).
+#: DTO height-prior classes (spec dto §3.4) heights are drawn from, per kind (adults: female or
+#: male).
 KIND_CLASSES = {"adult": (3, 4), "teen": (2,), "child": (1,)}
-#: Anny age phenotype range of adults (0.55 ~ 21 years, 0.8 ~ 50 years); children and teens get the age
-#: whose average-height body has the drawn height.
+#: Anny age phenotype range of adults (0.55 ~ 21 years, 0.8 ~ 50 years); children and teens get the
+#: age whose average-height body has the drawn height.
 ADULT_AGES = (0.55, 0.8)
 
 
 def _phenotypes(body: AnnyBody, kind: str, rng: np.random.Generator) -> tuple[float, float]:
-    """(age, height phenotype) of a person of ``kind`` whose height is drawn from the DTO prior of its class,
-    N(mu, sigma) clipped to 2 sigma: adults by the height phenotype at a random adult age, children and
-    teens by the age at average height phenotype (clipped to Anny's 1.0-1.7 m there)."""
+    """(age, height phenotype) of a person of ``kind`` whose height is drawn from the DTO prior of
+    its class, N(mu, sigma) clipped to 2 sigma: adults by the height phenotype at a random adult
+    age, children and teens by the age at average height phenotype (clipped to Anny's 1.0-1.7 m
+    there)."""
     mu, sigma = HEIGHT_PRIORS_M[int(rng.choice(KIND_CLASSES[kind]))]
     target = float(np.clip(rng.normal(mu, sigma), mu - 2 * sigma, mu + 2 * sigma))
     grid = np.linspace(0.0, 1.0, 101)
     if kind == "adult":
         age = float(rng.uniform(*ADULT_AGES))
-        heights = body.height_m(np.full_like(grid, age), grid)  # increasing in the height phenotype
+        heights = body.height_m(
+            np.full_like(grid, age), grid
+        )  # increasing in the height phenotype
         return age, float(np.interp(target, heights, grid))
     ages = np.linspace(0.1, 0.62, 105)
     heights = body.height_m(ages, np.full_like(ages, 0.5))  # increasing in age up to adulthood
@@ -134,19 +139,20 @@ def make_anny_crowd(
     Args:
         body: the Anny body.
         num_people: people in the crowd (the special ones included).
-        frames: frames of the static camera; people walk ``speed_m`` per frame in a random direction
-            (sitting people stay).
+        frames: frames of the static camera; people walk ``speed_m`` per frame in a random
+            direction (sitting people stay).
         seed: makes everything deterministic.
         camera_height_m: camera height above the floor, metres.
         pitch_deg: downward tilt of the camera, degrees.
         image_wh: image size, pixels.
         hfov_deg: horizontal field of view (K from :func:`~mahmr_ros.offline.place.assumed_K`).
-        kinds: share of ``adult``, ``teen``, ``child`` among the ordinary people (default 0.7 / 0.1 / 0.2).
+        kinds: share of ``adult``, ``teen``, ``child`` among the ordinary people (default 0.7 / 0.1
+            / 0.2).
         depth_range_m: depth range people are drawn in (level frame), metres.
         pixel_sigma_px: 2D keypoint noise, pixels.
         world_sigma_m: 3D landmark noise, metres.
-        sitting, step, close: how many of the people are seated, stand on a step, or stand close enough to
-            be cut off at the knees (the first ids, in that order).
+        sitting, step, close: how many of the people are seated, stand on a step, or stand close
+            enough to be cut off at the knees (the first ids, in that order).
         step_height_m: height of the step, metres.
     """
     rng = np.random.default_rng(seed)
@@ -169,13 +175,17 @@ def make_anny_crowd(
             z = float(rng.uniform(*depth_range_m))
         x = float(rng.uniform(-0.7, 0.7)) * z * math.tan(math.radians(hfov_deg) / 2)
         heading = rng.uniform(-np.pi, np.pi)
-        step_m = (0.0 if pose == "sitting" else speed_m) * np.array([np.cos(heading), np.sin(heading)])
+        step_m = (0.0 if pose == "sitting" else speed_m) * np.array(
+            [np.cos(heading), np.sin(heading)]
+        )
         people.append((i, kind, pose, age, height_ph, yaw, x, z, step_m))
     ages = torch.tensor([p[3] for p in people], dtype=body.dtype)
     hphs = torch.tensor([p[4] for p in people], dtype=body.dtype)
     aa = np.stack([sitting_aa() if p[2] == "sitting" else standing_aa() for p in people])
     with torch.no_grad():
-        kp_model = body.keypoints_fast(torch.as_tensor(aa, dtype=body.dtype), ages, hphs).numpy()  # (N, K, 3)
+        kp_model = body.keypoints_fast(
+            torch.as_tensor(aa, dtype=body.dtype), ages, hphs
+        ).numpy()  # (N, K, 3)
     heights = body.height_m(ages.numpy(), hphs.numpy())
     lift = body.keypoint_lift_m(ages.numpy(), hphs.numpy())
     out = []
@@ -194,7 +204,8 @@ def make_anny_crowd(
                 continue
             uv = project(kp_cam, K) + rng.normal(0.0, pixel_sigma_px, (len(kp_cam), 2))
             hips = kp_cam[[11, 12]].mean(0)
-            # BlazePose-like world landmarks: the right shape at an adult's size, hip-centred, noisy
+            # BlazePose-like world landmarks: the right shape at an adult's size, hip-centred,
+            # noisy
             world = (kp_cam - hips) * (ADULT_LANDMARK_HEIGHT_M / heights[n])
             world = world + rng.normal(0.0, world_sigma_m, world.shape)
             inside = (uv[:, 0] >= 0) & (uv[:, 0] <= W - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= H - 1)
@@ -205,7 +216,16 @@ def make_anny_crowd(
             frame.people.append(PersonKeypoints(box, uv, scores, 0.9, world, source="synthetic"))
             frame.truth.append(
                 CrowdPerson(
-                    i, kind, pose, age, height_ph, float(heights[n]), R_pitch @ R_level, aa[n], kp_cam, hips
+                    i,
+                    kind,
+                    pose,
+                    age,
+                    height_ph,
+                    float(heights[n]),
+                    R_pitch @ R_level,
+                    aa[n],
+                    kp_cam,
+                    hips,
                 )  # fmt: skip
             )
         out.append(frame)

@@ -1,16 +1,17 @@
 """Synthetic crowds with known metric ground truth, for DTO tests, benchmarks and other issues.
 
-A scene is N SYNTHETIC SMPL-format bodies (``mahmr_ros.body.synthetic``; adults, teens and kids, heights drawn
-from the class priors of spec dto §3.4) standing on a floor in front of a pinhole camera with known K, at
-known metric positions (1-15 m), drawn so that torsos overlap by less than half in the image. The scene is
-rendered once with the package's z-buffer (``mahmr_ros.render.rasterize_meshes``): instance masks (pixel
-ownership) and a metric depth map (background = a wall at ``wall_m``). "Network-like" estimates are the
-true bodies scaled about the camera centre by a per-person factor e (|e - 1| in [5 %, 30 %], random sign):
-exactly the depth/scale ambiguity of monocular HMR, so their 2D projection is perfect and only the metric
-depth and height are wrong.
+A scene is N SYNTHETIC SMPL-format bodies (``mahmr_ros.body.synthetic``; adults, teens and kids,
+heights drawn from the class priors of spec dto §3.4) standing on a floor in front of a pinhole
+camera with known K, at known metric positions (1-15 m), drawn so that torsos overlap by less than
+half in the image. The scene is rendered once with the package's z-buffer
+(``mahmr_ros.render.rasterize_meshes``): instance masks (pixel ownership) and a metric depth map
+(background = a wall at ``wall_m``). "Network-like" estimates are the true bodies scaled about the
+camera centre by a per-person factor e (|e - 1| in [5 %, 30 %], random sign): exactly the
+depth/scale ambiguity of monocular HMR, so their 2D projection is perfect and only the metric depth
+and height are wrong.
 
-Everything is deterministic given the seed. Bodies are in a zero pose (T-pose) with a random yaw: DTO only
-scales along the ray, so articulation does not matter for what is tested here.
+Everything is deterministic given the seed. Bodies are in a zero pose (T-pose) with a random yaw:
+DTO only scales along the ray, so articulation does not matter for what is tested here.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from mahmr_ros.geometry import project
 from mahmr_ros.render import rasterize_meshes
 from mahmr_ros.types import HumanEstimate
 
-# Canonical SMPL frame (y up, z out of the body front) -> camera frame (y down, z forward) for a person facing
-# the camera: a half turn about x.
+# Canonical SMPL frame (y up, z out of the body front) -> camera frame (y down, z forward) for a
+# person facing the camera: a half turn about x.
 _CANON_TO_CAM = np.diag([1.0, -1.0, -1.0])
 # Share of each class when a scene is drawn (adults female/male/neutral, teens, kids).
 _CLASS_WEIGHTS = {1: 0.12, 2: 0.13, 3: 0.25, 4: 0.25, 5: 0.25}
@@ -36,7 +37,8 @@ _CLASS_WEIGHTS = {1: 0.12, 2: 0.13, 3: 0.25, 4: 0.25, 5: 0.25}
 
 @lru_cache(maxsize=4)
 def synthetic_shape_model(num_vertices: int = 6890, seed: int = 0) -> ShapeModel:
-    """SMPL-A shape model (10 components + kid blend, with faces) of the synthetic body (cached)."""
+    """SMPL-A shape model (10 components + kid blend, with faces) of the synthetic body
+    (cached)."""
     return ShapeModel.from_arrays(synthetic_smpl_arrays(num_vertices, seed))
 
 
@@ -46,7 +48,8 @@ def _joint_regressor(num_vertices: int, seed: int) -> np.ndarray:
 
 
 def betas_for_height(model: ShapeModel, height_m: float, kid_blend: float = 0.0) -> np.ndarray:
-    """(S,) betas with the given kid blend whose zero-pose height is ``height_m`` (secant on beta_0)."""
+    """(S,) betas with the given kid blend whose zero-pose height is ``height_m`` (secant on
+    beta_0)."""
     b = np.zeros(model.num_betas)
     if model.num_betas > 10:
         b[10] = kid_blend
@@ -73,10 +76,12 @@ class CrowdScene:
         K: (3, 3) float64 intrinsics, pixels.
         image_hw: (H, W).
         faces: (F, 3) int64 mesh faces shared by all bodies.
-        truth: P true bodies (metric), as ``HumanEstimate`` (``age_class`` and ``height_m`` are true).
-        estimates: P network-like estimates, same order, ``track_id`` ``p0``, ``p1``, ... (pass ``faces``
-            to ``mahmr_ros.dto.refine`` for its z-buffer).
-        errors: (P,) float64 factors e the estimates were scaled by (estimate = e x truth about the camera).
+        truth: P true bodies (metric), as ``HumanEstimate`` (``age_class`` and ``height_m`` are
+            true).
+        estimates: P network-like estimates, same order, ``track_id`` ``p0``, ``p1``, ... (pass
+            ``faces`` to ``mahmr_ros.dto.refine`` for its z-buffer).
+        errors: (P,) float64 factors e the estimates were scaled by (estimate = e x truth about the
+            camera).
         masks: (P, H, W) bool visible instance masks (pixel ownership of the true scene).
         depth_m: (H, W) float32 metric depth (optical-axis z), ``wall_m`` where no body is.
         shape_model: the SMPL-A shape model of the bodies (for the beta update).
@@ -109,10 +114,11 @@ class CrowdScene:
     ) -> np.ndarray:
         """An RGB-D-like ``16UC1`` depth image (millimetres, 0 = no reading) of the scene.
 
-        Artefacts of structured-light / ToF sensors (spec dto §11 item 13): depth noise sigma0 + k Z^2,
-        flying pixels (a random mix of the two depths across every silhouette edge), IR shadows (no reading in
-        a band of ``shadow_px`` pixels right of each person, the projector being left of the camera), random
-        holes, no reading beyond ``max_range_m``, and millimetre quantisation.
+        Artefacts of structured-light / ToF sensors (spec dto §11 item 13): depth noise sigma0 + k
+        Z^2, flying pixels (a random mix of the two depths across every silhouette edge), IR
+        shadows (no reading in a band of ``shadow_px`` pixels right of each person, the projector
+        being left of the camera), random holes, no reading beyond ``max_range_m``, and millimetre
+        quantisation.
 
         Returns:
             (H, W) uint16 depth, millimetres.
@@ -120,7 +126,11 @@ class CrowdScene:
         rng = np.random.default_rng(seed)
         D = self.depth_m.astype(np.float64)
         D = D + rng.standard_normal(D.shape) * (sigma0_m + k_per_m * D**2)
-        owner = np.where(self.masks.any(0), np.argmax(self.masks, axis=0), -1) if len(self.masks) else None
+        owner = (
+            np.where(self.masks.any(0), np.argmax(self.masks, axis=0), -1)
+            if len(self.masks)
+            else None
+        )
         if owner is not None and flying_pixels:
             edge = np.zeros(D.shape, bool)
             edge[:, 1:] |= owner[:, 1:] != owner[:, :-1]
@@ -140,7 +150,8 @@ class CrowdScene:
     def relative_disparity(
         self, seed: int = 0, noise: float = 0.01
     ) -> tuple[np.ndarray, tuple[float, float]]:
-        """A monocular-network-like relative disparity: a/Z + b through an unknown affine map, plus noise.
+        """A monocular-network-like relative disparity: a/Z + b through an unknown affine map, plus
+        noise.
 
         Args:
             seed: draws a in [2, 10] (arbitrary scale), b in [0, 0.005 a] (shift) and the noise.
@@ -171,10 +182,10 @@ def make_crowd(
 ) -> CrowdScene:
     """Draw and render a synthetic crowd.
 
-    People are placed on a floor ``camera_height_m`` below the optical axis (y down), at depths uniform in
-    ``depth_range_m`` and lateral positions inside the horizontal field of view; a placement whose torso
-    (+-0.3 m) overlaps an earlier person's by half its image width or more is redrawn (``max_tries`` times),
-    so most people stay visible.
+    People are placed on a floor ``camera_height_m`` below the optical axis (y down), at depths
+    uniform in ``depth_range_m`` and lateral positions inside the horizontal field of view; a
+    placement whose torso (+-0.3 m) overlaps an earlier person's by half its image width or more is
+    redrawn (``max_tries`` times), so most people stay visible.
 
     Args:
         num_people: P >= 0.
@@ -213,11 +224,16 @@ def make_crowd(
             z = rng.uniform(*depth_range_m)
             half_w = 0.8 * z * (W / 2) / f
             x = rng.uniform(-half_w, half_w)
-            lo, hi = f * (x - 0.3) / z, f * (x + 0.3) / z  # image extent of the torso (+-0.3 m), px
+            lo, hi = (
+                f * (x - 0.3) / z,
+                f * (x + 0.3) / z,
+            )  # image extent of the torso (+-0.3 m), px
             if all(min(hi, h2) - max(lo, l2) < 0.5 * min(hi - lo, h2 - l2) for l2, h2 in placed):
                 break
         placed.append((lo, hi))
-        bodies.append((cls, height, betas, np.array([x, 0.0, z]), rng.uniform(-np.pi / 3, np.pi / 3)))
+        bodies.append(
+            (cls, height, betas, np.array([x, 0.0, z]), rng.uniform(-np.pi / 3, np.pi / 3))
+        )
 
     truth, verts_all = [], []
     for cls, height, betas, position, yaw in bodies:
@@ -233,7 +249,16 @@ def make_crowd(
         rot[0] = R
         truth.append(
             _estimate(
-                verts, joints, rot, betas, pelvis - J0, K, model.height(betas), cls, (H, W), model.faces
+                verts,
+                joints,
+                rot,
+                betas,
+                pelvis - J0,
+                K,
+                model.height(betas),
+                cls,
+                (H, W),
+                model.faces,
             )
         )
         verts_all.append(verts)
@@ -241,9 +266,9 @@ def make_crowd(
     if truth:
         raster = rasterize_meshes(np.stack(verts_all), model.faces, K, (H, W))
         owner = raster.person_id.numpy()
-        depth = np.where(np.isfinite(raster.depth_m.numpy()), raster.depth_m.numpy(), wall_m).astype(
-            np.float32
-        )
+        depth = np.where(
+            np.isfinite(raster.depth_m.numpy()), raster.depth_m.numpy(), wall_m
+        ).astype(np.float32)
         masks = owner[None] == np.arange(len(truth))[:, None, None]
     else:
         depth = np.full((H, W), wall_m, np.float32)
@@ -254,7 +279,9 @@ def make_crowd(
     for i, t in enumerate(truth):
         e = 1.0 + rng.choice([-1.0, 1.0]) * rng.uniform(*error_range)
         errors[i] = e
-        b = betas_for_height(model, e * t.height_m, float(t.betas[10]) if len(t.betas) > 10 else 0.0)
+        b = betas_for_height(
+            model, e * t.height_m, float(t.betas[10]) if len(t.betas) > 10 else 0.0
+        )
         J0_new = model.rest_pelvis(b)
         est = t.replace(
             vertices=e * t.vertices,
@@ -269,7 +296,16 @@ def make_crowd(
         )
         estimates.append(est)
     return CrowdScene(
-        K, (H, W), model.faces, truth, estimates, errors, masks, depth, model, [b[0] for b in bodies]
+        K,
+        (H, W),
+        model.faces,
+        truth,
+        estimates,
+        errors,
+        masks,
+        depth,
+        model,
+        [b[0] for b in bodies],
     )
 
 

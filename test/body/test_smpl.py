@@ -40,7 +40,8 @@ def test_rotation_matrices_and_axis_angle_agree(kid_body):
 
 
 def test_global_half_turn_about_x_maps_canonical_to_camera_axes(kid_body):
-    """A standing person in the camera frame has global orient ~ pi about x (spec §8 #15): head up = -y."""
+    """A standing person in the camera frame has global orient ~ pi about x (spec §8 #15): head up
+    = -y."""
     pose = torch.zeros(1, 72)
     pose[0, 0] = math.pi
     verts, joints = kid_body.forward(pose, torch.zeros(1, 11))
@@ -65,7 +66,11 @@ def test_height_hand_checked_and_kid_blend_makes_a_child_shorter(kid_body):
 
 def test_numpy_in_numpy_out_and_empty_batch(kid_body):
     verts, joints = kid_body.forward(np.zeros((0, 72)), np.zeros((0, 11)))
-    assert isinstance(verts, np.ndarray) and verts.shape == (0, 6890, 3) and joints.shape == (0, 45, 3)
+    assert (
+        isinstance(verts, np.ndarray)
+        and verts.shape == (0, 6890, 3)
+        and joints.shape == (0, 45, 3)
+    )
 
 
 def test_adult_body_rejects_a_nonzero_kid_blend_and_bad_inputs(adult_body):
@@ -114,9 +119,13 @@ def test_evaluation_regressors(tmp_path, synthetic_files):
     verts, joints = body.forward(torch.zeros(1, 72), torch.zeros(1, 10))
     assert torch.allclose(body.h36m_joints(verts)[0], verts[0, ::100][:17])
     cp = body.crowdpose_joints(verts, joints)[0]
-    assert torch.equal(cp[0], joints[0, 16]) and torch.equal(cp[12], verts[0, 5003])  # head-top = extra #3
+    assert torch.equal(cp[0], joints[0, 16]) and torch.equal(
+        cp[12], verts[0, 5003]
+    )  # head-top = extra #3
     np.save(tmp_path / "bad.npy", np.zeros((17, 10)))
-    with pytest.raises(SMPLFileError, match=r"bad\.npy: regressor is \(17, 10\), expected \(17, 6890\)"):
+    with pytest.raises(
+        SMPLFileError, match=r"bad\.npy: regressor is \(17, 10\), expected \(17, 6890\)"
+    ):
         SMPLBody(synthetic_files[0], h36m_regressor_path=tmp_path / "bad.npy")
 
 

@@ -8,11 +8,18 @@ import scipy.sparse
 import smplx
 from smplx.utils import Struct
 
-from mahmr_ros.body import SMPLBody, SMPLFileError, convert_smpl, load_smpl_arrays, synthetic_smpl_arrays
+from mahmr_ros.body import (
+    SMPLBody,
+    SMPLFileError,
+    convert_smpl,
+    load_smpl_arrays,
+    synthetic_smpl_arrays,
+)
 
 
 class _FakeCh:
-    """Pickles like chumpy's ``Ch``: state = __dict__ with the value in ``x`` (plus chumpy bookkeeping)."""
+    """Pickles like chumpy's ``Ch``: state = __dict__ with the value in ``x`` (plus chumpy
+    bookkeeping)."""
 
     def __init__(self, x):
         self.x = x
@@ -31,7 +38,8 @@ class _FakeAdd(_FakeCh):
 
 
 def _official_like_pickle(path, num_vertices=700, derived=False):
-    """Write a pickle laid out like the official chumpy SMPL file: Ch shapedirs, sparse J_regressor."""
+    """Write a pickle laid out like the official chumpy SMPL file: Ch shapedirs, sparse
+    J_regressor."""
     arrays = synthetic_smpl_arrays(num_vertices)
     arrays.pop("kid_template")
     arrays.pop("description")
@@ -97,7 +105,9 @@ class _Evil:
 def test_code_in_a_pickle_is_refused(tmp_path):
     src = tmp_path / "evil.pkl"
     src.write_bytes(pickle.dumps({"v_template": _Evil()}))
-    with pytest.raises(SMPLFileError, match=r"evil\.pkl.*refusing to unpickle '(posix|os|nt)\.system'"):
+    with pytest.raises(
+        SMPLFileError, match=r"evil\.pkl.*refusing to unpickle '(posix|os|nt)\.system'"
+    ):
         load_smpl_arrays(src)
 
 
@@ -115,5 +125,7 @@ def test_missing_malformed_and_incomplete_files_name_the_file_and_key(tmp_path):
     arrays = synthetic_smpl_arrays(700)
     arrays["weights"] = arrays["weights"][:, :23]
     np.savez(tmp_path / "shape.npz", **arrays)
-    with pytest.raises(SMPLFileError, match=r"'weights' has shape \(700, 23\), expected \(700, 24\)"):
+    with pytest.raises(
+        SMPLFileError, match=r"'weights' has shape \(700, 23\), expected \(700, 24\)"
+    ):
         load_smpl_arrays(tmp_path / "shape.npz")

@@ -12,7 +12,10 @@ def test_structure_is_a_valid_closed_rigged_smpl_format_body(num_vertices):
     V = num_vertices
     assert a["v_template"].shape == (V, 3) and a["shapedirs"].shape == (V, 3, 10)
     assert a["posedirs"].shape == (V, 3, 207) and a["weights"].shape == (V, 24)
-    assert a["J_regressor"].shape == (24, V) and a["kintree_table"][0].tolist() == SMPL_PARENTS.tolist()
+    assert (
+        a["J_regressor"].shape == (24, V)
+        and a["kintree_table"][0].tolist() == SMPL_PARENTS.tolist()
+    )
     assert np.allclose(a["weights"].sum(1), 1) and np.allclose(a["J_regressor"].sum(1), 1)
     mesh = trimesh.Trimesh(a["v_template"], a["f"], process=False)
     # Closed and outward-oriented: positive volume, plausible for a 1.70 m person (~60-90 litres).
@@ -22,8 +25,12 @@ def test_structure_is_a_valid_closed_rigged_smpl_format_body(num_vertices):
     assert abs(height - 1.70) < 0.01 and abs(kid_height - 1.10) < 0.02
     assert bool(a["synthetic"]) and "SYNTHETIC" in str(a["description"])
     joints = a["J_regressor"] @ a["v_template"]
-    # Head above the neck above the pelvis above the knees (y up); left hip (1) at +x (body's left).
-    assert joints[15, 1] > joints[12, 1] > joints[0, 1] > joints[4, 1] and joints[1, 0] > 0 > joints[2, 0]
+    # Head above the neck above the pelvis above the knees (y up); left hip (1) at +x (body's
+    # left).
+    assert (
+        joints[15, 1] > joints[12, 1] > joints[0, 1] > joints[4, 1]
+        and joints[1, 0] > 0 > joints[2, 0]
+    )
 
 
 def test_smpl_vertex_joint_indices_only_at_6890():
@@ -40,7 +47,9 @@ def test_deterministic_per_seed(tmp_path):
         for key in fa.files:
             assert np.array_equal(fa[key], fb[key]), key
         assert not np.array_equal(fa["posedirs"], c["posedirs"])
-        assert np.array_equal(fa["v_template"], c["v_template"])  # the seed never changes the rest shape
+        assert np.array_equal(
+            fa["v_template"], c["v_template"]
+        )  # the seed never changes the rest shape
 
 
 def test_bad_suffix_is_a_clear_error(tmp_path):

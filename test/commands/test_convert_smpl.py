@@ -9,7 +9,9 @@ from mahmr_ros.body import SMPLBody, synthetic_smpl_arrays
 def test_converts_a_pickle_to_a_plain_npz_that_loads(tmp_path, capsys):
     arrays = synthetic_smpl_arrays(700)
     arrays.pop("kid_template")
-    (tmp_path / "model.pkl").write_bytes(pickle.dumps({k: v for k, v in arrays.items()}, protocol=2))
+    (tmp_path / "model.pkl").write_bytes(
+        pickle.dumps({k: v for k, v in arrays.items()}, protocol=2)
+    )
     assert cli.main(["convert-smpl", str(tmp_path / "model.pkl")]) == 0
     assert "700 vertices, 10 shape components" in capsys.readouterr().out
     with np.load(tmp_path / "model.npz", allow_pickle=False) as npz:

@@ -1,10 +1,10 @@
 """``mahmr_setup`` (``python -m mahmr_ros.cli setup``) run the way a colcon workspace installs it.
 
 The package is copied into an install-tree layout (``lib/mahmr_ros/mahmr_setup`` and
-``lib/python3.X/site-packages/mahmr_ros``, as CMakeLists.txt installs them) and the script is run from there
-with only that tree on the path, so it finds no source checkout and uses the install default for its assets.
-Building the Anny model for real takes ~1 min and ~800 MB: here the build step meets the assets
-``make setup`` already built (``build/offline``) and must return at once.
+``lib/python3.X/site-packages/mahmr_ros``, as CMakeLists.txt installs them) and the script is run
+from there with only that tree on the path, so it finds no source checkout and uses the install
+default for its assets. Building the Anny model for real takes ~1 min and ~800 MB: here the build
+step meets the assets ``make setup`` already built (``build/offline``) and must return at once.
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ def install_tree(tmp_path_factory) -> Path:
 def _run(prefix: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
     site = prefix / Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
     keep = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MAHMR_OFFLINE_DIR", "ANNY_CACHE_DIR")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "MAHMR_OFFLINE_DIR", "ANNY_CACHE_DIR")
     }
     env = {**keep, "PYTHONPATH": str(site), "HOME": str(prefix / "home"), **env_extra}
     script = prefix / "lib" / "mahmr_ros" / "mahmr_setup"
-    return subprocess.run([sys.executable, str(script), *args], env=env, cwd=prefix, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    return subprocess.run([sys.executable, str(script), *args], env=env, cwd=prefix,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
 def test_check_in_an_install_tree_names_the_missing_assets_and_where_they_go(install_tree):
@@ -71,4 +73,7 @@ def test_missing_packages_are_named_with_the_pip_command(monkeypatch, capsys):
     monkeypatch.setitem(setup.REQUIRED, "no_such_module_xyz", "no-such-package")
     assert cli.main(["setup", "--check"]) == 1
     out = capsys.readouterr().out
-    assert "missing Python packages: no-such-package" in out and "requirements/colcon/constraints.txt" in out
+    assert (
+        "missing Python packages: no-such-package" in out
+        and "requirements/colcon/constraints.txt" in out
+    )

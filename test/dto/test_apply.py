@@ -31,7 +31,8 @@ def test_shape_update_places_the_model_pelvis_exactly(scene):
     h = scene.estimates[1]
     np.testing.assert_allclose(m.rest_pelvis(h.betas) + h.transl, h.pelvis, atol=1e-5)
     out = apply_scale(h, 0.85, shape_model=m, age_class=5)
-    # smplx: posed pelvis = J0(beta') + t' must be exactly 0.85 x the old pelvis (spec dto §10.3 step 6).
+    # smplx: posed pelvis = J0(beta') + t' must be exactly 0.85 x the old pelvis (spec dto §10.3
+    # step 6).
     np.testing.assert_allclose(m.rest_pelvis(out.betas) + out.transl, 0.85 * h.pelvis, atol=1e-5)
     assert out.height_m == pytest.approx(0.85 * h.height_m, abs=2e-3)
     assert out.height_m == pytest.approx(m.height(out.betas), abs=1e-6)
@@ -46,7 +47,9 @@ def test_other_bodies_are_only_scaled(scene):
     assert out.height_m == pytest.approx(1.2 * h.height_m)
     assert out.extras["dto"] == {"mode": "x"}
     no_model = apply_scale(scene.estimates[2], 0.5)
-    assert no_model.is_child and no_model.height_m == pytest.approx(0.5 * scene.estimates[2].height_m)
+    assert no_model.is_child and no_model.height_m == pytest.approx(
+        0.5 * scene.estimates[2].height_m
+    )
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])

@@ -42,7 +42,9 @@ def test_estimates_are_scaled_truth(scene):
         assert est.height_m == pytest.approx(f * t.height_m, abs=1e-3)
         m = scene.shape_model
         np.testing.assert_allclose(m.rest_pelvis(est.betas) + est.transl, est.pelvis, atol=1e-4)
-        assert est.age_class is None and "faces" not in est.extras  # faces: scene.faces, passed explicitly
+        assert (
+            est.age_class is None and "faces" not in est.extras
+        )  # faces: scene.faces, passed explicitly
     assert [h.track_id for h in scene.estimates] == [f"p{i}" for i in range(6)]
 
 
@@ -68,7 +70,9 @@ def test_sensor_depth_has_noise_holes_shadows_and_flying_pixels(scene):
     assert 0.002 < np.median(np.abs(err)) < 0.1  # noisy, but mostly close
     assert np.mean(np.abs(err) > 0.5) > 0  # flying pixels at silhouettes
     assert 0.01 < np.mean(mm[person] == 0) < 0.2  # holes (+ shadows cast by nearer people)
-    clean = scene.sensor_depth_mm(sigma0_m=0, k_per_m=0, hole_fraction=0, shadow_px=0, flying_pixels=False)
+    clean = scene.sensor_depth_mm(
+        sigma0_m=0, k_per_m=0, hole_fraction=0, shadow_px=0, flying_pixels=False
+    )
     near = person & (scene.depth_m < 10)  # beyond the 10 m range: no reading
     np.testing.assert_allclose(clean[near] / 1000.0, scene.depth_m[near], atol=6e-4)
     assert np.all(clean[person & (scene.depth_m > 10)] == 0)

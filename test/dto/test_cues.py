@@ -1,4 +1,5 @@
-"""Cue statistics on known planes: ownership, IQR, row-demeaned fit, bottom variant, removal rules, guards."""
+"""Cue statistics on known planes: ownership, IQR, row-demeaned fit, bottom variant, removal rules,
+guards."""
 
 import numpy as np
 import pytest
@@ -37,7 +38,9 @@ def test_fronto_parallel_plane_gives_exact_means_and_no_slope():
     assert cues.d[0] == pytest.approx(3.3, abs=1e-5)
     assert cues.z[0] == pytest.approx(3.0, abs=1e-5)
     assert cues.depth_std[0] == pytest.approx(0.0, abs=1e-5)
-    assert cues.d_bot[0] == pytest.approx(3.3, abs=1e-5) and cues.z_bot[0] == pytest.approx(3.0, abs=1e-5)
+    assert cues.d_bot[0] == pytest.approx(3.3, abs=1e-5) and cues.z_bot[0] == pytest.approx(
+        3.0, abs=1e-5
+    )
     # Constant rows: the row-demeaned fit is degenerate (spec §11.12) and must give 0, not NaN.
     assert cues.slope[0] == 0.0 and cues.corr[0] == 0.0
     # Projected footprint: 0.8 m x 1.0 m at 3 m with f = 200 -> ~54 x 67 px, all owned.
@@ -56,7 +59,8 @@ def test_tilted_plane_slope_is_depth_ratio_and_corr_one():
 
 
 def test_bottom_variant_uses_the_lowest_rows():
-    # Plane tilted in y (z grows downwards in the image): the bottom rows are farther than the mean.
+    # Plane tilted in y (z grows downwards in the image): the bottom rows are farther than the
+    # mean.
     verts, faces = grid(30, 0.4, 0.5, 3.0)
     verts[:, 2] += 0.4 * verts[:, 1]
     v = np.mgrid[0 : HW[0], 0 : HW[1]][0].astype(np.float64)
@@ -90,10 +94,13 @@ def test_occlusion_and_masks_decide_ownership():
     assert cues.n_pixels[0] > cues.n_pixels[1] > 0
     assert cues.z[0] == pytest.approx(2.0, abs=1e-4) and cues.z[1] == pytest.approx(4.0, abs=1e-4)
     assert cues.n_visible[1] < 400  # half hidden behind the front plane
-    # With masks, a mesh may only own pixels of its own mask: an empty front mask gives all to the back one.
+    # With masks, a mesh may only own pixels of its own mask: an empty front mask gives all to the
+    # back one.
     masks = np.zeros((2,) + HW, bool)
     masks[1] = True
-    gated = extract_cues(np.stack([front, back]), K, depth, faces=faces, masks=masks, max_side=None)
+    gated = extract_cues(
+        np.stack([front, back]), K, depth, faces=faces, masks=masks, max_side=None
+    )
     assert gated.removed[0] == "area" and gated.n_pixels[0] == 0
     assert gated.n_pixels[1] > cues.n_pixels[1]
 
@@ -116,9 +123,12 @@ def test_removal_rules_and_splat_path():
 
 
 def test_one_pixel_per_row_is_a_guarded_degenerate_fit():
-    # A thin vertical sliver: every row has one pixel, so row-demeaning leaves all zeros (spec §11.12).
+    # A thin vertical sliver: every row has one pixel, so row-demeaning leaves all zeros (spec
+    # §11.12).
     verts, faces = grid(10, 0.006, 0.5, 3.0, x0=0.0075)  # covers pixel column 80 only
-    cues = extract_cues(verts[None], K, plane_depth(3.0), faces=faces, max_side=None, min_area_fraction=1e-4)
+    cues = extract_cues(
+        verts[None], K, plane_depth(3.0), faces=faces, max_side=None, min_area_fraction=1e-4
+    )
     assert cues.removed == [None]
     assert cues.slope[0] == 0.0 and cues.corr[0] == 0.0 and np.isfinite(cues.d[0])
 
@@ -141,12 +151,16 @@ def test_bad_inputs_raise_clear_errors():
     verts, faces = grid(10, 0.4, 0.5, 3.0)
     with pytest.raises(ValueError, match="depth must be an"):
         extract_cues(verts[None], K, np.zeros((2, 3, 4)), faces=faces)
-    blank = extract_cues(verts[None], K, np.full(HW, np.nan), faces=faces)  # legitimate frame, no cue
+    blank = extract_cues(
+        verts[None], K, np.full(HW, np.nan), faces=faces
+    )  # legitimate frame, no cue
     assert blank.removed == ["depth"] and np.isnan(blank.d[0])
     with pytest.raises(ValueError, match="numeric"):
         extract_cues(verts[None], K, np.full(HW, "x"), faces=faces)
     with pytest.raises(ValueError, match="masks must be"):
-        extract_cues(verts[None], K, plane_depth(3.0), faces=faces, masks=np.ones((1, 10, 10), bool))
+        extract_cues(
+            verts[None], K, plane_depth(3.0), faces=faces, masks=np.ones((1, 10, 10), bool)
+        )
     nan_verts = verts.copy()
     nan_verts[3] = np.nan
     with pytest.raises(ValueError, match=r"non-finite vertices for people \[0\]"):
@@ -154,17 +168,23 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="vertices must be"):
         extract_cues(verts, K, plane_depth(3.0), faces=faces)
     assert extract_cues(np.zeros((0, 5, 3)), K, plane_depth(3.0)).d.shape == (0,)
-    assert isinstance(Cues.empty(2), Cues) and check_depth_map(plane_depth(3.0)[..., None]).shape == HW
+    assert (
+        isinstance(Cues.empty(2), Cues)
+        and check_depth_map(plane_depth(3.0)[..., None]).shape == HW
+    )
 
 
 def test_empty_inlier_set_removes_the_person():
-    """Spec §11.12: no pixel within 0.10 m of the row fit (cue uncorrelated with the rendered depth)."""
+    """Spec §11.12: no pixel within 0.10 m of the row fit (cue uncorrelated with the rendered
+    depth)."""
     import torch
 
     from mahmr_ros.dto.cues import _person_stats
 
     out = Cues.empty(1)
     d = torch.tensor([1.0, 2.0, 1.0, 2.0], dtype=torch.float64)
-    z = torch.tensor([3.0, 4.0, 4.0, 3.0], dtype=torch.float64)  # z~ = +-0.5 m, uncorrelated with d~
+    z = torch.tensor(
+        [3.0, 4.0, 4.0, 3.0], dtype=torch.float64
+    )  # z~ = +-0.5 m, uncorrelated with d~
     _person_stats(out, 0, d, z, torch.zeros(4, dtype=torch.long), 1, 1, 1.5, 0.10, 0.9)
     assert out.removed == ["inliers"] and np.isnan(out.d[0])

@@ -1,4 +1,5 @@
-"""Depth sources: metric 16UC1 / 32FC1 conversion, disparity -> cue, and an ONNX relative-depth model."""
+"""Depth sources: metric 16UC1 / 32FC1 conversion, disparity -> cue, and an ONNX relative-depth
+model."""
 
 import numpy as np
 import onnx
@@ -12,7 +13,9 @@ def test_16uc1_millimetres_and_invalid_pixels():
     raw = np.array([[0, 1500], [65535, 2000]], np.uint16)
     out = metric_depth_m(raw)
     assert out.dtype == np.float32
-    assert np.isnan(out[0, 0]) and np.isnan(out[1, 0])  # 0 = no return, 65.535 m > max range = saturated
+    assert np.isnan(out[0, 0]) and np.isnan(
+        out[1, 0]
+    )  # 0 = no return, 65.535 m > max range = saturated
     np.testing.assert_allclose(out[:, 1], [1.5, 2.0])
     np.testing.assert_allclose(metric_depth_m(raw[..., None], "16UC1")[0, 1], 1.5)
 
@@ -54,7 +57,8 @@ def test_disparity_to_cue_replaces_zeros_with_min_positive():
 
 
 def tiny_depth_model(path, fixed_hw=None):
-    """An ONNX 'depth network': disparity = mean over RGB channels of the normalised input + 3, (1, h, w)."""
+    """An ONNX 'depth network': disparity = mean over RGB channels of the normalised input + 3, (1,
+    h, w)."""
     h, w = fixed_hw if fixed_hw else ("h", "w")
     x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])
     y = helper.make_tensor_value_info("disparity", TensorProto.FLOAT, [1, h, w])
@@ -73,7 +77,9 @@ def tiny_depth_model(path, fixed_hw=None):
 
 
 def test_onnx_relative_model_runs_and_resizes_back(tmp_path):
-    model = RelativeDepthModel(tiny_depth_model(tmp_path / "d.onnx"), input_short_side=28, multiple=14)
+    model = RelativeDepthModel(
+        tiny_depth_model(tmp_path / "d.onnx"), input_short_side=28, multiple=14
+    )
     assert model.input_hw((60, 90)) == (28, 42)
     img = np.zeros((60, 90, 3), np.uint8)
     img[:, 45:] = 255  # right half white

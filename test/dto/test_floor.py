@@ -1,4 +1,5 @@
-"""The floor as a DTO cue: scale that stands a person on it, its sigma, and DTO-Lite's use of it."""
+"""The floor as a DTO cue: scale that stands a person on it, its sigma, and DTO-Lite's use of
+it."""
 
 import math
 
@@ -16,7 +17,9 @@ CAMERA_HEIGHT_M = 1.4
 
 @pytest.fixture(scope="module")
 def scene():
-    return make_crowd(8, seed=5, image_hw=HW, camera_height_m=CAMERA_HEIGHT_M, depth_range_m=(2.5, 14.0))
+    return make_crowd(
+        8, seed=5, image_hw=HW, camera_height_m=CAMERA_HEIGHT_M, depth_range_m=(2.5, 14.0)
+    )
 
 
 def _feet_seen(scene):
@@ -30,8 +33,8 @@ def _feet_seen(scene):
 
 
 def _stick(lowest_cam, height_m=0.85, K=None):
-    """A minimal 'person': two vertices, the lowest at ``lowest_cam``, the head ``height_m`` above it (level
-    camera)."""
+    """A minimal 'person': two vertices, the lowest at ``lowest_cam``, the head ``height_m`` above
+    it (level camera)."""
     low = np.asarray(lowest_cam, np.float64)
     verts = np.stack([low, low - [0.0, height_m, 0.0]])
     K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]]) if K is None else K
@@ -43,7 +46,8 @@ def _stick(lowest_cam, height_m=0.85, K=None):
 
 
 def test_scale_and_sigma_by_hand():
-    """A body whose lowest point is 0.7 m below a level camera, 2.5 m away, floor 1.4 m down: s = 2."""
+    """A body whose lowest point is 0.7 m below a level camera, 2.5 m away, floor 1.4 m down: s
+    = 2."""
     K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
     h = _stick([0.0, 0.7, 2.5], K=K)
     floor = FloorEstimate(1.4, 0.0, camera_height_sigma_m=0.07, pitch_sigma_rad=math.radians(1.0))
@@ -52,7 +56,8 @@ def test_scale_and_sigma_by_hand():
     # d log s / d pitch = (d up / d pitch . X) / (up . X) = (-cos 0 * 2.5) / (-0.7)
     rel_pitch = math.radians(1.0) * 2.5 / 0.7
     assert sigma[0] == pytest.approx(2.0 * math.sqrt(0.05**2 + rel_pitch**2 + CONTACT_SIGMA**2))
-    # pitched down 10 degrees: the same floor point seen from the tilted camera gives the same scale
+    # pitched down 10 degrees: the same floor point seen from the tilted camera gives the same
+    # scale
     c, sn = math.cos(math.radians(10)), math.sin(math.radians(10))
     R = np.array([[1.0, 0, 0], [0, c, -sn], [0, sn, c]])  # level -> camera axes
     tilted = h.replace(vertices=np.array([[0.0, 0.7, 2.5], [0.0, -0.15, 2.5]]) @ R.T)
@@ -82,7 +87,8 @@ def test_fuse_scale_is_the_precision_weighted_mean():
 
 
 def test_crowd_cue_recovers_each_scale_error(scene):
-    """Estimates off by 5-30 % along the ray: the floor gives back 1/e for everyone whose feet are seen."""
+    """Estimates off by 5-30 % along the ray: the floor gives back 1/e for everyone whose feet are
+    seen."""
     floor = FloorEstimate(CAMERA_HEIGHT_M, 0.0, camera_height_sigma_m=0.02)
     s, sigma = floor_scale_cue(scene.estimates, floor, scene.K, HW)
     seen = _feet_seen(scene)
@@ -93,7 +99,8 @@ def test_crowd_cue_recovers_each_scale_error(scene):
 
 
 def test_lite_uses_the_floor_without_depth(scene):
-    """The floor and the class height prior in one MAP: depths within a few % where the feet are seen."""
+    """The floor and the class height prior in one MAP: depths within a few % where the feet are
+    seen."""
     floor = FloorEstimate(CAMERA_HEIGHT_M, 0.0, camera_height_sigma_m=0.02)
     estimates = [h.replace(age_class=c) for h, c in zip(scene.estimates, scene.classes)]
     prior_only = DTOLite()(estimates, scene.K)
@@ -104,17 +111,21 @@ def test_lite_uses_the_floor_without_depth(scene):
     def err(humans):
         return np.abs(np.array([h.pelvis[2] for h in humans]) - z_true) / z_true
 
-    assert [h.extras["dto"]["status"] for h in with_floor] == ["floor" if s else "prior" for s in seen]
-    # the adult prior mu = (h + mu_class) / 2 (spec dto §3.4) leans towards the estimate (5-30 % off), and
-    # weighs ~1/4 against the floor's ~2.5 %: a few % remain
+    assert [h.extras["dto"]["status"] for h in with_floor] == [
+        "floor" if s else "prior" for s in seen
+    ]
+    # the adult prior mu = (h + mu_class) / 2 (spec dto §3.4) leans towards the estimate (5-30 %
+    # off), and weighs ~1/4 against the floor's ~2.5 %: a few % remain
     assert np.all(err(with_floor)[seen] < 0.05), err(with_floor)
     assert np.all(err(with_floor)[seen] < err(prior_only)[seen])
     assert np.median(err(prior_only)[seen]) > 2 * np.median(err(with_floor)[seen])
     np.testing.assert_allclose(err(with_floor)[~seen], err(prior_only)[~seen])
-    # without classes (no-gender prior: sigma 0.073 m about the estimate itself) the floor still corrects
+    # without classes (no-gender prior: sigma 0.073 m about the estimate itself) the floor still
+    # corrects
     no_class = DTOLite()(scene.estimates, scene.K, floor=floor, image_hw=HW)
     assert np.all(err(no_class)[seen] < err(DTOLite()(scene.estimates, scene.K))[seen])
-    # a measured height (e.g. the offline estimator's floor sizing) is not combined with the floor again
+    # a measured height (e.g. the offline estimator's floor sizing) is not combined with the floor
+    # again
     measured = [PersonPrior(height_m=h.height_m, height_sigma_m=0.03) for h in scene.estimates]
     out = DTOLite()(scene.estimates, scene.K, priors=measured, floor=floor, image_hw=HW)
     assert all(h.extras["dto"]["status"] == "prior" for h in out)
@@ -123,8 +134,8 @@ def test_lite_uses_the_floor_without_depth(scene):
 
 
 def test_lite_depth_wins_and_the_floor_fills_in_beyond_its_range(scene):
-    """RGB-D with a 10 m range: people with a reading are refined by depth alone; those beyond it by the
-    floor."""
+    """RGB-D with a 10 m range: people with a reading are refined by depth alone; those beyond it
+    by the floor."""
     depth = scene.sensor_depth_mm(seed=1, max_range_m=10.0)
     floor = FloorEstimate(CAMERA_HEIGHT_M, 0.0, camera_height_sigma_m=0.02)
     estimates = [h.replace(age_class=c) for h, c in zip(scene.estimates, scene.classes)]

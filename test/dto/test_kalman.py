@@ -1,5 +1,5 @@
-"""DTO-Lite filters against closed forms: inverse-variance fusion, random-walk prediction, the (alpha, beta)
-prior."""
+"""DTO-Lite filters against closed forms: inverse-variance fusion, random-walk prediction, the
+(alpha, beta) prior."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,10 @@ from mahmr_ros.dto.kalman import AffineFilter, HeightFilter
 def test_height_filter_without_process_noise_is_the_inverse_variance_mean():
     filt = HeightFilter()
     h = 1.6  # the estimate's height; metric height H = s h
-    heights, variances = np.array([1.70, 1.74, 1.68, 1.72]), np.array([0.04, 0.01, 0.02, 0.05]) ** 2
+    heights, variances = (
+        np.array([1.70, 1.74, 1.68, 1.72]),
+        np.array([0.04, 0.01, 0.02, 0.05]) ** 2,
+    )
     for frame, (H, var) in enumerate(zip(heights, variances), start=1):
         s, var_s = filt.update("a", frame, H / h, var / h**2, h, process_sigma_m=0.0)
     w = 1 / variances
@@ -22,14 +25,19 @@ def test_height_filter_without_process_noise_is_the_inverse_variance_mean():
 def test_height_filter_prediction_adds_the_random_walk_per_frame_unseen():
     filt = HeightFilter()
     filt.update("a", 1, 1.0, 0.01**2, 1.7, process_sigma_m=0.005)
-    s, var_s = filt.update("a", 4, np.nan, 0.0, 1.7, process_sigma_m=0.005)  # no cue, 3 frames later
+    s, var_s = filt.update(
+        "a", 4, np.nan, 0.0, 1.7, process_sigma_m=0.005
+    )  # no cue, 3 frames later
     assert s == pytest.approx(1.0)  # the track's metric height, as a scale of this estimate
     assert var_s * 1.7**2 == pytest.approx(0.01**2 * 1.7**2 + 3 * 0.005**2)
 
 
 def test_height_filter_untracked_people_and_pruning():
     filt = HeightFilter()
-    assert filt.update("", 1, 1.1, 0.01, 1.7, 0.005) == (1.1, 0.01)  # no id: passed through, not kept
+    assert filt.update("", 1, 1.1, 0.01, 1.7, 0.005) == (
+        1.1,
+        0.01,
+    )  # no id: passed through, not kept
     assert filt.update("b", 1, np.nan, 0.0, 1.7, 0.005) == (None, 0.0)  # no cue and no track
     filt.update("a", 1, 1.0, 0.01, 1.7, 0.005)
     filt.prune(frame=3, ttl=2)

@@ -1,4 +1,5 @@
-"""DTO-Lite: soft objective limits, cues, metric / relative / prior modes, per-track smoothing, guards."""
+"""DTO-Lite: soft objective limits, cues, metric / relative / prior modes, per-track smoothing,
+guards."""
 
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ def depth_err(humans, scene):
 
 
 def test_infinite_lambda_is_exactly_dto():
-    """Spec §12 (iv): with lambda -> inf the soft objective's solver equals the reference solver."""
+    """Spec §12 (iv): with lambda -> inf the soft objective's solver equals the reference
+    solver."""
     rng = np.random.default_rng(3)
     n = 6
     d, z = rng.uniform(1, 6, n), rng.uniform(2, 9, n)
@@ -47,7 +49,9 @@ def test_infinite_lambda_is_exactly_dto():
 def test_numpy_and_torch_splat_agree(scene):
     pts = np.concatenate([h.vertices[::7] for h in scene.estimates]).astype(np.float32)
     a, lin_a, hw = splat_zbuffer(pts, scene.K, HW, 0.25, "cpu")
-    b, lin_b, _ = splat_zbuffer(pts, scene.K, HW, 0.25, device="cpu:0")  # the torch rasterizer path
+    b, lin_b, _ = splat_zbuffer(
+        pts, scene.K, HW, 0.25, device="cpu:0"
+    )  # the torch rasterizer path
     assert hw == (60, 80)
     np.testing.assert_array_equal(lin_a, lin_b)
     np.testing.assert_allclose(a, b, rtol=1e-6)
@@ -75,7 +79,11 @@ def test_metric_mode_recovers_positions(scene):
     out = lite(scene.estimates, scene.K, scene.depth_m, masks=scene.masks, priors=scene.classes)
     refined = np.array([o.extras["dto"]["status"] == "refined" for o in out])
     assert refined.sum() >= 4
-    assert np.median(depth_err(out, scene)[refined]) < 0.03 < np.median(depth_err(scene.estimates, scene))
+    assert (
+        np.median(depth_err(out, scene)[refined])
+        < 0.03
+        < np.median(depth_err(scene.estimates, scene))
+    )
     assert [o.track_id for o in out] == [h.track_id for h in scene.estimates]
     assert all(o.depth_sigma_m > 0 for o, r in zip(out, refined) if r)
     assert set(lite.last_timings_ms) == {"cues", "solve", "apply"}
@@ -88,12 +96,19 @@ def test_relative_mode_temporal_prior_handles_single_people(scene):
     first = lone(scene.estimates[:1], scene.K, disp, "disparity")
     assert first[0].extras["dto"]["status"] == "unanchored" and first[0].scale == 1.0
     for _ in range(3):
-        out = lite(scene.estimates, scene.K, disp, "disparity", masks=scene.masks, priors=scene.classes)
+        out = lite(
+            scene.estimates, scene.K, disp, "disparity", masks=scene.masks, priors=scene.classes
+        )
     assert np.median(depth_err(out, scene)) < 0.6 * np.median(depth_err(scene.estimates, scene))
     assert lite.ab is not None and lite.ab[0] > 0
     # A frame with only one person is solved through the (alpha, beta) filter of earlier frames.
     single = lite(
-        scene.estimates[:1], scene.K, disp, "disparity", masks=scene.masks[:1], priors=scene.classes[:1]
+        scene.estimates[:1],
+        scene.K,
+        disp,
+        "disparity",
+        masks=scene.masks[:1],
+        priors=scene.classes[:1],
     )
     assert single[0].extras["dto"]["status"] == "refined"
     assert single[0].pelvis[2] == pytest.approx(out[0].pelvis[2], rel=0.05)
@@ -104,18 +119,25 @@ def test_track_smoothing_and_occlusion(scene):
     lite = DTOLite()
     truth = scene.truth[0]
     raw, filtered = [], []
-    for _ in range(15):  # per-frame noisy estimates of person 0 (different scale errors each frame)
+    for _ in range(
+        15
+    ):  # per-frame noisy estimates of person 0 (different scale errors each frame)
         e = rng.uniform(0.8, 1.2)
         est = scene.estimates[0].replace(vertices=e * truth.vertices, joints=e * truth.joints,
-                                         pelvis=e * truth.pelvis, height_m=e * truth.height_m)  # fmt: skip
-        depth = scene.depth_m * rng.normal(1.0, 0.03)  # per-frame sensor bias: the filter averages it
+                                         pelvis=e * truth.pelvis,
+                                         height_m=e * truth.height_m)  # fmt: skip
+        depth = scene.depth_m * rng.normal(
+            1.0, 0.03
+        )  # per-frame sensor bias: the filter averages it
         (o,) = lite([est], scene.K, depth, masks=scene.masks[:1])
         raw.append(o.extras["dto"]["raw_scale"] * est.height_m)
         filtered.append(o.height_m)
     assert np.std(filtered[5:]) < 0.5 * np.std(raw[5:])
     assert lite.tracks["p0"].height_m == pytest.approx(truth.height_m, rel=0.04)
     # Occluded this frame (empty mask): the track keeps its metric height.
-    (occl,) = lite([scene.estimates[0]], scene.K, scene.depth_m, masks=np.zeros_like(scene.masks[:1]))
+    (occl,) = lite(
+        [scene.estimates[0]], scene.K, scene.depth_m, masks=np.zeros_like(scene.masks[:1])
+    )
     assert occl.extras["dto"]["status"] == "track"
     assert occl.height_m == pytest.approx(lite.tracks["p0"].height_m, rel=1e-6)
     # Tracks expire after track_ttl frames unseen; untracked people (no id) are never smoothed.
@@ -157,6 +179,9 @@ def test_bad_input_raises(scene):
     bad = [scene.estimates[0].replace(vertices=np.full_like(scene.estimates[0].vertices, np.nan))]
     with pytest.raises(ValueError, match="non-finite"):
         lite(bad, scene.K, scene.depth_m)
-    mixed = [scene.estimates[0], scene.estimates[1].replace(vertices=scene.estimates[1].vertices[:100])]
+    mixed = [
+        scene.estimates[0],
+        scene.estimates[1].replace(vertices=scene.estimates[1].vertices[:100]),
+    ]
     with pytest.raises(ValueError, match="one body model"):
         lite(mixed, scene.K, scene.depth_m)

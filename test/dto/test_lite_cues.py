@@ -28,7 +28,9 @@ def test_cue_is_the_mean_measured_and_rendered_depth():
 def test_outlier_pixels_are_trimmed_and_millimetres_read_as_metres():
     verts = plane(3.0, 0.3, 0.2)[None]
     depth_mm = np.full(HW, 2700, np.uint16)
-    depth_mm[28:32, 38:42] = 9000  # a patch of far background (flying pixels) inside the silhouette
+    depth_mm[28:32, 38:42] = (
+        9000  # a patch of far background (flying pixels) inside the silhouette
+    )
     cues = lite_cues(verts, K, depth_mm, "metric")
     assert cues.d[0] == pytest.approx(2.7, abs=1e-6)  # IQR fences drop the 9 m samples
     assert cues.n_valid[0] < 900
@@ -61,4 +63,8 @@ def test_iqr_quartiles_by_index_hand_worked():
 
 
 def test_sample_stride_gives_about_the_requested_samples():
-    assert sample_stride(6890, 1000) == 6 and sample_stride(500, 1000) == 1 and sample_stride(10, 0) == 10
+    assert (
+        sample_stride(6890, 1000) == 6
+        and sample_stride(500, 1000) == 1
+        and sample_stride(10, 0) == 10
+    )

@@ -1,4 +1,5 @@
-"""DTO-Lite per-frame solve: the soft scale against a numerical minimiser, guards, the relative map."""
+"""DTO-Lite per-frame solve: the soft scale against a numerical minimiser, guards, the relative
+map."""
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ from mahmr_ros.dto.lite_solve import solve_scales
 
 def _cues(d, z, sem, removed=None) -> LiteCues:
     n = len(d)
-    return LiteCues(np.asarray(d, float), np.asarray(z, float), np.asarray(sem, float), np.full(n, 100),
-                    np.full(n, 500), removed or [None] * n)  # fmt: skip
+    return LiteCues(np.asarray(d, float), np.asarray(z, float), np.asarray(sem, float),
+                    np.full(n, 100), np.full(n, 500), removed or [None] * n)  # fmt: skip
 
 
 def test_metric_scale_minimises_the_soft_objective():
@@ -26,12 +27,18 @@ def test_metric_scale_minimises_the_soft_objective():
         sigma_z = np.hypot(cues.sem[i], cfg.sensor_sigma0_m + cfg.sensor_k_per_m * cues.d[i] ** 2)
 
         def objective(x, i=i, sigma_z=sigma_z):
-            return ((x * h[i] - mu[i]) / sigma[i]) ** 2 + ((x * cues.z[i] - cues.d[i]) / sigma_z) ** 2
+            return ((x * h[i] - mu[i]) / sigma[i]) ** 2 + (
+                (x * cues.z[i] - cues.d[i]) / sigma_z
+            ) ** 2
 
-        best = minimize_scalar(objective, bounds=(0.5, 2.0), method="bounded", options={"xatol": 1e-12})
+        best = minimize_scalar(
+            objective, bounds=(0.5, 2.0), method="bounded", options={"xatol": 1e-12}
+        )
         assert s[i] == pytest.approx(best.x, abs=1e-7)
         # Posterior variance = inverse curvature of the (halved) objective.
-        assert var_s[i] == pytest.approx(1 / ((h[i] / sigma[i]) ** 2 + (cues.z[i] / sigma_z) ** 2), rel=1e-9)
+        assert var_s[i] == pytest.approx(
+            1 / ((h[i] / sigma[i]) ** 2 + (cues.z[i] / sigma_z) ** 2), rel=1e-9
+        )
 
 
 def test_guards_leave_implausible_and_removed_people_unchanged():
@@ -50,13 +57,17 @@ def test_relative_map_recovers_an_exact_affine_cue_and_then_anchors_a_lone_perso
     mu, sigma = s_true * h, np.full(3, 0.05)  # consistent data: the true scales are the optimum
     d = (s_true * z - beta) / alpha
     ab = AffineFilter()
-    s, _, status = solve_scales(_cues(d, z, np.zeros(3)), h, mu, sigma, "relative", LiteConfig(), ab)
+    s, _, status = solve_scales(
+        _cues(d, z, np.zeros(3)), h, mu, sigma, "relative", LiteConfig(), ab
+    )
     assert status == ["refined"] * 3
     np.testing.assert_allclose(s, s_true, rtol=1e-4)
     np.testing.assert_allclose(ab.mean, [alpha, beta], rtol=1e-3, atol=1e-3)
     # A lone person: unanchored without a map, solved through the filtered map once there is one.
     lone = _cues(d[:1], z[:1], np.zeros(1))
-    s1, _, status1 = solve_scales(lone, h[:1], mu[:1], sigma[:1], "relative", LiteConfig(), AffineFilter())
+    s1, _, status1 = solve_scales(
+        lone, h[:1], mu[:1], sigma[:1], "relative", LiteConfig(), AffineFilter()
+    )
     assert status1 == ["unanchored"] and np.isnan(s1[0])
     s2, _, status2 = solve_scales(lone, h[:1], mu[:1], sigma[:1], "relative", LiteConfig(), ab)
     assert status2 == ["refined"] and s2[0] == pytest.approx(s_true[0], rel=1e-3)

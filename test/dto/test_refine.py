@@ -1,4 +1,5 @@
-"""Whole-frame refine on synthetic crowds (metric, relative, prior-only), identity, guards and bad input."""
+"""Whole-frame refine on synthetic crowds (metric, relative, prior-only), identity, guards and bad
+input."""
 
 import numpy as np
 import pytest
@@ -45,7 +46,10 @@ def test_metric_depth_recovers_planted_positions(scenes):
         after += list(depth_errors(out, s)[refined])
         for h, o in zip(s.estimates, out):  # projections never move
             assert o.track_id == h.track_id
-            ray_new, ray_old = o.vertices[:, :2] / o.vertices[:, 2:], h.vertices[:, :2] / h.vertices[:, 2:]
+            ray_new, ray_old = (
+                o.vertices[:, :2] / o.vertices[:, 2:],
+                h.vertices[:, :2] / h.vertices[:, 2:],
+            )
             np.testing.assert_allclose(ray_new, ray_old, atol=1e-5)
     assert np.median(before) > 0.1
     assert np.median(after) < 0.03  # issue target: <= 3 %
@@ -68,7 +72,9 @@ def test_metric_16uc1_millimetres_and_heights(scenes):
     for o, t in zip(out, s.truth):
         if o.extras["dto"]["status"] == "refined":
             assert o.height_m == pytest.approx(t.height_m, rel=0.06)
-            assert o.depth_sigma_m > 0 and np.isfinite(o.dto_height_z) and o.age_class == t.age_class
+            assert (
+                o.depth_sigma_m > 0 and np.isfinite(o.dto_height_z) and o.age_class == t.age_class
+            )
 
 
 def test_relative_depth_improves_depth_and_ordering(scenes):
@@ -77,7 +83,14 @@ def test_relative_depth_improves_depth_and_ordering(scenes):
     for k, s in enumerate(scenes):
         disp, _ = s.relative_disparity(seed=k)
         out = refine(
-            s.estimates, s.K, disp, "disparity", masks=s.masks, priors=s.classes, config=cfg, faces=s.faces
+            s.estimates,
+            s.K,
+            disp,
+            "disparity",
+            masks=s.masks,
+            priors=s.classes,
+            config=cfg,
+            faces=s.faces,
         )
         e_before += list(depth_errors(s.estimates, s))
         e_after += list(depth_errors(out, s))
@@ -94,7 +107,8 @@ def test_prior_only_mode_uses_the_class_prior(scenes):
     out = refine(s.estimates, s.K, None, priors=s.classes)
     assert np.median(depth_errors(out, s)) < np.median(depth_errors(s.estimates, s))
     assert all(o.extras["dto"]["mode"] == "prior" for o in out)
-    # Without any attribute (no-gender mode, mu = own height) the prior carries no metric information.
+    # Without any attribute (no-gender mode, mu = own height) the prior carries no metric
+    # information.
     unchanged = refine(s.estimates, s.K, None)
     assert all(o.dto_scale == pytest.approx(1.0) for o in unchanged)
     # A known metric height (registered user) wins over the class prior.
@@ -116,7 +130,8 @@ def test_any_mesh_without_faces_and_identity(scenes):
 
 def test_guards_and_removal(scenes):
     s = scenes[1]
-    # Default (reference) removal rule at this small resolution removes far people: unchanged, or dropped.
+    # Default (reference) removal rule at this small resolution removes far people: unchanged, or
+    # dropped.
     kept = refine(s.estimates, s.K, s.depth_m, "metric", masks=s.masks, faces=s.faces)
     removed = [o for o in kept if o.extras["dto"]["status"].startswith("removed")]
     assert removed and all(o.dto_scale == 1.0 for o in removed) and len(kept) == len(s.estimates)
@@ -134,7 +149,9 @@ def test_guards_and_removal(scenes):
     one = refine(s.estimates[:1], s.K, s.depth_m, "relative", faces=s.faces)
     assert one[0].dto_scale == 1.0 and one[0].extras["dto"]["status"] == "unchanged"
     # Everyone removed: empty deviation list -> mean_dev 0, nothing optimised.
-    gone = refine(s.estimates, s.K, s.depth_m, "relative", masks=np.zeros_like(s.masks), faces=s.faces)
+    gone = refine(
+        s.estimates, s.K, s.depth_m, "relative", masks=np.zeros_like(s.masks), faces=s.faces
+    )
     assert all(o.extras["dto"]["status"] == "removed:area" for o in gone)
     frame = gone[0].extras["dto"]["frame"]
     assert frame["is_optimize"] is False and frame["mean_dev"] == 0.0
@@ -144,7 +161,8 @@ def test_guards_and_removal(scenes):
         out = refine(no_h, s.K, depth, config=RELAXED, faces=s.faces)
         assert out[0].extras["dto"]["status"] == "removed:no_height" and out[0].dto_scale == 1.0
         assert out[1].extras["dto"]["status"] == "refined"
-    # Depth from something behind the people (e.g. misregistered): implied heights > 2.1 m are not applied.
+    # Depth from something behind the people (e.g. misregistered): implied heights > 2.1 m are not
+    # applied.
     far = s.depth_m * 1.8
     out = refine(s.estimates, s.K, far, "metric", config=RELAXED, faces=s.faces)
     outliers = [o for o in out if o.extras["dto"]["status"] == "outlier"]
@@ -179,8 +197,8 @@ def _person(tz: float, height: float = 1.715):
     from mahmr_ros.types import HumanEstimate
 
     p = np.array([[0.0, 0.0, tz]])
-    return HumanEstimate(0.9, [0, 0, 1, 1], np.tile(np.eye(3), (24, 1, 1)), np.zeros(11), p[0], p, p,
-                         (500, 500), (320, 240), height, False, age_class=5)  # fmt: skip
+    return HumanEstimate(0.9, [0, 0, 1, 1], np.tile(np.eye(3), (24, 1, 1)), np.zeros(11), p[0], p,
+                         p, (500, 500), (320, 240), height, False, age_class=5)  # fmt: skip
 
 
 def test_ordering_constraint_keeps_far_group_behind_near_group():
@@ -188,9 +206,12 @@ def test_ordering_constraint_keeps_far_group_behind_near_group():
     from mahmr_ros.dto.cues import Cues
     from mahmr_ros.dto.refine import _solve_relative, prior_moments, resolve_priors
 
-    humans = [_person(tz) for tz in (3, 4, 5, 12, 13, 14)]  # 2 f / (t_z min(H, W)) < 1/4: the last 3 are far
+    humans = [
+        _person(tz) for tz in (3, 4, 5, 12, 13, 14)
+    ]  # 2 f / (t_z min(H, W)) < 1/4: the last 3 are far
     d = np.array([3.0, 4.0, 5.0, 6.0, 9.0, 12.0])
-    # Near: Z = d; far: Z = d - 1.5 fits exactly, which would put the nearest far person at 4.5 m < 5 m.
+    # Near: Z = d; far: Z = d - 1.5 fits exactly, which would put the nearest far person at 4.5 m <
+    # 5 m.
     z = np.array([3.0, 4.0, 5.0, 4.5, 7.5, 10.5])
     cues = Cues.empty(6)
     cues.d, cues.z, cues.d_bot, cues.z_bot = d, z, d.copy(), z.copy()
@@ -199,11 +220,13 @@ def test_ordering_constraint_keeps_far_group_behind_near_group():
     plan = _solve_relative(humans, cues, mu, sigma, np.diag([500.0, 500.0, 1.0]), (480, 640),
                            DTOConfig(alpha_min_default=0.0, far_cue_threshold=None))  # fmt: skip
     assert plan.group == ["near"] * 3 + ["far"] * 3
-    assert plan.frame["near"]["alpha"] == pytest.approx(1.0) and plan.frame["near"]["beta"] == pytest.approx(
-        0.0
-    )
+    assert plan.frame["near"]["alpha"] == pytest.approx(1.0) and plan.frame["near"][
+        "beta"
+    ] == pytest.approx(0.0)
     assert plan.frame["far"]["beta"] == pytest.approx(5.0 - 6.0 * plan.frame["far"]["alpha"])
-    np.testing.assert_allclose(plan.scale[3] * z[3], 5.0)  # now exactly at the farthest near person
+    np.testing.assert_allclose(
+        plan.scale[3] * z[3], 5.0
+    )  # now exactly at the farthest near person
     np.testing.assert_allclose(plan.scale[:3], 1.0)
     assert plan.frame["is_optimize"]
 
@@ -212,9 +235,18 @@ def test_metric_dto_on_realistic_rgbd(scenes):
     """Noise, holes, IR shadows, flying pixels and mm quantisation: still within the 3 % target."""
     errors, in_range = [], []
     for k, s in enumerate(scenes):
-        mm = s.sensor_depth_mm(seed=k)  # 10 m range: farther people get no reading and stay unchanged
+        mm = s.sensor_depth_mm(
+            seed=k
+        )  # 10 m range: farther people get no reading and stay unchanged
         out = refine(
-            s.estimates, s.K, mm, "metric", masks=s.masks, priors=s.classes, config=RELAXED, faces=s.faces
+            s.estimates,
+            s.K,
+            mm,
+            "metric",
+            masks=s.masks,
+            priors=s.classes,
+            config=RELAXED,
+            faces=s.faces,
         )
         status = [o.extras["dto"]["status"] for o in out]
         refined = np.array([st == "refined" for st in status])
@@ -226,10 +258,13 @@ def test_metric_dto_on_realistic_rgbd(scenes):
 
 
 def test_faces_in_extras_are_a_deprecated_fallback(scenes):
-    """``extras`` is informational now; faces left there by old callers still work, with a warning."""
+    """``extras`` is informational now; faces left there by old callers still work, with a
+    warning."""
     s = scenes[0]
     legacy = [h.replace(extras={**h.extras, "faces": s.faces}) for h in s.estimates]
     with pytest.warns(DeprecationWarning, match="faces="):
         old = refine(legacy, s.K, s.depth_m, "metric", masks=s.masks, config=RELAXED)
-    new = refine(s.estimates, s.K, s.depth_m, "metric", masks=s.masks, config=RELAXED, faces=s.faces)
+    new = refine(
+        s.estimates, s.K, s.depth_m, "metric", masks=s.masks, config=RELAXED, faces=s.faces
+    )
     np.testing.assert_array_equal([h.pelvis for h in old], [h.pelvis for h in new])

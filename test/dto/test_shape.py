@@ -15,7 +15,9 @@ def model():
 def test_height_and_pelvis_follow_the_shape_space(model):
     assert model.num_betas == 11
     assert model.height(np.zeros(11)) == pytest.approx(1.70, abs=0.02)
-    assert model.height(np.zeros(10)) == model.height(np.zeros(11))  # 10-dim betas are padded with the kid 0
+    assert model.height(np.zeros(10)) == model.height(
+        np.zeros(11)
+    )  # 10-dim betas are padded with the kid 0
     b = np.zeros(11)
     b[0] = 1.0
     assert model.height(b) - model.height(np.zeros(11)) == pytest.approx(0.06, abs=0.005)
@@ -25,7 +27,9 @@ def test_height_and_pelvis_follow_the_shape_space(model):
     # J0 is linear in beta.
     b1, b2 = np.random.default_rng(0).normal(size=(2, 11))
     lhs = model.rest_pelvis(0.3 * b1 + 0.7 * b2)
-    np.testing.assert_allclose(lhs, 0.3 * model.rest_pelvis(b1) + 0.7 * model.rest_pelvis(b2), atol=1e-9)
+    np.testing.assert_allclose(
+        lhs, 0.3 * model.rest_pelvis(b1) + 0.7 * model.rest_pelvis(b2), atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("scale", [0.9, 0.95, 1.1, 1.25])  # new heights stay >= 1.45 m
@@ -57,13 +61,16 @@ def test_bad_arrays_raise():
         ShapeModel(np.zeros((5, 3)), np.zeros((4, 3, 10)), np.zeros(5))
     with pytest.raises(ValueError, match="pelvis regressor"):
         ShapeModel(np.zeros((5, 3)), np.zeros((5, 3, 10)), np.zeros(4))
-    m = ShapeModel(np.random.default_rng(0).normal(size=(5, 3)), np.zeros((5, 3, 10)), np.full(5, 0.2))
+    m = ShapeModel(
+        np.random.default_rng(0).normal(size=(5, 3)), np.zeros((5, 3, 10)), np.full(5, 0.2)
+    )
     with pytest.raises(ValueError, match="extra ones are non-zero"):
         m.height(np.ones(11))
 
 
 def test_matches_smpl_body_heights_and_pelvis(tmp_path):
-    """The shape model built from an SMPLBody agrees with the body's own height and rest pelvis (smplx)."""
+    """The shape model built from an SMPLBody agrees with the body's own height and rest pelvis
+    (smplx)."""
     from mahmr_ros.body import SMPLBody
     from mahmr_ros.body.synthetic import make_synthetic_smpl
 

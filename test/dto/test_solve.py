@@ -1,4 +1,5 @@
-"""solve_group vs brute-force minimisation of E(alpha, beta), and hand-worked branch cases (spec dto §12)."""
+"""solve_group vs brute-force minimisation of E(alpha, beta), and hand-worked branch cases (spec
+dto §12)."""
 
 import numpy as np
 import pytest
@@ -92,7 +93,9 @@ def test_outlier_loop_skips_the_tallest_implied_person():
     assert info.n_opt == 5 and info.n_outliers == 1 and info.rounds == 2
     assert np.all(info.heights_m[info.active] <= 2.1)
     keep = np.arange(6) != 2
-    ref_alpha, ref_beta, _ = solve_group(**{k: v[keep] for k, v in g.items()}, alpha_min_default=1.7)
+    ref_alpha, ref_beta, _ = solve_group(
+        **{k: v[keep] for k, v in g.items()}, alpha_min_default=1.7
+    )
     assert (alpha, beta) == pytest.approx((ref_alpha, ref_beta))
     scales = info.scales(g["d"], g["z"])
     assert scales[2] == 1.0 and scales[0] == pytest.approx((alpha * g["d"][0] + beta) / g["z"][0])
@@ -101,8 +104,12 @@ def test_outlier_loop_skips_the_tallest_implied_person():
 def test_two_people_exact_fit_is_applied_but_not_counted():
     d, z = np.array([2.0, 4.0]), np.array([3.0, 6.5])
     h, mu = np.array([1.8, 1.6]), np.array([1.7, 1.7])
-    alpha, beta, info = solve_group(d, z, h, mu, [0.1, 0.1], [0, 0], [0, 0], [0, 0], alpha_min_default=-1e9)
-    np.testing.assert_allclose(h / z * (alpha * d + beta), mu, rtol=1e-9)  # both heights hit exactly
+    alpha, beta, info = solve_group(
+        d, z, h, mu, [0.1, 0.1], [0, 0], [0, 0], [0, 0], alpha_min_default=-1e9
+    )
+    np.testing.assert_allclose(
+        h / z * (alpha * d + beta), mu, rtol=1e-9
+    )  # both heights hit exactly
     assert info.active.all() and info.n_opt == 0 and info.dev == 0.0
 
 
@@ -126,12 +133,18 @@ def test_lone_person_and_degenerate_group_are_skipped_or_forced():
 
 
 def test_outlier_with_two_people_left_skips_group():
-    # Forced to alpha_min, two people: the 4 m "person" stays an outlier and cannot be dropped (<= 2 active).
+    # Forced to alpha_min, two people: the 4 m "person" stays an outlier and cannot be dropped (<=
+    # 2 active).
     d, z, h = np.array([2.0, 4.0]), np.array([3.0, 6.0]), np.array([1.7, 4.0])
     alpha, beta, info = solve_group(
         d, z, h, [1.7] * 2, [0.1] * 2, [0] * 2, [0] * 2, [0] * 2, alpha_min_default=5.0
     )
-    assert info.group_skipped and (alpha, beta) == (0.0, 6.0) and info.n_opt == 0 and info.skipped.all()
+    assert (
+        info.group_skipped
+        and (alpha, beta) == (0.0, 6.0)
+        and info.n_opt == 0
+        and info.skipped.all()
+    )
 
 
 def test_prior_makes_single_person_solvable_and_bad_input_raises():
@@ -143,4 +156,6 @@ def test_prior_makes_single_person_solvable_and_bad_input_raises():
     with pytest.raises(ValueError, match="'z' has 1 entries"):
         solve_group([1.0, 2.0], [3.0], [1.7, 1.7], [1.7, 1.7], [0.1, 0.1], [0, 0], [0, 0], [0, 0])
     with pytest.raises(ValueError, match="must be > 0"):
-        solve_group([1.0, 2.0], [3.0, 0.0], [1.7, 1.7], [1.7, 1.7], [0.1, 0.1], [0, 0], [0, 0], [0, 0])
+        solve_group(
+            [1.0, 2.0], [3.0, 0.0], [1.7, 1.7], [1.7, 1.7], [0.1, 0.1], [0, 0], [0, 0], [0, 0]
+        )

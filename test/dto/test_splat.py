@@ -23,7 +23,9 @@ def test_projection_matches_the_pinhole_matrix_product_with_skew():
 def test_zbuffer_is_the_per_pixel_minimum_brute_force():
     rng = np.random.default_rng(1)
     pts = rng.uniform([-0.5, -0.4, 1.5], [0.5, 0.4, 4.0], (400, 3)).astype(np.float32)
-    pts = np.concatenate([pts, [[0, 0, -1.0], [50.0, 0, 1.0]]]).astype(np.float32)  # behind / outside
+    pts = np.concatenate([pts, [[0, 0, -1.0], [50.0, 0, 1.0]]]).astype(
+        np.float32
+    )  # behind / outside
     scale = 0.5
     zbuf, lin, (h, w) = splat_zbuffer(pts, K, (60, 80), scale)
     assert (h, w) == (30, 40) and lin[-2] == -1 and lin[-1] == -1
@@ -38,7 +40,9 @@ def test_zbuffer_is_the_per_pixel_minimum_brute_force():
             want[row, col] = min(want[row, col], z)
     np.testing.assert_array_equal(zbuf.reshape(h, w), want)
     inside = lin >= 0
-    assert np.all(zbuf[lin[inside]] <= pts[inside, 2])  # every point is at or behind its pixel's surface
+    assert np.all(
+        zbuf[lin[inside]] <= pts[inside, 2]
+    )  # every point is at or behind its pixel's surface
 
 
 def test_project_points_is_a_deprecated_view_of_geometry_project():

@@ -1,4 +1,5 @@
-"""Box IoU / GIoU / cxcywh on hand-drawn boxes: overlap, none, touching, containment, degenerate."""
+"""Box IoU / GIoU / cxcywh on hand-drawn boxes: overlap, none, touching, containment,
+degenerate."""
 
 import numpy as np
 import pytest
@@ -51,7 +52,9 @@ def test_generalized_iou_hand_worked():
     assert generalized_box_iou(SQUARE, SQUARE) == pytest.approx(1.0)
     # Containment: the hull is the big box = the union, so GIoU = IoU.
     assert generalized_box_iou(SQUARE, [2.0, 2, 4, 4]) == pytest.approx(0.04)
-    t = generalized_box_iou(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([[2.0, 0, 3, 1], [0.0, 0, 1, 1]]))
+    t = generalized_box_iou(
+        torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([[2.0, 0, 3, 1], [0.0, 0, 1, 1]])
+    )
     np.testing.assert_allclose(t.numpy(), [-1 / 3, 1.0], rtol=1e-6)
 
 

@@ -1,4 +1,5 @@
-"""``project``: hand-picked points, the K-matrix product as reference, camera batches, dtypes, errors."""
+"""``project``: hand-picked points, the K-matrix product as reference, camera batches, dtypes,
+errors."""
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ K = np.array([[100.0, 0.0, 50.0], [0.0, 200.0, 40.0], [0.0, 0.0, 1.0]])
 
 
 def test_hand_picked_points():
-    # (0.5, -0.2, 2): x/z = 0.25 -> u = 100 * 0.25 + 50 = 75; y/z = -0.1 -> v = 200 * -0.1 + 40 = 20.
+    # (0.5, -0.2, 2): x/z = 0.25 -> u = 100 * 0.25 + 50 = 75; y/z = -0.1 -> v = 200 * -0.1 + 40
+    # = 20.
     np.testing.assert_allclose(project([0.5, -0.2, 2.0], K), [75.0, 20.0])
     # On the optical axis: the principal point, at any depth.
     np.testing.assert_allclose(project([[0, 0, 1.0], [0, 0, 7.0]], K), [[50, 40], [50, 40]])
@@ -32,7 +34,9 @@ def test_matches_the_matrix_product_numpy_and_torch():
 
 
 def test_one_camera_per_batch_entry():
-    K2 = np.stack([K, K * [[2.0], [0.5], [1.0]]])  # (2, 3, 3): second camera with other focal/centre
+    K2 = np.stack(
+        [K, K * [[2.0], [0.5], [1.0]]]
+    )  # (2, 3, 3): second camera with other focal/centre
     pts = np.random.default_rng(1).uniform([-1, -1, 1], [1, 1, 4], (2, 6, 5, 3))
     ours = project(pts, K2)
     assert ours.shape == (2, 6, 5, 2)
@@ -47,7 +51,9 @@ def test_precision_follows_the_points():
     assert project(pts32, K).dtype == np.float32  # K is cast to the points' dtype
     assert project(pts32.astype(np.float64), K.astype(np.float32)).dtype == np.float64
     assert project(np.array([[1, 2, 4]]), K).dtype == np.float64  # integers become float64
-    assert project(torch.tensor([[0.5, -0.2, 2.0]]), K).dtype == torch.float32  # numpy K, tensor points
+    assert (
+        project(torch.tensor([[0.5, -0.2, 2.0]]), K).dtype == torch.float32
+    )  # numpy K, tensor points
 
 
 def test_min_depth_keeps_points_at_the_camera_finite():
@@ -60,18 +66,25 @@ def test_min_depth_keeps_points_at_the_camera_finite():
 
 
 def test_bad_shapes_are_clear_errors():
-    with pytest.raises(ValueError, match=r"K \(3, 3\) or \(\*B, 3, 3\), got points \(4, 3\) and K \(4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"K \(3, 3\) or \(\*B, 3, 3\), got points \(4, 3\) and K \(4, 4\)"
+    ):
         project(np.ones((4, 3)), np.eye(4))
     with pytest.raises(ValueError, match=r"got points \(4, 2\)"):
         project(np.ones((4, 2)), K)
     with pytest.raises(ValueError, match="K"):
-        project(np.ones((2, 3)), np.stack([K] * 2)[None])  # (1, 2, 3, 3) K: more batch dims than points
+        project(
+            np.ones((2, 3)), np.stack([K] * 2)[None]
+        )  # (1, 2, 3, 3) K: more batch dims than points
 
 
 def test_unproject_hand_picked_and_inverts_project():
-    # Pixel (75, 20) at depth 2 is the hand-picked point above; the principal point is the optical axis.
+    # Pixel (75, 20) at depth 2 is the hand-picked point above; the principal point is the optical
+    # axis.
     np.testing.assert_allclose(unproject([75.0, 20.0], K, depth_m=2.0), [0.5, -0.2, 2.0])
-    np.testing.assert_allclose(unproject([[50.0, 40.0]], K), [[0.0, 0.0, 1.0]])  # default: ray at z = 1
+    np.testing.assert_allclose(
+        unproject([[50.0, 40.0]], K), [[0.0, 0.0, 1.0]]
+    )  # default: ray at z = 1
     K_skew = K.copy()
     K_skew[0, 1] = 4.0
     pts = np.random.default_rng(2).uniform([-2, -2, 0.5], [2, 2, 9], (3, 10, 3))

@@ -1,4 +1,5 @@
-"""Rotations (roma for tensors, scipy for arrays) against hand-worked matrices and the other library."""
+"""Rotations (roma for tensors, scipy for arrays) against hand-worked matrices and the other
+library."""
 
 import math
 
@@ -22,7 +23,8 @@ FLIP_X = np.diag([1.0, -1, -1])  # a standing person's global orient (spec mahmr
 
 
 def _gram_schmidt_reference(rot6d: np.ndarray) -> np.ndarray:
-    """Spec §1.7 written out in numpy: columns a1 = (0, 2, 4), a2 = (1, 3, 5); R = [b1 b2 b1 x b2]."""
+    """Spec §1.7 written out in numpy: columns a1 = (0, 2, 4), a2 = (1, 3, 5); R = [b1 b2 b1 x
+    b2]."""
     a1, a2 = rot6d[..., 0::2], rot6d[..., 1::2]
     b1 = a1 / np.linalg.norm(a1, axis=-1, keepdims=True)
     b2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
@@ -32,11 +34,13 @@ def _gram_schmidt_reference(rot6d: np.ndarray) -> np.ndarray:
 
 def test_rot6d_official_layout_on_hand_built_vectors():
     assert torch.equal(rot6d_to_rotmat(torch.tensor([1.0, 0, 0, 1, 0, 0])), torch.eye(3))
-    # Row-major 3x2: a1 = elements (0, 2, 4) = (0, 1, 0), a2 = (1, 3, 5) = (-1, 0, 0) -> R = [a1 a2 a1 x a2].
+    # Row-major 3x2: a1 = elements (0, 2, 4) = (0, 1, 0), a2 = (1, 3, 5) = (-1, 0, 0) -> R = [a1 a2
+    # a1 x a2].
     rz90 = torch.tensor(RZ90, dtype=torch.float32)
     assert torch.allclose(rot6d_to_rotmat(torch.tensor([0.0, -1, 1, 0, 0, 0])), rz90)
-    # The column-major reading of the same numbers, (0, -1, 1) and (0, 0, 0), would not even be a rotation.
-    # Unnormalised, non-orthogonal: a1 = (0, 3, 0) -> (0, 1, 0); a2 = (-2, 0.5, 0) minus its a1 part -> -x.
+    # The column-major reading of the same numbers, (0, -1, 1) and (0, 0, 0), would not even be a
+    # rotation. Unnormalised, non-orthogonal: a1 = (0, 3, 0) -> (0, 1, 0); a2 = (-2, 0.5, 0) minus
+    # its a1 part -> -x.
     assert torch.allclose(rot6d_to_rotmat(torch.tensor([0.0, -2, 3, 0.5, 0, 0])), rz90)
 
 
@@ -53,9 +57,15 @@ def test_rot6d_matches_the_spec_gram_schmidt_on_random_batches():
 def test_axis_angle_hand_worked_and_against_the_other_library(kind):
     wrap = (lambda x: np.asarray(x)) if kind == "numpy" else (lambda x: torch.as_tensor(x))
     back = (lambda x: np.asarray(x)) if kind == "numpy" else (lambda x: x.numpy())
-    np.testing.assert_allclose(back(axis_angle_to_rotmat(wrap([0.0, 0.0, math.pi / 2]))), RZ90, atol=1e-12)
-    np.testing.assert_allclose(back(rotmat_to_axis_angle(wrap(RZ90))), [0, 0, math.pi / 2], atol=1e-12)
-    np.testing.assert_allclose(np.abs(back(rotmat_to_axis_angle(wrap(FLIP_X)))), [math.pi, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(
+        back(axis_angle_to_rotmat(wrap([0.0, 0.0, math.pi / 2]))), RZ90, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        back(rotmat_to_axis_angle(wrap(RZ90))), [0, 0, math.pi / 2], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        np.abs(back(rotmat_to_axis_angle(wrap(FLIP_X)))), [math.pi, 0, 0], atol=1e-12
+    )
     np.testing.assert_array_equal(back(rotmat_to_axis_angle(wrap(np.eye(3)))), np.zeros(3))
     # Random batch with tiny and near-pi angles, (2, 32, 3): the reference is the OTHER library.
     aa = Rotation.random(64, random_state=1).as_rotvec().reshape(2, 32, 3)
@@ -64,7 +74,9 @@ def test_axis_angle_hand_worked_and_against_the_other_library(kind):
     R = back(axis_angle_to_rotmat(wrap(aa)))
     assert R.shape == (2, 32, 3, 3)
     if kind == "numpy":  # scipy vs roma on the same float64 numbers
-        np.testing.assert_allclose(R, axis_angle_to_rotmat(torch.from_numpy(aa)).numpy(), atol=1e-12)
+        np.testing.assert_allclose(
+            R, axis_angle_to_rotmat(torch.from_numpy(aa)).numpy(), atol=1e-12
+        )
     else:
         np.testing.assert_allclose(
             R, Rotation.from_rotvec(aa.reshape(-1, 3)).as_matrix().reshape(R.shape), atol=1e-12
@@ -92,9 +104,12 @@ def test_quaternion_hand_worked_sign_and_round_trip(kind):
     back = (lambda x: np.asarray(x)) if kind == "numpy" else (lambda x: x.numpy())
     h = math.sqrt(0.5)
     np.testing.assert_allclose(back(rotmat_to_quat_xyzw(wrap(RZ90))), [0, 0, h, h], atol=1e-12)
-    # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5; x = (R21 - R12) / 4w = 0.5, y = 0.5, z = -0.5.
+    # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5; x = (R21 - R12) / 4w = 0.5, y = 0.5, z
+    # = -0.5.
     R = np.array([[0.0, 1, 0], [0, 0, -1], [-1, 0, 0]])
-    np.testing.assert_allclose(back(rotmat_to_quat_xyzw(wrap(R))), [0.5, 0.5, -0.5, 0.5], atol=1e-12)
+    np.testing.assert_allclose(
+        back(rotmat_to_quat_xyzw(wrap(R))), [0.5, 0.5, -0.5, 0.5], atol=1e-12
+    )
     q = np.random.default_rng(0).normal(size=(20, 4))
     R = back(quat_xyzw_to_rotmat(wrap(q)))  # not normalised on purpose
     np.testing.assert_allclose(R, Rotation.from_quat(q).as_matrix(), atol=1e-12)

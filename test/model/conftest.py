@@ -1,5 +1,5 @@
-"""Fixtures of the model tests: a seeded tiny fov_kid-layout network and state_dicts built from the spec's
-key listings (``shared/spec/state_dicts/*.tsv``)."""
+"""Fixtures of the model tests: a seeded tiny fov_kid-layout network and state_dicts built from the
+spec's key listings (``shared/spec/state_dicts/*.tsv``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ import torch
 from mahmr_ros.model import TINY_OVERRIDES, build_model
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec" / "state_dicts"
-if not SPEC_DIR.is_dir():  # CI clones the repo with ../shared beside it; a worktree may sit elsewhere
+if (
+    not SPEC_DIR.is_dir()
+):  # CI clones the repo with ../shared beside it; a worktree may sit elsewhere
     SPEC_DIR = Path("/work/shared/spec/state_dicts")
 
-DTYPES = {"torch.float32": torch.float32, "torch.float64": torch.float64, "torch.int64": torch.int64}
+DTYPES = {
+    "torch.float32": torch.float32,
+    "torch.float64": torch.float64,
+    "torch.int64": torch.int64,
+}
 
 
 def read_tsv(config: str) -> dict[str, tuple[tuple[int, ...], str, torch.dtype]]:
@@ -32,8 +38,8 @@ def read_tsv(config: str) -> dict[str, tuple[tuple[int, ...], str, torch.dtype]]
 def seeded_state_dict(config: str, seed: int = 0, std: float = 0.02) -> dict[str, torch.Tensor]:
     """A state_dict with EXACTLY the official keys, shapes and dtypes of ``config``, seeded values.
 
-    Float tensors are N(0, std^2); int buffers are small non-negative ints; the ``bbox_embed`` aliases
-    share their twin's values as in the real files.
+    Float tensors are N(0, std^2); int buffers are small non-negative ints; the ``bbox_embed``
+    aliases share their twin's values as in the real files.
     """
     gen = torch.Generator().manual_seed(seed)
     out = {}
@@ -57,7 +63,8 @@ def tiny_model():
 
 @pytest.fixture(scope="session")
 def tiny_input():
-    """(2, 3, 224, 168) seeded images and their (h', w') (different resized sizes, same padding)."""
+    """(2, 3, 224, 168) seeded images and their (h', w') (different resized sizes, same
+    padding)."""
     gen = torch.Generator().manual_seed(1)
     return torch.randn(2, 3, 224, 168, generator=gen), torch.tensor([[224, 160], [220, 168]])
 

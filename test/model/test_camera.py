@@ -13,7 +13,8 @@ from mahmr_ros.model.camera import (
 
 
 def test_intrinsics_pixel_convention_hand_checked():
-    # Resized 224 x 112 image of a 448 x 224 original (r = 0.5); network f = 100, pp (112, 56) continuous.
+    # Resized 224 x 112 image of a 448 x 224 original (r = 0.5); network f = 100, pp (112, 56)
+    # continuous.
     K_net = np.array([[100.0, 0, 112], [0, 100, 56], [0, 0, 1]])
     K_img = intrinsics_net_to_img(K_net, 0.5)
     assert np.allclose(K_img, [[200, 0, 223.5], [0, 200, 111.5], [0, 0, 1]])
@@ -38,7 +39,8 @@ def test_rotation_between_is_minimal_and_exact():
 
 
 def _person(rng, center, n=200):
-    """A 1.7 m tall point cloud (camera frame, head up = -y) around ``center``; joint 0 at the centre."""
+    """A 1.7 m tall point cloud (camera frame, head up = -y) around ``center``; joint 0 at the
+    centre."""
     pts = rng.uniform([-0.25, -0.85, -0.15], [0.25, 0.85, 0.15], size=(n, 3)) + center
     return pts[None], np.concatenate([np.asarray(center)[None], pts[:44]])[None]
 
@@ -48,7 +50,9 @@ def test_known_camera_keeps_the_pixels_the_size_and_the_height(distance):
     """The reconciled people reproject onto the same pixels in the real camera (pelvis exactly)."""
     rng = np.random.default_rng(1)
     K_net = np.array([[1000.0, 0, 639.5], [0, 1000, 359.5], [0, 0, 1]])
-    K_real = np.array([[1210.0, 0, 610.0], [0, 1190, 380.0], [0, 0, 1]])  # ~20 % longer, off-centre pp
+    K_real = np.array(
+        [[1210.0, 0, 610.0], [0, 1190, 380.0], [0, 0, 1]]
+    )  # ~20 % longer, off-centre pp
     verts, joints = _person(rng, [0.8, 0.1, distance])
     orient = np.eye(3)[None]
     transl = joints[:, 0] - np.array([[0.0, 0.2, 0.0]])  # SMPL origin ~0.2 m from the pelvis
@@ -57,9 +61,11 @@ def test_known_camera_keeps_the_pixels_the_size_and_the_height(distance):
     after = project(v2[0], K_real)
     extent = np.ptp(before[:, 1])
     assert np.allclose(project(j2[0, 0], K_real), project(joints[0, 0], K_net), atol=1e-9)
-    # Left over: the pixel aspect fx / fy (0.8 %) and perspective, dz (1 - f_net / f_real) / z (<= 1 % here).
+    # Left over: the pixel aspect fx / fy (0.8 %) and perspective, dz (1 - f_net / f_real) / z (<=
+    # 1 % here).
     assert np.abs(after - before).max() < 0.02 * extent
-    # Metric body unchanged (rigid motion): same height and joint distances; depth scaled by f_real / f_net.
+    # Metric body unchanged (rigid motion): same height and joint distances; depth scaled by f_real
+    # / f_net.
     assert np.allclose((v2[0] - j2[0, 0]) @ R_c[0], verts[0] - joints[0, 0])
     assert np.isclose(j2[0, 0, 2], distance * math.sqrt(1210 * 1190) / 1000)
     assert np.allclose(o2[0], R_c[0]) and np.allclose(t2[0] - j2[0, 0], transl[0] - joints[0, 0])

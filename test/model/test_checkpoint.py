@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from mahmr_ros.model import TINY_OVERRIDES, CheckpointError, build_model, detect_config, load_checkpoint
+from mahmr_ros.model import (
+    TINY_OVERRIDES,
+    CheckpointError,
+    build_model,
+    detect_config,
+    load_checkpoint,
+)
 
 HUMAN_MODEL_KEYS = 8
 RECOMPUTED = {"cam_intrinsics", "z_order_map", "y_coords", "x_coords"}
@@ -28,10 +34,13 @@ def test_official_key_sets_load_strictly_and_are_detected(official_keys, config)
 
 @pytest.mark.slow
 def test_full_size_fov_kid_seeded_checkpoint_loads_values(make_state_dict):
-    """Full-size state_dict with exactly the official keys, shapes and dtypes (float64 mean_*), seeded."""
+    """Full-size state_dict with exactly the official keys, shapes and dtypes (float64 mean_*),
+    seeded."""
     sd = make_state_dict("fov_kid", seed=3)
     model = build_model("fov_kid")
-    report = load_checkpoint(model, {"model": {"module." + k: v for k, v in sd.items()}}, strict=True)
+    report = load_checkpoint(
+        model, {"model": {"module." + k: v for k, v in sd.items()}}, strict=True
+    )
     assert report["missing"] == report["unexpected"] == report["mismatched"] == []
     loaded = model.state_dict()
     for key in (
@@ -97,7 +106,9 @@ def test_non_strict_loads_what_fits_and_reports(tiny_sd):
     model = build_model(TINY_OVERRIDES)
     sd = {k: v for k, v in tiny_sd.items() if not k.startswith("fov_head.")}
     report = load_checkpoint(model, sd, strict=False)
-    assert report["missing"] == [f"fov_head.layers.{i}.{p}" for i in range(4) for p in ("bias", "weight")]
+    assert report["missing"] == [
+        f"fov_head.layers.{i}.{p}" for i in range(4) for p in ("bias", "weight")
+    ]
     assert torch.equal(model.state_dict()["feature_proj.weight"], tiny_sd["feature_proj.weight"])
 
 
@@ -108,7 +119,9 @@ def test_stage2_ten_betas_expand_to_eleven_with_zero_kid_blend(tiny_input):
         fov.mean_shape.normal_()
     kid = build_model(TINY_OVERRIDES)
     report = load_checkpoint(kid, fov.state_dict(), strict=True)
-    assert "shape_head.0.layers.4.weight" in report["expanded"] and "mean_shape" in report["expanded"]
+    assert (
+        "shape_head.0.layers.4.weight" in report["expanded"] and "mean_shape" in report["expanded"]
+    )
     assert report["detected_config"] == "fov"
     with torch.no_grad():
         a, b = fov(*tiny_input), kid(*tiny_input)
@@ -140,8 +153,13 @@ def test_missing_or_bad_file_errors(tmp_path, tiny_model):
 def test_safetensors_file_loads_and_a_corrupt_one_is_named(tiny_sd, tmp_path):
     from safetensors.torch import save_file
 
-    # safetensors refuses shared storage: the bbox_embed aliases are stored once (as a de-duplicated file).
-    sd = {k: v.contiguous() for k, v in tiny_sd.items() if not k.startswith("decoder.decoder.bbox_embed.")}
+    # safetensors refuses shared storage: the bbox_embed aliases are stored once (as a
+    # de-duplicated file).
+    sd = {
+        k: v.contiguous()
+        for k, v in tiny_sd.items()
+        if not k.startswith("decoder.decoder.bbox_embed.")
+    }
     save_file(sd, str(tmp_path / "model.safetensors"))
     model = build_model(TINY_OVERRIDES)
     report = load_checkpoint(model, tmp_path / "model.safetensors")

@@ -9,7 +9,9 @@ def test_state_dict_keys_and_shapes_match_official_listing(config, official_keys
     with torch.device("meta"):
         model = build_model(config)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    official = {k: v[0] for k, v in official_keys(config).items() if not k.startswith("human_model.")}
+    official = {
+        k: v[0] for k, v in official_keys(config).items() if not k.startswith("human_model.")
+    }
     assert set(ours) == set(official)
     assert {k: s for k, s in ours.items() if s != official[k]} == {}
 
@@ -52,3 +54,16 @@ def test_build_model_is_eval_float32(tiny_model):
     assert all(p.dtype == torch.float32 for p in tiny_model.parameters())
     # One box head module, registered under both official key paths.
     assert tiny_model.bbox_embed is tiny_model.decoder.decoder.bbox_embed
+
+
+def test_network_size_check_names_the_rule():
+    """One rule for the network input (model, staged runner, export): sides multiples of 4 x
+    patch_size and the long side <= input_size (TINY: 224 px, patch 14 -> 56)."""
+    cfg = resolve_config({"preset": "fov_kid", **TINY_OVERRIDES})
+    cfg.check_network_hw((168, 224))  # fine: no error
+    with pytest.raises(
+        ValueError, match=r"network input 100x224 must have both sides multiples of 56"
+    ):
+        cfg.check_network_hw((100, 224))
+    with pytest.raises(ValueError, match=r"padded_hw 224x280 .* <= input_size=224"):
+        cfg.check_network_hw((224, 280), "padded_hw")

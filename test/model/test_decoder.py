@@ -8,7 +8,8 @@ from mahmr_ros.model.decoder import DecoderLayer, inverse_sigmoid, sine_embed, s
 def test_sine_embed_hand_checked_values():
     pe = sine_embed(torch.tensor(0.5), 4)
     # k=0,1: omega = 20^0 = 1, e = 2 pi 0.5 = pi -> sin pi = 0, cos pi = -1.
-    # k=2,3: omega = 20^(2/4) = sqrt(20), e = pi / sqrt(20) = 0.70248 -> sin = 0.64613, cos = 0.76323.
+    # k=2,3: omega = 20^(2/4) = sqrt(20), e = pi / sqrt(20) = 0.70248 -> sin = 0.64613, cos =
+    # 0.76323.
     expected = torch.tensor([0.0, -1.0, 0.64613, 0.76323])
     assert torch.allclose(pe, expected, atol=1e-4)
     # Temperature 20, not 10000: at 10000 the k=2 value would be sin(pi / 100) = 0.0314.
@@ -37,7 +38,8 @@ def test_only_first_layer_has_query_position_in_cross_attention():
 
 
 def test_cross_attention_uses_content_and_sine_halves_with_scale_of_their_width():
-    """Reference computation by explicit matmuls: per head q = [Qc ; Qs], k = [Kc ; Kp], scale 1/sqrt(2 d)."""
+    """Reference computation by explicit matmuls: per head q = [Qc ; Qs], k = [Kc ; Kp], scale
+    1/sqrt(2 d)."""
     torch.manual_seed(0)
     D, H, Q, N = 8, 2, 3, 5
     layer = DecoderLayer(D, H, 16, is_first=False).eval()

@@ -1,4 +1,5 @@
-"""MahmrEstimator end to end: a tiny random-weights checkpoint written to tmp + the synthetic SMPL body."""
+"""MahmrEstimator end to end: a tiny random-weights checkpoint written to tmp + the synthetic SMPL
+body."""
 
 import math
 
@@ -32,6 +33,17 @@ def estimator(files):
 
 
 @pytest.fixture(scope="module")
+def model_section(files):
+    """The ``model`` section of a pipeline config for the same tiny estimator."""
+    return {
+        **{k: str(v) for k, v in files.items()},
+        "config": TINY_OVERRIDES,
+        "device": "cpu",
+        "backend": "eager",
+    }
+
+
+@pytest.fixture(scope="module")
 def image():
     return np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
 
@@ -44,13 +56,18 @@ def test_end_to_end_with_the_fov_camera(estimator, image):
     h = est.humans[0]
     assert h.vertices.shape == (6890, 3) and h.joints.shape == (45, 3) and h.betas.shape == (11,)
     assert h.rotmats.shape == (24, 3, 3) and np.all(np.isfinite(h.vertices)) and h.transl[2] > 0
-    # K from the FoV head in original pixels: f = H / (2 tan(fov / 2)) (resized h' = 149 of 200 * 224/300).
+    # K from the FoV head in original pixels: f = H / (2 tan(fov / 2)) (resized h' = 149 of 200 *
+    # 224/300).
     r = 224 / 300
     f = int(200 * r) / r / (2 * math.tan(h.extras["fov_rad"] / 2))
-    assert np.allclose(est.K_used, [[f, 0, 112 / r - 0.5], [0, f, int(200 * r) / 2 / r - 0.5], [0, 0, 1]])
+    assert np.allclose(
+        est.K_used, [[f, 0, 112 / r - 0.5], [0, f, int(200 * r) / 2 / r - 0.5], [0, 0, 1]]
+    )
     assert np.allclose(h.K, est.K_used, rtol=1e-5)
     assert {"preprocess", "network", "postprocess"} <= set(est.timings_ms)
-    assert estimator.topology().num_vertices == 6890 and len(estimator.topology().joint_names) == 45
+    assert (
+        estimator.topology().num_vertices == 6890 and len(estimator.topology().joint_names) == 45
+    )
 
 
 def test_deterministic_and_given_camera_reprojects_onto_the_same_pixels(estimator, image):
@@ -68,14 +85,10 @@ def test_deterministic_and_given_camera_reprojects_onto_the_same_pixels(estimato
         assert np.abs(after - before).max() < 0.05 * extent + 0.5
 
 
-def test_pipeline_builds_it_from_the_model_config_section(files, image):
-    model = {
-        **{k: str(v) for k, v in files.items()},
-        "config": TINY_OVERRIDES,
-        "device": "cpu",
-        "backend": "eager",
-    }
-    pipe = Pipeline.from_config({"estimator": "mahmr", "model": model, "dto": {"mode": "off"}})
+def test_pipeline_builds_it_from_the_model_config_section(model_section, image):
+    pipe = Pipeline.from_config(
+        {"estimator": "mahmr", "model": model_section, "dto": {"mode": "off"}}
+    )
     result = pipe.process(image)
     assert len(result.humans) == TINY_OVERRIDES["num_queries"] and result.K_estimated
     assert all(h.track_id for h in result.humans) and result.body_model == "smpl"
@@ -89,7 +102,9 @@ def test_configuration_errors_name_what_is_wrong(files, tmp_path):
     with pytest.raises(ValueError, match="model.smpl_path is not set"):
         MahmrEstimator(**base, weights=files["weights"])
     with pytest.raises(FileNotFoundError, match="missing_stage3.bin"):
-        MahmrEstimator(**base, weights=tmp_path / "missing_stage3.bin", smpl_path=files["smpl_path"])
+        MahmrEstimator(
+            **base, weights=tmp_path / "missing_stage3.bin", smpl_path=files["smpl_path"]
+        )
     with pytest.raises(SMPLFileError, match="SMPL_NEUTRAL.pkl"):
         MahmrEstimator(**base, weights=files["weights"], smpl_path=tmp_path / "SMPL_NEUTRAL.pkl")
     with pytest.raises(
@@ -101,8 +116,8 @@ def test_configuration_errors_name_what_is_wrong(files, tmp_path):
 
 
 def test_without_kid_template_the_kid_blend_is_reported_not_applied(files, image, caplog):
-    est = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager", weights=files["weights"],
-                         smpl_path=files["smpl_path"])  # fmt: skip
+    est = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager",
+                         weights=files["weights"], smpl_path=files["smpl_path"])  # fmt: skip
     assert "no kid_template_path" in caplog.text
     h = est.estimate(image, None).humans[0]
     assert h.betas.shape == (11,) and h.extras["kid_blend"] == h.betas[10]
@@ -116,7 +131,9 @@ def test_runtime_torch_backend_gives_the_eager_result(files, image, estimator):
     a, b = estimator.estimate(image, None), est.estimate(image, None)
     assert len(a.humans) == len(b.humans)
     for x, y in zip(a.humans, b.humans):
-        assert np.allclose(x.vertices, y.vertices, atol=1e-4) and np.isclose(x.score, y.score, atol=1e-5)
+        assert np.allclose(x.vertices, y.vertices, atol=1e-4) and np.isclose(
+            x.score, y.score, atol=1e-5
+        )
 
 
 def test_eager_is_the_runtime_torch_backend_at_fp32(estimator):
@@ -126,27 +143,35 @@ def test_eager_is_the_runtime_torch_backend_at_fp32(estimator):
 
 
 def test_smpl_files_are_checked_against_the_checkpoints_embedded_body(files, tmp_path, caplog):
-    """A checkpoint's human_model.* data (never used) flags a user SMPL file that differs from it."""
+    """A checkpoint's human_model.* data (never used) flags a user SMPL file that differs from
+    it."""
     sd = torch.load(files["weights"], weights_only=True)
     smpl = np.load(files["smpl_path"])
-    layer = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager", **files).body.layer
+    layer = MahmrEstimator(
+        config=TINY_OVERRIDES, device="cpu", backend="eager", **files
+    ).body.layer
     sd["module.human_model.layer_n.v_template"] = torch.as_tensor(smpl["v_template"]) + 0.01
     sd["module.human_model.layer_n.shapedirs"] = layer.shapedirs.clone()
     torch.save(sd, tmp_path / "with_smpl.bin")
     est = MahmrEstimator(config=TINY_OVERRIDES, device="cpu", backend="eager",
                          **{**files, "weights": tmp_path / "with_smpl.bin"})  # fmt: skip
-    assert est.smpl_check["v_template"] == pytest.approx(0.01) and est.smpl_check["kid_blend"] < 1e-6
+    assert (
+        est.smpl_check["v_template"] == pytest.approx(0.01) and est.smpl_check["kid_blend"] < 1e-6
+    )
     assert "your SMPL v_template differs" in caplog.text and "kid_blend differs" not in caplog.text
     assert any(k.startswith("human_model.") for k in est.report["ignored"])
 
 
 @pytest.mark.slow
 def test_full_size_seeded_official_checkpoint_end_to_end(make_state_dict, files, tmp_path):
-    """Image in, HumanEstimates out, overlay written, with a seeded full-size fov_kid file (official keys)."""
+    """Image in, HumanEstimates out, overlay written, with a seeded full-size fov_kid file
+    (official keys)."""
     from mahmr_ros.viz import render_overlay
 
     sd = make_state_dict("fov_kid", seed=1)
-    sd["scale_head.layers.3.bias"] = torch.tensor([-10.0, 0.0])  # all background: 299 cheap lvl2 tokens
+    sd["scale_head.layers.3.bias"] = torch.tensor(
+        [-10.0, 0.0]
+    )  # all background: 299 cheap lvl2 tokens
     sd["conf_head.bias"] = torch.tensor([10.0])  # every query is a person
     sd["fov_head.layers.3.bias"] = torch.tensor([1.0])  # ~57 degrees vertical FoV
     torch.save(sd, tmp_path / "mahmr_stage3.bin")
@@ -163,15 +188,12 @@ def test_full_size_seeded_official_checkpoint_end_to_end(make_state_dict, files,
     est.close()
 
 
-def test_pipeline_dto_gets_the_smpl_shape_space(files, image):
-    """With an SMPL estimator, DTO updates shape coefficients (its shape model is the estimator's body)."""
-    model = {
-        **{k: str(v) for k, v in files.items()},
-        "config": TINY_OVERRIDES,
-        "device": "cpu",
-        "backend": "eager",
-    }
-    pipe = Pipeline.from_config({"estimator": "mahmr", "model": model, "dto": {"mode": "prior_only"}})
+def test_pipeline_dto_gets_the_smpl_shape_space(model_section, image):
+    """With an SMPL estimator, DTO updates shape coefficients (its shape model is the estimator's
+    body)."""
+    pipe = Pipeline.from_config(
+        {"estimator": "mahmr", "model": model_section, "dto": {"mode": "prior_only"}}
+    )
     assert pipe._dto.shape_model is not None
     assert pipe._dto.shape_model.num_betas == 11  # 10 SMPL coefficients + the kid blend
     result = pipe.process(image)

@@ -10,7 +10,10 @@ def test_focal_from_fov_hand_checked():
     f = focal_from_fov(torch.tensor([math.pi / 3]), torch.tensor([1288.0]))
     assert abs(f.item() - 1115.44) < 0.01
     # 90° at 720 px: 720 / (2 tan 45°) = 360.
-    assert abs(focal_from_fov(torch.tensor([math.pi / 2]), torch.tensor([720.0])).item() - 360.0) < 1e-3
+    assert (
+        abs(focal_from_fov(torch.tensor([math.pi / 2]), torch.tensor([720.0])).item() - 360.0)
+        < 1e-3
+    )
 
 
 def test_fov_clamp():

@@ -21,10 +21,14 @@ def test_output_names_and_shapes(tiny_model, tiny_input):
     shapes = {k: tuple(v.shape) for k, v in _flat(out).items()}
     assert shapes == {
         "pred_confs": (2, Q), "pred_boxes": (2, Q, 4), "pred_rotmats": (2, Q, 24, 3, 3),
-        "pred_betas": (2, Q, 11), "pred_cam": (2, Q, 3), "pred_transl": (2, Q, 3), "pred_fov": (2,),
-        "pred_focal": (2,), "pred_intrinsics": (2, 3, 3),
+        "pred_betas": (2, Q, 11), "pred_cam": (2, Q, 3), "pred_transl": (2, Q, 3),
+        "pred_fov": (2,), "pred_focal": (2,), "pred_intrinsics": (2, 3, 3),
     }  # fmt: skip
-    assert out["sat"]["hr_cells"].shape == (2, 8, 6) and out["sat"]["pooled_groups"].shape == (2, 4, 3)
+    assert out["sat"]["hr_cells"].shape == (2, 8, 6) and out["sat"]["pooled_groups"].shape == (
+        2,
+        4,
+        3,
+    )
     assert out["sat"]["hr_cells"].dtype == torch.bool and out["sat"]["num_tokens"].shape == (2,)
     assert all(torch.isfinite(v).all() for v in _flat(out).values())
     assert ((out["pred_confs"] > 0) & (out["pred_confs"] < 1)).all()
@@ -65,7 +69,8 @@ def _constructed_scale_maps(B, G1h, G1w):
 
 @pytest.fixture
 def forced_scale_map(tiny_model, monkeypatch):
-    """Replace the predicted scale map by ``maps[image index]`` (keyed by the first pixel of each image)."""
+    """Replace the predicted scale map by ``maps[image index]`` (keyed by the first pixel of each
+    image)."""
     table = {}
     original = tiny_model.forward_scale_map
 
@@ -85,8 +90,9 @@ def test_batch_of_two_equals_single_images_with_different_token_counts(
     for b in range(2):
         forced_scale_map[float(images[b, 0, 0, 0])] = maps[b]
     batch = _run(tiny_model, images, hw)
-    # Image 0: all 48 cells high-res, no pooled group -> quirk keeps them as lvl1 too: 5 x 48 tokens.
-    # Image 1: columns 0-3 kept (32 lvl1, one of them high-res -> 31 + 4 lvl0), columns 4-5 = 4 pooled groups.
+    # Image 0: all 48 cells high-res, no pooled group -> quirk keeps them as lvl1 too: 5 x 48
+    # tokens. Image 1: columns 0-3 kept (32 lvl1, one of them high-res -> 31 + 4 lvl0), columns 4-5
+    # = 4 pooled groups.
     assert batch["sat"]["num_tokens"].tolist() == [240, 31 + 4 + 4]
     for b in range(2):
         single = _run(tiny_model, images[b : b + 1], hw[b : b + 1])

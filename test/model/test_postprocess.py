@@ -15,16 +15,20 @@ from mahmr_ros.model.camera import project
 def body(tmp_path_factory):
     root = tmp_path_factory.mktemp("smpl")
     return SMPLBody(
-        make_synthetic_smpl(root / "smpl.npz", kid_template_path=root / "kid.npy"), root / "kid.npy"
+        make_synthetic_smpl(root / "smpl.npz", kid_template_path=root / "kid.npy"),
+        root / "kid.npy",
     )
 
 
 def _raw(body, confs, kid=(0.0, 0.0, 0.0)):
-    """Network outputs for a 448 x 224 image at input_size 224 (r = 0.5, resized 224 x 112, f = 100 px)."""
+    """Network outputs for a 448 x 224 image at input_size 224 (r = 0.5, resized 224 x 112, f = 100
+    px)."""
     Q = len(confs)
     f, h, w = 100.0, 112.0, 224.0
     rot = torch.eye(3).repeat(Q, 24, 1, 1)
-    rot[:, 0] = torch.diag(torch.tensor([1.0, -1.0, -1.0]))  # standing, facing the camera (spec §8 #15)
+    rot[:, 0] = torch.diag(
+        torch.tensor([1.0, -1.0, -1.0])
+    )  # standing, facing the camera (spec §8 #15)
     betas = torch.zeros(Q, 11)
     betas[:, 10] = torch.tensor(kid[:Q])
     transl = torch.tensor([[0.3 * i - 0.3, 0.2, 6.0 + i] for i in range(Q)])
@@ -65,15 +69,18 @@ def test_threshold_is_strict_and_sorts_by_confidence(body):
 def test_original_pixel_camera_and_boxes_hand_checked(body):
     humans = postprocess(_raw(body, [0.9, 0.8, 0.7]), _meta(), body=body)[0]
     h = humans[0]
-    # f = 100 px in the 0.5x resized image -> 200 px; pp (112, 56) continuous -> (223.5, 111.5) px centres.
+    # f = 100 px in the 0.5x resized image -> 200 px; pp (112, 56) continuous -> (223.5, 111.5) px
+    # centres.
     assert np.allclose(h.focal, [200, 200]) and np.allclose(h.principal_point, [223.5, 111.5])
     assert h.vertices.shape == (6890, 3) and h.joints.shape == (45, 3) and h.betas.shape == (11,)
     assert np.allclose(h.transl, [-0.3, 0.2, 6.0]) and np.isclose(h.height_m, 1.70, atol=2e-3)
-    for person in humans:  # joints projected with the returned K land on the returned box (bounding it)
+    for (
+        person
+    ) in humans:  # joints projected with the returned K land on the returned box (bounding it)
         uv = project(person.joints, person.K)
         x1, y1, x2, y2 = person.bbox_xyxy
-        assert np.allclose([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()], [x1, y1, x2, y2],
-                           atol=1e-3)  # fmt: skip
+        assert np.allclose([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()],
+                           [x1, y1, x2, y2], atol=1e-3)  # fmt: skip
         assert np.allclose(person.keypoints_2d, uv, atol=1e-3)
     # Axis-angle pose: global orient diag(1, -1, -1) is a half turn about x.
     assert np.allclose(np.abs(h.pose[:3]), [math.pi, 0, 0], atol=1e-5)
@@ -84,7 +91,9 @@ def test_kid_blend_shrinks_and_flags_children(body):
     assert [h.is_child for h in humans] == [False, True, False]
     assert humans[1].height_m < humans[2].height_m < humans[0].height_m
     assert abs(humans[1].height_m - 1.10) < 0.02
-    adult = postprocess(_raw(body, [0.9, 0.8], kid=(0.0, 1.0)), _meta(), body=body, use_kid_blend=False)[0]
+    adult = postprocess(
+        _raw(body, [0.9, 0.8], kid=(0.0, 1.0)), _meta(), body=body, use_kid_blend=False
+    )[0]
     assert np.isclose(adult[1].height_m, 1.70, atol=2e-3) and adult[1].extras["kid_blend"] == 1.0
 
 

@@ -5,7 +5,9 @@ import torch
 
 from mahmr_ros.model import preprocess, stack_batch
 
-PAD_VALUE = -np.array([0.485, 0.456, 0.406]) / np.array([0.229, 0.224, 0.225])  # black after normalising
+PAD_VALUE = -np.array([0.485, 0.456, 0.406]) / np.array(
+    [0.229, 0.224, 0.225]
+)  # black after normalising
 
 
 @pytest.mark.parametrize(
@@ -38,7 +40,8 @@ def test_pixels_are_normalised_rgb_and_padding_is_normalised_black():
     assert np.allclose(tensor[:, :h, :w].numpy(), expected.transpose(2, 0, 1), atol=1e-5)
     pad = tensor[:, h:, :].numpy()
     assert np.allclose(pad, PAD_VALUE[:, None, None], atol=1e-5)
-    # Hand-checked: pure blue BGR (255, 0, 0) is RGB (0, 0, 1): R -> -2.1179, B -> (1 - .406)/.225 = 2.64.
+    # Hand-checked: pure blue BGR (255, 0, 0) is RGB (0, 0, 1): R -> -2.1179, B -> (1 - .406)/.225
+    # = 2.64.
     blue = np.zeros((56, 56, 3), np.uint8)
     blue[..., 0] = 255
     t, _ = preprocess(blue, input_size=56)
@@ -62,7 +65,8 @@ def test_stack_batch_requires_equal_padded_sizes():
     a = preprocess(np.zeros((720, 1280, 3), np.uint8), 224)
     b = preprocess(np.zeros((700, 1280, 3), np.uint8), 224)
     images, hw = stack_batch([a, b])
-    # int() truncation of the float product, as the official resize: (224/1280) * 720 = 125.99999999999999.
+    # int() truncation of the float product, as the official resize: (224/1280) * 720 =
+    # 125.99999999999999.
     assert images.shape == (2, 3, 168, 224) and hw.tolist() == [[125, 224], [122, 224]]
     with pytest.raises(ValueError, match="batch by size"):
         stack_batch([a, preprocess(np.zeros((224, 100, 3), np.uint8), 224)])

@@ -40,7 +40,9 @@ def test_constructed_scale_map_selects_the_right_cells():
 
 
 def test_quirk_keeps_hr_cells_only_in_images_without_pooled_groups():
-    all_small = _map([[0.9] * 4] * 4, [[0.1] * 4] * 4)  # every cell valid and small: no pooled group
+    all_small = _map(
+        [[0.9] * 4] * 4, [[0.1] * 4] * 4
+    )  # every cell valid and small: no pooled group
     with_bg = all_small.clone()
     with_bg[0, 2:, 2:, 0] = 0.0  # one background group
     batch = torch.cat([all_small, with_bg])
@@ -73,7 +75,8 @@ def test_plan_lists_cells_in_morton_order():
     plan = sat.plan_tokens(masks.hr_cells[0], masks.pooled_groups[0], masks.keep_lvl1[0])
     assert plan.hr_yx.tolist() == [[0, 0], [3, 3]]
     assert plan.lvl2_yx.tolist() == [[0, 1], [0, 2], [1, 2]]
-    # Morton order: group (0,0) cells first, then group (1,0) = lvl1 rows 2-3 cols 0-1, then group (1,1).
+    # Morton order: group (0,0) cells first, then group (1,0) = lvl1 rows 2-3 cols 0-1, then group
+    # (1,1).
     assert plan.lvl1_yx.tolist() == [
         [0, 1],
         [1, 0],
@@ -98,7 +101,10 @@ def test_gather_and_pool_use_the_right_pixels_and_tokens():
 
 
 def test_bilinear_half_resize_of_a_cell_is_a_2x2_average():
-    """Premise of the lvl1 path (spec §1.5.1): the 28 -> 14 px bilinear resize is a 2x2 average pool."""
+    """Premise of the lvl1 path (spec §1.5.1): the 28 -> 14 px bilinear resize is a 2x2 average
+    pool."""
     patch = torch.randn(1, 3, 28, 28)
-    bilinear = F.interpolate(patch, size=(14, 14), mode="bilinear", align_corners=False, antialias=False)
+    bilinear = F.interpolate(
+        patch, size=(14, 14), mode="bilinear", align_corners=False, antialias=False
+    )
     assert torch.allclose(bilinear, F.avg_pool2d(patch, 2), atol=1e-6)

@@ -1,7 +1,8 @@
 """Shared fixtures of the offline estimator tests.
 
-They need the cached assets that ``make setup`` builds (``python -m mahmr_ros.offline.assets``); without them
-the fixtures fail with ``AssetError`` naming the missing file, which is the intended message.
+They need the cached assets that ``make setup`` builds (``python -m mahmr_ros.offline.assets``);
+without them the fixtures fail with ``AssetError`` naming the missing file, which is the intended
+message.
 """
 
 from __future__ import annotations

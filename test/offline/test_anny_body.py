@@ -19,11 +19,14 @@ def test_fast_keypoints_match_the_full_model(anny_body):
     assert fast.shape == (3, 23, 3)
     # between nodes the bilinear tables are off by ~2 mm (rest bone orientations are not linear)
     assert (fast - full["keypoints"]).abs().max() < 5e-3  # metres
-    np.testing.assert_allclose(anny_body.height_m(age, height), full["height_m"].numpy(), atol=5e-3)
+    np.testing.assert_allclose(
+        anny_body.height_m(age, height), full["height_m"].numpy(), atol=5e-3
+    )
 
 
 def test_reduced_chain_is_exact_at_grid_nodes(anny_body):
-    # the 11-bone chain reproduces Anny's 104-bone kinematics exactly where tables are not interpolated
+    # the 11-bone chain reproduces Anny's 104-bone kinematics exactly where tables are not
+    # interpolated
     rng = np.random.default_rng(1)
     aa = torch.as_tensor(rng.normal(0.0, 0.5, (3, len(FIT_BONES), 3)))
     age = torch.tensor([0.0, 1 / 3, 1.0], dtype=torch.float64)
@@ -60,13 +63,17 @@ def test_age_years_and_joints():
 
 def test_forward_full_matches_annys_own_forward(anny_body):
     # the anchor-node rest tables are exact (blendshape coefficients are bilinear between anchors)
-    assert anny_body._rest_nodes is not None, "rest node tables were not built for the cached Anny model"
+    assert anny_body._rest_nodes is not None, (
+        "rest node tables were not built for the cached Anny model"
+    )
     rng = np.random.default_rng(2)
     aa = torch.as_tensor(rng.normal(0.0, 0.4, (4, len(FIT_BONES), 3)))
     age = torch.tensor([0.05, 0.3, 0.61, 0.97], dtype=torch.float64)  # inside four different cells
     height = torch.tensor([0.1, 0.77, 0.5, 0.35], dtype=torch.float64)
     ours = anny_body.forward_full(aa, age, height)
-    ref = anny_body.model(anny_body.delta_transforms(aa), phenotype_kwargs=anny_body.phenotypes(age, height))
+    ref = anny_body.model(
+        anny_body.delta_transforms(aa), phenotype_kwargs=anny_body.phenotypes(age, height)
+    )
     assert (ours["vertices"] - ref["vertices"]).abs().max() < 1e-9  # metres
     assert (ours["rest_vertices"] - ref["rest_vertices"]).abs().max() < 1e-9
     assert (ours["keypoints"] - anny_body.regressor(ref)).abs().max() < 1e-9

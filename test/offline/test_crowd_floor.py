@@ -1,12 +1,14 @@
-"""The crowd floor estimate recovers a known camera height and pitch from people's feet (synthetic truth).
+"""The crowd floor estimate recovers a known camera height and pitch from people's feet (synthetic
+truth).
 
-The crowd (``mahmr_ros.testing.anny_crowd``): Anny adults, teens and children (heights from the DTO class
-priors) walking on a floor in front of a static camera, seen as 23 keypoints with 1.5 px noise. Each
-person's "fit" here is the adult prior body (age 0.6, average height) in the person's true pose placed
-where it reprojects onto the noisy keypoints: what the real fit does for a child seen through adult-sized
-3D landmarks (the right shape, an adult's size), without running L-BFGS. Outliers: someone seated, fitted
-as if standing (their size comes out ~30 % short); someone on a 0.45 m step (~45 % tall); someone cut off
-at the knees by the image border (no feet: no observation).
+The crowd (``mahmr_ros.testing.anny_crowd``): Anny adults, teens and children (heights from the DTO
+class priors) walking on a floor in front of a static camera, seen as 23 keypoints with 1.5 px
+noise. Each person's "fit" here is the adult prior body (age 0.6, average height) in the person's
+true pose placed where it reprojects onto the noisy keypoints: what the real fit does for a child
+seen through adult-sized 3D landmarks (the right shape, an adult's size), without running L-BFGS.
+Outliers: someone seated, fitted as if standing (their size comes out ~30 % short); someone on a
+0.45 m step (~45 % tall); someone cut off at the knees by the image border (no feet: no
+observation).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from mahmr_ros.types import FloorEstimate
 
 
 def _observe(body, crowd, floor: CrowdFloorEstimator, frames=None):
-    """Feed the crowd's frames to ``floor`` (prior-size bodies in the true pose; seated ones standing)."""
+    """Feed the crowd's frames to ``floor`` (prior-size bodies in the true pose; seated ones
+    standing)."""
     H, W = crowd.image_hw
     for frame in crowd.frames[:frames]:
         _, uv, conf, _ = fit_targets(frame.people, (W, H))
@@ -54,7 +57,8 @@ def test_recovers_camera_height_and_pitch_from_a_crowd_with_children(anny_body, 
     # measured over seeds 0-11: |error| <= 4.0 cm and 0.48 degrees, RMS 2.5 cm and 0.25 degrees
     assert abs(est.camera_height_m - 1.35) <= 0.05
     assert abs(math.degrees(est.pitch_rad) - 12.0) <= 1.0
-    # the reported sigma is the right size (a 3-sigma band holds the truth, and it is not absurdly wide)
+    # the reported sigma is the right size (a 3-sigma band holds the truth, and it is not absurdly
+    # wide)
     assert abs(est.camera_height_m - 1.35) < 3 * est.camera_height_sigma_m < 0.15
     assert abs(est.pitch_rad - math.radians(12.0)) < 3 * est.pitch_sigma_rad < math.radians(3.0)
     assert floor.last_inliers[1] is False  # the person on the step is an outlier
@@ -71,8 +75,9 @@ def test_a_person_cut_off_at_the_knees_gives_no_observation(anny_body, crowd):
     assert np.all(frame.people[p].keypoints_px[15:17, 1] > H) and np.all(conf[p, 15:] == 0)
     assert np.all(conf[p, 11:13] > 0)  # the hips are seen
     truth = frame.truth[p]
-    _, _, _, seen = fitted_feet(anny_body, truth.R_cam_anny[None], truth.bone_aa[None], np.array([0.6]),
-                                np.array([0.5]), uv[p : p + 1], conf[p : p + 1], crowd.K)  # fmt: skip
+    _, _, _, seen = fitted_feet(anny_body, truth.R_cam_anny[None], truth.bone_aa[None],
+                                np.array([0.6]), np.array([0.5]), uv[p : p + 1], conf[p : p + 1],
+                                crowd.K)  # fmt: skip
     assert seen.tolist() == [False]
 
 
@@ -130,11 +135,14 @@ def test_floor_estimate_geometry():
     assert p_cam[:3] @ up == pytest.approx(-1.5)
 
 
-def test_a_degenerate_restart_does_not_replace_the_floor_everyone_stands_on(anny_body, crowd, monkeypatch):
-    """A restart from the pitch grid that lands on a floor nobody's feet reach (seen on vtest after ~100
-    solves: a camera 0.35 m high pitched 20 degrees up, everyone's feet above its horizon, so their
-    observations leave the objective's sum and it comes out lowest) must not replace the floor most people
-    stand on. The restart's optimum is stood in for by a result with the lowest objective and 2 supporters."""
+def test_a_degenerate_restart_does_not_replace_the_floor_everyone_stands_on(
+    anny_body, crowd, monkeypatch
+):
+    """A restart from the pitch grid that lands on a floor nobody's feet reach (seen on vtest after
+    ~100 solves: a camera 0.35 m high pitched 20 degrees up, everyone's feet above its horizon, so
+    their observations leave the objective's sum and it comes out lowest) must not replace the
+    floor most people stand on. The restart's optimum is stood in for by a result with the lowest
+    objective and 2 supporters."""
     floor = CrowdFloorEstimator(regrid_every=1)
     good = _observe(anny_body, crowd, floor)
     assert good is not None and good.people >= 20
@@ -152,6 +160,8 @@ def test_a_degenerate_restart_does_not_replace_the_floor_everyone_stands_on(anny
 
     monkeypatch.setattr(floor, "_initial_state", lambda *data: bad_start.copy())
     monkeypatch.setattr(floor, "_refine", refine_or_degenerate)
-    again = floor.solve()  # candidates: the warm start from the good floor, the degenerate grid start
+    again = (
+        floor.solve()
+    )  # candidates: the warm start from the good floor, the degenerate grid start
     assert again is not None and again.people >= 20
     assert abs(again.camera_height_m - good.camera_height_m) < 0.02

@@ -1,4 +1,5 @@
-"""The offline estimator end to end on the bundled sample (BlazePose + Anny fit + placement, no DTO)."""
+"""The offline estimator end to end on the bundled sample (BlazePose + Anny fit + placement, no
+DTO)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def _check_bodies(est, info):
         uv_true = est.K_used @ np.array(truth["pelvis_cam"])
         assert np.linalg.norm(uv[:2] / uv[2] - uv_true[:2] / uv_true[2]) < 15.0  # px
         np.testing.assert_allclose(h.orientation @ h.orientation.T, np.eye(3), atol=1e-5)
-        # REP-155 body axes in the camera frame: everyone stands upright (z up = camera -y) and faces the
-        # camera within ~20 degrees (x forward = camera -z)
+        # REP-155 body axes in the camera frame: everyone stands upright (z up = camera -y) and
+        # faces the camera within ~20 degrees (x forward = camera -z)
         assert h.orientation[:, 2] @ [0.0, -1.0, 0.0] > 0.95
         assert h.orientation[:, 0] @ [0.0, 0.0, -1.0] > 0.85
         assert h.age_class is not None and h.pose.shape == (36,)
@@ -48,8 +49,8 @@ def _check_bodies(est, info):
 
 
 def test_sample_people_sized_on_the_floor_their_feet_share(estimator, sample):
-    """No camera height given: the floor estimated from the three people's feet sizes them; the child (1.16 m
-    next to 1.78 and 1.60 m adults) is recognised."""
+    """No camera height given: the floor estimated from the three people's feet sizes them; the
+    child (1.16 m next to 1.78 and 1.60 m adults) is recognised."""
     image, K, info = sample
     est = estimator.estimate(image, K)
     assert isinstance(est, Estimation) and not est.K_estimated
@@ -76,7 +77,9 @@ def test_sample_people_without_a_floor_are_adult_sized(estimator, sample):
     assert est.floor is None
     for h, truth in zip(_by_x(est.humans), info["people"]):
         assert h.extras["sized_by"] == "landmarks" and "height_sigma_m" not in h.extras
-        assert 1.4 <= h.height_m <= 2.0  # BlazePose's adult-scaled landmarks: an adult-sized body each
+        assert (
+            1.4 <= h.height_m <= 2.0
+        )  # BlazePose's adult-scaled landmarks: an adult-sized body each
         if not truth["is_child"]:  # adults: metric depth within 12 % before DTO
             assert abs(h.pelvis[2] - truth["pelvis_cam"][2]) / truth["pelvis_cam"][2] < 0.12
 
@@ -107,10 +110,16 @@ def test_video_mode_follows_last_boxes_and_rescans_when_lost(estimator, sample):
         for a, b in zip(_by_x(first.humans), _by_x(second.humans)):
             # another crop gives BlazePose slightly different landmarks: a few % of depth
             assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
-            # a followed person keeps the floor size of the full-search frame; the floor is not updated
-            assert b.height_m == pytest.approx(a.height_m) and b.extras["sized_by"] == a.extras["sized_by"]
+            # a followed person keeps the floor size of the full-search frame; the floor is not
+            # updated
+            assert (
+                b.height_m == pytest.approx(a.height_m)
+                and b.extras["sized_by"] == a.extras["sized_by"]
+            )
         assert second.floor is first.floor and first.floor.frames == 1
-        gone = estimator.estimate(np.zeros_like(image), K)  # everyone lost -> immediate full search
+        gone = estimator.estimate(
+            np.zeros_like(image), K
+        )  # everyone lost -> immediate full search
         assert gone.humans == [] and estimator._frames_since_scan == 0
     finally:
         estimator.rescan_every, estimator._last_boxes = 1, np.zeros((0, 4))
@@ -129,24 +138,34 @@ def test_video_mode_rescan_warm_starts_the_same_people_only(estimator, sample, m
     alone = image.copy()  # only the first person: the others painted over with the background
     for person in info["people"][1:]:
         x0, y0, x1, y1 = np.round(person["bbox_xyxy"]).astype(int)
-        alone[max(y0 - 6, 0) : y1 + 6, max(x0 - 6, 0) : x1 + 6] = np.median(image[:40], axis=(0, 1))
+        alone[max(y0 - 6, 0) : y1 + 6, max(x0 - 6, 0) : x1 + 6] = np.median(
+            image[:40], axis=(0, 1)
+        )
     estimator.rescan_every, estimator._last_boxes = 2, np.zeros((0, 4))
     try:
         first = estimator.estimate(image, K)  # full search: cold fit
         estimator.estimate(image, K)  # followed: warm
-        third = estimator.estimate(image, K)  # rescan finds the same three: warm, in the first frame's order
+        third = estimator.estimate(
+            image, K
+        )  # rescan finds the same three: warm, in the first frame's order
         assert estimator._frames_since_scan == 0 and len(third.humans) == info["num_people"]
         assert inits[0] is None and inits[1] is not None and inits[2] is not None
         for a, b in zip(first.humans, third.humans):
             assert np.linalg.norm(a.pelvis - b.pelvis) < 0.05 * a.pelvis[2]
         estimator.estimate(alone, K)  # someone lost -> rescan: one of the three, warm
         assert len(estimator._last_boxes) == 1 and inits[-1] is not None
-        estimator.estimate(image, K)  # follows the one person (new people wait for the next rescan)
+        estimator.estimate(
+            image, K
+        )  # follows the one person (new people wait for the next rescan)
         assert inits[-1] is not None
         again = estimator.estimate(image, K)  # rescan: two new people -> cold fit
         assert inits[-1] is None and len(again.humans) == info["num_people"]
     finally:
-        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
+        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = (
+            1,
+            np.zeros((0, 4)),
+            None,
+        )
 
 
 def test_video_mode_fits_still_people_with_fewer_iterations(estimator, sample, monkeypatch):
@@ -162,18 +181,31 @@ def test_video_mode_fits_still_people_with_fewer_iterations(estimator, sample, m
     estimator.rescan_every, estimator._last_boxes = 10, np.zeros((0, 4))
     try:
         estimator.estimate(image, K)  # search: cold, default iterations
-        estimator.estimate(image, K)  # same frame: landmarks move ~1 px (BlazePose jitter) -> still
-        moved = estimator.estimate(np.roll(image, 12, axis=1), K)  # everyone 12 px to the right -> moving
-        assert iterations == [None, estimator.fit_iterations_still, estimator.fit_iterations_followed]
+        estimator.estimate(
+            image, K
+        )  # same frame: landmarks move ~1 px (BlazePose jitter) -> still
+        moved = estimator.estimate(
+            np.roll(image, 12, axis=1), K
+        )  # everyone 12 px to the right -> moving
+        assert iterations == [
+            None,
+            estimator.fit_iterations_still,
+            estimator.fit_iterations_followed,
+        ]
         assert len(moved.humans) == info["num_people"]
     finally:
-        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
+        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = (
+            1,
+            np.zeros((0, 4)),
+            None,
+        )
     with pytest.raises(ValueError, match="fit_iterations_still"):
         type(estimator)(fit_iterations_still=0, warmup=False)
 
 
 def test_real_public_domain_photo(estimator):
-    """matplotlib's grace_hopper.jpg (public domain, head and shoulders): one person, a human-sized body."""
+    """matplotlib's grace_hopper.jpg (public domain, head and shoulders): one person, a human-sized
+    body."""
     from pathlib import Path
 
     import cv2
@@ -186,16 +218,18 @@ def test_real_public_domain_photo(estimator):
     assert est.K_estimated and len(est.humans) == 1
     h = est.humans[0]
     assert 1.2 <= h.height_m <= 2.1
-    # the shoulders land near where BlazePose saw them (hips and legs are outside the frame). Measured:
-    # ~60 px off on a 350 px shoulder span: the close-up face (5 landmarks) pulls the placement, and Anny's
-    # head-to-shoulder proportions differ from this photo's
+    # the shoulders land near where BlazePose saw them (hips and legs are outside the frame).
+    # Measured:
+    # ~60 px off on a 350 px shoulder span: the close-up face (5 landmarks) pulls the placement,
+    # and Anny's head-to-shoulder proportions differ from this photo's
     shoulders_2d = h.keypoints_2d[6:8]
     reprojected = (est.K_used @ h.joints[6:8].T).T
     reprojected = reprojected[:, :2] / reprojected[:, 2:]
     span = np.linalg.norm(shoulders_2d[0] - shoulders_2d[1])
     assert np.linalg.norm(reprojected - shoulders_2d, axis=1).max() < 0.25 * span
     assert 0.2 < h.pelvis[2] < 3.0  # metres: a portrait distance under the assumed 60 degree FoV
-    # placed in front of the camera (it used to land at 0.25-0.6 m with the mesh partly behind it), upright
+    # placed in front of the camera (it used to land at 0.25-0.6 m with the mesh partly behind it),
+    # upright
     assert np.all(h.vertices[:, 2] > 0.0)
     trunk = h.joints[6:8].mean(0) - h.pelvis
     assert trunk @ [0.0, -1.0, 0.0] > 0.9 * np.linalg.norm(trunk)
@@ -216,16 +250,17 @@ def test_person_with_too_few_landmarks_is_dropped(estimator, sample, monkeypatch
 
 @pytest.mark.parametrize("pitch_deg", [0.0, 10.0])
 def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_deg, monkeypatch):
-    """A synthetic render of two children and an adult: with the camera height (and pitch), sizes and depths
-    are metric.
+    """A synthetic render of two children and an adult: with the camera height (and pitch), sizes
+    and depths are metric.
 
     Without it, every child is fitted as a ~1.7 m adult ~50 % too far (measured in
     ``benchmarks/bench_offline.py``).
     """
     from mahmr_ros.offline.sample import CAMERA_HEIGHT_M, ScenePerson, render_sample
 
-    # NanoDet scores the rendered adult (level camera) 0.28, under the 0.3 chosen on real footage (it sees a
-    # synthetic body); the test is about sizing, so the detector threshold is lowered for it
+    # NanoDet scores the rendered adult (level camera) 0.28, under the 0.3 chosen on real footage
+    # (it sees a synthetic body); the test is about sizing, so the detector threshold is lowered
+    # for it
     monkeypatch.setattr(estimator.source.detector.nanodet, "score_threshold", 0.25)
 
     people = (
@@ -243,7 +278,9 @@ def test_children_recognised_from_their_feet_on_a_known_floor(estimator, pitch_d
     assert est.floor.source == "given" and est.floor.camera_height_m == CAMERA_HEIGHT_M
     assert len(est.humans) == 3
     for h, truth in zip(_by_x(est.humans), info["people"]):
-        assert h.extras["sized_by"] == "floor" and h.height_sigma_m is not None  # measured: DTO keeps it
+        assert (
+            h.extras["sized_by"] == "floor" and h.height_sigma_m is not None
+        )  # measured: DTO keeps it
         assert h.is_child == truth["is_child"]
         assert abs(h.height_m - truth["height_m"]) < 0.15
         z = truth["pelvis_cam"][2]
@@ -281,7 +318,10 @@ def _leg_angles(h):
     """(knee bend, thigh angle from the body's down axis), degrees, per leg of a HumanEstimate."""
     down = -h.orientation[:, 2]
     out = []
-    for hip, knee, ankle in ((12, 14, 16), (13, 15, 17)):  # JOINT_NAMES: pelvis first, then the keypoints
+    for hip, knee, ankle in (
+        (12, 14, 16),
+        (13, 15, 17),
+    ):  # JOINT_NAMES: pelvis first, then the keypoints
         thigh, shin = h.joints[knee] - h.joints[hip], h.joints[ankle] - h.joints[knee]
         bend = np.degrees(np.arccos(thigh @ shin / np.linalg.norm(thigh) / np.linalg.norm(shin)))
         out.append((bend, np.degrees(np.arccos(thigh @ down / np.linalg.norm(thigh)))))
@@ -295,8 +335,9 @@ def _nearest(humans, K, pelvis_cam):
 
 @pytest.mark.parametrize("with_K", [True, False])
 def test_person_cut_at_mid_thigh_stands_at_the_right_depth(estimator, with_K):
-    """A render cut at mid-thigh by the image's bottom edge: legs straight down (no crouch to fit inside the
-    frame), pelvis depth within 10 % (the render's 60 degree FoV is also the assumed one)."""
+    """A render cut at mid-thigh by the image's bottom edge: legs straight down (no crouch to fit
+    inside the frame), pelvis depth within 10 % (the render's 60 degree FoV is also the assumed
+    one)."""
     from mahmr_ros.offline.sample import ScenePerson, render_sample
 
     people = (ScenePerson(0.62, 0.1, 1.8, 20.0, (60, 60, 170), (70, 50, 40)),)
@@ -317,8 +358,8 @@ def test_person_cut_at_mid_thigh_stands_at_the_right_depth(estimator, with_K):
 
 @pytest.mark.parametrize("with_K", [True, False])
 def test_head_and_shoulders_render_is_placed_in_front_at_its_depth(estimator, with_K):
-    """An adult 0.9 m from a camera at 1.55 m, seen from the chest up: pelvis within 15 % of its depth, under
-    the shoulders, the whole mesh in front of the camera."""
+    """An adult 0.9 m from a camera at 1.55 m, seen from the chest up: pelvis within 15 % of its
+    depth, under the shoulders, the whole mesh in front of the camera."""
     from mahmr_ros.offline.sample import ScenePerson, render_sample
 
     people = (ScenePerson(0.62, 0.0, 0.9, 0.0, (60, 60, 170), (70, 50, 40)),)
@@ -335,9 +376,10 @@ def test_head_and_shoulders_render_is_placed_in_front_at_its_depth(estimator, wi
 
 
 def test_children_recognised_in_a_crowd_without_a_camera_height(estimator):
-    """fit_people on a synthetic walking crowd (24 people incl. children, someone seated, someone on a step,
-    someone cut at the knees; 2D keypoints + adult-sized 3D landmarks, as BlazePose sees children), video
-    mode, no camera height: the floor is estimated, children flagged, heights within 8 cm."""
+    """fit_people on a synthetic walking crowd (24 people incl. children, someone seated, someone
+    on a step, someone cut at the knees; 2D keypoints + adult-sized 3D landmarks, as BlazePose sees
+    children), video mode, no camera height: the floor is estimated, children flagged, heights
+    within 8 cm."""
     from mahmr_ros.offline.crowd_floor import CrowdFloorEstimator
     from mahmr_ros.testing.anny_crowd import make_anny_crowd
 
@@ -365,7 +407,10 @@ def test_children_recognised_in_a_crowd_without_a_camera_height(estimator):
     assert sum(h.is_child for h, _ in children) >= 0.9 * len(children)
     assert all(abs(h.height_m - t.height_m) <= 0.08 for h, t in children)
     standing = [(h, t) for h, t in zip(est.humans, frame.truth) if t.pose == "standing"]
-    assert all(h.extras["sized_by"] == "floor" and abs(h.height_m - t.height_m) <= 0.08 for h, t in standing)
+    assert all(
+        h.extras["sized_by"] == "floor" and abs(h.height_m - t.height_m) <= 0.08
+        for h, t in standing
+    )
     # no adult called a child (a 1.42 m teen may fall either side of the 1.40 m line)
     assert not any(h.is_child for h, t in standing if t.height_m > 1.45)
     step = [h for h, t in zip(est.humans, frame.truth) if t.pose == "step"]
@@ -374,17 +419,26 @@ def test_children_recognised_in_a_crowd_without_a_camera_height(estimator):
 
 def _video(estimator, rescan_every):
     """Put the shared estimator in video mode; returns a function restoring image mode."""
-    estimator.rescan_every, estimator._last_boxes, estimator._last_fit = rescan_every, np.zeros((0, 4)), None
+    estimator.rescan_every, estimator._last_boxes, estimator._last_fit = (
+        rescan_every,
+        np.zeros((0, 4)),
+        None,
+    )
 
     def restore():
-        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = 1, np.zeros((0, 4)), None
+        estimator.rescan_every, estimator._last_boxes, estimator._last_fit = (
+            1,
+            np.zeros((0, 4)),
+            None,
+        )
         estimator.set_floor(None)
 
     return restore
 
 
 def test_video_mode_searches_while_people_overlap(estimator, sample, monkeypatch):
-    """Following a person in their last box is unsafe while someone else is in it: a full search instead."""
+    """Following a person in their last box is unsafe while someone else is in it: a full search
+    instead."""
     image, K, _ = sample
     searches = []
     find = estimator.source.find
@@ -393,8 +447,15 @@ def test_video_mode_searches_while_people_overlap(estimator, sample, monkeypatch
     try:
         estimator.estimate(image, K)
         estimator.estimate(image, K)
-        assert len(searches) == 1 and not estimator._crossing()  # the sample's people stand apart: followed
-        estimator._last_boxes[1] = estimator._last_boxes[0] + [8.0, 0.0, 8.0, 0.0]  # two boxes overlapping
+        assert (
+            len(searches) == 1 and not estimator._crossing()
+        )  # the sample's people stand apart: followed
+        estimator._last_boxes[1] = estimator._last_boxes[0] + [
+            8.0,
+            0.0,
+            8.0,
+            0.0,
+        ]  # two boxes overlapping
         assert estimator._crossing()
         estimator.estimate(image, K)
         assert len(searches) == 2 and estimator._frames_since_scan == 0
@@ -402,10 +463,12 @@ def test_video_mode_searches_while_people_overlap(estimator, sample, monkeypatch
         restore()
 
 
-def test_video_mode_pools_floor_sizes_and_stands_people_on_the_floor(estimator, sample, monkeypatch):
-    """A person's floor size is pooled over full searches (it no longer jumps with each frame's sizing), a
-    person the floor cannot size on one search keeps the pooled size, and sized people's soles are on the
-    floor on every frame, followed ones included."""
+def test_video_mode_pools_floor_sizes_and_stands_people_on_the_floor(
+    estimator, sample, monkeypatch
+):
+    """A person's floor size is pooled over full searches (it no longer jumps with each frame's
+    sizing), a person the floor cannot size on one search keeps the pooled size, and sized people's
+    soles are on the floor on every frame, followed ones included."""
     image, K, info = sample
     restore = _video(estimator, 2)
     size = estimator.sizer.size

@@ -12,7 +12,9 @@ from mahmr_ros.offline.floor import ANKLES, HEELS, FloorSizer, floor_up
 from mahmr_ros.offline.place import assumed_K
 from mahmr_ros.offline.sample import _POSE
 
-R_FACE = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # Anny frame -> level camera, facing it
+R_FACE = np.array(
+    [[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]
+)  # Anny frame -> level camera, facing it
 
 
 def _pitch(deg: float) -> np.ndarray:
@@ -22,14 +24,15 @@ def _pitch(deg: float) -> np.ndarray:
 
 
 def _standing(body, age, height_ph, camera_height, pitch_deg, x=0.3, z=3.0):
-    """A person of the given phenotypes standing on the floor: R_cam_anny, bone_aa, exact pixels, K."""
+    """A person of the given phenotypes standing on the floor: R_cam_anny, bone_aa, exact pixels,
+    K."""
     aa = np.zeros((1, len(FIT_BONES), 3))
     for name, value in _POSE.items():
         aa[0, FIT_BONES.index(name)] = value
     with torch.no_grad():
-        kp = body.keypoints_fast(torch.as_tensor(aa), torch.tensor([age]), torch.tensor([height_ph]))[
-            0
-        ].numpy()
+        kp = body.keypoints_fast(
+            torch.as_tensor(aa), torch.tensor([age]), torch.tensor([height_ph])
+        )[0].numpy()
     kp_level = kp @ R_FACE.T  # level camera axes, y down
     lift = body.keypoint_lift_m([age], [height_ph])[0]
     heels = list(HEELS)
@@ -50,11 +53,14 @@ def test_recovers_the_height_of_a_person_standing_on_the_floor(anny_body, age, p
     got_age, got_hph, ok = sizer.size(R[None], aa, uv[None], conf, K)
     assert ok.tolist() == [True]
     true_h = anny_body.height_m([age], [0.5])[0]
-    assert abs(anny_body.height_m(got_age, got_hph)[0] - true_h) < 0.02  # metres (path nodes ~3 cm apart)
+    assert (
+        abs(anny_body.height_m(got_age, got_hph)[0] - true_h) < 0.02
+    )  # metres (path nodes ~3 cm apart)
 
 
 def test_a_wrong_camera_height_scales_the_body(anny_body):
-    """The floor fixes the scale: a camera assumed 10 % higher sees a ~10 % taller, farther person."""
+    """The floor fixes the scale: a camera assumed 10 % higher sees a ~10 % taller, farther
+    person."""
     R, aa, uv, K, _ = _standing(anny_body, 0.3, 0.5, camera_height=1.2, pitch_deg=0.0)
     conf = np.ones((1, len(uv)))
     right = FloorSizer(anny_body, 1.2).size(R[None], aa, uv[None], conf, K)
@@ -69,7 +75,9 @@ def test_feet_unseen_or_no_floor_solution_leave_the_person_unsized(anny_body):
     conf = np.ones((2, len(uv)))
     conf[0, list(HEELS) + list(ANKLES)] = 0.0  # no foot landmark
     uv2 = np.stack([uv, uv])
-    uv2[1, :, 1] = 2 * K[1, 2] - uv2[1, :, 1]  # mirrored upside down: the feet are above the horizon
+    uv2[1, :, 1] = (
+        2 * K[1, 2] - uv2[1, :, 1]
+    )  # mirrored upside down: the feet are above the horizon
     age, hph, ok = sizer.size(np.stack([R, R]), np.concatenate([aa, aa]), uv2, conf, K)
     assert ok.tolist() == [False, False]
     assert np.isnan(age).all() and np.isnan(hph).all()
@@ -79,7 +87,8 @@ def test_feet_unseen_or_no_floor_solution_leave_the_person_unsized(anny_body):
 
 
 def test_feet_above_the_floor_are_refused_not_turned_into_a_giant(anny_body):
-    """A child standing on a 0.6 m box looks like a 2+ m person on the floor farther away: refused."""
+    """A child standing on a 0.6 m box looks like a 2+ m person on the floor farther away:
+    refused."""
     R, aa, uv, K, _ = _standing(anny_body, 0.28, 0.5, camera_height=0.6, pitch_deg=0.0)
     conf = np.ones((1, len(uv)))
     age, _, ok = FloorSizer(anny_body, 1.2).size(R[None], aa, uv[None], conf, K)
@@ -89,12 +98,15 @@ def test_feet_above_the_floor_are_refused_not_turned_into_a_giant(anny_body):
 
 
 def test_feet_outside_the_image_are_not_used(anny_body):
-    """A person cut off at the knees by the image border: BlazePose's guessed feet must not size them."""
+    """A person cut off at the knees by the image border: BlazePose's guessed feet must not size
+    them."""
     R, aa, uv, K, _ = _standing(anny_body, 0.3, 0.5, camera_height=1.2, pitch_deg=0.0, z=1.6)
     conf = np.ones((1, len(uv)))
     sizer = FloorSizer(anny_body, 1.2)
     assert uv[list(HEELS), 1].min() > 479  # the heels project below a 640x480 image
-    assert sizer.size(R[None], aa, uv[None], conf, K)[2].tolist() == [True]  # no image size: all used
+    assert sizer.size(R[None], aa, uv[None], conf, K)[2].tolist() == [
+        True
+    ]  # no image size: all used
     age, _, ok = sizer.size(R[None], aa, uv[None], conf, K, image_wh=(640, 480))
     assert ok.tolist() == [False] and np.isnan(age).all()
 

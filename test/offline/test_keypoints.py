@@ -1,4 +1,5 @@
-"""PersonKeypoints, the fit's input: validation, BlazePose mapping, merging, and which keypoints are known."""
+"""PersonKeypoints, the fit's input: validation, BlazePose mapping, merging, and which keypoints
+are known."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ def test_unknown_keypoints_outside_on_the_border_or_low_score():
     scores[5] = 0.1  # low score
     world = rng.normal(0, 0.3, (17, 3))
     world_t, uv_t, conf, has_world = fit_targets([_coco(uv, scores, world), _coco(uv)], (320, 240))
-    assert uv_t.shape == (2, 23, 2) and conf.shape == (2, 23) and has_world.tolist() == [True, False]
+    assert (
+        uv_t.shape == (2, 23, 2) and conf.shape == (2, 23) and has_world.tolist() == [True, False]
+    )
     unknown = [1, 2, 3, 5]
     assert np.all(conf[0, unknown] == 0) and np.isnan(uv_t[0, unknown]).all()
     assert np.isnan(world_t[0, unknown]).all()
@@ -70,9 +73,13 @@ def test_from_blazepose_maps_the_33_landmarks_and_rotates_the_world_to_the_ray()
     person = from_blazepose(centre, K)
     assert person.source == "blazepose" and person.landmarks is centre
     # Anny order: nose, eyes (BlazePose 2, 5), ..., heels (29, 30) at 21, 22; small toes missing
-    np.testing.assert_allclose(person.keypoints_px[[0, 1, 2, 21, 22]], centre.uv_px[[0, 2, 5, 29, 30]])
+    np.testing.assert_allclose(
+        person.keypoints_px[[0, 1, 2, 21, 22]], centre.uv_px[[0, 2, 5, 29, 30]]
+    )
     np.testing.assert_allclose(person.keypoint_scores[[0, 17, 18]], centre.visibility[[0, 31, 32]])
-    assert np.isnan(person.keypoints_px[[19, 20]]).all() and np.all(person.keypoint_scores[[19, 20]] == 0)
+    assert np.isnan(person.keypoints_px[[19, 20]]).all() and np.all(
+        person.keypoint_scores[[19, 20]] == 0
+    )
     # hips at the principal point: BlazePose's axes are the camera's
     np.testing.assert_allclose(person.world_m[[0, 5, 21]], centre.world_m[[0, 11, 29]], atol=1e-12)
     # hips off-axis: the landmarks turn with the ray; distances are kept

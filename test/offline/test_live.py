@@ -21,7 +21,19 @@ def test_live_writes_an_overlay_video_and_summary(tmp_path, sample, capsys):
         writer.write(image)
     writer.release()
     out = tmp_path / "overlay.avi"
-    rc = main(["live", "--video", str(video), "--out", str(out), "--max-frames", "3", "--rescan-every", "2"])
+    rc = main(
+        [
+            "live",
+            "--video",
+            str(video),
+            "--out",
+            str(out),
+            "--max-frames",
+            "3",
+            "--rescan-every",
+            "2",
+        ]
+    )
     assert rc == 0
     cap = cv2.VideoCapture(str(out))
     frames = []
@@ -31,7 +43,9 @@ def test_live_writes_an_overlay_video_and_summary(tmp_path, sample, capsys):
             break
         frames.append(frame)
     assert len(frames) == 3
-    assert np.abs(frames[0].astype(int) - image.astype(int)).mean() > 2  # meshes drawn over the input
+    assert (
+        np.abs(frames[0].astype(int) - image.astype(int)).mean() > 2
+    )  # meshes drawn over the input
     summary = json.loads(out.with_suffix(".json").read_text())
     assert summary["body_model"] == "anny" and len(summary["frames"]) == 3
     ids = [{p["id"] for p in f["people"]} for f in summary["frames"]]

@@ -1,4 +1,5 @@
-"""MoveNet runners: crop geometry (hand-worked), crop-to-image mapping (translation), MultiPose vs Thunder."""
+"""MoveNet runners: crop geometry (hand-worked), crop-to-image mapping (translation), MultiPose vs
+Thunder."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def image():
 
 
 def test_square_crop_hand_worked():
-    # box 20 x 40 centred at (20, 40): square side 40 * 1.25 = 50 from (-5, 15); 100 px crop: 2 px per px
+    # box 20 x 40 centred at (20, 40): square side 40 * 1.25 = 50 from (-5, 15); 100 px crop: 2 px
+    # per px
     M, (left, top, side) = square_crop_transform(np.array([10, 20, 30, 60]), 1.25, 100)
     assert (left, top, side) == (-5, 15, 50)
     corners = np.array([[-5, 15, 1], [45, 65, 1], [20, 40, 1]], float) @ M.T
@@ -48,8 +50,8 @@ def test_multipose_agrees_with_thunder_on_the_face(image):
     boxes, scores, kps, kp_scores = MoveNetMultiPose(256)(image)
     assert boxes.shape == (6, 4) and kps.shape == (6, 17, 2) and kp_scores.shape == (6, 17)
     assert scores[0] > 0.3 and scores[0] == scores.max()
-    # nose, eyes and ears within 8 px between the two models (the face is ~50 px across); the shoulders,
-    # hidden under the suit's ring, within 15 px
+    # nose, eyes and ears within 8 px between the two models (the face is ~50 px across); the
+    # shoulders, hidden under the suit's ring, within 15 px
     np.testing.assert_allclose(kps[0, :5], kp_thunder[0, :5], atol=8)
     np.testing.assert_allclose(kps[0, 5:7], kp_thunder[0, 5:7], atol=15)
 
@@ -62,8 +64,8 @@ def test_bad_arguments_are_rejected():
 
 
 def test_joints_clamped_to_the_crop_edge_get_score_zero(image):
-    """A box around the astronaut's head and shoulders only: MoveNet puts the hips it cannot see on the crop's
-    bottom edge (which lies inside the photo); those keypoints are guesses, scored 0."""
+    """A box around the astronaut's head and shoulders only: MoveNet puts the hips it cannot see on
+    the crop's bottom edge (which lies inside the photo); those keypoints are guesses, scored 0."""
     from mahmr_ros.offline.movenet import CROP_EDGE
 
     model = MoveNetSingle("lightning")

@@ -1,4 +1,5 @@
-"""NanoDet runner: GFL box decoding against hand-worked numbers, NMS, and the real model on a real photo."""
+"""NanoDet runner: GFL box decoding against hand-worked numbers, NMS, and the real model on a real
+photo."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ class _Output:
 
 
 class FakeNanoDetSession:
-    """Stands in for the onnxruntime session of the converted NanoDet: same input/output names, shapes and
-    ``run`` signature; returns the outputs it was given instead of running a network."""
+    """Stands in for the onnxruntime session of the converted NanoDet: same input/output names,
+    shapes and ``run`` signature; returns the outputs it was given instead of running a network."""
 
     def __init__(self, outputs: dict[str, np.ndarray]):
         self.outputs = outputs
@@ -49,7 +50,10 @@ def _empty_outputs():
 
 def test_gfl_decoding_hand_worked(monkeypatch):
     outputs = _empty_outputs()
-    row, col = 10, 20  # stride-8 anchor point: ((20 + 0.5) * 8, (10 + 0.5) * 8) = (164, 84) network px
+    row, col = (
+        10,
+        20,
+    )  # stride-8 anchor point: ((20 + 0.5) * 8, (10 + 0.5) * 8) = (164, 84) network px
     index = row * 52 + col
     outputs["Identity_0"][0, index, 0] = 0.9  # person
     outputs["Identity_0"][0, index + 1, 2] = 0.9  # a car next to it: not a person, ignored
@@ -62,7 +66,8 @@ def test_gfl_decoding_hand_worked(monkeypatch):
     detector = NanoDet(passes=("squash",))
     image = np.zeros((416, 832, 3), np.uint8)  # squashed 2:1 into 416x416: x scales by 2
     boxes, scores = detector.detect(image)
-    # network box: (164 - 2*8, 84 - 3*8, 164 + 4*8, 84 + 5*8) = (148, 60, 196, 124); original x doubled
+    # network box: (164 - 2*8, 84 - 3*8, 164 + 4*8, 84 + 5*8) = (148, 60, 196, 124); original x
+    # doubled
     np.testing.assert_allclose(boxes, [[296, 60, 392, 124]], atol=1e-3)
     np.testing.assert_allclose(scores, [0.9], atol=1e-6)
     # the input is BGR minus the official mean over the official std, NCHW: black -> -mean/std
@@ -89,7 +94,11 @@ def test_real_nanodet_boxes_the_astronaut(passes):
     assert len(boxes) >= 1 and scores[0] > 0.5
     best = boxes[0]
     inter = np.prod(
-        np.clip(np.minimum(best[2:], ASTRONAUT_BOX[2:]) - np.maximum(best[:2], ASTRONAUT_BOX[:2]), 0, None)
+        np.clip(
+            np.minimum(best[2:], ASTRONAUT_BOX[2:]) - np.maximum(best[:2], ASTRONAUT_BOX[:2]),
+            0,
+            None,
+        )
     )
     union = np.prod(best[2:] - best[:2]) + np.prod(ASTRONAUT_BOX[2:] - ASTRONAUT_BOX[:2]) - inter
     assert inter / union > 0.85

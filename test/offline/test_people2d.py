@@ -1,9 +1,10 @@
 """People + COCO-17 keypoints on a real photo: scikit-image's ``astronaut`` (NASA, public domain).
 
-``data/astronaut_256.png`` is ``skimage/data/astronaut.png`` (scikit-image 0.26.0 wheel) scaled to 256x256
-with OpenCV's INTER_AREA and its colours quantised to 6 bits (to stay under 100 KB). The hand-checked box of
-the astronaut (head top to the image's bottom edge, shoulder to shoulder; the helmet she holds is not her) is
-:data:`ASTRONAUT_BOX`; her nose tip is at about :data:`ASTRONAUT_NOSE` (both read off a 10 px grid by eye).
+``data/astronaut_256.png`` is ``skimage/data/astronaut.png`` (scikit-image 0.26.0 wheel) scaled to
+256x256 with OpenCV's INTER_AREA and its colours quantised to 6 bits (to stay under 100 KB). The
+hand-checked box of the astronaut (head top to the image's bottom edge, shoulder to shoulder; the
+helmet she holds is not her) is :data:`ASTRONAUT_BOX`; her nose tip is at about
+:data:`ASTRONAUT_NOSE` (both read off a 10 px grid by eye).
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def test_multipose_finds_the_astronaut_at_its_native_size(image):
 def test_track_keeps_the_person_and_rederives_the_box(image, detector):
     shifted = ASTRONAUT_BOX + np.array([12, 20, 12, 20])  # last frame's box, a little off
     (person,) = detector.track(image, shifted[None])
-    assert_sensible_astronaut(person, min_score=0.3)  # Lightning (the tracker) is less sure than Thunder
+    assert_sensible_astronaut(
+        person, min_score=0.3
+    )  # Lightning (the tracker) is less sure than Thunder
     assert person.score == pytest.approx(person.keypoint_scores.mean())
 
 
@@ -116,8 +119,11 @@ def test_box_from_keypoints_hand_worked():
     kp[[15, 16]] = [[40, 200], [60, 200]]  # ankles
     kp[[11, 12]] = [[45, 120], [55, 120]]  # hips
     scores[[11, 12, 15, 16]] = 0.9
-    # no face seen: margins from the keypoint box height (80 px), BOX_MARGINS = 0.07, 0.10, 0.07, 0.09
-    np.testing.assert_allclose(box_from_keypoints(kp, scores), [40 - 5.6, 120 - 8, 60 + 5.6, 200 + 7.2])
+    # no face seen: margins from the keypoint box height (80 px), BOX_MARGINS = 0.07, 0.10, 0.07,
+    # 0.09
+    np.testing.assert_allclose(
+        box_from_keypoints(kp, scores), [40 - 5.6, 120 - 8, 60 + 5.6, 200 + 7.2]
+    )
     kp[[0, 5, 6]] = [[50, 20], [40, 50], [60, 50]]  # nose 30 px above the shoulders
     scores[[0, 5, 6]] = 0.9
     box = box_from_keypoints(kp, scores)
@@ -146,8 +152,9 @@ def test_bad_arguments_are_rejected():
 def test_keypoints_of_a_neighbour_do_not_fit_the_box():
     # a standing person 100 px tall in the box (40, 20, 80, 120); keypoints hand-placed on them
     kp = np.array(
-        [[60, 30], [63, 28], [57, 28], [66, 30], [54, 30], [70, 45], [50, 45], [72, 65], [48, 65], [72, 80],
-         [48, 80], [66, 80], [54, 80], [66, 98], [54, 98], [66, 115], [54, 115]], float
+        [[60, 30], [63, 28], [57, 28], [66, 30], [54, 30],
+         [70, 45], [50, 45], [72, 65], [48, 65], [72, 80], [48, 80],
+         [66, 80], [54, 80], [66, 98], [54, 98], [66, 115], [54, 115]], float
     )  # fmt: skip
     scores = np.full(17, 0.8)
     box = np.array([40.0, 20.0, 80.0, 120.0])

@@ -1,4 +1,5 @@
-"""The estimator's person sources: NanoDet + MoveNet (+ BlazePose 3D where it agrees), BlazePose finders."""
+"""The estimator's person sources: NanoDet + MoveNet (+ BlazePose 3D where it agrees), BlazePose
+finders."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def test_blazepose_agrees_only_on_the_same_person():
     me = _person(kp)
     near = AGREE_MAX_DISTANCE * 200 * 0.5  # half the allowed median distance (box height 200 px)
     assert blazepose_agrees(me, _person(kp + [near, 0.0]))
-    assert not blazepose_agrees(me, _person(kp + [2 * AGREE_MAX_DISTANCE * 200, 0.0]))  # a neighbour
+    assert not blazepose_agrees(
+        me, _person(kp + [2 * AGREE_MAX_DISTANCE * 200, 0.0])
+    )  # a neighbour
     swapped = kp.copy()
     swapped[5:17:2], swapped[6:17:2] = kp[6:17:2], kp[5:17:2]  # left/right swapped body joints
     swapped[:5] += [60.0, 0.0]  # and the face elsewhere
@@ -71,7 +74,9 @@ def test_follow_keeps_the_people_and_reports_a_lost_one(source, sample):
     for a, b in zip(people, followed):
         assert _iou(a.bbox_xyxy, b.bbox_xyxy) > 0.6
         assert b.world_m is None  # "search": BlazePose runs on full searches only
-    hidden = image.copy()  # the first person painted over with the wall: lost, the others still followed
+    hidden = (
+        image.copy()
+    )  # the first person painted over with the wall: lost, the others still followed
     x0, y0, x1, y1 = np.round(boxes[0]).astype(int)
     hidden[max(y0 - 8, 0) : y1 + 8, max(x0 - 8, 0) : x1 + 8] = np.median(image[:40], axis=(0, 1))
     partly = source.follow(hidden, K, boxes)
@@ -79,7 +84,8 @@ def test_follow_keeps_the_people_and_reports_a_lost_one(source, sample):
 
 
 def test_a_search_reuses_the_people_followed_in_the_frame(source, sample, monkeypatch):
-    """A full search after a loss skips the keypoint runs of the people already followed in that frame."""
+    """A full search after a loss skips the keypoint runs of the people already followed in that
+    frame."""
     image, K, info = sample
     boxes = np.array([p.bbox_xyxy for p in source.find(image, K)])
     followed = source.follow(image, K, boxes)
@@ -87,9 +93,13 @@ def test_a_search_reuses_the_people_followed_in_the_frame(source, sample, monkey
     crops = []
     call = model.__call__
     monkeypatch.setattr(
-        type(model), "__call__", lambda self, im, b, **kw: crops.append(len(b)) or call(im, b, **kw)
+        type(model),
+        "__call__",
+        lambda self, im, b, **kw: crops.append(len(b)) or call(im, b, **kw),
     )
-    again = source.find(image, K, known=followed[1:])  # two people known: one keypoint run, the first person
+    again = source.find(
+        image, K, known=followed[1:]
+    )  # two people known: one keypoint run, the first person
     assert len(again) == info["num_people"] and crops == [1]
     for box in boxes:
         assert max(_iou(p.bbox_xyxy, box) for p in again) > 0.6

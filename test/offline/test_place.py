@@ -21,7 +21,11 @@ def test_assumed_K_matches_the_fov():
 @pytest.mark.parametrize("depth", [1.5, 4.0, 9.0])
 def test_solve_translation_recovers_a_known_depth(depth):
     rng = np.random.default_rng(1)
-    body = rng.normal(0.0, 0.4, (17, 3)) * [0.5, 1.0, 0.2]  # a person-sized rigid point cloud, metres
+    body = rng.normal(0.0, 0.4, (17, 3)) * [
+        0.5,
+        1.0,
+        0.2,
+    ]  # a person-sized rigid point cloud, metres
     t_true = np.array([0.7, 0.3, depth])
     K = assumed_K(640, 480, 60.0)
     uv = project(body + t_true, K)
@@ -53,8 +57,9 @@ def test_solve_translation_rejects_bad_input():
 
 
 def test_solve_translation_holds_a_contact_point_on_the_floor():
-    """Keypoints of a body 10 % too small for its true place: alone they put it 10 % too close (feet above
-    the floor); with the floor contact its sole lands on the floor (camera 1.2 m above it, pitched 10 deg)."""
+    """Keypoints of a body 10 % too small for its true place: alone they put it 10 % too close
+    (feet above the floor); with the floor contact its sole lands on the floor (camera 1.2 m above
+    it, pitched 10 deg)."""
     rng = np.random.default_rng(3)
     body = rng.normal(0.0, 0.3, (17, 3)) * [0.4, 1.0, 0.2]
     body[:, 1] -= body[:, 1].max() - 0.9  # lowest point (largest y: down) 0.9 m below the origin
@@ -71,4 +76,6 @@ def test_solve_translation_holds_a_contact_point_on_the_floor():
     assert up @ (0.9 * sole + t_free) + 1.2 > 0.05  # floating above the floor
     t = solve_translation(small, uv, K, floor=(up, 1.2, 0.9 * sole, 17.0))
     assert abs(up @ (0.9 * sole + t) + 1.2) < 0.02  # on the floor
-    assert np.linalg.norm(project(small + t, K) - uv, axis=1).mean() < 6.0  # still on the keypoints (px)
+    assert (
+        np.linalg.norm(project(small + t, K) - uv, axis=1).mean() < 6.0
+    )  # still on the keypoints (px)

@@ -25,7 +25,8 @@ def test_load_sample(sample):
 
 
 def test_render_other_people_stand_on_the_floor(anny_body):
-    """``render_sample(people=...)``: any ages and places, with soles on the floor CAMERA_HEIGHT_M below."""
+    """``render_sample(people=...)``: any ages and places, with soles on the floor CAMERA_HEIGHT_M
+    below."""
     from mahmr_ros.offline.sample import CAMERA_HEIGHT_M, ScenePerson, render_sample
 
     people = (ScenePerson(0.15, 0.0, 2.5, 0.0, (60, 150, 60), (120, 80, 50)),)

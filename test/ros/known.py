@@ -1,8 +1,9 @@
-"""The test-only estimator ``test_known``: returns the people a test chooses, records the frames it saw.
+"""The test-only estimator ``test_known``: returns the people a test chooses, records the frames it
+saw.
 
-Test images are filled with a frame number (pixel value), so a test can tell which frames of a burst were
-processed and which were dropped. Plain Python (no pytest), so a node started as its own process
-(``node_process.py``) can register it too.
+Test images are filled with a frame number (pixel value), so a test can tell which frames of a
+burst were processed and which were dropped. Plain Python (no pytest), so a node started as its own
+process (``node_process.py``) can register it too.
 """
 
 from __future__ import annotations
@@ -28,14 +29,21 @@ BOX_FACES = np.array(
     dtype=np.uint32,
 )  # fmt: skip
 JOINT_NAMES = ["pelvis", "head"]
-# Upright person facing the camera: SMPL canonical (x left, y up, z front) -> camera (x right, y down, z fwd).
+# Upright person facing the camera: SMPL canonical (x left, y up, z front) -> camera (x right, y
+# down, z fwd).
 FACING_CAMERA = np.diag([1.0, -1.0, -1.0])
 
 
 def make_human(
-    pelvis=(0.2, -0.1, 3.0), orientation=FACING_CAMERA, track_id="", score=0.9, height_m=1.75, size_m=0.5
+    pelvis=(0.2, -0.1, 3.0),
+    orientation=FACING_CAMERA,
+    track_id="",
+    score=0.9,
+    height_m=1.75,
+    size_m=0.5,
 ) -> HumanEstimate:
-    """A known person: a box of ``size_m`` around the pelvis, 2 joints (pelvis, head), 24 rotations."""
+    """A known person: a box of ``size_m`` around the pelvis, 2 joints (pelvis, head), 24
+    rotations."""
     pelvis = np.asarray(pelvis, np.float32)
     rotmats = np.tile(np.eye(3, dtype=np.float32), (24, 1, 1))
     rotmats[0] = orientation
@@ -91,7 +99,9 @@ class KnownEstimator:
             SETTINGS.seen_K.append(None if K is None else np.array(K))
         if SETTINGS.delay_s:
             time.sleep(SETTINGS.delay_s)
-        K_used = K if K is not None else np.array([[400, 0, 160], [0, 400, 120], [0, 0, 1]], np.float64)
+        K_used = (
+            K if K is not None else np.array([[400, 0, 160], [0, 400, 120], [0, 0, 1]], np.float64)
+        )
         humans = [h.replace() for h in SETTINGS.humans]
         return Estimation(humans, K_used, K is None, {"known": 0.0}, floor=SETTINGS.floor)
 

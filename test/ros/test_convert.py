@@ -1,4 +1,5 @@
-"""FrameResult <-> messages without DDS: fields, frames, REP-155 axes (worked by hand), markers, K checks."""
+"""FrameResult <-> messages without DDS: fields, frames, REP-155 axes (worked by hand), markers, K
+checks."""
 
 from types import SimpleNamespace
 
@@ -36,10 +37,17 @@ def _result(humans, image_hw=(240, 320)):
 
 def test_facing_camera_gives_rep155_axes_and_hand_worked_quaternion():
     R_cam_body = convert.body_rotmat(make_human(orientation=FACING_CAMERA))
-    np.testing.assert_allclose(R_cam_body[:, 0], [0, 0, -1], atol=1e-9)  # x: out of the front, to the camera
-    np.testing.assert_allclose(R_cam_body[:, 1], [1, 0, 0], atol=1e-9)  # y: body's left = image right
-    np.testing.assert_allclose(R_cam_body[:, 2], [0, -1, 0], atol=1e-9)  # z: up = -y of the optical frame
-    # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5, x = (R21-R12)... worked by hand: (.5, .5, -.5, .5)
+    np.testing.assert_allclose(
+        R_cam_body[:, 0], [0, 0, -1], atol=1e-9
+    )  # x: out of the front, to the camera
+    np.testing.assert_allclose(
+        R_cam_body[:, 1], [1, 0, 0], atol=1e-9
+    )  # y: body's left = image right
+    np.testing.assert_allclose(
+        R_cam_body[:, 2], [0, -1, 0], atol=1e-9
+    )  # z: up = -y of the optical frame
+    # rows [[0,1,0],[0,0,-1],[-1,0,0]]: trace 0 -> w = 0.5, x = (R21-R12)... worked by hand: (.5,
+    # .5, -.5, .5)
     np.testing.assert_allclose(rotmat_to_quat_xyzw(R_cam_body), [0.5, 0.5, -0.5, 0.5], atol=1e-9)
 
 
@@ -56,14 +64,21 @@ def test_frame_to_msg_keeps_header_and_fills_every_field():
     mesh = msg.humans[0]
     assert len(mesh.vertices) == 8 * 3 and len(mesh.joints) == 2 * 3 and len(mesh.shape) == 11
     assert len(mesh.pose) == 24 * 3
-    np.testing.assert_allclose(mesh.pose[:3], [np.pi, 0, 0], atol=1e-6)  # diag(1,-1,-1) = pi about x
+    np.testing.assert_allclose(
+        mesh.pose[:3], [np.pi, 0, 0], atol=1e-6
+    )  # diag(1,-1,-1) = pi about x
     np.testing.assert_allclose(mesh.vertices[:3], human.vertices[0])
     p = mesh.pelvis.position
     np.testing.assert_allclose([p.x, p.y, p.z], [0.2, -0.1, 3.0], atol=1e-6)
     q = mesh.pelvis.orientation
     np.testing.assert_allclose([q.x, q.y, q.z, q.w], [0.5, 0.5, -0.5, 0.5], atol=1e-6)
     np.testing.assert_allclose([mesh.translation.x, mesh.translation.y], [0.2, -0.3], atol=1e-6)
-    assert (mesh.roi.x_offset, mesh.roi.y_offset, mesh.roi.width, mesh.roi.height) == (100, 50, 80, 180)
+    assert (mesh.roi.x_offset, mesh.roi.y_offset, mesh.roi.width, mesh.roi.height) == (
+        100,
+        50,
+        80,
+        180,
+    )
     assert mesh.confidence == pytest.approx(0.9) and mesh.height_m == pytest.approx(1.75)
 
 
@@ -72,7 +87,12 @@ def test_vertices_left_empty_when_disabled_and_roi_clipped_to_image():
     msg = convert.frame_to_msg(_result([human]), _header(), publish_vertices=False)
     mesh = msg.humans[0]
     assert len(mesh.vertices) == 0 and len(mesh.joints) == 6
-    assert (mesh.roi.x_offset, mesh.roi.y_offset, mesh.roi.width, mesh.roi.height) == (0, 0, 320, 100)
+    assert (mesh.roi.x_offset, mesh.roi.y_offset, mesh.roi.width, mesh.roi.height) == (
+        0,
+        0,
+        320,
+        100,
+    )
 
 
 def test_msg_to_humans_inverts_frame_to_msg():
@@ -118,7 +138,9 @@ def test_markers_one_mesh_and_one_label_per_person_after_deleteall():
     assert len(meshes) == 2 and len(labels) == 2
     assert len(meshes[0].points) == 3 * len(BOX_FACES)
     assert meshes[1].points[0].z == pytest.approx(5 - 0.25)
-    assert len({m.id for m in markers[1:]}) == 4 and all(m.header.frame_id == "cam_optical" for m in markers)
+    assert len({m.id for m in markers[1:]}) == 4 and all(
+        m.header.frame_id == "cam_optical" for m in markers
+    )
     assert labels[0].text.startswith("ba1 1.75 m") and "3.0 m" in labels[0].text
 
 

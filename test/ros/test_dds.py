@@ -1,5 +1,6 @@
-"""The Fast DDS profile for camera-sized frames (config/fastdds.xml) and who loads it (mahmr_ros/ros/dds.py).
-Delivery itself is measured by benchmarks/bench_dds_delivery.py and tested in test_graph_processes.py."""
+"""The Fast DDS profile for camera-sized frames (config/fastdds.xml) and who loads it
+(mahmr_ros/ros/dds.py). Delivery itself is measured by benchmarks/bench_dds_delivery.py and tested
+in test_graph_processes.py."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ NS = {"f": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
 def test_the_profile_raises_the_shared_memory_segment_and_keeps_udp():
     root = ET.parse(profile_path()).getroot()
     transports = {
-        t.findtext("f:transport_id", namespaces=NS): t for t in root.iterfind(".//f:transport_descriptor", NS)
+        t.findtext("f:transport_id", namespaces=NS): t
+        for t in root.iterfind(".//f:transport_descriptor", NS)
     }
     shm = [t for t in transports.values() if t.findtext("f:type", namespaces=NS) == "SHM"]
     assert len(shm) == 1 and int(shm[0].findtext("f:segment_size", namespaces=NS)) >= 16 * 2**20
-    assert any(t.findtext("f:type", namespaces=NS) == "UDPv4" for t in transports.values())  # other machines
+    assert any(
+        t.findtext("f:type", namespaces=NS) == "UDPv4" for t in transports.values()
+    )  # other machines
     participant = root.find(".//f:participant", NS)
     assert participant.get("is_default_profile") == "true"
     used = [e.text for e in participant.iterfind(".//f:userTransports/f:transport_id", NS)]

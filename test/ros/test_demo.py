@@ -1,7 +1,8 @@
-"""The demo graph (FramePlayer -> MahmrNode -> receiver) end to end over real DDS, with the test estimator.
+"""The demo graph (FramePlayer -> MahmrNode -> receiver) end to end over real DDS, with the test
+estimator.
 
-Checks what `make demo` prints and writes: the per-person table from the received messages alone, ids stable
-over frames, the overlay PNG and the glTF scene.
+Checks what `make demo` prints and writes: the per-person table from the received messages alone,
+ids stable over frames, the overlay PNG and the glTF scene.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ K = np.array([[500.0, 0, 160], [0, 500.0, 120], [0, 0, 1]])
 
 
 def test_demo_graph_reports_and_writes_what_the_node_published(known, tmp_path):
-    known.humans = [make_human(pelvis=(0.3, 0.0, 2.0), height_m=1.62), make_human(pelvis=(-0.4, 0.1, 4.0))]
+    known.humans = [
+        make_human(pelvis=(0.3, 0.0, 2.0), height_m=1.62),
+        make_human(pelvis=(-0.4, 0.1, 4.0)),
+    ]
     image = np.full((240, 320, 3), 11, np.uint8)
     params = {"estimator": "test_known", "dto.mode": "off"}
     report = run_graph(image, K, params, frames=2, timeout_s=20.0)
@@ -32,7 +36,9 @@ def test_demo_graph_reports_and_writes_what_the_node_published(known, tmp_path):
     (first, _), (last, latency_ms) = report["frames"]
     assert latency_ms > 0 and not last.k_estimated
     np.testing.assert_allclose(np.asarray(last.k).reshape(3, 3), K)
-    assert [m.id for m in first.humans] == [m.id for m in last.humans]  # tracker ids stable over frames
+    assert [m.id for m in first.humans] == [
+        m.id for m in last.humans
+    ]  # tracker ids stable over frames
     assert report["topology"].body_model == "test_box"
 
     text = format_report(report)

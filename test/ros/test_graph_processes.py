@@ -1,13 +1,15 @@
-"""The node graph as ``ros2 launch`` starts it: camera (or our player), node and a receiver, each its own
-process, talking over real Fast DDS (issue 12, item 2). One process hides what this catches: large images
-across processes are lost with Fast DDS defaults (512 KB shared-memory segments; 640x480 bgr8 = 921,600 B).
+"""The node graph as ``ros2 launch`` starts it: camera (or our player), node and a receiver, each
+its own process, talking over real Fast DDS (issue 12, item 2). One process hides what this
+catches: large images across processes are lost with Fast DDS defaults (512 KB shared-memory
+segments; 640x480 bgr8 = 921,600 B).
 
-Steps of each case: start the receiver and ``mahmr_node`` (test estimator); wait until they matched; start the
-camera, which sends N frames at 20 Hz once the node subscribes; collect the stamps the receiver got on
-``/humans/meshes``; stop the node with SIGINT (clean exit 0). At least 90 % of the frames must be answered.
-In the demo-graph case a Cyclone DDS reader (another DDS implementation, no ROS) decodes the meshes too.
-No process gets a Fast DDS profile from the test: the node and player load ``config/fastdds.xml`` themselves;
-a third-party best-effort camera gets it through the environment, as the README tells users to do.
+Steps of each case: start the receiver and ``mahmr_node`` (test estimator); wait until they
+matched; start the camera, which sends N frames at 20 Hz once the node subscribes; collect the
+stamps the receiver got on ``/humans/meshes``; stop the node with SIGINT (clean exit 0). At least
+90 % of the frames must be answered. In the demo-graph case a Cyclone DDS reader (another DDS
+implementation, no ROS) decodes the meshes too. No process gets a Fast DDS profile from the test:
+the node and player load ``config/fastdds.xml`` themselves; a third-party best-effort camera gets
+it through the environment, as the README tells users to do.
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ def _env(**extra) -> dict:
 
 
 def _start(*cmd, env=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *map(str, cmd)], env=env or _env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen([sys.executable, *map(str, cmd)], env=env or _env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
 def _wait_for_line(process: subprocess.Popen, expected: str, timeout_s: float) -> None:
-    """Read ``process``'s stdout until a line is ``expected`` (other lines, e.g. DDS logs, are skipped)."""
+    """Read ``process``'s stdout until a line is ``expected`` (other lines, e.g. DDS logs, are
+    skipped)."""
     end, seen = time.monotonic() + timeout_s, []
     while time.monotonic() < end:
         ready, _, _ = select.select([process.stdout], [], [], max(0.0, end - time.monotonic()))
@@ -66,12 +69,12 @@ def run_graph(camera_cmd, camera_env=None) -> tuple[list[int], str]:
     """Receiver + node + camera as processes; returns (stamps the receiver got, node stderr)."""
     receiver = _start(PROCESSES / "receiver.py")
     # 'off' quoted: ROS reads parameter values as YAML, where a bare off is the boolean false.
-    node = _start(PROCESSES / "node.py", "--ros-args", "-p", "estimator:=test_known", "-p", "dto.mode:='off'",
-                  *REMAP)  # fmt: skip
+    node = _start(PROCESSES / "node.py", "--ros-args",
+                  "-p", "estimator:=test_known", "-p", "dto.mode:='off'", *REMAP)  # fmt: skip
     camera = None
     try:
-        # The node answers (input.lazy) once its /humans/meshes publisher has a subscriber: start the camera
-        # after the receiver has matched the node.
+        # The node answers (input.lazy) once its /humans/meshes publisher has a subscriber: start
+        # the camera after the receiver has matched the node.
         _wait_for_line(receiver, "matched", timeout_s=60.0)
         time.sleep(0.2)  # the node's side of the match
         camera = _start(*camera_cmd, "--ros-args", *REMAP, env=camera_env)
@@ -93,13 +96,16 @@ def run_graph(camera_cmd, camera_env=None) -> tuple[list[int], str]:
 
 
 def test_demo_graph_player_node_receiver_as_processes(tmp_path):
-    """Our player (reliable, as launch/demo.launch.py starts it) -> node (defaults) -> receiver; where
-    cyclonedds is installed (requirements/dev.txt) a Cyclone DDS reader with hand-written IDL types (no ROS)
-    reads /humans/meshes too: the messages decode field by field as the msg files define them."""
+    """Our player (reliable, as launch/demo.launch.py starts it) -> node (defaults) -> receiver;
+    where cyclonedds is installed (requirements/dev.txt) a Cyclone DDS reader with hand-written IDL
+    types (no ROS) reads /humans/meshes too: the messages decode field by field as the msg files
+    define them."""
     image = tmp_path / "frame.png"
-    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8))
-    player = [ROOT / "scripts" / "mahmr_demo_player", image, "--ros-args", "-p", f"rate_hz:={RATE_HZ}",
-              "-p", f"frames:={FRAMES}"]  # fmt: skip
+    cv2.imwrite(
+        str(image), np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    )
+    player = [ROOT / "scripts" / "mahmr_demo_player", image, "--ros-args", "-p",
+              f"rate_hz:={RATE_HZ}", "-p", f"frames:={FRAMES}"]  # fmt: skip
     cyclone = None
     if importlib.util.find_spec("cyclonedds") is not None:
         cyclone = _start(PROCESSES / "cyclone_reader.py", "--count", "3", "--timeout", "60")
@@ -109,12 +115,17 @@ def test_demo_graph_player_node_receiver_as_processes(tmp_path):
     finally:
         if cyclone is not None and cyclone.poll() is None:
             cyclone.kill()
-    assert len(set(received)) >= 0.9 * FRAMES, f"{len(set(received))} of {FRAMES} frames answered\n{node_err}"
+    assert len(set(received)) >= 0.9 * FRAMES, (
+        f"{len(set(received))} of {FRAMES} frames answered\n{node_err}"
+    )
     if cyclone is not None:
         lines = [json.loads(line) for line in cyclone_out.splitlines() if line.startswith("{")]
         assert len(lines) == 3, cyclone_err[-2000:]
         for line in lines:  # the test estimator's person (known.py): pelvis (0.2, -0.1, 3.0) m
-            assert line["body_model"] == "test_box" and line["frame_id"] == "camera_color_optical_frame"
+            assert (
+                line["body_model"] == "test_box"
+                and line["frame_id"] == "camera_color_optical_frame"
+            )
             assert line["people"] == 1 and np.allclose(line["pelvis"], [0.2, -0.1, 3.0], atol=1e-6)
             assert line["stamp"][0] * 10**9 + line["stamp"][1] in received
 
@@ -126,14 +137,17 @@ def test_demo_graph_player_node_receiver_as_processes(tmp_path):
     ids=["sensor_data_camera_with_the_documented_profile", "reliable_camera_as_is"],
 )  # fmt: skip
 def test_third_party_camera_node_receiver_as_processes(reliability, env):
-    camera = [PROCESSES / "camera.py", "--ros-args", "-p", f"rate_hz:={RATE_HZ}", "-p", f"frames:={FRAMES}",
-              "-p", f"reliability:={reliability}"]  # fmt: skip
+    camera = [PROCESSES / "camera.py", "--ros-args", "-p", f"rate_hz:={RATE_HZ}", "-p",
+              f"frames:={FRAMES}", "-p", f"reliability:={reliability}"]  # fmt: skip
     received, node_err = run_graph(camera, camera_env=_env(**env))
-    assert len(set(received)) >= 0.9 * FRAMES, f"{len(set(received))} of {FRAMES} frames answered\n{node_err}"
+    assert len(set(received)) >= 0.9 * FRAMES, (
+        f"{len(set(received))} of {FRAMES} frames answered\n{node_err}"
+    )
 
 
 def test_player_without_assets_says_what_to_build(tmp_path):
-    """No image given and the offline assets not built: a one-line reason and exit 2, no traceback."""
+    """No image given and the offline assets not built: a one-line reason and exit 2, no
+    traceback."""
     env = {k: v for k, v in _env().items() if k != "ANNY_CACHE_DIR"}
     env["MAHMR_OFFLINE_DIR"] = str(tmp_path / "empty")
     player = subprocess.run([sys.executable, str(ROOT / "scripts" / "mahmr_demo_player")], env=env,

@@ -1,7 +1,7 @@
 """Image decoding without cv_bridge: every encoding, padded rows, big-endian 16-bit, bad inputs.
 
-Messages are plain namespaces with the sensor_msgs/Image fields (no DDS needed); one test round-trips a real
-sensor_msgs/Image when the ROS wheels are importable.
+Messages are plain namespaces with the sensor_msgs/Image fields (no DDS needed); one test
+round-trips a real sensor_msgs/Image when the ROS wheels are importable.
 """
 
 from types import SimpleNamespace
@@ -90,31 +90,46 @@ def _yuv422(y: np.ndarray, u: int, v: int, order: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("pad", [0, 4])
-@pytest.mark.parametrize("encoding, order", [("yuv422", "uyvy"), ("uyvy", "uyvy"), ("yuyv", "yuyv")])
+@pytest.mark.parametrize(
+    "encoding, order", [("yuv422", "uyvy"), ("uyvy", "uyvy"), ("yuyv", "yuyv")]
+)
 def test_yuv422_byte_orders(encoding, order, pad):
     luma = np.tile(np.linspace(40, 220, W).astype(np.uint8), (H, 1))
-    grey = image_to_bgr(_msg(_yuv422(luma, 128, 128, order), encoding, pad=pad), use_cv_bridge=False)
+    grey = image_to_bgr(
+        _msg(_yuv422(luma, 128, 128, order), encoding, pad=pad), use_cv_bridge=False
+    )
     # Neutral chroma: grey pixels whose brightness follows the luma ramp column by column.
     assert np.abs(grey.astype(int) - grey[:, :, :1]).max() <= 1
     assert np.all(np.diff(grey[0, :, 1].astype(int)) > 0)
-    red = image_to_bgr(_msg(_yuv422(np.full((H, W), 100, np.uint8), 90, 220, order), encoding), False)
+    red = image_to_bgr(
+        _msg(_yuv422(np.full((H, W), 100, np.uint8), 90, 220, order), encoding), False
+    )
     assert np.all(red[:, :, 2].astype(int) > red[:, :, 0].astype(int) + 50)
 
 
 @pytest.mark.parametrize(
     "msg, fragment",
     [
-        (SimpleNamespace(height=0, width=4, encoding="bgr8", is_bigendian=0, step=12, data=b""), "empty"),
         (
-            SimpleNamespace(height=1, width=1, encoding="32FC1", is_bigendian=0, step=4, data=b"\0" * 4),
+            SimpleNamespace(height=0, width=4, encoding="bgr8", is_bigendian=0, step=12, data=b""),
+            "empty",
+        ),
+        (
+            SimpleNamespace(
+                height=1, width=1, encoding="32FC1", is_bigendian=0, step=4, data=b"\0" * 4
+            ),
             "unsupported",
         ),
         (
-            SimpleNamespace(height=4, width=4, encoding="bgr8", is_bigendian=0, step=12, data=b"\0" * 20),
+            SimpleNamespace(
+                height=4, width=4, encoding="bgr8", is_bigendian=0, step=12, data=b"\0" * 20
+            ),
             "bytes",
         ),
         (
-            SimpleNamespace(height=4, width=4, encoding="bgr8", is_bigendian=0, step=6, data=b"\0" * 48),
+            SimpleNamespace(
+                height=4, width=4, encoding="bgr8", is_bigendian=0, step=6, data=b"\0" * 48
+            ),
             "step",
         ),
     ],
@@ -133,7 +148,9 @@ def test_compressed_png_round_trip_and_garbage():
     bgr = _bgr(3)
     ok, png = cv2.imencode(".png", bgr)
     assert ok
-    np.testing.assert_array_equal(compressed_to_bgr(SimpleNamespace(format="png", data=png.tobytes())), bgr)
+    np.testing.assert_array_equal(
+        compressed_to_bgr(SimpleNamespace(format="png", data=png.tobytes())), bgr
+    )
     with pytest.raises(ImageError, match="cannot decode"):
         compressed_to_bgr(SimpleNamespace(format="jpeg", data=b"not a jpeg"))
     with pytest.raises(ImageError, match="empty"):
@@ -170,6 +187,8 @@ def test_depth_rejects_colour_and_8_bit(encoding):
 
 
 def test_odd_width_yuv422_is_a_clean_skip():
-    msg = _msg(np.zeros((2, 3, 2), np.uint8), "yuv422")  # 3 px wide: not a whole (U, Y, V, Y) group
+    msg = _msg(
+        np.zeros((2, 3, 2), np.uint8), "yuv422"
+    )  # 3 px wide: not a whole (U, Y, V, Y) group
     with pytest.raises(ImageError, match="even width"):
         image_to_bgr(msg, use_cv_bridge=False)

@@ -1,8 +1,9 @@
-"""The launch files run against the test-only ``launch`` / ``launch_ros`` stand-ins (no ``ros2 launch`` here):
-which processes they start, with which parameters, remaps and environment, for given arguments.
+"""The launch files run against the test-only ``launch`` / ``launch_ros`` stand-ins (no ``ros2
+launch`` here): which processes they start, with which parameters, remaps and environment, for
+given arguments.
 
-``get_package_share_directory("mahmr_ros")`` is pointed at the source tree, whose ``launch/`` and ``config/``
-are what CMakeLists.txt installs into ``share/mahmr_ros``.
+``get_package_share_directory("mahmr_ros")`` is pointed at the source tree, whose ``launch/`` and
+``config/`` are what CMakeLists.txt installs into ``share/mahmr_ros``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ PROFILE = str(ROOT / "config" / "fastdds.xml")
 
 @pytest.fixture
 def launch_files(monkeypatch):
-    """``run(name, **arguments)`` -> the processes the launch file would start (stand-in records)."""
-    ament = pytest.importorskip("ament_index_python.packages", reason="ament_index_python not installed")
+    """``run(name, **arguments)`` -> the processes the launch file would start (stand-in
+    records)."""
+    ament = pytest.importorskip(
+        "ament_index_python.packages", reason="ament_index_python not installed"
+    )
     monkeypatch.syspath_prepend(str(STANDINS))
     for name in [m for m in sys.modules if m.split(".")[0] in ("launch", "launch_ros")]:
         monkeypatch.delitem(sys.modules, name)
@@ -47,7 +51,9 @@ def launch_files(monkeypatch):
 
 def test_mahmr_launch_keeps_the_params_file_camera_height_unless_given(launch_files):
     node = launch_files("mahmr.launch.py")["mahmr_node"]
-    assert node["parameters"] == [str(ROOT / "config" / "mahmr.yaml")]  # nothing overrides the file
+    assert node["parameters"] == [
+        str(ROOT / "config" / "mahmr.yaml")
+    ]  # nothing overrides the file
     given = launch_files("mahmr.launch.py", camera_height=1.5)["mahmr_node"]
     assert given["parameters"][1:] == [{"offline.camera_height_m": 1.5}]
 
@@ -69,8 +75,12 @@ def test_a_users_dds_profile_wins(launch_files, monkeypatch):
 def test_demo_launch_player_node_and_the_sample_camera_height(launch_files):
     launched = launch_files("demo.launch.py")
     player, node = launched["mahmr_demo_player"], launched["mahmr_node"]
-    assert player["environment"]["FASTRTPS_DEFAULT_PROFILES_FILE"] == PROFILE  # the publisher needs it
-    assert ("image", "/demo/image") in player["remappings"] and ("image", "/demo/image") in node["remappings"]
+    assert (
+        player["environment"]["FASTRTPS_DEFAULT_PROFILES_FILE"] == PROFILE
+    )  # the publisher needs it
+    assert ("image", "/demo/image") in player["remappings"] and ("image", "/demo/image") in node[
+        "remappings"
+    ]
     assert node["parameters"][1:] == [{"offline.camera_height_m": 1.2}] and "rviz2" in launched
 
 

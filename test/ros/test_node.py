@@ -1,9 +1,11 @@
-"""MahmrNode with real rclpy and DDS, in-process: publish Image + CameraInfo, assert on what comes out.
+"""MahmrNode with real rclpy and DDS, in-process: publish Image + CameraInfo, assert on what comes
+out.
 
-Steps of every test: start the node (estimator ``test_known`` from conftest, DTO off) and a harness node
-in one private rclpy context; wait until publishers and subscriptions have matched; publish; spin both nodes
-with ``spin_once`` until the expected message arrives (or a timeout fails the test). Run inside the loopback
-network namespace (``make test``) so no DDS traffic leaves the machine.
+Steps of every test: start the node (estimator ``test_known`` from conftest, DTO off) and a harness
+node in one private rclpy context; wait until publishers and subscriptions have matched; publish;
+spin both nodes with ``spin_once`` until the expected message arrives (or a timeout fails the
+test). Run inside the loopback network namespace (``make test``) so no DDS traffic leaves the
+machine.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ def test_meshes_keep_stamp_frame_and_contents(harness, known):
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (100, 250_000_000)
     assert msg.body_model == "test_box" and not msg.k_estimated
     np.testing.assert_allclose(msg.k, K)
-    np.testing.assert_allclose(known.seen_K[0].ravel(), K)  # the CameraInfo K reached the estimator
+    np.testing.assert_allclose(
+        known.seen_K[0].ravel(), K
+    )  # the CameraInfo K reached the estimator
     assert known.seen_frames == [7]
     (mesh,) = msg.humans
     assert len(mesh.vertices) == 8 * 3 and len(mesh.joints) == 2 * 3 and len(mesh.pose) == 72
@@ -58,53 +62,64 @@ def test_topology_is_latched_for_a_late_subscriber(harness):
     assert list(late[0].joint_names) == ["pelvis", "head"]
 
 
-def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
+def _record_tf(h) -> list:
+    """The ``/tf`` messages the harness ``h`` receives from now on, once the node's broadcaster has
+    matched (skips the test without tf2_msgs)."""
     tf2_msgs = pytest.importorskip(
-        "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (MAHMR_TEST_FIXTURES=1, make test) or ROS"
+        "tf2_msgs.msg",
+        reason="needs tf2_msgs: the test fixture (MAHMR_TEST_FIXTURES=1, make test) or ROS",
     )
-    known.humans = [make_human(pelvis=(0.4, -0.2, 2.5))]
-    h = harness()
     tf_msgs = h.record(
         tf2_msgs.TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     )
     h.wait_for(lambda: h.node.tf_broadcaster.pub_tf.get_subscription_count() > 0)
+    return tf_msgs
+
+
+def test_tf_body_frame_for_a_known_pelvis_pose(harness, known):
+    known.humans = [make_human(pelvis=(0.4, -0.2, 2.5))]
+    h = harness()
+    tf_msgs = _record_tf(h)
     h.send(frame=1, stamp_s=42.5)
     h.wait_for(lambda: h.meshes and tf_msgs)
     body_id = h.meshes[0].humans[0].id
     (tf,) = tf_msgs[0].transforms
     assert tf.child_frame_id == f"body_{body_id}"
-    assert tf.header.frame_id == FRAME and (tf.header.stamp.sec, tf.header.stamp.nanosec) == (42, 500_000_000)
+    assert tf.header.frame_id == FRAME and (tf.header.stamp.sec, tf.header.stamp.nanosec) == (
+        42,
+        500_000_000,
+    )
     t, r = tf.transform.translation, tf.transform.rotation
     np.testing.assert_allclose([t.x, t.y, t.z], [0.4, -0.2, 2.5], atol=1e-6)
-    # Upright, facing the camera: x_body = -z_cam, y_body = +x_cam, z_body = -y_cam -> (0.5, 0.5, -0.5, 0.5).
+    # Upright, facing the camera: x_body = -z_cam, y_body = +x_cam, z_body = -y_cam -> (0.5, 0.5,
+    # -0.5, 0.5).
     np.testing.assert_allclose([r.x, r.y, r.z, r.w], [0.5, 0.5, -0.5, 0.5], atol=1e-6)
 
 
 def test_floor_frame_and_diagnostics_for_a_known_floor(harness, known):
-    """The estimator's floor becomes the ``humans_floor`` TF frame (REP-103: z up, x forward along the floor)
-    and diagnostics values; checked against a hand-worked pose: camera 1.5 m above the floor, pitched 30 deg
-    down."""
-    tf2_msgs = pytest.importorskip(
-        "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (MAHMR_TEST_FIXTURES=1, make test) or ROS"
-    )
+    """The estimator's floor becomes the ``humans_floor`` TF frame (REP-103: z up, x forward along
+    the floor) and diagnostics values; checked against a hand-worked pose: camera 1.5 m above the
+    floor, pitched 30 deg down."""
     from mahmr_ros.ros.diagnostics import node_status
     from mahmr_ros.types import FloorEstimate
 
     known.floor = FloorEstimate(1.5, np.radians(30.0), 0.04, np.radians(1.0), people=5, frames=3)
     h = harness()
-    tf_msgs = h.record(
-        tf2_msgs.TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-    )
-    h.wait_for(lambda: h.node.tf_broadcaster.pub_tf.get_subscription_count() > 0)
+    tf_msgs = _record_tf(h)
     h.send(frame=1, stamp_s=7.0)
     h.wait_for(lambda: h.meshes and tf_msgs)
     floor_tf = {t.child_frame_id: t for t in tf_msgs[0].transforms}["humans_floor"]
     assert floor_tf.header.frame_id == FRAME and floor_tf.header.stamp.sec == 7
     t, q = floor_tf.transform.translation, floor_tf.transform.rotation
-    # up in the camera frame (y down, z forward) is (0, -cos 30, -sin 30); the floor is 1.5 m along -up
-    np.testing.assert_allclose([t.x, t.y, t.z], [0.0, 1.5 * np.cos(np.radians(30)), 0.75], atol=1e-6)
+    # up in the camera frame (y down, z forward) is (0, -cos 30, -sin 30); the floor is 1.5 m along
+    # -up
+    np.testing.assert_allclose(
+        [t.x, t.y, t.z], [0.0, 1.5 * np.cos(np.radians(30)), 0.75], atol=1e-6
+    )
     R = quat_to_rotmat_xyzw([q.x, q.y, q.z, q.w])
-    np.testing.assert_allclose(R[:, 2], [0.0, -np.cos(np.radians(30)), -0.5], atol=1e-6)  # floor z = up
+    np.testing.assert_allclose(
+        R[:, 2], [0.0, -np.cos(np.radians(30)), -0.5], atol=1e-6
+    )  # floor z = up
     np.testing.assert_allclose(R[:, 1], [-1.0, 0.0, 0.0], atol=1e-6)  # floor y = left = camera -x
     _, _, values = node_status(h.node)
     assert values["floor.camera_height_m"] == "1.500" and values["floor.pitch_deg"] == "30.00"
@@ -112,7 +127,8 @@ def test_floor_frame_and_diagnostics_for_a_known_floor(harness, known):
 
 
 def quat_to_rotmat_xyzw(q):
-    """Hand-written unit quaternion (x, y, z, w) -> rotation matrix (independent of the code under test)."""
+    """Hand-written unit quaternion (x, y, z, w) -> rotation matrix (independent of the code under
+    test)."""
     x, y, z, w = q
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
@@ -124,7 +140,9 @@ def quat_to_rotmat_xyzw(q):
 def test_markers_only_while_subscribed(harness):
     h = harness()
     h.send(frame=1, stamp_s=1.0)
-    h.wait_for(lambda: h.meshes and h.node.worker.wait_idle(0.0))  # frame 1 fully published (no race)
+    h.wait_for(
+        lambda: h.meshes and h.node.worker.wait_idle(0.0)
+    )  # frame 1 fully published (no race)
     assert h.node.counts["markers"] == 0
     markers = h.record(MarkerArray, "/mahmr/markers", RELIABLE)
     h.wait_for(lambda: h.node.markers_pub.get_subscription_count() > 0)

@@ -1,5 +1,6 @@
-"""MahmrNode beyond the basics, with real rclpy + DDS: lifecycle, ~/enable, lazy processing, diagnostics,
-markers clearing, the debug image, REP-155 topics (test fixture hri_msgs) and depth input."""
+"""MahmrNode beyond the basics, with real rclpy + DDS: lifecycle, ~/enable, lazy processing,
+diagnostics, markers clearing, the debug image, REP-155 topics (test fixture hri_msgs) and depth
+input."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def _spin_until(executor, predicate, timeout_s=10.0):
 def test_lifecycle_transitions_free_and_reload_the_model(context, known):
     params = [Parameter("estimator", value="test_known"), Parameter("dto.mode", value="off"),
               Parameter("autostart", value=False),
-              Parameter("input.image_qos", value="sensor_data")]  # subscribes at activation  # fmt: skip
+              Parameter("input.image_qos",
+                        value="sensor_data")]  # subscribes at activation  # fmt: skip
     node = MahmrNode(context=context, parameter_overrides=params)
     try:
         assert _state(node) == State.PRIMARY_STATE_UNCONFIGURED and node.pipeline is None
@@ -56,7 +58,9 @@ def test_lifecycle_transitions_free_and_reload_the_model(context, known):
         assert first.closed and node.pipeline is None and node.pairing is None  # model freed
         node.trigger_activate()
         assert _state(node) == State.PRIMARY_STATE_ACTIVE
-        assert node.pipeline.estimator is not first and not node.pipeline.estimator.closed  # reloaded
+        assert (
+            node.pipeline.estimator is not first and not node.pipeline.estimator.closed
+        )  # reloaded
         node.trigger_deactivate()
         node.trigger_cleanup()
         assert _state(node) == State.PRIMARY_STATE_UNCONFIGURED and not node._publishers_ready
@@ -65,7 +69,10 @@ def test_lifecycle_transitions_free_and_reload_the_model(context, known):
 
 
 def test_failed_configure_says_why_and_stays_unconfigured(context):
-    params = [Parameter("estimator", value="no_such_estimator"), Parameter("autostart", value=False)]
+    params = [
+        Parameter("estimator", value="no_such_estimator"),
+        Parameter("autostart", value=False),
+    ]
     node = MahmrNode(context=context, parameter_overrides=params)
     try:
         node.trigger_configure()
@@ -105,7 +112,9 @@ def test_no_inference_without_subscribers(context, known):
         _spin_until(executor, lambda: pub.get_subscription_count() > 0)
         from mahmr_ros.ros.image import bgr_to_image_msg
 
-        node.config = node.config.__class__(**{**node.config.__dict__, "input_use_camera_info": False})
+        node.config = node.config.__class__(
+            **{**node.config.__dict__, "input_use_camera_info": False}
+        )
         node.on_image(bgr_to_image_msg(np.full((H, W, 3), 5, np.uint8), header_at(1.0)))
         assert node.counts["idle"] == 1 and node.worker.wait_idle(1.0) and known.seen_frames == []
         peer.create_subscription(MarkerArray, "/mahmr/markers", lambda m: None, 1)
@@ -131,11 +140,19 @@ def test_diagnostics_report_rates_latency_stages_and_people(harness, known):
     values = {kv.key: kv.value for kv in status.values}
     assert status.message == "running" and status.level == DiagnosticStatus.OK
     assert float(values["input_rate_hz"]) > 0 and float(values["output_rate_hz"]) > 0
-    assert values["people"] == "2" and values["published"] == "3" and values["estimator"] == "KnownEstimator"
+    assert (
+        values["people"] == "2"
+        and values["published"] == "3"
+        and values["estimator"] == "KnownEstimator"
+    )
     assert float(values["processing_ms"]) > 0 and "stage_ms.estimator.known" in values
-    assert float(values["stamp_to_publish_ms"]) != 0.0  # stamps are synthetic (10 s): large, but computed
+    assert (
+        float(values["stamp_to_publish_ms"]) != 0.0
+    )  # stamps are synthetic (10 s): large, but computed
     assert any(k.startswith("memory_mb.") for k in values) and "dropped_stale" in values
-    assert values["image_subscription"] == "/image (reliable, 1 publisher(s))"  # auto QoS took the camera's
+    assert (
+        values["image_subscription"] == "/image (reliable, 1 publisher(s))"
+    )  # auto QoS took the camera's
 
 
 def test_markers_are_cleared_when_people_leave(harness, known):
@@ -144,7 +161,9 @@ def test_markers_are_cleared_when_people_leave(harness, known):
     h.wait_for(lambda: h.node.markers_pub.get_subscription_count() > 0)
     h.send(frame=1, stamp_s=1.0)
     h.wait_for(lambda: markers)
-    assert [m.action for m in markers[0].markers][0] == Marker.DELETEALL and len(markers[0].markers) == 3
+    assert [m.action for m in markers[0].markers][0] == Marker.DELETEALL and len(
+        markers[0].markers
+    ) == 3
     assert all(m.lifetime.sec + m.lifetime.nanosec > 0 for m in markers[0].markers[1:])
     known.humans = []
     h.send(frame=2, stamp_s=2.0)
@@ -169,7 +188,9 @@ def test_debug_image_only_when_subscribed(harness, known):
 
 
 def test_rep155_topics_with_hri_msgs(harness, known):
-    hri = pytest.importorskip("hri_msgs.msg", reason="needs hri_msgs: the test fixture (make test) or ROS")
+    hri = pytest.importorskip(
+        "hri_msgs.msg", reason="needs hri_msgs: the test fixture (make test) or ROS"
+    )
     h = harness()
     tracked = h.record(hri.IdsList, "/humans/bodies/tracked", RELIABLE)
     h.wait_for(lambda: h.node.hri.tracked_pub.get_subscription_count() > 0)
@@ -198,7 +219,8 @@ CROWD = {}
 
 
 class CrowdEstimator:
-    """Test double: the synthetic crowd's scale-ambiguous estimates (2D-perfect, metric depth wrong)."""
+    """Test double: the synthetic crowd's scale-ambiguous estimates (2D-perfect, metric depth
+    wrong)."""
 
     body_model = "smpl"
 
@@ -219,7 +241,8 @@ class CrowdEstimator:
 
 @pytest.mark.parametrize("depth_after_s", [0.0, 0.05], ids=["right_after", "50ms_after"])
 def test_depth_sent_after_the_colour_pair_moves_people_toward_the_truth(harness, depth_after_s):
-    """Drivers publish depth on its own topic, usually just after colour: the frame waits for it."""
+    """Drivers publish depth on its own topic, usually just after colour: the frame waits for
+    it."""
     from mahmr_ros.pipeline import register_estimator
     from mahmr_ros.testing.crowd import make_crowd
 
@@ -228,7 +251,9 @@ def test_depth_sent_after_the_colour_pair_moves_people_toward_the_truth(harness,
     K_scene = [float(v) for v in scene.K.ravel()]
     h = harness(**{"estimator": "test_crowd_node", "dto.mode": "rgbd"})
     depth_pub = h.peer.create_publisher(Image, "depth", RELIABLE)
-    h.wait_for(lambda: h.node.inputs.depth_sub is not None and depth_pub.get_subscription_count() > 0)
+    h.wait_for(
+        lambda: h.node.inputs.depth_sub is not None and depth_pub.get_subscription_count() > 0
+    )
     depth_msg = Image(height=H, width=W, encoding="32FC1", step=W * 4)
     depth_msg.data = scene.depth_m.astype("<f4").tobytes()
     depth_msg.header = header_at(1.0)
@@ -244,12 +269,17 @@ def test_depth_sent_after_the_colour_pair_moves_people_toward_the_truth(harness,
     def error(points):  # each point to its nearest true person (order may differ after tracking)
         return np.array([np.min(np.linalg.norm(truth - p, axis=1)) for p in points])
 
-    assert error(published).mean() < 0.25 * error(initial).mean(), (error(initial), error(published))
+    assert error(published).mean() < 0.25 * error(initial).mean(), (
+        error(initial),
+        error(published),
+    )
     assert all(m.depth_sigma_m > 0 for m in h.meshes[0].humans)
 
 
 def test_without_depth_a_frame_goes_on_after_the_wait(harness):
-    h = harness(**{"dto.mode": "rgbd", "input.depth_wait_s": 0.1, "input.image_qos": "sensor_data"})
+    h = harness(
+        **{"dto.mode": "rgbd", "input.depth_wait_s": 0.1, "input.image_qos": "sensor_data"}
+    )
     h.send(frame=1, stamp_s=1.0)
     h.wait_for(lambda: h.meshes)
     assert h.node.depth_joiner.without_depth == 1

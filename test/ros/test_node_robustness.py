@@ -1,9 +1,9 @@
-"""What a robot integrator does to the node, with real rclpy + DDS (issue 12): parameters set from outside,
-every lifecycle transition from every state, configure/cleanup cycles, deactivate during a slow frame, late
-and old stamps, CameraInfo K vs P, and inputs that must be skipped cleanly.
+"""What a robot integrator does to the node, with real rclpy + DDS (issue 12): parameters set from
+outside, every lifecycle transition from every state, configure/cleanup cycles, deactivate during a
+slow frame, late and old stamps, CameraInfo K vs P, and inputs that must be skipped cleanly.
 
-A callback that raises inside the executor is what ends a node process (``rclpy.spin`` re-raises it), so every
-test spins the node with ``spin_once`` and would fail on such an exception.
+A callback that raises inside the executor is what ends a node process (``rclpy.spin`` re-raises
+it), so every test spins the node with ``spin_once`` and would fail on such an exception.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from .harness import RELIABLE, H, K, W, camera_info, header_at  # noqa: E402
 pytestmark = pytest.mark.ros
 
 
-# --- parameters set from outside (ros2 param set, bag replay's use_sim_time) -------------------------------
+# --- parameters set from outside (ros2 param set, bag replay's use_sim_time) ---------------------
 
 
 def _set_remote(h, name, value) -> tuple[bool, str]:
-    """Set one parameter through the node's ~/set_parameters service, as ``ros2 param set`` does."""
+    """Set one parameter through the node's ~/set_parameters service, as ``ros2 param set``
+    does."""
     client = h.peer.create_client(SetParameters, "/mahmr/set_parameters")
     h.wait_for(client.service_is_ready)
     request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
@@ -85,12 +86,14 @@ def test_a_library_declaring_its_parameter_on_the_node_is_fine(harness):
     h.wait_for(lambda: h.meshes)
 
 
-# --- lifecycle: every transition from every state ----------------------------------------------------------
+# --- lifecycle: every transition from every state ------------------------------------------------
 
 T = Transition
-# The managed-node state machine (design.ros2.org/articles/node_lifecycle.html): state -> transition -> goal.
+# The managed-node state machine (design.ros2.org/articles/node_lifecycle.html): state ->
+# transition -> goal.
 VALID = {
-    "unconfigured": {T.TRANSITION_CONFIGURE: "inactive", T.TRANSITION_UNCONFIGURED_SHUTDOWN: "finalized"},
+    "unconfigured": {T.TRANSITION_CONFIGURE: "inactive",
+                     T.TRANSITION_UNCONFIGURED_SHUTDOWN: "finalized"},
     "inactive": {T.TRANSITION_CLEANUP: "unconfigured", T.TRANSITION_ACTIVATE: "active",
                  T.TRANSITION_INACTIVE_SHUTDOWN: "finalized"},
     "active": {T.TRANSITION_DEACTIVATE: "inactive", T.TRANSITION_ACTIVE_SHUTDOWN: "finalized"},
@@ -107,7 +110,8 @@ IDS = [*range(0, 9), 10, 11, 12, 20, 30, 40, 50, 60, 97, 98, 99, 200]
 
 
 class LifecycleClient:
-    """A fresh node (autostart off) plus a peer calling its ~/change_state and ~/get_state services."""
+    """A fresh node (autostart off) plus a peer calling its ~/change_state and ~/get_state
+    services."""
 
     count = 0
 
@@ -130,7 +134,9 @@ class LifecycleClient:
         end = time.monotonic() + timeout_s
         while not predicate():
             assert time.monotonic() < end, "timed out"
-            self.executor.spin_once(timeout_sec=0.01)  # raises what a callback raised: the process would end
+            self.executor.spin_once(
+                timeout_sec=0.01
+            )  # raises what a callback raised: the process would end
 
     def _call(self, client, request):
         future = client.call_async(request)
@@ -190,13 +196,17 @@ def test_lifecycle_labels_as_ros2_lifecycle_set_sends_them(context, known):
         client.close()
 
 
-# --- cleanup frees everything ------------------------------------------------------------------------------
+# --- cleanup frees everything --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("libraries", [False, True], ids=["fallbacks", "tf2_ros+diagnostic_updater"])
+@pytest.mark.parametrize(
+    "libraries", [False, True], ids=["fallbacks", "tf2_ros+diagnostic_updater"]
+)
 def test_configure_cleanup_cycles_leave_no_publishers_behind(context, known, request, libraries):
     if libraries:
-        pytest.importorskip("tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (make test) or ROS")
+        pytest.importorskip(
+            "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture (make test) or ROS"
+        )
         request.getfixturevalue("ros_libraries")
     client = LifecycleClient(context)
     node = client.node
@@ -207,7 +217,9 @@ def test_configure_cleanup_cycles_leave_no_publishers_behind(context, known, req
             if node.tf_broadcaster is not None:
                 client._until(lambda: node.count_publishers("/tf") == 1)
             assert client.transition(T.TRANSITION_CLEANUP)
-            client._until(lambda: node.count_publishers("/tf") + node.count_publishers("/diagnostics") == 0)
+            client._until(
+                lambda: node.count_publishers("/tf") + node.count_publishers("/diagnostics") == 0
+            )
         assert type(node.tf_broadcaster).__module__.startswith("tf2_ros") == libraries
     finally:
         client.close()
@@ -216,9 +228,13 @@ def test_configure_cleanup_cycles_leave_no_publishers_behind(context, known, req
 def test_deactivate_frees_the_model(context, known):
     client = LifecycleClient(context)
     try:
-        assert client.transition(T.TRANSITION_CONFIGURE) and client.transition(T.TRANSITION_ACTIVATE)
+        assert client.transition(T.TRANSITION_CONFIGURE) and client.transition(
+            T.TRANSITION_ACTIVATE
+        )
         estimator = weakref.ref(client.node.pipeline.estimator)
-        client.node.on_image_pair(bgr_to_image_msg(np.full((H, W, 3), 2, np.uint8), header_at(1.0)), None)
+        client.node.on_image_pair(
+            bgr_to_image_msg(np.full((H, W, 3), 2, np.uint8), header_at(1.0)), None
+        )
         assert client.transition(T.TRANSITION_DEACTIVATE)
         gc.collect()
         assert estimator() is None  # nothing (worker, callbacks, tracebacks) keeps the model alive
@@ -226,7 +242,9 @@ def test_deactivate_frees_the_model(context, known):
         client.close()
 
 
-def test_a_slow_frame_at_deactivate_never_publishes_and_is_freed_after(harness, known, monkeypatch):
+def test_a_slow_frame_at_deactivate_never_publishes_and_is_freed_after(
+    harness, known, monkeypatch
+):
     monkeypatch.setattr(node_module, "WORKER_STOP_TIMEOUT_S", 0.2)
     known.delay_s = 1.0
     h = harness()
@@ -241,7 +259,7 @@ def test_a_slow_frame_at_deactivate_never_publishes_and_is_freed_after(harness, 
     assert h.meshes == [] and estimator.closed
 
 
-# --- stamps, throttled warnings, lazy processing -----------------------------------------------------------
+# --- stamps, throttled warnings, lazy processing -------------------------------------------------
 
 
 def test_late_frames_are_skipped_and_a_stamp_jump_back_restarts_tracks(harness, known):
@@ -249,7 +267,9 @@ def test_late_frames_are_skipped_and_a_stamp_jump_back_restarts_tracks(harness, 
     h.send(frame=1, stamp_s=100.0)
     h.wait_for(lambda: len(h.meshes) == 1)
     first_id = h.meshes[0].humans[0].id
-    h.send(frame=2, stamp_s=99.9)  # arrived late (re-sent, reordered): never published after a newer one
+    h.send(
+        frame=2, stamp_s=99.9
+    )  # arrived late (re-sent, reordered): never published after a newer one
     h.wait_for(lambda: h.node.counts["out_of_order"] == 1)
     h.send(frame=3, stamp_s=10.0)  # the bag looped
     h.wait_for(lambda: len(h.meshes) == 2)
@@ -263,22 +283,34 @@ def test_each_kind_of_bad_input_is_reported(harness, known):
     h = harness()
     wrong = Image(width=W, height=H, encoding="32FC1", step=W * 4, data=bytes(W * H * 4))
     h.send(frame=1, stamp_s=1.0, image_msg=wrong)
-    h.wait_for(lambda: h.node.counts["skipped"] == 1)  # one at a time: the worker keeps only the newest
+    h.wait_for(
+        lambda: h.node.counts["skipped"] == 1
+    )  # one at a time: the worker keeps only the newest
     empty = Image(width=0, height=0, encoding="bgr8")
     h.send(frame=2, stamp_s=2.0, image_msg=empty, info_msg=camera_info(width=0, height=0))
     h.wait_for(lambda: h.node.counts["skipped"] == 2)
     odd_width = W - 1  # yuv422 packs pixel pairs
     odd = Image(
-        width=odd_width, height=H, encoding="yuv422", step=odd_width * 2, data=bytes(odd_width * H * 2)
+        width=odd_width,
+        height=H,
+        encoding="yuv422",
+        step=odd_width * 2,
+        data=bytes(odd_width * H * 2),
     )
     h.send(frame=3, stamp_s=3.0, image_msg=odd, info_msg=camera_info(width=odd_width))
     h.wait_for(lambda: h.node.counts["skipped"] == 3)
-    assert h.node.counts["failed"] == 0  # the odd-width yuv422 frame is a clean skip, not a failure
-    h.wait_for(lambda: all(h.warnings(f) for f in ("unsupported encoding", "empty image", "even width")))
+    assert (
+        h.node.counts["failed"] == 0
+    )  # the odd-width yuv422 frame is a clean skip, not a failure
+    h.wait_for(
+        lambda: all(h.warnings(f) for f in ("unsupported encoding", "empty image", "even width"))
+    )
 
 
 def test_tf_listeners_alone_do_not_wake_a_lazy_node(harness, known):
-    tf2_msgs = pytest.importorskip("tf2_msgs.msg", reason="needs tf2_msgs: the test fixture or ROS")
+    tf2_msgs = pytest.importorskip(
+        "tf2_msgs.msg", reason="needs tf2_msgs: the test fixture or ROS"
+    )
     h = harness()
     meshes_sub = next(s for s in h.peer.subscriptions if s.topic_name == "/humans/meshes")
     h.peer.destroy_subscription(meshes_sub)  # nobody listens to /humans/meshes any more
@@ -290,7 +322,7 @@ def test_tf_listeners_alone_do_not_wake_a_lazy_node(harness, known):
     assert known.seen_frames == []
 
 
-# --- CameraInfo: K or P, distortion, absurd intrinsics -----------------------------------------------------
+# --- CameraInfo: K or P, distortion, absurd intrinsics -------------------------------------------
 
 P = [450.0, 0.0, 150.0, 0.0, 0.0, 450.0, 110.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 
@@ -351,7 +383,7 @@ def test_p_missing_in_camera_info_says_how_to_fix(harness, known):
     h.wait_for(lambda: h.warnings("set input.intrinsics k"))
 
 
-# --- image QoS: auto follows the publishers -----------------------------------------------------------------
+# --- image QoS: auto follows the publishers ------------------------------------------------------
 
 
 def test_auto_qos_matches_a_reliable_camera_and_follows_a_best_effort_one(harness, known):
@@ -359,9 +391,15 @@ def test_auto_qos_matches_a_reliable_camera_and_follows_a_best_effort_one(harnes
     image_sub = h.node.pairing.subscriptions[0]
     assert image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
     best_effort = h.peer.create_publisher(Image, "image", qos_profile_sensor_data)
-    h.wait_for(lambda: h.node.pairing is not None and h.node.pairing.subscriptions[0] is not image_sub)
+    h.wait_for(
+        lambda: h.node.pairing is not None and h.node.pairing.subscriptions[0] is not image_sub
+    )
     assert h.node.pairing.subscriptions[0].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
-    h.wait_for(lambda: best_effort.get_subscription_count() > 0 and h.image_pub.get_subscription_count() > 0)
+    h.wait_for(
+        lambda: (
+            best_effort.get_subscription_count() > 0 and h.image_pub.get_subscription_count() > 0
+        )
+    )
     h.send(frame=4, stamp_s=4.0)  # both publishers are heard now
     h.wait_for(lambda: h.meshes)
     header = header_at(5.0)
@@ -377,6 +415,8 @@ def test_auto_qos_waits_for_a_publisher_before_subscribing(context, known):
     params = [Parameter("estimator", value="test_known"), Parameter("dto.mode", value="off")]
     node = MahmrNode("waiting", context=context, parameter_overrides=params)
     try:
-        assert node.pairing is None and node.worker.alive  # active, subscribing once the camera appears
+        assert (
+            node.pairing is None and node.worker.alive
+        )  # active, subscribing once the camera appears
     finally:
         node.destroy_node()

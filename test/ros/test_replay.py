@@ -1,4 +1,5 @@
-"""``cli replay``: image folders and rosbag2 .mcap files in; an .mcap of the node's outputs out, read back."""
+"""``cli replay``: image folders and rosbag2 .mcap files in; an .mcap of the node's outputs out,
+read back."""
 
 from __future__ import annotations
 
@@ -69,7 +70,9 @@ def test_image_folder_to_mcap(tmp_path, known, no_dto, capsys):
     ids = [[h.id for h in m.humans] for m in meshes]
     assert ids[0] == ids[1] == ids[2] and len(set(ids[0])) == 2
     np.testing.assert_allclose(
-        [meshes[0].humans[0].pelvis.position.x, meshes[0].humans[0].pelvis.position.z], [0.2, 3.0], atol=1e-5
+        [meshes[0].humans[0].pelvis.position.x, meshes[0].humans[0].pelvis.position.z],
+        [0.2, 3.0],
+        atol=1e-5,
     )
     tf = topics["/tf"][0].ros_msg
     assert sorted(t.child_frame_id for t in tf.transforms) == sorted(f"body_{i}" for i in ids[0])
@@ -88,15 +91,18 @@ def _write_bag(path, frames):
             "sensor_msgs/msg/CameraInfo", full_definition("sensor_msgs/msg/CameraInfo")
         )
         for stamp_ns, value in frames:
-            header = {"stamp": {"sec": stamp_ns // 10**9, "nanosec": stamp_ns % 10**9}, "frame_id": "cam"}
+            header = {
+                "stamp": {"sec": stamp_ns // 10**9, "nanosec": stamp_ns % 10**9},
+                "frame_id": "cam",
+            }
             pixels = np.full((240, 320, 3), value, np.uint8)
-            image = {"header": header, "height": 240, "width": 320, "encoding": "bgr8", "is_bigendian": 0,
-                     "step": 960, "data": pixels.tobytes()}  # fmt: skip
+            image = {"header": header, "height": 240, "width": 320, "encoding": "bgr8",
+                     "is_bigendian": 0, "step": 960, "data": pixels.tobytes()}  # fmt: skip
             roi = {"x_offset": 0, "y_offset": 0, "height": 0, "width": 0, "do_rectify": False}
             info = {"header": header, "height": 240, "width": 320, "distortion_model": "plumb_bob",
                     "d": [0.0] * 5, "k": K.ravel().tolist(), "r": np.eye(3).ravel().tolist(),
-                    "p": np.hstack([K, np.zeros((3, 1))]).ravel().tolist(), "binning_x": 0, "binning_y": 0,
-                    "roi": roi}  # fmt: skip
+                    "p": np.hstack([K, np.zeros((3, 1))]).ravel().tolist(), "binning_x": 0,
+                    "binning_y": 0, "roi": roi}  # fmt: skip
             writer.write_message("/cam/camera_info", info_schema, info, log_time=stamp_ns)
             writer.write_message("/cam/image_raw", image_schema, image, log_time=stamp_ns + 1)
         writer.finish()

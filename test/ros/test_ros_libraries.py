@@ -1,7 +1,8 @@
-"""The node's code paths for ROS libraries a real install has but no registry offers here (issue 12, item 9):
-``message_filters`` (image/CameraInfo pairing), ``tf2_ros`` (TF broadcaster), ``diagnostic_updater``
-(/diagnostics) and ``cv_bridge`` (image decoding), run against the test-only stand-ins in ``standins/`` that
-mirror the upstream APIs, with real rclpy + DDS. The ``ros_libraries`` fixture puts them on the path.
+"""The node's code paths for ROS libraries a real install has but no registry offers here (issue
+12, item 9): ``message_filters`` (image/CameraInfo pairing), ``tf2_ros`` (TF broadcaster),
+``diagnostic_updater`` (/diagnostics) and ``cv_bridge`` (image decoding), run against the test-only
+stand-ins in ``standins/`` that mirror the upstream APIs, with real rclpy + DDS. The
+``ros_libraries`` fixture puts them on the path.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ def test_message_filters_pairs_image_and_camera_info(ros_libraries, harness, kno
     h.wait_for(lambda: h.meshes)
     assert known.seen_frames == [7] and h.meshes[0].header.stamp.sec == 20
     h.node.trigger_deactivate()  # the message_filters subscriptions (Subscriber.sub) are destroyed
-    h.wait_for(lambda: h.image_pub.get_subscription_count() == 0 and h.info_pub.get_subscription_count() == 0)
+    h.wait_for(
+        lambda: (
+            h.image_pub.get_subscription_count() == 0 and h.info_pub.get_subscription_count() == 0
+        )
+    )
 
 
 def test_tf2_ros_broadcaster_publishes_body_frames(ros_libraries, harness, known):
@@ -57,8 +62,12 @@ def test_diagnostic_updater_reports_the_node_status(ros_libraries, harness, know
     import diagnostic_updater
 
     h = harness()
-    assert isinstance(h.node.updater, diagnostic_updater.Updater) and h.node.diagnostics_pub is None
-    assert h.node.has_parameter("diagnostic_updater.period")  # declared by the Updater: the node lives on
+    assert (
+        isinstance(h.node.updater, diagnostic_updater.Updater) and h.node.diagnostics_pub is None
+    )
+    assert h.node.has_parameter(
+        "diagnostic_updater.period"
+    )  # declared by the Updater: the node lives on
     diagnostics = h.record(DiagnosticArray, "/diagnostics", RELIABLE)
     h.send(frame=1, stamp_s=1.0)
     h.wait_for(lambda: h.meshes)
@@ -78,7 +87,9 @@ def test_cv_bridge_decodes_and_its_errors_are_clean_skips(ros_libraries, harness
     h.wait_for(lambda: h.meshes)
     assert cv_bridge.CvBridge.calls == calls + 1 and known.seen_frames == [9]
     mono16 = Image(width=W, height=H, encoding="mono16", step=W * 2, data=bytes(W * H * 2))
-    h.send(frame=0, stamp_s=2.0, image_msg=mono16)  # a conversion this bridge refuses (CvBridgeError)
+    h.send(
+        frame=0, stamp_s=2.0, image_msg=mono16
+    )  # a conversion this bridge refuses (CvBridgeError)
     h.wait_for(lambda: h.node.counts["skipped"] == 1)
     assert h.node.counts["failed"] == 0 and h.warnings("cannot convert")
     h.send(frame=4, stamp_s=3.0)

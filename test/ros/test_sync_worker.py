@@ -1,5 +1,5 @@
-"""The pure-Python plumbing: StampPairer (image/CameraInfo pairing fallback), DepthJoiner (colour frame +
-depth image), LatestFrameWorker, and the parameter table -> NodeConfig."""
+"""The pure-Python plumbing: StampPairer (image/CameraInfo pairing fallback), DepthJoiner (colour
+frame + depth image), LatestFrameWorker, and the parameter table -> NodeConfig."""
 
 import threading
 import time
@@ -14,7 +14,8 @@ from mahmr_ros.ros.worker import LatestFrameWorker
 def _msg(t_s: float, name: str = ""):
     sec = int(t_s)
     return SimpleNamespace(
-        name=name, header=SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=round((t_s - sec) * 1e9)))
+        name=name,
+        header=SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=round((t_s - sec) * 1e9))),
     )
 
 
@@ -45,7 +46,9 @@ def test_no_pair_outside_slop_and_older_messages_dropped_on_match():
     assert pairs == [] and pairer.waiting_images == 2
     pairer.add_info(_msg(2.0, "c2"))
     assert pairs == [("i2", "c2")]
-    assert pairer.waiting_images == 0  # i1 is older than the matched image: it can never pair in order
+    assert (
+        pairer.waiting_images == 0
+    )  # i1 is older than the matched image: it can never pair in order
     pairer.add_info(_msg(1.0, "c1_late"))
     assert len(pairs) == 1
 
@@ -76,7 +79,9 @@ def test_cached_camera_info_pairs_unmatched_images_with_the_latest_info():
     assert cached_pairs == [("i5", "c0"), ("i6", "c0")] and cached.cached_pairs == 2
     cached.add_info(_msg(7.0, "c7"))
     cached.add_image(_msg(7.0, "i7"))
-    assert cached_pairs[-1] == ("i7", "c7") and cached.cached_pairs == 2  # a stamp match is still preferred
+    assert (
+        cached_pairs[-1] == ("i7", "c7") and cached.cached_pairs == 2
+    )  # a stamp match is still preferred
 
 
 def test_worker_keeps_only_the_latest_frame_under_a_burst():
@@ -114,7 +119,12 @@ def test_worker_survives_errors_and_reports_them():
         assert worker.wait_idle(5.0)
         worker.submit("good")
         assert worker.wait_idle(5.0)
-        assert errors == [("bad", "boom")] and worker.failed == 1 and worker.processed == 1 and worker.alive
+        assert (
+            errors == [("bad", "boom")]
+            and worker.failed == 1
+            and worker.processed == 1
+            and worker.alive
+        )
     finally:
         worker.stop()
 
@@ -129,13 +139,14 @@ class FakeClock:
 
 def _joiner(wait_s=0.2, slop_s=0.02):
     out, clock = [], FakeClock()
-    joiner = DepthJoiner(lambda frame, depth: out.append((frame, depth and depth.name)), slop_s, wait_s,
-                         size=4, clock=clock)  # fmt: skip
+    joiner = DepthJoiner(lambda frame, depth: out.append((frame, depth and depth.name)), slop_s,
+                         wait_s, size=4, clock=clock)  # fmt: skip
     return joiner, out, clock
 
 
 def test_depth_sent_right_after_the_colour_frame_is_used():
-    """What drivers do: colour pair first, depth of the same stamp a moment later (issue 12, item 3)."""
+    """What drivers do: colour pair first, depth of the same stamp a moment later (issue 12, item
+    3)."""
     joiner, out, clock = _joiner()
     joiner.add_frame(stamp_ns(_msg(1.0)), "f1")
     assert out == [] and joiner.waiting == 1  # held for its depth
@@ -168,7 +179,9 @@ def test_a_depth_for_a_newer_frame_drops_the_older_waiting_ones():
     for k in (1, 2, 3):
         joiner.add_frame(stamp_ns(_msg(float(k))), f"f{k}")
     joiner.add_depth(_msg(2.0, "d2"))
-    assert out == [("f2", "d2")] and joiner.dropped == 1 and joiner.waiting == 1  # f1 dropped, f3 waits
+    assert (
+        out == [("f2", "d2")] and joiner.dropped == 1 and joiner.waiting == 1
+    )  # f1 dropped, f3 waits
     clock.now_s = 1.0
     joiner.flush()
     assert out[-1] == ("f3", None)
@@ -225,7 +238,9 @@ def test_node_config_defaults_and_pipeline_section():
 
     defaults = config_from_values({})
     assert defaults.publish_vertices and defaults.input_image_qos == "auto"
-    assert defaults.pipeline_config() == DEFAULT_CONFIG  # one source of defaults: pipeline_config.SETTINGS
+    assert (
+        defaults.pipeline_config() == DEFAULT_CONFIG
+    )  # one source of defaults: pipeline_config.SETTINGS
     cfg = config_from_values({"estimator": "offline", "model.conf_thresh": 0.5, "dto.mode": "off"})
     config = cfg.pipeline_config()
     assert config["estimator"] == "offline" and config["model"]["conf_thresh"] == 0.5

@@ -1,5 +1,6 @@
-"""Fixtures of the runtime tests: a tiny network whose scale map varies strongly with the image, so that the
-test images give different SAT token counts (hr cells, pooled groups, the no-pooled-group quirk)."""
+"""Fixtures of the runtime tests: a tiny network whose scale map varies strongly with the image, so
+that the test images give different SAT token counts (hr cells, pooled groups, the no-pooled-group
+quirk)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from mahmr_ros.model import TINY_OVERRIDES, build_model
 
 
 def make_sat_model(seed: int = 0):
-    """Tiny fov_kid-layout network with a saturated scale head (channel 0 shifted so some groups pool)."""
+    """Tiny fov_kid-layout network with a saturated scale head (channel 0 shifted so some groups
+    pool)."""
     torch.manual_seed(seed)
     model = build_model(TINY_OVERRIDES)
     with torch.no_grad():

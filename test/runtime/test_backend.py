@@ -1,4 +1,5 @@
-"""Backend selection (``auto``) and ``create_backend`` argument handling; pure logic, no accelerator."""
+"""Backend selection (``auto``) and ``create_backend`` argument handling; pure logic, no
+accelerator."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import logging
 import pytest
 import torch
 
-from mahmr_ros.runtime import BackendError, Platform, create_backend, detect_platform, select_backend
+from mahmr_ros.runtime import (
+    BackendError,
+    Platform,
+    create_backend,
+    detect_platform,
+    select_backend,
+)
 from mahmr_ros.runtime.backend import resolve_device
 
 
@@ -67,7 +74,9 @@ def test_create_backend_rejects_unknown_names(sat_model):
         create_backend(sat_model, backend="torch", precision="fp8")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised on a machine without CUDA")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the error raised on a machine without CUDA"
+)
 def test_cuda_request_without_cuda_is_a_clear_error():
     with pytest.raises(BackendError, match="no CUDA device"):
         resolve_device("cuda")

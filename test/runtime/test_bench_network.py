@@ -35,7 +35,9 @@ class Runner:
 
 def test_typical_scene_has_the_spec_token_mix():
     # mahmr_model §9: typical 16:9 at 1288x728 = (1008 lvl0, 304 lvl1, 160 lvl2) = 1472 tokens.
-    masks = sat.select_cells(netbench.scene_scale_map("typical", (728, 1288), 1288), official_quirk=True)
+    masks = sat.select_cells(
+        netbench.scene_scale_map("typical", (728, 1288), 1288), official_quirk=True
+    )
     assert 4 * int(masks.hr_cells.sum()) == 1008
     assert int(masks.keep_lvl1.sum()) == 304
     assert int(masks.pooled_groups.sum()) == 160
@@ -59,7 +61,9 @@ def test_forced_scale_map_replaces_only_the_scale_map_and_people_only_the_confid
     cls1, lvl1, smap = forced.run("scale_map", torch.zeros(1))
     assert smap.abs().sum() == 0 and lvl1.item() == 1
     assert forced.run("encoder")[2].mean() == 0.5
-    confs, boxes = netbench.ForcedPeople(Runner(), torch.zeros(1, 2, 2, 2), people=2).run("decoder")
+    confs, boxes = netbench.ForcedPeople(Runner(), torch.zeros(1, 2, 2, 2), people=2).run(
+        "decoder"
+    )
     torch.testing.assert_close(confs, torch.tensor([[0.9, 0.9, 0.05, 0.05, 0.05, 0.05]]))
     assert boxes.abs().sum() == 0
 
@@ -97,13 +101,23 @@ def test_result_names_carry_device_threads_and_versions():
                     "torch": "2.13.0+cpu", "onnxruntime": "1.32.0"},
     }  # fmt: skip
     assert (
-        bench.result_stem(report) == "bench-network-fov_kid-intel-xeon-processor-2t-torch2.13.0-cpu-ort1.32.0"
+        bench.result_stem(report)
+        == "bench-network-fov_kid-intel-xeon-processor-2t-torch2.13.0-cpu-ort1.32.0"
     )
 
 
 def test_markdown_lists_baseline_speedups_accuracy_and_skipped_backends():
-    row = {"scene": "5", "tokens": 100, "precision": "fp32", "p50_ms": 10.0, "p90_ms": 12.0, "fps": 95.0}
-    heads = dict.fromkeys(("pred_confs", "pred_boxes", "pred_rotmats", "pred_betas", "pred_transl"), 1e-3)
+    row = {
+        "scene": "5",
+        "tokens": 100,
+        "precision": "fp32",
+        "p50_ms": 10.0,
+        "p90_ms": 12.0,
+        "fps": 95.0,
+    }
+    heads = dict.fromkeys(
+        ("pred_confs", "pred_boxes", "pred_rotmats", "pred_betas", "pred_transl"), 1e-3
+    )
     report = {
         "device": "cpu",
         "machine": {"torch": "2.13", "onnxruntime": "1.32"},

@@ -1,4 +1,5 @@
-"""``export-onnx`` and ``build-engine`` commands: argument handling, check-only profiles, no-TensorRT exit."""
+"""``export-onnx`` and ``build-engine`` commands: argument handling, check-only profiles,
+no-TensorRT exit."""
 
 from __future__ import annotations
 
@@ -35,7 +36,10 @@ def test_export_with_a_missing_checkpoint_names_it(tmp_path, capsys):
 
 
 def test_build_engine_check_only_prints_profiles(export_dir, capsys):
-    assert main(["build-engine", "--onnx", str(export_dir), "--check-only", "--token-bucket", "16"]) == 0
+    assert (
+        main(["build-engine", "--onnx", str(export_dir), "--check-only", "--token-bucket", "16"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "encoder    tokens" in out and "max (1, 241, 64)" in out
 

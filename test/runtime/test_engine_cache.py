@@ -35,7 +35,9 @@ def test_every_dependency_changes_the_key(change):
 def test_key_is_stable_and_readable():
     assert key().digest() == key().digest()
     name = key().filename()
-    assert name.startswith("encoder-fp16-nvidia-h100-80gb-hbm3-trt10.3.0-") and name.endswith(".engine")
+    assert name.startswith("encoder-fp16-nvidia-h100-80gb-hbm3-trt10.3.0-") and name.endswith(
+        ".engine"
+    )
 
 
 def test_profile_tuple_is_order_independent():

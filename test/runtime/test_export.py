@@ -1,5 +1,5 @@
-"""ONNX export of every stage (tiny config): onnx.checker, TensorRT parser rules, profile-bounded axes, and
-onnxruntime parity with the eager network on images with different token counts."""
+"""ONNX export of every stage (tiny config): onnx.checker, TensorRT parser rules, profile-bounded
+axes, and onnxruntime parity with the eager network on images with different token counts."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def test_only_the_token_and_image_axes_are_dynamic(sat_model, export_dir):
         for axis in axes
     }
     assert set(dynamic) == expected
-    assert manifest["token_limits"] == {k: list(v) for k, v in token_limits(sat_model, (168, 224)).items()}
+    assert manifest["token_limits"] == {
+        k: list(v) for k, v in token_limits(sat_model, (168, 224)).items()
+    }
 
 
 def test_onnxruntime_matches_eager_on_different_token_counts(sat_model, sat_images, export_dir):
@@ -57,7 +59,9 @@ def test_onnxruntime_matches_eager_on_different_token_counts(sat_model, sat_imag
             eager = sat_model(image, hw)
         out = backend(image, hw)
         counts.add(int(out["sat"]["num_tokens"][0]))
-        for name, value in eager["sat"].items():  # masks and counts exact, the scale map within ATOL
+        for name, value in eager[
+            "sat"
+        ].items():  # masks and counts exact, the scale map within ATOL
             tol = ATOL if value.is_floating_point() else 0
             torch.testing.assert_close(out["sat"][name], value, atol=tol, rtol=tol, msg=name)
         for key in backend.runner.decoder_outputs:
@@ -67,7 +71,9 @@ def test_onnxruntime_matches_eager_on_different_token_counts(sat_model, sat_imag
 
 def test_onnxruntime_rejects_an_export_of_other_weights(sat_model_factory, export_dir):
     other = sat_model_factory(seed=1)
-    with pytest.raises(BackendError, match="other weights"):  # a RuntimeError: auto falls back to eager
+    with pytest.raises(
+        BackendError, match="other weights"
+    ):  # a RuntimeError: auto falls back to eager
         OnnxBackend(other, export_dir=export_dir)
 
 
@@ -136,5 +142,7 @@ def test_onnxruntime_backend_leaves_the_callers_model_alone(sat_model, export_di
     before = {k: v.clone() for k, v in sat_model.state_dict().items()}
     OnnxBackend(sat_model, export_dir=export_dir)
     after = sat_model.state_dict()
-    assert all(torch.equal(before[k], after[k]) and after[k].device == before[k].device for k in before)
+    assert all(
+        torch.equal(before[k], after[k]) and after[k].device == before[k].device for k in before
+    )
     torch_backend(*sat_images[0])  # still usable

@@ -1,5 +1,6 @@
-"""The prepared GPU check (``benchmarks/gpu_check.py``) in its CPU mode, so it never rots: every section runs
-on the tiny network, CUDA-only variants are skipped with their reason, and the time budget is honoured."""
+"""The prepared GPU check (``benchmarks/gpu_check.py``) in its CPU mode, so it never rots: every
+section runs on the tiny network, CUDA-only variants are skipped with their reason, and the time
+budget is honoured."""
 
 from __future__ import annotations
 
@@ -25,7 +26,18 @@ def gpu_check():
 @pytest.fixture(scope="module")
 def cpu_report(gpu_check, tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_check")
-    args = ["--device", "cpu", "--config", "tiny", "--out", str(out), "--scenes", "1,5", "--iters", "2"]
+    args = [
+        "--device",
+        "cpu",
+        "--config",
+        "tiny",
+        "--out",
+        str(out),
+        "--scenes",
+        "1,5",
+        "--iters",
+        "2",
+    ]
     assert gpu_check.main(args + ["--warmup", "1", "--threads", "1"]) == 0
     return json.loads((out / "gpu_check.json").read_text()), (out / "gpu_check.md").read_text()
 
@@ -67,7 +79,9 @@ def test_cpu_mode_times_every_stage_and_the_pipeline(cpu_report):
 
 def test_a_spent_budget_skips_sections_and_says_so(gpu_check, tmp_path):
     assert (
-        gpu_check.main(["--device", "cpu", "--config", "tiny", "--out", str(tmp_path), "--budget-s", "0"])
+        gpu_check.main(
+            ["--device", "cpu", "--config", "tiny", "--out", str(tmp_path), "--budget-s", "0"]
+        )
         == 0
     )
     report = json.loads((tmp_path / "gpu_check.json").read_text())

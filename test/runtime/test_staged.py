@@ -1,4 +1,5 @@
-"""Staged network (four graphs + host-side SAT) == the monolithic eager network, with and without padding."""
+"""Staged network (four graphs + host-side SAT) == the monolithic eager network, with and without
+padding."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import torch
 from mahmr_ros.runtime.staged import StagedNetwork, bucket
 from mahmr_ros.runtime.torch_backend import TorchStageRunner
 
-# fp32 tolerance of staged vs eager: the same ops in the same order except padded/masked attention rows, so
-# differences are reduction-order rounding (observed ~1e-6); 1e-4 leaves margin for other CPUs.
+# fp32 tolerance of staged vs eager: the same ops in the same order except padded/masked attention
+# rows, so differences are reduction-order rounding (observed ~1e-6); 1e-4 leaves margin for other
+# CPUs.
 ATOL = 1e-4
 
 
@@ -44,7 +46,9 @@ def test_staged_batch_equals_eager_batch(sat_model, sat_images):
     hw = torch.tensor([[126, 224], [120, 224], [168, 200]])
     with torch.no_grad():
         eager = sat_model(images, hw)
-    staged = StagedNetwork(sat_model, TorchStageRunner(sat_model, torch.device("cpu")), token_bucket=8)
+    staged = StagedNetwork(
+        sat_model, TorchStageRunner(sat_model, torch.device("cpu")), token_bucket=8
+    )
     _compare(eager, staged(images, hw))
 
 

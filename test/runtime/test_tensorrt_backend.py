@@ -1,4 +1,5 @@
-"""TensorRT backend without TensorRT: the module imports, refuses clearly, and its profiles are consistent."""
+"""TensorRT backend without TensorRT: the module imports, refuses clearly, and its profiles are
+consistent."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from mahmr_ros.runtime.backend import BackendError, create_backend
 from mahmr_ros.runtime.export import token_limits
 
 pytestmark = pytest.mark.skipif(
-    tensorrt_backend.tensorrt_available(), reason="these tests check the behaviour where TensorRT is absent"
+    tensorrt_backend.tensorrt_available(),
+    reason="these tests check the behaviour where TensorRT is absent",
 )
 
 
@@ -50,16 +52,24 @@ def test_profiles_pin_the_image_and_bound_the_token_axes(sat_model):
     assert image[0] == image[1] == image[2] == (1, 3, 168, 224)
     G1 = (168 // 28) * (224 // 28)
     lo, opt, hi = profiles["encoder"]["tokens"]
-    assert lo[1] <= opt[1] <= hi[1] and hi[1] == 5 * G1 + 1  # 5 G1 = 240 is already a multiple of 16
+    assert (
+        lo[1] <= opt[1] <= hi[1] and hi[1] == 5 * G1 + 1
+    )  # 5 G1 = 240 is already a multiple of 16
     assert hi[1] - 1 == profiles["decoder"]["memory"][2][1]  # T = 1 + N
-    assert profiles["lvl0"]["patches"][2][0] == G1 and profiles["lvl0"]["patches"][2][1:] == (3, 28, 28)
+    assert profiles["lvl0"]["patches"][2][0] == G1 and profiles["lvl0"]["patches"][2][1:] == (
+        3,
+        28,
+        28,
+    )
     for stage in profiles.values():
         for lo, opt, hi in stage.values():
             assert all(a <= b <= c for a, b, c in zip(lo, opt, hi))
 
 
 def test_profiles_follow_another_camera_size(sat_model):
-    profiles = tensorrt_backend.stage_profiles(_manifest(sat_model, (168, 224)), padded_hw=(224, 224))
+    profiles = tensorrt_backend.stage_profiles(
+        _manifest(sat_model, (168, 224)), padded_hw=(224, 224)
+    )
     assert profiles["scale_map"]["images"][0] == (1, 3, 224, 224)
     assert profiles["lvl0"]["patches"][2][0] == 64
 
@@ -78,7 +88,9 @@ def test_profiles_cover_exactly_the_dynamic_inputs_of_the_exported_graphs(export
             for value in graph.input
             if any(not d.HasField("dim_value") for d in value.type.tensor_type.shape.dim)
         }
-        assert set(profiles[stage]) == set(dynamic), stage  # TensorRT needs a profile for each, no more
+        assert set(profiles[stage]) == set(dynamic), (
+            stage
+        )  # TensorRT needs a profile for each, no more
         for name, dims in dynamic.items():
             for shape in profiles[stage][name]:
                 assert len(shape) == len(dims)

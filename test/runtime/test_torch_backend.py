@@ -23,8 +23,9 @@ def test_fp32_backend_equals_eager(sat_model, sat_images):
 def test_cpu_bf16_autocast_is_close_to_fp32(sat_model, sat_images):
     fp32 = TorchBackend(sat_model, device="cpu", precision="fp32")
     bf16 = TorchBackend(sat_model, device="cpu", precision="bf16")
-    # Image 1 has scale-map values far from the SAT thresholds, so both precisions select the same tokens;
-    # bf16 has an 8-bit mantissa (~4e-3 relative), accumulated over a 5-block encoder and 2 decoder layers.
+    # Image 1 has scale-map values far from the SAT thresholds, so both precisions select the same
+    # tokens; bf16 has an 8-bit mantissa (~4e-3 relative), accumulated over a 5-block encoder and 2
+    # decoder layers.
     image, hw = sat_images[1]
     ref, out = fp32(image, hw), bf16(image, hw)
     assert torch.equal(out["sat"]["hr_cells"], ref["sat"]["hr_cells"])
@@ -48,13 +49,19 @@ def test_reduced_precision_casts_a_private_copy_once(sat_model):
     assert copy.feature_proj.weight.dtype == torch.bfloat16
     assert copy.encoder.norm.weight.dtype == torch.float32  # norms stay float32
     assert copy.encoder_patch_proj[0].weight.dtype == torch.bfloat16
-    for head in (copy.cam_head, copy.scale_head, copy.pose_head[0], copy.decoder.decoder.bbox_embed[1]):
+    for head in (
+        copy.cam_head,
+        copy.scale_head,
+        copy.pose_head[0],
+        copy.decoder.decoder.bbox_embed[1],
+    ):
         assert isinstance(head, Float32Head) and head.head.layers[0].weight.dtype == torch.float32
 
 
 def test_bf16_outputs_are_not_rounded_to_bf16(sat_model, sat_images):
-    """The output heads run in float32: their values carry more precision than bf16's 8-bit mantissa (the
-    camera scale rounded to bf16 alone put ~1 cm of depth error on the full-size network)."""
+    """The output heads run in float32: their values carry more precision than bf16's 8-bit
+    mantissa (the camera scale rounded to bf16 alone put ~1 cm of depth error on the full-size
+    network)."""
     image, hw = sat_images[1]
     out = TorchBackend(sat_model, device="cpu", precision="bf16")(image, hw)
     for key in ("pred_cam", "pred_boxes", "pred_betas", "pred_confs"):
@@ -64,9 +71,11 @@ def test_bf16_outputs_are_not_rounded_to_bf16(sat_model, sat_images):
 
 
 def test_graph_path_shapes_bucketed_and_always_masked_match_eager(sat_model, sat_images):
-    """What the CUDA-graph path feeds its graphs (token axis padded to 64, patches to 16, masks always
-    passed), run eagerly on the CPU: the padding must not change any output."""
-    backend = TorchBackend(sat_model, device="cpu", precision="fp32", token_bucket=64, patch_bucket=16)
+    """What the CUDA-graph path feeds its graphs (token axis padded to 64, patches to 16, masks
+    always passed), run eagerly on the CPU: the padding must not change any output."""
+    backend = TorchBackend(
+        sat_model, device="cpu", precision="fp32", token_bucket=64, patch_bucket=16
+    )
     backend.runner.requires_masks = True  # as with cuda_graphs=True
     for image, hw in sat_images[1:3]:
         with torch.no_grad():

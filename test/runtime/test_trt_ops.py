@@ -65,7 +65,9 @@ def test_float64_tensors_are_rejected():
 
 def test_dynamic_axes_need_a_profile():
     model = _model(
-        [helper.make_node("Relu", ["x"], ["y"])], [_vi("x", shape=(1, "N"))], [_vi("y", shape=(1, "N"))]
+        [helper.make_node("Relu", ["x"], ["y"])],
+        [_vi("x", shape=(1, "N"))],
+        [_vi("y", shape=(1, "N"))],
     )
     assert check_tensorrt_compatible(model, {"x": {1: "N"}}).ok
     problems = check_tensorrt_compatible(model, {}).problems
@@ -91,4 +93,6 @@ def test_cubic_resize_is_rejected_and_subgraphs_are_searched():
     problems = check_tensorrt_compatible(model).problems
     assert any("Resize mode cubic" in p for p in problems)
     assert any("'inner'" in p for p in problems)
-    onnx.checker.check_model(model)  # the graphs themselves are valid ONNX: only TensorRT would refuse them
+    onnx.checker.check_model(
+        model
+    )  # the graphs themselves are valid ONNX: only TensorRT would refuse them

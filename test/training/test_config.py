@@ -1,4 +1,5 @@
-"""Config files: every shipped YAML loads, overrides parse as YAML, bad files name what is wrong."""
+"""Config files: every shipped YAML loads, overrides parse as YAML, bad files name what is
+wrong."""
 
 from __future__ import annotations
 
@@ -29,9 +30,13 @@ def test_shipped_configs_load_with_the_official_weights(path):
 
 
 def test_overrides_and_paths(tmp_path):
-    cfg = load_config(CONFIGS[0], ["train.batch_size=3", "data.root=/x", "augment.scale_range=[1, 2]"])
+    cfg = load_config(
+        CONFIGS[0], ["train.batch_size=3", "data.root=/x", "augment.scale_range=[1, 2]"]
+    )
     assert cfg["train"]["batch_size"] == 3 and cfg["augment"]["scale_range"] == [1, 2]
-    assert data_path(cfg, "a/b.npz") == Path("/x/a/b.npz") and data_path(cfg, "/abs") == Path("/abs")
+    assert data_path(cfg, "a/b.npz") == Path("/x/a/b.npz") and data_path(cfg, "/abs") == Path(
+        "/abs"
+    )
     with pytest.raises(ValueError, match="section.key=value"):
         load_config(CONFIGS[0], ["nonsense"])
     (tmp_path / "bad.yaml").write_text("model: {}\n")

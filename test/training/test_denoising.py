@@ -1,5 +1,6 @@
-"""Denoising queries (spec mahmr_model §4.4): config parsing, the attention mask's structure, the noisy
-queries' layout and noise ranges, and that the mask hides the DN queries from the matching queries."""
+"""Denoising queries (spec mahmr_model §4.4): config parsing, the attention mask's structure, the
+noisy queries' layout and noise ranges, and that the mask hides the DN queries from the matching
+queries."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import torch
 from mahmr_ros.model import TINY_OVERRIDES, build_model
 from mahmr_ros.model.config import resolve_config
 from training.config import load_config
-from training.denoising import PAD_BOX, DNConfig, build_dn_queries, dn_attention_mask, step_generator
+from training.denoising import (
+    PAD_BOX,
+    DNConfig,
+    build_dn_queries,
+    dn_attention_mask,
+    step_generator,
+)
 from training.forward import forward_train
 from training.losses.matcher import box_cxcywh_to_xyxy
 
@@ -37,16 +44,22 @@ def test_attention_mask_structure_on_a_small_case():
     g0, g1, match = slice(0, 4), slice(4, 8), slice(8, 11)
     assert mask[match, match].all()  # matching queries see each other ...
     assert not mask[match, :8].any()  # ... and no DN query
-    assert mask[g0, g0].all() and mask[g1, g1].all()  # a group sees itself (positives and negatives)
+    assert (
+        mask[g0, g0].all() and mask[g1, g1].all()
+    )  # a group sees itself (positives and negatives)
     assert not mask[g0, g1].any() and not mask[g1, g0].any()  # groups cannot see each other
     assert mask[:8, match].all()  # DN queries see the matching queries
     assert int(mask.sum()) == 9 + 2 * 16 + 8 * 3
 
 
 def make_targets():
-    """Image 0 with 2 people, image 1 with 1 (so pad = 2 and image 1 has one padding slot per block)."""
+    """Image 0 with 2 people, image 1 with 1 (so pad = 2 and image 1 has one padding slot per
+    block)."""
     gen = torch.Generator().manual_seed(3)
-    boxes = [torch.tensor([[0.3, 0.4, 0.2, 0.5], [0.7, 0.5, 0.1, 0.3]]), torch.tensor([[0.5, 0.5, 0.4, 0.6]])]
+    boxes = [
+        torch.tensor([[0.3, 0.4, 0.2, 0.5], [0.7, 0.5, 0.1, 0.3]]),
+        torch.tensor([[0.5, 0.5, 0.4, 0.6]]),
+    ]
     return [
         {
             "boxes": b,
@@ -64,7 +77,9 @@ def test_queries_layout_padding_and_noise_ranges():
         enc.weight.copy_(torch.eye(82))
         enc.bias.zero_()
     cfg = DNConfig(groups=3, box_noise=0.4, content_noise=0.2)
-    dn = build_dn_queries(enc, targets, cfg, num_queries=5, generator=torch.Generator().manual_seed(0))
+    dn = build_dn_queries(
+        enc, targets, cfg, num_queries=5, generator=torch.Generator().manual_seed(0)
+    )
     pad, G = 2, 3
     assert (dn.pad, dn.groups, dn.counts, dn.num_queries) == (pad, G, [2, 1], G * 2 * pad)
     assert dn.content.shape == (2, 12, 82) and dn.anchors.shape == (2, 12, 4)
@@ -73,23 +88,29 @@ def test_queries_layout_padding_and_noise_ranges():
     content = dn.content.detach().reshape(2, G, 2, pad, 82)
     # Padding slot of image 1 (slot 1): zero content and the whole-canvas anchor.
     assert torch.equal(content[1, :, :, 1], torch.zeros(G, 2, 82))
-    torch.testing.assert_close(boxes[1, :, :, 1], torch.tensor(PAD_BOX).expand(G, 2, 4), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        boxes[1, :, :, 1], torch.tensor(PAD_BOX).expand(G, 2, 4), atol=1e-4, rtol=0
+    )
     for b, t in enumerate(targets):
         n = len(t["boxes"])
         gt_xyxy = box_cxcywh_to_xyxy(t["boxes"])
         half = torch.cat([t["boxes"][:, 2:], t["boxes"][:, 2:]], -1) / 2
         params = torch.cat([t["poses"], t["betas"][:, :10]], -1)
         for neg, (lo, hi) in enumerate([(0.0, 1.0), (1.0, 2.0)]):
-            # Corner shift in units of (w/2, h/2) x box_noise: [0, 1) for positives, [1, 2) for negatives
-            # (the GT boxes here stay inside [0, 1], so the clamp does not bite).
-            shift = ((box_cxcywh_to_xyxy(boxes[b, :, neg, :n]) - gt_xyxy).abs() / (half * 0.4)).flatten()
+            # Corner shift in units of (w/2, h/2) x box_noise: [0, 1) for positives, [1, 2) for
+            # negatives (the GT boxes here stay inside [0, 1], so the clamp does not bite).
+            shift = (
+                (box_cxcywh_to_xyxy(boxes[b, :, neg, :n]) - gt_xyxy).abs() / (half * 0.4)
+            ).flatten()
             assert shift.min() >= lo - 1e-3 and shift.max() < hi + 1e-3
             noise = ((content[b, :, neg, :n] - params).abs() / 0.2).flatten()
             assert noise.min() >= lo - 1e-5 and noise.max() < hi + 1e-5
     # Every group is its own noisy copy.
     assert not torch.allclose(content[0, 0], content[0, 1])
     # No GT in the whole batch: no DN queries.
-    empty = [{"boxes": torch.zeros(0, 4), "poses": torch.zeros(0, 72), "betas": torch.zeros(0, 10)}]
+    empty = [
+        {"boxes": torch.zeros(0, 4), "poses": torch.zeros(0, 72), "betas": torch.zeros(0, 10)}
+    ]
     assert build_dn_queries(enc, empty, cfg, 5, torch.Generator()) is None
 
 
@@ -108,8 +129,8 @@ def test_bad_targets_name_what_is_wrong():
 
 
 def test_matching_outputs_are_unchanged_by_the_dn_queries():
-    """The mask works: with DN queries present the matching queries give the no-DN outputs, and the DN
-    queries' own outputs are not constant (they do read the image)."""
+    """The mask works: with DN queries present the matching queries give the no-DN outputs, and the
+    DN queries' own outputs are not constant (they do read the image)."""
     torch.manual_seed(0)
     model = build_model({"preset": "default", **TINY_OVERRIDES})
     images, hw = torch.randn(2, 3, 168, 224), torch.tensor([[168, 224], [150, 224]])

@@ -1,4 +1,5 @@
-"""The training forward's last layer is exactly the inference forward; aux layers and AMP are well formed."""
+"""The training forward's last layer is exactly the inference forward; aux layers and AMP are well
+formed."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def test_bf16_autocast_keeps_geometry_in_float32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = forward_train(model, torch.randn(1, 3, 168, 224), torch.tensor([[168, 224]]))
     layer = out["layers"][0]
-    assert layer["pred_rotmats"].dtype == torch.float32 and layer["pred_transl"].dtype == torch.float32
+    assert (
+        layer["pred_rotmats"].dtype == torch.float32
+        and layer["pred_transl"].dtype == torch.float32
+    )
     R = layer["pred_rotmats"]
     eye = torch.eye(3).expand_as(R)
     torch.testing.assert_close(R @ R.transpose(-1, -2), eye, atol=1e-4, rtol=0)

@@ -1,5 +1,5 @@
-"""pGT generation on synthetic crowds (mahmr_ros.testing): the planted metric translations come back, shards
-merge into the released formats, and a rerun resumes from the progress files."""
+"""pGT generation on synthetic crowds (mahmr_ros.testing): the planted metric translations come
+back, shards merge into the released formats, and a rerun resumes from the progress files."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ RELAXED = json.dumps({"min_area_fraction": 2e-4})  # far people are small at thi
 
 @pytest.fixture(scope="module")
 def crowd_set(tmp_path_factory, synthetic_smpl):
-    """Four synthetic crowds (7 people each): stage-A npz, images, depth maps, masks, attributes; truth."""
+    """Four synthetic crowds (7 people each): stage-A npz, images, depth maps, masks, attributes;
+    truth."""
     root = tmp_path_factory.mktemp("crowd")
     annots, truth, attributes = {}, {}, {}
     for seed in range(4):
@@ -46,7 +47,10 @@ def crowd_set(tmp_path_factory, synthetic_smpl):
         (root / "depth").mkdir(exist_ok=True)
         np.save(root / "depth" / key.replace(".jpg", ".npy"), scene.depth_m)
         (root / "disparity").mkdir(exist_ok=True)
-        np.save(root / "disparity" / key.replace(".jpg", ".npy"), scene.relative_disparity(seed=seed)[0])
+        np.save(
+            root / "disparity" / key.replace(".jpg", ".npy"),
+            scene.relative_disparity(seed=seed)[0],
+        )
         attributes[key] = [{"age_class": int(c)} for c in scene.classes]
         (root / "masks").mkdir(exist_ok=True)
         np.savez(root / "masks" / key.replace(".jpg", ".npz"), masks=scene.masks)
@@ -58,21 +62,24 @@ def crowd_set(tmp_path_factory, synthetic_smpl):
 def args_for(root, smpl, out, shard="0/1", kind="metric"):
     maps = "depth" if kind == "metric" else "disparity"
     return ["--input", str(root / "crowd.npz"), "--format", "stage_a", "--dataset", "coco",
-            "--images", str(root / "images"), "--smpl", str(smpl[0]), "--kid-template", str(smpl[1]),
-            "--depth-maps", str(root / maps), "--depth-kind", kind, "--masks", str(root / "masks"),
-            "--dto-config", RELAXED, "--shard", shard, "--out", str(out), "--quiet",
-            "--save-every", "1"]  # fmt: skip
+            "--images", str(root / "images"), "--smpl", str(smpl[0]), "--kid-template",
+            str(smpl[1]), "--depth-maps", str(root / maps), "--depth-kind", kind, "--masks",
+            str(root / "masks"), "--dto-config", RELAXED, "--shard", shard, "--out", str(out),
+            "--quiet", "--save-every", "1"]  # fmt: skip
 
 
 def depth_errors(out, body, truth):
-    """(before, after) relative pelvis-depth errors of every released person, matched to the truth by ray."""
+    """(before, after) relative pelvis-depth errors of every released person, matched to the truth
+    by ray."""
     released = read("dto_humans", out / "crowd_CHMR_SMPL_OPT.npz", dataset="coco")
     assert all(a.has_3d and a.betas.shape[1] == 11 for a in released)
     before, after = [], []
     for ann in released:
         true_z, true_pelvis, est_pelvis = truth[ann.image]
         with torch.no_grad():
-            pelvis = body.root_joint(torch.as_tensor(ann.betas)).numpy() + ann.transl  # zero body pose
+            pelvis = (
+                body.root_joint(torch.as_tensor(ann.betas)).numpy() + ann.transl
+            )  # zero body pose
         rays = true_pelvis / np.linalg.norm(true_pelvis, axis=1, keepdims=True)
         for p in pelvis:  # DTO moves people along their ray: identify them by direction
             j = int(np.argmax(rays @ (p / np.linalg.norm(p))))
@@ -100,13 +107,17 @@ def test_pgt_recovers_planted_metric_translations(tmp_path, crowd_set, synthetic
     assert np.median(after) < 0.03
     raw = np.load(tmp_path / "crowd_opt.npz", allow_pickle=True)
     first = raw[raw.files[0]][()]
-    assert {"pose_cam", "shape", "trans_cam", "cam_int", "is_released", "is_optimize"} <= set(first)
+    assert {"pose_cam", "shape", "trans_cam", "cam_int", "is_released", "is_optimize"} <= set(
+        first
+    )
 
 
 def test_relative_depth_with_attributes_improves_depths(tmp_path, crowd_set, synthetic_smpl):
     root, truth = crowd_set
     args = args_for(root, synthetic_smpl, tmp_path, kind="disparity")
-    cfg = json.dumps({"min_area_fraction": 2e-4, "alpha_min_default": 0.0, "far_cue_threshold": None})
+    cfg = json.dumps(
+        {"min_area_fraction": 2e-4, "alpha_min_default": 0.0, "far_cue_threshold": None}
+    )
     args[args.index("--dto-config") + 1] = cfg
     assert main([*args, "--attributes", str(root / "attributes.json")]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
@@ -150,7 +161,11 @@ def age_plugin(image, humans):
 def test_attribute_plugin_is_called_per_image(tmp_path, crowd_set, synthetic_smpl):
     root, _ = crowd_set
     PLUGIN_CALLS.clear()
-    args = [*args_for(root, synthetic_smpl, tmp_path), "--attributes-plugin", f"{__name__}:age_plugin"]
+    args = [
+        *args_for(root, synthetic_smpl, tmp_path),
+        "--attributes-plugin",
+        f"{__name__}:age_plugin",
+    ]
     assert main(args) == 0
     assert PLUGIN_CALLS == [PEOPLE] * 4
     with pytest.raises(ValueError, match="module:function"):

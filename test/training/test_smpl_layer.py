@@ -1,5 +1,6 @@
-"""One SMPL implementation: the training layer wraps ``SMPLBody``; both agree with a hand-written LBS
-reference, add the kid blend as spec §1.9 says, and the closed-form root joint equals the skinned one."""
+"""One SMPL implementation: the training layer wraps ``SMPLBody``; both agree with a hand-written
+LBS reference, add the kid blend as spec §1.9 says, and the closed-form root joint equals the
+skinned one."""
 
 from __future__ import annotations
 
@@ -54,8 +55,12 @@ def test_training_layer_and_inference_body_match_a_hand_written_lbs(synthetic_sm
     layer = SMPLLayer(model, kid, num_betas=11)
     arrays = dict(np.load(model))
     aa, rot, betas = _random_people(3)
-    v_layer, j_layer = layer(torch.as_tensor(rot, dtype=torch.float32), torch.as_tensor(betas).float())
-    v_body, j_body = body(aa.reshape(3, 72).astype(np.float32), betas.astype(np.float32))  # axis-angle path
+    v_layer, j_layer = layer(
+        torch.as_tensor(rot, dtype=torch.float32), torch.as_tensor(betas).float()
+    )
+    v_body, j_body = body(
+        aa.reshape(3, 72).astype(np.float32), betas.astype(np.float32)
+    )  # axis-angle path
     for i in range(3):
         v_ref, j_ref = reference_lbs(arrays, np.load(kid), rot[i], betas[i])
         np.testing.assert_allclose(v_layer[i].detach().numpy(), v_ref, atol=2e-5)
@@ -95,7 +100,9 @@ def test_closed_form_root_joint_equals_the_skinned_root(synthetic_smpl):
     betas_t = torch.as_tensor(betas, dtype=torch.float32)
     _, joints = layer(torch.eye(3).expand(4, 24, 3, 3), betas_t)
     torch.testing.assert_close(layer.root_joint(betas_t), joints[:, 0], atol=1e-5, rtol=0)
-    _, posed = layer(torch.as_tensor(rot, dtype=torch.float32), betas_t)  # the root joint ignores the pose
+    _, posed = layer(
+        torch.as_tensor(rot, dtype=torch.float32), betas_t
+    )  # the root joint ignores the pose
     torch.testing.assert_close(layer.root_joint(betas), posed[:, 0], atol=1e-5, rtol=0)
 
 
@@ -119,4 +126,6 @@ def test_errors_name_the_problem(tmp_path, synthetic_smpl):
     with pytest.raises(SMPLFileError, match="bad.npz"):
         SMPLLayer(tmp_path / "bad.npz", num_betas=10)
     with pytest.raises(ValueError, match="betas have 10 entries, expected 11"):
-        SMPLLayer(*synthetic_smpl, num_betas=11)(torch.eye(3).expand(1, 24, 3, 3), torch.zeros(1, 10))
+        SMPLLayer(*synthetic_smpl, num_betas=11)(
+            torch.eye(3).expand(1, 24, 3, 3), torch.zeros(1, 10)
+        )

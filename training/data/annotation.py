@@ -1,14 +1,17 @@
-"""``ImageAnnotation``: the ground truth of one image, common currency of every reader (``formats.py``), the
-datasets, the synthetic generator and ``training.eval``; plus the small helpers the readers share and the
-world -> camera conversion of SMPL parameters (spec mahmr_model §4.5, §7).
+"""``ImageAnnotation``: the ground truth of one image, common currency of every reader
+(``formats.py``), the datasets, the synthetic generator and ``training.eval``; plus the small
+helpers the readers share and the world -> camera conversion of SMPL parameters (spec mahmr_model
+§4.5, §7).
 
 Conventions of every ``ImageAnnotation`` (P people in the image):
-    * ``K`` is in ORIGINAL-image pixels, OpenCV convention as written by the dataset (no half-pixel shift).
-    * ``poses`` (P, 72) axis-angle, joint 0 = global orient in ``frame``; ``betas`` (P, 11), 10 SMPL PCs plus
-      the kid blend at index 10 (a 10-dim source is padded with 0); ``transl`` (P, 3) metres, SMPL-origin
-      translation (not the pelvis) in ``frame``.
-    * ``frame`` is ``"camera"`` (OpenCV optical frame: x right, y down, z forward) or ``"world"``; in the
-      latter case ``cam_rot`` (P, 3, 3) and ``cam_trans`` (P, 3) map world points into the camera:
+    * ``K`` is in ORIGINAL-image pixels, OpenCV convention as written by the dataset (no half-pixel
+      shift).
+    * ``poses`` (P, 72) axis-angle, joint 0 = global orient in ``frame``; ``betas`` (P, 11), 10
+      SMPL PCs plus the kid blend at index 10 (a 10-dim source is padded with 0); ``transl`` (P, 3)
+      metres, SMPL-origin translation (not the pelvis) in ``frame``.
+    * ``frame`` is ``"camera"`` (OpenCV optical frame: x right, y down, z forward) or ``"world"``;
+      in the latter case ``cam_rot`` (P, 3, 3) and ``cam_trans`` (P, 3) map world points into the
+      camera:
       x_cam = R x + T.
 """
 
@@ -24,7 +27,8 @@ import numpy as np
 from mahmr_ros.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 
 NUM_BETAS = 11
-# `detect_all_people` per dataset (spec §5.2): False where not every person in the image is annotated.
+# `detect_all_people` per dataset (spec §5.2): False where not every person in the image is
+# annotated.
 DETECT_ALL_PEOPLE = {
     "agora": True,
     "bedlam": True,
@@ -47,22 +51,29 @@ class ImageAnnotation:
     Attributes:
         image: image path relative to the dataset's image root (the annotation file's key).
         dataset: short dataset name ("agora", "coco", "rh", ...), selects ``detect_all_people``.
-        K: (3, 3) float32 intrinsics, original-image pixels; None when the dataset has none (RH, MuPoTS).
-        poses: (P, 72) float32 axis-angle (SMPL-24, joint 0 = global orient in ``frame``); None = no SMPL.
+        K: (3, 3) float32 intrinsics, original-image pixels; None when the dataset has none (RH,
+            MuPoTS).
+        poses: (P, 72) float32 axis-angle (SMPL-24, joint 0 = global orient in ``frame``); None =
+            no SMPL.
         betas: (P, 11) float32 shape (10 PCs + kid blend, zero-padded from 10); None = no SMPL.
         transl: (P, 3) float32 metres, SMPL-origin translation in ``frame``; None = no SMPL.
         frame: "camera" or "world" (see the module docstring).
         cam_rot: (P, 3, 3) float32 world-to-camera rotation; only for ``frame == "world"``.
-        cam_trans: (P, 3) float32 metres, world-to-camera translation; only for ``frame == "world"``.
-        boxes_xyxy: (P, 4) float32 px, original image; None = not given (derived from joints later).
-        keypoints_2d: (P, J, 3) float32 (x px, y px, visibility in {0, 1} or a confidence); None = not given.
-        keypoints_3d: (P, J, 4) float32 (x, y, z metres camera frame, visibility); None = not given.
+        cam_trans: (P, 3) float32 metres, world-to-camera translation; only for ``frame ==
+            "world"``.
+        boxes_xyxy: (P, 4) float32 px, original image; None = not given (derived from joints
+            later).
+        keypoints_2d: (P, J, 3) float32 (x px, y px, visibility in {0, 1} or a confidence); None =
+            not given.
+        keypoints_3d: (P, J, 4) float32 (x, y, z metres camera frame, visibility); None = not
+            given.
         is_kid: (P,) bool, annotated as a child (AGORA ``kid``, RH ages kid/baby).
         age: (P,) int8 RelativeHuman age class 0 adult, 1 teen, 2 kid, 3 baby; -1 = unknown.
         depth_id: (P,) int32 ordinal depth layer (smaller = nearer); -1 = unknown.
         genders: per-person "m" / "f" / "n" strings, or None.
         has_3d: the ``3d_valid`` flag (spec §4.2): pose/betas/j3ds/depth targets may be supervised.
-        detect_all_people: every person in the image is annotated (unmatched queries are negatives).
+        detect_all_people: every person in the image is annotated (unmatched queries are
+            negatives).
         rotate_cw90: the image must be rotated 90 degrees clockwise on load (BEDLAM close-ups); the
             annotation already refers to the rotated image.
         image_hw: (H, W) of the original image when the file says it, else None.
@@ -92,7 +103,9 @@ class ImageAnnotation:
     extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        assert self.frame in ("camera", "world"), f"frame must be 'camera' or 'world', got {self.frame!r}"
+        assert self.frame in ("camera", "world"), (
+            f"frame must be 'camera' or 'world', got {self.frame!r}"
+        )
         n = self.num_people
         if self.is_kid is None:
             self.is_kid = np.zeros(n, bool)
@@ -105,9 +118,13 @@ class ImageAnnotation:
             if value is not None:
                 value = np.asarray(value, np.float32)
                 setattr(self, name, value)
-                assert len(value) == n, f"{self.image}: {name} has {len(value)} people, expected {n}"
+                assert len(value) == n, (
+                    f"{self.image}: {name} has {len(value)} people, expected {n}"
+                )
         if self.frame == "world":
-            assert self.cam_rot is not None and self.cam_trans is not None, "world frame needs extrinsics"
+            assert self.cam_rot is not None and self.cam_trans is not None, (
+                "world frame needs extrinsics"
+            )
 
     @property
     def num_people(self) -> int:
@@ -191,8 +208,8 @@ def world_to_camera(
 ) -> ImageAnnotation:
     """Express world-frame SMPL parameters in the camera frame (spec §4.5).
 
-    The global orient is pre-multiplied by the camera rotation. Because SMPL rotates about the rest-pose root
-    joint J0(beta), the translation becomes ``t_cam = R (J0 + t) + T - J0``.
+    The global orient is pre-multiplied by the camera rotation. Because SMPL rotates about the
+    rest-pose root joint J0(beta), the translation becomes ``t_cam = R (J0 + t) + T - J0``.
 
     Args:
         ann: an annotation with ``frame == "world"``.
@@ -200,7 +217,8 @@ def world_to_camera(
             untranslated body (``J_regressor[0] @ v_shaped``; it does not depend on the pose).
 
     Returns:
-        A copy with ``frame == "camera"`` and no extrinsics; camera-frame inputs are returned unchanged.
+        A copy with ``frame == "camera"`` and no extrinsics; camera-frame inputs are returned
+        unchanged.
     """
     if ann.frame == "camera" or ann.num_people == 0:
         return dataclasses.replace(ann, frame="camera", cam_rot=None, cam_trans=None)

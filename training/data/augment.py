@@ -1,17 +1,21 @@
-"""Official-style training augmentation (spec mahmr_model §4.5, §5.2) with exact camera bookkeeping.
+"""Official-style training augmentation (spec mahmr_model §4.5, §5.2) with exact camera
+bookkeeping.
 
-Every geometric change of the image is matched by a change of the intrinsics K and, where the 3D scene is
-affected, of the camera-frame SMPL parameters, so that the GT meshes still project onto the people:
+Every geometric change of the image is matched by a change of the intrinsics K and, where the 3D
+scene is affected, of the camera-frame SMPL parameters, so that the GT meshes still project onto
+the people:
 
-* rotation theta + zoom s about the image centre c: u' = s R2(theta) (u - c) + c. This equals a camera roll
-  R3 about the optical axis, f' = s f and pp' = s R2 (pp - c) + c; people get R_glob' = R3 R_glob and
-  t' = R3 (J0 + t) - J0 (SMPL rotates about its rest root joint J0).
-* horizontal flip: u' = W - 1 - u; the scene is mirrored by M = diag(-1, 1, 1): cx' = W - 1 - cx, SMPL-24
-  joints swap sides with the flipped axis-angle (x, -y, -z) (spec §3.4) and t' = M (J0 + t) - J0.
+* rotation theta + zoom s about the image centre c: u' = s R2(theta) (u - c) + c. This equals a
+  camera roll R3 about the optical axis, f' = s f and pp' = s R2 (pp - c) + c; people get R_glob' =
+  R3 R_glob and t' = R3 (J0 + t) - J0 (SMPL rotates about its rest root joint J0).
+* horizontal flip: u' = W - 1 - u; the scene is mirrored by M = diag(-1, 1, 1): cx' = W - 1 - cx,
+  SMPL-24 joints swap sides with the flipped axis-angle (x, -y, -z) (spec §3.4) and t' = M (J0 +
+  t) - J0.
 * crop (probability ``crop``): keep the top rows down to a height drawn from Beta(2, 5) between
   max(lowest spine3 row, H/2) and H; K is unchanged (top-left origin).
-* photometric: brightness / contrast / saturation jitter (ColorJitter(0.2, 0.2, 0.2) semantics) and, per
-  person with probability 0.6, a random-noise rectangle over up to 30 % of its box (aspect 0.5-2).
+* photometric: brightness / contrast / saturation jitter (ColorJitter(0.2, 0.2, 0.2) semantics)
+  and, per person with probability 0.6, a random-noise rectangle over up to 30 % of its box (aspect
+  0.5-2).
 """
 
 from __future__ import annotations
@@ -25,7 +29,32 @@ import numpy as np
 from mahmr_ros.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 
 #: Horizontal-flip permutation of the SMPL-24 joints (spec §3.4).
-SMPL_FLIP_PERM = [0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22]
+SMPL_FLIP_PERM = [
+    0,
+    2,
+    1,
+    3,
+    5,
+    4,
+    6,
+    8,
+    7,
+    9,
+    11,
+    10,
+    12,
+    14,
+    13,
+    15,
+    17,
+    16,
+    19,
+    18,
+    21,
+    20,
+    23,
+    22,
+]
 
 
 @dataclass(frozen=True)
@@ -46,7 +75,8 @@ class AugmentConfig:
 
 
 def rotate_people(poses: np.ndarray, transl: np.ndarray, j0: np.ndarray, R: np.ndarray):
-    """Rotate people by a camera-frame R (3, 3): (P, 72), (P, 3) m, J0 (P, 3) m -> new poses, transl."""
+    """Rotate people by a camera-frame R (3, 3): (P, 72), (P, 3) m, J0 (P, 3) m -> new poses,
+    transl."""
     poses = np.asarray(poses, np.float64).copy()
     poses[:, :3] = rotmat_to_axis_angle(R @ axis_angle_to_rotmat(poses[:, :3]))
     transl = (np.asarray(j0, np.float64) + transl) @ R.T - j0
@@ -54,7 +84,8 @@ def rotate_people(poses: np.ndarray, transl: np.ndarray, j0: np.ndarray, R: np.n
 
 
 def flip_people(poses: np.ndarray, transl: np.ndarray, j0: np.ndarray):
-    """Mirror people through the camera's x = 0 plane: (P, 72), (P, 3), J0 (P, 3) -> new poses, transl."""
+    """Mirror people through the camera's x = 0 plane: (P, 72), (P, 3), J0 (P, 3) -> new poses,
+    transl."""
     aa = np.asarray(poses, np.float32).reshape(-1, 24, 3)[:, SMPL_FLIP_PERM] * np.array(
         [1, -1, -1], np.float32
     )
@@ -91,7 +122,8 @@ def crop_height(H: int, lowest_spine_y: float, rng: np.random.Generator) -> int:
 
 
 def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Random brightness, contrast and saturation factors in [1 - strength, 1 + strength] (BGR uint8)."""
+    """Random brightness, contrast and saturation factors in [1 - strength, 1 + strength] (BGR
+    uint8)."""
     if strength <= 0:
         return image
     img = image.astype(np.float32)
@@ -104,9 +136,14 @@ def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -
 
 
 def occlude(
-    image: np.ndarray, boxes_xyxy: np.ndarray, prob: float, max_area: float, rng: np.random.Generator
+    image: np.ndarray,
+    boxes_xyxy: np.ndarray,
+    prob: float,
+    max_area: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """Paste a noise rectangle (<= ``max_area`` of the box, aspect 0.5-2) into each box w.p. ``prob``."""
+    """Paste a noise rectangle (<= ``max_area`` of the box, aspect 0.5-2) into each box w.p.
+    ``prob``."""
     image = image.copy()
     H, W = image.shape[:2]
     for x1, y1, x2, y2 in np.asarray(boxes_xyxy, np.float64).reshape(-1, 4):

@@ -1,13 +1,15 @@
-"""What the training data code needs from a body model, and a rigid toy body for tests and synthetic data.
+"""What the training data code needs from a body model, and a rigid toy body for tests and
+synthetic data.
 
-The loaders need three things from SMPL: the rest-pose root joint J0(beta) (world→camera, spec §4.5), the
-camera-frame joints (GT boxes, §4.5) and vertices plus faces (scale map, §4.6). ``BodyModel`` names exactly
-that, so ``mahmr_ros.body.SMPLBody`` (through a thin adapter) and ``ToyBody`` are interchangeable.
+The loaders need three things from SMPL: the rest-pose root joint J0(beta) (world→camera, spec
+§4.5), the camera-frame joints (GT boxes, §4.5) and vertices plus faces (scale map, §4.6).
+``BodyModel`` names exactly that, so ``mahmr_ros.body.SMPLBody`` (through a thin adapter) and
+``ToyBody`` are interchangeable.
 
-``ToyBody`` is NOT a human body model: it is a rigid, box-shaped mesh with 45 joints placed like SMPL's
-(y up, metres, about 1.7 m tall) that follows SMPL's transform semantics exactly,
-``x = R_glob (x_rest - J0) + J0 + t``, and ignores the body pose. Its J0 depends linearly on beta so that
-world→camera conversion is exercised for real.
+``ToyBody`` is NOT a human body model: it is a rigid, box-shaped mesh with 45 joints placed like
+SMPL's (y up, metres, about 1.7 m tall) that follows SMPL's transform semantics exactly,
+``x = R_glob (x_rest - J0) + J0 + t``, and ignores the body pose. Its J0 depends linearly on beta
+so that world→camera conversion is exercised for real.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from mahmr_ros.geometry import axis_angle_to_rotmat
 
 NUM_JOINTS = 45
 
-# Rest positions of the 24 SMPL joints of the toy body (canonical frame: y up, metres, SMPL-like layout).
+# Rest positions of the 24 SMPL joints of the toy body (canonical frame: y up, metres, SMPL-like
+# layout).
 _SMPL24_REST = np.array(
     [
         [0.00, -0.22, 0.02],
@@ -52,8 +55,8 @@ _SMPL24_REST = np.array(
     ],
     np.float32,
 )
-# The 21 vertex joints (nose, eyes, ears, feet, fingers) of the toy body: copies of nearby SMPL-24 joints with
-# small offsets, so the 45-joint array has SMPL's layout.
+# The 21 vertex joints (nose, eyes, ears, feet, fingers) of the toy body: copies of nearby SMPL-24
+# joints with small offsets, so the 45-joint array has SMPL's layout.
 _EXTRA_PARENTS = [15, 15, 15, 15, 15, 10, 10, 7, 11, 11, 8, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23]
 
 
@@ -79,15 +82,18 @@ class BodyModel(Protocol):
     def __call__(
         self, poses: np.ndarray, betas: np.ndarray, transl: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(P, 72) axis-angle, (P, 11), (P, 3) m -> vertices (P, V, 3), joints (P, 45, 3), m, same frame."""
+        """(P, 72) axis-angle, (P, 11), (P, 3) m -> vertices (P, V, 3), joints (P, 45, 3), m, same
+        frame."""
         ...
 
 
 class ToyBody:
-    """Rigid box body with SMPL transform semantics (tests and synthetic data only; see the module docstring).
+    """Rigid box body with SMPL transform semantics (tests and synthetic data only; see the module
+    docstring).
 
     Args:
-        subdivisions: loop-free midpoint subdivisions of the 12-triangle box (V = 8, 26, 98, ... vertices).
+        subdivisions: loop-free midpoint subdivisions of the 12-triangle box (V = 8, 26, 98, ...
+            vertices).
     """
 
     def __init__(self, subdivisions: int = 2) -> None:
@@ -95,16 +101,18 @@ class ToyBody:
         vertices, faces = mesh.vertices, mesh.faces
         for _ in range(subdivisions):
             vertices, faces = trimesh.remesh.subdivide(vertices, faces)
-        self.rest_vertices = (vertices + np.array([0.0, -0.30, 0.0])).astype(np.float32)  # feet at -1.15 m
+        self.rest_vertices = (vertices + np.array([0.0, -0.30, 0.0])).astype(
+            np.float32
+        )  # feet at -1.15 m
         self.faces = np.asarray(faces, np.int64)
         self.rest_joints = _rest_joints()
 
     def _shape_offset(self, betas: np.ndarray) -> np.ndarray:
         # beta 0 moves the whole body up by 2 cm per unit: enough to make J0 depend on beta.
         betas = np.asarray(betas, np.float32).reshape(-1, betas.shape[-1])
-        return np.stack([np.zeros(len(betas)), 0.02 * betas[:, 0], np.zeros(len(betas))], 1).astype(
-            np.float32
-        )
+        return np.stack(
+            [np.zeros(len(betas)), 0.02 * betas[:, 0], np.zeros(len(betas))], 1
+        ).astype(np.float32)
 
     def root_joint(self, betas: np.ndarray) -> np.ndarray:
         """(P, 11) betas -> (P, 3) metres, the rest-pose root joint J0(beta)."""
@@ -113,7 +121,8 @@ class ToyBody:
     def __call__(
         self, poses: np.ndarray, betas: np.ndarray, transl: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Place the body: x = R_glob (x_rest + offset - J0) + J0 + t (SMPL semantics, body pose ignored).
+        """Place the body: x = R_glob (x_rest + offset - J0) + J0 + t (SMPL semantics, body pose
+        ignored).
 
         Args:
             poses: (P, 72) float32 axis-angle; only the global orient (first 3) is used.
@@ -121,7 +130,8 @@ class ToyBody:
             transl: (P, 3) float32 metres.
 
         Returns:
-            vertices (P, V, 3) and joints (P, 45, 3) float32 metres, in the frame of ``poses``/``transl``.
+            vertices (P, V, 3) and joints (P, 45, 3) float32 metres, in the frame of
+            ``poses``/``transl``.
         """
         poses = np.asarray(poses, np.float64).reshape(-1, 72)
         R = axis_angle_to_rotmat(poses[:, :3])  # (P, 3, 3)
@@ -137,16 +147,19 @@ class ToyBody:
 
 
 def gender_key(gender: str | None) -> str:
-    """'m' / 'male' / 'M' -> "male", 'f' / 'female' -> "female", anything else (or None) -> "neutral"."""
+    """'m' / 'male' / 'M' -> "male", 'f' / 'female' -> "female", anything else (or None) ->
+    "neutral"."""
     g = str(gender or "").strip().lower()
     return "male" if g.startswith("m") else "female" if g.startswith("f") else "neutral"
 
 
 class GenderedBody:
-    """Neutral SMPL plus optional male / female models, picked per person by the annotation's gender.
+    """Neutral SMPL plus optional male / female models, picked per person by the annotation's
+    gender.
 
-    The official GT meshes of 3DPW and Hi4D come from the gendered SMPL models (spec §4.5); the network
-    itself always predicts with the neutral (kid-aware) body. Annotations without genders use the neutral one.
+    The official GT meshes of 3DPW and Hi4D come from the gendered SMPL models (spec §4.5); the
+    network itself always predicts with the neutral (kid-aware) body. Annotations without genders
+    use the neutral one.
 
     Args:
         neutral: the neutral ``SMPLLayer`` (or any ``BodyModel``-like layer).
@@ -166,17 +179,18 @@ class GenderedBody:
         return self.layers["neutral"]
 
     def keys(self, genders: list[str] | None, num_people: int) -> list[str]:
-        """Which model each person uses; raises for a gendered person without that model (see Args)."""
+        """Which model each person uses; raises for a gendered person without that model (see
+        Args)."""
         if genders is None:
             return ["neutral"] * num_people
         keys = [gender_key(g) for g in genders]
         missing = sorted({k for k in keys if self.layers.get(k) is None})
         if missing and not self.allow_neutral_gt:
             raise ValueError(
-                f"[training.data] people annotated {missing} but no SMPL_{missing[0].upper()} model given: "
-                "the official GT of gendered datasets (3DPW, Hi4D) uses the gendered SMPL models; set "
-                "body.smpl_male / body.smpl_female (training) or --smpl-male / --smpl-female (eval), or "
-                "allow_neutral_gt"
+                f"[training.data] people annotated {missing} but no SMPL_{missing[0].upper()} "
+                "model given: the official GT of gendered datasets (3DPW, Hi4D) uses the "
+                "gendered SMPL models; set body.smpl_male / body.smpl_female (training) or "
+                "--smpl-male / --smpl-female (eval), or allow_neutral_gt"
             )
         return [k if self.layers.get(k) is not None else "neutral" for k in keys]
 
@@ -191,7 +205,8 @@ class GenderedBody:
         return out
 
     def __call__(self, rotmats, betas, genders: list[str] | None = None):
-        """(P, 24, 3, 3), (P, S) tensors -> vertices (P, V, 3), joints (P, 45, 3), each person's model."""
+        """(P, 24, 3, 3), (P, S) tensors -> vertices (P, V, 3), joints (P, 45, 3), each person's
+        model."""
         keys = self.keys(genders, len(betas))
         if len(set(keys)) <= 1:
             return self.layers[keys[0] if keys else "neutral"](rotmats, betas)

@@ -1,14 +1,17 @@
-"""Training samples: image + targets for the network input size (spec mahmr_model §3.1, §4.5, §4.6).
+"""Training samples: image + targets for the network input size (spec mahmr_model §3.1, §4.5,
+§4.6).
 
 ``HumanDataset`` turns one annotation file (any SMPL format of ``formats.py``) into samples:
 
 1. world-frame formats are moved into the camera frame once (``world_to_camera``);
-2. the image is read (BEDLAM close-ups rotated 90 degrees clockwise), augmented (``augment.py``; the RNG is
-   seeded by (seed, epoch, index) so runs and resumes are reproducible), resized so that the long side is
-   ``input_size`` and padded to multiples of 56 exactly as at inference (``mahmr_ros.model.preprocess``);
-   K is scaled by r = input_size / max(H, W) without a half-pixel term (spec §8 #3);
-3. GT meshes come from the SMPL layer; people with fewer than 4 joints inside the image are dropped and the
-   sample is re-augmented (up to 10 tries) if a kept person has none of its first 22 joints inside;
+2. the image is read (BEDLAM close-ups rotated 90 degrees clockwise), augmented (``augment.py``;
+   the RNG is seeded by (seed, epoch, index) so runs and resumes are reproducible), resized so that
+   the long side is ``input_size`` and padded to multiples of 56 exactly as at inference
+   (``mahmr_ros.model.preprocess``); K is scaled by r = input_size / max(H, W) without a half-pixel
+   term (spec §8 #3);
+3. GT meshes come from the SMPL layer; people with fewer than 4 joints inside the image are dropped
+   and the sample is re-augmented (up to 10 tries) if a kept person has none of its first 22 joints
+   inside;
 4. targets: boxes (§4.5), 2D/3D joints, depths, GT focal, the SAT scale map (§4.6) and flags.
 ``j2ds_mask`` is all True, as the official loader ends up with (spec §8 #20).
 """
@@ -44,9 +47,11 @@ MATCH_JOINTS = 22
 def smpl_numpy(
     body, poses: np.ndarray, betas: np.ndarray, genders: list[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Untranslated SMPL: (P, 72) axis-angle, (P, S) -> vertices (P, V, 3), joints (P, 45, 3) float32 m.
+    """Untranslated SMPL: (P, 72) axis-angle, (P, S) -> vertices (P, V, 3), joints (P, 45, 3)
+    float32 m.
 
-    ``body`` is an ``SMPLLayer`` or a ``GenderedBody`` (then ``genders`` picks each person's model).
+    ``body`` is an ``SMPLLayer`` or a ``GenderedBody`` (then ``genders`` picks each person's
+    model).
     """
     rot = axis_angle_to_rotmat(torch.as_tensor(poses, dtype=torch.float32).reshape(-1, 24, 3))
     b = torch.as_tensor(betas, dtype=torch.float32)[:, : body.num_betas]
@@ -54,15 +59,80 @@ def smpl_numpy(
     return verts.numpy(), joints.numpy()
 
 
-class HumanDataset(torch.utils.data.Dataset):
+def read_image(images: str | Path, ann: ImageAnnotation) -> np.ndarray:
+    """(H, W, 3) uint8 BGR image of ``ann`` under the image root ``images`` (BEDLAM close-ups
+    rotated 90 degrees clockwise); a missing or unreadable file raises ``FileNotFoundError`` naming
+    it."""
+    path = Path(images) / ann.image
+    image = cv2.imread(str(path))
+    if image is None:
+        raise FileNotFoundError(
+            f"[training.data] cannot read image {path} (annotation key {ann.image!r} under "
+            f"{images})"
+        )
+    return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE) if ann.rotate_cw90 else image
+
+
+class AugmentedDataset(torch.utils.data.Dataset):
+    """What every training dataset shares: images under one root and a per-sample RNG seeded by
+    (seed, epoch, index), so runs and resumes are reproducible; a sample is re-augmented (up to
+    ``MAX_TRIES``) until a try keeps someone.
+
+    Subclasses set ``annotations`` (a list of ``ImageAnnotation``) and implement
+    ``_make(ann, image, rng) -> dict`` whose ``"ok"`` entry says whether the try is usable.
+
+    Args:
+        images: image root folder (the annotation keys are relative to it).
+        input_size: network long side.
+        augment: ``AugmentConfig`` (None = the default augmentation).
+        seed: base seed of the per-sample RNG.
+    """
+
+    annotations: list[ImageAnnotation]
+
+    def __init__(
+        self, images: str | Path, input_size: int, augment: aug.AugmentConfig | None, seed: int
+    ):
+        self.images = Path(images)
+        self.input_size = input_size
+        self.augment = augment or aug.AugmentConfig()
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.annotations)
+
+    def load_image(self, ann: ImageAnnotation) -> np.ndarray:
+        return read_image(self.images, ann)
+
+    def __getitem__(self, index: int) -> dict:
+        ann = self.annotations[index]
+        image = self.load_image(ann)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = None
+        for _ in range(MAX_TRIES):
+            sample = self._make(ann, image, rng)
+            if sample["ok"]:
+                break
+        return sample
+
+    def _make(self, ann: ImageAnnotation, image: np.ndarray, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+
+class HumanDataset(AugmentedDataset):
     """One annotation file as training samples.
 
     Args:
         fmt: reader name (``formats.READERS``); must carry SMPL parameters.
         annots: annotation file.
         images: image root folder (the annotation keys are relative to it).
-        body: ``SMPLLayer`` for the GT meshes, or a ``GenderedBody`` (gendered GT where the file has genders,
-            spec §4.5; a file with genders and no gendered models is an error unless it allows neutral GT).
+        body: ``SMPLLayer`` for the GT meshes, or a ``GenderedBody`` (gendered GT where the file
+            has genders, spec §4.5; a file with genders and no gendered models is an error unless
+            it allows neutral GT).
         input_size: network long side (1288).
         augment: ``AugmentConfig`` (``AugmentConfig.none()`` for deterministic resizing only).
         seed: base seed of the per-sample RNG.
@@ -84,50 +154,26 @@ class HumanDataset(torch.utils.data.Dataset):
         missing_smpl = [a.image for a in anns if not a.has_smpl]
         if missing_smpl:
             raise ValueError(
-                f"[training.data] {annots}: format {fmt!r} has no SMPL parameters (e.g. {missing_smpl[0]}); "
-                "training samples need SMPL-annotated formats"
+                f"[training.data] {annots}: format {fmt!r} has no SMPL parameters (e.g. "
+                f"{missing_smpl[0]}); training samples need SMPL-annotated formats"
             )
-        self.name = fmt if not reader_kwargs or "dataset" not in reader_kwargs else reader_kwargs["dataset"]
+        self.name = (
+            fmt
+            if not reader_kwargs or "dataset" not in reader_kwargs
+            else reader_kwargs["dataset"]
+        )
         self.body = body if isinstance(body, GenderedBody) else GenderedBody(body)
-        for ann in anns:  # fail at build time, not in a loader worker, when a gendered model is missing
+        for (
+            ann
+        ) in anns:  # fail at build time, not in a loader worker, when a gendered model is missing
             self.body.keys(ann.genders, ann.num_people)
         self.annotations = cameras_frame(anns, self.body.root_joint)
-        self.edges = mesh_edges(body.faces)  # scale-map subdivision, once per body (not per sample)
-        self.images = Path(images)
-        self.input_size = input_size
-        self.augment = augment or aug.AugmentConfig()
-        self.seed = seed
-        self.epoch = 0
+        self.edges = mesh_edges(
+            body.faces
+        )  # scale-map subdivision, once per body (not per sample)
+        super().__init__(images, input_size, augment, seed)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.annotations)
-
-    def load_image(self, ann: ImageAnnotation) -> np.ndarray:
-        path = self.images / ann.image
-        image = cv2.imread(str(path))
-        if image is None:
-            raise FileNotFoundError(
-                f"[training.data] cannot read image {path} (annotation key {ann.image!r} under {self.images})"
-            )
-        if ann.rotate_cw90:
-            image = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
-        return image
-
-    def __getitem__(self, index: int) -> dict:
-        ann = self.annotations[index]
-        image = self.load_image(ann)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        sample = None
-        for _ in range(MAX_TRIES):
-            sample = self._make(ann, image, rng)
-            if sample["ok"]:
-                break
-        return sample
-
-    # ------------------------------------------------------------------------------------------ one try
+    # ------------------------------------------------------------------------------------- one try
     def _make(self, ann: ImageAnnotation, image: np.ndarray, rng: np.random.Generator) -> dict:
         cfg = self.augment
         K = np.asarray(ann.K, np.float32)
@@ -152,7 +198,9 @@ class HumanDataset(torch.utils.data.Dataset):
             img = img[: aug.crop_height(img.shape[0], uv[:, 1].max(), rng)]
         img = aug.color_jitter(img, cfg.color, rng)
         if cfg.occlusion > 0:
-            boxes = np.array([np.r_[p.min(0), p.max(0)] for p in _project(joints, K)]).reshape(-1, 4)
+            boxes = np.array([np.r_[p.min(0), p.max(0)] for p in _project(joints, K)]).reshape(
+                -1, 4
+            )
             img = aug.occlude(img, boxes, cfg.occlusion, cfg.occlusion_max_area, rng)
 
         tensor, meta = preprocess(np.ascontiguousarray(img), self.input_size)
@@ -190,7 +238,8 @@ class HumanDataset(torch.utils.data.Dataset):
 
 
 def cameras_frame(anns: list[ImageAnnotation], root_joint_fn) -> list[ImageAnnotation]:
-    """``world_to_camera`` for a whole file, with ONE root-joint call over every world-frame person.
+    """``world_to_camera`` for a whole file, with ONE root-joint call over every world-frame
+    person.
 
     ``root_joint_fn(betas (P, S), genders list | None) -> (P, 3)`` (``GenderedBody.root_joint``).
     """
@@ -205,7 +254,11 @@ def cameras_frame(anns: list[ImageAnnotation], root_joint_fn) -> list[ImageAnnot
     table = {id(a): j0[bounds[i] : bounds[i + 1]] for i, a in enumerate(world)}
     out = []
     for a in anns:
-        fn = (lambda _betas, j=table[id(a)]: j) if id(a) in table else (lambda b: root_joint_fn(b, None))
+        fn = (
+            (lambda _betas, j=table[id(a)]: j)
+            if id(a) in table
+            else (lambda b: root_joint_fn(b, None))
+        )
         out.append(world_to_camera(a, fn))
     return out
 

@@ -1,10 +1,11 @@
-"""Readers for the annotation files of the training and evaluation sets (spec mahmr_model §7, dto §7).
+"""Readers for the annotation files of the training and evaluation sets (spec mahmr_model §7, dto
+§7).
 
-One function per format; each returns a list of ``ImageAnnotation`` (``annotation.py``, one per image).
-Readers only parse and reshape: no image is opened and no body model is run. Formats whose SMPL parameters
-are given in a world frame (AGORA, BEDLAM, 3DPW, Hi4D) keep them there with per-person extrinsics;
-``world_to_camera`` moves them into the camera frame once the caller can supply the rest-pose root joint
-J0(beta) (it needs a body model).
+One function per format; each returns a list of ``ImageAnnotation`` (``annotation.py``, one per
+image). Readers only parse and reshape: no image is opened and no body model is run. Formats whose
+SMPL parameters are given in a world frame (AGORA, BEDLAM, 3DPW, Hi4D) keep them there with
+per-person extrinsics; ``world_to_camera`` moves them into the camera frame once the caller can
+supply the rest-pose root joint J0(beta) (it needs a body model).
 """
 
 from __future__ import annotations
@@ -45,16 +46,20 @@ __all__ = [
 # ------------------------------------------------------------------------------------ SMPL pGT
 
 
-def read_dto_humans(path: str | Path, dataset: str, has_3d: bool | None = None) -> list[ImageAnnotation]:
-    """DTO-Humans ``*_CHMR_SMPL_OPT.npz`` or CameraHMR-derived ``*_CHMR_SMPL.npz`` (spec §7, dto §7.4).
+def read_dto_humans(
+    path: str | Path, dataset: str, has_3d: bool | None = None
+) -> list[ImageAnnotation]:
+    """DTO-Humans ``*_CHMR_SMPL_OPT.npz`` or CameraHMR-derived ``*_CHMR_SMPL.npz`` (spec §7, dto
+    §7.4).
 
-    Per image a list of ``{'smpl_param': {'shape', 'pose', 'trans'}, 'cam_param': {'focal', 'princpt'}}``,
-    already in the camera frame. K is the first person's (the same for everyone).
+    Per image a list of ``{'smpl_param': {'shape', 'pose', 'trans'}, 'cam_param': {'focal',
+    'princpt'}}``, already in the camera frame. K is the first person's (the same for everyone).
 
     Args:
         path: the npz.
         dataset: "coco", "mpii", "insta" or "aic" (selects ``detect_all_people``).
-        has_3d: the ``3d_valid`` flag; None = True for ``*_OPT*`` files (DTO-Humans), False otherwise.
+        has_3d: the ``3d_valid`` flag; None = True for ``*_OPT*`` files (DTO-Humans), False
+            otherwise.
     """
     if has_3d is None:
         has_3d = "_OPT" in Path(path).name.upper()
@@ -90,7 +95,8 @@ def read_camerahmr_release(
         dir_depth: number of trailing path components kept in the key; None = 3 for insta, else 1.
 
     Returns:
-        One camera-frame, not-3D-valid annotation per image, with ``keypoints_2d`` = the first 44 ``gtkps``.
+        One camera-frame, not-3D-valid annotation per image, with ``keypoints_2d`` = the first 44
+        ``gtkps``.
     """
     dir_depth = dir_depth or (3 if dataset.startswith("insta") else 1)
     with np.load(path, allow_pickle=True) as data:
@@ -145,28 +151,42 @@ def _read_per_person_arrays(images: Mapping, dataset: str) -> list[ImageAnnotati
 
 
 def read_stage_a(path: str | Path, dataset: str) -> list[ImageAnnotation]:
-    """DTO stage-A npz (``annots`` = {image: {trans_cam, pose_cam, shape (N,10), cam_int}}, dto §7.1)."""
+    """DTO stage-A npz (``annots`` = {image: {trans_cam, pose_cam, shape (N,10), cam_int}}, dto
+    §7.1)."""
     return _read_per_person_arrays(load_annots(path), dataset)
 
 
 def read_dto_output(path: str | Path, dataset: str) -> list[ImageAnnotation]:
     """Raw DTO output ``<input>_opt.npz`` (one npz member per image key, 11 betas, dto §7.3).
 
-    ``is_released`` and ``is_optimize`` are kept in ``extras``; ``has_3d`` is True (11-dim SMPL-A betas).
+    ``is_released`` and ``is_optimize`` are kept in ``extras``; ``has_3d`` is True (11-dim SMPL-A
+    betas).
     """
     with np.load(path, allow_pickle=True) as data:
         images = {key: data[key][()] for key in data.files}
     return _read_per_person_arrays(images, dataset)
 
 
-# ------------------------------------------------------------------------------------ world-frame SMPL
+# -------------------------------------------------------------------------------- world-frame SMPL
+
+
+def smpl_poses(*params: Mapping) -> np.ndarray:
+    """(P, 72) float32 axis-angle poses from SMPL parameter dicts, each holding ``global_orient``
+    (n, 3) and ``body_pose`` (n, 69) (or flat) for n >= 1 people, stacked in order."""
+    poses = [
+        np.concatenate(
+            [_np(p["global_orient"]).reshape(-1, 3), _np(p["body_pose"]).reshape(-1, 69)], 1
+        )
+        for p in params
+    ]
+    return np.concatenate(poses)
 
 
 def read_agora(path: str | Path) -> list[ImageAnnotation]:
     """AGORA ``annots_smpl_{train_fit,validation}.npz`` (SAT-HMR release, spec §7).
 
-    Only ``isValid`` people are kept; betas (1, 10|11) are flattened and padded; parameters are in the world
-    frame with per-person extrinsics.
+    Only ``isValid`` people are kept; betas (1, 10|11) are flattened and padded; parameters are in
+    the world frame with per-person extrinsics.
     """
     out = []
     for key, d in load_annots(path).items():
@@ -175,12 +195,7 @@ def read_agora(path: str | Path) -> list[ImageAnnotation]:
         if len(idx) == 0:
             continue
         smpl = [d["smpl_gt"][i] for i in idx]
-        poses = np.stack(
-            [
-                np.concatenate([_np(s["global_orient"]).reshape(3), _np(s["body_pose"]).reshape(69)])
-                for s in smpl
-            ]
-        )
+        poses = smpl_poses(*smpl)
         kid = np.asarray(d.get("kid", np.zeros(len(valid), bool)), bool)[idx]
         out.append(
             ImageAnnotation(
@@ -204,8 +219,8 @@ def read_agora(path: str | Path) -> list[ImageAnnotation]:
 def read_bedlam(path: str | Path) -> list[ImageAnnotation]:
     """BEDLAM ``bedlam_smpl_*.npz`` (spec §7): world-frame pose/transl, per-person extrinsics.
 
-    Images whose key contains ``closeup`` are flagged ``rotate_cw90``; K is taken as given (for the rotated
-    image, which is what the official loader feeds the network).
+    Images whose key contains ``closeup`` are flagged ``rotate_cw90``; K is taken as given (for the
+    rotated image, which is what the official loader feeds the network).
     """
     out = []
     for key, d in load_annots(path).items():
@@ -231,15 +246,14 @@ def read_bedlam(path: str | Path) -> list[ImageAnnotation]:
 
 
 def read_3dpw(path: str | Path) -> list[ImageAnnotation]:
-    """3DPW ``annots_smpl_{train,test}_genders.npz``: pickled torch tensors (torch must be importable).
+    """3DPW ``annots_smpl_{train,test}_genders.npz``: pickled torch tensors (torch must be
+    importable).
 
     One camera per image (``cam_rot`` (3, 3), ``cam_trans`` (3,)), broadcast to every person.
     """
     out = []
     for key, d in load_annots(path).items():
-        poses = np.concatenate(
-            [_np(d["global_orient"]).reshape(-1, 3), _np(d["body_pose"]).reshape(-1, 69)], 1
-        )
+        poses = smpl_poses(d)
         n = len(poses)
         if n == 0:
             continue
@@ -264,7 +278,8 @@ def read_3dpw(path: str | Path) -> list[ImageAnnotation]:
 
 
 def read_hi4d(path: str | Path) -> list[ImageAnnotation]:
-    """Hi4D ``hi4d_smpl_{train,val,test}.npz`` (``prepare_hi4d.py``): per-person camera + world SMPL."""
+    """Hi4D ``hi4d_smpl_{train,val,test}.npz`` (``prepare_hi4d.py``): per-person camera + world
+    SMPL."""
     out = []
     for key, people in load_annots(path).items():
         if not people:
@@ -275,12 +290,7 @@ def read_hi4d(path: str | Path) -> list[ImageAnnotation]:
                 image=str(key),
                 dataset="hi4d",
                 K=intrinsics(p0["focal"], p0["princpt"]),
-                poses=np.stack(
-                    [
-                        np.concatenate([_np(p["global_orient"]).reshape(3), _np(p["body_pose"]).reshape(69)])
-                        for p in people
-                    ]
-                ),
+                poses=smpl_poses(*people),
                 betas=pad_betas([_np(p["betas"]).reshape(-1) for p in people]),
                 transl=_stack([_np(p["transl"]) for p in people], 3),
                 frame="world",
@@ -294,21 +304,23 @@ def read_hi4d(path: str | Path) -> list[ImageAnnotation]:
     return out
 
 
-# ------------------------------------------------------------------------------------ keypoint sets
+# ----------------------------------------------------------------------------------- keypoint sets
 
 
-#: RelativeHuman's 19-joint layouts -> CrowdPose-14 (L/R shoulder, elbow, wrist, hip, knee, ankle, head top,
-#: neck). The joint names are the dataset authors' (Relative_Human toolbox): BK_19 = head_top, nose, neck,
-#: L/R eye, L/R shoulder, L/R elbow, L/R wrist, L/R hip, L/R knee, L/R ankle, L/R big toe; OCHuman_19 = R/L
-#: shoulder, elbow, wrist (right first), R/L hip, knee, ankle, head_top, neck, R/L ear, nose, R/L eye. The
-#: official evaluation maps joints BY NAME and the 19-joint "Neck" never matches CrowdPose's "Neck_LSP", so
-#: the neck of 19-joint people is invalid (-1 here): reproduced on purpose, it is the official protocol.
+#: RelativeHuman's 19-joint layouts -> CrowdPose-14 (L/R shoulder, elbow, wrist, hip, knee, ankle,
+#: head top, neck). The joint names are the dataset authors' (Relative_Human toolbox): BK_19 =
+#: head_top, nose, neck, L/R eye, L/R shoulder, L/R elbow, L/R wrist, L/R hip, L/R knee, L/R ankle,
+#: L/R big toe; OCHuman_19 = R/L shoulder, elbow, wrist (right first), R/L hip, knee, ankle,
+#: head_top, neck, R/L ear, nose, R/L eye. The official evaluation maps joints BY NAME and the
+#: 19-joint "Neck" never matches CrowdPose's "Neck_LSP", so the neck of 19-joint people is invalid
+#: (-1 here): reproduced on purpose, it is the official protocol.
 BK19_TO_CROWDPOSE14 = (5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0, -1)
 OCHUMAN19_TO_CROWDPOSE14 = (3, 0, 4, 1, 5, 2, 9, 6, 10, 7, 11, 8, 12, -1)
 
 
 def crowdpose14_from_19(kp19: np.ndarray, layout: str) -> np.ndarray:
-    """(19, 3) BK / OCHuman keypoints (x, y, visibility) -> (14, 3) CrowdPose-14; unmapped ones invisible."""
+    """(19, 3) BK / OCHuman keypoints (x, y, visibility) -> (14, 3) CrowdPose-14; unmapped ones
+    invisible."""
     table = np.asarray(BK19_TO_CROWDPOSE14 if layout == "bk19" else OCHUMAN19_TO_CROWDPOSE14)
     out = np.asarray(kp19, np.float32)[np.maximum(table, 0)].copy()
     out[table < 0] = 0.0
@@ -318,10 +330,11 @@ def crowdpose14_from_19(kp19: np.ndarray, layout: str) -> np.ndarray:
 def read_relative_human(path: str | Path, training: bool = False) -> list[ImageAnnotation]:
     """RelativeHuman ``{train,val,test}_annots.npz`` (spec §7, dto §7.5, dto §8).
 
-    People without ``kp2d`` are dropped (the eval ignores them). Every person comes out as CrowdPose-14
-    (P, 14, 3): 14-joint people as given, 19-joint people (BK: 7-character file stem, else OCHuman; most
-    children and babies are in these subsets) mapped by ``crowdpose14_from_19`` as the official evaluation
-    does. ``extras["kp_layout"]`` names each person's source layout ("crowdpose14", "bk19", "ochuman19").
+    People without ``kp2d`` are dropped (the eval ignores them). Every person comes out as
+    CrowdPose-14 (P, 14, 3): 14-joint people as given, 19-joint people (BK: 7-character file stem,
+    else OCHuman; most children and babies are in these subsets) mapped by ``crowdpose14_from_19``
+    as the official evaluation does. ``extras["kp_layout"]`` names each person's source layout
+    ("crowdpose14", "bk19", "ochuman19").
 
     Args:
         path: the npz.
@@ -342,7 +355,9 @@ def read_relative_human(path: str | Path, training: bool = False) -> list[ImageA
                 layouts.append("bk19" if len(stem) == 7 else "ochuman19")
                 k = crowdpose14_from_19(k, layouts[-1])
             else:
-                raise ValueError(f"[training.data] {path}: {key}: a person has {len(k)} keypoints (14 or 19)")
+                raise ValueError(
+                    f"[training.data] {path}: {key}: a person has {len(k)} keypoints (14 or 19)"
+                )
             kps.append(k)
         kp = np.stack(kps)
         if training:
@@ -366,14 +381,18 @@ def read_relative_human(path: str | Path, training: bool = False) -> list[ImageA
 
 
 def read_mupots(path: str | Path) -> list[ImageAnnotation]:
-    """MuPoTS-3D ``mupots_annots.npz``: per person H36M-like 17-joint 2D (px) and 3D (mm, stored in m)."""
+    """MuPoTS-3D ``mupots_annots.npz``: per person H36M-like 17-joint 2D (px) and 3D (mm, stored in
+    m)."""
     out = []
     for key, people in load_annots(path).items():
         if not people:
             continue
         vis = np.stack([np.asarray(p["vis"], np.float32).reshape(17) for p in people])
         kp2 = np.stack([np.asarray(p["annot_2d"], np.float32).reshape(17, 2) for p in people])
-        kp3 = np.stack([np.asarray(p["annot_3d"], np.float32).reshape(17, 3) for p in people]) / 1000.0
+        kp3 = (
+            np.stack([np.asarray(p["annot_3d"], np.float32).reshape(17, 3) for p in people])
+            / 1000.0
+        )
         out.append(
             ImageAnnotation(
                 image=str(key),
@@ -388,7 +407,8 @@ def read_mupots(path: str | Path) -> list[ImageAnnotation]:
 
 
 def read_panoptic(path: str | Path) -> list[ImageAnnotation]:
-    """CMU Panoptic ``annots_test.npz``: per image J24 ``kpts3d`` (P, J, 4) m + visibility, ``kpts2d``."""
+    """CMU Panoptic ``annots_test.npz``: per image J24 ``kpts3d`` (P, J, 4) m + visibility,
+    ``kpts2d``."""
     out = []
     for key, d in load_annots(path).items():
         k3 = np.asarray(d["kpts3d"], np.float32)

@@ -1,17 +1,18 @@
-"""Multi-dataset mixing: how many samples of each dataset one epoch draws (explicit in every stage config).
+"""Multi-dataset mixing: how many samples of each dataset one epoch draws (explicit in every stage
+config).
 
-The official recipe concatenates its datasets, so one epoch is one pass over each of them: every dataset
-contributes in proportion to its size (a BEDLAM-sized set dominates a small pGT set). Each ``data.datasets``
-entry states its share as ``fraction`` (default 1.0 = the official one pass); ``0.25`` draws a quarter of
-the set per epoch (official ``panoptic_ft``: "bedlam 1fps / 4"), ``2.0`` two passes. Per epoch dataset k
-contributes
+The official recipe concatenates its datasets, so one epoch is one pass over each of them: every
+dataset contributes in proportion to its size (a BEDLAM-sized set dominates a small pGT set). Each
+``data.datasets`` entry states its share as ``fraction`` (default 1.0 = the official one pass);
+``0.25`` draws a quarter of the set per epoch (official ``panoptic_ft``: "bedlam 1fps / 4"),
+``2.0`` two passes. Per epoch dataset k contributes
 
     n_k = fraction_k x len(dataset_k)        (largest-remainder rounding to integers)
 
-samples; ``data.epoch_length`` (optional) rescales all n_k together to that total, keeping the ratios (short
-test runs). Within an epoch a dataset is drawn without replacement: whole shuffled passes, then a random
-subset for the remainder, seeded by (seed, epoch, k) so runs and resumes repeat. A ``DistributedSampler``
-then splits the shuffled table over ranks.
+samples; ``data.epoch_length`` (optional) rescales all n_k together to that total, keeping the
+ratios (short test runs). Within an epoch a dataset is drawn without replacement: whole shuffled
+passes, then a random subset for the remainder, seeded by (seed, epoch, k) so runs and resumes
+repeat. A ``DistributedSampler`` then splits the shuffled table over ranks.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import torch
 def samples_per_epoch(
     sizes: Sequence[int], fractions: Sequence[float], length: int | None = None
 ) -> list[int]:
-    """Integer samples per dataset and epoch: fraction x size, optionally rescaled to ``length`` in total.
+    """Integer samples per dataset and epoch: fraction x size, optionally rescaled to ``length`` in
+    total.
 
-    Largest-remainder rounding keeps the total at round(sum) (or exactly ``length``) and every share within
-    one sample of its exact value.
+    Largest-remainder rounding keeps the total at round(sum) (or exactly ``length``) and every
+    share within one sample of its exact value.
     """
     exact = np.asarray(fractions, np.float64) * np.asarray(sizes, np.float64)
     if length is not None:
@@ -41,11 +43,13 @@ def samples_per_epoch(
 
 
 class MixedDataset(torch.utils.data.Dataset):
-    """Several datasets, each contributing a fixed number of samples per epoch (see the module docstring).
+    """Several datasets, each contributing a fixed number of samples per epoch (see the module
+    docstring).
 
     Args:
         datasets: the member datasets (each may have ``set_epoch``).
-        fractions: samples per epoch as a fraction of each dataset's size (> 0); None = 1.0 each (official).
+        fractions: samples per epoch as a fraction of each dataset's size (> 0); None = 1.0 each
+            (official).
         length: optional total samples per epoch (the shares keep their ratios).
         seed: base seed of the per-epoch index table.
 
@@ -64,7 +68,9 @@ class MixedDataset(torch.utils.data.Dataset):
             raise ValueError("[training.data] MixedDataset needs at least one dataset")
         fractions = [1.0] * len(datasets) if fractions is None else [float(f) for f in fractions]
         if len(fractions) != len(datasets) or min(fractions) <= 0:
-            raise ValueError(f"[training.data] need one positive fraction per dataset, got {fractions}")
+            raise ValueError(
+                f"[training.data] need one positive fraction per dataset, got {fractions}"
+            )
         empty = [i for i, d in enumerate(datasets) if len(d) == 0]
         if empty:
             raise ValueError(f"[training.data] datasets {empty} are empty")

@@ -1,7 +1,8 @@
-"""Training-side GT geometry: person boxes from projected joints (spec §4.5) and the SAT scale map (§4.6).
+"""Training-side GT geometry: person boxes from projected joints (spec §4.5) and the SAT scale map
+(§4.6).
 
-Both are pure functions of pixels in the RESIZED, unpadded network image (the long side is ``input_size``
-before padding; see ``dataset.py``), so they are testable without a body model.
+Both are pure functions of pixels in the RESIZED, unpadded network image (the long side is
+``input_size`` before padding; see ``dataset.py``), so they are testable without a body model.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ def gt_boxes(
 ) -> np.ndarray:
     """GT boxes as the official loader builds them (spec §4.5).
 
-    The extent of all joints (in or out of the image), merged with the dataset box when given, enlarged by
-    ``enlarge`` about its centre, normalised by ``input_size``, clamped to ``[1e-6, (size - 1) / input_size]``
-    per axis (size = w' for x, h' for y) and returned as centre/size.
+    The extent of all joints (in or out of the image), merged with the dataset box when given,
+    enlarged by ``enlarge`` about its centre, normalised by ``input_size``, clamped to ``[1e-6,
+    (size - 1) / input_size]`` per axis (size = w' for x, h' for y) and returned as centre/size.
 
     Args:
         joints_px: (P, J, 2) float, resized-image pixels.
@@ -71,7 +72,8 @@ def gt_boxes(
 
 
 def map_size(resized_hw: tuple[int, int], cell_px: int = CELL_PX) -> tuple[int, int]:
-    """(rows, cols) of the scale map: ceil(h'/cell), ceil(w'/cell), each rounded up to an even number."""
+    """(rows, cols) of the scale map: ceil(h'/cell), ceil(w'/cell), each rounded up to an even
+    number."""
     return tuple(2 * math.ceil(math.ceil(s / cell_px) / 2) for s in resized_hw)
 
 
@@ -84,10 +86,11 @@ def scale_map(
 ) -> np.ndarray:
     """Scale-map GT for SAT supervision (spec §4.6).
 
-    Each cell hit by a projected vertex of a person gets (1, s) with ``s = clamp(|(w, h)|_2, 0, 1)`` of that
-    person's normalised box. People are painted far to near (``depth_order`` descending), so nearer people
-    overwrite farther ones. Vertices outside the resized image are ignored. The caller passes the vertices of
-    the once-subdivided mesh (``subdivide_vertices``) to match the official density.
+    Each cell hit by a projected vertex of a person gets (1, s) with ``s = clamp(|(w, h)|_2, 0,
+    1)`` of that person's normalised box. People are painted far to near (``depth_order``
+    descending), so nearer people overwrite farther ones. Vertices outside the resized image are
+    ignored. The caller passes the vertices of the once-subdivided mesh (``subdivide_vertices``) to
+    match the official density.
 
     Args:
         vertices_px: (P, V, 2) float, resized-image pixels.
@@ -97,7 +100,8 @@ def scale_map(
         cell_px: cell size in resized pixels.
 
     Returns:
-        (rows, cols, 2) float32: channel 0 = person present (0/1), channel 1 = scale s (0 where absent).
+        (rows, cols, 2) float32: channel 0 = person present (0/1), channel 1 = scale s (0 where
+        absent).
     """
     rows, cols = map_size(resized_hw, cell_px)
     out = np.zeros((rows, cols, 2), np.float32)
@@ -115,7 +119,8 @@ def scale_map(
 
 
 def mesh_edges(faces: np.ndarray) -> np.ndarray:
-    """(E, 2) int64 unique undirected edges of a triangle mesh (compute once per body, not per sample)."""
+    """(E, 2) int64 unique undirected edges of a triangle mesh (compute once per body, not per
+    sample)."""
     faces = np.asarray(faces, np.int64)
     edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
     return np.unique(edges, axis=0)
@@ -124,7 +129,8 @@ def mesh_edges(faces: np.ndarray) -> np.ndarray:
 def subdivide_vertices(
     vertices: np.ndarray, faces: np.ndarray | None = None, edges: np.ndarray | None = None
 ) -> np.ndarray:
-    """Vertices of the mesh subdivided once (original vertices + unique edge midpoints, as trimesh does).
+    """Vertices of the mesh subdivided once (original vertices + unique edge midpoints, as trimesh
+    does).
 
     Args:
         vertices: (..., V, 3) float, any frame.

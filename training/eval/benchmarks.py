@@ -1,8 +1,8 @@
 """3DPW / Hi4D, AGORA / BEDLAM, MuPoTS-3D and CMU Panoptic accumulators (spec mahmr_model §6).
 
-Each class takes one image at a time as plain arrays (metres, pixels) and returns a report dict from
-``result()``; millimetres are reported as ``*_mm``. Where the spec's one-line protocol leaves a detail open,
-the choice is written in the class docstring.
+Each class takes one image at a time as plain arrays (metres, pixels) and returns a report dict
+from ``result()``; millimetres are reported as ``*_mm``. Where the spec's one-line protocol leaves
+a detail open, the choice is written in the class docstring.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ def _mean_mm(values: list[float]) -> float | None:
 
 @dataclass
 class ThreeDPWEval:
-    """3DPW / Hi4D: MPJPE, PA-MPJPE (14 H36M joints), MVE, PA-MVE, focal and T-pose height errors; greedy 2D
-    matching at IoU 0.1.
+    """3DPW / Hi4D: MPJPE, PA-MPJPE (14 H36M joints), MVE, PA-MVE, focal and T-pose height errors;
+    greedy 2D matching at IoU 0.1.
 
-    Matching uses the first 24 projected SMPL joints, all treated as visible (spec §8 #20). Joint errors are
-    pelvis-aligned at H36M joint 0; MVE aligns every vertex by that pelvis; PA-MVE is a similarity alignment
-    over all vertices. Per-person errors are averaged over matched people. The focal error is per image in
-    the pixels the caller passes (``training.eval`` uses original-image pixels; the official code reports
-    resized-image pixels, i.e. ours x 1288 / max(H, W)).
+    Matching uses the first 24 projected SMPL joints, all treated as visible (spec §8 #20). Joint
+    errors are pelvis-aligned at H36M joint 0; MVE aligns every vertex by that pelvis; PA-MVE is a
+    similarity alignment over all vertices. Per-person errors are averaged over matched people. The
+    focal error is per image in the pixels the caller passes (``training.eval`` uses original-image
+    pixels; the official code reports resized-image pixels, i.e. ours x 1288 / max(H, W)).
     """
 
     mpjpe: list = field(default_factory=list)
@@ -68,7 +68,8 @@ class ThreeDPWEval:
         Args:
             pred_j2d: (P, 24, 2) px; pred_h36m: (P, 17, 3) m; pred_verts: (P, V, 3) m.
             gt_j2d: (G, 24, 2) px; gt_h36m: (G, 17, 3) m; gt_verts: (G, V, 3) m.
-            focal_px: optional (predicted, GT) focal of the image, pixels (signed error pred - GT kept).
+            focal_px: optional (predicted, GT) focal of the image, pixels (signed error pred - GT
+                kept).
             pred_height_m, gt_height_m: optional (P,), (G,) zero-pose (T-pose) heights, metres.
 
         Returns:
@@ -114,8 +115,9 @@ class ThreeDPWEval:
 class AgoraEval:
     """AGORA / BEDLAM validation: F1/P/R, MPJPE (SMPL-24), MVE, NMJE = MPJPE/F1, NMVE = MVE/F1.
 
-    Both sets are aligned at the mid-hip (mean of SMPL joints 1 and 2). Vertices are the caller's subset
-    (``body_verts_smpl`` when available, else all). People flagged ``is_kid`` also feed a kid subset.
+    Both sets are aligned at the mid-hip (mean of SMPL joints 1 and 2). Vertices are the caller's
+    subset (``body_verts_smpl`` when available, else all). People flagged ``is_kid`` also feed a
+    kid subset.
     """
 
     mpjpe: list = field(default_factory=list)
@@ -125,8 +127,11 @@ class AgoraEval:
     num_gt: int = 0
     num_pred: int = 0
 
-    def add(self, pred_j2d, pred_j3d, pred_verts, gt_j2d, gt_j3d, gt_verts, gt_is_kid=None) -> np.ndarray:
-        """Add one image: (P|G, 24, 2) px, (P|G, 24, 3) m, (P|G, V, 3) m; ``gt_is_kid`` (G,) bool."""
+    def add(
+        self, pred_j2d, pred_j3d, pred_verts, gt_j2d, gt_j3d, gt_verts, gt_is_kid=None
+    ) -> np.ndarray:
+        """Add one image: (P|G, 24, 2) px, (P|G, 24, 3) m, (P|G, V, 3) m; ``gt_is_kid`` (G,)
+        bool."""
         match = greedy_match_2d(pred_j2d, gt_j2d, None, 0.1)
         kid = np.zeros(len(gt_j2d), bool) if gt_is_kid is None else np.asarray(gt_is_kid, bool)
         self.num_gt += len(gt_j2d)
@@ -162,7 +167,8 @@ class AgoraEval:
 
 
 def rescale_bones(pred: np.ndarray, gt: np.ndarray, parents=MPI_PARENTS) -> np.ndarray:
-    """Give every bone of ``pred`` the GT bone length, keeping its direction, root first (MuPoTS protocol).
+    """Give every bone of ``pred`` the GT bone length, keeping its direction, root first (MuPoTS
+    protocol).
 
     Args:
         pred, gt: (J, 3) root-aligned joints in a tree given by ``parents`` (-1 = root).
@@ -177,7 +183,9 @@ def rescale_bones(pred: np.ndarray, gt: np.ndarray, parents=MPI_PARENTS) -> np.n
                 continue
             bone = pred[j] - pred[p]
             length = np.linalg.norm(bone)
-            out[j] = out[p] + (bone / length * np.linalg.norm(gt[j] - gt[p]) if length > 0 else 0.0)
+            out[j] = out[p] + (
+                bone / length * np.linalg.norm(gt[j] - gt[p]) if length > 0 else 0.0
+            )
             done[j] = True
     return out
 
@@ -186,9 +194,10 @@ def rescale_bones(pred: np.ndarray, gt: np.ndarray, parents=MPI_PARENTS) -> np.n
 class MuPoTSEval:
     """MuPoTS-3D 3D-PCK@150 mm on MPI joints 0-13, "All" (misses fail) and "Match" (matched only).
 
-    Matching (per GT, a prediction may serve several GTs): the prediction with the most of MPI joints 1..13
-    within 40 px (original pixels); none within 40 px = missed. PCK counts non-occluded GT joints after root
-    (MPI 14) alignment and a per-bone rescale of the prediction to the GT lengths.
+    Matching (per GT, a prediction may serve several GTs): the prediction with the most of MPI
+    joints 1..13 within 40 px (original pixels); none within 40 px = missed. PCK counts
+    non-occluded GT joints after root (MPI 14) alignment and a per-bone rescale of the prediction
+    to the GT lengths.
     """
 
     hits: int = 0
@@ -196,7 +205,8 @@ class MuPoTSEval:
     total_all: int = 0
 
     def add(self, pred_h36m_2d, pred_h36m_3d, gt_h36m_2d, gt_h36m_3d, gt_vis) -> np.ndarray:
-        """Add one image: (P|G, 17, 2) px and (P|G, 17, 3) m in H36M-17 order; ``gt_vis`` (G, 17) bool."""
+        """Add one image: (P|G, 17, 2) px and (P|G, 17, 3) m in H36M-17 order; ``gt_vis`` (G, 17)
+        bool."""
         p2 = np.asarray(pred_h36m_2d, np.float64).reshape(-1, 17, 2)[:, H36M_TO_MPI]
         p3 = np.asarray(pred_h36m_3d, np.float64).reshape(-1, 17, 3)[:, H36M_TO_MPI]
         g2 = np.asarray(gt_h36m_2d, np.float64).reshape(-1, 17, 2)[:, H36M_TO_MPI]
@@ -229,8 +239,8 @@ class MuPoTSEval:
 
 
 def panoptic_gt_h36m(kpts3d_j24: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(G, 24, 4) Panoptic J24 (xyz m + visibility) -> H36M-17 (G, 17, 3) with the pelvis shifted -6 cm in y,
-    and (G, 17) bool visibility."""
+    """(G, 24, 4) Panoptic J24 (xyz m + visibility) -> H36M-17 (G, 17, 3) with the pelvis shifted
+    -6 cm in y, and (G, 17) bool visibility."""
     k = np.asarray(kpts3d_j24, np.float64)[:, PANOPTIC_TO_H36M]
     joints = k[..., :3].copy()
     joints[:, 0, 1] += PANOPTIC_PELVIS_SHIFT_M
@@ -241,14 +251,17 @@ def panoptic_gt_h36m(kpts3d_j24: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class PanopticEval:
     """CMU Panoptic MPJPE (mm), per sequence and overall.
 
-    Matching: per GT, the prediction with the lowest mean 2D distance (original pixels, H36M joints) over
-    the joints visible in ALL GT people of the image; a prediction may be reused. Errors: both pelvis
-    (joint 0) aligned; invisible GT joints add 0 but count in the mean over 17. "overall" averages people.
+    Matching: per GT, the prediction with the lowest mean 2D distance (original pixels, H36M
+    joints) over the joints visible in ALL GT people of the image; a prediction may be reused.
+    Errors: both pelvis (joint 0) aligned; invisible GT joints add 0 but count in the mean over 17.
+    "overall" averages people.
     """
 
     errors: dict = field(default_factory=lambda: defaultdict(list))
 
-    def add(self, sequence, pred_h36m_2d, pred_h36m_3d, gt_kpts2d_j24, gt_kpts3d_j24) -> np.ndarray:
+    def add(
+        self, sequence, pred_h36m_2d, pred_h36m_3d, gt_kpts2d_j24, gt_kpts3d_j24
+    ) -> np.ndarray:
         """Add one image.
 
         Args:
@@ -261,7 +274,9 @@ class PanopticEval:
         name = next((s for s in PANOPTIC_SEQUENCES if s in str(sequence)), str(sequence))
         match = np.full(len(gt3), -1, np.int64)
         if len(pred_h36m_2d) == 0:
-            for g in range(len(gt3)):  # missed people count as infinitely wrong: report them separately
+            for g in range(
+                len(gt3)
+            ):  # missed people count as infinitely wrong: report them separately
                 self.errors["missed"].append(1.0)
             return match
         common = vis.all(0)

@@ -1,4 +1,5 @@
-"""Benchmark building blocks: similarity (Procrustes) alignment, joint/vertex errors, 2D matching, F1.
+"""Benchmark building blocks: similarity (Procrustes) alignment, joint/vertex errors, 2D matching,
+F1.
 
 All functions are numpy, metres in / metres out unless a name says ``_mm``. The benchmark modules
 (``relative_human.py``, ``benchmarks.py``) combine them following spec mahmr_model §6.
@@ -12,15 +13,16 @@ from mahmr_ros.geometry import box_iou
 
 
 def similarity_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Procrustes-align ``pred`` to ``gt`` with the best similarity transform s R x + t (Umeyama 1991).
+    """Procrustes-align ``pred`` to ``gt`` with the best similarity transform s R x + t (Umeyama
+    1991).
 
     Args:
         pred: (..., J, 3) points.
         gt: (..., J, 3) points, same shape.
 
     Returns:
-        (..., J, 3) aligned prediction. R is a proper rotation (det +1): the reflection case is corrected by
-        flipping the sign of the smallest singular direction.
+        (..., J, 3) aligned prediction. R is a proper rotation (det +1): the reflection case is
+        corrected by flipping the sign of the smallest singular direction.
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
@@ -37,12 +39,15 @@ def similarity_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return scale[..., None, None] * (p @ np.swapaxes(R, -1, -2)) + mu_g
 
 
-def joint_errors(pred: np.ndarray, gt: np.ndarray, root: int | tuple[int, ...] | None = 0) -> np.ndarray:
+def joint_errors(
+    pred: np.ndarray, gt: np.ndarray, root: int | tuple[int, ...] | None = 0
+) -> np.ndarray:
     """Per-joint Euclidean errors after aligning both sets at a root.
 
     Args:
         pred, gt: (..., J, 3) metres.
-        root: joint index (or indices, averaged) used as the origin of both sets; None = no alignment.
+        root: joint index (or indices, averaged) used as the origin of both sets; None = no
+            alignment.
 
     Returns:
         (..., J) metres.
@@ -62,7 +67,8 @@ def pa_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def keypoint_box(points: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """(4,) x1, y1, x2, y2 extent of (J, 2) points (only ``valid`` ones when given; zeros if none)."""
+    """(4,) x1, y1, x2, y2 extent of (J, 2) points (only ``valid`` ones when given; zeros if
+    none)."""
     points = np.asarray(points, np.float64)
     if valid is not None:
         points = points[np.asarray(valid, bool)]
@@ -72,13 +78,17 @@ def keypoint_box(points: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
 
 
 def greedy_match_2d(
-    pred_kp: np.ndarray, gt_kp: np.ndarray, gt_valid: np.ndarray | None = None, iou_thresh: float = 0.1
+    pred_kp: np.ndarray,
+    gt_kp: np.ndarray,
+    gt_valid: np.ndarray | None = None,
+    iou_thresh: float = 0.1,
 ) -> np.ndarray:
     """Greedy 2D matching used by the official evaluations (spec §6).
 
-    Every (prediction, GT) pair is scored by the mean L2 pixel distance over the GT-visible joints; pairs are
-    taken lowest distance first, each prediction and GT at most once, and a pair is accepted only if the
-    IoU of the two keypoint boxes (both over the GT-visible joints) is >= ``iou_thresh``.
+    Every (prediction, GT) pair is scored by the mean L2 pixel distance over the GT-visible joints;
+    pairs are taken lowest distance first, each prediction and GT at most once, and a pair is
+    accepted only if the IoU of the two keypoint boxes (both over the GT-visible joints) is >=
+    ``iou_thresh``.
 
     Args:
         pred_kp: (P, J, 2) predicted joints, pixels.
@@ -99,7 +109,9 @@ def greedy_match_2d(
     dist = np.linalg.norm(pred_kp[None] - gt_kp[:, None], axis=-1)  # (G, P, J)
     counts = valid.sum(1)
     cost = np.where(
-        counts[:, None] > 0, (dist * valid[:, None]).sum(-1) / np.maximum(counts, 1)[:, None], np.inf
+        counts[:, None] > 0,
+        (dist * valid[:, None]).sum(-1) / np.maximum(counts, 1)[:, None],
+        np.inf,
     )
     used = np.zeros(P, bool)
     for flat in np.argsort(cost, axis=None, kind="stable"):

@@ -1,19 +1,24 @@
-"""RelativeHuman evaluation: PCDR^0.2 (printed ``PCRD_0.2``), per age group and relation, mPCKh, F1.
+"""RelativeHuman evaluation: PCDR^0.2 (printed ``PCRD_0.2``), per age group and relation, mPCKh,
+F1.
 
 Protocol of the official evaluation as specified in dto.md §8 (identical metric code in MA-HMR):
 
 * GT people without any valid joint are dropped; invalid GT joints sit at (-2, -2).
 * Matching, greedy per image: the cost of a (prediction, GT) pair is the Frobenius norm of the 2D
-  differences over the GT's valid joints; pairs are taken by increasing cost and accepted if both sides are
-  unassigned and the IoU of the keypoint boxes is >= 0.05, the GT box INCLUDING the (-2, -2) joints.
-* PCDR over all unordered pairs (r < c) of matched people: dz = z_c - z_r (predicted translation z),
-  d = depth_id_c - depth_id_r; "eq" (d = 0) is correct if |dz| < 0.2 m, "closer" (d < 0) if dz < -0.2,
-  "farther" (d > 0) if dz > 0.2. PCDR = correct / (pairs + 0.3 x missed GT people).
-* Per age: pairs where at least one member has that age; denominator + 0.3 x missed people of that age.
-* mPCKh: per matched person the fraction of valid joints with error / GT-box diagonal < 0.143, averaged.
-* Detection: precision, recall and F1 with TP = matched pairs (the official printout's TP = #predictions -
-  #misses quirk is not reproduced).
-People whose ``depth_id`` is unknown (< 0) take no part in pairs and cost no penalty (RH always has it).
+  differences over the GT's valid joints; pairs are taken by increasing cost and accepted if both
+  sides are unassigned and the IoU of the keypoint boxes is >= 0.05, the GT box INCLUDING the (-2,
+  -2) joints.
+* PCDR over all unordered pairs (r < c) of matched people: dz = z_c - z_r (predicted translation
+  z), d = depth_id_c - depth_id_r; "eq" (d = 0) is correct if |dz| < 0.2 m, "closer" (d < 0) if dz
+  < -0.2, "farther" (d > 0) if dz > 0.2. PCDR = correct / (pairs + 0.3 x missed GT people).
+* Per age: pairs where at least one member has that age; denominator + 0.3 x missed people of that
+  age.
+* mPCKh: per matched person the fraction of valid joints with error / GT-box diagonal < 0.143,
+  averaged.
+* Detection: precision, recall and F1 with TP = matched pairs (the official printout's TP
+  = #predictions - #misses quirk is not reproduced).
+People whose ``depth_id`` is unknown (< 0) take no part in pairs and cost no penalty (RH always has
+it).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ PCKH_RATIO = 0.143
 
 
 def depth_relation(dz: np.ndarray, thresh: float = PCRD_THRESH_M) -> np.ndarray:
-    """Predicted relation codes from depth differences z_i - z_j (m): 0 eq, -1 closer, +1 farther, 9 none."""
+    """Predicted relation codes from depth differences z_i - z_j (m): 0 eq, -1 closer, +1 farther,
+    9 none."""
     dz = np.asarray(dz, np.float64)
     out = np.full(dz.shape, 9, np.int64)
     out[np.abs(dz) < thresh] = 0
@@ -48,7 +54,9 @@ class RelativeHumanEval:
     """Accumulates RelativeHuman results image by image; ``result()`` gives the report dict."""
 
     thresh_m: float = PCRD_THRESH_M
-    correct: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS, *RELATIONS)})
+    correct: dict = field(
+        default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS, *RELATIONS)}
+    )
     pairs: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS, *RELATIONS)})
     penalty: dict = field(default_factory=lambda: {a: 0.0 for a in ("all", *AGE_GROUPS)})
     pck_person: list = field(default_factory=list)
@@ -88,7 +96,8 @@ class RelativeHumanEval:
         result[used] = match
         depth_id = np.asarray(gt_depth_id, np.int64)[used]
         ages = [
-            AGE_GROUPS[a] if 0 <= a < len(AGE_GROUPS) else None for a in np.asarray(gt_age, np.int64)[used]
+            AGE_GROUPS[a] if 0 <= a < len(AGE_GROUPS) else None
+            for a in np.asarray(gt_age, np.int64)[used]
         ]
         self.num_gt += len(gt)
         self.num_pred += len(pred)
@@ -128,7 +137,9 @@ class RelativeHumanEval:
 
         out = {
             "PCRD_0.2": ratio(self.correct["all"], self.pairs["all"] + self.penalty["all"]),
-            "PCRD_age": {a: ratio(self.correct[a], self.pairs[a] + self.penalty[a]) for a in AGE_GROUPS},
+            "PCRD_age": {
+                a: ratio(self.correct[a], self.pairs[a] + self.penalty[a]) for a in AGE_GROUPS
+            },
             "PCRD_relation": {r: ratio(self.correct[r], self.pairs[r]) for r in RELATIONS},
             "mPCKh": float(np.mean(self.pck_person)) if self.pck_person else None,
             "num_gt": self.num_gt,
@@ -146,7 +157,8 @@ def rh_match(
     """Official RelativeHuman greedy matching (see the module docstring).
 
     Args:
-        pred: (P, J, 2) px.  gt_xy: (G, J, 2) px with invalid joints at (-2, -2).  valid: (G, J) bool.
+        pred: (P, J, 2) px.  gt_xy: (G, J, 2) px with invalid joints at (-2, -2).  valid: (G, J)
+            bool.
 
     Returns:
         (G,) prediction index per GT, -1 = missed.

@@ -1,22 +1,26 @@
-"""``python -m training.eval``: run a checkpoint over a benchmark and write ``report.md`` + ``report.json``.
+"""``python -m training.eval``: run a checkpoint over a benchmark and write ``report.md`` +
+``report.json``.
 
     python -m training.eval --benchmark 3dpw --annots data/3dpw/annots_smpl_test_genders.npz \
         --images data/3dpw --checkpoint mahmr_stage3.bin --smpl SMPL_NEUTRAL.npz \
-        --kid-template smpl_kid_template.npy --h36m-regressor J_regressor_h36m_correct.npy --out reports/3dpw
+        --kid-template smpl_kid_template.npy --h36m-regressor J_regressor_h36m_correct.npy \
+        --out reports/3dpw
 
-Benchmarks (spec mahmr_model §6): ``rh`` (RelativeHuman, needs ``--extra-regressor``), ``3dpw`` / ``hi4d``
-(needs ``--h36m-regressor``), ``agora`` / ``bedlam`` (optional ``--body-verts``), ``mupots`` and ``panoptic``
-(need ``--h36m-regressor``). GT meshes of people with a gender (3DPW, Hi4D) come from the gendered SMPL
-models (``--smpl-male`` / ``--smpl-female``, as the official evaluation); ``--allow-neutral-gt`` uses the
-neutral model instead (not the official protocol; the report says so). RelativeHuman's 19-joint people
-(BK / OCHuman subsets, most children and babies) are mapped to CrowdPose-14 by the reader and evaluated.
-Predictions keep queries with confidence > ``--conf`` (0.3); for Panoptic the threshold is halved until at
-least one person is kept, as officially. 2D predictions are the network's projections / r (official).
+Benchmarks (spec mahmr_model §6): ``rh`` (RelativeHuman, needs ``--extra-regressor``), ``3dpw`` /
+``hi4d`` (needs ``--h36m-regressor``), ``agora`` / ``bedlam`` (optional ``--body-verts``),
+``mupots`` and ``panoptic`` (need ``--h36m-regressor``). GT meshes of people with a gender (3DPW,
+Hi4D) come from the gendered SMPL models (``--smpl-male`` / ``--smpl-female``, as the official
+evaluation); ``--allow-neutral-gt`` uses the neutral model instead (not the official protocol; the
+report says so). RelativeHuman's 19-joint people (BK / OCHuman subsets, most children and babies)
+are mapped to CrowdPose-14 by the reader and evaluated. Predictions keep queries with confidence >
+``--conf`` (0.3); for Panoptic the threshold is halved until at least one person is kept, as
+officially. 2D predictions are the network's projections / r (official).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -24,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -33,14 +36,14 @@ from mahmr_ros.geometry import project
 from mahmr_ros.model import build_model, detect_config, load_checkpoint, preprocess
 from mahmr_ros.model.checkpoint import read_state_dict
 from training.data.body import GenderedBody
-from training.data.dataset import smpl_numpy
+from training.data.dataset import read_image, smpl_numpy
 from training.data.formats import ImageAnnotation, read, world_to_camera
 from training.eval.benchmarks import AgoraEval, MuPoTSEval, PanopticEval, ThreeDPWEval
 from training.eval.relative_human import RelativeHumanEval
 from training.smpl_layer import CROWDPOSE14_FROM_SMPL_EXTRA, SMPLLayer
 
-BENCHMARK_FORMAT = {"rh": "rh", "3dpw": "3dpw", "hi4d": "hi4d", "agora": "agora", "bedlam": "bedlam",
-                    "mupots": "mupots", "panoptic": "panoptic"}  # fmt: skip
+BENCHMARK_FORMAT = {"rh": "rh", "3dpw": "3dpw", "hi4d": "hi4d", "agora": "agora",
+                    "bedlam": "bedlam", "mupots": "mupots", "panoptic": "panoptic"}  # fmt: skip
 
 
 @dataclass
@@ -48,8 +51,9 @@ class Prediction:
     """People found in one image (P of them), camera frame of the ORIGINAL image.
 
     Attributes:
-        scores: (P,).  verts: (P, V, 3) m.  joints: (P, 45, 3) m.  K: (3, 3) px, original image, the
-        camera the 2D projections use (continuous pixel coordinates / r, as the official evaluations).
+        scores: (P,).  verts: (P, V, 3) m.  joints: (P, 45, 3) m.  K: (3, 3) px, original image,
+        the camera the 2D projections use (continuous pixel coordinates / r, as the official
+        evaluations).
         transl: (P, 3) m SMPL-origin translation (its z orders people in the RelativeHuman metric).
         betas: (P, S) shape coefficients, or None (then no height error is reported).
     """
@@ -75,7 +79,9 @@ class NetworkPredictor:
         halve_until_found: halve the threshold until a person is kept (Panoptic protocol).
     """
 
-    def __init__(self, model, body, conf: float = 0.3, device: str = "cpu", halve_until_found: bool = False):
+    def __init__(
+        self, model, body, conf: float = 0.3, device: str = "cpu", halve_until_found: bool = False
+    ):
         self.model = model.to(device).eval()
         self.body = body.to(device)
         self.conf = conf
@@ -85,7 +91,9 @@ class NetworkPredictor:
     @torch.no_grad()
     def __call__(self, image_bgr: np.ndarray, ann: ImageAnnotation) -> Prediction:
         tensor, meta = preprocess(image_bgr, self.model.cfg.input_size)
-        raw = self.model(tensor[None].to(self.device), torch.tensor([meta.resized_hw], device=self.device))
+        raw = self.model(
+            tensor[None].to(self.device), torch.tensor([meta.resized_hw], device=self.device)
+        )
         confs = raw["pred_confs"][0]
         thresh = self.conf
         keep = confs > thresh
@@ -107,7 +115,8 @@ class NetworkPredictor:
 
 
 def gt_meshes(body, ann: ImageAnnotation) -> tuple[np.ndarray, np.ndarray]:
-    """Camera-frame GT vertices (G, V, 3) and joints (G, 45, 3), metres (gendered models where given)."""
+    """Camera-frame GT vertices (G, V, 3) and joints (G, 45, 3), metres (gendered models where
+    given)."""
     body = body if isinstance(body, GenderedBody) else GenderedBody(body)
     if ann.frame == "world":
         ann = world_to_camera(ann, lambda b: body.root_joint(b, ann.genders))
@@ -123,15 +132,9 @@ def tpose_height(body, betas: np.ndarray, genders: list[str] | None = None) -> n
 
 
 def load_image_fn(images: Path) -> Callable[[ImageAnnotation], np.ndarray]:
-    """Image reader for ``evaluate``: BGR uint8 from ``images / ann.image`` (BEDLAM close-ups rotated)."""
-
-    def load_image(ann: ImageAnnotation) -> np.ndarray:
-        image = cv2.imread(str(Path(images) / ann.image))
-        if image is None:
-            raise FileNotFoundError(f"[training.eval] cannot read image {Path(images) / ann.image}")
-        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE) if ann.rotate_cw90 else image
-
-    return load_image
+    """Image reader for ``evaluate``: ``training.data.dataset.read_image`` under the root
+    ``images``."""
+    return functools.partial(read_image, images)
 
 
 def evaluate(
@@ -145,16 +148,20 @@ def evaluate(
     body_verts: np.ndarray | None = None,
     progress: bool = True,
 ) -> dict:
-    """Evaluate ``predictor`` on ``annotations``; returns the benchmark's metric dict plus timing."""
+    """Evaluate ``predictor`` on ``annotations``; returns the benchmark's metric dict plus
+    timing."""
     needs_h36m = benchmark in ("3dpw", "hi4d", "mupots", "panoptic")
     if needs_h36m and h36m_regressor is None:
-        raise ValueError(f"[training.eval] {benchmark} needs --h36m-regressor (J_regressor_h36m_correct.npy)")
+        raise ValueError(
+            f"[training.eval] {benchmark} needs --h36m-regressor (J_regressor_h36m_correct.npy)"
+        )
     if benchmark == "rh" and extra_regressor is None:
         raise ValueError(
             "[training.eval] rh needs --extra-regressor (J_regressor_extra.npy, SPIN's 9 joints)"
         )
     acc = {"rh": RelativeHumanEval, "3dpw": ThreeDPWEval, "hi4d": ThreeDPWEval, "agora": AgoraEval,
-           "bedlam": AgoraEval, "mupots": MuPoTSEval, "panoptic": PanopticEval}[benchmark]()  # fmt: skip
+           "bedlam": AgoraEval, "mupots": MuPoTSEval,
+           "panoptic": PanopticEval}[benchmark]()  # fmt: skip
     h36m = lambda v: np.einsum("jv,pvc->pjc", h36m_regressor, v)  # noqa: E731
     seconds = []
     for ann in tqdm(annotations, desc=f"eval {benchmark}", disable=not progress):
@@ -163,7 +170,9 @@ def evaluate(
         pred = predictor(image, ann)
         seconds.append(time.perf_counter() - t0)
         pv, pj = pred.verts, pred.joints
-        if benchmark == "rh":  # every person is CrowdPose-14 (19-joint BK / OCHuman mapped by the reader)
+        if (
+            benchmark == "rh"
+        ):  # every person is CrowdPose-14 (19-joint BK / OCHuman mapped by the reader)
             cp14 = np.concatenate([pj[:, :24], np.einsum("jv,pvc->pjc", extra_regressor, pv)], 1)
             cp14 = cp14[:, CROWDPOSE14_FROM_SMPL_EXTRA]
             depth = np.asarray(pred.transl).reshape(-1, 3)[:, 2]
@@ -175,13 +184,15 @@ def evaluate(
                 if pred.betas is not None:
                     neutral = body.neutral if isinstance(body, GenderedBody) else body
                     heights = {"pred_height_m": tpose_height(neutral, pred.betas),
-                               "gt_height_m": tpose_height(body, ann.betas, ann.genders)}  # fmt: skip
-                acc.add(_project(pj[:, :24], pred.K), h36m(pv), pv, _project(gj[:, :24], ann.K), h36m(gv), gv,
-                        focal_px=(pred.K[1, 1], ann.K[1, 1]), **heights)  # fmt: skip
+                               "gt_height_m": tpose_height(body, ann.betas,
+                                                           ann.genders)}  # fmt: skip
+                acc.add(_project(pj[:, :24], pred.K), h36m(pv), pv, _project(gj[:, :24], ann.K),
+                        h36m(gv), gv, focal_px=(pred.K[1, 1], ann.K[1, 1]), **heights)  # fmt: skip
             else:
                 sel = slice(None) if body_verts is None else body_verts
-                acc.add(_project(pj[:, :24], pred.K), pj[:, :24], pv[:, sel], _project(gj[:, :24], ann.K),
-                        gj[:, :24], gv[:, sel], ann.is_kid)  # fmt: skip
+                acc.add(_project(pj[:, :24], pred.K), pj[:, :24], pv[:, sel],
+                        _project(gj[:, :24], ann.K), gj[:, :24], gv[:, sel],
+                        ann.is_kid)  # fmt: skip
         elif benchmark == "mupots":
             p3 = h36m(pv)
             acc.add(_project(p3, pred.K), p3, ann.keypoints_2d[..., :2], ann.keypoints_3d[..., :3],
@@ -195,7 +206,9 @@ def evaluate(
     return out
 
 
-def write_report(out_dir: Path, benchmark: str, metrics: dict, settings: dict) -> tuple[Path, Path]:
+def write_report(
+    out_dir: Path, benchmark: str, metrics: dict, settings: dict
+) -> tuple[Path, Path]:
     """``report.json`` (metrics + settings) and a readable ``report.md`` table."""
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": benchmark, "metrics": metrics, "settings": settings}
@@ -224,21 +237,31 @@ def _model_config(text: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.eval", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.eval", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARK_FORMAT))
     parser.add_argument("--annots", required=True, help="the benchmark's annotation npz")
-    parser.add_argument("--images", required=True, help="image root (annotation keys are relative to it)")
-    parser.add_argument("--checkpoint", required=True, help="official or our pytorch_model.bin / .pth")
+    parser.add_argument(
+        "--images", required=True, help="image root (annotation keys are relative to it)"
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, help="official or our pytorch_model.bin / .pth"
+    )
     parser.add_argument(
         "--model",
         default="auto",
-        help="auto (the official preset detected from the checkpoint), a preset name, or a JSON dict of "
-        "build_model overrides",
+        help="auto (the official preset detected from the checkpoint), a preset name, or a JSON "
+        "dict of build_model overrides",
     )
     parser.add_argument("--smpl", required=True, help="SMPL_NEUTRAL .npz/.pkl (plain arrays)")
     parser.add_argument("--kid-template", help="smpl_kid_template.npy (needed for 11-beta models)")
-    parser.add_argument("--smpl-male", help="SMPL_MALE .npz/.pkl: GT of people annotated male (3DPW, Hi4D)")
-    parser.add_argument("--smpl-female", help="SMPL_FEMALE .npz/.pkl: GT of people annotated female")
+    parser.add_argument(
+        "--smpl-male", help="SMPL_MALE .npz/.pkl: GT of people annotated male (3DPW, Hi4D)"
+    )
+    parser.add_argument(
+        "--smpl-female", help="SMPL_FEMALE .npz/.pkl: GT of people annotated female"
+    )
     parser.add_argument(
         "--allow-neutral-gt",
         action="store_true",
@@ -269,10 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     nb, kid = model.cfg.num_betas, args.kid_template
     files = {"male": args.smpl_male, "female": args.smpl_female}
     gendered = {g: SMPLLayer(path, kid, nb) for g, path in files.items() if path}
-    # CPU copies for the GT meshes; gendered models for gendered people (official 3DPW / Hi4D protocol).
-    gt_body = GenderedBody(SMPLLayer(args.smpl, kid, nb), **gendered, allow_neutral_gt=args.allow_neutral_gt)
-    metrics = evaluate(args.benchmark, annotations, load_image, predictor, gt_body, load(args.h36m_regressor),
-                       load(args.extra_regressor), body_verts)  # fmt: skip
+    # CPU copies for the GT meshes; gendered models for gendered people (official 3DPW / Hi4D
+    # protocol).
+    gt_body = GenderedBody(
+        SMPLLayer(args.smpl, kid, nb), **gendered, allow_neutral_gt=args.allow_neutral_gt
+    )
+    metrics = evaluate(args.benchmark, annotations, load_image, predictor, gt_body,
+                       load(args.h36m_regressor), load(args.extra_regressor),
+                       body_verts)  # fmt: skip
     settings = {k: v for k, v in vars(args).items() if v is not None}
     md, js = write_report(Path(args.out), args.benchmark, metrics, settings)
     print(md.read_text())

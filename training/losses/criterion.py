@@ -1,15 +1,16 @@
 """Every MA-HMR training loss (spec mahmr_model §4.2) with Hungarian matching per decoder layer.
 
-Loss keys and their weights come from the stage config (``training/configs/*.yaml``, spec §4.3). The last
-decoder layer's losses are named ``<name>``; layer l < L-1 repeats every loss except the scale map and the
-FoV with its own matching as ``<name>.<l>``, weighted like ``<name>``. L1-type losses are summed over matched
-people and divided by N_key, the number of GT people in the (global, all-reduced) batch that carry that key.
+Loss keys and their weights come from the stage config (``training/configs/*.yaml``, spec §4.3).
+The last decoder layer's losses are named ``<name>``; layer l < L-1 repeats every loss except the
+scale map and the FoV with its own matching as ``<name>.<l>``, weighted like ``<name>``. L1-type
+losses are summed over matched people and divided by N_key, the number of GT people in the (global,
+all-reduced) batch that carry that key.
 
 Target dict per image (built by ``training.data.dataset``; G people, resized-image pixels):
     boxes (G, 4) (cx, cy, w, h) / input_size; j2ds (G, 45, 2) px; j2ds_mask (G, 45) bool;
-    poses (G, 72) axis-angle; betas (G, S); j3ds (G, 45, 3) m camera frame; depths (G,) m (GT root z);
-    focal () GT focal, resized px; has_3d () bool; detect_all () bool; scale_map (G1h, G1w, 2);
-    depth_ids (G,) int ordinal layer (-1 unknown).
+    poses (G, 72) axis-angle; betas (G, S); j3ds (G, 45, 3) m camera frame;
+    depths (G,) m (GT root z); focal () GT focal, resized px; has_3d () bool; detect_all () bool;
+    scale_map (G1h, G1w, 2); depth_ids (G,) int ordinal layer (-1 unknown).
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ LAYER_GAP_M = 0.3  # depths_re: a sorted GT depth gap >= 0.3 m starts a new ordi
 THREE_D_KEYS = ("poses", "betas", "j3ds", "depths", "depths_mt")
 
 
-def focal_bce(p: Tensor, target: Tensor, alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA) -> Tensor:
-    """Element-wise sigmoid focal loss on probabilities ``p`` (Lin et al. 2017), same shape as ``p``."""
+def focal_bce(
+    p: Tensor, target: Tensor, alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA
+) -> Tensor:
+    """Element-wise sigmoid focal loss on probabilities ``p`` (Lin et al. 2017), same shape as
+    ``p``."""
     p = p.float().clamp(1e-6, 1 - 1e-6)
     ce = F.binary_cross_entropy(p, target.float(), reduction="none")
     p_t = p * target + (1 - p) * (1 - target)
@@ -44,7 +48,8 @@ def focal_bce(p: Tensor, target: Tensor, alpha: float = FOCAL_ALPHA, gamma: floa
 
 
 def ordinal_layers(depths: Tensor, gap: float = LAYER_GAP_M) -> Tensor:
-    """(G,) GT depths -> (G,) int layers: sorted, a gap >= ``gap`` starts the next layer (spec §4.2)."""
+    """(G,) GT depths -> (G,) int layers: sorted, a gap >= ``gap`` starts the next layer (spec
+    §4.2)."""
     order = torch.argsort(depths)
     layers = torch.zeros_like(depths, dtype=torch.int64)
     current = 0
@@ -55,8 +60,8 @@ def ordinal_layers(depths: Tensor, gap: float = LAYER_GAP_M) -> Tensor:
 
 
 def _global_counts(counts: list[float], device) -> list[float]:
-    """Counts averaged over DDP ranks (the official per-rank normaliser), clamped >= 1: ONE all-reduce and
-    one host read for all of them."""
+    """Counts averaged over DDP ranks (the official per-rank normaliser), clamped >= 1: ONE
+    all-reduce and one host read for all of them."""
     t = torch.tensor([float(n) for n in counts], device=device)
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(t)
@@ -69,13 +74,14 @@ class SetCriterion(torch.nn.Module):
 
     Args:
         body: ``training.smpl_layer.SMPLLayer`` (joints of the predictions, differentiable).
-        weights: loss name -> weight; a missing or zero weight disables the loss (``giou`` defaults to the
-            ``boxes`` weight, as in the official code).
+        weights: loss name -> weight; a missing or zero weight disables the loss (``giou`` defaults
+            to the ``boxes`` weight, as in the official code).
         input_size: network long side (box / 2D normaliser, 1288).
         matcher: a ``HungarianMatcher``; default = official costs.
         aux: also compute the auxiliary decoder-layer losses.
-        joint_set: "smpl45" (the 45 SMPL joints) or "crowdpose14" (``use_extra_j``: 24 SMPL joints + the 9
-            ``J_regressor_extra`` joints picked as CrowdPose-14, spec §1.9; RelativeHuman fine-tune).
+        joint_set: "smpl45" (the 45 SMPL joints) or "crowdpose14" (``use_extra_j``: 24 SMPL
+            joints + the 9 ``J_regressor_extra`` joints picked as CrowdPose-14, spec §1.9;
+            RelativeHuman fine-tune).
         extra_regressor: (9, V) ``J_regressor_extra``, required for "crowdpose14".
     """
 
@@ -91,12 +97,17 @@ class SetCriterion(torch.nn.Module):
     ) -> None:
         super().__init__()
         if joint_set not in ("smpl45", "crowdpose14"):
-            raise ValueError(f"[training.losses] joint_set must be smpl45 or crowdpose14, got {joint_set!r}")
+            raise ValueError(
+                f"[training.losses] joint_set must be smpl45 or crowdpose14, got {joint_set!r}"
+            )
         if joint_set == "crowdpose14" and extra_regressor is None:
-            raise ValueError("[training.losses] joint_set crowdpose14 needs J_regressor_extra (9, V)")
+            raise ValueError(
+                "[training.losses] joint_set crowdpose14 needs J_regressor_extra (9, V)"
+            )
         self.joint_set = joint_set
         self.register_buffer(
-            "extra_regressor", None if extra_regressor is None else torch.as_tensor(extra_regressor).float()
+            "extra_regressor",
+            None if extra_regressor is None else torch.as_tensor(extra_regressor).float(),
         )
         self.body = body
         self.weights = dict(weights)
@@ -118,9 +129,10 @@ class SetCriterion(torch.nn.Module):
     def active(self, name: str) -> bool:
         return float(self.weights.get(name, 0.0)) != 0.0
 
-    # ------------------------------------------------------------------------------------------ decoding
+    # ------------------------------------------------------------------------------------ decoding
     def decode(self, layer: dict, K: Tensor) -> tuple[Tensor, Tensor]:
-        """Camera-frame joints (B, Q, 45, 3) m and their projections (B, Q, 45, 2) px (predicted K)."""
+        """Camera-frame joints (B, Q, 45, 3) m and their projections (B, Q, 45, 2) px (predicted
+        K)."""
         B, Q = layer["pred_betas"].shape[:2]
         verts, joints = self.body(
             layer["pred_rotmats"].reshape(B * Q, 24, 3, 3).float(),
@@ -132,7 +144,7 @@ class SetCriterion(torch.nn.Module):
         j3d = joints.reshape(B, Q, -1, 3) + layer["pred_transl"][:, :, None].float()
         return j3d, project(j3d, K.float(), min_depth_m=1e-3)  # one K per image
 
-    # ------------------------------------------------------------------------------------------ forward
+    # ------------------------------------------------------------------------------------- forward
     def forward(self, outputs: dict, targets: list[dict]) -> tuple[Tensor, dict[str, Tensor]]:
         """Total weighted loss and every unweighted term (keys ``name`` / ``name.l``) for logging.
 
@@ -140,7 +152,9 @@ class SetCriterion(torch.nn.Module):
             outputs: ``training.forward.forward_train`` output.
             targets: per-image target dicts (see the module docstring), on the outputs' device.
         """
-        self._norm_key = None  # new batch: recount (the DN losses reuse this batch's counts afterwards)
+        self._norm_key = (
+            None  # new batch: recount (the DN losses reuse this batch's counts afterwards)
+        )
         layers = outputs["layers"]
         K = outputs["pred_intrinsics"]
         terms: dict[str, Tensor] = {}
@@ -162,10 +176,12 @@ class SetCriterion(torch.nn.Module):
         return total, terms
 
     def layer_losses(self, layer, j3d, j2d, indices, targets, focal: Tensor) -> dict[str, Tensor]:
-        """The per-layer terms for matched pairs ``indices`` (list over images of (query, GT) indices).
+        """The per-layer terms for matched pairs ``indices`` (list over images of (query, GT)
+        indices).
 
         Args:
-            layer: one decoder layer of ``forward_train``.  j3d: (B, Q, 45, 3) m.  j2d: (B, Q, 45, 2) px.
+            layer: one decoder layer of ``forward_train``.  j3d: (B, Q, 45, 3) m.  j2d: (B, Q,
+                45, 2) px.
             focal: (B,) predicted focal, resized px.
         """
         device = j3d.device
@@ -187,7 +203,9 @@ class SetCriterion(torch.nn.Module):
         if self.active("boxes") or self.active("giou"):
             pb, gb = layer["pred_boxes"][batch, query].float(), gather("boxes").float()
             out["boxes"] = (pb - gb).abs().sum() / n_all
-            giou = generalized_box_iou(box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(gb))  # matched pairs
+            giou = generalized_box_iou(
+                box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(gb)
+            )  # matched pairs
             out["giou"] = (1 - giou).sum() / n_all
         if self.active("j2ds"):
             diff = (j2d[batch, query] - gather("j2ds")).abs() / self.input_size  # (M, J, 2)
@@ -208,11 +226,16 @@ class SetCriterion(torch.nn.Module):
             out["j3ds"] = (d * sel).sum() / n_3d
         if self.active("depths"):
             focal_gt = torch.cat(
-                [t["focal"].to(device).expand(len(g)) for t, g in zip(targets, gt_idx, strict=True)]
+                [
+                    t["focal"].to(device).expand(len(g))
+                    for t, g in zip(targets, gt_idx, strict=True)
+                ]
             )
             tz = layer["pred_transl"][batch, query, 2]
             depth_in_gt_camera = focal_gt * tz / focal[batch]
-            d = (1 / depth_in_gt_camera.clamp(min=1e-3) - 1 / gather("depths").clamp(min=1e-3)).abs()
+            d = (
+                1 / depth_in_gt_camera.clamp(min=1e-3) - 1 / gather("depths").clamp(min=1e-3)
+            ).abs()
             out["depths"] = (d * sel).sum() / n_3d
         if self.active("depths_mt"):
             out["depths_mt"] = self.loss_depths_mt(layer, indices, targets) if len(query) else zero
@@ -220,10 +243,10 @@ class SetCriterion(torch.nn.Module):
             out["depths_re"] = self.loss_depths_re(layer, indices, targets) if len(query) else zero
         return out
 
-    # ------------------------------------------------------------------------------------------ terms
+    # --------------------------------------------------------------------------------------- terms
     def loss_confs(self, confs: Tensor, indices, targets) -> Tensor:
-        """Focal BCE, target 1 on matched queries; mean over all queries of ``detect_all`` images, else over
-        the matched ones only (``det_mask_lvl = image``)."""
+        """Focal BCE, target 1 on matched queries; mean over all queries of ``detect_all`` images,
+        else over the matched ones only (``det_mask_lvl = image``)."""
         target = torch.zeros_like(confs)
         valid = torch.zeros_like(confs, dtype=torch.bool)
         for b, ((q, _), t) in enumerate(zip(indices, targets, strict=True)):
@@ -236,7 +259,8 @@ class SetCriterion(torch.nn.Module):
         return (loss * valid).sum() / valid.sum().clamp(min=1)
 
     def loss_depths_mt(self, layer: dict, indices, targets) -> Tensor:
-        """Relative metric depth: mean over pairs i<j with |GT gap| <= 1 m of log(1 + |dz_pred - dz_gt|)."""
+        """Relative metric depth: mean over pairs i<j with |GT gap| <= 1 m of log(1 + |dz_pred -
+        dz_gt|)."""
         losses = []
         for b, ((q, g), t) in enumerate(zip(indices, targets, strict=True)):
             if len(q) < 2 or not bool(t["has_3d"]):
@@ -267,12 +291,15 @@ class SetCriterion(torch.nn.Module):
             i, j = torch.triu_indices(len(q), len(q), 1, device=tz.device)
             dz = tz[j] - tz[i]
             same, nearer = ids[j] == ids[i], ids[j] < ids[i]
-            losses.append(torch.where(same, dz.abs(), torch.where(nearer, F.softplus(dz), F.softplus(-dz))))
+            losses.append(
+                torch.where(same, dz.abs(), torch.where(nearer, F.softplus(dz), F.softplus(-dz)))
+            )
         flat = torch.cat(losses) if losses else layer["pred_transl"].new_zeros(0)
         return flat.mean() if len(flat) else layer["pred_transl"].sum() * 0.0
 
     def loss_fov(self, pred_focal: Tensor, targets) -> Tensor:
-        """Sum over images of w (phi_pred - phi_gt)^2, vertical FoVs of the resized image, w = 3 if over."""
+        """Sum over images of w (phi_pred - phi_gt)^2, vertical FoVs of the resized image, w = 3 if
+        over."""
         cy = torch.stack([t["resized_hw"][0].to(pred_focal) / 2 for t in targets])
         f_gt = torch.stack([t["focal"].to(pred_focal) for t in targets])
         phi_pred = 2 * torch.atan(cy / pred_focal)
@@ -292,7 +319,9 @@ class SetCriterion(torch.nn.Module):
         pos = gt[..., 0] > 0
         conf = focal_bce(scale_map[..., 0], gt[..., 0])
         out = {"map_confs": (conf * valid).sum() / valid.sum().clamp(min=1)}
-        out["map_scales"] = ((scale_map[..., 1] - gt[..., 1]).abs() * pos).sum() / pos.sum().clamp(min=1)
+        out["map_scales"] = ((scale_map[..., 1] - gt[..., 1]).abs() * pos).sum() / pos.sum().clamp(
+            min=1
+        )
         return out
 
 

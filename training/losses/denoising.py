@@ -1,17 +1,19 @@
 """Losses of the denoising (DN) queries (spec mahmr_model §4.4).
 
-A DN query needs no Hungarian matching: positive slot k of every group reconstructs GT k of its image
-(layout in ``training.denoising``). Every per-layer loss of ``SetCriterion`` except the scale map (and the
-per-image FoV, which does not depend on queries) is computed on the positive DN queries with the same
-weights, under the keys ``<name>_dn`` (last layer) and ``<name>_dn.<l>`` (auxiliary layers):
+A DN query needs no Hungarian matching: positive slot k of every group reconstructs GT k of its
+image (layout in ``training.denoising``). Every per-layer loss of ``SetCriterion`` except the scale
+map (and the per-image FoV, which does not depend on queries) is computed on the positive DN
+queries with the same weights, under the keys ``<name>_dn`` (last layer) and ``<name>_dn.<l>``
+(auxiliary layers):
 
-* L1-type terms are summed over the positive DN queries of real GT people and divided by N x groups, N the
-  (all-reduced) GT count that carries the term's key. To reuse ``SetCriterion.layer_losses`` unchanged,
-  each (image, group) becomes a pseudo-image holding that group's positives, with the image's targets; the
-  normalisers it computes from the repeated targets are then exactly N x groups, and the relative metric
-  depth pairs stay inside one group.
-* ``confs_dn``: focal BCE with target 1 on the positive slots of real GT people and 0 on every other DN slot
-  (negatives and padding), an unmasked mean over all DN slots, divided by the group count.
+* L1-type terms are summed over the positive DN queries of real GT people and divided by N x
+  groups, N the (all-reduced) GT count that carries the term's key. To reuse
+  ``SetCriterion.layer_losses`` unchanged, each (image, group) becomes a pseudo-image holding that
+  group's positives, with the image's targets; the normalisers it computes from the repeated
+  targets are then exactly N x groups, and the relative metric depth pairs stay inside one group.
+* ``confs_dn``: focal BCE with target 1 on the positive slots of real GT people and 0 on every
+  other DN slot (negatives and padding), an unmasked mean over all DN slots, divided by the group
+  count.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ DN_SUFFIX = "_dn"
 
 
 def weight_name(key: str) -> str:
-    """Loss key -> the ``loss_weights`` entry it uses: ``j2ds_dn.3`` -> ``j2ds``, ``confs.1`` -> ``confs``."""
+    """Loss key -> the ``loss_weights`` entry it uses: ``j2ds_dn.3`` -> ``j2ds``, ``confs.1`` ->
+    ``confs``."""
     return key.split(".")[0].removesuffix(DN_SUFFIX)
 
 
@@ -74,7 +77,9 @@ def dn_losses(
         positives = positive_queries(layer, groups, pad)
         j3d, j2d = criterion.decode(positives, K)
         losses = criterion.layer_losses(positives, j3d, j2d, indices, pseudo_targets, focal)
-        if "confs" in losses:  # the matching version is replaced by the DN one (negatives and padding = 0)
+        if (
+            "confs" in losses
+        ):  # the matching version is replaced by the DN one (negatives and padding = 0)
             losses["confs"] = loss_confs_dn(layer["pred_confs"], counts, groups, pad)
         for name, value in losses.items():
             terms[name + DN_SUFFIX + suffix] = value

@@ -1,10 +1,12 @@
 """Hungarian matching of queries to GT people (spec mahmr_model §4.1), one image at a time.
 
-cost(i, j) = w_conf focal_cost(p_i) + w_bbox |b_i - b_j|_1 - w_giou GIoU(b_i, b_j) + w_kpts kpt_L1(i, j)
+cost(i, j) = w_conf focal_cost(p_i) + w_bbox |b_i - b_j|_1 - w_giou GIoU(b_i, b_j) + w_kpts
+kpt_L1(i, j)
 
-with the focal cost alpha (1 - p)^gamma (-log(p + 1e-8)) (alpha 0.25, gamma 2), boxes (cx, cy, w, h) /
-input_size and the keypoint cost the mean absolute difference of the first 22 joints' 2D positions
-(/ input_size) over the GT-visible entries. Solved with ``scipy.optimize.linear_sum_assignment``.
+with the focal cost alpha (1 - p)^gamma (-log(p + 1e-8)) (alpha 0.25, gamma 2), boxes (cx, cy, w,
+h) / input_size and the keypoint cost the mean absolute difference of the first 22 joints' 2D
+positions (/ input_size) over the GT-visible entries. Solved with
+``scipy.optimize.linear_sum_assignment``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ MATCH_JOINTS = 22
 
 
 def generalized_box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """Deprecated: pairwise GIoU (N, 4), (M, 4) -> (N, M); use ``mahmr_ros.geometry.generalized_box_iou``."""
+    """Deprecated: pairwise GIoU (N, 4), (M, 4) -> (N, M); use
+    ``mahmr_ros.geometry.generalized_box_iou``."""
     warnings.warn(
         "training.losses.matcher.generalized_box_iou is deprecated; use "
         "mahmr_ros.geometry.generalized_box_iou(a[:, None], b[None])",
@@ -55,7 +58,13 @@ class HungarianMatcher:
         self.input_size = input_size
 
     def cost_matrix(
-        self, confs: Tensor, boxes: Tensor, j2ds: Tensor, gt_boxes: Tensor, gt_j2ds: Tensor, gt_mask: Tensor
+        self,
+        confs: Tensor,
+        boxes: Tensor,
+        j2ds: Tensor,
+        gt_boxes: Tensor,
+        gt_j2ds: Tensor,
+        gt_mask: Tensor,
     ) -> Tensor:
         """(Q, G) matching cost of one image.
 
@@ -78,14 +87,17 @@ class HungarianMatcher:
         return w_conf * c_conf[:, None] + w_bbox * c_bbox + w_giou * c_giou + w_kpts * c_kpts
 
     @torch.no_grad()
-    def __call__(self, layer: dict, pred_j2ds: Tensor, targets: list[dict]) -> list[tuple[Tensor, Tensor]]:
+    def __call__(
+        self, layer: dict, pred_j2ds: Tensor, targets: list[dict]
+    ) -> list[tuple[Tensor, Tensor]]:
         """Match every image of a batch.
 
         Args:
             layer: one decoder layer's predictions (``forward_train``): ``pred_confs`` (B, Q),
                 ``pred_boxes`` (B, Q, 4).
             pred_j2ds: (B, Q, J, 2) projected predicted joints, resized px.
-            targets: per image dicts with ``boxes`` (G, 4), ``j2ds`` (G, J, 2), ``j2ds_mask`` (G, J).
+            targets: per image dicts with ``boxes`` (G, 4), ``j2ds`` (G, J, 2), ``j2ds_mask`` (G,
+                J).
 
         Returns:
             Per image (query indices, GT indices), int64 tensors of equal length min(Q, G).

@@ -1,16 +1,16 @@
 """``make demo``: the node graph end to end on one frame, in one process, over real DDS.
 
     FramePlayer ──image, camera_info──► MahmrNode ──/humans/meshes (+ /topology)──► DemoReceiver
-    (real scene, sample or --image)      (estimator -> DTO -> tracking)             (prints, writes files)
+    (real scene, sample or --image)      (estimator -> DTO -> tracking)      (prints, writes files)
 
-The frame: a real street scene when setup could fetch it (``vtest.avi`` frame 720 from OpenCV's samples,
-Apache-2.0, 8 people; :mod:`mahmr_ros.offline.street_sample`; K for a 60 degree FoV, camera height unknown),
-else the bundled synthetic sample (3 rendered people, K and camera height known); ``--synthetic`` forces the
-sample, ``--image`` takes your own.
+The frame: a real street scene when setup could fetch it (``vtest.avi`` frame 720 from OpenCV's
+samples, Apache-2.0, 8 people; :mod:`mahmr_ros.offline.street_sample`; K for a 60 degree FoV,
+camera height unknown), else the bundled synthetic sample (3 rendered people, K and camera height
+known); ``--synthetic`` forces the sample, ``--image`` takes your own.
 
-The receiver rebuilds the people from the messages alone (``convert.msg_to_humans``), so what it prints and
-draws is exactly what any subscriber gets. Outputs: ``<out>/overlay.png`` (meshes over the image) and
-``<out>/scene.glb`` (open in Blender, MeshLab or a glTF viewer).
+The receiver rebuilds the people from the messages alone (``convert.msg_to_humans``), so what it
+prints and draws is exactly what any subscriber gets. Outputs: ``<out>/overlay.png`` (meshes over
+the image) and ``<out>/scene.glb`` (open in Blender, MeshLab or a glTF viewer).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import numpy as np
 
 COLUMNS = ("id", "height m", "child", "distance m", "x m", "y m", "z m", "conf")
 WIDTHS = (8, 8, 5, 10, 6, 6, 6, 5)
-HELP = "run the node graph on a real street scene or the bundled sample (player -> node -> receiver)"
+HELP = (
+    "run the node graph on a real street scene or the bundled sample (player -> node -> receiver)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--synthetic",
         action="store_true",
-        help="show the bundled synthetic sample (3 rendered people, known camera) even if the real "
-        "scene is cached",
+        help="show the bundled synthetic sample (3 rendered people, known camera) even if the "
+        "real scene is cached",
     )
     parser.add_argument(
         "--estimator",
@@ -53,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("off", "prior_only"),
         help="DTO refinement in the node (default: prior_only)",
     )
-    parser.add_argument("--frames", type=int, default=3, help="frames to play (ids stay stable across them)")
+    parser.add_argument(
+        "--frames", type=int, default=3, help="frames to play (ids stay stable across them)"
+    )
     parser.add_argument(
         "--no-camera-info",
         action="store_true",
@@ -63,10 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--camera-height",
         type=float,
         default=None,
-        help="camera height above the floor (m) for the offline estimator's floor sizing (recognises "
-        "children); default: the bundled sample's 1.2 m, or unknown (0) with --image",
+        help="camera height above the floor (m) for the offline estimator's floor sizing "
+        "(recognises children); default: the bundled sample's 1.2 m, or unknown (0) with --image",
     )
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for each result"
+    )
     parser.add_argument("--out", default="out/demo", help="folder for overlay.png and scene.glb")
 
 
@@ -89,11 +95,14 @@ def run(args: argparse.Namespace) -> int:
 
         camera_height = CAMERA_HEIGHT_M
     camera_height = camera_height or 0.0
-    params = {"estimator": args.estimator, "dto.mode": args.dto_mode, "model.weights": args.weights,
-              "model.smpl_path": args.smpl, "input.use_camera_info": not args.no_camera_info,
+    params = {"estimator": args.estimator, "dto.mode": args.dto_mode,
+              "model.weights": args.weights, "model.smpl_path": args.smpl,
+              "input.use_camera_info": not args.no_camera_info,
               "offline.camera_height_m": float(camera_height)}  # fmt: skip
     try:
-        report = run_graph(image, None if args.no_camera_info else K, params, args.frames, args.timeout)
+        report = run_graph(
+            image, None if args.no_camera_info else K, params, args.frames, args.timeout
+        )
     except RuntimeError as err:
         print(f"[demo] {err}")
         return 2
@@ -105,9 +114,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def demo_frame(image_path: str | None, synthetic: bool) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The demo's frame, its K and whether it is the synthetic sample; prints where the frame comes from.
+    """The demo's frame, its K and whether it is the synthetic sample; prints where the frame comes
+    from.
 
-    ``image_path`` wins; else the real scene cached at setup (unless ``synthetic``); else the sample.
+    ``image_path`` wins; else the real scene cached at setup (unless ``synthetic``); else the
+    sample.
     """
     from mahmr_ros.ros.player import load_frame
 
@@ -121,11 +132,20 @@ def demo_frame(image_path: str | None, synthetic: bool) -> tuple[np.ndarray, np.
 
         image = load_demo_frame()
         if image is not None:
-            print(f"[demo] scene: {VTEST_SOURCE}; K for a 60 degree horizontal FoV, camera height unknown")
+            print(
+                f"[demo] scene: {VTEST_SOURCE}; K for a 60 degree horizontal FoV, camera height "
+                "unknown"
+            )
             return image, assumed_K(image.shape[1], image.shape[0], 60.0), False
-        print("[demo] the real scene was not fetched at setup (see its log): showing the synthetic sample")
+        print(
+            "[demo] the real scene was not fetched at setup (see its log): showing the synthetic "
+            "sample"
+        )
     image, K = load_frame(None)
-    print("[demo] scene: the bundled synthetic sample (3 rendered Anny people, camera 1.2 m above the floor)")
+    print(
+        "[demo] scene: the bundled synthetic sample (3 rendered Anny people, camera 1.2 m above "
+        "the floor)"
+    )
     return image, K, True
 
 
@@ -133,11 +153,12 @@ def run_graph(image, K, params: dict, frames: int, timeout_s: float) -> dict:
     """Play ``frames`` copies of ``image`` through a MahmrNode; returns what the receiver got.
 
     Returns:
-        dict with ``frames`` (list of (HumanMeshArray, latency_ms)), ``topology`` (MeshTopology msg or None),
-        ``estimator`` (class name), ``load_s`` (model load time).
+        dict with ``frames`` (list of (HumanMeshArray, latency_ms)), ``topology`` (MeshTopology msg
+        or None), ``estimator`` (class name), ``load_s`` (model load time).
 
     Raises:
-        RuntimeError: the node could not start (e.g. missing model files) or no result arrived in time.
+        RuntimeError: the node could not start (e.g. missing model files) or no result arrived in
+            time.
     """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -170,7 +191,9 @@ def run_graph(image, K, params: dict, frames: int, timeout_s: float) -> dict:
         )
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)  # fmt: skip
-        receiver.create_subscription(MeshTopology, "/humans/meshes/topology", topology.append, latched)
+        receiver.create_subscription(
+            MeshTopology, "/humans/meshes/topology", topology.append, latched
+        )
         executor = SingleThreadedExecutor(context=context)
         for n in nodes:
             executor.add_node(n)
@@ -184,7 +207,8 @@ def run_graph(image, K, params: dict, frames: int, timeout_s: float) -> dict:
 
         spin_until(
             lambda: (
-                player.image_pub.get_subscription_count() > 0 and node.meshes_pub.get_subscription_count() > 0
+                player.image_pub.get_subscription_count() > 0
+                and node.meshes_pub.get_subscription_count() > 0
             ),
             "the node and receiver to connect",
         )
@@ -227,8 +251,9 @@ def format_report(report: dict) -> str:
     for mesh in msg.humans:
         p = mesh.pelvis.position
         distance = float(np.linalg.norm([p.x, p.y, p.z]))
-        cells = (mesh.id, f"{mesh.height_m:.2f}", "yes" if mesh.is_child else "no", f"{distance:.2f}",
-                 f"{p.x:.2f}", f"{p.y:.2f}", f"{p.z:.2f}", f"{mesh.confidence:.2f}")  # fmt: skip
+        cells = (mesh.id, f"{mesh.height_m:.2f}", "yes" if mesh.is_child else "no",
+                 f"{distance:.2f}", f"{p.x:.2f}", f"{p.y:.2f}", f"{p.z:.2f}",
+                 f"{mesh.confidence:.2f}")  # fmt: skip
         lines.append("  " + " ".join(f"{c:>{w}}" for c, w in zip(cells, WIDTHS)))
     return "\n".join(lines)
 

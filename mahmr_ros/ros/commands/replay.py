@@ -1,14 +1,16 @@
-"""``python -m mahmr_ros.cli replay INPUT --out result.mcap``: the node's outputs for recorded input, offline.
+"""``python -m mahmr_ros.cli replay INPUT --out result.mcap``: the node's outputs for recorded
+input, offline.
 
-INPUT is a rosbag2 ``.mcap`` (images + CameraInfo), a video file or a folder of images. Every frame goes
-through the same ``Pipeline`` the node runs (estimator -> DTO -> tracking) and the output ``.mcap`` gets what
-the node would publish, stamped with the input stamps:
+INPUT is a rosbag2 ``.mcap`` (images + CameraInfo), a video file or a folder of images. Every frame
+goes through the same ``Pipeline`` the node runs (estimator -> DTO -> tracking) and the output
+``.mcap`` gets what the node would publish, stamped with the input stamps:
 
     /humans/meshes            mahmr_ros/msg/HumanMeshArray
     /humans/meshes/topology   mahmr_ros/msg/MeshTopology (once)
     /tf                       tf2_msgs/msg/TFMessage (body_<id> frames)
     /mahmr/markers            visualization_msgs/msg/MarkerArray
-    /camera/image/compressed  sensor_msgs/msg/CompressedImage (the input frame, JPEG; --no-images drops it)
+    /camera/image/compressed  sensor_msgs/msg/CompressedImage (the input frame, JPEG;
+                              --no-images drops it)
 
 Open it in Foxglove, or ``ros2 bag play`` it into RViz.
 """
@@ -40,20 +42,31 @@ class InputFrame:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="rosbag2 .mcap, video file, or folder of images")
-    parser.add_argument("--out", default=None, help="output .mcap (default: <input stem>_humans.mcap)")
-    parser.add_argument("--config", default=None, help="pipeline config (YAML, e.g. config/mahmr.yaml)")
+    parser.add_argument(
+        "--out", default=None, help="output .mcap (default: <input stem>_humans.mcap)"
+    )
+    parser.add_argument(
+        "--config", default=None, help="pipeline config (YAML, e.g. config/mahmr.yaml)"
+    )
     parser.add_argument("--estimator", default=None, help="override the config's estimator")
     parser.add_argument(
         "--image-topic", default=None, help="bag image topic (default: the first image topic)"
     )
-    parser.add_argument("--info-topic", default=None, help="bag CameraInfo topic (default: the first one)")
+    parser.add_argument(
+        "--info-topic", default=None, help="bag CameraInfo topic (default: the first one)"
+    )
     parser.add_argument(
         "--fps", type=float, default=10.0, help="stamps for image folders (and videos without fps)"
     )
     parser.add_argument("--hfov", type=float, default=None,
-                        help="horizontal FoV (deg) for videos/folders; default: estimated")  # fmt: skip
-    parser.add_argument("--frame-id", default="camera_optical_frame", help="frame id for videos/folders")
-    parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = all)")
+                        help="horizontal FoV (deg) for videos/folders; default: "
+                            "estimated")  # fmt: skip
+    parser.add_argument(
+        "--frame-id", default="camera_optical_frame", help="frame id for videos/folders"
+    )
+    parser.add_argument(
+        "--max-frames", type=int, default=0, help="stop after this many frames (0 = all)"
+    )
     parser.add_argument(
         "--no-images", action="store_true", help="do not copy the input frames into the output"
     )
@@ -83,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         def tqdm(it, **_):  # noqa: E306
             return it
 
-    stats = replay(pipeline, tqdm(frames, desc="replay", unit="frame"), out, not args.no_images, InputError)
+    stats = replay(
+        pipeline, tqdm(frames, desc="replay", unit="frame"), out, not args.no_images, InputError
+    )
     pipeline.close()
     print(f"[replay] {stats['frames']} frames ({stats['skipped']} skipped), "
           f"{stats['people']} person-detections, {len(stats['ids'])} ids -> {out}")  # fmt: skip
@@ -91,11 +106,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def replay(pipeline, frames, out: Path, with_images: bool = True, skip_errors=ValueError) -> dict:
-    """Run ``pipeline`` on ``frames`` (InputFrame iterable) and write the node's outputs to ``out``.
+    """Run ``pipeline`` on ``frames`` (InputFrame iterable) and write the node's outputs to
+    ``out``.
 
     Returns:
-        dict with ``frames`` (processed), ``skipped`` (bad frames, skipped like the node does), ``people``
-        (total person-detections) and ``ids`` (distinct track ids).
+        dict with ``frames`` (processed), ``skipped`` (bad frames, skipped like the node does),
+        ``people`` (total person-detections) and ``ids`` (distinct track ids).
     """
     import cv2
     from builtin_interfaces.msg import Time
@@ -115,13 +131,22 @@ def replay(pipeline, frames, out: Path, with_images: bool = True, skip_errors=Va
             if type_name not in schemas:
                 schemas[type_name] = writer.register_msgdef(type_name, full_definition(type_name))
             data = to_plain(message)
-            writer.write_message(topic, schemas[type_name], data, log_time=stamp_ns, publish_time=stamp_ns)
+            writer.write_message(
+                topic, schemas[type_name], data, log_time=stamp_ns, publish_time=stamp_ns
+            )
 
         topology = pipeline.topology()
-        write("/humans/meshes/topology", "mahmr_ros/msg/MeshTopology", convert.topology_to_msg(topology), 0)
+        write(
+            "/humans/meshes/topology",
+            "mahmr_ros/msg/MeshTopology",
+            convert.topology_to_msg(topology),
+            0,
+        )
         for frame in frames:
-            header = Header(frame_id=frame.frame_id, stamp=Time(sec=frame.stamp_ns // 10**9,
-                                                                nanosec=frame.stamp_ns % 10**9))  # fmt: skip
+            header = Header(
+                frame_id=frame.frame_id,
+                stamp=Time(sec=frame.stamp_ns // 10**9, nanosec=frame.stamp_ns % 10**9),
+            )  # fmt: skip
             try:
                 result = pipeline.process(frame.image_bgr, frame.K, stamp_ns=frame.stamp_ns)
             except skip_errors as err:
@@ -132,8 +157,18 @@ def replay(pipeline, frames, out: Path, with_images: bool = True, skip_errors=Va
             stats["people"] += len(result.humans)
             stats["ids"].update(h.track_id for h in result.humans)
             t = frame.stamp_ns
-            write("/humans/meshes", "mahmr_ros/msg/HumanMeshArray", convert.frame_to_msg(result, header), t)
-            write("/tf", "tf2_msgs/msg/TFMessage", {"transforms": convert.body_transforms(result, header)}, t)
+            write(
+                "/humans/meshes",
+                "mahmr_ros/msg/HumanMeshArray",
+                convert.frame_to_msg(result, header),
+                t,
+            )
+            write(
+                "/tf",
+                "tf2_msgs/msg/TFMessage",
+                {"transforms": convert.body_transforms(result, header)},
+                t,
+            )
             markers = convert.markers_from_frame(result, header, topology.faces)
             write("/mahmr/markers", "visualization_msgs/msg/MarkerArray", markers, t)
             if with_images:
@@ -145,9 +180,12 @@ def replay(pipeline, frames, out: Path, with_images: bool = True, skip_errors=Va
 
 
 def to_plain(value):
-    """An rclpy message (or dict/list of them) as plain dicts, lists and scalars for the MCAP encoder."""
+    """An rclpy message (or dict/list of them) as plain dicts, lists and scalars for the MCAP
+    encoder."""
     if hasattr(value, "get_fields_and_field_types"):
-        return {name: to_plain(getattr(value, name)) for name in value.get_fields_and_field_types()}
+        return {
+            name: to_plain(getattr(value, name)) for name in value.get_fields_and_field_types()
+        }
     if isinstance(value, dict):
         return {k: to_plain(v) for k, v in value.items()}
     if isinstance(value, (bytes, bytearray)):
@@ -160,14 +198,17 @@ def to_plain(value):
 
 
 def read_frames(source: Path, args: argparse.Namespace) -> Iterator[InputFrame]:
-    """Frames of a rosbag2 .mcap, a video or an image folder (validated up front: errors raise here)."""
+    """Frames of a rosbag2 .mcap, a video or an image folder (validated up front: errors raise
+    here)."""
     limit = args.max_frames or None
     if args.hfov is not None:
         _K_for((1, 1), args.hfov)  # a bad --hfov fails here, not in the middle of the output
     if source.is_dir():
         paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
-            raise ValueError(f"[replay] no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
+            raise ValueError(
+                f"[replay] no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}"
+            )
         return _limit(_folder_frames(paths, args), limit)
     if source.suffix.lower() == ".mcap":
         return _limit(_bag_frames(source, args.image_topic, args.info_topic), limit)
@@ -197,7 +238,9 @@ def _folder_frames(paths: list[Path], args) -> Iterator[InputFrame]:
         if image is None:
             print(f"[replay] skipped unreadable image {path}")
             continue
-        yield InputFrame(image, _K_for(image.shape, args.hfov), int(i * 1e9 / args.fps), args.frame_id)
+        yield InputFrame(
+            image, _K_for(image.shape, args.hfov), int(i * 1e9 / args.fps), args.frame_id
+        )
 
 
 def _video_frames(path: Path, args) -> Iterator[InputFrame]:
@@ -205,7 +248,9 @@ def _video_frames(path: Path, args) -> Iterator[InputFrame]:
 
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise OSError(f"[replay] cannot open '{path}' as a video (or give a .mcap or an image folder)")
+        raise OSError(
+            f"[replay] cannot open '{path}' as a video (or give a .mcap or an image folder)"
+        )
     fps = capture.get(cv2.CAP_PROP_FPS) or args.fps
 
     def frames():
@@ -215,7 +260,9 @@ def _video_frames(path: Path, args) -> Iterator[InputFrame]:
                 ok, image = capture.read()
                 if not ok:
                     return
-                yield InputFrame(image, _K_for(image.shape, args.hfov), int(i * 1e9 / fps), args.frame_id)
+                yield InputFrame(
+                    image, _K_for(image.shape, args.hfov), int(i * 1e9 / fps), args.frame_id
+                )
                 i += 1
         finally:
             capture.release()
@@ -223,8 +270,11 @@ def _video_frames(path: Path, args) -> Iterator[InputFrame]:
     return frames()
 
 
-def _bag_frames(path: Path, image_topic: str | None, info_topic: str | None) -> Iterator[InputFrame]:
-    """Image (+ CameraInfo) messages of a rosbag2 .mcap; each image takes the latest CameraInfo before it."""
+def _bag_frames(
+    path: Path, image_topic: str | None, info_topic: str | None
+) -> Iterator[InputFrame]:
+    """Image (+ CameraInfo) messages of a rosbag2 .mcap; each image takes the latest CameraInfo
+    before it."""
     from mcap.reader import make_reader
 
     with open(path, "rb") as f:
@@ -232,12 +282,16 @@ def _bag_frames(path: Path, image_topic: str | None, info_topic: str | None) -> 
     if summary is None:
         raise ValueError(f"[replay] {path} has no MCAP summary (is it a finished rosbag2 .mcap?)")
     topics = {c.topic: summary.schemas[c.schema_id].name for c in summary.channels.values()}
-    image_topic = image_topic or next((t for t, s in sorted(topics.items()) if s in IMAGE_TYPES), None)
+    image_topic = image_topic or next(
+        (t for t, s in sorted(topics.items()) if s in IMAGE_TYPES), None
+    )
     if image_topic not in topics or topics[image_topic] not in IMAGE_TYPES:
         found = ", ".join(f"{t} ({s})" for t, s in sorted(topics.items()))
         raise ValueError(f"[replay] no image topic '{image_topic}' in {path}; topics: {found}")
     info_topic = info_topic or next((t for t, s in sorted(topics.items()) if s == INFO_TYPE), None)
-    return _bag_messages(path, image_topic, info_topic, topics[image_topic].endswith("CompressedImage"))
+    return _bag_messages(
+        path, image_topic, info_topic, topics[image_topic].endswith("CompressedImage")
+    )
 
 
 def _bag_messages(
@@ -257,7 +311,9 @@ def _bag_messages(
             info = msg
             continue
         try:
-            image = compressed_to_bgr(msg) if compressed else image_to_bgr(msg, use_cv_bridge=False)
+            image = (
+                compressed_to_bgr(msg) if compressed else image_to_bgr(msg, use_cv_bridge=False)
+            )
             K = camera_info_to_K(info, image.shape[:2]) if info is not None else None
         except InputError as err:
             print(f"[replay] skipped a bad frame on {image_topic}: {err}")

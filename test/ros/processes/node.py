@@ -1,5 +1,6 @@
-"""``mahmr_node`` as its own process (what ``ros2 run mahmr_ros mahmr_node`` runs), with the test estimator
-``test_known`` registered first so the multi-process tests need no model files. Arguments: ROS arguments."""
+"""``mahmr_node`` as its own process (what ``ros2 run mahmr_ros mahmr_node`` runs), with the test
+estimator ``test_known`` registered first so the multi-process tests need no model files.
+Arguments: ROS arguments."""
 
 import sys
 from pathlib import Path

@@ -1,6 +1,6 @@
-"""A subscriber of /humans/meshes as its own process: prints ``matched`` once its subscription has matched the
-node's publisher, then the header stamps it received (JSON, ns) once no message came for ``--idle`` seconds
-after the first one (or after ``--timeout`` seconds in all)."""
+"""A subscriber of /humans/meshes as its own process: prints ``matched`` once its subscription has
+matched the node's publisher, then the header stamps it received (JSON, ns) once no message came
+for ``--idle`` seconds after the first one (or after ``--timeout`` seconds in all)."""
 
 import argparse
 import json
@@ -27,7 +27,9 @@ def main() -> None:
     qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     subscription = node.create_subscription(HumanMeshArray, "/humans/meshes", on_meshes, qos)
     start, matched = time.monotonic(), False
-    while time.monotonic() - start < args.timeout and not (stamps and time.monotonic() - last[0] > args.idle):
+    while time.monotonic() - start < args.timeout and not (
+        stamps and time.monotonic() - last[0] > args.idle
+    ):
         rclpy.spin_once(node, timeout_sec=0.05)
         if not matched and subscription.get_publisher_count() > 0:
             matched = True

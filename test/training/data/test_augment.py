@@ -1,11 +1,19 @@
-"""Augmentation primitives: camera rotation / flip of SMPL parameters, crop range, photometric changes."""
+"""Augmentation primitives: camera rotation / flip of SMPL parameters, crop range, photometric
+changes."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from training.data.augment import affine, color_jitter, crop_height, flip_people, occlude, rotate_people
+from training.data.augment import (
+    affine,
+    color_jitter,
+    crop_height,
+    flip_people,
+    occlude,
+    rotate_people,
+)
 
 
 def test_rotating_people_moves_their_root_joint_rigidly():
@@ -15,7 +23,9 @@ def test_rotating_people_moves_their_root_joint_rigidly():
     j0 = np.array([[0.0, -0.2, 0.02], [0.01, -0.25, 0.0]])
     R = Rotation.from_rotvec([0, 0, 0.3]).as_matrix()
     new_poses, new_transl = rotate_people(poses, transl, j0, R)
-    np.testing.assert_allclose(new_transl + j0, (transl + j0) @ R.T, atol=1e-5)  # root joint = J0 + t
+    np.testing.assert_allclose(
+        new_transl + j0, (transl + j0) @ R.T, atol=1e-5
+    )  # root joint = J0 + t
     glob = Rotation.from_rotvec(new_poses[:, :3]).as_matrix()
     np.testing.assert_allclose(glob, R @ Rotation.from_rotvec(poses[:, :3]).as_matrix(), atol=1e-5)
     np.testing.assert_array_equal(new_poses[:, 3:], poses[:, 3:])
@@ -27,7 +37,9 @@ def test_flip_swaps_sides_and_mirrors_the_root():
     transl = np.array([[0.5, 0.1, 4.0]], np.float32)
     j0 = np.array([[0.0, -0.2, 0.0]])
     new_poses, new_transl = flip_people(poses, transl, j0)
-    np.testing.assert_allclose(new_poses[0, 6:9], [0.1, -0.2, -0.3])  # now the right hip, y/z negated
+    np.testing.assert_allclose(
+        new_poses[0, 6:9], [0.1, -0.2, -0.3]
+    )  # now the right hip, y/z negated
     np.testing.assert_allclose(new_transl[0] + j0[0], [-0.5, -0.1, 4.0], atol=1e-6)
 
 

@@ -1,4 +1,5 @@
-"""Training samples: exact GT geometry without augmentation, camera bookkeeping under augmentation, mixing."""
+"""Training samples: exact GT geometry without augmentation, camera bookkeeping under augmentation,
+mixing."""
 
 from __future__ import annotations
 
@@ -11,33 +12,14 @@ import torch
 from training.data.augment import SMPL_FLIP_PERM, AugmentConfig
 from training.data.body import GenderedBody
 from training.data.dataset import HumanDataset, collate, smpl_numpy
-from training.smpl_layer import SMPLLayer
 
 INPUT = 224
 
 
-@pytest.fixture(scope="module")
-def body(synthetic_smpl):
-    return SMPLLayer(*synthetic_smpl, num_betas=11)
-
-
-@pytest.fixture(scope="module")
-def gendered(body, tmp_path_factory, synthetic_smpl):
-    """Neutral + SYNTHETIC 'male' / 'female' models: the neutral template scaled 1.1 / 0.93 and shifted."""
-    root = tmp_path_factory.mktemp("gendered")
-    layers = {}
-    for gender, scale in (("male", 1.1), ("female", 0.93)):
-        arrays = dict(np.load(synthetic_smpl[0]))
-        arrays["v_template"] = arrays["v_template"] * scale + [0.0, 0.5 * (scale - 1), 0.0]
-        np.savez(root / f"{gender}.npz", **arrays)
-        layers[gender] = SMPLLayer(root / f"{gender}.npz", synthetic_smpl[1], 11)
-    return GenderedBody(body, **layers)
-
-
 def dataset(synthetic_root, manifest, body, fmt, augment, **kw):
     e = manifest["formats"][fmt]
-    return HumanDataset(e["reader"], synthetic_root / e["file"], synthetic_root / e["image_root"], body,
-                        INPUT, augment, reader_kwargs=e["kwargs"], **kw)  # fmt: skip
+    return HumanDataset(e["reader"], synthetic_root / e["file"], synthetic_root / e["image_root"],
+                        body, INPUT, augment, reader_kwargs=e["kwargs"], **kw)  # fmt: skip
 
 
 def test_unaugmented_targets_match_the_annotation(synthetic_root, manifest, body):
@@ -88,13 +70,18 @@ def test_rotation_and_zoom_keep_the_mesh_on_the_warped_pixels(synthetic_root, ma
 def test_flip_mirrors_the_joints_with_swapped_sides(synthetic_root, manifest, body):
     base = dataset(synthetic_root, manifest, body, "dto_humans_coco", AugmentConfig.none())
     flipped = dataset(
-        synthetic_root, manifest, body, "dto_humans_coco", dataclasses.replace(AugmentConfig.none(), flip=1.0)
+        synthetic_root,
+        manifest,
+        body,
+        "dto_humans_coco",
+        dataclasses.replace(AugmentConfig.none(), flip=1.0),
     )
     a, b = base[1]["targets"], flipped[1]["targets"]
     assert len(a["j2ds"]) == len(b["j2ds"])
     r = INPUT / 240
-    # the synthetic body is left/right symmetric: the flipped joint j is where the mirrored joint perm[j] was;
-    # the flip u' = W - 1 - u happens in original pixels (W = 240), then everything is scaled by r
+    # the synthetic body is left/right symmetric: the flipped joint j is where the mirrored joint
+    # perm[j] was; the flip u' = W - 1 - u happens in original pixels (W = 240), then everything is
+    # scaled by r
     mirrored = a["j2ds"].numpy()[:, SMPL_FLIP_PERM]
     mirrored[..., 0] = r * 239 - mirrored[..., 0]
     np.testing.assert_allclose(b["j2ds"].numpy()[:, :24], mirrored, atol=1.5)
@@ -115,7 +102,8 @@ def test_world_frame_dataset_collates_and_is_reproducible(synthetic_root, manife
 
 
 def test_gendered_gt_uses_each_persons_model(synthetic_root, manifest, body, gendered):
-    """3DPW people are 'm' / 'f': world -> camera and the GT meshes use the male / female models (§4.5)."""
+    """3DPW people are 'm' / 'f': world -> camera and the GT meshes use the male / female models
+    (§4.5)."""
     from training.data.formats import read
 
     e = manifest["formats"]["3dpw"]
@@ -138,17 +126,21 @@ def test_gendered_gt_uses_each_persons_model(synthetic_root, manifest, body, gen
     with pytest.raises(ValueError, match="gendered SMPL"):
         dataset(synthetic_root, manifest, body, "3dpw", AugmentConfig.none())
     neutral = GenderedBody(body, allow_neutral_gt=True)
-    assert len(dataset(synthetic_root, manifest, neutral, "3dpw", AugmentConfig.none())) == len(raw)
+    assert len(dataset(synthetic_root, manifest, neutral, "3dpw", AugmentConfig.none())) == len(
+        raw
+    )
 
 
 def test_keypoint_only_formats_are_refused_with_the_file_name(synthetic_root, manifest, body):
     e = manifest["formats"]["rh"]
     with pytest.raises(ValueError, match="no SMPL parameters"):
-        HumanDataset("rh", synthetic_root / e["file"], synthetic_root / e["image_root"], body, INPUT)
+        HumanDataset(
+            "rh", synthetic_root / e["file"], synthetic_root / e["image_root"], body, INPUT
+        )
 
 
-SMPL_FORMATS = ["dto_humans_coco", "dto_humans_insta", "camerahmr", "stage_a", "dto_output", "agora",
-                "bedlam", "3dpw", "hi4d"]  # fmt: skip
+SMPL_FORMATS = ["dto_humans_coco", "dto_humans_insta", "camerahmr", "stage_a", "dto_output",
+                "agora", "bedlam", "3dpw", "hi4d"]  # fmt: skip
 
 
 @pytest.mark.parametrize("fmt", SMPL_FORMATS)
@@ -159,9 +151,18 @@ def test_every_smpl_format_yields_well_formed_samples(fmt, synthetic_root, manif
         t = s["targets"]
         G = len(t["boxes"])
         h, w = s["resized_hw"].tolist()
-        assert max(h, w) == INPUT and s["image"].shape[1] % 56 == 0 and s["image"].shape[2] % 56 == 0
-        assert t["j2ds"].shape == (G, 45, 2) and t["j3ds"].shape == (G, 45, 3) and t["betas"].shape == (G, 11)
-        assert all(torch.isfinite(t[k]).all() for k in ("boxes", "j2ds", "j3ds", "poses", "depths", "focal"))
+        assert (
+            max(h, w) == INPUT and s["image"].shape[1] % 56 == 0 and s["image"].shape[2] % 56 == 0
+        )
+        assert (
+            t["j2ds"].shape == (G, 45, 2)
+            and t["j3ds"].shape == (G, 45, 3)
+            and t["betas"].shape == (G, 11)
+        )
+        assert all(
+            torch.isfinite(t[k]).all()
+            for k in ("boxes", "j2ds", "j3ds", "poses", "depths", "focal")
+        )
         assert (t["depths"] > 0).all() and ((t["boxes"] >= 0) & (t["boxes"] <= 1)).all()
         if s["ok"]:
             assert G >= 1 and t["scale_map"][..., 0].sum() > 0

@@ -1,4 +1,5 @@
-"""Every reader against the synthetic file written in its format (truth from the generator's manifest)."""
+"""Every reader against the synthetic file written in its format (truth from the generator's
+manifest)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def test_reader_finds_every_image(synthetic_root, manifest, fmt):
 
 @pytest.mark.parametrize("fmt", SMPL_FORMATS)
 def test_smpl_params_match_truth_in_camera_frame(synthetic_root, manifest, fmt):
-    """World-frame formats go through world_to_camera; the placed bodies must equal the generator's."""
+    """World-frame formats go through world_to_camera; the placed bodies must equal the
+    generator's."""
     body = ToyBody()
     anns, entry = _read(synthetic_root, manifest, fmt)
     for a in anns:
@@ -101,12 +103,16 @@ def test_bedlam_closeups_are_flagged_for_rotation(synthetic_root, manifest):
     assert sum(a.rotate_cw90 for a in anns) == 1
 
 
-def test_relative_human_skips_people_without_keypoints_and_hides_hips_for_training(synthetic_root, manifest):
+def test_relative_human_skips_people_without_keypoints_and_hides_hips_for_training(
+    synthetic_root, manifest
+):
     entry = manifest["formats"]["rh"]
     test_split = formats.read_relative_human(synthetic_root / entry["file"])
     train_split = formats.read_relative_human(synthetic_root / entry["file"], training=True)
     for a, b in zip(test_split, train_split, strict=True):
-        assert a.num_people == len(entry["images"][a.image]["poses"])  # the kp2d=None person is dropped
+        assert a.num_people == len(
+            entry["images"][a.image]["poses"]
+        )  # the kp2d=None person is dropped
         assert a.keypoints_2d.shape[1:] == (14, 3) and (a.depth_id >= 0).all()
         assert (b.keypoints_2d[:, [6, 7], 2] == 0).all()
         np.testing.assert_array_equal(a.is_kid, a.age >= 2)
@@ -116,7 +122,9 @@ def test_mupots_keypoints_are_in_metres(synthetic_root, manifest):
     anns, entry = _read(synthetic_root, manifest, "mupots")
     for a in anns:
         z = a.keypoints_3d[:, 0, 2]
-        np.testing.assert_allclose(z, np.asarray(entry["images"][a.image]["transl"])[:, 2], atol=1.0)
+        np.testing.assert_allclose(
+            z, np.asarray(entry["images"][a.image]["transl"])[:, 2], atol=1.0
+        )
         assert (z > 1).all() and (z < 10).all()
 
 

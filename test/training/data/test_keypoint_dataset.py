@@ -1,4 +1,5 @@
-"""RelativeHuman keypoint-only samples: targets, 2D augmentation bookkeeping and a tiny rh_ft training run."""
+"""RelativeHuman keypoint-only samples: targets, 2D augmentation bookkeeping and a tiny rh_ft
+training run."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ INPUT = 224
 
 def rh(synthetic_root, manifest, augment):
     e = manifest["formats"]["rh"]
-    return KeypointDataset(synthetic_root / e["file"], synthetic_root / e["image_root"], INPUT, augment)
+    return KeypointDataset(
+        synthetic_root / e["file"], synthetic_root / e["image_root"], INPUT, augment
+    )
 
 
 def test_targets_are_the_scaled_keypoints_with_training_visibility(synthetic_root, manifest):
@@ -38,23 +41,32 @@ def test_targets_are_the_scaled_keypoints_with_training_visibility(synthetic_roo
 
 def test_flip_swaps_sides_and_mirrors(synthetic_root, manifest):
     base = rh(synthetic_root, manifest, AugmentConfig.none())[1]["targets"]
-    flipped = rh(synthetic_root, manifest, dataclasses.replace(AugmentConfig.none(), flip=1.0))[1]["targets"]
+    flipped = rh(synthetic_root, manifest, dataclasses.replace(AugmentConfig.none(), flip=1.0))[1][
+        "targets"
+    ]
     expected = base["j2ds"].numpy()[:, CROWDPOSE14_FLIP_PERM].copy()
     expected[..., 0] = INPUT / 240 * 239 - expected[..., 0]
     np.testing.assert_allclose(flipped["j2ds"].numpy(), expected, atol=1e-3)
-    assert (flipped["j2ds_mask"].numpy() == base["j2ds_mask"].numpy()[:, CROWDPOSE14_FLIP_PERM]).all()
+    assert (
+        flipped["j2ds_mask"].numpy() == base["j2ds_mask"].numpy()[:, CROWDPOSE14_FLIP_PERM]
+    ).all()
 
 
 def test_tiny_rh_finetune_runs_with_ordinal_loss(tmp_path, synthetic_root, synthetic_smpl):
     rng = np.random.default_rng(0)
     w = rng.random((9, 700)) ** 8
-    np.save(tmp_path / "extra.npy", w / w.sum(1, keepdims=True))  # SYNTHETIC stand-in for J_regressor_extra
+    np.save(
+        tmp_path / "extra.npy", w / w.sum(1, keepdims=True)
+    )  # SYNTHETIC stand-in for J_regressor_extra
     cfg = load_config(Path(__file__).resolve().parents[3] / "training" / "configs" / "rh_ft.yaml")
-    tiny = load_config(Path(__file__).resolve().parents[3] / "training" / "configs" / "tiny_cpu.yaml")
+    tiny = load_config(
+        Path(__file__).resolve().parents[3] / "training" / "configs" / "tiny_cpu.yaml"
+    )
     cfg.update(model=tiny["model"], init_checkpoint=None, output_dir=str(tmp_path / "run"))
     cfg["body"] = {"smpl": str(synthetic_smpl[0]), "kid_template": str(synthetic_smpl[1]),
                    "extra_regressor": str(tmp_path / "extra.npy")}  # fmt: skip
-    cfg["data"].update(root=str(synthetic_root), datasets=[{"format": "rh", "annots": "rh/test_annots.npz",
+    cfg["data"].update(root=str(synthetic_root),
+                       datasets=[{"format": "rh", "annots": "rh/test_annots.npz",
                                                               "images": "rh/images"}])  # fmt: skip
     cfg["train"].update(batch_size=2, num_workers=0, amp=False, max_steps=2, log_every=1)
     summary = train(cfg)

@@ -1,4 +1,5 @@
-"""Per-epoch dataset shares: one pass over each dataset by default (official), or explicit fractions."""
+"""Per-epoch dataset shares: one pass over each dataset by default (official), or explicit
+fractions."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def test_default_epoch_is_one_pass_over_every_dataset_whatever_its_size():
     assert len(mixed) == 60 and mixed.counts == [3, 50, 7]
     draws = _draws(mixed)
     assert set(draws.values()) == {1} and len(draws) == 60  # every sample exactly once
-    assert [mixed[i][0] for i in range(10)] != ["small"] * 3 + ["big"] * 7  # shuffled across datasets
+    assert [mixed[i][0] for i in range(10)] != ["small"] * 3 + [
+        "big"
+    ] * 7  # shuffled across datasets
     mixed.set_epoch(3)
     assert all(d.epoch == 3 for d in sets) and set(_draws(mixed).values()) == {1}
 
@@ -52,7 +55,12 @@ def test_fractions_give_the_stated_share_without_repeats_inside_an_epoch():
     second = {i for name, i in _draws(mixed) if name == "bedlam"}
     assert first != second  # another quarter next epoch
     over = MixedDataset([Indexed("tiny", 4)], fractions=[2.5], seed=0)
-    assert len(over) == 10 and sorted(Counter(i for _, i in _draws(over).elements()).values()) == [2, 2, 3, 3]
+    assert len(over) == 10 and sorted(Counter(i for _, i in _draws(over).elements()).values()) == [
+        2,
+        2,
+        3,
+        3,
+    ]
 
 
 def test_epoch_length_rescales_and_keeps_the_ratios():

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import trimesh
 
-from training.data.scale_map import gt_boxes, map_size, scale_map, subdivide_vertices, visible_joints
+from training.data.scale_map import (
+    gt_boxes,
+    map_size,
+    scale_map,
+    subdivide_vertices,
+    visible_joints,
+)
 
 
 def test_gt_box_is_the_enlarged_joint_extent_normalised_by_input_size():
@@ -17,7 +23,9 @@ def test_gt_box_is_the_enlarged_joint_extent_normalised_by_input_size():
 
 def test_gt_box_merges_the_dataset_box_and_clamps_to_the_image():
     joints = np.array([[[10, 10], [20, 20.0]]])
-    box = gt_boxes(joints, (100, 100), input_size=100, boxes_xyxy_px=np.array([[0, 0, 99, 99.0]]))[0]
+    box = gt_boxes(joints, (100, 100), input_size=100, boxes_xyxy_px=np.array([[0, 0, 99, 99.0]]))[
+        0
+    ]
     lo, hi = box[:2] - box[2:] / 2, box[:2] + box[2:] / 2
     np.testing.assert_allclose(lo, [1e-6, 1e-6], atol=1e-7)
     np.testing.assert_allclose(hi, [0.99, 0.99], atol=1e-6)
@@ -51,4 +59,6 @@ def test_subdivision_matches_trimesh():
     ours = subdivide_vertices(np.asarray(mesh.vertices), mesh.faces)
     theirs, _ = trimesh.remesh.subdivide(mesh.vertices, mesh.faces)
     assert len(ours) == len(theirs)
-    np.testing.assert_allclose(np.unique(ours.round(9), axis=0), np.unique(theirs.round(9), axis=0))
+    np.testing.assert_allclose(
+        np.unique(ours.round(9), axis=0), np.unique(theirs.round(9), axis=0)
+    )

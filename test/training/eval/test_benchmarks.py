@@ -35,7 +35,9 @@ def test_3dpw_offset_person():
            pred_height_m=[1.72], gt_height_m=[1.70])  # fmt: skip
     ev.add(j2d[:0], pred_h36m[:0], pred_verts[:0], j2d, gt_h36m, gt_verts, focal_px=(80.0, 100.0))
     r = ev.result()
-    assert r["focal_MAE_px"] == pytest.approx(15.0) and r["focal_err_mean_px"] == pytest.approx(-5.0)
+    assert r["focal_MAE_px"] == pytest.approx(15.0) and r["focal_err_mean_px"] == pytest.approx(
+        -5.0
+    )
     assert r["height_err_mm"] == pytest.approx(20.0)
     assert r["recall"] == 0.5
     assert r["MPJPE_mm"] == pytest.approx(10.0)
@@ -50,7 +52,13 @@ def test_agora_normalised_errors_divide_by_f1():
     pred_j[0, 5, 0] += 0.24  # one joint 24 cm off -> MPJPE 10 mm
     ev = AgoraEval()
     ev.add(
-        grid2d(24)[None], pred_j, pred_j, np.stack([grid2d(24), grid2d(24, 500)]), gt_j, gt_j, [True, False]
+        grid2d(24)[None],
+        pred_j,
+        pred_j,
+        np.stack([grid2d(24), grid2d(24, 500)]),
+        gt_j,
+        gt_j,
+        [True, False],
     )
     r = ev.result()
     assert r["MPJPE_mm"] == pytest.approx(10.0)

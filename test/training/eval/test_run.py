@@ -1,4 +1,5 @@
-"""``python -m training.eval``: an oracle scores perfectly; the CLI writes both reports per benchmark."""
+"""``python -m training.eval``: an oracle scores perfectly; the CLI writes both reports per
+benchmark."""
 
 from __future__ import annotations
 
@@ -13,31 +14,12 @@ from mahmr_ros.model import TINY_OVERRIDES, build_model
 from training.data.body import GenderedBody
 from training.data.formats import read
 from training.eval.run import Prediction, evaluate, gt_meshes, main
-from training.smpl_layer import SMPLLayer
-
-
-@pytest.fixture(scope="module")
-def body(synthetic_smpl):
-    return SMPLLayer(*synthetic_smpl, num_betas=11)
-
-
-@pytest.fixture(scope="module")
-def gendered(body, tmp_path_factory, synthetic_smpl):
-    """Neutral + SYNTHETIC 'male' / 'female' files (the neutral template shifted): 3DPW GT is gendered."""
-    root = tmp_path_factory.mktemp("gendered")
-    files = {}
-    for gender, dy in (("male", 0.04), ("female", -0.03)):
-        arrays = dict(np.load(synthetic_smpl[0]))
-        arrays["v_template"] = arrays["v_template"] * (1 + dy) + [0.0, dy, 0.0]
-        files[gender] = root / f"{gender}.npz"
-        np.savez(files[gender], **arrays)
-    layers = {g: SMPLLayer(f, synthetic_smpl[1], num_betas=11) for g, f in files.items()}
-    return GenderedBody(body, **layers), files
 
 
 @pytest.fixture(scope="module")
 def regressors(tmp_path_factory, body):
-    """SYNTHETIC joint regressors (convex vertex weights), standing in for the user's H36M / extra files."""
+    """SYNTHETIC joint regressors (convex vertex weights), standing in for the user's H36M / extra
+    files."""
     rng = np.random.default_rng(0)
     root = tmp_path_factory.mktemp("regressors")
     out = {}
@@ -50,37 +32,44 @@ def regressors(tmp_path_factory, body):
 
 @pytest.mark.parametrize("benchmark", ["3dpw", "agora"])
 def test_an_oracle_scores_perfectly(benchmark, synthetic_root, manifest, gendered, regressors):
-    body = gendered[0]
     entry = manifest["formats"][benchmark]
     anns = read(entry["reader"], synthetic_root / entry["file"])
 
     def oracle(image, ann):
-        verts, joints = gt_meshes(body, ann)
-        transl = ann.transl if ann.frame == "camera" else joints[:, 0]  # unused by these benchmarks
+        verts, joints = gt_meshes(gendered, ann)
+        transl = (
+            ann.transl if ann.frame == "camera" else joints[:, 0]
+        )  # unused by these benchmarks
         return Prediction(np.ones(len(verts)), verts, joints, ann.K, transl, ann.betas)
 
     load = lambda ann: cv2.imread(str(synthetic_root / entry["image_root"] / ann.image))  # noqa: E731
-    metrics = evaluate(benchmark, anns, load, oracle, body, np.load(regressors["h36m"]), progress=False)
+    metrics = evaluate(
+        benchmark, anns, load, oracle, gendered, np.load(regressors["h36m"]), progress=False
+    )
     assert metrics["MPJPE_mm"] == pytest.approx(0.0, abs=1e-3)
     assert metrics["f1"] == pytest.approx(1.0)
     if benchmark == "3dpw":
         assert metrics["PA-MPJPE_mm"] == pytest.approx(0.0, abs=1e-3)
         assert metrics["MVE_mm"] == pytest.approx(0.0, abs=1e-3)
         assert metrics["focal_MAE_px"] == 0.0
-        # Predicted heights use the neutral body (the network's), GT heights the gendered one: a real gap.
+        # Predicted heights use the neutral body (the network's), GT heights the gendered one: a
+        # real gap.
         assert 10.0 < metrics["height_err_mm"] < 150.0
     else:
         assert metrics["NMVE_mm"] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_gendered_gt_is_the_official_protocol(synthetic_root, manifest, body, gendered):
-    """3DPW GT comes from each person's gendered model; the neutral one differs, and is refused by default."""
+    """3DPW GT comes from each person's gendered model; the neutral one differs, and is refused by
+    default."""
     entry = manifest["formats"]["3dpw"]
     ann = read("3dpw", synthetic_root / entry["file"])[0]
-    verts, _ = gt_meshes(gendered[0], ann)
+    verts, _ = gt_meshes(gendered, ann)
     for p, g in enumerate(ann.genders):
-        layer = gendered[0].layers["male" if g == "m" else "female"]
-        own, _ = gt_meshes(GenderedBody(layer, allow_neutral_gt=True), ann.subset([p]))  # all on that model
+        layer = gendered.layers["male" if g == "m" else "female"]
+        own, _ = gt_meshes(
+            GenderedBody(layer, allow_neutral_gt=True), ann.subset([p])
+        )  # all on that model
         np.testing.assert_allclose(verts[p], own[0], atol=1e-5)
     neutral, _ = gt_meshes(GenderedBody(body, allow_neutral_gt=True), ann)
     assert np.abs(neutral - verts).max() > 0.01
@@ -106,16 +95,24 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.mark.parametrize("benchmark", ["rh", "3dpw", "agora", "mupots", "panoptic"])
 def test_cli_writes_markdown_and_json_reports(
-    benchmark, tmp_path, synthetic_root, manifest, synthetic_smpl, regressors, tiny_checkpoint, gendered
+    benchmark,
+    tmp_path,
+    synthetic_root,
+    manifest,
+    synthetic_smpl,
+    regressors,
+    tiny_checkpoint,
+    gendered_files,
 ):
     entry = manifest["formats"][benchmark]
     args = ["--benchmark", benchmark, "--annots", str(synthetic_root / entry["file"]),
-            "--images", str(synthetic_root / entry["image_root"]), "--checkpoint", str(tiny_checkpoint),
-            "--model", json.dumps({"preset": "fov_kid", **TINY_OVERRIDES}), "--smpl", str(synthetic_smpl[0]),
-            "--kid-template", str(synthetic_smpl[1]), "--h36m-regressor", str(regressors["h36m"]),
-            "--extra-regressor", str(regressors["extra"]), "--device", "cpu", "--limit", "2",
-            "--out", str(tmp_path), "--smpl-male", str(gendered[1]["male"]),
-            "--smpl-female", str(gendered[1]["female"])]  # fmt: skip
+            "--images", str(synthetic_root / entry["image_root"]), "--checkpoint",
+            str(tiny_checkpoint), "--model", json.dumps({"preset": "fov_kid", **TINY_OVERRIDES}),
+            "--smpl", str(synthetic_smpl[0]), "--kid-template", str(synthetic_smpl[1]),
+            "--h36m-regressor", str(regressors["h36m"]), "--extra-regressor",
+            str(regressors["extra"]), "--device", "cpu", "--limit", "2", "--out", str(tmp_path),
+            "--smpl-male", str(gendered_files["male"]), "--smpl-female",
+            str(gendered_files["female"])]  # fmt: skip
     assert main(args) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["benchmark"] == benchmark and report["metrics"]["num_images"] == 2

@@ -1,4 +1,5 @@
-"""Loss terms against hand-computed values, and the full criterion's keys, aux layers and gradients."""
+"""Loss terms against hand-computed values, and the full criterion's keys, aux layers and
+gradients."""
 
 from __future__ import annotations
 
@@ -9,15 +10,6 @@ import torch
 
 from training.losses.criterion import SetCriterion, focal_bce, ordinal_layers
 from training.smpl_layer import SMPLLayer
-
-
-class FakeBody(torch.nn.Module):
-    """Joints = the first 45 entries of a fixed pattern rotated by the global orient (no SMPL needed)."""
-
-    def forward(self, rotmats, betas):
-        base = torch.linspace(-0.5, 0.5, 45 * 3).reshape(45, 3)
-        joints = torch.einsum("nij,kj->nki", rotmats[:, 0], base) + betas[:, :1, None] * 0.01
-        return joints, joints
 
 
 def test_focal_bce_hand_value():
@@ -34,13 +26,17 @@ def make_layer(B=1, Q=3, S=11, grad=True):
     torch.manual_seed(0)
     layer = {
         "pred_confs": torch.full((B, Q), 0.5),
-        "pred_boxes": torch.tensor([[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4], [0.5, 0.5, 0.1, 0.1]])[None]
+        "pred_boxes": torch.tensor(
+            [[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4], [0.5, 0.5, 0.1, 0.1]]
+        )[None]
         .expand(B, Q, 4)
         .clone(),
         "pred_rotmats": torch.eye(3).expand(B, Q, 24, 3, 3).clone(),
         "pred_poses": torch.zeros(B, Q, 72),
         "pred_betas": torch.zeros(B, Q, S),
-        "pred_transl": torch.tensor([[0.0, 0, 3], [0.5, 0, 5], [0, 0, 9]])[None].expand(B, Q, 3).clone(),
+        "pred_transl": torch.tensor([[0.0, 0, 3], [0.5, 0, 5], [0, 0, 9]])[None]
+        .expand(B, Q, 3)
+        .clone(),
     }
     if grad:
         for v in layer.values():
@@ -48,26 +44,8 @@ def make_layer(B=1, Q=3, S=11, grad=True):
     return layer
 
 
-def make_target(has_3d=True):
-    return {
-        "boxes": torch.tensor([[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4]]),
-        "j2ds": torch.zeros(2, 45, 2),
-        "j2ds_mask": torch.ones(2, 45, dtype=torch.bool),
-        "poses": torch.zeros(2, 72),
-        "betas": torch.zeros(2, 11),
-        "j3ds": torch.zeros(2, 45, 3),
-        "depths": torch.tensor([3.0, 3.5]),
-        "focal": torch.tensor(100.0),
-        "has_3d": torch.tensor(has_3d),
-        "detect_all": torch.tensor(True),
-        "scale_map": torch.zeros(2, 2, 2),
-        "depth_ids": torch.tensor([-1, -1]),
-        "resized_hw": torch.tensor([200, 100]),
-    }
-
-
-def test_relative_metric_and_ordinal_depth_hand_values():
-    crit = SetCriterion(FakeBody(), {"depths_mt": 1, "depths_re": 1})
+def test_relative_metric_and_ordinal_depth_hand_values(fake_body, make_target):
+    crit = SetCriterion(fake_body, {"depths_mt": 1, "depths_re": 1})
     layer = make_layer()
     indices = [(torch.tensor([0, 1]), torch.tensor([0, 1]))]
     # pred gap 5 - 3 = 2, GT gap 0.5 -> log(1 + 1.5)
@@ -79,27 +57,31 @@ def test_relative_metric_and_ordinal_depth_hand_values():
     assert crit.loss_depths_mt(layer, indices, [far]).item() == 0.0
     # GT layers from depths: 3.0 and 3.5 differ by >= 0.3 -> j farther -> softplus(-2)
     assert math.isclose(
-        crit.loss_depths_re(layer, indices, [make_target()]).item(), math.log1p(math.exp(-2)), rel_tol=1e-6
+        crit.loss_depths_re(layer, indices, [make_target()]).item(),
+        math.log1p(math.exp(-2)),
+        rel_tol=1e-6,
     )
     same = make_target()
     same["depth_ids"] = torch.tensor([1, 1])
     assert math.isclose(crit.loss_depths_re(layer, indices, [same]).item(), 2.0, rel_tol=1e-6)
 
 
-def test_fov_loss_weights_overestimates_three_times():
-    crit = SetCriterion(FakeBody(), {"fov": 1})
+def test_fov_loss_weights_overestimates_three_times(fake_body, make_target):
+    crit = SetCriterion(fake_body, {"fov": 1})
     t = make_target()  # cy = 100, f_gt = 100 -> phi_gt = pi / 2
     over = crit.loss_fov(torch.tensor([50.0]), [t])
     under = crit.loss_fov(torch.tensor([200.0]), [t])
     assert math.isclose(over.item(), 3 * (2 * math.atan(2) - math.pi / 2) ** 2, rel_tol=1e-6)
     assert math.isclose(under.item(), (2 * math.atan(0.5) - math.pi / 2) ** 2, rel_tol=1e-6)
     assert math.isclose(
-        crit.loss_fov(torch.tensor([50.0, 200.0]), [t, t]).item(), over.item() + under.item(), rel_tol=1e-6
+        crit.loss_fov(torch.tensor([50.0, 200.0]), [t, t]).item(),
+        over.item() + under.item(),
+        rel_tol=1e-6,
     )
 
 
-def test_confidence_mask_follows_detect_all_people():
-    crit = SetCriterion(FakeBody(), {"confs": 1})
+def test_confidence_mask_follows_detect_all_people(fake_body, make_target):
+    crit = SetCriterion(fake_body, {"confs": 1})
     confs = torch.tensor([[0.8, 0.3, 0.3]])
     indices = [(torch.tensor([0]), torch.tensor([0]))]
     t = make_target()
@@ -116,7 +98,7 @@ WEIGHTS = {"confs": 4, "poses": 5, "betas": 3, "boxes": 2, "j3ds": 8, "j2ds": 40
            "depths_mt": 0.5, "fov": 0.5, "map_confs": 4, "map_scales": 4}  # fmt: skip
 
 
-def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl):
+def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl, make_target):
     body = SMPLLayer(*synthetic_smpl, num_betas=11)
     crit = SetCriterion(body, WEIGHTS, input_size=224)
     K = torch.tensor([[[100.0, 0, 50], [0, 100, 100], [0, 0, 1]]])
@@ -128,8 +110,8 @@ def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl):
         "scale_map": torch.full((1, 2, 2, 2), 0.5, requires_grad=True),
     }
     total, terms = crit(outputs, [make_target()])
-    expected = {"confs", "boxes", "giou", "poses", "betas", "j3ds", "j2ds", "depths", "depths_mt", "fov",
-                "map_confs", "map_scales"}  # fmt: skip
+    expected = {"confs", "boxes", "giou", "poses", "betas", "j3ds", "j2ds", "depths", "depths_mt",
+                "fov", "map_confs", "map_scales"}  # fmt: skip
     assert expected <= set(terms)
     assert {k + ".0" for k in expected - {"fov", "map_confs", "map_scales"}} <= set(terms)
     assert terms["boxes"].item() == pytest.approx(0.0, abs=1e-6)  # matched boxes are exact
@@ -138,15 +120,18 @@ def test_full_criterion_has_every_term_aux_layers_and_gradients(synthetic_smpl):
     assert outputs["layers"][-1]["pred_transl"].grad.abs().sum() > 0
     assert outputs["layers"][0]["pred_transl"].grad.abs().sum() > 0
     # 2D-only targets drop the 3D terms but keep the 2D ones
-    _, terms2d = crit({**outputs, "layers": [make_layer(), make_layer()]}, [make_target(has_3d=False)])
+    _, terms2d = crit(
+        {**outputs, "layers": [make_layer(), make_layer()]}, [make_target(has_3d=False)]
+    )
     assert terms2d["poses"].item() == 0.0 and terms2d["j2ds"].item() > 0
 
 
-def test_images_without_people_only_push_confidences_down(synthetic_smpl):
+def test_images_without_people_only_push_confidences_down(synthetic_smpl, make_target):
     body = SMPLLayer(*synthetic_smpl, num_betas=11)
     crit = SetCriterion(body, WEIGHTS, input_size=224)
     empty = {
-        k: (v[:0] if v.ndim and k not in ("scale_map", "resized_hw") else v) for k, v in make_target().items()
+        k: (v[:0] if v.ndim and k not in ("scale_map", "resized_hw") else v)
+        for k, v in make_target().items()
     }
     outputs = {
         "layers": [make_layer(), make_layer()],

@@ -1,5 +1,6 @@
-"""DN losses (training.losses.denoising, spec mahmr_model §4.4) against hand-computed values: the fixed
-slot -> GT assignment, the N x groups normaliser, the conf target over all DN slots, keys and weights."""
+"""DN losses (training.losses.denoising, spec mahmr_model §4.4) against hand-computed values: the
+fixed slot -> GT assignment, the N x groups normaliser, the conf target over all DN slots, keys and
+weights."""
 
 from __future__ import annotations
 
@@ -10,40 +11,12 @@ import torch
 from training.losses.criterion import SetCriterion
 from training.losses.denoising import dn_losses, positive_queries, weight_name
 
-
-class FakeBody(torch.nn.Module):
-    """Joints = a fixed pattern rotated by the global orient (no SMPL needed)."""
-
-    def forward(self, rotmats, betas):
-        base = torch.linspace(-0.5, 0.5, 45 * 3).reshape(45, 3)
-        joints = torch.einsum("nij,kj->nki", rotmats[:, 0], base) + betas[:, :1, None] * 0.01
-        return joints, joints
-
-
 GT_BOXES = torch.tensor([[0.3, 0.3, 0.2, 0.4], [0.7, 0.5, 0.2, 0.4]])
 
 
-def make_target():
-    return {
-        "boxes": GT_BOXES.clone(),
-        "j2ds": torch.zeros(2, 45, 2),
-        "j2ds_mask": torch.ones(2, 45, dtype=torch.bool),
-        "poses": torch.zeros(2, 72),
-        "betas": torch.zeros(2, 10),
-        "j3ds": torch.zeros(2, 45, 3),
-        "depths": torch.tensor([3.0, 3.5]),
-        "focal": torch.tensor(100.0),
-        "has_3d": torch.tensor(True),
-        "detect_all": torch.tensor(True),
-        "scale_map": torch.zeros(2, 2, 2),
-        "depth_ids": torch.tensor([-1, -1]),
-        "resized_hw": torch.tensor([200, 100]),
-    }
-
-
 def make_dn_layer(groups=2, pad=2):
-    """One image, 2 GT, ``groups`` groups: group 0 positives hit the GT boxes, group 1 positives are off by
-    0.1 on every box coordinate; negatives are far away; all confidences 0.5."""
+    """One image, 2 GT, ``groups`` groups: group 0 positives hit the GT boxes, group 1 positives
+    are off by 0.1 on every box coordinate; negatives are far away; all confidences 0.5."""
     Q = groups * 2 * pad
     boxes = torch.full((1, groups, 2, pad, 4), 0.9)
     boxes[0, 0, 0] = GT_BOXES
@@ -77,29 +50,40 @@ def test_positive_queries_pick_the_positive_block_of_every_group():
     assert positive_queries(layer, 2, 2)["x"].tolist() == [[0.0, 1.0], [4.0, 5.0]]
 
 
-def test_hand_values_and_normalisers():
-    crit = SetCriterion(FakeBody(), {"confs": 4, "boxes": 2, "poses": 5}, input_size=100)
-    total, terms = dn_losses(crit, outputs_with([make_dn_layer(), make_dn_layer()]), [make_target()])
-    assert set(terms) == {f"{n}_dn{s}" for n in ("confs", "boxes", "giou", "poses") for s in ("", ".0")}
+def test_hand_values_and_normalisers(fake_body, make_target):
+    crit = SetCriterion(fake_body, {"confs": 4, "boxes": 2, "poses": 5}, input_size=100)
+    targets = [make_target(num_betas=10, boxes=GT_BOXES)]  # 10 betas, as the DN layers
+    total, terms = dn_losses(crit, outputs_with([make_dn_layer(), make_dn_layer()]), targets)
+    assert set(terms) == {
+        f"{n}_dn{s}" for n in ("confs", "boxes", "giou", "poses") for s in ("", ".0")
+    }
     # L1 over 2 people x 4 coords x 0.1 (group 1 only), divided by N x groups = 2 x 2.
     assert math.isclose(terms["boxes_dn"].item(), 2 * 4 * 0.1 / 4, rel_tol=1e-5)
-    # conf: 4 positive slots (target 1) and 4 other slots (target 0) at p = 0.5, mean over 8, / 2 groups.
+    # conf: 4 positive slots (target 1) and 4 other slots (target 0) at p = 0.5, mean over 8, / 2
+    # groups.
     pos, neg = 0.25 * 0.25 * math.log(2), 0.75 * 0.25 * math.log(2)
     assert math.isclose(terms["confs_dn"].item(), (4 * pos + 4 * neg) / 8 / 2, rel_tol=1e-5)
     assert terms["poses_dn"].item() == 0.0
     expected = sum(
-        {"confs": 4, "boxes": 2, "giou": 2, "poses": 5}[weight_name(k)] * v for k, v in terms.items()
+        {"confs": 4, "boxes": 2, "giou": 2, "poses": 5}[weight_name(k)] * v
+        for k, v in terms.items()
     )
     torch.testing.assert_close(total, expected)
     total.backward()  # gradients reach the DN predictions
 
 
-def test_no_dn_outputs_give_nothing_and_stage_weights_apply():
-    crit = SetCriterion(FakeBody(), {"confs": 4})
-    total, terms = dn_losses(crit, {"pred_focal": torch.tensor([100.0])}, [make_target()])
+def test_no_dn_outputs_give_nothing_and_stage_weights_apply(fake_body, make_target):
+    crit = SetCriterion(fake_body, {"confs": 4})
+    total, terms = dn_losses(
+        crit, {"pred_focal": torch.tensor([100.0])}, [make_target(num_betas=10, boxes=GT_BOXES)]
+    )
     assert terms == {} and total.item() == 0.0
-    no_aux = SetCriterion(FakeBody(), {"j2ds": 40, "depths_mt": 0.5}, input_size=100, aux=False)
-    _, terms = dn_losses(no_aux, outputs_with([make_dn_layer(), make_dn_layer()]), [make_target()])
+    no_aux = SetCriterion(fake_body, {"j2ds": 40, "depths_mt": 0.5}, input_size=100, aux=False)
+    _, terms = dn_losses(
+        no_aux,
+        outputs_with([make_dn_layer(), make_dn_layer()]),
+        [make_target(num_betas=10, boxes=GT_BOXES)],
+    )
     assert set(terms) == {"j2ds_dn", "depths_mt_dn"}
     assert all(torch.isfinite(v) for v in terms.values())
     # Both groups predict the same depth for the two people (GT gap 0.5 m): log(1 + 0.5) per group.

@@ -1,8 +1,10 @@
-"""Test-only stand-in for ROS 2 ``diagnostic_updater`` (see ../README.md): ``Updater`` and the status wrapper.
+"""Test-only stand-in for ROS 2 ``diagnostic_updater`` (see ../README.md): ``Updater`` and the
+status wrapper.
 
-As upstream, constructing an ``Updater`` declares the ``diagnostic_updater.period`` parameter on the node
-(a second Updater on the same node raises ParameterAlreadyDeclaredException) and creates a ``/diagnostics``
-publisher (``.publisher``, depth 1) and a timer (``.timer``) that calls ``update``.
+As upstream, constructing an ``Updater`` declares the ``diagnostic_updater.period`` parameter on
+the node (a second Updater on the same node raises ParameterAlreadyDeclaredException) and creates a
+``/diagnostics`` publisher (``.publisher``, depth 1) and a timer (``.timer``) that calls
+``update``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ class DiagnosticStatusWrapper(DiagnosticStatus):
 
 
 class Updater:
-    """Runs the added tasks every ``period`` seconds and publishes their statuses as one DiagnosticArray."""
+    """Runs the added tasks every ``period`` seconds and publishes their statuses as one
+    DiagnosticArray."""
 
     def __init__(self, node, period=1.0):
         self.node = node

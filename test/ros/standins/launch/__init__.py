@@ -1,9 +1,11 @@
-"""Test-only stand-in for ROS 2 ``launch`` (see ../README.md): enough to run our launch files' descriptions.
+"""Test-only stand-in for ROS 2 ``launch`` (see ../README.md): enough to run our launch files'
+descriptions.
 
-Mirrors the upstream classes our launch files use (``launch.actions``, ``.conditions``, ``.substitutions``,
-``.launch_description_sources``) and their ``visit(context)`` / ``perform(context)`` protocol. Instead of
-starting processes, ``LaunchService.run`` records each process action in ``context.launched`` (executable,
-parameters, remappings and the environment it would get), which the tests compare with what they expect.
+Mirrors the upstream classes our launch files use (``launch.actions``, ``.conditions``,
+``.substitutions``, ``.launch_description_sources``) and their ``visit(context)`` /
+``perform(context)`` protocol. Instead of starting processes, ``LaunchService.run`` records each
+process action in ``context.launched`` (executable, parameters, remappings and the environment it
+would get), which the tests compare with what they expect.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Stand-in ``launch.actions``: DeclareLaunchArgument, SetEnvironmentVariable, IncludeLaunchDescription,
-OpaqueFunction."""
+"""Stand-in ``launch.actions``: DeclareLaunchArgument, SetEnvironmentVariable,
+IncludeLaunchDescription, OpaqueFunction."""
 
 from __future__ import annotations
 

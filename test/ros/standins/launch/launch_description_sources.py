@@ -1,4 +1,5 @@
-"""Stand-in ``launch.launch_description_sources``: PythonLaunchDescriptionSource (loads a .launch.py)."""
+"""Stand-in ``launch.launch_description_sources``: PythonLaunchDescriptionSource (loads a
+.launch.py)."""
 
 from __future__ import annotations
 

@@ -24,4 +24,6 @@ class EnvironmentVariable:
         self.default_value = default_value
 
     def perform(self, context) -> str:
-        return context.environment.get(perform(self.name, context), perform(self.default_value, context))
+        return context.environment.get(
+            perform(self.name, context), perform(self.default_value, context)
+        )

@@ -1,4 +1,5 @@
-"""Stand-in ``launch_ros.actions``: Node, recorded in ``context.launched`` instead of being started."""
+"""Stand-in ``launch_ros.actions``: Node, recorded in ``context.launched`` instead of being
+started."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from launch import perform
 class Node:
     def __init__(self, *, executable, package=None, name=None, namespace=None, parameters=None,
                  remappings=None, arguments=None, condition=None, **kwargs):  # fmt: skip
-        self.executable, self.package, self.name, self.namespace = executable, package, name, namespace
+        self.executable, self.package, self.name, self.namespace = (
+            executable,
+            package,
+            name,
+            namespace,
+        )
         self.parameters = list(parameters or [])
         self.remappings = list(remappings or [])
         self.arguments = list(arguments or [])

@@ -1,4 +1,5 @@
-"""Stand-in ``launch_ros.parameter_descriptions``: ParameterValue (a substitution with a value type)."""
+"""Stand-in ``launch_ros.parameter_descriptions``: ParameterValue (a substitution with a value
+type)."""
 
 from __future__ import annotations
 

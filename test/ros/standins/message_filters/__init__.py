@@ -1,9 +1,11 @@
-"""Test-only stand-in for ROS 2 ``message_filters`` (see ../README.md): the API the node uses, written anew.
+"""Test-only stand-in for ROS 2 ``message_filters`` (see ../README.md): the API the node uses,
+written anew.
 
-``Subscriber`` wraps one rclpy subscription (kept in ``.sub``, as upstream) and forwards each message to the
-registered callbacks. ``ApproximateTimeSynchronizer`` keeps the newest ``queue_size`` messages per input and
-calls back with one message per input once every input has a message whose stamp is within ``slop`` seconds
-of the others (the closest set to the newest message); the matched messages and older ones are dropped.
+``Subscriber`` wraps one rclpy subscription (kept in ``.sub``, as upstream) and forwards each
+message to the registered callbacks. ``ApproximateTimeSynchronizer`` keeps the newest
+``queue_size`` messages per input and calls back with one message per input once every input has a
+message whose stamp is within ``slop`` seconds of the others (the closest set to the newest
+message); the matched messages and older ones are dropped.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ class SimpleFilter:
 
 
 class Subscriber(SimpleFilter):
-    """``Subscriber(node, msg_type, topic, qos_profile=...)``: an rclpy subscription feeding the filters."""
+    """``Subscriber(node, msg_type, topic, qos_profile=...)``: an rclpy subscription feeding the
+    filters."""
 
     def __init__(self, node, msg_type, topic, qos_profile=10, **kwargs):
         super().__init__()
         self.node = node
         self.topic = topic
-        self.sub = node.create_subscription(msg_type, topic, self.signalMessage, qos_profile, **kwargs)
+        self.sub = node.create_subscription(
+            msg_type, topic, self.signalMessage, qos_profile, **kwargs
+        )
 
     def getTopic(self):  # noqa: N802 - upstream name
         return self.topic
@@ -45,7 +50,8 @@ def _stamp_ns(msg) -> int:
 
 
 class ApproximateTimeSynchronizer(SimpleFilter):
-    """``ApproximateTimeSynchronizer(fs, queue_size, slop)``: one message per input, within ``slop`` s."""
+    """``ApproximateTimeSynchronizer(fs, queue_size, slop)``: one message per input, within
+    ``slop`` s."""
 
     def __init__(self, fs, queue_size, slop, allow_headerless=False):
         super().__init__()
@@ -65,7 +71,11 @@ class ApproximateTimeSynchronizer(SimpleFilter):
                 del queue[min(queue)]
             chosen = []
             for other, candidates in enumerate(self.queues):
-                near = [s for s in candidates if abs(s - t_ns) <= self.slop_ns] if other != index else [t_ns]
+                near = (
+                    [s for s in candidates if abs(s - t_ns) <= self.slop_ns]
+                    if other != index
+                    else [t_ns]
+                )
                 if not near:
                     return
                 chosen.append(min(near, key=lambda s: abs(s - t_ns)))

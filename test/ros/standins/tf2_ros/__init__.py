@@ -7,7 +7,8 @@ from tf2_msgs.msg import TFMessage
 
 
 class TransformBroadcaster:
-    """Sends transforms on ``/tf`` as one ``tf2_msgs/TFMessage`` each call; the publisher is ``pub_tf``."""
+    """Sends transforms on ``/tf`` as one ``tf2_msgs/TFMessage`` each call; the publisher is
+    ``pub_tf``."""
 
     def __init__(self, node, qos=None):
         self.pub_tf = node.create_publisher(
