@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import rclpy  # noqa: TID251
     from mahmr_ros.msg import HumanMeshArray
-    from rclpy.executors import MultiThreadedExecutor  # noqa: TID251
+    from rclpy.executors import SingleThreadedExecutor  # noqa: TID251
     from rclpy.parameter import Parameter  # noqa: TID251
     from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: TID251
     from sensor_msgs.msg import CameraInfo, Image  # noqa: TID251
@@ -168,7 +168,12 @@ def main(argv: list[str] | None = None) -> int:
                 published[0] += 1
 
         peer.create_timer(1.0 / args.rate, publish)
-        executor = MultiThreadedExecutor(num_threads=3)
+        # one single-threaded executor, as `ros2 run` spins the node (rclpy.spin); the node's
+        # callbacks only hand frames to its worker thread. rclpy's MultiThreadedExecutor busy-waits
+        # in spin_once while a callback group is busy: it took a whole core of this 2-core machine
+        # (py-spy: the main thread at 94 % in wait_for_ready_callbacks / Future.done) and starved
+        # the publisher and the node
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.add_node(peer)
         end_warmup = time.time() + args.warmup
