@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mahmr_ros.runtime.backend import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lift.json"
 POSES = {
@@ -114,17 +114,6 @@ def errors(est, truth: list[dict]) -> list[dict]:
     return rows
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     import torch
 
@@ -175,7 +164,7 @@ def main() -> int:
     for est in estimators.values():
         est.close()
     result = {
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores (shared dev box)",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores (shared dev box)",
         "torch_threads": 1,
         "load_average_1_5_15_at_start": [round(x, 2) for x in load_start],
         "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],

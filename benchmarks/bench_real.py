@@ -43,7 +43,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -54,6 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_people2d import iou_matrix  # noqa: E402
 from real_data import load_labelled_images, read_vtest_frames  # noqa: E402
+
+from mahmr_ros.runtime.backend import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "real.json"
 TRACKS = Path(__file__).resolve().parent / "data" / "vtest_tracks.json"
@@ -117,6 +118,20 @@ def plane_rms(points: np.ndarray) -> float:
     return float(np.sqrt(np.linalg.svd(centred, compute_uv=False)[-1] ** 2 / len(points)))
 
 
+def detection_scores(
+    hits: int, false_pos: int, total: int, border_hits: int, border_total: int
+) -> dict:
+    """Recall / precision of the found people and recall of the people cut by the image border."""
+    return {
+        "hits": hits,
+        "false_positives": false_pos,
+        "recall": round(hits / total, 3),
+        "precision": round(hits / max(hits + false_pos, 1), 3),
+        "truncated_boxes": border_total,
+        "truncated_recall": round(border_hits / max(border_total, 1), 3),
+    }
+
+
 def make_pipeline(config: dict):
     from mahmr_ros.pipeline import Pipeline
 
@@ -154,12 +169,7 @@ def stills(config: dict) -> dict:
     pipe.close()
     return {
         "people": total,
-        "hits": hits,
-        "false_positives": false_pos,
-        "recall": round(hits / total, 3),
-        "precision": round(hits / max(hits + false_pos, 1), 3),
-        "truncated_boxes": border_total,
-        "truncated_recall": round(border_hits / max(border_total, 1), 3),
+        **detection_scores(hits, false_pos, total, border_hits, border_total),
         "s_per_image_mean": round(float(np.mean(walls)), 3),
         "s_per_image_max": round(float(np.max(walls)), 3),
         "per_image": rows,
@@ -227,12 +237,7 @@ def video(config: dict, frames: dict[int, np.ndarray], warmup: int = 0) -> dict:
         "frames": last - first + 1,
         "warmup_frames": warmup,
         "people_boxes": total,
-        "hits": hits,
-        "false_positives": false_pos,
-        "recall": round(hits / total, 3),
-        "precision": round(hits / max(hits + false_pos, 1), 3),
-        "truncated_boxes": border_total,
-        "truncated_recall": round(border_hits / max(border_total, 1), 3),
+        **detection_scores(hits, false_pos, total, border_hits, border_total),
         "true_people": len(people),
         "track_ids_per_true_person": round(float(np.mean(list(per_person.values()))), 2),
         "track_ids_by_person": per_person,
@@ -317,17 +322,6 @@ def merged(base: dict, override: dict) -> dict:
     return out
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -351,7 +345,7 @@ def main() -> int:
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     result: dict = {
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores (shared dev box)",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores (shared dev box)",
         "torch_threads_fit": 1,
         "onnxruntime_threads_per_session": 1,
         "torch_version": torch.__version__,
