@@ -31,6 +31,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_offline import match_by_pelvis  # noqa: E402
+
 from mahmr_ros.runtime.backend import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lift.json"
@@ -86,16 +89,10 @@ def errors(est, truth: list[dict]) -> list[dict]:
     rows = []
     for person in truth:
         p = np.array(person["pelvis_cam"])
-        uv = (K @ p)[:2] / p[2]
-        best = min(
-            ((np.linalg.norm((K @ h.pelvis)[:2] / h.pelvis[2] - uv), h) for h in est.humans),
-            key=lambda t: t[0],
-            default=(np.inf, None),
-        )
-        if best[0] > 30:
+        h = match_by_pelvis(est.humans, p, K)
+        if h is None:
             rows.append({"found": False})
             continue
-        h = best[1]
         kp_true = np.array(person["keypoints_cam"]) - p
         kp_fit = h.joints[1:] - h.pelvis
         R_fit = h.orientation @ ANNY_TO_REP155.T

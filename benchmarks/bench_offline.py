@@ -86,6 +86,19 @@ def run(pipe, image, K, repeat: int) -> dict:
     }
 
 
+def match_by_pelvis(humans, pelvis_cam, K, max_px: float = 30.0):
+    """The found person whose pelvis projects nearest to the true pelvis ``pelvis_cam`` (3,) m, if
+    within ``max_px`` pixels, else None."""
+    from mahmr_ros.geometry import project
+
+    if not humans:
+        return None
+    uv_found = project(np.array([h.pelvis for h in humans], np.float64), K)
+    dist_px = np.linalg.norm(uv_found - project(np.asarray(pelvis_cam, np.float64), K), axis=1)
+    nearest = int(np.argmin(dist_px))
+    return humans[nearest] if dist_px[nearest] < max_px else None
+
+
 def accuracy(result, truth: list[dict]) -> list[dict]:
     """Match found people to the truth by pelvis reprojection; height and depth errors per true
     person."""
@@ -93,20 +106,9 @@ def accuracy(result, truth: list[dict]) -> list[dict]:
     rows = []
     for person in truth:
         p = np.array(person["pelvis_cam"])
-        uv_true = (K @ p)[:2] / p[2]
-        best = None
-        for h in result.humans:
-            uv = (K @ h.pelvis)[:2] / h.pelvis[2]
-            d = np.linalg.norm(uv - uv_true)
-            if d < 30 and (best is None or d < best[0]):
-                best = (d, h)
-        row = {
-            "true_height_m": round(person["height_m"], 3),
-            "true_depth_m": round(p[2], 3),
-            "found": best,
-        }
-        if best is not None:
-            h = best[1]
+        h = match_by_pelvis(result.humans, p, K)
+        row = {"true_height_m": round(person["height_m"], 3), "true_depth_m": round(p[2], 3)}
+        if h is not None:
             row.update(
                 found=True,
                 height_m=round(h.height_m, 3),
